@@ -1,0 +1,134 @@
+/**
+ * `lobby`: the rooms of the whole cluster (every region), pushed live.
+ *
+ * It speaks the message protocol of Colyseus' own LobbyRoom, so stock clients and UIs
+ * work: `rooms` (the full list on join and on filter), `+` [roomId, room] when a room
+ * appears or changes, `-` roomId when it goes. Each room carries `roomId`, `name`
+ * (type), `clients`, `maxClients`, `metadata`, plus `regionId`, `nodeId` and
+ * `publicAddress`.
+ */
+import type { Client } from "@colyseus/core";
+import { ClusterRoom, tokenAuth } from "../shared/ClusterRoom.ts";
+import { roles } from "../../server/auth/tokens.ts";
+import { nodeContext } from "../../server/context.ts";
+import type { DirectoryChange, DirectoryEntry } from "../../server/cluster/types.ts";
+
+export interface LobbyListing {
+  roomId: string;
+  name: string;
+  regionId: string;
+  nodeId: string;
+  publicAddress: string;
+  clients: number;
+  maxClients: number | null;
+  metadata?: Record<string, unknown>;
+}
+
+interface LobbyFilter { name?: string; regionId?: string }
+
+function toListing(entry: DirectoryEntry): LobbyListing {
+  return {
+    roomId: entry.roomId, name: entry.roomName, regionId: entry.regionId, nodeId: entry.nodeId,
+    publicAddress: entry.publicAddress, clients: entry.ccu, maxClients: entry.maxClients, metadata: entry.metadata,
+  };
+}
+
+export class LobbyRoom extends ClusterRoom {
+  static onAuth = tokenAuth(roles);
+  protected override listed = false;
+  /** Current listing of live rooms, by room id. */
+  private readonly rooms = new Map<string, LobbyListing>();
+  /** Each client's filter, by session id. */
+  private readonly filters = new Map<string, LobbyFilter>();
+  /** Stops the directory subscription. */
+  private unwatch?: () => Promise<void>;
+
+  override async onCreate(options: any) {
+    await super.onCreate(options);
+    const context = nodeContext();
+    this.autoDispose = true;
+
+    this.onMessage("filter", (client, filter: unknown) => {
+      this.filters.set(client.sessionId, sanitizeFilter(filter));
+      client.send("rooms", this.visibleTo(client));
+    });
+
+    this.unwatch = await context.directory.watch((change) => this.apply(change));
+    await this.refresh();
+    // Pub/sub tells of rooms that open, change and close; a crashed node tells nothing,
+    // so its rooms are swept when its registry entry expires.
+    this.clock.setInterval(() => void this.refresh(), Math.max(500, context.config.cluster.heartbeatMs));
+  }
+
+  override onJoin(client: Client, options?: any, auth?: any) {
+    super.onJoin(client, options, auth);
+    this.filters.set(client.sessionId, sanitizeFilter(options?.filter));
+    client.send("rooms", this.visibleTo(client));
+  }
+
+  onLeave(client: Client) {
+    this.filters.delete(client.sessionId);
+  }
+
+  async onDispose() {
+    await this.unwatch?.();
+  }
+
+  private visibleTo(client: Client): LobbyListing[] {
+    const filter = this.filters.get(client.sessionId) ?? {};
+    return [...this.rooms.values()].filter((room) => matches(room, filter));
+  }
+
+  private apply(change: DirectoryChange) {
+    if (change.kind === "upsert") this.upsert(toListing(change.entry));
+    else this.remove(change.roomId);
+  }
+
+  private upsert(listing: LobbyListing) {
+    const previous = this.rooms.get(listing.roomId);
+    if (previous && JSON.stringify(previous) === JSON.stringify(listing)) return;
+    this.rooms.set(listing.roomId, listing);
+    for (const client of this.clients) {
+      if (matches(listing, this.filters.get(client.sessionId) ?? {})) client.send("+", [listing.roomId, listing]);
+    }
+  }
+
+  private remove(roomId: string) {
+    const previous = this.rooms.get(roomId);
+    if (!previous) return;
+    this.rooms.delete(roomId);
+    for (const client of this.clients) {
+      if (matches(previous, this.filters.get(client.sessionId) ?? {})) client.send("-", roomId);
+    }
+  }
+
+  private async refresh() {
+    const context = nodeContext();
+    try {
+      const [entries, nodes] = await Promise.all([context.directory.list(), context.registry.list()]);
+      const live = new Set(nodes.map((n) => n.nodeId));
+      const current = new Set<string>();
+      for (const entry of entries) {
+        if (!live.has(entry.nodeId)) continue;
+        current.add(entry.roomId);
+        this.upsert(toListing(entry));
+      }
+      for (const roomId of [...this.rooms.keys()]) if (!current.has(roomId)) this.remove(roomId);
+    } catch (error) {
+      context.logger.warn({ err: error }, "lobby refresh failed; keeping the last listing");
+    }
+  }
+}
+
+function sanitizeFilter(value: unknown): LobbyFilter {
+  if (!value || typeof value !== "object") return {};
+  const { name, regionId } = value as Record<string, unknown>;
+  return {
+    name: typeof name === "string" ? name : undefined,
+    regionId: typeof regionId === "string" ? regionId : undefined,
+  };
+}
+
+function matches(room: LobbyListing, filter: LobbyFilter): boolean {
+  return (!filter.name || room.name === filter.name) && (!filter.regionId || room.regionId === filter.regionId);
+}

@@ -1,0 +1,66 @@
+/**
+ * `session`: a general-purpose room of named participants who exchange messages. The
+ * building block for small shared sessions (and voice rooms later), and the room the
+ * SDK examples and cluster tests use.
+ *
+ * Messages: `chat` {text} is relayed to everyone as `chat` {from, text, at}. Protobuf
+ * envelopes (`pb`) answer Ping with Pong (see ClusterRoom).
+ */
+import { Schema, MapSchema, type } from "@colyseus/schema";
+import type { Client } from "@colyseus/core";
+import { ClusterRoom, tokenAuth } from "../shared/ClusterRoom.ts";
+import { roles, type TokenClaims } from "../../server/auth/tokens.ts";
+import { ErrorCode } from "../../proto/index.ts";
+
+export class Participant extends Schema {
+  @type("string") name: string = "";
+  @type("string") role: string = "";
+  @type("boolean") connected: boolean = true;
+}
+
+export class SessionState extends Schema {
+  @type({ map: Participant }) participants = new MapSchema<Participant>();
+}
+
+const maxChatLength = 2000;
+
+export class SessionRoom extends ClusterRoom {
+  static onAuth = tokenAuth(roles);
+  state = new SessionState();
+  maxClients = 200;
+
+  override async onCreate(options: any) {
+    await super.onCreate(options);
+    this.onMessage("chat", (client, message: unknown) => {
+      const text = (message as { text?: unknown })?.text;
+      if (typeof text !== "string" || text.length === 0 || text.length > maxChatLength) {
+        this.reject(client, ErrorCode.WRONG_TYPE, `chat needs {text: string of 1..${maxChatLength} chars}`);
+        return;
+      }
+      this.broadcast("chat", { from: client.sessionId, text, at: Date.now() });
+    });
+  }
+
+  override onJoin(client: Client, options?: any, auth?: TokenClaims) {
+    super.onJoin(client, options, auth);
+    const participant = new Participant();
+    participant.name = auth?.name ?? auth?.sub ?? client.sessionId;
+    participant.role = auth?.role ?? "visitor";
+    this.state.participants.set(client.sessionId, participant);
+  }
+
+  override onDrop(client: Client, code?: number) {
+    const participant = this.state.participants.get(client.sessionId);
+    if (participant) participant.connected = false;
+    super.onDrop(client, code);
+  }
+
+  onReconnect(client: Client) {
+    const participant = this.state.participants.get(client.sessionId);
+    if (participant) participant.connected = true;
+  }
+
+  onLeave(client: Client) {
+    this.state.participants.delete(client.sessionId);
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * Base of every Tsunagi room: authenticated, listed in the cluster's RoomDirectory, and
+ * hosted at most once in the whole cluster.
+ *
+ * Subclasses call `super.onCreate(options)` first in their own `onCreate`, and
+ * `super.onJoin(...)` first in `onJoin`, and set `static onAuth = tokenAuth([...roles])`.
+ *
+ * @example
+ *   class ExpoRoom extends ClusterRoom {
+ *     static onAuth = tokenAuth(["visitor", "host"]);
+ *     async onCreate(options: any) { await super.onCreate(options); ... }
+ *   }
+ */
+import { Room, ServerError, type Client, type AuthContext } from "@colyseus/core";
+import { ErrorCode } from "../../proto/index.ts";
+import { authority, authorizeRoom, type Role, type TokenClaims } from "../../server/auth/tokens.ts";
+import { nodeContext } from "../../server/context.ts";
+import type { DirectoryEntry } from "../../server/cluster/types.ts";
+import { roomEvents } from "./colyseusInternals.ts";
+import { codeName, rejectInput } from "./errors.ts";
+import { decodeEnvelope, encodeEnvelope, errorEnvelope, ProtocolError, type tsunagi } from "../../proto/index.ts";
+
+/** Name of the Colyseus bytes message that carries protobuf Envelopes. */
+export const ENVELOPE_MESSAGE = "pb";
+
+type EnvelopeBody = NonNullable<tsunagi.v1.Envelope["body"]>;
+export type EnvelopeHandler = (client: Client, envelope: tsunagi.v1.Envelope) => void;
+
+/** WebSocket close code for a frame above the transport's payload limit. */
+const CLOSE_MESSAGE_TOO_BIG = 1009;
+
+/** Room ids a client may ask for: they appear in URLs and Redis keys. */
+export const roomIdPattern = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Builds a static onAuth admitting valid tokens of the given roles (admin always). */
+export function tokenAuth(allowedRoles: readonly Role[]) {
+  return async function onAuth(token: string, options: any, _context: AuthContext): Promise<TokenClaims> {
+    const context = nodeContext();
+    try {
+      const claims = await authority().verify(token);
+      authorizeRoom(claims, { roomName: "this room", roomId: typeof options?.roomId === "string" ? options.roomId : undefined, allowedRoles });
+      return claims;
+    } catch (error) {
+      const code = (error as ServerError).code ?? ErrorCode.TOKEN_INVALID;
+      context.metrics.errors.inc({ code: codeName(code), source: "auth" });
+      context.logger.warn({ code: codeName(code) }, `join refused: ${(error as Error).message}`);
+      throw error;
+    }
+  };
+}
+
+export abstract class ClusterRoom<Options = any> extends Room {
+  /** Seconds a dropped client may take to reconnect to its session. */
+  protected reconnectSeconds = 20;
+  /** False for rooms that are not sessions (the lobby): they are not put in the directory. */
+  protected listed = true;
+  /** Client count last written to the directory, to skip writes when nothing changed. */
+  private publishedCcu = -1;
+  /** True once this room holds its directory claim, so dispose releases only what it owns. */
+  private claimed = false;
+  /** Envelope handlers by body kind. */
+  private readonly envelopeHandlers = new Map<EnvelopeBody, EnvelopeHandler>();
+  /** When the room opened, for its directory entry. */
+  private readonly openedAt = Date.now();
+
+  async onCreate(options: Options & { roomId?: unknown }) {
+    const requestedId = (options as any)?.roomId;
+    if (requestedId !== undefined) {
+      if (typeof requestedId !== "string" || !roomIdPattern.test(requestedId)) {
+        throw new ServerError(ErrorCode.WRONG_TYPE, `roomId must match ${roomIdPattern} (got ${JSON.stringify(requestedId)?.slice(0, 80)})`);
+      }
+      this.roomId = requestedId;
+    }
+    this.onMessageBytes(ENVELOPE_MESSAGE, (client, bytes: Uint8Array) => this.receiveEnvelope(client, bytes));
+    this.onMessage("*", (client, type) => {
+      this.reject(client, ErrorCode.UNKNOWN_MESSAGE, `room "${this.roomName}" has no message "${String(type).slice(0, 64)}"`);
+    });
+    this.onEnvelope("ping", (client, envelope) => {
+      this.sendEnvelope(client, {
+        correlationId: envelope.correlationId,
+        pong: { clientTimeMs: envelope.ping!.clientTimeMs, serverTimeMs: Date.now() },
+      });
+    });
+    if (!this.listed) return;
+
+    const context = nodeContext();
+    const claim = await context.directory.claim(this.directoryEntry());
+    if (!claim.claimed) {
+      throw new ServerError(ErrorCode.ROOM_CONFLICT, `room "${this.roomId}" is already hosted in ${claim.owner.regionId} (node ${claim.owner.nodeId})`);
+    }
+    this.claimed = true;
+    // Listing data is refreshed on a timer, not per join, so a join storm costs one write a second.
+    this.clock.setInterval(() => void this.publishListing(), 1000);
+    roomEvents(this).once("dispose", () => void this.releaseClaim());
+  }
+
+  onJoin(client: Client, _options?: any, auth?: TokenClaims) {
+    if (auth?.rooms && !auth.rooms.includes(this.roomId)) {
+      throw new ServerError(ErrorCode.FORBIDDEN, `token is scoped to rooms ${auth.rooms.join(", ")}, not "${this.roomId}"`);
+    }
+  }
+
+  onDrop(client: Client, code?: number) {
+    if (code === CLOSE_MESSAGE_TOO_BIG) {
+      // The ws transport closed the socket for a frame above its ceiling (see
+      // transportCeilingBytes); the sender sees close code 1009. Count it.
+      const context = nodeContext();
+      context.metrics.errors.inc({ code: codeName(ErrorCode.FRAME_TOO_LARGE), source: "transport" });
+      context.logger.warn({ sessionId: client.sessionId, roomId: this.roomId }, "socket closed: frame above the transport ceiling");
+    }
+    this.allowReconnection(client, this.reconnectSeconds);
+  }
+
+  /** Draining node: tell each client why before the socket closes, so it rejoins elsewhere. */
+  override onBeforeShutdown() {
+    for (const client of this.clients) {
+      client.error(ErrorCode.NODE_DRAINING, "this node is shutting down: join again through matchmaking");
+    }
+    super.onBeforeShutdown();
+  }
+
+  /** Handles envelopes whose body is `kind`; one handler per kind. */
+  protected onEnvelope(kind: EnvelopeBody, handler: EnvelopeHandler) {
+    this.envelopeHandlers.set(kind, handler);
+  }
+
+  protected sendEnvelope(client: Client, envelope: tsunagi.v1.IEnvelope) {
+    client.sendBytes(ENVELOPE_MESSAGE, encodeEnvelope(envelope));
+  }
+
+  /** A coded error to one client, with a log line and a metric; the room goes on. */
+  protected reject(client: Client, code: number, message: string, correlationId?: tsunagi.v1.IEnvelope["correlationId"]) {
+    const context = nodeContext();
+    rejectInput(context, client, code, message, { roomId: this.roomId, source: this.roomName });
+    if (correlationId !== undefined) {
+      try { client.sendBytes(ENVELOPE_MESSAGE, errorEnvelope(code, message, correlationId)); } catch { /* closing */ }
+    }
+  }
+
+  private receiveEnvelope(client: Client, bytes: Uint8Array) {
+    let envelope: tsunagi.v1.Envelope;
+    try {
+      envelope = decodeEnvelope(bytes, nodeContext().config.limits.maxFrameBytes);
+    } catch (error) {
+      const code = error instanceof ProtocolError ? error.code : ErrorCode.MALFORMED_PROTOBUF;
+      this.reject(client, code, (error as Error).message, 0);
+      return;
+    }
+    const kind = envelope.body as EnvelopeBody;
+    const handler = this.envelopeHandlers.get(kind);
+    if (!handler) {
+      this.reject(client, ErrorCode.UNKNOWN_MESSAGE, `room "${this.roomName}" does not handle "${kind}" envelopes`, envelope.correlationId);
+      return;
+    }
+    handler(client, envelope);
+  }
+
+  /** Small JSON-safe listing data shown in the lobby. */
+  protected listingMetadata(): Record<string, unknown> | undefined {
+    return undefined;
+  }
+
+  private directoryEntry(): DirectoryEntry {
+    const context = nodeContext();
+    return {
+      roomId: this.roomId,
+      roomName: this.roomName,
+      regionId: context.regionId,
+      nodeId: context.nodeId,
+      publicAddress: context.publicAddress,
+      ccu: this.clients.length,
+      maxClients: Number.isFinite(this.maxClients) ? this.maxClients : null,
+      metadata: this.listingMetadata(),
+      createdAt: this.openedAt,
+    };
+  }
+
+  private async publishListing() {
+    if (!this.claimed || this.clients.length === this.publishedCcu) return;
+    this.publishedCcu = this.clients.length;
+    try {
+      await nodeContext().directory.update(this.directoryEntry());
+    } catch (error) {
+      nodeContext().logger.warn({ roomId: this.roomId, err: error }, "directory update failed; retrying next second");
+      this.publishedCcu = -1;
+    }
+  }
+
+  private async releaseClaim() {
+    if (!this.claimed) return;
+    this.claimed = false;
+    try {
+      const context = nodeContext();
+      await context.directory.release(this.roomId, context.nodeId);
+    } catch {
+      // Node shutting down or Redis gone: the claim lapses with this node's registry entry.
+    }
+  }
+}

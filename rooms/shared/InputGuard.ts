@@ -1,0 +1,134 @@
+/**
+ * The first thing every client frame meets, for every room type.
+ *
+ * Colyseus silently ignores frames with an unknown protocol byte, drops a client
+ * without a word when it floods past `maxMessagesPerSecond`, and can throw out of its
+ * socket callback on a truncated frame. Here each of those becomes a coded error to the
+ * sender, a log line and a metric, while the room and every other client go on.
+ */
+import { Room, Protocol, transportClientClasses } from "./colyseusInternals.ts";
+import { ErrorCode } from "../../proto/index.ts";
+import { rejectInput, type ErrorSink } from "./errors.ts";
+
+/** Client→server protocol codes Colyseus understands. */
+const knownCodes = new Set<number>([
+  Protocol.JOIN_ROOM, Protocol.LEAVE_ROOM, Protocol.ROOM_DATA, Protocol.ROOM_DATA_BYTES,
+  Protocol.PING, Protocol.ROOM_INPUT_RELIABLE, Protocol.ROOM_INPUT_UNRELIABLE, Protocol.ROOM_REQUEST,
+]);
+const PROTOCOL_CODE_MASK = 0x3f;
+/** Session control frames are never rate-limited: a flooder must still be able to leave. */
+const controlCodes = new Set<number>([Protocol.JOIN_ROOM, Protocol.LEAVE_ROOM, Protocol.PING]);
+
+/** Set on a client while Colyseus dispatches its frame (see keepAliveOnBadPayload). */
+const dispatchingKey = Symbol("tsunagi.dispatching");
+const leaveGuardedKey = Symbol("tsunagi.leaveGuarded");
+const WITH_ERROR = 4002;
+
+/**
+ * Colyseus answers an undecodable or invalid payload by closing the socket without a
+ * word. Here the sender gets a coded error instead and keeps its session: one bad
+ * message is not worth a dropped operator or visitor.
+ */
+function keepAliveOnBadPayload(client: any, sink: ErrorSink, roomId: string) {
+  if (client[leaveGuardedKey]) return;
+  client[leaveGuardedKey] = true;
+  const leave = client.leave;
+  client.leave = function guardedLeave(this: unknown, code?: number, reason?: string) {
+    if (client[dispatchingKey] && code === WITH_ERROR) {
+      rejectInput(sink, client, ErrorCode.WRONG_TYPE, "message payload could not be decoded or failed validation", { roomId, source: "payload" });
+      return;
+    }
+    return leave.call(this, code, reason);
+  };
+}
+
+/** Per-client fixed-window flood state, kept on the client object. */
+interface FloodState { windowEndsAt: number; count: number; warned: boolean }
+const floodKey = Symbol("tsunagi.flood");
+
+export interface InputGuardOptions extends ErrorSink {
+  maxMessagesPerSecond: number;
+  maxFrameBytes: number;
+}
+
+let installed: { options: InputGuardOptions; original: Function } | undefined;
+
+/** Counts traffic and screens client frames; idempotent, undone by uninstallInputGuard(). */
+export function installInputGuard(options: InputGuardOptions) {
+  if (installed) { installed.options = options; return; }
+  const prototype = Room.prototype as any;
+  const original = prototype._onMessage as (client: any, buffer: Buffer) => void;
+  installed = { options, original };
+
+  prototype._onMessage = function guardedOnMessage(this: Room, client: any, buffer: Buffer) {
+    const { metrics, maxMessagesPerSecond } = installed!.options;
+    const sink = installed!.options;
+    metrics.traffic.messagesIn++;
+    metrics.traffic.bytesIn += buffer?.byteLength ?? 0;
+
+    const code = buffer?.byteLength ? buffer[0] & PROTOCOL_CODE_MASK : -1;
+    if (!knownCodes.has(code)) {
+      rejectInput(sink, client, ErrorCode.BAD_FRAME,
+        `frame is not a Colyseus protocol message (first byte ${buffer?.[0] ?? "none"})`, { roomId: this.roomId, source: "frame" });
+      return;
+    }
+
+    if (buffer.byteLength > installed!.options.maxFrameBytes) {
+      rejectInput(sink, client, ErrorCode.FRAME_TOO_LARGE,
+        `frame of ${buffer.byteLength} bytes exceeds the ${installed!.options.maxFrameBytes}-byte limit: dropped`, { roomId: this.roomId, source: "frame" });
+      return;
+    }
+
+    if (controlCodes.has(code)) {
+      original.call(this, client, buffer);
+      return;
+    }
+
+    const now = Date.now();
+    const flood: FloodState = client[floodKey] ??= { windowEndsAt: now + 1000, count: 0, warned: false };
+    if (now >= flood.windowEndsAt) { flood.windowEndsAt = now + 1000; flood.count = 0; flood.warned = false; }
+    if (++flood.count > maxMessagesPerSecond) {
+      // One error per window is enough for the sender to back off; more would be a flood of our own.
+      if (!flood.warned) {
+        flood.warned = true;
+        rejectInput(sink, client, ErrorCode.RATE_LIMITED,
+          `more than ${maxMessagesPerSecond} messages/s: excess dropped until the next second`, { roomId: this.roomId, source: "flood" });
+      } else {
+        metrics.errors.inc({ code: "RATE_LIMITED", source: "flood" });
+      }
+      return;
+    }
+
+    keepAliveOnBadPayload(client, sink, this.roomId);
+    client[dispatchingKey] = true;
+    try {
+      original.call(this, client, buffer);
+    } catch (error) {
+      rejectInput(sink, client, ErrorCode.BAD_FRAME,
+        `frame could not be decoded: ${(error as Error).message}`, { roomId: this.roomId, source: "frame" });
+    } finally {
+      client[dispatchingKey] = false;
+    }
+  };
+
+  for (const target of transportClientClasses()) {
+    const originalRaw = target.prototype.raw;
+    target.prototype.raw = function countedRaw(this: unknown, data: Uint8Array, ...rest: unknown[]) {
+      const { metrics } = installed!.options;
+      metrics.traffic.messagesOut++;
+      metrics.traffic.bytesOut += data.byteLength;
+      return originalRaw.call(this, data, ...rest);
+    };
+    (target.prototype.raw as any).original = originalRaw;
+  }
+}
+
+export function uninstallInputGuard() {
+  if (!installed) return;
+  (Room.prototype as any)._onMessage = installed.original;
+  for (const target of transportClientClasses()) {
+    const original = (target.prototype.raw as any).original;
+    if (original) target.prototype.raw = original;
+  }
+  installed = undefined;
+}

@@ -1,0 +1,24 @@
+/**
+ * The few Colyseus internals Tsunagi reaches into, in one place, so an upgrade of the
+ * pinned Colyseus version has one file to check.
+ */
+import { Room, Protocol } from "@colyseus/core";
+import { uWebSocketClient } from "@colyseus/uwebsockets-transport";
+import { WebSocketClient } from "@colyseus/ws-transport";
+
+export { Room, Protocol };
+
+/** Client classes of both transports: every outgoing frame passes their `raw()`. */
+export function transportClientClasses(): Array<{ prototype: { raw: (...args: any[]) => any } }> {
+  return [uWebSocketClient as any, WebSocketClient as any];
+}
+
+/** A room's matchmaking listing (Colyseus keeps it private as `_listing`). */
+export function roomListing(room: Room): { unlisted?: boolean; clients: number; maxClients: number } {
+  return (room as any)._listing;
+}
+
+/** Colyseus' per-room lifecycle emitter ("join", "leave", "dispose"). */
+export function roomEvents(room: Room): import("node:events").EventEmitter {
+  return (room as any)._events;
+}

@@ -1,0 +1,294 @@
+/**
+ * A region node: one process serving rooms for one region. It owns the transport, the
+ * Colyseus server, the cluster registry and directory, and the HTTP routes.
+ *
+ * @example
+ *   const node = await RegionNode.start(loadConfig({ argv: ["--port", "0"] }));
+ *   console.log(node.httpUrl); // http://127.0.0.1:54321
+ *   await node.stop();
+ */
+import "./polyfills.ts";
+import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
+import { Server, matchMaker, LocalPresence, LocalDriver, createRouter, createEndpoint, type Presence, type Room } from "@colyseus/core";
+import { RedisPresence } from "@colyseus/redis-presence";
+import { RedisDriver } from "@colyseus/redis-driver";
+import { Redis } from "ioredis";
+import type { NodeConfig } from "./config.ts";
+import { createLogger, type Logger } from "./observability/logging.ts";
+import { NodeMetrics } from "./observability/metrics.ts";
+import { TokenService, setAuthority, DEV_SECRET, isRole } from "./auth/tokens.ts";
+import { setNodeContext, type NodeContext } from "./context.ts";
+import { bindTransport } from "./transport.ts";
+import { InMemoryNodeRegistry, RedisNodeRegistry, type NodeRegistry } from "./cluster/NodeRegistry.ts";
+import { InMemoryRoomDirectory, RedisRoomDirectory, type RoomDirectory } from "./cluster/RoomDirectory.ts";
+import { LatencyRegionSelector } from "./cluster/RegionSelector.ts";
+import { RegionTopology } from "./cluster/topology.ts";
+import { NodeRpc } from "./cluster/NodeRpc.ts";
+import { ClusterMatchmaker } from "./cluster/ClusterMatchmaker.ts";
+import type { NodeInfo } from "./cluster/types.ts";
+import { installInputGuard, uninstallInputGuard } from "../rooms/shared/InputGuard.ts";
+import { LobbyRoom } from "../rooms/lobby/LobbyRoom.ts";
+import { SessionRoom } from "../rooms/session/SessionRoom.ts";
+
+/** Room types every node serves, by matchmaking name. */
+export const roomTypes: Record<string, new () => Room> = {
+  lobby: LobbyRoom,
+  session: SessionRoom,
+};
+
+export class RegionNode {
+  /** `http://host:port` of this node. */
+  readonly httpUrl: string;
+  readonly nodeId: string;
+  readonly regionId: string;
+  /** Tokens signed with this node's (cluster-shared) secret. */
+  readonly tokens: TokenService;
+  readonly logger: Logger;
+  readonly metrics: NodeMetrics;
+
+  /** Set once stop() begins; matchmaking refuses new seats from then on. */
+  private draining = false;
+  /** The in-flight stop(), so concurrent callers share it. */
+  private stopping?: Promise<void>;
+  /** Registry heartbeat timer. */
+  private heartbeatTimer?: NodeJS.Timeout;
+  /** Event-loop delay histogram, reset every heartbeat. */
+  private readonly loopDelay: IntervalHistogram;
+
+  private constructor(
+    readonly config: NodeConfig,
+    readonly port: number,
+    readonly publicAddress: string,
+    private readonly server: Server,
+    readonly registry: NodeRegistry,
+    readonly directory: RoomDirectory,
+    /** Redis connections this node opened itself (not Colyseus'), closed on stop. */
+    private readonly ownedRedis: Redis[],
+    parts: { logger: Logger; metrics: NodeMetrics; tokens: TokenService; loopDelay: IntervalHistogram },
+  ) {
+    this.nodeId = config.nodeId;
+    this.regionId = config.regionId;
+    this.httpUrl = `http://${config.host}:${port}`;
+    this.logger = parts.logger;
+    this.metrics = parts.metrics;
+    this.tokens = parts.tokens;
+    this.loopDelay = parts.loopDelay;
+  }
+
+  static async start(config: NodeConfig): Promise<RegionNode> {
+    const logger = createLogger({ level: config.logLevel, regionId: config.regionId, nodeId: config.nodeId });
+    const roomCounts: Record<string, number> = {};
+    const metrics = new NodeMetrics({
+      connections: () => matchMaker.stats.local.ccu,
+      roomsByType: () => roomCounts,
+    });
+    const tokens = new TokenService({ secret: config.authSecret ?? DEV_SECRET });
+    const topology = config.regionsFile ? RegionTopology.fromFile(config.regionsFile) : undefined;
+
+    const bound = await bindTransport(config.transport, config.host, config.port, config.limits.maxFrameBytes);
+    const publicAddress = config.publicAddress ?? `${config.host}:${bound.port}`;
+
+    const ownedRedis: Redis[] = [];
+    let presence: Presence;
+    let driver: matchMaker.MatchMakerDriver;
+    let registry: NodeRegistry;
+    let directory: RoomDirectory;
+    if (config.redisUrl) {
+      presence = new RedisPresence(config.redisUrl);
+      driver = new RedisDriver(config.redisUrl);
+      const cluster = new Redis(config.clusterRedisUrl ?? config.redisUrl, { maxRetriesPerRequest: 2 });
+      ownedRedis.push(cluster);
+      const prefix = `${config.clusterName}:`;
+      registry = new RedisNodeRegistry(cluster, prefix);
+      directory = new RedisRoomDirectory(cluster, prefix);
+    } else {
+      presence = new LocalPresence();
+      driver = new LocalDriver();
+      registry = new InMemoryNodeRegistry();
+      directory = new InMemoryRoomDirectory(async (nodeId) => (await registry.get(nodeId)) !== undefined);
+    }
+
+    let node: RegionNode | undefined;
+    const context: NodeContext = {
+      config, nodeId: config.nodeId, regionId: config.regionId, publicAddress, logger, metrics, registry, directory,
+      isDraining: () => node?.draining ?? false,
+    };
+    setNodeContext(context);
+    setAuthority(tokens);
+    installInputGuard({ logger, metrics, maxMessagesPerSecond: config.limits.maxMessagesPerSecond, maxFrameBytes: config.limits.maxFrameBytes });
+
+    const clusterMatchmaker = new ClusterMatchmaker(
+      context,
+      new LatencyRegionSelector(topology),
+      new NodeRpc(config.nodeId, config.cluster.forwardTimeoutMs),
+      () => matchMaker.processId,
+    );
+
+    const server = new Server({
+      transport: bound.transport,
+      presence,
+      driver,
+      publicAddress,
+      selectProcessIdToCreateRoom: clusterMatchmaker.selectProcessId,
+      gracefullyShutdown: false,
+      greet: false,
+      logger: colyseusLogger(logger),
+    });
+
+    for (const [name, klass] of Object.entries(roomTypes)) {
+      const handler = server.define(name, klass);
+      roomCounts[name] = 0;
+      handler.on("create", () => { roomCounts[name]++; });
+      handler.on("dispose", () => { roomCounts[name]--; });
+    }
+
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
+    node = new RegionNode(config, bound.port, publicAddress, server, registry, directory, ownedRedis, { logger, metrics, tokens, loopDelay });
+
+    server.router = node.routes(clusterMatchmaker) as any;
+    await server.listen(bound.port, config.host);
+    await node.heartbeat();
+    node.heartbeatTimer = setInterval(() => void node!.heartbeat(), config.cluster.heartbeatMs);
+    node.heartbeatTimer.unref();
+
+    logger.info({
+      httpUrl: node.httpUrl, publicAddress, transport: config.transport,
+      mode: config.redisUrl ? "redis" : "embedded", devMode: config.devMode,
+    }, `region node ${config.nodeId} of ${config.regionId} listening on ${node.httpUrl}`);
+    return node;
+  }
+
+  get isDraining() { return this.draining; }
+
+  /** This node as other nodes see it in the registry. */
+  info(): NodeInfo {
+    const limits = this.config.limits;
+    const ccu = matchMaker.stats.local.ccu;
+    const rooms = matchMaker.stats.local.roomCount;
+    const lagMs = Number.isFinite(this.loopDelay.mean) ? this.loopDelay.mean / 1e6 : 0;
+    return {
+      nodeId: this.nodeId,
+      regionId: this.regionId,
+      publicAddress: this.publicAddress,
+      processId: matchMaker.processId,
+      load: {
+        ccu, rooms, eventLoopLagMs: Math.round(lagMs * 10) / 10,
+        overloaded: ccu >= limits.maxCcu || rooms >= limits.maxRooms || lagMs > limits.maxEventLoopLagMs,
+      },
+      draining: this.draining,
+      startedAt: this.startedAt,
+      heartbeatAt: Date.now(),
+    };
+  }
+  private readonly startedAt = Date.now();
+
+  private async heartbeat() {
+    try {
+      await this.registry.heartbeat(this.info(), this.config.cluster.nodeTtlMs);
+    } catch (error) {
+      this.logger.error({ err: error }, "registry heartbeat failed; other nodes will see this node as dead if it persists");
+    } finally {
+      this.loopDelay.reset();
+    }
+  }
+
+  /** HTTP routes of the node; `/matchmake/*` is answered by the cluster matchmaker. */
+  private routes(clusterMatchmaker: ClusterMatchmaker) {
+    const node = this;
+    const text = (status: number, body: string, type = "text/plain; charset=utf-8") =>
+      new Response(body, { status, headers: { "content-type": type, "cache-control": "no-store" } });
+    const json = (status: number, body: unknown) => text(status, JSON.stringify(body), "application/json");
+
+    const endpoints: Record<string, any> = {
+      healthz: createEndpoint("/healthz", { method: "GET" }, async () => json(node.draining ? 503 : 200, {
+        status: node.draining ? "draining" : "ok", regionId: node.regionId, nodeId: node.nodeId,
+        publicAddress: node.publicAddress, load: node.info().load,
+      })),
+      // Clients probe RTT with this; keep it trivial. CORS comes from the transport.
+      ping: createEndpoint("/ping", { method: "GET" }, async () => new Response("pong", {
+        status: 200, headers: { "content-type": "text/plain", "cache-control": "no-store", "x-tsunagi-region": node.regionId },
+      })),
+      metrics: createEndpoint("/metrics", { method: "GET" }, async () => {
+        const { contentType, body } = await node.metrics.render();
+        return text(200, body, contentType);
+      }),
+      regions: createEndpoint("/regions", { method: "GET" }, async () => {
+        const nodes = await node.registry.list();
+        const regions: Record<string, Array<{ nodeId: string; url: string; draining: boolean; overloaded: boolean }>> = {};
+        for (const n of nodes) {
+          (regions[n.regionId] ??= []).push({ nodeId: n.nodeId, url: `http://${n.publicAddress}`, draining: n.draining, overloaded: n.load.overloaded });
+        }
+        return json(200, { regions: Object.entries(regions).map(([id, list]) => ({ id, nodes: list })) });
+      }),
+    };
+    if (this.config.devMode) {
+      endpoints.devToken = createEndpoint("/dev/token", { method: "GET" }, async (ctx: any) => {
+        const role = ctx.query?.role ?? "visitor";
+        if (!isRole(role)) return json(400, { code: 4402, error: `unknown role "${String(role).slice(0, 40)}"` });
+        const sub = typeof ctx.query?.sub === "string" ? ctx.query.sub.slice(0, 64) : `${role}-${Math.random().toString(36).slice(2, 8)}`;
+        const rooms = typeof ctx.query?.room === "string" ? [ctx.query.room] : undefined;
+        const ttl = Number(ctx.query?.ttl ?? 3600);
+        const ttlSeconds = Number.isFinite(ttl) && ttl > 0 && ttl <= 86_400 ? ttl : 3600;
+        return text(200, await node.tokens.issue({ sub, role, rooms }, ttlSeconds));
+      });
+    }
+    return createRouter(endpoints, {
+      openapi: { disabled: true },
+      onRequest: async (request: Request) => {
+        if (request.method === "POST" && new URL(request.url).pathname.startsWith("/matchmake/")) {
+          return clusterMatchmaker.handle(request);
+        }
+        return undefined;
+      },
+    } as any);
+  }
+
+  /**
+   * Drains and stops: no new seats, every client told to reconnect elsewhere, rooms
+   * closed, registry entry removed. Bounded by `drainTimeoutMs`.
+   */
+  stop(reason = "stop requested"): Promise<void> {
+    this.stopping ??= this.drain(reason);
+    return this.stopping;
+  }
+
+  private async drain(reason: string) {
+    this.draining = true;
+    this.logger.info({ reason }, `draining node ${this.nodeId}`);
+    await this.heartbeat();
+    clearInterval(this.heartbeatTimer);
+
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<"timeout">((resolve) => { timer = setTimeout(() => resolve("timeout"), this.config.drainTimeoutMs); });
+    const outcome = await Promise.race([this.server.gracefullyShutdown(false).then(() => "drained" as const), bound]);
+    clearTimeout(timer);
+    if (outcome === "timeout") {
+      this.logger.warn({ drainTimeoutMs: this.config.drainTimeoutMs }, "drain timed out; closing what is left");
+      try { this.server.transport.shutdown(); } catch { /* already closed */ }
+    }
+
+    await this.registry.remove(this.nodeId).catch(() => {});
+    await this.directory.close().catch(() => {});
+    await this.registry.close().catch(() => {});
+    for (const redis of this.ownedRedis) redis.disconnect();
+    this.loopDelay.disable();
+    uninstallInputGuard();
+    setNodeContext(undefined);
+    setAuthority(undefined);
+    this.logger.info({ outcome }, `node ${this.nodeId} stopped`);
+  }
+}
+
+/** Colyseus logs through this, so its lines are JSON like ours. */
+function colyseusLogger(logger: Logger) {
+  const child = logger.child({ component: "colyseus" });
+  const join = (args: unknown[]) => args.map((a) => (typeof a === "string" ? a : a instanceof Error ? a.stack : JSON.stringify(a))).join(" ");
+  return {
+    debug: (...args: unknown[]) => child.debug(join(args)),
+    info: (...args: unknown[]) => child.info(join(args)),
+    warn: (...args: unknown[]) => child.warn(join(args)),
+    error: (...args: unknown[]) => child.error(join(args)),
+    trace: (...args: unknown[]) => child.trace(join(args)),
+  };
+}

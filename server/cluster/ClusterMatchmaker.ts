@@ -1,0 +1,261 @@
+/**
+ * Matchmaking across regions, in front of Colyseus' own (which covers the nodes of one
+ * region through the region's Redis).
+ *
+ * - A room id the RoomDirectory places in another region: the request is forwarded to a
+ *   node there, whose seat reservation sends the client to that node's publicAddress.
+ * - A new room: the RegionSelector picks the nearest region with capacity (from the
+ *   client's `rttHints`) and its least-loaded node; another region → forwarded, this
+ *   region → created on the chosen node through Colyseus IPC.
+ * - Every failure is a coded error: JSON `{ code, error }` with an HTTP status a stock
+ *   SDK understands (401, 403, 404, 429, 503...).
+ */
+import { matchMaker, ServerError, ErrorCode as ColyseusErrorCode } from "@colyseus/core";
+import { ErrorCode } from "../../proto/index.ts";
+import { codeName } from "../../rooms/shared/errors.ts";
+import { roomIdPattern } from "../../rooms/shared/ClusterRoom.ts";
+import type { NodeContext } from "../context.ts";
+import { FORWARDED_HEADER, type NodeRpc } from "./NodeRpc.ts";
+import { parseRttHints, type RegionSelector } from "./RegionSelector.ts";
+import type { NodeInfo } from "./types.ts";
+
+const methods = new Set(["joinOrCreate", "create", "join", "joinById", "reconnect"]);
+
+/** HTTP status for a coded error: stock SDKs surface the status, ours read `code` too. */
+export function httpStatusFor(code: number): number {
+  switch (code) {
+    case ErrorCode.TOKEN_MISSING: case ErrorCode.TOKEN_INVALID: case ErrorCode.TOKEN_EXPIRED: case ErrorCode.AUTH_FAILED:
+      return 401;
+    case ErrorCode.FORBIDDEN: return 403;
+    case ErrorCode.UNKNOWN_ROOM: case ErrorCode.MATCHMAKE_NO_HANDLER: case ErrorCode.MATCHMAKE_INVALID_ROOM_ID:
+    case ErrorCode.MATCHMAKE_INVALID_CRITERIA:
+      return 404;
+    case ErrorCode.ROOM_CONFLICT: return 409;
+    case ErrorCode.MATCHMAKE_EXPIRED: return 410;
+    case ErrorCode.RATE_LIMITED: return 429;
+    case ErrorCode.NODE_DRAINING: case ErrorCode.OVERLOADED: case ErrorCode.REGION_UNAVAILABLE: return 503;
+    case ErrorCode.BAD_FRAME: case ErrorCode.WRONG_TYPE: case ErrorCode.MALFORMED_PROTOBUF: case ErrorCode.FRAME_TOO_LARGE:
+      return 400;
+    default: return 500;
+  }
+}
+
+/** Per-caller token bucket: `rate` per second, bursts of 2 × rate. Bounded in size. */
+class RateLimiter {
+  /** Buckets by caller key; oldest evicted past `maxKeys`. */
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  constructor(private readonly rate: number, private readonly maxKeys = 10_000) {}
+
+  take(key: string): boolean {
+    const now = Date.now();
+    const capacity = this.rate * 2;
+    let bucket = this.buckets.get(key);
+    if (!bucket) {
+      if (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
+      bucket = { tokens: capacity, at: now };
+      this.buckets.set(key, bucket);
+    }
+    bucket.tokens = Math.min(capacity, bucket.tokens + ((now - bucket.at) / 1000) * this.rate);
+    bucket.at = now;
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  }
+}
+
+export class ClusterMatchmaker {
+  /** Matchmaking admissions per caller (token, else remote address). */
+  private readonly limiter: RateLimiter;
+  /** Placement decided for a create, read back by Colyseus' selectProcessIdToCreateRoom. */
+  private readonly placements = new WeakMap<object, string>();
+
+  constructor(
+    private readonly context: NodeContext,
+    private readonly selector: RegionSelector,
+    private readonly rpc: NodeRpc,
+    private readonly processId: () => string,
+  ) {
+    this.limiter = new RateLimiter(context.config.limits.maxMatchmakePerSecond);
+  }
+
+  /** Colyseus hook: which process creates a room this node decided to create in-region. */
+  selectProcessId = async (roomName: string, clientOptions: any): Promise<string> => {
+    const placed = clientOptions && typeof clientOptions === "object" ? this.placements.get(clientOptions) : undefined;
+    if (placed) return placed;
+    const node = this.selector.selectNode(
+      { roomName, localRegionId: this.context.regionId, rttHints: {} },
+      await this.context.registry.list(this.context.regionId),
+    );
+    if (!node) throw new ServerError(ErrorCode.OVERLOADED, `no node in region ${this.context.regionId} has capacity`);
+    return node.processId;
+  };
+
+  /** Handles `POST /matchmake/:method/:roomName`. */
+  async handle(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    const [, , method, rawRoomName] = url.pathname.split("/");
+    const roomName = decodeURIComponent(rawRoomName ?? "");
+    try {
+      if (this.context.isDraining()) throw new ServerError(ErrorCode.NODE_DRAINING, "this node is draining: matchmake through another node");
+      const caller = request.headers.get("authorization") ?? request.headers.get("x-forwarded-for") ?? "anonymous";
+      if (!this.limiter.take(caller)) {
+        throw new ServerError(ErrorCode.RATE_LIMITED, `more than ${this.context.config.limits.maxMatchmakePerSecond} matchmaking requests/s: slow down`);
+      }
+      if (!methods.has(method)) throw new ServerError(ErrorCode.MATCHMAKE_NO_HANDLER, `unknown matchmaking method "${method}"`);
+      if (!/^[A-Za-z0-9_-]{1,64}$/.test(roomName)) throw new ServerError(ErrorCode.UNKNOWN_ROOM, `invalid room name "${roomName.slice(0, 80)}"`);
+      const options = await readOptions(request);
+      const reservation = await this.route(method, roomName, options, request.headers);
+      this.context.metrics.matchmake.inc({ method, outcome: "ok" });
+      return json(200, reservation);
+    } catch (error) {
+      const code = normaliseCode(error);
+      const message = (error as Error).message || codeName(code);
+      this.context.metrics.matchmake.inc({ method: methods.has(method) ? method : "invalid", outcome: codeName(code) });
+      this.context.metrics.errors.inc({ code: codeName(code), source: "matchmake" });
+      const level = httpStatusFor(code) >= 500 && code !== ErrorCode.NODE_DRAINING ? "error" : "warn";
+      this.context.logger[level]({ method, roomName, code: codeName(code), err: level === "error" ? error : undefined }, `matchmake refused: ${message}`);
+      // Stock SDKs keep only the HTTP status and the message, so the code leads the message too.
+      return json(httpStatusFor(code), { code, error: `[${code} ${codeName(code)}] ${message}` });
+    }
+  }
+
+  private async route(method: string, roomName: string, options: Record<string, any>, headers: Headers): Promise<any> {
+    const forwarded = headers.has(FORWARDED_HEADER);
+    const authorization = headers.get("authorization");
+    const authContext = { token: bearer(authorization), headers: Object.fromEntries(headers as any) } as any;
+
+    if (method === "joinById" || method === "reconnect") {
+      const roomId = roomName;
+      const entry = await this.context.directory.get(roomId);
+      if (entry && entry.regionId !== this.context.regionId && !forwarded) {
+        return this.rpc.forwardMatchmake(await this.nodeFor(entry.regionId, entry.nodeId), method, roomId, options, authorization);
+      }
+      return colyseus(() => method === "joinById"
+        ? matchMaker.joinById(roomId, options, authContext)
+        : matchMaker.reconnect(roomId, options));
+    }
+
+    // Check the handler before anything else, so an unknown room type is a 404 everywhere.
+    try { matchMaker.getHandler(roomName); } catch {
+      throw new ServerError(ErrorCode.UNKNOWN_ROOM, `no room type "${roomName}" on this cluster`);
+    }
+
+    const requestedId = options.roomId;
+    if (requestedId !== undefined && (typeof requestedId !== "string" || !roomIdPattern.test(requestedId))) {
+      throw new ServerError(ErrorCode.WRONG_TYPE, `roomId must match ${roomIdPattern}`);
+    }
+
+    if (method === "join") {
+      if (!requestedId) return colyseus(() => matchMaker.join(roomName, options, authContext));
+      const joined = await this.joinExisting(requestedId, options, authorization, authContext, forwarded);
+      if (!joined) throw new ServerError(ErrorCode.UNKNOWN_ROOM, `room "${requestedId}" does not exist`);
+      return joined;
+    }
+
+    if (requestedId && method === "joinOrCreate") {
+      const joined = await this.joinExisting(requestedId, options, authorization, authContext, forwarded);
+      if (joined) return joined;
+    } else if (requestedId) {
+      const owner = await this.liveOwner(requestedId);
+      if (owner) throw new ServerError(ErrorCode.ROOM_CONFLICT, `room "${requestedId}" already exists in ${owner.regionId}: join it instead`);
+    } else if (method === "joinOrCreate") {
+      const available = await matchMaker.findOneRoomAvailable(roomName, options);
+      if (available) return colyseus(() => matchMaker.joinById(available.roomId, options, authContext));
+    }
+
+    // A new room: place it. A forwarded request was already placed in this region.
+    const nodes = await this.context.registry.list(forwarded ? this.context.regionId : undefined);
+    const target = this.selector.selectNode(
+      { roomName, localRegionId: this.context.regionId, rttHints: parseRttHints(options.rttHints) }, nodes);
+    if (!target) throw new ServerError(ErrorCode.OVERLOADED, "no node with capacity for a new room");
+    if (target.regionId !== this.context.regionId) {
+      return this.rpc.forwardMatchmake(target, method, roomName, options, authorization);
+    }
+
+    this.placements.set(options, target.processId);
+    try {
+      return await colyseus(() => matchMaker.create(roomName, options, authContext));
+    } catch (error) {
+      // Lost the race for a named room to another node: join the winner instead.
+      if ((error as ServerError).code === ErrorCode.ROOM_CONFLICT && requestedId && method === "joinOrCreate") {
+        const joined = await this.joinExisting(requestedId, options, authorization, authContext, forwarded);
+        if (joined) return joined;
+      }
+      throw error;
+    }
+  }
+
+  /** The live node holding `roomId` according to the directory, if any. */
+  private async liveOwner(roomId: string): Promise<NodeInfo | undefined> {
+    const entry = await this.context.directory.get(roomId);
+    return entry ? this.context.registry.get(entry.nodeId) : undefined;
+  }
+
+  /**
+   * Reserves a seat in room `roomId` wherever it lives; undefined when it does not exist.
+   * A directory entry whose node is dead counts as not existing (failover restores it).
+   */
+  private async joinExisting(roomId: string, options: Record<string, any>, authorization: string | null, authContext: any, forwarded: boolean) {
+    const owner = await this.liveOwner(roomId);
+    if (owner && owner.regionId !== this.context.regionId && !forwarded) {
+      return this.rpc.forwardMatchmake(owner, "joinById", roomId, stripPlacement(options), authorization);
+    }
+    if (owner || (await matchMaker.driver.findOne({ roomId }))) {
+      return colyseus(() => matchMaker.joinById(roomId, stripPlacement(options), authContext));
+    }
+    return undefined;
+  }
+
+  private async nodeFor(regionId: string, preferredNodeId: string): Promise<NodeInfo> {
+    const nodes = await this.context.registry.list(regionId);
+    const node = nodes.find((n) => n.nodeId === preferredNodeId) ?? nodes.find((n) => !n.draining);
+    if (!node) throw new ServerError(ErrorCode.REGION_UNAVAILABLE, `no live node in region ${regionId}`);
+    return node;
+  }
+}
+
+function stripPlacement(options: Record<string, any>) {
+  const { roomId: _roomId, ...rest } = options;
+  return rest;
+}
+
+/** Runs a Colyseus matchmaker call, mapping its codes onto ours where they differ. */
+async function colyseus<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    const code = (error as ServerError).code;
+    if (code === ColyseusErrorCode.MATCHMAKE_INVALID_ROOM_ID) {
+      throw new ServerError(ErrorCode.UNKNOWN_ROOM, (error as Error).message, { cause: error });
+    }
+    throw error;
+  }
+}
+
+function normaliseCode(error: unknown): number {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === "number" && code > 0 ? code : ErrorCode.INTERNAL;
+}
+
+function bearer(authorization: string | null): string | undefined {
+  const match = authorization?.match(/^Bearer\s+(.+)$/i);
+  return match?.[1];
+}
+
+async function readOptions(request: Request): Promise<Record<string, any>> {
+  const text = await request.text();
+  if (!text) return {};
+  let parsed: unknown;
+  try { parsed = JSON.parse(text); } catch {
+    throw new ServerError(ErrorCode.WRONG_TYPE, "matchmaking body must be a JSON object of join options");
+  }
+  if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
+    throw new ServerError(ErrorCode.WRONG_TYPE, "matchmaking body must be a JSON object of join options");
+  }
+  return parsed as Record<string, any>;
+}
+
+function json(status: number, body: unknown): Response {
+  const text = JSON.stringify(body);
+  return new Response(text, { status, headers: { "content-type": "application/json" } });
+}

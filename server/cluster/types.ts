@@ -1,0 +1,41 @@
+/** What the cluster knows about one node, as stored in the registry. */
+export interface NodeInfo {
+  nodeId: string;
+  regionId: string;
+  /** `host:port` clients and other nodes use to reach this node. */
+  publicAddress: string;
+  /** Colyseus process id: the IPC address for creating rooms on this node. */
+  processId: string;
+  load: NodeLoad;
+  /** A draining node accepts no new seats. */
+  draining: boolean;
+  startedAt: number;
+  /** Wall-clock time of the last heartbeat, ms since the epoch. */
+  heartbeatAt: number;
+}
+
+export interface NodeLoad {
+  ccu: number;
+  rooms: number;
+  eventLoopLagMs: number;
+  /** True when any configured limit is reached: no new rooms are placed here. */
+  overloaded: boolean;
+}
+
+/** Where a room lives. Keyed by room id, which is unique in the whole cluster. */
+export interface DirectoryEntry {
+  roomId: string;
+  roomName: string;
+  regionId: string;
+  nodeId: string;
+  publicAddress: string;
+  ccu: number;
+  maxClients: number | null;
+  /** Room-defined listing data (title, booth count...), small and JSON-safe. */
+  metadata?: Record<string, unknown>;
+  createdAt: number;
+}
+
+export type DirectoryChange =
+  | { kind: "upsert"; entry: DirectoryEntry }
+  | { kind: "remove"; roomId: string };

@@ -1,0 +1,239 @@
+/**
+ * Region node configuration: defaults → file → env (`TSUNAGI_*`) → flags, validated once
+ * at start with zod. Every bad field is reported by name; `main.ts` exits with code 2.
+ *
+ * @example
+ *   const config = loadConfig({ argv: ["--region-id", "jp-tokyo", "--port", "0"] });
+ */
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+
+const regionIdPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+export const configSchema = z.object({
+  /** Region this node belongs to; nodes of one region share presence and driver. */
+  regionId: z.string().regex(regionIdPattern, "lowercase letters, digits and '-', e.g. jp-tokyo"),
+  /** Unique node id inside the cluster. Default: region, host and a random suffix. */
+  nodeId: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, "letters, digits, '_', '.', '-'").optional(),
+  /** Interface the HTTP/WebSocket listener binds to. */
+  host: z.string().min(1),
+  /** Listen port; 0 picks a free one (tests). */
+  port: z.number().int().min(0).max(65535),
+  /** `host:port` clients use to reach this node. Default: the bound host and port. */
+  publicAddress: z.string().regex(/^[^\s/:]+(:\d{1,5})?(\/[^\s]*)?$/, "host:port, without a scheme").optional(),
+  /** WebSocket transport: uWebSockets.js (default) or the `ws` fallback. */
+  transport: z.enum(["uws", "ws"]),
+  /** Redis of this region (presence, matchmaking driver). Unset: embedded single-node mode. */
+  redisUrl: z.string().regex(/^rediss?:\/\//, "a redis:// or rediss:// URL").optional(),
+  /** Redis shared by all regions (node registry, room directory). Default: redisUrl. */
+  clusterRedisUrl: z.string().regex(/^rediss?:\/\//, "a redis:// or rediss:// URL").optional(),
+  /** Names the cluster's keys in the shared Redis, so several clusters can share one server. */
+  clusterName: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, '_' and '-'"),
+  /** Region topology file (the `regions.json` format): region ids and inter-region RTTs. */
+  regionsFile: z.string().min(1).optional(),
+  /** HMAC secret for tokens, shared by all nodes of the cluster. Required outside dev mode. */
+  authSecret: z.string().min(32, "at least 32 characters").optional(),
+  /** Dev mode: `/dev/token` exists and a fixed dev secret is used. Default: on without Redis. */
+  devMode: z.boolean().optional(),
+  /** Open the demo rooms at start. */
+  demo: z.boolean(),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
+  limits: z.object({
+    /** Largest WebSocket frame accepted; larger frames close the socket with 1009. */
+    maxFrameBytes: z.number().int().min(256).max(16 * 1024 * 1024),
+    /** Messages a client may send per second before excess is dropped with RATE_LIMITED. */
+    maxMessagesPerSecond: z.number().int().min(1).max(100_000),
+    /** Matchmaking requests one remote address may make per second (burst = 2×). */
+    maxMatchmakePerSecond: z.number().int().min(1).max(100_000),
+    /** Clients this node accepts before it counts as overloaded for placement. */
+    maxCcu: z.number().int().min(0),
+    /** Rooms this node hosts before it counts as overloaded for placement. */
+    maxRooms: z.number().int().min(0),
+    /** Event-loop lag above which the node counts as overloaded. */
+    maxEventLoopLagMs: z.number().min(1),
+  }),
+  cluster: z.object({
+    /** How often the node refreshes its registry entry. */
+    heartbeatMs: z.number().int().min(50),
+    /** A node whose entry is older than this is dead. */
+    nodeTtlMs: z.number().int().min(150),
+    /** Timeout of a request forwarded to another region. */
+    forwardTimeoutMs: z.number().int().min(100),
+  }).refine((c) => c.nodeTtlMs >= 2 * c.heartbeatMs, { message: "nodeTtlMs must be at least 2 × heartbeatMs", path: ["nodeTtlMs"] }),
+  /** Upper bound of a SIGTERM drain before the process exits anyway. */
+  drainTimeoutMs: z.number().int().min(0),
+});
+
+export type NodeConfig = z.infer<typeof configSchema> & { nodeId: string; devMode: boolean };
+export type ConfigInput = z.input<typeof configSchema>;
+
+export const defaults: ConfigInput = {
+  regionId: "local",
+  host: "127.0.0.1",
+  port: 2567,
+  transport: "uws",
+  clusterName: "tsunagi",
+  demo: true,
+  logLevel: "info",
+  limits: {
+    maxFrameBytes: 64 * 1024,
+    maxMessagesPerSecond: 120,
+    maxMatchmakePerSecond: 50,
+    maxCcu: 10_000,
+    maxRooms: 2_000,
+    maxEventLoopLagMs: 200,
+  },
+  cluster: {
+    heartbeatMs: 1000,
+    nodeTtlMs: 3000,
+    forwardTimeoutMs: 3000,
+  },
+  drainTimeoutMs: 10_000,
+};
+
+/** Thrown for invalid configuration; `issues` lists one readable line per bad field. */
+export class ConfigError extends Error {
+  constructor(public readonly issues: string[]) {
+    super(`invalid configuration:\n  ${issues.join("\n  ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** One entry per leaf setting: env name, flag name, path in the config object, kind. */
+type Kind = "string" | "int" | "number" | "bool";
+const settings: Array<{ path: string[]; kind: Kind; flag: string; env: string; doc: string }> = [];
+function setting(path: string, kind: Kind, doc: string) {
+  const parts = path.split(".");
+  const flag = parts.map((p) => p.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())).join("-");
+  const env = "TSUNAGI_" + flag.replace(/-/g, "_").toUpperCase();
+  settings.push({ path: parts, kind, flag, env, doc });
+}
+setting("regionId", "string", "region id");
+setting("nodeId", "string", "node id");
+setting("host", "string", "bind address");
+setting("port", "int", "listen port (0 = any free port)");
+setting("publicAddress", "string", "host:port clients use to reach this node");
+setting("transport", "string", "uws or ws");
+setting("redisUrl", "string", "region Redis URL");
+setting("clusterRedisUrl", "string", "cluster-wide Redis URL");
+setting("clusterName", "string", "key namespace in the cluster Redis");
+setting("regionsFile", "string", "region topology JSON file");
+setting("authSecret", "string", "token HMAC secret (≥ 32 chars)");
+setting("devMode", "bool", "enable /dev/token and the dev secret");
+setting("demo", "bool", "open the demo rooms");
+setting("logLevel", "string", "pino log level");
+setting("limits.maxFrameBytes", "int", "largest accepted frame in bytes");
+setting("limits.maxMessagesPerSecond", "int", "per-client message rate limit");
+setting("limits.maxMatchmakePerSecond", "int", "per-address matchmaking rate limit");
+setting("limits.maxCcu", "int", "clients before the node counts as overloaded");
+setting("limits.maxRooms", "int", "rooms before the node counts as overloaded");
+setting("limits.maxEventLoopLagMs", "number", "event-loop lag before the node counts as overloaded");
+setting("cluster.heartbeatMs", "int", "registry heartbeat interval");
+setting("cluster.nodeTtlMs", "int", "registry entry TTL");
+setting("cluster.forwardTimeoutMs", "int", "cross-region request timeout");
+setting("drainTimeoutMs", "int", "SIGTERM drain bound");
+
+export const configSettings: ReadonlyArray<{ flag: string; env: string; doc: string }> = settings;
+
+function convert(raw: string, kind: Kind, where: string, issues: string[]): unknown {
+  if (kind === "string") return raw;
+  if (kind === "bool") {
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    issues.push(`${where}: expected true or false, got "${raw}"`);
+    return undefined;
+  }
+  const value = Number(raw);
+  if (raw.trim() === "" || !Number.isFinite(value) || (kind === "int" && !Number.isInteger(value))) {
+    issues.push(`${where}: expected ${kind === "int" ? "an integer" : "a number"}, got "${raw}"`);
+    return undefined;
+  }
+  return value;
+}
+
+function setPath(target: Record<string, any>, path: string[], value: unknown) {
+  let node = target;
+  for (const key of path.slice(0, -1)) node = node[key] ??= {};
+  node[path[path.length - 1]] = value;
+}
+
+function merge(base: Record<string, any>, over: Record<string, any>): Record<string, any> {
+  const out: Record<string, any> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    out[key] = value && typeof value === "object" && !Array.isArray(value) && typeof out[key] === "object"
+      ? merge(out[key], value)
+      : value;
+  }
+  return out;
+}
+
+export interface LoadConfigOptions {
+  argv?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Overrides applied after flags (tests and embedding). */
+  overrides?: Record<string, unknown>;
+}
+
+/** Resolves the node configuration or throws ConfigError listing every bad field. */
+export function loadConfig(options: LoadConfigOptions = {}): NodeConfig {
+  const env = options.env ?? process.env;
+  const issues: string[] = [];
+
+  const flagOptions: Record<string, { type: "string" | "boolean" }> = { config: { type: "string" }, help: { type: "boolean" } };
+  for (const s of settings) flagOptions[s.flag] = { type: "string" };
+  let flags: Record<string, string | boolean | undefined> = {};
+  try {
+    flags = parseArgs({ args: options.argv ?? [], options: flagOptions, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    throw new ConfigError([(error as Error).message]);
+  }
+
+  let merged: Record<string, any> = structuredClone(defaults) as Record<string, any>;
+
+  const file = (flags.config as string | undefined) ?? env.TSUNAGI_CONFIG;
+  if (file) {
+    try {
+      merged = merge(merged, JSON.parse(readFileSync(file, "utf8")));
+    } catch (error) {
+      throw new ConfigError([`config file ${file}: ${(error as Error).message}`]);
+    }
+  }
+
+  const fromEnv: Record<string, any> = {};
+  const fromFlags: Record<string, any> = {};
+  for (const s of settings) {
+    const envValue = env[s.env];
+    if (envValue !== undefined && envValue !== "") setPath(fromEnv, s.path, convert(envValue, s.kind, s.env, issues));
+    const flagValue = flags[s.flag];
+    if (typeof flagValue === "string") setPath(fromFlags, s.path, convert(flagValue, s.kind, `--${s.flag}`, issues));
+  }
+  merged = merge(merge(merge(merged, fromEnv), fromFlags), options.overrides ?? {});
+  if (issues.length) throw new ConfigError(issues);
+
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`));
+  }
+  const config = parsed.data;
+  const devMode = config.devMode ?? config.redisUrl === undefined;
+  if (!devMode && !config.authSecret) {
+    throw new ConfigError(["authSecret: required outside dev mode (TSUNAGI_AUTH_SECRET or --auth-secret)"]);
+  }
+  const nodeId = config.nodeId ?? `${config.regionId}-${hostname().replace(/[^A-Za-z0-9_.-]/g, "")}-${randomBytes(3).toString("hex")}`;
+  return { ...config, nodeId, devMode };
+}
+
+export function usage(): string {
+  const lines = settings.map((s) => `  --${s.flag.padEnd(30)} ${s.env.padEnd(38)} ${s.doc}`);
+  return [
+    "Usage: npm start -- [--config FILE] [flags]",
+    "",
+    "  flag                             env                                    meaning",
+    ...lines,
+    "",
+    "Precedence: defaults < config file (--config / TSUNAGI_CONFIG) < env < flags.",
+  ].join("\n");
+}

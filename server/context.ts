@@ -1,0 +1,35 @@
+/**
+ * The services of the region node running in this process, for rooms to reach.
+ *
+ * Colyseus constructs rooms itself and keeps one matchmaker per process, so a room
+ * cannot be handed its node; RegionNode.start() sets this once and stop() clears it.
+ */
+import { ServerError } from "@colyseus/core";
+import { ErrorCode } from "../proto/index.ts";
+import type { Logger } from "./observability/logging.ts";
+import type { NodeMetrics } from "./observability/metrics.ts";
+import type { NodeRegistry } from "./cluster/NodeRegistry.ts";
+import type { RoomDirectory } from "./cluster/RoomDirectory.ts";
+import type { NodeConfig } from "./config.ts";
+
+export interface NodeContext {
+  config: NodeConfig;
+  nodeId: string;
+  regionId: string;
+  publicAddress: string;
+  logger: Logger;
+  metrics: NodeMetrics;
+  registry: NodeRegistry;
+  directory: RoomDirectory;
+  /** True once SIGTERM (or stop()) began draining this node. */
+  isDraining(): boolean;
+}
+
+let current: NodeContext | undefined;
+
+export function setNodeContext(context: NodeContext | undefined) { current = context; }
+
+export function nodeContext(): NodeContext {
+  if (!current) throw new ServerError(ErrorCode.INTERNAL, "region node not started in this process");
+  return current;
+}

@@ -1,0 +1,54 @@
+/**
+ * Entry point: `npm start -- [flags]`. Config → RegionNode.start(); SIGTERM/SIGINT drain.
+ * Exit codes: 0 after a clean drain, 1 on a start failure, 2 on bad configuration.
+ */
+import "./polyfills.ts";
+import { loadConfig, usage, ConfigError } from "./config.ts";
+import { RegionNode } from "./RegionNode.ts";
+import { startDemo } from "./demo.ts";
+
+async function main() {
+  const argv = process.argv.slice(2);
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log(usage());
+    return;
+  }
+
+  let config;
+  try {
+    config = loadConfig({ argv });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`tsunagi: ${error.message}\n\nRun with --help for the settings.`);
+      process.exit(2);
+    }
+    throw error;
+  }
+
+  const node = await RegionNode.start(config);
+  if (config.demo) await startDemo(node);
+
+  // Machine-readable line for supervisors and tests that start nodes on port 0.
+  if (process.env.TSUNAGI_READY_LINE) {
+    process.stdout.write(JSON.stringify({ ready: true, httpUrl: node.httpUrl, port: node.port, nodeId: node.nodeId, regionId: node.regionId }) + "\n");
+  }
+
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (++signals > 1) {
+      node.logger.warn(`second ${signal}: exiting without waiting for the drain`);
+      process.exit(1);
+    }
+    node.stop(signal).then(() => process.exit(0), (error) => {
+      node.logger.error({ err: error }, "drain failed");
+      process.exit(1);
+    });
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+}
+
+main().catch((error) => {
+  console.error(`tsunagi: failed to start: ${error?.stack ?? error}`);
+  process.exit(1);
+});

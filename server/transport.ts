@@ -1,0 +1,92 @@
+/**
+ * The two WebSocket transports, bound before Colyseus starts.
+ *
+ * A node must know its own address before Colyseus boots: the matchmaker stamps every
+ * seat reservation with `publicAddress`, fixed at setup. With port 0 (tests) the port is
+ * only known after binding, so the socket is bound first and Colyseus' later `listen()`
+ * merely reports success. The uWS transport's own `listen()` also ignores the host.
+ */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import uWS from "uWebSockets.js";
+import { uWebSocketsTransport } from "@colyseus/uwebsockets-transport";
+import { WebSocketTransport } from "@colyseus/ws-transport";
+import type { Transport } from "@colyseus/core";
+
+
+class PreboundUwsTransport extends uWebSocketsTransport {
+  /** The listen socket opened by bind(), closed by shutdown(). */
+  private listenSocket: uWS.us_listen_socket | false = false;
+
+  bind(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.app.listen(host, port, (socket) => {
+        if (!socket) { reject(new Error(`cannot listen on ${host}:${port} (address in use or not available)`)); return; }
+        this.listenSocket = socket;
+        resolve(uWS.us_socket_local_port(socket as unknown as uWS.us_socket));
+      });
+    });
+  }
+
+  override listen(_port: number, _hostname?: string, _backlog?: number, listeningListener?: () => void) {
+    listeningListener?.();
+    return this;
+  }
+
+  override shutdown() {
+    if (this.listenSocket) {
+      uWS.us_listen_socket_close(this.listenSocket);
+      this.listenSocket = false;
+    }
+    // Open sockets keep the uWS loop alive; close them so the process can exit.
+    for (const client of [...(this as any).clients]) {
+      try { client.close(); } catch { /* already closed */ }
+    }
+  }
+}
+
+class PreboundWsTransport extends WebSocketTransport {
+  bind(host: string, port: number): Promise<number> {
+    const server = this.server as http.Server;
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        resolve((server.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  override listen(_port: number, _hostname?: string, _backlog?: number, listeningListener?: () => void) {
+    listeningListener?.();
+    return this;
+  }
+
+  override shutdown() {
+    super.shutdown();
+    const server = this.server as http.Server;
+    server.close();
+    server.closeAllConnections();
+  }
+}
+
+/**
+ * The transport's own payload ceiling. Frames above the configured limit but under this
+ * reach the input guard, which answers FRAME_TOO_LARGE and keeps the session; only frames
+ * above the ceiling make the transport drop the socket (uWS closes without a close
+ * frame, so the sender would learn nothing).
+ */
+export function transportCeilingBytes(maxFrameBytes: number): number {
+  return Math.max(maxFrameBytes * 4, 256 * 1024);
+}
+
+/** Creates the configured transport and binds it to host:port. */
+export async function bindTransport(kind: "uws" | "ws", host: string, port: number, maxFrameBytes: number) {
+  const ceiling = transportCeilingBytes(maxFrameBytes);
+  if (kind === "uws") {
+    const transport = new PreboundUwsTransport({ maxPayloadLength: ceiling, idleTimeout: 32 });
+    return { transport: transport as Transport, port: await transport.bind(host, port) };
+  }
+  const transport = new PreboundWsTransport({ server: http.createServer(), maxPayload: ceiling });
+  return { transport: transport as Transport, port: await transport.bind(host, port) };
+}

@@ -1,0 +1,110 @@
+/**
+ * The registry and directory contracts, run against both implementations: in-memory
+ * (embedded mode) and Redis (the real server on 127.0.0.1:6379, under a unique prefix).
+ */
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
+import { InMemoryNodeRegistry, RedisNodeRegistry, type NodeRegistry } from "../../../../server/cluster/NodeRegistry.ts";
+import { InMemoryRoomDirectory, RedisRoomDirectory, type RoomDirectory } from "../../../../server/cluster/RoomDirectory.ts";
+import type { DirectoryChange, DirectoryEntry, NodeInfo } from "../../../../server/cluster/types.ts";
+import { waitFor } from "../../../fixtures/processes.ts";
+
+function info(nodeId: string, regionId = "jp-tokyo"): NodeInfo {
+  return {
+    nodeId, regionId, publicAddress: "127.0.0.1:1", processId: "p", draining: false, startedAt: 1, heartbeatAt: 1,
+    load: { ccu: 0, rooms: 0, eventLoopLagMs: 0, overloaded: false },
+  };
+}
+function entry(roomId: string, nodeId: string): DirectoryEntry {
+  return { roomId, roomName: "session", regionId: "jp-tokyo", nodeId, publicAddress: "127.0.0.1:1", ccu: 0, maxClients: null, createdAt: 1 };
+}
+
+let redis: Redis;
+beforeAll(() => { redis = new Redis("redis://127.0.0.1:6379", { maxRetriesPerRequest: 1 }); });
+afterAll(async () => { redis.disconnect(); });
+
+const implementations: Array<[string, () => { registry: NodeRegistry; directory: RoomDirectory; cleanup: () => Promise<void> }]> = [
+  ["in-memory", () => {
+    const registry = new InMemoryNodeRegistry();
+    const directory = new InMemoryRoomDirectory(async (id) => (await registry.get(id)) !== undefined);
+    return { registry, directory, cleanup: async () => {} };
+  }],
+  ["redis", () => {
+    const prefix = `test-${randomUUID()}:`;
+    return {
+      registry: new RedisNodeRegistry(redis, prefix),
+      directory: new RedisRoomDirectory(redis, prefix),
+      cleanup: async () => {
+        const keys = await redis.keys(`${prefix}*`);
+        if (keys.length) await redis.del(...keys);
+      },
+    };
+  }],
+];
+
+describe.each(implementations)("%s registry and directory", (_name, make) => {
+  it("lists live nodes by region and forgets a node once its TTL passes", async () => {
+    const { registry, cleanup } = make();
+    try {
+      await registry.heartbeat(info("a", "jp-tokyo"), 300);
+      await registry.heartbeat(info("b", "jp-osaka"), 10_000);
+      expect((await registry.list()).map((n) => n.nodeId).sort()).toEqual(["a", "b"]);
+      expect((await registry.list("jp-osaka")).map((n) => n.nodeId)).toEqual(["b"]);
+      await waitFor(async () => (await registry.get("a")) === undefined, 3000, "node a to expire");
+      expect((await registry.list()).map((n) => n.nodeId)).toEqual(["b"]);
+      await registry.remove("b");
+      expect(await registry.list()).toEqual([]);
+    } finally { await cleanup(); }
+  });
+
+  it("grants a room to exactly one of many concurrent claimants", async () => {
+    const { registry, directory, cleanup } = make();
+    try {
+      const nodes = Array.from({ length: 20 }, (_, i) => `n${i}`);
+      for (const id of nodes) await registry.heartbeat(info(id), 10_000);
+      const results = await Promise.all(nodes.map((id) => directory.claim(entry("room-1", id))));
+      const winners = results.filter((r) => r.claimed);
+      expect(winners).toHaveLength(1);
+      const owner = (await directory.get("room-1"))!.nodeId;
+      for (const result of results) if (!result.claimed) expect(result.owner.nodeId).toBe(owner);
+    } finally { await cleanup(); }
+  });
+
+  it("lets a live node's claim stand and a dead node's claim be taken over", async () => {
+    const { registry, directory, cleanup } = make();
+    try {
+      await registry.heartbeat(info("alive"), 10_000);
+      expect(await directory.claim(entry("r", "alive"))).toEqual({ claimed: true });
+      expect((await directory.claim(entry("r", "other"))).claimed).toBe(false);
+      await registry.remove("alive");
+      expect(await directory.claim(entry("r", "other"))).toEqual({ claimed: true });
+      expect((await directory.get("r"))!.nodeId).toBe("other");
+    } finally { await cleanup(); }
+  });
+
+  it("updates and releases only for the owner, and tells watchers", async () => {
+    const { registry, directory, cleanup } = make();
+    const changes: DirectoryChange[] = [];
+    const unwatch = await directory.watch((c) => changes.push(c));
+    try {
+      await registry.heartbeat(info("owner"), 10_000);
+      await directory.claim(entry("r", "owner"));
+      await directory.update({ ...entry("r", "intruder"), ccu: 99 });
+      expect((await directory.get("r"))!.ccu).toBe(0);
+      await directory.update({ ...entry("r", "owner"), ccu: 3 });
+      expect((await directory.get("r"))!.ccu).toBe(3);
+      await directory.release("r", "intruder");
+      expect(await directory.get("r")).toBeDefined();
+      await directory.release("r", "owner");
+      expect(await directory.get("r")).toBeUndefined();
+      expect(await directory.list()).toEqual([]);
+      await waitFor(() => changes.length >= 3, 2000, "three directory changes");
+      expect(changes.map((c) => c.kind)).toEqual(["upsert", "upsert", "remove"]);
+    } finally {
+      await unwatch();
+      await directory.close();
+      await cleanup();
+    }
+  });
+});
