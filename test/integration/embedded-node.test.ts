@@ -7,11 +7,11 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { Client } from "@colyseus/sdk";
 import { startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
 
-let node: NodeProcess;
-beforeAll(async () => { node = await startNode({ regionId: "jp-tokyo" }); });
-afterAll(async () => { await node?.stop(); });
+describe.each(["uws", "ws"] as const)("embedded region node (%s transport)", (transport) => {
+  let node: NodeProcess;
+  beforeAll(async () => { node = await startNode({ regionId: "jp-tokyo", transport }); });
+  afterAll(async () => { await node?.stop(); });
 
-describe("embedded region node", () => {
   it("serves /healthz, /ping with CORS, and /metrics", async () => {
     const health = await fetch(`${node.httpUrl}/healthz`);
     expect(health.status).toBe(200);
