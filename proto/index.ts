@@ -1,71 +1,255 @@
 /**
- * The one import point for the wire contract: generated protobuf classes plus the
- * helpers every side uses to encode, decode and report errors.
+ * The one import point for the wire contract: the generated protobuf classes
+ * (proto/gen/, built by `npm run proto` from proto/**\/*.proto) plus the helpers every
+ * side uses to encode, decode and report errors. Server, rooms, SDK and tests import
+ * from here, never from proto/gen/ directly.
  *
  * @example
  *   const bytes = encodeEnvelope({ correlationId: 7, ping: { clientTimeMs: 12.5 } });
  *   const envelope = decodeEnvelope(bytes); // throws ProtocolError, never anything else
+ *   if (envelope.body === "ping") console.log(envelope.ping.clientTimeMs);
  */
+import protobuf from "protobufjs/minimal.js";
 import { tsunagi } from "./gen/tsunagi.js";
+import { fieldWireTypes, oneofMembers } from "./gen/tsunagi.fields.js";
 
 export { tsunagi };
-export type Envelope = tsunagi.v1.Envelope;
-export type IEnvelope = tsunagi.v1.IEnvelope;
 
-/** Error codes shared by server and SDKs (see envelope.proto for each meaning). */
+/**
+ * The Colyseus message type an Envelope travels under inside a room:
+ * `room.sendBytes(ENVELOPE_MESSAGE_TYPE, bytes)` / `client.sendBytes(…)` (envelope.proto, "Framing").
+ */
+export const ENVELOPE_MESSAGE_TYPE = "pb";
+
+/** A decoded Envelope; `body` narrows which member is set. */
+export type Envelope = tsunagi.v1.Envelope & tsunagi.v1.Envelope.$Shape;
+/** An Envelope to encode: a plain object is enough. */
+export type IEnvelope = tsunagi.v1.Envelope.$Properties;
+/** The names of the `body` oneof: "error" | "ping" | "pong" | … */
+export type EnvelopeBody = NonNullable<tsunagi.v1.Envelope["body"]>;
+
+/** Error codes shared by server and SDKs (see envelope.proto for what each means). */
 export const ErrorCode = tsunagi.v1.ErrorCode;
 export type ErrorCode = tsunagi.v1.ErrorCode;
 
-/** Codes where the same request may succeed later: back off and retry (maybe elsewhere). */
-const retryable = new Set<number>([
-  ErrorCode.RATE_LIMITED, ErrorCode.NODE_DRAINING, ErrorCode.OVERLOADED, ErrorCode.REGION_UNAVAILABLE,
-  ErrorCode.MATCHMAKE_UNHANDLED,
-]);
-export function isRetryable(code: number): boolean {
-  return retryable.has(code);
+const errorCodeNames = new Map<number, string>(
+  Object.entries(ErrorCode).filter(([, value]) => typeof value === "number").map(([name, value]) => [value as number, name]),
+);
+
+/** `"TOKEN_EXPIRED"` for 4412; the number as text for a code this build does not know. */
+export function errorCodeName(code: number): string {
+  return errorCodeNames.get(code) ?? String(code);
 }
 
-/** The typed, coded error for anything wrong on the wire. */
+/** True for a value of the ErrorCode enum known to this build. */
+export function isKnownErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === "number" && errorCodeNames.has(code);
+}
+
+/**
+ * Codes where the same request may succeed later, so a client backs off and retries
+ * (possibly through another node or region):
+ * - RATE_LIMITED: after backing off.
+ * - NODE_DRAINING, OVERLOADED, REGION_UNAVAILABLE: through another node or region.
+ * - MATCHMAKE_EXPIRED: the seat or reconnection token timed out; matchmaking again
+ *   gets a fresh one. "Retry" means a new matchmake, not reusing the old reservation.
+ *
+ * Deliberately not retryable:
+ * - INTERNAL and MATCHMAKE_UNHANDLED mean the server hit a bug (envelope.proto: "the
+ *   server logged it"). A bug usually repeats, and automatic retries would multiply
+ *   the load of a failing path. Transient infrastructure trouble has its own codes
+ *   above, and the server should use them. Clients also map errors they cannot
+ *   classify to INTERNAL, which must not turn every unknown failure into a retry loop.
+ * - Everything about input or identity (malformed, forbidden, token…): the same
+ *   request fails the same way; fix it or get a new token first.
+ */
+const retryableCodes: ReadonlySet<number> = new Set<number>([
+  ErrorCode.RATE_LIMITED,
+  ErrorCode.NODE_DRAINING,
+  ErrorCode.OVERLOADED,
+  ErrorCode.REGION_UNAVAILABLE,
+  ErrorCode.MATCHMAKE_EXPIRED,
+]);
+
+/** Whether a request that failed with `code` may succeed if retried later (see above). */
+export function isRetryable(code: number): boolean {
+  return retryableCodes.has(code);
+}
+
+/**
+ * The one typed, coded error for problems on the wire: bytes that do not decode, a
+ * message of the wrong shape, a frame that is too large.
+ */
 export class ProtocolError extends Error {
+  /** An ErrorCode value (a number, so codes from a newer peer survive). */
+  readonly code: number;
+  /** Whether the same request may succeed later: see isRetryable(). */
   readonly retryable: boolean;
-  constructor(readonly code: number, message: string, readonly correlationId?: number, options?: ErrorOptions) {
-    super(message, options);
+  /** The request this error answers, when it could be read; 0 or undefined means none. */
+  readonly correlationId?: number;
+
+  constructor(code: number, message: string, options: { correlationId?: number; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "ProtocolError";
+    this.code = code;
     this.retryable = isRetryable(code);
+    if (options.correlationId) this.correlationId = options.correlationId;
   }
 }
 
+/** Default largest Envelope decodeEnvelope accepts; nodes pass their configured limit. */
 export const DEFAULT_MAX_ENVELOPE_BYTES = 64 * 1024;
 
 /**
- * Decodes an Envelope. Any failure (truncated, garbage, wrong wire types, no body,
- * too large) is a ProtocolError with MALFORMED_PROTOBUF, WRONG_TYPE or FRAME_TOO_LARGE.
+ * Decodes an Envelope and checks it is usable. It never throws anything but a
+ * ProtocolError, whatever the input:
+ * - FRAME_TOO_LARGE: more than `maxBytes` (checked before any parsing).
+ * - MALFORMED_PROTOBUF: not protobuf (truncated, garbage, invalid wire types, bad
+ *   lengths), or a known field sent with the wrong wire type. The original error is
+ *   the `cause`.
+ * - UNKNOWN_MESSAGE: valid protobuf whose body is a oneof member this contract version
+ *   does not know (a newer peer). The bytes are fine; this node cannot handle them.
+ * - WRONG_TYPE: not binary at all, or an envelope without a body.
+ *
+ * Unknown fields outside the body and unknown enum values are accepted (proto3 is
+ * forward compatible: a newer server may send an ErrorCode this build lacks).
  */
-export function decodeEnvelope(bytes: Uint8Array, maxBytes = DEFAULT_MAX_ENVELOPE_BYTES): Envelope {
+export function decodeEnvelope(bytes: Uint8Array, maxBytes: number = DEFAULT_MAX_ENVELOPE_BYTES): Envelope {
   if (!(bytes instanceof Uint8Array)) {
-    throw new ProtocolError(ErrorCode.WRONG_TYPE, "envelope must be binary");
+    if (!(bytes as unknown instanceof ArrayBuffer)) {
+      throw new ProtocolError(ErrorCode.WRONG_TYPE, `an envelope must be binary, got ${describe(bytes)}`);
+    }
+    bytes = new Uint8Array(bytes as unknown as ArrayBuffer);
   }
   if (bytes.byteLength > maxBytes) {
     throw new ProtocolError(ErrorCode.FRAME_TOO_LARGE, `envelope of ${bytes.byteLength} bytes exceeds the ${maxBytes}-byte limit`);
   }
   let envelope: Envelope;
+  let skippedFields = false;
   try {
-    envelope = tsunagi.v1.Envelope.decode(bytes);
+    // protobufjs 8 drops unknown fields by default; keep them (for this read only) so a
+    // known field with the wrong wire type can be told from a field of a newer contract.
+    // Noting whether anything was skipped at all spares well-formed traffic the check.
+    const reader = protobuf.Reader.create(bytes) as protobuf.Reader & { skipType(...args: unknown[]): protobuf.Reader };
+    reader.discardUnknown = false;
+    const skipType = reader.skipType;
+    reader.skipType = function (this: protobuf.Reader, ...args: unknown[]) {
+      skippedFields = true;
+      return skipType.apply(this, args);
+    };
+    envelope = tsunagi.v1.Envelope.decode(reader);
   } catch (error) {
-    throw new ProtocolError(ErrorCode.MALFORMED_PROTOBUF, `not a valid Envelope: ${(error as Error).message}`, undefined, { cause: error });
+    throw new ProtocolError(ErrorCode.MALFORMED_PROTOBUF, `not a valid Envelope: ${(error as Error)?.message ?? String(error)}`, { cause: error });
   }
-  const problem = tsunagi.v1.Envelope.verify(envelope);
-  if (problem) throw new ProtocolError(ErrorCode.MALFORMED_PROTOBUF, `invalid Envelope: ${problem}`, Number(envelope.correlationId) || undefined);
-  if (!envelope.body) {
-    throw new ProtocolError(ErrorCode.WRONG_TYPE, "envelope has no body", Number(envelope.correlationId) || undefined);
+  if (envelope.body && !skippedFields) return envelope;
+
+  const correlationId = typeof envelope.correlationId === "number" ? envelope.correlationId : 0;
+  try {
+    const mistyped = skippedFields ? findMistypedField(envelope, "tsunagi.v1.Envelope", 0) : undefined;
+    if (mistyped) throw new ProtocolError(ErrorCode.MALFORMED_PROTOBUF, mistyped, { correlationId });
+    if (!envelope.body) {
+      // Without a known body, an unknown field is the body of a newer contract version.
+      const unknownBody = unknownFieldNumbers(envelope)[0];
+      if (unknownBody !== undefined) {
+        throw new ProtocolError(ErrorCode.UNKNOWN_MESSAGE, `envelope body is field ${unknownBody}, which this contract version does not know`, { correlationId });
+      }
+      throw new ProtocolError(ErrorCode.WRONG_TYPE, "envelope has no body", { correlationId });
+    }
+  } catch (error) {
+    if (error instanceof ProtocolError) throw error;
+    throw new ProtocolError(ErrorCode.MALFORMED_PROTOBUF, `cannot inspect Envelope: ${(error as Error)?.message ?? String(error)}`, { correlationId, cause: error });
   }
   return envelope;
 }
 
+/**
+ * Encodes an Envelope. Throws ProtocolError(WRONG_TYPE) for a value that would not
+ * encode faithfully (two bodies, no body, wrong field types, a negative or
+ * non-integer correlation id): a bug in the caller, caught before it reaches a peer.
+ */
 export function encodeEnvelope(envelope: IEnvelope): Uint8Array {
-  return tsunagi.v1.Envelope.encode(envelope).finish();
+  const problem = tsunagi.v1.Envelope.verify(envelope);
+  if (problem) throw new ProtocolError(ErrorCode.WRONG_TYPE, `cannot encode Envelope: ${problem}`);
+  if (!envelopeBodyMembers.some((name) => (envelope as Record<string, unknown>)[name] != null)) throw new ProtocolError(ErrorCode.WRONG_TYPE, "cannot encode an Envelope without a body");
+  const correlationId = envelope.correlationId ?? 0;
+  if (typeof correlationId !== "number" || correlationId < 0 || !Number.isSafeInteger(correlationId)) {
+    throw new ProtocolError(ErrorCode.WRONG_TYPE, `correlationId must be a non-negative safe integer, got ${correlationId}`);
+  }
+  try {
+    return tsunagi.v1.Envelope.encode(envelope).finish();
+  } catch (error) {
+    throw new ProtocolError(ErrorCode.WRONG_TYPE, `cannot encode Envelope: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+  }
 }
 
-export function errorEnvelope(code: number, message: string, correlationId: IEnvelope["correlationId"] = 0): Uint8Array {
-  return encodeEnvelope({ correlationId, error: { code, message, retryable: isRetryable(code) } });
+/** The bytes of an Error envelope, e.g. the reply to a request that failed. */
+export function errorEnvelope(code: number, message: string, correlationId?: number | null): Uint8Array {
+  return encodeEnvelope({ correlationId: correlationId ?? 0, error: { code, message, retryable: isRetryable(code) } });
+}
+
+// --- internals ---------------------------------------------------------------------
+
+/** Envelope's known fields and its body members, from the generated tables, so a new body
+ *  member in envelope.proto needs no change here. */
+const envelopeFields = fieldWireTypes["tsunagi.v1.Envelope"];
+const envelopeBodyMembers = oneofMembers["tsunagi.v1.Envelope"].body;
+
+/**
+ * A description of the first known field that arrived with a wire type it cannot have,
+ * found through the $unknowns protobufjs keeps for skipped fields, or undefined.
+ */
+function findMistypedField(message: unknown, typeName: string | undefined, depth: number): string | undefined {
+  if (depth > 32 || message === null || typeof message !== "object") return undefined;
+  const known = typeName ? fieldWireTypes[typeName] : undefined;
+  const unknowns = (message as { $unknowns?: Uint8Array[] }).$unknowns;
+  if (known && unknowns) {
+    for (const raw of unknowns) {
+      const tag = readTag(raw);
+      const expected = tag && known[tag.field];
+      if (tag && expected && !expected.includes(tag.wireType)) {
+        return `${typeName} field ${tag.field} arrived with wire type ${tag.wireType}, expected ${expected.join(" or ")}`;
+      }
+    }
+  }
+  for (const value of Object.values(message)) {
+    if (value === null || typeof value !== "object" || ArrayBuffer.isView(value)) continue;
+    const children = Array.isArray(value) ? value : [value];
+    for (const child of children) {
+      const childType = messageTypeName(child);
+      const found = findMistypedField(child, childType, depth + 1);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+/** Field numbers in a decoded message's $unknowns. */
+function unknownFieldNumbers(message: { $unknowns?: Uint8Array[] }): number[] {
+  return (message.$unknowns ?? []).flatMap((raw) => {
+    const tag = readTag(raw);
+    return tag && !(tag.field in envelopeFields) ? [tag.field] : [];
+  });
+}
+
+/** "tsunagi.v1.Ping" for an instance of a generated class, from its static getTypeUrl. */
+function messageTypeName(value: unknown): string | undefined {
+  const getTypeUrl = (value as { constructor?: { getTypeUrl?: (prefix: string) => string } })?.constructor?.getTypeUrl;
+  if (typeof getTypeUrl !== "function") return undefined;
+  return getTypeUrl("").replace(/^\//, "");
+}
+
+/** The varint tag at the start of a raw field: field number and wire type. */
+function readTag(raw: Uint8Array): { field: number; wireType: number } | undefined {
+  let value = 0;
+  for (let i = 0; i < Math.min(raw.length, 5); i++) {
+    value += (raw[i] & 0x7f) * 2 ** (7 * i);
+    if ((raw[i] & 0x80) === 0) return { field: Math.floor(value / 8), wireType: value % 8 };
+  }
+  return undefined;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value !== "object") return typeof value;
+  return (value as object).constructor?.name ?? "object";
 }

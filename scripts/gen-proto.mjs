@@ -4,8 +4,9 @@
 //
 //   tsunagi.js          ES module, static code on protobufjs/minimal.js (no reflection at runtime)
 //   tsunagi.d.ts        its types (pbts, through `pbjs -d`)
-//   tsunagi.fields.js   field number -> accepted wire types per message, so decodeEnvelope can tell
-//   tsunagi.fields.d.ts   a mistyped known field (malformed) from an unknown one (forward compatible)
+//   tsunagi.fields.js   per message: field number -> accepted wire types, and oneof members, so
+//   tsunagi.fields.d.ts   decodeEnvelope can tell a mistyped known field (malformed) from an
+//                       unknown one (forward compatible) without a reflection runtime
 //
 // Runs at `npm install` (postinstall) and `npm run build`; never edit the output by hand.
 // Offline and quick (about 1.5 s, most of it pbts/jsdoc). Prints one summary line to stderr;
@@ -120,6 +121,7 @@ writeFileSync(dts, readFileSync(dts, "utf8").replace(/^import Long = require\("l
 // 4. Field table: for each message, the wire types its known fields may arrive with.
 const WIRE_GROUP = 3;
 const fieldTable = {};
+const oneofTable = {};
 function wireTypesOf(field) {
   if (field.map) return [2];
   if (field.resolvedType instanceof protobuf.Enum) return field.repeated ? [0, 2] : [0];
@@ -137,7 +139,13 @@ let enumCount = 0;
       messageCount++;
       const fields = {};
       for (const field of nested.fieldsArray) fields[field.id] = wireTypesOf(field);
-      fieldTable[nested.fullName.replace(/^\./, "")] = fields;
+      const typeName = nested.fullName.replace(/^\./, "");
+      fieldTable[typeName] = fields;
+      // proto3 `optional` makes synthetic oneofs named "_field"; only real ones matter here
+      const oneofs = nested.oneofsArray.filter((oneof) => !oneof.name.startsWith("_"));
+      if (oneofs.length > 0) {
+        oneofTable[typeName] = Object.fromEntries(oneofs.map((oneof) => [oneof.name, oneof.fieldsArray.map((field) => field.name)]));
+      }
     } else if (nested instanceof protobuf.Enum) {
       enumCount++;
     }
@@ -150,10 +158,18 @@ writeFileSync(path.join(scratch, "tsunagi.fields.js"), `${header}
 export const fieldWireTypes = {
 ${Object.entries(fieldTable).map(([name, fields]) => `  ${JSON.stringify(name)}: ${JSON.stringify(fields)},`).join("\n")}
 };
+
+/** Fully qualified message name -> oneof name -> its member fields (camelCase, as in the generated classes). */
+export const oneofMembers = {
+${Object.entries(oneofTable).map(([name, oneofs]) => `  ${JSON.stringify(name)}: ${JSON.stringify(oneofs)},`).join("\n")}
+};
 `);
 writeFileSync(path.join(scratch, "tsunagi.fields.d.ts"), `${header}
 /** Fully qualified message name -> field number -> wire types that field may arrive with. */
 export declare const fieldWireTypes: Readonly<Record<string, Readonly<Record<number, readonly number[]>>>>;
+
+/** Fully qualified message name -> oneof name -> its member fields (camelCase, as in the generated classes). */
+export declare const oneofMembers: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>;
 `);
 
 for (const name of outputs) renameSync(path.join(scratch, name), path.join(outDir, name));

@@ -1,0 +1,433 @@
+/**
+ * A joined room: a Colyseus `Room` plus protobuf envelopes with request/reply, coded
+ * errors, automatic reconnection surfaced as events, and listeners that cannot break
+ * the socket handlers they run in.
+ *
+ * @example
+ *   const session = await client.joinOrCreate("session", { roomId: "hall-1" });
+ *   session.on("reconnecting", ({ attempt, maxRetries }) => banner(`reconnecting ${attempt}/${maxRetries}`));
+ *   session.on("leave", ({ error }) => error?.retryable && rejoin());
+ *   const reply = await session.request({ ping: { clientTimeMs: performance.now() } });
+ *   if (reply.body === "pong") console.log("rtt", performance.now() - reply.pong.clientTimeMs);
+ */
+import type { Room } from "@colyseus/sdk";
+import {
+  decodeEnvelope, encodeEnvelope, ErrorCode, DEFAULT_MAX_ENVELOPE_BYTES, ENVELOPE_MESSAGE_TYPE,
+  type Envelope, type IEnvelope,
+} from "../proto/index.ts";
+import { TsunagiError, fromCloseCode, fromServerError } from "./errors.ts";
+
+/** Colyseus' CloseCode.CONSENTED (@colyseus/shared-types): the client chose to leave. */
+const CLOSE_CONSENTED = 4000;
+/** Correlation ids stay in uint32, like Colyseus' own request ids: short varints. */
+const MAX_CORRELATION_ID = 0xffff_ffff;
+
+/**
+ * Automatic reconnection, done by the Colyseus SDK (its `room.reconnection`). It
+ * reconnects to the same node with the session's reconnection token when the socket
+ * drops with 1001, 1005, 1006 or 4010; any other close code ends the session.
+ */
+export interface ReconnectionSettings {
+  /** Default true. */
+  enabled?: boolean;
+  /** Attempts before giving up with close code 4003 (FAILED_TO_RECONNECT). SDK default 15. */
+  maxRetries?: number;
+  /** Base delay fed to `backoff`, in ms. SDK default 100. */
+  delay?: number;
+  /** Lower bound of every wait, in ms. SDK default 100. */
+  minDelay?: number;
+  /** Upper bound of every wait, in ms. SDK default 5000. */
+  maxDelay?: number;
+  /** A session that drops sooner than this after joining is not reconnected, in ms. SDK default 5000. */
+  minUptime?: number;
+  /** Wait before attempt `attempt` (1-based). SDK default: 2^attempt × delay. */
+  backoff?: (attempt: number, delay: number) => number;
+  /** Messages buffered while disconnected and sent on reconnect; the oldest is dropped beyond it. SDK default 10. */
+  maxEnqueuedMessages?: number;
+}
+
+export interface RoomSessionOptions {
+  reconnection?: ReconnectionSettings;
+  /** Requests awaiting a reply at once; more are refused with RATE_LIMITED. Default 256. */
+  maxPendingRequests?: number;
+  /** Default bound on request(), in ms. Default 10 000 (as Colyseus' own requests). */
+  requestTimeoutMs?: number;
+  /** Largest envelope accepted from the server. Default 64 KiB. */
+  maxEnvelopeBytes?: number;
+  /** How long leave() waits for the server to close the socket before ending locally. Default 5000 ms. */
+  leaveTimeoutMs?: number;
+  /** The region this session was matchmade through, for the application's display. */
+  region?: { id?: string; url: string; rttMs?: number };
+  /** Where exceptions thrown by listeners and handlers go. Default: console.error. */
+  onListenerError?: (error: unknown, source: string) => void;
+}
+
+export interface LeaveEvent {
+  /** WebSocket close code (4000 when the client left). */
+  code: number;
+  reason?: string;
+  /** Why the session ended, when it was not the client's choice; `retryable` says
+   *  whether joining again (through the matchmaker) may work. */
+  error?: TsunagiError;
+}
+
+export interface ReconnectingEvent {
+  /** Which attempt is scheduled next, from 1. */
+  attempt: number;
+  maxRetries: number;
+  /** Close code of the drop that started (or continued) reconnection. */
+  code: number;
+  reason?: string;
+}
+
+export interface RoomSessionEvents {
+  /** A coded error from the room (room.onError) or an envelope that did not decode. The session goes on. */
+  error: (error: TsunagiError) => void;
+  /** The session ended; emitted once. Pending requests have been rejected. */
+  leave: (event: LeaveEvent) => void;
+  /** The socket dropped and the SDK will try again; emitted before each attempt. */
+  reconnecting: (event: ReconnectingEvent) => void;
+  /** The session is back, with the same sessionId; messages sent meanwhile are flushed. */
+  reconnected: () => void;
+}
+
+type Listener = (...args: any[]) => void;
+
+/** A small typed emitter whose listeners cannot break it or the code that emits. */
+export class SafeEmitter<Events extends { [K in keyof Events]: Listener }> {
+  /** Listeners per event, in registration order. */
+  private readonly listeners = new Map<keyof Events, Set<Listener>>();
+
+  constructor(private readonly onListenerError: (error: unknown, source: string) => void) {}
+
+  /** Adds a listener; returns the function that removes it. */
+  on<K extends keyof Events>(event: K, listener: Events[K]): () => void {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    set.add(listener);
+    return () => this.off(event, listener);
+  }
+
+  once<K extends keyof Events>(event: K, listener: Events[K]): () => void {
+    const off = this.on(event, ((...args: unknown[]) => { off(); (listener as Listener)(...args); }) as Events[K]);
+    return off;
+  }
+
+  off<K extends keyof Events>(event: K, listener: Events[K]): void {
+    this.listeners.get(event)?.delete(listener);
+  }
+
+  emit<K extends keyof Events>(event: K, ...args: Parameters<Events[K]>): void {
+    const set = this.listeners.get(event);
+    if (!set) return;
+    // a copy, so listeners may add or remove listeners while this runs
+    for (const listener of [...set]) {
+      try {
+        listener(...args);
+      } catch (error) {
+        report(this.onListenerError, error, `"${String(event)}" listener`);
+      }
+    }
+  }
+
+  removeAll(): void {
+    this.listeners.clear();
+  }
+}
+
+/** A request awaiting its reply. */
+interface PendingRequest {
+  resolve: (reply: Envelope) => void;
+  reject: (error: TsunagiError) => void;
+  /** Rejects the request when no reply came in time. */
+  timer: ReturnType<typeof setTimeout>;
+}
+
+export class RoomSession<State = any> {
+  /** The underlying Colyseus room, for what this class does not wrap (schema callbacks…). */
+  readonly room: Room<any, State>;
+  /** The region this session was matchmade through, if known. */
+  readonly region?: { id?: string; url: string; rttMs?: number };
+  /** Requests awaiting replies, by correlation id; bounded by maxPendingRequests. */
+  private readonly pending = new Map<number, PendingRequest>();
+  /** Handlers for envelopes that are not replies to a request. */
+  private readonly envelopeHandlers = new Set<(envelope: Envelope) => void>();
+  /** error / leave / reconnecting / reconnected, to the application's listeners. */
+  private readonly events: SafeEmitter<RoomSessionEvents>;
+  /** Where exceptions from listeners and handlers are reported instead of thrown. */
+  private readonly onListenerError: (error: unknown, source: string) => void;
+  /** Bound on `pending`; beyond it request() refuses with RATE_LIMITED. */
+  private readonly maxPendingRequests: number;
+  /** Default bound on each request, in ms. */
+  private readonly requestTimeoutMs: number;
+  /** Largest envelope accepted from the server. */
+  private readonly maxEnvelopeBytes: number;
+  /** How long leave() waits for the server's close before ending locally, in ms. */
+  private readonly leaveTimeoutMs: number;
+  /** Last correlation id handed out; ids start at 1 because 0 means "no reply expected". */
+  private lastCorrelationId = 0;
+  /** Set once the session has ended; the leave event has been emitted. */
+  private closedWith?: LeaveEvent;
+  /** Set when leave() was called, so the close that follows is not reported as an error. */
+  private leaving = false;
+
+  constructor(room: Room<any, State>, options: RoomSessionOptions = {}) {
+    this.room = room;
+    this.region = options.region;
+    this.maxPendingRequests = options.maxPendingRequests ?? 256;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.maxEnvelopeBytes = options.maxEnvelopeBytes ?? DEFAULT_MAX_ENVELOPE_BYTES;
+    this.leaveTimeoutMs = options.leaveTimeoutMs ?? 5000;
+    this.onListenerError = options.onListenerError ?? ((error, source) => console.error(`tsunagi: ${source} threw`, error));
+    this.events = new SafeEmitter<RoomSessionEvents>(this.onListenerError);
+
+    applyReconnectionSettings(room, options.reconnection);
+
+    // Every callback below runs inside the SDK's socket handlers: an exception there
+    // would skip the SDK's remaining work for the frame, so none may escape.
+    room.onMessage(ENVELOPE_MESSAGE_TYPE, (bytes: Uint8Array) => this.guard("envelope", () => this.receiveEnvelope(bytes)));
+    room.onError((code: number, message?: string) => this.guard("room error", () => this.receiveRoomError(code, message)));
+    room.onDrop((code: number, reason?: string) => this.guard("drop", () => this.receiveDrop(code, reason)));
+    room.onReconnect(() => this.guard("reconnect", () => this.events.emit("reconnected")));
+    room.onLeave((code: number, reason?: string) => this.guard("leave", () => this.receiveLeave(code, reason)));
+  }
+
+  get sessionId(): string { return this.room.sessionId; }
+  get roomId(): string { return this.room.roomId; }
+  get state(): State { return this.room.state; }
+  /** `roomId:token`, for TsunagiClient.reconnect() after the SDK gave up (e.g. the node died). */
+  get reconnectionToken(): string { return this.room.reconnectionToken; }
+  /** True once the session has ended. */
+  get closed(): boolean { return this.closedWith !== undefined; }
+  /** True while the SDK is trying to reconnect. */
+  get reconnecting(): boolean { return !this.closed && this.room.reconnection.isReconnecting; }
+
+  on<K extends keyof RoomSessionEvents>(event: K, listener: RoomSessionEvents[K]): () => void {
+    return this.events.on(event, listener);
+  }
+  once<K extends keyof RoomSessionEvents>(event: K, listener: RoomSessionEvents[K]): () => void {
+    return this.events.once(event, listener);
+  }
+  off<K extends keyof RoomSessionEvents>(event: K, listener: RoomSessionEvents[K]): void {
+    this.events.off(event, listener);
+  }
+
+  /** A Colyseus message (msgpack). Buffered by the SDK while reconnecting. */
+  send(type: string | number, message?: unknown): void {
+    this.assertOpen();
+    this.room.send(type as never, message as never);
+  }
+
+  /** Listens to a Colyseus message type; returns the function that stops listening. */
+  onMessage<T = unknown>(type: string | number, handler: (message: T) => void): () => void {
+    return this.room.onMessage(type as never, ((message: T) => this.guard(`"${type}" handler`, () => handler(message))) as never);
+  }
+
+  /**
+   * Sends a protobuf Envelope (`sendBytes("pb", …)`). Throws TsunagiError(WRONG_TYPE)
+   * for an envelope that cannot be encoded. Buffered by the SDK while reconnecting.
+   */
+  sendEnvelope(envelope: IEnvelope): void {
+    this.assertOpen();
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeEnvelope(envelope);
+    } catch (error) {
+      throw fromServerError(error);
+    }
+    const wasOpen = this.room.connection?.isOpen === true;
+    this.room.sendBytes(ENVELOPE_MESSAGE_TYPE, bytes);
+    if (!wasOpen) {
+      // @colyseus/sdk 0.18.4 queues a sendBytes() made while disconnected as a view of
+      // its shared scratch buffer, which the next send overwrites. Keep a copy instead.
+      const queue = this.room.reconnection.enqueuedMessages;
+      const last = queue[queue.length - 1];
+      if (last) last.data = last.data.slice();
+    }
+  }
+
+  /**
+   * Sends `body` with a fresh correlation id and resolves with the reply envelope that
+   * echoes it. Rejects with TsunagiError: the code of an `error` reply; RATE_LIMITED
+   * when maxPendingRequests are already waiting; REGION_UNAVAILABLE when no reply came
+   * within `timeoutMs`; the leave error (or code 0 after leave()) when the session ends.
+   */
+  request(body: Omit<IEnvelope, "correlationId">, timeoutMs: number = this.requestTimeoutMs): Promise<Envelope> {
+    if (this.closedWith) return Promise.reject(this.closedError());
+    if (this.pending.size >= this.maxPendingRequests) {
+      return Promise.reject(new TsunagiError(ErrorCode.RATE_LIMITED, `${this.pending.size} requests are already waiting for replies`));
+    }
+    const correlationId = this.nextCorrelationId();
+    return new Promise<Envelope>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(correlationId);
+        reject(new TsunagiError(ErrorCode.REGION_UNAVAILABLE, `no reply to request ${correlationId} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(correlationId, { resolve, reject, timer });
+      try {
+        this.sendEnvelope({ ...body, correlationId });
+      } catch (error) {
+        clearTimeout(timer);
+        this.pending.delete(correlationId);
+        reject(fromServerError(error));
+      }
+    });
+  }
+
+  /**
+   * Handles envelopes the server sends that are not replies to a pending request
+   * (pushes, late replies, error envelopes for bad input). Returns the function that
+   * removes the handler.
+   */
+  onEnvelope(handler: (envelope: Envelope) => void): () => void {
+    this.envelopeHandlers.add(handler);
+    return () => { this.envelopeHandlers.delete(handler); };
+  }
+
+  /**
+   * Leaves the room (consented: the server may free the seat at once) and resolves with
+   * the close code. Also stops a reconnection under way. Bounded: if the server does not
+   * close within leaveTimeoutMs, the session ends locally.
+   */
+  async leave(consented: boolean = true): Promise<number> {
+    if (this.closedWith) return this.closedWith.code;
+    this.leaving = true;
+    // Whatever close follows must end the session, not start a reconnection: the SDK
+    // treats a client-side close without a code (leave(false)) as a drop.
+    this.room.reconnection.enabled = false;
+    if (this.room.connection?.isOpen) {
+      const timer = setTimeout(() => this.guard("leave", () => this.endLocally("the server did not confirm the leave")), this.leaveTimeoutMs);
+      try {
+        return await this.room.leave(consented);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    this.endLocally("left while reconnecting");
+    return CLOSE_CONSENTED;
+  }
+
+  // --- from the SDK -----------------------------------------------------------------
+
+  private receiveEnvelope(bytes: Uint8Array) {
+    let envelope: Envelope;
+    try {
+      envelope = decodeEnvelope(bytes, this.maxEnvelopeBytes);
+    } catch (error) {
+      this.events.emit("error", fromServerError(error));
+      return;
+    }
+    const correlationId = envelope.correlationId;
+    const waiting = correlationId ? this.pending.get(correlationId) : undefined;
+    if (waiting) {
+      this.pending.delete(correlationId);
+      clearTimeout(waiting.timer);
+      if (envelope.body === "error") {
+        const { code, message, retryable } = envelope.error;
+        waiting.reject(new TsunagiError(code ?? ErrorCode.INTERNAL, message || "request failed", { retryable: retryable ?? undefined }));
+      } else {
+        waiting.resolve(envelope);
+      }
+      return;
+    }
+    for (const handler of [...this.envelopeHandlers]) {
+      try {
+        handler(envelope);
+      } catch (error) {
+        report(this.onListenerError, error, "envelope handler");
+      }
+    }
+  }
+
+  private receiveRoomError(code: number, message?: string) {
+    // The SDK also calls onError with the socket's error event (no code) when a socket
+    // fails; the close that follows reports the outcome (reconnecting or leave).
+    if (typeof code !== "number") return;
+    this.events.emit("error", fromServerError({ code, message }));
+  }
+
+  private receiveDrop(code: number, reason?: string) {
+    // The SDK decides right after onDrop, in the same call, whether it will reconnect
+    // (enabled, minUptime, retries left) and counts the attempt; read the outcome after.
+    queueMicrotask(() => this.guard("drop", () => {
+      const reconnection = this.room.reconnection;
+      if (this.closedWith || !reconnection.isReconnecting) return;
+      this.events.emit("reconnecting", { attempt: reconnection.retryCount, maxRetries: reconnection.maxRetries, code, reason });
+    }));
+  }
+
+  private receiveLeave(code: number, reason?: string) {
+    if (this.closedWith) return;
+    const error = this.leaving ? undefined : fromCloseCode(code, reason);
+    this.closedWith = { code, reason, error };
+    const pendingError = this.closedError();
+    for (const [, request] of this.pending) {
+      clearTimeout(request.timer);
+      request.reject(pendingError);
+    }
+    this.pending.clear();
+    this.envelopeHandlers.clear();
+    this.events.emit("leave", { code, reason, error });
+    this.events.removeAll();
+  }
+
+  // --- internals --------------------------------------------------------------------
+
+  private nextCorrelationId(): number {
+    do {
+      this.lastCorrelationId = this.lastCorrelationId >= MAX_CORRELATION_ID ? 1 : this.lastCorrelationId + 1;
+    } while (this.pending.has(this.lastCorrelationId));
+    return this.lastCorrelationId;
+  }
+
+  /** The error for using a session that has ended: why it ended, or code 0 (no server
+   *  error: the application left). */
+  private closedError(): TsunagiError {
+    const left = this.closedWith;
+    if (left?.error) return new TsunagiError(left.error.code, `the session ended: ${left.error.message}`, { cause: left.error });
+    return new TsunagiError(ErrorCode.ERROR_CODE_UNSPECIFIED, "the session has left the room", { retryable: false });
+  }
+
+  /**
+   * Ends the session without the server's close. The SDK may have a reconnection
+   * attempt scheduled on a timer it offers no way to cancel: make that attempt a no-op,
+   * close whatever socket is open or half-open, and run the SDK's own leave path.
+   */
+  private endLocally(reason: string) {
+    if (this.closedWith) return;
+    const connection = this.room.connection as { reconnect?: unknown; close?: () => void } | undefined;
+    if (connection) {
+      connection.reconnect = () => {};
+      try { connection.close?.(); } catch { /* a socket that never opened */ }
+    }
+    this.room.onLeave.invoke(CLOSE_CONSENTED, reason);
+  }
+
+  private assertOpen() {
+    if (this.closedWith) throw this.closedError();
+  }
+
+  private guard(source: string, fn: () => void) {
+    try {
+      fn();
+    } catch (error) {
+      report(this.onListenerError, error, source);
+    }
+  }
+}
+
+function applyReconnectionSettings(room: Room, settings: ReconnectionSettings | undefined) {
+  if (!settings) return;
+  const target = room.reconnection;
+  for (const key of ["enabled", "maxRetries", "delay", "minDelay", "maxDelay", "minUptime", "backoff", "maxEnqueuedMessages"] as const) {
+    if (settings[key] !== undefined) (target as unknown as Record<string, unknown>)[key] = settings[key];
+  }
+}
+
+function report(sink: (error: unknown, source: string) => void, error: unknown, source: string) {
+  try {
+    sink(error, source);
+  } catch {
+    // the error reporter itself failed: nothing safe is left to do with it
+  }
+}
