@@ -1,0 +1,118 @@
+/**
+ * The parent side of a bench child process: `node --import tsx <script>` on this repo,
+ * spoken to over the IPC channel (see parent-channel.ts), its stdout and stderr
+ * forwarded to our stderr. Every child still running when this process exits, for any
+ * reason, is SIGKILLed.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import type { ChildMessage, ParentCall } from "./parent-channel.ts";
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+const runningChildren = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const child of runningChildren) child.kill("SIGKILL");
+});
+
+/** How many of a child's last output lines a failure message quotes. */
+const quotedOutputLines = 20;
+
+interface Pending<T> {
+  resolve(value: T): void;
+  reject(error: Error): void;
+}
+
+export class BenchChild {
+  private readonly pendingCalls = new Map<number, Pending<unknown>>();
+  private readonly recentOutput: string[] = [];
+  private nextCallId = 1;
+  private failure: Error | undefined;
+
+  private constructor(
+    readonly label: string,
+    private readonly childProcess: ChildProcess,
+    private readonly readyWaiter: Pending<unknown>,
+  ) {}
+
+  /**
+   * Starts `script` (a path relative to the repository root) with `argument` as its one
+   * JSON command-line argument, and resolves once the child is ready, with what it sent.
+   */
+  static async start<Ready>(label: string, script: string, argument: unknown, signal?: AbortSignal): Promise<{ child: BenchChild; ready: Ready }> {
+    signal?.throwIfAborted();
+    const childProcess = spawn(process.execPath, ["--import", "tsx", script, JSON.stringify(argument)], {
+      cwd: repoRoot,
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
+    });
+    runningChildren.add(childProcess);
+
+    let readyWaiter!: Pending<unknown>;
+    const ready = new Promise<unknown>((resolve, reject) => { readyWaiter = { resolve, reject }; });
+    const child = new BenchChild(label, childProcess, readyWaiter);
+    child.listen(signal);
+    return { child, ready: (await ready) as Ready };
+  }
+
+  get pid(): number {
+    return this.childProcess.pid!;
+  }
+
+  /** Calls `method` in the child and resolves with its result. */
+  call<Result>(method: string): Promise<Result> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextCallId++;
+    return new Promise<Result>((resolve, reject) => {
+      this.pendingCalls.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      const call: ParentCall = { id, method };
+      this.childProcess.send(call);
+    });
+  }
+
+  kill(): void {
+    this.fail(new Error(`${this.label} was stopped`));
+  }
+
+  private listen(signal: AbortSignal | undefined): void {
+    for (const stream of [this.childProcess.stdout!, this.childProcess.stderr!]) {
+      createInterface({ input: stream }).on("line", (line) => this.forwardOutput(line));
+    }
+    this.childProcess.on("message", (message: ChildMessage) => this.receive(message));
+    this.childProcess.once("error", (error) => this.fail(new Error(`${this.label} could not run: ${error.message}`)));
+    this.childProcess.once("exit", (code, exitSignal) => {
+      runningChildren.delete(this.childProcess);
+      this.fail(new Error(`${this.label} exited unexpectedly (${exitSignal ?? `code ${code}`}); its last output:\n${this.recentOutput.join("\n")}`));
+    });
+    signal?.addEventListener("abort", () => this.fail(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason))), { once: true });
+  }
+
+  private receive(message: ChildMessage): void {
+    if (message.kind === "ready") {
+      this.readyWaiter.resolve(message.data);
+      return;
+    }
+    const pending = this.pendingCalls.get(message.id);
+    if (pending === undefined) return;
+    this.pendingCalls.delete(message.id);
+    if ("error" in message) pending.reject(new Error(`${this.label}: ${message.error}`));
+    else pending.resolve(message.result);
+  }
+
+  private forwardOutput(line: string): void {
+    process.stderr.write(`[${this.label}] ${line}\n`);
+    this.recentOutput.push(line);
+    if (this.recentOutput.length > quotedOutputLines) this.recentOutput.shift();
+  }
+
+  /** Kills the child (once) and rejects everything still waiting on it with `error`. */
+  private fail(error: Error): void {
+    if (this.failure) return;
+    this.failure = error;
+    this.childProcess.kill("SIGKILL");
+    this.readyWaiter.reject(error);
+    for (const pending of this.pendingCalls.values()) pending.reject(error);
+    this.pendingCalls.clear();
+  }
+}

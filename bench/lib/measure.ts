@@ -1,0 +1,45 @@
+/** Small measuring helpers shared by benches and their child processes. */
+import { readFile } from "node:fs/promises";
+
+/**
+ * Wall-clock milliseconds with sub-millisecond precision, comparable across the
+ * processes of one machine (Date.now() only has 1 ms precision).
+ */
+export function wallClockMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** Clock ticks per second of /proc/<pid>/stat times: USER_HZ, 100 on Linux (fixed by its ABI). */
+const procStatTicksPerSecond = 100;
+
+/**
+ * User + system CPU time (all threads) of process `pid`, in milliseconds, read from
+ * /proc (Linux only) so that it does not depend on that process' event loop answering.
+ */
+export async function procCpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  // Fields after the ")" that closes the command name: state is the first, utime the 12th, stime the 13th.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) / procStatTicksPerSecond) * 1000;
+}
+
+/**
+ * CPU time the whole machine spent busy (all cores, any process, interrupts, and time
+ * stolen by the hypervisor), in milliseconds, from /proc/stat (Linux only).
+ */
+export async function machineBusyMs(): Promise<number> {
+  const cpuLine = (await readFile("/proc/stat", "utf8")).split("\n", 1)[0]!;
+  const [user, nice, system, _idle, _iowait, irq, softirq, steal] = cpuLine.split(/\s+/).slice(1).map(Number);
+  return ((user! + nice! + system! + irq! + softirq! + steal!) / procStatTicksPerSecond) * 1000;
+}
+
+/** Nearest-rank percentile (0 < p ≤ 100) of ascending `sorted`; NaN when it is empty. */
+export function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length, Math.ceil((p / 100) * sorted.length)) - 1]!;
+}
+
+export function round(value: number, decimals = 2): number {
+  const scale = 10 ** decimals;
+  return Math.round(value * scale) / scale;
+}
