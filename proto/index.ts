@@ -69,6 +69,7 @@ const retryableCodes: ReadonlySet<number> = new Set<number>([
   ErrorCode.OVERLOADED,
   ErrorCode.REGION_UNAVAILABLE,
   ErrorCode.MATCHMAKE_EXPIRED,
+  ErrorCode.ROOM_FULL,
 ]);
 
 /** Whether a request that failed with `code` may succeed if retried later (see above). */

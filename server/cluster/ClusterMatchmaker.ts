@@ -30,7 +30,7 @@ export function httpStatusFor(code: number): number {
     case ErrorCode.UNKNOWN_ROOM: case ErrorCode.MATCHMAKE_NO_HANDLER: case ErrorCode.MATCHMAKE_INVALID_ROOM_ID:
     case ErrorCode.MATCHMAKE_INVALID_CRITERIA:
       return 404;
-    case ErrorCode.ROOM_CONFLICT: return 409;
+    case ErrorCode.ROOM_CONFLICT: case ErrorCode.ROOM_FULL: return 409;
     case ErrorCode.MATCHMAKE_EXPIRED: return 410;
     case ErrorCode.RATE_LIMITED: return 429;
     case ErrorCode.NODE_DRAINING: case ErrorCode.OVERLOADED: case ErrorCode.REGION_UNAVAILABLE: return 503;
@@ -227,6 +227,11 @@ async function colyseus<T>(call: () => Promise<T>): Promise<T> {
     const code = (error as ServerError).code;
     if (code === ColyseusErrorCode.MATCHMAKE_INVALID_ROOM_ID) {
       throw new ServerError(ErrorCode.UNKNOWN_ROOM, (error as Error).message, { cause: error });
+    }
+    // Colyseus' SeatReservationError carries no code and is not exported: tell it by name.
+    if ((error as Error)?.constructor?.name === "SeatReservationError") {
+      const full = /already full/.test((error as Error).message);
+      throw new ServerError(full ? ErrorCode.ROOM_FULL : ErrorCode.REGION_UNAVAILABLE, (error as Error).message, { cause: error });
     }
     throw error;
   }

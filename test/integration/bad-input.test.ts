@@ -146,7 +146,7 @@ describe("bad input", () => {
     expect(await metric("tsunagi_errors_total", 'code="TOKEN_EXPIRED"')).toBeGreaterThan(0);
   });
 
-  it("survives a burst of 1,000 join requests: the excess gets RATE_LIMITED, the rest seats", async () => {
+  it("survives a burst of 1,000 join requests: the excess gets RATE_LIMITED (or ROOM_FULL), the rest seats", async () => {
     const jwt = await token();
     const responses = await Promise.all(Array.from({ length: 1000 }, () =>
       fetch(`${node.httpUrl}/matchmake/joinOrCreate/session`, {
@@ -154,7 +154,11 @@ describe("bad input", () => {
       }).then(async (r) => ({ status: r.status, body: await r.json() }))));
     const seated = responses.filter((r) => r.status === 200);
     const limited = responses.filter((r) => r.status === 429);
-    expect(seated.length + limited.length).toBe(1000);
+    // The session room seats 200: on a slow machine the bucket refills during the burst
+    // and later joins find it full, which is a coded refusal too.
+    const full = responses.filter((r) => r.status === 409 && r.body.code === ErrorCode.ROOM_FULL);
+    const other = responses.filter((r) => r.status !== 200 && r.status !== 429 && !full.includes(r));
+    expect(other, JSON.stringify(other.slice(0, 3))).toEqual([]);
     expect(seated.length).toBeGreaterThan(0);
     expect(limited.length).toBeGreaterThan(0);
     for (const r of limited) expect(r.body.code).toBe(ErrorCode.RATE_LIMITED);
