@@ -84,6 +84,21 @@ describe("two regions", () => {
     expect(duplicate.body.code).toBe(4406);
   });
 
+  it("lists rooms of every region in the lobby, with their region", async () => {
+    await matchmake(osaka, "create", "session", { roomId: "lobby-osaka", rttHints: { "jp-osaka": 1 } });
+    const client = new Client(tokyo.httpUrl);
+    client.auth.token = await testToken("visitor");
+    const lobby = await client.joinOrCreate("lobby");
+    const listings = new Map<string, any>();
+    lobby.onMessage("rooms", (rooms: any[]) => { for (const r of rooms) listings.set(r.roomId, r); });
+    lobby.onMessage("+", ([roomId, room]: [string, any]) => listings.set(roomId, room));
+    lobby.onMessage("-", (roomId: string) => listings.delete(roomId));
+    const listed = await waitFor(() => listings.get("lobby-osaka"), 5000, "the Osaka room in Tokyo's lobby");
+    expect(listed).toMatchObject({ name: "session", regionId: "jp-osaka", nodeId: "osaka-1", publicAddress: addressOf(osaka) });
+    expect(new URL(lobby.connection.url!).host).toBe(addressOf(tokyo));
+    await lobby.leave();
+  });
+
   it("skips a region whose only node is overloaded", async () => {
     const sapporoRedis = await startRedis();
     try {

@@ -1,0 +1,50 @@
+/** A node that cannot start says why and exits with the documented code. */
+import { describe, it, expect } from "vitest";
+import { spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { repoRoot } from "../fixtures/processes.ts";
+
+function run(args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts", ...args], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (d) => { output += d; });
+    child.stderr.on("data", (d) => { output += d; });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    child.on("exit", (code) => { clearTimeout(timer); resolve({ code, output }); });
+  });
+}
+
+describe("node start-up errors", () => {
+  it("exits 2 and names every bad setting", async () => {
+    const { code, output } = await run(["--port", "seventy", "--transport", "carrier-pigeon", "--demo", "false"]);
+    expect(code).toBe(2);
+    expect(output).toContain("--port: expected an integer");
+  });
+
+  it("exits 2 on a schema violation, naming the field", async () => {
+    const { code, output } = await run(["--transport", "carrier-pigeon", "--port", "0", "--demo", "false"]);
+    expect(code).toBe(2);
+    expect(output).toMatch(/transport: .*"uws"/);
+  });
+
+  it("exits 1 with a clear message when the port is taken", async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const { code, output } = await run(["--port", String(port), "--demo", "false"]);
+      expect(code).toBe(1);
+      expect(output).toContain(`cannot listen on 127.0.0.1:${port}`);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it("prints the settings table for --help", async () => {
+    const { code, output } = await run(["--help"]);
+    expect(code).toBe(0);
+    expect(output).toContain("--limits-max-frame-bytes");
+    expect(output).toContain("TSUNAGI_REDIS_URL");
+  });
+});
