@@ -10,6 +10,8 @@ import { startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
 import { encodeEnvelope, decodeEnvelope, ErrorCode } from "../../proto/index.ts";
 
 const maxFrameBytes = 4096;
+
+/** The node under test; each transport's block starts its own. */
 let node: NodeProcess;
 
 async function token(role = "visitor") {
@@ -42,17 +44,17 @@ async function assertRoomAlive(bystander: Room) {
   expect((await fetch(`${node.httpUrl}/healthz`)).status).toBe(200);
 }
 
-let bystander: Room;
-beforeAll(async () => {
-  node = await startNode({ regionId: "jp-tokyo", extraArgs: ["--limits-max-frame-bytes", String(maxFrameBytes), "--limits-max-messages-per-second", "50"] });
-  bystander = await (await client()).joinOrCreate("session", { roomId: "bad-input" });
-});
-afterAll(async () => {
-  await bystander?.leave().catch(() => {});
-  await node?.stop();
-});
+describe.each(["uws", "ws"] as const)("bad input (%s transport)", (transport) => {
+  let bystander: Room;
+  beforeAll(async () => {
+    node = await startNode({ regionId: "jp-tokyo", transport, extraArgs: ["--limits-max-frame-bytes", String(maxFrameBytes), "--limits-max-messages-per-second", "50"] });
+    bystander = await (await client()).joinOrCreate("session", { roomId: "bad-input" });
+  });
+  afterAll(async () => {
+    await bystander?.leave().catch(() => {});
+    await node?.stop();
+  });
 
-describe("bad input", () => {
   it("answers a garbage frame with BAD_FRAME and keeps the sender connected", async () => {
     const room = await (await client()).joinById("bad-input");
     const errors = errorsOf(room);
