@@ -85,6 +85,11 @@ export class RegionNode {
     const tokens = new TokenService({ secret: config.authSecret ?? DEV_SECRET });
     const topology = config.regionsFile ? RegionTopology.fromFile(config.regionsFile) : undefined;
 
+    if (config.redisUrl) {
+      await assertRedisReachable("redisUrl", config.redisUrl);
+      if (config.clusterRedisUrl) await assertRedisReachable("clusterRedisUrl", config.clusterRedisUrl);
+    }
+
     const bound = await bindTransport(config.transport, config.host, config.port, config.limits.maxFrameBytes);
     const publicAddress = config.publicAddress ?? `${config.host}:${bound.port}`;
 
@@ -97,6 +102,16 @@ export class RegionNode {
       presence = new RedisPresence(config.redisUrl);
       driver = new RedisDriver(config.redisUrl);
       const cluster = new Redis(config.clusterRedisUrl ?? config.redisUrl, { maxRetriesPerRequest: 2 });
+      // ioredis reconnects by itself; say so once per outage instead of once per attempt.
+      let clusterDown = false;
+      cluster.on("error", (error) => {
+        if (!clusterDown) logger.error({ err: error }, "cluster Redis unreachable; registry and directory calls fail until it is back");
+        clusterDown = true;
+      });
+      cluster.on("ready", () => {
+        if (clusterDown) logger.info("cluster Redis reachable again");
+        clusterDown = false;
+      });
       ownedRedis.push(cluster);
       const prefix = `${config.clusterName}:`;
       registry = new RedisNodeRegistry(cluster, prefix);
@@ -121,7 +136,6 @@ export class RegionNode {
       context,
       new LatencyRegionSelector(topology),
       new NodeRpc(config.nodeId, config.cluster.forwardTimeoutMs),
-      () => matchMaker.processId,
     );
 
     const server = new Server({
@@ -277,6 +291,22 @@ export class RegionNode {
     setNodeContext(undefined);
     setAuthority(undefined);
     this.logger.info({ outcome }, `node ${this.nodeId} stopped`);
+  }
+}
+
+/** Fails start-up with a clear message instead of retrying an unreachable Redis forever. */
+async function assertRedisReachable(setting: string, url: string, timeoutMs = 5000) {
+  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: timeoutMs, retryStrategy: () => null });
+  let cause: Error | undefined;
+  probe.on("error", (error) => { cause ??= error; }); // reported below, once
+  try {
+    await probe.connect();
+    await probe.ping();
+  } catch (error) {
+    const reason = (cause ?? (error as Error)).message;
+    throw new Error(`${setting} ${url.replace(/\/\/[^@/]*@/, "//***@")}: Redis not reachable (${reason})`);
+  } finally {
+    probe.disconnect();
   }
 }
 

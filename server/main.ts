@@ -49,6 +49,8 @@ async function main() {
 }
 
 main().catch((error) => {
-  console.error(`tsunagi: failed to start: ${error?.stack ?? error}`);
+  // Start-up failures (port taken, Redis down) are configuration problems: the message is enough.
+  console.error(`tsunagi: failed to start: ${error?.message ?? error}`);
+  if (process.env.TSUNAGI_LOG_LEVEL === "debug" || process.env.TSUNAGI_LOG_LEVEL === "trace") console.error(error?.stack);
   process.exit(1);
 });

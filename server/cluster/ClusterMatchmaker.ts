@@ -73,7 +73,6 @@ export class ClusterMatchmaker {
     private readonly context: NodeContext,
     private readonly selector: RegionSelector,
     private readonly rpc: NodeRpc,
-    private readonly processId: () => string,
   ) {
     this.limiter = new RateLimiter(context.config.limits.maxMatchmakePerSecond);
   }

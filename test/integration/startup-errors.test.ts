@@ -41,6 +41,16 @@ describe("node start-up errors", () => {
     }
   });
 
+  it("exits 1 naming the setting when Redis is unreachable", async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    const port = (blocker.address() as { port: number }).port;
+    blocker.close(); // a port nothing listens on
+    const { code, output } = await run(["--port", "0", "--demo", "false", "--redis-url", `redis://127.0.0.1:${port}`, "--auth-secret", "x".repeat(32)]);
+    expect(code).toBe(1);
+    expect(output).toContain(`redisUrl redis://127.0.0.1:${port}: Redis not reachable`);
+  });
+
   it("prints the settings table for --help", async () => {
     const { code, output } = await run(["--help"]);
     expect(code).toBe(0);
