@@ -33,6 +33,16 @@ class PreboundUwsTransport extends uWebSocketsTransport {
     return this;
   }
 
+  /**
+   * The stock uWS transport hands a request to the router only when a route matches and
+   * otherwise leaves it unanswered (waiting for an express app we do not use), so an
+   * unknown path would hang. Every request goes to the router, which answers 404.
+   */
+  override bindRouter(router: Parameters<uWebSocketsTransport["bindRouter"]>[0]) {
+    const findRoute = router.findRoute.bind(router);
+    super.bindRouter({ ...router, findRoute: (method: string, path: string) => findRoute(method, path) ?? { data: undefined } } as typeof router);
+  }
+
   override shutdown() {
     if (this.listenSocket) {
       uWS.us_listen_socket_close(this.listenSocket);

@@ -45,6 +45,12 @@ afterAll(async () => {
 });
 
 describe("one region, two nodes, one Redis", () => {
+  it("has no /dev/token route outside dev mode", async () => {
+    const response = await fetch(`${a.httpUrl}/dev/token?role=admin`);
+    expect(response.status).toBe(404);
+    expect(await response.text()).not.toMatch(/^ey/);
+  });
+
   it("seats a client matchmaking through one node in a room hosted on the other, at the host's public address", async () => {
     const created = await matchmake(a, "create", "session", { roomId: "shared-room" });
     const hosting = created.publicAddress === addressOf(a) ? a : b;
