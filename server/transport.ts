@@ -17,6 +17,8 @@ import type { Transport } from "@colyseus/core";
 class PreboundUwsTransport extends uWebSocketsTransport {
   /** The listen socket opened by bind(), closed by shutdown(). */
   private listenSocket: uWS.us_listen_socket | false = false;
+  /** Largest HTTP request body accepted (by Content-Length). */
+  maxBodyBytes = 64 * 1024;
 
   bind(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
@@ -40,7 +42,22 @@ class PreboundUwsTransport extends uWebSocketsTransport {
    */
   override bindRouter(router: Parameters<uWebSocketsTransport["bindRouter"]>[0]) {
     const findRoute = router.findRoute.bind(router);
-    super.bindRouter({ ...router, findRoute: (method: string, path: string) => findRoute(method, path) ?? { data: undefined } } as typeof router);
+    // The stock handler buffers a request body without bound; refuse large ones up front.
+    const any = this.app.any.bind(this.app);
+    const maxBodyBytes = this.maxBodyBytes;
+    this.app.any = ((pattern: string, handler: (res: uWS.HttpResponse, req: uWS.HttpRequest) => void) => any(pattern, (res, req) => {
+      if (Number(req.getHeader("content-length") || 0) > maxBodyBytes) {
+        res.cork(() => res.writeStatus("413 Payload Too Large").writeHeader("content-type", "application/json")
+          .end(JSON.stringify({ code: 4403, error: `[4403 FRAME_TOO_LARGE] request body above ${maxBodyBytes} bytes` })));
+        return;
+      }
+      handler(res, req);
+    })) as typeof this.app.any;
+    try {
+      super.bindRouter({ ...router, findRoute: (method: string, path: string) => findRoute(method, path) ?? { data: undefined } } as typeof router);
+    } finally {
+      this.app.any = any;
+    }
   }
 
   override shutdown() {
@@ -95,6 +112,7 @@ export async function bindTransport(kind: "uws" | "ws", host: string, port: numb
   const ceiling = transportCeilingBytes(maxFrameBytes);
   if (kind === "uws") {
     const transport = new PreboundUwsTransport({ maxPayloadLength: ceiling, idleTimeout: 32 });
+    transport.maxBodyBytes = maxFrameBytes;
     return { transport: transport as Transport, port: await transport.bind(host, port) };
   }
   const transport = new PreboundWsTransport({ server: http.createServer(), maxPayload: ceiling });

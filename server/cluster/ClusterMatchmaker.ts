@@ -34,7 +34,8 @@ export function httpStatusFor(code: number): number {
     case ErrorCode.MATCHMAKE_EXPIRED: return 410;
     case ErrorCode.RATE_LIMITED: return 429;
     case ErrorCode.NODE_DRAINING: case ErrorCode.OVERLOADED: case ErrorCode.REGION_UNAVAILABLE: return 503;
-    case ErrorCode.BAD_FRAME: case ErrorCode.WRONG_TYPE: case ErrorCode.MALFORMED_PROTOBUF: case ErrorCode.FRAME_TOO_LARGE:
+    case ErrorCode.FRAME_TOO_LARGE: return 413;
+    case ErrorCode.BAD_FRAME: case ErrorCode.WRONG_TYPE: case ErrorCode.MALFORMED_PROTOBUF:
       return 400;
     default: return 500;
   }
@@ -102,7 +103,7 @@ export class ClusterMatchmaker {
       }
       if (!methods.has(method)) throw new ServerError(ErrorCode.MATCHMAKE_NO_HANDLER, `unknown matchmaking method "${method}"`);
       if (!/^[A-Za-z0-9_-]{1,64}$/.test(roomName)) throw new ServerError(ErrorCode.UNKNOWN_ROOM, `invalid room name "${roomName.slice(0, 80)}"`);
-      const options = await readOptions(request);
+      const options = await readOptions(request, this.context.config.limits.maxFrameBytes);
       const reservation = await this.route(method, roomName, options, request.headers);
       this.context.metrics.matchmake.inc({ method, outcome: "ok" });
       return json(200, reservation);
@@ -246,8 +247,12 @@ function bearer(authorization: string | null): string | undefined {
   return match?.[1];
 }
 
-async function readOptions(request: Request): Promise<Record<string, any>> {
+async function readOptions(request: Request, maxBytes: number): Promise<Record<string, any>> {
+  if (Number(request.headers.get("content-length") ?? 0) > maxBytes) {
+    throw new ServerError(ErrorCode.FRAME_TOO_LARGE, `request body above ${maxBytes} bytes`);
+  }
   const text = await request.text();
+  if (text.length > maxBytes) throw new ServerError(ErrorCode.FRAME_TOO_LARGE, `request body above ${maxBytes} bytes`);
   if (!text) return {};
   let parsed: unknown;
   try { parsed = JSON.parse(text); } catch {

@@ -130,6 +130,12 @@ describe.each(["uws", "ws"] as const)("bad input (%s transport)", (transport) =>
     });
     expect(garbageBody.status).toBe(400);
     expect((await garbageBody.json()).code).toBe(ErrorCode.WRONG_TYPE);
+    const hugeBody = await fetch(`${node.httpUrl}/matchmake/joinOrCreate/session`, {
+      method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${await token()}` },
+      body: JSON.stringify({ padding: "x".repeat(maxFrameBytes * 8) }),
+    });
+    expect(hugeBody.status).toBe(413);
+    expect((await hugeBody.json()).code).toBe(ErrorCode.FRAME_TOO_LARGE);
   });
 
   it("refuses missing, forged and expired tokens with their codes", async () => {
