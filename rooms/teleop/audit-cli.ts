@@ -1,0 +1,58 @@
+/**
+ * `npm run audit -- <export|verify> --room ROOM_ID [--redis-url URL] [--cluster-name NAME]`
+ *
+ * export: prints the room's audit log as JSON Lines (one entry a line) on stdout.
+ * verify: recomputes the hash chain; exit 0 when intact, 3 when tampered, 2 on bad usage.
+ */
+import { parseArgs } from "node:util";
+import { Redis } from "ioredis";
+import { AuditLog, auditStreamKey } from "./AuditLog.ts";
+
+async function main() {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: process.argv.slice(2), allowPositionals: true, strict: true,
+      options: {
+        room: { type: "string" },
+        "redis-url": { type: "string", default: process.env.TSUNAGI_CLUSTER_REDIS_URL ?? process.env.TSUNAGI_REDIS_URL ?? "redis://127.0.0.1:6379" },
+        "cluster-name": { type: "string", default: process.env.TSUNAGI_CLUSTER_NAME ?? "tsunagi" },
+      },
+    });
+  } catch (error) {
+    return usage((error as Error).message);
+  }
+  const [command] = parsed.positionals;
+  const room = parsed.values.room;
+  if (command !== "export" && command !== "verify") return usage(`unknown command "${command ?? ""}"`);
+  if (!room) return usage("--room is required");
+
+  const redis = new Redis(parsed.values["redis-url"]!, { maxRetriesPerRequest: 1, lazyConnect: true });
+  try {
+    await redis.connect();
+    const log = new AuditLog(redis, auditStreamKey(parsed.values["cluster-name"]!, room));
+    if (command === "export") {
+      for (const entry of await log.export()) process.stdout.write(JSON.stringify(entry) + "\n");
+      return 0;
+    }
+    const report = await log.verify();
+    if (report.ok) {
+      process.stderr.write(`audit log of ${room}: intact, ${report.entries} entries, head ${report.headHash}\n`);
+      return 0;
+    }
+    process.stderr.write(`audit log of ${room}: TAMPERED at entry ${report.brokenAt} of ${report.entries}: ${report.reason}\n`);
+    return 3;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+function usage(problem: string): number {
+  process.stderr.write(`${problem}\nusage: npm run audit -- <export|verify> --room ROOM_ID [--redis-url URL] [--cluster-name NAME]\n`);
+  return 2;
+}
+
+main().then((code) => process.exit(code), (error) => {
+  process.stderr.write(`audit: ${(error as Error).message}\n`);
+  process.exit(1);
+});
