@@ -7,9 +7,11 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { z } from "zod";
 import type { BenchDefinition } from "./lib/bench.ts";
 import { transportBench } from "./transport.ts";
+import { credentialsBench } from "./credentials.ts";
 
 const benches: Record<string, BenchDefinition> = {
   transport: transportBench,
+  credentials: credentialsBench,
 };
 
 const timeoutFlag = z.coerce.number().positive().optional();
