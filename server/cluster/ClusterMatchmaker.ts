@@ -226,7 +226,9 @@ async function colyseus<T>(call: () => Promise<T>): Promise<T> {
   } catch (error) {
     const code = (error as ServerError).code;
     if (code === ColyseusErrorCode.MATCHMAKE_INVALID_ROOM_ID) {
-      throw new ServerError(ErrorCode.UNKNOWN_ROOM, (error as Error).message, { cause: error });
+      // Colyseus locks a room when its seats run out and then reports it like a missing one.
+      const locked = /is locked/.test((error as Error).message);
+      throw new ServerError(locked ? ErrorCode.ROOM_FULL : ErrorCode.UNKNOWN_ROOM, (error as Error).message, { cause: error });
     }
     // Colyseus' SeatReservationError carries no code and is not exported: tell it by name.
     if ((error as Error)?.constructor?.name === "SeatReservationError") {
