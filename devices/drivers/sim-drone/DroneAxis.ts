@@ -1,0 +1,52 @@
+/**
+ * One velocity axis of the simulated drone as a HAL actuator (vx, vy, vz or yaw-rate,
+ * body frame), so the adapter commands a drone the same way as any other machine:
+ * `hal.actuator("vz").setValue("velocity", 0.5)`.
+ *
+ * stop() zeroes the axis without ever refusing; zeroing all four (Hal.zeroMotion())
+ * makes the drone hover in place, never cut its motors. See SimFlightController.zeroAxis.
+ */
+import { HalActuator } from "../../hal/HalActuator.ts";
+import type { ActuatorMode, ComponentOptions } from "../../hal/types.ts";
+import type { DroneAxisName, SimFlightController } from "./SimFlightController.ts";
+
+const axisDescriptions: Record<DroneAxisName, { name: string; unit: string; description: string }> = {
+  vx: { name: "Forward velocity", unit: "m", description: "body frame, forward positive, m/s" },
+  vy: { name: "Lateral velocity", unit: "m", description: "body frame, left positive, m/s" },
+  vz: { name: "Vertical velocity", unit: "m", description: "up positive, m/s" },
+  "yaw-rate": { name: "Yaw rate", unit: "rad", description: "counter-clockwise positive, rad/s" },
+};
+
+export class DroneAxis extends HalActuator {
+  /** Which setpoint axis this actuator drives. */
+  readonly axis: DroneAxisName;
+  /** The vehicle that owns the setpoint; it checks flight state, link and limits. */
+  private readonly controller: SimFlightController;
+
+  constructor(axis: DroneAxisName, controller: SimFlightController, options: ComponentOptions = {}) {
+    const { config } = controller;
+    const maxRate = axis === "vz" ? config.maxVerticalSpeed : axis === "yaw-rate" ? config.maxYawRate : config.maxHorizontalSpeed;
+    const { name, unit, description } = axisDescriptions[axis];
+    super(axis, {
+      name, unit, description,
+      vendor: "Tsunagi",
+      model: "sim-drone-axis",
+      limits: axis === "vz" ? { min: 0, max: config.geofence.maxAltitudeM, maxRate } : { maxRate },
+    }, { command: ["velocity"], read: ["velocity"] }, options);
+    this.axis = axis;
+    this.controller = controller;
+  }
+
+  protected override applyValue(_mode: ActuatorMode, value: number): void {
+    // refusals (link down, not flying) come back as FlightCommandError and leave this axis Ready
+    this.controller.setAxis(this.axis, value);
+  }
+
+  protected override readValue(): number {
+    return this.controller.bodyVelocity(this.axis);
+  }
+
+  protected override applyStop(): void {
+    this.controller.zeroAxis(this.axis);
+  }
+}

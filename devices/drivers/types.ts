@@ -1,0 +1,69 @@
+/**
+ * What every driver offers the adapter, and the device profile it publishes. The
+ * profile is JSON-plain (numbers, strings, arrays, plain objects; absent rather than
+ * undefined or Infinity) because it will travel as a protobuf message.
+ */
+import type { FinalizeReport, Hal } from "../hal/Hal.ts";
+
+export type DriverName = "sim-excavator" | "sim-drone";
+
+/**
+ * One controllable axis. Commands on every axis of the simulated devices are
+ * velocities (`mode: "velocity"`); `min`/`max` bound the position that velocity
+ * integrates into and are absent where that position is unbounded (a continuous swing,
+ * a track, a drone's horizontal axes, whose bound is the geofence).
+ */
+export interface AxisProfile {
+  /** HAL component id a command on this axis addresses. */
+  name: string;
+  /** What a command sets. */
+  mode: "velocity";
+  /** Unit of the position: "rad" or "m". */
+  unit: string;
+  min?: number;
+  max?: number;
+  /** Unit of the command: "rad/s" or "m/s". */
+  rateUnit: string;
+  /** Commands are clamped to [-maxRate, maxRate]. */
+  maxRate: number;
+}
+
+export interface DeviceProfile {
+  driver: DriverName;
+  deviceClass: "excavator" | "drone";
+  vendor: string;
+  model: string;
+  axes: AxisProfile[];
+  /** Without a valid command or heartbeat for this long, the adapter zeroes motion and latches the stop. */
+  watchdogMs: number;
+  /** Operator↔device RTT above this demotes the operator and stops the device. */
+  latencyBudgetMs: number;
+  /** Rate of the device's control and simulation loop. */
+  stepHz: number;
+  /** Device-specific figures (track gauge, geofence…), a flat name→number map so it maps onto protobuf map<string, double>. */
+  parameters: Record<string, number>;
+}
+
+/** The surface the adapter uses, whatever the device. */
+export interface Driver {
+  readonly driverName: DriverName;
+  /** The device's components; `hal.zeroMotion()` is the watchdog's stop. */
+  readonly hal: Hal;
+  /** Whether the real-time loop is running. */
+  readonly running: boolean;
+  /** Initialises every component (Hal.initAll). */
+  init(): void;
+  /**
+   * Stops the loop and finalises every component. Component failures are reported, not
+   * thrown; a device that cannot be shut down as it is (a drone in the air) refuses by throwing.
+   */
+  finalize(): FinalizeReport;
+  /** Advances the device by `dtMs` of simulated time. */
+  step(dtMs: number): void;
+  /** Runs step() on a real timer at `profile().stepHz`. */
+  start(): void;
+  stop(): void;
+  profile(): DeviceProfile;
+  /** A JSON-plain snapshot of the device's state. */
+  telemetry(): object;
+}
