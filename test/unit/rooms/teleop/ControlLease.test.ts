@@ -1,0 +1,793 @@
+/**
+ * ControlLease: each transition on its own, then a seeded random model test (tens of
+ * thousands of operations checked against a small reference model) and a race of two
+ * operators. Time is a plain number passed in; nothing here waits.
+ */
+import { describe, it, expect, vi } from "vitest";
+import {
+  ControlLease, DEFAULT_LEASE_TTL_MS, leaseRefusalReasons,
+  type ControlLeaseEventName, type ControlLeaseEvents, type ControlLeaseOptions, type LeaseRefusalReason,
+} from "../../../../rooms/teleop/ControlLease.ts";
+import type { Role } from "../../../../server/auth/tokens.ts";
+
+const TTL = 1000;
+
+/** Deterministic PRNG (mulberry32) so a failing run can be replayed from its seed. */
+function prng(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type Recorded = { [E in ControlLeaseEventName]: [E, ControlLeaseEvents[E]] }[ControlLeaseEventName];
+const eventNames: ControlLeaseEventName[] = ["granted", "released", "expired", "preempted", "transferred", "estopped", "reset"];
+
+/** A lease with counting ids ("L1", "L2", …) and every event recorded in order. */
+function setup(options: Partial<ControlLeaseOptions> = {}) {
+  let next = 0;
+  const lease = new ControlLease({ deviceId: "ex-1", ttlMs: TTL, newLeaseId: () => `L${++next}`, ...options });
+  const events: Recorded[] = [];
+  for (const name of eventNames) lease.on(name, (event) => events.push([name, event] as Recorded));
+  return { lease, events };
+}
+
+/** The reason of a refused result (fails the test if it was not refused). */
+function reasonOf(result: { status: string; reason?: LeaseRefusalReason }): LeaseRefusalReason | undefined {
+  expect(result.status).toBe("refused");
+  return result.reason;
+}
+
+function grantedId(result: { status: string; lease?: { leaseId: string } }): string {
+  expect(result.status).toBe("granted");
+  return result.lease!.leaseId;
+}
+
+describe("ControlLease: acquire", () => {
+  it("grants a free lease with a fresh id and a TTL", () => {
+    const { lease, events } = setup();
+    const result = lease.acquire("op-a", "operator", 100);
+    expect(result).toMatchObject({ status: "granted", fresh: true, lease: { deviceId: "ex-1", leaseId: "L1", sessionId: "op-a", role: "operator", grantedAt: 100, expiresAt: 100 + TTL } });
+    expect(lease.holder?.sessionId).toBe("op-a");
+    expect(lease.expiresAt).toBe(1100);
+    expect(events.map(([name]) => name)).toEqual(["granted"]);
+  });
+
+  it("lets the holder ask again: same lease, renewed, no event", () => {
+    const { lease, events } = setup();
+    lease.acquire("op-a", "operator", 0);
+    const again = lease.acquire("op-a", "operator", 600);
+    expect(again).toMatchObject({ status: "granted", fresh: false, lease: { leaseId: "L1", expiresAt: 600 + TTL } });
+    expect(events).toHaveLength(1);
+  });
+
+  it("refuses another session while held: HELD_BY_OTHER, naming the holder", () => {
+    const { lease } = setup();
+    lease.acquire("op-a", "operator", 0);
+    const result = lease.acquire("op-b", "operator", 10);
+    expect(result).toMatchObject({ status: "refused", reason: "HELD_BY_OTHER", holderSessionId: "op-a" });
+    expect(lease.holder?.sessionId).toBe("op-a");
+    // a supervisor is refused too: taking over is preempt(), never a plain acquire
+    expect(reasonOf(lease.acquire("sup", "supervisor", 20))).toBe("HELD_BY_OTHER");
+  });
+
+  it("refuses roles that may not control: ROLE_NOT_ALLOWED", () => {
+    const { lease } = setup();
+    for (const role of ["visitor", "host", "device", "admin", "pilot" as Role] as Role[]) {
+      expect(reasonOf(lease.acquire("x", role, 0))).toBe("ROLE_NOT_ALLOWED");
+    }
+    expect(lease.holder).toBeUndefined();
+    expect(grantedId(lease.acquire("sup", "supervisor", 0))).toBe("L1");
+  });
+});
+
+describe("ControlLease: release and disconnect", () => {
+  it("release ends the lease; its id is dead; another session gets a fresh id", () => {
+    const { lease, events } = setup();
+    lease.acquire("op-a", "operator", 0);
+    expect(lease.release("op-a", 10)).toMatchObject({ status: "released", lease: { leaseId: "L1" } });
+    expect(events[1]).toEqual(["released", { lease: expect.objectContaining({ leaseId: "L1" }), cause: "released" }]);
+    expect(lease.holder).toBeUndefined();
+    expect(reasonOf(lease.check("op-a", "L1", 20))).toBe("LEASE_ENDED");
+    expect(reasonOf(lease.renew("op-a", "L1", 20))).toBe("LEASE_ENDED");
+    expect(grantedId(lease.acquire("op-b", "operator", 30))).toBe("L2");
+    // the same session acquiring again gets a new id, never the old one
+    lease.release("op-b", 40);
+    expect(grantedId(lease.acquire("op-a", "operator", 50))).toBe("L3");
+    expect(reasonOf(lease.check("op-a", "L1", 50))).toBe("LEASE_ENDED");
+  });
+
+  it("release by a non-holder: NOT_HOLDER, nothing changes", () => {
+    const { lease, events } = setup();
+    expect(reasonOf(lease.release("op-a", 0))).toBe("NOT_HOLDER");
+    lease.acquire("op-a", "operator", 0);
+    expect(reasonOf(lease.release("op-b", 1))).toBe("NOT_HOLDER");
+    expect(lease.holder?.leaseId).toBe("L1");
+    expect(events).toHaveLength(1);
+  });
+
+  it("a dropped holder connection ends the lease at once", () => {
+    const { lease, events } = setup();
+    lease.acquire("op-a", "operator", 0);
+    expect(reasonOf(lease.holderDisconnected("op-b", 1))).toBe("NOT_HOLDER");
+    expect(lease.holderDisconnected("op-a", 2)).toMatchObject({ status: "released", lease: { leaseId: "L1" } });
+    expect(events.at(-1)).toEqual(["released", { lease: expect.objectContaining({ leaseId: "L1" }), cause: "disconnected" }]);
+    expect(lease.holder).toBeUndefined();
+    expect(reasonOf(lease.check("op-a", "L1", 3))).toBe("LEASE_ENDED");
+  });
+});
+
+describe("ControlLease: transfer", () => {
+  it("the holder hands over; the target gets a fresh id, the old one dies", () => {
+    const { lease, events } = setup();
+    lease.acquire("op-a", "operator", 0);
+    const result = lease.transfer("op-a", "op-b", "operator", 100);
+    expect(result).toMatchObject({ status: "granted", fresh: true, lease: { leaseId: "L2", sessionId: "op-b", grantedAt: 100, expiresAt: 100 + TTL }, previous: { leaseId: "L1", sessionId: "op-a" } });
+    expect(events.at(-1)?.[0]).toBe("transferred");
+    expect(lease.holder?.sessionId).toBe("op-b");
+    expect(reasonOf(lease.check("op-a", "L1", 101))).toBe("LEASE_ENDED");
+    expect(reasonOf(lease.check("op-a", "L2", 101))).toBe("NOT_HOLDER");
+    expect(lease.check("op-b", "L2", 101).status).toBe("valid");
+    expect(reasonOf(lease.renew("op-b", "L1", 101))).toBe("NOT_HOLDER");
+  });
+
+  it("refuses a non-holder, a transfer to itself, and a target role that may not control", () => {
+    const { lease } = setup();
+    expect(reasonOf(lease.transfer("op-a", "op-b", "operator", 0))).toBe("NOT_HOLDER");
+    lease.acquire("op-a", "operator", 0);
+    expect(reasonOf(lease.transfer("op-b", "op-c", "operator", 1))).toBe("NOT_HOLDER");
+    expect(reasonOf(lease.transfer("op-a", "op-a", "operator", 1))).toBe("INVALID_TARGET");
+    expect(reasonOf(lease.transfer("op-a", "guest", "visitor", 1))).toBe("ROLE_NOT_ALLOWED");
+    expect(lease.holder?.leaseId).toBe("L1");
+    // to a supervisor is fine
+    expect(lease.transfer("op-a", "sup", "supervisor", 2)).toMatchObject({ status: "granted", lease: { sessionId: "sup", role: "supervisor" } });
+  });
+});
+
+describe("ControlLease: preempt", () => {
+  it("a supervisor takes the lease from its holder, with a fresh id", () => {
+    const { lease, events } = setup();
+    lease.acquire("op-a", "operator", 0);
+    const result = lease.preempt("sup", "supervisor", 50);
+    expect(result).toMatchObject({ status: "granted", fresh: true, lease: { leaseId: "L2", sessionId: "sup" }, previous: { leaseId: "L1", sessionId: "op-a" } });
+    expect(events.at(-1)).toEqual(["preempted", { previous: expect.objectContaining({ leaseId: "L1" }), lease: expect.objectContaining({ leaseId: "L2" }) }]);
+    expect(reasonOf(lease.renew("op-a", "L1", 60))).toBe("LEASE_ENDED");
+    expect(reasonOf(lease.acquire("op-a", "operator", 60))).toBe("HELD_BY_OTHER");
+  });
+
+  it("only a supervisor may: NOT_SUPERVISOR", () => {
+    const { lease } = setup();
+    lease.acquire("op-a", "operator", 0);
+    for (const role of ["operator", "admin", "host", "visitor"] as Role[]) expect(reasonOf(lease.preempt("x", role, 1))).toBe("NOT_SUPERVISOR");
+    expect(lease.holder?.leaseId).toBe("L1");
+  });
+
+  it("on a free lease it is an acquire; by the holder a renewal; one supervisor preempts another", () => {
+    const { lease, events } = setup();
+    expect(lease.preempt("sup-a", "supervisor", 0)).toMatchObject({ status: "granted", fresh: true, lease: { leaseId: "L1" } });
+    expect(events.at(-1)?.[0]).toBe("granted");
+    expect(lease.preempt("sup-a", "supervisor", 500)).toMatchObject({ status: "granted", fresh: false, lease: { leaseId: "L1", expiresAt: 500 + TTL } });
+    expect(lease.preempt("sup-b", "supervisor", 600)).toMatchObject({ status: "granted", fresh: true, lease: { leaseId: "L2", sessionId: "sup-b" } });
+  });
+});
+
+describe("ControlLease: renew, check and expiry", () => {
+  it("a heartbeat from the holder extends the lease from now; check does not", () => {
+    const { lease } = setup();
+    lease.acquire("op-a", "operator", 0);
+    expect(lease.check("op-a", "L1", 900)).toMatchObject({ status: "valid", lease: { expiresAt: 1000 } });
+    expect(lease.renew("op-a", "L1", 900)).toMatchObject({ status: "renewed", lease: { leaseId: "L1", expiresAt: 1900 } });
+    expect(lease.check("op-a", "L1", 1899).status).toBe("valid");
+    expect(lease.holder?.expiresAt).toBe(1900);
+  });
+
+  it("refuses another session's id (NOT_HOLDER) and an id it never granted (UNKNOWN_LEASE)", () => {
+    const { lease } = setup();
+    lease.acquire("op-a", "operator", 0);
+    expect(reasonOf(lease.renew("op-b", "L1", 1))).toBe("NOT_HOLDER");
+    expect(reasonOf(lease.check("op-a", "forged", 1))).toBe("UNKNOWN_LEASE");
+    expect(reasonOf(lease.check("op-a", "", 1))).toBe("UNKNOWN_LEASE");
+    expect(lease.holder?.expiresAt).toBe(TTL);
+  });
+
+  it("expires exactly at expiresAt, not before; a late heartbeat gets EXPIRED", () => {
+    const { lease, events } = setup();
+    lease.acquire("op-a", "operator", 0);
+    expect(lease.expire(TTL - 1)).toBeUndefined();
+    expect(lease.holder?.leaseId).toBe("L1");
+    expect(lease.expire(TTL)).toMatchObject({ leaseId: "L1" });
+    expect(events.at(-1)).toEqual(["expired", { lease: expect.objectContaining({ leaseId: "L1" }), at: TTL }]);
+    expect(lease.holder).toBeUndefined();
+    expect(lease.expire(TTL + 5)).toBeUndefined();
+    expect(reasonOf(lease.renew("op-a", "L1", TTL + 5))).toBe("EXPIRED");
+    expect(reasonOf(lease.check("op-b", "L1", TTL + 5))).toBe("NOT_HOLDER");
+    expect(events.filter(([name]) => name === "expired")).toHaveLength(1);
+  });
+
+  it("notices a lapsed lease on any call, without expire(): expired fires before the new grant", () => {
+    const { lease, events } = setup();
+    lease.acquire("op-a", "operator", 0);
+    expect(reasonOf(lease.renew("op-a", "L1", 5000))).toBe("EXPIRED");
+    const { lease: second, events: secondEvents } = setup();
+    second.acquire("op-a", "operator", 0);
+    expect(grantedId(second.acquire("op-b", "operator", 5000))).toBe("L2");
+    expect(secondEvents.map(([name]) => name)).toEqual(["granted", "expired", "granted"]);
+    expect(events.map(([name]) => name)).toEqual(["granted", "expired"]);
+  });
+
+  it("the holder re-acquiring after expiry gets a fresh id", () => {
+    const { lease } = setup();
+    lease.acquire("op-a", "operator", 0);
+    expect(lease.acquire("op-a", "operator", TTL)).toMatchObject({ status: "granted", fresh: true, lease: { leaseId: "L2" } });
+  });
+
+  it("time never runs backwards: an older `now` cannot revive or stretch a lease", () => {
+    const { lease } = setup();
+    lease.acquire("op-a", "operator", 1000);
+    lease.expire(2000);
+    expect(lease.holder).toBeUndefined();
+    expect(grantedId(lease.acquire("op-b", "operator", 500))).toBe("L2");
+    // granted at the latest time seen (2000), not at 500
+    expect(lease.holder).toMatchObject({ grantedAt: 2000, expiresAt: 2000 + TTL });
+  });
+
+  it("uses the injected clock when no time is passed", () => {
+    let now = 10_000;
+    const { lease } = setup({ clock: () => now });
+    lease.acquire("op-a", "operator");
+    expect(lease.holder?.expiresAt).toBe(10_000 + TTL);
+    now += TTL;
+    expect(lease.expire()?.leaseId).toBe("L1");
+  });
+
+  it("remembers a bounded number of ended ids; older ones are still refused, as UNKNOWN_LEASE", () => {
+    const { lease } = setup({ endedLeaseMemory: 2 });
+    for (let i = 0; i < 3; i++) {
+      lease.acquire("op-a", "operator", i);
+      lease.release("op-a", i);
+    }
+    expect(reasonOf(lease.check("op-a", "L1", 10))).toBe("UNKNOWN_LEASE");
+    expect(reasonOf(lease.check("op-a", "L2", 10))).toBe("LEASE_ENDED");
+    expect(reasonOf(lease.check("op-a", "L3", 10))).toBe("LEASE_ENDED");
+  });
+});
+
+describe("ControlLease: e-stop latch and reset", () => {
+  it("an e-stop ends the lease and latches: nothing is granted or accepted until a supervisor resets", () => {
+    const { lease, events } = setup();
+    lease.acquire("op-a", "operator", 0);
+    expect(lease.estop("op-b", "person in the swing radius", 10)).toMatchObject({ status: "estopped", alreadyLatched: false, endedLease: { leaseId: "L1" } });
+    expect(events.at(-1)).toEqual(["estopped", { latch: { by: "op-b", reason: "person in the swing radius", at: 10 }, endedLease: expect.objectContaining({ leaseId: "L1" }) }]);
+    expect(lease.holder).toBeUndefined();
+    expect(lease.estopped).toBe(true);
+    expect(lease.estopLatch).toMatchObject({ by: "op-b" });
+
+    expect(reasonOf(lease.acquire("op-a", "operator", 20))).toBe("ESTOPPED");
+    expect(reasonOf(lease.acquire("sup", "supervisor", 20))).toBe("ESTOPPED");
+    expect(reasonOf(lease.preempt("sup", "supervisor", 20))).toBe("ESTOPPED");
+    expect(reasonOf(lease.renew("op-a", "L1", 20))).toBe("ESTOPPED");
+    expect(reasonOf(lease.check("op-a", "L1", 20))).toBe("ESTOPPED");
+    expect(reasonOf(lease.transfer("op-a", "op-b", "operator", 20))).toBe("ESTOPPED");
+    expect(reasonOf(lease.release("op-a", 20))).toBe("NOT_HOLDER");
+
+    // a second e-stop keeps the first latch
+    expect(lease.estop("op-c", "again", 30)).toEqual({ status: "estopped", alreadyLatched: true });
+    expect(lease.estopLatch?.by).toBe("op-b");
+    expect(events.filter(([name]) => name === "estopped")).toHaveLength(1);
+
+    expect(reasonOf(lease.reset("op-a", "operator", 40))).toBe("NOT_SUPERVISOR");
+    expect(reasonOf(lease.reset("adm", "admin", 40))).toBe("NOT_SUPERVISOR");
+    expect(lease.reset("sup", "supervisor", 50)).toEqual({ status: "reset" });
+    expect(events.at(-1)).toEqual(["reset", { by: "sup", at: 50 }]);
+    expect(lease.estopped).toBe(false);
+
+    // the reset granted nothing, and the old lease stays dead: a fresh acquire is needed
+    expect(lease.holder).toBeUndefined();
+    expect(reasonOf(lease.check("op-a", "L1", 60))).toBe("LEASE_ENDED");
+    expect(grantedId(lease.acquire("op-a", "operator", 60))).toBe("L2");
+    expect(reasonOf(lease.renew("op-a", "L1", 61))).toBe("LEASE_ENDED");
+  });
+
+  it("e-stops a free lease too; reset without a latch is NOT_ESTOPPED", () => {
+    const { lease } = setup();
+    expect(reasonOf(lease.reset("sup", "supervisor", 0))).toBe("NOT_ESTOPPED");
+    expect(lease.estop("device:ex-1", "physical button", 0)).toEqual({ status: "estopped", alreadyLatched: false });
+    expect(reasonOf(lease.acquire("op-a", "operator", 1))).toBe("ESTOPPED");
+  });
+});
+
+describe("ControlLease: events and listeners", () => {
+  it("a throwing listener cannot break the lease or the listeners after it; the error goes to onListenerError with its cause", () => {
+    const failures: { error: Error; event: ControlLeaseEventName }[] = [];
+    const lease = new ControlLease({ deviceId: "ex-1", ttlMs: TTL, onListenerError: (error, event) => failures.push({ error, event }) });
+    const boom = new Error("listener bug");
+    const after = vi.fn();
+    lease.on("granted", () => { throw boom; });
+    lease.on("granted", after);
+    const result = lease.acquire("op-a", "operator", 0);
+    expect(result.status).toBe("granted");
+    expect(after).toHaveBeenCalledTimes(1);
+    expect(failures).toHaveLength(1);
+    expect(failures[0].event).toBe("granted");
+    expect(failures[0].error.cause).toBe(boom);
+    expect(failures[0].error.message).toMatch(/"granted" listener threw: listener bug/);
+  });
+
+  it("survives an onListenerError that throws too", () => {
+    const lease = new ControlLease({ deviceId: "ex-1", ttlMs: TTL, onListenerError: () => { throw new Error("sink down"); } });
+    lease.on("released", () => { throw new Error("bug"); });
+    lease.acquire("op-a", "operator", 0);
+    expect(lease.release("op-a", 1).status).toBe("released");
+    expect(lease.holder).toBeUndefined();
+  });
+
+  it("reports to console.error by default", () => {
+    const spy = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      const lease = new ControlLease({ deviceId: "ex-1" });
+      lease.on("granted", () => { throw new Error("bug"); });
+      lease.acquire("op-a", "operator", 0);
+      expect(spy).toHaveBeenCalledTimes(1);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it("unsubscribes, and fires after the change so a listener may call back in", () => {
+    const { lease } = setup();
+    const seen: string[] = [];
+    const off = lease.on("granted", ({ lease: grant }) => seen.push(grant.leaseId));
+    // on release, hand control straight to a waiting operator
+    lease.on("released", () => { lease.acquire("op-b", "operator", 5); });
+    lease.acquire("op-a", "operator", 0);
+    expect(lease.release("op-a", 5)).toMatchObject({ status: "released", lease: { leaseId: "L1" } });
+    expect(lease.holder).toMatchObject({ sessionId: "op-b", leaseId: "L2" });
+    expect(seen).toEqual(["L1", "L2"]);
+    off();
+    lease.release("op-b", 6);
+    expect(seen).toEqual(["L1", "L2"]);
+  });
+});
+
+describe("ControlLease: close and arguments", () => {
+  it("close ends the lease (released, cause closed) and refuses everything after", () => {
+    const { lease, events } = setup();
+    lease.acquire("op-a", "operator", 0);
+    lease.close(10);
+    expect(events.at(-1)).toEqual(["released", { lease: expect.objectContaining({ leaseId: "L1" }), cause: "closed" }]);
+    expect(lease.closed).toBe(true);
+    expect(lease.holder).toBeUndefined();
+    expect(reasonOf(lease.acquire("op-a", "operator", 20))).toBe("CLOSED");
+    expect(reasonOf(lease.check("op-a", "L1", 20))).toBe("CLOSED");
+    expect(reasonOf(lease.estop("op-a", "x", 20))).toBe("CLOSED");
+    expect(reasonOf(lease.reset("sup", "supervisor", 20))).toBe("CLOSED");
+    lease.close(30); // idempotent
+  });
+
+  it("throws TypeError for caller bugs", () => {
+    expect(() => new ControlLease({ deviceId: "" })).toThrow(TypeError);
+    expect(() => new ControlLease({ deviceId: "ex-1", ttlMs: 0 })).toThrow(TypeError);
+    expect(() => new ControlLease({ deviceId: "ex-1", ttlMs: Number.NaN })).toThrow(TypeError);
+    const { lease } = setup();
+    expect(() => lease.acquire("", "operator", 0)).toThrow(TypeError);
+    expect(() => lease.acquire("op-a", "operator", Number.NaN)).toThrow(TypeError);
+    expect(() => lease.renew("op-a", undefined as unknown as string, 0)).toThrow(TypeError);
+  });
+
+  it("refuses to hand out a lease id twice, even from a broken id factory", () => {
+    const lease = new ControlLease({ deviceId: "ex-1", ttlMs: TTL, newLeaseId: () => "same" });
+    lease.acquire("op-a", "operator", 0);
+    lease.release("op-a", 1);
+    expect(() => lease.acquire("op-a", "operator", 2)).toThrow(/repeated lease id same/);
+    expect(lease.holder).toBeUndefined();
+  });
+
+  it("makes unique random ids by default", () => {
+    const lease = new ControlLease({ deviceId: "ex-1" });
+    const ids = new Set<string>();
+    for (let i = 0; i < 200; i++) {
+      ids.add(grantedId(lease.acquire("op-a", "operator", i)));
+      lease.release("op-a", i);
+    }
+    expect(ids.size).toBe(200);
+    expect(DEFAULT_LEASE_TTL_MS).toBeGreaterThan(0);
+  });
+});
+
+// --- model test ------------------------------------------------------------------------
+
+/**
+ * The reference model: the lease rules restated as plainly as possible, with leases as
+ * numbers. The test maps the real lease ids onto these numbers as they appear, which
+ * also checks that each fresh grant brings an id never seen before.
+ */
+type ModelCause = "released" | "disconnected" | "expired" | "preempted" | "transferred" | "estopped";
+type ModelResult = { status: string; reason?: LeaseRefusalReason; leaseNo?: number; fresh?: boolean };
+type ModelEvent = [ControlLeaseEventName, ...number[]];
+
+class LeaseModel {
+  holder: { no: number; session: string; expiresAt: number } | undefined;
+  estopped = false;
+  /** Ended leases, oldest first, capped like the real one. */
+  ended = new Map<number, { session: string; cause: ModelCause }>();
+  events: ModelEvent[] = [];
+  private nextNo = 1;
+
+  constructor(private readonly memory: number) {}
+
+  private end(cause: ModelCause): number {
+    const { no, session } = this.holder!;
+    this.holder = undefined;
+    this.ended.set(no, { session, cause });
+    if (this.ended.size > this.memory) this.ended.delete(this.ended.keys().next().value!);
+    return no;
+  }
+
+  private grant(session: string, now: number): number {
+    this.holder = { no: this.nextNo++, session, expiresAt: now + TTL };
+    return this.holder.no;
+  }
+
+  expire(now: number) {
+    if (this.holder && now >= this.holder.expiresAt) this.events.push(["expired", this.end("expired")]);
+  }
+
+  acquire(session: string, role: Role, now: number): ModelResult {
+    this.expire(now);
+    if (role !== "operator" && role !== "supervisor") return { status: "refused", reason: "ROLE_NOT_ALLOWED" };
+    if (this.estopped) return { status: "refused", reason: "ESTOPPED" };
+    if (this.holder?.session === session) {
+      this.holder.expiresAt = now + TTL;
+      return { status: "granted", leaseNo: this.holder.no, fresh: false };
+    }
+    if (this.holder) return { status: "refused", reason: "HELD_BY_OTHER" };
+    const no = this.grant(session, now);
+    this.events.push(["granted", no]);
+    return { status: "granted", leaseNo: no, fresh: true };
+  }
+
+  letGo(session: string, cause: "released" | "disconnected", now: number): ModelResult {
+    this.expire(now);
+    if (this.holder?.session !== session) return { status: "refused", reason: "NOT_HOLDER" };
+    const no = this.end(cause);
+    this.events.push(["released", no]);
+    return { status: "released", leaseNo: no };
+  }
+
+  transfer(from: string, to: string, toRole: Role, now: number): ModelResult {
+    this.expire(now);
+    if (this.estopped) return { status: "refused", reason: "ESTOPPED" };
+    if (this.holder?.session !== from) return { status: "refused", reason: "NOT_HOLDER" };
+    if (toRole !== "operator" && toRole !== "supervisor") return { status: "refused", reason: "ROLE_NOT_ALLOWED" };
+    if (to === from) return { status: "refused", reason: "INVALID_TARGET" };
+    const previous = this.end("transferred");
+    const no = this.grant(to, now);
+    this.events.push(["transferred", previous, no]);
+    return { status: "granted", leaseNo: no, fresh: true };
+  }
+
+  preempt(session: string, role: Role, now: number): ModelResult {
+    this.expire(now);
+    if (role !== "supervisor") return { status: "refused", reason: "NOT_SUPERVISOR" };
+    if (this.estopped) return { status: "refused", reason: "ESTOPPED" };
+    if (this.holder?.session === session) {
+      this.holder.expiresAt = now + TTL;
+      return { status: "granted", leaseNo: this.holder.no, fresh: false };
+    }
+    if (!this.holder) {
+      const no = this.grant(session, now);
+      this.events.push(["granted", no]);
+      return { status: "granted", leaseNo: no, fresh: true };
+    }
+    const previous = this.end("preempted");
+    const no = this.grant(session, now);
+    this.events.push(["preempted", previous, no]);
+    return { status: "granted", leaseNo: no, fresh: true };
+  }
+
+  /** leaseNo undefined: an id the lease never granted. */
+  check(session: string, leaseNo: number | undefined, now: number): ModelResult {
+    this.expire(now);
+    if (this.estopped) return { status: "refused", reason: "ESTOPPED" };
+    if (this.holder && this.holder.no === leaseNo) {
+      return this.holder.session === session ? { status: "valid", leaseNo } : { status: "refused", reason: "NOT_HOLDER" };
+    }
+    const ended = leaseNo === undefined ? undefined : this.ended.get(leaseNo);
+    if (!ended) return { status: "refused", reason: "UNKNOWN_LEASE" };
+    if (ended.session !== session) return { status: "refused", reason: "NOT_HOLDER" };
+    return { status: "refused", reason: ended.cause === "expired" ? "EXPIRED" : "LEASE_ENDED" };
+  }
+
+  renew(session: string, leaseNo: number | undefined, now: number): ModelResult {
+    const result = this.check(session, leaseNo, now);
+    if (result.status !== "valid") return result;
+    this.holder!.expiresAt = now + TTL;
+    return { status: "renewed", leaseNo };
+  }
+
+  estop(now: number): ModelResult {
+    this.expire(now);
+    if (this.estopped) return { status: "estopped" };
+    this.estopped = true;
+    if (this.holder) this.events.push(["estopped", this.end("estopped")]);
+    else this.events.push(["estopped"]);
+    return { status: "estopped" };
+  }
+
+  reset(role: Role, now: number): ModelResult {
+    this.expire(now);
+    if (role !== "supervisor") return { status: "refused", reason: "NOT_SUPERVISOR" };
+    if (!this.estopped) return { status: "refused", reason: "NOT_ESTOPPED" };
+    this.estopped = false;
+    this.events.push(["reset"]);
+    return { status: "reset" };
+  }
+}
+
+const sessions: { id: string; role: Role }[] = [
+  { id: "op-a", role: "operator" },
+  { id: "op-b", role: "operator" },
+  { id: "op-c", role: "operator" },
+  { id: "sup-a", role: "supervisor" },
+  { id: "sup-b", role: "supervisor" },
+  { id: "guest", role: "visitor" },
+  { id: "adm", role: "admin" },
+];
+
+/** Runs `steps` random operations against a real lease and the model; returns what it saw. */
+function runModel(seed: number, steps: number, memory: number) {
+  const random = prng(seed);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
+  let next = 0;
+  const listenerFailures: Error[] = [];
+  const lease = new ControlLease({
+    deviceId: "ex-1", ttlMs: TTL, endedLeaseMemory: memory, newLeaseId: () => `id-${seed}-${++next}`,
+    onListenerError: (error) => listenerFailures.push(error),
+  });
+  const model = new LeaseModel(memory);
+
+  // real id <-> model number
+  const idOfNo = new Map<number, string>();
+  const noOfId = new Map<string, number>();
+  // holders as the events tell it, and every id an event declared dead
+  const liveByEvents = new Set<string>();
+  const deadIds = new Set<string>();
+  let realEvents: Recorded[] = [];
+  let grantedEvents = 0;
+  for (const name of eventNames) {
+    lease.on(name, (event) => {
+      realEvents.push([name, event] as Recorded);
+      const e = event as Partial<{ lease: { leaseId: string }; previous: { leaseId: string }; endedLease: { leaseId: string } }>;
+      if (name === "granted" || name === "preempted" || name === "transferred") {
+        expect(liveByEvents.has(e.lease!.leaseId)).toBe(false);
+        liveByEvents.add(e.lease!.leaseId);
+      }
+      for (const gone of name === "released" || name === "expired" ? [e.lease] : [e.previous, e.endedLease]) {
+        if (!gone) continue;
+        expect(liveByEvents.delete(gone.leaseId)).toBe(true);
+        deadIds.add(gone.leaseId);
+      }
+      // more than one holder at any moment, as seen from the events: impossible
+      expect(liveByEvents.size).toBeLessThanOrEqual(1);
+    });
+  }
+  // a listener that always throws: the lease must not notice
+  lease.on("granted", () => {
+    grantedEvents++;
+    throw new Error("listener bug");
+  });
+
+  const counts = new Map<string, number>();
+  const count = (key: string) => counts.set(key, (counts.get(key) ?? 0) + 1);
+  let now = 0;
+
+  function compare(label: string, real: { status: string; reason?: LeaseRefusalReason; lease?: { leaseId: string }; fresh?: boolean }, expected: ModelResult) {
+    const where = `seed ${seed}, ${label}`;
+    expect(real.status, where).toBe(expected.status);
+    expect(real.reason, where).toBe(expected.reason);
+    count(real.reason ?? real.status);
+    if (expected.leaseNo !== undefined && real.lease) {
+      const id = real.lease.leaseId;
+      if (expected.fresh) {
+        // a fresh grant: an id never seen before, now bound to the model's new number
+        expect(noOfId.has(id), `${where}: fresh grant reused id ${id}`).toBe(false);
+        idOfNo.set(expected.leaseNo, id);
+        noOfId.set(id, expected.leaseNo);
+      }
+      expect(id, where).toBe(idOfNo.get(expected.leaseNo));
+      expect(real.fresh, where).toBe(expected.fresh);
+      // a grant, renewal or check never accepts an id that has died
+      if (real.status !== "released") expect(deadIds.has(id), `${where}: accepted dead lease id ${id}`).toBe(false);
+    }
+    // events: the same ones, in the same order, about the same leases
+    const translated = realEvents.map(([name, event]): ModelEvent => {
+      const e = event as Partial<{ lease: { leaseId: string }; previous: { leaseId: string }; endedLease: { leaseId: string } }>;
+      const ids = name === "preempted" || name === "transferred" ? [e.previous!, e.lease!] : [e.lease ?? e.endedLease].filter((x) => x !== undefined);
+      return [name, ...ids.map((grant) => noOfId.get(grant.leaseId)!)];
+    });
+    expect(translated, where).toEqual(model.events);
+    realEvents = [];
+    model.events = [];
+    // the holder, as the lease and the model see it
+    const holder = lease.holder;
+    expect(holder?.sessionId, where).toBe(model.holder?.session);
+    if (holder) {
+      expect(holder.leaseId, where).toBe(idOfNo.get(model.holder!.no));
+      expect(holder.expiresAt, where).toBe(model.holder!.expiresAt);
+      expect([...liveByEvents], where).toEqual([holder.leaseId]);
+    } else {
+      expect(liveByEvents.size, where).toBe(0);
+    }
+    expect(lease.estopped, where).toBe(model.estopped);
+  }
+
+  /** A lease id to present: the holder's, an old one, or one never granted. */
+  function pickLeaseId(): string {
+    const roll = random();
+    if (roll < 0.5 && lease.holder) return lease.holder.leaseId;
+    if (roll < 0.9 && idOfNo.size > 0) return idOfNo.get(1 + Math.floor(random() * idOfNo.size))!;
+    return `forged-${Math.floor(random() * 3)}`;
+  }
+
+  /** Usually the holder (when there is one), else anyone. */
+  function pickActor() {
+    const holder = lease.holder;
+    if (holder && random() < 0.5) return sessions.find((s) => s.id === holder.sessionId)!;
+    return pick(sessions);
+  }
+
+  for (let step = 0; step < steps; step++) {
+    const roll = random();
+    if (roll < 0.17) {
+      const s = pick(sessions);
+      compare(`step ${step} acquire(${s.id})`, lease.acquire(s.id, s.role, now), model.acquire(s.id, s.role, now));
+    } else if (roll < 0.25) {
+      const s = pickActor();
+      compare(`step ${step} release(${s.id})`, lease.release(s.id, now), model.letGo(s.id, "released", now));
+    } else if (roll < 0.3) {
+      const s = pickActor();
+      compare(`step ${step} holderDisconnected(${s.id})`, lease.holderDisconnected(s.id, now), model.letGo(s.id, "disconnected", now));
+    } else if (roll < 0.38) {
+      const from = pickActor();
+      const to = pick(sessions);
+      compare(`step ${step} transfer(${from.id}->${to.id})`, lease.transfer(from.id, to.id, to.role, now), model.transfer(from.id, to.id, to.role, now));
+    } else if (roll < 0.44) {
+      const s = pick(sessions);
+      compare(`step ${step} preempt(${s.id})`, lease.preempt(s.id, s.role, now), model.preempt(s.id, s.role, now));
+    } else if (roll < 0.6) {
+      const s = pickActor();
+      const id = pickLeaseId();
+      compare(`step ${step} renew(${s.id}, ${id})`, lease.renew(s.id, id, now), model.renew(s.id, noOfId.get(id), now));
+    } else if (roll < 0.68) {
+      const s = pickActor();
+      const id = pickLeaseId();
+      compare(`step ${step} check(${s.id}, ${id})`, lease.check(s.id, id, now), model.check(s.id, noOfId.get(id), now));
+    } else if (roll < 0.71) {
+      const s = pick(sessions);
+      compare(`step ${step} estop(${s.id})`, lease.estop(s.id, "model test", now), model.estop(now));
+    } else if (roll < 0.76) {
+      const s = pick(sessions);
+      compare(`step ${step} reset(${s.id})`, lease.reset(s.id, s.role, now), model.reset(s.role, now));
+    } else {
+      // the clock moves: mostly a little, sometimes to the exact expiry, sometimes far
+      const kind = random();
+      if (kind < 0.7) now += Math.floor(random() * 400);
+      else if (kind < 0.85 && lease.holder) now = Math.max(now, lease.holder.expiresAt - (random() < 0.5 ? 1 : 0));
+      else now += TTL + Math.floor(random() * 2 * TTL);
+      count("advance");
+      // the owner's tick runs only sometimes: the lease must also notice a lapse on its own
+      if (random() < 0.5) {
+        const expired = lease.expire(now);
+        const before = model.holder?.no;
+        model.expire(now);
+        expect(expired?.leaseId, `seed ${seed}, step ${step} expire`).toBe(before !== undefined && !model.holder ? idOfNo.get(before) : undefined);
+        compare(`step ${step} expire(${now})`, { status: "tick" }, { status: "tick" });
+      }
+    }
+
+    // a dead id is never accepted again: probe one with its own session
+    if (deadIds.size > 0 && step % 7 === 0) {
+      const dead = [...deadIds][Math.floor(random() * deadIds.size)];
+      const session = lease.holder?.leaseId === dead ? undefined : sessionOfNo(noOfId.get(dead)!);
+      if (session) {
+        const result = lease.check(session, dead, now);
+        expect(result.status, `seed ${seed}, step ${step}: dead id ${dead} accepted`).toBe("refused");
+        compare(`step ${step} probe check(${session}, ${dead})`, result, model.check(session, noOfId.get(dead), now));
+      }
+    }
+  }
+
+  function sessionOfNo(no: number): string | undefined {
+    return model.ended.get(no)?.session ?? sessions[Math.floor(random() * sessions.length)].id;
+  }
+
+  // at the end, every dead id is refused, for every session
+  for (const dead of deadIds) {
+    for (const s of sessions) expect(lease.check(s.id, dead, now).status).toBe("refused");
+  }
+  expect(listenerFailures).toHaveLength(grantedEvents);
+  return { counts, leases: idOfNo.size, deadIds: deadIds.size };
+}
+
+describe("ControlLease: model test", () => {
+  const STEPS = 12_000;
+
+  for (const seed of [1, 7, 2026]) {
+    it(`agrees with the reference model over ${STEPS} random operations (seed ${seed})`, () => {
+      const { counts, leases } = runModel(seed, STEPS, 1_000_000);
+      // the run reached every outcome, so the agreement means something
+      for (const reason of leaseRefusalReasons) {
+        if (reason === "CLOSED") continue;
+        expect(counts.get(reason) ?? 0, `seed ${seed}: ${reason} never happened`).toBeGreaterThan(0);
+      }
+      for (const status of ["granted", "released", "renewed", "valid", "estopped", "reset"]) {
+        expect(counts.get(status) ?? 0, `seed ${seed}: ${status} never happened`).toBeGreaterThan(0);
+      }
+      expect(leases).toBeGreaterThan(100);
+    });
+  }
+
+  it("agrees with the model when ended ids fall out of a small memory", () => {
+    const { counts } = runModel(99, STEPS, 3);
+    expect(counts.get("UNKNOWN_LEASE") ?? 0).toBeGreaterThan(0);
+    expect(counts.get("LEASE_ENDED") ?? 0).toBeGreaterThan(0);
+  });
+});
+
+describe("ControlLease: two operators race", () => {
+  it("exactly one of two operators wins each of 1,000 rounds", () => {
+    const random = prng(4242);
+    const { lease } = setup();
+    const wins = { "op-a": 0, "op-b": 0 };
+    const seenIds = new Set<string>();
+    let now = 0;
+    for (let round = 0; round < 1000; round++) {
+      // each operator fires 1-3 acquires; all of them interleaved in a random order
+      const attempts = [
+        ...Array.from({ length: 1 + Math.floor(random() * 3) }, () => "op-a" as const),
+        ...Array.from({ length: 1 + Math.floor(random() * 3) }, () => "op-b" as const),
+      ];
+      for (let i = attempts.length - 1; i > 0; i--) {
+        const j = Math.floor(random() * (i + 1));
+        [attempts[i], attempts[j]] = [attempts[j], attempts[i]];
+      }
+      const freshGrants: { session: string; leaseId: string }[] = [];
+      for (const session of attempts) {
+        now += Math.floor(random() * 50); // well inside the TTL
+        const result = lease.acquire(session, "operator", now);
+        if (result.status === "granted") {
+          if (result.fresh) freshGrants.push({ session, leaseId: result.lease.leaseId });
+          else expect(result.lease.sessionId).toBe(session);
+        } else {
+          expect(result.reason).toBe("HELD_BY_OTHER");
+          expect(result.holderSessionId).not.toBe(session);
+        }
+        expect(lease.holder).toBeDefined();
+      }
+      expect(freshGrants, `round ${round}`).toHaveLength(1);
+      const [winner] = freshGrants;
+      expect(winner.session).toBe(attempts[0]);
+      expect(lease.holder?.sessionId).toBe(winner.session);
+      expect(seenIds.has(winner.leaseId)).toBe(false);
+      seenIds.add(winner.leaseId);
+      wins[winner.session as "op-a" | "op-b"]++;
+
+      // the round ends one of three ways; the lease is free again either way
+      const end = random();
+      if (end < 0.4) expect(lease.release(winner.session, now).status).toBe("released");
+      else if (end < 0.7) expect(lease.holderDisconnected(winner.session, now).status).toBe("released");
+      else {
+        now = lease.expiresAt!;
+        expect(lease.expire(now)?.leaseId).toBe(winner.leaseId);
+      }
+      expect(lease.holder).toBeUndefined();
+      expect(reasonOf(lease.check(winner.session, winner.leaseId, now))).toMatch(/^(LEASE_ENDED|EXPIRED)$/);
+    }
+    expect(wins["op-a"] + wins["op-b"]).toBe(1000);
+    // a random order favours neither
+    expect(wins["op-a"]).toBeGreaterThan(400);
+    expect(wins["op-b"]).toBeGreaterThan(400);
+  });
+});
