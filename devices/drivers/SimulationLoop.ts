@@ -13,6 +13,9 @@
  *   loop.start();
  *   loop.stop();
  */
+import type { Hal } from "../hal/Hal.ts";
+import { toHalError } from "../hal/errors.ts";
+
 export interface SimulationLoopOptions {
   /** Fixed step, ms. Default 10 (100 Hz). */
   stepMs?: number;
@@ -22,6 +25,26 @@ export interface SimulationLoopOptions {
   now?: () => number;
   /** Hears an error thrown by step(); the loop has already stopped. */
   onError?: (error: unknown) => void;
+}
+
+/**
+ * The loop a simulated driver runs on its HAL: a failed step is reported to the HAL's
+ * observers and every actuator is commanded to zero, since a broken model must leave
+ * the machine still.
+ */
+export function driverLoop(
+  driverName: string,
+  hal: Hal,
+  step: (dtMs: number) => void,
+  options: Omit<SimulationLoopOptions, "onError"> = {},
+): SimulationLoop {
+  return new SimulationLoop(step, {
+    ...options,
+    onError: (error) => {
+      hal.reportError(toHalError(error, "STEP_FAILED", `${driverName}: simulation step failed; loop stopped`));
+      hal.zeroMotion();
+    },
+  });
 }
 
 export class SimulationLoop {

@@ -18,12 +18,8 @@ import { nodeContext } from "../../server/context.ts";
 import type { DirectoryEntry } from "../../server/cluster/types.ts";
 import { roomEvents } from "./colyseusInternals.ts";
 import { codeName, rejectInput } from "./errors.ts";
-import { decodeEnvelope, encodeEnvelope, errorEnvelope, ProtocolError, type tsunagi } from "../../proto/index.ts";
+import { decodeEnvelope, encodeEnvelope, errorEnvelope, ProtocolError, ENVELOPE_MESSAGE_TYPE, type EnvelopeBody, type tsunagi } from "../../proto/index.ts";
 
-/** Name of the Colyseus bytes message that carries protobuf Envelopes. */
-export const ENVELOPE_MESSAGE = "pb";
-
-type EnvelopeBody = NonNullable<tsunagi.v1.Envelope["body"]>;
 export type EnvelopeHandler = (client: Client, envelope: tsunagi.v1.Envelope) => void;
 
 /** WebSocket close code for a frame above the transport's payload limit. */
@@ -71,7 +67,7 @@ export abstract class ClusterRoom<Options = any> extends Room {
       }
       this.roomId = requestedId;
     }
-    this.onMessageBytes(ENVELOPE_MESSAGE, (client, bytes: Uint8Array) => this.receiveEnvelope(client, bytes));
+    this.onMessageBytes(ENVELOPE_MESSAGE_TYPE, (client, bytes: Uint8Array) => this.receiveEnvelope(client, bytes));
     this.onMessage("*", (client, type) => {
       this.reject(client, ErrorCode.UNKNOWN_MESSAGE, `room "${this.roomName}" has no message "${String(type).slice(0, 64)}"`);
     });
@@ -125,7 +121,7 @@ export abstract class ClusterRoom<Options = any> extends Room {
   }
 
   protected sendEnvelope(client: Client, envelope: tsunagi.v1.IEnvelope) {
-    client.sendBytes(ENVELOPE_MESSAGE, encodeEnvelope(envelope));
+    client.sendBytes(ENVELOPE_MESSAGE_TYPE, encodeEnvelope(envelope));
   }
 
   /** A coded error to one client, with a log line and a metric; the room goes on. */
@@ -133,7 +129,7 @@ export abstract class ClusterRoom<Options = any> extends Room {
     const context = nodeContext();
     rejectInput(context, client, code, message, { roomId: this.roomId, source: this.roomName });
     if (correlationId !== undefined) {
-      try { client.sendBytes(ENVELOPE_MESSAGE, errorEnvelope(code, message, correlationId)); } catch { /* closing */ }
+      try { client.sendBytes(ENVELOPE_MESSAGE_TYPE, errorEnvelope(code, message, correlationId)); } catch { /* closing */ }
     }
   }
 

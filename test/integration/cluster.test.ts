@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import { Client } from "@colyseus/sdk";
 import { startNode, flushRedisDb, waitFor, type NodeProcess } from "../fixtures/processes.ts";
 import { testToken } from "../fixtures/tokens.ts";
+import { addressOf, liveNodes, seat } from "../fixtures/cluster.ts";
 
 // A database of its own on the shared Redis, so Colyseus' unprefixed keys stay apart from other test files.
 const redisUrl = "redis://127.0.0.1:6379/3";
@@ -16,21 +17,6 @@ let a: NodeProcess;
 let b: NodeProcess;
 const extra: NodeProcess[] = [];
 
-async function matchmake(node: NodeProcess, method: string, roomName: string, options: object = {}) {
-  const response = await fetch(`${node.httpUrl}/matchmake/${method}/${roomName}`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${await testToken("host")}` },
-    body: JSON.stringify(options),
-  });
-  const body = await response.json();
-  if (response.status !== 200) throw new Error(`matchmake ${method} ${response.status}: ${JSON.stringify(body)}`);
-  return body;
-}
-async function liveNodes(node: NodeProcess): Promise<string[]> {
-  const { regions } = await (await fetch(`${node.httpUrl}/regions`)).json();
-  return regions.flatMap((r: any) => r.nodes.map((n: any) => n.nodeId));
-}
-const addressOf = (node: NodeProcess) => new URL(node.httpUrl).host;
 
 beforeAll(async () => {
   await flushRedisDb(redisUrl);
@@ -52,7 +38,7 @@ describe("one region, two nodes, one Redis", () => {
   });
 
   it("seats a client matchmaking through one node in a room hosted on the other, at the host's public address", async () => {
-    const created = await matchmake(a, "create", "session", { roomId: "shared-room" });
+    const created = await seat(a, "create", "session", { roomId: "shared-room" });
     const hosting = created.publicAddress === addressOf(a) ? a : b;
     const other = hosting === a ? b : a;
     expect([addressOf(a), addressOf(b)]).toContain(created.publicAddress);
@@ -73,7 +59,7 @@ describe("one region, two nodes, one Redis", () => {
     extra.push(full);
     await waitFor(async () => (await liveNodes(a)).includes("tokyo-full"), 5000, "tokyo-full registered");
     for (let i = 0; i < 6; i++) {
-      const reservation = await matchmake(full, "create", "session", { roomId: `placed-${i}` });
+      const reservation = await seat(full, "create", "session", { roomId: `placed-${i}` });
       expect(reservation.publicAddress).not.toBe(addressOf(full));
     }
   });

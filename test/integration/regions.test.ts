@@ -9,6 +9,7 @@ import { randomUUID } from "node:crypto";
 import { Client } from "@colyseus/sdk";
 import { startNode, startRedis, flushRedisDb, waitFor, type NodeProcess, type RedisProcess } from "../fixtures/processes.ts";
 import { testToken } from "../fixtures/tokens.ts";
+import { addressOf, liveNodes, matchmake } from "../fixtures/cluster.ts";
 import { RegionProbe, TsunagiClient } from "../../client-sdk/index.ts";
 
 const clusterRedisUrl = "redis://127.0.0.1:6379/4";
@@ -17,20 +18,7 @@ let osakaRedis: RedisProcess;
 let tokyo: NodeProcess;
 let osaka: NodeProcess;
 const extra: NodeProcess[] = [];
-const addressOf = (node: NodeProcess) => new URL(node.httpUrl).host;
 
-async function matchmake(node: NodeProcess, method: string, roomName: string, options: object) {
-  const response = await fetch(`${node.httpUrl}/matchmake/${method}/${roomName}`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${await testToken("host")}` },
-    body: JSON.stringify(options),
-  });
-  return { status: response.status, body: await response.json() };
-}
-async function liveNodes(node: NodeProcess): Promise<string[]> {
-  const { regions } = await (await fetch(`${node.httpUrl}/regions`)).json();
-  return regions.flatMap((r: any) => r.nodes.map((n: any) => n.nodeId));
-}
 
 beforeAll(async () => {
   await flushRedisDb(clusterRedisUrl);

@@ -16,11 +16,10 @@
  *   drone.step(1000);
  *   drone.land();
  */
-import { toHalError } from "../../hal/errors.ts";
 import { Hal, type FinalizeReport } from "../../hal/Hal.ts";
 import type { Clock, ComponentState } from "../../hal/types.ts";
 import { checkStep } from "../geometry.ts";
-import { SimulationLoop } from "../SimulationLoop.ts";
+import { SimulationLoop, driverLoop } from "../SimulationLoop.ts";
 import type { AxisProfile, DeviceProfile, Driver } from "../types.ts";
 import { BatterySensor } from "./BatterySensor.ts";
 import { DroneAxis } from "./DroneAxis.ts";
@@ -77,14 +76,7 @@ export class SimDrone implements Driver {
     this.hal.add(new BatterySensor(droneComponentIds.battery, this.flightController, componentOptions));
     this.watchdogMs = options.watchdogMs ?? 200;
     this.latencyBudgetMs = options.latencyBudgetMs ?? 50;
-    this.loop = new SimulationLoop((dtMs) => this.step(dtMs), {
-      stepMs: STEP_MS,
-      now: options.tickClock,
-      onError: (error) => {
-        this.hal.reportError(toHalError(error, "STEP_FAILED", "sim-drone: simulation step failed; loop stopped"));
-        this.hal.zeroMotion();
-      },
-    });
+    this.loop = driverLoop("sim-drone", this.hal, (dtMs) => this.step(dtMs), { stepMs: STEP_MS, now: options.tickClock });
   }
 
   get running(): boolean {

@@ -18,12 +18,11 @@
  *   excavator.joints();   // [{ name: "swing", ... }, { name: "boom", position: 0.2, velocity: 0.2 }, ...]
  *   excavator.hal.zeroMotion();                                  // what the watchdog does
  */
-import { toHalError } from "../../hal/errors.ts";
 import { Hal } from "../../hal/Hal.ts";
 import type { FinalizeReport } from "../../hal/Hal.ts";
 import type { Clock, ComponentState } from "../../hal/types.ts";
 import { checkStep, wrapAngle } from "../geometry.ts";
-import { SimulationLoop } from "../SimulationLoop.ts";
+import { SimulationLoop, driverLoop } from "../SimulationLoop.ts";
 import type { AxisProfile, DeviceProfile, Driver } from "../types.ts";
 import { SimJoint, type JointConfig, type JointState } from "./SimJoint.ts";
 import { SimTrack } from "./SimTrack.ts";
@@ -129,14 +128,7 @@ export class SimExcavator implements Driver {
     };
     this.watchdogMs = options.watchdogMs ?? 200;
     this.latencyBudgetMs = options.latencyBudgetMs ?? 50;
-    this.loop = new SimulationLoop((dtMs) => this.step(dtMs), {
-      stepMs: STEP_MS,
-      now: options.tickClock,
-      onError: (error) => {
-        this.hal.reportError(toHalError(error, "STEP_FAILED", "sim-excavator: simulation step failed; loop stopped"));
-        this.hal.zeroMotion();
-      },
-    });
+    this.loop = driverLoop("sim-excavator", this.hal, (dtMs) => this.step(dtMs), { stepMs: STEP_MS, now: options.tickClock });
   }
 
   get running(): boolean {

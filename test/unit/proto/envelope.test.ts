@@ -7,6 +7,7 @@ import {
   decodeEnvelope, encodeEnvelope, errorEnvelope, ErrorCode, ProtocolError, isRetryable, errorCodeName,
   DEFAULT_MAX_ENVELOPE_BYTES, tsunagi, type Envelope,
 } from "../../../proto/index.ts";
+import { prng } from "../../fixtures/random.ts";
 
 /** Throws unless fn throws a ProtocolError, which it returns. */
 function protocolErrorOf(fn: () => unknown): ProtocolError {
@@ -19,15 +20,6 @@ function protocolErrorOf(fn: () => unknown): ProtocolError {
   throw new Error("expected a ProtocolError, nothing was thrown");
 }
 
-/** Deterministic PRNG (mulberry32) so a failing fuzz case can be replayed. */
-function prng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("generated code", () => {
   it("exposes ErrorCode as a runtime enum with the contract's values", () => {

@@ -9,18 +9,10 @@ import {
   type ControlLeaseEventName, type ControlLeaseEvents, type ControlLeaseOptions, type LeaseRefusalReason,
 } from "../../../../rooms/teleop/ControlLease.ts";
 import type { Role } from "../../../../server/auth/tokens.ts";
+import { prng } from "../../../fixtures/random.ts";
 
 const TTL = 1000;
 
-/** Deterministic PRNG (mulberry32) so a failing run can be replayed from its seed. */
-function prng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Recorded = { [E in ControlLeaseEventName]: [E, ControlLeaseEvents[E]] }[ControlLeaseEventName];
 const eventNames: ControlLeaseEventName[] = ["granted", "released", "expired", "preempted", "transferred", "estopped", "reset"];
