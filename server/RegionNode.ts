@@ -29,11 +29,16 @@ import type { NodeInfo } from "./cluster/types.ts";
 import { installInputGuard, uninstallInputGuard } from "../rooms/shared/InputGuard.ts";
 import { LobbyRoom } from "../rooms/lobby/LobbyRoom.ts";
 import { SessionRoom } from "../rooms/session/SessionRoom.ts";
+import { TeleopRoom } from "../rooms/teleop/TeleopRoom.ts";
+import { AuditLog, InMemoryAuditLog, auditStreamKey, type AuditSink } from "../rooms/teleop/AuditLog.ts";
+import { DeviceCredentials, InMemoryDeviceRegistry, RedisDeviceRegistry, type DeviceRegistry } from "./auth/DeviceCredentials.ts";
+import { DeviceGateway } from "./gateway/DeviceGateway.ts";
 
 /** Room types every node serves, by matchmaking name. */
 export const roomTypes: Record<string, new () => Room> = {
   lobby: LobbyRoom,
   session: SessionRoom,
+  teleop: TeleopRoom,
 };
 
 export class RegionNode {
@@ -45,6 +50,12 @@ export class RegionNode {
   readonly tokens: TokenService;
   readonly logger: Logger;
   readonly metrics: NodeMetrics;
+  /** Where edge adapters connect. */
+  readonly gateway: DeviceGateway;
+  /** Device enrolment (shared by the cluster in Redis mode). */
+  readonly devices: DeviceCredentials;
+  /** `ws://host:port/device`, the address adapters connect to. */
+  readonly gatewayUrl: string;
 
   /** Set once stop() begins; matchmaking refuses new seats from then on. */
   private draining = false;
@@ -64,7 +75,7 @@ export class RegionNode {
     readonly directory: RoomDirectory,
     /** Redis connections this node opened itself (not Colyseus'), closed on stop. */
     private readonly ownedRedis: Redis[],
-    parts: { logger: Logger; metrics: NodeMetrics; tokens: TokenService; loopDelay: IntervalHistogram },
+    parts: { logger: Logger; metrics: NodeMetrics; tokens: TokenService; loopDelay: IntervalHistogram; gateway: DeviceGateway; devices: DeviceCredentials; gatewayUrl: string },
   ) {
     this.nodeId = config.nodeId;
     this.regionId = config.regionId;
@@ -73,6 +84,9 @@ export class RegionNode {
     this.metrics = parts.metrics;
     this.tokens = parts.tokens;
     this.loopDelay = parts.loopDelay;
+    this.gateway = parts.gateway;
+    this.devices = parts.devices;
+    this.gatewayUrl = parts.gatewayUrl;
   }
 
   static async start(config: NodeConfig): Promise<RegionNode> {
@@ -98,6 +112,8 @@ export class RegionNode {
     let driver: matchMaker.MatchMakerDriver;
     let registry: NodeRegistry;
     let directory: RoomDirectory;
+    let deviceRegistry: DeviceRegistry;
+    let audit: (roomId: string) => AuditSink;
     if (config.redisUrl) {
       presence = new RedisPresence(config.redisUrl);
       driver = new RedisDriver(config.redisUrl);
@@ -116,16 +132,39 @@ export class RegionNode {
       const prefix = `${config.clusterName}:`;
       registry = new RedisNodeRegistry(cluster, prefix);
       directory = new RedisRoomDirectory(cluster, prefix);
+      deviceRegistry = new RedisDeviceRegistry(cluster, prefix);
+      audit = (roomId) => new AuditLog(cluster, auditStreamKey(config.clusterName, roomId));
     } else {
       presence = new LocalPresence();
       driver = new LocalDriver();
       registry = new InMemoryNodeRegistry();
       directory = new InMemoryRoomDirectory(async (nodeId) => (await registry.get(nodeId)) !== undefined);
+      deviceRegistry = new InMemoryDeviceRegistry();
+      const logs = new Map<string, InMemoryAuditLog>();
+      audit = (roomId) => {
+        let log = logs.get(roomId);
+        if (!log) logs.set(roomId, (log = new InMemoryAuditLog(auditStreamKey(config.clusterName, roomId))));
+        return log;
+      };
     }
+    const devices = new DeviceCredentials(config.authSecret ?? DEV_SECRET, deviceRegistry);
+    const gateway = await DeviceGateway.start({
+      host: config.host, port: config.gateway.port, regionId: config.regionId, nodeId: config.nodeId,
+      credentials: devices, tokens, logger: logger.child({ component: "gateway" }), metrics,
+      maxFrameBytes: config.limits.maxFrameBytes, maxMessagesPerSecond: config.gateway.maxMessagesPerSecond,
+      helloTimeoutMs: config.gateway.helloTimeoutMs,
+    }).catch((error) => {
+      bound.transport.shutdown();
+      for (const redis of ownedRedis) redis.disconnect();
+      throw error;
+    });
+    const gatewayAddress = config.gateway.publicAddress ?? `${publicAddress.split(":")[0]}:${gateway.port}`;
+    const gatewayUrl = `ws://${gatewayAddress}/device`;
 
     let node: RegionNode | undefined;
     const context: NodeContext = {
       config, nodeId: config.nodeId, regionId: config.regionId, publicAddress, logger, metrics, registry, directory,
+      gateway, devices, audit,
       isDraining: () => node?.draining ?? false,
     };
     setNodeContext(context);
@@ -158,7 +197,7 @@ export class RegionNode {
 
     const loopDelay = monitorEventLoopDelay({ resolution: 10 });
     loopDelay.enable();
-    node = new RegionNode(config, bound.port, publicAddress, server, registry, directory, ownedRedis, { logger, metrics, tokens, loopDelay });
+    node = new RegionNode(config, bound.port, publicAddress, server, registry, directory, ownedRedis, { logger, metrics, tokens, loopDelay, gateway, devices, gatewayUrl });
 
     server.router = node.routes(clusterMatchmaker) as any;
     await server.listen(bound.port, config.host);
@@ -227,6 +266,10 @@ export class RegionNode {
         const { contentType, body } = await node.metrics.render();
         return text(200, body, contentType);
       }),
+      // Adapters ask where to connect after picking this region by RTT.
+      gateway: createEndpoint("/gateway", { method: "GET" }, async () => json(node.draining ? 503 : 200, {
+        url: node.gatewayUrl, regionId: node.regionId, nodeId: node.nodeId,
+      })),
       regions: createEndpoint("/regions", { method: "GET" }, async () => {
         const nodes = await node.registry.list();
         const regions: Record<string, Array<{ nodeId: string; url: string; draining: boolean; overloaded: boolean }>> = {};
@@ -245,6 +288,17 @@ export class RegionNode {
         const ttl = Number(ctx.query?.ttl ?? 3600);
         const ttlSeconds = Number.isFinite(ttl) && ttl > 0 && ttl <= 86_400 ? ttl : 3600;
         return text(200, await node.tokens.issue({ sub, role, rooms }, ttlSeconds));
+      });
+      // Enrols a device and returns its secret, for demos and benches without a provisioning tool.
+      endpoints.devDevice = createEndpoint("/dev/device", { method: "GET" }, async (ctx: any) => {
+        const id = String(ctx.query?.id ?? "");
+        const deviceClass = String(ctx.query?.class ?? "other").slice(0, 32);
+        try {
+          const { record, deviceSecret } = await node.devices.enroll(id, deviceClass);
+          return json(200, { deviceId: record.deviceId, deviceClass: record.deviceClass, version: record.version, deviceSecret });
+        } catch (error) {
+          return json(400, { code: 4402, error: `[4402 WRONG_TYPE] ${(error as Error).message}` });
+        }
       });
     }
     return createRouter(endpoints, {
@@ -281,6 +335,7 @@ export class RegionNode {
       this.logger.warn({ drainTimeoutMs: this.config.drainTimeoutMs }, "drain timed out; closing what is left");
       try { this.server.transport.shutdown(); } catch { /* already closed */ }
     }
+    await this.gateway.close();
 
     await this.registry.remove(this.nodeId).catch(() => {});
     await this.directory.close().catch(() => {});

@@ -65,6 +65,29 @@ export const configSchema = z.object({
   }).refine((c) => c.nodeTtlMs >= 2 * c.heartbeatMs, { message: "nodeTtlMs must be at least 2 × heartbeatMs", path: ["nodeTtlMs"] }),
   /** Upper bound of a SIGTERM drain before the process exits anyway. */
   drainTimeoutMs: z.number().int().min(0),
+  /** The device gateway: where edge adapters connect (its own uWS listener). */
+  gateway: z.object({
+    /** Listen port of the device channel; 0 picks a free one (tests). */
+    port: z.number().int().min(0).max(65535),
+    /** `host:port` adapters use to reach the gateway. Default: the public host and the bound gateway port. */
+    publicAddress: z.string().regex(/^[^\s/:]+(:\d{1,5})?$/, "host:port, without a scheme").optional(),
+    /** An adapter that has not proved its credential within this long is disconnected. */
+    helloTimeoutMs: z.number().int().min(100).max(60_000),
+    /** Frames per second one device connection may send before excess is dropped with RATE_LIMITED. */
+    maxMessagesPerSecond: z.number().int().min(10).max(100_000),
+  }),
+  teleop: z.object({
+    /** Control lease lifetime without a command or heartbeat, ms. */
+    leaseTtlMs: z.number().int().min(100).max(10_000),
+    /** Telemetry fan-out rate to participants, Hz (never above what the device sends). */
+    telemetryHz: z.number().min(0.1).max(100),
+    /** Operator↔device round-trip budget when the device profile names none, ms. */
+    defaultLatencyBudgetMs: z.number().int().min(5).max(10_000),
+    /** How often the room measures each lease holder's round trip, ms. */
+    rttProbeMs: z.number().int().min(20).max(10_000),
+    /** A demoted operator may not take a lease again for this long, ms. */
+    demotionMs: z.number().int().min(0).max(3_600_000),
+  }),
 });
 
 export type NodeConfig = z.infer<typeof configSchema> & { nodeId: string; devMode: boolean };
@@ -92,6 +115,18 @@ export const defaults: ConfigInput = {
     forwardTimeoutMs: 3000,
   },
   drainTimeoutMs: 10_000,
+  gateway: {
+    port: 2568,
+    helloTimeoutMs: 5000,
+    maxMessagesPerSecond: 2000,
+  },
+  teleop: {
+    leaseTtlMs: 1000,
+    telemetryHz: 10,
+    defaultLatencyBudgetMs: 150,
+    rttProbeMs: 250,
+    demotionMs: 10_000,
+  },
 };
 
 /** Thrown for invalid configuration; `issues` lists one readable line per bad field. */
@@ -135,6 +170,15 @@ setting("cluster.heartbeatMs", "int", "registry heartbeat interval");
 setting("cluster.nodeTtlMs", "int", "registry entry TTL");
 setting("cluster.forwardTimeoutMs", "int", "cross-region request timeout");
 setting("drainTimeoutMs", "int", "SIGTERM drain bound");
+setting("gateway.port", "int", "device gateway listen port (0 = any free port)");
+setting("gateway.publicAddress", "string", "host:port adapters use to reach the gateway");
+setting("gateway.helloTimeoutMs", "int", "time an adapter has to prove its credential");
+setting("gateway.maxMessagesPerSecond", "int", "per-device frame rate limit");
+setting("teleop.leaseTtlMs", "int", "control lease lifetime without renewal");
+setting("teleop.telemetryHz", "number", "telemetry fan-out rate to participants");
+setting("teleop.defaultLatencyBudgetMs", "int", "operator-device round-trip budget when the profile names none");
+setting("teleop.rttProbeMs", "int", "lease holder round-trip probe interval");
+setting("teleop.demotionMs", "int", "how long a demoted operator may not take a lease");
 
 export const configSettings: ReadonlyArray<{ flag: string; env: string; doc: string }> = settings;
 

@@ -11,6 +11,9 @@ import type { NodeMetrics } from "./observability/metrics.ts";
 import type { NodeRegistry } from "./cluster/NodeRegistry.ts";
 import type { RoomDirectory } from "./cluster/RoomDirectory.ts";
 import type { NodeConfig } from "./config.ts";
+import type { DeviceGateway } from "./gateway/DeviceGateway.ts";
+import type { DeviceCredentials } from "./auth/DeviceCredentials.ts";
+import type { AuditSink } from "../rooms/teleop/AuditLog.ts";
 
 export interface NodeContext {
   config: NodeConfig;
@@ -21,6 +24,12 @@ export interface NodeContext {
   metrics: NodeMetrics;
   registry: NodeRegistry;
   directory: RoomDirectory;
+  /** Where edge adapters connect; rooms find their devices' links here. */
+  gateway: DeviceGateway;
+  /** Device enrolment and credentials. */
+  devices: DeviceCredentials;
+  /** The audit log of a teleop room (Redis Streams, or in memory in embedded mode). */
+  audit(roomId: string): AuditSink;
   /** True once SIGTERM (or stop()) began draining this node. */
   isDraining(): boolean;
 }

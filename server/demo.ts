@@ -1,18 +1,78 @@
 /**
- * What `npm start` shows a newcomer: the node's addresses and how to get in. Later
- * capabilities (teleoperation, expo) open their demo rooms here.
+ * What `npm start` shows a newcomer: the node's addresses, how to get in, and a live
+ * teleoperation room ("teleop-demo") with a simulated excavator and a simulated drone,
+ * each attached through its own adapter process, exactly as real edge hardware would be.
+ *
+ * The demo enrols its devices in this node's device registry and hands each adapter its
+ * secret through the environment. The adapters stop with the node (SIGTERM), and exit
+ * by themselves if the node process disappears.
  */
+import { spawn, type ChildProcess } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { matchMaker } from "@colyseus/core";
 import type { RegionNode } from "./RegionNode.ts";
 
-export async function startDemo(node: RegionNode) {
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+/** The demo's devices: id, driver, device class for enrolment. */
+export const demoDevices = [
+  { deviceId: "excavator-1", driver: "sim-excavator", deviceClass: "excavator" },
+  { deviceId: "drone-1", driver: "sim-drone", deviceClass: "drone" },
+] as const;
+export const DEMO_TELEOP_ROOM = "teleop-demo";
+
+export interface Demo {
+  /** Stops the adapter processes (the node stops the room). */
+  stop(): Promise<void>;
+}
+
+export async function startDemo(node: RegionNode): Promise<Demo> {
+  const adapters: ChildProcess[] = [];
+  const logger = node.logger.child({ component: "demo" });
+
+  await matchMaker.createRoom("teleop", { roomId: DEMO_TELEOP_ROOM, devices: demoDevices.map((d) => d.deviceId) });
+  for (const device of demoDevices) {
+    const { deviceSecret } = await node.devices.enroll(device.deviceId, device.deviceClass);
+    const child = spawn(process.execPath, [
+      "--import", "tsx", "devices/adapter/main.ts",
+      "--device", device.deviceId, "--driver", device.driver, "--node", node.httpUrl, "--log-level", "warn",
+    ], {
+      cwd: repoRoot,
+      env: { ...process.env, TSUNAGI_DEVICE_SECRET: deviceSecret, TSUNAGI_ADAPTER_PARENT_PID: String(process.pid) },
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    child.once("exit", (code, signal) => {
+      if (!stopping) logger.warn({ deviceId: device.deviceId, code, signal }, `demo adapter ${device.deviceId} exited`);
+    });
+    adapters.push(child);
+  }
+  let stopping = false;
+  const stopAdapters = () => { for (const child of adapters) if (child.exitCode === null) child.kill("SIGTERM"); };
+  process.once("exit", stopAdapters);
+
   const lines = [
     `Tsunagi region node "${node.nodeId}" (region ${node.regionId}) is up.`,
     `  health:   ${node.httpUrl}/healthz`,
     `  metrics:  ${node.httpUrl}/metrics`,
+    `  devices:  ${node.gatewayUrl}  (edge adapters connect here)`,
   ];
   if (node.config.devMode) {
-    lines.push(`  token:    curl '${node.httpUrl}/dev/token?role=visitor'   (dev mode only)`);
+    lines.push(`  token:    curl '${node.httpUrl}/dev/token?role=operator'   (dev mode only; roles: visitor, operator, supervisor)`);
   }
   lines.push(`  lobby:    join room "lobby" with @colyseus/sdk at ws://${node.publicAddress}`);
-  node.logger.info({ demo: true }, lines.join("\n"));
+  lines.push(`  teleop:   room "${DEMO_TELEOP_ROOM}" with ${demoDevices.map((d) => `${d.deviceId} (${d.driver})`).join(" and ")}`);
+  lines.push(`            drive it: npm run operator -- --node ${node.httpUrl} --room ${DEMO_TELEOP_ROOM} --device excavator-1`);
+  logger.info({ demo: true }, lines.join("\n"));
+
+  return {
+    async stop() {
+      stopping = true;
+      stopAdapters();
+      await Promise.all(adapters.map((child) => child.exitCode !== null ? undefined : new Promise((resolve) => {
+        const timer = setTimeout(() => { child.kill("SIGKILL"); }, 5000);
+        child.once("exit", () => { clearTimeout(timer); resolve(undefined); });
+      })));
+    },
+  };
 }

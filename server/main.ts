@@ -26,11 +26,11 @@ async function main() {
   }
 
   const node = await RegionNode.start(config);
-  if (config.demo) await startDemo(node);
+  const demo = config.demo ? await startDemo(node) : undefined;
 
   // Machine-readable line for supervisors and tests that start nodes on port 0.
   if (process.env.TSUNAGI_READY_LINE) {
-    process.stdout.write(JSON.stringify({ ready: true, httpUrl: node.httpUrl, port: node.port, nodeId: node.nodeId, regionId: node.regionId }) + "\n");
+    process.stdout.write(JSON.stringify({ ready: true, httpUrl: node.httpUrl, gatewayUrl: node.gatewayUrl, port: node.port, nodeId: node.nodeId, regionId: node.regionId }) + "\n");
   }
 
   let signals = 0;
@@ -39,7 +39,7 @@ async function main() {
       node.logger.warn(`second ${signal}: exiting without waiting for the drain`);
       process.exit(1);
     }
-    node.stop(signal).then(() => process.exit(0), (error) => {
+    node.stop(signal).then(() => demo?.stop()).then(() => process.exit(0), (error) => {
       node.logger.error({ err: error }, "drain failed");
       process.exit(1);
     });

@@ -22,3 +22,18 @@ export function roomListing(room: Room): { unlisted?: boolean; clients: number; 
 export function roomEvents(room: Room): import("node:events").EventEmitter {
   return (room as any)._events;
 }
+
+/**
+ * Bytes queued on a client's socket and not yet sent, on either transport: the measure
+ * of a slow client for per-client backpressure. 0 when it cannot be read (closed socket).
+ */
+export function clientBufferedAmount(client: unknown): number {
+  try {
+    const ref = (client as { ref?: any }).ref;
+    if (ref?.ws?.getBufferedAmount) return ref.ws.getBufferedAmount(); // uWebSockets.js wrapper
+    if (typeof ref?.bufferedAmount === "number") return ref.bufferedAmount; // ws
+  } catch {
+    // uWS throws on a closed socket: nothing is queued any more
+  }
+  return 0;
+}

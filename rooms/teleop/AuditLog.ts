@@ -138,3 +138,46 @@ export class AuditLog {
     return { ok: true, entries: entries.length, headHash: prev };
   }
 }
+
+/** What a TeleopRoom writes its audit to: the Redis log, or the in-memory one in embedded mode. */
+export interface AuditSink {
+  readonly streamKey: string;
+  append(type: string, data: Record<string, unknown>, at?: number): Promise<AuditEntry>;
+  export(): Promise<AuditEntry[]>;
+  verify(): Promise<VerifyReport>;
+}
+
+/**
+ * The same hash chain kept in process memory, for an embedded node without Redis (the
+ * demo). It dies with the process: production audit belongs in Redis.
+ */
+export class InMemoryAuditLog implements AuditSink {
+  private readonly entries: AuditEntry[] = [];
+
+  constructor(readonly streamKey: string) {}
+
+  async append(type: string, data: Record<string, unknown>, at = Date.now()): Promise<AuditEntry> {
+    const last = this.entries[this.entries.length - 1];
+    const seq = (last?.seq ?? 0) + 1;
+    const prev = last?.hash ?? GENESIS;
+    const stored = JSON.parse(canonicalJson(data)) as Record<string, unknown>;
+    const entry: AuditEntry = { id: `${at}-${seq}`, seq, type, at, data: stored, prev, hash: entryHash(prev, seq, type, at, stored) };
+    this.entries.push(entry);
+    return entry;
+  }
+
+  async export(): Promise<AuditEntry[]> {
+    return this.entries.map((entry) => ({ ...entry }));
+  }
+
+  async verify(): Promise<VerifyReport> {
+    let prev = GENESIS;
+    for (const [i, entry] of this.entries.entries()) {
+      if (entry.prev !== prev || entryHash(entry.prev, entry.seq, entry.type, entry.at, entry.data) !== entry.hash) {
+        return { ok: false, entries: this.entries.length, brokenAt: i, reason: `entry ${entry.seq} does not fit the chain` };
+      }
+      prev = entry.hash;
+    }
+    return { ok: true, entries: this.entries.length, headHash: prev };
+  }
+}

@@ -75,7 +75,7 @@ export interface LeaseGrant {
 }
 
 /** How a lease ended. */
-export type LeaseEndCause = "released" | "disconnected" | "expired" | "preempted" | "transferred" | "estopped" | "closed";
+export type LeaseEndCause = "released" | "disconnected" | "expired" | "preempted" | "transferred" | "estopped" | "revoked" | "closed";
 
 export interface LeaseRefused {
   readonly status: "refused";
@@ -115,7 +115,7 @@ export interface ControlLeaseEvents {
   /** A free lease was granted (acquire, or preempt of a free lease). */
   granted: { lease: LeaseGrant };
   /** The holder let go, disconnected, or the lease was closed: the device must stop. */
-  released: { lease: LeaseGrant; cause: "released" | "disconnected" | "closed" };
+  released: { lease: LeaseGrant; cause: "released" | "disconnected" | "revoked" | "closed" };
   /** The holder sent no heartbeat within the TTL: the device must stop. */
   expired: { lease: LeaseGrant; at: number };
   /** A supervisor took the lease from its holder. */
@@ -237,6 +237,22 @@ export class ControlLease {
     const lease = this.grant(sessionId, role, at);
     this.emit("granted", { lease });
     return { status: "granted", lease, fresh: true };
+  }
+
+  /**
+   * The room takes the lease away from whoever holds it, for a reason of its own (the
+   * device went offline, its watchdog tripped, the holder's link exceeds the latency
+   * budget). Refused NOT_HOLDER when nobody holds it.
+   */
+  revoke(now = this.clock()): ReleaseResult {
+    const at = this.advance(now);
+    if (this.isClosed) return this.closedRefusal();
+    this.expire(at);
+    const holder = this.current;
+    if (!holder) return refused("NOT_HOLDER", `nobody holds the lease of device ${this.deviceId}`);
+    this.end(holder, "revoked");
+    this.emit("released", { lease: holder, cause: "revoked" });
+    return { status: "released", lease: holder };
   }
 
   /** The holder lets go. */

@@ -105,6 +105,13 @@ export class DeviceCredentials {
     await this.registry.put({ ...existing, revoked: true, version: existing.version + 1 });
   }
 
+  /** The device's record; throws DeviceCredentialError("unknown-device") when it is not enrolled. */
+  async lookup(deviceId: string): Promise<DeviceRecord> {
+    const record = await this.registry.get(deviceId);
+    if (!record) throw new DeviceCredentialError("unknown-device", `no device "${deviceId}" is enrolled`);
+    return record;
+  }
+
   challenge(now = Date.now()): DeviceChallenge {
     return { nonce: randomBytes(32).toString("hex"), serverTimeMs: now };
   }

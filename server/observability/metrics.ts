@@ -14,6 +14,14 @@ export class NodeMetrics {
   readonly errors: Counter<"code" | "source">;
   /** Matchmaking requests by method and outcome. */
   readonly matchmake: Counter<"method" | "outcome">;
+  /** Control commands by ack status and by who decided it (room or adapter). */
+  readonly commands: Counter<"status" | "origin">;
+  /** E-stops raised, by who raised them (operator, supervisor, device, room). */
+  readonly estops: Counter<"source">;
+  /** Lease changes by kind (granted, released, expired, preempted, transferred, revoked, estopped). */
+  readonly leases: Counter<"event">;
+  /** Teleop counts added on hot paths, read at scrape time. */
+  readonly teleop = { telemetryDropped: 0 };
 
   constructor(sources: { connections: () => number; roomsByType: () => Record<string, number> }) {
     collectDefaultMetrics({ register: this.registry, prefix: "tsunagi_", eventLoopMonitoringPrecision: 20 });
@@ -44,6 +52,14 @@ export class NodeMetrics {
       name: "tsunagi_errors_total", help: "Coded errors returned to senders, by code.",
       labelNames: ["code", "source"], registers,
     });
+    this.commands = new Counter({
+      name: "tsunagi_teleop_commands_total", help: "Control commands by ack status and origin (room or adapter).",
+      labelNames: ["status", "origin"], registers,
+    });
+    this.estops = new Counter({ name: "tsunagi_teleop_estops_total", help: "E-stops raised, by source.", labelNames: ["source"], registers });
+    this.leases = new Counter({ name: "tsunagi_teleop_lease_events_total", help: "Control lease changes, by event.", labelNames: ["event"], registers });
+    const teleop = this.teleop;
+    counterOf("tsunagi_teleop_telemetry_dropped_total", "Telemetry frames not sent to a backpressured participant (a newer one follows).", () => teleop.telemetryDropped);
     this.matchmake = new Counter({
       name: "tsunagi_matchmake_total", help: "Matchmaking requests, by method and outcome.",
       labelNames: ["method", "outcome"], registers,

@@ -1,0 +1,630 @@
+/**
+ * A teleoperation room: one or more devices, and participants who watch (visitors,
+ * hosts), drive (operators) or oversee (supervisors). The room arbitrates who drives
+ * each device (ControlLease), checks every command before it reaches the device,
+ * relays acks and telemetry, and records what happened (AuditLog).
+ *
+ * Everything travels as Envelopes in the "pb" message (teleop.proto, "Operator channel").
+ *
+ * Command pipeline, per ControlCommand, in teleop.proto's order:
+ *   device known → rate limit → ESTOPPED → lease (NO_LEASE) → deadline (EXPIRED) →
+ *   seq (STALE) → bounds (OUT_OF_BOUNDS) → device online (DEVICE_OFFLINE) → forward.
+ * A refusal is acked by the room (origin ROOM); a forwarded command is acked by the
+ * adapter, and the room adds the room↔adapter round trip before relaying the ack.
+ *
+ * Safety behaviour (DESIGN.md, "Teleoperation safety model"):
+ * - E-stop goes to the device before anything else happens, bypassing every queue;
+ *   it latches in the room and at the adapter until a supervisor resets; motion then
+ *   needs a fresh lease. A latched device gets the e-stop again whenever its adapter
+ *   reconnects.
+ * - The lease ends when its holder disconnects, lets it lapse, goes silent longer
+ *   than the device's watchdog window, or when the device goes offline. The adapter
+ *   is told at once (LeaseState with no lease) and zeroes motion.
+ * - Latency budget: the room pings each lease holder; holder RTT + device RTT above
+ *   the device's budget three times running demotes the holder to observer for
+ *   `teleop.demotionMs` and stops the device.
+ *
+ * @example
+ *   // server side (the demo does this)
+ *   await matchMaker.createRoom("teleop", { roomId: "site-1", devices: ["excavator-1", "drone-1"] });
+ *   // client side: see client-sdk/OperatorControls.ts
+ */
+import { ServerError, type Client } from "@colyseus/core";
+import { ErrorCode, encodeEnvelope, ENVELOPE_MESSAGE_TYPE, tsunagi } from "../../proto/index.ts";
+
+type Envelope = tsunagi.v1.Envelope;
+import { tokenAuth, ClusterRoom } from "../shared/ClusterRoom.ts";
+import { clientBufferedAmount } from "../shared/colyseusInternals.ts";
+import { nodeContext, type NodeContext } from "../../server/context.ts";
+import type { Role, TokenClaims } from "../../server/auth/tokens.ts";
+import { ControlLease, controllingRoles, type LeaseGrant, type LeaseRefused } from "./ControlLease.ts";
+import type { AuditSink } from "./AuditLog.ts";
+import type { DeviceLink } from "../../server/gateway/DeviceLink.ts";
+import { roomAck } from "../../server/gateway/DeviceLink.ts";
+import { axesProblem, watchdogWindowMs } from "../../server/gateway/profile.ts";
+
+const Status = tsunagi.v1.CommandAck.Status;
+type Status = tsunagi.v1.CommandAck.Status;
+
+/** Roles that may raise an e-stop. Raising one is always safe, so everyone who may drive may stop. */
+const estopRoles: readonly Role[] = ["operator", "supervisor", "admin"];
+const devicePattern = /^[A-Za-z0-9_.-]{1,64}$/;
+const MAX_DEVICES = 32;
+/** Probes in a row over budget before the holder is demoted (one slow sample is noise). */
+const BUDGET_STRIKES = 3;
+/** A participant whose socket holds more than this unsent gets no telemetry this tick. */
+const TELEMETRY_BACKPRESSURE_BYTES = 128 * 1024;
+/** How often the room checks lease expiry and the silent-holder watchdog, ms. */
+const TICK_MS = 20;
+/** How often command summaries go to the audit log, ms. */
+const SUMMARY_MS = 1000;
+
+export interface TeleopRoomOptions {
+  roomId?: string;
+  /** The devices of this room, by enrolled id. */
+  devices: string[];
+}
+
+/** Who is in the room. */
+interface Participant {
+  client: Client;
+  role: Role;
+  subject: string;
+  /** No lease until this time (latency-budget demotion). */
+  demotedUntil: number;
+}
+
+/** Commands of one lease since the last audit summary. */
+interface CommandSummary {
+  leaseId: string;
+  sessionId: string;
+  counts: Partial<Record<string, number>>;
+  firstSeq: number;
+  lastSeq: number;
+  from: number;
+  to: number;
+}
+
+/** One device of the room. */
+interface DeviceSlot {
+  deviceId: string;
+  lease: ControlLease;
+  link?: DeviceLink;
+  unbind?: () => void;
+  /** Highest seq forwarded under the current lease. */
+  lastSeq: number;
+  lastHeartbeatSeq: number;
+  /** When the holder last sent a valid command or heartbeat (the adapter's watchdog, mirrored). */
+  lastRenewAt: number;
+  /** Why the room revoked the current lease, for the LeaseState cause. */
+  revokeCause?: string;
+  /** Newest telemetry and its encoded envelope, and a counter for "changed since sent". */
+  telemetryBytes?: Uint8Array;
+  telemetryVersion: number;
+  /** Per-participant: the telemetry version last sent. */
+  sentVersion: Map<string, number>;
+  /** Command rate limit: tokens and last refill. */
+  tokens: number;
+  tokensAt: number;
+  /** Latency probe of the holder: outstanding ping, strikes. */
+  probe?: { correlationId: number; sentAt: number };
+  strikes: number;
+  summary?: CommandSummary;
+}
+
+export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
+  static onAuth = tokenAuth(["operator", "supervisor", "visitor", "host"]);
+  maxClients = 64;
+
+  private readonly slots = new Map<string, DeviceSlot>();
+  private readonly participants = new Map<string, Participant>();
+  private context!: NodeContext;
+  private audit!: AuditSink;
+  private timers: NodeJS.Timeout[] = [];
+  private detachGateway?: () => void;
+  private nextProbeId = 1;
+  /** The room's devices, in the order they were given. */
+  private deviceIds: string[] = [];
+
+  async onCreate(options: TeleopRoomOptions & { roomId?: unknown }) {
+    const devices = parseDevices(options?.devices);
+    for (const deviceId of devices) {
+      const owner = deviceOwners.get(deviceId);
+      if (owner) throw new ServerError(ErrorCode.ROOM_CONFLICT, `device ${deviceId} already belongs to room "${owner}" on this node`);
+    }
+    this.deviceIds = devices;
+    await super.onCreate(options);
+    this.context = nodeContext();
+    this.audit = this.context.audit(this.roomId);
+    const teleop = this.context.config.teleop;
+    for (const deviceId of devices) {
+      deviceOwners.set(deviceId, this.roomId);
+      const lease = new ControlLease({
+        deviceId, ttlMs: teleop.leaseTtlMs,
+        onListenerError: (error) => this.context.logger.error({ err: error, roomId: this.roomId }, "lease listener failed"),
+      });
+      const slot: DeviceSlot = {
+        deviceId, lease, lastSeq: 0, lastHeartbeatSeq: 0, lastRenewAt: 0, telemetryVersion: 0,
+        sentVersion: new Map(), tokens: 0, tokensAt: 0, strikes: 0,
+      };
+      this.slots.set(deviceId, slot);
+      this.watchLease(slot);
+      const link = this.context.gateway.link(deviceId);
+      if (link) this.attach(slot, link);
+    }
+    this.detachGateway = this.context.gateway.onAttach((link) => {
+      const slot = this.slots.get(link.deviceId);
+      if (slot) this.attach(slot, link);
+    });
+
+    this.onEnvelope("leaseRequest", (client, envelope) => this.onLeaseRequest(client, envelope));
+    this.onEnvelope("controlCommand", (client, envelope) => this.onCommand(client, envelope));
+    this.onEnvelope("heartbeat", (client, envelope) => this.onHeartbeat(client, envelope));
+    this.onEnvelope("estop", (client, envelope) => this.onEStop(client, envelope));
+    this.onEnvelope("reset", (client, envelope) => this.onReset(client, envelope));
+    this.onEnvelope("clockSyncPing", (client, envelope) => {
+      const t1 = Date.now();
+      this.sendEnvelope(client, { correlationId: envelope.correlationId, clockSyncPong: { t0Ms: envelope.clockSyncPing!.t0Ms, t1Ms: t1, t2Ms: Date.now() } });
+    });
+    this.onEnvelope("pong", (client, envelope) => this.onPong(client, envelope));
+
+    this.timers.push(setInterval(() => this.tick(), TICK_MS));
+    this.timers.push(setInterval(() => this.fanOutTelemetry(), Math.max(10, Math.round(1000 / teleop.telemetryHz))));
+    this.timers.push(setInterval(() => this.probeHolders(), teleop.rttProbeMs));
+    this.timers.push(setInterval(() => this.flushSummaries(), SUMMARY_MS));
+    this.record("room.opened", { devices });
+    this.context.logger.info({ roomId: this.roomId, devices }, `teleop room ${this.roomId} opened with ${devices.join(", ")}`);
+  }
+
+  protected listingMetadata() {
+    return { devices: this.deviceIds };
+  }
+
+  onJoin(client: Client, options?: unknown, auth?: TokenClaims) {
+    super.onJoin(client, options, auth);
+    this.participants.set(client.sessionId, { client, role: auth?.role ?? "visitor", subject: auth?.sub ?? client.sessionId, demotedUntil: 0 });
+    this.greet(client);
+  }
+
+  onReconnect(client: Client) {
+    const participant = this.participants.get(client.sessionId);
+    if (participant) participant.client = client;
+    this.greet(client);
+  }
+
+  onDrop(client: Client, code?: number) {
+    // A dropped operator connection ends the lease at once (DESIGN.md): the device stops.
+    this.releaseAllOf(client.sessionId, "disconnected");
+    super.onDrop(client, code);
+  }
+
+  onLeave(client: Client) {
+    this.releaseAllOf(client.sessionId, "disconnected");
+    this.participants.delete(client.sessionId);
+    for (const slot of this.slots.values()) slot.sentVersion.delete(client.sessionId);
+  }
+
+  onDispose() {
+    for (const timer of this.timers) clearInterval(timer);
+    this.detachGateway?.();
+    this.flushSummaries();
+    for (const slot of this.slots.values()) {
+      slot.lease.close();
+      slot.link?.sendLeaseState({ deviceId: slot.deviceId, leaseId: "", online: true, cause: "closed" });
+      slot.unbind?.();
+      if (deviceOwners.get(slot.deviceId) === this.roomId) deviceOwners.delete(slot.deviceId);
+    }
+    this.record("room.closed", {});
+  }
+
+  // --- devices -----------------------------------------------------------------------
+
+  private attach(slot: DeviceSlot, link: DeviceLink) {
+    slot.unbind?.();
+    slot.link = link;
+    slot.unbind = link.bind({
+      onProfile: (profile) => {
+        this.broadcastEnvelope({ correlationId: 0, deviceProfile: profile });
+        slot.tokens = commandBurst(profile);
+      },
+      onTelemetry: (telemetry) => {
+        slot.telemetryBytes = encodeEnvelope({ correlationId: 0, telemetry });
+        slot.telemetryVersion++;
+      },
+      onDeviceEStop: (estop) => this.latchEStop(slot, `device:${slot.deviceId}`, estop.reason || "raised on the device", "device"),
+      onClosed: (reason) => {
+        if (slot.link !== link) return;
+        slot.link = undefined;
+        slot.unbind = undefined;
+        this.context.logger.warn({ roomId: this.roomId, deviceId: slot.deviceId, reason }, `device ${slot.deviceId} went offline`);
+        if (slot.lease.holder) this.revoke(slot, "device-offline");
+        else this.broadcastLeaseState(slot);
+        this.record("device.offline", { deviceId: slot.deviceId, reason });
+      },
+    });
+    // The device starts from "no lease"; a latched e-stop is re-raised so an adapter
+    // that restarted latches again.
+    if (slot.lease.holder) this.revoke(slot, "device-offline");
+    const latch = slot.lease.estopLatch;
+    if (latch) link.sendEStop({ deviceId: slot.deviceId, reason: `latched: ${latch.reason}`, raisedBy: latch.by, raisedAtMs: latch.at });
+    link.sendLeaseState(this.leaseState(slot));
+    this.broadcastLeaseState(slot);
+    this.record("device.online", { deviceId: slot.deviceId, adapterVersion: link.adapterVersion, driver: link.driver });
+  }
+
+  // --- lease -------------------------------------------------------------------------
+
+  private watchLease(slot: DeviceSlot) {
+    const { lease } = slot;
+    const changed = (event: string, data: Record<string, unknown>, ended?: LeaseGrant, cause?: string) => {
+      this.context.metrics.leases.inc({ event });
+      if (ended) this.flushSummary(slot);
+      if (!lease.holder) slot.probe = undefined;
+      slot.lastSeq = 0;
+      slot.lastHeartbeatSeq = 0;
+      slot.strikes = 0;
+      slot.lastRenewAt = Date.now();
+      const state = this.leaseState(slot, ended, cause);
+      slot.link?.sendLeaseState(state);
+      this.broadcastEnvelope({ correlationId: 0, leaseState: state });
+      this.record(`lease.${event}`, { deviceId: slot.deviceId, ...data });
+    };
+    const who = (grant: LeaseGrant) => ({ leaseId: grant.leaseId, sessionId: grant.sessionId, subject: this.participants.get(grant.sessionId)?.subject, role: grant.role });
+    lease.on("granted", ({ lease: grant }) => changed("granted", who(grant)));
+    lease.on("released", ({ lease: grant, cause }) => {
+      const reason = cause === "revoked" ? slot.revokeCause ?? "revoked" : cause;
+      slot.revokeCause = undefined;
+      changed(cause === "revoked" ? "revoked" : "released", { ...who(grant), cause: reason }, grant, reason);
+    });
+    lease.on("expired", ({ lease: grant }) => changed("expired", who(grant), grant, "expired"));
+    lease.on("preempted", ({ previous, lease: grant }) => changed("preempted", { previous: who(previous), ...who(grant) }, previous, "preempted"));
+    lease.on("transferred", ({ previous, lease: grant }) => changed("transferred", { previous: who(previous), ...who(grant) }, previous, "transferred"));
+    lease.on("estopped", ({ latch, endedLease }) => changed("estopped", { by: latch.by, reason: latch.reason, endedLeaseId: endedLease?.leaseId }, endedLease, "estopped"));
+    lease.on("reset", ({ by }) => changed("reset", { by: this.participants.get(by)?.subject ?? by, sessionId: by }));
+  }
+
+  private onLeaseRequest(client: Client, envelope: Envelope) {
+    const request = envelope.leaseRequest as tsunagi.v1.LeaseRequest;
+    const correlationId = envelope.correlationId;
+    const slot = this.slotFor(client, request.deviceId, correlationId);
+    if (!slot) return;
+    const participant = this.participants.get(client.sessionId);
+    if (!participant) return;
+    const Action = tsunagi.v1.LeaseRequest.Action;
+    const now = Date.now();
+    if ((request.action === Action.ACQUIRE || request.action === Action.PREEMPT) && participant.demotedUntil > now) {
+      this.reject(client, ErrorCode.LATENCY_BUDGET_EXCEEDED, `demoted for exceeding device ${slot.deviceId}'s latency budget; retry in ${Math.ceil((participant.demotedUntil - now) / 1000)} s`, correlationId);
+      return;
+    }
+    let result;
+    switch (request.action) {
+      case Action.ACQUIRE: result = slot.lease.acquire(client.sessionId, participant.role, now); break;
+      case Action.RELEASE: result = slot.lease.release(client.sessionId, now); break;
+      case Action.PREEMPT: result = slot.lease.preempt(client.sessionId, participant.role, now); break;
+      case Action.TRANSFER: {
+        const target = this.participants.get(request.toSessionId);
+        if (!target) { this.reject(client, ErrorCode.WRONG_TYPE, `transfer target "${request.toSessionId.slice(0, 64)}" is not in this room`, correlationId); return; }
+        if (target.demotedUntil > now) { this.reject(client, ErrorCode.LATENCY_BUDGET_EXCEEDED, "the transfer target is demoted for exceeding the latency budget", correlationId); return; }
+        result = slot.lease.transfer(client.sessionId, request.toSessionId, target.role, now);
+        break;
+      }
+      default:
+        this.reject(client, ErrorCode.WRONG_TYPE, "LeaseRequest.action must be ACQUIRE, RELEASE, TRANSFER or PREEMPT", correlationId);
+        return;
+    }
+    if (result.status === "refused") {
+      this.reject(client, leaseErrorCode(result), result.message, correlationId);
+      return;
+    }
+    this.sendEnvelope(client, { correlationId, leaseState: this.leaseState(slot) });
+  }
+
+  private releaseAllOf(sessionId: string, cause: "disconnected") {
+    for (const slot of this.slots.values()) {
+      if (slot.lease.holder?.sessionId === sessionId) slot.lease.holderDisconnected(sessionId);
+    }
+    void cause;
+  }
+
+  private revoke(slot: DeviceSlot, cause: string) {
+    slot.revokeCause = cause;
+    slot.lease.revoke();
+  }
+
+  // --- commands ----------------------------------------------------------------------
+
+  private onCommand(client: Client, envelope: Envelope) {
+    const command = envelope.controlCommand as tsunagi.v1.ControlCommand;
+    const slot = this.slots.get(command.deviceId);
+    if (!slot) { this.reject(client, ErrorCode.DEVICE_UNKNOWN, `no device "${String(command.deviceId).slice(0, 64)}" in room ${this.roomId}`, envelope.correlationId); return; }
+    const now = Date.now();
+    const refuse = (status: Status, detail: string) => this.ackToClient(client, slot, roomAck(command, status, detail));
+
+    if (!this.takeToken(slot, now)) {
+      this.reject(client, ErrorCode.RATE_LIMITED, `commands to ${slot.deviceId} above its rate; excess dropped`, envelope.correlationId);
+      return;
+    }
+    if (slot.lease.estopped) return refuse(Status.ESTOPPED, `device ${slot.deviceId} is e-stopped; a supervisor must reset it`);
+    const renewed = slot.lease.renew(client.sessionId, command.leaseId, now);
+    if (renewed.status === "refused") return refuse(Status.NO_LEASE, renewed.message);
+    slot.lastRenewAt = now;
+    const profile = slot.link?.profile;
+    const budget = latencyBudgetMs(profile, this.context.config.teleop.defaultLatencyBudgetMs);
+    const deadline = Math.min(command.deadlineMs || 0, (command.issuedAtMs || 0) + budget);
+    if (!(now <= deadline)) return refuse(Status.EXPIRED, `past its deadline by ${(now - deadline).toFixed(1)} ms`);
+    const seq = Number(command.seq);
+    if (seq <= slot.lastSeq) return refuse(Status.STALE, `seq ${seq} is not above ${slot.lastSeq}, the last forwarded under this lease`);
+    if (!slot.link || !profile) return refuse(Status.DEVICE_OFFLINE, `device ${slot.deviceId} is offline`);
+    const problem = axesProblem(command.axes, profile);
+    if (problem) return refuse(Status.OUT_OF_BOUNDS, problem);
+    slot.lastSeq = seq;
+    command.deadlineMs = deadline;
+    slot.link.sendCommand(command, (ack) => this.ackToClient(client, slot, ack));
+  }
+
+  private ackToClient(client: Client, slot: DeviceSlot, ack: tsunagi.v1.CommandAck) {
+    const origin = ack.origin === tsunagi.v1.CommandAck.Origin.ADAPTER ? "adapter" : "room";
+    const statusName = Status[ack.status] ?? String(ack.status);
+    this.context.metrics.commands.inc({ status: statusName, origin });
+    this.count(slot, ack, statusName);
+    // The adapter refused under the current lease because its own watchdog killed it:
+    // end the lease here too, so the operator knows to acquire again.
+    if (origin === "adapter" && ack.status === Status.NO_LEASE && slot.lease.holder?.leaseId === ack.leaseId) this.revoke(slot, "watchdog");
+    if (!this.participants.has(client.sessionId)) return;
+    try { this.sendEnvelope(client, { correlationId: 0, commandAck: ack }); } catch { /* closing */ }
+  }
+
+  private onHeartbeat(client: Client, envelope: Envelope) {
+    const heartbeat = envelope.heartbeat as tsunagi.v1.Heartbeat;
+    const slot = this.slotFor(client, heartbeat.deviceId, envelope.correlationId);
+    if (!slot) return;
+    const now = Date.now();
+    const renewed = slot.lease.renew(client.sessionId, heartbeat.leaseId, now);
+    if (renewed.status === "refused") { this.reject(client, leaseErrorCode(renewed), renewed.message, envelope.correlationId); return; }
+    const seq = Number(heartbeat.seq);
+    if (seq <= slot.lastHeartbeatSeq) return; // a duplicate or reordered heartbeat proves nothing
+    slot.lastHeartbeatSeq = seq;
+    slot.lastRenewAt = now;
+    slot.link?.sendHeartbeat(heartbeat);
+  }
+
+  // --- e-stop and reset --------------------------------------------------------------
+
+  private onEStop(client: Client, envelope: Envelope) {
+    const estop = envelope.estop as tsunagi.v1.EStop;
+    const participant = this.participants.get(client.sessionId);
+    if (!participant || !estopRoles.includes(participant.role)) {
+      this.reject(client, ErrorCode.FORBIDDEN, `role "${participant?.role}" may not raise an e-stop (allowed: ${estopRoles.join(", ")})`, envelope.correlationId);
+      return;
+    }
+    // Neither a device nor `all`: stop everything (teleop.proto: when in doubt, stop).
+    const targets = estop.deviceId && !estop.all ? [this.slots.get(estop.deviceId)] : [...this.slots.values()];
+    if (targets[0] === undefined) { this.reject(client, ErrorCode.DEVICE_UNKNOWN, `no device "${estop.deviceId.slice(0, 64)}" in room ${this.roomId}`, envelope.correlationId); return; }
+    const by = `${participant.subject} (${client.sessionId})`;
+    const reason = estop.reason?.slice(0, 200) || `e-stop by ${participant.role}`;
+    for (const slot of targets as DeviceSlot[]) this.latchEStop(slot, by, reason, participant.role);
+    this.sendEnvelope(client, { correlationId: envelope.correlationId, estop: { deviceId: estop.deviceId, all: estop.all || !estop.deviceId, reason, raisedBy: by, raisedAtMs: estop.raisedAtMs } });
+  }
+
+  /** Stops the device first, then latches and tells everyone. */
+  private latchEStop(slot: DeviceSlot, by: string, reason: string, source: string) {
+    const raisedAtMs = Date.now();
+    const notice = { deviceId: slot.deviceId, reason, raisedBy: by, raisedAtMs };
+    slot.link?.sendEStop(notice);
+    this.context.metrics.estops.inc({ source });
+    const result = slot.lease.estop(by, reason, raisedAtMs);
+    this.broadcastEnvelope({ correlationId: 0, estop: notice });
+    if (result.status === "estopped" && !result.alreadyLatched) {
+      this.context.logger.warn({ roomId: this.roomId, deviceId: slot.deviceId, by, reason }, `e-stop latched on ${slot.deviceId}`);
+    }
+  }
+
+  private onReset(client: Client, envelope: Envelope) {
+    const reset = envelope.reset as tsunagi.v1.Reset;
+    const participant = this.participants.get(client.sessionId);
+    if (!participant || (participant.role !== "supervisor" && participant.role !== "admin")) {
+      this.reject(client, ErrorCode.FORBIDDEN, `only a supervisor may reset an e-stop (you are ${participant?.role})`, envelope.correlationId);
+      return;
+    }
+    const slot = this.slotFor(client, reset.deviceId, envelope.correlationId);
+    if (!slot) return;
+    const result = slot.lease.reset(client.sessionId, "supervisor");
+    if (result.status === "refused") { this.reject(client, ErrorCode.WRONG_TYPE, result.message, envelope.correlationId); return; }
+    const by = `${participant.subject} (${client.sessionId})`;
+    const notice = { deviceId: slot.deviceId, by, reason: reset.reason?.slice(0, 200) ?? "" };
+    slot.link?.sendReset(notice);
+    this.broadcastEnvelope({ correlationId: 0, reset: notice });
+    this.sendEnvelope(client, { correlationId: envelope.correlationId, reset: notice });
+  }
+
+  // --- timers ------------------------------------------------------------------------
+
+  /** Lease expiry, and the adapter's watchdog mirrored: a holder silent longer than the window loses the lease. */
+  private tick() {
+    const now = Date.now();
+    for (const slot of this.slots.values()) {
+      slot.lease.expire(now);
+      const holder = slot.lease.holder;
+      if (!holder || !slot.link) continue;
+      if (now - slot.lastRenewAt > watchdogWindowMs(slot.link.profile) + TICK_MS) this.revoke(slot, "watchdog");
+    }
+  }
+
+  private fanOutTelemetry() {
+    for (const slot of this.slots.values()) {
+      const bytes = slot.telemetryBytes;
+      if (!bytes) continue;
+      for (const participant of this.participants.values()) {
+        const client = participant.client;
+        if (slot.sentVersion.get(client.sessionId) === slot.telemetryVersion) continue;
+        // A slow participant skips this frame and gets the newest one later: the oldest is what drops.
+        if (clientBufferedAmount(client) > TELEMETRY_BACKPRESSURE_BYTES) { this.context.metrics.teleop.telemetryDropped++; continue; }
+        slot.sentVersion.set(client.sessionId, slot.telemetryVersion);
+        try { client.sendBytes(ENVELOPE_MESSAGE_TYPE, bytes); } catch { /* closing */ }
+      }
+    }
+  }
+
+  /** Measures each holder's round trip; over budget three times running → demoted, device stopped. */
+  private probeHolders() {
+    const now = Date.now();
+    for (const slot of this.slots.values()) {
+      const holder = slot.lease.holder;
+      const participant = holder && this.participants.get(holder.sessionId);
+      if (!holder || !participant || !slot.link) continue;
+      const budget = latencyBudgetMs(slot.link.profile, this.context.config.teleop.defaultLatencyBudgetMs);
+      if (slot.probe && now - slot.probe.sentAt > budget) {
+        // The last probe is still unanswered after a whole budget: that is a strike too.
+        this.strike(slot, participant, now - slot.probe.sentAt + slot.link.stats.rttMs, budget);
+        if (!slot.lease.holder) continue;
+      }
+      if (slot.probe && now - slot.probe.sentAt <= budget) continue;
+      slot.probe = { correlationId: this.nextProbeId++, sentAt: now };
+      try { this.sendEnvelope(participant.client, { correlationId: slot.probe.correlationId, ping: { clientTimeMs: now } }); } catch { /* closing */ }
+    }
+  }
+
+  private onPong(client: Client, envelope: Envelope) {
+    const now = Date.now();
+    for (const slot of this.slots.values()) {
+      if (slot.probe?.correlationId !== envelope.correlationId || slot.lease.holder?.sessionId !== client.sessionId) continue;
+      const operatorRtt = now - slot.probe.sentAt;
+      slot.probe = undefined;
+      const total = operatorRtt + (slot.link?.stats.rttMs ?? 0);
+      const budget = latencyBudgetMs(slot.link?.profile, this.context.config.teleop.defaultLatencyBudgetMs);
+      if (total > budget) this.strike(slot, this.participants.get(client.sessionId)!, total, budget);
+      else slot.strikes = 0;
+      return;
+    }
+  }
+
+  private strike(slot: DeviceSlot, participant: Participant, rttMs: number, budgetMs: number) {
+    slot.probe = undefined;
+    if (++slot.strikes < BUDGET_STRIKES) return;
+    const demotionMs = this.context.config.teleop.demotionMs;
+    participant.demotedUntil = Date.now() + demotionMs;
+    const message = `round trip to ${slot.deviceId} is ${rttMs.toFixed(1)} ms, above its ${budgetMs} ms budget: demoted to observer for ${Math.round(demotionMs / 1000)} s and the device stopped`;
+    this.reject(participant.client, ErrorCode.LATENCY_BUDGET_EXCEEDED, message, 0);
+    this.record("latency.demoted", { deviceId: slot.deviceId, sessionId: participant.client.sessionId, subject: participant.subject, rttMs: Math.round(rttMs * 10) / 10, budgetMs });
+    this.revoke(slot, "latency-budget");
+  }
+
+  // --- audit -------------------------------------------------------------------------
+
+  private count(slot: DeviceSlot, ack: tsunagi.v1.CommandAck, statusName: string) {
+    const leaseId = ack.leaseId;
+    if (!leaseId) return;
+    let summary = slot.summary;
+    if (summary && summary.leaseId !== leaseId) { this.flushSummary(slot); summary = undefined; }
+    const now = Date.now();
+    const seq = Number(ack.seq);
+    summary ??= slot.summary = { leaseId, sessionId: slot.lease.holder?.sessionId ?? "", counts: {}, firstSeq: seq, lastSeq: seq, from: now, to: now };
+    summary.counts[statusName] = (summary.counts[statusName] ?? 0) + 1;
+    summary.firstSeq = Math.min(summary.firstSeq, seq);
+    summary.lastSeq = Math.max(summary.lastSeq, seq);
+    summary.to = now;
+  }
+
+  private flushSummary(slot: DeviceSlot) {
+    const summary = slot.summary;
+    if (!summary) return;
+    slot.summary = undefined;
+    this.record("commands.summary", { deviceId: slot.deviceId, ...summary });
+  }
+
+  private flushSummaries() {
+    for (const slot of this.slots.values()) this.flushSummary(slot);
+  }
+
+  private record(type: string, data: Record<string, unknown>) {
+    this.audit.append(type, data).catch((error) => {
+      this.context.metrics.errors.inc({ code: "AUDIT_WRITE_FAILED", source: "teleop" });
+      this.context.logger.error({ err: error, roomId: this.roomId, type }, "audit append failed");
+    });
+  }
+
+  // --- helpers -----------------------------------------------------------------------
+
+  private greet(client: Client) {
+    for (const slot of this.slots.values()) {
+      if (slot.link?.profile) this.sendEnvelope(client, { correlationId: 0, deviceProfile: slot.link.profile });
+      this.sendEnvelope(client, { correlationId: 0, leaseState: this.leaseState(slot) });
+    }
+  }
+
+  private slotFor(client: Client, deviceId: string, correlationId: Envelope["correlationId"]): DeviceSlot | undefined {
+    const slot = this.slots.get(deviceId);
+    if (!slot) this.reject(client, ErrorCode.DEVICE_UNKNOWN, `no device "${String(deviceId).slice(0, 64)}" in room ${this.roomId}`, correlationId);
+    return slot;
+  }
+
+  private leaseState(slot: DeviceSlot, ended?: LeaseGrant, cause?: string): tsunagi.v1.ILeaseState {
+    const holder = slot.lease.holder;
+    return {
+      deviceId: slot.deviceId,
+      leaseId: holder?.leaseId ?? "",
+      holderSessionId: holder?.sessionId ?? "",
+      holderRole: holder?.role ?? "",
+      expiresAtMs: holder?.expiresAt ?? 0,
+      ttlMs: slot.lease.ttlMs,
+      estopped: slot.lease.estopped,
+      endedLeaseId: ended?.leaseId ?? "",
+      cause: cause ?? "",
+      online: slot.link?.online ?? false,
+    };
+  }
+
+  private broadcastLeaseState(slot: DeviceSlot) {
+    this.broadcastEnvelope({ correlationId: 0, leaseState: this.leaseState(slot) });
+  }
+
+  private broadcastEnvelope(envelope: tsunagi.v1.IEnvelope) {
+    this.broadcastBytes(ENVELOPE_MESSAGE_TYPE, encodeEnvelope(envelope), {});
+  }
+
+  /** Command rate limit: a bucket of twice the device's control rate (at least 100/s). */
+  private takeToken(slot: DeviceSlot, now: number): boolean {
+    const rate = Math.max(100, 2 * (slot.link?.profile?.controlRateHz || 0));
+    slot.tokens = Math.min(rate, slot.tokens + ((now - slot.tokensAt) * rate) / 1000);
+    slot.tokensAt = now;
+    if (slot.tokens < 1) return false;
+    slot.tokens -= 1;
+    return true;
+  }
+}
+
+/** Devices owned by a room on this node: a device answers to one room. */
+const deviceOwners = new Map<string, string>();
+
+function parseDevices(devices: unknown): string[] {
+  if (!Array.isArray(devices) || devices.length === 0 || devices.length > MAX_DEVICES) {
+    throw new ServerError(ErrorCode.WRONG_TYPE, `devices must be a list of 1 to ${MAX_DEVICES} device ids`);
+  }
+  for (const id of devices) {
+    if (typeof id !== "string" || !devicePattern.test(id)) throw new ServerError(ErrorCode.WRONG_TYPE, `device id ${JSON.stringify(id)?.slice(0, 80)} must match ${devicePattern}`);
+  }
+  if (new Set(devices).size !== devices.length) throw new ServerError(ErrorCode.WRONG_TYPE, "a device is listed twice");
+  return devices as string[];
+}
+
+function latencyBudgetMs(profile: tsunagi.v1.IDeviceProfile | undefined, fallback: number): number {
+  return profile?.latencyBudgetMs || fallback;
+}
+
+function commandBurst(profile: tsunagi.v1.IDeviceProfile): number {
+  return Math.max(100, 2 * (profile.controlRateHz || 0));
+}
+
+/** The coded error for a refused lease operation. */
+function leaseErrorCode(refused: LeaseRefused): number {
+  switch (refused.reason) {
+    case "HELD_BY_OTHER": return ErrorCode.LEASE_HELD;
+    case "NOT_HOLDER": case "EXPIRED": case "LEASE_ENDED": case "UNKNOWN_LEASE": return ErrorCode.LEASE_NOT_HELD;
+    case "ESTOPPED": return ErrorCode.ESTOPPED;
+    case "NOT_SUPERVISOR": case "ROLE_NOT_ALLOWED": return ErrorCode.FORBIDDEN;
+    case "INVALID_TARGET": case "NOT_ESTOPPED": return ErrorCode.WRONG_TYPE;
+    case "CLOSED": return ErrorCode.NODE_DRAINING;
+  }
+}
+
+export { controllingRoles };

@@ -1,0 +1,94 @@
+/**
+ * Checks a DeviceProfile as the gateway receives it (teleop.proto, "Device profile"):
+ * the rules an embedded team can read in the contract, enforced in one place.
+ *
+ * @example
+ *   const problem = profileProblem(profile, link.deviceId);
+ *   if (problem) reply(Error WRONG_TYPE, problem);
+ */
+import { tsunagi } from "../../proto/index.ts";
+
+const namePattern = /^[A-Za-z0-9_.-]{1,64}$/;
+const MAX_AXES = 64;
+
+/** Default watchdog window when the profile leaves it 0 (teleop.proto). */
+export const DEFAULT_WATCHDOG_MS = 200;
+
+/** The first thing wrong with the profile, or undefined when it is usable. */
+export function profileProblem(profile: tsunagi.v1.IDeviceProfile, deviceId: string): string | undefined {
+  if (profile.deviceId !== deviceId) return `profile is for device "${String(profile.deviceId).slice(0, 64)}", this connection is device "${deviceId}"`;
+  if (!profile.deviceClass) return "device_class is not set";
+  const axes = profile.axes ?? [];
+  if (axes.length > MAX_AXES) return `${axes.length} axes; at most ${MAX_AXES}`;
+  const names = new Set<string>();
+  for (const [index, axis] of axes.entries()) {
+    const where = `axes[${index}]`;
+    if (!axis.name || !namePattern.test(axis.name)) return `${where}: name must match ${namePattern}`;
+    if (names.has(axis.name)) return `${where}: name "${axis.name}" appears twice`;
+    names.add(axis.name);
+    if (!axis.mode) return `${where} (${axis.name}): mode is not set`;
+    if (!(Number.isFinite(axis.maxRate) && (axis.maxRate as number) > 0)) return `${where} (${axis.name}): max_rate must be finite and > 0`;
+    const min = axis.min ?? undefined;
+    const max = axis.max ?? undefined;
+    if (min !== undefined && !Number.isFinite(min)) return `${where} (${axis.name}): min must be finite`;
+    if (max !== undefined && !Number.isFinite(max)) return `${where} (${axis.name}): max must be finite`;
+    if (min !== undefined && max !== undefined && min > max) return `${where} (${axis.name}): min ${min} is above max ${max}`;
+    if (axis.mode === tsunagi.v1.AxisMode.AXIS_MODE_POSITION && (min === undefined || max === undefined)) {
+      return `${where} (${axis.name}): a position axis needs both min and max`;
+    }
+    if (axis.mode === tsunagi.v1.AxisMode.AXIS_MODE_TORQUE && !(Number.isFinite(axis.maxEffort) && (axis.maxEffort as number) > 0)) {
+      return `${where} (${axis.name}): a torque axis needs max_effort finite and > 0`;
+    }
+  }
+  const watchdog = profile.watchdogWindowMs ?? 0;
+  if (watchdog !== 0 && (watchdog < 20 || watchdog > 2000)) return `watchdog_window_ms ${watchdog} is outside 20-2000`;
+  if (!(Number.isFinite(profile.telemetryRateHz) && (profile.telemetryRateHz as number) > 0)) return "telemetry_rate_hz must be > 0";
+  return undefined;
+}
+
+/** The profile's watchdog window, with the contract's default. */
+export function watchdogWindowMs(profile: tsunagi.v1.IDeviceProfile | undefined): number {
+  return profile?.watchdogWindowMs || DEFAULT_WATCHDOG_MS;
+}
+
+/**
+ * Why the command's axis values do not fit the profile (OUT_OF_BOUNDS), or undefined.
+ * The TeleopRoom checks this before forwarding; the adapter checks it again itself.
+ */
+export function axesProblem(axes: readonly tsunagi.v1.IAxisValue[] | null | undefined, profile: tsunagi.v1.IDeviceProfile): string | undefined {
+  const profileAxes = profile.axes ?? [];
+  const seen = new Set<number>();
+  for (const value of axes ?? []) {
+    const hasName = typeof value.name === "string" && value.name !== "";
+    const hasIndex = value.index !== undefined && value.index !== null;
+    let index: number;
+    if (hasName && !hasIndex) {
+      index = profileAxes.findIndex((axis) => axis.name === value.name);
+      if (index < 0) return `no axis "${String(value.name).slice(0, 64)}" in the profile`;
+    } else if (hasIndex && !hasName) {
+      index = Number(value.index);
+      if (index >= profileAxes.length) return `axis index ${index} is outside the profile's ${profileAxes.length} axes`;
+    } else {
+      return "each axis value needs a name or an index";
+    }
+    if (seen.has(index)) return `axis ${profileAxes[index].name} is named twice`;
+    seen.add(index);
+    const axis = profileAxes[index];
+    const v = value.value ?? 0;
+    if (!Number.isFinite(v)) return `axis ${axis.name}: value is not finite`;
+    switch (axis.mode) {
+      case tsunagi.v1.AxisMode.AXIS_MODE_VELOCITY:
+        if (Math.abs(v) > (axis.maxRate as number)) return `axis ${axis.name}: ${v} beyond max_rate ${axis.maxRate} ${axis.rateUnit ?? ""}`.trim();
+        break;
+      case tsunagi.v1.AxisMode.AXIS_MODE_POSITION:
+        if (v < (axis.min as number) || v > (axis.max as number)) return `axis ${axis.name}: ${v} outside [${axis.min}, ${axis.max}] ${axis.unit ?? ""}`.trim();
+        break;
+      case tsunagi.v1.AxisMode.AXIS_MODE_TORQUE:
+        if (Math.abs(v) > (axis.maxEffort as number)) return `axis ${axis.name}: ${v} beyond max_effort ${axis.maxEffort} ${axis.effortUnit ?? ""}`.trim();
+        break;
+      default:
+        return `axis ${axis.name} is not commandable`;
+    }
+  }
+  return undefined;
+}
