@@ -1,0 +1,135 @@
+/**
+ * The adapter CLI's arguments (main.ts), parsed and checked apart from the process so
+ * the rules are testable. Every problem is an ArgsError naming the flag to fix; main.ts
+ * prints it with the usage and exits 2.
+ *
+ * @example
+ *   const args = parseAdapterArgs(["--device", "ex-1", "--driver", "sim-excavator", "--node", "http://127.0.0.1:2567"], process.env);
+ *   // { deviceId: "ex-1", driver: "sim-excavator", nodes: [...], credential: { secret }, telemetryHz: 20, logLevel: "info", help: false }
+ */
+import { parseArgs } from "node:util";
+import { driverNames, isDriverName, type DriverName } from "../drivers/index.ts";
+import type { AdapterCredential } from "./AdapterRuntime.ts";
+
+export const usage = `usage: npm run adapter -- --device ID --driver ${driverNames.join("|")} --node URL [--node URL ...]
+                       [--secret HEX | --token JWT] [--telemetry-hz N] [--log-level LEVEL]
+
+  --device ID         the enrolled device id ([A-Za-z0-9_.-]{1,64})
+  --driver NAME       the device driver: ${driverNames.join(", ")}
+  --node URL          a region node's HTTP base URL (http://host:port); repeat for several,
+                      the nearest one (by /ping round trip) is used
+  --secret HEX        the device secret from enrolment, 64 hex characters
+                      (default: environment TSUNAGI_DEVICE_SECRET)
+  --token JWT         a device token instead of the secret
+                      (default: environment TSUNAGI_DEVICE_TOKEN)
+  --telemetry-hz N    telemetry rate, Hz (default 20)
+  --log-level LEVEL   fatal, error, warn, info, debug, trace or silent (default info)
+  --help              print this and exit`;
+
+export interface AdapterArgs {
+  deviceId: string;
+  driver: DriverName;
+  nodes: string[];
+  credential: AdapterCredential;
+  telemetryHz: number;
+  logLevel: string;
+  /** --help: print the usage and exit 0 (the other fields are then not checked and are placeholders). */
+  help: boolean;
+}
+
+/** A command line the adapter cannot run with; the message names the flag. */
+export class ArgsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ArgsError";
+  }
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+const DEVICE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+const SECRET_PATTERN = /^[0-9a-fA-F]{64}$/;
+
+export function parseAdapterArgs(argv: string[], env: Record<string, string | undefined>): AdapterArgs {
+  let values: Record<string, string | string[] | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        device: { type: "string" },
+        driver: { type: "string" },
+        node: { type: "string", multiple: true },
+        secret: { type: "string" },
+        token: { type: "string" },
+        "telemetry-hz": { type: "string" },
+        "log-level": { type: "string" },
+        help: { type: "boolean" },
+      },
+    }));
+  } catch (error) {
+    // node:util's messages name the flag: "Unknown option '--nodes'", "Option '--device <value>' argument missing"
+    throw new ArgsError((error as Error).message);
+  }
+  if (values.help) {
+    return { deviceId: "", driver: driverNames[0], nodes: [], credential: { token: "-" }, telemetryHz: 20, logLevel: "info", help: true };
+  }
+
+  const deviceId = values.device as string | undefined;
+  if (deviceId === undefined) throw new ArgsError("--device is required (the enrolled device id)");
+  if (!DEVICE_ID_PATTERN.test(deviceId)) throw new ArgsError(`--device ${JSON.stringify(deviceId)} must match [A-Za-z0-9_.-]{1,64}`);
+
+  const driver = values.driver as string | undefined;
+  if (driver === undefined) throw new ArgsError(`--driver is required: ${driverNames.join(" or ")}`);
+  if (!isDriverName(driver)) throw new ArgsError(`--driver ${JSON.stringify(driver)} is not a driver; valid drivers: ${driverNames.join(", ")}`);
+
+  const nodes = (values.node as string[] | undefined) ?? [];
+  if (nodes.length === 0) throw new ArgsError("--node is required (a region node's http://host:port; repeat for several)");
+  const seen = new Set<string>();
+  for (const node of nodes) {
+    let url: URL | undefined;
+    try { url = new URL(node); } catch { url = undefined; }
+    if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) throw new ArgsError(`--node ${JSON.stringify(node)} is not an http:// or https:// URL`);
+    const normalised = node.replace(/\/+$/, "");
+    if (seen.has(normalised)) throw new ArgsError(`--node ${JSON.stringify(node)} is given twice`);
+    seen.add(normalised);
+  }
+
+  const credential = resolveCredential(values.secret as string | undefined, values.token as string | undefined, env);
+
+  const hzText = values["telemetry-hz"] as string | undefined;
+  const telemetryHz = hzText === undefined ? 20 : Number(hzText);
+  if (!(telemetryHz > 0 && telemetryHz <= 1000) || hzText?.trim() === "") throw new ArgsError(`--telemetry-hz ${JSON.stringify(hzText)} must be a number in (0, 1000]`);
+
+  const logLevel = (values["log-level"] as string | undefined) ?? "info";
+  if (!LOG_LEVELS.includes(logLevel)) throw new ArgsError(`--log-level ${JSON.stringify(logLevel)} must be one of ${LOG_LEVELS.join(", ")}`);
+
+  return { deviceId, driver, nodes, credential, telemetryHz, logLevel, help: false };
+}
+
+/** Flags win over the environment; exactly one mode must remain. */
+function resolveCredential(secretFlag: string | undefined, tokenFlag: string | undefined, env: Record<string, string | undefined>): AdapterCredential {
+  if (secretFlag !== undefined && tokenFlag !== undefined) throw new ArgsError("give --secret or --token, not both");
+  const envSecret = env.TSUNAGI_DEVICE_SECRET || undefined;
+  const envToken = env.TSUNAGI_DEVICE_TOKEN || undefined;
+  let secret = secretFlag;
+  let token = tokenFlag;
+  let secretSource = "--secret";
+  if (secret === undefined && token === undefined) {
+    if (envSecret !== undefined && envToken !== undefined) {
+      throw new ArgsError("both TSUNAGI_DEVICE_SECRET and TSUNAGI_DEVICE_TOKEN are set; unset one, or pass --secret or --token");
+    }
+    secret = envSecret;
+    token = envToken;
+    secretSource = "TSUNAGI_DEVICE_SECRET";
+  }
+  if (secret !== undefined) {
+    if (!SECRET_PATTERN.test(secret)) throw new ArgsError(`${secretSource} must be the 64 hex characters issued at enrolment`);
+    return { secret };
+  }
+  if (token !== undefined) {
+    if (token === "") throw new ArgsError("--token must not be empty");
+    return { token };
+  }
+  throw new ArgsError("a credential is required: --secret HEX (or TSUNAGI_DEVICE_SECRET), or --token JWT (or TSUNAGI_DEVICE_TOKEN)");
+}

@@ -1,0 +1,23 @@
+/**
+ * The edge adapter: connects one device to a Tsunagi region over the device channel and
+ * enforces the teleoperation safety model at the device (watchdog, lease, e-stop latch,
+ * command checks). `npm run adapter` runs it as a process (main.ts).
+ *
+ * @example
+ *   const adapter = new AdapterRuntime({ deviceId: "ex-1", driver, credential: { secret }, nodes, adapterVersion: "1.0.0" });
+ *   adapter.start();
+ *   await adapter.stop();
+ */
+export { AdapterRuntime, CommandStatus, backoffDelayMs } from "./AdapterRuntime.ts";
+export type {
+  AdapterConnection, AdapterCounters, AdapterCredential, AdapterError, AdapterEvents, AdapterRuntimeOptions, AdapterState,
+} from "./AdapterRuntime.ts";
+export { CommandGuard } from "./CommandGuard.ts";
+export type { CommandGuardOptions, GuardVerdict, HeartbeatLike, LeaseAnnouncement, SetpointEntry } from "./CommandGuard.ts";
+export { ClockSync } from "./ClockSync.ts";
+export type { ClockSample, ClockSyncOptions } from "./ClockSync.ts";
+export { Watchdog } from "./Watchdog.ts";
+export { DEFAULT_WATCHDOG_WINDOW_MS, sampleTelemetry, toProtoProfile } from "./mapping.ts";
+export type { SafetySnapshot } from "./mapping.ts";
+export { ArgsError, parseAdapterArgs, usage } from "./args.ts";
+export type { AdapterArgs } from "./args.ts";

@@ -1,0 +1,85 @@
+/**
+ * The edge adapter process: runs one simulated device and keeps it connected to the
+ * nearest Tsunagi region (AdapterRuntime). Log lines are pino JSON on stdout, plus one
+ * human line when the device comes online.
+ *
+ * Exit codes: 0 after SIGTERM/SIGINT (the device stopped and finalised, or, for a drone
+ * still in the air, its motion zeroed); 1 on a fatal error; 2 on bad arguments.
+ *
+ * @example
+ *   TSUNAGI_DEVICE_SECRET=<64 hex> npm run adapter -- --device ex-1 --driver sim-excavator \
+ *     --node http://127.0.0.1:2567 --node http://127.0.0.1:2568
+ *   # {"level":30,...,"msg":"adapter ex-1 online via jp-tokyo/tokyo-1"}
+ *   # adapter ex-1 online via jp-tokyo/tokyo-1
+ */
+import { readFileSync } from "node:fs";
+import { pino } from "pino";
+import { createDriver } from "../drivers/index.ts";
+import { AdapterRuntime } from "./AdapterRuntime.ts";
+import { ArgsError, parseAdapterArgs, usage, type AdapterArgs } from "./args.ts";
+
+let args: AdapterArgs;
+try {
+  args = parseAdapterArgs(process.argv.slice(2), process.env);
+} catch (error) {
+  if (!(error instanceof ArgsError)) throw error;
+  process.stderr.write(`adapter: ${error.message}\n\n${usage}\n`);
+  process.exit(2);
+}
+if (args.help) {
+  process.stdout.write(`${usage}\n`);
+  process.exit(0);
+}
+
+const adapterVersion = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+const logger = pino({ level: args.logLevel, base: { component: "adapter" }, timestamp: pino.stdTimeFunctions.isoTime });
+
+const driver = createDriver(args.driver);
+driver.init();
+driver.start();
+const runtime = new AdapterRuntime({
+  deviceId: args.deviceId,
+  driver,
+  credential: args.credential,
+  nodes: args.nodes,
+  telemetryHz: args.telemetryHz,
+  adapterVersion,
+  logger,
+});
+runtime.on("online", ({ regionId, nodeId }) => {
+  process.stdout.write(`adapter ${args.deviceId} online via ${regionId}/${nodeId}\n`);
+});
+
+let shuttingDown = false;
+async function shutdown(signal: string): Promise<void> {
+  if (shuttingDown) {
+    logger.warn({ signal }, `${signal} again while stopping: zeroing motion and exiting now`);
+    driver.hal.zeroMotion();
+    process.exit(1);
+  }
+  shuttingDown = true;
+  logger.info({ signal }, `${signal}: stopping adapter ${args.deviceId}`);
+  await runtime.stop();
+  try {
+    const report = driver.finalize();
+    for (const failure of report.failed) logger.warn({ componentId: failure.componentId }, `finalize: ${failure.error.message}`);
+  } catch (error) {
+    // a drone in the air refuses to shut down: the best left to do is hold it still
+    driver.hal.zeroMotion();
+    logger.warn({ err: error }, `driver refused to finalize (${(error as Error).message}); motion zeroed`);
+  }
+  logger.info(`adapter ${args.deviceId} exited`);
+  logger.flush(() => process.exit(0));
+}
+
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));
+process.on("uncaughtException", (error) => {
+  driver.hal.zeroMotion();
+  logger.fatal({ err: error }, `uncaught exception; motion zeroed: ${error.message}`);
+  logger.flush(() => process.exit(1));
+});
+
+logger.info({ driver: args.driver, nodes: args.nodes, adapterVersion, mode: "secret" in args.credential ? "signed-challenge" : "token" },
+  `adapter ${args.deviceId} starting (${args.driver})`);
+runtime.start();

@@ -1,0 +1,109 @@
+/**
+ * The adapter CLI: argument rules (each problem names its flag), and the process itself
+ * against a scripted gateway: the human "online" line, JSON log lines, exit 2 on bad
+ * arguments and exit 0 on SIGTERM.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, it, expect } from "vitest";
+import { ArgsError, parseAdapterArgs } from "../../../../devices/adapter/args.ts";
+import { ScriptedGateway } from "./scripted-gateway.ts";
+
+const SECRET = "c3".repeat(32);
+const NODE = ["--node", "http://127.0.0.1:2567"];
+const BASE = ["--device", "ex-1", "--driver", "sim-excavator", ...NODE];
+
+describe("parseAdapterArgs", () => {
+  it("parses a full command line, with repeated --node", () => {
+    const args = parseAdapterArgs([...BASE, "--node", "http://127.0.0.1:2568/", "--secret", SECRET, "--telemetry-hz", "10", "--log-level", "debug"], {});
+    expect(args).toEqual({
+      deviceId: "ex-1", driver: "sim-excavator", nodes: ["http://127.0.0.1:2567", "http://127.0.0.1:2568/"],
+      credential: { secret: SECRET }, telemetryHz: 10, logLevel: "debug", help: false,
+    });
+  });
+
+  it("takes the credential from the environment, flags first", () => {
+    expect(parseAdapterArgs(BASE, { TSUNAGI_DEVICE_SECRET: SECRET }).credential).toEqual({ secret: SECRET });
+    expect(parseAdapterArgs(BASE, { TSUNAGI_DEVICE_TOKEN: "jwt" }).credential).toEqual({ token: "jwt" });
+    expect(parseAdapterArgs([...BASE, "--token", "flag-jwt"], { TSUNAGI_DEVICE_SECRET: SECRET }).credential).toEqual({ token: "flag-jwt" });
+    expect(parseAdapterArgs(BASE, { TSUNAGI_DEVICE_SECRET: SECRET }).telemetryHz).toBe(20);
+    expect(parseAdapterArgs(BASE, { TSUNAGI_DEVICE_SECRET: SECRET }).logLevel).toBe("info");
+  });
+
+  it.each([
+    [["--driver", "sim-excavator", ...NODE, "--secret", SECRET], /--device is required/],
+    [["--device", "bad id", "--driver", "sim-excavator", ...NODE, "--secret", SECRET], /--device "bad id"/],
+    [["--device", "ex-1", ...NODE, "--secret", SECRET], /--driver is required/],
+    [["--device", "ex-1", "--driver", "sim-bulldozer", ...NODE, "--secret", SECRET], /--driver "sim-bulldozer" is not a driver; valid drivers: sim-excavator, sim-drone/],
+    [["--device", "ex-1", "--driver", "sim-drone", "--secret", SECRET], /--node is required/],
+    [[...BASE, "--node", "ftp://x", "--secret", SECRET], /--node "ftp:\/\/x"/],
+    [[...BASE, "--node", "http://127.0.0.1:2567", "--secret", SECRET], /given twice/],
+    [BASE, /a credential is required/],
+    [[...BASE, "--secret", "xyz"], /--secret must be the 64 hex/],
+    [[...BASE, "--secret", SECRET, "--token", "t"], /--secret or --token, not both/],
+    [[...BASE, "--secret", SECRET, "--telemetry-hz", "fast"], /--telemetry-hz "fast"/],
+    [[...BASE, "--secret", SECRET, "--telemetry-hz", "0"], /--telemetry-hz/],
+    [[...BASE, "--secret", SECRET, "--log-level", "loud"], /--log-level "loud"/],
+    [[...BASE, "--secret", SECRET, "--nodes", "x"], /--nodes/],
+    [[...BASE, "--secret", SECRET, "extra"], /extra/],
+    [[...BASE, "--secret"], /--secret/],
+  ])("refuses %j, naming the flag", (argv, message) => {
+    expect(() => parseAdapterArgs(argv, {})).toThrow(ArgsError);
+    expect(() => parseAdapterArgs(argv, {})).toThrow(message);
+  });
+
+  it("refuses both credentials in the environment", () => {
+    expect(() => parseAdapterArgs(BASE, { TSUNAGI_DEVICE_SECRET: SECRET, TSUNAGI_DEVICE_TOKEN: "t" })).toThrow(/both TSUNAGI_DEVICE_SECRET and TSUNAGI_DEVICE_TOKEN/);
+    expect(() => parseAdapterArgs(BASE, { TSUNAGI_DEVICE_SECRET: "nothex" })).toThrow(/TSUNAGI_DEVICE_SECRET must be the 64 hex/);
+  });
+
+  it("--help short-circuits the checks", () => {
+    expect(parseAdapterArgs(["--help"], {}).help).toBe(true);
+  });
+});
+
+describe("npm run adapter (process)", () => {
+  const mainPath = fileURLToPath(new URL("../../../../devices/adapter/main.ts", import.meta.url));
+  const children: ChildProcess[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    for (const cleanup of cleanups.splice(0)) await cleanup();
+  });
+
+  /** Runs main.ts under tsx; resolves output and exit code. */
+  function runAdapter(argv: string[], env: Record<string, string> = {}) {
+    const child = spawn(process.execPath, ["--import", "tsx", mainPath, ...argv], { env: { ...process.env, TSUNAGI_DEVICE_SECRET: "", TSUNAGI_DEVICE_TOKEN: "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    children.push(child);
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (chunk) => { stdout += chunk; });
+    child.stderr!.on("data", (chunk) => { stderr += chunk; });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    return { child, exited, output: () => ({ stdout, stderr }) };
+  }
+
+  it("exits 2 naming the flag on bad arguments", { timeout: 30_000 }, async () => {
+    const run = runAdapter(["--device", "ex-1", "--driver", "sim-bulldozer", ...NODE, "--secret", SECRET]);
+    expect(await run.exited).toBe(2);
+    expect(run.output().stderr).toMatch(/adapter: --driver "sim-bulldozer" is not a driver/);
+    expect(run.output().stderr).toMatch(/usage: npm run adapter/);
+  });
+
+  it("comes online, logs JSON, and exits 0 on SIGTERM", { timeout: 30_000 }, async () => {
+    const gateway = await ScriptedGateway.start({ deviceId: "ex-9", secret: SECRET, regionId: "jp-osaka", nodeId: "osaka-1" });
+    cleanups.push(() => gateway.close());
+    const run = runAdapter(["--device", "ex-9", "--driver", "sim-excavator", "--node", gateway.httpUrl, "--telemetry-hz", "5"], { TSUNAGI_DEVICE_SECRET: SECRET });
+    const deadline = Date.now() + 25_000;
+    while (!run.output().stdout.includes("adapter ex-9 online via jp-osaka/osaka-1\n")) {
+      if (run.child.exitCode !== null || Date.now() > deadline) throw new Error(`adapter did not come online: ${JSON.stringify(run.output())}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await gateway.waitFor((e) => e.body === "deviceProfile");
+    run.child.kill("SIGTERM");
+    expect(await run.exited).toBe(0);
+    const jsonLines = run.output().stdout.split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line) as { msg: string });
+    expect(jsonLines.some((line) => line.msg === "adapter ex-9 online via jp-osaka/osaka-1")).toBe(true);
+    expect(jsonLines.some((line) => line.msg === "adapter ex-9 exited")).toBe(true);
+  });
+});
