@@ -1,7 +1,8 @@
 /**
  * A joined room: a Colyseus `Room` plus protobuf envelopes with request/reply, coded
  * errors, automatic reconnection surfaced as events, and listeners that cannot break
- * the socket handlers they run in.
+ * the socket handlers they run in. It answers the room's round-trip probes (Ping →
+ * Pong) by itself, so a teleoperation room can measure the operator's link.
  *
  * @example
  *   const session = await client.joinOrCreate("session", { roomId: "hall-1" });
@@ -13,7 +14,7 @@
 import type { Room } from "@colyseus/sdk";
 import {
   decodeEnvelope, encodeEnvelope, ErrorCode, DEFAULT_MAX_ENVELOPE_BYTES, ENVELOPE_MESSAGE_TYPE,
-  type Envelope, type IEnvelope,
+  type Envelope, type IEnvelope, type tsunagi,
 } from "../proto/index.ts";
 import { TsunagiError, fromCloseCode, fromServerError } from "./errors.ts";
 
@@ -60,6 +61,12 @@ export interface RoomSessionOptions {
   region?: { id?: string; url: string; rttMs?: number };
   /** Where exceptions thrown by listeners and handlers go. Default: console.error. */
   onListenerError?: (error: unknown, source: string) => void;
+  /**
+   * Answer the room's round-trip probes (a Ping with a non-zero correlation id) at once
+   * with a Pong echoing it. A TeleopRoom pings lease holders to check the device's
+   * latency budget, and demotes a holder whose probes go unanswered. Default true.
+   */
+  answerPings?: boolean;
 }
 
 export interface LeaveEvent {
@@ -92,6 +99,15 @@ export interface RoomSessionEvents {
 }
 
 type Listener = (...args: any[]) => void;
+
+/** The newest DeviceProfile and LeaseState a teleoperation room sent for one device. */
+export interface DeviceSnapshot {
+  profile?: tsunagi.v1.DeviceProfile;
+  lease?: tsunagi.v1.LeaseState;
+}
+
+/** Devices whose snapshot a session keeps; a TeleopRoom hosts at most 32. */
+const MAX_DEVICE_SNAPSHOTS = 256;
 
 /** A small typed emitter whose listeners cannot break it or the code that emits. */
 export class SafeEmitter<Events extends { [K in keyof Events]: Listener }> {
@@ -164,6 +180,11 @@ export class RoomSession<State = any> {
   private readonly maxEnvelopeBytes: number;
   /** How long leave() waits for the server's close before ending locally, in ms. */
   private readonly leaveTimeoutMs: number;
+  /** Whether the room's Pings are answered here (see RoomSessionOptions.answerPings). */
+  private readonly answerPings: boolean;
+  /** The newest DeviceProfile and LeaseState per device id, from the moment of joining,
+   *  so controls created later still know what the room sent when it greeted us. */
+  private readonly devices = new Map<string, DeviceSnapshot>();
   /** Last correlation id handed out; ids start at 1 because 0 means "no reply expected". */
   private lastCorrelationId = 0;
   /** Set once the session has ended; the leave event has been emitted. */
@@ -178,6 +199,7 @@ export class RoomSession<State = any> {
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
     this.maxEnvelopeBytes = options.maxEnvelopeBytes ?? DEFAULT_MAX_ENVELOPE_BYTES;
     this.leaveTimeoutMs = options.leaveTimeoutMs ?? 5000;
+    this.answerPings = options.answerPings ?? true;
     this.onListenerError = options.onListenerError ?? ((error, source) => console.error(`tsunagi: ${source} threw`, error));
     this.events = new SafeEmitter<RoomSessionEvents>(this.onListenerError);
 
@@ -285,6 +307,15 @@ export class RoomSession<State = any> {
   }
 
   /**
+   * The newest DeviceProfile and LeaseState the room sent for `deviceId` (pushed or as
+   * a reply), kept since the join: a TeleopRoom sends them once, when a participant
+   * joins, and again only when they change. Empty for a device never heard of.
+   */
+  deviceSnapshot(deviceId: string): Readonly<DeviceSnapshot> {
+    return { ...this.devices.get(deviceId) };
+  }
+
+  /**
    * Leaves the room (consented: the server may free the seat at once) and resolves with
    * the close code. Also stops a reconnection under way. Bounded: if the server does not
    * close within leaveTimeoutMs, the session ends locally.
@@ -318,6 +349,14 @@ export class RoomSession<State = any> {
       return;
     }
     const correlationId = envelope.correlationId;
+    // The room's round-trip probe: answered here, once per session, before anything
+    // else. Never a reply to one of our requests, even when its id (chosen by the room)
+    // happens to equal one of ours.
+    if (envelope.body === "ping" && correlationId && this.answerPings) {
+      this.answerPing(correlationId, envelope.ping.clientTimeMs ?? 0);
+      return;
+    }
+    this.remember(envelope);
     const waiting = correlationId ? this.pending.get(correlationId) : undefined;
     if (waiting) {
       this.pending.delete(correlationId);
@@ -372,6 +411,36 @@ export class RoomSession<State = any> {
   }
 
   // --- internals --------------------------------------------------------------------
+
+  /** Keeps the newest DeviceProfile and LeaseState per device (see deviceSnapshot()). */
+  private remember(envelope: Envelope) {
+    let deviceId: string;
+    let update: DeviceSnapshot;
+    // decoded bodies are instances of the generated classes, every field present
+    if (envelope.body === "deviceProfile") {
+      const profile = envelope.deviceProfile as tsunagi.v1.DeviceProfile;
+      deviceId = profile.deviceId;
+      update = { profile };
+    } else if (envelope.body === "leaseState") {
+      const lease = envelope.leaseState as tsunagi.v1.LeaseState;
+      deviceId = lease.deviceId;
+      update = { lease };
+    } else {
+      return;
+    }
+    const known = this.devices.get(deviceId);
+    if (!known && this.devices.size >= MAX_DEVICE_SNAPSHOTS) return;
+    this.devices.set(deviceId, { ...known, ...update });
+  }
+
+  /** Pong for the room's Ping: its time echoed, and ours (Unix epoch ms). */
+  private answerPing(correlationId: number, clientTimeMs: number) {
+    if (this.closedWith) return;
+    // While reconnecting the SDK would queue the Pong and deliver it late, which would
+    // only inflate the measured round trip; the room probes again.
+    if (this.room.connection?.isOpen !== true) return;
+    this.sendEnvelope({ correlationId, pong: { clientTimeMs, serverTimeMs: Date.now() } });
+  }
 
   private nextCorrelationId(): number {
     do {

@@ -1,6 +1,7 @@
 /**
  * Tsunagi client SDK: join the nearest region, talk protobuf envelopes with
- * request/reply, get coded errors and reconnection as events.
+ * request/reply, get coded errors and reconnection as events, and drive devices of a
+ * teleoperation room (OperatorControls, gamepad mapping).
  *
  * @example
  *   import { TsunagiClient, TsunagiError } from "./client-sdk/index.ts";
@@ -17,10 +18,21 @@ export { TsunagiClient, type TsunagiClientOptions } from "./TsunagiClient.ts";
 export { RegionProbe, measureHttpPing, type Region, type RegionRtt, type RegionProbeOptions, type MeasureFn } from "./RegionProbe.ts";
 export {
   RoomSession, SafeEmitter,
-  type RoomSessionOptions, type RoomSessionEvents, type ReconnectionSettings, type LeaveEvent, type ReconnectingEvent,
+  type RoomSessionOptions, type RoomSessionEvents, type ReconnectionSettings, type LeaveEvent, type ReconnectingEvent, type DeviceSnapshot,
 } from "./RoomSession.ts";
 export { TsunagiError, fromServerError, fromCloseCode } from "./errors.ts";
 export {
-  ErrorCode, isRetryable, errorCodeName, ProtocolError, decodeEnvelope, encodeEnvelope, ENVELOPE_MESSAGE_TYPE,
+  OperatorControls, axisBounds, clampAxisValue, DEFAULT_WATCHDOG_WINDOW_MS, DEFAULT_LEASE_TTL_MS, DEFAULT_DEADLINE_MS,
+  type OperatorControlsOptions, type OperatorControlsEvents, type LatencyStats, type AckInfo, type DemotedEvent, type AxisValues,
+  type AxisProfileLike, type DeviceProfile, type LeaseState, type CommandAck, type Telemetry, type EStop, type Reset,
+} from "./OperatorControls.ts";
+export { ServerClock, monotonicNow, type ServerClockOptions } from "./ServerClock.ts";
+export {
+  gamepadToAxes, gamepadWantsEStop, defaultGamepadMapping, applyDeadzone, excavatorIsoMapping, droneMode2Mapping,
+  StandardGamepad, DEFAULT_DEADZONE, DEFAULT_ESTOP_BUTTON,
+  type GamepadLike, type GamepadMapping, type GamepadSource,
+} from "./gamepad.ts";
+export {
+  ErrorCode, isRetryable, errorCodeName, ProtocolError, decodeEnvelope, encodeEnvelope, ENVELOPE_MESSAGE_TYPE, tsunagi,
   type Envelope, type IEnvelope, type EnvelopeBody,
 } from "../proto/index.ts";

@@ -389,3 +389,62 @@ describe("RoomSession reconnection", () => {
     expect(connection.reconnects).toEqual([]); // the timer fired into a no-op
   });
 });
+
+describe("RoomSession and the room's round-trip probes", () => {
+  it("answers a Ping with a Pong echoing its correlation id and time, at once", () => {
+    const { session, room, connection } = joinedSession();
+    const pushed: Envelope[] = [];
+    session.onEnvelope((envelope) => pushed.push(envelope));
+    const before = Date.now();
+    serverSends(room, { correlationId: 77, ping: { clientTimeMs: 1234.5 } });
+    const [pong] = envelopesIn(connection.sent);
+    expect(pong).toMatchObject({ correlationId: 77, body: "pong", pong: { clientTimeMs: 1234.5 } });
+    expect(pong.pong!.serverTimeMs).toBeGreaterThanOrEqual(before);
+    expect(pong.pong!.serverTimeMs).toBeLessThanOrEqual(Date.now());
+    expect(pushed).toEqual([]); // handled here, not handed on
+  });
+
+  it("never takes the room's Ping for the reply to one of our requests with the same id", async () => {
+    const { session, room, connection } = joinedSession();
+    const reply = session.request({ clockSyncPing: { t0Ms: 5 } });
+    const [request] = envelopesIn(connection.sent);
+    serverSends(room, { correlationId: request.correlationId, ping: { clientTimeMs: 9 } });
+    serverSends(room, { correlationId: request.correlationId, clockSyncPong: { t0Ms: 5, t1Ms: 100, t2Ms: 101 } });
+    expect((await reply).body).toBe("clockSyncPong");
+    expect(envelopesIn(connection.sent).map((e) => e.body)).toEqual(["clockSyncPing", "pong"]);
+  });
+
+  it("hands a Ping on without answering when answerPings is false, or when it expects no reply", () => {
+    const { session, room, connection } = joinedSession({ answerPings: false });
+    const pushed: Envelope[] = [];
+    session.onEnvelope((envelope) => pushed.push(envelope));
+    serverSends(room, { correlationId: 3, ping: { clientTimeMs: 1 } });
+    expect(pushed.map((e) => e.body)).toEqual(["ping"]);
+    expect(connection.sent).toEqual([]);
+
+    const other = joinedSession();
+    const seen: Envelope[] = [];
+    other.session.onEnvelope((envelope) => seen.push(envelope));
+    serverSends(other.room, { correlationId: 0, ping: { clientTimeMs: 1 } });
+    expect(seen.map((e) => e.body)).toEqual(["ping"]);
+    expect(other.connection.sent).toEqual([]);
+  });
+});
+
+describe("RoomSession device snapshots", () => {
+  it("keeps the newest DeviceProfile and LeaseState per device, pushed or replied", async () => {
+    const { session, room, connection } = joinedSession();
+    expect(session.deviceSnapshot("ex-1")).toEqual({});
+    serverSends(room, { deviceProfile: { deviceId: "ex-1", driver: "sim-excavator" } });
+    serverSends(room, { leaseState: { deviceId: "ex-1", leaseId: "", ttlMs: 1000 } });
+    serverSends(room, { leaseState: { deviceId: "drone-1", leaseId: "L9" } });
+    expect(session.deviceSnapshot("ex-1").profile?.driver).toBe("sim-excavator");
+    expect(session.deviceSnapshot("ex-1").lease?.leaseId).toBe("");
+    const reply = session.request({ leaseRequest: { deviceId: "ex-1", action: 1 } });
+    const [request] = envelopesIn(connection.sent);
+    serverSends(room, { correlationId: request.correlationId, leaseState: { deviceId: "ex-1", leaseId: "L1", holderSessionId: "session-1" } });
+    await reply;
+    expect(session.deviceSnapshot("ex-1")).toMatchObject({ profile: { driver: "sim-excavator" }, lease: { leaseId: "L1" } });
+    expect(session.deviceSnapshot("drone-1").lease?.leaseId).toBe("L9");
+  });
+});
