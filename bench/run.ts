@@ -8,10 +8,12 @@ import { z } from "zod";
 import type { BenchDefinition } from "./lib/bench.ts";
 import { transportBench } from "./transport.ts";
 import { credentialsBench } from "./credentials.ts";
+import { controlBench } from "./control.ts";
 
 const benches: Record<string, BenchDefinition> = {
   transport: transportBench,
   credentials: credentialsBench,
+  control: controlBench,
 };
 
 const timeoutFlag = z.coerce.number().positive().optional();

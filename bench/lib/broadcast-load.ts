@@ -4,10 +4,9 @@
  * records the delivery latency of every stamp it receives. Argument: LoadConfig.
  * Ready (all clients joined and sending). Calls: startWindow, stopWindow → LoadWindow.
  */
-import { monitorEventLoopDelay } from "node:perf_hooks";
 import { Client, type Room } from "@colyseus/sdk";
 import { benchRoomName, stampMessage, type LoadConfig, type LoadWindow } from "./broadcast-protocol.ts";
-import { percentile, wallClockMs } from "./measure.ts";
+import { LoopDelayWindow, percentile, wallClockMs } from "./measure.ts";
 import { serveParent } from "./parent-channel.ts";
 
 const config = JSON.parse(process.argv[2] ?? "null") as LoadConfig;
@@ -17,9 +16,7 @@ let sent = 0;
 let latenciesMs: number[] = [];
 let clientsLost = 0;
 let windowStartMs = 0;
-// Our own lag delays every receive we timestamp, so it is part of each latency we record.
-const eventLoopDelayResolutionMs = 10;
-const eventLoopDelay = monitorEventLoopDelay({ resolution: eventLoopDelayResolutionMs });
+const loopDelay = new LoopDelayWindow();
 
 async function joinAll(): Promise<Room[]> {
   const client = new Client(config.url);
@@ -54,14 +51,13 @@ function startWindow(): void {
   sent = 0;
   latenciesMs = [];
   windowStartMs = performance.now();
-  eventLoopDelay.reset();
-  eventLoopDelay.enable();
+  loopDelay.start();
   measuring = true;
 }
 
 function stopWindow(): LoadWindow {
   measuring = false;
-  eventLoopDelay.disable();
+  const eventLoopDelayP99Ms = loopDelay.stopP99Ms();
   const windowMs = performance.now() - windowStartMs;
   const sorted = Float64Array.from(latenciesMs).sort();
   return {
@@ -70,8 +66,7 @@ function stopWindow(): LoadWindow {
     delivered: sorted.length,
     p50Ms: percentile(sorted, 50),
     p99Ms: percentile(sorted, 99),
-    // The histogram holds whole sampling intervals (lag + resolution): keep the lag only.
-    eventLoopDelayP99Ms: eventLoopDelay.percentile(99) / 1e6 - eventLoopDelayResolutionMs,
+    eventLoopDelayP99Ms,
     clientsLost,
   };
 }

@@ -1,5 +1,6 @@
 /** Small measuring helpers shared by benches and their child processes. */
 import { readFile } from "node:fs/promises";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 
 /**
  * Wall-clock milliseconds with sub-millisecond precision, comparable across the
@@ -42,4 +43,25 @@ export function percentile(sorted: Float64Array, p: number): number {
 export function round(value: number, decimals = 2): number {
   const scale = 10 ** decimals;
   return Math.round(value * scale) / scale;
+}
+
+/**
+ * This process' event-loop delay over a window. A load generator's own lag delays every
+ * receive it timestamps, so it is part of each latency it records; report it alongside.
+ */
+export class LoopDelayWindow {
+  private static readonly resolutionMs = 10;
+  private readonly histogram = monitorEventLoopDelay({ resolution: LoopDelayWindow.resolutionMs });
+
+  start(): void {
+    this.histogram.reset();
+    this.histogram.enable();
+  }
+
+  /** Stops sampling; the p99 lag of the window, ms. */
+  stopP99Ms(): number {
+    this.histogram.disable();
+    // The histogram holds whole sampling intervals (lag + resolution): keep the lag only.
+    return this.histogram.percentile(99) / 1e6 - LoopDelayWindow.resolutionMs;
+  }
 }
