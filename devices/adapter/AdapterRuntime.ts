@@ -110,6 +110,33 @@ export interface AdapterError {
   at: number;
 }
 
+/** When and why the adapter last zeroed motion. */
+export interface AdapterStop {
+  /** Device wall clock, Unix epoch ms. */
+  at: number;
+  reason: string;
+}
+
+/** AdapterRuntime.status(): plain JSON. */
+export interface AdapterStatus {
+  deviceId: string;
+  driver: string;
+  state: AdapterState;
+  connection: AdapterConnection | undefined;
+  safety: { lease: string | undefined; estopped: boolean; watchdogTripped: boolean; lastApplied: { leaseId: string; seq: number } | undefined };
+  watchdogWindowMs: number;
+  lastStop: AdapterStop | undefined;
+  lastError: AdapterError | undefined;
+  counters: AdapterCounters;
+  bufferedTelemetry: number;
+  /** Half the round trip of the best clock sample, ms; null before the first. */
+  clockUncertaintyMs: number | null;
+  /** Every profile axis now: position in its unit, velocity in its unit per second. */
+  joints: Array<{ name: string; position: number; velocity: number }>;
+  /** When this snapshot was taken, device wall clock (Unix epoch ms). */
+  at: number;
+}
+
 /** Where the adapter is connected while online. */
 export interface AdapterConnection {
   /** The node's HTTP base URL, as configured. */
@@ -283,6 +310,8 @@ export class AdapterRuntime {
   };
   /** Welcomes so far (the first is not a reconnect). */
   private welcomes = 0;
+  /** See `lastStop`. */
+  private lastStopValue: AdapterStop | undefined;
 
   constructor(options: AdapterRuntimeOptions) {
     const { deviceId, driver, credential, nodes, adapterVersion } = options ?? ({} as AdapterRuntimeOptions);
@@ -359,6 +388,49 @@ export class AdapterRuntime {
     return { lease: this.guard.currentLease, estopped: this.guard.estopped, watchdogTripped: this.guard.watchdogTripped, lastApplied: this.guard.lastApplied };
   }
 
+  /**
+   * The last time motion was zeroed (device wall clock, Unix epoch ms) and why: "no lease
+   * (disconnected)", "watchdog", "connection closed", "e-stop"... Also set when nothing
+   * was moving: it records the decision, so a technician can see when the adapter last
+   * stopped the machine and a test can bound how long after a failure it did.
+   */
+  get lastStop(): AdapterStop | undefined {
+    return this.lastStopValue && { ...this.lastStopValue };
+  }
+
+  /**
+   * Everything a technician beside the machine wants at a glance, as plain JSON: the
+   * connection, the safety state, the last stop, the last error, counters, and the
+   * device's axes as they are now. Served by the adapter's local status endpoint.
+   */
+  status(): AdapterStatus {
+    let joints: AdapterStatus["joints"] = [];
+    try {
+      const sample = sampleTelemetry(this.driver, this.profile, {
+        deviceId: this.deviceId, sampledAtMs: Date.now(), estopped: this.guard.estopped,
+        watchdogTripped: this.guard.watchdogTripped, lastApplied: this.guard.lastApplied,
+      });
+      joints = (sample.joints ?? []).map((joint) => ({ name: joint.name ?? "", position: joint.position ?? 0, velocity: joint.velocity ?? 0 }));
+    } catch (error) {
+      this.logger.warn({ err: error }, `driver telemetry failed: ${(error as Error).message}`);
+    }
+    return {
+      deviceId: this.deviceId,
+      driver: this.driver.driverName,
+      state: this.currentState,
+      connection: this.connection,
+      safety: this.safety,
+      watchdogWindowMs: this.watchdog.windowMs,
+      lastStop: this.lastStop,
+      lastError: this.lastError,
+      counters: this.counters,
+      bufferedTelemetry: this.telemetryQueue.length,
+      clockUncertaintyMs: Number.isFinite(this.clock.uncertaintyMs) ? this.clock.uncertaintyMs : null,
+      joints,
+      at: Date.now(),
+    };
+  }
+
   /** Telemetry samples waiting to be sent (buffered while offline or backpressured). */
   get bufferedTelemetry(): number {
     return this.telemetryQueue.length;
@@ -388,7 +460,7 @@ export class AdapterRuntime {
     this.loopDone = this.connectLoop().catch((error) => {
       // the loop catches everything itself; reaching here is a bug, and the device must stop
       this.logger.error({ err: error }, "adapter connection loop failed; motion zeroed");
-      this.zeroMotion();
+      this.zeroMotion("the connection loop failed");
     });
   }
 
@@ -533,7 +605,7 @@ export class AdapterRuntime {
       else this.handshake(session, envelope);
     } catch (error) {
       // a bug in handling one frame must not take the adapter down; stop to be safe
-      this.zeroMotion();
+      this.zeroMotion("a frame handler failed");
       this.logger.error({ err: error, body: envelope.body }, `failed to handle a ${envelope.body} frame; motion zeroed`);
     }
   }
@@ -653,13 +725,13 @@ export class AdapterRuntime {
     switch (outcome) {
       case "cleared":
         // no lease: nothing may move
-        this.zeroMotion();
+        this.zeroMotion(`no lease${state.cause ? ` (${state.cause})` : ""}`);
         this.watchdog.disarm();
         this.logger.info({ cause: state.cause, endedLeaseId: state.endedLeaseId }, `no lease${state.cause ? ` (${state.cause})` : ""}: motion zeroed`);
         return;
       case "granted":
         // the previous lease's setpoint must not outlive it
-        this.zeroMotion();
+        this.zeroMotion("a new lease (the previous setpoint ends)");
         if (this.guard.estopped) this.watchdog.disarm();
         else this.watchdog.arm(this.clock.clientNow());
         this.logger.info({ leaseId, holder: state.holderSessionId, role: state.holderRole }, `lease ${leaseId} is current`);
@@ -727,7 +799,7 @@ export class AdapterRuntime {
 
   private onEStop(estop: tsunagi.v1.IEStop): void {
     // When in doubt, stop: an e-stop on this device's channel stops it whatever it names.
-    this.zeroMotion();
+    this.zeroMotion("e-stop");
     if (estop.deviceId && estop.deviceId !== this.deviceId && !estop.all) {
       this.logger.warn({ named: estop.deviceId.slice(0, 64) }, "an e-stop for another device arrived on this channel; stopping anyway");
     }
@@ -739,14 +811,14 @@ export class AdapterRuntime {
     const wasLatched = this.guard.estopped;
     this.guard.reset();
     this.watchdog.disarm();
-    this.zeroMotion();
+    this.zeroMotion("e-stop reset");
     this.logger.warn({ by: reset.by, reason: reset.reason, wasLatched }, `e-stop reset by ${reset.by || "a supervisor"}: motion needs a fresh lease`);
     this.sampleAndFlush();
   }
 
   /** Stops, latches, tells the gateway through telemetry and the listeners. */
   private latchEStop(source: "remote" | "device", reason: string, raisedBy: string): void {
-    this.zeroMotion();
+    this.zeroMotion("e-stop");
     const already = this.guard.estopped;
     this.guard.estop();
     this.watchdog.disarm();
@@ -760,7 +832,7 @@ export class AdapterRuntime {
 
   private pollWatchdog(): void {
     if (!this.watchdog.check(this.clock.clientNow())) return;
-    this.zeroMotion();
+    this.zeroMotion("watchdog");
     const leaseId = this.guard.tripWatchdog();
     this.counterValues.watchdogTrips++;
     this.logger.warn({ leaseId, windowMs: this.watchdog.windowMs }, `watchdog tripped: no valid command or heartbeat within ${this.watchdog.windowMs} ms; motion zeroed, lease ${leaseId ?? "(none)"} ended here`);
@@ -800,7 +872,7 @@ export class AdapterRuntime {
       }
     }
     if (failures.length === 0) return undefined;
-    this.zeroMotion();
+    this.zeroMotion("the device refused a setpoint");
     return failures.join("; ");
   }
 
@@ -813,7 +885,7 @@ export class AdapterRuntime {
     session.pings.clear();
     if (this.session === session) this.session = undefined;
     // The node may be gone, and a new node has no lease for us: stop now.
-    this.zeroMotion();
+    this.zeroMotion("connection closed");
     this.watchdog.disarm();
     if (!session.welcomed) {
       if (!session.failureNoted && !this.stopping) {
@@ -856,7 +928,7 @@ export class AdapterRuntime {
       await closed;
       clearTimeout(grace);
     }
-    this.zeroMotion();
+    this.zeroMotion("adapter stopping");
     this.watchdog.disarm();
     if (this.guard.currentLease !== undefined) this.guard.tripWatchdog();
     await this.loopDone;
@@ -928,7 +1000,9 @@ export class AdapterRuntime {
     return true;
   }
 
-  private zeroMotion(): void {
+  /** Zeroes every axis and notes when and why (see `lastStop`). */
+  private zeroMotion(reason: string): void {
+    this.lastStopValue = { at: Date.now(), reason };
     try {
       const report = this.driver.hal.zeroMotion();
       for (const failure of report.failed) this.logger.error({ componentId: failure.componentId }, `could not stop ${failure.componentId}: ${failure.error.message}`);

@@ -12,7 +12,7 @@ import { driverNames, isDriverName, type DriverName } from "../drivers/index.ts"
 import type { AdapterCredential } from "./AdapterRuntime.ts";
 
 export const usage = `usage: npm run adapter -- --device ID --driver ${driverNames.join("|")} --node URL [--node URL ...]
-                       [--secret HEX | --token JWT] [--telemetry-hz N] [--log-level LEVEL]
+                       [--secret HEX | --token JWT] [--telemetry-hz N] [--status-port N] [--log-level LEVEL]
 
   --device ID         the enrolled device id ([A-Za-z0-9_.-]{1,64})
   --driver NAME       the device driver: ${driverNames.join(", ")}
@@ -23,6 +23,8 @@ export const usage = `usage: npm run adapter -- --device ID --driver ${driverNam
   --token JWT         a device token instead of the secret
                       (default: environment TSUNAGI_DEVICE_TOKEN)
   --telemetry-hz N    telemetry rate, Hz (default 20)
+  --status-port N     serve GET /status and /healthz on 127.0.0.1:N (0: any free port,
+                      printed at start); read-only. Default: no status endpoint
   --log-level LEVEL   fatal, error, warn, info, debug, trace or silent (default info)
   --help              print this and exit`;
 
@@ -32,6 +34,8 @@ export interface AdapterArgs {
   nodes: string[];
   credential: AdapterCredential;
   telemetryHz: number;
+  /** Port of the local status endpoint on 127.0.0.1 (0: any free port); undefined: none. */
+  statusPort: number | undefined;
   logLevel: string;
   /** --help: print the usage and exit 0 (the other fields are then not checked and are placeholders). */
   help: boolean;
@@ -63,6 +67,7 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
         secret: { type: "string" },
         token: { type: "string" },
         "telemetry-hz": { type: "string" },
+        "status-port": { type: "string" },
         "log-level": { type: "string" },
         help: { type: "boolean" },
       },
@@ -72,7 +77,7 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
     throw new ArgsError((error as Error).message);
   }
   if (values.help) {
-    return { deviceId: "", driver: driverNames[0], nodes: [], credential: { token: "-" }, telemetryHz: 20, logLevel: "info", help: true };
+    return { deviceId: "", driver: driverNames[0], nodes: [], credential: { token: "-" }, telemetryHz: 20, statusPort: undefined, logLevel: "info", help: true };
   }
 
   const deviceId = values.device as string | undefined;
@@ -101,10 +106,16 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
   const telemetryHz = hzText === undefined ? 20 : Number(hzText);
   if (!(telemetryHz > 0 && telemetryHz <= 1000) || hzText?.trim() === "") throw new ArgsError(`--telemetry-hz ${JSON.stringify(hzText)} must be a number in (0, 1000]`);
 
+  const portText = values["status-port"] as string | undefined;
+  const statusPort = portText === undefined ? undefined : Number(portText);
+  if (statusPort !== undefined && (!Number.isInteger(statusPort) || statusPort < 0 || statusPort > 65535 || portText!.trim() === "")) {
+    throw new ArgsError(`--status-port ${JSON.stringify(portText)} must be a port number, 0 to 65535`);
+  }
+
   const logLevel = (values["log-level"] as string | undefined) ?? "info";
   if (!LOG_LEVELS.includes(logLevel)) throw new ArgsError(`--log-level ${JSON.stringify(logLevel)} must be one of ${LOG_LEVELS.join(", ")}`);
 
-  return { deviceId, driver, nodes, credential, telemetryHz, logLevel, help: false };
+  return { deviceId, driver, nodes, credential, telemetryHz, statusPort, logLevel, help: false };
 }
 
 /** Flags win over the environment; exactly one mode must remain. */

@@ -16,6 +16,7 @@ import { readFileSync } from "node:fs";
 import { pino } from "pino";
 import { createDriver } from "../drivers/index.ts";
 import { AdapterRuntime } from "./AdapterRuntime.ts";
+import { StatusServer } from "./StatusServer.ts";
 import { ArgsError, parseAdapterArgs, usage, type AdapterArgs } from "./args.ts";
 
 let args: AdapterArgs;
@@ -60,6 +61,7 @@ async function shutdown(signal: string): Promise<void> {
   shuttingDown = true;
   logger.info({ signal }, `${signal}: stopping adapter ${args.deviceId}`);
   await runtime.stop();
+  await status?.close();
   try {
     const report = driver.finalize();
     for (const failure of report.failed) logger.warn({ componentId: failure.componentId }, `finalize: ${failure.error.message}`);
@@ -83,3 +85,15 @@ process.on("uncaughtException", (error) => {
 logger.info({ driver: args.driver, nodes: args.nodes, adapterVersion, mode: "secret" in args.credential ? "signed-challenge" : "token" },
   `adapter ${args.deviceId} starting (${args.driver})`);
 runtime.start();
+
+let status: StatusServer | undefined;
+if (args.statusPort !== undefined) {
+  try {
+    status = await StatusServer.start(runtime, { host: "127.0.0.1", port: args.statusPort });
+    logger.info({ url: status.url }, `adapter ${args.deviceId} status on ${status.url}`);
+    process.stdout.write(`adapter ${args.deviceId} status on ${status.url}\n`);
+  } catch (error) {
+    // the device is safe without it; say so and keep running
+    logger.error({ err: error }, (error as Error).message);
+  }
+}

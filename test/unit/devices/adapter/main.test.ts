@@ -15,10 +15,10 @@ const BASE = ["--device", "ex-1", "--driver", "sim-excavator", ...NODE];
 
 describe("parseAdapterArgs", () => {
   it("parses a full command line, with repeated --node", () => {
-    const args = parseAdapterArgs([...BASE, "--node", "http://127.0.0.1:2568/", "--secret", SECRET, "--telemetry-hz", "10", "--log-level", "debug"], {});
+    const args = parseAdapterArgs([...BASE, "--node", "http://127.0.0.1:2568/", "--secret", SECRET, "--telemetry-hz", "10", "--status-port", "0", "--log-level", "debug"], {});
     expect(args).toEqual({
       deviceId: "ex-1", driver: "sim-excavator", nodes: ["http://127.0.0.1:2567", "http://127.0.0.1:2568/"],
-      credential: { secret: SECRET }, telemetryHz: 10, logLevel: "debug", help: false,
+      credential: { secret: SECRET }, telemetryHz: 10, statusPort: 0, logLevel: "debug", help: false,
     });
   });
 
@@ -28,6 +28,7 @@ describe("parseAdapterArgs", () => {
     expect(parseAdapterArgs([...BASE, "--token", "flag-jwt"], { TSUNAGI_DEVICE_SECRET: SECRET }).credential).toEqual({ token: "flag-jwt" });
     expect(parseAdapterArgs(BASE, { TSUNAGI_DEVICE_SECRET: SECRET }).telemetryHz).toBe(20);
     expect(parseAdapterArgs(BASE, { TSUNAGI_DEVICE_SECRET: SECRET }).logLevel).toBe("info");
+    expect(parseAdapterArgs(BASE, { TSUNAGI_DEVICE_SECRET: SECRET }).statusPort).toBeUndefined();
   });
 
   it.each([
@@ -44,6 +45,8 @@ describe("parseAdapterArgs", () => {
     [[...BASE, "--secret", SECRET, "--telemetry-hz", "fast"], /--telemetry-hz "fast"/],
     [[...BASE, "--secret", SECRET, "--telemetry-hz", "0"], /--telemetry-hz/],
     [[...BASE, "--secret", SECRET, "--log-level", "loud"], /--log-level "loud"/],
+    [[...BASE, "--secret", SECRET, "--status-port", "70000"], /--status-port "70000" must be a port number/],
+    [[...BASE, "--secret", SECRET, "--status-port", "x"], /--status-port "x"/],
     [[...BASE, "--secret", SECRET, "--nodes", "x"], /--nodes/],
     [[...BASE, "--secret", SECRET, "extra"], /extra/],
     [[...BASE, "--secret"], /--secret/],
@@ -90,16 +93,25 @@ describe("npm run adapter (process)", () => {
     expect(run.output().stderr).toMatch(/usage: npm run adapter/);
   });
 
-  it("comes online, logs JSON, and exits 0 on SIGTERM", { timeout: 30_000 }, async () => {
+  it("comes online, logs JSON, serves its local status, and exits 0 on SIGTERM", { timeout: 30_000 }, async () => {
     const gateway = await ScriptedGateway.start({ deviceId: "ex-9", secret: SECRET, regionId: "jp-osaka", nodeId: "osaka-1" });
     cleanups.push(() => gateway.close());
-    const run = runAdapter(["--device", "ex-9", "--driver", "sim-excavator", "--node", gateway.httpUrl, "--telemetry-hz", "5"], { TSUNAGI_DEVICE_SECRET: SECRET });
+    const run = runAdapter(["--device", "ex-9", "--driver", "sim-excavator", "--node", gateway.httpUrl, "--telemetry-hz", "5", "--status-port", "0"], { TSUNAGI_DEVICE_SECRET: SECRET });
     const deadline = Date.now() + 25_000;
     while (!run.output().stdout.includes("adapter ex-9 online via jp-osaka/osaka-1\n")) {
       if (run.child.exitCode !== null || Date.now() > deadline) throw new Error(`adapter did not come online: ${JSON.stringify(run.output())}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     await gateway.waitFor((e) => e.body === "deviceProfile");
+    const statusUrl = run.output().stdout.match(/adapter ex-9 status on (http:\/\/127\.0\.0\.1:\d+\/status)\n/)?.[1];
+    expect(statusUrl).toBeDefined();
+    const status = await (await fetch(statusUrl!)).json();
+    expect(status).toMatchObject({ deviceId: "ex-9", driver: "sim-excavator", state: "online", connection: { regionId: "jp-osaka", nodeId: "osaka-1" }, safety: { estopped: false } });
+    expect(status.joints.map((joint: { name: string }) => joint.name)).toEqual(["swing", "boom", "arm", "bucket", "left-track", "right-track"]);
+    expect(status.joints.every((joint: { velocity: number }) => joint.velocity === 0)).toBe(true);
+    expect(status.lastStop.reason).toMatch(/no lease/);
+    expect((await fetch(statusUrl!.replace("/status", "/healthz"))).status).toBe(200);
+    expect((await fetch(statusUrl!, { method: "POST" })).status).toBe(405);
     run.child.kill("SIGTERM");
     expect(await run.exited).toBe(0);
     const jsonLines = run.output().stdout.split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line) as { msg: string });
