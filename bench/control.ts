@@ -150,7 +150,7 @@ async function measurePath(path: ControlPath, options: ControlBenchOptions, sign
       log(`node: enrolling ${options.devices} devices at ${node.ready.httpUrl}`);
       const devices = await Promise.all(deviceIds.map((deviceId) => enrol(node.ready.httpUrl, deviceId)));
       deviceConfig = { path, url: node.ready.gatewayUrl, devices, hz: options.hz };
-      const token = await httpText(`${node.ready.httpUrl}/dev/token?role=operator&sub=bench-operator`);
+      const token = await httpText(`${node.ready.httpUrl}/dev/token?role=supervisor&sub=bench-operator`);
       operatorConfig = { path, url: node.ready.httpUrl, token, deviceIds, hz: options.hz };
     } else {
       const relay = await BenchChild.start<RelayReady>("relay", "bench/lib/control-relay.ts", null, signal);

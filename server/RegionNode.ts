@@ -152,7 +152,7 @@ export class RegionNode {
       host: config.host, port: config.gateway.port, regionId: config.regionId, nodeId: config.nodeId,
       credentials: devices, tokens, logger: logger.child({ component: "gateway" }), metrics,
       maxFrameBytes: config.limits.maxFrameBytes, maxMessagesPerSecond: config.gateway.maxMessagesPerSecond,
-      helloTimeoutMs: config.gateway.helloTimeoutMs,
+      helloTimeoutMs: config.gateway.helloTimeoutMs, revalidateMs: config.gateway.revalidateMs,
     }).catch((error) => {
       bound.transport.shutdown();
       for (const redis of ownedRedis) redis.disconnect();

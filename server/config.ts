@@ -73,6 +73,8 @@ export const configSchema = z.object({
     publicAddress: z.string().regex(/^[^\s/:]+(:\d{1,5})?$/, "host:port, without a scheme").optional(),
     /** An adapter that has not proved its credential within this long is disconnected. */
     helloTimeoutMs: z.number().int().min(100).max(60_000),
+    /** Online devices' credentials are checked again this often: a revoked device is cut off within it. */
+    revalidateMs: z.number().int().min(100).max(600_000),
     /** Frames per second one device connection may send before excess is dropped with RATE_LIMITED. */
     maxMessagesPerSecond: z.number().int().min(10).max(100_000),
   }),
@@ -118,6 +120,7 @@ export const defaults: ConfigInput = {
   gateway: {
     port: 2568,
     helloTimeoutMs: 5000,
+    revalidateMs: 5000,
     maxMessagesPerSecond: 2000,
   },
   teleop: {
@@ -173,6 +176,7 @@ setting("drainTimeoutMs", "int", "SIGTERM drain bound");
 setting("gateway.port", "int", "device gateway listen port (0 = any free port)");
 setting("gateway.publicAddress", "string", "host:port adapters use to reach the gateway");
 setting("gateway.helloTimeoutMs", "int", "time an adapter has to prove its credential");
+setting("gateway.revalidateMs", "int", "how often connected devices' credentials are checked again (revocation)");
 setting("gateway.maxMessagesPerSecond", "int", "per-device frame rate limit");
 setting("teleop.leaseTtlMs", "int", "control lease lifetime without renewal");
 setting("teleop.telemetryHz", "number", "telemetry fan-out rate to participants");

@@ -312,6 +312,8 @@ export class AdapterRuntime {
   private welcomes = 0;
   /** See `lastStop`. */
   private lastStopValue: AdapterStop | undefined;
+  /** A setpoint with some non-zero value was applied since motion was last zeroed. */
+  private motionCommanded = false;
 
   constructor(options: AdapterRuntimeOptions) {
     const { deviceId, driver, credential, nodes, adapterVersion } = options ?? ({} as AdapterRuntimeOptions);
@@ -389,10 +391,11 @@ export class AdapterRuntime {
   }
 
   /**
-   * The last time motion was zeroed (device wall clock, Unix epoch ms) and why: "no lease
-   * (disconnected)", "watchdog", "connection closed", "e-stop"... Also set when nothing
-   * was moving: it records the decision, so a technician can see when the adapter last
-   * stopped the machine and a test can bound how long after a failure it did.
+   * When the adapter last stopped commanded motion (device wall clock, Unix epoch ms)
+   * and why: "no lease (disconnected)", "watchdog", "connection closed", "e-stop"...
+   * Only stops of a device that had been commanded to move count; later zeroings of an
+   * already still device do not overwrite it. A technician sees when and why the machine
+   * last stopped, and a test can bound how long after a failure it did.
    */
   get lastStop(): AdapterStop | undefined {
     return this.lastStopValue && { ...this.lastStopValue };
@@ -765,6 +768,7 @@ export class AdapterRuntime {
           detail = `the device refused the setpoint (${refusal}); motion zeroed`;
         } else {
           appliedAtMs = this.clock.serverNow();
+          if (verdict.setpoint!.some((entry) => entry.value !== undefined && entry.value !== 0)) this.motionCommanded = true;
           this.watchdog.feed(this.clock.clientNow());
         }
       }
@@ -1002,7 +1006,8 @@ export class AdapterRuntime {
 
   /** Zeroes every axis and notes when and why (see `lastStop`). */
   private zeroMotion(reason: string): void {
-    this.lastStopValue = { at: Date.now(), reason };
+    if (this.motionCommanded) this.lastStopValue = { at: Date.now(), reason };
+    this.motionCommanded = false;
     try {
       const report = this.driver.hal.zeroMotion();
       for (const failure of report.failed) this.logger.error({ componentId: failure.componentId }, `could not stop ${failure.componentId}: ${failure.error.message}`);

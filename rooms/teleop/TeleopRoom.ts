@@ -29,7 +29,7 @@
  *   await matchMaker.createRoom("teleop", { roomId: "site-1", devices: ["excavator-1", "drone-1"] });
  *   // client side: see client-sdk/OperatorControls.ts
  */
-import { ServerError, type Client } from "@colyseus/core";
+import { ServerError, type AuthContext, type Client } from "@colyseus/core";
 import { ErrorCode, encodeEnvelope, ENVELOPE_MESSAGE_TYPE, tsunagi } from "../../proto/index.ts";
 
 type Envelope = tsunagi.v1.Envelope;
@@ -112,8 +112,25 @@ interface DeviceSlot {
   summary?: CommandSummary;
 }
 
+/** Roles that may open a teleop room, naming the machines it controls. */
+const creatorRoles: readonly Role[] = ["supervisor", "admin"];
+const joinAuth = tokenAuth(["operator", "supervisor", "visitor", "host"]);
+
 export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
-  static onAuth = tokenAuth(["operator", "supervisor", "visitor", "host"]);
+  /**
+   * Any of the room's roles may join. Only a supervisor (or admin) may create one: the
+   * `devices` option binds real machines to the room, so naming them is a site decision.
+   */
+  static async onAuth(token: string, options: any, context: AuthContext): Promise<TokenClaims> {
+    const claims = await joinAuth(token, options, context);
+    if (options && typeof options === "object" && "devices" in options && !creatorRoles.includes(claims.role)) {
+      const { metrics, logger } = nodeContext();
+      metrics.errors.inc({ code: "FORBIDDEN", source: "auth" });
+      logger.warn({ role: claims.role, sub: claims.sub }, "teleop room creation refused: not a supervisor");
+      throw new ServerError(ErrorCode.FORBIDDEN, `only a supervisor may open a teleop room and name its devices (you are ${claims.role})`);
+    }
+    return claims;
+  }
   maxClients = 64;
 
   private readonly slots = new Map<string, DeviceSlot>();
@@ -133,6 +150,9 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
       if (owner) throw new ServerError(ErrorCode.ROOM_CONFLICT, `device ${deviceId} already belongs to room "${owner}" on this node`);
     }
     this.deviceIds = devices;
+    // A site's room outlives its participants: its machines stay bound to it (stopped,
+    // with no lease) until the node stops, so the next operator finds them there.
+    this.autoDispose = false;
     await super.onCreate(options);
     this.context = nodeContext();
     this.audit = this.context.audit(this.roomId);
@@ -347,7 +367,6 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     if (slot.lease.estopped) return refuse(Status.ESTOPPED, `device ${slot.deviceId} is e-stopped; a supervisor must reset it`);
     const renewed = slot.lease.renew(client.sessionId, command.leaseId, now);
     if (renewed.status === "refused") return refuse(Status.NO_LEASE, renewed.message);
-    slot.lastRenewAt = now;
     const profile = slot.link?.profile;
     const budget = latencyBudgetMs(profile, this.context.config.teleop.defaultLatencyBudgetMs);
     const deadline = Math.min(command.deadlineMs || 0, (command.issuedAtMs || 0) + budget);
@@ -358,6 +377,9 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     const problem = axesProblem(command.axes, profile);
     if (problem) return refuse(Status.OUT_OF_BOUNDS, problem);
     slot.lastSeq = seq;
+    // Only a command the adapter will apply feeds its watchdog, so only such a command
+    // feeds the room's mirror of it (see tick()).
+    slot.lastRenewAt = now;
     command.deadlineMs = deadline;
     slot.link.sendCommand(command, (ack) => this.ackToClient(client, slot, ack));
   }

@@ -50,6 +50,12 @@ export interface DeviceGatewayOptions {
   maxMessagesPerSecond: number;
   /** Time an adapter has to send a valid DeviceHello. */
   helloTimeoutMs: number;
+  /**
+   * How often online devices' credentials are checked again, ms: a device revoked (or
+   * re-enrolled, which rotates its secret) while connected is cut off within this.
+   * Default 5000.
+   */
+  revalidateMs?: number;
   /** Server clock. Default Date.now. */
   now?: () => number;
 }
@@ -60,6 +66,8 @@ interface Connection {
   challenge: { nonce: string; serverTimeMs: number };
   helloTimer?: NodeJS.Timeout;
   link?: DeviceLink;
+  /** How the device proved itself, and the enrolment version it proved (for revalidation). */
+  credential?: { mode: "signed-challenge" | "token"; version: number };
   remote: string;
   /** Frames this second, for the rate limit. */
   windowStart: number;
@@ -84,6 +92,10 @@ export class DeviceGateway {
   private readonly sockets = new Set<Socket>();
   private readonly attachListeners = new Set<(link: DeviceLink) => void>();
   private readonly sweepTimer: NodeJS.Timeout;
+  /** Checks online devices' credentials again (revocation, rotation). */
+  private readonly revalidateTimer: NodeJS.Timeout;
+  /** Whether the last revalidation failed to reach the registry (logged once per outage). */
+  private registryDown = false;
   private readonly now: () => number;
   private closing = false;
 
@@ -94,6 +106,8 @@ export class DeviceGateway {
     this.now = options.now ?? Date.now;
     this.sweepTimer = setInterval(() => { for (const link of this.links.values()) link.sweep(); }, 50);
     this.sweepTimer.unref();
+    this.revalidateTimer = setInterval(() => void this.revalidate(), options.revalidateMs ?? 5000);
+    this.revalidateTimer.unref();
   }
 
   static async start(options: DeviceGatewayOptions): Promise<DeviceGateway> {
@@ -158,6 +172,7 @@ export class DeviceGateway {
     if (this.closing) return;
     this.closing = true;
     clearInterval(this.sweepTimer);
+    clearInterval(this.revalidateTimer);
     if (this.listenSocket) {
       uWS.us_listen_socket_close(this.listenSocket);
       this.listenSocket = false;
@@ -240,6 +255,7 @@ export class DeviceGateway {
     if ((connection.state as Connection["state"]) === "closed" || this.closing) return;
     clearTimeout(connection.helloTimer);
     connection.state = "online";
+    connection.credential = { mode: hello.credential === "token" ? "token" : "signed-challenge", version: record.version };
     const link = new DeviceLink({
       deviceId, adapterVersion: hello.adapterVersion, driver: hello.driver, now: this.now,
       socket: {
@@ -284,6 +300,42 @@ export class DeviceGateway {
       return record;
     }
     throw new ProtocolError(ErrorCode.WRONG_TYPE, "DeviceHello carries no credential (token or signed_challenge)");
+  }
+
+  /**
+   * Cuts off online devices whose credential no longer holds: revoked, or (signed
+   * challenge) re-enrolled with a new secret. Cutting a device off stops its machine,
+   * which is the safe direction. An unreachable registry keeps devices connected: they
+   * proved themselves, and stopping every machine because Redis blinked is worse.
+   */
+  private async revalidate() {
+    const online = [...this.sockets].filter((ws) => ws.getUserData().state === "online");
+    for (const ws of online) {
+      const connection = ws.getUserData();
+      const link = connection.link;
+      if (!link || !connection.credential) continue;
+      let record: DeviceRecord | undefined;
+      try {
+        record = await this.options.credentials.lookup(link.deviceId);
+        if (this.registryDown) this.options.logger.info("device registry reachable again");
+        this.registryDown = false;
+      } catch (error) {
+        if (error instanceof DeviceCredentialError) {
+          record = undefined; // no longer enrolled
+        } else {
+          if (!this.registryDown) this.options.logger.error({ err: error }, "device registry unreachable; connected devices stay attached until it is back");
+          this.registryDown = true;
+          return;
+        }
+      }
+      if (connection.state !== "online" || connection.link !== link) continue;
+      const why = !record ? "is no longer enrolled"
+        : record.revoked ? "was revoked"
+        : connection.credential.mode === "signed-challenge" && record.version !== connection.credential.version ? "was re-enrolled with a new secret"
+        : undefined;
+      if (!why) continue;
+      this.refuse(ws, ErrorCode.FORBIDDEN, `device ${link.deviceId}'s credential ${why}: disconnected`, 0);
+    }
   }
 
   // --- after authentication ----------------------------------------------------------
