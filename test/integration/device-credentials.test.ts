@@ -1,0 +1,144 @@
+/**
+ * Who may attach a machine: real adapter processes against a real node and Redis, with
+ * provisioning through `npm run devices`. A forged, unknown, revoked or rotated-out
+ * credential never attaches; each refusal reaches the adapter as a coded error, the
+ * node's log and its metrics; a device revoked while connected is cut off and stops.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomBytes, randomUUID } from "node:crypto";
+import { spawn } from "node:child_process";
+import { ErrorCode } from "../../proto/index.ts";
+import { TokenService } from "../../server/auth/tokens.ts";
+import { flushRedisDb, repoRoot, startNode, testSecret, type NodeProcess } from "../fixtures/processes.ts";
+import { startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
+
+const redisUrl = "redis://127.0.0.1:6379/8";
+const clusterName = `creds-${randomUUID().slice(0, 8)}`;
+let node: NodeProcess;
+const adapters: AdapterProcess[] = [];
+
+/** `npm run devices -- …` against this test's cluster. */
+function devicesCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "server/auth/devices-cli.ts", ...args, "--redis-url", redisUrl, "--cluster-name", clusterName], {
+      cwd: repoRoot, env: { ...process.env, TSUNAGI_AUTH_SECRET: testSecret },
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => { stdout += chunk; });
+    child.stderr.on("data", (chunk) => { stderr += chunk; });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    child.on("exit", (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+}
+
+async function enroll(deviceId: string): Promise<string> {
+  const { code, stdout, stderr } = await devicesCli(["enroll", deviceId, "--class", "excavator"]);
+  if (code !== 0) throw new Error(`devices enroll exited ${code}: ${stderr}`);
+  return JSON.parse(stdout).deviceSecret;
+}
+
+async function adapter(deviceId: string, credential: { secret?: string; token?: string }) {
+  const started = await startAdapter({ deviceId, driver: "sim-excavator", nodes: [node.httpUrl], ...credential });
+  adapters.push(started);
+  return started;
+}
+
+/** Waits for the adapter's last error to carry `code`, and checks it never came online. */
+async function refused(process: AdapterProcess, code: number) {
+  const status = await process.waitForStatus((s) => s.lastError?.code === code, 15_000, `refusal ${code}`);
+  expect(status.state).not.toBe("online");
+  expect(status.counters.reconnects).toBe(0);
+  expect(status.connection).toBeUndefined();
+  expect(stopped(status)).toBe(true);
+  return status;
+}
+
+async function refusals(code: string): Promise<number> {
+  const text = await (await fetch(`${node.httpUrl}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith("tsunagi_errors_total{") && l.includes(`code="${code}"`) && l.includes('source="gateway"'));
+  return line ? Number(line.split(" ").pop()) : 0;
+}
+
+beforeAll(async () => {
+  await flushRedisDb(redisUrl);
+  node = await startNode({ regionId: "jp-sendai", redisUrl, clusterName, extraArgs: ["--gateway-revalidate-ms", "200"] });
+});
+
+afterAll(async () => {
+  await Promise.all(adapters.map((a) => a.stop()));
+  await node?.stop();
+});
+
+describe("device credentials at the gateway", () => {
+  it("refuses a forged secret (AUTH_FAILED), an unknown device (DEVICE_UNKNOWN) and a forged token (TOKEN_INVALID)", { timeout: 60_000 }, async () => {
+    await enroll("ex-forged");
+    const authFailedBefore = await refusals("AUTH_FAILED");
+    const forged = await adapter("ex-forged", { secret: randomBytes(32).toString("hex") });
+    const unknown = await adapter("ex-nobody", { secret: randomBytes(32).toString("hex") });
+    const otherKey = new TokenService({ secret: "some-other-cluster-secret-0123456789abcdef" });
+    const forgedToken = await adapter("ex-forged", { token: await otherKey.issue({ sub: "ex-forged", role: "device" }) });
+
+    const [forgedStatus] = await Promise.all([refused(forged, ErrorCode.AUTH_FAILED), refused(unknown, ErrorCode.DEVICE_UNKNOWN), refused(forgedToken, ErrorCode.TOKEN_INVALID)]);
+    expect(forgedStatus.lastError!.message).toMatch(/ex-forged/);
+    expect(await refusals("AUTH_FAILED")).toBeGreaterThan(authFailedBefore);
+    expect(await refusals("DEVICE_UNKNOWN")).toBeGreaterThan(0);
+    const logLines = node.output().split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line) as { code?: string; msg: string });
+    expect(logLines.some((line) => line.code === "AUTH_FAILED" && line.msg.startsWith('device channel: device "ex-forged" refused'))).toBe(true);
+    // The node is unharmed.
+    expect((await fetch(`${node.httpUrl}/healthz`)).status).toBe(200);
+  });
+
+  it("a token for another device or role is FORBIDDEN", { timeout: 60_000 }, async () => {
+    await enroll("ex-token");
+    const issuer = new TokenService({ secret: testSecret });
+    const other = await adapter("ex-token", { token: await issuer.issue({ sub: "ex-someone-else", role: "device" }) });
+    const operatorToken = await adapter("ex-token", { token: await issuer.issue({ sub: "ex-token", role: "operator" }) });
+    await Promise.all([refused(other, ErrorCode.FORBIDDEN), refused(operatorToken, ErrorCode.FORBIDDEN)]);
+  });
+
+  it("revoking a device cuts off its connected adapter, which stops the machine; neither the old secret nor a rotated-out one attaches again", { timeout: 60_000 }, async () => {
+    const secret = await enroll("ex-revoked");
+    const device = await adapter("ex-revoked", { secret });
+    await device.waitForStatus((s) => s.state === "online", 20_000, "online with the enrolled secret");
+
+    const revoked = await devicesCli(["revoke", "ex-revoked"]);
+    expect(revoked.code).toBe(0);
+    const cut = await device.waitForStatus((s) => s.lastError?.code === ErrorCode.FORBIDDEN, 10_000, "cut off after revocation");
+    expect(stopped(cut)).toBe(true);
+    // It keeps trying and keeps being refused.
+    await device.waitForStatus((s) => s.counters.connectAttempts >= 3 && s.state !== "online", 15_000, "refused again");
+    expect((await device.status()).lastError!.code).toBe(ErrorCode.FORBIDDEN);
+    const shown = await devicesCli(["show", "ex-revoked"]);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ deviceId: "ex-revoked", revoked: true });
+    expect(shown.stdout).not.toContain(secret);
+
+    // Re-enrolment issues a new secret; the old one stays dead.
+    const renewed = await enroll("ex-revoked");
+    expect(renewed).not.toBe(secret);
+    await device.waitForStatus((s) => s.lastError?.code === ErrorCode.AUTH_FAILED, 15_000, "the old secret refused as a bad proof");
+    const replacement = await adapter("ex-revoked", { secret: renewed });
+    await replacement.waitForStatus((s) => s.state === "online", 20_000, "online with the new secret");
+    expect((await device.status()).state).not.toBe("online");
+  });
+
+  it("re-enrolling a connected device rotates its secret and cuts off the connection made with the old one", { timeout: 60_000 }, async () => {
+    const secret = await enroll("ex-rotated");
+    const device = await adapter("ex-rotated", { secret });
+    await device.waitForStatus((s) => s.state === "online", 20_000, "online");
+    await enroll("ex-rotated");
+    await device.waitForStatus((s) => s.state !== "online" && s.lastError?.code === ErrorCode.FORBIDDEN, 10_000, "cut off after rotation");
+  });
+
+  it("the devices CLI explains bad usage and unknown devices", async () => {
+    const unknown = await devicesCli(["revoke", "ex-never-enrolled"]);
+    expect(unknown.code).toBe(4);
+    expect(unknown.stderr).toMatch(/no device "ex-never-enrolled" is enrolled/);
+    const bad = await devicesCli(["enroll", "bad id!"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/DEVICE_ID "bad id!" must match/);
+    const verb = await devicesCli(["destroy", "ex-1"]);
+    expect(verb.code).toBe(2);
+    expect(verb.stderr).toMatch(/usage: npm run devices/);
+  });
+});
