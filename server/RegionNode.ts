@@ -92,9 +92,11 @@ export class RegionNode {
   static async start(config: NodeConfig): Promise<RegionNode> {
     const logger = createLogger({ level: config.logLevel, regionId: config.regionId, nodeId: config.nodeId });
     const roomCounts: Record<string, number> = {};
+    let gatewayForMetrics: DeviceGateway | undefined;
     const metrics = new NodeMetrics({
       connections: () => matchMaker.stats.local.ccu,
       roomsByType: () => roomCounts,
+      devicesOnline: () => gatewayForMetrics?.onlineDevices().length ?? 0,
     });
     const tokens = new TokenService({ secret: config.authSecret ?? DEV_SECRET });
     const topology = config.regionsFile ? RegionTopology.fromFile(config.regionsFile) : undefined;
@@ -158,6 +160,7 @@ export class RegionNode {
       for (const redis of ownedRedis) redis.disconnect();
       throw error;
     });
+    gatewayForMetrics = gateway;
     const gatewayAddress = config.gateway.publicAddress ?? `${publicAddress.split(":")[0]}:${gateway.port}`;
     const gatewayUrl = `ws://${gatewayAddress}/device`;
 

@@ -56,6 +56,8 @@ const BUDGET_STRIKES = 3;
 const TELEMETRY_BACKPRESSURE_BYTES = 128 * 1024;
 /** How often the room checks lease expiry and the silent-holder watchdog, ms. */
 const TICK_MS = 20;
+/** An EStop.raised_at_ms further than this from the room's clock is not believed, ms. */
+const PLAUSIBLE_CLOCK_SKEW_MS = 10_000;
 /** How often command summaries go to the audit log, ms. */
 const SUMMARY_MS = 1000;
 
@@ -424,17 +426,20 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     if (targets[0] === undefined) { this.reject(client, ErrorCode.DEVICE_UNKNOWN, `no device "${estop.deviceId.slice(0, 64)}" in room ${this.roomId}`, envelope.correlationId); return; }
     const by = `${participant.subject} (${client.sessionId})`;
     const reason = estop.reason?.slice(0, 200) || `e-stop by ${participant.role}`;
-    for (const slot of targets as DeviceSlot[]) this.latchEStop(slot, by, reason, participant.role);
+    // The sender's clock (synced to ours) says when the button was pressed; keep it when plausible, so
+    // the device can tell the whole operator→device latency. Our own time otherwise.
+    const now = Date.now();
+    const pressedAt = Math.abs(now - (estop.raisedAtMs || 0)) <= PLAUSIBLE_CLOCK_SKEW_MS ? estop.raisedAtMs : now;
+    for (const slot of targets as DeviceSlot[]) this.latchEStop(slot, by, reason, participant.role, pressedAt);
     this.sendEnvelope(client, { correlationId: envelope.correlationId, estop: { deviceId: estop.deviceId, all: estop.all || !estop.deviceId, reason, raisedBy: by, raisedAtMs: estop.raisedAtMs } });
   }
 
   /** Stops the device first, then latches and tells everyone. */
-  private latchEStop(slot: DeviceSlot, by: string, reason: string, source: string) {
-    const raisedAtMs = Date.now();
+  private latchEStop(slot: DeviceSlot, by: string, reason: string, source: string, raisedAtMs = Date.now()) {
     const notice = { deviceId: slot.deviceId, reason, raisedBy: by, raisedAtMs };
     slot.link?.sendEStop(notice);
     this.context.metrics.estops.inc({ source });
-    const result = slot.lease.estop(by, reason, raisedAtMs);
+    const result = slot.lease.estop(by, reason, Date.now());
     this.broadcastEnvelope({ correlationId: 0, estop: notice });
     if (result.status === "estopped" && !result.alreadyLatched) {
       this.context.logger.warn({ roomId: this.roomId, deviceId: slot.deviceId, by, reason }, `e-stop latched on ${slot.deviceId}`);

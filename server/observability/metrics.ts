@@ -23,7 +23,7 @@ export class NodeMetrics {
   /** Teleop counts added on hot paths, read at scrape time. */
   readonly teleop = { telemetryDropped: 0 };
 
-  constructor(sources: { connections: () => number; roomsByType: () => Record<string, number> }) {
+  constructor(sources: { connections: () => number; roomsByType: () => Record<string, number>; devicesOnline?: () => number }) {
     collectDefaultMetrics({ register: this.registry, prefix: "tsunagi_", eventLoopMonitoringPrecision: 20 });
     const registers = [this.registry];
     const traffic = this.traffic;
@@ -38,6 +38,10 @@ export class NodeMetrics {
         this.reset();
         for (const [type, count] of Object.entries(sources.roomsByType())) this.set({ type }, count);
       },
+    });
+    new Gauge({
+      name: "tsunagi_devices_online", help: "Edge adapters authenticated and connected to this node's gateway.", registers,
+      collect() { this.set(sources.devicesOnline?.() ?? 0); },
     });
     const counterOf = (name: string, help: string, read: () => number) => new Counter({
       name, help, registers,

@@ -84,6 +84,27 @@ afterAll(async () => {
   await node?.stop();
 });
 
+describe("site rooms", () => {
+  it("only a supervisor opens one; bad device lists are refused with WRONG_TYPE; the room outlives its participants", async () => {
+    await expect(joinTeleop(node, "site-op", "operator", { devices: ["ex-9"] })).rejects.toMatchObject({ code: ErrorCode.FORBIDDEN });
+    await expect(joinTeleop(node, "site-bad", "supervisor", { devices: ["ex 9"] })).rejects.toMatchObject({ code: ErrorCode.WRONG_TYPE });
+    await expect(joinTeleop(node, "site-bad", "supervisor", { devices: ["ex-9", "ex-9"] })).rejects.toMatchObject({ code: ErrorCode.WRONG_TYPE });
+    await expect(joinTeleop(node, "site-bad", "supervisor", { devices: [] })).rejects.toMatchObject({ code: ErrorCode.WRONG_TYPE });
+    // A device answers to one room.
+    await expect(joinTeleop(node, "site-steal", "supervisor", { devices: [EXCAVATOR] })).rejects.toMatchObject({ code: ErrorCode.ROOM_CONFLICT });
+
+    const opened = await joinTeleop(node, "site-z", "supervisor", { devices: ["ex-z"] });
+    expect(await waitFor(() => opened.deviceSnapshot("ex-z").lease, 5000, "the room's greeting")).toMatchObject({ leaseId: "", online: false });
+    await opened.leave();
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // past Colyseus' empty-room disposal delay
+    const again = await join("visitor");
+    expect(again.roomId).toBe(ROOM);
+    const back = await joinTeleop(node, "site-z", "operator");
+    sessions.push(back);
+    expect(await waitFor(() => back.deviceSnapshot("ex-z").lease, 5000, "the room's greeting")).toMatchObject({ online: false });
+  });
+});
+
 describe("teleoperation through a region node", () => {
   it("drives the simulated excavator: the joint states in telemetry follow the commands", async () => {
     const session = await join("operator", "driver-1");
