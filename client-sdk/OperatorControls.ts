@@ -439,7 +439,7 @@ export class OperatorControls {
     this.running = false;
     this.neutral();
     this.reconcile();
-    if (this.holding) this.stopSeq = this.sendCommand() ?? 0;
+    if (this.holding) this.stopSeq = this.sendCommand(neutralSetpoint(this.currentProfile)) ?? 0;
   }
 
   // --- e-stop ------------------------------------------------------------------------
@@ -681,7 +681,8 @@ export class OperatorControls {
     const period = this.heartbeatPeriodMs();
     const idle = this.now() - this.lastSentAt;
     if (idle >= period - 2) {
-      if (this.stopSeq && !this.running) this.sendCommand();
+      // stop()'s command again, neutral whatever setAxes() did since: a stop must never carry motion.
+      if (this.stopSeq && !this.running) this.sendCommand(neutralSetpoint(this.currentProfile));
       else this.sendHeartbeat();
       this.heartbeatTimer = setTimeout(() => this.heartbeatDue(), period);
     } else {
@@ -689,8 +690,8 @@ export class OperatorControls {
     }
   }
 
-  /** Sends the current setpoint; returns its seq, or undefined when nothing was sent. */
-  private sendCommand(): number | undefined {
+  /** Sends `setpoint` (the current one by default); returns its seq, or undefined when nothing was sent. */
+  private sendCommand(setpoint: ReadonlyArray<number | undefined> = this.setpoint): number | undefined {
     const lease = this.currentLease;
     if (!lease || !this.holding || this.session.reconnecting) return undefined;
     if (lease.leaseId !== this.seqLeaseId) this.resetSequences(lease.leaseId);
@@ -698,7 +699,7 @@ export class OperatorControls {
     const issuedAtMs = this.clock.now();
     const budgetMs = this.currentProfile?.latencyBudgetMs || DEFAULT_DEADLINE_MS;
     const axes: tsunagi.v1.IAxisValue[] = [];
-    this.setpoint.forEach((value, index) => { if (value !== undefined) axes.push({ index, value }); });
+    setpoint.forEach((value, index) => { if (value !== undefined) axes.push({ index, value }); });
     if (!this.send({ correlationId: 0, controlCommand: { deviceId: this.deviceId, leaseId: lease.leaseId, seq, issuedAtMs, deadlineMs: issuedAtMs + budgetMs, axes } })) return undefined;
     this.commandSeq = seq;
     this.lastSentAt = this.now();

@@ -241,6 +241,7 @@ describe("OperatorControls: the fixed-rate loop", () => {
     room.acking = false; // the stop command goes unacknowledged at first
     controls.stop();
     expect(controls.axes.boom).toBe(0);
+    controls.setAxes({ boom: 0.3 }); // the application moves a stick while stopped: the stop still carries no motion
     const isNeutral = (command: tsunagi.v1.ControlCommand) => Object.values(valuesOf(command)).every((v) => v === 0);
     // repeated at the heartbeat period while unconfirmed
     await vi.waitFor(() => expect(commandsOf(room, session.sessionId).filter((c) => isNeutral(c.command)).length).toBeGreaterThanOrEqual(3), WAIT);
