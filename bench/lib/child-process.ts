@@ -43,7 +43,9 @@ export class BenchChild {
    */
   static async start<Ready>(label: string, script: string, argument: unknown, signal?: AbortSignal): Promise<{ child: BenchChild; ready: Ready }> {
     signal?.throwIfAborted();
-    const childProcess = spawn(process.execPath, ["--import", "tsx", script, JSON.stringify(argument)], {
+    // TSUNAGI_BENCH_PROFILE=DIR writes a V8 CPU profile of every bench child into DIR, to find where time goes.
+    const profile = process.env.TSUNAGI_BENCH_PROFILE ? ["--cpu-prof", "--cpu-prof-dir", process.env.TSUNAGI_BENCH_PROFILE] : [];
+    const childProcess = spawn(process.execPath, [...profile, "--import", "tsx", script, JSON.stringify(argument)], {
       cwd: repoRoot,
       stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
@@ -110,7 +112,13 @@ export class BenchChild {
   private fail(error: Error): void {
     if (this.failure) return;
     this.failure = error;
-    this.childProcess.kill("SIGKILL");
+    if (process.env.TSUNAGI_BENCH_PROFILE && this.childProcess.connected) {
+      // A profiled child must exit by itself to write its profile: closing the channel does that.
+      this.childProcess.disconnect();
+      setTimeout(() => this.childProcess.kill("SIGKILL"), 5000).unref();
+    } else {
+      this.childProcess.kill("SIGKILL");
+    }
     this.readyWaiter.reject(error);
     for (const pending of this.pendingCalls.values()) pending.reject(error);
     this.pendingCalls.clear();

@@ -4,10 +4,11 @@
  * DeviceChallenge with a signed challenge and announces its DeviceProfile; on the relay
  * path it just connects. Then, on both paths alike: every ControlCommand is acked
  * APPLIED at once (same correlation id) and its latency recorded as receive time minus
- * issued_at_ms (both wallClockMs on this machine); the first EStop of each device is
- * timestamped; and each device sends Telemetry at telemetryHz, as a real one would.
+ * issued_at_ms (both wallClockMs on this machine); the first EStop of each device since
+ * the last `estops` call is timestamped (a Reset clears the latch); and each device
+ * sends Telemetry at telemetryHz, as a real one would.
  * Argument: DeviceLoadConfig. Ready (every adapter accepted and its profile sent).
- * Calls: startWindow, stopWindow → DeviceWindow, estops → EStopsReceived.
+ * Calls: startWindow, stopWindow → DeviceWindow, estops → EStopsReceived (and forgets them).
  */
 import { WebSocket } from "ws";
 import { decodeEnvelope, encodeEnvelope, errorCodeName, ProtocolError, tsunagi, type Envelope, type IEnvelope } from "../../proto/index.ts";
@@ -28,7 +29,7 @@ let windowStartMs = 0;
 let latenciesMs: number[] = [];
 let connectionsLost = 0;
 const errors: Record<string, number> = {};
-const estops: EStopsReceived = {};
+let estops: EStopsReceived = {};
 const loopDelay = new LoopDelayWindow();
 
 class BenchAdapter {
@@ -105,6 +106,9 @@ class BenchAdapter {
         estops[this.deviceId] ??= { receivedAtMs, raisedAtMs: envelope.estop!.raisedAtMs ?? 0 };
         return;
       }
+      case "reset":
+        this.estopped = false;
+        return;
       case "leaseState":
         // An ended lease zeroes motion (teleop.proto, LeaseState).
         if (!envelope.leaseState!.leaseId) this.velocity = 0;
@@ -116,7 +120,7 @@ class BenchAdapter {
         return;
       }
       default:
-        // Heartbeat, Reset, ClockSyncPong, Pong, telemetry echoes of the relay: nothing to do.
+        // Heartbeat, ClockSyncPong, Pong, telemetry echoes of the relay: nothing to do.
         return;
     }
   }
@@ -195,4 +199,10 @@ function stopWindow(): DeviceWindow {
 
 const adapters = config.devices.map(({ deviceId, deviceSecret }, index) => new BenchAdapter(deviceId, deviceSecret, index));
 await Promise.all(adapters.map((adapter) => adapter.connect()));
-serveParent({ startWindow, stopWindow, estops: () => estops });
+function takeEStops(): EStopsReceived {
+  const taken = estops;
+  estops = {};
+  return taken;
+}
+
+serveParent({ startWindow, stopWindow, estops: takeEStops });

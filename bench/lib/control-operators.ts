@@ -10,12 +10,15 @@
  *
  * Then, on both paths alike, each sends a ControlCommand `hz` times a second (seq 1, 2,
  * 3… per lease, issued_at_ms = wallClockMs, deadline issued + latency budget) and counts
- * the acks of the commands it sent in the measurement window. Last, `estop` has each
- * operator stop commanding and send one EStop for its device, staggered over
- * estopSpreadMs.
+ * the acks of the commands it sent in the measurement window. Then come e-stop rounds,
+ * under load: `estop` has each operator in turn, staggered over estopSpreadMs, stop
+ * commanding and send one EStop for its device while the others go on commanding;
+ * `recover` has each send a Reset (the bench's operators are supervisors), take its
+ * lease again and resume, ready for the next round.
  *
  * Argument: OperatorLoadConfig. Ready (every operator joined, holding its lease and
- * sending). Calls: startWindow, stopWindow → OperatorWindow, estop → EStopsSent.
+ * sending). Calls: startWindow, stopWindow → OperatorWindow, estop → EStopsSent,
+ * recover (resolves when every operator commands again).
  */
 import "../../server/polyfills.ts";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -78,6 +81,10 @@ class BenchOperator {
   /** Sent commands awaiting their ack, by `leaseId#seq`: whether each was sent in the window. */
   pending = new Map<string, boolean>();
   private stopped = false;
+  /** Between its e-stop and the lease taken after the reset: sends nothing. */
+  private paused = false;
+  /** recover(): resolved once commanding again. */
+  private resumeWaiter?: () => void;
 
   constructor(readonly deviceId: string, private readonly index: number) {}
 
@@ -135,7 +142,7 @@ class BenchOperator {
     let nextSendAtMs = performance.now() + (this.index * periodMs) / config.deviceIds.length;
     const sendOnSchedule = () => {
       if (this.stopped) return;
-      if (this.leaseId) this.sendCommand();
+      if (this.leaseId && !this.paused) this.sendCommand();
       else if (measuring) ticksWithoutLease++;
       nextSendAtMs += periodMs;
       setTimeout(sendOnSchedule, nextSendAtMs - performance.now());
@@ -159,11 +166,31 @@ class BenchOperator {
 
   /** Stops commanding and raises an e-stop for the device; returns its send time. */
   estop(): number {
-    this.stopped = true;
+    this.paused = true;
     clearTimeout(this.reacquireTimer);
     const raisedAtMs = wallClockMs();
     this.write({ correlationId: this.nextCorrelationId++, estop: { deviceId: this.deviceId, reason: "control bench e-stop", raisedAtMs } });
     return raisedAtMs;
+  }
+
+  /** After an e-stop: reset it, take the lease again and resume commanding. */
+  recover(): Promise<void> {
+    if (!this.paused) return Promise.resolve();
+    const resumed = new Promise<void>((resolve) => { this.resumeWaiter = resolve; });
+    if (config.path === "relay") {
+      this.resume();
+      return resumed;
+    }
+    // Same socket, so the room handles the reset before the lease request.
+    this.write({ correlationId: this.nextCorrelationId++, reset: { deviceId: this.deviceId, reason: "control bench: next e-stop round" } });
+    this.requestLease();
+    return resumed;
+  }
+
+  private resume() {
+    this.paused = false;
+    this.resumeWaiter?.();
+    this.resumeWaiter = undefined;
   }
 
   private receive(bytes: Uint8Array) {
@@ -209,11 +236,12 @@ class BenchOperator {
       this.leaseRequestId = 0;
       this.leaseWaiter?.resolve();
       this.leaseWaiter = undefined;
+      if (this.paused) this.resume();
       return;
     }
     if (!this.leaseId || state.leaseId === this.leaseId) return;
     this.leaseId = "";
-    if (this.stopped) return; // our own e-stop ended it
+    if (this.stopped || this.paused) return; // our own e-stop ended it
     countInto(leasesLost, state.cause || "no cause given");
     process.stderr.write(`${this.deviceId}: lease lost (${state.cause || "no cause given"}); acquiring it again\n`);
     this.scheduleReacquire();
@@ -230,7 +258,7 @@ class BenchOperator {
   }
 
   private scheduleReacquire() {
-    if (this.stopped) return;
+    if (this.stopped || this.paused) return;
     clearTimeout(this.reacquireTimer);
     this.reacquireTimer = setTimeout(() => { if (!this.stopped && !this.leaseId) this.requestLease(); }, reacquireDelayMs);
   }
@@ -275,6 +303,10 @@ async function estop(): Promise<EStopsSent> {
   return sentAt;
 }
 
+async function recover(): Promise<void> {
+  await withTimeout(Promise.all(operators.map((operator) => operator.recover())), setupTimeoutMs, "recovering from the e-stop round");
+}
+
 async function setUp(): Promise<BenchOperator[]> {
   const all = config.deviceIds.map((deviceId, index) => new BenchOperator(deviceId, index));
   for (let start = 0; start < all.length; start += setupConcurrency) {
@@ -295,4 +327,4 @@ async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: stri
 }
 
 const operators = await setUp();
-serveParent({ startWindow, stopWindow, estop });
+serveParent({ startWindow, stopWindow, estop, recover });

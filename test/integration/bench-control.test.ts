@@ -4,7 +4,7 @@ import { runControlBench } from "../../bench/control.ts";
 // Shape only: timing figures on a shared machine are noise, so no thresholds here.
 describe("control bench", () => {
   it("measures a small control load through a region node and the relay baseline", { timeout: 120_000 }, async () => {
-    const result = await runControlBench({ devices: 4, hz: 50, seconds: 2, warmup: 0.5 }, AbortSignal.timeout(110_000));
+    const result = await runControlBench({ devices: 4, hz: 50, seconds: 2, warmup: 0.5, estopRounds: 2 }, AbortSignal.timeout(110_000));
 
     expect(result).toMatchObject({ bench: "control", devices: 4, hz: 50, seconds: 2 });
     expect(Object.keys(result).sort()).toEqual([
@@ -12,7 +12,7 @@ describe("control bench", () => {
       "estopP99Ms", "hz", "node", "seconds", "serverCpuPct",
     ]);
     expect(Object.keys(result.baseline).sort()).toEqual(["p50Ms", "p99Ms"]);
-    expect(Object.keys(result.node).sort()).toEqual(["acked", "estopP50Ms", "estopP99Ms", "lost", "p50Ms", "p99Ms"]);
+    expect(Object.keys(result.node).sort()).toEqual(["acked", "estopP50Ms", "estopP99Ms", "estops", "estopsLost", "lost", "p50Ms", "p99Ms"]);
     const figures = {
       addedP50Ms: result.addedP50Ms, addedP99Ms: result.addedP99Ms, estopP99Ms: result.estopP99Ms,
       commandsPerS: result.commandsPerS, serverCpuPct: result.serverCpuPct, estopBaselineP99Ms: result.estopBaselineP99Ms,
@@ -29,5 +29,7 @@ describe("control bench", () => {
     expect(result.node.estopP99Ms).toBeGreaterThanOrEqual(result.node.estopP50Ms);
     expect(result.baseline.p99Ms).toBeGreaterThanOrEqual(result.baseline.p50Ms);
     expect(result.estopP99Ms).toBe(result.node.estopP99Ms);
+    // Two rounds, each e-stopping all four devices under load; each one arrives.
+    expect(result.node).toMatchObject({ estops: 8, estopsLost: 0 });
   });
 });
