@@ -107,6 +107,8 @@ const busyMachineCpuPct = 50;
 const generatorBehindSendShare = 0.95;
 /** After the last e-stop is sent, how long it may take to arrive. */
 const estopGraceMs = 500;
+/** Steady commanding before each e-stop round. */
+const estopSettleMs = 500;
 
 /** Region node flags: as `npm start` runs, embedded and in dev mode, on ephemeral ports, quiet. */
 function nodeFlags(options: ControlBenchOptions): string[] {
@@ -195,6 +197,9 @@ async function measurePath(path: ControlPath, options: ControlBenchOptions, sign
     const estopLatenciesMs: number[] = [];
     let estopsSentTotal = 0;
     for (let round = 0; round < options.estopRounds; round++) {
+      // Back to steady commanding first: the rounds measure e-stops under command load, not
+      // under the burst of a hundred resets and lease grants the previous round ended with.
+      await sleep(estopSettleMs, undefined, { signal });
       const estopsSent = await operators.child.call<EStopsSent>("estop");
       await sleep(estopGraceMs, undefined, { signal });
       const estopsReceived = await devices.child.call<EStopsReceived>("estops");

@@ -167,9 +167,13 @@ export function decodeEnvelope(bytes: Uint8Array, maxBytes: number = DEFAULT_MAX
  * Encodes an Envelope. Throws ProtocolError(WRONG_TYPE) for a value that would not
  * encode faithfully (two bodies, no body, wrong field types, a negative or
  * non-integer correlation id): a bug in the caller, caught before it reaches a peer.
+ * `trusted` skips the field-type walk (not the body and correlation id checks), for hot
+ * paths whose envelopes hold decoded messages or values the types already guarantee.
  */
-export function encodeEnvelope(envelope: IEnvelope): Uint8Array {
-  const problem = tsunagi.v1.Envelope.verify(envelope);
+export function encodeEnvelope(envelope: IEnvelope, options?: { trusted?: boolean }): Uint8Array {
+  // verify() walks the whole message: worth it for anything assembled from outside input,
+  // a waste on a hot path re-encoding what was just decoded or built from typed values.
+  const problem = options?.trusted ? null : tsunagi.v1.Envelope.verify(envelope);
   if (problem) throw new ProtocolError(ErrorCode.WRONG_TYPE, `cannot encode Envelope: ${problem}`);
   if (!envelopeBodyMembers.some((name) => (envelope as Record<string, unknown>)[name] != null)) throw new ProtocolError(ErrorCode.WRONG_TYPE, "cannot encode an Envelope without a body");
   const correlationId = envelope.correlationId ?? 0;
@@ -182,6 +186,9 @@ export function encodeEnvelope(envelope: IEnvelope): Uint8Array {
     throw new ProtocolError(ErrorCode.WRONG_TYPE, `cannot encode Envelope: ${(error as Error)?.message ?? String(error)}`, { cause: error });
   }
 }
+
+/** encodeEnvelope's option for hot paths (see there). */
+export const TRUSTED: { readonly trusted: true } = Object.freeze({ trusted: true });
 
 /** The bytes of an Error envelope, e.g. the reply to a request that failed. */
 export function errorEnvelope(code: number, message: string, correlationId?: number | null): Uint8Array {

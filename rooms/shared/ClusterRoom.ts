@@ -120,8 +120,8 @@ export abstract class ClusterRoom<Options = any> extends Room {
     this.envelopeHandlers.set(kind, handler);
   }
 
-  protected sendEnvelope(client: Client, envelope: tsunagi.v1.IEnvelope) {
-    client.sendBytes(ENVELOPE_MESSAGE_TYPE, encodeEnvelope(envelope));
+  protected sendEnvelope(client: Client, envelope: tsunagi.v1.IEnvelope, options?: { trusted?: boolean }) {
+    client.sendBytes(ENVELOPE_MESSAGE_TYPE, encodeEnvelope(envelope, options));
   }
 
   /** A coded error to one client, with a log line and a metric; the room goes on. */

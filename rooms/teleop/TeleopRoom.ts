@@ -30,7 +30,7 @@
  *   // client side: see client-sdk/OperatorControls.ts
  */
 import { ServerError, type AuthContext, type Client } from "@colyseus/core";
-import { ErrorCode, encodeEnvelope, ENVELOPE_MESSAGE_TYPE, tsunagi } from "../../proto/index.ts";
+import { ErrorCode, encodeEnvelope, ENVELOPE_MESSAGE_TYPE, TRUSTED, tsunagi } from "../../proto/index.ts";
 
 type Envelope = tsunagi.v1.Envelope;
 import { tokenAuth, ClusterRoom } from "../shared/ClusterRoom.ts";
@@ -250,7 +250,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
         slot.tokens = commandBurst(profile);
       },
       onTelemetry: (telemetry) => {
-        slot.telemetryBytes = encodeEnvelope({ correlationId: 0, telemetry });
+        slot.telemetryBytes = encodeEnvelope({ correlationId: 0, telemetry }, TRUSTED);
         slot.telemetryVersion++;
       },
       onDeviceEStop: (estop) => this.latchEStop(slot, `device:${slot.deviceId}`, estop.reason || "raised on the device", "device"),
@@ -389,13 +389,13 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   private ackToClient(client: Client, slot: DeviceSlot, ack: tsunagi.v1.CommandAck) {
     const origin = ack.origin === tsunagi.v1.CommandAck.Origin.ADAPTER ? "adapter" : "room";
     const statusName = Status[ack.status] ?? String(ack.status);
-    this.context.metrics.commands.inc({ status: statusName, origin });
+    this.context.metrics.countCommand(statusName, origin);
     this.count(slot, ack, statusName);
     // The adapter refused under the current lease because its own watchdog killed it:
     // end the lease here too, so the operator knows to acquire again.
     if (origin === "adapter" && ack.status === Status.NO_LEASE && slot.lease.holder?.leaseId === ack.leaseId) this.revoke(slot, "watchdog");
     if (!this.participants.has(client.sessionId)) return;
-    try { this.sendEnvelope(client, { correlationId: 0, commandAck: ack }); } catch { /* closing */ }
+    try { this.sendEnvelope(client, { correlationId: 0, commandAck: ack }, TRUSTED); } catch { /* closing */ }
   }
 
   private onHeartbeat(client: Client, envelope: Envelope) {
@@ -606,7 +606,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   }
 
   private broadcastEnvelope(envelope: tsunagi.v1.IEnvelope) {
-    this.broadcastBytes(ENVELOPE_MESSAGE_TYPE, encodeEnvelope(envelope), {});
+    this.broadcastBytes(ENVELOPE_MESSAGE_TYPE, encodeEnvelope(envelope, TRUSTED), {});
   }
 
   /** Command rate limit: a bucket of twice the device's control rate (at least 100/s). */

@@ -23,7 +23,7 @@
  *   link?.bind({ onTelemetry: (t) => fanOut(t), onDeviceEStop: (e) => latch(e), onProfile, onClosed });
  *   link?.sendCommand(command, (ack) => replyToOperator(ack));
  */
-import { tsunagi, encodeEnvelope, type IEnvelope } from "../../proto/index.ts";
+import { tsunagi, encodeEnvelope, TRUSTED, type IEnvelope } from "../../proto/index.ts";
 
 type CommandAck = tsunagi.v1.CommandAck;
 
@@ -204,7 +204,7 @@ export class DeviceLink {
   /** Writes any envelope (the gateway's replies: pongs, errors). */
   write(envelope: IEnvelope): boolean {
     if (!this.online) return false;
-    return this.socket.send(encodeEnvelope(envelope));
+    return this.socket.send(encodeEnvelope(envelope, TRUSTED));
   }
 
   /** The socket drained: send what waited, dropping what expired meanwhile. */
@@ -299,7 +299,7 @@ export class DeviceLink {
       this.pending.delete(oldest);
       this.statsData.ackTimeouts++;
     }
-    if (!this.socket.send(encodeEnvelope(envelope))) {
+    if (!this.socket.send(encodeEnvelope(envelope, TRUSTED))) {
       this.pending.delete(correlationId);
       onAck(roomAck(command, tsunagi.v1.CommandAck.Status.DEVICE_OFFLINE, `device ${this.deviceId} is offline`));
     }

@@ -70,6 +70,16 @@ export class NodeMetrics {
     });
   }
 
+  /** Counts one control command's ack: the hot-path form of commands.inc({status, origin}), without a label lookup each time. */
+  countCommand(status: string, origin: string): void {
+    const key = `${status}|${origin}`;
+    let child = this.commandChildren.get(key);
+    if (!child) this.commandChildren.set(key, (child = this.commands.labels(status, origin)));
+    child.inc();
+  }
+  /** commands.labels(...) per status|origin, made on first use (a handful of combinations). */
+  private readonly commandChildren = new Map<string, { inc(): void }>();
+
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
