@@ -42,6 +42,7 @@ export type CommandAck = tsunagi.v1.CommandAck;
 export type Telemetry = tsunagi.v1.Telemetry;
 export type EStop = tsunagi.v1.EStop;
 export type Reset = tsunagi.v1.Reset;
+export type ActionResult = tsunagi.v1.ActionResult;
 /** An axis as the profile describes it; plain objects are accepted too. */
 export type AxisProfileLike = tsunagi.v1.IAxisProfile;
 /** Axis values by axis name (AxisProfile.name), in the axis's units. */
@@ -440,6 +441,40 @@ export class OperatorControls {
     this.neutral();
     this.reconcile();
     if (this.holding) this.stopSeq = this.sendCommand(neutralSetpoint(this.currentProfile)) ?? 0;
+  }
+
+  // --- actions -----------------------------------------------------------------------
+
+  /** The discrete manoeuvres the device offers (its profile's actions); empty before the profile arrives. */
+  get actions(): tsunagi.v1.ActionProfile[] {
+    return (this.currentProfile?.actions ?? []) as tsunagi.v1.ActionProfile[];
+  }
+
+  /**
+   * Asks the device for one of its actions: a drone's `perform("arm")`,
+   * `perform("takeoff", 5)` (metres), `perform("hold")`, `perform("land")`. Needs the
+   * lease, like a command. Resolves with the ActionResult: status APPLIED when the device
+   * accepted the manoeuvre, otherwise why not (ESTOPPED, NO_LEASE, EXPIRED, OUT_OF_BOUNDS,
+   * or STATUS_UNSPECIFIED with the device's own reason, such as a take-off while
+   * disarmed). Throws TypeError for an action the profile does not offer, and rejects with
+   * TsunagiError LEASE_NOT_HELD without the lease, or when no answer came in time.
+   */
+  async perform(action: string, value = 0): Promise<ActionResult> {
+    this.assertUsable();
+    const profile = this.requireProfile();
+    if (!this.actions.some((candidate) => candidate.name === action)) {
+      const offered = this.actions.map((candidate) => candidate.name).join(", ");
+      throw new TypeError(`device ${this.deviceId} offers no action "${String(action).slice(0, 32)}"${offered ? ` (actions: ${offered})` : " (it has none)"}`);
+    }
+    if (typeof value !== "number" || !Number.isFinite(value)) throw new TypeError(`perform() value must be a finite number, got ${String(value)}`);
+    const lease = this.currentLease;
+    if (!lease || !this.holding) throw new TsunagiError(ErrorCode.LEASE_NOT_HELD, `perform("${action}") needs the lease of ${this.deviceId}: acquire() first`, { retryable: false });
+    await this.clock.ready(this.requestTimeoutMs ?? 5000);
+    const issuedAtMs = this.clock.now();
+    const deadlineMs = issuedAtMs + (profile.latencyBudgetMs || DEFAULT_DEADLINE_MS);
+    const reply = await this.session.request({ deviceAction: { deviceId: this.deviceId, leaseId: lease.leaseId, action, value, issuedAtMs, deadlineMs } }, this.requestTimeoutMs);
+    if (reply.body !== "actionResult") throw new TsunagiError(ErrorCode.WRONG_TYPE, `expected an ActionResult in reply, got ${String(reply.body)}`);
+    return reply.actionResult as ActionResult;
   }
 
   // --- e-stop ------------------------------------------------------------------------

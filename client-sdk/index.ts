@@ -24,7 +24,7 @@ export { TsunagiError, fromServerError, fromCloseCode } from "./errors.ts";
 export {
   OperatorControls, axisBounds, clampAxisValue, DEFAULT_WATCHDOG_WINDOW_MS, DEFAULT_LEASE_TTL_MS, DEFAULT_DEADLINE_MS,
   type OperatorControlsOptions, type OperatorControlsEvents, type LatencyStats, type AckInfo, type DemotedEvent, type AxisValues,
-  type AxisProfileLike, type DeviceProfile, type LeaseState, type CommandAck, type Telemetry, type EStop, type Reset,
+  type AxisProfileLike, type DeviceProfile, type LeaseState, type CommandAck, type Telemetry, type EStop, type Reset, type ActionResult,
 } from "./OperatorControls.ts";
 export { ServerClock, monotonicNow, type ServerClockOptions } from "./ServerClock.ts";
 export {

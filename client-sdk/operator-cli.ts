@@ -68,6 +68,7 @@ const commandsText = [
   "stop                        stop sending motion: a stop command, then heartbeats (keeps the lease)",
   "start                       send the setpoint again after stop (while holding the lease)",
   "release                     stop, then give the lease up",
+  "do ACTION [VALUE]           a device action (a drone: do arm, do takeoff 5, do hold, do land, do disarm); needs the lease",
   "estop | e [REASON]          e-stop this device: it latches until a supervisor resets it",
   "estop-all [REASON]          e-stop every device in the room",
   "reset [REASON]              clear the device's e-stop (supervisors); then acquire again",
@@ -78,7 +79,7 @@ const commandsText = [
 ];
 
 /** Commands that take arguments; the others refuse any. */
-const takesArguments: ReadonlySet<string> = new Set(["set", "s", "estop", "e", "estop-all", "reset"]);
+const takesArguments: ReadonlySet<string> = new Set(["set", "s", "do", "estop", "e", "estop-all", "reset"]);
 
 interface Options {
   node: string;
@@ -381,6 +382,7 @@ class OperatorConsole {
       case "acquire": case "a": this.enqueue(() => this.acquire()); return;
       case "release": this.enqueue(() => this.release()); return;
       case "set": case "s": this.enqueue(() => this.set(args)); return;
+      case "do": this.enqueue(() => this.perform(args)); return;
       case "neutral": case "n": this.enqueue(() => this.neutral()); return;
       case "stop": this.enqueue(() => this.stopLoop()); return;
       case "start": this.enqueue(() => this.startLoop()); return;
@@ -440,6 +442,18 @@ class OperatorConsole {
       const unit = commandUnit(axis);
       return `${name} ${signed(value, 3)}${unit ? ` ${unit}` : ""}${value !== values[name] ? ` (clamped from ${fmt(values[name])})` : ""}`;
     }).join(", "));
+  }
+
+  private async perform(args: string[]) {
+    const controls = this.controls!;
+    if (args.length < 1 || args.length > 2) throw new TypeError(`usage: do ACTION [VALUE], e.g. do takeoff 5 (actions: ${controls.actions.map((a) => a.name).join(", ") || "none"})`);
+    const [name, text] = args;
+    const value = text === undefined ? 0 : parseNumber(text);
+    if (value === undefined) throw new TypeError(`action ${name}: "${text!.slice(0, 40)}" is not a number`);
+    const result = await controls.perform(name, value);
+    const status = AckStatus[result.status] ?? String(result.status);
+    if (result.status === AckStatus.APPLIED) say("action", `${name}${text === undefined ? "" : ` ${fmt(value)}`}: applied`);
+    else say("action", `${name}: ${status === "STATUS_UNSPECIFIED" ? "refused by the device" : status} ${result.detail || ""}`.trim());
   }
 
   private neutral() {
@@ -518,6 +532,9 @@ class OperatorConsole {
       return `${joint.name} ${fixed(joint.position)}${unit ? ` ${unit}` : ""} @ ${signed(joint.velocity)}/s`;
     });
     let text = joints.length > 0 ? joints.join(", ") : "no joints";
+    if (telemetry.mode) text = `mode ${telemetry.mode}, ${text}`;
+    const pose = telemetry.pose as tsunagi.v1.Pose | null | undefined;
+    if (pose && profile?.deviceClass === tsunagi.v1.DeviceClass.DEVICE_CLASS_DRONE) text += `, at (${fixed(pose.x, 1)}, ${fixed(pose.y, 1)}, ${fixed(pose.z, 1)}) m`;
     if (telemetry.watchdogTripped) text += ", watchdog tripped";
     if (telemetry.faults.length > 0) text += `, faults ${telemetry.faults.map((f) => f.code).join(" ")}`;
     const ageMs = serverNow - telemetry.sampledAtMs;
@@ -554,6 +571,9 @@ class OperatorConsole {
         text += `, at most ${fmt(axis.maxRate)} ${axis.rateUnit || `${axis.unit}/s`}`;
       }
       say("axes", text);
+    }
+    for (const action of controls.actions) {
+      say("axes", `action ${action.name}${action.hasValue ? ` VALUE (${fmt(action.min)}..${fmt(action.max)}${action.unit ? ` ${action.unit}` : ""})` : ""}: ${action.description}`);
     }
   }
 

@@ -347,7 +347,7 @@ export class AdapterRuntime {
     this.adapterVersion = adapterVersion;
     this.logger = (options.logger ?? pino({ level: "silent" })).child({ deviceId });
     const driverProfile = driver.profile();
-    this.profile = toProtoProfile(deviceId, driverProfile, this.telemetryHz);
+    this.profile = toProtoProfile(deviceId, driverProfile, this.telemetryHz, driver);
     this.watchdog = new Watchdog(driverProfile.watchdogMs || DEFAULT_WATCHDOG_WINDOW_MS);
     this.latencyBudgetMs = driverProfile.latencyBudgetMs > 0 ? driverProfile.latencyBudgetMs : 0;
     this.clock = new ClockSync({ now: options.now });
@@ -670,8 +670,7 @@ export class AdapterRuntime {
     const nodeId = welcome.nodeId || session.gateway.nodeId;
     this.connectionValue = { node: session.node, url: session.gateway.url, regionId, nodeId };
     this.setState("online");
-    // The operator link is back; a drone still needs a fresh command (hold or land) to fly on.
-    callIfPresent(this.driver, "linkRestored");
+    // The socket is back, but nobody drives until the room announces a lease (then linkRestored).
 
     this.write(session, { correlationId: 0, deviceProfile: this.profile });
     for (let i = 0; i < INITIAL_CLOCK_PINGS; i++) this.sendClockPing(session);
@@ -694,6 +693,7 @@ export class AdapterRuntime {
     const correlationId = Number(envelope.correlationId);
     switch (envelope.body) {
       case "controlCommand": this.onCommand(correlationId, envelope.controlCommand!); return;
+      case "deviceAction": this.onAction(correlationId, envelope.deviceAction!); return;
       case "heartbeat": this.onHeartbeat(envelope.heartbeat!); return;
       case "leaseState": this.onLeaseState(envelope.leaseState!); return;
       case "estop": this.onEStop(envelope.estop!); return;
@@ -727,14 +727,17 @@ export class AdapterRuntime {
     const outcome = this.guard.announceLease(leaseId);
     switch (outcome) {
       case "cleared":
-        // no lease: nothing may move
+        // no lease: nothing may move, and nobody is driving (a drone's failsafe: hover, then land)
         this.zeroMotion(`no lease${state.cause ? ` (${state.cause})` : ""}`);
         this.watchdog.disarm();
+        callIfPresent(this.driver, "linkLost");
         this.logger.info({ cause: state.cause, endedLeaseId: state.endedLeaseId }, `no lease${state.cause ? ` (${state.cause})` : ""}: motion zeroed`);
         return;
       case "granted":
         // the previous lease's setpoint must not outlive it
         this.zeroMotion("a new lease (the previous setpoint ends)");
+        // someone drives again; a drone still needs a fresh hold or land to leave its failsafe
+        if (!this.guard.estopped) callIfPresent(this.driver, "linkRestored");
         if (this.guard.estopped) this.watchdog.disarm();
         else this.watchdog.arm(this.clock.clientNow());
         this.logger.info({ leaseId, holder: state.holderSessionId, role: state.holderRole }, `lease ${leaseId} is current`);
@@ -795,6 +798,43 @@ export class AdapterRuntime {
     this.emit("ack", ack);
   }
 
+  /**
+   * A discrete manoeuvre (arm, take off, land...): the guard's checks, then the driver's
+   * own verdict. Answered with one ActionResult echoing the correlation id.
+   */
+  private onAction(correlationId: number, action: tsunagi.v1.IDeviceAction): void {
+    this.pollWatchdog();
+    const name = typeof action.action === "string" ? action.action.slice(0, 32) : "";
+    let status: CommandStatus;
+    let detail: string;
+    if (action.deviceId && action.deviceId !== this.deviceId) {
+      status = CommandStatus.NO_LEASE;
+      detail = `the action is for device "${action.deviceId.slice(0, 64)}", this adapter runs "${this.deviceId}"`;
+    } else {
+      const verdict = this.guard.checkAction(action, this.clock.serverNow(), this.latencyBudgetMs, this.profile);
+      status = verdict.status;
+      detail = verdict.detail;
+      if (status === CommandStatus.APPLIED) {
+        try {
+          if (!this.driver.perform) throw new Error("the driver performs no actions");
+          this.driver.perform(name, Number(action.value ?? 0));
+          this.watchdog.feed(this.clock.clientNow());
+          this.motionCommanded = true;
+          this.logger.info({ action: name, value: action.value, leaseId: action.leaseId }, `action ${name} applied`);
+        } catch (error) {
+          // the device's own refusal (take off while disarmed, land on the ground...): nothing changed
+          status = CommandStatus.STATUS_UNSPECIFIED;
+          detail = `the device refused ${name}: ${(error as Error).message}`;
+        }
+      }
+    }
+    const statusName = CommandStatus[status] ?? String(status);
+    this.counterValues.acks[`action ${statusName}`] = (this.counterValues.acks[`action ${statusName}`] ?? 0) + 1;
+    if (status !== CommandStatus.APPLIED) this.logger.info({ action: name, status: statusName }, `action ${name} refused ${statusName}: ${detail}`);
+    this.send({ correlationId, actionResult: { deviceId: this.deviceId, action: name, status, origin: tsunagi.v1.CommandAck.Origin.ADAPTER, detail } });
+    this.sampleAndFlush(); // the mode may have changed
+  }
+
   private onHeartbeat(heartbeat: tsunagi.v1.IHeartbeat): void {
     this.pollWatchdog();
     if (heartbeat.deviceId && heartbeat.deviceId !== this.deviceId) { this.unexpected(`a Heartbeat for device "${heartbeat.deviceId.slice(0, 64)}"`); return; }
@@ -823,6 +863,8 @@ export class AdapterRuntime {
   /** Stops, latches, tells the gateway through telemetry and the listeners. */
   private latchEStop(source: "remote" | "device", reason: string, raisedBy: string): void {
     this.zeroMotion("e-stop");
+    // beyond standing still: a drone in the air lands
+    callIfPresent(this.driver, "emergencyStop");
     const already = this.guard.estopped;
     this.guard.estop();
     this.watchdog.disarm();
@@ -837,6 +879,7 @@ export class AdapterRuntime {
   private pollWatchdog(): void {
     if (!this.watchdog.check(this.clock.clientNow())) return;
     this.zeroMotion("watchdog");
+    callIfPresent(this.driver, "linkLost");
     const leaseId = this.guard.tripWatchdog();
     this.counterValues.watchdogTrips++;
     this.logger.warn({ leaseId, windowMs: this.watchdog.windowMs }, `watchdog tripped: no valid command or heartbeat within ${this.watchdog.windowMs} ms; motion zeroed, lease ${leaseId ?? "(none)"} ended here`);
@@ -846,8 +889,8 @@ export class AdapterRuntime {
 
   /**
    * Hands a checked setpoint to the Hal: every profile axis, the commanded value or its
-   * safe value (velocity and torque 0; a position axis holds). A velocity of 0 goes
-   * through stop(), which a device never refuses. Returns why the device refused,
+   * safe value (velocity and torque 0; a position axis holds). A velocity of 0 the device
+   * refuses goes through stop() instead, which never refuses. Returns why the device refused,
    * after zeroing all motion (half a setpoint is worse than none), or undefined.
    */
   private applySetpoint(setpoint: SetpointEntry[]): string | undefined {
@@ -858,8 +901,15 @@ export class AdapterRuntime {
         switch (entry.mode) {
           case AxisMode.AXIS_MODE_VELOCITY: {
             const value = entry.value ?? 0;
-            if (value === 0 && actuator.velocityCapable) actuator.stop();
-            else actuator.setValue("velocity", value);
+            if (value !== 0) { actuator.setValue("velocity", value); break; }
+            // A zero in a command is "no input": the device may take it as such (a drone taking
+            // off climbs on). Should it refuse even that, stop() does it, which never refuses.
+            try {
+              actuator.setValue("velocity", 0);
+            } catch (error) {
+              if (!actuator.velocityCapable) throw error;
+              actuator.stop();
+            }
             break;
           }
           case AxisMode.AXIS_MODE_TORQUE:
@@ -1130,8 +1180,8 @@ function positive(value: number, name: string): number {
   return value;
 }
 
-/** Calls an optional driver capability (a drone's linkLost/linkRestored) if the driver has it. */
-function callIfPresent(driver: Driver, method: "linkLost" | "linkRestored"): void {
+/** Calls an optional driver capability (a drone's linkLost/linkRestored/emergencyStop) if the driver has it. */
+function callIfPresent(driver: Driver, method: "linkLost" | "linkRestored" | "emergencyStop"): void {
   const fn = (driver as unknown as Record<string, unknown>)[method];
   if (typeof fn !== "function") return;
   try {

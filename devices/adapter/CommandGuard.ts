@@ -30,6 +30,7 @@
  *   guard.estop();                                         // EStop: the lease dies, commands are ESTOPPED
  */
 import { tsunagi } from "../../proto/index.ts";
+import { actionProblem } from "../../server/gateway/profile.ts";
 
 export const CommandStatus = tsunagi.v1.CommandAck.Status;
 export type CommandStatus = tsunagi.v1.CommandAck.Status;
@@ -186,14 +187,8 @@ export class CommandGuard {
     const leaseId = typeof command.leaseId === "string" ? command.leaseId : "";
     if (this.current === undefined || leaseId !== this.current) return refused(CommandStatus.NO_LEASE, this.noLeaseDetail(leaseId));
 
-    const deadlineMs = Number(command.deadlineMs ?? 0);
-    const issuedAtMs = Number(command.issuedAtMs ?? 0);
-    const effectiveDeadline = budgetMs > 0 ? Math.min(deadlineMs, issuedAtMs + budgetMs) : deadlineMs;
-    // written so that NaN anywhere counts as expired
-    if (!(deadlineMs > 0) || !(nowServerMs <= effectiveDeadline)) {
-      const why = !(deadlineMs > 0) ? "deadline_ms is not set" : `now ${nowServerMs.toFixed(1)} is past the deadline ${effectiveDeadline.toFixed(1)}`;
-      return refused(CommandStatus.EXPIRED, `${why} (deadline_ms ${deadlineMs}, issued_at_ms ${issuedAtMs}, budget ${budgetMs} ms)`);
-    }
+    const expired = deadlineProblem(command, nowServerMs, budgetMs);
+    if (expired) return refused(CommandStatus.EXPIRED, expired);
 
     const seq = Number(command.seq ?? 0);
     if (!(seq > this.appliedSeq)) return refused(CommandStatus.STALE, `seq ${seq} is not above ${this.appliedSeq}, the last applied under lease ${leaseId}`);
@@ -204,6 +199,23 @@ export class CommandGuard {
     this.appliedSeq = seq;
     this.lastAppliedCommand = { leaseId, seq };
     return { status: CommandStatus.APPLIED, detail: "", setpoint: resolved };
+  }
+
+  /**
+   * Checks a DeviceAction like a command (ESTOPPED, NO_LEASE, EXPIRED), then against the
+   * profile's actions: OUT_OF_BOUNDS for an action it does not offer, or a value that is
+   * not finite or outside [min, max] for an action that takes one. Actions carry no seq:
+   * each is a request/reply of its own, and repeating one (land, land) is harmless.
+   */
+  checkAction(action: tsunagi.v1.IDeviceAction, nowServerMs: number, budgetMs: number, profile: tsunagi.v1.IDeviceProfile): GuardVerdict {
+    if (this.estopLatched) return refused(CommandStatus.ESTOPPED, "an e-stop is latched on the device; a supervisor must reset it");
+    const leaseId = typeof action.leaseId === "string" ? action.leaseId : "";
+    if (this.current === undefined || leaseId !== this.current) return refused(CommandStatus.NO_LEASE, this.noLeaseDetail(leaseId));
+    const expired = deadlineProblem(action, nowServerMs, budgetMs);
+    if (expired) return refused(CommandStatus.EXPIRED, expired);
+    const problem = actionProblem(action, profile);
+    if (problem) return refused(CommandStatus.OUT_OF_BOUNDS, problem);
+    return { status: CommandStatus.APPLIED, detail: "" };
   }
 
   /**
@@ -250,6 +262,17 @@ const deathDescriptions: Record<DeathCause, string> = {
   reset: "it predates the e-stop reset",
   watchdog: "the adapter's watchdog tripped",
 };
+
+/** Why a command or action is past min(deadline, issued + budget), or undefined when it is in time. */
+function deadlineProblem(message: { deadlineMs?: number | null; issuedAtMs?: number | null }, nowServerMs: number, budgetMs: number): string | undefined {
+  const deadlineMs = Number(message.deadlineMs ?? 0);
+  const issuedAtMs = Number(message.issuedAtMs ?? 0);
+  const effectiveDeadline = budgetMs > 0 ? Math.min(deadlineMs, issuedAtMs + budgetMs) : deadlineMs;
+  // written so that NaN anywhere counts as expired
+  if (deadlineMs > 0 && nowServerMs <= effectiveDeadline) return undefined;
+  const why = !(deadlineMs > 0) ? "deadline_ms is not set" : `now ${nowServerMs.toFixed(1)} is past the deadline ${effectiveDeadline.toFixed(1)}`;
+  return `${why} (deadline_ms ${deadlineMs}, issued_at_ms ${issuedAtMs}, budget ${budgetMs} ms)`;
+}
 
 function refused(status: CommandStatus, detail: string): GuardVerdict {
   return { status, detail };

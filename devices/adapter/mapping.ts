@@ -41,9 +41,10 @@ export const DEFAULT_WATCHDOG_WINDOW_MS = 200;
 
 /**
  * The DeviceProfile message for a driver's profile. `telemetryHz` is the rate this
- * adapter actually sends at; min/max are set only where the driver has them.
+ * adapter actually sends at; min/max are set only where the driver has them; the
+ * actions are the driver's, when it offers any.
  */
-export function toProtoProfile(deviceId: string, profile: DeviceProfile, telemetryHz: number): tsunagi.v1.IDeviceProfile {
+export function toProtoProfile(deviceId: string, profile: DeviceProfile, telemetryHz: number, driver?: Pick<Driver, "actions">): tsunagi.v1.IDeviceProfile {
   return {
     deviceId,
     deviceClass: deviceClasses[profile.deviceClass] ?? DeviceClass.DEVICE_CLASS_OTHER,
@@ -68,6 +69,14 @@ export function toProtoProfile(deviceId: string, profile: DeviceProfile, telemet
     telemetryRateHz: telemetryHz,
     controlRateHz: profile.stepHz,
     parameters: { ...profile.parameters },
+    actions: (driver?.actions?.() ?? []).map((action) => ({
+      name: action.name,
+      description: action.description,
+      hasValue: action.value !== undefined,
+      unit: action.value?.unit ?? "",
+      min: action.value?.min ?? 0,
+      max: action.value?.max ?? 0,
+    })),
   };
 }
 
@@ -112,12 +121,23 @@ export function sampleTelemetry(driver: Driver, profile: tsunagi.v1.IDeviceProfi
     watchdogTripped: safety.watchdogTripped,
     leaseId: safety.lastApplied?.leaseId ?? "",
     lastAppliedSeq: safety.lastApplied?.seq ?? 0,
+    mode: modeOf(driver),
   };
   const pose = poseOf(raw.pose);
   if (pose) telemetry.pose = pose;
   const battery = batteryOf(raw);
   if (battery) telemetry.battery = battery;
   return telemetry;
+}
+
+/** The driver's operating mode, or "" (a driver whose mode() throws reports none). */
+function modeOf(driver: Driver): string {
+  try {
+    const mode = driver.mode?.();
+    return typeof mode === "string" ? mode.slice(0, 32) : "";
+  } catch {
+    return "";
+  }
 }
 
 /** Severity of the string faults drivers report ("battery-low", "link-lost", …). */

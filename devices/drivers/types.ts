@@ -44,6 +44,18 @@ export interface DeviceProfile {
   parameters: Record<string, number>;
 }
 
+/**
+ * A discrete manoeuvre a device offers besides its axes (a drone's take-off), published
+ * as an ActionProfile and requested with a DeviceAction.
+ */
+export interface ActionSpec {
+  /** [a-z0-9-]{1,32}. */
+  name: string;
+  description: string;
+  /** Present when the action takes a value, in `unit`, within [min, max]. */
+  value?: { unit: string; min: number; max: number };
+}
+
 /** The surface the adapter uses, whatever the device. */
 export interface Driver {
   readonly driverName: DriverName;
@@ -66,4 +78,20 @@ export interface Driver {
   profile(): DeviceProfile;
   /** A JSON-plain snapshot of the device's state. */
   telemetry(): object;
+
+  // --- optional capabilities --------------------------------------------------------
+  /** The discrete manoeuvres the device offers; absent for a device driven by its axes alone. */
+  actions?(): ActionSpec[];
+  /** Performs one of actions(); throws, saying why, when the device refuses it in its current state. */
+  perform?(action: string, value: number): void;
+  /**
+   * What an e-stop does beyond zeroing motion, for a device where "stand still" is not
+   * the end of it (a drone lands). Never throws.
+   */
+  emergencyStop?(): void;
+  /** Nobody is driving any more (link lost, lease gone, watchdog) / a fresh lease is back: a drone's failsafe. */
+  linkLost?(): void;
+  linkRestored?(): void;
+  /** The device's operating mode for telemetry (a drone's flight state); "" where it has none. */
+  mode?(): string;
 }

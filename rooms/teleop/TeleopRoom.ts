@@ -40,8 +40,8 @@ import type { Role, TokenClaims } from "../../server/auth/tokens.ts";
 import { ControlLease, controllingRoles, type LeaseGrant, type LeaseRefused } from "./ControlLease.ts";
 import type { AuditSink } from "./AuditLog.ts";
 import type { DeviceLink } from "../../server/gateway/DeviceLink.ts";
-import { roomAck } from "../../server/gateway/DeviceLink.ts";
-import { axesProblem, watchdogWindowMs } from "../../server/gateway/profile.ts";
+import { roomAck, roomActionResult } from "../../server/gateway/DeviceLink.ts";
+import { actionProblem, axesProblem, watchdogWindowMs } from "../../server/gateway/profile.ts";
 
 const Status = tsunagi.v1.CommandAck.Status;
 type Status = tsunagi.v1.CommandAck.Status;
@@ -181,6 +181,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
 
     this.onEnvelope("leaseRequest", (client, envelope) => this.onLeaseRequest(client, envelope));
     this.onEnvelope("controlCommand", (client, envelope) => this.onCommand(client, envelope));
+    this.onEnvelope("deviceAction", (client, envelope) => this.onAction(client, envelope));
     this.onEnvelope("heartbeat", (client, envelope) => this.onHeartbeat(client, envelope));
     this.onEnvelope("estop", (client, envelope) => this.onEStop(client, envelope));
     this.onEnvelope("reset", (client, envelope) => this.onReset(client, envelope));
@@ -384,6 +385,47 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     slot.lastRenewAt = now;
     command.deadlineMs = deadline;
     slot.link.sendCommand(command, (ack) => this.ackToClient(client, slot, ack));
+  }
+
+  /**
+   * A discrete manoeuvre (arm, take off, land): the command pipeline's checks in the same
+   * order (rate, ESTOPPED, NO_LEASE, EXPIRED), then DEVICE_OFFLINE and the profile's
+   * actions (OUT_OF_BOUNDS); forwarded, it is answered by the adapter. Every action is
+   * recorded in the audit log with its outcome.
+   */
+  private onAction(client: Client, envelope: Envelope) {
+    const action = envelope.deviceAction as tsunagi.v1.DeviceAction;
+    const correlationId = envelope.correlationId;
+    const slot = this.slotFor(client, action.deviceId, correlationId);
+    if (!slot) return;
+    const now = Date.now();
+    const reply = (result: tsunagi.v1.ActionResult) => {
+      const origin = result.origin === tsunagi.v1.CommandAck.Origin.ADAPTER ? "adapter" : "room";
+      const status = Status[result.status] ?? String(result.status);
+      this.context.metrics.actions.inc({ status, origin });
+      const participant = this.participants.get(client.sessionId);
+      this.record("action", { deviceId: slot.deviceId, action: action.action.slice(0, 32), value: action.value, leaseId: action.leaseId, sessionId: client.sessionId, subject: participant?.subject, status, origin, detail: result.detail.slice(0, 200) });
+      if (!this.participants.has(client.sessionId)) return;
+      try { this.sendEnvelope(client, { correlationId, actionResult: result }, TRUSTED); } catch { /* closing */ }
+    };
+    const refuse = (status: Status, detail: string) => reply(roomActionResult(action, status, detail));
+    if (!this.takeToken(slot, now)) {
+      this.reject(client, ErrorCode.RATE_LIMITED, `requests to ${slot.deviceId} above its rate; excess dropped`, correlationId);
+      return;
+    }
+    if (slot.lease.estopped) return refuse(Status.ESTOPPED, `device ${slot.deviceId} is e-stopped; a supervisor must reset it`);
+    const renewed = slot.lease.renew(client.sessionId, action.leaseId, now);
+    if (renewed.status === "refused") return refuse(Status.NO_LEASE, renewed.message);
+    const profile = slot.link?.profile;
+    const budget = latencyBudgetMs(profile, this.context.config.teleop.defaultLatencyBudgetMs);
+    const deadline = Math.min(action.deadlineMs || 0, (action.issuedAtMs || 0) + budget);
+    if (!(now <= deadline)) return refuse(Status.EXPIRED, `past its deadline by ${(now - deadline).toFixed(1)} ms`);
+    if (!slot.link || !profile) return refuse(Status.DEVICE_OFFLINE, `device ${slot.deviceId} is offline`);
+    const problem = actionProblem(action, profile);
+    if (problem) return refuse(Status.OUT_OF_BOUNDS, problem);
+    slot.lastRenewAt = now;
+    action.deadlineMs = deadline;
+    slot.link.sendAction(action, reply);
   }
 
   private ackToClient(client: Client, slot: DeviceSlot, ack: tsunagi.v1.CommandAck) {

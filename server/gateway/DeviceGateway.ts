@@ -349,6 +349,12 @@ export class DeviceGateway {
         }
         return;
       }
+      case "actionResult": {
+        if (!link.receiveActionResult(correlationId, envelope.actionResult as tsunagi.v1.ActionResult)) {
+          this.options.metrics.errors.inc({ code: "UNMATCHED_ACK", source: "gateway" });
+        }
+        return;
+      }
       case "telemetry": {
         const telemetry = envelope.telemetry as tsunagi.v1.Telemetry;
         if (telemetry.deviceId !== link.deviceId) { this.report(ws, ErrorCode.FORBIDDEN, `telemetry for "${telemetry.deviceId.slice(0, 64)}" on device ${link.deviceId}'s connection`, correlationId); return; }

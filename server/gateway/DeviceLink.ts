@@ -70,6 +70,13 @@ interface PendingAck {
   onAck: (ack: CommandAck) => void;
 }
 
+/** One DeviceAction awaiting its ActionResult. */
+interface PendingAction {
+  action: tsunagi.v1.IDeviceAction;
+  giveUpAt: number;
+  onResult: (result: tsunagi.v1.ActionResult) => void;
+}
+
 /** One command waiting behind backpressure. */
 interface QueuedCommand {
   envelope: IEnvelope;
@@ -115,6 +122,8 @@ export class DeviceLink {
   private handler: DeviceLinkHandler | undefined;
   /** Sent commands by envelope correlation id, oldest first. */
   private readonly pending = new Map<number, PendingAck>();
+  /** Sent actions by envelope correlation id, oldest first. */
+  private readonly pendingActions = new Map<number, PendingAction>();
   /** Commands held back by backpressure, oldest first. */
   private queue: QueuedCommand[] = [];
   /** Correlation ids of outbound requests; never 0. */
@@ -180,6 +189,23 @@ export class DeviceLink {
     this.transmit(envelope, command, onAck);
   }
 
+  /**
+   * Forwards a DeviceAction; `onResult` gets the adapter's ActionResult, or one decided
+   * here: DEVICE_OFFLINE when the link is or goes down first, STATUS_UNSPECIFIED when no
+   * answer came within the deadline and grace (whether it was performed is then unknown).
+   * Actions are rare and never wait behind command backpressure.
+   */
+  sendAction(action: tsunagi.v1.IDeviceAction, onResult: (result: tsunagi.v1.ActionResult) => void): void {
+    if (!this.online) { onResult(roomActionResult(action, tsunagi.v1.CommandAck.Status.DEVICE_OFFLINE, `device ${this.deviceId} is offline`)); return; }
+    const correlationId = this.correlationId();
+    const now = this.now();
+    this.pendingActions.set(correlationId, { action, giveUpAt: Math.max(Number(action.deadlineMs ?? 0), now) + this.ackGraceMs, onResult });
+    if (!this.write({ correlationId, deviceAction: action })) {
+      this.pendingActions.delete(correlationId);
+      onResult(roomActionResult(action, tsunagi.v1.CommandAck.Status.DEVICE_OFFLINE, `device ${this.deviceId} is offline`));
+    }
+  }
+
   /** E-stop: out at once, ahead of any queued command (which it makes moot anyway). */
   sendEStop(estop: tsunagi.v1.IEStop): boolean {
     const sent = this.write({ correlationId: 0, estop });
@@ -231,6 +257,12 @@ export class DeviceLink {
     for (const queued of this.queue) {
       if (now > effectiveDeadline(queued.command)) { this.drain(); break; }
     }
+    for (const [id, pending] of this.pendingActions) {
+      if (pending.giveUpAt > now) continue;
+      this.pendingActions.delete(id);
+      pending.onResult(roomActionResult(pending.action, tsunagi.v1.CommandAck.Status.STATUS_UNSPECIFIED,
+        "no answer from the device in time: whether it performed the action is unknown; check its telemetry"));
+    }
   }
 
   // --- inbound (called by the gateway) -----------------------------------------------
@@ -256,6 +288,16 @@ export class DeviceLink {
     return true;
   }
 
+  /** An ActionResult from the adapter. Returns false for one nobody waits for. */
+  receiveActionResult(correlationId: number, result: tsunagi.v1.ActionResult): boolean {
+    const pending = this.pendingActions.get(correlationId);
+    if (!pending) return false;
+    this.pendingActions.delete(correlationId);
+    result.origin = tsunagi.v1.CommandAck.Origin.ADAPTER;
+    pending.onResult(result);
+    return true;
+  }
+
   receiveProfile(profile: tsunagi.v1.DeviceProfile): void {
     this.profile = profile;
     this.handler?.onProfile?.(profile);
@@ -275,6 +317,9 @@ export class DeviceLink {
     if (this.closedWith !== undefined) return;
     this.closedWith = reason;
     this.pending.clear();
+    const actions = [...this.pendingActions.values()];
+    this.pendingActions.clear();
+    for (const pending of actions) pending.onResult(roomActionResult(pending.action, tsunagi.v1.CommandAck.Status.DEVICE_OFFLINE, `device ${this.deviceId} disconnected before answering: ${reason}`));
     this.dropQueued(tsunagi.v1.CommandAck.Status.DEVICE_OFFLINE, `device ${this.deviceId} disconnected: ${reason}`);
     const handler = this.handler;
     this.handler = undefined;
@@ -334,5 +379,12 @@ export function roomAck(command: tsunagi.v1.IControlCommand, status: tsunagi.v1.
     origin: tsunagi.v1.CommandAck.Origin.ROOM,
     detail,
     issuedAtMs: command.issuedAtMs ?? 0,
+  });
+}
+
+/** An ActionResult decided on the room's side of the link (the action never reached the device, or its answer never came). */
+export function roomActionResult(action: tsunagi.v1.IDeviceAction, status: tsunagi.v1.CommandAck.Status, detail: string): tsunagi.v1.ActionResult {
+  return tsunagi.v1.ActionResult.create({
+    deviceId: action.deviceId ?? "", action: action.action ?? "", status, origin: tsunagi.v1.CommandAck.Origin.ROOM, detail,
   });
 }

@@ -10,6 +10,8 @@ import { tsunagi } from "../../proto/index.ts";
 
 const namePattern = /^[A-Za-z0-9_.-]{1,64}$/;
 const MAX_AXES = 64;
+const actionNamePattern = /^[a-z0-9-]{1,32}$/;
+const MAX_ACTIONS = 32;
 
 /** Default watchdog window when the profile leaves it 0 (teleop.proto). */
 export const DEFAULT_WATCHDOG_MS = 200;
@@ -38,6 +40,18 @@ export function profileProblem(profile: tsunagi.v1.IDeviceProfile, deviceId: str
     }
     if (axis.mode === tsunagi.v1.AxisMode.AXIS_MODE_TORQUE && !(Number.isFinite(axis.maxEffort) && (axis.maxEffort as number) > 0)) {
       return `${where} (${axis.name}): a torque axis needs max_effort finite and > 0`;
+    }
+  }
+  const actions = profile.actions ?? [];
+  if (actions.length > MAX_ACTIONS) return `${actions.length} actions; at most ${MAX_ACTIONS}`;
+  const actionNames = new Set<string>();
+  for (const [index, action] of actions.entries()) {
+    const where = `actions[${index}]`;
+    if (!action.name || !actionNamePattern.test(action.name)) return `${where}: name must match ${actionNamePattern}`;
+    if (actionNames.has(action.name)) return `${where}: name "${action.name}" appears twice`;
+    actionNames.add(action.name);
+    if (action.hasValue && !(Number.isFinite(action.min) && Number.isFinite(action.max) && (action.min as number) <= (action.max as number))) {
+      return `${where} (${action.name}): an action with a value needs finite min <= max`;
     }
   }
   const watchdog = profile.watchdogWindowMs ?? 0;
@@ -89,6 +103,28 @@ export function axesProblem(axes: readonly tsunagi.v1.IAxisValue[] | null | unde
       default:
         return `axis ${axis.name} is not commandable`;
     }
+  }
+  return undefined;
+}
+
+/**
+ * Why a DeviceAction does not fit the profile's actions (the OUT_OF_BOUNDS detail), or
+ * undefined. The TeleopRoom checks this before forwarding; the adapter checks it again.
+ */
+export function actionProblem(action: tsunagi.v1.IDeviceAction, profile: tsunagi.v1.IDeviceProfile | undefined): string | undefined {
+  const name = typeof action.action === "string" ? action.action : "";
+  const offered = profile?.actions ?? [];
+  const spec = offered.find((candidate) => candidate.name === name);
+  if (!spec) {
+    const list = offered.map((candidate) => candidate.name).join(", ");
+    return `the device offers no action ${JSON.stringify(name.slice(0, 32))}${list ? ` (actions: ${list})` : " (it has none)"}`;
+  }
+  if (!spec.hasValue) return undefined;
+  const value = Number(action.value ?? 0);
+  const min = Number(spec.min ?? 0);
+  const max = Number(spec.max ?? 0);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    return `action ${name}: value ${value} is outside [${min}, ${max}]${spec.unit ? ` ${spec.unit}` : ""}`;
   }
   return undefined;
 }

@@ -16,6 +16,8 @@ export class NodeMetrics {
   readonly matchmake: Counter<"method" | "outcome">;
   /** Control commands by ack status and by who decided it (room or adapter). */
   readonly commands: Counter<"status" | "origin">;
+  /** Device actions (arm, take off, land...) by result status and who decided it. */
+  readonly actions: Counter<"status" | "origin">;
   /** E-stops raised, by who raised them (operator, supervisor, device, room). */
   readonly estops: Counter<"source">;
   /** Lease changes by kind (granted, released, expired, preempted, transferred, revoked, estopped). */
@@ -58,6 +60,10 @@ export class NodeMetrics {
     });
     this.commands = new Counter({
       name: "tsunagi_teleop_commands_total", help: "Control commands by ack status and origin (room or adapter).",
+      labelNames: ["status", "origin"], registers,
+    });
+    this.actions = new Counter({
+      name: "tsunagi_teleop_actions_total", help: "Device actions (arm, take off, land...) by result status and origin (room or adapter).",
       labelNames: ["status", "origin"], registers,
     });
     this.estops = new Counter({ name: "tsunagi_teleop_estops_total", help: "E-stops raised, by source.", labelNames: ["source"], registers });

@@ -144,6 +144,32 @@ describe("operator console (npm run operator)", () => {
     expect(cli.lines).toContain("quit: left room teleop-demo");
   }, 60_000);
 
+  it("flies the demo drone: acquire, do arm, do takeoff, then land", async () => {
+    const cli = startCli(["--node", node.httpUrl, "--room", "teleop-demo", "--device", "drone-1", "--watch-hz", "5"]);
+    await cli.waitForLine((line) => isStatus(line) && line.includes("| online yes |"), 30_000, "a status line with the drone online");
+    let from = cli.lines.length;
+    cli.write("axes");
+    await cli.waitForLine((line) => line.startsWith("axes: action takeoff VALUE (1.."), 10_000, "the take-off action listed", from);
+    cli.write("do takeoff 2");
+    await cli.waitForLine((line) => line.startsWith("invalid: ") || line.startsWith("error: LEASE_NOT_HELD"), 10_000, "an action refused without the lease", from);
+
+    cli.write("acquire");
+    await cli.waitForLine((line) => line.startsWith("lease: held by me"), 10_000, "the lease", from);
+    from = cli.lines.length;
+    cli.write("do arm");
+    await cli.waitForLine((line) => line === "action: arm: applied", 10_000, "arm applied", from);
+    cli.write("do takeoff 2");
+    await cli.waitForLine((line) => line === "action: takeoff 2: applied", 10_000, "take-off applied", from);
+    await cli.waitForLine((line) => isStatus(line) && line.includes("mode flying"), 20_000, "a status line with the drone flying", from);
+    cli.write("do takeoff 2");
+    await cli.waitForLine((line) => line.startsWith("action: takeoff: refused by the device"), 10_000, "a second take-off refused by the drone", from);
+    cli.write("do land");
+    await cli.waitForLine((line) => line === "action: land: applied", 10_000, "land applied", from);
+    await cli.waitForLine((line) => isStatus(line) && line.includes("mode landing"), 10_000, "a status line with the drone landing", from);
+    cli.write("quit");
+    expect(await exitWithin(cli, 10_000)).toBe(0);
+  }, 60_000);
+
   it("exits 2 naming a bad flag, with the usage on stderr", async () => {
     const unknown = startCli(["--node", node.httpUrl, "--room", "teleop-demo", "--device", "excavator-1", "--bogus"]);
     expect(await exitWithin(unknown, 20_000)).toBe(2);

@@ -228,6 +228,42 @@ describe("teleoperation through a region node", () => {
     controls.dispose();
   });
 
+  it("flies the simulated drone through its actions, and an e-stop in the air lands it", { timeout: 60_000 }, async () => {
+    const session = await join("operator", "pilot-1");
+    const controls = await controlsFor(session, DRONE);
+    expect(controls.actions.map((a) => a.name)).toEqual(["arm", "takeoff", "hold", "land", "disarm"]);
+    const telemetry: tsunagi.v1.Telemetry[] = [];
+    controls.on("telemetry", (t) => telemetry.push(t));
+    const latest = () => telemetry.at(-1);
+    await expect(controls.perform("arm")).rejects.toMatchObject({ code: ErrorCode.LEASE_NOT_HELD });
+
+    await controls.acquire(); // heartbeats only: a setpoint now would be "no input" anyway
+    const takeoffEarly = await controls.perform("takeoff", 3);
+    expect(takeoffEarly).toMatchObject({ status: Status.STATUS_UNSPECIFIED, origin: tsunagi.v1.CommandAck.Origin.ADAPTER });
+    expect(takeoffEarly.detail).toMatch(/refused takeoff/);
+    expect(await controls.perform("takeoff", 500)).toMatchObject({ status: Status.OUT_OF_BOUNDS, origin: tsunagi.v1.CommandAck.Origin.ROOM });
+    expect((await controls.perform("arm")).status).toBe(Status.APPLIED);
+    expect((await controls.perform("takeoff", 3)).status).toBe(Status.APPLIED);
+    controls.start(); // neutral commands while climbing: no input, the take-off goes on
+    await waitFor(() => latest()?.mode === "flying", 15_000, "the drone flying");
+    expect(latest()!.pose!.z).toBeCloseTo(3, 0);
+    const before = latest()!;
+    controls.setAxes({ vx: 2 });
+    const moved = await waitFor(() => telemetry.find((t) => t.sampledAtMs > before.sampledAtMs + 500 && (t.pose?.x ?? 0) > (before.pose?.x ?? 0) + 0.5), 5000, "the drone moving forward");
+    expect(moved.mode).toBe("flying");
+
+    await controls.estop("drone e-stop test");
+    await waitFor(() => latest()?.estopped && latest()?.mode === "landing", 5000, "the e-stopped drone landing");
+    const landingAt = latest()!;
+    await waitFor(() => (latest()?.pose?.z ?? 99) < (landingAt.pose?.z ?? 0) - 0.3, 5000, "the drone descending");
+    // The e-stop ended the lease; and the room refuses any action on the latched device.
+    await expect(controls.perform("hold")).rejects.toMatchObject({ code: ErrorCode.LEASE_NOT_HELD });
+    const now = controls.clock.now();
+    const raw = await session.request({ deviceAction: { deviceId: DRONE, leaseId: landingAt.leaseId, action: "hold", issuedAtMs: now, deadlineMs: now + 40 } });
+    expect(raw.actionResult).toMatchObject({ status: Status.ESTOPPED, origin: tsunagi.v1.CommandAck.Origin.ROOM });
+    controls.dispose();
+  });
+
   it("refuses an observer's e-stop with a code; an operator's stops every device, latched across reconnects until a supervisor resets it", async () => {
     const visitor = await join("visitor");
     await expect(visitor.request({ estop: { all: true, reason: "a visitor presses the button" } })).rejects.toMatchObject({ code: ErrorCode.FORBIDDEN });
@@ -244,7 +280,8 @@ describe("teleoperation through a region node", () => {
     await controls.estopAll("operator e-stop: person in the swing radius");
     const [exStatus, drStatus] = await Promise.all([
       excavator.waitForStatus((s) => s.safety.estopped && stopped(s), 5000, "the excavator e-stopped"),
-      drone.waitForStatus((s) => s.safety.estopped && stopped(s), 5000, "the drone e-stopped"),
+      // a drone's stop is hovering or landing: nothing horizontal, nothing upward
+      drone.waitForStatus((s) => s.safety.estopped && ["vx", "vy", "yaw-rate"].every((axis) => joint(s, axis).velocity === 0) && joint(s, "vz").velocity <= 0, 5000, "the drone e-stopped"),
     ]);
     expect(exStatus.lastStop!.reason).toBe("e-stop");
     expect(exStatus.lastStop!.at - raisedAt).toBeLessThan(exStatus.watchdogWindowMs);
@@ -338,9 +375,12 @@ describe("teleoperation through a region node", () => {
     expect(order).toContain("lease.estopped");
     expect(order.indexOf("lease.reset")).toBeGreaterThan(order.indexOf("lease.estopped"));
     // Both devices' e-stops, with who raised them, and seq strictly increasing throughout.
-    const estops = exported.filter((e) => e.type === "lease.estopped");
+    const estops = exported.filter((e) => e.type === "lease.estopped" && String(e.data.by).startsWith("driver-4"));
     expect(estops.map((e) => e.data.deviceId).sort()).toEqual([DRONE, EXCAVATOR]);
-    expect(estops.every((e) => typeof e.data.by === "string" && (e.data.by as string).startsWith("driver-4"))).toBe(true);
+    expect(exported.some((e) => e.type === "lease.estopped" && e.data.deviceId === DRONE && String(e.data.by).startsWith("pilot-1"))).toBe(true);
+    // The drone's actions, with their outcomes.
+    const actions = exported.filter((e) => e.type === "action" && e.data.deviceId === DRONE).map((e) => [e.data.action, e.data.status]);
+    expect(actions).toEqual(expect.arrayContaining([["arm", "APPLIED"], ["takeoff", "APPLIED"], ["takeoff", "OUT_OF_BOUNDS"], ["takeoff", "STATUS_UNSPECIFIED"], ["hold", "ESTOPPED"]]));
     expect(exported.map((e) => e.seq)).toEqual(exported.map((_, i) => i + 1));
     expect(exported.some((e) => e.type === "commands.summary" && e.data.deviceId === EXCAVATOR)).toBe(true);
 

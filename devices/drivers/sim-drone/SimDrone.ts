@@ -20,7 +20,7 @@ import { Hal, type FinalizeReport } from "../../hal/Hal.ts";
 import type { Clock, ComponentState } from "../../hal/types.ts";
 import { checkStep } from "../geometry.ts";
 import { SimulationLoop, driverLoop } from "../SimulationLoop.ts";
-import type { AxisProfile, DeviceProfile, Driver } from "../types.ts";
+import type { ActionSpec, AxisProfile, DeviceProfile, Driver } from "../types.ts";
 import { BatterySensor } from "./BatterySensor.ts";
 import { DroneAxis } from "./DroneAxis.ts";
 import {
@@ -122,6 +122,43 @@ export class SimDrone implements Driver {
 
   setVelocity(setpoint: Partial<VelocitySetpoint>): void {
     this.flightController.setVelocity(setpoint);
+  }
+
+  /** What an operator can ask of the drone besides velocity setpoints. */
+  actions(): ActionSpec[] {
+    const maxAltitudeM = this.flightController.config.geofence.maxAltitudeM;
+    return [
+      { name: "arm", description: "spin up the motors on the ground, ready to take off" },
+      { name: "takeoff", description: "climb to the given altitude and hover", value: { unit: "m", min: 1, max: maxAltitudeM } },
+      { name: "hold", description: "hover in place (also ends a failsafe, a take-off or a landing)" },
+      { name: "land", description: "descend where it is and disarm on touchdown" },
+      { name: "disarm", description: "stop the motors (on the ground only)" },
+    ];
+  }
+
+  perform(action: string, value: number): void {
+    switch (action) {
+      case "arm": this.arm(); return;
+      case "takeoff": this.takeOff(value); return;
+      case "hold": this.hold(); return;
+      case "land": this.land(); return;
+      case "disarm": this.disarm(); return;
+      default: throw new FlightCommandError(this.flightController.id, "wrong-state", this.flightState, `no action "${action}"`);
+    }
+  }
+
+  /** An e-stop in the air lands (hovering until the battery runs out is not a stop); on the ground it disarms. */
+  emergencyStop(): void {
+    try {
+      if (this.flightController.airborne) this.flightController.land();
+      else if (this.flightState === "armed") this.flightController.disarm();
+    } catch {
+      // zeroMotion has already stopped every axis; a refused landing leaves it hovering
+    }
+  }
+
+  mode(): string {
+    return this.flightState;
   }
 
   linkLost(): void {

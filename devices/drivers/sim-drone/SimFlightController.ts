@@ -314,9 +314,12 @@ export class SimFlightController extends HalComponent {
     this.applySetpoint(requested);
   }
 
-  /** Sets one axis of the setpoint, keeping the others (what a HAL axis actuator calls). */
+  /** Sets one axis of the setpoint, keeping the others (what a HAL axis actuator calls). Outside Flying only 0 is accepted, as no input. */
   setAxis(axis: DroneAxisName, value: number): void {
     requireFinite(this.id, axis, value);
+    // Zero is "no stick input": harmless outside Flying, and it must not abort a take-off,
+    // a landing or a failsafe the way zeroAxis() (the watchdog's stop) deliberately does.
+    if (value === 0 && this.flight !== FlightState.Flying && this.state === ComponentState.Ready) return;
     this.requireSetpointAllowed("setAxis");
     this.applySetpoint({ ...this.setpoint, [setpointKey[axis]]: value });
   }

@@ -101,12 +101,22 @@ async function command(s: Setup, fields: Partial<tsunagi.v1.IControlCommand>): P
   return reply.commandAck as tsunagi.v1.CommandAck;
 }
 
-const statusName = (ack: tsunagi.v1.CommandAck) => Status[ack.status];
+/** Sends a DeviceAction (issued now, deadline 5 s on) and resolves with its ActionResult. */
+async function action(s: Setup, fields: Partial<tsunagi.v1.IDeviceAction>): Promise<tsunagi.v1.ActionResult> {
+  const correlationId = nextCorrelation++;
+  const now = s.runtime.clock.serverNow();
+  const since = s.gateway.mark();
+  s.gateway.send({ correlationId, deviceAction: { deviceId: DEVICE, issuedAtMs: now, deadlineMs: now + 5000, ...fields } });
+  const reply = await s.gateway.waitFor((e) => e.body === "actionResult" && Number(e.correlationId) === correlationId, since);
+  return reply.actionResult as tsunagi.v1.ActionResult;
+}
+
+const statusName = (ack: { status: tsunagi.v1.CommandAck.Status }) => Status[ack.status];
 
 /** Announces a lease and waits until the adapter has taken it. */
 async function lease(s: Setup, leaseId: string): Promise<void> {
   s.gateway.send({ correlationId: 0, leaseState: { deviceId: DEVICE, leaseId, holderSessionId: "op-1", holderRole: "operator" } });
-  await waitUntil(() => s.runtime.safety.lease === leaseId || s.runtime.safety.estopped || leaseId === "", `lease ${leaseId}`);
+  await waitUntil(() => (leaseId === "" ? s.runtime.safety.lease === undefined : s.runtime.safety.lease === leaseId) || s.runtime.safety.estopped, `lease ${leaseId}`);
 }
 
 function run(driver: Driver, ms: number): void {
@@ -467,17 +477,26 @@ describe("disconnects", () => {
     expect(s.runtime.bufferedTelemetry).toBe(5);
   });
 
-  it("engages a drone's link-loss failsafe when the connection drops, and restores the link on reconnect", { timeout: 15_000 }, async () => {
+  it("flies a drone through actions; a dropped connection engages its failsafe, and only a fresh lease gives the operator the link back", { timeout: 15_000 }, async () => {
     const drone = new SimDrone({ watchdogMs: WATCHDOG_MS, latencyBudgetMs: 10_000 });
     const s = await setup({ driver: drone });
-    drone.arm();
-    drone.takeOff(3);
-    while (drone.flightState !== "flying") drone.step(10);
     await online(s);
     const profile = (await s.gateway.waitFor((e) => e.body === "deviceProfile")).deviceProfile!;
     expect(profile.deviceClass).toBe(tsunagi.v1.DeviceClass.DEVICE_CLASS_DRONE);
+    expect(profile.actions!.map((a) => a.name)).toEqual(["arm", "takeoff", "hold", "land", "disarm"]);
+    expect(profile.actions![1]).toMatchObject({ hasValue: true, unit: "m", min: 1 });
     await lease(s, "L1");
+    expect(drone.telemetry().linkUp).toBe(true);
+    expect(statusName(await action(s, { leaseId: "L1", action: "takeoff", value: 3 }))).toBe("STATUS_UNSPECIFIED"); // not armed yet: the drone says no
+    expect(statusName(await action(s, { leaseId: "L1", action: "arm" }))).toBe("APPLIED");
+    expect(statusName(await action(s, { leaseId: "L1", action: "takeoff", value: 500 }))).toBe("OUT_OF_BOUNDS");
+    expect(statusName(await action(s, { leaseId: "L1", action: "barrel-roll" }))).toBe("OUT_OF_BOUNDS");
+    expect(statusName(await action(s, { leaseId: "L0", action: "land" }))).toBe("NO_LEASE");
+    expect(statusName(await action(s, { leaseId: "L1", action: "land", deadlineMs: 0 }))).toBe("EXPIRED");
+    expect(statusName(await action(s, { leaseId: "L1", action: "takeoff", value: 3 }))).toBe("APPLIED");
+    while (drone.flightState !== "flying") drone.step(10);
     expect(statusName(await command(s, { leaseId: "L1", seq: 1, axes: [{ name: "vx", value: 2 }] }))).toBe("APPLIED");
+    expect(drone.telemetry().setpoint.vx).toBe(2);
 
     const offline = nextEvent(s.runtime, "offline");
     s.gateway.dropConnection();
@@ -485,7 +504,37 @@ describe("disconnects", () => {
     expect(drone.flightState).toBe("failsafe");
     expect(drone.telemetry().setpoint).toEqual({ vx: 0, vy: 0, vz: 0, yawRate: 0 });
     await nextEvent(s.runtime, "online");
+    // Back online is not someone driving: the failsafe holds until a lease is announced...
+    expect(drone.telemetry().linkUp).toBe(false);
+    await lease(s, "L2");
     expect(drone.telemetry().linkUp).toBe(true);
+    // ...and even then setpoints count only after a fresh manoeuvre.
+    expect(statusName(await command(s, { leaseId: "L2", seq: 1, axes: [{ name: "vx", value: 1 }] }))).toBe("STATUS_UNSPECIFIED");
+    expect(statusName(await action(s, { leaseId: "L2", action: "hold" }))).toBe("APPLIED");
+    expect(drone.flightState).toBe("flying");
+    expect(statusName(await command(s, { leaseId: "L2", seq: 2, axes: [{ name: "vx", value: 1 }] }))).toBe("APPLIED");
+  });
+
+  it("an e-stop lands a flying drone, and a lease that ends engages its failsafe", { timeout: 15_000 }, async () => {
+    const drone = new SimDrone({ watchdogMs: WATCHDOG_MS, latencyBudgetMs: 10_000 });
+    const s = await setup({ driver: drone });
+    await online(s);
+    await lease(s, "L1");
+    await action(s, { leaseId: "L1", action: "arm" });
+    await action(s, { leaseId: "L1", action: "takeoff", value: 3 });
+    while (drone.flightState !== "flying") drone.step(10);
+    await lease(s, ""); // the operator let go (or was demoted, or dropped)
+    expect(drone.flightState).toBe("failsafe");
+    await lease(s, "L2");
+    await action(s, { leaseId: "L2", action: "hold" });
+    expect(drone.flightState).toBe("flying");
+
+    s.gateway.send({ correlationId: 0, estop: { deviceId: DEVICE, reason: "test" } });
+    await waitUntil(() => s.runtime.safety.estopped, "the e-stop latched");
+    expect(drone.flightState).toBe("landing");
+    expect(statusName(await action(s, { leaseId: "L2", action: "hold" }))).toBe("ESTOPPED");
+    for (let i = 0; i < 2000 && (drone.flightState as string) !== "disarmed"; i++) drone.step(10);
+    expect(drone.flightState).toBe("disarmed");
   });
 });
 

@@ -334,6 +334,42 @@ describe("HAL surface", () => {
     drone.land();
     expect(() => drone.hal.actuator("vx").setValue("velocity", 1)).toThrow(FlightCommandError);
     expect(drone.hal.actuator("vx").state).toBe(ComponentState.Ready);
+    // a zero is "no input": accepted, and the landing carries on
+    drone.hal.actuator("vz").setValue("velocity", 0);
+    expect(drone.flightState).toBe(FlightState.Landing);
+  });
+
+  it("takes a zero setpoint during take-off as no input: the climb goes on (only stop() halts it)", () => {
+    const { drone } = setup();
+    drone.arm();
+    drone.takeOff(5);
+    run(drone, 500);
+    for (const axis of ["vx", "vy", "vz", "yaw-rate"]) drone.hal.actuator(axis).setValue("velocity", 0);
+    expect(drone.flightState).toBe(FlightState.TakingOff);
+    run(drone, 6_000);
+    expect(drone.flightState).toBe(FlightState.Flying);
+    expect(drone.telemetry().pose.z).toBeCloseTo(5, 1);
+  });
+
+  it("offers its manoeuvres as actions, and an e-stop lands it", () => {
+    const { drone } = setup();
+    expect(drone.actions().map((a) => a.name)).toEqual(["arm", "takeoff", "hold", "land", "disarm"]);
+    expect(drone.actions().find((a) => a.name === "takeoff")!.value).toMatchObject({ unit: "m", min: 1 });
+    expect(refusal(() => drone.perform("takeoff", 5))).toBe("wrong-state");
+    drone.perform("arm", 0);
+    expect(drone.mode()).toBe("armed");
+    drone.emergencyStop(); // armed on the ground: disarms
+    expect(drone.mode()).toBe("disarmed");
+    drone.perform("arm", 0);
+    drone.perform("takeoff", 4);
+    run(drone, 5_000);
+    expect(drone.mode()).toBe("flying");
+    drone.emergencyStop();
+    expect(drone.mode()).toBe("landing");
+    run(drone, 10_000);
+    expect(drone.mode()).toBe("disarmed");
+    expect(drone.telemetry().pose.z).toBe(0);
+    expect(() => drone.perform("somersault", 0)).toThrow(/no action "somersault"/);
   });
 
   it("a faulted flight controller lands by itself and refuses everything but land and disarm", () => {
