@@ -149,12 +149,16 @@ export interface AuditSink {
 
 /**
  * The same hash chain kept in process memory, for an embedded node without Redis (the
- * demo). It dies with the process: production audit belongs in Redis.
+ * demo). It dies with the process: production audit belongs in Redis. Bounded: beyond
+ * `maxEntries` the oldest tenth is dropped (a demo left running for weeks must not grow
+ * without limit); verify() then checks the chain from the oldest entry kept.
  */
 export class InMemoryAuditLog implements AuditSink {
-  private readonly entries: AuditEntry[] = [];
+  private entries: AuditEntry[] = [];
+  /** Entries dropped from the front so far. */
+  private dropped = 0;
 
-  constructor(readonly streamKey: string) {}
+  constructor(readonly streamKey: string, private readonly maxEntries = 100_000) {}
 
   async append(type: string, data: Record<string, unknown>, at = Date.now()): Promise<AuditEntry> {
     const last = this.entries[this.entries.length - 1];
@@ -163,6 +167,11 @@ export class InMemoryAuditLog implements AuditSink {
     const stored = JSON.parse(canonicalJson(data)) as Record<string, unknown>;
     const entry: AuditEntry = { id: `${at}-${seq}`, seq, type, at, data: stored, prev, hash: entryHash(prev, seq, type, at, stored) };
     this.entries.push(entry);
+    if (this.entries.length > this.maxEntries) {
+      const drop = Math.max(1, Math.floor(this.maxEntries / 10));
+      this.entries = this.entries.slice(drop);
+      this.dropped += drop;
+    }
     return entry;
   }
 
@@ -171,7 +180,7 @@ export class InMemoryAuditLog implements AuditSink {
   }
 
   async verify(): Promise<VerifyReport> {
-    let prev = GENESIS;
+    let prev = this.dropped === 0 ? GENESIS : (this.entries[0]?.prev ?? GENESIS);
     for (const [i, entry] of this.entries.entries()) {
       if (entry.prev !== prev || entryHash(entry.prev, entry.seq, entry.type, entry.at, entry.data) !== entry.hash) {
         return { ok: false, entries: this.entries.length, brokenAt: i, reason: `entry ${entry.seq} does not fit the chain` };

@@ -50,6 +50,8 @@ type Status = tsunagi.v1.CommandAck.Status;
 const estopRoles: readonly Role[] = ["operator", "supervisor", "admin"];
 const devicePattern = /^[A-Za-z0-9_.-]{1,64}$/;
 const MAX_DEVICES = 32;
+/** Demoted identities a room remembers at once; the oldest is forgotten beyond this. */
+const MAX_DEMOTIONS = 1024;
 /** Probes in a row over budget before the holder is demoted (one slow sample is noise). */
 const BUDGET_STRIKES = 3;
 /** A participant whose socket holds more than this unsent gets no telemetry this tick. */
@@ -72,8 +74,7 @@ interface Participant {
   client: Client;
   role: Role;
   subject: string;
-  /** No lease until this time (latency-budget demotion). */
-  demotedUntil: number;
+
 }
 
 /** Commands of one lease since the last audit summary. */
@@ -111,6 +112,8 @@ interface DeviceSlot {
   /** Latency probe of the holder: outstanding ping, strikes. */
   probe?: { correlationId: number; sentAt: number };
   strikes: number;
+  /** Session of each recent lease, by lease id, so late acks are counted under who sent them. */
+  grants: Map<string, string>;
   summary?: CommandSummary;
 }
 
@@ -144,6 +147,11 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   private nextProbeId = 1;
   /** The room's devices, in the order they were given. */
   private deviceIds: string[] = [];
+  /**
+   * Demoted identities (token subjects) and until when: kept by who the operator is, not
+   * by session, so leaving and joining again does not lift a demotion. Bounded.
+   */
+  private readonly demotedUntil = new Map<string, number>();
 
   async onCreate(options: TeleopRoomOptions & { roomId?: unknown }) {
     const devices = parseDevices(options?.devices);
@@ -167,7 +175,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
       });
       const slot: DeviceSlot = {
         deviceId, lease, lastSeq: 0, lastHeartbeatSeq: 0, lastRenewAt: 0, telemetryVersion: 0,
-        sentVersion: new Map(), tokens: 0, tokensAt: 0, strikes: 0,
+        sentVersion: new Map(), tokens: 0, tokensAt: 0, strikes: 0, grants: new Map(),
       };
       this.slots.set(deviceId, slot);
       this.watchLease(slot);
@@ -205,7 +213,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
 
   onJoin(client: Client, options?: unknown, auth?: TokenClaims) {
     super.onJoin(client, options, auth);
-    this.participants.set(client.sessionId, { client, role: auth?.role ?? "visitor", subject: auth?.sub ?? client.sessionId, demotedUntil: 0 });
+    this.participants.set(client.sessionId, { client, role: auth?.role ?? "visitor", subject: auth?.sub ?? client.sessionId });
     this.greet(client);
   }
 
@@ -282,7 +290,8 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     const changed = (event: string, data: Record<string, unknown>, ended?: LeaseGrant, cause?: string) => {
       this.context.metrics.leases.inc({ event });
       if (ended) this.flushSummary(slot);
-      if (!lease.holder) slot.probe = undefined;
+      // A probe in flight was sent to the previous holder: it says nothing about the next one.
+      slot.probe = undefined;
       slot.lastSeq = 0;
       slot.lastHeartbeatSeq = 0;
       slot.strikes = 0;
@@ -292,16 +301,20 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
       this.broadcastEnvelope({ correlationId: 0, leaseState: state });
       this.record(`lease.${event}`, { deviceId: slot.deviceId, ...data });
     };
+    const granted = (grant: LeaseGrant) => {
+      slot.grants.set(grant.leaseId, grant.sessionId);
+      if (slot.grants.size > 8) slot.grants.delete(slot.grants.keys().next().value as string);
+    };
     const who = (grant: LeaseGrant) => ({ leaseId: grant.leaseId, sessionId: grant.sessionId, subject: this.participants.get(grant.sessionId)?.subject, role: grant.role });
-    lease.on("granted", ({ lease: grant }) => changed("granted", who(grant)));
+    lease.on("granted", ({ lease: grant }) => { granted(grant); changed("granted", who(grant)); });
     lease.on("released", ({ lease: grant, cause }) => {
       const reason = cause === "revoked" ? slot.revokeCause ?? "revoked" : cause;
       slot.revokeCause = undefined;
       changed(cause === "revoked" ? "revoked" : "released", { ...who(grant), cause: reason }, grant, reason);
     });
     lease.on("expired", ({ lease: grant }) => changed("expired", who(grant), grant, "expired"));
-    lease.on("preempted", ({ previous, lease: grant }) => changed("preempted", { previous: who(previous), ...who(grant) }, previous, "preempted"));
-    lease.on("transferred", ({ previous, lease: grant }) => changed("transferred", { previous: who(previous), ...who(grant) }, previous, "transferred"));
+    lease.on("preempted", ({ previous, lease: grant }) => { granted(grant); changed("preempted", { previous: who(previous), ...who(grant) }, previous, "preempted"); });
+    lease.on("transferred", ({ previous, lease: grant }) => { granted(grant); changed("transferred", { previous: who(previous), ...who(grant) }, previous, "transferred"); });
     lease.on("estopped", ({ latch, endedLease }) => changed("estopped", { by: latch.by, reason: latch.reason, endedLeaseId: endedLease?.leaseId }, endedLease, "estopped"));
     lease.on("reset", ({ by }) => changed("reset", { by: this.participants.get(by)?.subject ?? by, sessionId: by }));
   }
@@ -315,8 +328,9 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     if (!participant) return;
     const Action = tsunagi.v1.LeaseRequest.Action;
     const now = Date.now();
-    if ((request.action === Action.ACQUIRE || request.action === Action.PREEMPT) && participant.demotedUntil > now) {
-      this.reject(client, ErrorCode.LATENCY_BUDGET_EXCEEDED, `demoted for exceeding device ${slot.deviceId}'s latency budget; retry in ${Math.ceil((participant.demotedUntil - now) / 1000)} s`, correlationId);
+    const demotedUntil = this.demotion(participant, now);
+    if ((request.action === Action.ACQUIRE || request.action === Action.PREEMPT) && demotedUntil > now) {
+      this.reject(client, ErrorCode.LATENCY_BUDGET_EXCEEDED, `demoted for exceeding a device's latency budget; retry in ${Math.ceil((demotedUntil - now) / 1000)} s`, correlationId);
       return;
     }
     let result;
@@ -327,7 +341,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
       case Action.TRANSFER: {
         const target = this.participants.get(request.toSessionId);
         if (!target) { this.reject(client, ErrorCode.WRONG_TYPE, `transfer target "${request.toSessionId.slice(0, 64)}" is not in this room`, correlationId); return; }
-        if (target.demotedUntil > now) { this.reject(client, ErrorCode.LATENCY_BUDGET_EXCEEDED, "the transfer target is demoted for exceeding the latency budget", correlationId); return; }
+        if (this.demotion(target, now) > now) { this.reject(client, ErrorCode.LATENCY_BUDGET_EXCEEDED, "the transfer target is demoted for exceeding the latency budget", correlationId); return; }
         result = slot.lease.transfer(client.sessionId, request.toSessionId, target.role, now);
         break;
       }
@@ -571,11 +585,15 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     slot.probe = undefined;
     if (++slot.strikes < BUDGET_STRIKES) return;
     const demotionMs = this.context.config.teleop.demotionMs;
-    participant.demotedUntil = Date.now() + demotionMs;
+    if (this.demotedUntil.size >= MAX_DEMOTIONS) this.demotedUntil.delete(this.demotedUntil.keys().next().value as string);
+    this.demotedUntil.set(participant.subject, Date.now() + demotionMs);
     const message = `round trip to ${slot.deviceId} is ${rttMs.toFixed(1)} ms, above its ${budgetMs} ms budget: demoted to observer for ${Math.round(demotionMs / 1000)} s and the device stopped`;
     this.reject(participant.client, ErrorCode.LATENCY_BUDGET_EXCEEDED, message, 0);
     this.record("latency.demoted", { deviceId: slot.deviceId, sessionId: participant.client.sessionId, subject: participant.subject, rttMs: Math.round(rttMs * 10) / 10, budgetMs });
-    this.revoke(slot, "latency-budget");
+    // Demoted to observer: every device this operator drives here stops, not only the one that measured it.
+    for (const other of this.slots.values()) {
+      if (other.lease.holder?.sessionId === participant.client.sessionId) this.revoke(other, "latency-budget");
+    }
   }
 
   // --- audit -------------------------------------------------------------------------
@@ -587,7 +605,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     if (summary && summary.leaseId !== leaseId) { this.flushSummary(slot); summary = undefined; }
     const now = Date.now();
     const seq = Number(ack.seq);
-    summary ??= slot.summary = { leaseId, sessionId: slot.lease.holder?.sessionId ?? "", counts: {}, firstSeq: seq, lastSeq: seq, from: now, to: now };
+    summary ??= slot.summary = { leaseId, sessionId: slot.grants.get(leaseId) ?? "", counts: {}, firstSeq: seq, lastSeq: seq, from: now, to: now };
     summary.counts[statusName] = (summary.counts[statusName] ?? 0) + 1;
     summary.firstSeq = Math.min(summary.firstSeq, seq);
     summary.lastSeq = Math.max(summary.lastSeq, seq);
@@ -613,6 +631,13 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   }
 
   // --- helpers -----------------------------------------------------------------------
+
+  /** Until when this participant's identity is demoted (0: not demoted); forgets lapsed demotions. */
+  private demotion(participant: Participant, now: number): number {
+    const until = this.demotedUntil.get(participant.subject) ?? 0;
+    if (until !== 0 && until <= now) this.demotedUntil.delete(participant.subject);
+    return until;
+  }
 
   private greet(client: Client) {
     for (const slot of this.slots.values()) {

@@ -175,6 +175,12 @@ describe("latency budget", () => {
 
     // --- 3. while demoted: the slow operator may not acquire; a direct one may drive --
     await expect(slow.acquire()).rejects.toMatchObject({ code: ErrorCode.LATENCY_BUDGET_EXCEEDED });
+    // Leaving and joining again, even over a good link, does not lift it: it belongs to the operator.
+    const rejoined = await join("operator", "direct", { sub: "far-operator" });
+    const rejoinedControls = await controlsFor(rejoined);
+    await expect(rejoinedControls.acquire()).rejects.toMatchObject({ code: ErrorCode.LATENCY_BUDGET_EXCEEDED });
+    rejoinedControls.dispose();
+    await rejoined.leave();
     const nearSession = await join("operator", "direct", { sub: "near-operator" });
     expect(socketPort(nearSession)).toBe(String(node.port));
     const nearby = await controlsFor(nearSession);
