@@ -3,7 +3,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { randomUUID } from "node:crypto";
 import { spawn } from "node:child_process";
 import { Redis } from "ioredis";
-import { AuditLog, auditStreamKey, canonicalJson, entryHash, GENESIS } from "../../../../rooms/teleop/AuditLog.ts";
+import { AuditLog, InMemoryAuditLog, auditStreamKey, canonicalJson, entryHash, GENESIS } from "../../../../rooms/teleop/AuditLog.ts";
 import { repoRoot } from "../../../fixtures/processes.ts";
 
 let redis: Redis;
@@ -119,5 +119,17 @@ describe("AuditLog", () => {
     expect(tampered.stderr).toContain("TAMPERED at entry 0");
 
     expect((await runCli(["verify"])).code).toBe(2);
+  });
+});
+
+describe("InMemoryAuditLog (embedded mode)", () => {
+  it("keeps the chain, bounded: beyond maxEntries the oldest go, and the rest still verifies", async () => {
+    const log = new InMemoryAuditLog("local:audit:demo", 10);
+    for (let i = 0; i < 25; i++) await log.append("commands.summary", { i });
+    const kept = await log.export();
+    expect(kept.length).toBeLessThanOrEqual(10);
+    expect(kept.at(-1)!.seq).toBe(25);
+    expect(kept[0].prev).not.toBe(GENESIS);
+    expect(await log.verify()).toMatchObject({ ok: true, entries: kept.length });
   });
 });
