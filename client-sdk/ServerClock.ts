@@ -30,6 +30,7 @@
  *   clock.release();                     // stops pinging when the last user releases
  */
 import { ErrorCode } from "../proto/index.ts";
+import { ClockSync } from "./ClockSync.ts";
 import { TsunagiError } from "./errors.ts";
 import type { RoomSession } from "./RoomSession.ts";
 
@@ -46,14 +47,6 @@ export interface ServerClockOptions {
   pingTimeoutMs?: number;
 }
 
-/** One sample's estimate. */
-interface Estimate {
-  /** Server clock minus client clock, ms. */
-  offsetMs: number;
-  /** The exchange's round trip without the server's processing time, ms. */
-  roundTripMs: number;
-}
-
 /** The default client clock: monotonic, in (approximately) Unix epoch ms. */
 export const monotonicNow = (): number => performance.timeOrigin + performance.now();
 
@@ -67,18 +60,12 @@ export class ServerClock {
   private readonly clientNow: () => number;
   /** Resample period, ms. */
   private readonly intervalMs: number;
-  /** How many samples are kept. */
-  private readonly maxSamples: number;
   /** Pings in the initial burst. */
   private readonly initialSamples: number;
   /** Bound on each ping, ms. */
   private readonly pingTimeoutMs: number;
-  /** The last `maxSamples` estimates, oldest first. */
-  private samples: Estimate[] = [];
-  /** The estimate in use: the smallest round trip among `samples`. */
-  private best?: Estimate;
-  /** Offset used before any sample: wall clock minus client clock, at construction. */
-  private readonly fallbackOffsetMs: number;
+  /** The estimate itself: the best of the last maxSamples exchanges. */
+  private readonly estimator: ClockSync;
   /** Periodic resampling, while started. */
   private timer?: ReturnType<typeof setInterval>;
   /** Set while a burst or a single ping is in flight, so they never overlap. */
@@ -114,38 +101,38 @@ export class ServerClock {
     this.session = session;
     this.clientNow = options.now ?? monotonicNow;
     this.intervalMs = options.intervalMs ?? 5000;
-    this.maxSamples = options.maxSamples ?? 8;
+    const maxSamples = options.maxSamples ?? 8;
     this.initialSamples = options.initialSamples ?? 5;
     this.pingTimeoutMs = options.pingTimeoutMs ?? 2000;
     if (!(this.intervalMs > 0) || !Number.isFinite(this.intervalMs)) throw new TypeError(`ServerClock intervalMs must be a finite number > 0, got ${String(options.intervalMs)}`);
-    if (!Number.isInteger(this.maxSamples) || this.maxSamples < 1) throw new TypeError(`ServerClock maxSamples must be a positive integer, got ${String(options.maxSamples)}`);
+    if (!Number.isInteger(maxSamples) || maxSamples < 1) throw new TypeError(`ServerClock maxSamples must be a positive integer, got ${String(options.maxSamples)}`);
     if (!Number.isInteger(this.initialSamples) || this.initialSamples < 1) throw new TypeError(`ServerClock initialSamples must be a positive integer, got ${String(options.initialSamples)}`);
-    this.fallbackOffsetMs = Date.now() - this.clientNow();
+    this.estimator = new ClockSync({ now: this.clientNow, maxSamples });
   }
 
   /** Whether at least one sample has been taken. */
   get synced(): boolean {
-    return this.best !== undefined;
+    return this.estimator.synced;
   }
 
   /** Server clock minus client clock, ms (wall clock minus client clock before the first sample). */
   get offsetMs(): number {
-    return this.best?.offsetMs ?? this.fallbackOffsetMs;
+    return this.estimator.offsetMs;
   }
 
   /** Error bound of now(): half the best sample's round trip, ms; Infinity before any. */
   get uncertaintyMs(): number {
-    return this.best ? this.best.roundTripMs / 2 : Infinity;
+    return this.estimator.uncertaintyMs;
   }
 
   /** The best sample's round trip, ms; Infinity before any. */
   get roundTripMs(): number {
-    return this.best?.roundTripMs ?? Infinity;
+    return this.estimator.roundTripMs;
   }
 
   /** Samples currently kept. */
   get sampleCount(): number {
-    return this.samples.length;
+    return this.estimator.sampleCount;
   }
 
   /** The client's monotonic clock, ms: what t0 and t3 are read from. */
@@ -169,7 +156,7 @@ export class ServerClock {
    * the session's error when it has ended.
    */
   ready(timeoutMs: number = 5000): Promise<void> {
-    if (this.best) return Promise.resolve();
+    if (this.estimator.synced) return Promise.resolve();
     if (this.session.closed) return Promise.reject(new TsunagiError(ErrorCode.ERROR_CODE_UNSPECIFIED, "the session has left the room", { retryable: false }));
     if (!this.timer && !this.stopped) this.start();
     return new Promise<void>((resolve, reject) => {
@@ -216,13 +203,7 @@ export class ServerClock {
    * answered before it received, or a server time of 0 (unset).
    */
   addSample(t0: number, t1: number, t2: number, t3: number): boolean {
-    if (![t0, t1, t2, t3].every((t) => typeof t === "number" && Number.isFinite(t))) return false;
-    if (t1 <= 0 || t2 <= 0 || t3 < t0 || t2 < t1) return false;
-    const roundTripMs = (t3 - t0) - (t2 - t1);
-    if (roundTripMs < 0) return false;
-    this.samples.push({ offsetMs: ((t1 - t0) + (t2 - t3)) / 2, roundTripMs });
-    if (this.samples.length > this.maxSamples) this.samples.shift();
-    this.best = this.samples.reduce((a, b) => (b.roundTripMs < a.roundTripMs ? b : a));
+    if (!this.estimator.addPong({ t0Ms: t0, t1Ms: t1, t2Ms: t2 }, t3)) return false;
     for (const waiter of [...this.waiters]) waiter();
     return true;
   }

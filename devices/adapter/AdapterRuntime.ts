@@ -55,7 +55,7 @@ import { ErrorCode, decodeEnvelope, encodeEnvelope, errorCodeName, isRetryable, 
 import { proveChallenge } from "../../server/auth/DeviceCredentials.ts";
 import type { Driver } from "../drivers/types.ts";
 import type { HalObserver } from "../hal/events.ts";
-import { ClockSync } from "./ClockSync.ts";
+import { ClockSync } from "../../client-sdk/ClockSync.ts";
 import { CommandGuard, CommandStatus, type SetpointEntry } from "./CommandGuard.ts";
 import { DEFAULT_WATCHDOG_WINDOW_MS, sampleTelemetry, toProtoProfile } from "./mapping.ts";
 import { Watchdog } from "./Watchdog.ts";

@@ -377,17 +377,10 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     const now = Date.now();
     const refuse = (status: Status, detail: string) => this.ackToClient(client, slot, roomAck(command, status, detail));
 
-    if (!this.takeToken(slot, now)) {
-      this.reject(client, ErrorCode.RATE_LIMITED, `commands to ${slot.deviceId} above its rate; excess dropped`, envelope.correlationId);
-      return;
-    }
-    if (slot.lease.estopped) return refuse(Status.ESTOPPED, `device ${slot.deviceId} is e-stopped; a supervisor must reset it`);
-    const renewed = slot.lease.renew(client.sessionId, command.leaseId, now);
-    if (renewed.status === "refused") return refuse(Status.NO_LEASE, renewed.message);
-    const profile = slot.link?.profile;
-    const budget = latencyBudgetMs(profile, this.context.config.teleop.defaultLatencyBudgetMs);
-    const deadline = Math.min(command.deadlineMs || 0, (command.issuedAtMs || 0) + budget);
-    if (!(now <= deadline)) return refuse(Status.EXPIRED, `past its deadline by ${(now - deadline).toFixed(1)} ms`);
+    const admitted = this.admit(client, slot, command, now, envelope.correlationId);
+    if (!admitted) return;
+    if ("status" in admitted) return refuse(admitted.status, admitted.detail);
+    const { deadline, profile } = admitted;
     const seq = Number(command.seq);
     if (seq <= slot.lastSeq) return refuse(Status.STALE, `seq ${seq} is not above ${slot.lastSeq}, the last forwarded under this lease`);
     if (!slot.link || !profile) return refuse(Status.DEVICE_OFFLINE, `device ${slot.deviceId} is offline`);
@@ -423,23 +416,38 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
       try { this.sendEnvelope(client, { correlationId, actionResult: result }, TRUSTED); } catch { /* closing */ }
     };
     const refuse = (status: Status, detail: string) => reply(roomActionResult(action, status, detail));
-    if (!this.takeToken(slot, now)) {
-      this.reject(client, ErrorCode.RATE_LIMITED, `requests to ${slot.deviceId} above its rate; excess dropped`, correlationId);
-      return;
-    }
-    if (slot.lease.estopped) return refuse(Status.ESTOPPED, `device ${slot.deviceId} is e-stopped; a supervisor must reset it`);
-    const renewed = slot.lease.renew(client.sessionId, action.leaseId, now);
-    if (renewed.status === "refused") return refuse(Status.NO_LEASE, renewed.message);
-    const profile = slot.link?.profile;
-    const budget = latencyBudgetMs(profile, this.context.config.teleop.defaultLatencyBudgetMs);
-    const deadline = Math.min(action.deadlineMs || 0, (action.issuedAtMs || 0) + budget);
-    if (!(now <= deadline)) return refuse(Status.EXPIRED, `past its deadline by ${(now - deadline).toFixed(1)} ms`);
+    const admitted = this.admit(client, slot, action, now, correlationId);
+    if (!admitted) return;
+    if ("status" in admitted) return refuse(admitted.status, admitted.detail);
+    const { deadline, profile } = admitted;
     if (!slot.link || !profile) return refuse(Status.DEVICE_OFFLINE, `device ${slot.deviceId} is offline`);
     const problem = actionProblem(action, profile);
     if (problem) return refuse(Status.OUT_OF_BOUNDS, problem);
     slot.lastRenewAt = now;
     action.deadlineMs = deadline;
     slot.link.sendAction(action, reply);
+  }
+
+  /**
+   * What commands and actions pass first, in the contract's order: the rate limit (a
+   * coded error, undefined returned), ESTOPPED, NO_LEASE (renewing the lease when held),
+   * EXPIRED against min(deadline, issued + the device's budget). Answers the deadline in
+   * force and the device's profile, or the refusal.
+   */
+  private admit(client: Client, slot: DeviceSlot, request: { leaseId: string; issuedAtMs: number; deadlineMs: number }, now: number, correlationId: Envelope["correlationId"]):
+    { deadline: number; profile: tsunagi.v1.DeviceProfile | undefined } | { status: Status; detail: string } | undefined {
+    if (!this.takeToken(slot, now)) {
+      this.reject(client, ErrorCode.RATE_LIMITED, `requests to ${slot.deviceId} above its rate; excess dropped`, correlationId);
+      return undefined;
+    }
+    if (slot.lease.estopped) return { status: Status.ESTOPPED, detail: `device ${slot.deviceId} is e-stopped; a supervisor must reset it` };
+    const renewed = slot.lease.renew(client.sessionId, request.leaseId, now);
+    if (renewed.status === "refused") return { status: Status.NO_LEASE, detail: renewed.message };
+    const profile = slot.link?.profile;
+    const budget = latencyBudgetMs(profile, this.context.config.teleop.defaultLatencyBudgetMs);
+    const deadline = Math.min(request.deadlineMs || 0, (request.issuedAtMs || 0) + budget);
+    if (!(now <= deadline)) return { status: Status.EXPIRED, detail: `past its deadline by ${(now - deadline).toFixed(1)} ms` };
+    return { deadline, profile };
   }
 
   private ackToClient(client: Client, slot: DeviceSlot, ack: tsunagi.v1.CommandAck) {

@@ -6,10 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes, randomUUID } from "node:crypto";
-import { spawn } from "node:child_process";
 import { ErrorCode } from "../../proto/index.ts";
 import { TokenService } from "../../server/auth/tokens.ts";
-import { flushRedisDb, repoRoot, startNode, testSecret, type NodeProcess } from "../fixtures/processes.ts";
+import { flushRedisDb, runScript, startNode, testSecret, type NodeProcess } from "../fixtures/processes.ts";
 import { startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
 
 const redisUrl = "redis://127.0.0.1:6379/8";
@@ -18,18 +17,8 @@ let node: NodeProcess;
 const adapters: AdapterProcess[] = [];
 
 /** `npm run devices -- …` against this test's cluster. */
-function devicesCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "server/auth/devices-cli.ts", ...args, "--redis-url", redisUrl, "--cluster-name", clusterName], {
-      cwd: repoRoot, env: { ...process.env, TSUNAGI_AUTH_SECRET: testSecret },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => { stdout += chunk; });
-    child.stderr.on("data", (chunk) => { stderr += chunk; });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    child.on("exit", (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
+function devicesCli(args: string[]) {
+  return runScript("server/auth/devices-cli.ts", [...args, "--redis-url", redisUrl, "--cluster-name", clusterName], { env: { TSUNAGI_AUTH_SECRET: testSecret } });
 }
 
 async function enroll(deviceId: string): Promise<string> {

@@ -7,12 +7,11 @@
 import "../../server/polyfills.ts";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { randomUUID } from "node:crypto";
-import { spawn } from "node:child_process";
 import { Redis } from "ioredis";
 import { OperatorControls } from "../../client-sdk/OperatorControls.ts";
 import type { RoomSession } from "../../client-sdk/RoomSession.ts";
 import { ErrorCode, tsunagi } from "../../proto/index.ts";
-import { flushRedisDb, repoRoot, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
+import { flushRedisDb, runScript, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
 import { EnvelopeLog, dropConnection, enrollDevices, joinTeleop, joint, leaseStateOf, startAdapter, stopped, telemetryOf, type AdapterProcess } from "../fixtures/teleop.ts";
 
 const Status = tsunagi.v1.CommandAck.Status;
@@ -405,16 +404,8 @@ function dedupe<T>(values: T[]): T[] {
 }
 
 /** `npm run audit -- …` as an operator would run it; resolves exit code and output. */
-function auditCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "rooms/teleop/audit-cli.ts", ...args, "--redis-url", redisUrl, "--cluster-name", clusterName], { cwd: repoRoot });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => { stdout += chunk; });
-    child.stderr.on("data", (chunk) => { stderr += chunk; });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    child.on("exit", (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
+function auditCli(args: string[]) {
+  return runScript("rooms/teleop/audit-cli.ts", [...args, "--redis-url", redisUrl, "--cluster-name", clusterName]);
 }
 
 async function exportAudit(): Promise<ExportedEntry[]> {

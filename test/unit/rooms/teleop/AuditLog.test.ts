@@ -1,10 +1,9 @@
 /** The audit log against the real Redis on 127.0.0.1:6379, under unique keys. */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { randomUUID } from "node:crypto";
-import { spawn } from "node:child_process";
 import { Redis } from "ioredis";
 import { AuditLog, InMemoryAuditLog, auditStreamKey, canonicalJson, entryHash, GENESIS } from "../../../../rooms/teleop/AuditLog.ts";
-import { repoRoot } from "../../../fixtures/processes.ts";
+import { runScript } from "../../../fixtures/processes.ts";
 
 let redis: Redis;
 const keys: string[] = [];
@@ -34,15 +33,8 @@ async function rewriteEntry(key: string, index: number, edit: (fields: Record<st
   }
 }
 
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "rooms/teleop/audit-cli.ts", ...args], { cwd: repoRoot });
-    let stdout = "", stderr = "";
-    child.stdout.on("data", (d) => { stdout += d; });
-    child.stderr.on("data", (d) => { stderr += d; });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-    child.on("exit", (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
+function runCli(args: string[]) {
+  return runScript("rooms/teleop/audit-cli.ts", args);
 }
 
 describe("canonicalJson", () => {

@@ -1,7 +1,9 @@
 /**
- * The adapter's estimate of the server clock (teleop.proto, ClockSyncPing): every
- * `*_at_ms` on the wire is on the clock of the node the adapter is connected to, and the
- * adapter converts its own clock with an offset estimated NTP-style:
+ * An estimate of a Tsunagi node's clock from ClockSyncPing/ClockSyncPong exchanges
+ * (teleop.proto): every `*_at_ms` on the wire is on the clock of the node a client is
+ * connected to, and the client converts its own clock with an offset estimated NTP-style.
+ * A pure estimator, no I/O: the edge adapter feeds it directly, and the SDK's ServerClock
+ * wraps it with the pinging of a room session.
  *
  *   t0 = client clock when the ping was sent      t1 = server clock when it arrived
  *   t3 = client clock when the pong arrived       t2 = server clock when the pong left
