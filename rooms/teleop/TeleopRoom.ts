@@ -29,12 +29,12 @@
  *   await matchMaker.createRoom("teleop", { roomId: "site-1", devices: ["excavator-1", "drone-1"] });
  *   // client side: see client-sdk/OperatorControls.ts
  */
-import { ServerError, type AuthContext, type Client } from "@colyseus/core";
+import { ServerError, getMessageBytes, type AuthContext, type Client } from "@colyseus/core";
 import { ErrorCode, encodeEnvelope, ENVELOPE_MESSAGE_TYPE, TRUSTED, tsunagi } from "../../proto/index.ts";
 
 type Envelope = tsunagi.v1.Envelope;
 import { tokenAuth, ClusterRoom } from "../shared/ClusterRoom.ts";
-import { clientBufferedAmount } from "../shared/colyseusInternals.ts";
+import { clientBufferedAmount, Protocol } from "../shared/colyseusInternals.ts";
 import { nodeContext, type NodeContext } from "../../server/context.ts";
 import type { Role, TokenClaims } from "../../server/auth/tokens.ts";
 import { ControlLease, controllingRoles, type LeaseGrant, type LeaseRefused } from "./ControlLease.ts";
@@ -101,8 +101,11 @@ interface DeviceSlot {
   lastRenewAt: number;
   /** Why the room revoked the current lease, for the LeaseState cause. */
   revokeCause?: string;
-  /** Newest telemetry and its encoded envelope, and a counter for "changed since sent". */
-  telemetryBytes?: Uint8Array;
+  /** Newest telemetry, and a counter for "changed since sent". */
+  telemetry?: tsunagi.v1.Telemetry;
+  /** The newest telemetry as a whole Colyseus frame, encoded once at fan-out for every participant, and the version it holds. */
+  telemetryFrame?: Uint8Array;
+  frameVersion: number;
   telemetryVersion: number;
   /** Per-participant: the telemetry version last sent. */
   sentVersion: Map<string, number>;
@@ -175,7 +178,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
       });
       const slot: DeviceSlot = {
         deviceId, lease, lastSeq: 0, lastHeartbeatSeq: 0, lastRenewAt: 0, telemetryVersion: 0,
-        sentVersion: new Map(), tokens: 0, tokensAt: 0, strikes: 0, grants: new Map(),
+        sentVersion: new Map(), frameVersion: 0, tokens: 0, tokensAt: 0, strikes: 0, grants: new Map(),
       };
       this.slots.set(deviceId, slot);
       this.watchLease(slot);
@@ -225,12 +228,12 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
 
   onDrop(client: Client, code?: number) {
     // A dropped operator connection ends the lease at once (DESIGN.md): the device stops.
-    this.releaseAllOf(client.sessionId, "disconnected");
+    this.releaseAllOf(client.sessionId);
     super.onDrop(client, code);
   }
 
   onLeave(client: Client) {
-    this.releaseAllOf(client.sessionId, "disconnected");
+    this.releaseAllOf(client.sessionId);
     this.participants.delete(client.sessionId);
     for (const slot of this.slots.values()) slot.sentVersion.delete(client.sessionId);
   }
@@ -259,7 +262,8 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
         slot.tokens = commandBurst(profile);
       },
       onTelemetry: (telemetry) => {
-        slot.telemetryBytes = encodeEnvelope({ correlationId: 0, telemetry }, TRUSTED);
+        // Devices sample faster than the room fans out: encode at fan-out, only what goes out.
+        slot.telemetry = telemetry;
         slot.telemetryVersion++;
       },
       onDeviceEStop: (estop) => this.latchEStop(slot, `device:${slot.deviceId}`, estop.reason || "raised on the device", "device"),
@@ -356,11 +360,11 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     this.sendEnvelope(client, { correlationId, leaseState: this.leaseState(slot) });
   }
 
-  private releaseAllOf(sessionId: string, cause: "disconnected") {
+  /** The session is gone: every lease it held ends ("disconnected"), and its devices stop. */
+  private releaseAllOf(sessionId: string) {
     for (const slot of this.slots.values()) {
       if (slot.lease.holder?.sessionId === sessionId) slot.lease.holderDisconnected(sessionId);
     }
-    void cause;
   }
 
   private revoke(slot: DeviceSlot, cause: string) {
@@ -543,15 +547,19 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
 
   private fanOutTelemetry() {
     for (const slot of this.slots.values()) {
-      const bytes = slot.telemetryBytes;
-      if (!bytes) continue;
+      if (!slot.telemetry) continue;
+      if (slot.frameVersion !== slot.telemetryVersion) {
+        slot.telemetryFrame = getMessageBytes.raw(Protocol.ROOM_DATA_BYTES, ENVELOPE_MESSAGE_TYPE, undefined, encodeEnvelope({ correlationId: 0, telemetry: slot.telemetry }, TRUSTED));
+        slot.frameVersion = slot.telemetryVersion;
+      }
+      const frame = slot.telemetryFrame!;
       for (const participant of this.participants.values()) {
         const client = participant.client;
         if (slot.sentVersion.get(client.sessionId) === slot.telemetryVersion) continue;
         // A slow participant skips this frame and gets the newest one later: the oldest is what drops.
         if (clientBufferedAmount(client) > TELEMETRY_BACKPRESSURE_BYTES) { this.context.metrics.teleop.telemetryDropped++; continue; }
         slot.sentVersion.set(client.sessionId, slot.telemetryVersion);
-        try { client.sendBytes(ENVELOPE_MESSAGE_TYPE, bytes); } catch { /* closing */ }
+        try { client.enqueueRaw(frame); } catch { /* closing */ }
       }
     }
   }
@@ -686,7 +694,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
 
   /** Command rate limit: a bucket of twice the device's control rate (at least 100/s). */
   private takeToken(slot: DeviceSlot, now: number): boolean {
-    const rate = Math.max(100, 2 * (slot.link?.profile?.controlRateHz || 0));
+    const rate = commandBurst(slot.link?.profile);
     slot.tokens = Math.min(rate, slot.tokens + ((now - slot.tokensAt) * rate) / 1000);
     slot.tokensAt = now;
     if (slot.tokens < 1) return false;
@@ -713,8 +721,9 @@ function latencyBudgetMs(profile: tsunagi.v1.IDeviceProfile | undefined, fallbac
   return profile?.latencyBudgetMs || fallback;
 }
 
-function commandBurst(profile: tsunagi.v1.IDeviceProfile): number {
-  return Math.max(100, 2 * (profile.controlRateHz || 0));
+/** Requests per second (and burst) a device's commands and actions may arrive at: twice its control rate, at least 100. */
+function commandBurst(profile: tsunagi.v1.IDeviceProfile | undefined): number {
+  return Math.max(100, 2 * (profile?.controlRateHz || 0));
 }
 
 /** The coded error for a refused lease operation. */
