@@ -150,6 +150,8 @@ export interface AdapterConnection {
 export interface AdapterCounters {
   /** Acks sent, by status name ("APPLIED", "STALE", …). */
   acks: Record<string, number>;
+  /** Action results sent, by status name. */
+  actions: Record<string, number>;
   /** Connection cycles started (probe onwards). */
   connectAttempts: number;
   /** Welcomes after the first: times the adapter came back online. */
@@ -305,7 +307,7 @@ export class AdapterRuntime {
   private connectionValue: AdapterConnection | undefined;
   /** See `counters`. */
   private readonly counterValues: AdapterCounters = {
-    acks: {}, connectAttempts: 0, reconnects: 0, telemetrySent: 0, telemetryDropped: 0,
+    acks: {}, actions: {}, connectAttempts: 0, reconnects: 0, telemetrySent: 0, telemetryDropped: 0,
     malformed: 0, unexpected: 0, errorsReceived: 0, watchdogTrips: 0, estops: 0,
   };
   /** Welcomes so far (the first is not a reconnect). */
@@ -372,7 +374,7 @@ export class AdapterRuntime {
 
   /** A copy of the counters. */
   get counters(): AdapterCounters {
-    return { ...this.counterValues, acks: { ...this.counterValues.acks } };
+    return { ...this.counterValues, acks: { ...this.counterValues.acks }, actions: { ...this.counterValues.actions } };
   }
 
   /** The last error (a refused hello, an unreachable region, a gateway Error); undefined if none yet. */
@@ -829,7 +831,7 @@ export class AdapterRuntime {
       }
     }
     const statusName = CommandStatus[status] ?? String(status);
-    this.counterValues.acks[`action ${statusName}`] = (this.counterValues.acks[`action ${statusName}`] ?? 0) + 1;
+    this.counterValues.actions[statusName] = (this.counterValues.actions[statusName] ?? 0) + 1;
     if (status !== CommandStatus.APPLIED) this.logger.info({ action: name, status: statusName }, `action ${name} refused ${statusName}: ${detail}`);
     this.send({ correlationId, actionResult: { deviceId: this.deviceId, action: name, status, origin: tsunagi.v1.CommandAck.Origin.ADAPTER, detail } });
     this.sampleAndFlush(); // the mode may have changed
