@@ -6,17 +6,14 @@
  */
 import { Client, type Room } from "@colyseus/sdk";
 import { benchRoomName, stampMessage, type LoadConfig, type LoadWindow } from "./broadcast-protocol.ts";
-import { LoopDelayWindow, percentile, wallClockMs } from "./measure.ts";
+import { LatencyWindow, wallClockMs } from "./measure.ts";
 import { serveParent } from "./parent-channel.ts";
 
 const config = JSON.parse(process.argv[2] ?? "null") as LoadConfig;
 
-let measuring = false;
 let sent = 0;
-let latenciesMs: number[] = [];
 let clientsLost = 0;
-let windowStartMs = 0;
-const loopDelay = new LoopDelayWindow();
+const latencyWindow = new LatencyWindow();
 
 async function joinAll(): Promise<Room[]> {
   const client = new Client(config.url);
@@ -28,7 +25,7 @@ async function joinAll(): Promise<Room[]> {
 
 function drive(room: Room, index: number): void {
   room.onMessage(stampMessage, (sentAtMs: number) => {
-    if (measuring) latenciesMs.push(wallClockMs() - sentAtMs);
+    latencyWindow.record(wallClockMs() - sentAtMs);
   });
   const countLoss = () => { clientsLost++; };
   room.onDrop(countLoss);
@@ -40,7 +37,7 @@ function drive(room: Room, index: number): void {
   // Scheduled against absolute due times: setInterval drifts, sending ~1% under the rate.
   const sendOnSchedule = () => {
     room.send(stampMessage, wallClockMs());
-    if (measuring) sent++;
+    if (latencyWindow.measuring) sent++;
     nextSendAtMs += periodMs;
     setTimeout(sendOnSchedule, nextSendAtMs - performance.now());
   };
@@ -49,26 +46,11 @@ function drive(room: Room, index: number): void {
 
 function startWindow(): void {
   sent = 0;
-  latenciesMs = [];
-  windowStartMs = performance.now();
-  loopDelay.start();
-  measuring = true;
+  latencyWindow.start();
 }
 
 function stopWindow(): LoadWindow {
-  measuring = false;
-  const eventLoopDelayP99Ms = loopDelay.stopP99Ms();
-  const windowMs = performance.now() - windowStartMs;
-  const sorted = Float64Array.from(latenciesMs).sort();
-  return {
-    windowMs,
-    sent,
-    delivered: sorted.length,
-    p50Ms: percentile(sorted, 50),
-    p99Ms: percentile(sorted, 99),
-    eventLoopDelayP99Ms,
-    clientsLost,
-  };
+  return { ...latencyWindow.stop(), sent, clientsLost };
 }
 
 const rooms = await joinAll();

@@ -14,7 +14,7 @@ import { WebSocket } from "ws";
 import { decodeEnvelope, encodeEnvelope, errorCodeName, ProtocolError, tsunagi, type Envelope, type IEnvelope } from "../../proto/index.ts";
 import { proveChallenge } from "../../server/auth/DeviceCredentials.ts";
 import { axisName, benchProfile, countInto, telemetryHz, type DeviceLoadConfig, type DeviceWindow, type EStopsReceived } from "./control-protocol.ts";
-import { LoopDelayWindow, percentile, wallClockMs } from "./measure.ts";
+import { LatencyWindow, wallClockMs } from "./measure.ts";
 import { serveParent } from "./parent-channel.ts";
 
 const config = JSON.parse(process.argv[2] ?? "null") as DeviceLoadConfig;
@@ -24,13 +24,10 @@ const connectTimeoutMs = 30_000;
 /** Correlation id of each adapter's DeviceHello (one per connection). */
 const helloCorrelationId = 1;
 
-let measuring = false;
-let windowStartMs = 0;
-let latenciesMs: number[] = [];
+const latencyWindow = new LatencyWindow();
 let connectionsLost = 0;
 const errors: Record<string, number> = {};
 let estops: EStopsReceived = {};
-const loopDelay = new LoopDelayWindow();
 
 class BenchAdapter {
   private socket!: WebSocket;
@@ -130,7 +127,7 @@ class BenchAdapter {
     const receivedAtMs = wallClockMs();
     const command = envelope.controlCommand!;
     const issuedAtMs = command.issuedAtMs ?? 0;
-    if (measuring) latenciesMs.push(receivedAtMs - issuedAtMs);
+    latencyWindow.record(receivedAtMs - issuedAtMs);
     const value = command.axes?.find((axis) => axis.name === axisName)?.value ?? 0;
     this.velocity = value;
     this.lastLeaseId = command.leaseId ?? "";
@@ -175,30 +172,16 @@ function describeError(error: tsunagi.v1.IError): string {
 }
 
 function startWindow(): void {
-  latenciesMs = [];
-  windowStartMs = performance.now();
-  loopDelay.start();
-  measuring = true;
+  latencyWindow.start();
 }
 
 function stopWindow(): DeviceWindow {
-  measuring = false;
-  const eventLoopDelayP99Ms = loopDelay.stopP99Ms();
-  const windowMs = performance.now() - windowStartMs;
-  const sorted = Float64Array.from(latenciesMs).sort();
-  return {
-    windowMs,
-    delivered: sorted.length,
-    p50Ms: percentile(sorted, 50),
-    p99Ms: percentile(sorted, 99),
-    eventLoopDelayP99Ms,
-    connectionsLost,
-    errors,
-  };
+  return { ...latencyWindow.stop(), connectionsLost, errors };
 }
 
 const adapters = config.devices.map(({ deviceId, deviceSecret }, index) => new BenchAdapter(deviceId, deviceSecret, index));
 await Promise.all(adapters.map((adapter) => adapter.connect()));
+
 function takeEStops(): EStopsReceived {
   const taken = estops;
   estops = {};

@@ -65,3 +65,43 @@ export class LoopDelayWindow {
     return this.histogram.percentile(99) / 1e6 - LoopDelayWindow.resolutionMs;
   }
 }
+
+/**
+ * One measurement window of a load process: latencies recorded while it is open, and the
+ * process' own event-loop delay over it (part of every latency it timestamps).
+ *
+ * @example
+ *   const window = new LatencyWindow();
+ *   window.start();
+ *   onMessage(() => window.record(wallClockMs() - sentAtMs));
+ *   const { windowMs, delivered, p50Ms, p99Ms, eventLoopDelayP99Ms } = window.stop();
+ */
+export class LatencyWindow {
+  /** Whether the window is open: record() keeps samples only then. */
+  measuring = false;
+  /** Samples of the open window, ms. */
+  private latenciesMs: number[] = [];
+  /** performance.now() when the window opened. */
+  private startedAt = 0;
+  private readonly loopDelay = new LoopDelayWindow();
+
+  start(): void {
+    this.latenciesMs = [];
+    this.startedAt = performance.now();
+    this.loopDelay.start();
+    this.measuring = true;
+  }
+
+  /** Keeps one latency, when the window is open. */
+  record(latencyMs: number): void {
+    if (this.measuring) this.latenciesMs.push(latencyMs);
+  }
+
+  stop(): { windowMs: number; delivered: number; p50Ms: number; p99Ms: number; eventLoopDelayP99Ms: number } {
+    this.measuring = false;
+    const eventLoopDelayP99Ms = this.loopDelay.stopP99Ms();
+    const windowMs = performance.now() - this.startedAt;
+    const sorted = Float64Array.from(this.latenciesMs).sort();
+    return { windowMs, delivered: sorted.length, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), eventLoopDelayP99Ms };
+  }
+}

@@ -12,6 +12,7 @@ import { OperatorControls } from "../../client-sdk/OperatorControls.ts";
 import type { RoomSession } from "../../client-sdk/RoomSession.ts";
 import { ErrorCode, tsunagi } from "../../proto/index.ts";
 import { flushRedisDb, runScript, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
+import { rewriteAuditEntry } from "../fixtures/audit.ts";
 import { EnvelopeLog, dropConnection, enrollDevices, joinTeleop, joint, leaseStateOf, startAdapter, stopped, telemetryOf, type AdapterProcess } from "../fixtures/teleop.ts";
 
 const Status = tsunagi.v1.CommandAck.Status;
@@ -416,18 +417,11 @@ async function exportAudit(): Promise<ExportedEntry[]> {
   return stdout.trim().split("\n").map((line) => JSON.parse(line) as ExportedEntry);
 }
 
-/** A tamperer's edit: Redis streams cannot be edited in place, so the stream is rewritten with one entry changed. */
+/** A tamperer's edit of one entry, straight in Redis. */
 async function rewriteEntry(key: string, index: number, edit: (fields: Record<string, string>) => void) {
   const redis = new Redis(redisUrl);
   try {
-    const entries = await redis.xrange(key, "-", "+");
-    await redis.del(key);
-    for (const [i, [id, flat]] of entries.entries()) {
-      const fields: Record<string, string> = {};
-      for (let f = 0; f < flat.length; f += 2) fields[flat[f]] = flat[f + 1];
-      if (i === index) edit(fields);
-      await redis.xadd(key, id, ...Object.entries(fields).flat());
-    }
+    await rewriteAuditEntry(redis, key, index, edit);
   } finally {
     redis.disconnect();
   }

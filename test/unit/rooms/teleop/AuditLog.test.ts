@@ -4,6 +4,7 @@ import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { AuditLog, InMemoryAuditLog, auditStreamKey, canonicalJson, entryHash, GENESIS } from "../../../../rooms/teleop/AuditLog.ts";
 import { runScript } from "../../../fixtures/processes.ts";
+import { rewriteAuditEntry } from "../../../fixtures/audit.ts";
 
 let redis: Redis;
 const keys: string[] = [];
@@ -18,19 +19,8 @@ afterAll(async () => {
   redis.disconnect();
 });
 
-/**
- * Redis streams cannot be edited in place, so a tamperer rewrites the stream: same ids,
- * same hash fields, one entry's fields changed by `edit`.
- */
-async function rewriteEntry(key: string, index: number, edit: (fields: Record<string, string>) => void) {
-  const entries = await redis.xrange(key, "-", "+");
-  await redis.del(key);
-  for (const [i, [id, fields]] of entries.entries()) {
-    const f: Record<string, string> = {};
-    for (let j = 0; j < fields.length; j += 2) f[fields[j]] = fields[j + 1];
-    if (i === index) edit(f);
-    await redis.xadd(key, id, ...Object.entries(f).flat());
-  }
+function rewriteEntry(key: string, index: number, edit: (fields: Record<string, string>) => void) {
+  return rewriteAuditEntry(redis, key, index, edit);
 }
 
 function runCli(args: string[]) {
