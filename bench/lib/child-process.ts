@@ -9,6 +9,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import type { ChildMessage, ParentCall } from "./parent-channel.ts";
+import { CLOCK_ANCHOR_ENV, clockAnchorMs } from "./measure.ts";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -47,6 +48,8 @@ export class BenchChild {
     const profile = process.env.TSUNAGI_BENCH_PROFILE ? ["--cpu-prof", "--cpu-prof-dir", process.env.TSUNAGI_BENCH_PROFILE] : [];
     const childProcess = spawn(process.execPath, [...profile, "--import", "tsx", script, JSON.stringify(argument)], {
       cwd: repoRoot,
+      // every process of the run reads wallClockMs() off the same anchor (see measure.ts)
+      env: { ...process.env, [CLOCK_ANCHOR_ENV]: String(clockAnchorMs) },
       stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
     runningChildren.add(childProcess);

@@ -2,12 +2,29 @@
 import { readFile } from "node:fs/promises";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 
+/** The machine's monotonic clock (CLOCK_MONOTONIC), ms: one clock for every process, never stepped or slewed apart. */
+function monotonicMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
+/** Environment variable through which a bench hands its children its clock anchor. */
+export const CLOCK_ANCHOR_ENV = "TSUNAGI_BENCH_CLOCK_ANCHOR_MS";
+
+/**
+ * Wall clock minus monotonic clock, ms: the bench's own, taken once at start, or the one
+ * its parent handed down, so that every process of a run maps the shared monotonic clock
+ * to the same wall-clock time.
+ */
+export const clockAnchorMs: number = Number(process.env[CLOCK_ANCHOR_ENV]) || Date.now() - monotonicMs();
+
 /**
  * Wall-clock milliseconds with sub-millisecond precision, comparable across the
- * processes of one machine (Date.now() only has 1 ms precision).
+ * processes of one bench run. Not `performance.timeOrigin + performance.now()`: each
+ * process anchors that at its own start, and a wall clock being slewed (NTP) puts
+ * processes started seconds apart a millisecond or more apart.
  */
 export function wallClockMs(): number {
-  return performance.timeOrigin + performance.now();
+  return monotonicMs() + clockAnchorMs;
 }
 
 /** Clock ticks per second of /proc/<pid>/stat times: USER_HZ, 100 on Linux (fixed by its ABI). */
