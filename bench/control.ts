@@ -301,10 +301,10 @@ function reportWindow(path: ControlPath, options: ControlBenchOptions, devices: 
   const deliveredPerS = devices.delivered / (devices.windowMs / 1000);
   log(`${path}: sent ${sentPerS.toFixed(0)}/s of ${intendedSentPerS}/s intended; delivered ${deliveredPerS.toFixed(0)}/s; `
     + `p50 ${devices.p50Ms.toFixed(2)} ms, p99 ${devices.p99Ms.toFixed(2)} ms; server CPU ${cpuPct.server.toFixed(0)}%`);
-  // Latencies cross processes on the wall clock each one anchored at its start: a clock
-  // step between those starts (an NTP correction) shifts every figure, even below zero.
+  // Latencies cross processes on one anchored monotonic clock (measure.ts); negative ones
+  // mean a process did not get the anchor, and every figure is shifted.
   if (devices.p50Ms < 0) {
-    log(`${path}: WARNING negative latencies (p50 ${devices.p50Ms.toFixed(2)} ms): the wall clock stepped while the bench ran; the figures are invalid, rerun`);
+    log(`${path}: WARNING negative latencies (p50 ${devices.p50Ms.toFixed(2)} ms): the load processes' clocks disagree; the figures are invalid`);
   }
   log(`${path}: of ${operators.sent} commands sent in the window: ${operators.applied} applied, `
     + `refused ${JSON.stringify(operators.refused)}, ${operators.unanswered} unanswered; `
