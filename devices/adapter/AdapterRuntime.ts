@@ -165,6 +165,8 @@ export interface AdapterCounters {
   unexpected: number;
   /** Error envelopes received from the gateway. */
   errorsReceived: number;
+  /** Error envelopes received from the gateway, by code name ("FORBIDDEN", …): a refusal stays counted after a later one replaces `lastError`. */
+  errors: Record<string, number>;
   /** Times the lease died by the watchdog: a trip, or a disconnect with a lease current. */
   watchdogTrips: number;
   /** E-stops latched (not counting re-raises while latched). */
@@ -308,7 +310,7 @@ export class AdapterRuntime {
   /** See `counters`. */
   private readonly counterValues: AdapterCounters = {
     acks: {}, actions: {}, connectAttempts: 0, reconnects: 0, telemetrySent: 0, telemetryDropped: 0,
-    malformed: 0, unexpected: 0, errorsReceived: 0, watchdogTrips: 0, estops: 0,
+    malformed: 0, unexpected: 0, errorsReceived: 0, errors: {}, watchdogTrips: 0, estops: 0,
   };
   /** Welcomes so far (the first is not a reconnect). */
   private welcomes = 0;
@@ -374,7 +376,7 @@ export class AdapterRuntime {
 
   /** A copy of the counters. */
   get counters(): AdapterCounters {
-    return { ...this.counterValues, acks: { ...this.counterValues.acks }, actions: { ...this.counterValues.actions } };
+    return { ...this.counterValues, acks: { ...this.counterValues.acks }, actions: { ...this.counterValues.actions }, errors: { ...this.counterValues.errors } };
   }
 
   /** The last error (a refused hello, an unreachable region, a gateway Error); undefined if none yet. */
@@ -647,9 +649,7 @@ export class AdapterRuntime {
         return;
       }
       case "error": {
-        const error = envelope.error!;
-        this.counterValues.errorsReceived++;
-        this.noteError({ code: error.code ?? 0, phase: "handshake", message: error.message ?? "" });
+        this.noteGatewayError(envelope.error!, "handshake");
         // the gateway closes after a refusal; closing from this side too bounds the wait
         session.ws.close(1000, "refused");
         return;
@@ -711,9 +711,7 @@ export class AdapterRuntime {
         return;
       }
       case "error": {
-        const error = envelope.error!;
-        this.counterValues.errorsReceived++;
-        this.noteError({ code: error.code ?? 0, phase: "online", message: error.message ?? "" });
+        this.noteGatewayError(envelope.error!, "online");
         return;
       }
       default:
@@ -1067,6 +1065,15 @@ export class AdapterRuntime {
       // Hal.zeroMotion never throws; a driver that does is logged, not allowed to stop the adapter
       this.logger.error({ err: error }, "zeroMotion threw");
     }
+  }
+
+  /** An Error envelope from the gateway: counted by code, then noted as `lastError`. */
+  private noteGatewayError(error: tsunagi.v1.IError, phase: "handshake" | "online"): void {
+    const code = error.code ?? 0;
+    this.counterValues.errorsReceived++;
+    const name = errorCodeName(code);
+    this.counterValues.errors[name] = (this.counterValues.errors[name] ?? 0) + 1;
+    this.noteError({ code, phase, message: error.message ?? "" });
   }
 
   private noteError(error: Omit<AdapterError, "at" | "codeName"> & { codeName?: string }): void {

@@ -116,7 +116,11 @@ describe("device credentials at the gateway", () => {
     const device = await adapter("ex-rotated", { secret });
     await device.waitForStatus((s) => s.state === "online", 20_000, "online");
     await enroll("ex-rotated");
-    await device.waitForStatus((s) => s.state !== "online" && s.lastError?.code === ErrorCode.FORBIDDEN, 10_000, "cut off after rotation");
+    // The cut-off is a FORBIDDEN on the live connection; the reconnect that follows is refused AUTH_FAILED
+    // (old secret) and may replace lastError before a status poll sees it, so read the per-code counter.
+    const cut = await device.waitForStatus((s) => s.state !== "online" && (s.counters.errors.FORBIDDEN ?? 0) >= 1, 10_000, "cut off after rotation");
+    expect(stopped(cut)).toBe(true);
+    await device.waitForStatus((s) => (s.counters.errors.AUTH_FAILED ?? 0) >= 1 && s.state !== "online", 15_000, "the old secret refused as a bad proof");
   });
 
   it("the devices CLI explains bad usage and unknown devices", async () => {

@@ -587,7 +587,7 @@ describe("robustness", () => {
     s.gateway.send({ correlationId: 0, deviceChallenge: { nonce: "00", serverTimeMs: 1 } }); // wrong phase
     s.gateway.send({ correlationId: 0, error: { code: ErrorCode.RATE_LIMITED, message: "slow down" } });
     expect(statusName(await command(s, { leaseId: "L1", seq: 1, axes: [{ name: "boom", value: 0.1 }] }))).toBe("APPLIED");
-    expect(s.runtime.counters).toMatchObject({ malformed: 3, unexpected: 2, errorsReceived: 1 });
+    expect(s.runtime.counters).toMatchObject({ malformed: 3, unexpected: 2, errorsReceived: 1, errors: { RATE_LIMITED: 1 } });
     expect(s.runtime.lastError).toMatchObject({ codeName: "RATE_LIMITED", phase: "online" });
     expect(s.runtime.state).toBe("online");
   });
