@@ -24,12 +24,15 @@ import { InMemoryRoomDirectory, RedisRoomDirectory, type RoomDirectory } from ".
 import { LatencyRegionSelector } from "./cluster/RegionSelector.ts";
 import { RegionTopology } from "./cluster/topology.ts";
 import { NodeRpc } from "./cluster/NodeRpc.ts";
-import { ClusterMatchmaker } from "./cluster/ClusterMatchmaker.ts";
+import { ClusterMatchmaker, httpStatusFor } from "./cluster/ClusterMatchmaker.ts";
 import type { NodeInfo } from "./cluster/types.ts";
 import { installInputGuard, uninstallInputGuard } from "../rooms/shared/InputGuard.ts";
 import { LobbyRoom } from "../rooms/lobby/LobbyRoom.ts";
 import { SessionRoom } from "../rooms/session/SessionRoom.ts";
 import { TeleopRoom } from "../rooms/teleop/TeleopRoom.ts";
+import { ExpoRoom } from "../rooms/expo/ExpoRoom.ts";
+import { handleExpoRequest, openHall, type OpenedHall } from "../rooms/expo/halls.ts";
+import { loadHallLayout } from "../rooms/expo/HallLayout.ts";
 import { AuditLog, InMemoryAuditLog, auditStreamKey, type AuditSink } from "../rooms/teleop/AuditLog.ts";
 import { DeviceCredentials, InMemoryDeviceRegistry, RedisDeviceRegistry, type DeviceRegistry } from "./auth/DeviceCredentials.ts";
 import { DeviceGateway } from "./gateway/DeviceGateway.ts";
@@ -39,6 +42,7 @@ export const roomTypes: Record<string, new () => Room> = {
   lobby: LobbyRoom,
   session: SessionRoom,
   teleop: TeleopRoom,
+  expo: ExpoRoom,
 };
 
 export class RegionNode {
@@ -207,6 +211,15 @@ export class RegionNode {
     await node.heartbeat();
     node.heartbeatTimer = setInterval(() => void node!.heartbeat(), config.cluster.heartbeatMs);
     node.heartbeatTimer.unref();
+    node.context = context;
+    if (config.expo.hallFile) {
+      try {
+        await node.openHall(loadHallLayout(config.expo.hallFile), config.expo.hallFile);
+      } catch (error) {
+        await node.stop("the hall file could not be opened");
+        throw error;
+      }
+    }
 
     logger.info({
       httpUrl: node.httpUrl, publicAddress, transport: config.transport,
@@ -216,6 +229,14 @@ export class RegionNode {
   }
 
   get isDraining() { return this.draining; }
+
+  /** The services rooms see (nodeContext()). */
+  private context!: NodeContext;
+
+  /** Opens an expo hall in this region (zones spread over its nodes). */
+  openHall(layout: unknown, source?: string): Promise<OpenedHall> {
+    return openHall(this.context, layout, source);
+  }
 
   /** This node as other nodes see it in the registry. */
   info(): NodeInfo {
@@ -307,9 +328,11 @@ export class RegionNode {
     return createRouter(endpoints, {
       openapi: { disabled: true },
       onRequest: async (request: Request) => {
-        if (request.method === "POST" && new URL(request.url).pathname.startsWith("/matchmake/")) {
+        const pathname = new URL(request.url).pathname;
+        if (request.method === "POST" && pathname.startsWith("/matchmake/")) {
           return clusterMatchmaker.handle(request);
         }
+        if (pathname.startsWith("/expo/")) return handleExpoRequest(node.context, request, httpStatusFor);
         return undefined;
       },
     } as any);

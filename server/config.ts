@@ -90,6 +90,33 @@ export const configSchema = z.object({
     /** A demoted operator may not take a lease again for this long, ms. */
     demotionMs: z.number().int().min(0).max(3_600_000),
   }),
+  expo: z.object({
+    /** One ExpoFrame per visitor every this many ms. */
+    tickMs: z.number().int().min(10).max(1000),
+    /** Visitors see the visitors within this many metres. */
+    interestRadius: z.number().min(1).max(1000),
+    /** A booth is "near" within this many metres of its area. */
+    boothRadius: z.number().min(0).max(1000),
+    /** Moves per second a visitor may send; excess is refused RATE_LIMITED. */
+    maxMoveHz: z.number().int().min(1).max(100),
+    /** Chat messages per second one visitor may send (sustained), and the burst on top. */
+    chatPerSecond: z.number().min(0.01).max(100),
+    chatBurst: z.number().int().min(1).max(1000),
+    /** Hall-channel chat messages per second one hall accepts from everyone together. */
+    hallChatPerSecond: z.number().min(0.1).max(10_000),
+    /** Words the built-in moderation hook masks (config file only). */
+    blockedWords: z.array(z.string().min(1).max(64)).max(10_000),
+    /** The moderation hooks' answer is awaited this long before the chat is refused, ms. */
+    moderationTimeoutMs: z.number().int().min(1).max(10_000),
+    /** Heatmap cell edge, metres. */
+    heatmapCellSize: z.number().min(0.5).max(1000),
+    /** A visitor is handed to the next zone this many metres past the border (hysteresis). */
+    handoffMargin: z.number().min(0).max(100),
+    /** A visitor whose socket holds more than this unsent skips frames until it drains. */
+    backpressureBytes: z.number().int().min(1024),
+    /** A hall layout file to open when the node starts. */
+    hallFile: z.string().min(1).optional(),
+  }),
 });
 
 export type NodeConfig = z.infer<typeof configSchema> & { nodeId: string; devMode: boolean };
@@ -129,6 +156,20 @@ export const defaults: ConfigInput = {
     defaultLatencyBudgetMs: 150,
     rttProbeMs: 250,
     demotionMs: 10_000,
+  },
+  expo: {
+    tickMs: 50,
+    interestRadius: 20,
+    boothRadius: 6,
+    maxMoveHz: 20,
+    chatPerSecond: 1,
+    chatBurst: 5,
+    hallChatPerSecond: 20,
+    blockedWords: [],
+    moderationTimeoutMs: 500,
+    heatmapCellSize: 5,
+    handoffMargin: 1,
+    backpressureBytes: 256 * 1024,
   },
 };
 
@@ -183,6 +224,18 @@ setting("teleop.telemetryHz", "number", "telemetry fan-out rate to participants"
 setting("teleop.defaultLatencyBudgetMs", "int", "operator-device round-trip budget when the profile names none");
 setting("teleop.rttProbeMs", "int", "lease holder round-trip probe interval");
 setting("teleop.demotionMs", "int", "how long a demoted operator may not take a lease");
+setting("expo.tickMs", "int", "expo frame interval per visitor, ms");
+setting("expo.interestRadius", "number", "metres within which visitors see each other");
+setting("expo.boothRadius", "number", "metres from a booth's area within which it is near");
+setting("expo.maxMoveHz", "int", "moves per second a visitor may send");
+setting("expo.chatPerSecond", "number", "chat messages per second per visitor");
+setting("expo.chatBurst", "int", "chat burst per visitor");
+setting("expo.hallChatPerSecond", "number", "hall-channel chat messages per second per hall");
+setting("expo.moderationTimeoutMs", "int", "bound on the moderation hooks' answer");
+setting("expo.heatmapCellSize", "number", "analytics heatmap cell edge, metres");
+setting("expo.handoffMargin", "number", "metres past a zone border before the handoff");
+setting("expo.backpressureBytes", "int", "unsent bytes above which a visitor skips frames");
+setting("expo.hallFile", "string", "hall layout file to open at start");
 
 export const configSettings: ReadonlyArray<{ flag: string; env: string; doc: string }> = settings;
 

@@ -64,6 +64,14 @@ class RateLimiter {
   }
 }
 
+/** Server-side creations (`matchMaker.createRoom`) that name their node, e.g. a hall's zones spread over a region. */
+const processHints = new WeakMap<object, string>();
+
+/** Makes `matchMaker.createRoom(name, options)` create the room on `processId` (a node of this region). */
+export function placeOnProcess(options: object, processId: string): void {
+  processHints.set(options, processId);
+}
+
 export class ClusterMatchmaker {
   /** Matchmaking admissions per caller (token, else remote address). */
   private readonly limiter: RateLimiter;
@@ -80,7 +88,7 @@ export class ClusterMatchmaker {
 
   /** Colyseus hook: which process creates a room this node decided to create in-region. */
   selectProcessId = async (roomName: string, clientOptions: any): Promise<string> => {
-    const placed = clientOptions && typeof clientOptions === "object" ? this.placements.get(clientOptions) : undefined;
+    const placed = clientOptions && typeof clientOptions === "object" ? this.placements.get(clientOptions) ?? processHints.get(clientOptions) : undefined;
     if (placed) return placed;
     const node = this.selector.selectNode(
       { roomName, localRegionId: this.context.regionId, rttHints: {} },

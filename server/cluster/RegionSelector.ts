@@ -60,7 +60,8 @@ export class LatencyRegionSelector implements RegionSelector {
   }
 }
 
-function loadScore(node: NodeInfo): number {
+/** Lower is less loaded: clients plus ten per room. */
+export function loadScore(node: NodeInfo): number {
   return node.load.ccu + node.load.rooms * 10;
 }
 

@@ -24,6 +24,10 @@ export class NodeMetrics {
   readonly leases: Counter<"event">;
   /** Teleop counts added on hot paths, read at scrape time. */
   readonly teleop = { telemetryDropped: 0 };
+  /** Expo counts added on hot paths, read at scrape time. */
+  readonly expo = { moves: 0, movesRefused: 0, frames: 0, framesSkipped: 0, updates: 0, ticks: 0, tickSeconds: 0 };
+  /** Zone handoffs by outcome (reserved, failed). */
+  readonly handoffs: Counter<"outcome">;
 
   constructor(sources: { connections: () => number; roomsByType: () => Record<string, number>; devicesOnline?: () => number }) {
     collectDefaultMetrics({ register: this.registry, prefix: "tsunagi_", eventLoopMonitoringPrecision: 20 });
@@ -70,6 +74,15 @@ export class NodeMetrics {
     this.leases = new Counter({ name: "tsunagi_teleop_lease_events_total", help: "Control lease changes, by event.", labelNames: ["event"], registers });
     const teleop = this.teleop;
     counterOf("tsunagi_teleop_telemetry_dropped_total", "Telemetry frames not sent to a backpressured participant (a newer one follows).", () => teleop.telemetryDropped);
+    const expo = this.expo;
+    counterOf("tsunagi_expo_moves_total", "Visitor moves applied.", () => expo.moves);
+    counterOf("tsunagi_expo_moves_refused_total", "Visitor moves refused (out of hall, stale, flood, malformed).", () => expo.movesRefused);
+    counterOf("tsunagi_expo_frames_total", "Per-tick frames sent to visitors.", () => expo.frames);
+    counterOf("tsunagi_expo_frames_skipped_total", "Frames not sent to a backpressured visitor (the next one catches up).", () => expo.framesSkipped);
+    counterOf("tsunagi_expo_updates_total", "Neighbour entries (appeared, moved, gone) sent in frames.", () => expo.updates);
+    counterOf("tsunagi_expo_ticks_total", "Expo room ticks run.", () => expo.ticks);
+    counterOf("tsunagi_expo_tick_seconds_total", "Time spent in expo room ticks.", () => expo.tickSeconds);
+    this.handoffs = new Counter({ name: "tsunagi_expo_handoffs_total", help: "Zone handoffs, by outcome.", labelNames: ["outcome"], registers });
     this.matchmake = new Counter({
       name: "tsunagi_matchmake_total", help: "Matchmaking requests, by method and outcome.",
       labelNames: ["method", "outcome"], registers,

@@ -1,0 +1,128 @@
+/**
+ * Opening halls and reading their analytics, for hosts and operators.
+ *
+ * - `openHall(layout)`: validates the layout, stores it in the region's presence and
+ *   creates one ExpoRoom per zone (or one for an unzoned hall), spreading the zones over
+ *   the region's nodes, least loaded first. Each creation is signed (ExpoRoom accepts no
+ *   other).
+ * - HTTP, answered by every node (`handleExpoRequest`), with a host or admin bearer token:
+ *     POST /expo/halls                         body: the layout JSON -> 201 {hallId, zones}
+ *     GET  /expo/halls/{hallId}/analytics      ?format=json (default) | csv, &table=booths (default) | heatmap
+ *   Errors are `{code, error}` JSON with the HTTP status matchmaking uses (400 for
+ *   LAYOUT_INVALID with an `issues` list, 401/403 for tokens, 404 unknown hall, 409 open already).
+ */
+import { matchMaker, ServerError } from "@colyseus/core";
+import { ErrorCode } from "../../proto/index.ts";
+import { authority } from "../../server/auth/tokens.ts";
+import type { NodeContext } from "../../server/context.ts";
+import { hasCapacity, loadScore } from "../../server/cluster/RegionSelector.ts";
+import { placeOnProcess } from "../../server/cluster/ClusterMatchmaker.ts";
+import { codeName } from "../shared/errors.ts";
+import { LayoutError, parseHallLayout, zoneRoomId, type HallLayout } from "./HallLayout.ts";
+import { analyticsCsv, type AnalyticsReport } from "./Analytics.ts";
+import { sign } from "./signing.ts";
+import { OPENING, type ExpoRoom, type ExpoRoomOptions } from "./ExpoRoom.ts";
+import { hallKey } from "./hall.ts";
+
+export interface OpenedHall {
+  hallId: string;
+  zones: Array<{ zoneId: string; roomId: string; nodeId: string }>;
+}
+
+/** Opens a hall in this node's region. ROOM_CONFLICT when a room of it is open already. */
+export async function openHall(context: NodeContext, layoutInput: unknown, source = "hall layout"): Promise<OpenedHall> {
+  const layout = parseHallLayout(layoutInput, source);
+  const zones = layout.zones.length ? layout.zones.map((z) => z.id) : [""];
+  const roomIds = zones.map((zoneId) => zoneId ? zoneRoomId(layout.hallId, layout, zoneId) : layout.hallId);
+  for (const roomId of roomIds) {
+    const entry = await context.directory.get(roomId);
+    if (entry && (await context.registry.get(entry.nodeId))) {
+      throw new ServerError(ErrorCode.ROOM_CONFLICT, `hall "${layout.hallId}" is open already (room ${roomId} on node ${entry.nodeId})`);
+    }
+  }
+  const nodes = (await context.registry.list(context.regionId)).filter(hasCapacity).sort((a, b) => loadScore(a) - loadScore(b) || a.nodeId.localeCompare(b.nodeId));
+  if (nodes.length === 0) throw new ServerError(ErrorCode.OVERLOADED, `no node in region ${context.regionId} has capacity for hall "${layout.hallId}"`);
+  await matchMaker.presence.set(hallKey(layout.hallId, "layout"), JSON.stringify(layout));
+
+  const opened: OpenedHall = { hallId: layout.hallId, zones: [] };
+  for (let i = 0; i < zones.length; i++) {
+    const node = nodes[i % nodes.length];
+    const options: ExpoRoomOptions = {
+      roomId: roomIds[i], hall: layout, zone: zones[i] || undefined,
+      opening: sign(OPENING, { hallId: layout.hallId, zoneId: zones[i], roomId: roomIds[i] }, 60_000),
+    };
+    placeOnProcess(options, node.processId);
+    await matchMaker.createRoom("expo", options);
+    opened.zones.push({ zoneId: zones[i], roomId: roomIds[i], nodeId: node.nodeId });
+  }
+  context.logger.info({ hallId: layout.hallId, zones: opened.zones }, `opened hall "${layout.hallId}" (${layout.booths.length} booths${layout.zones.length ? `, ${layout.zones.length} zones` : ""})`);
+  return opened;
+}
+
+/** The hall's stored layout, or undefined when it was never opened in this region. */
+export async function hallLayout(hallId: string): Promise<HallLayout | undefined> {
+  const raw = await matchMaker.presence.get(hallKey(hallId, "layout"));
+  return raw ? (JSON.parse(raw) as HallLayout) : undefined;
+}
+
+/** The hall's live analytics, asked of its entrance room wherever it runs. */
+export async function hallAnalytics(hallId: string): Promise<AnalyticsReport> {
+  if (!(await hallLayout(hallId))) throw new ServerError(ErrorCode.UNKNOWN_ROOM, `no hall "${hallId}" in this region`);
+  try {
+    return await matchMaker.remoteRoomCall<ExpoRoom>(hallId, "report", [], 5000) as AnalyticsReport;
+  } catch (error) {
+    throw new ServerError(ErrorCode.REGION_UNAVAILABLE, `hall "${hallId}" did not answer: ${(error as Error).message}`);
+  }
+}
+
+/** Answers /expo/... requests; undefined for any other path. */
+export async function handleExpoRequest(context: NodeContext, request: Request, statusFor: (code: number) => number): Promise<Response | undefined> {
+  const url = new URL(request.url);
+  if (!url.pathname.startsWith("/expo/")) return undefined;
+  try {
+    await requireHost(request);
+    if (request.method === "POST" && url.pathname === "/expo/halls") {
+      const text = await request.text();
+      if (text.length > 4 * 1024 * 1024) throw new ServerError(ErrorCode.FRAME_TOO_LARGE, "layout above 4 MiB");
+      let body: unknown;
+      try { body = JSON.parse(text); } catch (error) {
+        throw new LayoutError("request body", [`not JSON: ${(error as Error).message}`]);
+      }
+      return json(201, await openHall(context, body, "request body"));
+    }
+    const match = url.pathname.match(/^\/expo\/halls\/([A-Za-z0-9_-]{1,40})\/analytics$/);
+    if (request.method === "GET" && match) {
+      const report = await hallAnalytics(match[1]);
+      const format = url.searchParams.get("format") ?? "json";
+      const table = url.searchParams.get("table") ?? "booths";
+      if (format === "json") return json(200, report);
+      if (format === "csv" && (table === "booths" || table === "heatmap")) {
+        return new Response(analyticsCsv(report, table), { status: 200, headers: {
+          "content-type": "text/csv; charset=utf-8", "cache-control": "no-store",
+          "content-disposition": `attachment; filename="${report.hallId}-${table}.csv"`,
+        } });
+      }
+      throw new ServerError(ErrorCode.WRONG_TYPE, `format must be json or csv, and table booths or heatmap (got format=${format.slice(0, 20)}, table=${table.slice(0, 20)})`);
+    }
+    throw new ServerError(ErrorCode.UNKNOWN_ROOM, `no ${request.method} ${url.pathname.slice(0, 100)} here (POST /expo/halls, GET /expo/halls/{hallId}/analytics)`);
+  } catch (error) {
+    const code = typeof (error as { code?: unknown }).code === "number" ? (error as { code: number }).code : ErrorCode.INTERNAL;
+    const message = (error as Error).message;
+    context.metrics.errors.inc({ code: codeName(code), source: "expo-http" });
+    context.logger[code === ErrorCode.INTERNAL ? "error" : "warn"]({ path: url.pathname, code: codeName(code), err: code === ErrorCode.INTERNAL ? error : undefined }, `expo request refused: ${message}`);
+    const body: Record<string, unknown> = { code, error: `[${code} ${codeName(code)}] ${message}` };
+    if (error instanceof LayoutError) body.issues = error.issues;
+    return json(code === ErrorCode.LAYOUT_INVALID ? 400 : statusFor(code), body);
+  }
+}
+
+async function requireHost(request: Request) {
+  const match = request.headers.get("authorization")?.match(/^Bearer\s+(.+)$/i);
+  if (!match) throw new ServerError(ErrorCode.TOKEN_MISSING, "send a host token: Authorization: Bearer <token>");
+  const claims = await authority().verify(match[1]);
+  if (claims.role !== "host" && claims.role !== "admin") throw new ServerError(ErrorCode.FORBIDDEN, `opening halls and reading analytics needs the host role (you are ${claims.role})`);
+}
+
+function json(status: number, body: unknown): Response {
+  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", "cache-control": "no-store" } });
+}
