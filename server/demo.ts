@@ -12,6 +12,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { matchMaker } from "@colyseus/core";
 import type { RegionNode } from "./RegionNode.ts";
+import { loadHallLayout } from "../rooms/expo/HallLayout.ts";
+import { startExpoBots, type ExpoBots } from "../client-sdk/expo-bots.ts";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -21,6 +23,9 @@ export const demoDevices = [
   { deviceId: "drone-1", driver: "sim-drone", deviceClass: "drone" },
 ] as const;
 export const DEMO_TELEOP_ROOM = "teleop-demo";
+/** The demo's expo hall layout and how many bots walk it. */
+export const DEMO_HALL_FILE = path.join(repoRoot, "deploy", "halls", "demo-hall.json");
+export const DEMO_BOTS = 12;
 
 export interface Demo {
   /** Stops the adapter processes (the node stops the room). */
@@ -48,6 +53,13 @@ export async function startDemo(node: RegionNode): Promise<Demo> {
     adapters.push(child);
   }
   let stopping = false;
+
+  const hall = await node.openHall(loadHallLayout(DEMO_HALL_FILE), "deploy/halls/demo-hall.json");
+  const bots: ExpoBots = await startExpoBots({
+    url: node.httpUrl, hallId: hall.hallId, count: DEMO_BOTS,
+    token: (i) => node.tokens.issue({ sub: `demo-bot-${i + 1}`, role: "visitor" }, 7 * 86_400),
+    onError: (error) => logger.debug({ err: error }, "demo bot error"),
+  });
   const stopAdapters = () => { for (const child of adapters) if (child.exitCode === null) child.kill("SIGTERM"); };
   process.once("exit", stopAdapters);
 
@@ -58,16 +70,19 @@ export async function startDemo(node: RegionNode): Promise<Demo> {
     `  devices:  ${node.gatewayUrl}  (edge adapters connect here)`,
   ];
   if (node.config.devMode) {
-    lines.push(`  token:    curl '${node.httpUrl}/dev/token?role=operator'   (dev mode only; roles: visitor, operator, supervisor)`);
+    lines.push(`  token:    curl '${node.httpUrl}/dev/token?role=operator'   (dev mode only; roles: visitor, host, operator, supervisor)`);
   }
   lines.push(`  lobby:    join room "lobby" with @colyseus/sdk at ws://${node.publicAddress}`);
   lines.push(`  teleop:   room "${DEMO_TELEOP_ROOM}" with ${demoDevices.map((d) => `${d.deviceId} (${d.driver})`).join(" and ")}`);
   lines.push(`            drive it: npm run operator -- --node ${node.httpUrl} --room ${DEMO_TELEOP_ROOM} --device excavator-1`);
+  lines.push(`  expo:     hall "${hall.hallId}" (deploy/halls/demo-hall.json) with ${DEMO_BOTS} bots walking between its booths`);
+  lines.push(`            walk it: ExpoSession.join(client, "${hall.hallId}") from client-sdk; analytics: curl -H "authorization: Bearer $(curl -s '${node.httpUrl}/dev/token?role=host')" '${node.httpUrl}/expo/halls/${hall.hallId}/analytics?format=csv'`);
   logger.info({ demo: true }, lines.join("\n"));
 
   return {
     async stop() {
       stopping = true;
+      await bots.stop();
       stopAdapters();
       await Promise.all(adapters.map((child) => child.exitCode !== null ? undefined : new Promise((resolve) => {
         const timer = setTimeout(() => { child.kill("SIGKILL"); }, 5000);

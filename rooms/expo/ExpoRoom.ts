@@ -633,9 +633,6 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     if (visitor.mutedUntil === 1 || visitor.mutedUntil > now) {
       return this.reject(client, ErrorCode.MUTED, visitor.mutedUntil === 1 ? "a host muted you: no chat until unmuted" : `a host muted you: no chat until ${new Date(visitor.mutedUntil).toISOString()}`, correlationId);
     }
-    if (!visitor.chat.take()) {
-      return this.reject(client, ErrorCode.RATE_LIMITED, `chat limited to ${this.context.config.expo.chatPerSecond}/s (burst ${this.context.config.expo.chatBurst}): retry in ${visitor.chat.retryAfterMs()} ms`, correlationId);
-    }
     let toVisitor: number | undefined;
     if (kind === "booth") {
       if (!this.boothIds.has(target)) return this.reject(client, ErrorCode.UNKNOWN_TARGET, `no booth "${target.slice(0, 64)}" in hall "${this.hallId}"`, correlationId);
@@ -645,7 +642,12 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
       if (!Number.isSafeInteger(toVisitor) || !(await this.presence.hget(hallKey(this.hallId, "visitors"), target))) {
         return this.reject(client, ErrorCode.UNKNOWN_TARGET, `no visitor "${target.slice(0, 20)}" in hall "${this.hallId}"`, correlationId);
       }
-    } else if (!this.hallChat.take()) {
+    }
+    // Only messages that could be delivered spend the sender's (and the hall's) allowance.
+    if (!visitor.chat.take()) {
+      return this.reject(client, ErrorCode.RATE_LIMITED, `chat limited to ${this.context.config.expo.chatPerSecond}/s (burst ${this.context.config.expo.chatBurst}): retry in ${visitor.chat.retryAfterMs()} ms`, correlationId);
+    }
+    if (kind === "hall" && !this.hallChat.take()) {
       return this.reject(client, ErrorCode.RATE_LIMITED, `the hall channel is busy (over ${this.context.config.expo.hallChatPerSecond} messages/s): retry shortly`, correlationId);
     }
     const verdict = await moderate([...moderationHooks, ...this.builtinModeration], {

@@ -104,7 +104,9 @@ export abstract class ClusterRoom<Options = any> extends Room {
       context.metrics.errors.inc({ code: codeName(ErrorCode.FRAME_TOO_LARGE), source: "transport" });
       context.logger.warn({ sessionId: client.sessionId, roomId: this.roomId }, "socket closed: frame above the transport ceiling");
     }
-    this.allowReconnection(client, this.reconnectSeconds);
+    // Rejects when the seat times out, and at once while the room disposes (a draining
+    // node closing its clients); Colyseus then ends the session itself (onLeave).
+    this.allowReconnection(client, this.reconnectSeconds).catch(() => {});
   }
 
   /** Draining node: tell each client why before the socket closes, so it rejoins elsewhere. */

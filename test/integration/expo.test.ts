@@ -1,0 +1,392 @@
+/**
+ * An expo hall end to end on a real region node (real Redis): opening halls from layout
+ * files, who sees whom, area and booth notifications, host tools, chat and moderation,
+ * bad input, and the analytics export of a scripted walk. Visitors are SDK ExpoSessions
+ * over real WebSockets.
+ */
+import "../../server/polyfills.ts";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { randomUUID } from "node:crypto";
+import { TsunagiClient } from "../../client-sdk/TsunagiClient.ts";
+import { ExpoSession } from "../../client-sdk/ExpoSession.ts";
+import { TsunagiError } from "../../client-sdk/errors.ts";
+import { ErrorCode, tsunagi } from "../../proto/index.ts";
+import { flushRedisDb, repoRoot, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
+import { testToken } from "../fixtures/tokens.ts";
+import { ExpoLog, joinExpo, leaveAll, openHall, smallHall, waitForNeighbours } from "../fixtures/expo.ts";
+import { spawn } from "node:child_process";
+
+const redisUrl = "redis://127.0.0.1:6379/10";
+const clusterName = `expo-${randomUUID().slice(0, 8)}`;
+const HALL = `hall-${randomUUID().slice(0, 6)}`;
+let node: NodeProcess;
+let dir: string;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function refusedWith(promise: Promise<unknown>, code: number) {
+  const error = await promise.then(() => undefined, (e) => e);
+  expect(error, `expected ${code}`).toBeInstanceOf(TsunagiError);
+  expect((error as TsunagiError).code).toBe(code);
+  return error as TsunagiError;
+}
+
+beforeAll(async () => {
+  await flushRedisDb(redisUrl);
+  dir = mkdtempSync(path.join(tmpdir(), "tsunagi-expo-"));
+  const config = path.join(dir, "node.json");
+  writeFileSync(config, JSON.stringify({ expo: { blockedWords: ["heck"], chatBurst: 3, chatPerSecond: 1 } }));
+  node = await startNode({ redisUrl, clusterName, extraArgs: ["--config", config, "--limits-max-matchmake-per-second", "1000"] });
+  const opened = await openHall(node, smallHall(HALL));
+  expect(opened.status, JSON.stringify(opened.body)).toBe(201);
+  expect(opened.body).toMatchObject({ hallId: HALL, zones: [{ zoneId: "", roomId: HALL }] });
+}, 60_000);
+
+afterEach(async () => { await leaveAll(); });
+
+afterAll(async () => {
+  await leaveAll();
+  await node?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("opening a hall", () => {
+  it("refuses a malformed layout with LAYOUT_INVALID naming every problem, and the node keeps serving", async () => {
+    const bad = { ...smallHall("bad-hall"), width: -5, booths: [{ id: "x y", name: "", exhibitor: "E", area: { x: 0, y: 0, w: 1, h: 1 } }], extra: 1 };
+    const { status, body } = await openHall(node, bad);
+    expect(status).toBe(400);
+    expect(body.code).toBe(ErrorCode.LAYOUT_INVALID);
+    expect(body.issues.join("\n")).toMatch(/width/);
+    expect(body.issues.join("\n")).toMatch(/booths\[0\]\.id/);
+    expect(body.issues.join("\n")).toMatch(/booths\[0\]\.name/);
+    expect(body.issues.join("\n")).toMatch(/extra/);
+    const notJson = await openHall(node, "{ not json");
+    expect(notJson.status).toBe(400);
+    expect(notJson.body.code).toBe(ErrorCode.LAYOUT_INVALID);
+    // the open hall is unaffected
+    const visitor = await joinExpo(node, HALL);
+    expect(visitor.hall.hallId).toBe(HALL);
+  });
+
+  it("lets only hosts open halls, refuses a second opening, and refuses clients creating expo rooms themselves", async () => {
+    const asVisitor = await openHall(node, smallHall("visitor-hall"), await testToken("visitor"));
+    expect(asVisitor.status).toBe(403);
+    expect(asVisitor.body.code).toBe(ErrorCode.FORBIDDEN);
+    const again = await openHall(node, smallHall(HALL));
+    expect(again.status).toBe(409);
+    expect(again.body.code).toBe(ErrorCode.ROOM_CONFLICT);
+    const client = new TsunagiClient({ url: node.httpUrl, token: await testToken("host") });
+    await refusedWith(client.create("expo", { roomId: "sneaky", hall: smallHall("sneaky") }), ErrorCode.FORBIDDEN);
+  });
+
+  it("a node given a malformed --expo-hall-file exits 1 naming the file and the problem", async () => {
+    const file = path.join(dir, "broken-hall.json");
+    writeFileSync(file, '{ "hallId": "broken", "name": "Broken", "width": 10,\n  "height": 10, "booths": [ }');
+    const result = await new Promise<{ code: number | null; output: string }>((resolve) => {
+      const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts", "--port", "0", "--gateway-port", "0", "--demo", "false", "--expo-hall-file", file], { cwd: repoRoot });
+      let output = "";
+      child.stdout.on("data", (d) => { output += d; });
+      child.stderr.on("data", (d) => { output += d; });
+      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+      child.on("exit", (code) => { clearTimeout(timer); resolve({ code, output }); });
+    });
+    expect(result.code).toBe(1);
+    expect(result.output).toContain("broken-hall.json");
+    expect(result.output).toMatch(/line 2/);
+  }, 30_000);
+});
+
+describe("who sees whom", () => {
+  it("each visitor sees exactly the visitors within the interest radius, and one who leaves is gone for everyone", async () => {
+    const a = await joinExpo(node, HALL, { name: "A", avatar: "fox" });
+    const b = await joinExpo(node, HALL, { name: "B" });
+    const c = await joinExpo(node, HALL, { name: "C" });
+    expect(new Set([a.visitorId, b.visitorId, c.visitorId]).size).toBe(3);
+    a.move(10, 10, 0);
+    b.move(25, 10, 0); // 15 m from A: within 20
+    c.move(60, 50, 0); // far from both
+    // everyone starts at the spawn point: wait for the moves to land before judging views
+    await waitFor(() => b.neighbours.get(a.visitorId)?.x === 10 && a.neighbours.get(b.visitorId)?.x === 25, 5000, "A and B see each other's moves");
+    await waitForNeighbours(a, [b.visitorId], "A sees B only");
+    await waitForNeighbours(b, [a.visitorId], "B sees A only");
+    await waitForNeighbours(c, [], "C sees nobody");
+    expect(b.neighbours.get(a.visitorId)).toMatchObject({ name: "A", avatar: "fox", x: 10, y: 10, seq: 1 });
+
+    // B walks out of A's radius: gone for A; back in: appears again
+    b.move(31, 10, 0); // 21 m
+    await waitForNeighbours(a, [], "B out of A's view");
+    b.move(29.5, 10, 0); // 19.5 m
+    await waitForNeighbours(a, [b.visitorId], "B back in A's view");
+    await waitFor(() => a.neighbours.get(b.visitorId)?.x === 29.5, 3000, "A sees B's newest position");
+    // an avatar change reaches those who see B
+    b.move(29, 10, 0, { avatar: "owl" });
+    await waitFor(() => a.neighbours.get(b.visitorId)?.avatar === "owl", 3000, "A sees B's new avatar");
+
+    await b.leave();
+    await waitForNeighbours(a, [], "B gone for A after leaving");
+    // the room goes on for everyone else
+    c.move(12, 12, 0);
+    await waitForNeighbours(a, [c.visitorId], "A sees C");
+  });
+
+  it("notifies entering and leaving areas and booths coming near", async () => {
+    const v = await joinExpo(node, HALL);
+    const log = new ExpoLog(v);
+    v.move(15, 35, 0); // 5 m south of acme's area: near (booth radius 6), not inside
+    await log.waitFor("boothNear", (id) => id === "acme", "acme near");
+    expect(v.areas.has("acme")).toBe(false);
+    v.move(15, 45, 0); // inside acme
+    await log.waitFor("areaEntered", (id) => id === "acme", "entered acme");
+    v.move(50, 25, 0); // inside the stage, far from acme
+    await log.waitFor("areaEntered", (id) => id === "stage", "entered the stage");
+    await log.waitFor("areaLeft", (id) => id === "acme", "left acme");
+    await log.waitFor("boothFar", (id) => id === "acme", "acme far");
+    expect([...v.areas]).toEqual(["stage"]);
+  });
+});
+
+describe("host tools", () => {
+  it("an announcement to one area reaches exactly the visitors inside it; one to the hall reaches everyone", async () => {
+    const host = await joinExpo(node, HALL, { role: "host", name: "Host" });
+    expect(host.host).toBeDefined();
+    const inside = await Promise.all([joinExpo(node, HALL), joinExpo(node, HALL)]);
+    const outside = await Promise.all([joinExpo(node, HALL), joinExpo(node, HALL), joinExpo(node, HALL)]);
+    const logs = new Map([...inside, ...outside, host].map((s) => [s, new ExpoLog(s)]));
+    inside[0].move(45, 25, 0);
+    inside[1].move(55, 22, 0);
+    outside[0].move(35, 25, 0); // just west of the stage
+    outside[1].move(50, 31, 0); // just north
+    outside[2].move(90, 5, 0);
+    host.move(30, 10, 0);
+    await waitFor(() => inside.every((s) => s.areas.has("stage")), 5000, "both inside the stage");
+
+    const result = await host.host!.announce("Keynote starts now", "stage");
+    expect(result.delivered).toBe(2);
+    await Promise.all(inside.map((s) => logs.get(s)!.waitFor("announcement", (a) => a.text === "Keynote starts now", "area announcement inside")));
+    await sleep(300);
+    for (const s of [...outside, host]) expect(logs.get(s)!.of("announcement")).toEqual([]);
+    expect(logs.get(inside[0])!.of("announcement")[0]).toMatchObject({ areaId: "stage", fromName: "Host" });
+
+    const hall = await host.host!.announce("Doors close at six");
+    expect(hall.delivered).toBe(6);
+    await Promise.all([...inside, ...outside, host].map((s) => logs.get(s)!.waitFor("announcement", (a) => a.text === "Doors close at six", "hall announcement")));
+
+    await refusedWith(host.host!.announce("to nowhere", "no-such-area"), ErrorCode.UNKNOWN_TARGET);
+    await refusedWith(host.host!.announce(""), ErrorCode.WRONG_TYPE);
+  });
+
+  it("presentations and the pinned message reach everyone, and visitors joining later get them in their welcome", async () => {
+    const host = await joinExpo(node, HALL, { role: "host" });
+    const v = await joinExpo(node, HALL);
+    const log = new ExpoLog(v);
+    await host.host!.startPresentation("bolt", "Autonomous inspection");
+    await host.host!.pin("Welcome! Wi-Fi: tsunagi-guest");
+    await log.waitFor("boothState", (s) => s.boothId === "bolt" && s.live, "presentation started");
+    await log.waitFor("pinned", (p) => p.text.startsWith("Welcome!"), "pinned message");
+    const late = await joinExpo(node, HALL);
+    expect(late.presentations.get("bolt")).toMatchObject({ live: true, title: "Autonomous inspection" });
+    expect(late.pinned.text).toBe("Welcome! Wi-Fi: tsunagi-guest");
+    await host.host!.stopPresentation("bolt");
+    await host.host!.pin("");
+    await log.waitFor("boothState", (s) => s.boothId === "bolt" && !s.live, "presentation stopped");
+    const later = await joinExpo(node, HALL);
+    expect(later.presentations.size).toBe(0);
+    expect(later.pinned.text).toBe("");
+    await refusedWith(host.host!.startPresentation("no-booth"), ErrorCode.UNKNOWN_TARGET);
+  });
+
+  it("a visitor cannot use host tools", async () => {
+    const v = await joinExpo(node, HALL);
+    expect(v.host).toBeUndefined();
+    await refusedWith(v.request({ hostCommand: { announce: { text: "I am the host now" } } }), ErrorCode.FORBIDDEN);
+    await refusedWith(v.request({ analyticsRequest: {} }), ErrorCode.FORBIDDEN);
+  });
+
+  it("a muted visitor's chat is refused MUTED until unmuted; others chat on", async () => {
+    const host = await joinExpo(node, HALL, { role: "host" });
+    const loud = await joinExpo(node, HALL, { name: "Loud", sub: "loud-person" });
+    const other = await joinExpo(node, HALL, { name: "Other" });
+    const loudLog = new ExpoLog(loud);
+    await host.host!.mute(loud.visitorId, 0, "please keep it civil");
+    await loudLog.waitFor("moderation", (n) => n.action === tsunagi.v1.Moderate.Action.MUTE, "mute notice");
+    const refused = await refusedWith(loud.chat({ kind: "hall" }, "let me speak"), ErrorCode.MUTED);
+    expect(refused.message).toMatch(/muted/);
+    expect((await other.chat({ kind: "hall" }, "hello all")).text).toBe("hello all");
+    // the mute follows the person, not the connection
+    await loud.leave();
+    const again = await joinExpo(node, HALL, { sub: "loud-person" });
+    await refusedWith(again.chat({ kind: "hall" }, "rejoined to speak"), ErrorCode.MUTED);
+    await host.host!.unmute(again.visitorId);
+    await waitFor(async () => (await again.chat({ kind: "hall" }, "thank you").then(() => true, () => false)), 3000, "chat after unmute");
+  });
+
+  it("a kicked visitor is disconnected with KICKED and may rejoin; a banned one cannot rejoin until unbanned", async () => {
+    const host = await joinExpo(node, HALL, { role: "host" });
+    const kicked = await joinExpo(node, HALL, { sub: "kicked-person" });
+    const kickedLog = new ExpoLog(kicked);
+    await host.host!.kick(kicked.visitorId, "spam");
+    const leave = await kickedLog.waitFor("leave", () => true, "kicked visitor's leave");
+    expect(leave.error?.code).toBe(ErrorCode.KICKED);
+    await joinExpo(node, HALL, { sub: "kicked-person" }); // may come back
+
+    const banned = await joinExpo(node, HALL, { sub: "banned-person" });
+    const bannedLog = new ExpoLog(banned);
+    await host.host!.ban({ visitorId: banned.visitorId }, "harassment");
+    expect((await bannedLog.waitFor("leave", () => true, "banned visitor's leave")).error?.code).toBe(ErrorCode.BANNED);
+    await refusedWith(joinExpo(node, HALL, { sub: "banned-person" }), ErrorCode.BANNED);
+    await joinExpo(node, HALL, { sub: "someone-else" }); // others still join
+    await host.host!.unban("banned-person");
+    await joinExpo(node, HALL, { sub: "banned-person" });
+  });
+});
+
+describe("chat", () => {
+  it("booth chat reaches those at the booth, direct chat one visitor, and moderation masks blocked words", async () => {
+    const [at1, at2, away] = await Promise.all([joinExpo(node, HALL), joinExpo(node, HALL), joinExpo(node, HALL)]);
+    const logs = [at1, at2, away].map((s) => new ExpoLog(s));
+    at1.move(12, 42, 0);
+    at2.move(18, 48, 0);
+    away.move(50, 10, 0);
+    await waitFor(() => at1.areas.has("acme") && at2.areas.has("acme"), 5000, "both at acme");
+
+    const sent = await at1.chat({ kind: "booth", target: "acme" }, "what a heck of a robot");
+    expect(sent.text).toBe("what a **** of a robot");
+    await logs[1].waitFor("chat", (m) => m.messageId === sent.messageId, "booth chat at the booth");
+    await sleep(200);
+    expect(logs[2].of("chat")).toEqual([]);
+    expect(logs[0].of("chat")).toEqual([]); // the sender's copy is the reply, not a push
+    await refusedWith(away.chat({ kind: "booth", target: "acme" }, "hello from afar"), ErrorCode.FORBIDDEN);
+    await refusedWith(away.chat({ kind: "booth", target: "nope" }, "hello"), ErrorCode.UNKNOWN_TARGET);
+
+    const direct = await away.chat({ kind: "direct", target: at2.visitorId }, "psst");
+    await logs[1].waitFor("chat", (m) => m.messageId === direct.messageId, "direct message");
+    await sleep(200);
+    expect(logs[0].of("chat").some((m) => m.messageId === direct.messageId)).toBe(false);
+    await refusedWith(away.chat({ kind: "direct", target: 999_999 }, "anyone?"), ErrorCode.UNKNOWN_TARGET);
+    await refusedWith(away.chat({ kind: "hall" }, ""), ErrorCode.WRONG_TYPE);
+  });
+
+  it("chat beyond the rate is refused RATE_LIMITED", async () => {
+    const v = await joinExpo(node, HALL);
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => v.chat({ kind: "hall" }, `message ${i}`).then(() => "ok", (e: TsunagiError) => e.code)));
+    expect(results.filter((r) => r === "ok").length).toBe(3); // the configured burst
+    expect(results.filter((r) => r === ErrorCode.RATE_LIMITED).length).toBe(3);
+  });
+});
+
+describe("bad input", () => {
+  it("out-of-hall positions, NaN, stale seqs, malformed protobuf and move floods get coded errors; everyone else is served", async () => {
+    const watcher = await joinExpo(node, HALL);
+    const bad = await joinExpo(node, HALL);
+    const badLog = new ExpoLog(bad);
+    watcher.move(80, 10, 0);
+    bad.move(85, 10, 0);
+    await waitForNeighbours(watcher, [bad.visitorId], "watcher sees bad");
+
+    bad.move(150, 10, 0);
+    const outside = await badLog.waitFor("error", (e) => e.code === ErrorCode.OUT_OF_HALL, "OUT_OF_HALL");
+    expect(outside.message).toMatch(/outside the hall/);
+    await sleep(200);
+    expect(watcher.neighbours.get(bad.visitorId)?.x).toBe(85); // it stayed where it was
+
+    bad.move(Number.NaN, 10, 0);
+    await badLog.waitFor("error", (e) => e.code === ErrorCode.WRONG_TYPE, "WRONG_TYPE for NaN");
+
+    // raw bytes that are not an Envelope
+    (bad as any).session.room.sendBytes("pb", new Uint8Array([0xff, 0xff, 0xff]));
+    await badLog.waitFor("error", (e) => e.code === ErrorCode.MALFORMED_PROTOBUF, "MALFORMED_PROTOBUF");
+
+    // a flood far beyond max_move_hz
+    for (let i = 0; i < 200; i++) bad.move(85 + (i % 10) * 0.1, 12, 0);
+    await badLog.waitFor("error", (e) => e.code === ErrorCode.RATE_LIMITED, "RATE_LIMITED for the flood");
+
+    // the room still serves both: the watcher keeps getting the others' moves
+    const other = await joinExpo(node, HALL);
+    other.move(78, 12, 0);
+    await waitFor(() => watcher.neighbours.has(other.visitorId), 5000, "watcher sees a newcomer after the flood");
+    await sleep(1100); // the flood window passes
+    bad.move(86, 14, 0);
+    await waitFor(() => watcher.neighbours.get(bad.visitorId)?.y === 14, 5000, "bad's next valid move is applied");
+    const metrics = await (await fetch(`${node.httpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/tsunagi_errors_total\{code="OUT_OF_HALL",source="expo"\} [1-9]/);
+    expect(metrics).toMatch(/tsunagi_errors_total\{code="RATE_LIMITED",source="(expo|flood)"\} [1-9]/);
+  });
+
+  it("joining a hall that does not exist is refused UNKNOWN_ROOM", async () => {
+    const client = new TsunagiClient({ url: node.httpUrl, token: await testToken("visitor") });
+    await refusedWith(ExpoSession.join(client, "no-such-hall"), ErrorCode.UNKNOWN_ROOM);
+  });
+});
+
+describe("analytics", () => {
+  it("the export of a scripted walk matches the expected visits, uniques and dwell times, as JSON and CSV", async () => {
+    const hallId = `walk-${randomUUID().slice(0, 6)}`;
+    expect((await openHall(node, smallHall(hallId))).status).toBe(201);
+    const a = await joinExpo(node, hallId, { sub: "walker-a" });
+    const b = await joinExpo(node, hallId, { sub: "walker-b" });
+    const outside = { x: 50, y: 10 };
+    const inAcme = { x: 15, y: 45 };
+    const inBolt = { x: 75, y: 45 };
+    const stamps: Record<string, number> = {};
+    const at = (label: string) => { stamps[label] = Date.now(); };
+    // a: acme 1200 ms, out 400 ms, acme 800 ms; b: acme 600 ms, then bolt 1000 ms, still inside at export
+    a.move(outside.x, outside.y, 0); b.move(outside.x, outside.y, 0);
+    await sleep(200);
+    a.move(inAcme.x, inAcme.y, 0); at("a-in-1");
+    b.move(inAcme.x, inAcme.y, 0); at("b-in-acme");
+    await sleep(600);
+    b.move(inBolt.x, inBolt.y, 0); at("b-in-bolt");
+    await sleep(600);
+    a.move(outside.x, outside.y, 0); at("a-out-1");
+    await sleep(400);
+    a.move(inAcme.x, inAcme.y, 0); at("a-in-2");
+    await sleep(800);
+    a.move(outside.x, outside.y, 0); at("a-out-2");
+    await sleep(200);
+
+    const host = await testToken("host");
+    const response = await fetch(`${node.httpUrl}/expo/halls/${hallId}/analytics`, { headers: { authorization: `Bearer ${host}` } });
+    expect(response.status).toBe(200);
+    const report = await response.json();
+    const exportedAt = Date.now();
+    const acme = report.booths.find((booth: any) => booth.boothId === "acme");
+    const bolt = report.booths.find((booth: any) => booth.boothId === "bolt");
+    const tolerance = 120; // network and tick jitter between the script's clock and the room's
+    expect(acme.visits).toBe(3);
+    expect(acme.uniqueVisitors).toBe(2);
+    expect(acme.currentVisitors).toBe(0);
+    const acmeExpected = (stamps["a-out-1"] - stamps["a-in-1"]) + (stamps["a-out-2"] - stamps["a-in-2"]) + (stamps["b-in-bolt"] - stamps["b-in-acme"]);
+    expect(Math.abs(acme.dwellTotalMs - acmeExpected)).toBeLessThan(tolerance);
+    expect(Math.abs(acme.dwellMeanMs - acmeExpected / 3)).toBeLessThan(tolerance);
+    expect(bolt.visits).toBe(1);
+    expect(bolt.currentVisitors).toBe(1);
+    const boltExpected = exportedAt - stamps["b-in-bolt"];
+    expect(Math.abs(bolt.dwellTotalMs - boltExpected)).toBeLessThan(tolerance + 100);
+    expect(report.uniqueVisitors).toBe(2);
+    expect(report.currentVisitors).toBe(2);
+    expect(report.heatmap.cols).toBe(20); // 100 m / 5 m cells
+    expect(report.heatmap.rows).toBe(12);
+
+    const csv = await (await fetch(`${node.httpUrl}/expo/halls/${hallId}/analytics?format=csv`, { headers: { authorization: `Bearer ${host}` } })).text();
+    const lines = csv.trim().split("\n");
+    expect(lines[0]).toBe("booth_id,visits,unique_visitors,dwell_total_s,dwell_mean_s,current_visitors");
+    const acmeRow = lines.find((line) => line.startsWith("acme,"))!.split(",");
+    expect(acmeRow.slice(0, 3)).toEqual(["acme", "3", "2"]);
+    expect(Math.abs(Number(acmeRow[3]) * 1000 - acmeExpected)).toBeLessThan(tolerance);
+    const heatmapCsv = await (await fetch(`${node.httpUrl}/expo/halls/${hallId}/analytics?format=csv&table=heatmap`, { headers: { authorization: `Bearer ${host}` } })).text();
+    expect(heatmapCsv.split("\n")[0]).toBe("col,row,x,y,visitor_seconds");
+
+    // the host's live query gives the same figures
+    const hostSession = await joinExpo(node, hallId, { role: "host" });
+    const live = await hostSession.host!.analytics();
+    expect(live.booths.find((booth) => booth.boothId === "acme")!.visits).toBe(3);
+    // and only hosts may export
+    const refused = await fetch(`${node.httpUrl}/expo/halls/${hallId}/analytics`, { headers: { authorization: `Bearer ${await testToken("visitor")}` } });
+    expect(refused.status).toBe(403);
+    const unknown = await fetch(`${node.httpUrl}/expo/halls/nope/analytics`, { headers: { authorization: `Bearer ${host}` } });
+    expect(unknown.status).toBe(404);
+  });
+});
