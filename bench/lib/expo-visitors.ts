@@ -1,0 +1,198 @@
+/**
+ * Bench child: visitors of the expo bench, each a stock SDK ExpoSession
+ * (`ExpoSession.join(new TsunagiClient({ url, token }), hallId, { name })`), as a web
+ * or Unity client would be, with its own token from the node's /dev/token route.
+ *
+ * Set-up: joins its visitors, `joinConcurrency` at a time, each then placed at once at a
+ * uniformly random point of the hall (its first move: the room spawns everyone at the
+ * entrance). In a zoned hall a visitor placed in another zone is handed off there, and
+ * its set-up waits for that handoff, so handoffs too happen `joinConcurrency` at a time.
+ * Ready (LoadReady) once all are placed; they stand still until `go`.
+ *
+ * `go`: every visitor random-walks (walkSpeedMps, inside the hall) and moves `hz` times
+ * a second, the visitors of all load processes spread evenly over one period
+ * (sendOnSchedule), each move's sentAtMs = wallClockMs(). Each frame received counts
+ * its `appeared` + `moved` entries as neighbour updates, and the delivery latency of
+ * each `moved` entry (wallClockMs() at receipt − its sentAtMs, relayed untouched).
+ * Handoffs are counted from the session's `zone` events.
+ *
+ * Argument: VisitorLoadConfig. Calls: go, progress → cumulative counters, startWindow,
+ * stopWindow → LoadWindow.
+ */
+import "../../server/polyfills.ts";
+import { TsunagiClient } from "../../client-sdk/TsunagiClient.ts";
+import { ExpoSession } from "../../client-sdk/ExpoSession.ts";
+import type { TsunagiError } from "../../client-sdk/errors.ts";
+import {
+  countInto, distanceToRect, LatencyHistogram, random, RandomWalk, sendOnSchedule, withConcurrency, withTimeout,
+  type LoadReady, type LoadWindow, type VisitorLoadConfig,
+} from "./expo-protocol.ts";
+import { LoopDelayWindow, wallClockMs } from "./measure.ts";
+import { serveParent } from "./parent-channel.ts";
+
+const config = JSON.parse(process.argv[2] ?? "null") as VisitorLoadConfig;
+
+/** How long one visitor's join (token, matchmaking, welcome) may take. */
+const joinTimeoutMs = 30_000;
+/** How long the handoff of a visitor placed in another zone may take during set-up. */
+const placeHandoffTimeoutMs = 15_000;
+/** Join attempts per visitor before the set-up fails. */
+const joinAttempts = 3;
+
+/** Counters since the start (`total*`) and of the open window. */
+let measuring = false;
+let windowStartedAt = 0;
+let sent = 0;
+let frames = 0;
+let appeared = 0;
+let moved = 0;
+let gone = 0;
+let handoffs = 0;
+let handoffsTotal = 0;
+let sessionsLost = 0;
+let totalSent = 0;
+let totalUpdates = 0;
+let totalFrames = 0;
+const errors: Record<string, number> = {};
+const latency = new LatencyHistogram();
+const loopDelay = new LoopDelayWindow();
+
+interface Visitor {
+  index: number;
+  walk: RandomWalk;
+  session: ExpoSession;
+  stop?: () => void;
+}
+
+function log(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+function countError(error: TsunagiError, who: string): void {
+  const name = error.codeName ?? String(error.code);
+  if (errors[name] === undefined) log(`${who}: error [${error.code} ${name}] ${error.message}`);
+  countInto(errors, name);
+}
+
+async function devToken(url: string, sub: string): Promise<string> {
+  const response = await fetch(`${url}/dev/token?role=visitor&sub=${encodeURIComponent(sub)}`);
+  const text = await response.text();
+  if (!response.ok) throw new Error(`GET ${url}/dev/token: HTTP ${response.status} ${text.slice(0, 200)}`);
+  return text;
+}
+
+async function joinOne(index: number): Promise<Visitor> {
+  const url = config.urls[index % config.urls.length]!;
+  const sub = `bench-visitor-${index}`;
+  const client = new TsunagiClient({ url, token: () => devToken(url, sub) });
+  let session: ExpoSession | undefined;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      session = await withTimeout(ExpoSession.join(client, config.hallId, { name: `Visitor ${index}` }), joinTimeoutMs, `visitor ${index}: join`);
+      break;
+    } catch (error) {
+      countInto(errors, `join: ${(error as TsunagiError).codeName ?? (error as Error).message}`);
+      if (attempt >= joinAttempts) throw new Error(`visitor ${index}: join failed ${attempt} times; last: ${(error as Error).message}`);
+      await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
+    }
+  }
+  const visitor: Visitor = { index, walk: new RandomWalk(config.width, config.height, random(config.seed * 1_000_003 + index)), session };
+  const who = `visitor ${index}`;
+  session.on("frame", (frame) => {
+    totalFrames++;
+    totalUpdates += frame.appeared.length + frame.moved.length;
+    if (!measuring) return;
+    frames++;
+    appeared += frame.appeared.length;
+    moved += frame.moved.length;
+    gone += frame.gone.length;
+    const now = wallClockMs();
+    for (const state of frame.moved) latency.record(now - state.sentAtMs);
+  });
+  session.on("zone", () => {
+    handoffsTotal++;
+    if (measuring) handoffs++;
+  });
+  session.on("error", (error) => countError(error, who));
+  session.on("leave", (event) => {
+    sessionsLost++;
+    log(`${who}: session ended (close ${event.code}${event.error ? `, ${event.error.codeName}: ${event.error.message}` : ""})`);
+  });
+  await place(visitor);
+  return visitor;
+}
+
+/** The visitor's first move: to its random starting point; waits for the handoff it causes. */
+async function place(visitor: Visitor): Promise<void> {
+  const { session, walk } = visitor;
+  const zone = config.zones.find((z) => z.id === session.zoneId);
+  const handedOff = zone !== undefined && distanceToRect(zone.rect, walk.x, walk.y) > config.handoffMarginM
+    ? new Promise<void>((resolve) => { const off = session.on("zone", () => { off(); resolve(); }); })
+    : undefined;
+  session.move(walk.x, walk.y, walk.heading, { sentAtMs: wallClockMs() });
+  if (handedOff) {
+    try {
+      await withTimeout(handedOff, placeHandoffTimeoutMs, `visitor ${visitor.index}: handoff into its starting zone`);
+    } catch (error) {
+      countInto(errors, "placing handoff timed out");
+      log(`${(error as Error).message}; going on without it`);
+    }
+  }
+}
+
+async function joinAll(): Promise<Visitor[]> {
+  const visitors: Visitor[] = [];
+  const startedAt = performance.now();
+  const step = Math.max(1, Math.round(config.count / 5));
+  const indices = Array.from({ length: config.count }, (_, i) => config.firstIndex + i);
+  await withConcurrency(indices, config.joinConcurrency, async (index) => {
+    visitors.push(await joinOne(index));
+    if (visitors.length % step === 0 || visitors.length === config.count) {
+      log(`joined and placed ${visitors.length}/${config.count} visitors (${((performance.now() - startedAt) / 1000).toFixed(1)} s)`);
+    }
+  });
+  return visitors;
+}
+
+function go(): void {
+  for (const visitor of visitors) {
+    if (visitor.stop) continue;
+    const dtS = 1 / config.hz;
+    visitor.stop = sendOnSchedule(visitor.index, config.total, config.hz, wallClockMs, () => {
+      if (visitor.session.closed) return;
+      visitor.walk.step(dtS);
+      const { x, y, heading } = visitor.walk;
+      visitor.session.move(x, y, heading, { sentAtMs: wallClockMs() });
+      totalSent++;
+      if (measuring) sent++;
+    });
+  }
+}
+
+function progress() {
+  return { sent: totalSent, frames: totalFrames, updates: totalUpdates, handoffs: handoffsTotal, lost: sessionsLost, errors };
+}
+
+function startWindow(): void {
+  sent = frames = appeared = moved = gone = handoffs = 0;
+  latency.reset();
+  loopDelay.start();
+  windowStartedAt = performance.now();
+  measuring = true;
+}
+
+function stopWindow(): LoadWindow {
+  measuring = false;
+  const windowMs = performance.now() - windowStartedAt;
+  const eventLoopDelayP99Ms = loopDelay.stopP99Ms();
+  const alive = visitors.filter((v) => !v.session.closed);
+  const neighboursMean = alive.length ? alive.reduce((sum, v) => sum + v.session.neighbours.size, 0) / alive.length : 0;
+  return {
+    windowMs, sent, frames, updates: appeared + moved, appeared, moved, gone, latency: latency.toData(), eventLoopDelayP99Ms,
+    handoffs, handoffsTotal, errors, sessionsLost, neighboursMean, alive: alive.length,
+  };
+}
+
+const visitors = await joinAll();
+const ready: LoadReady = { joined: visitors.length, handoffs: handoffsTotal };
+serveParent({ go, progress, startWindow, stopWindow }, ready);

@@ -1,0 +1,157 @@
+/**
+ * A hall split into two zones served by two region nodes (one region, real Redis): a
+ * visitor walks across the border and is handed from one node to the other without the
+ * application seeing a reconnect, without losing a position update, and with the
+ * neighbours on both sides in view the whole way.
+ */
+import "../../server/polyfills.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { Redis } from "ioredis";
+import type { ExpoSession } from "../../client-sdk/ExpoSession.ts";
+import { flushRedisDb, repoRoot, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
+import { testToken } from "../fixtures/tokens.ts";
+import { ExpoLog, joinExpo, leaveAll, openHall } from "../fixtures/expo.ts";
+
+const redisUrl = "redis://127.0.0.1:6379/12";
+const clusterName = `zones-${randomUUID().slice(0, 8)}`;
+const HALL = `zoned-${randomUUID().slice(0, 6)}`;
+const layout = { ...JSON.parse(readFileSync(path.join(repoRoot, "deploy/halls/zoned-hall.json"), "utf8")), hallId: HALL };
+const nodes: NodeProcess[] = [];
+let opened: { zones: Array<{ zoneId: string; roomId: string; nodeId: string }> };
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Records, per observer, every state of `visitorId` it was shown and whether it ever went out of view. */
+function track(observer: ExpoSession, visitorId: number) {
+  const seen: number[] = [];
+  let goneCount = 0;
+  observer.on("neighbours", ({ appeared, moved, gone }) => {
+    for (const n of [...appeared, ...moved]) if (n.visitorId === visitorId) seen.push(n.seq);
+    if (gone.includes(visitorId)) goneCount++;
+  });
+  return { seen, gone: () => goneCount };
+}
+
+/** Walks `session` to (x, y) in one move and waits for the zone it lands in. */
+async function placeIn(session: ExpoSession, x: number, y: number, zoneId: string) {
+  session.move(x, y, 0);
+  await waitFor(() => session.zoneId === zoneId, 10_000, `visitor ${session.visitorId} in zone ${zoneId} (is in ${session.zoneId})`);
+}
+
+beforeAll(async () => {
+  await flushRedisDb(redisUrl);
+  for (const name of ["one", "two"]) {
+    nodes.push(await startNode({ redisUrl, clusterName, regionId: "zone-test", nodeId: `zone-node-${name}`, extraArgs: ["--limits-max-matchmake-per-second", "1000"] }));
+  }
+  const response = await openHall(nodes[0], layout);
+  expect(response.status, JSON.stringify(response.body)).toBe(201);
+  opened = response.body;
+}, 60_000);
+
+afterAll(async () => {
+  await leaveAll();
+  await Promise.all(nodes.map((node) => node.stop()));
+  const redis = new Redis(redisUrl);
+  try { await redis.flushdb(); } finally { redis.disconnect(); }
+});
+
+describe("a hall over two nodes", () => {
+  it("puts each zone on its own node; the entrance zone answers to the hall's id", () => {
+    expect(opened.zones.map((z) => z.zoneId).sort()).toEqual(["east", "west"]);
+    expect(new Set(opened.zones.map((z) => z.nodeId)).size).toBe(2);
+    expect(opened.zones.find((z) => z.zoneId === "west")!.roomId).toBe(HALL); // the spawn point is in the west
+    expect(opened.zones.find((z) => z.zoneId === "east")!.roomId).toBe(`${HALL}--east`);
+  });
+
+  it("a visitor walking across the border is handed over with no lost update, and neighbours across the border stay in view", async () => {
+    const west = await joinExpo(node(0), HALL, { name: "West watcher" });
+    const east = await joinExpo(node(0), HALL, { name: "East watcher" });
+    const walker = await joinExpo(node(0), HALL, { name: "Walker" });
+    const walkerLog = new ExpoLog(walker);
+    await placeIn(west, 95, 50, "west");
+    await placeIn(east, 105, 50, "east"); // handed to the east zone, on the other node
+    expect(east.roomId).toBe(`${HALL}--east`);
+    expect(west.roomId).toBe(HALL);
+    // the two watchers see each other across the border (10 m apart)
+    await waitFor(() => west.neighbours.has(east.visitorId) && east.neighbours.has(west.visitorId), 5000, "watchers see each other across the border");
+
+    walker.move(88, 50, 0);
+    await waitFor(() => west.neighbours.get(walker.visitorId)?.x === 88 && east.neighbours.get(walker.visitorId)?.x === 88, 5000, "both watchers see the walker");
+    const fromWest = track(west, walker.visitorId);
+    const fromEast = track(east, walker.visitorId);
+    const firstSeq = walker.ackSeq + 1;
+    const visitorId = walker.visitorId;
+
+    // 24 steps of 1 m, four a second: from x = 89 (west) to x = 112 (east)
+    for (let x = 89; x <= 112; x++) {
+      walker.move(x, 50, 0);
+      await sleep(250);
+    }
+    const lastSeq = walkerSeq(walker);
+    await waitFor(() => walker.ackSeq === lastSeq, 5000, `the walker's last move (${lastSeq}) acknowledged (ack ${walker.ackSeq})`);
+    await waitFor(() => fromWest.seen.at(-1) === lastSeq && fromEast.seen.at(-1) === lastSeq, 5000, "both watchers saw the last move");
+
+    // handed over, no visible reconnect: same visitor, new zone, one zone event, no leave or error
+    expect(walker.visitorId).toBe(visitorId);
+    expect(walker.zoneId).toBe("east");
+    expect(walker.roomId).toBe(`${HALL}--east`);
+    expect(walkerLog.of("zone")).toEqual([{ zoneId: "east", roomId: `${HALL}--east` }]);
+    expect(walkerLog.of("leave")).toEqual([]);
+    expect(walkerLog.errors()).toEqual([]);
+
+    // no position update lost: every move was shown to both watchers, once each, in order
+    const expected = Array.from({ length: lastSeq - firstSeq + 1 }, (_, i) => firstSeq + i);
+    expect(fromWest.seen).toEqual(expected);
+    expect(fromEast.seen).toEqual(expected);
+    expect(fromWest.gone()).toBe(0);
+    expect(fromEast.gone()).toBe(0);
+    // and the walker, now in the east, still sees the west watcher across the border
+    await waitFor(() => walker.neighbours.has(west.visitorId) && walker.neighbours.has(east.visitorId), 5000, "walker sees both watchers");
+    expect(walker.neighbours.get(west.visitorId)).toMatchObject({ x: 95, y: 50, name: "West watcher" });
+  }, 60_000);
+
+  it("host tools and chat reach visitors in every zone", async () => {
+    const host = await joinExpo(node(0), HALL, { role: "host", name: "Host" });
+    const farEast = await joinExpo(node(0), HALL, { sub: "far-east" });
+    const log = new ExpoLog(farEast);
+    await placeIn(farEast, 180, 10, "east");
+    const result = await host.host!.announce("Closing in ten minutes");
+    expect(result.delivered).toBeGreaterThanOrEqual(1); // those in the host's own zone
+    await log.waitFor("announcement", (a) => a.text === "Closing in ten minutes", "hall announcement in the east zone");
+    const direct = await host.chat({ kind: "direct", target: farEast.visitorId }, "can you hear me over there?");
+    await log.waitFor("chat", (m) => m.messageId === direct.messageId, "direct chat across zones");
+    await host.host!.mute(farEast.visitorId);
+    await log.waitFor("moderation", () => true, "mute notice across zones");
+    await expect(farEast.chat({ kind: "hall" }, "hello?")).rejects.toMatchObject({ codeName: "MUTED" });
+    await host.host!.ban({ visitorId: farEast.visitorId }, "test ban");
+    expect((await log.waitFor("leave", () => true, "ban across zones")).error?.codeName).toBe("BANNED");
+    await expect(joinExpo(node(1), HALL, { sub: "far-east" })).rejects.toMatchObject({ codeName: "BANNED" });
+  }, 30_000);
+
+  it("analytics cover every zone", async () => {
+    await sleep(1200); // zones publish their figures every second
+    const response = await fetch(`${node(1).httpUrl}/expo/halls/${HALL}/analytics`, { headers: { authorization: `Bearer ${await testToken("host")}` } });
+    expect(response.status).toBe(200);
+    const report = await response.json();
+    expect(report.booths.map((b: { boothId: string }) => b.boothId).sort()).toEqual(["east-1", "east-2", "west-1", "west-2"]);
+    expect(report.uniqueVisitors).toBeGreaterThanOrEqual(5);
+    const heat = report.heatmap.visitorSeconds as number[];
+    const cols = report.heatmap.cols as number;
+    const eastSeconds = heat.filter((_, i) => i % cols >= cols / 2).reduce((a, b) => a + b, 0);
+    const westSeconds = heat.filter((_, i) => i % cols < cols / 2).reduce((a, b) => a + b, 0);
+    expect(eastSeconds).toBeGreaterThan(0);
+    expect(westSeconds).toBeGreaterThan(0);
+  }, 30_000);
+});
+
+function node(i: number): NodeProcess {
+  return nodes[i];
+}
+
+/** The seq of the walker's newest move (ExpoSession numbers moves 1, 2, 3...). */
+function walkerSeq(session: ExpoSession): number {
+  return session.stats.movesSent;
+}
