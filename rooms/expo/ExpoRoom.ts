@@ -58,6 +58,8 @@ export const HANDOFF = "expo-handoff";
 const LINGER_MS = 2000;
 /** Ghosts of a zone not heard from for this long are dropped (that zone is gone), ms. */
 const GHOST_TTL_MS = 1000;
+/** A handoff the client has not followed after this long is offered again, ms. */
+const HANDOFF_STALE_MS = 10_000;
 /** After a failed handoff, the next attempt waits this long, ms. */
 const HANDOFF_RETRY_MS = 1000;
 /** Repeated refusals of one kind to one visitor: one Error per this long, the rest only counted, ms. */
@@ -521,6 +523,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
   private everySecond() {
     // Heatmap: one visitor-second per connected visitor, where it stands.
     for (const visitor of this.visitors.values()) this.analytics.samplePresence(visitor.entity.x, visitor.entity.y, 1);
+    if (this.zone) this.retryStaleHandoffs(Date.now());
     void this.publishAnalytics();
   }
 
@@ -577,7 +580,29 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
   private expireEntities(now: number) {
     for (const entity of this.entities.values()) {
       if (entity.kind === "ghost" && now - entity.heardAt > GHOST_TTL_MS) this.removeEntity(entity);
-      else if (entity.kind === "lingering" && now - entity.heardAt > LINGER_MS) this.removeEntity(entity);
+      else if (entity.kind === "lingering" && now - entity.heardAt > LINGER_MS) {
+        // No ghost came from the zone it was handed to: it never arrived there, or walked off.
+        this.removeEntity(entity);
+        void this.forgetIfStillHere(entity.id);
+      }
+    }
+  }
+
+  /** Drops a visitor from the hall's visitors hash unless another zone has claimed it since. */
+  private async forgetIfStillHere(visitorId: number) {
+    const key = hallKey(this.hallId, "visitors");
+    const raw = await this.presence.hget(key, String(visitorId));
+    if (raw && (JSON.parse(raw) as HallVisitorRecord).zoneId === this.zoneId) await this.presence.hdel(key, String(visitorId));
+  }
+
+  /** A handoff the client never followed (its reservation lapsed, or it failed to join): try again. */
+  private retryStaleHandoffs(now: number) {
+    for (const visitor of this.visitors.values()) {
+      if (visitor.handoff?.state === "sent" && now - visitor.handoff.at > HANDOFF_STALE_MS) {
+        this.context.logger.warn({ hallId: this.hallId, visitorId: visitor.entity.id, to: visitor.handoff.zoneId }, `visitor ${visitor.entity.id} did not follow its handoff to zone ${visitor.handoff.zoneId}; offering it again`);
+        visitor.handoff = undefined;
+        this.checkBorder(visitor);
+      }
     }
   }
 

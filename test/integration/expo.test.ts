@@ -315,6 +315,12 @@ describe("bad input", () => {
     expect(metrics).toMatch(/tsunagi_errors_total\{code="RATE_LIMITED",source="(expo|flood)"\} [1-9]/);
   });
 
+  it("a forged zone handoff in the join options is refused FORBIDDEN", async () => {
+    const client = new TsunagiClient({ url: node.httpUrl, token: await testToken("visitor", "forger") });
+    const forged = { payload: JSON.stringify({ v: { roomId: HALL, visitorId: 1, subject: "forger", x: 1, y: 1 }, exp: Date.now() + 60_000 }), mac: "AAAA" };
+    await refusedWith(client.joinById(HALL, { handoff: forged }), ErrorCode.FORBIDDEN);
+  });
+
   it("joining a hall that does not exist is refused UNKNOWN_ROOM", async () => {
     const client = new TsunagiClient({ url: node.httpUrl, token: await testToken("visitor") });
     await refusedWith(ExpoSession.join(client, "no-such-hall"), ErrorCode.UNKNOWN_ROOM);
