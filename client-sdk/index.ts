@@ -1,7 +1,7 @@
 /**
  * Tsunagi client SDK: join the nearest region, talk protobuf envelopes with
  * request/reply, get coded errors and reconnection as events, and drive devices of a
- * teleoperation room (OperatorControls, gamepad mapping).
+ * teleoperation room (OperatorControls, gamepad mapping), walk an expo hall (ExpoSession).
  *
  * @example
  *   import { TsunagiClient, TsunagiError } from "./client-sdk/index.ts";
@@ -21,6 +21,8 @@ export {
   type RoomSessionOptions, type RoomSessionEvents, type ReconnectionSettings, type LeaveEvent, type ReconnectingEvent, type DeviceSnapshot,
 } from "./RoomSession.ts";
 export { TsunagiError, fromServerError, fromCloseCode } from "./errors.ts";
+export { ExpoSession, HostTools, type ExpoSessionEvents, type ExpoJoinOptions, type Neighbour, type NeighbourChanges, type ChatTarget } from "./ExpoSession.ts";
+export { startExpoBots, type ExpoBots, type ExpoBotsOptions } from "./expo-bots.ts";
 export {
   OperatorControls, axisBounds, clampAxisValue, DEFAULT_WATCHDOG_WINDOW_MS, DEFAULT_LEASE_TTL_MS, DEFAULT_DEADLINE_MS,
   type OperatorControlsOptions, type OperatorControlsEvents, type LatencyStats, type AckInfo, type DemotedEvent, type AxisValues,
