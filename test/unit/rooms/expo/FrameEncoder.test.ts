@@ -25,8 +25,8 @@ describe("FrameEncoder", () => {
       appeared: [a], moved: [b, { ...b, visitorId: 10, avatar: "owl" }],
     }).finish());
     expect(tsunagi.v1.ExpoFrame.toObject(envelope.expoFrame as tsunagi.v1.ExpoFrame)).toEqual(tsunagi.v1.ExpoFrame.toObject(reference));
-    expect(envelope.expoFrame!.appeared[0]).toMatchObject({ visitorId: 7, name: "Aiko", avatar: "fox", seq: 3 });
-    expect(envelope.expoFrame!.moved.map((m) => m.visitorId)).toEqual([9, 10]);
+    expect(envelope.expoFrame!.appeared![0]).toMatchObject({ visitorId: 7, name: "Aiko", avatar: "fox", seq: 3 });
+    expect(envelope.expoFrame!.moved!.map((m) => m.visitorId)).toEqual([9, 10]);
   });
 
   it("uses only the first `count` entries, so a reused scratch array may hold stale ones", () => {
@@ -34,7 +34,7 @@ describe("FrameEncoder", () => {
     const entries = [entry("moved", b), entry("moved", a)];
     const frame = assemble(header, entries, 1, entries[0].length);
     const decoded = decodeEnvelope(payloadOf(frame)).expoFrame!;
-    expect(decoded.moved.map((m) => m.visitorId)).toEqual([9]);
+    expect(decoded.moved!.map((m) => m.visitorId)).toEqual([9]);
   });
 
   it("an empty frame and a large one both decode", () => {
