@@ -14,7 +14,7 @@ import { TsunagiClient } from "../../client-sdk/TsunagiClient.ts";
 import { ExpoSession } from "../../client-sdk/ExpoSession.ts";
 import { TsunagiError } from "../../client-sdk/errors.ts";
 import { ErrorCode, tsunagi } from "../../proto/index.ts";
-import { flushRedisDb, repoRoot, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
+import { flushRedisDb, repoRoot, runScript, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
 import { testToken } from "../fixtures/tokens.ts";
 import { ExpoLog, joinExpo, leaveAll, openHall, smallHall, waitForNeighbours } from "../fixtures/expo.ts";
 import { spawn } from "node:child_process";
@@ -81,6 +81,27 @@ describe("opening a hall", () => {
     const client = new TsunagiClient({ url: node.httpUrl, token: await testToken("host") });
     await refusedWith(client.create("expo", { roomId: "sneaky", hall: smallHall("sneaky") }), ErrorCode.FORBIDDEN);
   });
+
+  it("npm run expo checks a layout file locally, opens it on a node, and exports its analytics", async () => {
+    const bad = path.join(dir, "bad-hall.json");
+    writeFileSync(bad, JSON.stringify({ ...smallHall("cli-bad"), booths: [{ id: "acme", name: "A", exhibitor: "E", area: { x: 95, y: 0, w: 10, h: 10 } }] }));
+    const refused = await runScript("client-sdk/expo-cli.ts", ["open", bad, "--node", node.httpUrl, "--token", await testToken("host")]);
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toMatch(/LAYOUT_INVALID/);
+    expect(refused.stderr).toMatch(/booths\[0\]\.area: extends past the hall's east edge/);
+    const good = path.join(dir, "cli-hall.json");
+    const hallId = `cli-${randomUUID().slice(0, 6)}`;
+    writeFileSync(good, JSON.stringify(smallHall(hallId)));
+    const opened = await runScript("client-sdk/expo-cli.ts", ["open", good, "--node", node.httpUrl, "--token", await testToken("host")]);
+    expect(opened.code, opened.stderr).toBe(0);
+    expect(JSON.parse(opened.stdout)).toMatchObject({ hallId });
+    const csv = await runScript("client-sdk/expo-cli.ts", ["analytics", hallId, "--node", node.httpUrl, "--token", await testToken("host"), "--format", "csv"]);
+    expect(csv.code, csv.stderr).toBe(0);
+    expect(csv.stdout.split("\n")[0]).toBe("booth_id,visits,unique_visitors,dwell_total_s,dwell_mean_s,current_visitors");
+    const forbidden = await runScript("client-sdk/expo-cli.ts", ["analytics", hallId, "--node", node.httpUrl, "--token", await testToken("visitor")]);
+    expect(forbidden.code).toBe(1);
+    expect(forbidden.stderr).toMatch(/403.*FORBIDDEN/);
+  }, 30_000);
 
   it("a node given a malformed --expo-hall-file exits 1 naming the file and the problem", async () => {
     const file = path.join(dir, "broken-hall.json");

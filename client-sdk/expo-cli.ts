@@ -1,0 +1,102 @@
+/**
+ * `npm run expo -- <check|open|analytics> ...`: the host's command line for halls.
+ *
+ *   check FILE                                    validates a layout file locally; prints its summary
+ *   open FILE --node URL [--token T]              validates, then opens the hall on that node's region
+ *   analytics HALL_ID --node URL [--token T] [--format json|csv] [--table booths|heatmap]
+ *
+ * The token is a host token (`--token`, or TSUNAGI_TOKEN); without one, a node in dev
+ * mode is asked for a host token (`/dev/token`).
+ *
+ * Exit codes: 0 done; 2 bad usage; 3 invalid layout (every problem printed); 1 refused
+ * by the node or unreachable (the coded error printed).
+ */
+import { parseArgs } from "node:util";
+import { LayoutError, loadHallLayout } from "../rooms/expo/HallLayout.ts";
+
+const USAGE = [
+  "usage: npm run expo -- check FILE",
+  "       npm run expo -- open FILE --node URL [--token HOST_TOKEN]",
+  "       npm run expo -- analytics HALL_ID --node URL [--token HOST_TOKEN] [--format json|csv] [--table booths|heatmap]",
+].join("\n");
+
+async function main(): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: process.argv.slice(2), allowPositionals: true, strict: true,
+      options: {
+        node: { type: "string" },
+        token: { type: "string", default: process.env.TSUNAGI_TOKEN },
+        format: { type: "string", default: "json" },
+        table: { type: "string", default: "booths" },
+      },
+    });
+  } catch (error) {
+    return usage((error as Error).message);
+  }
+  const [command, target, ...rest] = parsed.positionals;
+  if (!command || !["check", "open", "analytics"].includes(command)) return usage(`unknown command "${command ?? ""}"`);
+  if (!target) return usage(command === "analytics" ? "HALL_ID is required" : "FILE is required");
+  if (rest.length) return usage(`unexpected argument "${rest[0]}"`);
+
+  if (command === "check" || command === "open") {
+    let layout;
+    try {
+      layout = loadHallLayout(target);
+    } catch (error) {
+      if (!(error instanceof LayoutError)) throw error;
+      process.stderr.write(`${target}: LAYOUT_INVALID, ${error.issues.length} problem(s):\n${error.issues.map((issue) => `  - ${issue}`).join("\n")}\n`);
+      return 3;
+    }
+    process.stderr.write(`${target}: hall "${layout.hallId}" (${layout.width} × ${layout.height} m), ${layout.booths.length} booths, ${layout.areas.length} areas, ${layout.zones.length ? `${layout.zones.length} zones` : "one zone"}: valid\n`);
+    if (command === "check") return 0;
+    const node = parsed.values.node;
+    if (!node) return usage("open needs --node URL");
+    const response = await call(node, "/expo/halls", parsed.values.token, { method: "POST", body: JSON.stringify(layout), headers: { "content-type": "application/json" } });
+    if (!response) return 1;
+    process.stdout.write(`${JSON.stringify(await response.json())}\n`);
+    return 0;
+  }
+
+  const node = parsed.values.node;
+  if (!node) return usage("analytics needs --node URL");
+  const { format, table } = parsed.values;
+  if (format !== "json" && format !== "csv") return usage(`--format must be json or csv, not "${format}"`);
+  if (table !== "booths" && table !== "heatmap") return usage(`--table must be booths or heatmap, not "${table}"`);
+  const response = await call(node, `/expo/halls/${encodeURIComponent(target)}/analytics?format=${format}&table=${table}`, parsed.values.token, {});
+  if (!response) return 1;
+  process.stdout.write(format === "json" ? `${JSON.stringify(await response.json(), null, 2)}\n` : await response.text());
+  return 0;
+}
+
+/** A request with a host token; undefined (after printing why) when refused or unreachable. */
+async function call(node: string, path: string, token: string | undefined, init: RequestInit): Promise<Response | undefined> {
+  const base = node.replace(/\/+$/, "");
+  try {
+    token ??= await devToken(base);
+    const response = await fetch(`${base}${path}`, { ...init, headers: { ...init.headers as Record<string, string>, authorization: `Bearer ${token}` } });
+    if (response.ok) return response;
+    const body = await response.json().catch(() => ({})) as { error?: string; issues?: string[] };
+    process.stderr.write(`${base}: HTTP ${response.status} ${body.error ?? ""}\n${(body.issues ?? []).map((issue) => `  - ${issue}`).join("\n")}${body.issues ? "\n" : ""}`);
+  } catch (error) {
+    process.stderr.write(`${base}: ${(error as Error).message}${(error as { cause?: Error }).cause ? ` (${(error as { cause: Error }).cause.message})` : ""}\n`);
+  }
+  return undefined;
+}
+
+async function devToken(base: string): Promise<string> {
+  const response = await fetch(`${base}/dev/token?role=host&sub=expo-cli`);
+  if (!response.ok) throw new Error(`no --token given and the node is not in dev mode (GET /dev/token answered ${response.status}); pass a host token with --token or TSUNAGI_TOKEN`);
+  return response.text();
+}
+
+function usage(problem: string): number {
+  process.stderr.write(`${problem}\n${USAGE}\n`);
+  return 2;
+}
+
+main().then((code) => process.exit(code), (error) => {
+  process.stderr.write(`expo: ${(error as Error).stack ?? error}\n`);
+  process.exit(1);
+});
