@@ -335,8 +335,10 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     if (!visitor) return;
     visitor.client = client;
     visitor.connected = true;
-    // Its picture of the neighbourhood is unknown after a gap: start it afresh.
+    // Its picture of the neighbourhood is unknown after a gap: start it afresh, and send
+    // the next frame even if it is empty, so the client can drop whoever left meanwhile.
     visitor.view.clear();
+    visitor.ackedSeq = -1;
   }
 
   onLeave(client: Client) {
