@@ -85,10 +85,15 @@ describe("a hall over two nodes", () => {
     const firstSeq = walker.ackSeq + 1;
     const visitorId = walker.visitorId;
 
-    // 24 steps of 1 m, four a second: from x = 89 (west) to x = 112 (east)
+    // 24 steps of 1 m from x = 89 (west) to x = 112 (east). A frame shows each
+    // neighbour's newest move only, so each step waits until the previous one has been
+    // shown on both sides (a loaded machine could otherwise land two moves in one tick);
+    // steps still go out while the handoff is under way.
     for (let x = 89; x <= 112; x++) {
-      walker.move(x, 50, 0);
-      await sleep(250);
+      const seq = walker.move(x, 50, 0);
+      await sleep(100);
+      await waitFor(() => walker.ackSeq >= seq && fromWest.seen.at(-1) === seq && fromEast.seen.at(-1) === seq, 10_000,
+        `move ${seq} (x = ${x}) acknowledged (ack ${walker.ackSeq}) and shown to both watchers (west saw ${fromWest.seen.at(-1)}, east ${fromEast.seen.at(-1)})`);
     }
     const lastSeq = walkerSeq(walker);
     await waitFor(() => walker.ackSeq === lastSeq, 5000, `the walker's last move (${lastSeq}) acknowledged (ack ${walker.ackSeq})`);
