@@ -82,6 +82,8 @@ export interface ExpoJoinOptions {
   session?: RoomSessionOptions;
 }
 
+/** The welcome carries the whole layout (a 2,000-booth hall is a few hundred KiB), so expo sessions accept larger envelopes than the SDK's default. */
+const EXPO_MAX_ENVELOPE_BYTES = 8 * 1024 * 1024;
 /** Moves kept for resending after a handoff; older unacknowledged moves are dropped. */
 const MAX_UNACKED = 256;
 
@@ -146,7 +148,7 @@ export class ExpoSession {
     const joinOptions: Record<string, unknown> = {};
     if (options.name !== undefined) joinOptions.name = options.name;
     if (options.avatar !== undefined) joinOptions.avatar = options.avatar;
-    const session = await client.joinById(hallId, joinOptions);
+    const session = await client.joinById(hallId, joinOptions, { maxEnvelopeBytes: EXPO_MAX_ENVELOPE_BYTES, ...options.session });
     try {
       const welcome = await nextWelcome(session);
       return new ExpoSession(client, session, welcome, options);
@@ -293,7 +295,7 @@ export class ExpoSession {
       const url = old.region?.url;
       if (!url) throw new TsunagiError(ErrorCode.INTERNAL, "handoff needs the region URL this session joined through");
       const room = await this.client.colyseusClient(url).consumeSeatReservation(reservation);
-      const next = new RoomSession(room, { ...this.options.session, region: old.region });
+      const next = new RoomSession(room, { maxEnvelopeBytes: EXPO_MAX_ENVELOPE_BYTES, ...this.options.session, region: old.region });
       const welcome = await nextWelcome(next);
       this.session = next;
       this.zone = welcome.zoneId;

@@ -108,9 +108,9 @@ export class TsunagiClient {
     return this.matchmake<State>("join", roomName, options);
   }
 
-  /** Joins a room by id, wherever in the cluster it lives. */
-  joinById<State = any>(roomId: string, options: Record<string, unknown> = {}): Promise<RoomSession<State>> {
-    return this.matchmake<State>("joinById", roomId, options);
+  /** Joins a room by id, wherever in the cluster it lives. `session` overrides the client's session options for this one. */
+  joinById<State = any>(roomId: string, options: Record<string, unknown> = {}, session?: TsunagiClientOptions["session"]): Promise<RoomSession<State>> {
+    return this.matchmake<State>("joinById", roomId, options, session);
   }
 
   /**
@@ -132,7 +132,7 @@ export class TsunagiClient {
     return client;
   }
 
-  private async matchmake<State>(method: Method, target: string, options: Record<string, unknown>): Promise<RoomSession<State>> {
+  private async matchmake<State>(method: Method, target: string, options: Record<string, unknown>, session?: TsunagiClientOptions["session"]): Promise<RoomSession<State>> {
     if (typeof target !== "string" || target === "") throw new TypeError(`${method} needs a non-empty ${method === "joinById" ? "room id" : method === "reconnect" ? "reconnection token" : "room name"}`);
     await webSocketReady;
     const candidates = await this.candidates();
@@ -147,7 +147,7 @@ export class TsunagiClient {
         const room: Room<any, State> = method === "reconnect"
           ? await client.reconnect<State>(target)
           : await client[method]<State>(target, joinOptions);
-        return new RoomSession<State>(room, { ...this.sessionOptions, reconnection: this.reconnection, region });
+        return new RoomSession<State>(room, { ...this.sessionOptions, ...session, reconnection: this.reconnection, region });
       } catch (error) {
         lastError = fromServerError(error);
         if (!tryNextRegion.has(lastError.code)) throw lastError;

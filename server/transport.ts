@@ -13,6 +13,10 @@ import { uWebSocketsTransport } from "@colyseus/uwebsockets-transport";
 import { WebSocketTransport } from "@colyseus/ws-transport";
 import type { Transport } from "@colyseus/core";
 
+/** The one route whose request bodies may exceed the frame limit (POST /expo/halls: a hall layout), and its bound. */
+const LARGE_BODY_PATH = "/expo/halls";
+export const LARGE_BODY_BYTES = 4 * 1024 * 1024;
+
 
 class PreboundUwsTransport extends uWebSocketsTransport {
   /** The listen socket opened by bind(), closed by shutdown(). */
@@ -46,9 +50,11 @@ class PreboundUwsTransport extends uWebSocketsTransport {
     const any = this.app.any.bind(this.app);
     const maxBodyBytes = this.maxBodyBytes;
     this.app.any = ((pattern: string, handler: (res: uWS.HttpResponse, req: uWS.HttpRequest) => void) => any(pattern, (res, req) => {
-      if (Number(req.getHeader("content-length") || 0) > maxBodyBytes) {
+      // Hall layouts are documents, not messages: they get their own, larger bound.
+      const limit = req.getUrl() === LARGE_BODY_PATH ? LARGE_BODY_BYTES : maxBodyBytes;
+      if (Number(req.getHeader("content-length") || 0) > limit) {
         res.cork(() => res.writeStatus("413 Payload Too Large").writeHeader("content-type", "application/json")
-          .end(JSON.stringify({ code: 4403, error: `[4403 FRAME_TOO_LARGE] request body above ${maxBodyBytes} bytes` })));
+          .end(JSON.stringify({ code: 4403, error: `[4403 FRAME_TOO_LARGE] request body above ${limit} bytes` })));
         return;
       }
       handler(res, req);

@@ -18,6 +18,7 @@ import type { NodeContext } from "../../server/context.ts";
 import { hasCapacity, loadScore } from "../../server/cluster/RegionSelector.ts";
 import { placeOnProcess } from "../../server/cluster/ClusterMatchmaker.ts";
 import { codeName } from "../shared/errors.ts";
+import { LARGE_BODY_BYTES } from "../../server/transport.ts";
 import { LayoutError, parseHallLayout, zoneRoomId, type HallLayout } from "./HallLayout.ts";
 import { analyticsCsv, type AnalyticsReport } from "./Analytics.ts";
 import { sign } from "./signing.ts";
@@ -83,7 +84,7 @@ export async function handleExpoRequest(context: NodeContext, request: Request, 
     await requireHost(request);
     if (request.method === "POST" && url.pathname === "/expo/halls") {
       const text = await request.text();
-      if (text.length > 4 * 1024 * 1024) throw new ServerError(ErrorCode.FRAME_TOO_LARGE, "layout above 4 MiB");
+      if (text.length > LARGE_BODY_BYTES) throw new ServerError(ErrorCode.FRAME_TOO_LARGE, `layout above ${LARGE_BODY_BYTES} bytes`);
       let body: unknown;
       try { body = JSON.parse(text); } catch (error) {
         throw new LayoutError("request body", [`not JSON: ${(error as Error).message}`]);

@@ -103,6 +103,19 @@ describe("opening a hall", () => {
     expect(forbidden.stderr).toMatch(/403.*FORBIDDEN/);
   }, 30_000);
 
+  it("a hall of 2,000 booths opens and its whole layout reaches a joining visitor", async () => {
+    const hallId = `big-${randomUUID().slice(0, 6)}`;
+    const booths = Array.from({ length: 2000 }, (_, i) => ({
+      id: `booth-${i}`, name: `Booth number ${i}`, exhibitor: `Exhibitor company ${i}`,
+      area: { x: 2 + (i % 50) * 8, y: 2 + Math.floor(i / 50) * 8, w: 5, h: 5 },
+    }));
+    const { status, body } = await openHall(node, { hallId, name: "Big hall", width: 402, height: 322, booths });
+    expect(status, JSON.stringify(body).slice(0, 300)).toBe(201);
+    const visitor = await joinExpo(node, hallId);
+    expect(visitor.hall.booths).toHaveLength(2000);
+    expect(visitor.hall.booths[1999]).toMatchObject({ boothId: "booth-1999", exhibitor: "Exhibitor company 1999" });
+  });
+
   it("a node given a malformed --expo-hall-file exits 1 naming the file and the problem", async () => {
     const file = path.join(dir, "broken-hall.json");
     writeFileSync(file, '{ "hallId": "broken", "name": "Broken", "width": 10,\n  "height": 10, "booths": [ }');
