@@ -123,7 +123,8 @@ export class ExpoSession {
   private ended = false;
   private detach: Array<() => void> = [];
 
-  private constructor(private readonly client: TsunagiClient, session: RoomSession, welcome: tsunagi.v1.ExpoWelcome, private readonly options: ExpoJoinOptions) {
+  private constructor(private readonly client: TsunagiClient, session: RoomSession, welcomed: Welcomed, private readonly options: ExpoJoinOptions) {
+    const welcome = welcomed.welcome;
     this.session = session;
     this.hall = welcome.hall as tsunagi.v1.ExpoHall;
     this.visitorId = welcome.visitorId;
@@ -141,6 +142,7 @@ export class ExpoSession {
     this.events = new SafeEmitter<ExpoSessionEvents>(options.session?.onListenerError ?? ((error, source) => console.error(`tsunagi: ${source} threw`, error)));
     if (this.role === "host") this.host = new HostTools(this);
     this.attach(session);
+    for (const envelope of welcomed.release()) this.receive(envelope);
   }
 
   /** Joins hall `hallId` (its entrance room) through `client`. */
@@ -150,8 +152,8 @@ export class ExpoSession {
     if (options.avatar !== undefined) joinOptions.avatar = options.avatar;
     const session = await client.joinById(hallId, joinOptions, { maxEnvelopeBytes: EXPO_MAX_ENVELOPE_BYTES, ...options.session });
     try {
-      const welcome = await nextWelcome(session);
-      return new ExpoSession(client, session, welcome, options);
+      const welcomed = await nextWelcome(session);
+      return new ExpoSession(client, session, welcomed, options);
     } catch (error) {
       await session.leave().catch(() => {});
       throw error;
@@ -296,11 +298,13 @@ export class ExpoSession {
       if (!url) throw new TsunagiError(ErrorCode.INTERNAL, "handoff needs the region URL this session joined through");
       const room = await this.client.colyseusClient(url).consumeSeatReservation(reservation);
       const next = new RoomSession(room, { maxEnvelopeBytes: EXPO_MAX_ENVELOPE_BYTES, ...this.options.session, region: old.region });
-      const welcome = await nextWelcome(next);
+      const welcomed = await nextWelcome(next);
+      const welcome = welcomed.welcome;
       this.session = next;
       this.zone = welcome.zoneId;
       this.expectFullFrame = true;
       this.attach(next);
+      for (const envelope of welcomed.release()) this.receive(envelope);
       // Moves the new zone lacks: after its ack, in order. It drops any it already has.
       for (const move of this.unacked) {
         if ((move.seq ?? 0) <= welcome.ackSeq) continue;
@@ -377,14 +381,29 @@ function toNeighbour(state: tsunagi.v1.IVisitorState, known?: Neighbour): Neighb
   };
 }
 
-/** The ExpoWelcome a freshly joined room sends first. */
-function nextWelcome(session: RoomSession, timeoutMs = 10_000): Promise<tsunagi.v1.ExpoWelcome> {
+/**
+ * The ExpoWelcome a freshly joined room sends first, and whatever came with it. The room
+ * queues frames for a joining client and flushes them right behind the welcome, in the
+ * same socket read, before an awaiting caller resumes: so the listener stays until
+ * `release()`, keeping those envelopes (in order) for the caller to apply.
+ */
+interface Welcomed {
+  welcome: tsunagi.v1.ExpoWelcome;
+  /** Stops buffering and returns what arrived after the welcome. Call it in the same synchronous block as attaching the real handlers. */
+  release(): Envelope[];
+}
+
+function nextWelcome(session: RoomSession, timeoutMs = 10_000): Promise<Welcomed> {
   return new Promise((resolve, reject) => {
+    let welcome: tsunagi.v1.ExpoWelcome | undefined;
+    const buffered: Envelope[] = [];
     const timer = setTimeout(() => { off(); offLeave(); reject(new TsunagiError(ErrorCode.REGION_UNAVAILABLE, `no ExpoWelcome within ${timeoutMs} ms: is "${session.roomId}" an expo hall?`)); }, timeoutMs);
     const off = session.onEnvelope((envelope) => {
+      if (welcome) { buffered.push(envelope); return; }
       if (envelope.body !== "expoWelcome") return;
-      clearTimeout(timer); off(); offLeave();
-      resolve(envelope.expoWelcome as tsunagi.v1.ExpoWelcome);
+      welcome = envelope.expoWelcome as tsunagi.v1.ExpoWelcome;
+      clearTimeout(timer); offLeave();
+      resolve({ welcome, release: () => { off(); return buffered.splice(0); } });
     });
     const offLeave = session.on("leave", (event) => {
       clearTimeout(timer); off(); offLeave();

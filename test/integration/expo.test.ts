@@ -166,6 +166,18 @@ describe("who sees whom", () => {
     await waitForNeighbours(a, [c.visitorId], "A sees C");
   });
 
+  it("visitors joining together at the spawn point each see all the others (frames flushed with the welcome are not lost)", async () => {
+    const hallId = `crowd-${randomUUID().slice(0, 6)}`;
+    expect((await openHall(node, smallHall(hallId))).status).toBe(201);
+    const crowd = await Promise.all(Array.from({ length: 40 }, (_, i) => joinExpo(node, hallId, { name: `c${i}` })));
+    // nobody moves: the only news anyone gets is who appeared at the spawn point
+    for (const visitor of crowd) {
+      const others = crowd.filter((o) => o !== visitor).map((o) => o.visitorId);
+      await waitForNeighbours(visitor, others, `visitor ${visitor.visitorId} sees the other 39`);
+      expect(visitor.neighbours.get(others[0])!.name).toMatch(/^c\d+$/);
+    }
+  });
+
   it("notifies entering and leaving areas and booths coming near", async () => {
     const v = await joinExpo(node, HALL);
     const log = new ExpoLog(v);
