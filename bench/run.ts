@@ -9,11 +9,13 @@ import type { BenchDefinition } from "./lib/bench.ts";
 import { transportBench } from "./transport.ts";
 import { credentialsBench } from "./credentials.ts";
 import { controlBench } from "./control.ts";
+import { expoBench } from "./expo.ts";
 
 const benches: Record<string, BenchDefinition> = {
   transport: transportBench,
   credentials: credentialsBench,
   control: controlBench,
+  expo: expoBench,
 };
 
 const timeoutFlag = z.coerce.number().positive().optional();

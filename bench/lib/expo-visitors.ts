@@ -16,8 +16,8 @@
  * each `moved` entry (wallClockMs() at receipt − its sentAtMs, relayed untouched).
  * Handoffs are counted from the session's `zone` events.
  *
- * Argument: VisitorLoadConfig. Calls: go, progress → cumulative counters, startWindow,
- * stopWindow → LoadWindow.
+ * Argument: VisitorLoadConfig. Calls: go, halt (stop walking), progress → cumulative
+ * counters, startWindow, stopWindow → LoadWindow.
  */
 import "../../server/polyfills.ts";
 import { TsunagiClient } from "../../client-sdk/TsunagiClient.ts";
@@ -107,7 +107,7 @@ async function joinOne(index: number): Promise<Visitor> {
     moved += frame.moved.length;
     gone += frame.gone.length;
     const now = wallClockMs();
-    for (const state of frame.moved) latency.record(now - state.sentAtMs);
+    for (const state of frame.moved) latency.record(now - (state.sentAtMs ?? 0));
   });
   session.on("zone", () => {
     handoffsTotal++;
@@ -169,6 +169,11 @@ function go(): void {
   }
 }
 
+/** Stops every visitor's walk (they stay in the hall): nothing changes any more, so frames stop. */
+function halt(): void {
+  for (const visitor of visitors) visitor.stop?.();
+}
+
 function progress() {
   return { sent: totalSent, frames: totalFrames, updates: totalUpdates, handoffs: handoffsTotal, lost: sessionsLost, errors };
 }
@@ -195,4 +200,4 @@ function stopWindow(): LoadWindow {
 
 const visitors = await joinAll();
 const ready: LoadReady = { joined: visitors.length, handoffs: handoffsTotal };
-serveParent({ go, progress, startWindow, stopWindow }, ready);
+serveParent({ go, halt, progress, startWindow, stopWindow }, ready);

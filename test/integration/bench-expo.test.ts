@@ -1,0 +1,74 @@
+import { describe, it, expect } from "vitest";
+import { spawn } from "node:child_process";
+import { Redis } from "ioredis";
+import { repoRoot } from "../fixtures/processes.ts";
+
+/** Runs `npm run bench -- expo <args>`; resolves with its exit code, stdout and stderr. */
+function runBench(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("npm", ["run", "bench", "--", "expo", ...args], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => { stdout += chunk; });
+    child.stderr.on("data", (chunk) => { stderr += chunk; });
+    // npm, tsx and the bench are one process group: end all of it if the bench hangs.
+    const timer = setTimeout(() => { try { process.kill(-child.pid!, "SIGKILL"); } catch { /* gone */ } }, timeoutMs);
+    child.once("error", reject);
+    child.once("exit", (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+}
+
+// Shape only: timing figures on a shared machine are noise, so no thresholds here.
+describe("expo bench", () => {
+  it("measures a tiny hall, its broadcast baseline and a hall in 4 zones on 4 nodes", { timeout: 60_000 }, async () => {
+    const { code, stdout, stderr } = await runBench(
+      ["--visitors", "40", "--seconds", "2", "--warmup", "1", "--zone-visitors", "40", "--timeout", "50"], 55_000);
+    expect(code, stderr.slice(-3000)).toBe(0);
+    // npm prints its own header on stdout first: the bench's one JSON line is the last one.
+    const result = JSON.parse(stdout.trim().split("\n").pop()!);
+
+    for (const key of [
+      "bench", "visitors", "hz", "tickMs", "seconds", "p99Ms", "p50Ms", "cpuPerUpdate", "baselineCpuPerUpdate", "cpuPerUpdateRatio",
+      "updatesPerS", "baselineUpdatesPerS", "serverCpuPct", "baselineServerCpuPct", "baseline", "zones", "warnings",
+    ]) expect(result, key).toHaveProperty(key);
+    expect(result).toMatchObject({ bench: "expo", visitors: 40, hz: 10, tickMs: 50, seconds: 2 });
+
+    const positive = { cpuPerUpdate: result.cpuPerUpdate, baselineCpuPerUpdate: result.baselineCpuPerUpdate, cpuPerUpdateRatio: result.cpuPerUpdateRatio };
+    for (const [key, value] of Object.entries(positive)) {
+      expect(Number.isFinite(value), key).toBe(true);
+      expect(value, key).toBeGreaterThan(0);
+    }
+    expect(Number.isFinite(result.p99Ms)).toBe(true);
+    expect(Number.isFinite(result.p50Ms)).toBe(true);
+    expect(result.p99Ms).toBeGreaterThanOrEqual(result.p50Ms);
+    expect(result.updatesPerS).toBeGreaterThan(0);
+    expect(result.baselineUpdatesPerS).toBeGreaterThan(0);
+
+    expect(result.baseline).toMatchObject({ transport: "ws", clients: 40 });
+    expect(Number.isFinite(result.baseline.p99Ms)).toBe(true);
+
+    const zones = result.zones;
+    expect(zones).toMatchObject({ nodes: 4, visitors: 40 });
+    expect(zones.cpuPctPerNode).toHaveLength(4);
+    expect(zones.handoffs).toBeGreaterThanOrEqual(0);
+    expect(zones.handoffsTotal).toBeGreaterThanOrEqual(zones.handoffs);
+    expect(zones.updatesPerS).toBeGreaterThan(0);
+    expect(Number.isFinite(zones.p99Ms)).toBe(true);
+    expect(Number.isFinite(zones.cpuPerUpdate) && zones.cpuPerUpdate > 0).toBe(true);
+    expect(zones.projectedVisitors).toBeGreaterThan(0);
+    expect(Array.isArray(result.warnings)).toBe(true);
+
+    // The run removed its keys from its Redis DB.
+    const redis = new Redis("redis://127.0.0.1:6379/11", { maxRetriesPerRequest: 1 });
+    try {
+      const left = [
+        ...await redis.keys(`expo:bench-expo-zoned-${result.runId}:*`),
+        ...await redis.keys(`bench-expo-${result.runId}:*`),
+        ...(await redis.hkeys("roomcaches")).filter((roomId) => roomId.includes(result.runId)),
+      ];
+      expect(left).toEqual([]);
+    } finally {
+      redis.disconnect();
+    }
+  });
+});
