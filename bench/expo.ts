@@ -82,6 +82,8 @@ export const expoBenchOptions = z.object({
   hz: z.coerce.number().positive().max(50).default(10),
   /** The nodes' --expo-tick-ms: one ExpoFrame per visitor per tick. */
   "tick-ms": z.coerce.number().int().min(10).max(1000).default(50),
+  /** The nodes' --expo-tick-slices: the tick's frames are spread over this many slices. */
+  "tick-slices": z.coerce.number().int().min(1).max(100).default(10),
   /** The nodes' --expo-interest-radius, m. */
   radius: z.coerce.number().positive().max(1000).default(20),
   /** Length of each measurement window, s. */
@@ -148,6 +150,8 @@ export interface ExpoBenchResult {
   visitors: number;
   hz: number;
   tickMs: number;
+  /** Slices the tick's frames are spread over (--expo-tick-slices). */
+  tickSlices: number;
   seconds: number;
   /** Side of the square hall of the ours phase, m. */
   hallM: number;
@@ -270,6 +274,7 @@ export async function runExpoBench(options: Partial<ExpoBenchOptions> = {}, sign
     visitors: resolved.visitors,
     hz: resolved.hz,
     tickMs: resolved["tick-ms"],
+    tickSlices: resolved["tick-slices"],
     seconds: resolved.seconds,
     hallM,
     p99Ms: round(ours.p99Ms),
@@ -334,6 +339,7 @@ function nodeFlags(options: ExpoBenchOptions, visitors: number): string[] {
     "--limits-max-matchmake-per-second", String(Math.max(100, visitors * 2)),
     "--limits-max-messages-per-second", String(Math.max(120, Math.ceil(options.hz * 4))),
     "--expo-tick-ms", String(options["tick-ms"]),
+    "--expo-tick-slices", String(options["tick-slices"]),
     "--expo-interest-radius", String(options.radius),
     "--expo-max-move-hz", String(Math.min(100, Math.max(20, Math.ceil(options.hz * 1.5)))),
     "--expo-handoff-margin", String(handoffMarginM),

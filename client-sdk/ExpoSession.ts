@@ -99,7 +99,7 @@ export class ExpoSession {
   readonly maxMoveHz: number;
   /** Host tools; undefined for visitors. */
   readonly host?: HostTools;
-  /** Who is in view now, by visitor id. */
+  /** Who is in view now, by visitor id. The objects are live: a later frame updates them in place. */
   readonly neighbours = new Map<number, Neighbour>();
   /** Booths near and areas you are in, now. */
   readonly boothsNear = new Set<string>();
@@ -250,6 +250,9 @@ export class ExpoSession {
   private applyFrame(frame: tsunagi.v1.ExpoFrame) {
     this.stats.frames++;
     this.noteAck(frame.ackSeq);
+    // Thousands of frames a second arrive at a busy client: neighbours are updated in
+    // place, and the change lists are built only when someone listens for them.
+    const report = this.events.has("neighbours");
     const changes: NeighbourChanges = { tick: frame.tick, appeared: [], moved: [], gone: [] };
     if (this.expectFullFrame) {
       // The room started this visitor's view afresh: whoever it does not name is out of view.
@@ -257,29 +260,39 @@ export class ExpoSession {
       const named = new Set<number>([...frame.appeared, ...frame.moved].map((v) => v.visitorId ?? 0));
       for (const id of [...this.neighbours.keys()]) if (!named.has(id)) { this.neighbours.delete(id); changes.gone.push(id); }
     }
+    let appeared = 0, moved = 0, gone = changes.gone.length;
     for (const state of frame.appeared) {
       const known = this.neighbours.get(state.visitorId ?? 0);
-      const neighbour = toNeighbour(state, known);
+      if (known) { update(known, state); moved++; if (report) changes.moved.push(known); continue; }
+      const neighbour = toNeighbour(state);
       this.neighbours.set(neighbour.visitorId, neighbour);
-      (known ? changes.moved : changes.appeared).push(neighbour);
+      appeared++;
+      if (report) changes.appeared.push(neighbour);
     }
     for (const state of frame.moved) {
       const known = this.neighbours.get(state.visitorId ?? 0);
-      if (known && (state.seq ?? 0) < known.seq) continue; // older than what we have (seen through another zone)
-      const neighbour = toNeighbour(state, known);
+      if (known) {
+        if ((state.seq ?? 0) < known.seq) continue; // older than what we have (seen through another zone)
+        update(known, state);
+        moved++;
+        if (report) changes.moved.push(known);
+        continue;
+      }
+      const neighbour = toNeighbour(state);
       this.neighbours.set(neighbour.visitorId, neighbour);
-      changes.moved.push(neighbour);
+      moved++;
+      if (report) changes.moved.push(neighbour);
     }
-    for (const id of frame.gone) if (this.neighbours.delete(id)) changes.gone.push(id);
-    this.stats.appeared += changes.appeared.length;
-    this.stats.moved += changes.moved.length;
-    this.stats.gone += changes.gone.length;
+    for (const id of frame.gone) if (this.neighbours.delete(id)) { gone++; if (report) changes.gone.push(id); }
+    this.stats.appeared += appeared;
+    this.stats.moved += moved;
+    this.stats.gone += gone;
     this.events.emit("frame", frame);
     for (const id of frame.boothsNear) { this.boothsNear.add(id); this.events.emit("boothNear", id); }
     for (const id of frame.boothsFar) { this.boothsNear.delete(id); this.events.emit("boothFar", id); }
     for (const id of frame.areasEntered) { this.areas.add(id); this.events.emit("areaEntered", id); }
     for (const id of frame.areasLeft) { this.areas.delete(id); this.events.emit("areaLeft", id); }
-    if (changes.appeared.length || changes.moved.length || changes.gone.length) this.events.emit("neighbours", changes);
+    if (report && (changes.appeared.length || changes.moved.length || changes.gone.length)) this.events.emit("neighbours", changes);
   }
 
   private noteAck(seq: number) {
@@ -370,15 +383,22 @@ export class HostTools {
   }
 }
 
-function toNeighbour(state: tsunagi.v1.IVisitorState, known?: Neighbour): Neighbour {
+function toNeighbour(state: tsunagi.v1.IVisitorState): Neighbour {
   return {
     visitorId: state.visitorId ?? 0,
     x: state.x ?? 0, y: state.y ?? 0, heading: state.heading ?? 0,
     seq: state.seq ?? 0, sentAtMs: state.sentAtMs ?? 0,
-    avatar: state.avatar || known?.avatar || "",
-    name: state.name || known?.name || "",
-    role: state.role || known?.role || "visitor",
+    avatar: state.avatar ?? "", name: state.name ?? "", role: state.role || "visitor",
   };
+}
+
+/** A known neighbour's newer state; avatar, name and role only when the frame names them. */
+function update(known: Neighbour, state: tsunagi.v1.IVisitorState): void {
+  known.x = state.x ?? 0; known.y = state.y ?? 0; known.heading = state.heading ?? 0;
+  known.seq = state.seq ?? 0; known.sentAtMs = state.sentAtMs ?? 0;
+  if (state.avatar) known.avatar = state.avatar;
+  if (state.name) known.name = state.name;
+  if (state.role) known.role = state.role;
 }
 
 /**

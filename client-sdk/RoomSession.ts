@@ -133,9 +133,14 @@ export class SafeEmitter<Events extends { [K in keyof Events]: Listener }> {
     this.listeners.get(event)?.delete(listener);
   }
 
+  /** Whether anyone listens to `event`, so an emitter can skip building a payload nobody reads. */
+  has<K extends keyof Events>(event: K): boolean {
+    return (this.listeners.get(event)?.size ?? 0) > 0;
+  }
+
   emit<K extends keyof Events>(event: K, ...args: Parameters<Events[K]>): void {
     const set = this.listeners.get(event);
-    if (!set) return;
+    if (!set || set.size === 0) return;
     // a copy, so listeners may add or remove listeners while this runs
     for (const listener of [...set]) {
       try {

@@ -93,6 +93,8 @@ export const configSchema = z.object({
   expo: z.object({
     /** One ExpoFrame per visitor every this many ms. */
     tickMs: z.number().int().min(10).max(1000),
+    /** The tick's frames go out in this many slices spread over the tick (1: all at once). */
+    tickSlices: z.number().int().min(1).max(100),
     /** Visitors see the visitors within this many metres. */
     interestRadius: z.number().min(1).max(1000),
     /** A booth is "near" within this many metres of its area. */
@@ -159,6 +161,7 @@ export const defaults: ConfigInput = {
   },
   expo: {
     tickMs: 50,
+    tickSlices: 10,
     interestRadius: 20,
     boothRadius: 6,
     maxMoveHz: 20,
@@ -225,6 +228,7 @@ setting("teleop.defaultLatencyBudgetMs", "int", "operator-device round-trip budg
 setting("teleop.rttProbeMs", "int", "lease holder round-trip probe interval");
 setting("teleop.demotionMs", "int", "how long a demoted operator may not take a lease");
 setting("expo.tickMs", "int", "expo frame interval per visitor, ms");
+setting("expo.tickSlices", "int", "slices the tick's frames are spread over");
 setting("expo.interestRadius", "number", "metres within which visitors see each other");
 setting("expo.boothRadius", "number", "metres from a booth's area within which it is near");
 setting("expo.maxMoveHz", "int", "moves per second a visitor may send");

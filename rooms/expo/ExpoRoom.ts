@@ -115,7 +115,7 @@ interface Entity extends GridItem {
   /** Ghosts: the zone that sent it and when. Lingering: until when it is kept. */
   ghostZone?: string;
   heardAt: number;
-  /** Per-tick encodings, valid for `encodedTick`. */
+  /** Encodings of the current state, valid while `encodedTick` equals `changedTick`. */
   encodedTick: number;
   moved?: Uint8Array;
   movedWithAvatar?: Uint8Array;
@@ -150,6 +150,8 @@ interface Visitor {
   joinedAt: number;
   handedIn: boolean;
   handoff?: { zoneId: string; at: number; state: "reserving" | "sent" | "failed" };
+  /** The tick slice that sends its frames. */
+  slice?: Set<Visitor>;
 }
 
 /** Moderation hooks every expo room runs before the built-in word filter. */
@@ -184,7 +186,15 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
   private analytics!: ExpoAnalytics;
   private readonly entities = new Map<number, Entity>();
   private readonly visitors = new Map<string, Visitor>();
+  /** Slices of the tick elapsed (see tick()). */
   private tickNo = 0;
+  /** Slice schedule: the epoch it counts from and the slice length, ms (performance.now()). */
+  private tickEpoch = 0;
+  private sliceMs = 50;
+  private sliceTimer?: NodeJS.Timeout;
+  private disposed = false;
+  /** Visitors by the tick slice that sends their frames. */
+  private slices: Array<Set<Visitor>> = [new Set()];
   private readonly timers: NodeJS.Timeout[] = [];
   private radius = 20;
   private radius2 = 400;
@@ -246,7 +256,11 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     this.onEnvelope("hostCommand", (client, envelope) => void this.hostCommand(client, envelope));
     this.onEnvelope("analyticsRequest", (client, envelope) => void this.analyticsRequest(client, envelope));
 
-    this.timers.push(setInterval(() => this.tick(), expo.tickMs));
+    const slices = Math.max(1, Math.min(expo.tickSlices, expo.tickMs));
+    this.slices = Array.from({ length: slices }, () => new Set<Visitor>());
+    this.sliceMs = expo.tickMs / slices;
+    this.tickEpoch = performance.now();
+    this.scheduleSlice();
     this.timers.push(setInterval(() => this.everySecond(), 1000));
     this.context.logger.info({ hallId: this.hallId, zoneId: this.zoneId || undefined, roomId: this.roomId, booths: this.layout.booths.length, neighbours: this.neighbours.map((z) => z.id) },
       `expo hall "${this.hallId}"${this.zone ? ` zone "${this.zoneId}"` : ""} open`);
@@ -308,6 +322,8 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     };
     entity.local = visitor;
     this.visitors.set(client.sessionId, visitor);
+    visitor.slice = this.emptiestSlice();
+    visitor.slice.add(visitor);
     this.analytics.visitorJoined(subject, now);
     if (!handoff) this.updatePlace(visitor, now);
     else for (const boothId of visitor.areas) if (this.boothIds.has(boothId)) this.analytics.enterBooth(subject, boothId, now);
@@ -345,6 +361,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     const visitor = this.visitors.get(client.sessionId);
     if (!visitor) return;
     this.visitors.delete(client.sessionId);
+    visitor.slice?.delete(visitor);
     const now = Date.now();
     const entity = visitor.entity;
     this.analytics.visitorLeft(visitor.subject, now);
@@ -360,6 +377,8 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
   }
 
   onDispose() {
+    this.disposed = true;
+    clearTimeout(this.sliceTimer);
     for (const timer of this.timers) clearInterval(timer);
     for (const [channel, callback] of this.subscriptions) this.presence.unsubscribe(channel, callback);
     void this.publishAnalytics();
@@ -441,21 +460,60 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
 
   // --- the tick ----------------------------------------------------------------------
 
+  /**
+   * One slice of the tick. Every visitor gets a frame once per `expo.tickMs`, but not
+   * all at the same instant: visitors are spread over `expo.tickSlices` slices, run one
+   * after another across the tick. A move then waits at most one tick for each viewer's
+   * frame, plus the work of one slice, not of the whole hall, and clients receive a
+   * steady stream rather than one burst per tick. The tick counter counts slices, so a
+   * change made now reaches every viewer in its next frame whichever slice it is in.
+   */
   private tick() {
     const started = performance.now();
     const tick = ++this.tickNo;
     const now = Date.now();
     const metrics = this.context.metrics.expo;
-    this.expireEntities(now);
+    const slice = tick % this.slices.length;
+    if (slice === 0) this.expireEntities(now);
     const backpressure = this.context.config.expo.backpressureBytes;
-    for (const visitor of this.visitors.values()) {
+    for (const visitor of this.slices[slice]) {
       if (!visitor.connected) continue;
       if (clientBufferedAmount(visitor.client) > backpressure) { metrics.framesSkipped++; continue; }
       this.sendFrame(visitor, tick, now);
     }
-    if (this.zone) this.publishGhosts(tick);
-    metrics.ticks++;
+    if (slice === 0) {
+      if (this.zone) this.publishGhosts(tick);
+      metrics.ticks++;
+    }
     metrics.tickSeconds += (performance.now() - started) / 1000;
+  }
+
+  /**
+   * Slices run on a fixed schedule (epoch + n × sliceMs), not on setInterval, which
+   * starts each wait when the previous callback ran: a few late slices would otherwise
+   * stretch every tick, and with it every visitor's wait for its frame. A room that fell
+   * more than a tick behind (the process was stalled) starts a new schedule rather than
+   * rushing every missed slice out at once.
+   */
+  private scheduleSlice() {
+    if (this.disposed) return;
+    const now = performance.now();
+    let due = this.tickEpoch + (this.tickNo + 1) * this.sliceMs;
+    if (now - due > this.context.config.expo.tickMs) {
+      this.tickEpoch = now - this.tickNo * this.sliceMs;
+      due = now + this.sliceMs;
+    }
+    this.sliceTimer = setTimeout(() => {
+      try { this.tick(); } catch (error) { this.context.logger.error({ err: error, hallId: this.hallId }, "expo tick failed"); }
+      this.scheduleSlice();
+    }, Math.max(0, due - now));
+  }
+
+  /** The slice with the fewest visitors: joiners fill the tick evenly. */
+  private emptiestSlice(): Set<Visitor> {
+    let best = this.slices[0];
+    for (const slice of this.slices) if (slice.size < best.size) best = slice;
+    return best;
   }
 
   private sendFrame(visitor: Visitor, tick: number, now: number) {
@@ -472,8 +530,8 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
       if (other === me) return;
       next.add(other);
       let piece: Uint8Array | undefined;
-      if (!previous.has(other)) piece = this.encoded(other, tick, "appeared", false);
-      else if (other.changedTick > since) piece = this.encoded(other, tick, "moved", other.avatarTick > since);
+      if (!previous.has(other)) piece = this.encoded(other, "appeared", false);
+      else if (other.changedTick > since) piece = this.encoded(other, "moved", other.avatarTick > since);
       if (piece) { entries[count++] = piece; bytes += piece.length; }
     });
     const gone = this.gone;
@@ -500,10 +558,10 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     try { visitor.client.enqueueRaw(frame); } catch { /* closing */ }
   }
 
-  /** An entity's state as an `appeared` or `moved` entry, encoded at most once per tick per form. */
-  private encoded(entity: Entity, tick: number, kind: "appeared" | "moved", withAvatar: boolean): Uint8Array {
-    if (entity.encodedTick !== tick) {
-      entity.encodedTick = tick;
+  /** An entity's state as an `appeared` or `moved` entry, encoded at most once per change per form. */
+  private encoded(entity: Entity, kind: "appeared" | "moved", withAvatar: boolean): Uint8Array {
+    if (entity.encodedTick !== entity.changedTick) {
+      entity.encodedTick = entity.changedTick;
       entity.moved = entity.movedWithAvatar = entity.appeared = undefined;
     }
     if (kind === "appeared") {
@@ -567,7 +625,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
         if (x !== entity.x || y !== entity.y || heading !== entity.heading || seq !== entity.seq) entity.changedTick = changeTick;
         this.grid.move(entity, x, y);
       }
-      if (entity.avatar !== avatar) { entity.avatar = avatar; entity.avatarTick = changeTick; }
+      if (entity.avatar !== avatar) { entity.avatar = avatar; entity.avatarTick = entity.changedTick = changeTick; }
       entity.kind = "ghost";
       entity.ghostZone = batch.z;
       entity.heardAt = now;

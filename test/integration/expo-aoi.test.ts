@@ -55,7 +55,8 @@ beforeAll(async () => {
   await flushRedisDb(redisUrl);
   node = await startNode({
     redisUrl, clusterName,
-    extraArgs: ["--expo-tick-ms", String(TICK_MS), "--expo-interest-radius", String(RADIUS), "--limits-max-matchmake-per-second", "10000", "--log-level", "warn"],
+    // one slice: every frame of a tick is built at the same instant, so one set of positions is the reference for all
+    extraArgs: ["--expo-tick-ms", String(TICK_MS), "--expo-tick-slices", "1", "--expo-interest-radius", String(RADIUS), "--limits-max-matchmake-per-second", "10000", "--log-level", "warn"],
   });
   const layout = {
     hallId: HALL, name: "AOI hall", width: SIZE, height: SIZE,

@@ -18,6 +18,7 @@ import { flushRedisDb, repoRoot, runScript, startNode, waitFor, type NodeProcess
 import { testToken } from "../fixtures/tokens.ts";
 import { ExpoLog, joinExpo, leaveAll, openHall, smallHall, waitForNeighbours } from "../fixtures/expo.ts";
 import { spawn } from "node:child_process";
+import { prng } from "../fixtures/random.ts";
 
 const redisUrl = "redis://127.0.0.1:6379/10";
 const clusterName = `expo-${randomUUID().slice(0, 8)}`;
@@ -175,6 +176,29 @@ describe("who sees whom", () => {
       const others = crowd.filter((o) => o !== visitor).map((o) => o.visitorId);
       await waitForNeighbours(visitor, others, `visitor ${visitor.visitorId} sees the other 39`);
       expect(visitor.neighbours.get(others[0])!.name).toMatch(/^c\d+$/);
+    }
+  });
+
+  it("with the tick's frames spread over slices, every view settles to exactly the visitors within the radius", async () => {
+    const hallId = `settle-${randomUUID().slice(0, 6)}`;
+    expect((await openHall(node, smallHall(hallId))).status).toBe(201);
+    const crowd = await Promise.all(Array.from({ length: 80 }, () => joinExpo(node, hallId)));
+    const random = prng(99);
+    const where = new Map<number, { x: number; y: number }>();
+    for (let round = 0; round < 3; round++) {
+      for (const visitor of crowd) {
+        const x = Math.fround(random() * 100), y = Math.fround(random() * 60);
+        visitor.move(x, y, 0);
+        where.set(visitor.visitorId, { x, y });
+      }
+      await sleep(120);
+    }
+    await waitFor(() => crowd.every((v) => v.ackSeq === 3), 5000, "every visitor's last move acknowledged");
+    for (const visitor of crowd) {
+      const me = where.get(visitor.visitorId)!;
+      const expected = crowd.filter((o) => o !== visitor && (where.get(o.visitorId)!.x - me.x) ** 2 + (where.get(o.visitorId)!.y - me.y) ** 2 <= 20 * 20).map((o) => o.visitorId);
+      await waitForNeighbours(visitor, expected, `visitor ${visitor.visitorId}'s settled view`);
+      for (const id of expected) expect(visitor.neighbours.get(id)).toMatchObject(where.get(id)!);
     }
   });
 
