@@ -822,7 +822,7 @@ function reportFrameCount(phase: string, setup: MeasureSetup, at: string, count:
     const lagged = newHandoffs > 0 && setup.loadLagP99Ms !== undefined && setup.loadLagP99Ms > 50
       ? `; the loads lagged up to ${setup.loadLagP99Ms.toFixed(0)} ms (event-loop delay p99), which keeps each old zone sending longer, so some of these are expected`
       : "";
-    warn(`${newMissing} frames the ${nodes} sent never became a frame event of a visitor's ExpoSession (${before ? "while walking" : "while joining and being placed"}`
+    warn(`${newMissing} frames the ${nodes} sent never reached a visitor's ExpoSession (${before ? "while walking" : "while joining and being placed"}`
       + `${newHandoffs ? `: more than 2 per handoff, ${newHandoffs} handoffs` : ""}${lagged})`);
   }
   if (missing < 0) warn(`the visitors received ${-missing} more frames than the ${nodes} counted as sent (${at})`);

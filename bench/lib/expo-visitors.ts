@@ -175,7 +175,10 @@ function halt(): void {
 }
 
 function progress() {
-  return { sent: totalSent, frames: totalFrames, updates: totalUpdates, handoffs: handoffsTotal, lost: sessionsLost, errors };
+  // Frames the sessions applied: those that came with a welcome are applied before this
+  // file's "frame" listener exists, so the sessions' own count is the one to compare.
+  const applied = visitors.reduce((sum, v) => sum + v.session.stats.frames, 0);
+  return { sent: totalSent, frames: Math.max(applied, totalFrames), updates: totalUpdates, handoffs: handoffsTotal, lost: sessionsLost, errors };
 }
 
 function startWindow(): void {
