@@ -82,7 +82,7 @@ describe("a hall over two nodes", () => {
     await waitFor(() => west.neighbours.get(walker.visitorId)?.x === 88 && east.neighbours.get(walker.visitorId)?.x === 88, 5000, "both watchers see the walker");
     const fromWest = track(west, walker.visitorId);
     const fromEast = track(east, walker.visitorId);
-    const firstSeq = walker.ackSeq + 1;
+    const firstSeq = walkerSeq(walker) + 1; // the next move the walker will send
     const visitorId = walker.visitorId;
 
     // 24 steps of 1 m from x = 89 (west) to x = 112 (east). A frame shows each
