@@ -45,7 +45,7 @@ import { TokenBucket, moderate, wordFilter, type ModerationHook, type ChatChanne
 import { ExpoAnalytics, mergeSnapshots, type AnalyticsSnapshot } from "./Analytics.ts";
 import { assemble, entry, framedEnvelope } from "./FrameEncoder.ts";
 import { sign, verify, type Signed } from "./signing.ts";
-import { eventsChannel, ghostsChannel, hallKey, type GhostBatch, type HallEvent, type HallEventBody, type HallVisitorRecord } from "./hall.ts";
+import { eventsChannel, ghostsChannel, hallKey, decodeGhosts, encodeGhosts, type HallEvent, type HallEventBody, type HallVisitorRecord } from "./hall.ts";
 
 type Envelope = tsunagi.v1.Envelope;
 const Action = tsunagi.v1.Moderate.Action;
@@ -249,7 +249,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
 
     await this.loadHallState();
     await this.subscribe(eventsChannel(this.hallId), (event: HallEvent) => this.applyHallEvent(event));
-    if (this.zone) await this.subscribe(ghostsChannel(this.hallId, this.zoneId), (batch: GhostBatch) => this.receiveGhosts(batch));
+    if (this.zone) await this.subscribe(ghostsChannel(this.hallId, this.zoneId), (message: unknown) => this.receiveGhosts(decodeGhosts(message)));
 
     this.onEnvelope("visitorMove", (client, envelope) => this.move(client, envelope));
     this.onEnvelope("chatSend", (client, envelope) => void this.chat(client, envelope));
@@ -592,26 +592,29 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
   private publishGhosts(tick: number) {
     const reach = this.radius + this.context.config.expo.handoffMargin;
     for (const neighbour of this.neighbours) {
-      const rows: GhostBatch["v"] = [];
+      const rows: tsunagi.v1.IVisitorState[] = [];
       for (const visitor of this.visitors.values()) {
         const e = visitor.entity;
-        if (distanceToRect(neighbour.rect, e.x, e.y) <= reach) rows.push([e.id, e.x, e.y, e.heading, e.seq, e.sentAtMs, e.avatar, e.name, e.role]);
+        if (distanceToRect(neighbour.rect, e.x, e.y) <= reach) {
+          rows.push({ visitorId: e.id, x: e.x, y: e.y, heading: e.heading, seq: e.seq, sentAtMs: e.sentAtMs, avatar: e.avatar, name: e.name, role: e.role });
+        }
       }
       const key = neighbour.id;
       // An empty batch matters once (it clears the neighbour's ghosts from here), not every tick.
       if (rows.length === 0 && this.lastGhostsEmpty.get(key)) continue;
       this.lastGhostsEmpty.set(key, rows.length === 0);
-      void this.presence.publish(ghostsChannel(this.hallId, key), { z: this.zoneId, t: tick, v: rows } satisfies GhostBatch);
+      void this.presence.publish(ghostsChannel(this.hallId, key), encodeGhosts({ zoneId: this.zoneId, tick, visitors: rows }));
     }
   }
   private readonly lastGhostsEmpty = new Map<string, boolean>();
 
-  private receiveGhosts(batch: GhostBatch) {
-    if (!batch || typeof batch.z !== "string" || batch.z === this.zoneId || !Array.isArray(batch.v)) return;
+  private receiveGhosts(batch: tsunagi.v1.GhostBatch) {
+    const from = batch.zoneId;
+    if (!from || from === this.zoneId) return;
     const now = Date.now();
     const seen = new Set<number>();
     const changeTick = this.tickNo + 1;
-    for (const [id, x, y, heading, seq, sentAtMs, avatar, name, role] of batch.v) {
+    for (const { visitorId: id, x, y, heading, seq, sentAtMs, avatar, name, role } of batch.visitors as tsunagi.v1.VisitorState[]) {
       seen.add(id);
       let entity = this.entities.get(id);
       if (entity?.kind === "local") continue;
@@ -627,13 +630,13 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
       }
       if (entity.avatar !== avatar) { entity.avatar = avatar; entity.avatarTick = entity.changedTick = changeTick; }
       entity.kind = "ghost";
-      entity.ghostZone = batch.z;
+      entity.ghostZone = from;
       entity.heardAt = now;
       entity.name = name; entity.role = role;
       if (seq > entity.seq) { entity.seq = seq; entity.heading = heading; entity.sentAtMs = sentAtMs; }
     }
     for (const entity of this.entities.values()) {
-      if (entity.kind === "ghost" && entity.ghostZone === batch.z && !seen.has(entity.id)) this.removeEntity(entity);
+      if (entity.kind === "ghost" && entity.ghostZone === from && !seen.has(entity.id)) this.removeEntity(entity);
     }
   }
 

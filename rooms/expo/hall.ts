@@ -16,7 +16,7 @@
  *   expo:{hallId}:events          HallEvent, from the zone that took the host command
  *   expo:{hallId}:ghosts:{zoneId} GhostBatch, each tick, from each neighbouring zone
  */
-import type { tsunagi } from "../../proto/index.ts";
+import { tsunagi } from "../../proto/index.ts";
 
 export const hallKey = (hallId: string, key: string) => `expo:${hallId}:${key}`;
 export const eventsChannel = (hallId: string) => `expo:${hallId}:events`;
@@ -25,14 +25,15 @@ export const ghostsChannel = (hallId: string, zoneId: string) => `expo:${hallId}
 /** What the hall's visitors hash holds per visitor id. */
 export interface HallVisitorRecord { subject: string; name: string; zoneId: string }
 
-/**
- * One zone's border visitors for a neighbour, each tick. `v` rows are
- * [visitorId, x, y, heading, seq, sentAtMs, avatar, name, role].
- */
-export interface GhostBatch {
-  z: string;
-  t: number;
-  v: Array<[number, number, number, number, number, number, string, string, string]>;
+/** A GhostBatch (expo.proto) as it travels on a ghosts channel: protobuf, base64. */
+export function encodeGhosts(batch: tsunagi.v1.IGhostBatch): string {
+  return Buffer.from(tsunagi.v1.GhostBatch.encode(batch).finish()).toString("base64");
+}
+
+/** The GhostBatch of a ghosts-channel message; throws on anything else. */
+export function decodeGhosts(message: unknown): tsunagi.v1.GhostBatch {
+  if (typeof message !== "string") throw new TypeError(`ghost batch must be a base64 string, got ${typeof message}`);
+  return tsunagi.v1.GhostBatch.decode(Buffer.from(message, "base64"));
 }
 
 /** A host command's effect, applied by every zone to its own visitors. */
