@@ -8,7 +8,7 @@
  * 1. Ours: a region node (embedded, uWS, dev mode) with one hall of no zones, sized so
  *    that `visitors` spread uniformly see about 30 neighbours each within the interest
  *    radius (205 × 205 m for 1,000 at 20 m), with 20 booths, opened by a host through
- *    POST /expo/halls. The visitors are stock SDK ExpoSessions in 2 load processes
+ *    POST /expo/halls. The visitors are stock SDK ExpoSessions in 3 load processes
  *    (lib/expo-visitors.ts), placed at random, then random-walking at 1.4 m/s and moving
  *    `hz` times a second, the sends of all visitors spread evenly over one period.
  * 2. Baseline: the vanilla Colyseus broadcast room of the transport bench
@@ -225,7 +225,7 @@ function detailOf(figures: PhaseFigures): PhaseDetail {
 }
 
 /** Load processes per phase. */
-const loadProcesses = 2;
+const loadProcesses = 3;
 /** Redis of the zoned phase: DB 11 is this bench's. */
 const zonesRedisUrl = "redis://127.0.0.1:6379/11";
 /** The nodes' handoff hysteresis, m (set explicitly so the load knows it). */
