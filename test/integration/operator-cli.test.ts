@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { describe, it, expect, beforeAll, afterAll, afterEach } from "vitest";
-import { repoRoot, startNode, type NodeProcess } from "../fixtures/processes.ts";
+import { repoRoot, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
 
 interface Cli {
   child: ChildProcess;
@@ -168,6 +168,19 @@ describe("operator console (npm run operator)", () => {
     await cli.waitForLine((line) => isStatus(line) && line.includes("mode landing"), 10_000, "a status line with the drone landing", from);
     cli.write("quit");
     expect(await exitWithin(cli, 10_000)).toBe(0);
+  }, 60_000);
+
+  it("the demo also opens an expo hall whose bots walk from booth to booth", async () => {
+    const host = await (await fetch(`${node.httpUrl}/dev/token?role=host`)).text();
+    const report = await waitFor(async () => {
+      const response = await fetch(`${node.httpUrl}/expo/halls/expo-demo/analytics`, { headers: { authorization: `Bearer ${host}` } });
+      if (response.status !== 200) return undefined;
+      const body = await response.json();
+      // the bots have left the spawn point: presence spreads over several heatmap cells
+      return body.currentVisitors === 12 && body.heatmap.visitorSeconds.filter((s: number) => s > 0).length >= 3 ? body : undefined;
+    }, 30_000, "12 demo bots present and walking");
+    expect(report.hallId).toBe("expo-demo");
+    expect(report.booths.map((b: { boothId: string }) => b.boothId)).toContain("robotics");
   }, 60_000);
 
   it("exits 2 naming a bad flag, with the usage on stderr", async () => {
