@@ -4,6 +4,7 @@
  *   check FILE                                    validates a layout file locally; prints its summary
  *   open FILE --node URL [--token T]              validates, then opens the hall on that node's region
  *   analytics HALL_ID --node URL [--token T] [--format json|csv] [--table booths|heatmap]
+ *   close HALL_ID --node URL [--token T]          closes every zone; visitors are told HALL_CLOSED; analytics stay
  *
  * The token is a host token (`--token`, or TSUNAGI_TOKEN); without one, a node in dev
  * mode is asked for a host token (`/dev/token`).
@@ -18,6 +19,7 @@ const USAGE = [
   "usage: npm run expo -- check FILE",
   "       npm run expo -- open FILE --node URL [--token HOST_TOKEN]",
   "       npm run expo -- analytics HALL_ID --node URL [--token HOST_TOKEN] [--format json|csv] [--table booths|heatmap]",
+  "       npm run expo -- close HALL_ID --node URL [--token HOST_TOKEN]",
 ].join("\n");
 
 async function main(): Promise<number> {
@@ -36,7 +38,7 @@ async function main(): Promise<number> {
     return usage((error as Error).message);
   }
   const [command, target, ...rest] = parsed.positionals;
-  if (!command || !["check", "open", "analytics"].includes(command)) return usage(`unknown command "${command ?? ""}"`);
+  if (!command || !["check", "open", "analytics", "close"].includes(command)) return usage(`unknown command "${command ?? ""}"`);
   if (!target) return usage(command === "analytics" ? "HALL_ID is required" : "FILE is required");
   if (rest.length) return usage(`unexpected argument "${rest[0]}"`);
 
@@ -60,7 +62,13 @@ async function main(): Promise<number> {
   }
 
   const node = parsed.values.node;
-  if (!node) return usage("analytics needs --node URL");
+  if (!node) return usage(`${command} needs --node URL`);
+  if (command === "close") {
+    const response = await call(node, `/expo/halls/${encodeURIComponent(target)}`, parsed.values.token, { method: "DELETE" });
+    if (!response) return 1;
+    process.stdout.write(`${JSON.stringify(await response.json())}\n`);
+    return 0;
+  }
   const { format, table } = parsed.values;
   if (format !== "json" && format !== "csv") return usage(`--format must be json or csv, not "${format}"`);
   if (table !== "booths" && table !== "heatmap") return usage(`--table must be booths or heatmap, not "${table}"`);

@@ -73,6 +73,7 @@ const MAX_AVATAR = 64;
 /** Close codes for kicked and banned visitors: the error codes themselves (4000-4999 are the application's). */
 const CLOSE_KICKED = ErrorCode.KICKED;
 const CLOSE_BANNED = ErrorCode.BANNED;
+const CLOSE_HALL_CLOSED = ErrorCode.HALL_CLOSED;
 /** Roles with host tools. */
 const hostRoles = new Set(["host", "admin"]);
 
@@ -1007,6 +1008,25 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     const snapshots: AnalyticsSnapshot[] = [this.analytics.snapshot(now)];
     for (const [zoneId, raw] of Object.entries(stored ?? {})) if (zoneId !== this.zoneId) snapshots.push(JSON.parse(raw));
     return mergeSnapshots({ hallId: this.hallId, booths: this.layout.booths.map((b) => b.id), width: this.layout.width, height: this.layout.height, cellSize: this.context.config.expo.heatmapCellSize }, snapshots, now);
+  }
+
+  /**
+   * Closes this zone for good (DELETE /expo/halls/{hallId}, on every zone): each visitor
+   * is told HALL_CLOSED and disconnected with that close code; the final analytics stay
+   * in Redis for export.
+   */
+  async closeHall(by: string): Promise<number> {
+    const visitors = [...this.visitors.values()];
+    this.context.logger.info({ hallId: this.hallId, zoneId: this.zoneId || undefined, by, visitors: visitors.length }, `closing hall "${this.hallId}"${this.zone ? ` zone "${this.zoneId}"` : ""}`);
+    for (const visitor of visitors) {
+      try { visitor.client.error(ErrorCode.HALL_CLOSED, `hall "${this.hallId}" was closed by ${by}`); } catch { /* closing */ }
+    }
+    this.disposed = true;
+    clearTimeout(this.sliceTimer);
+    await this.disconnect(CLOSE_HALL_CLOSED);
+    // everyone's visits are closed now (onLeave): these are the hall's final figures
+    await this.publishAnalytics();
+    return visitors.length;
   }
 
   private async analyticsRequest(client: Client, envelope: Envelope) {

@@ -7,6 +7,7 @@
  *   other).
  * - HTTP, answered by every node (`handleExpoRequest`), with a host or admin bearer token:
  *     POST /expo/halls                         body: the layout JSON -> 201 {hallId, zones}
+ *     DELETE /expo/halls/{hallId}              closes every zone (visitors get HALL_CLOSED) -> 200 {hallId, closed, visitors}
  *     GET  /expo/halls/{hallId}/analytics      ?format=json (default) | csv, &table=booths (default) | heatmap
  *   Errors are `{code, error}` JSON with the HTTP status matchmaking uses (400 for
  *   LAYOUT_INVALID with an `issues` list, 401/403 for tokens, 404 unknown hall, 409 open already).
@@ -20,7 +21,7 @@ import { placeOnProcess } from "../../server/cluster/ClusterMatchmaker.ts";
 import { codeName } from "../shared/errors.ts";
 import { LARGE_BODY_BYTES } from "../../server/transport.ts";
 import { LayoutError, parseHallLayout, zoneRoomId, type HallLayout } from "./HallLayout.ts";
-import { analyticsCsv, type AnalyticsReport } from "./Analytics.ts";
+import { analyticsCsv, mergeSnapshots, type AnalyticsReport, type AnalyticsSnapshot } from "./Analytics.ts";
 import { sign } from "./signing.ts";
 import { OPENING, type ExpoRoom, type ExpoRoomOptions } from "./ExpoRoom.ts";
 import { hallKey } from "./hall.ts";
@@ -66,9 +67,18 @@ export async function hallLayout(hallId: string): Promise<HallLayout | undefined
   return raw ? (JSON.parse(raw) as HallLayout) : undefined;
 }
 
-/** The hall's live analytics, asked of its entrance room wherever it runs. */
-export async function hallAnalytics(hallId: string): Promise<AnalyticsReport> {
-  if (!(await hallLayout(hallId))) throw new ServerError(ErrorCode.UNKNOWN_ROOM, `no hall "${hallId}" in this region`);
+/**
+ * The hall's analytics: live from its entrance room wherever it runs, or, once the hall
+ * is closed, from the figures its zones left in Redis.
+ */
+export async function hallAnalytics(context: NodeContext, hallId: string): Promise<AnalyticsReport> {
+  const layout = await hallLayout(hallId);
+  if (!layout) throw new ServerError(ErrorCode.UNKNOWN_ROOM, `no hall "${hallId}" in this region`);
+  if (!(await matchMaker.driver.findOne({ roomId: hallId }))) {
+    const stored = await matchMaker.presence.hgetall(hallKey(hallId, "analytics"));
+    const snapshots = Object.values(stored ?? {}).map((raw) => JSON.parse(raw) as AnalyticsSnapshot);
+    return mergeSnapshots({ hallId, booths: layout.booths.map((b) => b.id), width: layout.width, height: layout.height, cellSize: context.config.expo.heatmapCellSize }, snapshots, Date.now());
+  }
   try {
     return await matchMaker.remoteRoomCall<ExpoRoom>(hallId, "report", [], 5000) as AnalyticsReport;
   } catch (error) {
@@ -76,12 +86,30 @@ export async function hallAnalytics(hallId: string): Promise<AnalyticsReport> {
   }
 }
 
+/** Closes every zone room of a hall; its layout, bans, mutes and analytics stay (for export, and a reopening). */
+export async function closeHall(context: NodeContext, hallId: string, by: string): Promise<{ hallId: string; closed: string[]; visitors: number }> {
+  const layout = await hallLayout(hallId);
+  if (!layout) throw new ServerError(ErrorCode.UNKNOWN_ROOM, `no hall "${hallId}" in this region`);
+  const roomIds = layout.zones.length ? layout.zones.map((z) => zoneRoomId(hallId, layout, z.id)) : [hallId];
+  const closed: string[] = [];
+  let visitors = 0;
+  for (const roomId of roomIds) {
+    if (!(await matchMaker.driver.findOne({ roomId }))) continue;
+    visitors += await matchMaker.remoteRoomCall<ExpoRoom>(roomId, "closeHall", [by], 10_000) as number;
+    closed.push(roomId);
+  }
+  if (closed.length === 0) throw new ServerError(ErrorCode.UNKNOWN_ROOM, `hall "${hallId}" is not open`);
+  await matchMaker.presence.del(hallKey(hallId, "visitors"));
+  context.logger.info({ hallId, closed, visitors, by }, `closed hall "${hallId}" (${visitors} visitors were in it)`);
+  return { hallId, closed, visitors };
+}
+
 /** Answers /expo/... requests; undefined for any other path. */
 export async function handleExpoRequest(context: NodeContext, request: Request, statusFor: (code: number) => number): Promise<Response | undefined> {
   const url = new URL(request.url);
   if (!url.pathname.startsWith("/expo/")) return undefined;
   try {
-    await requireHost(request);
+    const host = await requireHost(request);
     if (request.method === "POST" && url.pathname === "/expo/halls") {
       const text = await request.text();
       if (text.length > LARGE_BODY_BYTES) throw new ServerError(ErrorCode.FRAME_TOO_LARGE, `layout above ${LARGE_BODY_BYTES} bytes`);
@@ -91,9 +119,11 @@ export async function handleExpoRequest(context: NodeContext, request: Request, 
       }
       return json(201, await openHall(context, body, "request body"));
     }
+    const hall = url.pathname.match(/^\/expo\/halls\/([A-Za-z0-9_-]{1,40})$/);
+    if (request.method === "DELETE" && hall) return json(200, await closeHall(context, hall[1], host));
     const match = url.pathname.match(/^\/expo\/halls\/([A-Za-z0-9_-]{1,40})\/analytics$/);
     if (request.method === "GET" && match) {
-      const report = await hallAnalytics(match[1]);
+      const report = await hallAnalytics(context, match[1]);
       const format = url.searchParams.get("format") ?? "json";
       const table = url.searchParams.get("table") ?? "booths";
       if (format === "json") return json(200, report);
@@ -105,7 +135,7 @@ export async function handleExpoRequest(context: NodeContext, request: Request, 
       }
       throw new ServerError(ErrorCode.WRONG_TYPE, `format must be json or csv, and table booths or heatmap (got format=${format.slice(0, 20)}, table=${table.slice(0, 20)})`);
     }
-    throw new ServerError(ErrorCode.UNKNOWN_ROOM, `no ${request.method} ${url.pathname.slice(0, 100)} here (POST /expo/halls, GET /expo/halls/{hallId}/analytics)`);
+    throw new ServerError(ErrorCode.UNKNOWN_ROOM, `no ${request.method} ${url.pathname.slice(0, 100)} here (POST /expo/halls, DELETE /expo/halls/{hallId}, GET /expo/halls/{hallId}/analytics)`);
   } catch (error) {
     const code = typeof (error as { code?: unknown }).code === "number" ? (error as { code: number }).code : ErrorCode.INTERNAL;
     const message = (error as Error).message;
@@ -117,11 +147,13 @@ export async function handleExpoRequest(context: NodeContext, request: Request, 
   }
 }
 
-async function requireHost(request: Request) {
+/** The host's subject, from a host (or admin) bearer token. */
+async function requireHost(request: Request): Promise<string> {
   const match = request.headers.get("authorization")?.match(/^Bearer\s+(.+)$/i);
   if (!match) throw new ServerError(ErrorCode.TOKEN_MISSING, "send a host token: Authorization: Bearer <token>");
   const claims = await authority().verify(match[1]);
-  if (claims.role !== "host" && claims.role !== "admin") throw new ServerError(ErrorCode.FORBIDDEN, `opening halls and reading analytics needs the host role (you are ${claims.role})`);
+  if (claims.role !== "host" && claims.role !== "admin") throw new ServerError(ErrorCode.FORBIDDEN, `opening and closing halls and reading analytics need the host role (you are ${claims.role})`);
+  return claims.sub;
 }
 
 function json(status: number, body: unknown): Response {

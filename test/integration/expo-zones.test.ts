@@ -150,6 +150,20 @@ describe("a hall over two nodes", () => {
     expect(eastSeconds).toBeGreaterThan(0);
     expect(westSeconds).toBeGreaterThan(0);
   }, 30_000);
+
+  it("closing the hall closes every zone on every node, and its figures stay exportable", async () => {
+    const east = await joinExpo(node(0), HALL, { sub: "closing-east" });
+    await placeIn(east, 150, 20, "east");
+    const log = new ExpoLog(east);
+    const host = `Bearer ${await testToken("host")}`;
+    const response = await fetch(`${node(1).httpUrl}/expo/halls/${HALL}`, { method: "DELETE", headers: { authorization: host } });
+    expect(response.status).toBe(200);
+    expect((await response.json()).closed.sort()).toEqual([HALL, `${HALL}--east`].sort());
+    expect((await log.waitFor("leave", () => true, "east visitor's leave")).error?.codeName).toBe("HALL_CLOSED");
+    const report = await (await fetch(`${node(0).httpUrl}/expo/halls/${HALL}/analytics`, { headers: { authorization: host } })).json();
+    expect(report.currentVisitors).toBe(0);
+    expect(report.uniqueVisitors).toBeGreaterThanOrEqual(6);
+  }, 30_000);
 });
 
 function node(i: number): NodeProcess {

@@ -102,6 +102,9 @@ describe("opening a hall", () => {
     const forbidden = await runScript("client-sdk/expo-cli.ts", ["analytics", hallId, "--node", node.httpUrl, "--token", await testToken("visitor")]);
     expect(forbidden.code).toBe(1);
     expect(forbidden.stderr).toMatch(/403.*FORBIDDEN/);
+    const closed = await runScript("client-sdk/expo-cli.ts", ["close", hallId, "--node", node.httpUrl, "--token", await testToken("host")]);
+    expect(closed.code, closed.stderr).toBe(0);
+    expect(JSON.parse(closed.stdout)).toMatchObject({ hallId, closed: [hallId], visitors: 0 });
   }, 30_000);
 
   it("a hall of 2,000 booths opens and its whole layout reaches a joining visitor", async () => {
@@ -464,5 +467,21 @@ describe("analytics", () => {
     expect(refused.status).toBe(403);
     const unknown = await fetch(`${node.httpUrl}/expo/halls/nope/analytics`, { headers: { authorization: `Bearer ${host}` } });
     expect(unknown.status).toBe(404);
+
+    // closing the hall: everyone inside is told HALL_CLOSED; the figures stay exportable
+    const logs = [a, b].map((s) => new ExpoLog(s));
+    const closing = await fetch(`${node.httpUrl}/expo/halls/${hallId}`, { method: "DELETE", headers: { authorization: `Bearer ${host}` } });
+    expect(closing.status).toBe(200);
+    expect(await closing.json()).toMatchObject({ hallId, closed: [hallId], visitors: 3 });
+    for (const log of logs) expect((await log.waitFor("leave", () => true, "leave on close")).error?.code).toBe(ErrorCode.HALL_CLOSED);
+    const after = await (await fetch(`${node.httpUrl}/expo/halls/${hallId}/analytics`, { headers: { authorization: `Bearer ${host}` } })).json();
+    const acmeAfter = after.booths.find((booth: any) => booth.boothId === "acme");
+    expect(acmeAfter.visits).toBe(3);
+    expect(Math.abs(acmeAfter.dwellTotalMs - acmeExpected)).toBeLessThan(tolerance);
+    expect(after.currentVisitors).toBe(0);
+    await refusedWith(joinExpo(node, hallId), ErrorCode.UNKNOWN_ROOM);
+    const again = await fetch(`${node.httpUrl}/expo/halls/${hallId}`, { method: "DELETE", headers: { authorization: `Bearer ${host}` } });
+    expect(again.status).toBe(404);
+    expect((await openHall(node, smallHall(hallId))).status).toBe(201); // and it may open again
   });
 });
