@@ -126,12 +126,8 @@ export function benchHallLayout(hallId: string, side: number, zoned: boolean): R
   return layout;
 }
 
-/** Distance from (x, y) to a rectangle, 0 inside. */
-export function distanceToRect(rect: { x: number; y: number; w: number; h: number }, x: number, y: number): number {
-  const dx = Math.max(rect.x - x, 0, x - (rect.x + rect.w));
-  const dy = Math.max(rect.y - y, 0, y - (rect.y + rect.h));
-  return Math.hypot(dx, dy);
-}
+/** Distance from (x, y) to a rectangle, 0 inside: the room's own rule (HallLayout). */
+export { distanceToRect } from "../../rooms/expo/HallLayout.ts";
 
 // ---------------------------------------------------------------------------------------
 // Walking and sending
