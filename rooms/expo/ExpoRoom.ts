@@ -332,7 +332,8 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
 
     this.sendEnvelope(client, {
       expoWelcome: {
-        visitorId: entity.id, role: entity.role, hall: this.welcomeHall, zoneId: this.zoneId,
+        // after a handoff the client has the hall already (a big one is hundreds of KiB)
+        visitorId: entity.id, role: entity.role, hall: handoff ? undefined : this.welcomeHall, zoneId: this.zoneId,
         tickMs: expo.tickMs, interestRadius: this.radius, boothRadius: expo.boothRadius, maxMoveHz: expo.maxMoveHz,
         ackSeq: entity.seq, x: entity.x, y: entity.y, heading: entity.heading,
         pinned: this.pinned, presentations: [...this.presentations.values()],

@@ -101,6 +101,8 @@ describe("a hall over two nodes", () => {
 
     // handed over, no visible reconnect: same visitor, new zone, one zone event, no leave or error
     expect(walker.visitorId).toBe(visitorId);
+    expect(walker.hall.hallId).toBe(HALL); // kept from the first welcome (a handoff's welcome omits the hall)
+    expect(walker.hall.zones.map((z) => z.zoneId).sort()).toEqual(["east", "west"]);
     expect(walker.zoneId).toBe("east");
     expect(walker.roomId).toBe(`${HALL}--east`);
     expect(walkerLog.of("zone")).toEqual([{ zoneId: "east", roomId: `${HALL}--east` }]);
