@@ -66,6 +66,9 @@ const HANDOFF_RETRY_MS = 1000;
 const REFUSAL_INTERVAL_MS = 1000;
 /** After joining through a handoff, moves at or below the newest held are replays: dropped quietly for this long, ms. */
 const REPLAY_GRACE_MS = 3000;
+/** Host commands one host may send: per second, and the burst on top. */
+const HOST_COMMANDS_PER_SECOND = 5;
+const HOST_COMMAND_BURST = 20;
 const MAX_TEXT = 500;
 const MAX_TITLE = 200;
 const MAX_NAME = 40;
@@ -145,6 +148,8 @@ interface Visitor {
   boothsFar: string[];
   moves: TokenBucket;
   chat: TokenBucket;
+  /** Host commands: a hall-wide fan-out each, so even a host is bounded (a leaked host token must not flood the hall). */
+  commands: TokenBucket;
   mutedUntil: number;
   refusedAt: Map<number, number>;
   connected: boolean;
@@ -318,6 +323,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
       areasEntered: [], areasLeft: [], boothsNear: [], boothsFar: [],
       moves: new TokenBucket(expo.maxMoveHz * 1.25, expo.maxMoveHz),
       chat: new TokenBucket(expo.chatPerSecond, expo.chatBurst),
+      commands: new TokenBucket(HOST_COMMANDS_PER_SECOND, HOST_COMMAND_BURST),
       mutedUntil: mutedRaw === 1 || mutedRaw > now ? mutedRaw : 0,
       refusedAt: new Map(), connected: true, joinedAt: now, handedIn: !!handoff,
     };
@@ -781,6 +787,9 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     if (!visitor) return;
     const correlationId = envelope.correlationId;
     if (!visitor.isHost) return this.reject(client, ErrorCode.FORBIDDEN, `host tools need the host role (you are ${visitor.entity.role})`, correlationId);
+    if (!visitor.commands.take()) {
+      return this.reject(client, ErrorCode.RATE_LIMITED, `host commands limited to ${HOST_COMMANDS_PER_SECOND}/s (burst ${HOST_COMMAND_BURST}): retry in ${visitor.commands.retryAfterMs()} ms`, correlationId);
+    }
     const command = envelope.hostCommand!;
     const now = Date.now();
     const by = visitor.entity.name;

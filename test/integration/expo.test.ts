@@ -249,6 +249,9 @@ describe("host tools", () => {
 
     await refusedWith(host.host!.announce("to nowhere", "no-such-area"), ErrorCode.UNKNOWN_TARGET);
     await refusedWith(host.host!.announce(""), ErrorCode.WRONG_TYPE);
+    // even a host is bounded: a burst of commands beyond 20 is refused
+    const burst = await Promise.all(Array.from({ length: 30 }, () => host.host!.pin("x").then(() => "ok", (e: TsunagiError) => e.code)));
+    expect(burst.filter((r) => r === ErrorCode.RATE_LIMITED).length).toBeGreaterThanOrEqual(5);
   });
 
   it("presentations and the pinned message reach everyone, and visitors joining later get them in their welcome", async () => {
