@@ -51,6 +51,7 @@ afterEach(async () => { await leaveAll(); });
 afterAll(async () => {
   await leaveAll();
   await node?.stop();
+  await flushRedisDb(redisUrl);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
