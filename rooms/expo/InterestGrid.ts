@@ -196,40 +196,6 @@ export class InterestGrid<T extends GridItem> {
     }
   }
 
-  /**
-   * Calls `visit(item)` once for every item with `x <= item.x <= x + w` and
-   * `y <= item.y <= y + h` (inclusive), in no particular order: for area announcements.
-   * A negative or NaN `w` or `h` visits nothing. Allocates nothing. `visit` must not
-   * change the grid (see the class).
-   */
-  queryRect(x: number, y: number, w: number, h: number, visit: (item: T) => void): void {
-    const x1 = x + w;
-    const y1 = y + h;
-    // Also false for any NaN: then no item could pass the test below either.
-    if (!(x <= x1 && y <= y1) || this.count === 0) return;
-    // The cell of a bound is a monotone function of the bound, and the test below uses
-    // exactly these bounds, so these cells hold every item that can pass.
-    const c0 = this.columnOf(x);
-    const c1 = this.columnOf(x1);
-    const r0 = this.rowOf(y);
-    const r1 = this.rowOf(y1);
-    const cells = this.cells;
-    const columns = this.columns;
-    for (let row = r0; row <= r1; row++) {
-      const end = row * columns + c1;
-      for (let index = row * columns + c0; index <= end; index++) {
-        const cell = cells[index];
-        if (cell === undefined) continue;
-        for (let slot = 0, n = cell.length; slot < n; slot++) {
-          const item = cell[slot];
-          const ix = item.x;
-          const iy = item.y;
-          if (ix >= x && ix <= x1 && iy >= y && iy <= y1) visit(item);
-        }
-      }
-    }
-  }
-
   /** Removes every item (each gets `gridCell` -1). Keeps the cell arrays for reuse. */
   clear(): void {
     for (const index of this.usedCells) {
