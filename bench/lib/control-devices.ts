@@ -13,8 +13,9 @@
 import { WebSocket } from "ws";
 import { decodeEnvelope, encodeEnvelope, errorCodeName, ProtocolError, tsunagi, type Envelope, type IEnvelope } from "../../proto/index.ts";
 import { proveChallenge } from "../../server/auth/DeviceCredentials.ts";
-import { axisName, benchProfile, countInto, telemetryHz, type DeviceLoadConfig, type DeviceWindow, type EStopsReceived } from "./control-protocol.ts";
+import { axisName, benchProfile, telemetryHz, type DeviceLoadConfig, type DeviceWindow, type EStopsReceived } from "./control-protocol.ts";
 import { LatencyWindow, wallClockMs } from "./measure.ts";
+import { countInto } from "./tasks.ts";
 import { serveParent } from "./parent-channel.ts";
 
 const config = JSON.parse(process.argv[2] ?? "null") as DeviceLoadConfig;

@@ -26,10 +26,11 @@ import { Client } from "@colyseus/sdk";
 import { WebSocket } from "ws";
 import { decodeEnvelope, encodeEnvelope, ENVELOPE_MESSAGE_TYPE, errorCodeName, tsunagi, type Envelope, type IEnvelope } from "../../proto/index.ts";
 import {
-  axisName, axisValueFor, countInto, latencyBudgetMs, roomIdOf,
+  axisName, axisValueFor, latencyBudgetMs, roomIdOf,
   type EStopsSent, type OperatorLoadConfig, type OperatorWindow,
 } from "./control-protocol.ts";
 import { LoopDelayWindow, wallClockMs } from "./measure.ts";
+import { countInto, withTimeout } from "./tasks.ts";
 import { serveParent } from "./parent-channel.ts";
 
 const config = JSON.parse(process.argv[2] ?? "null") as OperatorLoadConfig;
@@ -316,15 +317,6 @@ async function setUp(): Promise<BenchOperator[]> {
   return all;
 }
 
-async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} took over ${timeoutMs} ms`)), timeoutMs); });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 const operators = await setUp();
 serveParent({ startWindow, stopWindow, estop, recover });

@@ -135,7 +135,3 @@ export function axisValueFor(seq: number): number {
   return 0.2 * axisMaxRate * Math.sin(seq / 25);
 }
 
-/** Counts one more `key` in `counts`. */
-export function countInto(counts: Record<string, number>, key: string): void {
-  counts[key] = (counts[key] ?? 0) + 1;
-}

@@ -19,10 +19,11 @@
 import { WebSocket } from "ws";
 import { stampMessage } from "./broadcast-protocol.ts";
 import {
-  countInto, LatencyHistogram, random, RandomWalk, sendOnSchedule, withConcurrency, withTimeout,
+  LatencyHistogram, random, RandomWalk, sendOnSchedule,
   type BaselineLoadConfig, type LoadReady, type LoadWindow,
 } from "./expo-protocol.ts";
 import { LoopDelayWindow, wallClockMs } from "./measure.ts";
+import { countInto, withConcurrency, withTimeout } from "./tasks.ts";
 import { serveParent } from "./parent-channel.ts";
 
 const config = JSON.parse(process.argv[2] ?? "null") as BaselineLoadConfig;

@@ -270,31 +270,3 @@ export function mergedPercentiles(histograms: HistogramData[], ps: number[]): nu
     return bucketUpperMs(sorted[sorted.length - 1]![0]);
   });
 }
-
-/** Counts one more `key` in `counts`. */
-export function countInto(counts: Record<string, number>, key: string, by = 1): void {
-  counts[key] = (counts[key] ?? 0) + by;
-}
-
-/** Runs `work` over `items` with at most `concurrency` at once, in order of start. */
-export async function withConcurrency<T>(items: T[], concurrency: number, work: (item: T, index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      await work(items[index]!, index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-}
-
-/** Rejects with `what` after `timeoutMs`. */
-export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} took over ${timeoutMs} ms`)), timeoutMs); });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
