@@ -276,10 +276,13 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     return { hallId: this.hallId, zoneId: this.zoneId || undefined, visitors: this.visitors.size };
   }
 
+  /** A token scoped to the hall admits its holder to every zone of it. */
+  protected override scopeIds(): string[] {
+    return [this.hallId, this.roomId];
+  }
+
   override async onJoin(client: Client, options?: any, auth?: TokenClaims) {
-    if (auth?.rooms && !auth.rooms.includes(this.hallId) && !auth.rooms.includes(this.roomId)) {
-      throw new ServerError(ErrorCode.FORBIDDEN, `token is scoped to rooms ${auth.rooms.join(", ")}, not hall "${this.hallId}"`);
-    }
+    super.onJoin(client, options, auth);
     const subject = auth?.sub ?? client.sessionId;
     const presence = this.presence;
     if (await presence.sismember(hallKey(this.hallId, "bans"), subject)) {

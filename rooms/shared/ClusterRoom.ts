@@ -91,9 +91,15 @@ export abstract class ClusterRoom<Options = any> extends Room {
   }
 
   onJoin(client: Client, _options?: any, auth?: TokenClaims) {
-    if (auth?.rooms && !auth.rooms.includes(this.roomId)) {
-      throw new ServerError(ErrorCode.FORBIDDEN, `token is scoped to rooms ${auth.rooms.join(", ")}, not "${this.roomId}"`);
+    const ids = this.scopeIds();
+    if (auth?.rooms && !ids.some((id) => auth.rooms!.includes(id))) {
+      throw new ServerError(ErrorCode.FORBIDDEN, `token is scoped to rooms ${auth.rooms.join(", ")}, not "${ids[0]}"`);
     }
+  }
+
+  /** Ids a token's `rooms` scope may name to admit a client here: this room's (an expo zone adds its hall's). */
+  protected scopeIds(): string[] {
+    return [this.roomId];
   }
 
   onDrop(client: Client, code?: number) {

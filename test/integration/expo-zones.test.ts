@@ -10,8 +10,10 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { Redis } from "ioredis";
-import type { ExpoSession } from "../../client-sdk/ExpoSession.ts";
-import { flushRedisDb, repoRoot, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
+import { ExpoSession } from "../../client-sdk/ExpoSession.ts";
+import { TsunagiClient } from "../../client-sdk/TsunagiClient.ts";
+import { TokenService } from "../../server/auth/tokens.ts";
+import { flushRedisDb, repoRoot, startNode, testSecret, waitFor, type NodeProcess } from "../fixtures/processes.ts";
 import { testToken } from "../fixtures/tokens.ts";
 import { ExpoLog, joinExpo, leaveAll, openHall } from "../fixtures/expo.ts";
 
@@ -119,6 +121,20 @@ describe("a hall over two nodes", () => {
     await waitFor(() => walker.neighbours.has(west.visitorId) && walker.neighbours.has(east.visitorId), 5000, "walker sees both watchers");
     expect(walker.neighbours.get(west.visitorId)).toMatchObject({ x: 95, y: 50, name: "West watcher" });
   }, 60_000);
+
+  it("a token scoped to the hall admits its holder to every zone; one scoped elsewhere is refused", async () => {
+    const issuer = new TokenService({ secret: testSecret });
+    const scoped = new TsunagiClient({ url: node(0).httpUrl, token: await issuer.issue({ sub: "scoped", role: "visitor", rooms: [HALL] }) });
+    const visitor = await ExpoSession.join(scoped, HALL);
+    try {
+      await placeIn(visitor, 160, 30, "east"); // the east zone's room id is not the hall's
+      expect(visitor.roomId).toBe(`${HALL}--east`);
+    } finally {
+      await visitor.leave();
+    }
+    const elsewhere = new TsunagiClient({ url: node(0).httpUrl, token: await issuer.issue({ sub: "other", role: "visitor", rooms: ["another-hall"] }) });
+    await expect(ExpoSession.join(elsewhere, HALL)).rejects.toMatchObject({ codeName: "FORBIDDEN" });
+  }, 30_000);
 
   it("host tools and chat reach visitors in every zone", async () => {
     const host = await joinExpo(node(0), HALL, { role: "host", name: "Host" });
