@@ -100,6 +100,9 @@ interface HandoffState {
   x: number; y: number; heading: number; seq: number; sentAtMs: number;
   areas: string[];
   booths: string[];
+  /** What the client has been told of them, so the new zone's frames say only the difference. */
+  toldAreas: string[];
+  toldBooths: string[];
   mutedUntil: number;
 }
 
@@ -140,12 +143,14 @@ interface Visitor {
   lastFrameTick: number;
   /** The newest seq acknowledged in a frame. */
   ackedSeq: number;
+  /** Areas (booths included) the visitor is in, and booths near it, now. */
   areas: Set<string>;
   booths: Set<string>;
-  areasEntered: string[];
-  areasLeft: string[];
-  boothsNear: string[];
-  boothsFar: string[];
+  /** The same as the client last heard them (its last frame, or the zone it came from): the next frame says the difference. */
+  toldAreas: Set<string>;
+  toldBooths: Set<string>;
+  /** areas or booths changed since the last frame. */
+  placeChanged: boolean;
   moves: TokenBucket;
   chat: TokenBucket;
   /** Host commands: a hall-wide fan-out each, so even a host is bounded (a leaked host token must not flood the hall). */
@@ -323,7 +328,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
       entity, client, subject, sessionId: client.sessionId, isHost: hostRoles.has(auth?.role ?? ""),
       view: new Set(), spare: new Set(), lastFrameTick: this.tickNo, ackedSeq: -1,
       areas: new Set(handoff?.areas ?? []), booths: new Set(handoff?.booths ?? []),
-      areasEntered: [], areasLeft: [], boothsNear: [], boothsFar: [],
+      toldAreas: new Set(handoff?.toldAreas ?? []), toldBooths: new Set(handoff?.toldBooths ?? []), placeChanged: !!handoff,
       moves: new TokenBucket(expo.maxMoveHz * 1.25, expo.maxMoveHz),
       chat: new TokenBucket(expo.chatPerSecond, expo.chatBurst),
       commands: new TokenBucket(HOST_COMMANDS_PER_SECOND, HOST_COMMAND_BURST),
@@ -448,25 +453,41 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
   /** Areas and booths around the visitor's new position: notifications and analytics. */
   private updatePlace(visitor: Visitor, now: number) {
     const { x, y } = visitor.entity;
-    const areas = new Set<string>();
-    this.areaIndex.query(x, y, (id) => areas.add(id));
+    // Runs on every move: the lookups fill one scratch array, no set per move.
+    const found = this.placeScratch;
+    found.length = 0;
+    this.areaIndex.query(x, y, this.collectPlace);
     for (const id of visitor.areas) {
-      if (areas.has(id)) continue;
+      if (found.includes(id)) continue;
       visitor.areas.delete(id);
-      visitor.areasLeft.push(id);
+      visitor.placeChanged = true;
       if (this.boothIds.has(id)) this.analytics.leaveBooth(visitor.subject, id, now);
     }
-    for (const id of areas) {
+    for (const id of found) {
       if (visitor.areas.has(id)) continue;
       visitor.areas.add(id);
-      visitor.areasEntered.push(id);
+      visitor.placeChanged = true;
       if (this.boothIds.has(id)) this.analytics.enterBooth(visitor.subject, id, now);
     }
     if (this.boothIndex.size === 0) return;
-    const near = new Set<string>();
-    this.boothIndex.query(x, y, (id) => near.add(id));
-    for (const id of visitor.booths) if (!near.has(id)) { visitor.booths.delete(id); visitor.boothsFar.push(id); }
-    for (const id of near) if (!visitor.booths.has(id)) { visitor.booths.add(id); visitor.boothsNear.push(id); }
+    found.length = 0;
+    this.boothIndex.query(x, y, this.collectPlace);
+    for (const id of visitor.booths) if (!found.includes(id)) { visitor.booths.delete(id); visitor.placeChanged = true; }
+    for (const id of found) if (!visitor.booths.has(id)) { visitor.booths.add(id); visitor.placeChanged = true; }
+  }
+  /** Areas or booths found at one point (a handful), reused by every updatePlace. */
+  private readonly placeScratch: string[] = [];
+  private readonly collectPlace = (id: string) => { this.placeScratch.push(id); };
+
+  /** What changed in a set since the client was told: [added, removed]; `told` becomes the current set. */
+  private static tell(current: Set<string>, told: Set<string>): [string[], string[]] {
+    const added: string[] = [];
+    const removed: string[] = [];
+    for (const id of current) if (!told.has(id)) added.push(id);
+    for (const id of told) if (!current.has(id)) removed.push(id);
+    for (const id of removed) told.delete(id);
+    for (const id of added) told.add(id);
+    return [added, removed];
   }
 
   // --- the tick ----------------------------------------------------------------------
@@ -553,13 +574,15 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     visitor.spare = previous;
     visitor.lastFrameTick = tick;
 
-    const placeChanged = visitor.areasEntered.length + visitor.areasLeft.length + visitor.boothsNear.length + visitor.boothsFar.length > 0;
-    if (count === 0 && gone.length === 0 && !placeChanged && visitor.ackedSeq === me.seq) return;
-    const header = tsunagi.v1.ExpoFrame.encode({
-      tick, serverTimeMs: now, ackSeq: me.seq, gone,
-      boothsNear: visitor.boothsNear, boothsFar: visitor.boothsFar, areasEntered: visitor.areasEntered, areasLeft: visitor.areasLeft,
-    }).finish();
-    if (placeChanged) { visitor.areasEntered = []; visitor.areasLeft = []; visitor.boothsNear = []; visitor.boothsFar = []; }
+    if (count === 0 && gone.length === 0 && !visitor.placeChanged && visitor.ackedSeq === me.seq) return;
+    let place: Pick<tsunagi.v1.IExpoFrame, "areasEntered" | "areasLeft" | "boothsNear" | "boothsFar"> = {};
+    if (visitor.placeChanged) {
+      visitor.placeChanged = false;
+      const [areasEntered, areasLeft] = ExpoRoom.tell(visitor.areas, visitor.toldAreas);
+      const [boothsNear, boothsFar] = ExpoRoom.tell(visitor.booths, visitor.toldBooths);
+      place = { areasEntered, areasLeft, boothsNear, boothsFar };
+    }
+    const header = tsunagi.v1.ExpoFrame.encode({ tick, serverTimeMs: now, ackSeq: me.seq, gone, ...place }).finish();
     visitor.ackedSeq = me.seq;
     const frame = assemble(header, entries, count, bytes);
     entries.length = Math.min(entries.length, 4096);
@@ -699,7 +722,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
       const state: HandoffState = {
         roomId, visitorId: e.id, subject: visitor.subject, name: e.name, role: e.role, avatar: e.avatar,
         x: e.x, y: e.y, heading: e.heading, seq: e.seq, sentAtMs: e.sentAtMs,
-        areas: [...visitor.areas], booths: [...visitor.booths], mutedUntil: visitor.mutedUntil,
+        areas: [...visitor.areas], booths: [...visitor.booths], toldAreas: [...visitor.toldAreas], toldBooths: [...visitor.toldBooths], mutedUntil: visitor.mutedUntil,
       };
       const reservation = await matchMaker.reserveSeatFor(listing as any, { handoff: sign(HANDOFF, state, 30_000) }, (visitor.client as any).auth);
       if (!this.visitors.has(visitor.sessionId)) return; // left meanwhile

@@ -85,6 +85,8 @@ describe("a hall over two nodes", () => {
     const fromWest = track(west, walker.visitorId);
     const fromEast = track(east, walker.visitorId);
     const firstSeq = walkerSeq(walker) + 1; // the next move the walker will send
+    await waitFor(() => walker.areas.has("aisle"), 5000, "the walker in the aisle");
+    const areaEventsBefore = walkerLog.of("areaEntered").length + walkerLog.of("areaLeft").length;
     const visitorId = walker.visitorId;
 
     // 24 steps of 1 m from x = 89 (west) to x = 112 (east). A frame shows each
@@ -110,6 +112,9 @@ describe("a hall over two nodes", () => {
     expect(walkerLog.of("zone")).toEqual([{ zoneId: "east", roomId: `${HALL}--east` }]);
     expect(walkerLog.of("leave")).toEqual([]);
     expect(walkerLog.errors()).toEqual([]);
+    // the aisle spans both zones: the walker was in it all along, and the new zone does not announce it again
+    expect(walker.areas.has("aisle")).toBe(true);
+    expect(walkerLog.of("areaEntered").length + walkerLog.of("areaLeft").length).toBe(areaEventsBefore);
 
     // no position update lost: every move was shown to both watchers, once each, in order
     const expected = Array.from({ length: lastSeq - firstSeq + 1 }, (_, i) => firstSeq + i);
