@@ -111,6 +111,8 @@ export async function handleExpoRequest(context: NodeContext, request: Request, 
   try {
     const host = await requireHost(request);
     if (request.method === "POST" && url.pathname === "/expo/halls") {
+      // The uWS transport refuses larger bodies before they are read; the ws one does not.
+      if (Number(request.headers.get("content-length") ?? 0) > LARGE_BODY_BYTES) throw new ServerError(ErrorCode.FRAME_TOO_LARGE, `layout above ${LARGE_BODY_BYTES} bytes`);
       const text = await request.text();
       if (text.length > LARGE_BODY_BYTES) throw new ServerError(ErrorCode.FRAME_TOO_LARGE, `layout above ${LARGE_BODY_BYTES} bytes`);
       let body: unknown;
