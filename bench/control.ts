@@ -35,7 +35,7 @@ import {
   type ControlPath, type DeviceLoadConfig, type DeviceWindow, type EStopsReceived, type EStopsSent,
   type NodeReady, type OperatorLoadConfig, type OperatorWindow, type RelayReady,
 } from "./lib/control-protocol.ts";
-import { machineBusyMs, percentile, procCpuMs, round } from "./lib/measure.ts";
+import { machineBusyMs, percentile, procCpuMs, round, type PauseFigures } from "./lib/measure.ts";
 
 export const controlBenchOptions = z.object({
   /** Devices, each in its own room with its own operator. */
@@ -182,16 +182,19 @@ async function measurePath(path: ControlPath, options: ControlBenchOptions, sign
     const pids = { server: server.pid, devices: devices.child.pid, operators: operators.child.pid };
     // CPU times come from /proc: an overloaded child's event loop can stall for seconds, IPC included.
     const cpuAtStart = await sampleCpu(pids);
-    await Promise.all([devices.child.call("startWindow"), operators.child.call("startWindow")]);
+    await Promise.all([server.call("startWindow"), devices.child.call("startWindow"), operators.child.call("startWindow")]);
     await sleep(options.seconds * 1000, undefined, { signal });
     const cpuAtEnd = await sampleCpu(pids);
-    const [deviceWindow, operatorWindow] = await Promise.all([
+    const [deviceWindow, operatorWindow, serverPauses] = await Promise.all([
       devices.child.call<DeviceWindow>("stopWindow"),
       operators.child.call<OperatorWindow>("stopWindow"),
+      server.call<PauseFigures>("stopWindow"),
     ]);
     if (deviceWindow.delivered === 0) throw new Error(`${path}: no command reached a device during the measurement window`);
     const cpuPct = cpuPercentages(cpuAtStart, cpuAtEnd);
     reportWindow(path, options, deviceWindow, operatorWindow, cpuPct);
+    log(`${path}: server pauses: event-loop delay p99 ${serverPauses.eventLoopDelayP99Ms.toFixed(2)} ms, max ${serverPauses.eventLoopDelayMaxMs.toFixed(2)} ms; `
+      + `${serverPauses.gcCount} GCs, ${serverPauses.gcTotalMs.toFixed(1)} ms in all, longest ${serverPauses.gcMaxMs.toFixed(2)} ms`);
 
     log(`${path}: ${options.estopRounds} e-stop rounds, each e-stopping every device over 1 s while the others command`);
     const estopLatenciesMs: number[] = [];

@@ -4,10 +4,12 @@
  * connects at `/device?id=<deviceId>`, its operator at `/op?id=<deviceId>`, and every
  * binary frame of one is forwarded, verbatim, to the other. No decoding, no checks, no
  * lease, no rooms: what the region node adds on top of this is what the bench measures.
- * No argument. Ready data: RelayReady. No calls: the parent reads its CPU time from /proc.
+ * No argument. Ready data: RelayReady. Calls: startWindow / stopWindow (PauseFigures);
+ * the parent reads its CPU time from /proc.
  */
 import uWS from "uWebSockets.js";
 import { relayDevicePath, relayOperatorPath, type RelayReady } from "./control-protocol.ts";
+import { pauseWindowMethods } from "./measure.ts";
 import { serveParent } from "./parent-channel.ts";
 
 interface Peer {
@@ -65,4 +67,4 @@ const port = await new Promise<number>((resolve, reject) => {
 });
 
 const ready: RelayReady = { port };
-serveParent({}, ready);
+serveParent(pauseWindowMethods(), ready);

@@ -1,6 +1,6 @@
 /** Small measuring helpers shared by benches and their child processes. */
 import { readFile } from "node:fs/promises";
-import { monitorEventLoopDelay } from "node:perf_hooks";
+import { monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from "node:perf_hooks";
 
 /** The machine's monotonic clock (CLOCK_MONOTONIC), ms: one clock for every process, never stepped or slewed apart. */
 function monotonicMs(): number {
@@ -121,4 +121,45 @@ export class LatencyWindow {
     const sorted = Float64Array.from(this.latenciesMs).sort();
     return { windowMs, delivered: sorted.length, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), eventLoopDelayP99Ms };
   }
+}
+
+/** What stalled a server process over a window: its event loop, and garbage collection. */
+export interface PauseFigures {
+  /** Event-loop delay, ms (at LoopDelayWindow's resolution). */
+  eventLoopDelayP99Ms: number;
+  eventLoopDelayMaxMs: number;
+  /** Collections in the window, their total and longest pause, ms. */
+  gcCount: number;
+  gcTotalMs: number;
+  gcMaxMs: number;
+}
+
+/**
+ * A server process' pauses over a window, as `startWindow` / `stopWindow` calls for
+ * serveParent: every message that arrives during a pause waits it out, so these bound
+ * how much of a latency tail the server itself caused.
+ */
+export function pauseWindowMethods(): { startWindow: () => void; stopWindow: () => PauseFigures } {
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  let gcs: number[] = [];
+  const observer = new PerformanceObserver((list) => { for (const entry of list.getEntries() as PerformanceEntry[]) gcs.push(entry.duration); });
+  return {
+    startWindow: () => {
+      gcs = [];
+      loopDelay.reset();
+      loopDelay.enable();
+      observer.observe({ entryTypes: ["gc"] });
+    },
+    stopWindow: () => {
+      loopDelay.disable();
+      observer.disconnect();
+      return {
+        eventLoopDelayP99Ms: round(loopDelay.percentile(99) / 1e6 - 10),
+        eventLoopDelayMaxMs: round(loopDelay.max / 1e6 - 10),
+        gcCount: gcs.length,
+        gcTotalMs: round(gcs.reduce((sum, ms) => sum + ms, 0)),
+        gcMaxMs: round(Math.max(0, ...gcs)),
+      };
+    },
+  };
 }
