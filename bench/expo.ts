@@ -70,10 +70,10 @@ import { BenchChild } from "./lib/child-process.ts";
 import type { NodeReady } from "./lib/control-protocol.ts";
 import type { ServerReady } from "./lib/broadcast-protocol.ts";
 import {
-  benchHallLayout, hallSideFor, mergedPercentiles, targetNeighbours, walkSpeedMps,
+  benchHallLayout, hallSideFor, targetNeighbours, walkSpeedMps,
   type BaselineLoadConfig, type LoadReady, type LoadWindow, type VisitorLoadConfig,
 } from "./lib/expo-protocol.ts";
-import { machineBusyMs, procCpuMs, round } from "./lib/measure.ts";
+import { machineBusyMs, mergedPercentiles, procCpuMs, round } from "./lib/measure.ts";
 
 export const expoBenchOptions = z.object({
   /** Visitors of the unzoned hall (ours), and clients of the baseline. */

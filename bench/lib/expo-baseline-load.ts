@@ -19,10 +19,10 @@
 import { WebSocket } from "ws";
 import { stampMessage } from "./broadcast-protocol.ts";
 import {
-  LatencyHistogram, random, RandomWalk, sendOnSchedule,
+  random, RandomWalk, sendOnSchedule,
   type BaselineLoadConfig, type LoadReady, type LoadWindow,
 } from "./expo-protocol.ts";
-import { LoopDelayWindow, wallClockMs } from "./measure.ts";
+import { LatencyHistogram, LoopDelayWindow, wallClockMs } from "./measure.ts";
 import { countInto, withConcurrency, withTimeout } from "./tasks.ts";
 import { serveParent } from "./parent-channel.ts";
 

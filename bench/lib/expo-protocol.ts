@@ -1,9 +1,10 @@
 /**
  * What the expo bench's processes say to each other (the parent bench/expo.ts, the
  * ExpoSession load expo-visitors.ts and the raw-ws baseline load expo-baseline-load.ts),
- * and what they share: the hall layout, the visitors' random walk, the send schedule
- * and a mergeable latency histogram.
+ * and what they share: the hall layout, the visitors' random walk and the send schedule.
+ * Latencies travel as measure.ts' mergeable HistogramData.
  */
+import type { HistogramData } from "./measure.ts";
 
 /** Neighbours each visitor should see on average: the hall is sized for it. */
 export const targetNeighbours = 30;
@@ -193,80 +194,4 @@ export function sendOnSchedule(index: number, total: number, hz: number, now: ()
   };
   timer = setTimeout(fire, Math.max(0, dueMs - now()));
   return () => { stopped = true; clearTimeout(timer); };
-}
-
-// ---------------------------------------------------------------------------------------
-// Latency histogram
-// ---------------------------------------------------------------------------------------
-
-/** A histogram as sent over IPC: sparse [bucket, count] pairs. */
-export interface HistogramData {
-  buckets: Array<[number, number]>;
-  count: number;
-  /** Samples below 0 ms (clocks disagree: the figures are invalid). */
-  negative: number;
-}
-
-/** 0.05 ms buckets below 2 s, 5 ms buckets from 2 s to 120 s, one bucket above. */
-const fineMs = 0.05;
-const fineLimitMs = 2000;
-const coarseMs = 5;
-const coarseLimitMs = 120_000;
-const fineBuckets = fineLimitMs / fineMs;
-const bucketCount = fineBuckets + (coarseLimitMs - fineLimitMs) / coarseMs + 1;
-
-/** Latencies of one process' window, mergeable across processes (percentiles of the whole run). */
-export class LatencyHistogram {
-  private counts = new Uint32Array(bucketCount);
-  private total = 0;
-  private negative = 0;
-
-  record(ms: number): void {
-    if (ms < 0) this.negative++;
-    const bucket = ms < fineLimitMs
-      ? Math.max(0, Math.floor(ms / fineMs))
-      : Math.min(bucketCount - 1, fineBuckets + Math.floor((ms - fineLimitMs) / coarseMs));
-    this.counts[bucket]!++;
-    this.total++;
-  }
-
-  reset(): void {
-    this.counts.fill(0);
-    this.total = 0;
-    this.negative = 0;
-  }
-
-  toData(): HistogramData {
-    const buckets: Array<[number, number]> = [];
-    for (let i = 0; i < this.counts.length; i++) if (this.counts[i]) buckets.push([i, this.counts[i]!]);
-    return { buckets, count: this.total, negative: this.negative };
-  }
-}
-
-/** Upper edge of a bucket, ms. */
-function bucketUpperMs(bucket: number): number {
-  if (bucket < fineBuckets) return (bucket + 1) * fineMs;
-  if (bucket === bucketCount - 1) return Number.POSITIVE_INFINITY;
-  return fineLimitMs + (bucket - fineBuckets + 1) * coarseMs;
-}
-
-/** Nearest-rank percentiles (0 < p ≤ 100) of several merged histograms, ms; NaN when empty. */
-export function mergedPercentiles(histograms: HistogramData[], ps: number[]): number[] {
-  const merged = new Map<number, number>();
-  let total = 0;
-  for (const histogram of histograms) {
-    for (const [bucket, count] of histogram.buckets) merged.set(bucket, (merged.get(bucket) ?? 0) + count);
-    total += histogram.count;
-  }
-  if (total === 0) return ps.map(() => Number.NaN);
-  const sorted = [...merged.entries()].sort((a, b) => a[0] - b[0]);
-  return ps.map((p) => {
-    const rank = Math.min(total, Math.ceil((p / 100) * total));
-    let seen = 0;
-    for (const [bucket, count] of sorted) {
-      seen += count;
-      if (seen >= rank) return bucketUpperMs(bucket);
-    }
-    return bucketUpperMs(sorted[sorted.length - 1]![0]);
-  });
 }

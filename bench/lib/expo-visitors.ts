@@ -24,10 +24,10 @@ import { TsunagiClient } from "../../client-sdk/TsunagiClient.ts";
 import { ExpoSession } from "../../client-sdk/ExpoSession.ts";
 import type { TsunagiError } from "../../client-sdk/errors.ts";
 import {
-  distanceToRect, LatencyHistogram, random, RandomWalk, sendOnSchedule,
+  distanceToRect, random, RandomWalk, sendOnSchedule,
   type LoadReady, type LoadWindow, type VisitorLoadConfig,
 } from "./expo-protocol.ts";
-import { LoopDelayWindow, wallClockMs } from "./measure.ts";
+import { LatencyHistogram, LoopDelayWindow, wallClockMs } from "./measure.ts";
 import { countInto, withConcurrency, withTimeout } from "./tasks.ts";
 import { serveParent } from "./parent-channel.ts";
 
