@@ -20,10 +20,15 @@ const benches: Record<string, BenchDefinition> = {
 
 const timeoutFlag = z.coerce.number().positive().optional();
 
+/** The command-line spelling of an option: `estopRounds` is `--estop-rounds`. */
+function flagName(option: string): string {
+  return option.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+}
+
 function usage(): string {
   const lines = ["usage: npm run bench -- <name> [--flag value ...] [--timeout <seconds>]", "benches:"];
   for (const [name, bench] of Object.entries(benches)) {
-    const defaults = Object.entries(bench.options.parse({})).map(([flag, value]) => `--${flag} ${value}`).join(" ");
+    const defaults = Object.entries(bench.options.parse({})).map(([option, value]) => `--${flagName(option)} ${value}`).join(" ");
     lines.push(`  ${name}: ${bench.description}`, `    flags (defaults): ${defaults}`);
   }
   return lines.join("\n");
@@ -36,7 +41,8 @@ function exitWithUsage(problem: string): never {
 
 function parseFlags(bench: BenchDefinition, args: string[]) {
   const flags: ParseArgsConfig["options"] = { timeout: { type: "string" } };
-  for (const flag of Object.keys(bench.options.shape)) flags[flag] = { type: "string" };
+  const optionOfFlag = new Map(Object.keys(bench.options.shape).map((option) => [flagName(option), option]));
+  for (const flag of optionOfFlag.keys()) flags[flag] = { type: "string" };
   let values: Record<string, unknown>;
   try {
     ({ values } = parseArgs({ args, options: flags, strict: true, allowPositionals: false }));
@@ -44,7 +50,7 @@ function parseFlags(bench: BenchDefinition, args: string[]) {
     exitWithUsage((error as Error).message);
   }
   const { timeout, ...benchFlags } = values;
-  const options = bench.options.safeParse(benchFlags);
+  const options = bench.options.safeParse(Object.fromEntries(Object.entries(benchFlags).map(([flag, value]) => [optionOfFlag.get(flag), value])));
   const timeoutSeconds = timeoutFlag.safeParse(timeout);
   if (!options.success) exitWithUsage(`invalid flags:\n${z.prettifyError(options.error)}`);
   if (!timeoutSeconds.success) exitWithUsage(`invalid --timeout:\n${z.prettifyError(timeoutSeconds.error)}`);
