@@ -12,51 +12,71 @@
  * then resets it and takes its lease again. So e-stops cross the node under load, and
  * their p99 rests on devices × rounds samples rather than on one per device.
  *
- * The same load, the same encoded envelopes, then runs through a bare uWebSockets.js
+ * The same load, the same encoded envelopes, also runs through a bare uWebSockets.js
  * relay that forwards frames verbatim between each operator and its device. Its latency
  * is what sockets, the loopback and the load processes cost on their own; the node's
  * latency minus the relay's is what the node adds: Colyseus framing and rooms, the
  * command pipeline (lease, deadline, seq, bounds), the device gateway and its link.
  *
+ * The two paths take turns, `rounds` times each, in the order node, relay, relay, node,
+ * node, relay…, each turn with fresh processes; the figures pool every turn of a path.
+ * On a shared machine the tail of a ten-second window is set by a few stalls of the
+ * whole machine, and how often they come drifts over a minute: taking turns puts both
+ * paths under the same drift, so the difference is the node's and not the minute's.
+ *
  * Processes: the server under test (region node or relay), the device load, the operator
  * load and this orchestrator, all on 127.0.0.1. The node runs embedded (no Redis) in dev
  * mode, like `npm start -- --demo false`, with client rate limits raised above the load.
+ * The server under test gets the first core to itself and the rest run on the others
+ * (`--pin false` to let them share): a server sharing its core with the load waits out
+ * the load's scheduler time slices, and its tail would measure those. A teleop node in
+ * production gets a core of its own for the same reason.
  *
  * @example
- *   npm run bench -- control                              # 100 devices, 50 Hz, 10 s
- *   npm run bench -- control --devices 20 --hz 100 --seconds 5
+ *   npm run bench -- control                              # 100 devices, 50 Hz, 3 turns of 5 s per path
+ *   npm run bench -- control --devices 20 --hz 100 --rounds 1 --seconds 10
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { defineBench } from "./lib/bench.ts";
-import { BenchChild } from "./lib/child-process.ts";
+import { BenchChild, serverAndLoadCpus } from "./lib/child-process.ts";
 import {
   deviceIdOf, relayDevicePath, relayOperatorPath,
   type ControlPath, type DeviceLoadConfig, type DeviceWindow, type EStopsReceived, type EStopsSent,
   type NodeReady, type OperatorLoadConfig, type OperatorWindow, type RelayReady,
 } from "./lib/control-protocol.ts";
-import { machineBusyMs, percentile, procCpuMs, round, type PauseFigures } from "./lib/measure.ts";
+import { machineBusyMs, mergedPercentiles, percentile, procCpuMs, round, type HistogramData, type PauseFigures } from "./lib/measure.ts";
 
 export const controlBenchOptions = z.object({
   /** Devices, each in its own room with its own operator. */
   devices: z.coerce.number().int().min(1).max(1000).default(100),
   /** Commands per second of each operator. */
   hz: z.coerce.number().positive().max(500).default(50),
-  /** Length of the measurement window, per path. */
-  seconds: z.coerce.number().positive().default(10),
-  /** Commanding before the measurement window, per path. */
+  /** Turns of each path; the figures pool them. */
+  rounds: z.coerce.number().int().min(1).max(20).default(3),
+  /** Length of the measurement window of each turn. */
+  seconds: z.coerce.number().positive().default(5),
+  /** Commanding before the measurement window, each turn. */
   warmup: z.coerce.number().min(0).default(2),
-  /** E-stop rounds after the window: one e-stop per device each. */
-  estopRounds: z.coerce.number().int().min(1).max(100).default(5),
+  /** E-stop rounds after each turn's window: one e-stop per device each. */
+  estopRounds: z.coerce.number().int().min(1).max(100).default(2),
+  /** Give the server under test a core of its own, the load the others (see serverAndLoadCpus). */
+  pin: z.union([z.boolean(), z.enum(["true", "false"]).transform((flag) => flag === "true")]).default(true),
 });
 
 export type ControlBenchOptions = z.output<typeof controlBenchOptions>;
 
-/** What one path (node or relay) measured. */
+/** What one path (node or relay) measured, in one turn or pooled over all. */
 export interface PathFigures {
   /** Operator→adapter latency of the commands delivered in the window, ms. */
   p50Ms: number;
   p99Ms: number;
+  /** The same latencies, to pool over turns. */
+  latency: HistogramData;
+  /** Operator→adapter latency of each e-stop delivered, ms. */
+  estopLatenciesMs: number[];
+  /** Length of the measurement window(s), ms. */
+  windowMs: number;
   /** Commands delivered to adapters per second of the window. */
   deliveredPerS: number;
   /** Commands of the window acked APPLIED by their adapter, as the operators saw it. */
@@ -77,7 +97,11 @@ export interface ControlBenchResult {
   bench: "control";
   devices: number;
   hz: number;
+  /** Turns of each path, and the measurement window of each, s. */
+  rounds: number;
   seconds: number;
+  /** Whether the server under test had a core to itself (both paths alike). */
+  pinned: boolean;
   /** Node p50 − relay p50: the command latency the node adds at the median, ms. */
   addedP50Ms: number;
   /** Node p99 − relay p99: the command latency the node adds at the tail, ms. */
@@ -125,13 +149,27 @@ function nodeFlags(options: ControlBenchOptions): string[] {
 
 export async function runControlBench(options: Partial<ControlBenchOptions> = {}, signal?: AbortSignal): Promise<ControlBenchResult> {
   const resolved = controlBenchOptions.parse(options);
-  const node = await measurePath("node", resolved, signal);
-  const relay = await measurePath("relay", resolved, signal);
+  const cpus = resolved.pin ? serverAndLoadCpus() : undefined;
+  if (cpus) log(`the server under test runs on CPU ${cpus.server}, the load on CPU ${cpus.load} (--pin false to share them)`);
+  else log(`the server under test shares the CPUs with the load${resolved.pin ? " (pinning needs 2 cores and taskset)" : ""}: its tail then includes the load's scheduler time slices`);
+  const turns: Record<ControlPath, PathFigures[]> = { node: [], relay: [] };
+  for (let round = 0; round < resolved.rounds; round++) {
+    // node, relay, relay, node, …: a drift in the machine's load over the run weighs on both alike.
+    const order: ControlPath[] = round % 2 === 0 ? ["node", "relay"] : ["relay", "node"];
+    for (const path of order) {
+      log(`--- round ${round + 1} of ${resolved.rounds}: ${path}`);
+      turns[path].push(await measurePath(path, resolved, cpus, signal));
+    }
+  }
+  const node = pooled("node", turns.node);
+  const relay = pooled("relay", turns.relay);
   return {
     bench: "control",
     devices: resolved.devices,
     hz: resolved.hz,
+    rounds: resolved.rounds,
     seconds: resolved.seconds,
+    pinned: cpus !== undefined,
     addedP50Ms: round(node.p50Ms - relay.p50Ms),
     addedP99Ms: round(node.p99Ms - relay.p99Ms),
     estopP99Ms: round(node.estopP99Ms),
@@ -146,7 +184,7 @@ export async function runControlBench(options: Partial<ControlBenchOptions> = {}
   };
 }
 
-async function measurePath(path: ControlPath, options: ControlBenchOptions, signal?: AbortSignal): Promise<PathFigures> {
+async function measurePath(path: ControlPath, options: ControlBenchOptions, cpus: { server: string; load: string } | undefined, signal?: AbortSignal): Promise<PathFigures> {
   const started: BenchChild[] = [];
   const deviceIds = Array.from({ length: options.devices }, (_, index) => deviceIdOf(index));
   try {
@@ -155,7 +193,7 @@ async function measurePath(path: ControlPath, options: ControlBenchOptions, sign
     let deviceConfig: DeviceLoadConfig;
     let operatorConfig: OperatorLoadConfig;
     if (path === "node") {
-      const node = await BenchChild.start<NodeReady>("node", "bench/lib/region-node.ts", nodeFlags(options), signal);
+      const node = await BenchChild.start<NodeReady>("node", "bench/lib/region-node.ts", nodeFlags(options), signal, cpus?.server);
       started.push((server = node.child));
       log(`node: enrolling ${options.devices} devices at ${node.ready.httpUrl}`);
       const devices = await Promise.all(deviceIds.map((deviceId) => enrol(node.ready.httpUrl, deviceId)));
@@ -163,7 +201,7 @@ async function measurePath(path: ControlPath, options: ControlBenchOptions, sign
       const token = await httpText(`${node.ready.httpUrl}/dev/token?role=supervisor&sub=bench-operator`);
       operatorConfig = { path, url: node.ready.httpUrl, token, deviceIds, hz: options.hz };
     } else {
-      const relay = await BenchChild.start<RelayReady>("relay", "bench/lib/control-relay.ts", null, signal);
+      const relay = await BenchChild.start<RelayReady>("relay", "bench/lib/control-relay.ts", null, signal, cpus?.server);
       started.push((server = relay.child));
       const base = `ws://127.0.0.1:${relay.ready.port}`;
       deviceConfig = { path, url: `${base}${relayDevicePath}`, devices: deviceIds.map((deviceId) => ({ deviceId })), hz: options.hz };
@@ -171,10 +209,10 @@ async function measurePath(path: ControlPath, options: ControlBenchOptions, sign
     }
 
     log(`${path}: connecting ${options.devices} devices`);
-    const devices = await BenchChild.start<null>(`${path} devices`, "bench/lib/control-devices.ts", deviceConfig, signal);
+    const devices = await BenchChild.start<null>(`${path} devices`, "bench/lib/control-devices.ts", deviceConfig, signal, cpus?.load);
     started.push(devices.child);
     log(`${path}: connecting ${options.devices} operators${path === "node" ? " (room, lease)" : ""}`);
-    const operators = await BenchChild.start<null>(`${path} operators`, "bench/lib/control-operators.ts", operatorConfig, signal);
+    const operators = await BenchChild.start<null>(`${path} operators`, "bench/lib/control-operators.ts", operatorConfig, signal, cpus?.load);
     started.push(operators.child);
 
     log(`${path}: commanding at ${options.hz} Hz; warming up for ${options.warmup} s, then measuring for ${options.seconds} s`);
@@ -215,6 +253,9 @@ async function measurePath(path: ControlPath, options: ControlBenchOptions, sign
     return {
       p50Ms: deviceWindow.p50Ms,
       p99Ms: deviceWindow.p99Ms,
+      latency: deviceWindow.latency,
+      estopLatenciesMs,
+      windowMs: deviceWindow.windowMs,
       deliveredPerS: deviceWindow.delivered / (deviceWindow.windowMs / 1000),
       acked: operatorWindow.applied,
       lost: operatorWindow.sent - operatorWindow.applied,
@@ -227,6 +268,31 @@ async function measurePath(path: ControlPath, options: ControlBenchOptions, sign
   } finally {
     for (const child of started) child.kill();
   }
+}
+
+/** One path's turns as one: latencies pooled, counts summed, CPU over the total window. */
+function pooled(path: ControlPath, turns: PathFigures[]): PathFigures {
+  const sum = (figure: (turn: PathFigures) => number) => turns.reduce((total, turn) => total + figure(turn), 0);
+  const windowMs = sum((turn) => turn.windowMs);
+  const [p50Ms, p99Ms] = mergedPercentiles(turns.map((turn) => turn.latency), [50, 99]) as [number, number];
+  const estopLatenciesMs = turns.flatMap((turn) => turn.estopLatenciesMs);
+  const estops = Float64Array.from(estopLatenciesMs).sort();
+  const figures: PathFigures = {
+    p50Ms, p99Ms, latency: { buckets: [], count: sum((turn) => turn.latency.count), negative: sum((turn) => turn.latency.negative) },
+    estopLatenciesMs, windowMs,
+    deliveredPerS: sum((turn) => turn.deliveredPerS * turn.windowMs) / windowMs,
+    acked: sum((turn) => turn.acked),
+    lost: sum((turn) => turn.lost),
+    estops: estopLatenciesMs.length,
+    estopsLost: sum((turn) => turn.estopsLost),
+    estopP50Ms: percentile(estops, 50),
+    estopP99Ms: percentile(estops, 99),
+    serverCpuPct: sum((turn) => turn.serverCpuPct * turn.windowMs) / windowMs,
+  };
+  const each = (figure: (turn: PathFigures) => number) => turns.map((turn) => figure(turn).toFixed(2)).join(", ");
+  log(`${path}, ${turns.length} turn(s) pooled: commands p50 ${p50Ms.toFixed(2)} ms, p99 ${p99Ms.toFixed(2)} ms (p99 of each turn: ${each((turn) => turn.p99Ms)}); `
+    + `e-stops ${figures.estops}, p99 ${figures.estopP99Ms.toFixed(2)} ms (each turn: ${each((turn) => turn.estopP99Ms)}); server CPU ${figures.serverCpuPct.toFixed(0)}%`);
+  return figures;
 }
 
 /** Enrols a device through the node's dev route; its secret signs the adapter's challenge. */
@@ -339,6 +405,6 @@ export const controlBench = defineBench({
   options: controlBenchOptions,
   // Per path: three child processes to start (tsx compiles on start), devices and rooms to
   // set up, warm-up, window, ack grace and the e-stop phase.
-  timeoutSeconds: (options) => 2 * (90 + options.warmup + options.seconds),
+  timeoutSeconds: (options) => 2 * options.rounds * (90 + options.warmup + options.seconds + 2 * options.estopRounds),
   run: (options) => runControlBench(options),
 });

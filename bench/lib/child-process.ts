@@ -4,7 +4,8 @@
  * forwarded to our stderr. Every child still running when this process exits, for any
  * reason, is SIGKILLed.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { availableParallelism } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -17,6 +18,21 @@ const runningChildren = new Set<ChildProcess>();
 process.on("exit", () => {
   for (const child of runningChildren) child.kill("SIGKILL");
 });
+
+/**
+ * CPU lists (taskset syntax) that give a bench's server under test the first core to
+ * itself and its load processes the others; undefined where that cannot be done (one
+ * core, or no `taskset`, from util-linux). On a small machine a server that shares its
+ * core with the load waits out the load's scheduler time slices, milliseconds each, and
+ * a latency tail then measures the scheduler rather than the server.
+ */
+export function serverAndLoadCpus(): { server: string; load: string } | undefined {
+  const cpus = availableParallelism();
+  if (cpus < 2) return undefined;
+  const probe = spawnSync("taskset", ["-c", "0", process.execPath, "-e", ""], { stdio: "ignore" });
+  if (probe.error || probe.status !== 0) return undefined;
+  return { server: "0", load: cpus === 2 ? "1" : `1-${cpus - 1}` };
+}
 
 /** How many of a child's last output lines a failure message quotes. */
 const quotedOutputLines = 20;
@@ -41,12 +57,15 @@ export class BenchChild {
   /**
    * Starts `script` (a path relative to the repository root) with `argument` as its one
    * JSON command-line argument, and resolves once the child is ready, with what it sent.
+   * With `cpus` (a taskset CPU list, see serverAndLoadCpus) the child runs on those only.
    */
-  static async start<Ready>(label: string, script: string, argument: unknown, signal?: AbortSignal): Promise<{ child: BenchChild; ready: Ready }> {
+  static async start<Ready>(label: string, script: string, argument: unknown, signal?: AbortSignal, cpus?: string): Promise<{ child: BenchChild; ready: Ready }> {
     signal?.throwIfAborted();
     // TSUNAGI_BENCH_PROFILE=DIR writes a V8 CPU profile of every bench child into DIR, to find where time goes.
     const profile = process.env.TSUNAGI_BENCH_PROFILE ? ["--cpu-prof", "--cpu-prof-dir", process.env.TSUNAGI_BENCH_PROFILE] : [];
-    const childProcess = spawn(process.execPath, [...profile, "--import", "tsx", script, JSON.stringify(argument)], {
+    const command = [process.execPath, ...profile, "--import", "tsx", script, JSON.stringify(argument)];
+    const pinned = cpus === undefined ? command : ["taskset", "-c", cpus, ...command];
+    const childProcess = spawn(pinned[0]!, pinned.slice(1), {
       cwd: repoRoot,
       // every process of the run reads wallClockMs() off the same anchor (see measure.ts)
       env: { ...process.env, [CLOCK_ANCHOR_ENV]: String(clockAnchorMs) },

@@ -5,6 +5,7 @@
  * relay baseline, carry the very same envelopes, built here.
  */
 import { tsunagi } from "../../proto/index.ts";
+import type { HistogramData } from "./measure.ts";
 
 /** The server between operators and devices: a region node, or the raw uWS relay baseline. */
 export type ControlPath = "node" | "relay";
@@ -75,6 +76,8 @@ export interface DeviceWindow {
   /** Operator→adapter latency: receive time minus ControlCommand.issued_at_ms. */
   p50Ms: number;
   p99Ms: number;
+  /** The same latencies, to pool with other rounds'. */
+  latency: HistogramData;
   /** p99 of the load's event-loop delay: how late it may have timestamped receives. */
   eventLoopDelayP99Ms: number;
   /** Adapter connections that closed after they came up, since the start. */

@@ -101,9 +101,12 @@ export class LatencyWindow {
   /** performance.now() when the window opened. */
   private startedAt = 0;
   private readonly loopDelay = new LoopDelayWindow();
+  /** The same samples, mergeable with other windows' (several rounds, several processes). */
+  private readonly histogram = new LatencyHistogram();
 
   start(): void {
     this.latenciesMs = [];
+    this.histogram.reset();
     this.startedAt = performance.now();
     this.loopDelay.start();
     this.measuring = true;
@@ -111,15 +114,17 @@ export class LatencyWindow {
 
   /** Keeps one latency, when the window is open. */
   record(latencyMs: number): void {
-    if (this.measuring) this.latenciesMs.push(latencyMs);
+    if (!this.measuring) return;
+    this.latenciesMs.push(latencyMs);
+    this.histogram.record(latencyMs);
   }
 
-  stop(): { windowMs: number; delivered: number; p50Ms: number; p99Ms: number; eventLoopDelayP99Ms: number } {
+  stop(): { windowMs: number; delivered: number; p50Ms: number; p99Ms: number; eventLoopDelayP99Ms: number; latency: HistogramData } {
     this.measuring = false;
     const eventLoopDelayP99Ms = this.loopDelay.stopP99Ms();
     const windowMs = performance.now() - this.startedAt;
     const sorted = Float64Array.from(this.latenciesMs).sort();
-    return { windowMs, delivered: sorted.length, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), eventLoopDelayP99Ms };
+    return { windowMs, delivered: sorted.length, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), eventLoopDelayP99Ms, latency: this.histogram.toData() };
   }
 }
 

@@ -4,13 +4,14 @@ import { runControlBench } from "../../bench/control.ts";
 // Shape only: timing figures on a shared machine are noise, so no thresholds here.
 describe("control bench", () => {
   it("measures a small control load through a region node and the relay baseline", { timeout: 120_000 }, async () => {
-    const result = await runControlBench({ devices: 4, hz: 50, seconds: 2, warmup: 0.5, estopRounds: 2 }, AbortSignal.timeout(110_000));
+    const result = await runControlBench({ devices: 4, hz: 50, rounds: 2, seconds: 1.5, warmup: 0.5, estopRounds: 2 }, AbortSignal.timeout(110_000));
 
-    expect(result).toMatchObject({ bench: "control", devices: 4, hz: 50, seconds: 2 });
+    expect(result).toMatchObject({ bench: "control", devices: 4, hz: 50, rounds: 2, seconds: 1.5 });
     expect(Object.keys(result).sort()).toEqual([
       "addedP50Ms", "addedP99Ms", "baseline", "bench", "commandsPerS", "devices", "estopBaselineP99Ms",
-      "estopP99Ms", "hz", "node", "seconds", "serverCpuPct",
+      "estopP99Ms", "hz", "node", "pinned", "rounds", "seconds", "serverCpuPct",
     ]);
+    expect(typeof result.pinned).toBe("boolean");
     expect(Object.keys(result.baseline).sort()).toEqual(["p50Ms", "p99Ms"]);
     expect(Object.keys(result.node).sort()).toEqual(["acked", "estopP50Ms", "estopP99Ms", "estops", "estopsLost", "lost", "p50Ms", "p99Ms"]);
     const figures = {
@@ -29,7 +30,9 @@ describe("control bench", () => {
     expect(result.node.estopP99Ms).toBeGreaterThanOrEqual(result.node.estopP50Ms);
     expect(result.baseline.p99Ms).toBeGreaterThanOrEqual(result.baseline.p50Ms);
     expect(result.estopP99Ms).toBe(result.node.estopP99Ms);
-    // Two rounds, each e-stopping all four devices under load; each one arrives.
-    expect(result.node).toMatchObject({ estops: 8, estopsLost: 0 });
+    // Two turns of two e-stop rounds, each e-stopping all four devices under load, pooled; each one arrives.
+    expect(result.node).toMatchObject({ estops: 16, estopsLost: 0 });
+    // The pooled window holds both turns' commands: 4 devices at 50 Hz for 2 × 1.5 s.
+    expect(result.node.acked).toBeGreaterThan(4 * 50 * 3 * 0.8);
   });
 });
