@@ -28,8 +28,8 @@
  * load and this orchestrator, all on 127.0.0.1. The node runs embedded (no Redis) in dev
  * mode, like `npm start -- --demo false`, with client rate limits raised above the load.
  * The server under test gets the first core to itself and the rest run on the others
- * (`--pin false` to let them share): a server sharing its core with the load waits out
- * the load's scheduler time slices, and its tail would measure those. A teleop node in
+ * (`--pin false` to let them share): sharing cores, the server and the load delay each
+ * other, and the tails measure that contention more than the server. A teleop node in
  * production gets a core of its own for the same reason.
  *
  * @example
@@ -151,7 +151,7 @@ export async function runControlBench(options: Partial<ControlBenchOptions> = {}
   const resolved = controlBenchOptions.parse(options);
   const cpus = resolved.pin ? serverAndLoadCpus() : undefined;
   if (cpus) log(`the server under test runs on CPU ${cpus.server}, the load on CPU ${cpus.load} (--pin false to share them)`);
-  else log(`the server under test shares the CPUs with the load${resolved.pin ? " (pinning needs 2 cores and taskset)" : ""}: its tail then includes the load's scheduler time slices`);
+  else log(`the server under test shares the CPUs with the load${resolved.pin ? " (pinning needs 2 cores and taskset)" : ""}: the two then delay each other, and the tails measure that contention`);
   const turns: Record<ControlPath, PathFigures[]> = { node: [], relay: [] };
   for (let round = 0; round < resolved.rounds; round++) {
     // node, relay, relay, node, …: a drift in the machine's load over the run weighs on both alike.

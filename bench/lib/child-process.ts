@@ -22,9 +22,9 @@ process.on("exit", () => {
 /**
  * CPU lists (taskset syntax) that give a bench's server under test the first core to
  * itself and its load processes the others; undefined where that cannot be done (one
- * core, or no `taskset`, from util-linux). On a small machine a server that shares its
- * core with the load waits out the load's scheduler time slices, milliseconds each, and
- * a latency tail then measures the scheduler rather than the server.
+ * core, or no `taskset`, from util-linux). On a small machine a server and a load that
+ * share cores delay each other by the scheduler's time slices, milliseconds each, and a
+ * latency tail then measures that contention rather than the server.
  */
 export function serverAndLoadCpus(): { server: string; load: string } | undefined {
   const cpus = availableParallelism();
