@@ -35,6 +35,7 @@ import { ErrorCode, encodeEnvelope, ENVELOPE_MESSAGE_TYPE, TRUSTED, tsunagi } fr
 type Envelope = tsunagi.v1.Envelope;
 import { tokenAuth, ClusterRoom } from "../shared/ClusterRoom.ts";
 import { clientBufferedAmount, Protocol } from "../shared/colyseusInternals.ts";
+import { PeriodicTasks } from "../shared/PeriodicTasks.ts";
 import { nodeContext, type NodeContext } from "../../server/context.ts";
 import type { Role, TokenClaims } from "../../server/auth/tokens.ts";
 import { ControlLease, controllingRoles, type LeaseGrant, type LeaseRefused } from "./ControlLease.ts";
@@ -145,7 +146,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   private readonly participants = new Map<string, Participant>();
   private context!: NodeContext;
   private audit!: AuditSink;
-  private timers: NodeJS.Timeout[] = [];
+  private readonly timers = new PeriodicTasks();
   private detachGateway?: () => void;
   private nextProbeId = 1;
   /** The room's devices, in the order they were given. */
@@ -202,10 +203,11 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     });
     this.onEnvelope("pong", (client, envelope) => this.onPong(client, envelope));
 
-    this.timers.push(setInterval(() => this.tick(), TICK_MS));
-    this.timers.push(setInterval(() => this.fanOutTelemetry(), Math.max(10, Math.round(1000 / teleop.telemetryHz))));
-    this.timers.push(setInterval(() => this.probeHolders(), teleop.rttProbeMs));
-    this.timers.push(setInterval(() => this.flushSummaries(), SUMMARY_MS));
+    // Each at its own phase: rooms opened together must not fan out, probe or summarise in one burst.
+    this.timers.every(TICK_MS, () => this.tick());
+    this.timers.every(Math.max(10, Math.round(1000 / teleop.telemetryHz)), () => this.fanOutTelemetry());
+    this.timers.every(teleop.rttProbeMs, () => this.probeHolders());
+    this.timers.every(SUMMARY_MS, () => this.flushSummaries());
     this.record("room.opened", { devices });
     this.context.logger.info({ roomId: this.roomId, devices }, `teleop room ${this.roomId} opened with ${devices.join(", ")}`);
   }
@@ -239,7 +241,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   }
 
   onDispose() {
-    for (const timer of this.timers) clearInterval(timer);
+    this.timers.stop();
     this.detachGateway?.();
     this.flushSummaries();
     for (const slot of this.slots.values()) {
