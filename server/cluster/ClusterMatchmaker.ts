@@ -171,16 +171,24 @@ export class ClusterMatchmaker {
       if (available) return colyseus(() => matchMaker.joinById(available.roomId, options, authContext));
     }
 
-    // A new room: place it. A forwarded request was already placed in this region.
-    const nodes = await this.context.registry.list(forwarded ? this.context.regionId : undefined);
-    const target = this.selector.selectNode(
-      { roomName, localRegionId: this.context.regionId, rttHints: parseRttHints(options.rttHints) }, nodes);
-    if (!target) throw new ServerError(ErrorCode.OVERLOADED, "no node with capacity for a new room");
-    if (target.regionId !== this.context.regionId) {
-      return this.rpc.forwardMatchmake(target, method, roomName, options, authorization);
+    // A new room: place it. A request forwarded from another region was placed in this
+    // region; one forwarded from a node of this region was placed on this node.
+    const forwarder = forwarded ? await this.context.registry.get(headers.get(FORWARDED_HEADER)!) : undefined;
+    if (forwarder?.regionId === this.context.regionId) {
+      this.placements.set(options, matchMaker.processId);
+    } else {
+      const nodes = await this.context.registry.list(forwarded ? this.context.regionId : undefined);
+      const target = this.selector.selectNode(
+        { roomName, localRegionId: this.context.regionId, rttHints: parseRttHints(options.rttHints) }, nodes);
+      if (!target) throw new ServerError(ErrorCode.OVERLOADED, "no node with capacity for a new room");
+      // Another node creates the room by its own matchmaking route, not by Colyseus' IPC:
+      // IPC drops the code of a refusal from the room's onCreate (ROOM_CONFLICT, FORBIDDEN,
+      // WRONG_TYPE…), and the client would get INTERNAL instead.
+      if (target.nodeId !== this.context.nodeId) {
+        return this.rpc.forwardMatchmake(target, method, roomName, options, authorization);
+      }
+      this.placements.set(options, target.processId);
     }
-
-    this.placements.set(options, target.processId);
     try {
       return await colyseus(() => matchMaker.create(roomName, options, authContext));
     } catch (error) {
