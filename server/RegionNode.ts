@@ -24,6 +24,7 @@ import { InMemoryRoomDirectory, RedisRoomDirectory, type RoomDirectory } from ".
 import { LatencyRegionSelector } from "./cluster/RegionSelector.ts";
 import { RegionTopology } from "./cluster/topology.ts";
 import { NodeRpc } from "./cluster/NodeRpc.ts";
+import { serveDeviceRequests } from "./gateway/DeviceRequests.ts";
 import { ClusterMatchmaker, httpStatusFor } from "./cluster/ClusterMatchmaker.ts";
 import type { NodeInfo } from "./cluster/types.ts";
 import { installInputGuard, uninstallInputGuard } from "../rooms/shared/InputGuard.ts";
@@ -67,6 +68,8 @@ export class RegionNode {
   private stopping?: Promise<void>;
   /** Registry heartbeat timer. */
   private heartbeatTimer?: NodeJS.Timeout;
+  /** Ends this node's answers to other nodes' rooms asking for their devices. */
+  private stopServingDeviceRequests?: () => void;
   /** Event-loop delay histogram, reset every heartbeat. */
   private readonly loopDelay: IntervalHistogram;
 
@@ -171,7 +174,7 @@ export class RegionNode {
     let node: RegionNode | undefined;
     const context: NodeContext = {
       config, nodeId: config.nodeId, regionId: config.regionId, publicAddress, logger, metrics, registry, directory,
-      gateway, devices, audit,
+      gateway, gatewayUrl, devices, audit,
       isDraining: () => node?.draining ?? false,
     };
     setNodeContext(context);
@@ -206,6 +209,7 @@ export class RegionNode {
     loopDelay.enable();
     node = new RegionNode(config, bound.port, publicAddress, server, registry, directory, ownedRedis, { logger, metrics, tokens, loopDelay, gateway, devices, gatewayUrl });
 
+    node.stopServingDeviceRequests = await serveDeviceRequests({ presence, gateway, directory, nodeId: config.nodeId, clusterName: config.clusterName, logger: logger.child({ component: "gateway" }) });
     server.router = node.routes(clusterMatchmaker) as any;
     await server.listen(bound.port, config.host);
     await node.heartbeat();
@@ -355,6 +359,7 @@ export class RegionNode {
 
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<"timeout">((resolve) => { timer = setTimeout(() => resolve("timeout"), this.config.drainTimeoutMs); });
+    this.stopServingDeviceRequests?.();
     const outcome = await Promise.race([this.server.gracefullyShutdown(false).then(() => "drained" as const), bound]);
     clearTimeout(timer);
     if (outcome === "timeout") {

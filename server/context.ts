@@ -26,6 +26,8 @@ export interface NodeContext {
   directory: RoomDirectory;
   /** Where edge adapters connect; rooms find their devices' links here. */
   gateway: DeviceGateway;
+  /** This node's device endpoint, ws://host:port/device. */
+  gatewayUrl: string;
   /** Device enrolment and credentials. */
   devices: DeviceCredentials;
   /** The audit log of a teleop room (Redis Streams, or in memory in embedded mode). */

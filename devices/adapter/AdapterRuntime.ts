@@ -19,6 +19,10 @@
  * 4. When the socket closes: motion zeroed at once, the lease that was current is dead
  *    (a watchdog latch), a drone's link-loss failsafe engaged; then backoff with full
  *    jitter (initialMs doubling up to maxMs) and a fresh probe.
+ * 5. A GatewayRedirect (the device's room is on another node of the region) is followed
+ *    at once, without backoff or probe: the gateway closes, the close stops the machine
+ *    as every close does, and the next cycle connects to the named gateway. Later cycles
+ *    go there first until a connection there is not welcomed or its node drains.
  *
  * Safety, online:
  * - LeaseState: the only lease commands are accepted under; "" zeroes motion. The
@@ -156,6 +160,8 @@ export interface AdapterCounters {
   connectAttempts: number;
   /** Welcomes after the first: times the adapter came back online. */
   reconnects: number;
+  /** GatewayRedirects followed: the device's room was on another node. */
+  redirects: number;
   telemetrySent: number;
   /** Telemetry samples dropped from the full offline buffer (oldest first). */
   telemetryDropped: number;
@@ -230,6 +236,8 @@ const TELEMETRY_BACKPRESSURE_BYTES = 256 * 1024;
 const MAX_FRAME_BYTES = 1024 * 1024;
 /** How long stop() waits for the close handshake before cutting the socket. */
 const CLOSE_GRACE_MS = 1000;
+/** The gateway closes with this when its node drains: reconnect elsewhere (DeviceGateway). */
+const CLOSE_DRAINING = 4001;
 
 export class AdapterRuntime {
   /** The enrolled device id this adapter speaks for. */
@@ -305,11 +313,18 @@ export class AdapterRuntime {
   private loopDone: Promise<void> = Promise.resolve();
   /** See `lastError`. */
   private lastErrorValue: AdapterError | undefined;
+  /**
+   * Where a GatewayRedirect sent this adapter: tried first on every cycle, until a
+   * connection there is not welcomed (or that node drains), then back to probing.
+   */
+  private redirectTarget: { node: string; gateway: Session["gateway"] } | undefined;
+  /** A redirect just arrived: the next cycle starts at once, with no backoff. */
+  private redirectPending = false;
   /** See `connection`. */
   private connectionValue: AdapterConnection | undefined;
   /** See `counters`. */
   private readonly counterValues: AdapterCounters = {
-    acks: {}, actions: {}, connectAttempts: 0, reconnects: 0, telemetrySent: 0, telemetryDropped: 0,
+    acks: {}, actions: {}, connectAttempts: 0, reconnects: 0, redirects: 0, telemetrySent: 0, telemetryDropped: 0,
     malformed: 0, unexpected: 0, errorsReceived: 0, errors: {}, watchdogTrips: 0, estops: 0,
   };
   /** Welcomes so far (the first is not a reconnect). */
@@ -503,6 +518,11 @@ export class AdapterRuntime {
         this.logger.error({ err: error }, "adapter connection attempt failed unexpectedly");
       }
       if (this.stopping) break;
+      if (this.redirectPending) {
+        this.redirectPending = false;
+        this.failures = 0;
+        continue;
+      }
       const delayMs = backoffDelayMs(this.failures, this.backoffInitialMs, this.backoffMaxMs, this.random);
       this.failures++;
       this.setState("backoff");
@@ -514,6 +534,15 @@ export class AdapterRuntime {
   /** One cycle: probe, pick a gateway, connect; resolves when that connection is over. */
   private async connectOnce(): Promise<void> {
     this.counterValues.connectAttempts++;
+    const target = this.redirectTarget;
+    if (target) {
+      const welcomed = await this.connect(target.node, target.gateway);
+      if (!welcomed && this.redirectTarget === target && !this.redirectPending) {
+        this.redirectTarget = undefined;
+        this.logger.warn({ url: target.gateway.url }, `the gateway this adapter was sent to (${target.gateway.url}) did not take it; picking a node by round trip again`);
+      }
+      return;
+    }
     this.setState("probing");
     const results = await this.probe.reprobe();
     if (this.stopping) return;
@@ -561,17 +590,17 @@ export class AdapterRuntime {
     return { url, regionId: typeof regionId === "string" ? regionId : "", nodeId: typeof nodeId === "string" ? nodeId : "" };
   }
 
-  /** Opens the device channel and runs it; resolves when the socket has closed. */
-  private connect(node: string, gateway: Session["gateway"]): Promise<void> {
+  /** Opens the device channel and runs it; resolves when the socket has closed, with whether it was welcomed. */
+  private connect(node: string, gateway: Session["gateway"]): Promise<boolean> {
     this.setState("connecting");
-    return new Promise<void>((resolve) => {
+    return new Promise<boolean>((resolve) => {
       let ws: WebSocket;
       const startedAt = this.clock.clientNow();
       try {
         ws = new WebSocket(gateway.url, { perMessageDeflate: false, handshakeTimeout: this.handshakeTimeoutMs, maxPayload: MAX_FRAME_BYTES });
       } catch (error) {
         this.noteError({ phase: "connect", codeName: "CONNECTION_FAILED", message: `${gateway.url}: ${(error as Error).message}` });
-        resolve();
+        resolve(false);
         return;
       }
       const session: Session = { ws, node, gateway, startedAt, helloCorrelationId: 0, welcomed: false, failureNoted: false, pings: new Set() };
@@ -590,7 +619,7 @@ export class AdapterRuntime {
       });
       ws.on("close", (code, reason) => {
         this.onClosed(session, code, reason.toString());
-        resolve();
+        resolve(session.welcomed);
       });
     });
   }
@@ -700,6 +729,7 @@ export class AdapterRuntime {
       case "leaseState": this.onLeaseState(envelope.leaseState!); return;
       case "estop": this.onEStop(envelope.estop!); return;
       case "reset": this.onReset(envelope.reset!); return;
+      case "gatewayRedirect": this.onRedirect(session, envelope.gatewayRedirect!); return;
       case "clockSyncPong": {
         const t3 = this.clock.clientNow();
         if (!session.pings.delete(correlationId)) { this.unexpected(`a ClockSyncPong for correlation id ${correlationId}, which no ping carried`); return; }
@@ -932,6 +962,23 @@ export class AdapterRuntime {
 
   // --- disconnects ---------------------------------------------------------------------
 
+  /**
+   * The device's room is on another node: the gateway closes this connection next (the
+   * close stops the machine, as every close does), and the next cycle connects there.
+   */
+  private onRedirect(session: Session, redirect: tsunagi.v1.IGatewayRedirect): void {
+    const url = redirect.url ?? "";
+    if (!/^wss?:\/\/[^\s]{1,2000}$/.test(url)) {
+      this.unexpected(`a GatewayRedirect to ${JSON.stringify(url.slice(0, 200))}, not a ws:// or wss:// url; staying`);
+      return;
+    }
+    const nodeId = redirect.nodeId ?? "";
+    this.redirectTarget = { node: session.node, gateway: { url, regionId: redirect.regionId ?? "", nodeId } };
+    this.redirectPending = true;
+    this.counterValues.redirects++;
+    this.logger.info({ url, nodeId, reason: redirect.reason }, `sent to node ${nodeId || url}${redirect.reason ? `: ${redirect.reason}` : ""}`);
+  }
+
   private onClosed(session: Session, code: number, reason: string): void {
     clearTimeout(session.handshakeTimer);
     clearInterval(session.clockSyncTimer);
@@ -948,6 +995,8 @@ export class AdapterRuntime {
       return;
     }
     this.connectionValue = undefined;
+    // A node that drains sends its adapters elsewhere: not back to it.
+    if (code === CLOSE_DRAINING && this.redirectTarget?.gateway.url === session.gateway.url) this.redirectTarget = undefined;
     const leaseId = this.guard.currentLease;
     if (leaseId !== undefined) {
       this.guard.tripWatchdog();

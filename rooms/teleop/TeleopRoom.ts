@@ -36,6 +36,7 @@ type Envelope = tsunagi.v1.Envelope;
 import { tokenAuth, ClusterRoom } from "../shared/ClusterRoom.ts";
 import { clientBufferedAmount, Protocol } from "../shared/colyseusInternals.ts";
 import { PeriodicTasks } from "../shared/PeriodicTasks.ts";
+import { requestDevice } from "../../server/gateway/DeviceRequests.ts";
 import { nodeContext, type NodeContext } from "../../server/context.ts";
 import type { Role, TokenClaims } from "../../server/auth/tokens.ts";
 import { ControlLease, controllingRoles, type LeaseGrant, type LeaseRefused } from "./ControlLease.ts";
@@ -63,6 +64,8 @@ const TICK_MS = 20;
 const PLAUSIBLE_CLOCK_SKEW_MS = 10_000;
 /** How often command summaries go to the audit log, ms. */
 const SUMMARY_MS = 1000;
+/** How often a room asks the region's other nodes for its devices not connected here. */
+const DEVICE_REQUEST_MS = 2000;
 
 export interface TeleopRoomOptions {
   roomId?: string;
@@ -148,6 +151,8 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   private audit!: AuditSink;
   private readonly timers = new PeriodicTasks();
   private detachGateway?: () => void;
+  /** The devices this room holds in the directory (and on this node); released on dispose. */
+  private deviceClaims: { context: NodeContext; devices: string[] } | undefined;
   private nextProbeId = 1;
   /** The room's devices, in the order they were given. */
   private deviceIds: string[] = [];
@@ -159,20 +164,18 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
 
   async onCreate(options: TeleopRoomOptions & { roomId?: unknown }) {
     const devices = parseDevices(options?.devices);
-    for (const deviceId of devices) {
-      const owner = deviceOwners.get(deviceId);
-      if (owner) throw new ServerError(ErrorCode.ROOM_CONFLICT, `device ${deviceId} already belongs to room "${owner}" on this node`);
-    }
     this.deviceIds = devices;
     // A site's room outlives its participants: its machines stay bound to it (stopped,
     // with no lease) until the node stops, so the next operator finds them there.
     this.autoDispose = false;
-    await super.onCreate(options);
-    this.context = nodeContext();
+    const context = nodeContext();
+    await super.onCreate(options); // claims the room id (and sets it)
+    // On a refusal Colyseus discards the room, which releases the room id again.
+    await this.claimDevices(context, devices);
+    this.context = context;
     this.audit = this.context.audit(this.roomId);
     const teleop = this.context.config.teleop;
     for (const deviceId of devices) {
-      deviceOwners.set(deviceId, this.roomId);
       const lease = new ControlLease({
         deviceId, ttlMs: teleop.leaseTtlMs,
         onListenerError: (error) => this.context.logger.error({ err: error, roomId: this.roomId }, "lease listener failed"),
@@ -208,6 +211,9 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     this.timers.every(Math.max(10, Math.round(1000 / teleop.telemetryHz)), () => this.fanOutTelemetry());
     this.timers.every(teleop.rttProbeMs, () => this.probeHolders());
     this.timers.every(SUMMARY_MS, () => this.flushSummaries());
+    // Devices connected to another node of the region are asked over (DeviceRequests).
+    this.timers.every(DEVICE_REQUEST_MS, () => this.requestMissingDevices());
+    this.requestMissingDevices();
     this.record("room.opened", { devices });
     this.context.logger.info({ roomId: this.roomId, devices }, `teleop room ${this.roomId} opened with ${devices.join(", ")}`);
   }
@@ -241,16 +247,66 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   }
 
   onDispose() {
+    // Also called for a room whose onCreate refused (Colyseus discards it): release only
+    // what this room claimed, and touch nothing that onCreate did not set up.
+    const claimed = this.deviceClaims;
+    this.deviceClaims = undefined;
+    if (claimed) void this.releaseDevices(claimed.context, claimed.devices);
     this.timers.stop();
+    if (!this.context) return;
     this.detachGateway?.();
     this.flushSummaries();
     for (const slot of this.slots.values()) {
       slot.lease.close();
       slot.link?.sendLeaseState({ deviceId: slot.deviceId, leaseId: "", online: true, cause: "closed" });
       slot.unbind?.();
-      if (deviceOwners.get(slot.deviceId) === this.roomId) deviceOwners.delete(slot.deviceId);
     }
     this.record("room.closed", {});
+  }
+
+  /**
+   * Binds the devices to this room, on this node (one room each) and in the cluster's
+   * directory (one room each, whichever node its adapter is on); all or none.
+   */
+  private async claimDevices(context: NodeContext, devices: string[]) {
+    for (const deviceId of devices) {
+      const owner = deviceOwners.get(deviceId);
+      if (owner) throw new ServerError(ErrorCode.ROOM_CONFLICT, `device ${deviceId} already belongs to room "${owner}" on this node`);
+    }
+    for (const deviceId of devices) deviceOwners.set(deviceId, this.roomId);
+    const owner = { roomId: this.roomId, regionId: context.regionId, nodeId: context.nodeId, gatewayUrl: context.gatewayUrl };
+    const claimed: string[] = [];
+    try {
+      for (const deviceId of devices) {
+        const claim = await context.directory.claimDevice(deviceId, owner);
+        if (!claim.claimed) {
+          throw new ServerError(ErrorCode.ROOM_CONFLICT, `device ${deviceId} already belongs to room "${claim.owner.roomId}" on node ${claim.owner.nodeId} (region ${claim.owner.regionId})`);
+        }
+        claimed.push(deviceId);
+      }
+      this.deviceClaims = { context, devices: claimed };
+    } catch (error) {
+      await this.releaseDevices(context, claimed);
+      for (const deviceId of devices) if (deviceOwners.get(deviceId) === this.roomId) deviceOwners.delete(deviceId);
+      throw error instanceof ServerError ? error : new ServerError(ErrorCode.INTERNAL, `could not claim the room's devices: ${(error as Error).message}`);
+    }
+  }
+
+  private async releaseDevices(context: NodeContext, devices: string[]) {
+    for (const deviceId of devices) {
+      if (deviceOwners.get(deviceId) === this.roomId) deviceOwners.delete(deviceId);
+      await context.directory.releaseDevice(deviceId, this.roomId).catch((error) => {
+        context.logger.warn({ err: error, deviceId, roomId: this.roomId }, `device ${deviceId}: releasing its claim failed; it lapses when this node leaves the registry`);
+      });
+    }
+  }
+
+  /** Asks the region's other nodes for the devices whose adapters are not connected here. */
+  private requestMissingDevices() {
+    for (const slot of this.slots.values()) {
+      if (slot.link?.online) continue;
+      requestDevice(this.presence, this.context.config.clusterName, { deviceId: slot.deviceId, roomId: this.roomId, nodeId: this.context.nodeId });
+    }
   }
 
   // --- devices -----------------------------------------------------------------------

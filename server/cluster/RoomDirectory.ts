@@ -4,11 +4,15 @@
  * A room is claimed before it opens, atomically, so two nodes never host the same room:
  * the second claimant gets the winner's entry back and sends its client there instead.
  * A claim held by a node that is no longer in the registry (crashed) may be taken over.
+ *
+ * Teleop devices are claimed the same way: a machine answers to one room in the whole
+ * cluster, whichever node its adapter happens to be connected to.
  */
 import type { Redis } from "ioredis";
-import type { DirectoryChange, DirectoryEntry } from "./types.ts";
+import type { DeviceOwner, DirectoryChange, DirectoryEntry } from "./types.ts";
 
 export type ClaimResult = { claimed: true } | { claimed: false; owner: DirectoryEntry };
+export type DeviceClaimResult = { claimed: true } | { claimed: false; owner: DeviceOwner };
 
 export interface RoomDirectory {
   /** Claims `entry.roomId` for `entry.nodeId` unless a live node already holds it. */
@@ -21,6 +25,16 @@ export interface RoomDirectory {
   list(): Promise<DirectoryEntry[]>;
   /** Calls `listener` for every change anywhere in the cluster; returns an unsubscribe. */
   watch(listener: (change: DirectoryChange) => void): Promise<() => Promise<void>>;
+  /**
+   * Binds `deviceId` to `owner.roomId` unless another room holds it on a live node. A
+   * claim held on `owner.nodeId` itself is taken over: that node's rooms arbitrate among
+   * themselves (and a restarted node reuses its id).
+   */
+  claimDevice(deviceId: string, owner: DeviceOwner): Promise<DeviceClaimResult>;
+  /** Unbinds the device if `roomId` holds it. */
+  releaseDevice(deviceId: string, roomId: string): Promise<void>;
+  /** The room the device answers to, if any (possibly on a dead node). */
+  deviceOwner(deviceId: string): Promise<DeviceOwner | undefined>;
   close(): Promise<void>;
 }
 
@@ -30,6 +44,8 @@ type IsAlive = (nodeId: string) => boolean | Promise<boolean>;
 export class InMemoryRoomDirectory implements RoomDirectory {
   /** Entries by room id. */
   private readonly entries = new Map<string, DirectoryEntry>();
+  /** Device owners by device id. */
+  private readonly devices = new Map<string, DeviceOwner>();
   /** Change listeners, each isolated from the others' exceptions. */
   private readonly listeners = new Set<(change: DirectoryChange) => void>();
 
@@ -62,6 +78,21 @@ export class InMemoryRoomDirectory implements RoomDirectory {
   async watch(listener: (change: DirectoryChange) => void) {
     this.listeners.add(listener);
     return async () => { this.listeners.delete(listener); };
+  }
+  async claimDevice(deviceId: string, owner: DeviceOwner): Promise<DeviceClaimResult> {
+    const current = this.devices.get(deviceId);
+    if (current && current.roomId !== owner.roomId && current.nodeId !== owner.nodeId && (await this.isAlive(current.nodeId))) {
+      return { claimed: false, owner: structuredClone(current) };
+    }
+    this.devices.set(deviceId, structuredClone(owner));
+    return { claimed: true };
+  }
+  async releaseDevice(deviceId: string, roomId: string) {
+    if (this.devices.get(deviceId)?.roomId === roomId) this.devices.delete(deviceId);
+  }
+  async deviceOwner(deviceId: string) {
+    const owner = this.devices.get(deviceId);
+    return owner && structuredClone(owner);
   }
   async close() { this.listeners.clear(); }
 
@@ -102,11 +133,32 @@ redis.call('SREM', KEYS[2], ARGV[2])
 return 1
 `;
 
+// Device claims: free, held by the same room or on our own node, or held on a node whose
+// registry entry has expired → take it.
+const DEVICE_CLAIM_SCRIPT = `
+local current = redis.call('GET', KEYS[1])
+if current then
+  local owner = cjson.decode(current)
+  if owner.roomId ~= ARGV[2] and owner.nodeId ~= ARGV[3] and redis.call('EXISTS', ARGV[4] .. owner.nodeId) == 1 then
+    return current
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return false
+`;
+const DEVICE_RELEASE_SCRIPT = `
+local current = redis.call('GET', KEYS[1])
+if not current or cjson.decode(current).roomId ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+`;
+
 /**
  * Redis layout (prefix = `<cluster>:`):
- *   <prefix>room:<roomId>  JSON DirectoryEntry
- *   <prefix>rooms          set of room ids
- *   <prefix>directory      pub/sub channel of DirectoryChange
+ *   <prefix>room:<roomId>      JSON DirectoryEntry
+ *   <prefix>rooms              set of room ids
+ *   <prefix>directory          pub/sub channel of DirectoryChange
+ *   <prefix>device-owner:<id>  JSON DeviceOwner: the teleop room a device answers to
  */
 export class RedisRoomDirectory implements RoomDirectory {
   /** Subscriber connections opened by watch(), closed by close(). */
@@ -117,6 +169,7 @@ export class RedisRoomDirectory implements RoomDirectory {
   private key(roomId: string) { return `${this.prefix}room:${roomId}`; }
   private get indexKey() { return `${this.prefix}rooms`; }
   private get channel() { return `${this.prefix}directory`; }
+  private deviceKey(deviceId: string) { return `${this.prefix}device-owner:${deviceId}`; }
 
   async claim(entry: DirectoryEntry): Promise<ClaimResult> {
     const owner = await this.redis.eval(
@@ -161,6 +214,22 @@ export class RedisRoomDirectory implements RoomDirectory {
       this.subscribers.delete(subscriber);
       subscriber.disconnect();
     };
+  }
+
+  async claimDevice(deviceId: string, owner: DeviceOwner): Promise<DeviceClaimResult> {
+    const current = await this.redis.eval(
+      DEVICE_CLAIM_SCRIPT, 1, this.deviceKey(deviceId), JSON.stringify(owner), owner.roomId, owner.nodeId, `${this.prefix}node:`,
+    ) as string | null;
+    return current ? { claimed: false, owner: JSON.parse(current) as DeviceOwner } : { claimed: true };
+  }
+
+  async releaseDevice(deviceId: string, roomId: string) {
+    await this.redis.eval(DEVICE_RELEASE_SCRIPT, 1, this.deviceKey(deviceId), roomId);
+  }
+
+  async deviceOwner(deviceId: string) {
+    const value = await this.redis.get(this.deviceKey(deviceId));
+    return value ? (JSON.parse(value) as DeviceOwner) : undefined;
   }
 
   async close() {

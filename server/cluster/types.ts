@@ -36,6 +36,15 @@ export interface DirectoryEntry {
   createdAt: number;
 }
 
+/** The teleop room a device answers to, and where that room drives it from. */
+export interface DeviceOwner {
+  roomId: string;
+  regionId: string;
+  nodeId: string;
+  /** That node's device endpoint (ws://host:port/device): where the adapter must connect. */
+  gatewayUrl: string;
+}
+
 export type DirectoryChange =
   | { kind: "upsert"; entry: DirectoryEntry }
   | { kind: "remove"; roomId: string };

@@ -80,6 +80,8 @@ type Socket = uWS.WebSocket<Connection>;
 
 const CLOSE_POLICY = 1008;
 const CLOSE_DRAINING = 4001;
+/** GatewayRedirect sent: connect to the gateway it names. */
+export const CLOSE_REDIRECTED = 4003;
 const CLOSE_REPLACED = 4409;
 const ADAPTER_VERSION_PATTERN = /^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/;
 
@@ -164,6 +166,20 @@ export class DeviceGateway {
     const link = this.links.get(deviceId);
     if (!link) return false;
     link.disconnect(CLOSE_POLICY, reason);
+    return true;
+  }
+
+  /**
+   * Sends the device's adapter to another node's gateway (GatewayRedirect, then close
+   * 4003): its room lives there. False when the device is not connected here.
+   */
+  redirect(deviceId: string, target: { url: string; regionId: string; nodeId: string }, reason: string): boolean {
+    const link = this.links.get(deviceId);
+    if (!link) return false;
+    link.write({ correlationId: 0, gatewayRedirect: { url: target.url, regionId: target.regionId, nodeId: target.nodeId, reason } });
+    this.options.logger.info({ deviceId, to: target.nodeId, url: target.url }, `device ${deviceId} sent to node ${target.nodeId}: ${reason}`);
+    this.options.metrics.deviceRedirects.inc();
+    link.disconnect(CLOSE_REDIRECTED, "redirected");
     return true;
   }
 

@@ -28,6 +28,8 @@ export class NodeMetrics {
   readonly expo = { moves: 0, movesRefused: 0, frames: 0, framesSkipped: 0, updates: 0, ticks: 0, tickSeconds: 0 };
   /** Zone handoffs by outcome (reserved, failed). */
   readonly handoffs: Counter<"outcome">;
+  /** Adapters sent to the node of the room that owns their device. */
+  readonly deviceRedirects: Counter;
 
   constructor(sources: { connections: () => number; roomsByType: () => Record<string, number>; devicesOnline?: () => number }) {
     collectDefaultMetrics({ register: this.registry, prefix: "tsunagi_", eventLoopMonitoringPrecision: 20 });
@@ -83,6 +85,7 @@ export class NodeMetrics {
     counterOf("tsunagi_expo_ticks_total", "Expo room ticks run.", () => expo.ticks);
     counterOf("tsunagi_expo_tick_seconds_total", "Time spent in expo room ticks.", () => expo.tickSeconds);
     this.handoffs = new Counter({ name: "tsunagi_expo_handoffs_total", help: "Zone handoffs, by outcome.", labelNames: ["outcome"], registers });
+    this.deviceRedirects = new Counter({ name: "tsunagi_device_redirects_total", help: "Adapters sent to the node of the room that owns their device.", registers });
     this.matchmake = new Counter({
       name: "tsunagi_matchmake_total", help: "Matchmaking requests, by method and outcome.",
       labelNames: ["method", "outcome"], registers,

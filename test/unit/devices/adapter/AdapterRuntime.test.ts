@@ -567,6 +567,50 @@ describe("regions", () => {
     expect((await onlineEvent).nodeId).toBe("other");
   });
 
+  it("follows a GatewayRedirect at once, stopping first, and goes back to that gateway first after a drop", { timeout: 15_000 }, async () => {
+    const roomNode = await ScriptedGateway.start({ deviceId: DEVICE, secret: SECRET, nodeId: "room-node" });
+    cleanups.push(() => roomNode.close());
+    const s = await setup({ gateway: { nodeId: "near" }, runtime: { backoff: { initialMs: 2000, maxMs: 2000 } } });
+    await online(s);
+    await lease(s, "lease-r");
+    expect((await command(s, { leaseId: "lease-r", seq: 1, axes: [{ name: "swing", value: 0.4 }] })).status).toBe(Status.APPLIED);
+
+    const movedOnline = nextEvent(s.runtime, "online");
+    const offline = nextEvent(s.runtime, "offline");
+    const sentAt = Date.now();
+    s.gateway.send({ correlationId: 0, gatewayRedirect: { url: roomNode.wsUrl, regionId: "test", nodeId: "room-node", reason: "room site-1 on node room-node owns this device" } });
+    s.gateway.dropConnection();
+    await offline;
+    expect(joint(s.driver, "swing").velocity).toBe(0);
+    expect(s.runtime.safety.lease).toBeUndefined();
+    expect((await movedOnline).nodeId).toBe("room-node");
+    // No backoff (2 s here) before following it.
+    expect(Date.now() - sentAt).toBeLessThan(1500);
+    expect(s.runtime.counters.redirects).toBe(1);
+
+    // A drop at the room's node: the next cycle goes there again, not to the nearest by round trip.
+    const again = nextEvent(s.runtime, "online", 8000);
+    roomNode.dropConnection();
+    expect((await again).nodeId).toBe("room-node");
+    expect(roomNode.connections).toBe(2);
+    expect(s.gateway.connections).toBe(1);
+  });
+
+  it("ignores a redirect to anything but ws:// or wss://, and probes again when the named gateway does not take it", { timeout: 15_000 }, async () => {
+    const s = await setup({ gateway: { nodeId: "near" } });
+    await online(s);
+    s.gateway.send({ correlationId: 0, gatewayRedirect: { url: "http://127.0.0.1:9/device", nodeId: "elsewhere" } });
+    await waitUntil(() => s.runtime.counters.unexpected === 1, "the refused redirect counted");
+    expect(s.runtime.state).toBe("online");
+    expect(s.runtime.counters.redirects).toBe(0);
+
+    s.gateway.send({ correlationId: 0, gatewayRedirect: { url: "ws://127.0.0.1:9/device", nodeId: "gone" } });
+    s.gateway.dropConnection();
+    await waitUntil(() => s.runtime.lastError?.message.includes("127.0.0.1:9") === true, "the failed connection to the named gateway");
+    const back = await nextEvent(s.runtime, "online", 8000);
+    expect(back.nodeId).toBe("near");
+  });
+
   it("reports REGION_UNAVAILABLE while no node answers, and keeps trying", { timeout: 15_000 }, async () => {
     const s = await setup({ runtime: { nodes: ["http://127.0.0.1:9"], httpTimeoutMs: 500 } });
     s.runtime.start();

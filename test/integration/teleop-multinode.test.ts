@@ -1,0 +1,99 @@
+/**
+ * A region of two nodes. An adapter picks its node by round trip, not by room, so it may
+ * connect to the node that does not host its device's room. The room's node asks for
+ * it, the holding node sends it over (GatewayRedirect), and the operator drives it
+ * through the room's node. A machine answers to one room in the whole cluster, and a
+ * request from anything but that room moves nothing.
+ */
+import "../../server/polyfills.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
+import { OperatorControls } from "../../client-sdk/OperatorControls.ts";
+import type { RoomSession } from "../../client-sdk/RoomSession.ts";
+import { ErrorCode } from "../../proto/index.ts";
+import type { DeviceOwner } from "../../server/cluster/types.ts";
+import { deviceWantedChannel } from "../../server/gateway/DeviceRequests.ts";
+import { flushRedisDb, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
+import { enrollDevices, joinTeleop, joint, startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
+
+const redisUrl = "redis://127.0.0.1:6379/14";
+const clusterName = `multinode-${randomUUID().slice(0, 8)}`;
+const DEVICE = "ex-far";
+const SITE = "site-far";
+
+let redis: Redis;
+let nodes: NodeProcess[] = [];
+let adapter: AdapterProcess | undefined;
+const sessions: RoomSession[] = [];
+
+beforeAll(async () => {
+  await flushRedisDb(redisUrl);
+  redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  const extraArgs = ["--cluster-heartbeat-ms", "200"];
+  nodes = await Promise.all([
+    startNode({ regionId: "jp-tokyo", nodeId: "tokyo-a", redisUrl, clusterName, extraArgs }),
+    startNode({ regionId: "jp-tokyo", nodeId: "tokyo-b", redisUrl, clusterName, extraArgs }),
+  ]);
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.allSettled(sessions.map((session) => session.leave(false)));
+  await adapter?.stop();
+  await Promise.allSettled(nodes.map((node) => node.stop()));
+  await flushRedisDb(redisUrl).catch(() => {});
+  redis?.disconnect();
+});
+
+async function owner(): Promise<DeviceOwner | undefined> {
+  const value = await redis.get(`${clusterName}:device-owner:${DEVICE}`);
+  return value ? (JSON.parse(value) as DeviceOwner) : undefined;
+}
+
+describe("devices across the nodes of a region", () => {
+  it("an adapter connected to the other node is sent to its room's node and driven there; the device answers to one room", { timeout: 90_000 }, async () => {
+    const secrets = await enrollDevices(redisUrl, clusterName, [[DEVICE, "excavator"]]);
+    sessions.push(await joinTeleop(nodes[0]!, SITE, "supervisor", { devices: [DEVICE], sub: "site-supervisor" }));
+    const claim = await waitFor(owner, 5000, "the device's claim in the directory");
+    const host = nodes.find((node) => node.nodeId === claim.nodeId)!;
+    const other = nodes.find((node) => node.nodeId !== claim.nodeId)!;
+    expect(claim).toMatchObject({ roomId: SITE, nodeId: host.nodeId, gatewayUrl: host.gatewayUrl });
+
+    // The adapter knows only the node that does not host the room.
+    adapter = await startAdapter({ deviceId: DEVICE, driver: "sim-excavator", nodes: [other.httpUrl], secret: secrets[DEVICE] });
+    const online = await adapter.waitForStatus((s) => s.state === "online" && s.connection?.nodeId === host.nodeId, 20_000, "the adapter online at the room's node");
+    expect(online.counters.redirects).toBe(1);
+    expect(stopped(online)).toBe(true);
+    expect(online.safety.lease).toBeUndefined();
+    await waitFor(() => other.output().includes(`device ${DEVICE} sent to node ${host.nodeId}`), 5000, "the holding node's log line");
+
+    // Driven through the room's node, from whichever node the operator joins by.
+    const session = await joinTeleop(other, SITE, "operator", { sub: "far-operator" });
+    sessions.push(session);
+    const controls = new OperatorControls(session, { deviceId: DEVICE });
+    await waitFor(() => controls.profile && controls.lease?.online, 10_000, "the device online in the room");
+    await controls.acquire();
+    controls.start();
+    controls.setAxes({ swing: 0.5 });
+    await adapter.waitForStatus((s) => Math.abs(joint(s, "swing").velocity - 0.5) < 1e-6, 5000, "the machine swinging");
+    controls.stop();
+    await adapter.waitForStatus(stopped, 5000, "stopped");
+    await controls.release();
+    controls.dispose();
+
+    // One room per machine in the cluster: a second room on either node is refused.
+    for (const node of nodes) {
+      await expect(joinTeleop(node, `site-steal-${node.nodeId}`, "supervisor", { devices: [DEVICE] }))
+        .rejects.toMatchObject({ code: ErrorCode.ROOM_CONFLICT, message: expect.stringContaining(`room "${SITE}"`) });
+    }
+    expect((await owner())?.roomId).toBe(SITE);
+
+    // A request from a room the device does not answer to moves nothing.
+    await redis.publish(deviceWantedChannel(clusterName), JSON.stringify({ deviceId: DEVICE, roomId: "impostor", nodeId: other.nodeId }));
+    await waitFor(() => host.output().includes(`room impostor asked for device ${DEVICE}, which does not answer to it`), 5000, "the refusal in the log");
+    const after = await adapter.status();
+    expect(after.state).toBe("online");
+    expect(after.connection?.nodeId).toBe(host.nodeId);
+    expect(after.counters.redirects).toBe(1);
+  });
+});
