@@ -80,12 +80,16 @@ export class InMemoryRoomDirectory implements RoomDirectory {
     return async () => { this.listeners.delete(listener); };
   }
   async claimDevice(deviceId: string, owner: DeviceOwner): Promise<DeviceClaimResult> {
-    const current = this.devices.get(deviceId);
-    if (current && current.roomId !== owner.roomId && current.nodeId !== owner.nodeId && (await this.isAlive(current.nodeId))) {
-      return { claimed: false, owner: structuredClone(current) };
+    for (;;) {
+      const current = this.devices.get(deviceId);
+      if (current && current.roomId !== owner.roomId && current.nodeId !== owner.nodeId) {
+        const alive = await this.isAlive(current.nodeId);
+        if (this.devices.get(deviceId) !== current) continue; // claimed meanwhile: decide again
+        if (alive) return { claimed: false, owner: structuredClone(current) };
+      }
+      this.devices.set(deviceId, structuredClone(owner));
+      return { claimed: true };
     }
-    this.devices.set(deviceId, structuredClone(owner));
-    return { claimed: true };
   }
   async releaseDevice(deviceId: string, roomId: string) {
     if (this.devices.get(deviceId)?.roomId === roomId) this.devices.delete(deviceId);

@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { InMemoryNodeRegistry, RedisNodeRegistry, type NodeRegistry } from "../../../../server/cluster/NodeRegistry.ts";
 import { InMemoryRoomDirectory, RedisRoomDirectory, type RoomDirectory } from "../../../../server/cluster/RoomDirectory.ts";
-import type { DirectoryChange, DirectoryEntry, NodeInfo } from "../../../../server/cluster/types.ts";
+import type { DeviceOwner, DirectoryChange, DirectoryEntry, NodeInfo } from "../../../../server/cluster/types.ts";
 import { waitFor } from "../../../fixtures/processes.ts";
 
 function info(nodeId: string, regionId = "jp-tokyo"): NodeInfo {
@@ -18,6 +18,10 @@ function info(nodeId: string, regionId = "jp-tokyo"): NodeInfo {
 }
 function entry(roomId: string, nodeId: string): DirectoryEntry {
   return { roomId, roomName: "session", regionId: "jp-tokyo", nodeId, publicAddress: "127.0.0.1:1", ccu: 0, maxClients: null, createdAt: 1 };
+}
+
+function deviceOwner(roomId: string, nodeId: string): DeviceOwner {
+  return { roomId, nodeId, regionId: "jp-tokyo", gatewayUrl: `ws://127.0.0.1:1/device?${nodeId}` };
 }
 
 let redis: Redis;
@@ -80,6 +84,48 @@ describe.each(implementations)("%s registry and directory", (_name, make) => {
       await registry.remove("alive");
       expect(await directory.claim(entry("r", "other"))).toEqual({ claimed: true });
       expect((await directory.get("r"))!.nodeId).toBe("other");
+    } finally { await cleanup(); }
+  });
+
+  it("binds a device to exactly one room of many claiming it from live nodes", async () => {
+    const { registry, directory, cleanup } = make();
+    try {
+      const nodes = Array.from({ length: 10 }, (_, i) => `n${i}`);
+      for (const id of nodes) await registry.heartbeat(info(id), 10_000);
+      const results = await Promise.all(nodes.map((id) => directory.claimDevice("ex-1", deviceOwner(`site-${id}`, id))));
+      expect(results.filter((r) => r.claimed)).toHaveLength(1);
+      const owner = (await directory.deviceOwner("ex-1"))!;
+      expect(owner).toEqual(deviceOwner(owner.roomId, owner.nodeId));
+      for (const result of results) if (!result.claimed) expect(result.owner).toEqual(owner);
+    } finally { await cleanup(); }
+  });
+
+  it("lets a device claim stand while its node lives; its own room, its own node and anyone after the node is gone take it", async () => {
+    const { registry, directory, cleanup } = make();
+    try {
+      await registry.heartbeat(info("a"), 10_000);
+      await registry.heartbeat(info("b"), 10_000);
+      expect(await directory.claimDevice("ex-2", deviceOwner("site-a", "a"))).toEqual({ claimed: true });
+      expect(await directory.claimDevice("ex-2", deviceOwner("site-b", "b"))).toEqual({ claimed: false, owner: deviceOwner("site-a", "a") });
+      expect(await directory.claimDevice("ex-2", deviceOwner("site-a", "a"))).toEqual({ claimed: true });
+      // Node a arbitrates among its own rooms (and a restarted node reuses its id).
+      expect(await directory.claimDevice("ex-2", deviceOwner("site-a2", "a"))).toEqual({ claimed: true });
+      await registry.remove("a");
+      expect(await directory.claimDevice("ex-2", deviceOwner("site-b", "b"))).toEqual({ claimed: true });
+      expect((await directory.deviceOwner("ex-2"))?.roomId).toBe("site-b");
+    } finally { await cleanup(); }
+  });
+
+  it("releases a device only for the room that holds it", async () => {
+    const { registry, directory, cleanup } = make();
+    try {
+      await registry.heartbeat(info("a"), 10_000);
+      await directory.claimDevice("ex-3", deviceOwner("site-a", "a"));
+      await directory.releaseDevice("ex-3", "someone-else");
+      expect((await directory.deviceOwner("ex-3"))?.roomId).toBe("site-a");
+      await directory.releaseDevice("ex-3", "site-a");
+      expect(await directory.deviceOwner("ex-3")).toBeUndefined();
+      expect(await directory.claimDevice("ex-3", deviceOwner("site-b", "b"))).toEqual({ claimed: true });
     } finally { await cleanup(); }
   });
 
