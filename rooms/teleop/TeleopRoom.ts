@@ -296,7 +296,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     for (const deviceId of devices) {
       if (deviceOwners.get(deviceId) === this.roomId) deviceOwners.delete(deviceId);
       await context.directory.releaseDevice(deviceId, this.roomId).catch((error) => {
-        context.logger.warn({ err: error, deviceId, roomId: this.roomId }, `device ${deviceId}: releasing its claim failed; it lapses when this node leaves the registry`);
+        context.logger.warn({ err: error, deviceId, roomId: this.roomId }, `device ${deviceId}: releasing its claim failed; another room may take it over once this node leaves the registry`);
       });
     }
   }
