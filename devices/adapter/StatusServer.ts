@@ -1,12 +1,16 @@
 /**
- * The adapter's local status endpoint, for the technician beside the machine and for
- * supervision tools on the edge host: plain HTTP on loopback (by default), read-only.
+ * The adapter's local endpoint, for the technician beside the machine and for supervision
+ * tools on the edge host: plain HTTP on loopback (by default).
  *
  *   GET /status   AdapterRuntime.status() as JSON: connection, safety state, last stop,
  *                 last error, counters, the axes as they are now
  *   GET /healthz  200 {"state":"online"} while welcomed by a gateway, else 503 with the state
+ *   POST /estop   stops the machine and latches an e-stop, online or not; the room hears
+ *                 of it (now, or when the adapter is back online). Body: optional JSON
+ *                 {"reason": "..."}. Answers 200 with the safety state.
  *
- * It can change nothing: there is no route that moves, resets or reconfigures the device.
+ * The one route that acts can only stop: nothing here moves, resets or reconfigures the
+ * device. A latched e-stop is reset by a supervisor through the room, as any other.
  *
  * @example
  *   const status = await StatusServer.start(runtime, { host: "127.0.0.1", port: 0 });
@@ -38,14 +42,23 @@ export class StatusServer {
     this.url = `http://${host}:${port}/status`;
   }
 
-  static async start(runtime: Pick<AdapterRuntime, "status">, options: StatusServerOptions): Promise<StatusServer> {
+  static async start(runtime: Pick<AdapterRuntime, "status" | "raiseEStop">, options: StatusServerOptions): Promise<StatusServer> {
     const server = createServer((request, response) => {
       const path = (request.url ?? "/").split("?")[0];
       const send = (status: number, body: unknown) => {
         response.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
         response.end(JSON.stringify(body));
       };
-      if (request.method !== "GET") { send(405, { error: "read-only: GET /status or /healthz" }); return; }
+      if (path === "/estop") {
+        if (request.method !== "POST") { send(405, { error: "POST /estop stops the machine" }); return; }
+        // When in doubt, stop: a body that cannot be read still stops the machine.
+        void readReason(request).then(({ reason, problem }) => {
+          runtime.raiseEStop(reason);
+          send(200, { estopped: true, reason, ...(problem ? { warning: `${problem}; stopped anyway` } : {}), safety: runtime.status().safety });
+        });
+        return;
+      }
+      if (request.method !== "GET") { send(405, { error: "GET /status or /healthz, or POST /estop" }); return; }
       try {
         if (path === "/status") { send(200, runtime.status()); return; }
         if (path === "/healthz") {
@@ -57,7 +70,7 @@ export class StatusServer {
         send(500, { error: `status failed: ${(error as Error).message}` });
         return;
       }
-      send(404, { error: "not found: GET /status or /healthz" });
+      send(404, { error: "not found: GET /status or /healthz, or POST /estop" });
     });
     // A technician's browser must not keep the process alive on stop.
     server.keepAliveTimeout = 1000;
@@ -75,4 +88,37 @@ export class StatusServer {
       this.server.closeAllConnections();
     });
   }
+}
+
+/** Longest accepted /estop body, bytes; the reason is cut to 200 characters. */
+const MAX_ESTOP_BODY_BYTES = 4096;
+
+const DEFAULT_REASON = "local e-stop at the adapter";
+
+/**
+ * The reason of a POST /estop: its JSON body's `reason`, cut to 200 characters; the
+ * default, with the problem, when the body is empty, too large or not such JSON.
+ */
+function readReason(request: import("node:http").IncomingMessage): Promise<{ reason: string; problem?: string }> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const done = (result: { reason: string; problem?: string }) => { if (!settled) { settled = true; resolve(result); } };
+    request.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_ESTOP_BODY_BYTES) chunks.push(chunk);
+    });
+    request.on("error", (error) => done({ reason: DEFAULT_REASON, problem: `reading the body failed (${error.message})` }));
+    request.on("end", () => {
+      if (size > MAX_ESTOP_BODY_BYTES) { done({ reason: DEFAULT_REASON, problem: `body above ${MAX_ESTOP_BODY_BYTES} bytes ignored` }); return; }
+      const text = Buffer.concat(chunks).toString("utf8").trim();
+      if (text === "") { done({ reason: DEFAULT_REASON }); return; }
+      let body: unknown;
+      try { body = JSON.parse(text); } catch { done({ reason: DEFAULT_REASON, problem: 'body is not JSON ({"reason": "..."})' }); return; }
+      const reason = (body as { reason?: unknown } | null)?.reason;
+      if (reason !== undefined && typeof reason !== "string") { done({ reason: DEFAULT_REASON, problem: "reason is not a string" }); return; }
+      done({ reason: reason?.slice(0, 200) || DEFAULT_REASON });
+    });
+  });
 }

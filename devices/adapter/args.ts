@@ -23,8 +23,8 @@ export const usage = `usage: npm run adapter -- --device ID --driver ${driverNam
   --token JWT         a device token instead of the secret
                       (default: environment TSUNAGI_DEVICE_TOKEN)
   --telemetry-hz N    telemetry rate, Hz (default 20)
-  --status-port N     serve GET /status and /healthz on 127.0.0.1:N (0: any free port,
-                      printed at start); read-only. Default: no status endpoint
+  --status-port N     serve GET /status and /healthz, and POST /estop (stop and latch),
+                      on 127.0.0.1:N (0: any free port, printed at start). Default: none
   --log-level LEVEL   fatal, error, warn, info, debug, trace or silent (default info)
   --help              print this and exit`;
 

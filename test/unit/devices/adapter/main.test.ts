@@ -112,10 +112,51 @@ describe("npm run adapter (process)", () => {
     expect(status.lastStop).toBeUndefined(); // never commanded to move
     expect((await fetch(statusUrl!.replace("/status", "/healthz"))).status).toBe(200);
     expect((await fetch(statusUrl!, { method: "POST" })).status).toBe(405);
+    expect((await fetch(statusUrl!.replace("/status", "/estop"))).status).toBe(405); // GET moves nothing
     run.child.kill("SIGTERM");
     expect(await run.exited).toBe(0);
     const jsonLines = run.output().stdout.split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line) as { msg: string });
     expect(jsonLines.some((line) => line.msg === "adapter ex-9 online via jp-osaka/osaka-1")).toBe(true);
     expect(jsonLines.some((line) => line.msg === "adapter ex-9 exited")).toBe(true);
+  });
+
+  it("POST /estop on the local endpoint stops a moving machine, latches, and tells the gateway; a garbled body still stops", { timeout: 30_000 }, async () => {
+    const gateway = await ScriptedGateway.start({ deviceId: "ex-10", secret: SECRET, nodeId: "osaka-2" });
+    cleanups.push(() => gateway.close());
+    const run = runAdapter(["--device", "ex-10", "--driver", "sim-excavator", "--node", gateway.httpUrl, "--telemetry-hz", "5", "--status-port", "0"], { TSUNAGI_DEVICE_SECRET: SECRET });
+    await gateway.waitFor((e) => e.body === "deviceProfile", 0, 25_000);
+    const statusUrl = run.output().stdout.match(/adapter ex-10 status on (http:\/\/127\.0\.0\.1:\d+\/status)\n/)?.[1];
+    expect(statusUrl).toBeDefined();
+    const estopUrl = statusUrl!.replace("/status", "/estop");
+    const swing = async () => ((await (await fetch(statusUrl!)).json()) as { joints: Array<{ name: string; velocity: number }> }).joints.find((j) => j.name === "swing")!.velocity;
+
+    gateway.send({ correlationId: 0, leaseState: { deviceId: "ex-10", leaseId: "lease-1", holderSessionId: "op", holderRole: "operator" } });
+    const drive = setInterval(() => {
+      const now = Date.now();
+      try { gateway.send({ correlationId: 0, controlCommand: { deviceId: "ex-10", leaseId: "lease-1", seq: now, issuedAtMs: now, deadlineMs: now + 5000, axes: [{ name: "swing", value: 0.5 }] } }); } catch { /* reconnecting */ }
+    }, 20);
+    try {
+      const deadline = Date.now() + 10_000;
+      while (Math.abs((await swing()) - 0.5) > 1e-6) {
+        if (Date.now() > deadline) throw new Error(`the machine never swung: ${run.output().stdout.slice(-2000)}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const since = gateway.mark();
+      const response = await fetch(estopUrl, { method: "POST", body: JSON.stringify({ reason: "technician pressed stop" }) });
+      expect(response.status).toBe(200);
+      expect(await response.json()).toMatchObject({ estopped: true, reason: "technician pressed stop", safety: { estopped: true } });
+      const told = await gateway.waitFor((e) => e.body === "estop", since);
+      expect(told.estop).toMatchObject({ deviceId: "ex-10", reason: "technician pressed stop", raisedBy: "device:ex-10" });
+      await new Promise((resolve) => setTimeout(resolve, 100)); // commands keep coming: none moves it
+      expect(await swing()).toBe(0);
+
+      const garbled = await fetch(estopUrl, { method: "POST", body: "{not json" });
+      expect(garbled.status).toBe(200);
+      expect(await garbled.json()).toMatchObject({ estopped: true, reason: "local e-stop at the adapter", warning: expect.stringContaining("not JSON") });
+    } finally {
+      clearInterval(drive);
+    }
+    run.child.kill("SIGTERM");
+    expect(await run.exited).toBe(0);
   });
 });
