@@ -124,8 +124,14 @@ export class BenchChild {
     else pending.resolve(message.result);
   }
 
+  /**
+   * Shows a child's line on our stderr, except a node's JSON log lines below error: the
+   * load makes them by the hundred (an e-stop round logs one warning per device), and
+   * relaying them would cost the load's cores while they are measured. A failure still
+   * quotes them (recentOutput).
+   */
   private forwardOutput(line: string): void {
-    process.stderr.write(`[${this.label}] ${line}\n`);
+    if (!isRoutineLogLine(line)) process.stderr.write(`[${this.label}] ${line}\n`);
     this.recentOutput.push(line);
     if (this.recentOutput.length > quotedOutputLines) this.recentOutput.shift();
   }
@@ -145,4 +151,13 @@ export class BenchChild {
     for (const pending of this.pendingCalls.values()) pending.reject(error);
     this.pendingCalls.clear();
   }
+}
+
+/** pino's error level: log lines below it are routine during a bench. */
+const ERROR_LEVEL = 50;
+
+function isRoutineLogLine(line: string): boolean {
+  if (!line.startsWith('{"level":')) return false;
+  const level = Number(line.slice(9, line.indexOf(",", 9)));
+  return Number.isFinite(level) && level < ERROR_LEVEL;
 }
