@@ -61,7 +61,7 @@ export const controlBenchOptions = z.object({
   /** E-stop rounds after each turn's window: one e-stop per device each. */
   estopRounds: z.coerce.number().int().min(1).max(100).default(2),
   /** Give the server under test a core of its own, the load the others (see serverAndLoadCpus). */
-  pin: z.union([z.boolean(), z.enum(["true", "false"]).transform((flag) => flag === "true")]).default(true),
+  pin: z.union([z.boolean(), z.enum(["true", "false"]).transform((flag) => flag === "true")], { error: "must be true or false" }).default(true),
 });
 
 export type ControlBenchOptions = z.output<typeof controlBenchOptions>;
