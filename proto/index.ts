@@ -101,6 +101,18 @@ export class ProtocolError extends Error {
 /** Default largest Envelope decodeEnvelope accepts; nodes pass their configured limit. */
 export const DEFAULT_MAX_ENVELOPE_BYTES = 64 * 1024;
 
+/** WebSocket close codes of the device channel (teleop.proto), for the gateway and adapters alike. */
+export const DeviceCloseCode = {
+  /** Credential refused, hello timeout, or a coded refusal: see the Error sent before. */
+  POLICY: 1008,
+  /** The node is draining: connect elsewhere. */
+  DRAINING: 4001,
+  /** A GatewayRedirect came first: connect to the gateway it names. */
+  REDIRECTED: 4003,
+  /** A newer connection of the same device took over. */
+  REPLACED: 4409,
+} as const;
+
 /**
  * Decodes an Envelope and checks it is usable. It never throws anything but a
  * ProtocolError, whatever the input:

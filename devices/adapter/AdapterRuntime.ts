@@ -55,7 +55,7 @@
 import { pino, type Logger } from "pino";
 import { WebSocket, type RawData } from "ws";
 import { RegionProbe, measureHttpPing } from "../../client-sdk/RegionProbe.ts";
-import { ErrorCode, decodeEnvelope, encodeEnvelope, errorCodeName, isRetryable, tsunagi, type Envelope, type IEnvelope } from "../../proto/index.ts";
+import { DeviceCloseCode, ErrorCode, decodeEnvelope, encodeEnvelope, errorCodeName, isRetryable, tsunagi, type Envelope, type IEnvelope } from "../../proto/index.ts";
 import { proveChallenge } from "../../server/auth/DeviceCredentials.ts";
 import type { Driver } from "../drivers/types.ts";
 import type { HalObserver } from "../hal/events.ts";
@@ -236,8 +236,6 @@ const TELEMETRY_BACKPRESSURE_BYTES = 256 * 1024;
 const MAX_FRAME_BYTES = 1024 * 1024;
 /** How long stop() waits for the close handshake before cutting the socket. */
 const CLOSE_GRACE_MS = 1000;
-/** The gateway closes with this when its node drains: reconnect elsewhere (DeviceGateway). */
-const CLOSE_DRAINING = 4001;
 
 export class AdapterRuntime {
   /** The enrolled device id this adapter speaks for. */
@@ -996,7 +994,7 @@ export class AdapterRuntime {
     }
     this.connectionValue = undefined;
     // A node that drains sends its adapters elsewhere: not back to it.
-    if (code === CLOSE_DRAINING && this.redirectTarget?.gateway.url === session.gateway.url) this.redirectTarget = undefined;
+    if (code === DeviceCloseCode.DRAINING && this.redirectTarget?.gateway.url === session.gateway.url) this.redirectTarget = undefined;
     const leaseId = this.guard.currentLease;
     if (leaseId !== undefined) {
       this.guard.tripWatchdog();

@@ -18,8 +18,9 @@
  * A second connection for the same device replaces the first (close 4409): an adapter
  * that reconnected before the old socket timed out takes over at once.
  *
- * Close codes: 1008 credential refused or hello timeout; 4001 node draining; 4409
- * replaced by a newer connection of the same device.
+ * Close codes (DeviceCloseCode): 1008 credential refused or hello timeout; 4001 node
+ * draining; 4003 redirected to another node's gateway; 4409 replaced by a newer
+ * connection of the same device.
  *
  * @example
  *   const gateway = await DeviceGateway.start({ host: "127.0.0.1", port: 0, credentials, tokens, logger, metrics, ... });
@@ -27,7 +28,7 @@
  *   await gateway.close();
  */
 import uWS from "uWebSockets.js";
-import { ErrorCode, decodeEnvelope, encodeEnvelope, errorEnvelope, errorCodeName, ProtocolError, tsunagi, type Envelope } from "../../proto/index.ts";
+import { DeviceCloseCode, ErrorCode, decodeEnvelope, encodeEnvelope, errorEnvelope, errorCodeName, ProtocolError, tsunagi, type Envelope } from "../../proto/index.ts";
 import { DeviceCredentialError, type DeviceCredentials, type DeviceRecord } from "../auth/DeviceCredentials.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import type { Logger } from "../observability/logging.ts";
@@ -78,11 +79,7 @@ interface Connection {
 
 type Socket = uWS.WebSocket<Connection>;
 
-const CLOSE_POLICY = 1008;
-const CLOSE_DRAINING = 4001;
-/** GatewayRedirect sent: connect to the gateway it names. */
-export const CLOSE_REDIRECTED = 4003;
-const CLOSE_REPLACED = 4409;
+const { POLICY: CLOSE_POLICY, DRAINING: CLOSE_DRAINING, REDIRECTED: CLOSE_REDIRECTED, REPLACED: CLOSE_REPLACED } = DeviceCloseCode;
 const ADAPTER_VERSION_PATTERN = /^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/;
 
 export class DeviceGateway {
