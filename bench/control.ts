@@ -66,17 +66,11 @@ export const controlBenchOptions = z.object({
 
 export type ControlBenchOptions = z.output<typeof controlBenchOptions>;
 
-/** What one path (node or relay) measured, in one turn or pooled over all. */
+/** What one path (node or relay) measured, pooled over its turns. */
 export interface PathFigures {
   /** Operator→adapter latency of the commands delivered in the window, ms. */
   p50Ms: number;
   p99Ms: number;
-  /** The same latencies, to pool over turns. */
-  latency: HistogramData;
-  /** Operator→adapter latency of each e-stop delivered, ms. */
-  estopLatenciesMs: number[];
-  /** Length of the measurement window(s), ms. */
-  windowMs: number;
   /** Commands delivered to adapters per second of the window. */
   deliveredPerS: number;
   /** Commands of the window acked APPLIED by their adapter, as the operators saw it. */
@@ -152,7 +146,7 @@ export async function runControlBench(options: Partial<ControlBenchOptions> = {}
   const cpus = resolved.pin ? serverAndLoadCpus() : undefined;
   if (cpus) log(`the server under test runs on CPU ${cpus.server}, the load on CPU ${cpus.load} (--pin false to share them)`);
   else log(`the server under test shares the CPUs with the load${resolved.pin ? " (pinning needs 2 cores and taskset)" : ""}: the two then delay each other, and the tails measure that contention`);
-  const turns: Record<ControlPath, PathFigures[]> = { node: [], relay: [] };
+  const turns: Record<ControlPath, TurnFigures[]> = { node: [], relay: [] };
   for (let round = 0; round < resolved.rounds; round++) {
     // node, relay, relay, node, …: a drift in the machine's load over the run weighs on both alike.
     const order: ControlPath[] = round % 2 === 0 ? ["node", "relay"] : ["relay", "node"];
@@ -184,7 +178,7 @@ export async function runControlBench(options: Partial<ControlBenchOptions> = {}
   };
 }
 
-async function measurePath(path: ControlPath, options: ControlBenchOptions, cpus: { server: string; load: string } | undefined, signal?: AbortSignal): Promise<PathFigures> {
+async function measurePath(path: ControlPath, options: ControlBenchOptions, cpus: { server: string; load: string } | undefined, signal?: AbortSignal): Promise<TurnFigures> {
   const started: BenchChild[] = [];
   const deviceIds = Array.from({ length: options.devices }, (_, index) => deviceIdOf(index));
   try {
@@ -270,16 +264,25 @@ async function measurePath(path: ControlPath, options: ControlBenchOptions, cpus
   }
 }
 
+/** What one turn of a path measured: its figures, and the samples to pool with other turns'. */
+interface TurnFigures extends PathFigures {
+  /** Operator→adapter latency of the window's commands. */
+  latency: HistogramData;
+  /** Operator→adapter latency of each e-stop delivered, ms. */
+  estopLatenciesMs: number[];
+  /** Length of the measurement window, ms. */
+  windowMs: number;
+}
+
 /** One path's turns as one: latencies pooled, counts summed, CPU over the total window. */
-function pooled(path: ControlPath, turns: PathFigures[]): PathFigures {
-  const sum = (figure: (turn: PathFigures) => number) => turns.reduce((total, turn) => total + figure(turn), 0);
+function pooled(path: ControlPath, turns: TurnFigures[]): PathFigures {
+  const sum = (figure: (turn: TurnFigures) => number) => turns.reduce((total, turn) => total + figure(turn), 0);
   const windowMs = sum((turn) => turn.windowMs);
   const [p50Ms, p99Ms] = mergedPercentiles(turns.map((turn) => turn.latency), [50, 99]) as [number, number];
   const estopLatenciesMs = turns.flatMap((turn) => turn.estopLatenciesMs);
   const estops = Float64Array.from(estopLatenciesMs).sort();
   const figures: PathFigures = {
-    p50Ms, p99Ms, latency: { buckets: [], count: sum((turn) => turn.latency.count), negative: sum((turn) => turn.latency.negative) },
-    estopLatenciesMs, windowMs,
+    p50Ms, p99Ms,
     deliveredPerS: sum((turn) => turn.deliveredPerS * turn.windowMs) / windowMs,
     acked: sum((turn) => turn.acked),
     lost: sum((turn) => turn.lost),
@@ -289,7 +292,7 @@ function pooled(path: ControlPath, turns: PathFigures[]): PathFigures {
     estopP99Ms: percentile(estops, 99),
     serverCpuPct: sum((turn) => turn.serverCpuPct * turn.windowMs) / windowMs,
   };
-  const each = (figure: (turn: PathFigures) => number) => turns.map((turn) => figure(turn).toFixed(2)).join(", ");
+  const each = (figure: (turn: TurnFigures) => number) => turns.map((turn) => figure(turn).toFixed(2)).join(", ");
   log(`${path}, ${turns.length} turn(s) pooled: commands p50 ${p50Ms.toFixed(2)} ms, p99 ${p99Ms.toFixed(2)} ms (p99 of each turn: ${each((turn) => turn.p99Ms)}); `
     + `e-stops ${figures.estops}, p99 ${figures.estopP99Ms.toFixed(2)} ms (each turn: ${each((turn) => turn.estopP99Ms)}); server CPU ${figures.serverCpuPct.toFixed(0)}%`);
   return figures;
@@ -372,8 +375,8 @@ function reportWindow(path: ControlPath, options: ControlBenchOptions, devices: 
     + `p50 ${devices.p50Ms.toFixed(2)} ms, p99 ${devices.p99Ms.toFixed(2)} ms; server CPU ${cpuPct.server.toFixed(0)}%`);
   // Latencies cross processes on one anchored monotonic clock (measure.ts); negative ones
   // mean a process did not get the anchor, and every figure is shifted.
-  if (devices.p50Ms < 0) {
-    log(`${path}: WARNING negative latencies (p50 ${devices.p50Ms.toFixed(2)} ms): the load processes' clocks disagree; the figures are invalid`);
+  if (devices.latency.negative > 0) {
+    log(`${path}: WARNING ${devices.latency.negative} negative latencies: the load processes' clocks disagree; the figures are invalid`);
   }
   log(`${path}: of ${operators.sent} commands sent in the window: ${operators.applied} applied, `
     + `refused ${JSON.stringify(operators.refused)}, ${operators.unanswered} unanswered; `

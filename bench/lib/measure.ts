@@ -84,8 +84,9 @@ export class LoopDelayWindow {
 }
 
 /**
- * One measurement window of a load process: latencies recorded while it is open, and the
- * process' own event-loop delay over it (part of every latency it timestamps).
+ * One measurement window of a load process: latencies recorded while it is open (in a
+ * LatencyHistogram: percentiles to 0.05 ms below 2 s), and the process' own event-loop
+ * delay over it (part of every latency it timestamps).
  *
  * @example
  *   const window = new LatencyWindow();
@@ -96,16 +97,13 @@ export class LoopDelayWindow {
 export class LatencyWindow {
   /** Whether the window is open: record() keeps samples only then. */
   measuring = false;
-  /** Samples of the open window, ms. */
-  private latenciesMs: number[] = [];
   /** performance.now() when the window opened. */
   private startedAt = 0;
   private readonly loopDelay = new LoopDelayWindow();
-  /** The same samples, mergeable with other windows' (several rounds, several processes). */
+  /** Samples of the open window, mergeable with other windows' (several turns, several processes). */
   private readonly histogram = new LatencyHistogram();
 
   start(): void {
-    this.latenciesMs = [];
     this.histogram.reset();
     this.startedAt = performance.now();
     this.loopDelay.start();
@@ -114,17 +112,16 @@ export class LatencyWindow {
 
   /** Keeps one latency, when the window is open. */
   record(latencyMs: number): void {
-    if (!this.measuring) return;
-    this.latenciesMs.push(latencyMs);
-    this.histogram.record(latencyMs);
+    if (this.measuring) this.histogram.record(latencyMs);
   }
 
   stop(): { windowMs: number; delivered: number; p50Ms: number; p99Ms: number; eventLoopDelayP99Ms: number; latency: HistogramData } {
     this.measuring = false;
     const eventLoopDelayP99Ms = this.loopDelay.stopP99Ms();
     const windowMs = performance.now() - this.startedAt;
-    const sorted = Float64Array.from(this.latenciesMs).sort();
-    return { windowMs, delivered: sorted.length, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), eventLoopDelayP99Ms, latency: this.histogram.toData() };
+    const latency = this.histogram.toData();
+    const [p50Ms, p99Ms] = mergedPercentiles([latency], [50, 99]) as [number, number];
+    return { windowMs, delivered: latency.count, p50Ms, p99Ms, eventLoopDelayP99Ms, latency };
   }
 }
 
