@@ -634,6 +634,8 @@ export class AdapterRuntime {
       this.logger.warn({ code: errorCodeName((error as { code?: number }).code ?? 0) }, `ignored a malformed frame: ${(error as Error).message}`);
       return;
     }
+    // Stopping: the machine is already stopped and nothing may move it again; only an e-stop still counts.
+    if (this.stopping && envelope.body !== "estop") return;
     try {
       if (session.welcomed) this.dispatch(session, envelope);
       else this.handshake(session, envelope);
@@ -880,11 +882,12 @@ export class AdapterRuntime {
 
   private onReset(reset: tsunagi.v1.IReset): void {
     if (reset.deviceId && reset.deviceId !== this.deviceId) { this.unexpected(`a Reset for device "${reset.deviceId.slice(0, 64)}"`); return; }
-    const wasLatched = this.guard.estopped;
+    // Nothing to reset: a Reset must not end a lease here (and leave a flying drone without its failsafe).
+    if (!this.guard.estopped) { this.unexpected(`a Reset from ${reset.by || "the room"} with no e-stop latched here`); return; }
     this.guard.reset();
     this.watchdog.disarm();
     this.zeroMotion("e-stop reset");
-    this.logger.warn({ by: reset.by, reason: reset.reason, wasLatched }, `e-stop reset by ${reset.by || "a supervisor"}: motion needs a fresh lease`);
+    this.logger.warn({ by: reset.by, reason: reset.reason }, `e-stop reset by ${reset.by || "a supervisor"}: motion needs a fresh lease`);
     this.sampleAndFlush();
   }
 
@@ -1010,6 +1013,10 @@ export class AdapterRuntime {
 
   private async shutdown(): Promise<void> {
     this.stopping = true;
+    // Stop first: the close handshake below may take up to CLOSE_GRACE_MS.
+    this.zeroMotion("adapter stopping");
+    this.watchdog.disarm();
+    if (this.guard.currentLease !== undefined) this.guard.tripWatchdog();
     clearInterval(this.telemetryTimer);
     this.telemetryTimer = undefined;
     clearTimeout(this.backoffTimer);
@@ -1029,9 +1036,6 @@ export class AdapterRuntime {
       await closed;
       clearTimeout(grace);
     }
-    this.zeroMotion("adapter stopping");
-    this.watchdog.disarm();
-    if (this.guard.currentLease !== undefined) this.guard.tripWatchdog();
     await this.loopDone;
     if (this.started) this.driver.hal.removeObserver(this.halObserver);
     this.setState("stopped");

@@ -5,9 +5,10 @@
  *   GET /status   AdapterRuntime.status() as JSON: connection, safety state, last stop,
  *                 last error, counters, the axes as they are now
  *   GET /healthz  200 {"state":"online"} while welcomed by a gateway, else 503 with the state
- *   POST /estop   stops the machine and latches an e-stop, online or not; the room hears
- *                 of it (now, or when the adapter is back online). Body: optional JSON
- *                 {"reason": "..."}. Answers 200 with the safety state.
+ *   POST /estop   stops the machine and latches an e-stop at once, online or not, before
+ *                 reading the body; the room hears of it (now, or when the adapter is back
+ *                 online). Body: optional JSON {"reason": "..."}, raised again with that
+ *                 reason once read. Answers 200 with the safety state.
  *
  * The one route that acts can only stop: nothing here moves, resets or reconfigures the
  * device. A latched e-stop is reset by a supervisor through the room, as any other.
@@ -51,9 +52,11 @@ export class StatusServer {
       };
       if (path === "/estop") {
         if (request.method !== "POST") { send(405, { error: "POST /estop stops the machine" }); return; }
-        // When in doubt, stop: a body that cannot be read still stops the machine.
+        // Stop before reading anything: a slow or broken body must not delay it. A reason,
+        // once read, is raised again with it (the latch holds already), so the room hears why.
+        runtime.raiseEStop(DEFAULT_REASON);
         void readReason(request).then(({ reason, problem }) => {
-          runtime.raiseEStop(reason);
+          if (reason !== DEFAULT_REASON) runtime.raiseEStop(reason);
           send(200, { estopped: true, reason, ...(problem ? { warning: `${problem}; stopped anyway` } : {}), safety: runtime.status().safety });
         });
         return;

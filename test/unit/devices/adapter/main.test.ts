@@ -145,7 +145,10 @@ describe("npm run adapter (process)", () => {
       const response = await fetch(estopUrl, { method: "POST", body: JSON.stringify({ reason: "technician pressed stop" }) });
       expect(response.status).toBe(200);
       expect(await response.json()).toMatchObject({ estopped: true, reason: "technician pressed stop", safety: { estopped: true } });
-      const told = await gateway.waitFor((e) => e.body === "estop", since);
+      // Stopped before the body is read, then told again with the reason it carried.
+      const first = await gateway.waitFor((e) => e.body === "estop", since);
+      expect(first.estop).toMatchObject({ deviceId: "ex-10", reason: "local e-stop at the adapter", raisedBy: "device:ex-10" });
+      const told = await gateway.waitFor((e) => e.body === "estop" && e.estop?.reason !== "local e-stop at the adapter", since);
       expect(told.estop).toMatchObject({ deviceId: "ex-10", reason: "technician pressed stop", raisedBy: "device:ex-10" });
       await new Promise((resolve) => setTimeout(resolve, 100)); // commands keep coming: none moves it
       expect(await swing()).toBe(0);
