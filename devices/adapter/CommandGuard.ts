@@ -30,7 +30,7 @@
  *   guard.estop();                                         // EStop: the lease dies, commands are ESTOPPED
  */
 import { tsunagi } from "../../proto/index.ts";
-import { actionProblem } from "../../server/gateway/profile.ts";
+import { actionProblem, effectiveDeadlineMs } from "../../server/gateway/profile.ts";
 
 export const CommandStatus = tsunagi.v1.CommandAck.Status;
 export type CommandStatus = tsunagi.v1.CommandAck.Status;
@@ -267,9 +267,9 @@ const deathDescriptions: Record<DeathCause, string> = {
 function deadlineProblem(message: { deadlineMs?: number | null; issuedAtMs?: number | null }, nowServerMs: number, budgetMs: number): string | undefined {
   const deadlineMs = Number(message.deadlineMs ?? 0);
   const issuedAtMs = Number(message.issuedAtMs ?? 0);
-  const effectiveDeadline = budgetMs > 0 ? Math.min(deadlineMs, issuedAtMs + budgetMs) : deadlineMs;
+  const effectiveDeadline = effectiveDeadlineMs(message, nowServerMs, budgetMs);
   // written so that NaN anywhere counts as expired
-  if (deadlineMs > 0 && nowServerMs <= effectiveDeadline) return undefined;
+  if (nowServerMs <= effectiveDeadline) return undefined;
   const why = !(deadlineMs > 0) ? "deadline_ms is not set" : `now ${nowServerMs.toFixed(1)} is past the deadline ${effectiveDeadline.toFixed(1)}`;
   return `${why} (deadline_ms ${deadlineMs}, issued_at_ms ${issuedAtMs}, budget ${budgetMs} ms)`;
 }

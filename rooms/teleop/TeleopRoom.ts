@@ -43,7 +43,7 @@ import { ControlLease, controllingRoles, type LeaseGrant, type LeaseRefused } fr
 import type { AuditSink } from "./AuditLog.ts";
 import type { DeviceLink } from "../../server/gateway/DeviceLink.ts";
 import { roomAck, roomActionResult } from "../../server/gateway/DeviceLink.ts";
-import { actionProblem, axesProblem, watchdogWindowMs } from "../../server/gateway/profile.ts";
+import { actionProblem, axesProblem, effectiveDeadlineMs, watchdogWindowMs } from "../../server/gateway/profile.ts";
 
 const Status = tsunagi.v1.CommandAck.Status;
 type Status = tsunagi.v1.CommandAck.Status;
@@ -458,9 +458,9 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
 
   /**
    * A discrete manoeuvre (arm, take off, land): the command pipeline's checks in the same
-   * order (rate, ESTOPPED, NO_LEASE, EXPIRED), then DEVICE_OFFLINE and the profile's
-   * actions (OUT_OF_BOUNDS); forwarded, it is answered by the adapter. Every action is
-   * recorded in the audit log with its outcome.
+   * order (ESTOPPED, NO_LEASE, rate, EXPIRED), then DEVICE_OFFLINE and the profile's
+   * actions (OUT_OF_BOUNDS); forwarded, it is answered by the adapter. Every action sent
+   * under a lease its sender was granted is recorded in the audit log with its outcome.
    */
   private onAction(client: Client, envelope: Envelope) {
     const action = envelope.deviceAction as tsunagi.v1.DeviceAction;
@@ -473,7 +473,8 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
       const status = Status[result.status] ?? String(result.status);
       this.context.metrics.actions.inc({ status, origin });
       const participant = this.participants.get(client.sessionId);
-      this.record("action", { deviceId: slot.deviceId, action: action.action.slice(0, 32), value: action.value, leaseId: action.leaseId, sessionId: client.sessionId, subject: participant?.subject, status, origin, detail: result.detail.slice(0, 200) });
+      // Audited under a lease the sender was granted; others' refused attempts are in the metrics only.
+      if (slot.grants.get(action.leaseId) === client.sessionId) this.record("action", { deviceId: slot.deviceId, action: action.action.slice(0, 32), value: action.value, leaseId: action.leaseId, sessionId: client.sessionId, subject: participant?.subject, status, origin, detail: result.detail.slice(0, 200) });
       if (!this.participants.has(client.sessionId)) return;
       try { this.sendEnvelope(client, { correlationId, actionResult: result }, TRUSTED); } catch { /* closing */ }
     };
@@ -491,24 +492,26 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   }
 
   /**
-   * What commands and actions pass first, in the contract's order: the rate limit (a
-   * coded error, undefined returned), ESTOPPED, NO_LEASE (renewing the lease when held),
-   * EXPIRED against min(deadline, issued + the device's budget). Answers the deadline in
-   * force and the device's profile, or the refusal.
+   * What commands and actions pass first, in the contract's order: ESTOPPED, NO_LEASE
+   * (renewing the lease when held), then the device's rate limit, which only the holder
+   * draws on (a coded error, undefined returned), then EXPIRED against
+   * effectiveDeadlineMs. Answers the deadline in force and the device's profile, or the refusal.
    */
   private admit(client: Client, slot: DeviceSlot, request: { leaseId: string; issuedAtMs: number; deadlineMs: number }, now: number, correlationId: Envelope["correlationId"]):
     { deadline: number; profile: tsunagi.v1.DeviceProfile | undefined } | { status: Status; detail: string } | undefined {
+    if (slot.lease.estopped) return { status: Status.ESTOPPED, detail: `device ${slot.deviceId} is e-stopped; a supervisor must reset it` };
+    const renewed = slot.lease.renew(client.sessionId, request.leaseId, now);
+    if (renewed.status === "refused") return { status: Status.NO_LEASE, detail: renewed.message };
+    // The device's allowance is the holder's alone: others are refused above without
+    // spending it, so nobody can starve the holder's commands (its stop included).
     if (!this.takeToken(slot, now)) {
       this.reject(client, ErrorCode.RATE_LIMITED, `requests to ${slot.deviceId} above its rate; excess dropped`, correlationId);
       return undefined;
     }
-    if (slot.lease.estopped) return { status: Status.ESTOPPED, detail: `device ${slot.deviceId} is e-stopped; a supervisor must reset it` };
-    const renewed = slot.lease.renew(client.sessionId, request.leaseId, now);
-    if (renewed.status === "refused") return { status: Status.NO_LEASE, detail: renewed.message };
     const profile = slot.link?.profile;
     const budget = latencyBudgetMs(profile, this.context.config.teleop.defaultLatencyBudgetMs);
-    const deadline = Math.min(request.deadlineMs || 0, (request.issuedAtMs || 0) + budget);
-    if (!(now <= deadline)) return { status: Status.EXPIRED, detail: `past its deadline by ${(now - deadline).toFixed(1)} ms` };
+    const deadline = effectiveDeadlineMs(request, now, budget);
+    if (!(now <= deadline)) return { status: Status.EXPIRED, detail: Number.isNaN(deadline) ? "no deadline_ms" : `past its deadline by ${(now - deadline).toFixed(1)} ms` };
     return { deadline, profile };
   }
 
@@ -516,7 +519,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     const origin = ack.origin === tsunagi.v1.CommandAck.Origin.ADAPTER ? "adapter" : "room";
     const statusName = Status[ack.status] ?? String(ack.status);
     this.context.metrics.countCommand(statusName, origin);
-    this.count(slot, ack, statusName);
+    this.count(client, slot, ack, statusName);
     // The adapter refused under the current lease because its own watchdog killed it:
     // end the lease here too, so the operator knows to acquire again.
     if (origin === "adapter" && ack.status === Status.NO_LEASE && slot.lease.holder?.leaseId === ack.leaseId) this.revoke(slot, "watchdog");
@@ -556,14 +559,17 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     // the device can tell the whole operator→device latency. Our own time otherwise.
     const now = Date.now();
     const pressedAt = Math.abs(now - (estop.raisedAtMs || 0)) <= PLAUSIBLE_CLOCK_SKEW_MS ? estop.raisedAtMs : now;
-    for (const slot of targets as DeviceSlot[]) this.latchEStop(slot, by, reason, participant.role, pressedAt);
+    // Every device is told before any is latched: latching one (lease events, broadcasts,
+    // audit, logs) must not delay the stop of the next.
+    for (const slot of targets as DeviceSlot[]) slot.link?.sendEStop(estopNotice(slot, by, reason, pressedAt));
+    for (const slot of targets as DeviceSlot[]) this.latchEStop(slot, by, reason, participant.role, pressedAt, false);
     this.sendEnvelope(client, { correlationId: envelope.correlationId, estop: { deviceId: estop.deviceId, all: estop.all || !estop.deviceId, reason, raisedBy: by, raisedAtMs: estop.raisedAtMs } });
   }
 
-  /** Stops the device first, then latches and tells everyone. */
-  private latchEStop(slot: DeviceSlot, by: string, reason: string, source: string, raisedAtMs = Date.now()) {
-    const notice = { deviceId: slot.deviceId, reason, raisedBy: by, raisedAtMs };
-    slot.link?.sendEStop(notice);
+  /** Stops the device first (unless the caller already did), then latches and tells everyone. */
+  private latchEStop(slot: DeviceSlot, by: string, reason: string, source: string, raisedAtMs = Date.now(), stopDevice = true) {
+    const notice = estopNotice(slot, by, reason, raisedAtMs);
+    if (stopDevice) slot.link?.sendEStop(notice);
     this.context.metrics.estops.inc({ source });
     const result = slot.lease.estop(by, reason, Date.now());
     this.broadcastEnvelope({ correlationId: 0, estop: notice });
@@ -672,14 +678,19 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
 
   // --- audit -------------------------------------------------------------------------
 
-  private count(slot: DeviceSlot, ack: tsunagi.v1.CommandAck, statusName: string) {
+  /**
+   * Adds a command's outcome to its lease's audit summary: only commands sent under a
+   * lease the sender was granted. Anyone else's (refused) attempts are in the metrics,
+   * so a participant cycling made-up lease ids cannot force an audit write per command.
+   */
+  private count(client: Client, slot: DeviceSlot, ack: tsunagi.v1.CommandAck, statusName: string) {
     const leaseId = ack.leaseId;
-    if (!leaseId) return;
+    if (!leaseId || slot.grants.get(leaseId) !== client.sessionId) return;
     let summary = slot.summary;
     if (summary && summary.leaseId !== leaseId) { this.flushSummary(slot); summary = undefined; }
     const now = Date.now();
     const seq = Number(ack.seq);
-    summary ??= slot.summary = { leaseId, sessionId: slot.grants.get(leaseId) ?? "", counts: {}, firstSeq: seq, lastSeq: seq, from: now, to: now };
+    summary ??= slot.summary = { leaseId, sessionId: client.sessionId, counts: {}, firstSeq: seq, lastSeq: seq, from: now, to: now };
     summary.counts[statusName] = (summary.counts[statusName] ?? 0) + 1;
     summary.firstSeq = Math.min(summary.firstSeq, seq);
     summary.lastSeq = Math.max(summary.lastSeq, seq);
@@ -762,6 +773,11 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
 }
 
 /** Devices owned by a room on this node: a device answers to one room. */
+/** The EStop a device and the participants are sent. */
+function estopNotice(slot: DeviceSlot, raisedBy: string, reason: string, raisedAtMs: number): tsunagi.v1.IEStop {
+  return { deviceId: slot.deviceId, reason, raisedBy, raisedAtMs };
+}
+
 const deviceOwners = new Map<string, string>();
 
 function parseDevices(devices: unknown): string[] {

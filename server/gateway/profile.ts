@@ -66,6 +66,19 @@ export function watchdogWindowMs(profile: tsunagi.v1.IDeviceProfile | undefined)
 }
 
 /**
+ * The deadline in force for a command or action, on the checker's clock:
+ * min(deadline_ms, issued_at_ms + budget), with issued_at_ms taken no later than `nowMs`,
+ * so a sender whose clock runs ahead cannot stretch its commands' life. NaN (expired)
+ * when deadline_ms is unset or anything is not a number. Room and adapter both use it.
+ */
+export function effectiveDeadlineMs(message: { deadlineMs?: number | null; issuedAtMs?: number | null }, nowMs: number, budgetMs: number): number {
+  const deadlineMs = Number(message.deadlineMs ?? 0);
+  if (!(deadlineMs > 0)) return Number.NaN;
+  if (!(budgetMs > 0)) return deadlineMs;
+  return Math.min(deadlineMs, Math.min(Number(message.issuedAtMs ?? 0), nowMs) + budgetMs);
+}
+
+/**
  * Why the command's axis values do not fit the profile (OUT_OF_BOUNDS), or undefined.
  * The TeleopRoom checks this before forwarding; the adapter checks it again itself.
  */

@@ -218,12 +218,20 @@ describe("teleoperation through a region node", () => {
     const now = controls.clock.now();
     visitor.sendEnvelope({ correlationId: 0, controlCommand: { deviceId: EXCAVATOR, leaseId, seq: 50, issuedAtMs: now, deadlineMs: now + 40, axes: [{ name: "boom", value: 0.3 }] } });
     expect((await waitFor(() => visitorAcks[0], 5000, "the visitor's ack")).status).toBe(Status.NO_LEASE);
+    // Only the holder draws on the device's rate allowance (100 a second): a visitor's
+    // flood of four times that, all refused, leaves the holder's next command through.
+    for (let i = 1; i <= 400; i++) {
+      visitor.sendEnvelope({ correlationId: 0, controlCommand: { deviceId: EXCAVATOR, leaseId, seq: 50 + i, issuedAtMs: now, deadlineMs: now + 40, axes: [{ name: "boom", value: 0.3 }] } });
+    }
+    await waitFor(() => visitorAcks.length >= 401, 5000, "every flooded command answered");
+    expect(visitorAcks.every((ack) => ack.status === Status.NO_LEASE)).toBe(true);
+    expect(await send({ seq: 13, axes: [{ name: "boom", value: 0 }] })).toMatchObject({ status: Status.APPLIED });
 
     const after = await excavator.status();
     expect(stopped(after)).toBe(true);
     expect(joint(after, "boom").position).toBe(joint(before, "boom").position);
-    expect(after.safety.lastApplied).toEqual({ leaseId, seq: 5 });
-    expect(after.counters.acks.APPLIED).toBe((before.counters.acks.APPLIED ?? 0) + 1);
+    expect(after.safety.lastApplied).toEqual({ leaseId, seq: 13 });
+    expect(after.counters.acks.APPLIED).toBe((before.counters.acks.APPLIED ?? 0) + 2);
     await controls.release();
     controls.dispose();
   });

@@ -1,0 +1,25 @@
+import { describe, expect, it } from "vitest";
+import { effectiveDeadlineMs } from "../../../../server/gateway/profile.ts";
+
+describe("effectiveDeadlineMs", () => {
+  const now = 1_000_000;
+
+  it("is the earlier of the deadline and issued + budget", () => {
+    expect(effectiveDeadlineMs({ issuedAtMs: now - 10, deadlineMs: now + 500 }, now, 50)).toBe(now + 40);
+    expect(effectiveDeadlineMs({ issuedAtMs: now - 10, deadlineMs: now + 20 }, now, 50)).toBe(now + 20);
+  });
+
+  it("takes an issue time ahead of the checker's clock as now: a fast clock cannot stretch a command's life", () => {
+    expect(effectiveDeadlineMs({ issuedAtMs: now + 60_000, deadlineMs: now + 120_000 }, now, 50)).toBe(now + 50);
+  });
+
+  it("is NaN (expired) without a deadline or with a value that is not a number", () => {
+    expect(effectiveDeadlineMs({ issuedAtMs: now, deadlineMs: 0 }, now, 50)).toBeNaN();
+    expect(effectiveDeadlineMs({ issuedAtMs: now }, now, 50)).toBeNaN();
+    expect(effectiveDeadlineMs({ issuedAtMs: Number.NaN, deadlineMs: now + 10 }, now, 50)).toBeNaN();
+  });
+
+  it("uses the deadline alone when there is no budget", () => {
+    expect(effectiveDeadlineMs({ issuedAtMs: now + 60_000, deadlineMs: now + 120_000 }, now, 0)).toBe(now + 120_000);
+  });
+});
