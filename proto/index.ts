@@ -202,6 +202,21 @@ export function encodeEnvelope(envelope: IEnvelope, options?: { trusted?: boolea
 /** encodeEnvelope's option for hot paths (see there). */
 export const TRUSTED: { readonly trusted: true } = Object.freeze({ trusted: true });
 
+/**
+ * Whether encoded Envelope bytes (from `offset`) carry an EStop or a Reset, read from
+ * the first tags alone, without decoding: a flood limit lets these through, since
+ * stopping is always allowed to those who may drive.
+ */
+export function isStopEnvelope(bytes: Uint8Array, offset = 0): boolean {
+  let tag = readVarint(bytes, offset);
+  if (tag && tag.value === CORRELATION_ID_TAG) {
+    const id = readVarint(bytes, tag.next, 10);
+    if (!id) return false;
+    tag = readVarint(bytes, id.next);
+  }
+  return tag !== undefined && stopBodyTags.has(tag.value);
+}
+
 /** The bytes of an Error envelope, e.g. the reply to a request that failed. */
 export function errorEnvelope(code: number, message: string, correlationId?: number | null): Uint8Array {
   return encodeEnvelope({ correlationId: correlationId ?? 0, error: { code, message, retryable: isRetryable(code) } });
@@ -259,13 +274,29 @@ function messageTypeName(value: unknown): string | undefined {
 }
 
 /** The varint tag at the start of a raw field: field number and wire type. */
-function readTag(raw: Uint8Array): { field: number; wireType: number } | undefined {
+/**
+ * A varint at `at` of at most `maxBytes` bytes (5 for a tag, 10 for a 64-bit value, whose
+ * value is then exact only below 2^53), and the offset after it; undefined if cut short.
+ */
+function readVarint(bytes: Uint8Array, at: number, maxBytes = 5): { value: number; next: number } | undefined {
   let value = 0;
-  for (let i = 0; i < Math.min(raw.length, 5); i++) {
-    value += (raw[i] & 0x7f) * 2 ** (7 * i);
-    if ((raw[i] & 0x80) === 0) return { field: Math.floor(value / 8), wireType: value % 8 };
+  for (let i = 0; i < maxBytes && at + i < bytes.length; i++) {
+    value += (bytes[at + i]! & 0x7f) * 2 ** (7 * i);
+    if ((bytes[at + i]! & 0x80) === 0) return { value, next: at + i + 1 };
   }
   return undefined;
+}
+
+/** Envelope.correlation_id's tag (field 1, varint), and the EStop and Reset bodies' tags, from the generated encoder. */
+const CORRELATION_ID_TAG = readVarint(tsunagi.v1.Envelope.encode({ correlationId: 1 }).finish(), 0)!.value;
+const stopBodyTags = new Set([
+  readVarint(tsunagi.v1.Envelope.encode({ estop: {} }).finish(), 0)!.value,
+  readVarint(tsunagi.v1.Envelope.encode({ reset: {} }).finish(), 0)!.value,
+]);
+
+function readTag(raw: Uint8Array): { field: number; wireType: number } | undefined {
+  const tag = readVarint(raw, 0);
+  return tag && { field: Math.floor(tag.value / 8), wireType: tag.value % 8 };
 }
 
 function describe(value: unknown): string {

@@ -7,7 +7,8 @@
  * sender, a log line and a metric, while the room and every other client go on.
  */
 import { Room, Protocol, transportClientClasses } from "./colyseusInternals.ts";
-import { ErrorCode } from "../../proto/index.ts";
+import { decode } from "@colyseus/schema";
+import { ENVELOPE_MESSAGE_TYPE, ErrorCode, isStopEnvelope } from "../../proto/index.ts";
 import { rejectInput, type ErrorSink } from "./errors.ts";
 
 /** Client→server protocol codes Colyseus understands. */
@@ -40,6 +41,22 @@ function keepAliveOnBadPayload(client: any, sink: ErrorSink, roomId: string) {
     }
     return leave.call(this, code, reason);
   };
+}
+
+/**
+ * Whether a frame is an envelope carrying an EStop or a Reset: over the flood limit these
+ * still go through, since stopping is always allowed to those who may drive (the room
+ * checks the sender's right as usual).
+ */
+function isStopFrame(code: number, buffer: Buffer): boolean {
+  if (code !== Protocol.ROOM_DATA_BYTES) return false;
+  try {
+    const it = { offset: 1 };
+    if (!decode.stringCheck(buffer, it) || decode.string(buffer, it) !== ENVELOPE_MESSAGE_TYPE) return false;
+    return isStopEnvelope(buffer, it.offset);
+  } catch {
+    return false;
+  }
 }
 
 /** Per-client fixed-window flood state, kept on the client object. */
@@ -87,7 +104,7 @@ export function installInputGuard(options: InputGuardOptions) {
     const now = Date.now();
     const flood: FloodState = client[floodKey] ??= { windowEndsAt: now + 1000, count: 0, warned: false };
     if (now >= flood.windowEndsAt) { flood.windowEndsAt = now + 1000; flood.count = 0; flood.warned = false; }
-    if (++flood.count > maxMessagesPerSecond) {
+    if (++flood.count > maxMessagesPerSecond && !isStopFrame(code, buffer)) {
       // One error per window is enough for the sender to back off; more would be a flood of our own.
       if (!flood.warned) {
         flood.warned = true;

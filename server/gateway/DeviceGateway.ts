@@ -28,7 +28,7 @@
  *   await gateway.close();
  */
 import uWS from "uWebSockets.js";
-import { DeviceCloseCode, ErrorCode, decodeEnvelope, encodeEnvelope, errorEnvelope, errorCodeName, ProtocolError, tsunagi, type Envelope } from "../../proto/index.ts";
+import { DeviceCloseCode, ErrorCode, decodeEnvelope, isStopEnvelope, encodeEnvelope, errorEnvelope, errorCodeName, ProtocolError, tsunagi, type Envelope } from "../../proto/index.ts";
 import { DeviceCredentialError, type DeviceCredentials, type DeviceRecord } from "../auth/DeviceCredentials.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import type { Logger } from "../observability/logging.ts";
@@ -230,10 +230,11 @@ export class DeviceGateway {
   private received(ws: Socket, message: ArrayBuffer) {
     const connection = ws.getUserData();
     if (connection.state === "closed") return;
-    if (!this.withinRate(ws, connection)) return;
+    const bytes = new Uint8Array(message);
+    if (!this.withinRate(ws, connection, bytes)) return;
     let envelope: Envelope;
     try {
-      envelope = decodeEnvelope(new Uint8Array(message), this.options.maxFrameBytes);
+      envelope = decodeEnvelope(bytes, this.options.maxFrameBytes);
     } catch (error) {
       const code = error instanceof ProtocolError ? error.code : ErrorCode.MALFORMED_PROTOBUF;
       if (connection.state !== "online") { this.refuse(ws, code, `before authentication: ${(error as Error).message}`, 0); return; }
@@ -411,14 +412,15 @@ export class DeviceGateway {
 
   // --- errors and limits -------------------------------------------------------------
 
-  private withinRate(ws: Socket, connection: Connection): boolean {
+  /** Whether a frame is within the connection's rate; an e-stop always is (stopping is always allowed). */
+  private withinRate(ws: Socket, connection: Connection, bytes: Uint8Array): boolean {
     const now = this.now();
     if (now - connection.windowStart >= 1000) {
       connection.windowStart = now;
       connection.windowCount = 0;
       connection.windowReported = false;
     }
-    if (++connection.windowCount <= this.options.maxMessagesPerSecond) return true;
+    if (++connection.windowCount <= this.options.maxMessagesPerSecond || isStopEnvelope(bytes)) return true;
     if (!connection.windowReported) {
       connection.windowReported = true;
       this.report(ws, ErrorCode.RATE_LIMITED, `more than ${this.options.maxMessagesPerSecond} frames per second; excess dropped`, 0);

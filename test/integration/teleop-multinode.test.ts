@@ -95,5 +95,15 @@ describe("devices across the nodes of a region", () => {
     expect(after.state).toBe("online");
     expect(after.connection?.nodeId).toBe(host.nodeId);
     expect(after.counters.redirects).toBe(1);
+
+    // Past the node's flood limit (120 messages/s here), an e-stop still goes through.
+    const flooded: number[] = [];
+    session.on("error", (error) => flooded.push(error.code));
+    const now = Date.now();
+    for (let i = 0; i < 300; i++) session.sendEnvelope({ correlationId: 0, heartbeat: { deviceId: DEVICE, leaseId: "none", seq: i + 1, sentAtMs: now } });
+    session.sendEnvelope({ correlationId: 0, estop: { deviceId: DEVICE, reason: "stop past the flood limit", raisedAtMs: now } });
+    const latched = await adapter.waitForStatus((s) => s.safety.estopped, 5000, "the e-stop latched at the adapter despite the flood");
+    expect(latched.counters.estops).toBe(1);
+    expect(flooded).toContain(ErrorCode.RATE_LIMITED);
   });
 });

@@ -5,7 +5,7 @@
 import { describe, it, expect } from "vitest";
 import {
   decodeEnvelope, encodeEnvelope, errorEnvelope, ErrorCode, ProtocolError, isRetryable, errorCodeName,
-  DEFAULT_MAX_ENVELOPE_BYTES, tsunagi, type Envelope,
+  DEFAULT_MAX_ENVELOPE_BYTES, tsunagi, isStopEnvelope, type Envelope,
 } from "../../../proto/index.ts";
 import { prng } from "../../fixtures/random.ts";
 
@@ -215,5 +215,24 @@ describe("isRetryable", () => {
     expect(new ProtocolError(ErrorCode.OVERLOADED, "full").retryable).toBe(true);
     expect(new ProtocolError(ErrorCode.WRONG_TYPE, "bad", { correlationId: 3 }).correlationId).toBe(3);
     expect(new ProtocolError(ErrorCode.WRONG_TYPE, "bad", { correlationId: 0 }).correlationId).toBeUndefined();
+  });
+});
+
+describe("isStopEnvelope", () => {
+  it("tells an EStop or a Reset from every other body by its tags, with or without a correlation id", () => {
+    for (const correlationId of [0, 7, 2 ** 40]) {
+      expect(isStopEnvelope(encodeEnvelope({ correlationId, estop: { deviceId: "ex-1", reason: "stop" } }))).toBe(true);
+      expect(isStopEnvelope(encodeEnvelope({ correlationId, reset: { deviceId: "ex-1" } }))).toBe(true);
+      expect(isStopEnvelope(encodeEnvelope({ correlationId, controlCommand: { deviceId: "ex-1", seq: 1 } }))).toBe(false);
+      expect(isStopEnvelope(encodeEnvelope({ correlationId, heartbeat: { deviceId: "ex-1" } }))).toBe(false);
+    }
+  });
+
+  it("reads from an offset, and answers false for empty, cut or garbage bytes", () => {
+    const estop = encodeEnvelope({ correlationId: 3, estop: { deviceId: "ex-1" } });
+    expect(isStopEnvelope(Uint8Array.from([9, 9, ...estop]), 2)).toBe(true);
+    expect(isStopEnvelope(new Uint8Array())).toBe(false);
+    expect(isStopEnvelope(Uint8Array.from([0x08, 0xff]))).toBe(false);
+    expect(isStopEnvelope(Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))).toBe(false);
   });
 });
