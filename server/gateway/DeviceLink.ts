@@ -254,8 +254,19 @@ export class DeviceLink {
       this.pending.delete(id);
       this.statsData.ackTimeouts++;
     }
-    for (const queued of this.queue) {
-      if (now > effectiveDeadline(queued.command)) { this.drain(); break; }
+    // Expired commands leave the queue now, even while the socket stays backpressured
+    // (drain() only runs while it is not): each gets its EXPIRED ack at its deadline.
+    if (this.queue.some((queued) => now > effectiveDeadline(queued.command))) {
+      const waiting = this.queue.splice(0);
+      for (const queued of waiting) {
+        if (now > effectiveDeadline(queued.command)) {
+          this.statsData.expiredInQueue++;
+          queued.onAck(roomAck(queued.command, tsunagi.v1.CommandAck.Status.EXPIRED, "expired while the device link was backpressured"));
+        } else {
+          this.queue.push(queued);
+        }
+      }
+      this.drain();
     }
     for (const [id, pending] of this.pendingActions) {
       if (pending.giveUpAt > now) continue;
