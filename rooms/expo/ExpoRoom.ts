@@ -971,11 +971,8 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
   private removeVisitor(visitor: Visitor, action: tsunagi.v1.Moderate.Action, code: number, closeCode: number, message: string, reason: string) {
     this.context.metrics.errors.inc({ code: codeName(code), source: "expo" });
     this.context.logger.warn({ hallId: this.hallId, sessionId: visitor.sessionId, subject: visitor.subject, code: codeName(code) }, message);
-    try {
-      this.sendEnvelope(visitor.client, { moderationNotice: { action, reason } });
-      visitor.client.error(code, message);
-      visitor.client.leave(closeCode, message);
-    } catch { /* already closing */ }
+    try { this.sendEnvelope(visitor.client, { moderationNotice: { action, reason } }); } catch { /* already closing */ }
+    this.removeClient(visitor.client, code, message, closeCode);
   }
 
   private broadcastEnvelope(envelope: tsunagi.v1.IEnvelope): number {

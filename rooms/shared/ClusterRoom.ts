@@ -57,6 +57,8 @@ export abstract class ClusterRoom<Options = any> extends Room {
   /** Envelope handlers by body kind. */
   private readonly envelopeHandlers = new Map<EnvelopeBody, EnvelopeHandler>();
   /** When the room opened, for its directory entry. */
+  /** Clients this room sent away (removeClient): no reconnection seat for them. */
+  private readonly removedClients = new WeakSet<Client>();
   private readonly openedAt = Date.now();
 
   async onCreate(options: Options & { roomId?: unknown }) {
@@ -102,7 +104,21 @@ export abstract class ClusterRoom<Options = any> extends Room {
     return [this.roomId];
   }
 
+  /**
+   * Ends a client's session for good (a kick, a ban): the coded error, then the socket
+   * closes with `closeCode`. Colyseus counts any close but 4000 as a drop; this one gets
+   * no reconnection seat, so the session ends at once (onLeave) and cannot be resumed.
+   */
+  protected removeClient(client: Client, code: number, message: string, closeCode = code) {
+    this.removedClients.add(client);
+    try {
+      client.error(code, message);
+      client.leave(closeCode, message);
+    } catch { /* already closing */ }
+  }
+
   onDrop(client: Client, code?: number) {
+    if (this.removedClients.has(client)) return; // sent away: Colyseus goes on to onLeave
     if (code === CLOSE_MESSAGE_TOO_BIG) {
       // The ws transport closed the socket for a frame above its ceiling (see
       // transportCeilingBytes); the sender sees close code 1009. Count it.

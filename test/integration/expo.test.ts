@@ -304,9 +304,13 @@ describe("host tools", () => {
     const host = await joinExpo(node, HALL, { role: "host" });
     const kicked = await joinExpo(node, HALL, { sub: "kicked-person" });
     const kickedLog = new ExpoLog(kicked);
+    const connections = async () => Number((await (await fetch(`${node.httpUrl}/metrics`)).text()).match(/^tsunagi_connections (\d+)/m)?.[1]);
+    const withKicked = await connections();
     await host.host!.kick(kicked.visitorId, "spam");
     const leave = await kickedLog.waitFor("leave", () => true, "kicked visitor's leave");
     expect(leave.error?.code).toBe(ErrorCode.KICKED);
+    // The session ends at once: no reconnection seat (20 s) through which it could come back.
+    await waitFor(async () => (await connections()) === withKicked - 1, 5000, "the kicked session ended, with no seat kept");
     await joinExpo(node, HALL, { sub: "kicked-person" }); // may come back
 
     const banned = await joinExpo(node, HALL, { sub: "banned-person" });
