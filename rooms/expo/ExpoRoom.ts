@@ -263,9 +263,9 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     if (this.zone) await this.subscribe(ghostsChannel(this.hallId, this.zoneId), (message: unknown) => this.receiveGhosts(decodeGhosts(message)));
 
     this.onEnvelope("visitorMove", (client, envelope) => this.move(client, envelope));
-    this.onEnvelope("chatSend", (client, envelope) => void this.chat(client, envelope));
-    this.onEnvelope("hostCommand", (client, envelope) => void this.hostCommand(client, envelope));
-    this.onEnvelope("analyticsRequest", (client, envelope) => void this.analyticsRequest(client, envelope));
+    this.onEnvelope("chatSend", (client, envelope) => this.answerFailure(this.chat(client, envelope), client, envelope, "chat"));
+    this.onEnvelope("hostCommand", (client, envelope) => this.answerFailure(this.hostCommand(client, envelope), client, envelope, "host command"));
+    this.onEnvelope("analyticsRequest", (client, envelope) => this.answerFailure(this.analyticsRequest(client, envelope), client, envelope, "analytics request"));
 
     const slices = Math.max(1, Math.min(expo.tickSlices, expo.tickMs));
     this.slices = Array.from({ length: slices }, () => new Set<Visitor>());
@@ -342,7 +342,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     this.analytics.visitorJoined(subject, now);
     if (!handoff) this.updatePlace(visitor, now);
     else for (const boothId of visitor.areas) if (this.boothIds.has(boothId)) this.analytics.enterBooth(subject, boothId, now);
-    void presence.hset(hallKey(this.hallId, "visitors"), String(entity.id), JSON.stringify({ subject, name: entity.name, zoneId: this.zoneId } satisfies HallVisitorRecord));
+    this.background(presence.hset(hallKey(this.hallId, "visitors"), String(entity.id), JSON.stringify({ subject, name: entity.name, zoneId: this.zoneId } satisfies HallVisitorRecord)), "registering a visitor");
 
     this.sendEnvelope(client, {
       expoWelcome: {
@@ -389,7 +389,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
       return;
     }
     this.removeEntity(entity);
-    void this.presence.hdel(hallKey(this.hallId, "visitors"), String(entity.id));
+    this.background(this.presence.hdel(hallKey(this.hallId, "visitors"), String(entity.id)), "unregistering a visitor");
   }
 
   onDispose() {
@@ -637,7 +637,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
       // An empty batch matters once (it clears the neighbour's ghosts from here), not every tick.
       if (rows.length === 0 && this.lastGhostsEmpty.get(key)) continue;
       this.lastGhostsEmpty.set(key, rows.length === 0);
-      void this.presence.publish(ghostsChannel(this.hallId, key), encodeGhosts({ zoneId: this.zoneId, tick, visitors: rows }));
+      this.background(this.presence.publish(ghostsChannel(this.hallId, key), encodeGhosts({ zoneId: this.zoneId, tick, visitors: rows })), "publishing ghosts");
     }
   }
   private readonly lastGhostsEmpty = new Map<string, boolean>();
@@ -680,7 +680,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
       else if (entity.kind === "lingering" && now - entity.heardAt > LINGER_MS) {
         // No ghost came from the zone it was handed to: it never arrived there, or walked off.
         this.removeEntity(entity);
-        void this.forgetIfStillHere(entity.id);
+        this.background(this.forgetIfStillHere(entity.id), "unregistering a lingering visitor");
       }
     }
   }
@@ -708,7 +708,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     if (distanceToRect(this.zone!.rect, e.x, e.y) <= this.context.config.expo.handoffMargin) return;
     const target = zoneAt(this.layout, e.x, e.y);
     if (!target || target === this.zone) return;
-    void this.handOff(visitor, target);
+    this.background(this.handOff(visitor, target), "a zone handoff");
   }
 
   private async handOff(visitor: Visitor, target: ZoneLayout) {
@@ -968,6 +968,25 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     return delivered;
   }
 
+  /**
+   * Runs work nobody waits for; a failure (Redis away) is logged and counted, never left
+   * as an unhandled rejection, which would end the node's process.
+   */
+  private background(work: Promise<unknown> | unknown, what: string) {
+    void Promise.resolve(work).catch((error) => {
+      this.context.metrics.errors.inc({ code: "INTERNAL", source: "expo" });
+      this.context.logger.error({ err: error, hallId: this.hallId, roomId: this.roomId }, `expo: ${what} failed`);
+    });
+  }
+
+  /** Runs a request's handler; if it fails, the sender is told INTERNAL (and it is logged). */
+  private answerFailure(work: Promise<unknown>, client: Client, envelope: Envelope, what: string) {
+    work.catch((error) => {
+      this.context.logger.error({ err: error, hallId: this.hallId, sessionId: client.sessionId }, `expo: ${what} failed`);
+      try { this.reject(client, ErrorCode.INTERNAL, `${what} failed on the server; try again`, envelope.correlationId); } catch { /* closing */ }
+    });
+  }
+
   private removeVisitor(visitor: Visitor, action: tsunagi.v1.Moderate.Action, code: number, closeCode: number, message: string, reason: string) {
     this.context.metrics.errors.inc({ code: codeName(code), source: "expo" });
     this.context.logger.warn({ hallId: this.hallId, sessionId: visitor.sessionId, subject: visitor.subject, code: codeName(code) }, message);
@@ -1007,7 +1026,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
 
   private publishEvent(event: HallEventBody) {
     if (!this.zone) return;
-    void this.presence.publish(eventsChannel(this.hallId), { ...event, from: this.roomId });
+    this.background(this.presence.publish(eventsChannel(this.hallId), { ...event, from: this.roomId }), "publishing a hall event");
   }
 
   private applyHallEvent(event: HallEvent) {
