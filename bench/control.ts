@@ -314,21 +314,22 @@ async function httpText(url: string): Promise<string> {
 
 /**
  * E-stop latency per device: the adapter's receive time minus the operator's send time
- * (both wallClockMs). Taken from both ends rather than from EStop.raised_at_ms, which a
- * room may restamp on the way.
+ * (both wallClockMs). An arrival counts only if it carries this round's raised_at_ms
+ * (the relay forwards it verbatim, the room keeps a plausible one): one that came after
+ * the previous round's grace is that round's, late, not this one's.
  */
 function estopLatencies(path: ControlPath, sent: EStopsSent, received: EStopsReceived): number[] {
   const latencies: number[] = [];
-  let restamped = 0;
+  let stale = 0;
   for (const [deviceId, sentAtMs] of Object.entries(sent)) {
     const arrival = received[deviceId];
     if (!arrival) continue;
+    if (arrival.raisedAtMs !== sentAtMs) { stale++; continue; }
     latencies.push(arrival.receivedAtMs - sentAtMs);
-    if (arrival.raisedAtMs !== sentAtMs) restamped++;
   }
   const missing = Object.keys(sent).length - latencies.length;
   if (missing > 0) log(`${path}: WARNING ${missing} of ${Object.keys(sent).length} e-stops did not reach their device within ${estopGraceMs} ms of the last`);
-  if (restamped > 0) log(`${path}: note: ${restamped} e-stop(s) reached the device with raised_at_ms other than the operator's (restamped on the way)`);
+  if (stale > 0) log(`${path}: WARNING ${stale} device(s) reported an e-stop of an earlier round (it came after that round's grace), not this round's`);
   return latencies;
 }
 

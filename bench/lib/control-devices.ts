@@ -4,8 +4,8 @@
  * DeviceChallenge with a signed challenge and announces its DeviceProfile; on the relay
  * path it just connects. Then, on both paths alike: every ControlCommand is acked
  * APPLIED at once (same correlation id) and its latency recorded as receive time minus
- * issued_at_ms (both wallClockMs on this machine); the first EStop of each device since
- * the last `estops` call is timestamped (a Reset clears the latch); and each device
+ * issued_at_ms (both wallClockMs on this machine); the first arrival of each EStop (by
+ * its raised_at_ms) since the last `estops` call is timestamped; and each device
  * sends Telemetry at telemetryHz, as a real one would.
  * Argument: DeviceLoadConfig. Ready (every adapter accepted and its profile sent).
  * Calls: startWindow, stopWindow → DeviceWindow, estops → EStopsReceived (and forgets them).
@@ -101,7 +101,10 @@ class BenchAdapter {
         const receivedAtMs = wallClockMs();
         this.estopped = true;
         this.velocity = 0;
-        estops[this.deviceId] ??= { receivedAtMs, raisedAtMs: envelope.estop!.raisedAtMs ?? 0 };
+        // The first arrival of each e-stop (by raised_at_ms): a late one of an earlier round
+        // must not hide this round's.
+        const raisedAtMs = envelope.estop!.raisedAtMs ?? 0;
+        if (estops[this.deviceId]?.raisedAtMs !== raisedAtMs) estops[this.deviceId] = { receivedAtMs, raisedAtMs };
         return;
       }
       case "reset":
