@@ -128,6 +128,7 @@ afterAll(async () => {
   await adapter?.stop();
   await node?.stop();
   await proxy?.close();
+  await flushRedisDb(redisUrl).catch(() => {});
 });
 
 describe("latency budget", () => {

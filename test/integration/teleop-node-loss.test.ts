@@ -64,6 +64,7 @@ afterAll(async () => {
   await Promise.allSettled(sessions.map((session) => session.leave(false)));
   await adapter?.stop();
   await node?.stop();
+  await flushRedisDb(redisUrl).catch(() => {});
 });
 
 describe("losing the region node", () => {

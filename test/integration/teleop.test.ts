@@ -82,6 +82,7 @@ afterAll(async () => {
   await supervisor?.leave().catch(() => {});
   await Promise.all([excavator?.stop(), drone?.stop()]);
   await node?.stop();
+  await flushRedisDb(redisUrl).catch(() => {});
 });
 
 describe("site rooms", () => {
