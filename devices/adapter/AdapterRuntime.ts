@@ -219,6 +219,8 @@ interface Session {
   handshakeTimer?: NodeJS.Timeout;
   /** Online: the periodic ClockSyncPing. */
   clockSyncTimer?: NodeJS.Timeout;
+  /** Clock-sync rounds in a row that began with a ping still unanswered. */
+  silentRounds?: number;
   /** Online: polls the watchdog every min(20, window / 4) ms. */
   watchdogTimer?: NodeJS.Timeout;
 }
@@ -230,6 +232,8 @@ const SECRET_PATTERN = /^[0-9a-fA-F]{64}$/;
 const INITIAL_CLOCK_PINGS = 5;
 /** Pings awaited at once; an unanswered one is forgotten beyond this. */
 const MAX_PENDING_PINGS = 16;
+/** Clock-sync rounds in a row without any answer after which the link counts as dead. */
+const DEAD_LINK_PING_ROUNDS = 3;
 /** Above this many unsent bytes on the socket, telemetry waits in the buffer (dropping the oldest). */
 const TELEMETRY_BACKPRESSURE_BYTES = 256 * 1024;
 /** Largest frame accepted from the gateway. */
@@ -711,7 +715,17 @@ export class AdapterRuntime {
       this.write(session, { correlationId: 0, estop: { deviceId: this.deviceId, reason: "e-stop latched at the adapter across a reconnect", raisedBy: `device:${this.deviceId}`, raisedAtMs: this.clock.serverNow() } });
     }
     this.flushTelemetry();
-    session.clockSyncTimer = setInterval(() => this.sendClockPing(session), this.clockSyncIntervalMs);
+    session.clockSyncTimer = setInterval(() => {
+      // A link that answers nothing for DEAD_LINK_PING_ROUNDS pings in a row is gone, even
+      // if TCP has not noticed (a path that vanished without a close): cut it, reconnect.
+      session.silentRounds = session.pings.size > 0 ? (session.silentRounds ?? 0) + 1 : 0;
+      if (session.silentRounds >= DEAD_LINK_PING_ROUNDS) {
+        this.logger.warn({ rounds: session.silentRounds, intervalMs: this.clockSyncIntervalMs }, `no answer to ${session.silentRounds} clock pings in a row: the link is dead; reconnecting`);
+        session.ws.terminate();
+        return;
+      }
+      this.sendClockPing(session);
+    }, this.clockSyncIntervalMs);
     session.watchdogTimer = setInterval(() => this.pollWatchdog(), Math.min(20, this.watchdog.windowMs / 4));
 
     this.logger.info({ regionId, nodeId, url: session.gateway.url }, `adapter ${this.deviceId} online via ${regionId}/${nodeId}`);

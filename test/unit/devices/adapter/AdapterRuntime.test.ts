@@ -469,6 +469,18 @@ describe("disconnects", () => {
     expect(s.runtime.counters.telemetryDropped).toBe(0);
   });
 
+  it("cuts a link that answers no clock ping for three rounds (silent, never closed), stopping, and reconnects", { timeout: 15_000 }, async () => {
+    const s = await setup({ runtime: { clockSyncIntervalMs: 100 } });
+    await online(s);
+    const offline = nextEvent(s.runtime, "offline");
+    s.gateway.answerClockPings = false;
+    await offline;
+    expect(s.runtime.state).not.toBe("online");
+    s.gateway.answerClockPings = true;
+    await nextEvent(s.runtime, "online", 8000);
+    expect(s.gateway.connections).toBe(2);
+  });
+
   it("drops the oldest telemetry beyond the buffer size", { timeout: 15_000 }, async () => {
     const s = await setup({ runtime: { telemetryHz: 100, telemetryBufferSize: 5 } });
     await online(s);

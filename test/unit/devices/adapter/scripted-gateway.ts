@@ -52,6 +52,8 @@ export class ScriptedGateway {
   /** Expected device secret; change it to "re-enrol" the device. */
   secret: string | undefined;
   token: string | undefined;
+  /** Whether ClockSyncPings are answered; false plays a link that went silent without closing. */
+  answerClockPings = true;
   /** When set, every hello is refused with this Error and the socket closed. */
   refuseWith: { code: number; message: string } | undefined;
   /** When set, /gateway answers this HTTP status (503: draining). */
@@ -222,7 +224,7 @@ export class ScriptedGateway {
           ws.send(encodeEnvelope({ correlationId, deviceWelcome: { deviceId: this.options.deviceId, regionId: this.regionId, nodeId: this.nodeId, serverTimeMs: Date.now() } }));
           ws.send(encodeEnvelope({ correlationId: 0, leaseState: { deviceId: this.options.deviceId, leaseId: "", online: true, cause: "connected" } }));
         }
-      } else if (envelope.body === "clockSyncPing") {
+      } else if (envelope.body === "clockSyncPing" && this.answerClockPings) {
         const t1 = Date.now();
         ws.send(encodeEnvelope({ correlationId, clockSyncPong: { t0Ms: envelope.clockSyncPing!.t0Ms, t1Ms: t1, t2Ms: Date.now() } }));
       }
