@@ -54,7 +54,17 @@ export async function openHall(context: NodeContext, layoutInput: unknown, sourc
       opening: sign(OPENING, { hallId: layout.hallId, zoneId: zones[i], roomId: roomIds[i] }, 60_000),
     };
     placeOnProcess(options, node.processId);
-    await matchMaker.createRoom("expo", options);
+    try {
+      await matchMaker.createRoom("expo", options);
+    } catch (error) {
+      // All or nothing: close the zones already open, so opening again does not meet them.
+      if (opened.zones.length > 0) {
+        await closeHall(context, layout.hallId, "a failed opening").catch((closing) => {
+          context.logger.error({ err: closing, hallId: layout.hallId }, `hall "${layout.hallId}": closing the zones of a failed opening failed`);
+        });
+      }
+      throw error;
+    }
     opened.zones.push({ zoneId: zones[i], roomId: roomIds[i], nodeId: node.nodeId });
   }
   context.logger.info({ hallId: layout.hallId, zones: opened.zones }, `opened hall "${layout.hallId}" (${layout.booths.length} booths${layout.zones.length ? `, ${layout.zones.length} zones` : ""})`);
