@@ -208,7 +208,6 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
   private slices: Array<Set<Visitor>> = [new Set()];
   private readonly timers: NodeJS.Timeout[] = [];
   private radius = 20;
-  private radius2 = 400;
   private hallChat!: TokenBucket;
   private pinned: tsunagi.v1.IPinnedMessage = { text: "" };
   private readonly presentations = new Map<string, tsunagi.v1.IBoothState>();
@@ -232,7 +231,6 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     this.context = nodeContext();
     const expo = this.context.config.expo;
     this.radius = expo.interestRadius;
-    this.radius2 = this.radius * this.radius;
     if (opening.zoneId) {
       this.zone = this.layout.zones.find((z) => z.id === opening.zoneId);
       if (!this.zone) throw new ServerError(ErrorCode.LAYOUT_INVALID, `hall "${this.hallId}" has no zone "${opening.zoneId}"`);

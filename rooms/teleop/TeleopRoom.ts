@@ -39,7 +39,7 @@ import { PeriodicTasks } from "../shared/PeriodicTasks.ts";
 import { requestDevice } from "../../server/gateway/DeviceRequests.ts";
 import { nodeContext, type NodeContext } from "../../server/context.ts";
 import type { Role, TokenClaims } from "../../server/auth/tokens.ts";
-import { ControlLease, controllingRoles, type LeaseGrant, type LeaseRefused } from "./ControlLease.ts";
+import { ControlLease, type LeaseGrant, type LeaseRefused } from "./ControlLease.ts";
 import type { AuditSink } from "./AuditLog.ts";
 import type { DeviceLink } from "../../server/gateway/DeviceLink.ts";
 import { roomAck, roomActionResult } from "../../server/gateway/DeviceLink.ts";
@@ -812,4 +812,3 @@ function leaseErrorCode(refused: LeaseRefused): number {
   }
 }
 
-export { controllingRoles };

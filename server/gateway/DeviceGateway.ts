@@ -158,14 +158,6 @@ export class DeviceGateway {
     return () => this.attachListeners.delete(listener);
   }
 
-  /** Disconnects a device now (revocation takes effect on the next hello anyway). */
-  disconnect(deviceId: string, reason: string): boolean {
-    const link = this.links.get(deviceId);
-    if (!link) return false;
-    link.disconnect(CLOSE_POLICY, reason);
-    return true;
-  }
-
   /**
    * Sends the device's adapter to another node's gateway (GatewayRedirect, then close
    * 4003): its room lives there. False when the device is not connected here.

@@ -106,11 +106,8 @@ export class DeviceLink {
   readonly deviceId: string;
   readonly adapterVersion: string;
   readonly driver: string;
-  readonly connectedAt: number;
   /** The device's profile, once it sent a valid one. */
   profile: tsunagi.v1.DeviceProfile | undefined;
-  /** The newest telemetry received. */
-  latestTelemetry: tsunagi.v1.Telemetry | undefined;
 
   private readonly socket: LinkSocket;
   private readonly now: () => number;
@@ -141,7 +138,6 @@ export class DeviceLink {
     this.maxQueuedCommands = options.maxQueuedCommands ?? 16;
     this.maxPendingAcks = options.maxPendingAcks ?? 256;
     this.ackGraceMs = options.ackGraceMs ?? 2000;
-    this.connectedAt = this.now();
   }
 
   get online(): boolean {
@@ -315,7 +311,6 @@ export class DeviceLink {
   }
 
   receiveTelemetry(telemetry: tsunagi.v1.Telemetry): void {
-    this.latestTelemetry = telemetry;
     this.handler?.onTelemetry?.(telemetry);
   }
 
