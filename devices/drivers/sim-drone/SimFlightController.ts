@@ -198,6 +198,8 @@ export class SimFlightController extends HalComponent {
   private linkUp = true;
   /** Setpoint axes clamped by the last command; rate events fire when clamping starts. */
   private clampedAxes = new Set<DroneAxisName>();
+  /** The setpoint as asked, before the speed limits (`setpoint` is what is flown). */
+  private requested: VelocitySetpoint = zeroSetpoint();
   /** Fence boundaries that clamped the last step; geofence events fire when clamping starts. */
   private activeFenceClamps = new Set<"radius" | "altitude" | "floor">();
 
@@ -300,7 +302,7 @@ export class SimFlightController extends HalComponent {
     this.requireFlight("hold", airborneStates);
     this.requireBattery("hold");
     if (this.flight === FlightState.Flying) {
-      this.setpoint = zeroSetpoint();
+      this.clearSetpoint();
       return;
     }
     this.setFlightState(FlightState.Flying, "hold command");
@@ -321,7 +323,9 @@ export class SimFlightController extends HalComponent {
     // a landing or a failsafe the way zeroAxis() (the watchdog's stop) deliberately does.
     if (value === 0 && this.flight !== FlightState.Flying && this.state === ComponentState.Ready) return;
     this.requireSetpointAllowed("setAxis");
-    this.applySetpoint({ ...this.setpoint, [setpointKey[axis]]: value });
+    // From what was asked of the other axes, not what they were limited to: the horizontal
+    // limit scales (vx, vy) together, so a command's axes must not limit each other in turn.
+    this.applySetpoint({ ...this.requested, [setpointKey[axis]]: value });
   }
 
   /**
@@ -333,6 +337,7 @@ export class SimFlightController extends HalComponent {
   zeroAxis(axis: DroneAxisName): void {
     if (this.flight === FlightState.Flying) {
       this.setpoint = { ...this.setpoint, [setpointKey[axis]]: 0 };
+      this.requested = { ...this.requested, [setpointKey[axis]]: 0 };
       this.clampedAxes.delete(axis);
     } else if (this.flight === FlightState.TakingOff && axis === "vz") {
       this.setFlightState(FlightState.Flying, "motion zeroed during take-off");
@@ -423,12 +428,12 @@ export class SimFlightController extends HalComponent {
   }
 
   protected override onInit(): void {
-    this.setpoint = zeroSetpoint();
+    this.clearSetpoint();
   }
 
   /** Keeps the flight state: a controller reset in the air must not forget that it is flying. */
   protected override onReinit(): void {
-    this.setpoint = zeroSetpoint();
+    this.clearSetpoint();
   }
 
   protected override onFinalize(): void {
@@ -574,7 +579,14 @@ export class SimFlightController extends HalComponent {
       }
     }
     this.clampedAxes = clamped;
+    this.requested = requested;
     this.setpoint = applied;
+  }
+
+  /** No setpoint: hover (in Flying), and nothing asked. */
+  private clearSetpoint(): void {
+    this.setpoint = zeroSetpoint();
+    this.requested = zeroSetpoint();
   }
 
   private setFlightState(to: FlightState, reason: string): void {
@@ -582,7 +594,7 @@ export class SimFlightController extends HalComponent {
     this.flight = to;
     this.flightReason = reason;
     // a new state starts from rest: no setpoint outlives the state it was given in
-    this.setpoint = zeroSetpoint();
+    this.clearSetpoint();
     this.clampedAxes.clear();
     if (from !== to) this.emit("flight-state-changed", { from, to, reason });
   }

@@ -322,6 +322,16 @@ describe("HAL surface", () => {
     expect(idle.hal.zeroMotion()).toEqual({ stopped: [], skipped: ["vx", "vy", "vz", "yaw-rate"], failed: [] });
   });
 
+  it("composes per-axis setpoints from what was asked, so the horizontal limit does not depend on axis order", () => {
+    const { drone } = flying({ config: { maxHorizontalSpeed: 5 } });
+    drone.hal.actuator("vx").setValue("velocity", 0);
+    drone.hal.actuator("vy").setValue("velocity", 5);
+    // The next command, axis by axis as the adapter applies it: full speed along x.
+    drone.hal.actuator("vx").setValue("velocity", 5); // (5, 5) for a moment: limited to the 5 m/s vector
+    drone.hal.actuator("vy").setValue("velocity", 0);
+    expect(drone.telemetry().setpoint).toMatchObject({ vx: 5, vy: 0 });
+  });
+
   it("takes velocity commands through its axis actuators, which refuse without faulting", () => {
     const { drone } = flying();
     drone.hal.actuator("vx").setValue("velocity", 2);
