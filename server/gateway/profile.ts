@@ -16,6 +16,9 @@ const MAX_ACTIONS = 32;
 /** Default watchdog window when the profile leaves it 0 (teleop.proto). */
 export const DEFAULT_WATCHDOG_MS = 200;
 
+/** Highest control_rate_hz a profile may state. */
+const MAX_CONTROL_RATE_HZ = 1000;
+
 /** The first thing wrong with the profile, or undefined when it is usable. */
 export function profileProblem(profile: tsunagi.v1.IDeviceProfile, deviceId: string): string | undefined {
   if (profile.deviceId !== deviceId) return `profile is for device "${String(profile.deviceId).slice(0, 64)}", this connection is device "${deviceId}"`;
@@ -57,6 +60,9 @@ export function profileProblem(profile: tsunagi.v1.IDeviceProfile, deviceId: str
   const watchdog = profile.watchdogWindowMs ?? 0;
   if (watchdog !== 0 && (watchdog < 20 || watchdog > 2000)) return `watchdog_window_ms ${watchdog} is outside 20-2000`;
   if (!(Number.isFinite(profile.telemetryRateHz) && (profile.telemetryRateHz as number) > 0)) return "telemetry_rate_hz must be > 0";
+  // It sets the device's command allowance at the room: an unbounded one is no limit.
+  const controlRate = profile.controlRateHz ?? 0;
+  if (!(Number.isFinite(controlRate) && controlRate >= 0 && controlRate <= MAX_CONTROL_RATE_HZ)) return `control_rate_hz must be within 0-${MAX_CONTROL_RATE_HZ}`;
   return undefined;
 }
 

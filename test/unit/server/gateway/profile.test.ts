@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { effectiveDeadlineMs } from "../../../../server/gateway/profile.ts";
+import { effectiveDeadlineMs, profileProblem } from "../../../../server/gateway/profile.ts";
+import { tsunagi } from "../../../../proto/index.ts";
 
 describe("effectiveDeadlineMs", () => {
   const now = 1_000_000;
@@ -21,5 +22,23 @@ describe("effectiveDeadlineMs", () => {
 
   it("uses the deadline alone when there is no budget", () => {
     expect(effectiveDeadlineMs({ issuedAtMs: now + 60_000, deadlineMs: now + 120_000 }, now, 0)).toBe(now + 120_000);
+  });
+});
+
+describe("profileProblem", () => {
+  const valid = (): tsunagi.v1.IDeviceProfile => ({
+    deviceId: "ex-1", deviceClass: tsunagi.v1.DeviceClass.DEVICE_CLASS_EXCAVATOR, telemetryRateHz: 10, controlRateHz: 50,
+    axes: [{ name: "swing", mode: tsunagi.v1.AxisMode.AXIS_MODE_VELOCITY, maxRate: 1 }],
+  });
+
+  it("accepts a usable profile, also one that states no control rate", () => {
+    expect(profileProblem(valid(), "ex-1")).toBeUndefined();
+    expect(profileProblem({ ...valid(), controlRateHz: 0 }, "ex-1")).toBeUndefined();
+  });
+
+  it("refuses a control rate that is not a number within 0-1000 (it sets the device's command allowance)", () => {
+    for (const controlRateHz of [Number.POSITIVE_INFINITY, Number.NaN, -1, 1001]) {
+      expect(profileProblem({ ...valid(), controlRateHz }, "ex-1")).toMatch(/control_rate_hz/);
+    }
   });
 });
