@@ -323,6 +323,10 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
         // Devices sample faster than the room fans out: encode at fan-out, only what goes out.
         slot.telemetry = telemetry;
         slot.telemetryVersion++;
+        // The adapter's watchdog killed the holder's lease (teleop.proto, watchdog_tripped):
+        // end it here too, also when the room still took the holder's heartbeats for live.
+        const holder = slot.lease.holder;
+        if (telemetry.watchdogTripped && holder && telemetry.leaseId === holder.leaseId) this.revoke(slot, "watchdog");
       },
       onDeviceEStop: (estop) => this.latchEStop(slot, `device:${slot.deviceId}`, estop.reason || "raised on the device", "device"),
       onClosed: (reason) => {

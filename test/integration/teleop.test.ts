@@ -181,6 +181,29 @@ describe("teleoperation through a region node", () => {
     await session.leave();
   });
 
+  it("a holder whose heartbeats the adapter refuses (a clock far off) loses the lease once the adapter's watchdog trips", async () => {
+    const session = await join("operator", "driver-skewed");
+    const from = supervisorLog.length;
+    session.sendEnvelope({ correlationId: 0, leaseRequest: { deviceId: EXCAVATOR, action: tsunagi.v1.LeaseRequest.Action.ACQUIRE } });
+    const granted = await supervisorLog.next((e) => leaseStateOf(e, EXCAVATOR)?.holderSessionId === session.sessionId, 5000, "the lease granted", from);
+    const leaseId = granted.leaseState!.leaseId;
+    const now = Date.now();
+    session.sendEnvelope({ correlationId: 0, controlCommand: { deviceId: EXCAVATOR, leaseId, seq: 1, issuedAtMs: now, deadlineMs: now + 100, axes: [{ name: "boom", value: 0 }] } });
+    // Heartbeats stamped 10 s in the past: the room renews the lease on them, the adapter's watchdog does not count them.
+    let seq = 1;
+    const heartbeats = setInterval(() => {
+      try { session.sendEnvelope({ correlationId: 0, heartbeat: { deviceId: EXCAVATOR, leaseId, seq: ++seq, sentAtMs: Date.now() - 10_000 } }); } catch { /* closing */ }
+    }, 50);
+    try {
+      const ended = await supervisorLog.next((e) => leaseStateOf(e, EXCAVATOR)?.endedLeaseId === leaseId, 5000, "the lease's end", from);
+      expect(ended.leaseState).toMatchObject({ leaseId: "", cause: "watchdog" });
+    } finally {
+      clearInterval(heartbeats);
+    }
+    expect((await excavator.status()).safety.watchdogTripped).toBe(true);
+    await session.leave();
+  });
+
   it("refuses replayed, stale, expired and out-of-bounds commands with their ack status, and none moves the machine", async () => {
     const session = await join("operator", "driver-3");
     const controls = await controlsFor(session, EXCAVATOR);
