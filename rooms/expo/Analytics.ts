@@ -367,10 +367,15 @@ function checkOptions(options: AnalyticsOptions): { cols: number; rows: number }
     if (seen.has(boothId)) throw new TypeError(`analytics options: booth "${boothId}" is listed twice`);
     seen.add(boothId);
   }
-  const cols = cellsAlong(options.width, options.cellSize);
-  const rows = cellsAlong(options.height, options.cellSize);
-  if (cols * rows > MAX_HEATMAP_CELLS) {
-    throw new RangeError(`analytics options: a ${cols} × ${rows} heatmap has more than ${MAX_HEATMAP_CELLS} cells; use a larger cellSize`);
-  }
-  return { cols, rows };
+  const problem = heatmapProblem(options.width, options.height, options.cellSize);
+  if (problem) throw new RangeError(`analytics options: ${problem}`);
+  return { cols: cellsAlong(options.width, options.cellSize), rows: cellsAlong(options.height, options.cellSize) };
+}
+
+/** Why a hall of this size cannot have a heatmap in cells of `cellSize`, or undefined. */
+export function heatmapProblem(width: number, height: number, cellSize: number): string | undefined {
+  const cols = cellsAlong(width, cellSize);
+  const rows = cellsAlong(height, cellSize);
+  if (cols * rows <= MAX_HEATMAP_CELLS) return undefined;
+  return `a ${cols} × ${rows} heatmap in ${cellSize} m cells has more than ${MAX_HEATMAP_CELLS} cells; use a larger cell size (--expo-heatmap-cell-size) or a smaller hall`;
 }

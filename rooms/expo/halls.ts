@@ -21,7 +21,7 @@ import { placeOnProcess } from "../../server/cluster/ClusterMatchmaker.ts";
 import { codeName } from "../shared/errors.ts";
 import { LARGE_BODY_BYTES } from "../../server/transport.ts";
 import { LayoutError, parseHallLayout, zoneRoomId, type HallLayout } from "./HallLayout.ts";
-import { analyticsCsv, mergeSnapshots, type AnalyticsReport, type AnalyticsSnapshot } from "./Analytics.ts";
+import { analyticsCsv, heatmapProblem, mergeSnapshots, type AnalyticsReport, type AnalyticsSnapshot } from "./Analytics.ts";
 import { sign } from "./signing.ts";
 import { OPENING, type ExpoRoom, type ExpoRoomOptions } from "./ExpoRoom.ts";
 import { hallKey } from "./hall.ts";
@@ -34,6 +34,9 @@ export interface OpenedHall {
 /** Opens a hall in this node's region. ROOM_CONFLICT when a room of it is open already. */
 export async function openHall(context: NodeContext, layoutInput: unknown, source = "hall layout"): Promise<OpenedHall> {
   const layout = parseHallLayout(layoutInput, source);
+  // The node's analytics would refuse the hall when it opens, as an internal error: say so here.
+  const heatmap = heatmapProblem(layout.width, layout.height, context.config.expo.heatmapCellSize);
+  if (heatmap) throw new LayoutError(source, [`width × height (${layout.width} × ${layout.height} m): ${heatmap}`]);
   const zones = layout.zones.length ? layout.zones.map((z) => z.id) : [""];
   const roomIds = zones.map((zoneId) => zoneId ? zoneRoomId(layout.hallId, layout, zoneId) : layout.hallId);
   for (const roomId of roomIds) {

@@ -68,6 +68,11 @@ describe("opening a hall", () => {
     const notJson = await openHall(node, "{ not json");
     expect(notJson.status).toBe(400);
     expect(notJson.body.code).toBe(ErrorCode.LAYOUT_INVALID);
+    // Valid as a layout, but too big for the node's heatmap cells (5 m): said up front, not as an internal error.
+    const huge = await openHall(node, { ...smallHall("huge-hall"), width: 6000, height: 6000 });
+    expect(huge.status).toBe(400);
+    expect(huge.body.code).toBe(ErrorCode.LAYOUT_INVALID);
+    expect(huge.body.issues.join("\n")).toMatch(/heatmap/);
     // the open hall is unaffected
     const visitor = await joinExpo(node, HALL);
     expect(visitor.hall.hallId).toBe(HALL);
