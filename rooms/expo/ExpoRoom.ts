@@ -34,6 +34,7 @@ import { ServerError, type AuthContext, type Client } from "@colyseus/core";
 import { matchMaker } from "@colyseus/core";
 import { ErrorCode, TRUSTED, tsunagi } from "../../proto/index.ts";
 import { ClusterRoom, tokenAuth } from "../shared/ClusterRoom.ts";
+import { PeriodicTasks } from "../shared/PeriodicTasks.ts";
 import { clientBufferedAmount } from "../shared/colyseusInternals.ts";
 import { codeName, rejectInput } from "../shared/errors.ts";
 import { nodeContext, type NodeContext } from "../../server/context.ts";
@@ -206,7 +207,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
   private disposed = false;
   /** Visitors by the tick slice that sends their frames. */
   private slices: Array<Set<Visitor>> = [new Set()];
-  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly timers = new PeriodicTasks();
   private radius = 20;
   private hallChat!: TokenBucket;
   private pinned: tsunagi.v1.IPinnedMessage = { text: "" };
@@ -270,7 +271,8 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     this.sliceMs = expo.tickMs / slices;
     this.tickEpoch = performance.now();
     this.scheduleSlice();
-    this.timers.push(setInterval(() => this.everySecond(), 1000));
+    // At its own phase: the zones of a hall open together.
+    this.timers.every(1000, () => this.everySecond());
     this.context.logger.info({ hallId: this.hallId, zoneId: this.zoneId || undefined, roomId: this.roomId, booths: this.layout.booths.length, neighbours: this.neighbours.map((z) => z.id) },
       `expo hall "${this.hallId}"${this.zone ? ` zone "${this.zoneId}"` : ""} open`);
   }
@@ -393,7 +395,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
   onDispose() {
     this.disposed = true;
     clearTimeout(this.sliceTimer);
-    for (const timer of this.timers) clearInterval(timer);
+    this.timers.stop();
     for (const [channel, callback] of this.subscriptions) this.presence.unsubscribe(channel, callback);
     void this.publishAnalytics();
   }
@@ -732,7 +734,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
       metrics.handoffs.inc({ outcome: "failed" });
       logger.warn({ hallId: this.hallId, visitorId: e.id, to: target.id, err: error }, `handoff of visitor ${e.id} to zone ${target.id} failed; it stays in zone ${this.zoneId} and is retried`);
       visitor.handoff = { zoneId: target.id, at: Date.now(), state: "failed" };
-      setTimeout(() => { if (visitor.handoff?.state === "failed") { visitor.handoff = undefined; if (this.visitors.has(visitor.sessionId)) this.checkBorder(visitor); } }, HANDOFF_RETRY_MS).unref();
+      setTimeout(() => { if (!this.disposed && visitor.handoff?.state === "failed") { visitor.handoff = undefined; if (this.visitors.has(visitor.sessionId)) this.checkBorder(visitor); } }, HANDOFF_RETRY_MS).unref();
     }
   }
 
