@@ -121,6 +121,8 @@ interface DeviceSlot {
   strikes: number;
   /** Session of each recent lease, by lease id, so late acks are counted under who sent them. */
   grants: Map<string, string>;
+  /** When the holder was last told RATE_LIMITED (once a second at most). */
+  rateLimitedAt: number;
   summary?: CommandSummary;
 }
 
@@ -182,7 +184,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
       });
       const slot: DeviceSlot = {
         deviceId, lease, lastSeq: 0, lastHeartbeatSeq: 0, lastRenewAt: 0, telemetryVersion: 0,
-        sentVersion: new Map(), frameVersion: 0, tokens: 0, tokensAt: 0, strikes: 0, grants: new Map(),
+        sentVersion: new Map(), frameVersion: 0, tokens: 0, tokensAt: 0, strikes: 0, grants: new Map(), rateLimitedAt: 0,
       };
       this.slots.set(deviceId, slot);
       this.watchLease(slot);
@@ -509,7 +511,13 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     // The device's allowance is the holder's alone: others are refused above without
     // spending it, so nobody can starve the holder's commands (its stop included).
     if (!this.takeToken(slot, now)) {
-      this.reject(client, ErrorCode.RATE_LIMITED, `requests to ${slot.deviceId} above its rate; excess dropped`, correlationId);
+      // One coded error a second is enough to back off; one per dropped command would be a flood of our own.
+      if (now - slot.rateLimitedAt >= 1000) {
+        slot.rateLimitedAt = now;
+        this.reject(client, ErrorCode.RATE_LIMITED, `requests to ${slot.deviceId} above its rate; excess dropped`, correlationId);
+      } else {
+        this.context.metrics.errors.inc({ code: "RATE_LIMITED", source: "teleop" });
+      }
       return undefined;
     }
     const profile = slot.link?.profile;
