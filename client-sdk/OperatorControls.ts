@@ -31,7 +31,7 @@
  *   await controls.estop("operator pressed e-stop");
  *   controls.dispose();
  */
-import { ErrorCode, tsunagi, type Envelope, type IEnvelope } from "../proto/index.ts";
+import { DEFAULT_WATCHDOG_WINDOW_MS, ErrorCode, tsunagi, type Envelope, type IEnvelope } from "../proto/index.ts";
 import { TsunagiError, fromServerError } from "./errors.ts";
 import { SafeEmitter, type RoomSession } from "./RoomSession.ts";
 import { ServerClock, monotonicNow } from "./ServerClock.ts";
@@ -53,8 +53,7 @@ const AckStatus = tsunagi.v1.CommandAck.Status;
 const AckOrigin = tsunagi.v1.CommandAck.Origin;
 const LeaseAction = tsunagi.v1.LeaseRequest.Action;
 
-/** DeviceProfile.watchdog_window_ms when the profile leaves it 0 (teleop.proto). */
-export const DEFAULT_WATCHDOG_WINDOW_MS = 200;
+export { DEFAULT_WATCHDOG_WINDOW_MS };
 /** LeaseState.ttl_ms assumed when unknown (the server's default lease TTL). */
 export const DEFAULT_LEASE_TTL_MS = 1000;
 /** Deadline after issue when the profile gives no latency budget, ms. */

@@ -19,7 +19,7 @@
 import os from "node:os";
 import readline from "node:readline";
 import { parseArgs } from "node:util";
-import { ErrorCode, errorCodeName, tsunagi } from "../proto/index.ts";
+import { DEFAULT_WATCHDOG_WINDOW_MS, ErrorCode, errorCodeName, tsunagi } from "../proto/index.ts";
 import { TsunagiError, fromServerError } from "./errors.ts";
 import { OperatorControls, axisBounds, type DeviceProfile, type LeaseState, type Telemetry } from "./OperatorControls.ts";
 import type { RoomSession } from "./RoomSession.ts";
@@ -551,7 +551,7 @@ class OperatorConsole {
     const profile = controls.profile;
     if (!profile) { say("axes", `no profile for ${controls.deviceId} yet (is its adapter online?)`); return; }
     const deviceClass = (tsunagi.v1.DeviceClass[profile.deviceClass] ?? String(profile.deviceClass)).replace(/^DEVICE_CLASS_/, "").toLowerCase();
-    say("axes", `${profile.deviceId}: ${profile.driver || "?"} (${deviceClass}), ${profile.axes.length} axes, watchdog ${profile.watchdogWindowMs || 200} ms, latency budget ${profile.latencyBudgetMs || "server default"}${profile.latencyBudgetMs ? " ms" : ""}`);
+    say("axes", `${profile.deviceId}: ${profile.driver || "?"} (${deviceClass}), ${profile.axes.length} axes, watchdog ${profile.watchdogWindowMs || DEFAULT_WATCHDOG_WINDOW_MS} ms, latency budget ${profile.latencyBudgetMs || "server default"}${profile.latencyBudgetMs ? " ms" : ""}`);
     for (const axis of axesOf(profile)) {
       let text = `${axis.name} ${modeName(axis.mode)}`;
       try {

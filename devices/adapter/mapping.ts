@@ -36,8 +36,7 @@ const axisModes: Record<string, tsunagi.v1.AxisMode> = {
   torque: AxisMode.AXIS_MODE_TORQUE,
 };
 
-/** Default watchdog window when a profile leaves it 0 (teleop.proto, DeviceProfile). */
-export const DEFAULT_WATCHDOG_WINDOW_MS = 200;
+export { DEFAULT_WATCHDOG_WINDOW_MS } from "../../proto/index.ts";
 
 /**
  * The DeviceProfile message for a driver's profile. `telemetryHz` is the rate this

@@ -6,15 +6,13 @@
  *   const problem = profileProblem(profile, link.deviceId);
  *   if (problem) reply(Error WRONG_TYPE, problem);
  */
-import { tsunagi } from "../../proto/index.ts";
+import { DEFAULT_WATCHDOG_WINDOW_MS, tsunagi } from "../../proto/index.ts";
 
 const namePattern = /^[A-Za-z0-9_.-]{1,64}$/;
 const MAX_AXES = 64;
 const actionNamePattern = /^[a-z0-9-]{1,32}$/;
 const MAX_ACTIONS = 32;
 
-/** Default watchdog window when the profile leaves it 0 (teleop.proto). */
-export const DEFAULT_WATCHDOG_MS = 200;
 
 /** Highest control_rate_hz a profile may state. */
 const MAX_CONTROL_RATE_HZ = 1000;
@@ -68,7 +66,7 @@ export function profileProblem(profile: tsunagi.v1.IDeviceProfile, deviceId: str
 
 /** The profile's watchdog window, with the contract's default. */
 export function watchdogWindowMs(profile: tsunagi.v1.IDeviceProfile | undefined): number {
-  return profile?.watchdogWindowMs || DEFAULT_WATCHDOG_MS;
+  return profile?.watchdogWindowMs || DEFAULT_WATCHDOG_WINDOW_MS;
 }
 
 /**
