@@ -46,6 +46,7 @@ import {
   type NodeReady, type OperatorLoadConfig, type OperatorWindow, type RelayReady,
 } from "./lib/control-protocol.ts";
 import { machineBusyMs, mergedPercentiles, percentile, procCpuMs, round, type HistogramData, type PauseFigures } from "./lib/measure.ts";
+import { httpText } from "./lib/tasks.ts";
 
 export const controlBenchOptions = z.object({
   /** Devices, each in its own room with its own operator. */
@@ -303,13 +304,6 @@ async function enrol(httpUrl: string, deviceId: string): Promise<{ deviceId: str
   const body = JSON.parse(await httpText(`${httpUrl}/dev/device?id=${encodeURIComponent(deviceId)}&class=excavator`)) as { deviceSecret?: unknown };
   if (typeof body.deviceSecret !== "string") throw new Error(`enrolling ${deviceId}: no deviceSecret in ${JSON.stringify(body)}`);
   return { deviceId, deviceSecret: body.deviceSecret };
-}
-
-async function httpText(url: string): Promise<string> {
-  const response = await fetch(url);
-  const text = await response.text();
-  if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status} ${text.slice(0, 200)}`);
-  return text;
 }
 
 /**

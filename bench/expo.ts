@@ -74,6 +74,7 @@ import {
   type BaselineLoadConfig, type LoadReady, type LoadWindow, type VisitorLoadConfig,
 } from "./lib/expo-protocol.ts";
 import { machineBusyMs, mergedPercentiles, procCpuMs, round } from "./lib/measure.ts";
+import { httpText } from "./lib/tasks.ts";
 
 export const expoBenchOptions = z.object({
   /** Visitors of the unzoned hall (ours), and clients of the baseline. */
@@ -517,13 +518,6 @@ async function waitForRegistry(httpUrl: string, nodeIds: string[], signal?: Abor
     await sleep(100, undefined, { signal });
   }
   throw new Error(`zones: the 4 nodes did not all register within 10 s (registered: ${seen.join(", ") || "none"})`);
-}
-
-async function httpText(url: string): Promise<string> {
-  const response = await fetch(url);
-  const text = await response.text();
-  if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status} ${text.slice(0, 200)}`);
-  return text;
 }
 
 /** Resolves once process `pid` is gone (at most 5 s), so nothing of it writes to Redis after the clean-up. */

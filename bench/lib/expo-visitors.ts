@@ -28,7 +28,7 @@ import {
   type LoadReady, type LoadWindow, type VisitorLoadConfig,
 } from "./expo-protocol.ts";
 import { LatencyHistogram, LoopDelayWindow, wallClockMs } from "./measure.ts";
-import { countInto, withConcurrency, withTimeout } from "./tasks.ts";
+import { countInto, httpText, withConcurrency, withTimeout } from "./tasks.ts";
 import { serveParent } from "./parent-channel.ts";
 
 const config = JSON.parse(process.argv[2] ?? "null") as VisitorLoadConfig;
@@ -75,11 +75,8 @@ function countError(error: TsunagiError, who: string): void {
   countInto(errors, name);
 }
 
-async function devToken(url: string, sub: string): Promise<string> {
-  const response = await fetch(`${url}/dev/token?role=visitor&sub=${encodeURIComponent(sub)}`);
-  const text = await response.text();
-  if (!response.ok) throw new Error(`GET ${url}/dev/token: HTTP ${response.status} ${text.slice(0, 200)}`);
-  return text;
+function devToken(url: string, sub: string): Promise<string> {
+  return httpText(`${url}/dev/token?role=visitor&sub=${encodeURIComponent(sub)}`);
 }
 
 async function joinOne(index: number): Promise<Visitor> {

@@ -27,3 +27,11 @@ export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, wha
     clearTimeout(timer);
   }
 }
+
+/** GET `url`'s body as text; throws with the status and the start of the body unless 2xx. */
+export async function httpText(url: string): Promise<string> {
+  const response = await fetch(url);
+  const text = await response.text();
+  if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status} ${text.slice(0, 200)}`);
+  return text;
+}
