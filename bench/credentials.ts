@@ -8,7 +8,8 @@ import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { Redis } from "ioredis";
 import { defineBench } from "./lib/bench.ts";
-import { DeviceCredentials, InMemoryDeviceRegistry, RedisDeviceRegistry, proveChallenge } from "../server/auth/DeviceCredentials.ts";
+import { DeviceCredentials, InMemoryDeviceRegistry, RedisDeviceRegistry } from "../server/auth/DeviceCredentials.ts";
+import { proveChallenge } from "../proto/deviceAuth.ts";
 import { TokenService } from "../server/auth/tokens.ts";
 
 const options = z.object({

@@ -99,6 +99,8 @@ export const expoBenchOptions = z.object({
   "join-concurrency": z.coerce.number().int().min(1).max(500).default(20),
   /** Baseline clients decode the send time of every this-many-th message they receive. */
   "sample-every": z.coerce.number().int().min(1).default(16),
+  /** Redis of the zoned phase, a database of its own (its keys are removed after the run). */
+  "redis-url": z.string().regex(/^redis:\/\//, "a redis:// URL").default("redis://127.0.0.1:6379/11"),
   /** Seed of the visitors' walks. */
   seed: z.coerce.number().int().min(0).default(1),
 });
@@ -227,8 +229,6 @@ function detailOf(figures: PhaseFigures): PhaseDetail {
 
 /** Load processes per phase. */
 const loadProcesses = 3;
-/** Redis of the zoned phase: DB 11 is this bench's. */
-const zonesRedisUrl = "redis://127.0.0.1:6379/11";
 /** The nodes' handoff hysteresis, m (set explicitly so the load knows it). */
 const handoffMarginM = 1;
 /** Above this CPU share of one core, a load process rather than the server may bound the figures. */
@@ -423,12 +423,12 @@ async function runZones(options: ExpoBenchOptions, runId: string, warnings: stri
   let roomIds: string[] = [];
   let redis: Redis | undefined;
   try {
-    log(`zones: starting 4 region nodes in Redis mode (${zonesRedisUrl}, cluster ${clusterName}, region bench)`);
+    log(`zones: starting 4 region nodes in Redis mode (${options["redis-url"]}, cluster ${clusterName}, region bench)`);
     const nodeIds = [0, 1, 2, 3].map((i) => `${clusterName}-n${i + 1}`);
     const started = await Promise.all(nodeIds.map(async (nodeId, i) => {
       const flags = [
         ...nodeFlags(options, visitors),
-        "--redis-url", zonesRedisUrl, "--auth-secret", authSecret, "--cluster-name", clusterName,
+        "--redis-url", options["redis-url"], "--auth-secret", authSecret, "--cluster-name", clusterName,
         "--region-id", "bench", "--dev-mode", "true", "--node-id", nodeId,
       ];
       const node = await BenchChild.start<NodeReady>(`zone node ${i + 1}`, "bench/lib/region-node.ts", flags, signal);
@@ -457,7 +457,7 @@ async function runZones(options: ExpoBenchOptions, runId: string, warnings: stri
       urls, hallId, total: visitors, hz: options.hz, width: hallM, height: hallM,
       zones: (layout.zones as VisitorLoadConfig["zones"]), handoffMarginM, joinConcurrency: options["join-concurrency"], seed: options.seed + 1,
     }, signal));
-    redis = new Redis(zonesRedisUrl, { maxRetriesPerRequest: 1 });
+    redis = new Redis(options["redis-url"], { maxRetriesPerRequest: 1 });
     const figures = await measure("zones", options, { servers: zoneNodes, loads, clients: visitors, warnings, redis, signal });
     const busiest = Math.max(...figures.serverCpuPct);
     const projectedVisitors = Math.round(visitors * (100 / busiest));
@@ -474,7 +474,7 @@ async function runZones(options: ExpoBenchOptions, runId: string, warnings: stri
     redis?.disconnect();
     for (const child of [...loads, ...nodes]) child?.kill();
     await Promise.all(nodes.map((child) => (child ? exited(child.pid) : undefined)));
-    await removeRedisKeys(zonesRedisUrl, [`expo:${hallId}:*`, `${clusterName}:*`], roomIds);
+    await removeRedisKeys(options["redis-url"], [`expo:${hallId}:*`, `${clusterName}:*`], roomIds);
   }
 }
 

@@ -20,7 +20,8 @@
  */
 import { ErrorCode, tsunagi, type Envelope } from "../proto/index.ts";
 import { TsunagiError, fromServerError } from "./errors.ts";
-import { RoomSession, SafeEmitter, type LeaveEvent, type RoomSessionOptions } from "./RoomSession.ts";
+import { RoomSession, type LeaveEvent, type RoomSessionOptions } from "./RoomSession.ts";
+import { SafeEmitter } from "../common/SafeEmitter.ts";
 import type { TsunagiClient } from "./TsunagiClient.ts";
 
 const Kind = tsunagi.v1.ChatChannel.Kind;

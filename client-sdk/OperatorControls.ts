@@ -33,8 +33,11 @@
  */
 import { DEFAULT_WATCHDOG_WINDOW_MS, ErrorCode, tsunagi, type Envelope, type IEnvelope } from "../proto/index.ts";
 import { TsunagiError, fromServerError } from "./errors.ts";
-import { SafeEmitter, type RoomSession } from "./RoomSession.ts";
+import type { RoomSession } from "./RoomSession.ts";
+import { SafeEmitter } from "../common/SafeEmitter.ts";
 import { ServerClock, monotonicNow } from "./ServerClock.ts";
+import { clampAxisValue, watchdogWindowMs } from "../proto/deviceProfile.ts";
+import { DEVICE_ID_PATTERN } from "../proto/ids.ts";
 
 export type DeviceProfile = tsunagi.v1.DeviceProfile;
 export type LeaseState = tsunagi.v1.LeaseState;
@@ -58,7 +61,6 @@ export { DEFAULT_WATCHDOG_WINDOW_MS };
 export const DEFAULT_LEASE_TTL_MS = 1000;
 /** Deadline after issue when the profile gives no latency budget, ms. */
 export const DEFAULT_DEADLINE_MS = 100;
-const devicePattern = /^[A-Za-z0-9_.-]{1,64}$/;
 /** Commands whose send time is kept for matching their acks; older ones are forgotten. */
 const MAX_UNACKED = 1024;
 
@@ -153,41 +155,6 @@ interface AckRecord {
   oneWayMs?: number;
 }
 
-/**
- * The bounds a value of this axis must stay within: [-max_rate, max_rate] in velocity
- * mode, [min, max] in position mode, [-max_effort, max_effort] in torque mode. Throws
- * TypeError for an axis that cannot be commanded (mode unspecified, bounds missing).
- */
-export function axisBounds(axis: AxisProfileLike): [number, number] {
-  const name = axis.name ?? "?";
-  switch (axis.mode) {
-    case AxisMode.AXIS_MODE_VELOCITY: {
-      const rate = axis.maxRate ?? 0;
-      if (!(rate > 0) || !Number.isFinite(rate)) throw new TypeError(`axis "${name}" has no usable max_rate (${String(axis.maxRate)})`);
-      return [-rate, rate];
-    }
-    case AxisMode.AXIS_MODE_POSITION: {
-      const { min, max } = axis;
-      if (typeof min !== "number" || typeof max !== "number" || !(min <= max)) throw new TypeError(`position axis "${name}" needs both min and max`);
-      return [min, max];
-    }
-    case AxisMode.AXIS_MODE_TORQUE: {
-      const effort = axis.maxEffort ?? 0;
-      if (!(effort > 0) || !Number.isFinite(effort)) throw new TypeError(`torque axis "${name}" has no usable max_effort (${String(axis.maxEffort)})`);
-      return [-effort, effort];
-    }
-    default:
-      throw new TypeError(`axis "${name}" is not commandable (mode ${String(axis.mode)})`);
-  }
-}
-
-/** `value` clamped to the axis's bounds (see axisBounds). Throws TypeError for a value that is not a finite number. */
-export function clampAxisValue(axis: AxisProfileLike, value: number): number {
-  if (typeof value !== "number" || !Number.isFinite(value)) throw new TypeError(`axis "${axis.name ?? "?"}": value must be a finite number, got ${String(value)}`);
-  const [low, high] = axisBounds(axis);
-  return Math.min(high, Math.max(low, value)) + 0; // + 0 turns -0 into 0
-}
-
 /** A decoded profile's axes: class instances (with defaults), whatever the generated field type says. */
 function axesOf(profile: DeviceProfile | undefined): tsunagi.v1.AxisProfile[] {
   return (profile?.axes ?? []) as tsunagi.v1.AxisProfile[];
@@ -278,7 +245,7 @@ export class OperatorControls {
 
   constructor(session: RoomSession, options: OperatorControlsOptions) {
     const { deviceId } = options ?? ({} as OperatorControlsOptions);
-    if (typeof deviceId !== "string" || !devicePattern.test(deviceId)) throw new TypeError(`OperatorControls deviceId must match ${devicePattern}, got ${JSON.stringify(deviceId)}`);
+    if (typeof deviceId !== "string" || !DEVICE_ID_PATTERN.test(deviceId)) throw new TypeError(`OperatorControls deviceId must match ${DEVICE_ID_PATTERN}, got ${JSON.stringify(deviceId)}`);
     const rateHz = options.rateHz ?? 50;
     if (typeof rateHz !== "number" || !(rateHz > 0 && rateHz <= 1000)) throw new TypeError(`OperatorControls rateHz must be in (0, 1000], got ${String(options.rateHz)}`);
     const latencyWindow = options.latencyWindow ?? 500;
@@ -703,7 +670,7 @@ export class OperatorControls {
    * holding, so neither the adapter's watchdog nor the lease runs out.
    */
   private heartbeatPeriodMs(): number {
-    const watchdog = this.currentProfile?.watchdogWindowMs || DEFAULT_WATCHDOG_WINDOW_MS;
+    const watchdog = watchdogWindowMs(this.currentProfile);
     const ttl = this.currentLease?.ttlMs || DEFAULT_LEASE_TTL_MS;
     return Math.max(5, Math.min(watchdog / 2, ttl / 4));
   }

@@ -17,6 +17,7 @@ import {
   type Envelope, type IEnvelope, type tsunagi,
 } from "../proto/index.ts";
 import { TsunagiError, fromCloseCode, fromServerError } from "./errors.ts";
+import { SafeEmitter, reportListenerError } from "../common/SafeEmitter.ts";
 
 /** Colyseus' CloseCode.CONSENTED (@colyseus/shared-types): the client chose to leave. */
 const CLOSE_CONSENTED = 4000;
@@ -98,8 +99,6 @@ export interface RoomSessionEvents {
   reconnected: () => void;
 }
 
-type Listener = (...args: any[]) => void;
-
 /** The newest DeviceProfile and LeaseState a teleoperation room sent for one device. */
 export interface DeviceSnapshot {
   profile?: tsunagi.v1.DeviceProfile;
@@ -108,53 +107,6 @@ export interface DeviceSnapshot {
 
 /** Devices whose snapshot a session keeps; a TeleopRoom hosts at most 32. */
 const MAX_DEVICE_SNAPSHOTS = 256;
-
-/** A small typed emitter whose listeners cannot break it or the code that emits. */
-export class SafeEmitter<Events extends { [K in keyof Events]: Listener }> {
-  /** Listeners per event, in registration order. */
-  private readonly listeners = new Map<keyof Events, Set<Listener>>();
-
-  constructor(private readonly onListenerError: (error: unknown, source: string) => void) {}
-
-  /** Adds a listener; returns the function that removes it. */
-  on<K extends keyof Events>(event: K, listener: Events[K]): () => void {
-    let set = this.listeners.get(event);
-    if (!set) this.listeners.set(event, (set = new Set()));
-    set.add(listener);
-    return () => this.off(event, listener);
-  }
-
-  once<K extends keyof Events>(event: K, listener: Events[K]): () => void {
-    const off = this.on(event, ((...args: unknown[]) => { off(); (listener as Listener)(...args); }) as Events[K]);
-    return off;
-  }
-
-  off<K extends keyof Events>(event: K, listener: Events[K]): void {
-    this.listeners.get(event)?.delete(listener);
-  }
-
-  /** Whether anyone listens to `event`, so an emitter can skip building a payload nobody reads. */
-  has<K extends keyof Events>(event: K): boolean {
-    return (this.listeners.get(event)?.size ?? 0) > 0;
-  }
-
-  emit<K extends keyof Events>(event: K, ...args: Parameters<Events[K]>): void {
-    const set = this.listeners.get(event);
-    if (!set || set.size === 0) return;
-    // a copy, so listeners may add or remove listeners while this runs
-    for (const listener of [...set]) {
-      try {
-        listener(...args);
-      } catch (error) {
-        report(this.onListenerError, error, `"${String(event)}" listener`);
-      }
-    }
-  }
-
-  removeAll(): void {
-    this.listeners.clear();
-  }
-}
 
 /** A request awaiting its reply. */
 interface PendingRequest {
@@ -378,7 +330,7 @@ export class RoomSession<State = any> {
       try {
         handler(envelope);
       } catch (error) {
-        report(this.onListenerError, error, "envelope handler");
+        reportListenerError(this.onListenerError, error, "envelope handler");
       }
     }
   }
@@ -485,7 +437,7 @@ export class RoomSession<State = any> {
     try {
       fn();
     } catch (error) {
-      report(this.onListenerError, error, source);
+      reportListenerError(this.onListenerError, error, source);
     }
   }
 }
@@ -495,13 +447,5 @@ function applyReconnectionSettings(room: Room, settings: ReconnectionSettings | 
   const target = room.reconnection;
   for (const key of ["enabled", "maxRetries", "delay", "minDelay", "maxDelay", "minUptime", "backoff", "maxEnqueuedMessages"] as const) {
     if (settings[key] !== undefined) (target as unknown as Record<string, unknown>)[key] = settings[key];
-  }
-}
-
-function report(sink: (error: unknown, source: string) => void, error: unknown, source: string) {
-  try {
-    sink(error, source);
-  } catch {
-    // the error reporter itself failed: nothing safe is left to do with it
   }
 }

@@ -30,7 +30,7 @@
  *   clock.release();                     // stops pinging when the last user releases
  */
 import { ErrorCode } from "../proto/index.ts";
-import { ClockSync } from "./ClockSync.ts";
+import { ClockSync } from "../common/ClockSync.ts";
 import { TsunagiError } from "./errors.ts";
 import type { RoomSession } from "./RoomSession.ts";
 

@@ -25,7 +25,7 @@
 import { Client, type ClientOptions, type Room } from "@colyseus/sdk";
 import { ErrorCode } from "../proto/index.ts";
 import { TsunagiError, fromServerError } from "./errors.ts";
-import { RegionProbe, type Region } from "./RegionProbe.ts";
+import { RegionProbe, type Region } from "../common/RegionProbe.ts";
 import { RoomSession, type ReconnectionSettings, type RoomSessionOptions } from "./RoomSession.ts";
 
 export interface TsunagiClientOptions {

@@ -1,35 +1,15 @@
 /**
- * The SDK's one error class, and the mapping from whatever the Colyseus SDK throws or
- * reports to it, so an application handles a single type with the codes the server
- * uses (proto/index.ts ErrorCode) and a `retryable` flag to decide "retry" or "give up".
+ * The mapping from whatever the Colyseus SDK throws or reports to the one error class,
+ * TsunagiError (common/TsunagiError.ts), so an application handles a single type with
+ * the codes the server uses (proto/index.ts ErrorCode) and a `retryable` flag.
  *
  * @example
- *   try { await client.joinOrCreate("expo"); }
- *   catch (error) {
- *     if (error instanceof TsunagiError && error.retryable) setTimeout(retry, backoff);
- *     else showFatal(error.codeName, error.message);
- *   }
+ *   room.onError((code, message) => emit("error", fromServerError({ code, message })));
  */
-import { ErrorCode, errorCodeName, isKnownErrorCode, isRetryable, ProtocolError } from "../proto/index.ts";
+import { ErrorCode, errorCodeName, isKnownErrorCode, ProtocolError } from "../proto/index.ts";
+import { TsunagiError } from "../common/TsunagiError.ts";
 
-export class TsunagiError extends Error {
-  /** An ErrorCode value. Kept as a number so codes from a newer server survive. */
-  readonly code: number;
-  /** Whether the same operation may succeed later (see isRetryable in proto/index.ts). */
-  readonly retryable: boolean;
-
-  constructor(code: number, message: string, options: { retryable?: boolean; cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = "TsunagiError";
-    this.code = code;
-    this.retryable = options.retryable ?? isRetryable(code);
-  }
-
-  /** "REGION_UNAVAILABLE" for 4505; the number as text for a code this build does not know. */
-  get codeName(): string {
-    return errorCodeName(this.code);
-  }
-}
+export { TsunagiError };
 
 /** Codes the server puts first in a message ("[4404 UNKNOWN_ROOM] no room …"), because
  *  the Colyseus SDK keeps only the HTTP status and the message of a matchmake reply. */

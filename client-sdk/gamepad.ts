@@ -34,7 +34,8 @@
  *   wasPressed = pressed;
  */
 import { tsunagi } from "../proto/index.ts";
-import { axisBounds, type AxisProfileLike } from "./OperatorControls.ts";
+import type { AxisProfileLike } from "./OperatorControls.ts";
+import { axisBounds } from "../proto/deviceProfile.ts";
 
 /** A gamepad as the W3C Gamepad API describes it; only what the mapping reads. */
 export interface GamepadLike {

@@ -15,19 +15,22 @@
 // consumers (require of this module through tsx or a bundler) can load the SDK too.
 
 export { TsunagiClient, type TsunagiClientOptions } from "./TsunagiClient.ts";
-export { RegionProbe, measureHttpPing, type Region, type RegionRtt, type RegionProbeOptions, type MeasureFn } from "./RegionProbe.ts";
+export { RegionProbe, measureHttpPing, type Region, type RegionRtt, type RegionProbeOptions, type MeasureFn } from "../common/RegionProbe.ts";
 export {
-  RoomSession, SafeEmitter,
+  RoomSession,
   type RoomSessionOptions, type RoomSessionEvents, type ReconnectionSettings, type LeaveEvent, type ReconnectingEvent, type DeviceSnapshot,
 } from "./RoomSession.ts";
 export { TsunagiError, fromServerError, fromCloseCode } from "./errors.ts";
+export { SafeEmitter, type ListenerErrorSink } from "../common/SafeEmitter.ts";
+export { ClockSync, type ClockSample, type ClockSyncOptions } from "../common/ClockSync.ts";
 export { ExpoSession, HostTools, type ExpoSessionEvents, type ExpoJoinOptions, type Neighbour, type NeighbourChanges, type ChatTarget } from "./ExpoSession.ts";
-export { startExpoBots, type ExpoBots, type ExpoBotsOptions } from "./expo-bots.ts";
 export {
-  OperatorControls, axisBounds, clampAxisValue, DEFAULT_WATCHDOG_WINDOW_MS, DEFAULT_LEASE_TTL_MS, DEFAULT_DEADLINE_MS,
+  OperatorControls, DEFAULT_WATCHDOG_WINDOW_MS, DEFAULT_LEASE_TTL_MS, DEFAULT_DEADLINE_MS,
   type OperatorControlsOptions, type OperatorControlsEvents, type LatencyStats, type AckInfo, type DemotedEvent, type AxisValues,
   type AxisProfileLike, type DeviceProfile, type LeaseState, type CommandAck, type Telemetry, type EStop, type Reset, type ActionResult,
 } from "./OperatorControls.ts";
+export { axisBounds, clampAxisValue } from "../proto/deviceProfile.ts";
+export { DEVICE_ID_PATTERN } from "../proto/ids.ts";
 export { ServerClock, monotonicNow, type ServerClockOptions } from "./ServerClock.ts";
 export {
   gamepadToAxes, gamepadWantsEStop, defaultGamepadMapping, applyDeadzone, excavatorIsoMapping, droneMode2Mapping,

@@ -13,7 +13,7 @@ import type { RoomDirectory } from "./cluster/RoomDirectory.ts";
 import type { NodeConfig } from "./config.ts";
 import type { DeviceGateway } from "./gateway/DeviceGateway.ts";
 import type { DeviceCredentials } from "./auth/DeviceCredentials.ts";
-import type { AuditSink } from "../rooms/teleop/AuditLog.ts";
+import type { AuditSink } from "./audit/AuditLog.ts";
 
 export interface NodeContext {
   config: NodeConfig;

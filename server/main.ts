@@ -1,14 +1,26 @@
 /**
- * Entry point: `npm start -- [flags]`. Config → RegionNode.start(); SIGTERM/SIGINT drain.
+ * The node process: `tsx server/main.ts [flags]`. Config → RegionNode.start(config,
+ * roomModules); SIGTERM/SIGINT drain. `npm start` runs demo/main.ts, which is this plus
+ * the demo rooms, bots and simulated devices.
+ *
  * Exit codes: 0 after a clean drain, 1 on a start failure, 2 on bad configuration.
  */
 import "./polyfills.ts";
+import { pathToFileURL } from "node:url";
 import { loadConfig, usage, ConfigError } from "./config.ts";
 import { RegionNode } from "./RegionNode.ts";
-import { startDemo } from "./demo.ts";
+import { roomModules } from "../rooms/index.ts";
 
-async function main() {
-  const argv = process.argv.slice(2);
+/** Something started beside the node (the demo), stopped after the node's drain. */
+export interface Companion {
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs a node process from `argv` until SIGTERM or SIGINT. `companion` starts beside
+ * the node once it listens (the demo passes its own).
+ */
+export async function runNodeProcess(argv: string[], companion?: (node: RegionNode) => Promise<Companion | undefined>): Promise<void> {
   if (argv.includes("--help") || argv.includes("-h")) {
     console.log(usage());
     return;
@@ -25,8 +37,8 @@ async function main() {
     throw error;
   }
 
-  const node = await RegionNode.start(config);
-  const demo = config.demo ? await startDemo(node) : undefined;
+  const node = await RegionNode.start(config, roomModules);
+  const started = await companion?.(node);
 
   // Machine-readable line for supervisors and tests that start nodes on port 0.
   if (process.env.TSUNAGI_READY_LINE) {
@@ -39,7 +51,7 @@ async function main() {
       node.logger.warn(`second ${signal}: exiting without waiting for the drain`);
       process.exit(1);
     }
-    node.stop(signal).then(() => demo?.stop()).then(() => process.exit(0), (error) => {
+    node.stop(signal).then(() => started?.stop()).then(() => process.exit(0), (error) => {
       node.logger.error({ err: error }, "drain failed");
       process.exit(1);
     });
@@ -48,9 +60,14 @@ async function main() {
   process.on("SIGINT", onSignal);
 }
 
-main().catch((error) => {
-  // Start-up failures (port taken, Redis down) are configuration problems: the message is enough.
-  console.error(`tsunagi: failed to start: ${error?.message ?? error}`);
-  if (process.env.TSUNAGI_LOG_LEVEL === "debug" || process.env.TSUNAGI_LOG_LEVEL === "trace") console.error(error?.stack);
+/** Start-up failures (port taken, Redis down) are configuration problems: the message is enough. */
+export function exitOnStartFailure(error: unknown): never {
+  const failure = error as Error | undefined;
+  console.error(`tsunagi: failed to start: ${failure?.message ?? error}`);
+  if (process.env.TSUNAGI_LOG_LEVEL === "debug" || process.env.TSUNAGI_LOG_LEVEL === "trace") console.error(failure?.stack);
   process.exit(1);
-});
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  runNodeProcess(process.argv.slice(2)).catch(exitOnStartFailure);
+}

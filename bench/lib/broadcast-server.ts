@@ -5,7 +5,7 @@
  */
 import "../../server/polyfills.ts";
 import { Room, Server, type Client } from "@colyseus/core";
-import { bindTransport } from "../../server/transport.ts";
+import { bindTransport } from "../../server/colyseus/transport.ts";
 import { benchRoomName, stampMessage, type ServerReady, type TransportKind } from "./broadcast-protocol.ts";
 import { serveParent } from "./parent-channel.ts";
 

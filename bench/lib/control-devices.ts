@@ -12,7 +12,7 @@
  */
 import { WebSocket } from "ws";
 import { decodeEnvelope, encodeEnvelope, errorCodeName, ProtocolError, tsunagi, type Envelope, type IEnvelope } from "../../proto/index.ts";
-import { proveChallenge } from "../../server/auth/DeviceCredentials.ts";
+import { proveChallenge } from "../../proto/deviceAuth.ts";
 import { axisName, benchProfile, telemetryHz, type DeviceLoadConfig, type DeviceWindow, type EStopsReceived } from "./control-protocol.ts";
 import { LatencyWindow, wallClockMs } from "./measure.ts";
 import { countInto } from "./tasks.ts";

@@ -10,6 +10,7 @@
 import "../../server/polyfills.ts";
 import { loadConfig } from "../../server/config.ts";
 import { RegionNode } from "../../server/RegionNode.ts";
+import { roomModules } from "../../rooms/index.ts";
 import type { NodeReady } from "./control-protocol.ts";
 import { pauseWindowMethods } from "./measure.ts";
 import { serveParent } from "./parent-channel.ts";
@@ -19,6 +20,6 @@ if (!Array.isArray(argv) || !argv.every((flag) => typeof flag === "string")) {
   throw new Error(`expected a JSON list of server/main.ts flags as argument, got ${process.argv[2]}`);
 }
 
-const node = await RegionNode.start(loadConfig({ argv, env: {} }));
+const node = await RegionNode.start(loadConfig({ argv, env: {} }), roomModules);
 const ready: NodeReady = { httpUrl: node.httpUrl, gatewayUrl: node.gatewayUrl };
 serveParent(pauseWindowMethods(), ready);

@@ -54,12 +54,14 @@
  */
 import { pino, type Logger } from "pino";
 import { WebSocket, type RawData } from "ws";
-import { RegionProbe, measureHttpPing } from "../../client-sdk/RegionProbe.ts";
+import { RegionProbe, measureHttpPing } from "../../common/RegionProbe.ts";
 import { DeviceCloseCode, ErrorCode, decodeEnvelope, encodeEnvelope, errorCodeName, isRetryable, tsunagi, type Envelope, type IEnvelope } from "../../proto/index.ts";
-import { proveChallenge } from "../../server/auth/DeviceCredentials.ts";
+import { proveChallenge } from "../../proto/deviceAuth.ts";
 import type { Driver } from "../drivers/types.ts";
 import type { HalObserver } from "../hal/events.ts";
-import { ClockSync } from "../../client-sdk/ClockSync.ts";
+import { ClockSync } from "../../common/ClockSync.ts";
+import { nodeUrls } from "../../common/nodeUrl.ts";
+import { DEVICE_ID_PATTERN, DEVICE_ID_TEXT } from "../../proto/ids.ts";
 import { CommandGuard, CommandStatus, type SetpointEntry } from "./CommandGuard.ts";
 import { DEFAULT_WATCHDOG_WINDOW_MS, sampleTelemetry, toProtoProfile } from "./mapping.ts";
 import { Watchdog } from "./Watchdog.ts";
@@ -225,7 +227,6 @@ interface Session {
   watchdogTimer?: NodeJS.Timeout;
 }
 
-const DEVICE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 const SEMVER_PATTERN = /^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/;
 const SECRET_PATTERN = /^[0-9a-fA-F]{64}$/;
 /** ClockSyncPings sent right after the welcome (teleop.proto). */
@@ -339,7 +340,7 @@ export class AdapterRuntime {
   constructor(options: AdapterRuntimeOptions) {
     const { deviceId, driver, credential, nodes, adapterVersion } = options ?? ({} as AdapterRuntimeOptions);
     if (typeof deviceId !== "string" || !DEVICE_ID_PATTERN.test(deviceId)) {
-      throw new TypeError(`deviceId must match ${DEVICE_ID_PATTERN}, got ${JSON.stringify(deviceId)}`);
+      throw new TypeError(`deviceId must match ${DEVICE_ID_TEXT}, got ${JSON.stringify(deviceId)}`);
     }
     if (!driver || typeof driver.profile !== "function" || !driver.hal) throw new TypeError("AdapterRuntime needs a driver (see devices/drivers createDriver)");
     this.credential = checkCredential(credential);
@@ -1232,21 +1233,11 @@ function checkCredential(credential: AdapterCredential): AdapterCredential {
 }
 
 function checkNodes(nodes: string[]): string[] {
-  if (!Array.isArray(nodes) || nodes.length === 0) throw new TypeError("nodes must list at least one node URL (http://host:port)");
-  const seen = new Set<string>();
-  return nodes.map((node) => {
-    let url: URL;
-    try {
-      url = new URL(node);
-    } catch {
-      throw new TypeError(`node ${JSON.stringify(node)} is not a URL; expected http://host:port`);
-    }
-    if (url.protocol !== "http:" && url.protocol !== "https:") throw new TypeError(`node ${JSON.stringify(node)} must be an http:// or https:// URL`);
-    const normalised = node.replace(/\/+$/, "");
-    if (seen.has(normalised)) throw new TypeError(`node ${JSON.stringify(node)} is listed twice`);
-    seen.add(normalised);
-    return normalised;
-  });
+  try {
+    return nodeUrls(nodes);
+  } catch (error) {
+    throw new TypeError(`nodes: ${(error as Error).message}`);
+  }
 }
 
 function positive(value: number, name: string): number {

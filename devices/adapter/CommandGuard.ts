@@ -30,21 +30,12 @@
  *   guard.estop();                                         // EStop: the lease dies, commands are ESTOPPED
  */
 import { tsunagi } from "../../proto/index.ts";
-import { actionProblem, effectiveDeadlineMs } from "../../server/gateway/profile.ts";
+import { actionProblem, deadlineProblem, resolveAxisValues, type SetpointEntry } from "../../proto/deviceProfile.ts";
 
 export const CommandStatus = tsunagi.v1.CommandAck.Status;
 export type CommandStatus = tsunagi.v1.CommandAck.Status;
 
-const AxisMode = tsunagi.v1.AxisMode;
-
-/** One profile axis of an applied command's setpoint, in profile order. */
-export interface SetpointEntry {
-  /** AxisProfile.name: the HAL component id. */
-  name: string;
-  mode: tsunagi.v1.AxisMode;
-  /** The commanded value; undefined when the command does not mention the axis (its safe value applies). */
-  value: number | undefined;
-}
+export type { SetpointEntry };
 
 /** The guard's answer about one command. */
 export interface GuardVerdict {
@@ -193,7 +184,7 @@ export class CommandGuard {
     const seq = Number(command.seq ?? 0);
     if (!(seq > this.appliedSeq)) return refused(CommandStatus.STALE, `seq ${seq} is not above ${this.appliedSeq}, the last applied under lease ${leaseId}`);
 
-    const resolved = resolveSetpoint(command.axes ?? [], profile);
+    const resolved = resolveAxisValues(command.axes, profile);
     if (typeof resolved === "string") return refused(CommandStatus.OUT_OF_BOUNDS, resolved);
 
     this.appliedSeq = seq;
@@ -263,67 +254,6 @@ const deathDescriptions: Record<DeathCause, string> = {
   watchdog: "the adapter's watchdog tripped",
 };
 
-/** Why a command or action is past min(deadline, issued + budget), or undefined when it is in time. */
-function deadlineProblem(message: { deadlineMs?: number | null; issuedAtMs?: number | null }, nowServerMs: number, budgetMs: number): string | undefined {
-  const deadlineMs = Number(message.deadlineMs ?? 0);
-  const issuedAtMs = Number(message.issuedAtMs ?? 0);
-  const effectiveDeadline = effectiveDeadlineMs(message, nowServerMs, budgetMs);
-  // written so that NaN anywhere counts as expired
-  if (nowServerMs <= effectiveDeadline) return undefined;
-  const why = !(deadlineMs > 0) ? "deadline_ms is not set" : `now ${nowServerMs.toFixed(1)} is past the deadline ${effectiveDeadline.toFixed(1)}`;
-  return `${why} (deadline_ms ${deadlineMs}, issued_at_ms ${issuedAtMs}, budget ${budgetMs} ms)`;
-}
-
 function refused(status: CommandStatus, detail: string): GuardVerdict {
   return { status, detail };
-}
-
-/**
- * The complete setpoint a command's axis values describe, or why they do not fit the
- * profile (the OUT_OF_BOUNDS detail). Every value is checked before anything is
- * returned: a command applies whole or not at all.
- */
-function resolveSetpoint(values: readonly tsunagi.v1.IAxisValue[], profile: tsunagi.v1.IDeviceProfile): SetpointEntry[] | string {
-  const axes = profile.axes ?? [];
-  const setpoint: SetpointEntry[] = axes.map((axis) => ({ name: axis.name ?? "", mode: axis.mode ?? AxisMode.AXIS_MODE_UNSPECIFIED, value: undefined }));
-  for (const [position, entry] of values.entries()) {
-    const hasName = entry.name !== null && entry.name !== undefined;
-    const hasIndex = entry.index !== null && entry.index !== undefined;
-    if (hasName === hasIndex) return `axes[${position}]: give a name or an index, not ${hasName ? "both" : "neither"}`;
-    const index = hasName ? axes.findIndex((axis) => axis.name === entry.name) : Number(entry.index);
-    if (hasName && index < 0) return `axes[${position}]: no axis ${JSON.stringify(String(entry.name).slice(0, 64))} in the profile`;
-    if (hasIndex && !(Number.isInteger(index) && index >= 0 && index < axes.length)) {
-      return `axes[${position}]: index ${String(entry.index)} is outside the profile's ${axes.length} axes`;
-    }
-    const axis = axes[index];
-    if (setpoint[index].value !== undefined) return `axis ${axis.name} is named twice`;
-    const value = entry.value ?? 0;
-    if (typeof value !== "number" || !Number.isFinite(value)) return `axis ${axis.name}: value ${String(value)} is not finite`;
-    const problem = boundsProblem(axis, value);
-    if (problem) return problem;
-    setpoint[index].value = value;
-  }
-  return setpoint;
-}
-
-/** Why `value` is outside the bounds of the axis's mode, or undefined. */
-function boundsProblem(axis: tsunagi.v1.IAxisProfile, value: number): string | undefined {
-  switch (axis.mode) {
-    case AxisMode.AXIS_MODE_VELOCITY: {
-      const maxRate = Number(axis.maxRate ?? 0);
-      return Math.abs(value) > maxRate ? `axis ${axis.name}: ${value} beyond max_rate ${maxRate} ${axis.rateUnit ?? ""}`.trim() : undefined;
-    }
-    case AxisMode.AXIS_MODE_POSITION: {
-      const min = axis.min ?? undefined;
-      const max = axis.max ?? undefined;
-      if (min === undefined || max === undefined) return `axis ${axis.name}: a position axis without both min and max is not commandable`;
-      return value < min || value > max ? `axis ${axis.name}: ${value} outside [${min}, ${max}] ${axis.unit ?? ""}`.trim() : undefined;
-    }
-    case AxisMode.AXIS_MODE_TORQUE: {
-      const maxEffort = Number(axis.maxEffort ?? 0);
-      return Math.abs(value) > maxEffort ? `axis ${axis.name}: ${value} beyond max_effort ${maxEffort} ${axis.effortUnit ?? ""}`.trim() : undefined;
-    }
-    default:
-      return `axis ${axis.name} is not commandable (mode unspecified)`;
-  }
 }

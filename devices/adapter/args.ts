@@ -8,6 +8,8 @@
  *   // { deviceId: "ex-1", driver: "sim-excavator", nodes: [...], credential: { secret }, telemetryHz: 20, logLevel: "info", help: false }
  */
 import { parseArgs } from "node:util";
+import { DEVICE_ID_PATTERN, DEVICE_ID_TEXT } from "../../proto/ids.ts";
+import { nodeUrls } from "../../common/nodeUrl.ts";
 import { driverNames, isDriverName, type DriverName } from "../drivers/index.ts";
 import type { AdapterCredential } from "./AdapterRuntime.ts";
 
@@ -50,7 +52,6 @@ export class ArgsError extends Error {
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
-const DEVICE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 const SECRET_PATTERN = /^[0-9a-fA-F]{64}$/;
 
 export function parseAdapterArgs(argv: string[], env: Record<string, string | undefined>): AdapterArgs {
@@ -82,7 +83,7 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
 
   const deviceId = values.device as string | undefined;
   if (deviceId === undefined) throw new ArgsError("--device is required (the enrolled device id)");
-  if (!DEVICE_ID_PATTERN.test(deviceId)) throw new ArgsError(`--device ${JSON.stringify(deviceId)} must match [A-Za-z0-9_.-]{1,64}`);
+  if (!DEVICE_ID_PATTERN.test(deviceId)) throw new ArgsError(`--device ${JSON.stringify(deviceId)} must match ${DEVICE_ID_TEXT}`);
 
   const driver = values.driver as string | undefined;
   if (driver === undefined) throw new ArgsError(`--driver is required: ${driverNames.join(" or ")}`);
@@ -90,14 +91,10 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
 
   const nodes = (values.node as string[] | undefined) ?? [];
   if (nodes.length === 0) throw new ArgsError("--node is required (a region node's http://host:port; repeat for several)");
-  const seen = new Set<string>();
-  for (const node of nodes) {
-    let url: URL | undefined;
-    try { url = new URL(node); } catch { url = undefined; }
-    if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) throw new ArgsError(`--node ${JSON.stringify(node)} is not an http:// or https:// URL`);
-    const normalised = node.replace(/\/+$/, "");
-    if (seen.has(normalised)) throw new ArgsError(`--node ${JSON.stringify(node)} is given twice`);
-    seen.add(normalised);
+  try {
+    nodeUrls(nodes);
+  } catch (error) {
+    throw new ArgsError(`--node ${(error as Error).message}`);
   }
 
   const credential = resolveCredential(values.secret as string | undefined, values.token as string | undefined, env);

@@ -14,8 +14,8 @@ export type {
 } from "./AdapterRuntime.ts";
 export { CommandGuard } from "./CommandGuard.ts";
 export type { CommandGuardOptions, GuardVerdict, HeartbeatLike, LeaseAnnouncement, SetpointEntry } from "./CommandGuard.ts";
-export { ClockSync } from "../../client-sdk/ClockSync.ts";
-export type { ClockSample, ClockSyncOptions } from "../../client-sdk/ClockSync.ts";
+export { ClockSync } from "../../common/ClockSync.ts";
+export type { ClockSample, ClockSyncOptions } from "../../common/ClockSync.ts";
 export { Watchdog } from "./Watchdog.ts";
 export { DEFAULT_WATCHDOG_WINDOW_MS, sampleTelemetry, toProtoProfile } from "./mapping.ts";
 export type { SafetySnapshot } from "./mapping.ts";

@@ -32,17 +32,18 @@
  */
 import { ServerError, type AuthContext, type Client } from "@colyseus/core";
 import { matchMaker } from "@colyseus/core";
-import { ErrorCode, TRUSTED, tsunagi } from "../../proto/index.ts";
+import { ErrorCode, TRUSTED, errorCodeName, tsunagi } from "../../proto/index.ts";
 import { ClusterRoom, tokenAuth } from "../shared/ClusterRoom.ts";
 import { PeriodicTasks } from "../shared/PeriodicTasks.ts";
-import { clientBufferedAmount } from "../shared/colyseusInternals.ts";
-import { codeName, rejectInput } from "../shared/errors.ts";
+import { clientBufferedAmount } from "../../server/colyseus/internals.ts";
+import { rejectInput } from "../../server/colyseus/rejectInput.ts";
 import { nodeContext, type NodeContext } from "../../server/context.ts";
 import type { TokenClaims } from "../../server/auth/tokens.ts";
 import { parseHallLayout, distanceToRect, zoneAt, zoneRoomId, type HallLayout, type ZoneLayout } from "./HallLayout.ts";
 import { InterestGrid, type GridItem } from "./InterestGrid.ts";
 import { AreaIndex } from "./AreaIndex.ts";
-import { TokenBucket, moderate, wordFilter, type ModerationHook, type ChatChannelKind } from "./ChatPolicy.ts";
+import { moderate, wordFilter, type ModerationHook, type ChatChannelKind } from "./ChatPolicy.ts";
+import { TokenBucket } from "../../common/TokenBucket.ts";
 import { ExpoAnalytics, mergeSnapshots, type AnalyticsSnapshot } from "./Analytics.ts";
 import { assemble, entry, framedEnvelope } from "./FrameEncoder.ts";
 import { sign, verify, type Signed } from "./signing.ts";
@@ -988,8 +989,8 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
   }
 
   private removeVisitor(visitor: Visitor, action: tsunagi.v1.Moderate.Action, code: number, closeCode: number, message: string, reason: string) {
-    this.context.metrics.errors.inc({ code: codeName(code), source: "expo" });
-    this.context.logger.warn({ hallId: this.hallId, sessionId: visitor.sessionId, subject: visitor.subject, code: codeName(code) }, message);
+    this.context.metrics.errors.inc({ code: errorCodeName(code), source: "expo" });
+    this.context.logger.warn({ hallId: this.hallId, sessionId: visitor.sessionId, subject: visitor.subject, code: errorCodeName(code) }, message);
     try { this.sendEnvelope(visitor.client, { moderationNotice: { action, reason } }); } catch { /* already closing */ }
     this.removeClient(visitor.client, code, message, closeCode);
   }
@@ -1113,7 +1114,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     const now = Date.now();
     const last = visitor.refusedAt.get(code) ?? 0;
     if (now - last < REFUSAL_INTERVAL_MS) {
-      this.context.metrics.errors.inc({ code: codeName(code), source: "expo" });
+      this.context.metrics.errors.inc({ code: errorCodeName(code), source: "expo" });
       return;
     }
     visitor.refusedAt.set(code, now);

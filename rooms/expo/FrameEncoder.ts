@@ -14,7 +14,7 @@
  */
 import protobuf from "protobufjs/minimal.js";
 import { getMessageBytes } from "@colyseus/core";
-import { Protocol } from "../shared/colyseusInternals.ts";
+import { Protocol } from "../../server/colyseus/internals.ts";
 import { ENVELOPE_MESSAGE_TYPE, tsunagi } from "../../proto/index.ts";
 
 /** Field numbers of ExpoFrame's repeated VisitorState fields, and Envelope's expo_frame. */

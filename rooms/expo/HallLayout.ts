@@ -18,6 +18,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { ErrorCode } from "../../proto/index.ts";
+import { HALL_ID_PATTERN, ROOM_ID_PATTERN } from "../../proto/ids.ts";
 
 /** An axis-aligned rectangle in hall metres: x..x+w, y..y+h. */
 export interface Rect {
@@ -72,7 +73,7 @@ const COVERAGE_TOLERANCE = 1e-6;
 /** LayoutError.message lists at most this many issues, then "and N more". */
 const MESSAGE_ISSUES = 20;
 
-const idSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1 to 64 letters, digits, '_' or '-'");
+const idSchema = z.string().regex(ROOM_ID_PATTERN, "must be 1 to 64 letters, digits, '_' or '-'");
 const textSchema = z.string()
   .min(1, "must not be empty")
   .max(MAX_TEXT, `must be at most ${MAX_TEXT} characters`);
@@ -88,7 +89,7 @@ const areaSchema = z.strictObject({ id: idSchema, name: textSchema, rect: rectSc
 const zoneSchema = z.strictObject({ id: idSchema, rect: rectSchema });
 
 const shapeSchema = z.strictObject({
-  hallId: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, "must be 1 to 40 letters, digits, '_' or '-'"),
+  hallId: z.string().regex(HALL_ID_PATTERN, "must be 1 to 40 letters, digits, '_' or '-'"),
   name: textSchema,
   width: hallSizeSchema,
   height: hallSizeSchema,

@@ -13,18 +13,21 @@
  *   LAYOUT_INVALID with an `issues` list, 401/403 for tokens, 404 unknown hall, 409 open already).
  */
 import { matchMaker, ServerError } from "@colyseus/core";
-import { ErrorCode } from "../../proto/index.ts";
+import { ErrorCode, errorCodeName } from "../../proto/index.ts";
+import { HALL_ID_PATTERN } from "../../proto/ids.ts";
 import { authority } from "../../server/auth/tokens.ts";
 import type { NodeContext } from "../../server/context.ts";
 import { hasCapacity, loadScore } from "../../server/cluster/RegionSelector.ts";
 import { placeOnProcess } from "../../server/cluster/ClusterMatchmaker.ts";
-import { codeName } from "../shared/errors.ts";
-import { LARGE_BODY_BYTES } from "../../server/transport.ts";
+import { bearerToken, codedErrorResponse, jsonResponse } from "../../server/http/responses.ts";
 import { LayoutError, parseHallLayout, zoneRoomId, type HallLayout } from "./HallLayout.ts";
 import { analyticsCsv, heatmapProblem, mergeSnapshots, type AnalyticsReport, type AnalyticsSnapshot } from "./Analytics.ts";
 import { sign } from "./signing.ts";
 import { OPENING, type ExpoRoom, type ExpoRoomOptions } from "./ExpoRoom.ts";
 import { hallKey } from "./hall.ts";
+
+/** Largest hall layout POST /expo/halls accepts: a layout is a document, not a message. */
+export const HALL_LAYOUT_MAX_BYTES = 4 * 1024 * 1024;
 
 export interface OpenedHall {
   hallId: string;
@@ -117,31 +120,30 @@ export async function closeHall(context: NodeContext, hallId: string, by: string
   return { hallId, closed, visitors };
 }
 
-/** Answers /expo/... requests; undefined for any other path. */
-export async function handleExpoRequest(context: NodeContext, request: Request, statusFor: (code: number) => number): Promise<Response | undefined> {
+/** Answers /expo/... requests. */
+export async function handleExpoRequest(context: NodeContext, request: Request): Promise<Response> {
   const url = new URL(request.url);
-  if (!url.pathname.startsWith("/expo/")) return undefined;
   try {
     const host = await requireHost(request);
     if (request.method === "POST" && url.pathname === "/expo/halls") {
       // The uWS transport refuses larger bodies before they are read; the ws one does not.
-      if (Number(request.headers.get("content-length") ?? 0) > LARGE_BODY_BYTES) throw new ServerError(ErrorCode.FRAME_TOO_LARGE, `layout above ${LARGE_BODY_BYTES} bytes`);
+      if (Number(request.headers.get("content-length") ?? 0) > HALL_LAYOUT_MAX_BYTES) throw new ServerError(ErrorCode.FRAME_TOO_LARGE, `layout above ${HALL_LAYOUT_MAX_BYTES} bytes`);
       const text = await request.text();
-      if (text.length > LARGE_BODY_BYTES) throw new ServerError(ErrorCode.FRAME_TOO_LARGE, `layout above ${LARGE_BODY_BYTES} bytes`);
+      if (text.length > HALL_LAYOUT_MAX_BYTES) throw new ServerError(ErrorCode.FRAME_TOO_LARGE, `layout above ${HALL_LAYOUT_MAX_BYTES} bytes`);
       let body: unknown;
       try { body = JSON.parse(text); } catch (error) {
         throw new LayoutError("request body", [`not JSON: ${(error as Error).message}`]);
       }
-      return json(201, await openHall(context, body, "request body"));
+      return jsonResponse(201, await openHall(context, body, "request body"));
     }
-    const hall = url.pathname.match(/^\/expo\/halls\/([A-Za-z0-9_-]{1,40})$/);
-    if (request.method === "DELETE" && hall) return json(200, await closeHall(context, hall[1], host));
-    const match = url.pathname.match(/^\/expo\/halls\/([A-Za-z0-9_-]{1,40})\/analytics$/);
-    if (request.method === "GET" && match) {
-      const report = await hallAnalytics(context, match[1]);
+    const path = url.pathname.match(/^\/expo\/halls\/([^/]+)(\/analytics)?$/);
+    const hallId = path && HALL_ID_PATTERN.test(path[1]!) ? path[1]! : undefined;
+    if (request.method === "DELETE" && hallId && !path![2]) return jsonResponse(200, await closeHall(context, hallId, host));
+    if (request.method === "GET" && hallId && path![2]) {
+      const report = await hallAnalytics(context, hallId);
       const format = url.searchParams.get("format") ?? "json";
       const table = url.searchParams.get("table") ?? "booths";
-      if (format === "json") return json(200, report);
+      if (format === "json") return jsonResponse(200, report);
       if (format === "csv" && (table === "booths" || table === "heatmap")) {
         return new Response(analyticsCsv(report, table), { status: 200, headers: {
           "content-type": "text/csv; charset=utf-8", "cache-control": "no-store",
@@ -154,23 +156,17 @@ export async function handleExpoRequest(context: NodeContext, request: Request, 
   } catch (error) {
     const code = typeof (error as { code?: unknown }).code === "number" ? (error as { code: number }).code : ErrorCode.INTERNAL;
     const message = (error as Error).message;
-    context.metrics.errors.inc({ code: codeName(code), source: "expo-http" });
-    context.logger[code === ErrorCode.INTERNAL ? "error" : "warn"]({ path: url.pathname, code: codeName(code), err: code === ErrorCode.INTERNAL ? error : undefined }, `expo request refused: ${message}`);
-    const body: Record<string, unknown> = { code, error: `[${code} ${codeName(code)}] ${message}` };
-    if (error instanceof LayoutError) body.issues = error.issues;
-    return json(code === ErrorCode.LAYOUT_INVALID ? 400 : statusFor(code), body);
+    context.metrics.errors.inc({ code: errorCodeName(code), source: "expo-http" });
+    context.logger[code === ErrorCode.INTERNAL ? "error" : "warn"]({ path: url.pathname, code: errorCodeName(code), err: code === ErrorCode.INTERNAL ? error : undefined }, `expo request refused: ${message}`);
+    return codedErrorResponse(code, message, error instanceof LayoutError ? { issues: error.issues } : {});
   }
 }
 
 /** The host's subject, from a host (or admin) bearer token. */
 async function requireHost(request: Request): Promise<string> {
-  const match = request.headers.get("authorization")?.match(/^Bearer\s+(.+)$/i);
-  if (!match) throw new ServerError(ErrorCode.TOKEN_MISSING, "send a host token: Authorization: Bearer <token>");
-  const claims = await authority().verify(match[1]);
+  const token = bearerToken(request.headers.get("authorization"));
+  if (!token) throw new ServerError(ErrorCode.TOKEN_MISSING, "send a host token: Authorization: Bearer <token>");
+  const claims = await authority().verify(token);
   if (claims.role !== "host" && claims.role !== "admin") throw new ServerError(ErrorCode.FORBIDDEN, `opening and closing halls and reading analytics need the host role (you are ${claims.role})`);
   return claims.sub;
-}
-
-function json(status: number, body: unknown): Response {
-  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", "cache-control": "no-store" } });
 }

@@ -12,21 +12,19 @@
  *   }
  */
 import { Room, ServerError, type Client, type AuthContext } from "@colyseus/core";
-import { ErrorCode } from "../../proto/index.ts";
+import { ErrorCode, errorCodeName } from "../../proto/index.ts";
+import { ROOM_ID_PATTERN } from "../../proto/ids.ts";
 import { authority, authorizeRoom, type Role, type TokenClaims } from "../../server/auth/tokens.ts";
 import { nodeContext } from "../../server/context.ts";
 import type { DirectoryEntry } from "../../server/cluster/types.ts";
-import { roomEvents } from "./colyseusInternals.ts";
-import { codeName, rejectInput } from "./errors.ts";
+import { roomEvents } from "../../server/colyseus/internals.ts";
+import { rejectInput } from "../../server/colyseus/rejectInput.ts";
 import { decodeEnvelope, encodeEnvelope, errorEnvelope, ProtocolError, ENVELOPE_MESSAGE_TYPE, type EnvelopeBody, type tsunagi } from "../../proto/index.ts";
 
 export type EnvelopeHandler = (client: Client, envelope: tsunagi.v1.Envelope) => void;
 
 /** WebSocket close code for a frame above the transport's payload limit. */
 const CLOSE_MESSAGE_TOO_BIG = 1009;
-
-/** Room ids a client may ask for: they appear in URLs and Redis keys. */
-export const roomIdPattern = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** Builds a static onAuth admitting valid tokens of the given roles (admin always). */
 export function tokenAuth(allowedRoles: readonly Role[]) {
@@ -38,8 +36,8 @@ export function tokenAuth(allowedRoles: readonly Role[]) {
       return claims;
     } catch (error) {
       const code = (error as ServerError).code ?? ErrorCode.TOKEN_INVALID;
-      context.metrics.errors.inc({ code: codeName(code), source: "auth" });
-      context.logger.warn({ code: codeName(code) }, `join refused: ${(error as Error).message}`);
+      context.metrics.errors.inc({ code: errorCodeName(code), source: "auth" });
+      context.logger.warn({ code: errorCodeName(code) }, `join refused: ${(error as Error).message}`);
       throw error;
     }
   };
@@ -64,8 +62,8 @@ export abstract class ClusterRoom<Options = any> extends Room {
   async onCreate(options: Options & { roomId?: unknown }) {
     const requestedId = (options as any)?.roomId;
     if (requestedId !== undefined) {
-      if (typeof requestedId !== "string" || !roomIdPattern.test(requestedId)) {
-        throw new ServerError(ErrorCode.WRONG_TYPE, `roomId must match ${roomIdPattern} (got ${JSON.stringify(requestedId)?.slice(0, 80)})`);
+      if (typeof requestedId !== "string" || !ROOM_ID_PATTERN.test(requestedId)) {
+        throw new ServerError(ErrorCode.WRONG_TYPE, `roomId must match ${ROOM_ID_PATTERN} (got ${JSON.stringify(requestedId)?.slice(0, 80)})`);
       }
       this.roomId = requestedId;
     }
@@ -123,7 +121,7 @@ export abstract class ClusterRoom<Options = any> extends Room {
       // The ws transport closed the socket for a frame above its ceiling (see
       // transportCeilingBytes); the sender sees close code 1009. Count it.
       const context = nodeContext();
-      context.metrics.errors.inc({ code: codeName(ErrorCode.FRAME_TOO_LARGE), source: "transport" });
+      context.metrics.errors.inc({ code: errorCodeName(ErrorCode.FRAME_TOO_LARGE), source: "transport" });
       context.logger.warn({ sessionId: client.sessionId, roomId: this.roomId }, "socket closed: frame above the transport ceiling");
     }
     // Rejects when the seat times out, and at once while the room disposes (a draining

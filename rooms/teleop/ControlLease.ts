@@ -31,6 +31,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Role } from "../../server/auth/tokens.ts";
+import { SafeEmitter } from "../../common/SafeEmitter.ts";
 
 /** Roles that may hold a lease. Everyone else (visitors, hosts, devices, admins) only watches. */
 export const controllingRoles: readonly Role[] = ["operator", "supervisor"];
@@ -129,6 +130,8 @@ export interface ControlLeaseEvents {
 }
 export type ControlLeaseEventName = keyof ControlLeaseEvents;
 export type ControlLeaseListener<E extends ControlLeaseEventName> = (event: ControlLeaseEvents[E]) => void;
+/** One listener type per event, for the emitter. */
+type ControlLeaseListeners = { [E in ControlLeaseEventName]: ControlLeaseListener<E> };
 
 export interface ControlLeaseOptions {
   deviceId: string;
@@ -166,8 +169,8 @@ export class ControlLease {
   private readonly endedLeases = new Map<string, { grant: LeaseGrant; cause: LeaseEndCause }>();
   /** Latest time seen; time never runs backwards inside the lease. */
   private lastNow = -Infinity;
-  /** Listeners per event. */
-  private readonly listeners = new Map<ControlLeaseEventName, Set<(event: never) => void>>();
+  /** Listeners per event; one that throws goes to onListenerError, wrapped with the device. */
+  private readonly listeners: SafeEmitter<ControlLeaseListeners>;
   /** Set by close(); every call after it is refused CLOSED. */
   private isClosed = false;
 
@@ -183,6 +186,10 @@ export class ControlLease {
     this.newLeaseId = options.newLeaseId ?? randomUUID;
     this.endedLeaseMemory = memory;
     this.onListenerError = options.onListenerError ?? ((error) => console.error(error));
+    this.listeners = new SafeEmitter((thrown, source) => {
+      const error = new Error(`ControlLease ${this.deviceId}: a ${source} threw: ${thrown instanceof Error ? thrown.message : String(thrown)}`, { cause: thrown });
+      this.onListenerError(error, source.slice(1, source.lastIndexOf('"')) as ControlLeaseEventName);
+    });
   }
 
   /** The current grant, as of the last call (call expire(now) first for "as of now"). */
@@ -210,14 +217,11 @@ export class ControlLease {
 
   /** Subscribes; returns the unsubscribe function. */
   on<E extends ControlLeaseEventName>(event: E, listener: ControlLeaseListener<E>): () => void {
-    let set = this.listeners.get(event);
-    if (!set) this.listeners.set(event, (set = new Set()));
-    set.add(listener as (event: never) => void);
-    return () => this.off(event, listener);
+    return this.listeners.on(event, listener as ControlLeaseListeners[E]);
   }
 
   off<E extends ControlLeaseEventName>(event: E, listener: ControlLeaseListener<E>): void {
-    this.listeners.get(event)?.delete(listener as (event: never) => void);
+    this.listeners.off(event, listener as ControlLeaseListeners[E]);
   }
 
   /**
@@ -397,7 +401,7 @@ export class ControlLease {
       this.end(holder, "closed");
       this.emit("released", { lease: holder, cause: "closed" });
     }
-    this.listeners.clear();
+    this.listeners.removeAll();
   }
 
   // --- internals -------------------------------------------------------------------
@@ -445,22 +449,7 @@ export class ControlLease {
   }
 
   private emit<E extends ControlLeaseEventName>(event: E, payload: ControlLeaseEvents[E]): void {
-    const set = this.listeners.get(event);
-    if (!set || set.size === 0) return;
-    // A snapshot: a listener that unsubscribes (or subscribes another) mid-delivery
-    // neither skips a neighbour nor runs a new listener for this event.
-    for (const listener of [...set] as ControlLeaseListener<E>[]) {
-      try {
-        listener(payload);
-      } catch (thrown) {
-        const error = new Error(`ControlLease ${this.deviceId}: a "${event}" listener threw: ${thrown instanceof Error ? thrown.message : String(thrown)}`, { cause: thrown });
-        try {
-          this.onListenerError(error, event);
-        } catch {
-          // the error sink itself failed; nothing is left to tell, and the lease must go on
-        }
-      }
-    }
+    this.listeners.emit(event, ...([payload] as Parameters<ControlLeaseListeners[E]>));
   }
 
   private estoppedRefusal(): LeaseRefused {

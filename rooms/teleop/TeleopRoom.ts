@@ -34,23 +34,23 @@ import { ErrorCode, encodeEnvelope, ENVELOPE_MESSAGE_TYPE, TRUSTED, tsunagi } fr
 
 type Envelope = tsunagi.v1.Envelope;
 import { tokenAuth, ClusterRoom } from "../shared/ClusterRoom.ts";
-import { clientBufferedAmount, Protocol } from "../shared/colyseusInternals.ts";
+import { clientBufferedAmount, Protocol } from "../../server/colyseus/internals.ts";
 import { PeriodicTasks } from "../shared/PeriodicTasks.ts";
 import { requestDevice } from "../../server/gateway/DeviceRequests.ts";
 import { nodeContext, type NodeContext } from "../../server/context.ts";
 import type { Role, TokenClaims } from "../../server/auth/tokens.ts";
 import { ControlLease, type LeaseGrant, type LeaseRefused } from "./ControlLease.ts";
-import type { AuditSink } from "./AuditLog.ts";
+import type { AuditSink } from "../../server/audit/AuditLog.ts";
 import type { DeviceLink } from "../../server/gateway/DeviceLink.ts";
 import { roomAck, roomActionResult } from "../../server/gateway/DeviceLink.ts";
-import { actionProblem, axesProblem, effectiveDeadlineMs, watchdogWindowMs } from "../../server/gateway/profile.ts";
+import { actionProblem, axesProblem, effectiveDeadlineMs, watchdogWindowMs } from "../../proto/deviceProfile.ts";
+import { DEVICE_ID_TEXT, isDeviceId } from "../../proto/ids.ts";
 
 const Status = tsunagi.v1.CommandAck.Status;
 type Status = tsunagi.v1.CommandAck.Status;
 
 /** Roles that may raise an e-stop. Raising one is always safe, so everyone who may drive may stop. */
 const estopRoles: readonly Role[] = ["operator", "supervisor", "admin"];
-const devicePattern = /^[A-Za-z0-9_.-]{1,64}$/;
 const MAX_DEVICES = 32;
 /** Demoted identities a room remembers at once; the oldest is forgotten beyond this. */
 const MAX_DEMOTIONS = 1024;
@@ -797,7 +797,7 @@ function parseDevices(devices: unknown): string[] {
     throw new ServerError(ErrorCode.WRONG_TYPE, `devices must be a list of 1 to ${MAX_DEVICES} device ids`);
   }
   for (const id of devices) {
-    if (typeof id !== "string" || !devicePattern.test(id)) throw new ServerError(ErrorCode.WRONG_TYPE, `device id ${JSON.stringify(id)?.slice(0, 80)} must match ${devicePattern}`);
+    if (!isDeviceId(id)) throw new ServerError(ErrorCode.WRONG_TYPE, `device id ${JSON.stringify(id)?.slice(0, 80)} must match ${DEVICE_ID_TEXT}`);
   }
   if (new Set(devices).size !== devices.length) throw new ServerError(ErrorCode.WRONG_TYPE, "a device is listed twice");
   return devices as string[];

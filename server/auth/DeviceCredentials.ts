@@ -6,9 +6,8 @@
  * so any node can verify without a secrets table, and bumping `version` (rotation or
  * revocation) invalidates every secret issued before.
  *
- * Proof: the gateway sends a random nonce; the adapter answers
- * HMAC(device secret, "tsunagi-device-v1" | deviceId | nonce | serverTimeMs). A replayed
- * proof fails because the nonce is fresh per connection.
+ * Proof: the gateway sends a random nonce; the adapter answers with proveChallenge()
+ * (proto/deviceAuth.ts). A replayed proof fails because the nonce is fresh per connection.
  *
  * @example
  *   const credentials = new DeviceCredentials(secret, new InMemoryDeviceRegistry());
@@ -19,6 +18,10 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Redis } from "ioredis";
+import { DEVICE_ID_TEXT, isDeviceId } from "../../proto/ids.ts";
+import { PROOF_PATTERN, proveChallenge, type DeviceChallenge } from "../../proto/deviceAuth.ts";
+
+export type { DeviceChallenge };
 
 export interface DeviceRecord {
   deviceId: string;
@@ -53,12 +56,6 @@ export class RedisDeviceRegistry implements DeviceRegistry {
   }
 }
 
-export interface DeviceChallenge {
-  /** 32 random bytes, hex. */
-  nonce: string;
-  serverTimeMs: number;
-}
-
 /** Why a device was refused; the gateway maps each to a coded error. */
 export type DeviceRefusal = "unknown-device" | "revoked" | "bad-proof" | "malformed";
 
@@ -67,16 +64,6 @@ export class DeviceCredentialError extends Error {
     super(message);
     this.name = "DeviceCredentialError";
   }
-}
-
-const devicePattern = /^[A-Za-z0-9_.-]{1,64}$/;
-const PROOF_CONTEXT = "tsunagi-device-v1";
-
-/** The adapter's side: answers a gateway challenge with its secret. */
-export function proveChallenge(deviceSecret: string, deviceId: string, challenge: DeviceChallenge): string {
-  return createHmac("sha256", Buffer.from(deviceSecret, "hex"))
-    .update(`${PROOF_CONTEXT}|${deviceId}|${challenge.nonce}|${challenge.serverTimeMs}`)
-    .digest("hex");
 }
 
 export class DeviceCredentials {
@@ -89,7 +76,7 @@ export class DeviceCredentials {
 
   /** Registers a device (or re-enrols it with a new version) and returns its secret. */
   async enroll(deviceId: string, deviceClass: string): Promise<{ record: DeviceRecord; deviceSecret: string }> {
-    if (!devicePattern.test(deviceId)) throw new TypeError(`device id must match ${devicePattern}`);
+    if (!isDeviceId(deviceId)) throw new TypeError(`device id must match ${DEVICE_ID_TEXT}`);
     const existing = await this.registry.get(deviceId);
     const record: DeviceRecord = {
       deviceId, deviceClass, version: (existing?.version ?? 0) + 1, revoked: false, enrolledAt: Date.now(),
@@ -118,7 +105,7 @@ export class DeviceCredentials {
 
   /** Resolves with the device's record, or throws DeviceCredentialError saying why not. */
   async verify(deviceId: string, challenge: DeviceChallenge, proof: string): Promise<DeviceRecord> {
-    if (typeof deviceId !== "string" || !devicePattern.test(deviceId) || typeof proof !== "string" || !/^[0-9a-f]{64}$/.test(proof)) {
+    if (!isDeviceId(deviceId) || typeof proof !== "string" || !PROOF_PATTERN.test(proof)) {
       throw new DeviceCredentialError("malformed", "device id or proof malformed");
     }
     const record = await this.registry.get(deviceId);

@@ -11,56 +11,31 @@
  *   SDK understands (401, 403, 404, 429, 503...).
  */
 import { matchMaker, ServerError, ErrorCode as ColyseusErrorCode } from "@colyseus/core";
-import { ErrorCode } from "../../proto/index.ts";
-import { codeName } from "../../rooms/shared/errors.ts";
-import { roomIdPattern } from "../../rooms/shared/ClusterRoom.ts";
+import { ErrorCode, errorCodeName } from "../../proto/index.ts";
+import { ROOM_ID_PATTERN } from "../../proto/ids.ts";
 import type { NodeContext } from "../context.ts";
+import { TokenBucket } from "../../common/TokenBucket.ts";
+import { bearerToken, codedErrorResponse, httpStatusFor, jsonResponse } from "../http/responses.ts";
 import { FORWARDED_HEADER, type NodeRpc } from "./NodeRpc.ts";
 import { parseRttHints, type RegionSelector } from "./RegionSelector.ts";
 import type { NodeInfo } from "./types.ts";
 
 const methods = new Set(["joinOrCreate", "create", "join", "joinById", "reconnect"]);
 
-/** HTTP status for a coded error: stock SDKs surface the status, ours read `code` too. */
-export function httpStatusFor(code: number): number {
-  switch (code) {
-    case ErrorCode.TOKEN_MISSING: case ErrorCode.TOKEN_INVALID: case ErrorCode.TOKEN_EXPIRED: case ErrorCode.AUTH_FAILED:
-      return 401;
-    case ErrorCode.FORBIDDEN: return 403;
-    case ErrorCode.UNKNOWN_ROOM: case ErrorCode.MATCHMAKE_NO_HANDLER: case ErrorCode.MATCHMAKE_INVALID_ROOM_ID:
-    case ErrorCode.MATCHMAKE_INVALID_CRITERIA:
-      return 404;
-    case ErrorCode.ROOM_CONFLICT: case ErrorCode.ROOM_FULL: return 409;
-    case ErrorCode.MATCHMAKE_EXPIRED: return 410;
-    case ErrorCode.RATE_LIMITED: return 429;
-    case ErrorCode.NODE_DRAINING: case ErrorCode.OVERLOADED: case ErrorCode.REGION_UNAVAILABLE: return 503;
-    case ErrorCode.FRAME_TOO_LARGE: return 413;
-    case ErrorCode.BAD_FRAME: case ErrorCode.WRONG_TYPE: case ErrorCode.MALFORMED_PROTOBUF:
-      return 400;
-    default: return 500;
-  }
-}
-
-/** Per-caller token bucket: `rate` per second, bursts of 2 × rate. Bounded in size. */
+/** Per-caller token buckets: `rate` per second, bursts of 2 × rate. Bounded in size. */
 class RateLimiter {
   /** Buckets by caller key; oldest evicted past `maxKeys`. */
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly buckets = new Map<string, TokenBucket>();
   constructor(private readonly rate: number, private readonly maxKeys = 10_000) {}
 
   take(key: string): boolean {
-    const now = Date.now();
-    const capacity = this.rate * 2;
     let bucket = this.buckets.get(key);
     if (!bucket) {
       if (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
-      bucket = { tokens: capacity, at: now };
+      bucket = new TokenBucket(this.rate, this.rate * 2);
       this.buckets.set(key, bucket);
     }
-    bucket.tokens = Math.min(capacity, bucket.tokens + ((now - bucket.at) / 1000) * this.rate);
-    bucket.at = now;
-    if (bucket.tokens < 1) return false;
-    bucket.tokens -= 1;
-    return true;
+    return bucket.take();
   }
 }
 
@@ -110,27 +85,26 @@ export class ClusterMatchmaker {
         throw new ServerError(ErrorCode.RATE_LIMITED, `more than ${this.context.config.limits.maxMatchmakePerSecond} matchmaking requests/s: slow down`);
       }
       if (!methods.has(method)) throw new ServerError(ErrorCode.MATCHMAKE_NO_HANDLER, `unknown matchmaking method "${method}"`);
-      if (!/^[A-Za-z0-9_-]{1,64}$/.test(roomName)) throw new ServerError(ErrorCode.UNKNOWN_ROOM, `invalid room name "${roomName.slice(0, 80)}"`);
+      if (!ROOM_ID_PATTERN.test(roomName)) throw new ServerError(ErrorCode.UNKNOWN_ROOM, `invalid room name "${roomName.slice(0, 80)}"`);
       const options = await readOptions(request, this.context.config.limits.maxFrameBytes);
       const reservation = await this.route(method, roomName, options, request.headers);
       this.context.metrics.matchmake.inc({ method, outcome: "ok" });
-      return json(200, reservation);
+      return jsonResponse(200, reservation);
     } catch (error) {
       const code = normaliseCode(error);
-      const message = (error as Error).message || codeName(code);
-      this.context.metrics.matchmake.inc({ method: methods.has(method) ? method : "invalid", outcome: codeName(code) });
-      this.context.metrics.errors.inc({ code: codeName(code), source: "matchmake" });
+      const message = (error as Error).message || errorCodeName(code);
+      this.context.metrics.matchmake.inc({ method: methods.has(method) ? method : "invalid", outcome: errorCodeName(code) });
+      this.context.metrics.errors.inc({ code: errorCodeName(code), source: "matchmake" });
       const level = httpStatusFor(code) >= 500 && code !== ErrorCode.NODE_DRAINING ? "error" : "warn";
-      this.context.logger[level]({ method, roomName, code: codeName(code), err: level === "error" ? error : undefined }, `matchmake refused: ${message}`);
-      // Stock SDKs keep only the HTTP status and the message, so the code leads the message too.
-      return json(httpStatusFor(code), { code, error: `[${code} ${codeName(code)}] ${message}` });
+      this.context.logger[level]({ method, roomName, code: errorCodeName(code), err: level === "error" ? error : undefined }, `matchmake refused: ${message}`);
+      return codedErrorResponse(code, message);
     }
   }
 
   private async route(method: string, roomName: string, options: Record<string, any>, headers: Headers): Promise<any> {
     const forwarded = headers.has(FORWARDED_HEADER);
     const authorization = headers.get("authorization");
-    const authContext = { token: bearer(authorization), headers: Object.fromEntries(headers as any) } as any;
+    const authContext = { token: bearerToken(authorization), headers: Object.fromEntries(headers as any) } as any;
 
     if (method === "joinById" || method === "reconnect") {
       const roomId = roomName;
@@ -149,8 +123,8 @@ export class ClusterMatchmaker {
     }
 
     const requestedId = options.roomId;
-    if (requestedId !== undefined && (typeof requestedId !== "string" || !roomIdPattern.test(requestedId))) {
-      throw new ServerError(ErrorCode.WRONG_TYPE, `roomId must match ${roomIdPattern}`);
+    if (requestedId !== undefined && (typeof requestedId !== "string" || !ROOM_ID_PATTERN.test(requestedId))) {
+      throw new ServerError(ErrorCode.WRONG_TYPE, `roomId must match ${ROOM_ID_PATTERN}`);
     }
 
     if (method === "join") {
@@ -260,11 +234,6 @@ function normaliseCode(error: unknown): number {
   return typeof code === "number" && code > 0 ? code : ErrorCode.INTERNAL;
 }
 
-function bearer(authorization: string | null): string | undefined {
-  const match = authorization?.match(/^Bearer\s+(.+)$/i);
-  return match?.[1];
-}
-
 async function readOptions(request: Request, maxBytes: number): Promise<Record<string, any>> {
   if (Number(request.headers.get("content-length") ?? 0) > maxBytes) {
     throw new ServerError(ErrorCode.FRAME_TOO_LARGE, `request body above ${maxBytes} bytes`);
@@ -280,9 +249,4 @@ async function readOptions(request: Request, maxBytes: number): Promise<Record<s
     throw new ServerError(ErrorCode.WRONG_TYPE, "matchmaking body must be a JSON object of join options");
   }
   return parsed as Record<string, any>;
-}
-
-function json(status: number, body: unknown): Response {
-  const text = JSON.stringify(body);
-  return new Response(text, { status, headers: { "content-type": "application/json" } });
 }

@@ -10,6 +10,7 @@
  */
 import type { Redis } from "ioredis";
 import type { DeviceOwner, DirectoryChange, DirectoryEntry } from "./types.ts";
+import { SafeEmitter } from "../../common/SafeEmitter.ts";
 
 export type ClaimResult = { claimed: true } | { claimed: false; owner: DirectoryEntry };
 export type DeviceClaimResult = { claimed: true } | { claimed: false; owner: DeviceOwner };
@@ -47,7 +48,7 @@ export class InMemoryRoomDirectory implements RoomDirectory {
   /** Device owners by device id. */
   private readonly devices = new Map<string, DeviceOwner>();
   /** Change listeners, each isolated from the others' exceptions. */
-  private readonly listeners = new Set<(change: DirectoryChange) => void>();
+  private readonly listeners = new SafeEmitter<{ change: (change: DirectoryChange) => void }>(() => { /* a faulty listener must not break the directory */ });
 
   constructor(private readonly isAlive: IsAlive = () => true) {}
 
@@ -76,8 +77,8 @@ export class InMemoryRoomDirectory implements RoomDirectory {
   }
   async list() { return [...this.entries.values()].map((e) => structuredClone(e)); }
   async watch(listener: (change: DirectoryChange) => void) {
-    this.listeners.add(listener);
-    return async () => { this.listeners.delete(listener); };
+    const off = this.listeners.on("change", listener);
+    return async () => off();
   }
   async claimDevice(deviceId: string, owner: DeviceOwner): Promise<DeviceClaimResult> {
     for (;;) {
@@ -98,13 +99,11 @@ export class InMemoryRoomDirectory implements RoomDirectory {
     const owner = this.devices.get(deviceId);
     return owner && structuredClone(owner);
   }
-  async close() { this.listeners.clear(); }
+  async close() { this.listeners.removeAll(); }
 
   private emit(change: DirectoryChange) {
     const copy = structuredClone(change);
-    for (const listener of this.listeners) {
-      try { listener(copy); } catch { /* a faulty listener must not break the directory */ }
-    }
+    this.listeners.emit("change", copy);
   }
 }
 

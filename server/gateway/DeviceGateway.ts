@@ -34,7 +34,9 @@ import type { TokenService } from "../auth/tokens.ts";
 import type { Logger } from "../observability/logging.ts";
 import type { NodeMetrics } from "../observability/metrics.ts";
 import { DeviceLink } from "./DeviceLink.ts";
-import { profileProblem } from "./profile.ts";
+import { SafeEmitter } from "../../common/SafeEmitter.ts";
+import { profileProblem } from "../../proto/deviceProfile.ts";
+import { DEVICE_ID_TEXT, isDeviceId } from "../../proto/ids.ts";
 
 export interface DeviceGatewayOptions {
   host: string;
@@ -89,7 +91,8 @@ export class DeviceGateway {
   /** The current link of each online device. */
   private readonly links = new Map<string, DeviceLink>();
   private readonly sockets = new Set<Socket>();
-  private readonly attachListeners = new Set<(link: DeviceLink) => void>();
+  /** Told of every newly authenticated device. */
+  private readonly events: SafeEmitter<{ attach: (link: DeviceLink) => void }>;
   private readonly sweepTimer: NodeJS.Timeout;
   /** Checks online devices' credentials again (revocation, rotation). */
   private readonly revalidateTimer: NodeJS.Timeout;
@@ -103,6 +106,7 @@ export class DeviceGateway {
     this.listenSocket = listenSocket;
     this.port = port;
     this.now = options.now ?? Date.now;
+    this.events = new SafeEmitter((error, source) => options.logger.error({ err: error }, `device gateway: a ${source} failed`));
     this.sweepTimer = setInterval(() => { for (const link of this.links.values()) link.sweep(); }, 50);
     this.sweepTimer.unref();
     this.revalidateTimer = setInterval(() => void this.revalidate(), options.revalidateMs ?? 5000);
@@ -154,8 +158,7 @@ export class DeviceGateway {
 
   /** Called for every newly authenticated device (also a reconnect or a replacement). */
   onAttach(listener: (link: DeviceLink) => void): () => void {
-    this.attachListeners.add(listener);
-    return () => this.attachListeners.delete(listener);
+    return this.events.on("attach", listener);
   }
 
   /**
@@ -249,7 +252,7 @@ export class DeviceGateway {
     const deviceId = hello.deviceId;
     let record: DeviceRecord;
     try {
-      if (typeof deviceId !== "string" || !/^[A-Za-z0-9_.-]{1,64}$/.test(deviceId)) throw new ProtocolError(ErrorCode.WRONG_TYPE, "device_id must match [A-Za-z0-9_.-]{1,64}");
+      if (!isDeviceId(deviceId)) throw new ProtocolError(ErrorCode.WRONG_TYPE, `device_id must match ${DEVICE_ID_TEXT}`);
       if (hello.adapterVersion && !ADAPTER_VERSION_PATTERN.test(hello.adapterVersion)) throw new ProtocolError(ErrorCode.WRONG_TYPE, "adapter_version must be semver (1.4.2)");
       record = await this.verifyCredential(connection, hello);
     } catch (error) {
@@ -285,9 +288,7 @@ export class DeviceGateway {
     link.sendLeaseState({ deviceId, leaseId: "", online: true, cause: "connected" });
     this.options.logger.info({ deviceId, deviceClass: record.deviceClass, driver: hello.driver, adapterVersion: hello.adapterVersion, remote: connection.remote },
       `device ${deviceId} attached (${hello.driver || "unknown driver"}, adapter ${hello.adapterVersion || "?"})`);
-    for (const listener of [...this.attachListeners]) {
-      try { listener(link); } catch (error) { this.options.logger.error({ err: error, deviceId }, "device attach listener failed"); }
-    }
+    this.events.emit("attach", link);
   }
 
   private async verifyCredential(connection: Connection, hello: tsunagi.v1.DeviceHello): Promise<DeviceRecord> {

@@ -2,6 +2,7 @@ import { describe, it, expect } from "vitest";
 import { spawn } from "node:child_process";
 import { Redis } from "ioredis";
 import { repoRoot } from "../fixtures/processes.ts";
+import { testRedisUrl } from "../fixtures/redis.ts";
 
 /** Runs `npm run bench -- expo <args>`; resolves with its exit code, stdout and stderr. */
 function runBench(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -22,7 +23,7 @@ function runBench(args: string[], timeoutMs: number): Promise<{ code: number | n
 describe("expo bench", () => {
   it("measures a tiny hall, its broadcast baseline and a hall in 4 zones on 4 nodes", { timeout: 60_000 }, async () => {
     const { code, stdout, stderr } = await runBench(
-      ["--visitors", "40", "--seconds", "2", "--warmup", "1", "--zone-visitors", "40", "--timeout", "50"], 55_000);
+      ["--visitors", "40", "--seconds", "2", "--warmup", "1", "--zone-visitors", "40", "--timeout", "50", "--redis-url", testRedisUrl(11)], 55_000);
     expect(code, stderr.slice(-3000)).toBe(0);
     // npm prints its own header on stdout first: the bench's one JSON line is the last one.
     const result = JSON.parse(stdout.trim().split("\n").pop()!);
@@ -59,7 +60,7 @@ describe("expo bench", () => {
     expect(Array.isArray(result.warnings)).toBe(true);
 
     // The run removed its keys from its Redis DB.
-    const redis = new Redis("redis://127.0.0.1:6379/11", { maxRetriesPerRequest: 1 });
+    const redis = new Redis(testRedisUrl(11), { maxRetriesPerRequest: 1 });
     try {
       const left = [
         ...await redis.keys(`expo:bench-expo-zoned-${result.runId}:*`),

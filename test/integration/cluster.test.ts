@@ -9,9 +9,10 @@ import { Client } from "@colyseus/sdk";
 import { startNode, flushRedisDb, waitFor, type NodeProcess } from "../fixtures/processes.ts";
 import { testToken } from "../fixtures/tokens.ts";
 import { addressOf, liveNodes, seat } from "../fixtures/cluster.ts";
+import { testRedisUrl } from "../fixtures/redis.ts";
 
 // A database of its own on the shared Redis, so Colyseus' unprefixed keys stay apart from other test files.
-const redisUrl = "redis://127.0.0.1:6379/3";
+const redisUrl = testRedisUrl(3);
 const clusterName = `cluster-${randomUUID().slice(0, 8)}`;
 let a: NodeProcess;
 let b: NodeProcess;

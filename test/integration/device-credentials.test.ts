@@ -10,15 +10,16 @@ import { ErrorCode } from "../../proto/index.ts";
 import { TokenService } from "../../server/auth/tokens.ts";
 import { flushRedisDb, runScript, startNode, testSecret, type NodeProcess } from "../fixtures/processes.ts";
 import { startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
+import { testRedisUrl } from "../fixtures/redis.ts";
 
-const redisUrl = "redis://127.0.0.1:6379/8";
+const redisUrl = testRedisUrl(8);
 const clusterName = `creds-${randomUUID().slice(0, 8)}`;
 let node: NodeProcess;
 const adapters: AdapterProcess[] = [];
 
 /** `npm run devices -- …` against this test's cluster. */
 function devicesCli(args: string[]) {
-  return runScript("server/auth/devices-cli.ts", [...args, "--redis-url", redisUrl, "--cluster-name", clusterName], { env: { TSUNAGI_AUTH_SECRET: testSecret } });
+  return runScript("cli/devices.ts", [...args, "--redis-url", redisUrl, "--cluster-name", clusterName], { env: { TSUNAGI_AUTH_SECRET: testSecret } });
 }
 
 async function enroll(deviceId: string): Promise<string> {

@@ -13,8 +13,9 @@ import type { tsunagi } from "../../proto/index.ts";
 import { flushRedisDb, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
 import { joinExpo, leaveAll, openHall } from "../fixtures/expo.ts";
 import { prng } from "../fixtures/random.ts";
+import { testRedisUrl } from "../fixtures/redis.ts";
 
-const redisUrl = "redis://127.0.0.1:6379/13";
+const redisUrl = testRedisUrl(13);
 const clusterName = `aoi-${randomUUID().slice(0, 8)}`;
 const HALL = `aoi-${randomUUID().slice(0, 6)}`;
 const VISITORS = 1000;

@@ -16,8 +16,9 @@ import { TokenService } from "../../server/auth/tokens.ts";
 import { flushRedisDb, repoRoot, startNode, testSecret, waitFor, type NodeProcess } from "../fixtures/processes.ts";
 import { testToken } from "../fixtures/tokens.ts";
 import { ExpoLog, joinExpo, leaveAll, openHall } from "../fixtures/expo.ts";
+import { testRedisUrl } from "../fixtures/redis.ts";
 
-const redisUrl = "redis://127.0.0.1:6379/12";
+const redisUrl = testRedisUrl(12);
 const clusterName = `zones-${randomUUID().slice(0, 8)}`;
 const HALL = `zoned-${randomUUID().slice(0, 6)}`;
 const layout = { ...JSON.parse(readFileSync(path.join(repoRoot, "deploy/halls/zoned-hall.json"), "utf8")), hallId: HALL };

@@ -1,5 +1,5 @@
 /**
- * The operator console (`npm run operator`, client-sdk/operator-cli.ts) against a real
+ * The operator console (`npm run operator`, cli/operator/main.ts) against a real
  * embedded node running the demo: its adapters attach the simulated excavator and
  * drone, the console is driven through piped stdin, and its prefixed stdout lines are
  * parsed. Also: bad flags exit 2 naming the flag, a failed join exits 1 with a coded error.
@@ -23,7 +23,7 @@ interface Cli {
 const running = new Set<ChildProcess>();
 
 function startCli(args: string[]): Cli {
-  const child = spawn(process.execPath, ["--import", "tsx", "client-sdk/operator-cli.ts", ...args], {
+  const child = spawn(process.execPath, ["--import", "tsx", "cli/operator/main.ts", ...args], {
     cwd: repoRoot,
     env: { ...process.env, TSUNAGI_TOKEN: "" },
     stdio: ["pipe", "pipe", "pipe"],
@@ -102,8 +102,7 @@ afterEach(async () => {
 describe("operator console (npm run operator)", () => {
   let node: NodeProcess;
   beforeAll(async () => {
-    // startNode passes --demo false; the later flag wins (node:util parseArgs keeps the last value).
-    node = await startNode({ extraArgs: ["--demo", "true"] });
+    node = await startNode({ demo: true });
   }, 60_000);
   afterAll(async () => { await node?.stop(); });
 

@@ -11,8 +11,9 @@ import { startNode, startRedis, flushRedisDb, waitFor, type NodeProcess, type Re
 import { testToken } from "../fixtures/tokens.ts";
 import { addressOf, liveNodes, matchmake } from "../fixtures/cluster.ts";
 import { RegionProbe, TsunagiClient } from "../../client-sdk/index.ts";
+import { testRedisUrl } from "../fixtures/redis.ts";
 
-const clusterRedisUrl = "redis://127.0.0.1:6379/4";
+const clusterRedisUrl = testRedisUrl(4);
 const clusterName = `regions-${randomUUID().slice(0, 8)}`;
 let osakaRedis: RedisProcess;
 let tokyo: NodeProcess;

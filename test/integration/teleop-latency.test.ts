@@ -19,14 +19,15 @@ import type { RoomSession } from "../../client-sdk/RoomSession.ts";
 import { TsunagiClient } from "../../client-sdk/TsunagiClient.ts";
 import type { TsunagiError } from "../../client-sdk/errors.ts";
 import { ErrorCode, type tsunagi } from "../../proto/index.ts";
-import { AuditLog, auditStreamKey, type AuditEntry } from "../../rooms/teleop/AuditLog.ts";
+import { AuditLog, auditStreamKey, type AuditEntry } from "../../server/audit/AuditLog.ts";
 import type { Role } from "../../server/auth/tokens.ts";
 import { DelayProxy } from "../fixtures/delay-proxy.ts";
 import { flushRedisDb, freePort, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
 import { enrollDevices, joint, startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
 import { testToken } from "../fixtures/tokens.ts";
+import { testRedisUrl } from "../fixtures/redis.ts";
 
-const redisUrl = "redis://127.0.0.1:6379/9";
+const redisUrl = testRedisUrl(9);
 const clusterName = `teleop-latency-${randomUUID().slice(0, 8)}`;
 const ROOM = "site-latency";
 const DEVICE = "ex-lat";

@@ -16,8 +16,9 @@ import type { DeviceOwner } from "../../server/cluster/types.ts";
 import { deviceWantedChannel } from "../../server/gateway/DeviceRequests.ts";
 import { flushRedisDb, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
 import { enrollDevices, joinTeleop, joint, startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
+import { testRedisUrl } from "../fixtures/redis.ts";
 
-const redisUrl = "redis://127.0.0.1:6379/14";
+const redisUrl = testRedisUrl(14);
 const clusterName = `multinode-${randomUUID().slice(0, 8)}`;
 const DEVICE = "ex-far";
 const SITE = "site-far";

@@ -13,8 +13,9 @@ import type { RoomSession } from "../../client-sdk/RoomSession.ts";
 import { tsunagi } from "../../proto/index.ts";
 import { flushRedisDb, freePort, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
 import { enrollDevices, joinTeleop, joint, startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
+import { testRedisUrl } from "../fixtures/redis.ts";
 
-const redisUrl = "redis://127.0.0.1:6379/7";
+const redisUrl = testRedisUrl(7);
 const clusterName = `node-loss-${randomUUID().slice(0, 8)}`;
 const DEVICE = "ex-loss";
 const Status = tsunagi.v1.CommandAck.Status;

@@ -14,9 +14,10 @@ import { ErrorCode, tsunagi } from "../../proto/index.ts";
 import { flushRedisDb, runScript, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
 import { rewriteAuditEntry } from "../fixtures/audit.ts";
 import { EnvelopeLog, dropConnection, enrollDevices, joinTeleop, joint, leaseStateOf, startAdapter, stopped, telemetryOf, type AdapterProcess } from "../fixtures/teleop.ts";
+import { testRedisUrl } from "../fixtures/redis.ts";
 
 const Status = tsunagi.v1.CommandAck.Status;
-const redisUrl = "redis://127.0.0.1:6379/6";
+const redisUrl = testRedisUrl(6);
 const clusterName = `teleop-${randomUUID().slice(0, 8)}`;
 const ROOM = "site-a";
 const EXCAVATOR = "ex-1";
@@ -438,7 +439,7 @@ function dedupe<T>(values: T[]): T[] {
 
 /** `npm run audit -- …` as an operator would run it; resolves exit code and output. */
 function auditCli(args: string[]) {
-  return runScript("rooms/teleop/audit-cli.ts", [...args, "--redis-url", redisUrl, "--cluster-name", clusterName]);
+  return runScript("cli/audit.ts", [...args, "--redis-url", redisUrl, "--cluster-name", clusterName]);
 }
 
 async function exportAudit(): Promise<ExportedEntry[]> {

@@ -6,7 +6,7 @@
 import { describe, it, expect } from "vitest";
 import { Room, MatchMakeError, type Client } from "@colyseus/sdk";
 import { TsunagiClient } from "../../../client-sdk/TsunagiClient.ts";
-import { RegionProbe } from "../../../client-sdk/RegionProbe.ts";
+import { RegionProbe } from "../../../common/RegionProbe.ts";
 import { RoomSession } from "../../../client-sdk/RoomSession.ts";
 import { TsunagiError } from "../../../client-sdk/errors.ts";
 import { ErrorCode } from "../../../proto/index.ts";

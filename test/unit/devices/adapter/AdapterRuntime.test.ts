@@ -15,7 +15,7 @@ import { pino } from "pino";
 import { AdapterRuntime, backoffDelayMs, type AdapterEvents, type AdapterRuntimeOptions } from "../../../../devices/adapter/AdapterRuntime.ts";
 import { SimDrone, SimExcavator, type Driver } from "../../../../devices/drivers/index.ts";
 import { ErrorCode, tsunagi } from "../../../../proto/index.ts";
-import { proveChallenge } from "../../../../server/auth/DeviceCredentials.ts";
+import { proveChallenge } from "../../../../proto/deviceAuth.ts";
 import { ScriptedGateway, type ScriptedGatewayOptions } from "./scripted-gateway.ts";
 
 const { Status } = tsunagi.v1.CommandAck;
@@ -713,7 +713,7 @@ describe("robustness", () => {
     expect(() => new AdapterRuntime({ ...base, credential: { token: "" } })).toThrow(/token/);
     expect(() => new AdapterRuntime({ ...base, nodes: [] })).toThrow(/at least one node/);
     expect(() => new AdapterRuntime({ ...base, nodes: ["ws://x:1"] })).toThrow(/http/);
-    expect(() => new AdapterRuntime({ ...base, nodes: ["http://a:1", "http://a:1/"] })).toThrow(/listed twice/);
+    expect(() => new AdapterRuntime({ ...base, nodes: ["http://a:1", "http://a:1/"] })).toThrow(/given twice/);
     expect(() => new AdapterRuntime({ ...base, adapterVersion: "dev" })).toThrow(/semver/);
     expect(() => new AdapterRuntime({ ...base, telemetryHz: 0 })).toThrow(/telemetryHz/);
     expect(() => new AdapterRuntime({ ...base, telemetryBufferSize: 0 })).toThrow(/telemetryBufferSize/);

@@ -22,7 +22,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
 import { ErrorCode, decodeEnvelope, encodeEnvelope, type Envelope, type IEnvelope } from "../../../../proto/index.ts";
-import { proveChallenge } from "../../../../server/auth/DeviceCredentials.ts";
+import { proveChallenge } from "../../../../proto/deviceAuth.ts";
 
 export interface ScriptedGatewayOptions {
   deviceId: string;

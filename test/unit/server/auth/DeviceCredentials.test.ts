@@ -2,11 +2,13 @@ import { describe, it, expect, afterAll } from "vitest";
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import {
-  DeviceCredentials, InMemoryDeviceRegistry, RedisDeviceRegistry, proveChallenge, DeviceCredentialError, type DeviceRegistry,
+  DeviceCredentials, InMemoryDeviceRegistry, RedisDeviceRegistry, DeviceCredentialError, type DeviceRegistry,
 } from "../../../../server/auth/DeviceCredentials.ts";
+import { proveChallenge } from "../../../../proto/deviceAuth.ts";
+import { testRedisUrl } from "../../../fixtures/redis.ts";
 
 const secret = "device-test-secret-0123456789abcdef0123";
-const redis = new Redis("redis://127.0.0.1:6379", { maxRetriesPerRequest: 1 });
+const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1 });
 const prefix = `devcred-${randomUUID().slice(0, 8)}:`;
 afterAll(async () => {
   const keys = await redis.keys(`${prefix}*`);

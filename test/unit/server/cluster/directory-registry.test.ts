@@ -9,6 +9,7 @@ import { InMemoryNodeRegistry, RedisNodeRegistry, type NodeRegistry } from "../.
 import { InMemoryRoomDirectory, RedisRoomDirectory, type RoomDirectory } from "../../../../server/cluster/RoomDirectory.ts";
 import type { DeviceOwner, DirectoryChange, DirectoryEntry, NodeInfo } from "../../../../server/cluster/types.ts";
 import { waitFor } from "../../../fixtures/processes.ts";
+import { testRedisUrl } from "../../../fixtures/redis.ts";
 
 function info(nodeId: string, regionId = "jp-tokyo"): NodeInfo {
   return {
@@ -25,7 +26,7 @@ function deviceOwner(roomId: string, nodeId: string): DeviceOwner {
 }
 
 let redis: Redis;
-beforeAll(() => { redis = new Redis("redis://127.0.0.1:6379", { maxRetriesPerRequest: 1 }); });
+beforeAll(() => { redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1 }); });
 afterAll(async () => { redis.disconnect(); });
 
 const implementations: Array<[string, () => { registry: NodeRegistry; directory: RoomDirectory; cleanup: () => Promise<void> }]> = [

@@ -6,10 +6,10 @@
  * socket callback on a truncated frame. Here each of those becomes a coded error to the
  * sender, a log line and a metric, while the room and every other client go on.
  */
-import { Room, Protocol, transportClientClasses } from "./colyseusInternals.ts";
+import { Room, Protocol, transportClientClasses } from "./internals.ts";
 import { decode } from "@colyseus/schema";
 import { ENVELOPE_MESSAGE_TYPE, ErrorCode, isStopEnvelope } from "../../proto/index.ts";
-import { rejectInput, type ErrorSink } from "./errors.ts";
+import { rejectInput, type ErrorSink } from "./rejectInput.ts";
 
 /** Client→server protocol codes Colyseus understands. */
 const knownCodes = new Set<number>([

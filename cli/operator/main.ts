@@ -19,18 +19,21 @@
 import os from "node:os";
 import readline from "node:readline";
 import { parseArgs } from "node:util";
-import { DEFAULT_WATCHDOG_WINDOW_MS, ErrorCode, errorCodeName, tsunagi } from "../proto/index.ts";
-import { TsunagiError, fromServerError } from "./errors.ts";
-import { OperatorControls, axisBounds, type DeviceProfile, type LeaseState, type Telemetry } from "./OperatorControls.ts";
-import type { RoomSession } from "./RoomSession.ts";
-import { TsunagiClient } from "./TsunagiClient.ts";
+import { DEFAULT_WATCHDOG_WINDOW_MS, ErrorCode, errorCodeName, tsunagi } from "../../proto/index.ts";
+import { TsunagiError, fromServerError } from "../../client-sdk/errors.ts";
+import { axisBounds } from "../../proto/deviceProfile.ts";
+import { DEVICE_ID_PATTERN, DEVICE_ID_TEXT } from "../../proto/ids.ts";
+import { OperatorControls, type DeviceProfile, type LeaseState, type Telemetry } from "../../client-sdk/OperatorControls.ts";
+import type { RoomSession } from "../../client-sdk/RoomSession.ts";
+import { TsunagiClient } from "../../client-sdk/TsunagiClient.ts";
+import { cliEnv } from "../env.ts";
+import { nodeUrl } from "../../common/nodeUrl.ts";
 
 const AckStatus = tsunagi.v1.CommandAck.Status;
 const AxisMode = tsunagi.v1.AxisMode;
 
 const roles = ["operator", "supervisor", "visitor"] as const;
 type ConsoleRole = (typeof roles)[number];
-const devicePattern = /^[A-Za-z0-9_.-]{1,64}$/;
 const numberPattern = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 
 /** Bound of the whole way out, whatever hangs. */
@@ -117,16 +120,14 @@ function parseOptions(argv: string[]): Options | "help" {
 
   const node = values.node;
   if (node === undefined) throw new UsageError("--node is required (a region node's http base URL)");
-  let url: URL;
   try {
-    url = new URL(node);
-  } catch {
-    throw new UsageError(`--node must be an http(s) URL such as http://127.0.0.1:2567, got ${JSON.stringify(node)}`);
+    nodeUrl(node);
+  } catch (error) {
+    throw new UsageError(`--node: ${(error as Error).message}`);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`--node must be an http(s) URL, got ${JSON.stringify(node)}`);
   if (values.room === undefined || values.room === "") throw new UsageError("--room is required (the teleop room's id)");
   if (values.device === undefined) throw new UsageError("--device is required (the device to drive)");
-  if (!devicePattern.test(values.device)) throw new UsageError(`--device must match ${devicePattern}, got ${JSON.stringify(values.device)}`);
+  if (!DEVICE_ID_PATTERN.test(values.device)) throw new UsageError(`--device must match ${DEVICE_ID_TEXT}, got ${JSON.stringify(values.device)}`);
   const role = values.role!;
   if (!(roles as readonly string[]).includes(role)) throw new UsageError(`--role must be one of ${roles.join(", ")}, got ${JSON.stringify(role)}`);
   if (values.token !== undefined && values.token === "") throw new UsageError("--token must not be empty");
@@ -136,7 +137,7 @@ function parseOptions(argv: string[]): Options | "help" {
   if (watchHz === undefined || !(watchHz >= 0 && watchHz <= 100)) throw new UsageError(`--watch-hz must be a number in [0, 100] (0: never), got ${JSON.stringify(values["watch-hz"])}`);
   return {
     node: node.replace(/\/+$/, ""), room: values.room, device: values.device, role: role as ConsoleRole,
-    token: values.token ?? (process.env.TSUNAGI_TOKEN || undefined), rateHz, watchHz,
+    token: values.token ?? cliEnv().token, rateHz, watchHz,
   };
 }
 

@@ -13,16 +13,16 @@ import { uWebSocketsTransport } from "@colyseus/uwebsockets-transport";
 import { WebSocketTransport } from "@colyseus/ws-transport";
 import type { Transport } from "@colyseus/core";
 
-/** The one route whose request bodies may exceed the frame limit (POST /expo/halls: a hall layout), and its bound. */
-const LARGE_BODY_PATH = "/expo/halls";
-export const LARGE_BODY_BYTES = 4 * 1024 * 1024;
-
+/** Request-body bounds of the routes allowed more than the frame limit, by exact path (RoomModule.http.bodyLimits). */
+export type BodyLimits = Readonly<Record<string, number>>;
 
 class PreboundUwsTransport extends uWebSocketsTransport {
   /** The listen socket opened by bind(), closed by shutdown(). */
   private listenSocket: uWS.us_listen_socket | false = false;
   /** Largest HTTP request body accepted (by Content-Length). */
   maxBodyBytes = 64 * 1024;
+  /** Larger bounds of some routes, by exact path. */
+  bodyLimits: BodyLimits = {};
 
   bind(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
@@ -48,10 +48,10 @@ class PreboundUwsTransport extends uWebSocketsTransport {
     const findRoute = router.findRoute.bind(router);
     // The stock handler buffers a request body without bound; refuse large ones up front.
     const any = this.app.any.bind(this.app);
-    const maxBodyBytes = this.maxBodyBytes;
+    const { maxBodyBytes, bodyLimits } = this;
     this.app.any = ((pattern: string, handler: (res: uWS.HttpResponse, req: uWS.HttpRequest) => void) => any(pattern, (res, req) => {
-      // Hall layouts are documents, not messages: they get their own, larger bound.
-      const limit = req.getUrl() === LARGE_BODY_PATH ? LARGE_BODY_BYTES : maxBodyBytes;
+      // Some bodies are documents, not messages (a hall layout): they get their own, larger bound.
+      const limit = bodyLimits[req.getUrl()] ?? maxBodyBytes;
       if (Number(req.getHeader("content-length") || 0) > limit) {
         res.cork(() => res.writeStatus("413 Payload Too Large").writeHeader("content-type", "application/json")
           .end(JSON.stringify({ code: 4403, error: `[4403 FRAME_TOO_LARGE] request body above ${limit} bytes` })));
@@ -114,11 +114,12 @@ export function transportCeilingBytes(maxFrameBytes: number): number {
 }
 
 /** Creates the configured transport and binds it to host:port. */
-export async function bindTransport(kind: "uws" | "ws", host: string, port: number, maxFrameBytes: number) {
+export async function bindTransport(kind: "uws" | "ws", host: string, port: number, maxFrameBytes: number, bodyLimits: BodyLimits = {}) {
   const ceiling = transportCeilingBytes(maxFrameBytes);
   if (kind === "uws") {
     const transport = new PreboundUwsTransport({ maxPayloadLength: ceiling, idleTimeout: 32 });
     transport.maxBodyBytes = maxFrameBytes;
+    transport.bodyLimits = bodyLimits;
     return { transport: transport as Transport, port: await transport.bind(host, port) };
   }
   const transport = new PreboundWsTransport({ server: http.createServer(), maxPayload: ceiling });

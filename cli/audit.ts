@@ -6,17 +6,21 @@
  */
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
-import { AuditLog, auditStreamKey } from "./AuditLog.ts";
+import { AuditLog, auditStreamKey } from "../server/audit/AuditLog.ts";
+import { cliEnv, runCli, usageError } from "./env.ts";
 
-async function main() {
+const USAGE = "usage: npm run audit -- <export|verify> --room ROOM_ID [--redis-url URL] [--cluster-name NAME]";
+
+async function main(): Promise<number> {
+  const env = cliEnv();
   let parsed;
   try {
     parsed = parseArgs({
       args: process.argv.slice(2), allowPositionals: true, strict: true,
       options: {
         room: { type: "string" },
-        "redis-url": { type: "string", default: process.env.TSUNAGI_CLUSTER_REDIS_URL ?? process.env.TSUNAGI_REDIS_URL ?? "redis://127.0.0.1:6379" },
-        "cluster-name": { type: "string", default: process.env.TSUNAGI_CLUSTER_NAME ?? "tsunagi" },
+        "redis-url": { type: "string", default: env.clusterRedisUrl },
+        "cluster-name": { type: "string", default: env.clusterName },
       },
     });
   } catch (error) {
@@ -48,11 +52,7 @@ async function main() {
 }
 
 function usage(problem: string): number {
-  process.stderr.write(`${problem}\nusage: npm run audit -- <export|verify> --room ROOM_ID [--redis-url URL] [--cluster-name NAME]\n`);
-  return 2;
+  return usageError("audit", USAGE, problem);
 }
 
-main().then((code) => process.exit(code), (error) => {
-  process.stderr.write(`audit: ${(error as Error).message}\n`);
-  process.exit(1);
-});
+runCli("audit", main);

@@ -14,6 +14,7 @@
  */
 import { parseArgs } from "node:util";
 import { LayoutError, loadHallLayout } from "../rooms/expo/HallLayout.ts";
+import { cliEnv, runCli, usageError } from "./env.ts";
 
 const USAGE = [
   "usage: npm run expo -- check FILE",
@@ -29,7 +30,7 @@ async function main(): Promise<number> {
       args: process.argv.slice(2), allowPositionals: true, strict: true,
       options: {
         node: { type: "string" },
-        token: { type: "string", default: process.env.TSUNAGI_TOKEN },
+        token: { type: "string", default: cliEnv().token },
         format: { type: "string", default: "json" },
         table: { type: "string", default: "booths" },
       },
@@ -100,11 +101,7 @@ async function devToken(base: string): Promise<string> {
 }
 
 function usage(problem: string): number {
-  process.stderr.write(`${problem}\n${USAGE}\n`);
-  return 2;
+  return usageError("expo", USAGE, problem);
 }
 
-main().then((code) => process.exit(code), (error) => {
-  process.stderr.write(`expo: ${(error as Error).stack ?? error}\n`);
-  process.exit(1);
-});
+runCli("expo", main);

@@ -6,8 +6,8 @@
  *   const bots = await startExpoBots({ url: node.httpUrl, hallId: "expo-demo", count: 12, token: (i) => issue(`bot-${i}`) });
  *   await bots.stop();
  */
-import { TsunagiClient } from "./TsunagiClient.ts";
-import { ExpoSession } from "./ExpoSession.ts";
+import { TsunagiClient } from "../client-sdk/TsunagiClient.ts";
+import { ExpoSession } from "../client-sdk/ExpoSession.ts";
 
 export interface ExpoBotsOptions {
   url: string;

@@ -6,7 +6,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { RegionProbe, type Region } from "../../../client-sdk/RegionProbe.ts";
+import { RegionProbe, type Region } from "../../../common/RegionProbe.ts";
 import { TsunagiError } from "../../../client-sdk/errors.ts";
 import { ErrorCode } from "../../../proto/index.ts";
 

@@ -12,7 +12,7 @@
  *   probe.rttHints();                     // { "jp-osaka": 3.1, "jp-tokyo": 9.8 }
  */
 import { ErrorCode } from "../proto/index.ts";
-import { TsunagiError } from "./errors.ts";
+import { TsunagiError } from "./TsunagiError.ts";
 
 export interface Region {
   /** Region id as the server knows it, e.g. "jp-tokyo". */

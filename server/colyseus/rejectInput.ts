@@ -3,18 +3,9 @@
  * error to the sender, a log line and a metric, and nothing else is disturbed.
  */
 import type { Client } from "@colyseus/core";
-import { ErrorCode } from "../../proto/index.ts";
-import type { Logger } from "../../server/observability/logging.ts";
-import type { NodeMetrics } from "../../server/observability/metrics.ts";
-
-const codeNames = new Map<number, string>(
-  Object.entries(ErrorCode).filter(([, v]) => typeof v === "number").map(([k, v]) => [v as number, k]),
-);
-
-/** `TOKEN_EXPIRED` for 4412; the number itself for codes outside the table. */
-export function codeName(code: number): string {
-  return codeNames.get(code) ?? String(code);
-}
+import { errorCodeName } from "../../proto/index.ts";
+import type { Logger } from "../observability/logging.ts";
+import type { NodeMetrics } from "../observability/metrics.ts";
 
 export interface ErrorSink {
   logger: Logger;
@@ -26,8 +17,8 @@ export interface ErrorSink {
  * message)`), a warn log line with the session and room, and `tsunagi_errors_total`.
  */
 export function rejectInput(sink: ErrorSink, client: Client, code: number, message: string, context: { roomId?: string; source: string }) {
-  sink.metrics.errors.inc({ code: codeName(code), source: context.source });
-  sink.logger.warn({ sessionId: client.sessionId, roomId: context.roomId, code: codeName(code), source: context.source }, message);
+  sink.metrics.errors.inc({ code: errorCodeName(code), source: context.source });
+  sink.logger.warn({ sessionId: client.sessionId, roomId: context.roomId, code: errorCodeName(code), source: context.source }, message);
   try {
     client.error(code, message);
   } catch {

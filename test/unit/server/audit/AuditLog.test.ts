@@ -2,9 +2,10 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
-import { AuditLog, InMemoryAuditLog, auditStreamKey, canonicalJson, entryHash, GENESIS } from "../../../../rooms/teleop/AuditLog.ts";
+import { AuditLog, InMemoryAuditLog, auditStreamKey, canonicalJson, entryHash, GENESIS } from "../../../../server/audit/AuditLog.ts";
 import { runScript } from "../../../fixtures/processes.ts";
 import { rewriteAuditEntry } from "../../../fixtures/audit.ts";
+import { testRedisUrl } from "../../../fixtures/redis.ts";
 
 let redis: Redis;
 const keys: string[] = [];
@@ -13,7 +14,7 @@ function freshLog(clusterName = `audit-test-${randomUUID().slice(0, 8)}`, room =
   keys.push(key, `${key}:head`);
   return { log: new AuditLog(redis, key), clusterName, room, key };
 }
-beforeAll(() => { redis = new Redis("redis://127.0.0.1:6379", { maxRetriesPerRequest: 1 }); });
+beforeAll(() => { redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1 }); });
 afterAll(async () => {
   if (keys.length) await redis.del(...keys);
   redis.disconnect();
@@ -24,7 +25,7 @@ function rewriteEntry(key: string, index: number, edit: (fields: Record<string, 
 }
 
 function runCli(args: string[]) {
-  return runScript("rooms/teleop/audit-cli.ts", args);
+  return runScript("cli/audit.ts", args);
 }
 
 describe("canonicalJson", () => {

@@ -11,9 +11,10 @@ import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { matchMaker } from "@colyseus/core";
-import type { RegionNode } from "./RegionNode.ts";
+import type { RegionNode } from "../server/RegionNode.ts";
 import { loadHallLayout } from "../rooms/expo/HallLayout.ts";
-import { startExpoBots, type ExpoBots } from "../client-sdk/expo-bots.ts";
+import { openHall } from "../rooms/expo/halls.ts";
+import { startExpoBots, type ExpoBots } from "./ExpoBots.ts";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -54,7 +55,7 @@ export async function startDemo(node: RegionNode): Promise<Demo> {
   }
   let stopping = false;
 
-  const hall = await node.openHall(loadHallLayout(DEMO_HALL_FILE), "deploy/halls/demo-hall.json");
+  const hall = await openHall(node.context, loadHallLayout(DEMO_HALL_FILE), "deploy/halls/demo-hall.json");
   const bots: ExpoBots = await startExpoBots({
     url: node.httpUrl, hallId: hall.hallId, count: DEMO_BOTS,
     token: (i) => node.tokens.issue({ sub: `demo-bot-${i + 1}`, role: "visitor" }, 7 * 86_400),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { effectiveDeadlineMs, profileProblem } from "../../../../server/gateway/profile.ts";
-import { tsunagi } from "../../../../proto/index.ts";
+import { effectiveDeadlineMs, profileProblem } from "../../../proto/deviceProfile.ts";
+import { tsunagi } from "../../../proto/index.ts";
 
 describe("effectiveDeadlineMs", () => {
   const now = 1_000_000;

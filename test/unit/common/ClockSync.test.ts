@@ -4,7 +4,7 @@
  * device wall clock as the fallback before any sample.
  */
 import { describe, it, expect } from "vitest";
-import { ClockSync } from "../../../client-sdk/ClockSync.ts";
+import { ClockSync } from "../../../common/ClockSync.ts";
 
 /** A manual monotonic clock. */
 function manualClock(start = 0) {

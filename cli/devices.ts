@@ -16,20 +16,23 @@
  */
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
-import { DeviceCredentialError, DeviceCredentials, RedisDeviceRegistry } from "./DeviceCredentials.ts";
+import { DEVICE_ID_PATTERN, DEVICE_ID_TEXT } from "../proto/ids.ts";
+import { DeviceCredentialError, DeviceCredentials, RedisDeviceRegistry } from "../server/auth/DeviceCredentials.ts";
+import { cliEnv, runCli, usageError } from "./env.ts";
 
 const USAGE = "usage: npm run devices -- <enroll|revoke|show> DEVICE_ID [--class CLASS] [--redis-url URL] [--cluster-name NAME] [--auth-secret SECRET]";
 
 async function main(): Promise<number> {
+  const env = cliEnv();
   let parsed;
   try {
     parsed = parseArgs({
       args: process.argv.slice(2), allowPositionals: true, strict: true,
       options: {
         class: { type: "string", default: "other" },
-        "redis-url": { type: "string", default: process.env.TSUNAGI_CLUSTER_REDIS_URL ?? process.env.TSUNAGI_REDIS_URL ?? "redis://127.0.0.1:6379" },
-        "cluster-name": { type: "string", default: process.env.TSUNAGI_CLUSTER_NAME ?? "tsunagi" },
-        "auth-secret": { type: "string", default: process.env.TSUNAGI_AUTH_SECRET },
+        "redis-url": { type: "string", default: env.clusterRedisUrl },
+        "cluster-name": { type: "string", default: env.clusterName },
+        "auth-secret": { type: "string", default: env.authSecret },
       },
     });
   } catch (error) {
@@ -39,7 +42,7 @@ async function main(): Promise<number> {
   if (command !== "enroll" && command !== "revoke" && command !== "show") return usage(`unknown command "${command ?? ""}"`);
   if (!deviceId) return usage("DEVICE_ID is required");
   if (rest.length > 0) return usage(`unexpected argument "${rest[0]}"`);
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(deviceId)) return usage(`DEVICE_ID "${deviceId.slice(0, 80)}" must match [A-Za-z0-9_.-]{1,64}`);
+  if (!DEVICE_ID_PATTERN.test(deviceId)) return usage(`DEVICE_ID "${deviceId.slice(0, 80)}" must match ${DEVICE_ID_TEXT}`);
   const deviceClass = parsed.values.class!;
   if (!/^[a-z0-9-]{1,32}$/.test(deviceClass)) return usage(`--class "${deviceClass.slice(0, 40)}" must match [a-z0-9-]{1,32} (excavator, drone, rc-car, crane, other)`);
   const secret = parsed.values["auth-secret"];
@@ -79,11 +82,7 @@ async function main(): Promise<number> {
 }
 
 function usage(problem: string): number {
-  process.stderr.write(`devices: ${problem}\n${USAGE}\n`);
-  return 2;
+  return usageError("devices", USAGE, problem);
 }
 
-main().then((code) => process.exit(code), (error) => {
-  process.stderr.write(`devices: ${(error as Error).message}\n`);
-  process.exit(1);
-});
+runCli("devices", main);

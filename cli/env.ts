@@ -1,0 +1,51 @@
+/**
+ * What the command-line tools share: the one table of their `TSUNAGI_*` environment
+ * defaults (the node's own settings are in server/config.ts), and how a tool runs, exits
+ * and explains bad usage.
+ *
+ * Exit codes, for every tool: 0 done; 1 failed (the error printed); 2 bad usage (the
+ * problem and the usage printed); a tool may add its own from 3 up.
+ *
+ * @example
+ *   const env = cliEnv();
+ *   runCli("audit", async () => { ... return 0; });
+ */
+
+/** The tools' defaults from the environment, each variable read here and nowhere else. */
+export interface CliEnv {
+  /** The cluster's Redis (devices, audit): TSUNAGI_CLUSTER_REDIS_URL, else TSUNAGI_REDIS_URL, else the local one. */
+  clusterRedisUrl: string;
+  /** Key namespace in the cluster Redis: TSUNAGI_CLUSTER_NAME, default "tsunagi". */
+  clusterName: string;
+  /** The cluster's token secret, to derive device secrets: TSUNAGI_AUTH_SECRET. */
+  authSecret: string | undefined;
+  /** A bearer token for the node's routes and rooms: TSUNAGI_TOKEN. */
+  token: string | undefined;
+}
+
+export function cliEnv(env: NodeJS.ProcessEnv = process.env): CliEnv {
+  return {
+    clusterRedisUrl: env.TSUNAGI_CLUSTER_REDIS_URL || env.TSUNAGI_REDIS_URL || "redis://127.0.0.1:6379",
+    clusterName: env.TSUNAGI_CLUSTER_NAME || "tsunagi",
+    authSecret: env.TSUNAGI_AUTH_SECRET || undefined,
+    token: env.TSUNAGI_TOKEN || undefined,
+  };
+}
+
+/** Exit code for bad usage. */
+export const EXIT_USAGE = 2;
+
+/** Prints `problem` and the tool's usage on stderr; answers EXIT_USAGE. */
+export function usageError(tool: string, usage: string, problem: string): number {
+  process.stderr.write(`${tool}: ${problem}\n${usage}\n`);
+  return EXIT_USAGE;
+}
+
+/** Runs a tool's main and exits with its code; an exception prints `tool: message` and exits 1. */
+export function runCli(tool: string, main: () => Promise<number>): void {
+  main().then((code) => process.exit(code), (error) => {
+    const verbose = process.env.TSUNAGI_LOG_LEVEL === "debug" || process.env.TSUNAGI_LOG_LEVEL === "trace";
+    process.stderr.write(`${tool}: ${verbose ? (error as Error)?.stack ?? error : (error as Error)?.message ?? error}\n`);
+    process.exit(1);
+  });
+}

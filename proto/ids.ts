@@ -1,0 +1,31 @@
+/**
+ * The id patterns of the contract, each written once: every side (gateway, rooms, SDK,
+ * adapter, CLIs) checks ids with these, so a device id one side accepts is never refused
+ * by another.
+ *
+ * @example
+ *   if (!DEVICE_ID_PATTERN.test(deviceId)) throw new TypeError(`device id must match ${DEVICE_ID_TEXT}`);
+ */
+
+/** An enrolled device's id (DeviceHello.device_id, ControlCommand.device_id, …). */
+export const DEVICE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+/** DEVICE_ID_PATTERN as people read it, for error messages and usage text. */
+export const DEVICE_ID_TEXT = "[A-Za-z0-9_.-]{1,64}";
+
+/** An axis's name in a DeviceProfile (AxisProfile.name, the HAL component id). */
+export const AXIS_NAME_PATTERN = DEVICE_ID_PATTERN;
+
+/** A device action's name in a DeviceProfile (ActionSpec.name): "arm", "takeoff". */
+export const ACTION_NAME_PATTERN = /^[a-z0-9-]{1,32}$/;
+
+/** A room id, a room type's matchmaking name, and the ids inside a hall layout (zones,
+ *  booths, areas): they appear in URLs and Redis keys. */
+export const ROOM_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** An expo hall's id; a zone's room id is the hall id and a suffix, so it is shorter than a room id. */
+export const HALL_ID_PATTERN = /^[A-Za-z0-9_-]{1,40}$/;
+
+/** Whether `value` is a string that is a valid device id. */
+export function isDeviceId(value: unknown): value is string {
+  return typeof value === "string" && DEVICE_ID_PATTERN.test(value);
+}

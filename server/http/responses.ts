@@ -1,0 +1,49 @@
+/**
+ * How every HTTP route of the node answers: JSON and text bodies that are never cached,
+ * and refusals as `{code, error}` with an HTTP status a stock SDK understands and the
+ * code leading the message ("[4404 UNKNOWN_ROOM] …"), since stock SDKs keep only the
+ * status and the message.
+ *
+ * @example
+ *   return jsonResponse(200, { hallId });
+ *   return codedErrorResponse(ErrorCode.FORBIDDEN, "hosts only");
+ */
+import { ErrorCode, errorCodeName } from "../../proto/index.ts";
+
+/** HTTP status for a coded error: stock SDKs surface the status, ours read `code` too. */
+export function httpStatusFor(code: number): number {
+  switch (code) {
+    case ErrorCode.TOKEN_MISSING: case ErrorCode.TOKEN_INVALID: case ErrorCode.TOKEN_EXPIRED: case ErrorCode.AUTH_FAILED:
+      return 401;
+    case ErrorCode.FORBIDDEN: return 403;
+    case ErrorCode.UNKNOWN_ROOM: case ErrorCode.MATCHMAKE_NO_HANDLER: case ErrorCode.MATCHMAKE_INVALID_ROOM_ID:
+    case ErrorCode.MATCHMAKE_INVALID_CRITERIA:
+      return 404;
+    case ErrorCode.ROOM_CONFLICT: case ErrorCode.ROOM_FULL: return 409;
+    case ErrorCode.MATCHMAKE_EXPIRED: return 410;
+    case ErrorCode.RATE_LIMITED: return 429;
+    case ErrorCode.NODE_DRAINING: case ErrorCode.OVERLOADED: case ErrorCode.REGION_UNAVAILABLE: return 503;
+    case ErrorCode.FRAME_TOO_LARGE: return 413;
+    case ErrorCode.BAD_FRAME: case ErrorCode.WRONG_TYPE: case ErrorCode.MALFORMED_PROTOBUF: case ErrorCode.LAYOUT_INVALID:
+      return 400;
+    default: return 500;
+  }
+}
+
+export function textResponse(status: number, body: string, contentType = "text/plain; charset=utf-8", headers: Record<string, string> = {}): Response {
+  return new Response(body, { status, headers: { "content-type": contentType, "cache-control": "no-store", ...headers } });
+}
+
+export function jsonResponse(status: number, body: unknown): Response {
+  return textResponse(status, JSON.stringify(body), "application/json");
+}
+
+/** A refusal: `{code, error: "[code NAME] message", ...extra}` with the code's HTTP status. */
+export function codedErrorResponse(code: number, message: string, extra: Record<string, unknown> = {}): Response {
+  return jsonResponse(httpStatusFor(code), { code, error: `[${code} ${errorCodeName(code)}] ${message}`, ...extra });
+}
+
+/** The token of an `Authorization: Bearer …` header, or undefined. */
+export function bearerToken(authorization: string | null | undefined): string | undefined {
+  return authorization?.match(/^Bearer\s+(.+)$/i)?.[1];
+}
