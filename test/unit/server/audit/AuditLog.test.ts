@@ -25,7 +25,7 @@ function rewriteEntry(key: string, index: number, edit: (fields: Record<string, 
 }
 
 function runCli(args: string[]) {
-  return runScript("cli/audit.ts", args);
+  return runScript("cli/audit.ts", [...args, "--redis-url", testRedisUrl()]);
 }
 
 describe("canonicalJson", () => {
