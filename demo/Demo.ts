@@ -15,6 +15,7 @@ import type { RegionNode } from "../server/RegionNode.ts";
 import { loadHallLayout } from "../rooms/expo/HallLayout.ts";
 import { openHall } from "../rooms/expo/halls.ts";
 import { startExpoBots, type ExpoBots } from "./ExpoBots.ts";
+import { prettyLogs } from "../common/logOutput.ts";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -78,7 +79,9 @@ export async function startDemo(node: RegionNode): Promise<Demo> {
   lines.push(`            drive it: npm run operator -- --node ${node.httpUrl} --room ${DEMO_TELEOP_ROOM} --device excavator-1`);
   lines.push(`  expo:     hall "${hall.hallId}" (deploy/halls/demo-hall.json) with ${DEMO_BOTS} bots walking between its booths`);
   lines.push(`            walk it: ExpoSession.join(client, "${hall.hallId}") from client-sdk; analytics: curl -H "authorization: Bearer $(curl -s '${node.httpUrl}/dev/token?role=host')" '${node.httpUrl}/expo/halls/${hall.hallId}/analytics?format=csv'`);
-  logger.info({ demo: true }, lines.join("\n"));
+  // A person at a terminal reads the banner as text; a log collector gets one JSON line.
+  if (prettyLogs(node.config.logFormat)) process.stdout.write(`\n${lines.join("\n")}\n\n`);
+  else logger.info({ demo: true }, lines.join("\n"));
 
   return {
     async stop() {

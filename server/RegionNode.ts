@@ -92,7 +92,7 @@ export class RegionNode {
 
   /** Starts a node serving the room types of `modules`; rejects (having released everything) when it cannot. */
   static async start(config: NodeConfig, modules: readonly RoomModule[]): Promise<RegionNode> {
-    const logger = createLogger({ level: config.logLevel, regionId: config.regionId, nodeId: config.nodeId });
+    const logger = createLogger({ level: config.logLevel, format: config.logFormat, regionId: config.regionId, nodeId: config.nodeId });
     const roomCounts: Record<string, number> = {};
     let gatewayForMetrics: DeviceGateway | undefined;
     const metrics = new NodeMetrics({

@@ -10,6 +10,7 @@ import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import { z } from "zod";
+import { LOG_FORMATS } from "../common/logOutput.ts";
 
 const regionIdPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -38,9 +39,11 @@ export const configSchema = z.object({
   authSecret: z.string().min(32, "at least 32 characters").optional(),
   /** Dev mode: `/dev/token` exists and a fixed dev secret is used. Default: on without Redis. */
   devMode: z.boolean().optional(),
-  /** Open the demo rooms at start. */
+  /** npm start (demo/main.ts) only: open the demo rooms, bots and simulated devices beside the node. */
   demo: z.boolean(),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
+  /** Log lines as JSON, or human-readable (pino-pretty); `auto`: readable at a terminal, JSON otherwise. */
+  logFormat: z.enum(LOG_FORMATS),
   limits: z.object({
     /** Largest WebSocket frame accepted; larger frames close the socket with 1009. */
     maxFrameBytes: z.number().int().min(256).max(16 * 1024 * 1024),
@@ -132,6 +135,7 @@ export const defaults: ConfigInput = {
   clusterName: "tsunagi",
   demo: true,
   logLevel: "info",
+  logFormat: "auto",
   limits: {
     maxFrameBytes: 64 * 1024,
     maxMessagesPerSecond: 120,
@@ -205,8 +209,9 @@ setting("clusterName", "string", "key namespace in the cluster Redis");
 setting("regionsFile", "string", "region topology JSON file");
 setting("authSecret", "string", "token HMAC secret (≥ 32 chars)");
 setting("devMode", "bool", "enable /dev/token and the dev secret");
-setting("demo", "bool", "open the demo rooms");
+setting("demo", "bool", "npm start (demo/main.ts): open the demo rooms, bots and simulated devices");
 setting("logLevel", "string", "pino log level");
+setting("logFormat", "string", "auto (readable at a terminal, JSON otherwise), json or pretty");
 setting("limits.maxFrameBytes", "int", "largest accepted frame in bytes");
 setting("limits.maxMessagesPerSecond", "int", "per-client message rate limit");
 setting("limits.maxMatchmakePerSecond", "int", "per-address matchmaking rate limit");
