@@ -1,7 +1,7 @@
 /**
  * An estimate of a Tsunagi node's clock from ClockSyncPing/ClockSyncPong exchanges
- * (teleop.proto): every `*_at_ms` on the wire is on the clock of the node a client is
- * connected to, and the client converts its own clock with an offset estimated NTP-style.
+ * (device.proto, "Conventions"): every `*_at_ms` on the wire is on the clock of the node a
+ * client is connected to, and the client converts its own clock with an offset estimated NTP-style.
  * A pure estimator, no I/O: the edge adapter feeds it directly, and the SDK's ServerClock
  * wraps it with the pinging of a room session.
  *

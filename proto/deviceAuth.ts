@@ -1,5 +1,5 @@
 /**
- * The device channel's proof of a device secret (teleop.proto, DeviceHello): the one
+ * The device channel's proof of a device secret (device.proto, DeviceHello): the one
  * formula the adapter signs with and the gateway checks, so both ends agree by
  * construction. The gateway sends a fresh random nonce per connection; the adapter
  * answers HMAC-SHA256(device secret, "tsunagi-device-v1" | deviceId | nonce |

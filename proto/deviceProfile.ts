@@ -1,5 +1,5 @@
 /**
- * The rules of a DeviceProfile (teleop.proto, "Device profile"), written once for every
+ * The rules of a DeviceProfile (device.proto, "Device profile"), written once for every
  * side: the gateway checks a profile with profileProblem(); the room, the adapter and
  * the operator's SDK bound axis values with axisBounds() and resolveAxisValues(), and
  * deadlines with effectiveDeadlineMs(). The adapter checks again what the room checked,

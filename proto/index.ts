@@ -101,10 +101,10 @@ export class ProtocolError extends Error {
 /** Default largest Envelope decodeEnvelope accepts; nodes pass their configured limit. */
 export const DEFAULT_MAX_ENVELOPE_BYTES = 64 * 1024;
 
-/** DeviceProfile.watchdog_window_ms when a profile leaves it 0 (teleop.proto), ms. */
+/** DeviceProfile.watchdog_window_ms when a profile leaves it 0 (device.proto), ms. */
 export const DEFAULT_WATCHDOG_WINDOW_MS = 200;
 
-/** WebSocket close codes of the device channel (teleop.proto), for the gateway and adapters alike. */
+/** WebSocket close codes of the device channel (device.proto), for the gateway and adapters alike. */
 export const DeviceCloseCode = {
   /** Credential refused, hello timeout, or a coded refusal: see the Error sent before. */
   POLICY: 1008,

@@ -111,7 +111,7 @@ class BenchAdapter {
         this.estopped = false;
         return;
       case "leaseState":
-        // An ended lease zeroes motion (teleop.proto, LeaseState).
+        // An ended lease zeroes motion (device.proto, LeaseState).
         if (!envelope.leaseState!.leaseId) this.velocity = 0;
         return;
       case "error": {

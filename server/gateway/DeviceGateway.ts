@@ -3,7 +3,7 @@
  * uWebSockets.js listener, separate from the client port, so devices and the public
  * can be firewalled apart) and prove a per-device credential before anything else.
  *
- * Handshake (teleop.proto, "Device channel: authentication"):
+ * Handshake (device.proto, "Device channel: authentication"):
  *   gateway → DeviceChallenge (fresh nonce per connection)
  *   adapter → DeviceHello (signed challenge or device token)
  *   gateway → DeviceWelcome, then LeaseState (no lease) | Error, then close 1008
