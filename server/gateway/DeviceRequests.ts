@@ -19,6 +19,8 @@
  *   requestDevice(presence, clusterName, { deviceId: "excavator-1", roomId: "site-7", nodeId: "tokyo-b" });
  */
 import type { Presence } from "@colyseus/core";
+import { tsunagi } from "../../proto/index.ts";
+import { fromPresence, toPresence } from "../../proto/clusterCodec.ts";
 import type { RoomDirectory } from "../cluster/RoomDirectory.ts";
 import type { Logger } from "../observability/logging.ts";
 import type { DeviceGateway } from "./DeviceGateway.ts";
@@ -26,7 +28,7 @@ import type { DeviceGateway } from "./DeviceGateway.ts";
 /** Presence channel of a cluster's DeviceWanted messages (the region's Redis, or memory when embedded). */
 export const deviceWantedChannel = (clusterName: string) => `${clusterName}:teleop:device-wanted`;
 
-/** A room's request for a device its node's gateway does not have. */
+/** A room's request for a device its node's gateway does not have (cluster.proto DeviceWanted). */
 export interface DeviceWanted {
   deviceId: string;
   /** The room asking, and its node. */
@@ -36,7 +38,8 @@ export interface DeviceWanted {
 
 /** Publishes a room's request for one of its devices. */
 export function requestDevice(presence: Presence, clusterName: string, wanted: DeviceWanted): void {
-  void Promise.resolve(presence.publish(deviceWantedChannel(clusterName), wanted)).catch(() => { /* the next request retries */ });
+  void Promise.resolve(presence.publish(deviceWantedChannel(clusterName), toPresence(tsunagi.v1.DeviceWanted, wanted)))
+    .catch(() => { /* the next request retries */ });
 }
 
 export interface DeviceRequestsOptions {
@@ -54,8 +57,14 @@ export async function serveDeviceRequests(options: DeviceRequestsOptions): Promi
   const { presence, gateway, directory, nodeId, logger } = options;
   const channel = deviceWantedChannel(options.clusterName);
   const onWanted = (message: unknown) => {
-    const wanted = parseWanted(message);
-    if (!wanted) { logger.warn({ message: String(JSON.stringify(message)).slice(0, 200) }, "ignored a malformed device request"); return; }
+    let wanted: tsunagi.v1.DeviceWanted;
+    try {
+      wanted = fromPresence(tsunagi.v1.DeviceWanted, message);
+      if (!wanted.deviceId || !wanted.roomId || !wanted.nodeId) throw new Error("device_id, room_id and node_id are required");
+    } catch (error) {
+      logger.warn({ err: error }, "ignored a malformed device request");
+      return;
+    }
     if (wanted.nodeId === nodeId || !gateway.link(wanted.deviceId)) return;
     void (async () => {
       const owner = await directory.deviceOwner(wanted.deviceId);
@@ -70,16 +79,4 @@ export async function serveDeviceRequests(options: DeviceRequestsOptions): Promi
   };
   await presence.subscribe(channel, onWanted);
   return () => { try { void Promise.resolve(presence.unsubscribe(channel, onWanted)).catch(() => {}); } catch { /* presence already shut down */ } };
-}
-
-function parseWanted(message: unknown): DeviceWanted | undefined {
-  const value = typeof message === "string" ? safeJson(message) : message;
-  if (!value || typeof value !== "object") return undefined;
-  const { deviceId, roomId, nodeId } = value as Record<string, unknown>;
-  if (typeof deviceId !== "string" || typeof roomId !== "string" || typeof nodeId !== "string") return undefined;
-  return { deviceId, roomId, nodeId };
-}
-
-function safeJson(text: string): unknown {
-  try { return JSON.parse(text); } catch { return undefined; }
 }

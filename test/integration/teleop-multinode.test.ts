@@ -11,9 +11,10 @@ import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { OperatorControls } from "../../client-sdk/OperatorControls.ts";
 import type { RoomSession } from "../../client-sdk/RoomSession.ts";
-import { ErrorCode } from "../../proto/index.ts";
+import { ErrorCode, tsunagi } from "../../proto/index.ts";
 import type { DeviceOwner } from "../../server/cluster/types.ts";
 import { deviceWantedChannel } from "../../server/gateway/DeviceRequests.ts";
+import { toPresence } from "../../proto/clusterCodec.ts";
 import { flushRedisDb, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
 import { enrollDevices, joinTeleop, joint, startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
 import { testRedisUrl } from "../fixtures/redis.ts";
@@ -89,8 +90,10 @@ describe("devices across the nodes of a region", () => {
     }
     expect((await owner())?.roomId).toBe(SITE);
 
-    // A request from a room the device does not answer to moves nothing.
-    await redis.publish(deviceWantedChannel(clusterName), JSON.stringify({ deviceId: DEVICE, roomId: "impostor", nodeId: other.nodeId }));
+    // A request from a room the device does not answer to moves nothing (written as presence
+    // writes it: the cluster message's text, JSON-quoted).
+    const forged = toPresence(tsunagi.v1.DeviceWanted, { deviceId: DEVICE, roomId: "impostor", nodeId: other.nodeId });
+    await redis.publish(deviceWantedChannel(clusterName), JSON.stringify(forged));
     await waitFor(() => host.output().includes(`room impostor asked for device ${DEVICE}, which does not answer to it`), 5000, "the refusal in the log");
     const after = await adapter.status();
     expect(after.state).toBe("online");
