@@ -10,6 +10,7 @@ import { Room, Protocol, transportClientClasses } from "./internals.ts";
 import { decode } from "@colyseus/schema";
 import { ENVELOPE_MESSAGE_TYPE, ErrorCode, isStopEnvelope } from "../../proto/index.ts";
 import { rejectInput, type ErrorSink } from "./rejectInput.ts";
+import { FloodWindow } from "../../common/FloodWindow.ts";
 
 /** Client→server protocol codes Colyseus understands. */
 const knownCodes = new Set<number>([
@@ -59,8 +60,7 @@ function isStopFrame(code: number, buffer: Buffer): boolean {
   }
 }
 
-/** Per-client fixed-window flood state, kept on the client object. */
-interface FloodState { windowEndsAt: number; count: number; warned: boolean }
+/** Each client's flood window, kept on the client object. */
 const floodKey = Symbol("tsunagi.flood");
 
 export interface InputGuardOptions extends ErrorSink {
@@ -101,13 +101,10 @@ export function installInputGuard(options: InputGuardOptions) {
       return;
     }
 
-    const now = Date.now();
-    const flood: FloodState = client[floodKey] ??= { windowEndsAt: now + 1000, count: 0, warned: false };
-    if (now >= flood.windowEndsAt) { flood.windowEndsAt = now + 1000; flood.count = 0; flood.warned = false; }
-    if (++flood.count > maxMessagesPerSecond && !isStopFrame(code, buffer)) {
-      // One error per window is enough for the sender to back off; more would be a flood of our own.
-      if (!flood.warned) {
-        flood.warned = true;
+    const flood: FloodWindow = client[floodKey] ??= new FloodWindow(maxMessagesPerSecond);
+    const verdict = flood.admit();
+    if (verdict !== "within" && !isStopFrame(code, buffer)) {
+      if (verdict === "over-first") {
         rejectInput(sink, client, ErrorCode.RATE_LIMITED,
           `more than ${maxMessagesPerSecond} messages/s: excess dropped until the next second`, { roomId: this.roomId, source: "flood" });
       } else {

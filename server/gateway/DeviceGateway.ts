@@ -35,6 +35,7 @@ import type { Logger } from "../observability/logging.ts";
 import type { NodeMetrics } from "../observability/metrics.ts";
 import { DeviceLink } from "./DeviceLink.ts";
 import { SafeEmitter } from "../../common/SafeEmitter.ts";
+import { FloodWindow } from "../../common/FloodWindow.ts";
 import { profileProblem } from "../../proto/deviceProfile.ts";
 import { DEVICE_ID_TEXT, isDeviceId } from "../../proto/ids.ts";
 
@@ -72,11 +73,8 @@ interface Connection {
   /** How the device proved itself, and the enrolment version it proved (for revalidation). */
   credential?: { mode: "signed-challenge" | "token"; version: number };
   remote: string;
-  /** Frames this second, for the rate limit. */
-  windowStart: number;
-  windowCount: number;
-  /** Whether this second's RATE_LIMITED was already reported. */
-  windowReported: boolean;
+  /** The connection's frames per second, for the rate limit. */
+  flood: FloodWindow;
 }
 
 type Socket = uWS.WebSocket<Connection>;
@@ -125,7 +123,8 @@ export class DeviceGateway {
       upgrade: (res, req, context) => {
         const connection: Connection = {
           state: "challenged", challenge: options.credentials.challenge((options.now ?? Date.now)()),
-          remote: Buffer.from(res.getRemoteAddressAsText()).toString(), windowStart: 0, windowCount: 0, windowReported: false,
+          remote: Buffer.from(res.getRemoteAddressAsText()).toString(),
+          flood: new FloodWindow(options.maxMessagesPerSecond, options.now ?? Date.now),
         };
         res.upgrade(connection, req.getHeader("sec-websocket-key"), req.getHeader("sec-websocket-protocol"), req.getHeader("sec-websocket-extensions"), context);
       },
@@ -407,15 +406,9 @@ export class DeviceGateway {
 
   /** Whether a frame is within the connection's rate; an e-stop always is (stopping is always allowed). */
   private withinRate(ws: Socket, connection: Connection, bytes: Uint8Array): boolean {
-    const now = this.now();
-    if (now - connection.windowStart >= 1000) {
-      connection.windowStart = now;
-      connection.windowCount = 0;
-      connection.windowReported = false;
-    }
-    if (++connection.windowCount <= this.options.maxMessagesPerSecond || isStopEnvelope(bytes)) return true;
-    if (!connection.windowReported) {
-      connection.windowReported = true;
+    const verdict = connection.flood.admit();
+    if (verdict === "within" || isStopEnvelope(bytes)) return true;
+    if (verdict === "over-first") {
       this.report(ws, ErrorCode.RATE_LIMITED, `more than ${this.options.maxMessagesPerSecond} frames per second; excess dropped`, 0);
     } else {
       this.options.metrics.errors.inc({ code: errorCodeName(ErrorCode.RATE_LIMITED), source: "gateway" });
