@@ -16,7 +16,7 @@ import { AdapterRuntime, backoffDelayMs, type AdapterEvents, type AdapterRuntime
 import { SimDrone, SimExcavator, type Driver } from "../../../../devices/drivers/index.ts";
 import { ErrorCode, tsunagi } from "../../../../proto/index.ts";
 import { proveChallenge } from "../../../../proto/deviceAuth.ts";
-import { ScriptedGateway, type ScriptedGatewayOptions } from "./scripted-gateway.ts";
+import { ScriptedGateway, type ScriptedGatewayOptions } from "../../../fixtures/fakes/ScriptedGateway.ts";
 
 const { Status } = tsunagi.v1.CommandAck;
 const DEVICE = "ex-1";
