@@ -20,7 +20,9 @@
  * What stops the machine (zero motion on every axis, at once):
  * - the room announces no lease (LeaseState ""); a drone's link-loss failsafe engages;
  * - the room announces a fresh lease: the previous lease's setpoint must not outlive it;
- * - the device refuses part of a setpoint (half a setpoint is worse than none);
+ * - the device refuses part of a setpoint (half a setpoint is worse than none); the ack
+ *   is STATUS_UNSPECIFIED, telemetry does not report that command as last applied, and
+ *   its seq stays used;
  * - the watchdog: no valid command or heartbeat under the current lease for the device's
  *   window (default 200 ms); checked every min(20, window / 4) ms while the link is up,
  *   and before each command, action and heartbeat, so a late one cannot rescue a silent
@@ -293,6 +295,7 @@ export class SafetyController {
         const refusal = this.applySetpoint(verdict.setpoint!);
         if (refusal) {
           // not APPLIED: the contract has no "device refused" status; UNSPECIFIED means "treat as not applied"
+          this.guard.setpointRefused(command.leaseId ?? "", Number(command.seq ?? 0));
           status = CommandStatus.STATUS_UNSPECIFIED;
           detail = `the device refused the setpoint (${refusal}); motion zeroed`;
         } else {

@@ -281,6 +281,18 @@ describe("SafetyController", () => {
     expect(s.driver.moving).toBe(false);
   });
 
+  it("a command whose setpoint the device refused is not reported as last applied, yet its seq stays used (a replay is STALE)", () => {
+    const s = setup();
+    announce(s, "L1");
+    expect(statusOf(s, { leaseId: "L1", seq: 1, axes: [{ name: "boom", value: 0.1 }] })).toBe("APPLIED");
+    s.driver.refuseSetpoints("swing");
+    expect(statusOf(s, { leaseId: "L1", seq: 2, axes: [{ name: "swing", value: 0.5 }] })).toBe("STATUS_UNSPECIFIED");
+    expect(s.safety.state.lastApplied).toEqual({ leaseId: "L1", seq: 1 });
+    s.driver.refuseSetpoints("swing", false);
+    expect(statusOf(s, { leaseId: "L1", seq: 2, axes: [{ name: "swing", value: 0.5 }] })).toBe("STALE");
+    expect(s.driver.moving).toBe(false);
+  });
+
   it("an action passes the command checks and the device's own verdict, and asks for a report after its result", () => {
     const s = setup();
     const act = (leaseId: string) => {
