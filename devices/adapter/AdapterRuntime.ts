@@ -1,6 +1,6 @@
 /**
  * The edge adapter: keeps ONE device connected to the nearest Tsunagi region over the
- * device channel (teleop.proto), and is the last line of defence for its safety
+ * device channel (device.proto), and is the last line of defence for its safety
  * (DESIGN.md, "Teleoperation safety model"). A thin composition of its pieces:
  *
  * - GatewayConnection: picks a node, connects, proves the device, syncs the clock,

@@ -1,6 +1,6 @@
 /**
  * The adapter-side safety state of ONE device, and the checks every ControlCommand
- * passes before it may reach the hardware (teleop.proto, ControlCommand, in its order):
+ * passes before it may reach the hardware (control.proto, ControlCommand, in its order):
  *
  *   ESTOPPED       an e-stop is latched
  *   NO_LEASE       lease_id is not the lease the room last announced, or that lease is dead

@@ -1,5 +1,5 @@
 /**
- * One WebSocket connection to a gateway's device endpoint (teleop.proto), from open to
+ * One WebSocket connection to a gateway's device endpoint (device.proto), from open to
  * close: GatewayConnection opens one per attempt. Each binary frame is one Envelope.
  *
  * - Handshake: the gateway sends a DeviceChallenge (also a first, coarse clock sample);
@@ -78,7 +78,7 @@ export interface DeviceChannelHost {
   closed(code: number, reason: string): void;
 }
 
-/** ClockSyncPings sent right after the welcome (teleop.proto). */
+/** ClockSyncPings sent right after the welcome (device.proto). */
 const INITIAL_CLOCK_PINGS = 5;
 /** Pings awaited at once; an unanswered one is forgotten beyond this. */
 const MAX_PENDING_PINGS = 16;
