@@ -38,7 +38,7 @@ import { RegionProbe, measureHttpPing } from "../../common/RegionProbe.ts";
 import type { SafeEmitter } from "../../common/SafeEmitter.ts";
 import { DeviceCloseCode, ErrorCode, errorCodeName, isRetryable, type Envelope, type IEnvelope, type tsunagi } from "../../proto/index.ts";
 import { DeviceChannel, type GatewayEndpoint } from "./DeviceChannel.ts";
-import type { AdapterConnection, AdapterCredential, AdapterError, AdapterListeners, AdapterState } from "./types.ts";
+import type { AdapterConnection, AdapterCounters, AdapterCredential, AdapterError, AdapterListeners, AdapterState } from "./types.ts";
 
 /** What the connection needs to know; AdapterRuntime fills it from its checked options. */
 export interface GatewayConnectionOptions {
@@ -86,16 +86,8 @@ export interface LinkLoss {
   why: string;
 }
 
-/** The link's counters (AdapterCounters). */
-export interface LinkCounters {
-  connectAttempts: number;
-  reconnects: number;
-  redirects: number;
-  malformed: number;
-  unexpected: number;
-  errorsReceived: number;
-  errors: Record<string, number>;
-}
+/** The link's share of AdapterCounters (its channels count their malformed and unexpected frames there too). */
+export type LinkCounters = Pick<AdapterCounters, "connectAttempts" | "reconnects" | "redirects" | "malformed" | "unexpected" | "errorsReceived" | "errors">;
 
 export class GatewayConnection {
   /** Identity, credential, nodes and timings. */

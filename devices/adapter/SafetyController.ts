@@ -60,7 +60,7 @@ import { DEFAULT_WATCHDOG_WINDOW_MS, tsunagi, type Envelope, type IEnvelope } fr
 import type { Driver } from "../drivers/types.ts";
 import { CommandGuard, CommandStatus, type SetpointEntry } from "./CommandGuard.ts";
 import type { LinkLoss } from "./GatewayConnection.ts";
-import type { AdapterListeners, AdapterSafety, AdapterStop } from "./types.ts";
+import type { AdapterCounters, AdapterListeners, AdapterSafety, AdapterStop } from "./types.ts";
 import { Watchdog } from "./Watchdog.ts";
 
 const AxisMode = tsunagi.v1.AxisMode;
@@ -98,15 +98,8 @@ export interface SafetyOutcome {
   reportAfter: boolean;
 }
 
-/** Counters of the safety side (AdapterCounters). */
-export interface SafetyCounters {
-  acks: Record<string, number>;
-  actions: Record<string, number>;
-  watchdogTrips: number;
-  estops: number;
-  /** Safety messages that were ignored (another device's, a Reset with nothing latched). */
-  unexpected: number;
-}
+/** The safety side's share of AdapterCounters; `unexpected` counts its ignored messages (another device's, a Reset with nothing latched). */
+export type SafetyCounters = Pick<AdapterCounters, "acks" | "actions" | "watchdogTrips" | "estops" | "unexpected">;
 
 export class SafetyController {
   /** Zeroes motion when commands and heartbeats stop. */
