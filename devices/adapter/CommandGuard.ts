@@ -1,6 +1,6 @@
 /**
  * The adapter-side safety state of ONE device, and the checks every ControlCommand
- * passes before it may reach the hardware (teleop.proto, ControlCommand, in its order):
+ * passes before it may reach the hardware (control.proto, ControlCommand, in its order):
  *
  *   ESTOPPED       an e-stop is latched
  *   NO_LEASE       lease_id is not the lease the room last announced, or that lease is dead
@@ -8,9 +8,10 @@
  *   STALE          seq at or below the last seq applied under this lease
  *   OUT_OF_BOUNDS  a value not finite or outside its axis's bounds; an unknown, repeated
  *                  or ambiguous axis (name and index both, or neither)
- *   APPLIED        otherwise; the seq is recorded
+ *   APPLIED        otherwise; the seq is recorded (and reported as last applied, unless
+ *                  the device then refuses the setpoint: setpointRefused)
  *
- * A pure class with no timers or I/O: the AdapterRuntime feeds it the room's lease
+ * A pure class with no timers or I/O: the SafetyController feeds it the room's lease
  * announcements, e-stops, resets and watchdog trips, and asks it about each command and
  * heartbeat. Lease rules:
  * - The room announces the current lease (LeaseState); "" means none.
@@ -86,6 +87,8 @@ export class CommandGuard {
   private heartbeatSeq = 0;
   /** The lease and seq of the last applied command, for telemetry; cleared by reset(). */
   private lastAppliedCommand: { leaseId: string; seq: number } | undefined;
+  /** `lastAppliedCommand` before the last APPLIED check: what setpointRefused() restores. */
+  private appliedBeforeLastCheck: { leaseId: string; seq: number } | undefined;
   /** An e-stop is latched: everything is refused ESTOPPED until reset(). */
   private estopLatched = false;
   /** The watchdog tripped and no fresh lease has been announced since. */
@@ -188,8 +191,20 @@ export class CommandGuard {
     if (typeof resolved === "string") return refused(CommandStatus.OUT_OF_BOUNDS, resolved);
 
     this.appliedSeq = seq;
+    this.appliedBeforeLastCheck = this.lastAppliedCommand;
     this.lastAppliedCommand = { leaseId, seq };
     return { status: CommandStatus.APPLIED, detail: "", setpoint: resolved };
+  }
+
+  /**
+   * The device refused the setpoint of the command check() just passed (`leaseId`,
+   * `seq`): it is not reported as applied any more. Its seq stays used, so a replay of
+   * it is still STALE. Does nothing unless that command is the last applied.
+   */
+  setpointRefused(leaseId: string, seq: number): void {
+    const last = this.lastAppliedCommand;
+    if (last?.leaseId !== leaseId || last.seq !== seq) return;
+    this.lastAppliedCommand = this.appliedBeforeLastCheck;
   }
 
   /**

@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import { DEVICE_ID_PATTERN, DEVICE_ID_TEXT } from "../../proto/ids.ts";
 import { nodeUrls } from "../../common/nodeUrl.ts";
 import { driverNames, isDriverName, type DriverName } from "../drivers/index.ts";
-import type { AdapterCredential } from "./AdapterRuntime.ts";
+import type { AdapterCredential } from "./types.ts";
 
 export const usage = `usage: npm run adapter -- --device ID --driver ${driverNames.join("|")} --node URL [--node URL ...]
                        [--secret HEX | --token JWT] [--telemetry-hz N] [--status-port N] [--log-level LEVEL]

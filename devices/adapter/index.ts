@@ -10,8 +10,17 @@
  */
 export { AdapterRuntime, CommandStatus, backoffDelayMs } from "./AdapterRuntime.ts";
 export type {
-  AdapterConnection, AdapterCounters, AdapterCredential, AdapterError, AdapterEvents, AdapterRuntimeOptions, AdapterState,
-} from "./AdapterRuntime.ts";
+  AdapterConnection, AdapterCounters, AdapterCredential, AdapterError, AdapterEvents, AdapterRuntimeOptions, AdapterSafety, AdapterState, AdapterStatus,
+  AdapterStop,
+} from "./types.ts";
+export { GatewayConnection } from "./GatewayConnection.ts";
+export type { GatewayConnectionHost, GatewayConnectionOptions, LinkCounters, LinkLoss } from "./GatewayConnection.ts";
+export { SafetyController } from "./SafetyController.ts";
+export type { SafetyClock, SafetyCounters, SafetyHost, SafetyOutcome } from "./SafetyController.ts";
+export { TelemetryBuffer } from "./TelemetryBuffer.ts";
+export type { TelemetryLink } from "./TelemetryBuffer.ts";
+export { resolveAdapterOptions } from "./options.ts";
+export type { ResolvedAdapterOptions } from "./options.ts";
 export { CommandGuard } from "./CommandGuard.ts";
 export type { CommandGuardOptions, GuardVerdict, HeartbeatLike, LeaseAnnouncement, SetpointEntry } from "./CommandGuard.ts";
 export { ClockSync } from "../../common/ClockSync.ts";

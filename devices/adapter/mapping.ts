@@ -1,6 +1,6 @@
 /**
  * Translations between a driver's plain-JSON view of its device (devices/drivers/types.ts)
- * and the wire contract (teleop.proto): the DeviceProfile the adapter publishes, and the
+ * and the wire contract (device.proto): the DeviceProfile the adapter publishes, and the
  * Telemetry it samples. Pure functions, so the mapping is tested without a socket.
  *
  * Telemetry is built from what every driver offers, whatever its shape: the Hal (axis

@@ -193,6 +193,22 @@ describe("leases", () => {
     expect(statusOf(guard, command({ leaseId: "L3" }))).toBe("APPLIED");
   });
 
+  it("setpointRefused takes back the last-applied record of the command just checked, but not its seq", () => {
+    const guard = guardWith("L1");
+    guard.check(command({ seq: 4 }), NOW, BUDGET, profile);
+    guard.check(command({ seq: 5 }), NOW, BUDGET, profile);
+    guard.setpointRefused("L1", 5);
+    expect(guard.lastApplied).toEqual({ leaseId: "L1", seq: 4 });
+    expect(statusOf(guard, command({ seq: 5 }))).toBe("STALE");
+    guard.setpointRefused("L1", 5); // not the last applied any more: nothing to take back
+    expect(guard.lastApplied).toEqual({ leaseId: "L1", seq: 4 });
+
+    const first = guardWith("L1");
+    first.check(command({ seq: 1 }), NOW, BUDGET, profile);
+    first.setpointRefused("L1", 1);
+    expect(first.lastApplied).toBeUndefined();
+  });
+
   it("reset clears the last-applied record; e-stop keeps it", () => {
     const guard = guardWith("L1");
     guard.check(command({ seq: 4 }), NOW, BUDGET, profile);

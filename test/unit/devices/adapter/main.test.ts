@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, it, expect } from "vitest";
 import { ArgsError, parseAdapterArgs } from "../../../../devices/adapter/args.ts";
-import { ScriptedGateway } from "./scripted-gateway.ts";
+import { ScriptedGateway } from "../../../fixtures/fakes/ScriptedGateway.ts";
 
 const SECRET = "c3".repeat(32);
 const NODE = ["--node", "http://127.0.0.1:2567"];

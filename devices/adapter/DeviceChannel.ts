@@ -1,0 +1,314 @@
+/**
+ * One WebSocket connection to a gateway's device endpoint (device.proto), from open to
+ * close: GatewayConnection opens one per attempt. Each binary frame is one Envelope.
+ *
+ * - Handshake: the gateway sends a DeviceChallenge (also a first, coarse clock sample);
+ *   the channel answers a DeviceHello (proveChallenge of the challenge with the device
+ *   secret, or a device token). A DeviceWelcome for that hello makes it welcomed; an
+ *   Error is a refusal, and the channel closes. No welcome within handshakeTimeoutMs
+ *   cuts it.
+ * - Welcomed: the DeviceProfile, five ClockSyncPings, then one every
+ *   clockSyncIntervalMs. A link that answers no ping for three rounds in a row is cut,
+ *   even if TCP has not noticed (a path that vanished without a close). The gateway's
+ *   Pings are answered here.
+ * - Everything else a welcomed channel receives goes to the host.
+ *
+ * Anything malformed or out of place is logged and counted; nothing the gateway sends
+ * can throw out of it. Once stop() is called only an EStop still reaches the host.
+ *
+ * @example
+ *   const channel = new DeviceChannel({ node, gateway, deviceId, ...options }, {
+ *     counters, opened, welcomed, received, refused, failed, failSafe, closed,
+ *   });
+ *   channel.send({ correlationId: 0, telemetry });     // false until welcomed
+ *   await channel.stop();
+ */
+import type { Logger } from "pino";
+import { WebSocket, type RawData } from "ws";
+import type { ClockSync } from "../../common/ClockSync.ts";
+import { proveChallenge } from "../../proto/deviceAuth.ts";
+import { decodeEnvelope, encodeEnvelope, errorCodeName, type Envelope, type IEnvelope, type tsunagi } from "../../proto/index.ts";
+import type { AdapterCredential } from "./types.ts";
+
+/** Where a node's /gateway said its device endpoint is. */
+export interface GatewayEndpoint {
+  url: string;
+  regionId: string;
+  nodeId: string;
+}
+
+/** Who the device is, where to connect, and how long to wait. */
+export interface DeviceChannelOptions {
+  /** The node's HTTP base URL this attempt came from. */
+  node: string;
+  gateway: GatewayEndpoint;
+  deviceId: string;
+  adapterVersion: string;
+  /** The driver's name, for the hello. */
+  driverName: string;
+  credential: AdapterCredential;
+  /** Sent first once welcomed. */
+  profile: tsunagi.v1.IDeviceProfile;
+  handshakeTimeoutMs: number;
+  clockSyncIntervalMs: number;
+  /** Synced from the challenge and the clock pings. */
+  clock: ClockSync;
+  logger: Logger;
+  /** Correlation ids for hellos and pings, never 0. */
+  nextCorrelationId(): number;
+}
+
+/** What the channel tells the connection that opened it. */
+export interface DeviceChannelHost {
+  /** Counted here: frames that were not a decodable binary Envelope, and well-formed ones out of place. */
+  readonly counters: { malformed: number; unexpected: number };
+  /** The socket opened: the handshake begins. */
+  opened(): void;
+  /** The gateway welcomed the device; the profile and first clock pings are out. */
+  welcomed(welcome: tsunagi.v1.IDeviceWelcome): void;
+  /** A message of the welcomed channel that is not the channel's own (a redirect, an Error, a lease, a command…). */
+  received(envelope: Envelope): void;
+  /** The gateway refused the hello with this Error; the channel closes. */
+  refused(error: tsunagi.v1.IError): void;
+  /** The attempt failed before the welcome (no connection, no welcome in time). */
+  failed(phase: "connect" | "handshake", codeName: string, message: string): void;
+  /** Handling a frame threw (a bug): the machine must stop to be safe. */
+  failSafe(reason: string): void;
+  /** The socket closed; the channel is done. */
+  closed(code: number, reason: string): void;
+}
+
+/** ClockSyncPings sent right after the welcome (device.proto). */
+const INITIAL_CLOCK_PINGS = 5;
+/** Pings awaited at once; an unanswered one is forgotten beyond this. */
+const MAX_PENDING_PINGS = 16;
+/** Clock-sync rounds in a row without any answer after which the link counts as dead. */
+const DEAD_LINK_PING_ROUNDS = 3;
+/** Largest frame accepted from the gateway. */
+const MAX_FRAME_BYTES = 1024 * 1024;
+/** How long stop() waits for the close handshake before cutting the socket. */
+const CLOSE_GRACE_MS = 1000;
+
+export class DeviceChannel {
+  /** The node's HTTP base URL this attempt came from. */
+  readonly node: string;
+  /** The endpoint connected to. */
+  readonly gateway: GatewayEndpoint;
+
+  /** Identity, credential and timings. */
+  private readonly options: DeviceChannelOptions;
+  /** The connection that opened this channel. */
+  private readonly host: DeviceChannelHost;
+  /** The socket. */
+  private readonly ws: WebSocket;
+  /** Client clock when the attempt began: t0 of the challenge's clock sample. */
+  private readonly startedAt: number;
+  /** Correlation ids of ClockSyncPings awaiting their pong, oldest first. */
+  private readonly pings = new Set<number>();
+  /** The DeviceHello's correlation id; 0 until the challenge is answered. */
+  private helloCorrelationId = 0;
+  /** A DeviceWelcome arrived. */
+  private isWelcomed = false;
+  /** stop() was called: only an e-stop still reaches the host. */
+  private stopping = false;
+  /** Ends an attempt that is not welcomed in time. */
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  /** Welcomed: the periodic ClockSyncPing. */
+  private clockSyncTimer: NodeJS.Timeout | undefined;
+  /** Clock-sync rounds in a row that began with a ping still unanswered. */
+  private silentRounds = 0;
+
+  /** Opens the socket; throws if `gateway.url` cannot even be tried. */
+  constructor(options: DeviceChannelOptions, host: DeviceChannelHost) {
+    this.options = options;
+    this.host = host;
+    this.node = options.node;
+    this.gateway = options.gateway;
+    const { gateway, handshakeTimeoutMs } = options;
+    this.startedAt = options.clock.clientNow();
+    const ws = new WebSocket(gateway.url, { perMessageDeflate: false, handshakeTimeout: handshakeTimeoutMs, maxPayload: MAX_FRAME_BYTES });
+    this.ws = ws;
+    this.handshakeTimer = setTimeout(() => {
+      if (this.isWelcomed) return;
+      host.failed("handshake", "HANDSHAKE_TIMEOUT", `${gateway.url}: no DeviceWelcome within ${handshakeTimeoutMs} ms`);
+      ws.terminate();
+    }, handshakeTimeoutMs);
+    ws.on("open", () => { if (!this.stopping) host.opened(); });
+    ws.on("message", (data, isBinary) => this.onFrame(data, isBinary));
+    ws.on("error", (error) => {
+      // "close" follows; a failure before the welcome is the attempt's error
+      if (!this.isWelcomed) host.failed("connect", "CONNECTION_FAILED", `${gateway.url}: ${error.message}`);
+      else options.logger.warn({ err: error }, `device channel error: ${error.message}`);
+    });
+    ws.on("close", (code, reason) => {
+      clearTimeout(this.handshakeTimer);
+      clearInterval(this.clockSyncTimer);
+      this.pings.clear();
+      host.closed(code, reason.toString());
+    });
+  }
+
+  /** Whether the gateway welcomed the device on this channel. */
+  get welcomed(): boolean {
+    return this.isWelcomed;
+  }
+
+  /** Whether send() can send: welcomed, socket open. */
+  get canSend(): boolean {
+    return this.isWelcomed && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** Bytes written to the socket and not yet on the wire. */
+  get bufferedBytes(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  /** Sends once welcomed; false before, or when the socket is not open. */
+  send(envelope: IEnvelope): boolean {
+    return this.isWelcomed ? this.write(envelope) : false;
+  }
+
+  /** Closes (cutting the socket after CLOSE_GRACE_MS); resolves once it is closed. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const ws = this.ws;
+    const closed = new Promise<void>((resolve) => {
+      if (ws.readyState === WebSocket.CLOSED) { resolve(); return; }
+      ws.once("close", () => resolve());
+    });
+    try {
+      if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+      else ws.close(1000, "adapter stopping");
+    } catch { /* already closing */ }
+    const grace = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
+    await closed;
+    clearTimeout(grace);
+  }
+
+  private onFrame(data: RawData, isBinary: boolean): void {
+    let envelope: Envelope;
+    try {
+      if (!isBinary) throw new Error("a text frame; the device channel carries binary Envelopes");
+      const bytes = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+      envelope = decodeEnvelope(bytes, MAX_FRAME_BYTES);
+    } catch (error) {
+      this.host.counters.malformed++;
+      this.options.logger.warn({ code: errorCodeName((error as { code?: number }).code ?? 0) }, `ignored a malformed frame: ${(error as Error).message}`);
+      return;
+    }
+    // Stopping: the machine is already stopped and nothing may move it again; only an e-stop still counts.
+    if (this.stopping && envelope.body !== "estop") return;
+    try {
+      if (this.isWelcomed) this.dispatch(envelope);
+      else this.handshake(envelope);
+    } catch (error) {
+      // a bug in handling one frame must not take the adapter down; stop to be safe
+      this.host.failSafe("a frame handler failed");
+      this.options.logger.error({ err: error, body: envelope.body }, `failed to handle a ${envelope.body} frame; motion zeroed`);
+    }
+  }
+
+  private handshake(envelope: Envelope): void {
+    switch (envelope.body) {
+      case "deviceChallenge": {
+        if (this.helloCorrelationId !== 0) { this.unexpected("a second DeviceChallenge on one connection"); return; }
+        const { clock, deviceId, adapterVersion, driverName, credential } = this.options;
+        const challenge = envelope.deviceChallenge!;
+        const nonce = challenge.nonce ?? "";
+        const serverTimeMs = Number(challenge.serverTimeMs ?? 0);
+        // The challenge is a first, coarse clock sample: the server stamped it between
+        // the start of this attempt and now.
+        clock.reset();
+        clock.addSample({ t0: this.startedAt, t1: serverTimeMs, t2: serverTimeMs, t3: clock.clientNow() });
+        this.helloCorrelationId = this.options.nextCorrelationId();
+        const hello: tsunagi.v1.IDeviceHello = { deviceId, adapterVersion, driver: driverName };
+        if ("secret" in credential) {
+          hello.signedChallenge = { nonce, signature: proveChallenge(credential.secret, deviceId, { nonce, serverTimeMs }) };
+        } else {
+          hello.token = credential.token;
+        }
+        this.write({ correlationId: this.helloCorrelationId, deviceHello: hello });
+        return;
+      }
+      case "deviceWelcome": {
+        if (this.helloCorrelationId === 0 || Number(envelope.correlationId) !== this.helloCorrelationId) {
+          this.unexpected(`a DeviceWelcome for correlation id ${envelope.correlationId}, not this connection's hello`);
+          return;
+        }
+        this.welcome(envelope.deviceWelcome!);
+        return;
+      }
+      case "error": {
+        this.host.refused(envelope.error!);
+        // the gateway closes after a refusal; closing from this side too bounds the wait
+        this.ws.close(1000, "refused");
+        return;
+      }
+      default:
+        this.unexpected(`${envelope.body} before the DeviceWelcome`);
+    }
+  }
+
+  private welcome(welcome: tsunagi.v1.IDeviceWelcome): void {
+    const { clockSyncIntervalMs, logger } = this.options;
+    this.isWelcomed = true;
+    clearTimeout(this.handshakeTimer);
+    this.write({ correlationId: 0, deviceProfile: this.options.profile });
+    for (let i = 0; i < INITIAL_CLOCK_PINGS; i++) this.sendClockPing();
+    this.clockSyncTimer = setInterval(() => {
+      // A link that answers nothing for DEAD_LINK_PING_ROUNDS pings in a row is gone, even
+      // if TCP has not noticed (a path that vanished without a close): cut it, reconnect.
+      this.silentRounds = this.pings.size > 0 ? this.silentRounds + 1 : 0;
+      if (this.silentRounds >= DEAD_LINK_PING_ROUNDS) {
+        logger.warn({ rounds: this.silentRounds, intervalMs: clockSyncIntervalMs }, `no answer to ${this.silentRounds} clock pings in a row: the link is dead; reconnecting`);
+        this.ws.terminate();
+        return;
+      }
+      this.sendClockPing();
+    }, clockSyncIntervalMs);
+    this.host.welcomed(welcome);
+  }
+
+  private dispatch(envelope: Envelope): void {
+    const correlationId = Number(envelope.correlationId);
+    const { clock, logger } = this.options;
+    switch (envelope.body) {
+      case "clockSyncPong": {
+        const t3 = clock.clientNow();
+        if (!this.pings.delete(correlationId)) { this.unexpected(`a ClockSyncPong for correlation id ${correlationId}, which no ping carried`); return; }
+        if (!clock.addPong(envelope.clockSyncPong!, t3)) logger.warn({ pong: envelope.clockSyncPong }, "ignored an impossible ClockSyncPong");
+        return;
+      }
+      case "ping":
+        this.write({ correlationId, pong: { clientTimeMs: envelope.ping!.clientTimeMs, serverTimeMs: clock.serverNow() } });
+        return;
+      default:
+        this.host.received(envelope);
+    }
+  }
+
+  private sendClockPing(): void {
+    if (this.pings.size >= MAX_PENDING_PINGS) this.pings.delete(this.pings.values().next().value as number);
+    const correlationId = this.options.nextCorrelationId();
+    this.pings.add(correlationId);
+    this.write({ correlationId, clockSyncPing: { t0Ms: this.options.clock.clientNow() } });
+  }
+
+  private write(envelope: IEnvelope): boolean {
+    if (this.ws.readyState !== WebSocket.OPEN) return false;
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeEnvelope(envelope);
+    } catch (error) {
+      this.options.logger.error({ err: error }, `could not encode an outgoing envelope (a bug): ${(error as Error).message}`);
+      return false;
+    }
+    this.ws.send(bytes, { binary: true });
+    return true;
+  }
+
+  private unexpected(what: string): void {
+    this.host.counters.unexpected++;
+    this.options.logger.warn(`ignored ${what}`);
+  }
+}

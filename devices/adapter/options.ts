@@ -1,0 +1,105 @@
+/**
+ * AdapterRuntimeOptions checked once, at construction, with their defaults filled in:
+ * each bad option throws a TypeError naming it, so a misconfigured adapter never starts
+ * half-way (a device that cannot connect is safe; one that connects wrongly may not be).
+ *
+ * @example
+ *   const options = resolveAdapterOptions({ deviceId: "ex-1", driver, credential: { secret }, nodes, adapterVersion: "1.0.0" });
+ *   options.telemetryHz;    // 20, the default
+ */
+import { pino, type Logger } from "pino";
+import { nodeUrls } from "../../common/nodeUrl.ts";
+import { DEVICE_ID_PATTERN, DEVICE_ID_TEXT } from "../../proto/ids.ts";
+import type { Driver } from "../drivers/types.ts";
+import type { AdapterCredential, AdapterRuntimeOptions } from "./types.ts";
+
+/** Every option checked, every default applied. */
+export interface ResolvedAdapterOptions {
+  deviceId: string;
+  driver: Driver;
+  credential: AdapterCredential;
+  /** Node HTTP base URLs, without trailing "/". */
+  nodes: string[];
+  adapterVersion: string;
+  telemetryHz: number;
+  telemetryBufferSize: number;
+  backoff: { initialMs: number; maxMs: number };
+  handshakeTimeoutMs: number;
+  httpTimeoutMs: number;
+  clockSyncIntervalMs: number;
+  random: () => number;
+  /** Absent: ClockSync's own default (performance.now). */
+  now: (() => number) | undefined;
+  /** Carries the device id on every line. */
+  logger: Logger;
+}
+
+const SEMVER_PATTERN = /^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/;
+const SECRET_PATTERN = /^[0-9a-fA-F]{64}$/;
+
+/** Checks `options` (throwing a TypeError that names the bad one) and applies the defaults. */
+export function resolveAdapterOptions(options: AdapterRuntimeOptions): ResolvedAdapterOptions {
+  const { deviceId, driver, credential, nodes, adapterVersion } = options ?? ({} as AdapterRuntimeOptions);
+  if (typeof deviceId !== "string" || !DEVICE_ID_PATTERN.test(deviceId)) {
+    throw new TypeError(`deviceId must match ${DEVICE_ID_TEXT}, got ${JSON.stringify(deviceId)}`);
+  }
+  if (!driver || typeof driver.profile !== "function" || !driver.hal) throw new TypeError("AdapterRuntime needs a driver (see devices/drivers createDriver)");
+  const checkedCredential = checkCredential(credential);
+  const checkedNodes = checkNodes(nodes);
+  if (typeof adapterVersion !== "string" || !SEMVER_PATTERN.test(adapterVersion)) {
+    throw new TypeError(`adapterVersion must be semver ("1.4.2"), got ${JSON.stringify(adapterVersion)}`);
+  }
+  const telemetryHz = options.telemetryHz ?? 20;
+  if (!(telemetryHz > 0 && telemetryHz <= 1000)) throw new TypeError(`telemetryHz must be in (0, 1000], got ${String(options.telemetryHz)}`);
+  const telemetryBufferSize = options.telemetryBufferSize ?? 600;
+  if (!Number.isInteger(telemetryBufferSize) || telemetryBufferSize < 1) {
+    throw new TypeError(`telemetryBufferSize must be a positive integer, got ${String(options.telemetryBufferSize)}`);
+  }
+  const backoff = { initialMs: options.backoff?.initialMs ?? 100, maxMs: options.backoff?.maxMs ?? 5000 };
+  if (!(backoff.initialMs > 0 && backoff.maxMs >= backoff.initialMs && Number.isFinite(backoff.maxMs))) {
+    throw new TypeError(`backoff needs 0 < initialMs <= maxMs (finite), got ${backoff.initialMs} and ${backoff.maxMs}`);
+  }
+  return {
+    deviceId,
+    driver,
+    credential: checkedCredential,
+    nodes: checkedNodes,
+    adapterVersion,
+    telemetryHz,
+    telemetryBufferSize,
+    backoff,
+    handshakeTimeoutMs: positive(options.handshakeTimeoutMs ?? 10_000, "handshakeTimeoutMs"),
+    httpTimeoutMs: positive(options.httpTimeoutMs ?? 2000, "httpTimeoutMs"),
+    clockSyncIntervalMs: positive(options.clockSyncIntervalMs ?? 5000, "clockSyncIntervalMs"),
+    random: options.random ?? Math.random,
+    now: options.now,
+    logger: (options.logger ?? pino({ level: "silent" })).child({ deviceId }),
+  };
+}
+
+function checkCredential(credential: AdapterCredential): AdapterCredential {
+  if (credential && "secret" in credential) {
+    if (typeof credential.secret !== "string" || !SECRET_PATTERN.test(credential.secret)) {
+      throw new TypeError("the device secret must be the 64 hex characters issued at enrolment");
+    }
+    return { secret: credential.secret };
+  }
+  if (credential && "token" in credential) {
+    if (typeof credential.token !== "string" || credential.token === "") throw new TypeError("the device token must be a non-empty string (a JWT)");
+    return { token: credential.token };
+  }
+  throw new TypeError("credential must be { secret } (64 hex characters) or { token } (a device JWT)");
+}
+
+function checkNodes(nodes: string[]): string[] {
+  try {
+    return nodeUrls(nodes);
+  } catch (error) {
+    throw new TypeError(`nodes: ${(error as Error).message}`);
+  }
+}
+
+function positive(value: number, name: string): number {
+  if (typeof value !== "number" || !(value > 0) || !Number.isFinite(value)) throw new TypeError(`${name} must be a finite number > 0, got ${String(value)}`);
+  return value;
+}

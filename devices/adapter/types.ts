@@ -1,0 +1,155 @@
+/**
+ * The adapter's public types: its options, its state and status, and its events. Kept
+ * apart from the pieces (GatewayConnection, SafetyController, TelemetryBuffer) so each
+ * can speak them without importing the facade that composes them.
+ */
+import type { Logger } from "pino";
+import type { tsunagi } from "../../proto/index.ts";
+import type { Driver } from "../drivers/types.ts";
+
+/** Where the connection cycle is (see GatewayConnection); "stopped" before start() and after stop(). */
+export type AdapterState = "probing" | "connecting" | "authenticating" | "online" | "backoff" | "stopped";
+
+/** How the adapter proves it is the device: the enrolment secret (64 hex characters) or a device token (JWT). */
+export type AdapterCredential = { secret: string } | { token: string };
+
+/** What AdapterRuntime needs; see options.ts for the checks and defaults. */
+export interface AdapterRuntimeOptions {
+  /** The enrolled device id, [A-Za-z0-9_.-]{1,64}. */
+  deviceId: string;
+  /** The device's driver, initialised (and its loop started) by the caller. */
+  driver: Driver;
+  credential: AdapterCredential;
+  /** HTTP base URLs of the region nodes to choose from, e.g. "http://127.0.0.1:2567". */
+  nodes: string[];
+  /** This adapter's version, semver ("1.4.2"); the gateway refuses anything else. */
+  adapterVersion: string;
+  /** Telemetry rate, Hz. Default 20. */
+  telemetryHz?: number;
+  /** Telemetry samples kept while offline; the oldest drop beyond this. Default 600 (30 s at 20 Hz). */
+  telemetryBufferSize?: number;
+  /** Reconnect backoff: full jitter, the cap doubling from initialMs to maxMs. Defaults 100 and 5000 ms. */
+  backoff?: { initialMs?: number; maxMs?: number };
+  /** Where log lines go. Default: a silent logger (listen to the events instead). */
+  logger?: Logger;
+  /** Bound on opening the socket and completing the handshake. Default 10 000 ms. */
+  handshakeTimeoutMs?: number;
+  /** Bound on each /ping sample and on the /gateway request. Default 2000 ms. */
+  httpTimeoutMs?: number;
+  /** ClockSyncPing interval once online (the contract asks for at most 10 s). Default 5000 ms. */
+  clockSyncIntervalMs?: number;
+  /** Uniform random numbers in [0, 1), for the backoff jitter. Default Math.random. */
+  random?: () => number;
+  /** Monotonic client clock, ms (watchdog and clock sync). Default performance.now. */
+  now?: () => number;
+}
+
+/** The last thing that went wrong, for operators and tests. */
+export interface AdapterError {
+  /** An ErrorCode: from the gateway's Error, or REGION_UNAVAILABLE when no node could be reached. Absent for a plain connection failure. */
+  code?: number;
+  /** errorCodeName(code), or for failures without a code: "CONNECTION_FAILED", "CONNECTION_CLOSED" (before the welcome), "HANDSHAKE_TIMEOUT". */
+  codeName: string;
+  message: string;
+  /** Where in the cycle it happened. */
+  phase: "probe" | "gateway" | "connect" | "handshake" | "online";
+  /** Device wall clock, Unix epoch ms. */
+  at: number;
+}
+
+/** When and why the adapter last zeroed motion. */
+export interface AdapterStop {
+  /** Device wall clock, Unix epoch ms. */
+  at: number;
+  reason: string;
+}
+
+/** AdapterRuntime.status(): plain JSON. */
+export interface AdapterStatus {
+  deviceId: string;
+  driver: string;
+  state: AdapterState;
+  connection: AdapterConnection | undefined;
+  safety: AdapterSafety;
+  watchdogWindowMs: number;
+  lastStop: AdapterStop | undefined;
+  lastError: AdapterError | undefined;
+  counters: AdapterCounters;
+  bufferedTelemetry: number;
+  /** Half the round trip of the best clock sample, ms; null before the first. */
+  clockUncertaintyMs: number | null;
+  /** Every profile axis now: position in its unit, velocity in its unit per second. */
+  joints: Array<{ name: string; position: number; velocity: number }>;
+  /** When this snapshot was taken, device wall clock (Unix epoch ms). */
+  at: number;
+}
+
+/** The adapter-side safety state (SafetyController). */
+export interface AdapterSafety {
+  /** The lease commands are accepted under; undefined when none. */
+  lease: string | undefined;
+  estopped: boolean;
+  watchdogTripped: boolean;
+  /** The lease and seq of the last command the device took; undefined since start or a reset. */
+  lastApplied: { leaseId: string; seq: number } | undefined;
+}
+
+/** Where the adapter is connected while online. */
+export interface AdapterConnection {
+  /** The node's HTTP base URL, as configured. */
+  node: string;
+  /** The device endpoint the node named. */
+  url: string;
+  regionId: string;
+  nodeId: string;
+}
+
+/** What the adapter has done and seen since it was made (AdapterRuntime.counters). */
+export interface AdapterCounters {
+  /** Acks sent, by status name ("APPLIED", "STALE", …). */
+  acks: Record<string, number>;
+  /** Action results sent, by status name. */
+  actions: Record<string, number>;
+  /** Connection cycles started (probe onwards). */
+  connectAttempts: number;
+  /** Welcomes after the first: times the adapter came back online. */
+  reconnects: number;
+  /** GatewayRedirects followed: the device's room was on another node. */
+  redirects: number;
+  telemetrySent: number;
+  /** Telemetry samples dropped from the full offline buffer (oldest first). */
+  telemetryDropped: number;
+  /** Frames that were not a decodable binary Envelope. */
+  malformed: number;
+  /** Well-formed frames the adapter had no use for (wrong phase, wrong device, unsolicited). */
+  unexpected: number;
+  /** Error envelopes received from the gateway. */
+  errorsReceived: number;
+  /** Error envelopes received from the gateway, by code name ("FORBIDDEN", …): a refusal stays counted after a later one replaces `lastError`. */
+  errors: Record<string, number>;
+  /** Times the lease died by the watchdog: a trip, or a disconnect with a lease current. */
+  watchdogTrips: number;
+  /** E-stops latched (not counting re-raises while latched). */
+  estops: number;
+}
+
+/** The adapter's events and their payloads (AdapterRuntime.on). */
+export interface AdapterEvents {
+  /** Welcomed by a gateway. */
+  online: AdapterConnection;
+  /** An online connection closed (motion is already zeroed); a reconnect follows unless stopping. */
+  offline: { reason: string; code: number };
+  /** Every ack the adapter sent. */
+  ack: tsunagi.v1.ICommandAck;
+  /** An e-stop latched: from the gateway ("remote") or raised on the device ("device"). */
+  estop: { source: "remote" | "device"; reason: string; raisedBy: string };
+  /** The watchdog tripped; `leaseId` is the lease it killed. */
+  watchdog: { leaseId: string | undefined };
+  /** Anything that becomes `lastError`: refusals, unreachable nodes, gateway Errors. */
+  error: AdapterError;
+  /** Every state change. */
+  state: AdapterState;
+}
+
+/** AdapterEvents as listener signatures, the shape SafeEmitter takes. */
+export type AdapterListeners = { [K in keyof AdapterEvents]: (payload: AdapterEvents[K]) => void };

@@ -1,0 +1,105 @@
+/**
+ * GatewayConnection on its own, against a scripted gateway and a fake host: what it tells
+ * its host and in which order (the link up before "online", lost before "offline", every
+ * attempt's close), what it keeps for itself and what it hands over, and a failing host
+ * handler making it fail safe. And the backoff it waits between attempts.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { pino } from "pino";
+import { ClockSync } from "../../../../common/ClockSync.ts";
+import { GatewayConnection, backoffDelayMs, type GatewayConnectionOptions } from "../../../../devices/adapter/GatewayConnection.ts";
+import { FakeConnectionHost } from "../../../fixtures/fakes/FakeConnectionHost.ts";
+import { ScriptedGateway } from "../../../fixtures/fakes/ScriptedGateway.ts";
+
+const DEVICE = "ex-1";
+const SECRET = "a1".repeat(32);
+
+/** What each test started, stopped whatever happened. */
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+async function setup(options: Partial<GatewayConnectionOptions> = {}) {
+  const gateway = await ScriptedGateway.start({ deviceId: DEVICE, secret: SECRET });
+  cleanups.push(() => gateway.close());
+  const host = new FakeConnectionHost();
+  const connection = new GatewayConnection({
+    deviceId: DEVICE, adapterVersion: "1.2.3", driverName: "sim-excavator", credential: { secret: SECRET }, nodes: [gateway.httpUrl],
+    profile: { deviceId: DEVICE }, backoff: { initialMs: 20, maxMs: 100 }, handshakeTimeoutMs: 5000, httpTimeoutMs: 2000,
+    clockSyncIntervalMs: 60_000, random: Math.random, clock: new ClockSync(), logger: pino({ level: "silent" }), ...options,
+  }, host);
+  cleanups.push(() => connection.stop());
+  return { gateway, host, connection };
+}
+
+describe("GatewayConnection", () => {
+  it("says the link is up before the 'online' event, and lost (welcomed) before 'backoff' and 'offline'", { timeout: 15_000 }, async () => {
+    const { gateway, host, connection } = await setup();
+    connection.start();
+    await host.waitFor("event:online");
+    // (the scripted gateway's LeaseState after the welcome may follow)
+    expect(host.log.slice(0, 6)).toEqual(["event:state:probing", "event:state:connecting", "event:state:authenticating", "event:state:online", "linkUp", "event:online"]);
+    expect(connection.connection).toMatchObject({ regionId: "jp-test", nodeId: "node-a", url: gateway.wsUrl });
+    expect(connection.canSend).toBe(true);
+
+    host.log.length = 0;
+    gateway.dropConnection();
+    await host.waitFor("event:offline");
+    expect(host.log.slice(0, 3)).toEqual(["linkClosed:welcomed", "event:state:backoff", "event:offline"]);
+    expect(host.losses[0]).toMatchObject({ welcomed: true, code: 1006 });
+    expect(connection.connection).toBeUndefined();
+    expect(connection.canSend).toBe(false);
+    expect(connection.send({ correlationId: 0, telemetry: { deviceId: DEVICE } })).toBe(false);
+  });
+
+  it("tells the host of an attempt that closed before the welcome, with no 'offline' event", { timeout: 15_000 }, async () => {
+    const { gateway, host, connection } = await setup();
+    gateway.secret = "b2".repeat(32); // the hello's proof no longer holds
+    connection.start();
+    await host.waitFor("linkClosed:unwelcomed");
+    expect(host.log).not.toContain("event:offline");
+    expect(host.log).not.toContain("linkUp");
+    expect(connection.lastError).toMatchObject({ codeName: "AUTH_FAILED", phase: "handshake" });
+    expect(connection.counters).toMatchObject({ errorsReceived: 1, errors: { AUTH_FAILED: 1 } });
+  });
+
+  it("keeps clock pongs, pings and redirects for itself and hands the rest to the host, counting what nobody wanted", { timeout: 15_000 }, async () => {
+    const { gateway, host, connection } = await setup();
+    connection.start();
+    await host.waitFor("event:online");
+    host.onReceived = (envelope) => envelope.body === "leaseState";
+    gateway.send({ correlationId: 0, leaseState: { deviceId: DEVICE, leaseId: "L1" } });
+    gateway.send({ correlationId: 7, ping: { clientTimeMs: 1 } });
+    gateway.send({ correlationId: 0, gatewayRedirect: { url: "http://not-a-ws-url" } });
+    gateway.send({ correlationId: 0, heartbeat: { deviceId: DEVICE, leaseId: "L1", seq: 1 } });
+    await gateway.waitFor((e) => e.body === "pong" && Number(e.correlationId) === 7);
+    await host.waitFor("received:heartbeat");
+    // the gateway's LeaseState after the welcome, then the test's two
+    expect(host.envelopes.map((e) => e.body)).toEqual(["leaseState", "leaseState", "heartbeat"]);
+    expect(connection.counters.unexpected).toBe(2); // the bad redirect, the unwanted heartbeat
+  });
+
+  it("fails safe when the host's handling of a frame throws, and stays online", { timeout: 15_000 }, async () => {
+    const { gateway, host, connection } = await setup();
+    connection.start();
+    await host.waitFor("event:online");
+    host.onReceived = () => { throw new Error("a bug"); };
+    gateway.send({ correlationId: 0, leaseState: { deviceId: DEVICE, leaseId: "L1" } });
+    await host.waitFor("failSafe:a frame handler failed");
+    expect(connection.state).toBe("online");
+  });
+});
+
+describe("backoffDelayMs", () => {
+  it("draws uniformly below a cap that doubles from initialMs up to maxMs", () => {
+    const top = () => 0.999999;
+    expect(backoffDelayMs(0, 100, 5000, top)).toBe(99);
+    expect(backoffDelayMs(1, 100, 5000, top)).toBe(199);
+    expect(backoffDelayMs(5, 100, 5000, top)).toBe(3199);
+    expect(backoffDelayMs(6, 100, 5000, top)).toBe(4999);
+    expect(backoffDelayMs(1000, 100, 5000, top)).toBe(4999);
+    expect(backoffDelayMs(3, 100, 5000, () => 0)).toBe(0);
+    expect(backoffDelayMs(0, 100, 5000, () => 0.5)).toBe(50);
+  });
+});
