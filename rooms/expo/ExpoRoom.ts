@@ -47,7 +47,7 @@ import { TokenBucket } from "../../common/TokenBucket.ts";
 import { ExpoAnalytics, mergeSnapshots, type AnalyticsSnapshot } from "./Analytics.ts";
 import { assemble, entry, framedEnvelope } from "./FrameEncoder.ts";
 import { sign, verify, type Signed } from "./signing.ts";
-import { eventsChannel, ghostsChannel, hallKey, decodeGhosts, encodeGhosts, type HallEvent, type HallEventBody, type HallVisitorRecord } from "./hall.ts";
+import { eventsChannel, ghostsChannel, hallKey, decodeGhosts, encodeGhosts, type HallEvent, type HallEventBody, type HallVisitorRecord } from "./HallChannels.ts";
 
 type Envelope = tsunagi.v1.Envelope;
 const Action = tsunagi.v1.Moderate.Action;

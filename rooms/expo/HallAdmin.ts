@@ -24,7 +24,7 @@ import { LayoutError, parseHallLayout, zoneRoomId, type HallLayout } from "./Hal
 import { analyticsCsv, heatmapProblem, mergeSnapshots, type AnalyticsReport, type AnalyticsSnapshot } from "./Analytics.ts";
 import { sign } from "./signing.ts";
 import { OPENING, type ExpoRoom, type ExpoRoomOptions } from "./ExpoRoom.ts";
-import { hallKey } from "./hall.ts";
+import { hallKey } from "./HallChannels.ts";
 
 /** Largest hall layout POST /expo/halls accepts: a layout is a document, not a message. */
 export const HALL_LAYOUT_MAX_BYTES = 4 * 1024 * 1024;
