@@ -39,7 +39,8 @@ import { clientBufferedAmount } from "../../server/colyseus/internals.ts";
 import { rejectInput } from "../../server/colyseus/rejectInput.ts";
 import { nodeContext, type NodeContext } from "../../server/context.ts";
 import type { TokenClaims } from "../../server/auth/tokens.ts";
-import { parseHallLayout, distanceToRect, zoneAt, zoneRoomId, type HallLayout, type ZoneLayout } from "./HallLayout.ts";
+import { parseHallLayout, type HallLayout, type ZoneLayout } from "./HallLayout.ts";
+import { distanceToRect, rectsWithin, zoneAt, zoneRoomId } from "./ZoneGeometry.ts";
 import { InterestGrid, type GridItem } from "./InterestGrid.ts";
 import { AreaIndex } from "./AreaIndex.ts";
 import { moderate, wordFilter, type ModerationHook, type ChatChannelKind } from "./ChatPolicy.ts";
@@ -1133,11 +1134,4 @@ function channelKind(kind: number | null | undefined): ChatChannelKind | undefin
 
 function validName(value: unknown): string | undefined {
   return typeof value === "string" && value.trim().length > 0 && value.length <= MAX_NAME ? value.trim() : undefined;
-}
-
-/** Whether two rectangles come within `reach` of each other. */
-function rectsWithin(a: { x: number; y: number; w: number; h: number }, b: { x: number; y: number; w: number; h: number }, reach: number): boolean {
-  const dx = Math.max(0, a.x - (b.x + b.w), b.x - (a.x + a.w));
-  const dy = Math.max(0, a.y - (b.y + b.h), b.y - (a.y + a.h));
-  return dx * dx + dy * dy <= reach * reach;
 }
