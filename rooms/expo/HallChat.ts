@@ -87,7 +87,7 @@ export class HallChat {
   constructor(host: HallChatHost) {
     this.host = host;
     const { hallChatPerSecond, blockedWords } = host.limits;
-    this.hallAllowance = new TokenBucket(hallChatPerSecond, Math.max(1, Math.ceil(hallChatPerSecond)));
+    this.hallAllowance = new TokenBucket(hallChatPerSecond, Math.max(1, Math.ceil(hallChatPerSecond)), () => host.now());
     this.builtin = blockedWords.length ? [wordFilter([...blockedWords], "mask")] : [];
   }
 
@@ -157,7 +157,7 @@ export class HallChat {
 
   private allowanceOf(visitor: Visitor): TokenBucket {
     let allowance = this.allowances.get(visitor);
-    if (!allowance) this.allowances.set(visitor, allowance = new TokenBucket(this.host.limits.chatPerSecond, this.host.limits.chatBurst));
+    if (!allowance) this.allowances.set(visitor, allowance = new TokenBucket(this.host.limits.chatPerSecond, this.host.limits.chatBurst, () => this.host.now()));
     return allowance;
   }
 }

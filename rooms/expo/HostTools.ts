@@ -258,7 +258,7 @@ export class HostTools {
 
   private allowanceOf(visitor: Visitor): TokenBucket {
     let allowance = this.allowances.get(visitor);
-    if (!allowance) this.allowances.set(visitor, allowance = new TokenBucket(HOST_COMMANDS_PER_SECOND, HOST_COMMAND_BURST));
+    if (!allowance) this.allowances.set(visitor, allowance = new TokenBucket(HOST_COMMANDS_PER_SECOND, HOST_COMMAND_BURST, () => this.host.now()));
     return allowance;
   }
 }
