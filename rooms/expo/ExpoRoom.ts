@@ -48,6 +48,8 @@ export const OPENING = "expo-opening";
 export const HANDOFF = "expo-handoff";
 /** A handoff's signed payload is good for this long: the client joins the next zone within it, ms. */
 const HANDOFF_TTL_MS = 30_000;
+/** How long a zone waits for the zone a visitor came from to take note of its arrival, ms. */
+const ARRIVAL_NOTICE_TIMEOUT_MS = 1000;
 const MAX_NAME = 40;
 /** Roles with host tools. */
 const hostRoles = new Set(["host", "admin"]);
@@ -134,7 +136,10 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
       tick: () => this.slices.tick,
       reserveSeat: (visitor, roomId, payload) => this.reserveSeat(visitor, roomId, payload),
       send: (visitor, envelope) => this.sendEnvelope(visitor.client, envelope),
+      announceArrival: (roomId, visitorId) => this.announceArrival(roomId, visitorId),
       publishGhosts: (toZoneId, batch) => this.hall.publishGhosts(toZoneId, batch),
+      pauseFrames: (visitor) => this.slices.remove(visitor),
+      resumeFrames: (visitor) => this.slices.add(visitor),
       forget: (visitorId) => this.hall.forgetIfStillHere(visitorId),
       counted: (outcome) => context.metrics.handoffs.inc({ outcome }),
       background: (work, what) => this.background(work, what),
@@ -221,7 +226,8 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     let entity: Entity;
     let mutedRaw: number;
     if (arrival) {
-      entity = this.zones.admit(arrival);
+      // From here to the welcome nothing is awaited: the zone it came from has just stopped its frames.
+      entity = await this.zones.admit(arrival);
       mutedRaw = arrival.mutedUntil;
     } else {
       mutedRaw = await this.hall.mutedUntil(subject);
@@ -293,6 +299,11 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     this.timers.stop();
     this.hall?.close();
     void this.publishAnalytics();
+  }
+
+  /** The next zone welcomed a visitor handed on from here (its remoteRoomCall, before its welcome): no more frames from here. */
+  zoneArrival(visitorId: number): boolean {
+    return this.zones.arrived(visitorId);
   }
 
   /** The hall's analytics: this zone's live figures merged with the other zones' latest. */
@@ -371,6 +382,15 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     const listing = await matchMaker.driver.findOne({ roomId });
     if (!listing) throw new ServerError(ErrorCode.UNKNOWN_ROOM, `zone room "${roomId}" is not open`);
     return matchMaker.reserveSeatFor(listing as any, { handoff: sign(HANDOFF, payload, HANDOFF_TTL_MS) }, (visitor.client as any).auth);
+  }
+
+  private async announceArrival(roomId: string, visitorId: number): Promise<void> {
+    try {
+      await matchMaker.remoteRoomCall<ExpoRoom>(roomId, "zoneArrival", [visitorId], ARRIVAL_NOTICE_TIMEOUT_MS);
+    } catch (error) {
+      // Welcomed anyway: the old zone then sends frames until the client leaves it, which the client ignores.
+      this.context.logger.warn({ err: error, hallId: this.hallId, visitorId, from: roomId }, `zone room ${roomId} did not take note of visitor ${visitorId}'s arrival here`);
+    }
   }
 
   // --- helpers -----------------------------------------------------------------------

@@ -5,11 +5,11 @@
  * MigrateState); "served here" is the absence of a state.
  *
  *   going out (this zone hands a visitor on):
- *     served here --crosses the border--> Reserving --seat reserved--> Told
+ *     served here --crosses the border--> Reserving --seat reserved--> Told --welcomed there--> Arrived
  *     Reserving --reservation failed--> Failed --HANDOFF_RETRY_MS--> served here (crosses again if still past)
  *     Reserving --leaves--> gone (aborted: the reservation lapses unused)
- *     Told --leaves--> Lingering --a ghost of it arrives | LINGER_MS--> gone from here
- *     Told --not followed for HANDOFF_STALE_MS--> served here (offered again)
+ *     Told | Arrived --leaves--> Lingering --a ghost of it arrives | LINGER_MS--> gone from here
+ *     Told | Arrived --not followed for HANDOFF_STALE_MS--> served here (offered again)
  *   coming in (a visitor handed to this zone):
  *     nothing, its ghost, or Lingering --welcome--> HandedIn --REPLAY_GRACE_MS--> served here
  *     HandedIn --crosses the border--> Reserving
@@ -17,13 +17,15 @@
  * A visitor has one state at most, so it is never both coming in and going out: a
  * handoff into this zone of a visitor still served here is refused ROOM_CONFLICT.
  *
- * The old zone goes on sending frames while the client joins the next one, so the client
- * sees no gap.
+ * Frames: the old zone goes on sending frames while the client joins the next one, so
+ * the client sees no gap. The next zone tells the old one of the arrival before it sends
+ * its welcome (the client switches on the welcome and ignores the old zone from then
+ * on), and the old zone sends no frame from then on (Arrived): none is sent unheard.
  *
  * @example
  *   const zones = new ZoneLink({ hallId, roomId, layout, zone, handoffMargin: 1, interestRadius: 20, crowd, ... });
  *   zones.moved(visitor);                               // after each move: hands it on past the border
- *   const entity = zones.admit(payload);                // a join with a verified handoff
+ *   const entity = await zones.admit(payload);          // a join with a verified handoff
  *   zones.receiveGhosts(batch);                         // a neighbour's batch
  *   zones.publishGhosts(tick); zones.expire(Date.now()); // at the start of each tick
  */
@@ -52,6 +54,8 @@ export enum HandoffState {
   Reserving = "reserving",
   /** Going out: told to go (ZoneHandoff sent); still served here, frames included. */
   Told = "told",
+  /** Going out: the next zone welcomed it; its client listens there now, so it gets no frames here. */
+  Arrived = "arrived",
   /** Going out: the reservation failed; served here, and tried again after a pause. */
   Failed = "failed",
   /** Gone out: left for the next zone; frozen in view here until that zone's ghost of it arrives. */
@@ -66,7 +70,8 @@ type Step = HandoffState | typeof SERVED;
 const transitions: Record<Step, readonly Step[]> = {
   [SERVED]: [HandoffState.Reserving, HandoffState.HandedIn],
   [HandoffState.Reserving]: [HandoffState.Told, HandoffState.Failed, SERVED],
-  [HandoffState.Told]: [HandoffState.Lingering, SERVED],
+  [HandoffState.Told]: [HandoffState.Arrived, HandoffState.Lingering, SERVED],
+  [HandoffState.Arrived]: [HandoffState.Lingering, SERVED],
   [HandoffState.Failed]: [SERVED],
   [HandoffState.Lingering]: [HandoffState.HandedIn, SERVED],
   [HandoffState.HandedIn]: [HandoffState.Reserving, SERVED],
@@ -103,8 +108,13 @@ export interface ZoneLinkHost {
   /** Reserves the visitor a seat in `roomId` carrying `payload` (signed); rejects when that room is not open or full. */
   reserveSeat(visitor: Visitor, roomId: string, payload: HandoffPayload): Promise<unknown>;
   send(visitor: Visitor, envelope: tsunagi.v1.IEnvelope): void;
+  /** Tells room `roomId`, which the visitor came from, that it arrived here; resolves (never rejects) once told or given up. */
+  announceArrival(roomId: string, visitorId: number): Promise<void>;
   /** Sends a neighbouring zone the visitors of this one within its reach. */
   publishGhosts(zoneId: string, batch: tsunagi.v1.IGhostBatch): void;
+  /** Stops the visitor's frames (its client listens to the next zone now), or starts them again. */
+  pauseFrames(visitor: Visitor): void;
+  resumeFrames(visitor: Visitor): void;
   /** A visitor that lingered out of view: drop it from the hall's register unless another zone has it. */
   forget(visitorId: number): void;
   /** Counts a reservation's outcome (tsunagi_expo_handoffs_total). */
@@ -151,11 +161,20 @@ export class ZoneLink {
     this.host.background(this.handOff(visitor, target), "a zone handoff");
   }
 
+  /** The next zone welcomed a visitor handed from here (it calls this before its welcome): no more frames from here. */
+  arrived(visitorId: number): boolean {
+    const link = this.links.get(visitorId);
+    if (link?.state !== HandoffState.Told) return false;
+    this.step(visitorId, link, HandoffState.Arrived);
+    if (link.visitor) this.host.pauseFrames(link.visitor);
+    return true;
+  }
+
   /** A visitor of this room left: true when it stays in view, lingering (handed on), false when it is gone. */
   left(visitor: Visitor): boolean {
     const id = visitor.entity.id;
     const link = this.links.get(id);
-    if (link?.state === HandoffState.Told) {
+    if (link?.state === HandoffState.Told || link?.state === HandoffState.Arrived) {
       this.step(id, link, HandoffState.Lingering);
       link.visitor = undefined;
       return true;
@@ -172,7 +191,7 @@ export class ZoneLink {
     const roomId = zoneRoomId(host.hallId, host.layout, target.id);
     const { areas: toldAreas, booths: toldBooths } = visitor.view.toldPlaces();
     const payload: HandoffPayload = {
-      roomId, fromZoneId: host.zone!.id, visitorId: id, subject: visitor.subject,
+      roomId, fromRoomId: host.roomId, fromZoneId: host.zone!.id, visitorId: id, subject: visitor.subject,
       name: entity.name, role: entity.role, avatar: entity.avatar,
       x: entity.x, y: entity.y, heading: entity.heading, seq: entity.seq, sentAtMs: entity.sentAtMs,
       areas: [...visitor.areas], booths: [...visitor.booths], toldAreas, toldBooths, mutedUntil: visitor.mutedUntil,
@@ -196,13 +215,17 @@ export class ZoneLink {
   // --- coming in ------------------------------------------------------------------------
 
   /**
-   * Admits a visitor handed to this zone (a join whose handoff verified): its entity (its
-   * ghost here, if there is one) becomes this room's, shown from the next tick.
+   * Admits a visitor handed to this zone (a join whose handoff verified): tells the zone
+   * it came from, then makes its entity (its ghost here, if there is one) this room's,
+   * shown from the next tick. The caller welcomes it right after, without awaiting
+   * anything in between, so the old zone stops its frames before the client can switch.
    * @throws ServerError ROOM_CONFLICT when the visitor is still served here.
    */
-  admit(payload: HandoffPayload): Entity {
+  async admit(payload: HandoffPayload): Promise<Entity> {
     const { crowd } = this.host;
     const id = payload.visitorId;
+    this.refuseIfServedHere(id);
+    await this.host.announceArrival(payload.fromRoomId, id);
     this.refuseIfServedHere(id);
     const entity = crowd.get(id) ?? crowd.create(id, payload.x, payload.y, this.host.now());
     if (payload.seq >= entity.seq) {
@@ -301,6 +324,7 @@ export class ZoneLink {
           this.host.forget(id);
           break;
         case HandoffState.Told:
+        case HandoffState.Arrived:
           if (age <= HANDOFF_STALE_MS) break;
           this.host.logger.warn({ hallId: this.host.hallId, visitorId: id, to: link.zoneId }, `visitor ${id} did not follow its handoff to zone ${link.zoneId}; offering it again`);
           this.offerAgain(id, link);
@@ -317,11 +341,14 @@ export class ZoneLink {
     }
   }
 
-  /** Back to served here; handed on again if it is still past the border. */
+  /** Back to served here, frames included; handed on again if it is still past the border. */
   private offerAgain(visitorId: number, link: Link): void {
     const visitor = link.visitor;
+    const wasPaused = link.state === HandoffState.Arrived;
     this.step(visitorId, link, SERVED);
-    if (visitor) this.moved(visitor);
+    if (!visitor) return;
+    if (wasPaused) this.host.resumeFrames(visitor);
+    this.moved(visitor);
   }
 
   // --- the state machine ----------------------------------------------------------------

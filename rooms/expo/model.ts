@@ -73,7 +73,8 @@ export interface Visitor {
 export interface HandoffPayload {
   /** The room it is handed to (the only one that accepts it). */
   roomId: string;
-  /** The zone it comes from. */
+  /** The room and zone it comes from: the room is told when it arrives, so it stops sending frames. */
+  fromRoomId: string;
   fromZoneId: string;
   visitorId: number;
   subject: string;

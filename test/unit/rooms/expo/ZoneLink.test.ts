@@ -2,8 +2,9 @@
  * ZoneLink against a fake zone room (the west zone of a hall split west | east at
  * x = 100): every transition of the handoff state machine, going out (Reserving, Told,
  * Failed and its retry, an abort, Lingering and its two ends, a stale handoff offered
- * again) and coming in (HandedIn and its replay grace, a return from Lingering), that no
- * visitor is both coming in and going out, and the ghost batches between zones.
+ * again, Arrived once the next zone welcomed it) and coming in (HandedIn and its replay
+ * grace, a return from Lingering), that no visitor is both coming in and going out, and
+ * the ghost batches between zones.
  */
 import { describe, expect, it } from "vitest";
 import { ErrorCode, tsunagi } from "../../../../proto/index.ts";
@@ -47,7 +48,7 @@ function batch(zoneId: string, visitors: tsunagi.v1.IVisitorState[]): tsunagi.v1
 /** A handoff payload from the east zone for visitor `id` at (x, 50). */
 function arrival(id: number, x: number, fields: Partial<HandoffPayload> = {}): HandoffPayload {
   return {
-    roomId: "test-hall", fromZoneId: "east", visitorId: id, subject: `subject-${id}`,
+    roomId: "test-hall", fromRoomId: "test-hall--east", fromZoneId: "east", visitorId: id, subject: `subject-${id}`,
     name: "Arriving", role: "visitor", avatar: "owl", x, y: 50, heading: 0, seq: 10, sentAtMs: 5,
     areas: ["aisle"], booths: [], toldAreas: ["aisle"], toldBooths: [], mutedUntil: 0, ...fields,
   };
@@ -198,24 +199,97 @@ describe("ZoneLink: going out", () => {
   });
 });
 
+describe("ZoneLink: the arrival in the next zone, so that no frame is sent unheard", () => {
+  it("the next zone's notice moves a visitor told to go to Arrived, and its frames here stop", async () => {
+    const { room, zones, visitor, tell } = setUp();
+    const walker = visitor(1, 95);
+    await tell(walker);
+    expect(zones.arrived(1)).toBe(true);
+    expect(zones.state(1)).toBe(HandoffState.Arrived);
+    expect(room.paused.has(walker)).toBe(true);
+  });
+
+  it("a notice for a visitor not told to go changes nothing", async () => {
+    const { room, zones, visitor, walk, leave, tell } = setUp();
+    expect(zones.arrived(5)).toBe(false);
+    const walker = visitor(1, 95);
+    walk(walker, 102); // Reserving
+    expect(zones.arrived(1)).toBe(false);
+    expect(zones.state(1)).toBe(HandoffState.Reserving);
+    room.reservations[0].grant();
+    await room.settle();
+    leave(walker); // Lingering
+    expect(zones.arrived(1)).toBe(false);
+    expect(zones.state(1)).toBe(HandoffState.Lingering);
+    expect(room.paused.size).toBe(0);
+    const other = visitor(2, 95);
+    await tell(other);
+    zones.arrived(2);
+    expect(zones.arrived(2)).toBe(false); // a second notice: already Arrived
+  });
+
+  it("a visitor that arrived there and then leaves here lingers, like one told to go", async () => {
+    const { zones, visitor, leave, tell } = setUp();
+    const walker = visitor(1, 95);
+    await tell(walker);
+    zones.arrived(1);
+    leave(walker);
+    expect(zones.state(1)).toBe(HandoffState.Lingering);
+  });
+
+  it("an Arrived visitor still here after HANDOFF_STALE_MS gets its frames again and is offered the handoff again", async () => {
+    const { room, zones, visitor, tell } = setUp();
+    const walker = visitor(1, 95);
+    await tell(walker);
+    zones.arrived(1);
+    room.time += HANDOFF_STALE_MS + 1;
+    zones.expire(room.time);
+    expect(room.paused.has(walker)).toBe(false);
+    expect(zones.state(1)).toBe(HandoffState.Reserving);
+    expect(room.reservations).toHaveLength(2);
+  });
+
+  it("coming in, the zone the visitor came from is told before it is admitted here (and so before its welcome)", async () => {
+    const { room, zones } = setUp();
+    room.holdArrivals = true;
+    const admitting = zones.admit(arrival(7, 99));
+    let admitted = false;
+    void admitting.then(() => { admitted = true; });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(room.announced).toEqual([{ roomId: "test-hall--east", visitorId: 7, localYet: false }]);
+    expect(admitted).toBe(false);
+    expect(zones.state(7)).toBeUndefined();
+    room.releaseArrivals();
+    await admitting;
+    expect(zones.state(7)).toBe(HandoffState.HandedIn);
+  });
+
+  it("an arrival refused ROOM_CONFLICT tells no zone anything", async () => {
+    const { room, zones, visitor } = setUp();
+    visitor(1, 95);
+    await expect(zones.admit(arrival(1, 99))).rejects.toMatchObject({ code: ErrorCode.ROOM_CONFLICT });
+    expect(room.announced).toEqual([]);
+  });
+});
+
 describe("ZoneLink: coming in", () => {
-  it("an arrival takes over its ghost here (the same entity, this room's from the next tick), keeping the newer state", () => {
+  it("an arrival takes over its ghost here (the same entity, this room's from the next tick), keeping the newer state", async () => {
     const { room, zones } = setUp();
     zones.receiveGhosts(batch("east", [{ visitorId: 7, x: 101, y: 50, seq: 12, name: "Ghost" }]));
     const ghost = room.crowd.get(7)!;
-    const entity = zones.admit(arrival(7, 99, { seq: 11 }));
+    const entity = await zones.admit(arrival(7, 99, { seq: 11 }));
     expect(entity).toBe(ghost);
     expect(entity).toMatchObject({ seq: 12, x: 101, name: "Arriving", avatar: "owl", changedTick: room.tickNo + 1 });
     expect(entity.ghostZone).toBeUndefined();
     expect(zones.state(7)).toBe(HandoffState.HandedIn);
-    const fresh = zones.admit(arrival(8, 98));
+    const fresh = await zones.admit(arrival(8, 98));
     expect(fresh).toMatchObject({ id: 8, x: 98, seq: 10 });
     expect(room.crowd.get(8)).toBe(fresh);
   });
 
-  it("drops its replays quietly for REPLAY_GRACE_MS, then it is served here like anyone", () => {
+  it("drops its replays quietly for REPLAY_GRACE_MS, then it is served here like anyone", async () => {
     const { room, zones } = setUp();
-    zones.admit(arrival(7, 99));
+    await zones.admit(arrival(7, 99));
     const arrivedAt = room.time;
     expect(zones.replaying(7)).toBe(true);
     zones.expire(arrivedAt + REPLAY_GRACE_MS);
@@ -230,7 +304,7 @@ describe("ZoneLink: coming in", () => {
     const walker = visitor(1, 95);
     await tell(walker);
     leave(walker);
-    const entity = zones.admit(arrival(1, 99, { seq: 20 }));
+    const entity = await zones.admit(arrival(1, 99, { seq: 20 }));
     expect(entity).toBe(walker.entity);
     expect(zones.state(1)).toBe(HandoffState.HandedIn);
     room.time += LINGER_MS + 1;
@@ -243,15 +317,15 @@ describe("ZoneLink: no visitor both coming in and going out", () => {
   it("refuses ROOM_CONFLICT the arrival of a visitor still served here, and its handoff goes on", async () => {
     const { zones, visitor, tell } = setUp();
     const walker = visitor(1, 95);
-    expect(() => zones.admit(arrival(1, 99))).toThrow(expect.objectContaining({ code: ErrorCode.ROOM_CONFLICT }));
+    await expect(zones.admit(arrival(1, 99))).rejects.toMatchObject({ code: ErrorCode.ROOM_CONFLICT });
     await tell(walker);
-    expect(() => zones.admit(arrival(1, 99))).toThrow(expect.objectContaining({ code: ErrorCode.ROOM_CONFLICT }));
+    await expect(zones.admit(arrival(1, 99))).rejects.toMatchObject({ code: ErrorCode.ROOM_CONFLICT });
     expect(zones.state(1)).toBe(HandoffState.Told);
   });
 
-  it("a visitor handed in that walks on leaves its replay grace for Reserving", () => {
+  it("a visitor handed in that walks on leaves its replay grace for Reserving", async () => {
     const { room, zones, walk } = setUp();
-    const entity = zones.admit(arrival(7, 99));
+    const entity = await zones.admit(arrival(7, 99));
     const arrived = room.join(fakeVisitor(entity));
     expect(zones.replaying(7)).toBe(true);
     walk(arrived, 102);
