@@ -9,14 +9,20 @@
  *   booths near and far, areas entered and left);
  * - TickSlices: the tick's frames spread over slices, one frame per visitor per tick;
  * - ZoneLink: ghost batches to and from neighbouring zones, and the handoff of visitors
- *   who cross a border (one state machine for both sides);
+ *   who cross a border (one state machine for both sides; ZoneSeats, its matchmaker calls);
  * - HallChat and HostTools: chat, and the host commands applied hall-wide;
  * - HallChannels: the hall's pub/sub channels and shared keys; ExpoAnalytics: its figures.
  *
  * Halls are opened by `openHall()` (HallAdmin: POST /expo/halls, `--expo-hall-file`, the
  * demo), which signs each zone room's creation; a client cannot create an expo room.
+ *
+ * @example
+ *   // HallAdmin.openHall, once per zone:
+ *   await matchMaker.createRoom("expo", { roomId, hall: layout, zone: zoneId,
+ *     opening: sign(OPENING, { hallId: layout.hallId, zoneId, roomId }, 60_000) });
+ *   // a visitor: ExpoSession.join(client, hallId) from client-sdk
  */
-import { ServerError, matchMaker, type AuthContext, type Client } from "@colyseus/core";
+import { ServerError, type AuthContext, type Client } from "@colyseus/core";
 import { ErrorCode, TRUSTED, errorCodeName, tsunagi } from "../../proto/index.ts";
 import { TokenBucket } from "../../common/TokenBucket.ts";
 import { ClusterRoom, tokenAuth } from "../shared/ClusterRoom.ts";
@@ -30,7 +36,8 @@ import { zoneRoomId } from "./ZoneGeometry.ts";
 import { HallPlaces } from "./HallPlaces.ts";
 import { VisitorMoves, MAX_AVATAR } from "./VisitorMoves.ts";
 import { ExpoAnalytics, mergeSnapshots } from "./Analytics.ts";
-import { sign, verify, type Signed } from "./signing.ts";
+import { verify, type Signed } from "./signing.ts";
+import { announceArrival, reserveZoneSeat, verifiedHandoff } from "./ZoneSeats.ts";
 import { HallChannels, type HallEvent } from "./HallChannels.ts";
 import { Crowd } from "./Crowd.ts";
 import { VisitorView, type VisitorViewHost } from "./VisitorView.ts";
@@ -39,17 +46,12 @@ import { ZoneLink } from "./ZoneLink.ts";
 import { HallChat } from "./HallChat.ts";
 import { HostTools } from "./HostTools.ts";
 import { sendRaw, trySend } from "./Delivery.ts";
-import type { Entity, HandoffPayload, Visitor } from "./model.ts";
+import type { Entity, Visitor } from "./model.ts";
 
 type Envelope = tsunagi.v1.Envelope;
 
-/** Signing purposes (signing.ts): a zone room's opening, and a visitor's handoff. */
+/** The signing purpose of a zone room's opening (signing.ts). */
 export const OPENING = "expo-opening";
-export const HANDOFF = "expo-handoff";
-/** A handoff's signed payload is good for this long: the client joins the next zone within it, ms. */
-const HANDOFF_TTL_MS = 30_000;
-/** How long a zone waits for the zone a visitor came from to take note of its arrival, ms. */
-const ARRIVAL_NOTICE_TIMEOUT_MS = 1000;
 const MAX_NAME = 40;
 /** Roles with host tools. */
 const hostRoles = new Set(["host", "admin"]);
@@ -73,9 +75,11 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
   maxClients = 20_000;
   /** The node: config, logger, metrics. */
   private context!: NodeContext;
-  /** The validated layout, and this room's zone of it (undefined: one room serves the hall). */
+  /** The validated layout. */
   private layout!: HallLayout;
+  /** The hall's id: the room id of its entrance, the prefix of its shared keys. */
   private hallId!: string;
+  /** This room's zone of the hall; undefined when one room serves the whole hall. */
   private zone?: ZoneLayout;
   /** Everyone shown here: visitors, ghosts, visitors handed on and lingering. */
   private crowd!: Crowd;
@@ -93,7 +97,9 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
   private zones!: ZoneLink;
   /** The tick's frames, spread over slices. */
   private slices!: TickSlices<Visitor>;
+  /** Chat: channels, rates, moderation, delivery. */
   private chat!: HallChat;
+  /** Host commands, applied hall-wide, and the pin and presentations joiners are welcomed with. */
   private hostTools!: HostTools;
   /** Where every visitor's view looks, and how far. */
   private viewHost!: VisitorViewHost;
@@ -134,9 +140,9 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
       hallId, roomId: this.roomId, layout: this.layout, zone: this.zone, crowd: this.crowd, visitors, now,
       handoffMargin: expo.handoffMargin, interestRadius: expo.interestRadius, logger: context.logger,
       tick: () => this.slices.tick,
-      reserveSeat: (visitor, roomId, payload) => this.reserveSeat(visitor, roomId, payload),
+      reserveSeat: (visitor, roomId, payload) => reserveZoneSeat(roomId, payload, (visitor.client as { auth?: unknown }).auth),
       send: (visitor, envelope) => this.sendEnvelope(visitor.client, envelope),
-      announceArrival: (roomId, visitorId) => this.announceArrival(roomId, visitorId),
+      announceArrival: (roomId, visitorId) => announceArrival(roomId, visitorId, context.logger),
       publishGhosts: (toZoneId, batch) => this.hall.publishGhosts(toZoneId, batch),
       pauseFrames: (visitor) => this.slices.remove(visitor),
       resumeFrames: (visitor) => this.slices.add(visitor),
@@ -218,10 +224,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
       this.context.logger.warn({ hallId: this.hallId, subject }, `join refused: ${subject} is banned from hall ${this.hallId}`);
       throw new ServerError(ErrorCode.BANNED, `you are banned from hall "${this.hallId}"`);
     }
-    const arrival = options?.handoff !== undefined ? verify<HandoffPayload>(HANDOFF, options.handoff) : undefined;
-    if (options?.handoff !== undefined && (!arrival || arrival.roomId !== this.roomId || arrival.subject !== subject)) {
-      throw new ServerError(ErrorCode.FORBIDDEN, "zone handoff not valid here (forged, expired or for another room)");
-    }
+    const arrival = options?.handoff !== undefined ? verifiedHandoff(options.handoff, this.roomId, subject) : undefined;
     const expo = this.context.config.expo;
     let entity: Entity;
     let mutedRaw: number;
@@ -375,21 +378,6 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
       await this.hall.saveAnalytics(this.analytics.snapshot(Date.now()));
     } catch (error) {
       this.context?.logger.warn({ err: error, hallId: this.hallId }, "could not publish expo analytics; retrying next second");
-    }
-  }
-
-  private async reserveSeat(visitor: Visitor, roomId: string, payload: HandoffPayload): Promise<unknown> {
-    const listing = await matchMaker.driver.findOne({ roomId });
-    if (!listing) throw new ServerError(ErrorCode.UNKNOWN_ROOM, `zone room "${roomId}" is not open`);
-    return matchMaker.reserveSeatFor(listing as any, { handoff: sign(HANDOFF, payload, HANDOFF_TTL_MS) }, (visitor.client as any).auth);
-  }
-
-  private async announceArrival(roomId: string, visitorId: number): Promise<void> {
-    try {
-      await matchMaker.remoteRoomCall<ExpoRoom>(roomId, "zoneArrival", [visitorId], ARRIVAL_NOTICE_TIMEOUT_MS);
-    } catch (error) {
-      // Welcomed anyway: the old zone then sends frames until the client leaves it, which the client ignores.
-      this.context.logger.warn({ err: error, hallId: this.hallId, visitorId, from: roomId }, `zone room ${roomId} did not take note of visitor ${visitorId}'s arrival here`);
     }
   }
 
