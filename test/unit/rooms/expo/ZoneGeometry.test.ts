@@ -6,25 +6,14 @@ import { describe, it, expect } from "vitest";
 import { parseHallLayout, type HallLayout } from "../../../../rooms/expo/HallLayout.ts";
 import { distanceToRect, rectContains, rectsWithin, zoneAt, zoneRoomId } from "../../../../rooms/expo/ZoneGeometry.ts";
 
-/** The example of the layout format: 200 × 120 m, split west / east at x = 100. */
-function exampleLayout(): Record<string, any> {
-  return {
-    hallId: "tokyo-expo",
-    name: "Tokyo Expo Hall A",
-    width: 200,
-    height: 120,
-    spawn: { x: 5, y: 60 },
-    booths: [{ id: "acme", name: "ACME Robotics", exhibitor: "ACME Inc.", area: { x: 10, y: 10, w: 8, h: 6 } }],
-    areas: [{ id: "stage", name: "Main stage", rect: { x: 80, y: 0, w: 40, h: 20 } }],
-    zones: [
-      { id: "west", rect: { x: 0, y: 0, w: 100, h: 120 } },
-      { id: "east", rect: { x: 100, y: 0, w: 100, h: 120 } },
-    ],
-  };
-}
+/** A 200 × 120 m hall split west | east at x = 100, its entrance (spawn) in the west; no booths, no areas. */
+const twoZones = {
+  hallId: "tokyo-expo", name: "Two zones", width: 200, height: 120, spawn: { x: 5, y: 60 },
+  zones: [{ id: "west", rect: { x: 0, y: 0, w: 100, h: 120 } }, { id: "east", rect: { x: 100, y: 0, w: 100, h: 120 } }],
+};
 
 describe("ZoneGeometry", () => {
-  const layout: HallLayout = parseHallLayout(exampleLayout());
+  const layout: HallLayout = parseHallLayout(twoZones);
 
   it("rectContains is inclusive on all edges", () => {
     const r = { x: 10, y: 10, w: 8, h: 6 };
@@ -54,7 +43,7 @@ describe("ZoneGeometry", () => {
     expect(zoneAt(layout, 50, 120)?.id).toBe("west");
     expect(zoneAt(layout, 200, 120)?.id).toBe("east");
     const quarters = parseHallLayout({
-      ...exampleLayout(),
+      ...twoZones,
       booths: [],
       zones: [
         { id: "sw", rect: { x: 0, y: 0, w: 100, h: 60 } },
@@ -75,20 +64,20 @@ describe("ZoneGeometry", () => {
     expect(zoneAt(layout, -0.001, 60)).toBeUndefined();
     expect(zoneAt(layout, 50, 120.5)).toBeUndefined();
     expect(zoneAt(layout, Number.NaN, 60)).toBeUndefined();
-    const single = parseHallLayout({ ...exampleLayout(), zones: [] });
+    const single = parseHallLayout({ ...twoZones, zones: [] });
     expect(zoneAt(single, 50, 60)).toBeUndefined();
   });
 
   it("zoneRoomId: the spawn's zone is the hall's own room, the others get their own", () => {
     expect(zoneRoomId("tokyo-expo", layout, "west")).toBe("tokyo-expo");
     expect(zoneRoomId("tokyo-expo", layout, "east")).toBe("tokyo-expo--east");
-    const eastEntrance = parseHallLayout({ ...exampleLayout(), spawn: { x: 190, y: 5 } });
+    const eastEntrance = parseHallLayout({ ...twoZones, spawn: { x: 190, y: 5 } });
     expect(zoneRoomId("tokyo-expo", eastEntrance, "east")).toBe("tokyo-expo");
     expect(zoneRoomId("tokyo-expo", eastEntrance, "west")).toBe("tokyo-expo--west");
   });
 
   it("zoneRoomId: a hall without zones is one room; unknown zones are refused", () => {
-    const single = parseHallLayout({ ...exampleLayout(), zones: [] });
+    const single = parseHallLayout({ ...twoZones, zones: [] });
     expect(zoneRoomId("tokyo-expo", single, "")).toBe("tokyo-expo");
     expect(() => zoneRoomId("tokyo-expo", single, "west")).toThrow(RangeError);
     expect(() => zoneRoomId("tokyo-expo", layout, "north")).toThrow(/has no zone "north" \(zones: west, east\)/);

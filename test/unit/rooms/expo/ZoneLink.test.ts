@@ -31,13 +31,13 @@ function setUp() {
     who.entity.seq++;
     zones.moved(who);
   };
-  /** Walks a visitor east of the border and has its seat granted: Told. */
-  const tell = async (who: Visitor) => {
+  /** Walks a visitor east of the border and has its seat granted (Told) or refused (Failed). */
+  const crossWith = (answer: "grant" | "refuse") => async (who: Visitor) => {
     walk(who, 102);
-    room.reservations.at(-1)!.grant();
+    room.reservations.at(-1)![answer]();
     await room.settle();
   };
-  return { room, zones, visitor, leave, walk, tell };
+  return { room, zones, visitor, leave, walk, tell: crossWith("grant"), fail: crossWith("refuse") };
 }
 
 /** A GhostBatch from `zoneId` as it arrives over the wire. */
@@ -98,11 +98,9 @@ describe("ZoneLink: going out", () => {
   });
 
   it("a failed reservation leaves the visitor served here (Failed, counted), and it is tried again after HANDOFF_RETRY_MS if still past", async () => {
-    const { room, zones, visitor, walk } = setUp();
+    const { room, zones, visitor, fail } = setUp();
     const walker = visitor(1, 95);
-    walk(walker, 102);
-    room.reservations[0].refuse();
-    await room.settle();
+    await fail(walker);
     expect(zones.state(1)).toBe(HandoffState.Failed);
     expect(room.outcomes).toEqual(["failed"]);
     expect(room.sent).toEqual([]);
@@ -116,11 +114,9 @@ describe("ZoneLink: going out", () => {
   });
 
   it("after a failure, a visitor that walked back into the zone is simply served here", async () => {
-    const { room, zones, visitor, walk } = setUp();
+    const { room, zones, visitor, walk, fail } = setUp();
     const walker = visitor(1, 95);
-    walk(walker, 102);
-    room.reservations[0].refuse();
-    await room.settle();
+    await fail(walker);
     walk(walker, 90);
     room.time += HANDOFF_RETRY_MS + 1;
     zones.expire(room.time);
