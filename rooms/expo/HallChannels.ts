@@ -27,7 +27,7 @@ export const ghostsChannel = (hallId: string, zoneId: string) => `expo:${hallId}
 /** What the hall's visitors hash holds per visitor id. */
 export interface HallVisitorRecord { subject: string; name: string; zoneId: string }
 
-/** A GhostBatch (expo.proto) as it travels on a ghosts channel: protobuf, base64. */
+/** A GhostBatch (cluster.proto) as it travels on a ghosts channel: protobuf, base64. */
 export function encodeGhosts(batch: tsunagi.v1.IGhostBatch): string {
   return Buffer.from(tsunagi.v1.GhostBatch.encode(batch).finish()).toString("base64");
 }
