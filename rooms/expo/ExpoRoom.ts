@@ -68,10 +68,6 @@ export interface ExpoRoomOptions {
 const joinAuth = tokenAuth(["visitor", "host"]);
 
 export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
-  static async onAuth(token: string, options: any, context: AuthContext): Promise<TokenClaims> {
-    return joinAuth(token, options, context);
-  }
-
   maxClients = 20_000;
   /** The node: config, logger, metrics. */
   private context!: NodeContext;
@@ -107,6 +103,10 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
   private welcomeHall!: tsunagi.v1.IExpoHall;
   /** Every-second work: the heatmap and the analytics others read. */
   private readonly timers = new PeriodicTasks();
+
+  static async onAuth(token: string, options: any, context: AuthContext): Promise<TokenClaims> {
+    return joinAuth(token, options, context);
+  }
 
   override async onCreate(options: ExpoRoomOptions) {
     const opening = verify<{ hallId: string; zoneId: string; roomId: string }>(OPENING, options?.opening);

@@ -60,8 +60,9 @@ export class VisitorView {
   private lastFrameTick: number;
   /** The newest of the visitor's own moves its client was told applied; -1 forces the next frame out. */
   private ackedSeq = -1;
-  /** Areas it is in and booths near it, as the client last heard them. */
+  /** The areas it is in, as the client last heard them. */
   private readonly toldAreas: Set<string>;
+  /** The booths near it, as the client last heard them. */
   private readonly toldBooths: Set<string>;
   /** Neighbour entries (appeared, moved, gone) in the last frame built, for the metrics. */
   lastUpdates = 0;
