@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { matchMaker } from "@colyseus/core";
 import type { RegionNode } from "../server/RegionNode.ts";
 import { loadHallLayout } from "../rooms/expo/HallLayout.ts";
-import { openHall } from "../rooms/expo/halls.ts";
+import { openHall } from "../rooms/expo/HallAdmin.ts";
 import { startExpoBots, type ExpoBots } from "./ExpoBots.ts";
 import { prettyLogs } from "../common/logOutput.ts";
 

@@ -11,7 +11,7 @@ import { LobbyRoom } from "./lobby/LobbyRoom.ts";
 import { SessionRoom } from "./session/SessionRoom.ts";
 import { TeleopRoom } from "./teleop/TeleopRoom.ts";
 import { ExpoRoom } from "./expo/ExpoRoom.ts";
-import { HALL_LAYOUT_MAX_BYTES, handleExpoRequest, openHall } from "./expo/halls.ts";
+import { HALL_LAYOUT_MAX_BYTES, handleExpoRequest, openHall } from "./expo/HallAdmin.ts";
 import { loadHallLayout } from "./expo/HallLayout.ts";
 
 export const lobbyModule: RoomModule = { name: "lobby", rooms: { lobby: LobbyRoom } };

@@ -128,7 +128,7 @@ export function benchHallLayout(hallId: string, side: number, zoned: boolean): R
 }
 
 /** Distance from (x, y) to a rectangle, 0 inside: the room's own rule (HallLayout). */
-export { distanceToRect } from "../../rooms/expo/HallLayout.ts";
+export { distanceToRect } from "../../rooms/expo/ZoneGeometry.ts";
 
 // ---------------------------------------------------------------------------------------
 // Walking and sending

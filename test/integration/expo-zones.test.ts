@@ -2,7 +2,8 @@
  * A hall split into two zones served by two region nodes (one region, real Redis): a
  * visitor walks across the border and is handed from one node to the other without the
  * application seeing a reconnect, without losing a position update, and with the
- * neighbours on both sides in view the whole way.
+ * neighbours on both sides in view the whole way; and every frame the zones send reaches
+ * a visitor's session, however often it crosses.
  */
 import "../../server/polyfills.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,7 +16,7 @@ import { TsunagiClient } from "../../client-sdk/TsunagiClient.ts";
 import { TokenService } from "../../server/auth/tokens.ts";
 import { flushRedisDb, repoRoot, startNode, testSecret, waitFor, type NodeProcess } from "../fixtures/processes.ts";
 import { testToken } from "../fixtures/tokens.ts";
-import { ExpoLog, joinExpo, leaveAll, openHall } from "../fixtures/expo.ts";
+import { ExpoLog, joinExpo, joined, leaveAll, openHall } from "../fixtures/expo.ts";
 import { testRedisUrl } from "../fixtures/redis.ts";
 
 const redisUrl = testRedisUrl(12);
@@ -128,6 +129,38 @@ describe("a hall over two nodes", () => {
     expect(walker.neighbours.get(west.visitorId)).toMatchObject({ x: 95, y: 50, name: "West watcher" });
   }, 60_000);
 
+  it("every frame the zones send a visitor pacing across the border reaches its session: none goes out after it switched zones", async () => {
+    const westJiggler = await joinExpo(node(0), HALL, { name: "West jiggler" });
+    const eastJiggler = await joinExpo(node(0), HALL, { name: "East jiggler" });
+    const pacer = await joinExpo(node(0), HALL, { name: "Pacer" });
+    await placeIn(westJiggler, 96, 20, "west");
+    await placeIn(eastJiggler, 104, 20, "east");
+    await placeIn(pacer, 97, 20, "west");
+    const before = await settledFrameCounts();
+    // Neighbours on both sides move all the time, so each zone has a frame for the pacer every tick.
+    const jiggling = setInterval(() => {
+      westJiggler.move(95 + Math.random(), 20, 0);
+      eastJiggler.move(104 + Math.random(), 20, 0);
+    }, 70);
+    // A busy client (a browser tab with other work to do) reads its sockets in bursts: a
+    // zone's welcome and the old zone's next frames then arrive in one burst.
+    const busy = setInterval(() => { const until = performance.now() + 30; while (performance.now() < until); }, 45);
+    try {
+      for (let crossing = 0; crossing < 12; crossing++) {
+        if (crossing % 2 === 0) await placeIn(pacer, 103, 20, "east");
+        else await placeIn(pacer, 97, 20, "west");
+      }
+    } finally {
+      clearInterval(jiggling);
+      clearInterval(busy);
+    }
+    expect(pacer.stats.handoffs).toBe(12);
+    const after = await settledFrameCounts();
+    // Before the zones told each other of arrivals, the old zone's frames after the client's switch were sent unheard.
+    expect(after.received - before.received).toBe(after.sent - before.sent);
+    expect(after.sent - before.sent).toBeGreaterThan(12);
+  }, 90_000);
+
   it("a token scoped to the hall admits its holder to every zone; one scoped elsewhere is refused", async () => {
     const issuer = new TokenService({ secret: testSecret });
     const scoped = new TsunagiClient({ url: node(0).httpUrl, token: await issuer.issue({ sub: "scoped", role: "visitor", rooms: [HALL] }) });
@@ -197,4 +230,22 @@ function node(i: number): NodeProcess {
 /** The seq of the walker's newest move (ExpoSession numbers moves 1, 2, 3...). */
 function walkerSeq(session: ExpoSession): number {
   return session.stats.movesSent;
+}
+
+/** Frames both nodes sent (tsunagi_expo_frames_total) and frames every joined session applied, once neither changes any more. */
+async function settledFrameCounts(): Promise<{ sent: number; received: number }> {
+  let previous = "";
+  let stable = 0;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const sent = (await Promise.all(nodes.map(async (n) => Number((await (await fetch(`${n.httpUrl}/metrics`)).text()).match(/^tsunagi_expo_frames_total (\d+)/m)?.[1] ?? NaN)))).reduce((a, b) => a + b, 0);
+    const received = [...joined].reduce((sum, session) => sum + session.stats.frames, 0);
+    const now = `${sent}/${received}`;
+    stable = now === previous ? stable + 1 : 0;
+    previous = now;
+    // Handed-off visitors linger in view up to 2 s, then are gone for their watchers: wait past that.
+    if (stable >= 6) return { sent, received };
+    if (Date.now() > deadline) throw new Error(`frame counts did not settle within 20 s (last ${now})`);
+    await sleep(400);
+  }
 }

@@ -16,7 +16,7 @@ import { TsunagiError } from "../../client-sdk/errors.ts";
 import { ErrorCode, tsunagi } from "../../proto/index.ts";
 import { flushRedisDb, repoRoot, runScript, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
 import { testToken } from "../fixtures/tokens.ts";
-import { ExpoLog, joinExpo, leaveAll, openHall, smallHall, waitForNeighbours } from "../fixtures/expo.ts";
+import { ExpoLog, joinExpo, leaveAll, openHall, refusedWith, smallHall, waitForNeighbours } from "../fixtures/expo.ts";
 import { spawn } from "node:child_process";
 import { prng } from "../fixtures/random.ts";
 import { testRedisUrl } from "../fixtures/redis.ts";
@@ -28,13 +28,6 @@ let node: NodeProcess;
 let dir: string;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function refusedWith(promise: Promise<unknown>, code: number) {
-  const error = await promise.then(() => undefined, (e) => e);
-  expect(error, `expected ${code}`).toBeInstanceOf(TsunagiError);
-  expect((error as TsunagiError).code).toBe(code);
-  return error as TsunagiError;
-}
 
 beforeAll(async () => {
   await flushRedisDb(redisUrl);

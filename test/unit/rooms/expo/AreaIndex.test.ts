@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { AreaIndex } from "../../../../rooms/expo/AreaIndex.ts";
-import { distanceToRect } from "../../../../rooms/expo/HallLayout.ts";
+import { distanceToRect } from "../../../../rooms/expo/ZoneGeometry.ts";
 import { prng } from "../../../fixtures/random.ts";
 
 describe("AreaIndex", () => {

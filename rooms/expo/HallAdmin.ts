@@ -20,11 +20,12 @@ import type { NodeContext } from "../../server/context.ts";
 import { hasCapacity, loadScore } from "../../server/cluster/RegionSelector.ts";
 import { placeOnProcess } from "../../server/cluster/ClusterMatchmaker.ts";
 import { bearerToken, codedErrorResponse, jsonResponse } from "../../server/http/responses.ts";
-import { LayoutError, parseHallLayout, zoneRoomId, type HallLayout } from "./HallLayout.ts";
+import { LayoutError, parseHallLayout, type HallLayout } from "./HallLayout.ts";
+import { zoneRoomId } from "./ZoneGeometry.ts";
 import { analyticsCsv, heatmapProblem, mergeSnapshots, type AnalyticsReport, type AnalyticsSnapshot } from "./Analytics.ts";
 import { sign } from "./signing.ts";
 import { OPENING, type ExpoRoom, type ExpoRoomOptions } from "./ExpoRoom.ts";
-import { hallKey } from "./hall.ts";
+import { hallKey } from "./HallChannels.ts";
 
 /** Largest hall layout POST /expo/halls accepts: a layout is a document, not a message. */
 export const HALL_LAYOUT_MAX_BYTES = 4 * 1024 * 1024;

@@ -1,0 +1,220 @@
+/**
+ * What the zone rooms of one hall share, through the region's Colyseus presence (Redis
+ * in cluster mode, memory in embedded mode): key and channel names, the hall-wide events
+ * every zone applies to its own visitors, and HallChannels, one zone room's side of them.
+ *
+ * Keys (prefix `expo:{hallId}:`):
+ *   layout          the validated layout JSON (set when the hall opens)
+ *   visitor-seq     INCR: the next visitor id
+ *   visitors        hash visitorId -> {subject, name, zoneId}: who is in the hall, where
+ *   bans            set of banned token subjects
+ *   mutes           hash subject -> muted-until (ms; 1 = until unmuted)
+ *   pinned          the pinned message JSON
+ *   presentations   hash boothId -> BoothState JSON (live ones only)
+ *   analytics       hash zoneId -> that zone's AnalyticsSnapshot JSON
+ * Channels:
+ *   expo:{hallId}:events          HallEvent, from the zone that took the host command
+ *   expo:{hallId}:ghosts:{zoneId} GhostBatch, each tick, from each neighbouring zone
+ */
+import type { Presence } from "@colyseus/core";
+import { tsunagi } from "../../proto/index.ts";
+import type { AnalyticsSnapshot } from "./Analytics.ts";
+
+export const hallKey = (hallId: string, key: string) => `expo:${hallId}:${key}`;
+export const eventsChannel = (hallId: string) => `expo:${hallId}:events`;
+export const ghostsChannel = (hallId: string, zoneId: string) => `expo:${hallId}:ghosts:${zoneId}`;
+
+/** What the hall's visitors hash holds per visitor id. */
+export interface HallVisitorRecord { subject: string; name: string; zoneId: string }
+
+/** A GhostBatch (cluster.proto) as it travels on a ghosts channel: protobuf, base64. */
+export function encodeGhosts(batch: tsunagi.v1.IGhostBatch): string {
+  return Buffer.from(tsunagi.v1.GhostBatch.encode(batch).finish()).toString("base64");
+}
+
+/** The GhostBatch of a ghosts-channel message; throws on anything else. */
+export function decodeGhosts(message: unknown): tsunagi.v1.GhostBatch {
+  if (typeof message !== "string") throw new TypeError(`ghost batch must be a base64 string, got ${typeof message}`);
+  return tsunagi.v1.GhostBatch.decode(Buffer.from(message, "base64"));
+}
+
+/** A host command's effect, applied by every zone to its own visitors. */
+export type HallEventBody =
+  | { type: "announce"; announcement: tsunagi.v1.IAnnouncement }
+  | { type: "presentation"; state: tsunagi.v1.IBoothState }
+  | { type: "pin"; pinned: tsunagi.v1.IPinnedMessage }
+  | { type: "mute"; subject: string; untilMs: number; reason: string }
+  | { type: "kick"; visitorId: number; reason: string }
+  | { type: "ban"; subject: string; reason: string }
+  | { type: "chat"; message: tsunagi.v1.IChatMessage; toVisitorId?: number };
+/** A HallEventBody as published: `from` is the room that took the command. */
+export type HallEvent = HallEventBody & { from: string };
+
+/** What a zone room's HallChannels needs of it. */
+export interface HallChannelsHost {
+  readonly hallId: string;
+  /** This room: named in the events it publishes, so that it skips its own. */
+  readonly roomId: string;
+  /** This room's zone; "" for an unzoned hall, which has no other zone to tell. */
+  readonly zoneId: string;
+  /** Runs work nobody waits for (a publish, a register update); a failure is logged and counted. */
+  background(work: Promise<unknown>, what: string): void;
+  /** A channel's message handler threw: logged, and the next message is handled as usual. */
+  onHandlerError(error: unknown, channel: string): void;
+}
+
+/**
+ * One zone room's side of its hall's shared state: the pub/sub channels (hall events,
+ * ghost batches to and from neighbouring zones) and the keys (bans, mutes, the pinned
+ * message, presentations, the visitor register, analytics).
+ *
+ * @example
+ *   const hall = new HallChannels(room.presence, { hallId, roomId, zoneId, background, onHandlerError });
+ *   await hall.onEvents((event) => apply(event));
+ *   if (await hall.isBanned(subject)) refuse();
+ *   hall.publishEvent({ type: "pin", pinned });
+ *   hall.close(); // on dispose
+ */
+export class HallChannels {
+  /** The region's presence: Redis in cluster mode, memory in embedded mode. */
+  private readonly presence: Presence;
+  /** The hall, this room, and where failures go. */
+  private readonly host: HallChannelsHost;
+  /** Subscriptions to undo on close: each channel and the guarded callback given for it. */
+  private readonly subscriptions: Array<[string, (data: unknown) => void]> = [];
+
+  constructor(presence: Presence, host: HallChannelsHost) {
+    this.presence = presence;
+    this.host = host;
+  }
+
+  // --- channels -------------------------------------------------------------------------
+
+  /** Hall events other zone rooms publish (this room's own are skipped). */
+  onEvents(apply: (event: HallEvent) => void): Promise<void> {
+    return this.subscribe(eventsChannel(this.host.hallId), (data) => {
+      const event = data as HallEvent | undefined;
+      if (event && event.from !== this.host.roomId) apply(event);
+    });
+  }
+
+  /** Ghost batches the neighbouring zones publish to this zone. */
+  onGhosts(apply: (batch: tsunagi.v1.GhostBatch) => void): Promise<void> {
+    return this.subscribe(ghostsChannel(this.host.hallId, this.host.zoneId), (data) => apply(decodeGhosts(data)));
+  }
+
+  /** Tells the hall's other zones (none in an unzoned hall). */
+  publishEvent(event: HallEventBody): void {
+    if (!this.host.zoneId) return;
+    this.host.background(this.presence.publish(eventsChannel(this.host.hallId), { ...event, from: this.host.roomId }), "publishing a hall event");
+  }
+
+  /** Sends the zone `zoneId` the visitors of this one within its reach. */
+  publishGhosts(zoneId: string, batch: tsunagi.v1.IGhostBatch): void {
+    this.host.background(this.presence.publish(ghostsChannel(this.host.hallId, zoneId), encodeGhosts(batch)), "publishing ghosts");
+  }
+
+  /** Unsubscribes from everything (the room is closing). */
+  close(): void {
+    for (const [channel, callback] of this.subscriptions.splice(0)) this.presence.unsubscribe(channel, callback);
+  }
+
+  private async subscribe(channel: string, callback: (data: unknown) => void): Promise<void> {
+    const guarded = (data: unknown) => {
+      try { callback(data); } catch (error) { this.host.onHandlerError(error, channel); }
+    };
+    this.subscriptions.push([channel, guarded]);
+    await this.presence.subscribe(channel, guarded);
+  }
+
+  // --- keys -----------------------------------------------------------------------------
+
+  async isBanned(subject: string): Promise<boolean> {
+    return !!(await this.presence.sismember(this.key("bans"), subject));
+  }
+
+  async ban(subject: string): Promise<void> {
+    await this.presence.sadd(this.key("bans"), subject);
+  }
+
+  async unban(subject: string): Promise<void> {
+    await this.presence.srem(this.key("bans"), subject);
+  }
+
+  /** When the subject's mute ends, ms: 1 until unmuted, 0 (or a past time) not muted. */
+  async mutedUntil(subject: string): Promise<number> {
+    return Number(await this.presence.hget(this.key("mutes"), subject) ?? 0);
+  }
+
+  /** Mutes the subject until `untilMs` (1: until unmuted); 0 unmutes. */
+  async mute(subject: string, untilMs: number): Promise<void> {
+    if (untilMs) await this.presence.hset(this.key("mutes"), subject, String(untilMs));
+    else await this.presence.hdel(this.key("mutes"), subject);
+  }
+
+  async pinned(): Promise<tsunagi.v1.IPinnedMessage | undefined> {
+    const raw = await this.presence.get(this.key("pinned"));
+    return raw ? JSON.parse(raw) : undefined;
+  }
+
+  async pin(pinned: tsunagi.v1.IPinnedMessage): Promise<void> {
+    await this.presence.set(this.key("pinned"), JSON.stringify(pinned));
+  }
+
+  /** The live presentations. */
+  async presentations(): Promise<tsunagi.v1.IBoothState[]> {
+    const stored = await this.presence.hgetall(this.key("presentations"));
+    return Object.values(stored ?? {}).map((raw) => JSON.parse(raw) as tsunagi.v1.IBoothState);
+  }
+
+  /** Stores a presentation that started, or forgets one that stopped. */
+  async present(state: tsunagi.v1.IBoothState): Promise<void> {
+    if (state.live) await this.presence.hset(this.key("presentations"), state.boothId!, JSON.stringify(state));
+    else await this.presence.hdel(this.key("presentations"), state.boothId!);
+  }
+
+  /** A fresh visitor id, unique in the hall. */
+  nextVisitorId(): Promise<number> {
+    return this.presence.incr(this.key("visitor-seq"));
+  }
+
+  /** The register's record of a visitor id, in whichever zone it is; undefined when it is not in the hall. */
+  async visitor(visitorId: number | string): Promise<HallVisitorRecord | undefined> {
+    const raw = await this.presence.hget(this.key("visitors"), String(visitorId));
+    return raw ? (JSON.parse(raw) as HallVisitorRecord) : undefined;
+  }
+
+  /** Records that a visitor is in this zone (in the background). */
+  register(visitorId: number, subject: string, name: string): void {
+    const record: HallVisitorRecord = { subject, name, zoneId: this.host.zoneId };
+    this.host.background(this.presence.hset(this.key("visitors"), String(visitorId), JSON.stringify(record)), "registering a visitor");
+  }
+
+  /** Records that a visitor left the hall (in the background). */
+  unregister(visitorId: number): void {
+    this.host.background(this.presence.hdel(this.key("visitors"), String(visitorId)), "unregistering a visitor");
+  }
+
+  /** Unregisters a visitor unless another zone has claimed it since (a handoff that was followed after all). */
+  forgetIfStillHere(visitorId: number): void {
+    this.host.background((async () => {
+      const record = await this.visitor(visitorId);
+      if (record?.zoneId === this.host.zoneId) await this.presence.hdel(this.key("visitors"), String(visitorId));
+    })(), "unregistering a lingering visitor");
+  }
+
+  /** Stores this zone's analytics for the hall's report and export. */
+  async saveAnalytics(snapshot: AnalyticsSnapshot): Promise<void> {
+    await this.presence.hset(this.key("analytics"), this.host.zoneId || "hall", JSON.stringify(snapshot));
+  }
+
+  /** The analytics every other zone stored last. */
+  async otherZonesAnalytics(): Promise<AnalyticsSnapshot[]> {
+    const stored = await this.presence.hgetall(this.key("analytics"));
+    return Object.entries(stored ?? {}).filter(([zoneId]) => zoneId !== (this.host.zoneId || "hall")).map(([, raw]) => JSON.parse(raw) as AnalyticsSnapshot);
+  }
+
+  private key(name: string): string {
+    return hallKey(this.host.hallId, name);
+  }
+}

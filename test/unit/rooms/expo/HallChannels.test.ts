@@ -1,0 +1,121 @@
+/**
+ * HallChannels over Colyseus' in-memory presence: hall events between zone rooms (a
+ * room skips its own; an unzoned hall publishes none), ghost batches as protobuf, a
+ * handler that throws reported and the channel still served, and the hall's keys.
+ */
+import { describe, expect, it } from "vitest";
+import { LocalPresence } from "@colyseus/core";
+import { tsunagi } from "../../../../proto/index.ts";
+import { HallChannels, type HallEvent } from "../../../../rooms/expo/HallChannels.ts";
+
+function zoneRoom(presence: LocalPresence, roomId: string, zoneId: string) {
+  const failures: string[] = [];
+  const hall = new HallChannels(presence, {
+    hallId: "h", roomId, zoneId,
+    background: (work, what) => { void Promise.resolve(work).catch(() => failures.push(what)); },
+    onHandlerError: (error, channel) => failures.push(`${channel}: ${(error as Error).message}`),
+  });
+  return { hall, failures };
+}
+
+describe("HallChannels: channels", () => {
+  it("delivers a zone's events to the other zones, not back to itself; an unzoned hall publishes none", async () => {
+    const presence = new LocalPresence();
+    const west = zoneRoom(presence, "h", "west");
+    const east = zoneRoom(presence, "h--east", "east");
+    const atWest: HallEvent[] = [];
+    const atEast: HallEvent[] = [];
+    await west.hall.onEvents((event) => atWest.push(event));
+    await east.hall.onEvents((event) => atEast.push(event));
+    west.hall.publishEvent({ type: "pin", pinned: { text: "hi" } });
+    expect(atEast).toEqual([{ type: "pin", pinned: { text: "hi" }, from: "h" }]);
+    expect(atWest).toEqual([]);
+    const unzoned = zoneRoom(presence, "h", "");
+    unzoned.hall.publishEvent({ type: "pin", pinned: { text: "nobody hears" } });
+    expect(atEast).toHaveLength(1);
+  });
+
+  it("carries ghost batches to the zone they are for, as protobuf", async () => {
+    const presence = new LocalPresence();
+    const west = zoneRoom(presence, "h", "west");
+    const east = zoneRoom(presence, "h--east", "east");
+    const batches: tsunagi.v1.GhostBatch[] = [];
+    await east.hall.onGhosts((batch) => batches.push(batch));
+    west.hall.publishGhosts("east", { zoneId: "west", tick: 3, visitors: [{ visitorId: 1, x: 99, y: 5, seq: 2 }] });
+    west.hall.publishGhosts("north", { zoneId: "west", tick: 3, visitors: [] });
+    expect(batches).toHaveLength(1);
+    expect(batches[0]).toMatchObject({ zoneId: "west", tick: 3, visitors: [{ visitorId: 1, x: 99, seq: 2 }] });
+  });
+
+  it("reports a handler that throws, and goes on serving the channel; close unsubscribes", async () => {
+    const presence = new LocalPresence();
+    const west = zoneRoom(presence, "h", "west");
+    const east = zoneRoom(presence, "h--east", "east");
+    let calls = 0;
+    await east.hall.onEvents(() => { calls++; throw new Error("boom"); });
+    west.hall.publishEvent({ type: "kick", visitorId: 1, reason: "" });
+    west.hall.publishEvent({ type: "kick", visitorId: 2, reason: "" });
+    expect(calls).toBe(2);
+    expect(east.failures).toEqual(["expo:h:events: boom", "expo:h:events: boom"]);
+    east.hall.close();
+    west.hall.publishEvent({ type: "kick", visitorId: 3, reason: "" });
+    expect(calls).toBe(2);
+  });
+});
+
+describe("HallChannels: keys", () => {
+  it("bans, mutes, the pin and presentations, shared by every zone", async () => {
+    const presence = new LocalPresence();
+    const west = zoneRoom(presence, "h", "west").hall;
+    const east = zoneRoom(presence, "h--east", "east").hall;
+    await west.ban("sub-1");
+    expect([await east.isBanned("sub-1"), await east.isBanned("sub-2")]).toEqual([true, false]);
+    await east.unban("sub-1");
+    expect(await west.isBanned("sub-1")).toBe(false);
+    await west.mute("sub-2", 1);
+    expect(await east.mutedUntil("sub-2")).toBe(1);
+    await west.mute("sub-2", 0);
+    expect(await east.mutedUntil("sub-2")).toBe(0);
+    expect(await presence.hget("expo:h:mutes", "sub-2")).toBeNull(); // unmuting leaves no key behind
+    expect(await east.pinned()).toBeUndefined();
+    await west.pin({ text: "Welcome", by: "Host", atMs: 5 });
+    expect(await east.pinned()).toEqual({ text: "Welcome", by: "Host", atMs: 5 });
+    await west.present({ boothId: "acme", live: true, title: "Robots" });
+    expect(await east.presentations()).toMatchObject([{ boothId: "acme", title: "Robots" }]);
+    await east.present({ boothId: "acme", live: false });
+    expect(await west.presentations()).toEqual([]);
+  });
+
+  it("numbers visitors hall-wide, and keeps the register of who is in which zone", async () => {
+    const presence = new LocalPresence();
+    const west = zoneRoom(presence, "h", "west").hall;
+    const east = zoneRoom(presence, "h--east", "east").hall;
+    expect([await west.nextVisitorId(), await east.nextVisitorId()]).toEqual([1, 2]);
+    west.register(1, "sub-1", "Aiko");
+    await Promise.resolve();
+    expect(await east.visitor(1)).toEqual({ subject: "sub-1", name: "Aiko", zoneId: "west" });
+    expect(await east.visitor("1")).toEqual({ subject: "sub-1", name: "Aiko", zoneId: "west" });
+    east.forgetIfStillHere(1); // the west zone has it: kept
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await east.visitor(1)).toBeDefined();
+    west.forgetIfStillHere(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await east.visitor(1)).toBeUndefined();
+    east.register(2, "sub-2", "Ben");
+    east.unregister(2);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await west.visitor(2)).toBeUndefined();
+  });
+
+  it("stores each zone's analytics, and gives a zone the others'", async () => {
+    const presence = new LocalPresence();
+    const west = zoneRoom(presence, "h", "west").hall;
+    const east = zoneRoom(presence, "h--east", "east").hall;
+    await west.saveAnalytics({ zone: "west" } as never);
+    await east.saveAnalytics({ zone: "east" } as never);
+    expect(await west.otherZonesAnalytics()).toEqual([{ zone: "east" }]);
+    const unzoned = zoneRoom(new LocalPresence(), "h", "").hall;
+    await unzoned.saveAnalytics({ zone: "hall" } as never);
+    expect(await unzoned.otherZonesAnalytics()).toEqual([]);
+  });
+});
