@@ -8,7 +8,7 @@
  *
  * @example
  *   const devices = parseDeviceList(options.devices);
- *   const claims = new DeviceClaims({ roomId, owner, directory, logger, presence, clusterName });
+ *   const claims = new DeviceClaims({ owner, directory, presence, clusterName, releaseFailed: (error, deviceId) => log(error, deviceId) });
  *   await claims.claim(devices);               // throws ServerError ROOM_CONFLICT
  *   claims.requestMissing(["drone-1"]);        // every few seconds, for the offline ones
  *   await claims.release();                    // on dispose
@@ -19,7 +19,6 @@ import { DEVICE_ID_TEXT, isDeviceId } from "../../proto/ids.ts";
 import type { RoomDirectory } from "../../server/cluster/RoomDirectory.ts";
 import type { DeviceOwner } from "../../server/cluster/types.ts";
 import { requestDevice } from "../../server/gateway/DeviceRequests.ts";
-import type { Logger } from "../../server/observability/logging.ts";
 
 /** Devices a room may name. */
 export const MAX_DEVICES = 32;
@@ -32,7 +31,8 @@ export interface DeviceClaimsHost {
   /** The room claiming, and where it runs (the directory's record of each device). */
   owner: DeviceOwner;
   directory: Pick<RoomDirectory, "claimDevice" | "releaseDevice">;
-  logger: Pick<Logger, "warn">;
+  /** Releasing a claim failed (the directory unreachable): log it; the claim lapses with the node's registry entry. */
+  releaseFailed(error: unknown, deviceId: string): void;
   /** The region's presence, on which requests for devices go to the other nodes. */
   presence: Presence;
   clusterName: string;
@@ -109,9 +109,7 @@ export class DeviceClaims {
   private async releaseEach(devices: readonly string[]): Promise<void> {
     for (const deviceId of devices) {
       if (localOwners.get(deviceId) === this.roomId) localOwners.delete(deviceId);
-      await this.host.directory.releaseDevice(deviceId, this.roomId).catch((error: unknown) => {
-        this.host.logger.warn({ err: error, deviceId, roomId: this.roomId }, `device ${deviceId}: releasing its claim failed; another room may take it over once this node leaves the registry`);
-      });
+      await this.host.directory.releaseDevice(deviceId, this.roomId).catch((error: unknown) => this.host.releaseFailed(error, deviceId));
     }
   }
 }

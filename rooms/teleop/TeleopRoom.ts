@@ -111,7 +111,9 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     // On a refusal Colyseus discards the room, which releases the room id again.
     const claims = new DeviceClaims({
       owner: { roomId: this.roomId, regionId: context.regionId, nodeId: context.nodeId, gatewayUrl: context.gatewayUrl },
-      directory: context.directory, logger: context.logger, presence: this.presence, clusterName: context.config.clusterName,
+      directory: context.directory, presence: this.presence, clusterName: context.config.clusterName,
+      releaseFailed: (error, deviceId) => context.logger.warn({ err: error, deviceId, roomId: this.roomId },
+        `device ${deviceId}: releasing its claim failed; another room may take it over once this node leaves the registry`),
     });
     await claims.claim(devices);
     this.claims = claims;
