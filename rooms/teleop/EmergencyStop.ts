@@ -9,15 +9,13 @@
  * motion needs a fresh lease.
  *
  * @example
- *   const estops = new EmergencyStop({ slots, now: Date.now, broadcast, metrics, logger });
+ *   const estops = new EmergencyStop({ slots, now: Date.now, broadcast, latched: (deviceId, latch) => count(latch.source), roomId });
  *   const outcome = estops.raise(sender, envelope.estop);
  *   if ("refused" in outcome) reject(client, outcome.refused.code, outcome.refused.message);
  *   else reply(client, { estop: outcome.reply });
  */
 import { ErrorCode, type tsunagi } from "../../proto/index.ts";
 import type { Role } from "../../server/auth/tokens.ts";
-import type { NodeMetrics } from "../../server/observability/metrics.ts";
-import type { Logger } from "../../server/observability/logging.ts";
 import type { DeviceSlot } from "./DeviceSlot.ts";
 
 /** Roles that may raise an e-stop. Raising one is always safe, so everyone who may drive may stop. */
@@ -49,9 +47,9 @@ export interface EmergencyStopHost {
   now(): number;
   /** Sends an envelope to every participant. */
   broadcast(envelope: tsunagi.v1.IEnvelope): void;
-  metrics: Pick<NodeMetrics, "estops">;
-  logger: Pick<Logger, "warn">;
-  /** For logs. */
+  /** An e-stop latched on a device: count it by source; `first` when it was not latched before (worth a log line). */
+  latched(deviceId: string, latch: { by: string; reason: string; source: string; first: boolean }): void;
+  /** For refusals naming the room. */
   roomId: string;
 }
 
@@ -104,12 +102,9 @@ export class EmergencyStop {
   private latch(slot: DeviceSlot, by: string, reason: string, source: string, raisedAtMs: number, stopDevice: boolean): void {
     const notice = estopNotice(slot, by, reason, raisedAtMs);
     if (stopDevice) slot.link?.sendEStop(notice);
-    this.host.metrics.estops.inc({ source });
     const result = slot.lease.estop(by, reason, this.host.now());
+    this.host.latched(slot.deviceId, { by, reason, source, first: result.status === "estopped" && !result.alreadyLatched });
     this.host.broadcast({ correlationId: 0, estop: notice });
-    if (result.status === "estopped" && !result.alreadyLatched) {
-      this.host.logger.warn({ roomId: this.host.roomId, deviceId: slot.deviceId, by, reason }, `e-stop latched on ${slot.deviceId}`);
-    }
   }
 }
 

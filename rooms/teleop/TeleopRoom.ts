@@ -136,8 +136,11 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
       demoted: (demotion) => this.demote(demotion),
     });
     this.estops = new EmergencyStop({
-      slots: this.slots, now: Date.now, broadcast: (envelope) => this.broadcastEnvelope(envelope),
-      metrics: context.metrics, logger: context.logger, roomId: this.roomId,
+      slots: this.slots, now: Date.now, broadcast: (envelope) => this.broadcastEnvelope(envelope), roomId: this.roomId,
+      latched: (deviceId, { by, reason, source, first }) => {
+        context.metrics.estops.inc({ source });
+        if (first) context.logger.warn({ roomId: this.roomId, deviceId, by, reason }, `e-stop latched on ${deviceId}`);
+      },
     });
     this.pipeline = new CommandPipeline({ now: Date.now, budgetMs: (profile) => this.latency.budgetFor(profile) });
     for (const deviceId of devices) {
