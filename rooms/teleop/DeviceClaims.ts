@@ -4,21 +4,22 @@
  * it, nor pull its adapter back and forth between nodes. The room claims each device on
  * this node and in the cluster's directory when it opens, all or none (ROOM_CONFLICT
  * when another room has one), releases them when it is disposed, and asks the region's
- * other nodes for the devices whose adapters are connected elsewhere (requestDevice).
+ * other nodes for the devices whose adapters are connected elsewhere (DeviceRequests).
  *
  * @example
  *   const devices = parseDeviceList(options.devices);
- *   const claims = new DeviceClaims({ owner, directory, presence, clusterName, releaseFailed: (error, deviceId) => log(error, deviceId) });
+ *   const claims = new DeviceClaims({ owner, directory, request: (wanted) => requestDevice(presence, clusterName, wanted),
+ *     releaseFailed: (error, deviceId) => log(error, deviceId) });
  *   await claims.claim(devices);               // throws ServerError ROOM_CONFLICT
  *   claims.requestMissing(["drone-1"]);        // every few seconds, for the offline ones
  *   await claims.release();                    // on dispose
  */
-import { ServerError, type Presence } from "@colyseus/core";
+import { ServerError } from "@colyseus/core";
 import { ErrorCode } from "../../proto/index.ts";
 import { DEVICE_ID_TEXT, isDeviceId } from "../../proto/ids.ts";
 import type { RoomDirectory } from "../../server/cluster/RoomDirectory.ts";
 import type { DeviceOwner } from "../../server/cluster/types.ts";
-import { requestDevice } from "../../server/gateway/DeviceRequests.ts";
+import type { DeviceWanted } from "../../server/gateway/DeviceRequests.ts";
 
 /** Devices a room may name. */
 export const MAX_DEVICES = 32;
@@ -33,9 +34,8 @@ export interface DeviceClaimsHost {
   directory: Pick<RoomDirectory, "claimDevice" | "releaseDevice">;
   /** Releasing a claim failed (the directory unreachable): log it; the claim lapses with the node's registry entry. */
   releaseFailed(error: unknown, deviceId: string): void;
-  /** The region's presence, on which requests for devices go to the other nodes. */
-  presence: Presence;
-  clusterName: string;
+  /** Publishes a request for a device to the region's other nodes (DeviceRequests.requestDevice). */
+  request(wanted: DeviceWanted): void;
 }
 
 /** The room's `devices` option, checked: 1 to MAX_DEVICES distinct device ids. Throws ServerError WRONG_TYPE. */
@@ -102,8 +102,8 @@ export class DeviceClaims {
 
   /** Asks the region's other nodes for these devices, whose adapters are not connected here. */
   requestMissing(deviceIds: Iterable<string>): void {
-    const { presence, clusterName, owner } = this.host;
-    for (const deviceId of deviceIds) requestDevice(presence, clusterName, { deviceId, roomId: owner.roomId, nodeId: owner.nodeId });
+    const { owner } = this.host;
+    for (const deviceId of deviceIds) this.host.request({ deviceId, roomId: owner.roomId, nodeId: owner.nodeId });
   }
 
   private async releaseEach(devices: readonly string[]): Promise<void> {

@@ -7,6 +7,7 @@ import { nodeContext, type NodeContext } from "../../server/context.ts";
 import type { Role, TokenClaims } from "../../server/auth/tokens.ts";
 import type { DeviceLink } from "../../server/gateway/DeviceLink.ts";
 import { roomAck, roomActionResult } from "../../server/gateway/DeviceLink.ts";
+import { requestDevice } from "../../server/gateway/DeviceRequests.ts";
 import { ControlLease, leaseErrorCode, type LeaseGrant } from "./ControlLease.ts";
 import { answerLeaseRequest, type LeaseParty } from "./LeaseRequests.ts";
 import { DeviceSlot } from "./DeviceSlot.ts";
@@ -111,7 +112,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     // On a refusal Colyseus discards the room, which releases the room id again.
     const claims = new DeviceClaims({
       owner: { roomId: this.roomId, regionId: context.regionId, nodeId: context.nodeId, gatewayUrl: context.gatewayUrl },
-      directory: context.directory, presence: this.presence, clusterName: context.config.clusterName,
+      directory: context.directory, request: (wanted) => requestDevice(this.presence, context.config.clusterName, wanted),
       releaseFailed: (error, deviceId) => context.logger.warn({ err: error, deviceId, roomId: this.roomId },
         `device ${deviceId}: releasing its claim failed; another room may take it over once this node leaves the registry`),
     });

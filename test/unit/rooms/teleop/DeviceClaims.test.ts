@@ -1,20 +1,18 @@
 /**
  * DeviceClaims: one room per machine, on this node and in the cluster's directory (a
- * FakeRoomDirectory), all or none; released on dispose; missing devices asked for on the
- * region's presence (Colyseus' LocalPresence).
+ * FakeRoomDirectory), all or none; released on dispose; missing devices asked for.
  */
 import { describe, expect, it } from "vitest";
-import { LocalPresence } from "@colyseus/core";
 import { ErrorCode } from "../../../../proto/index.ts";
 import { DeviceClaims, MAX_DEVICES, parseDeviceList } from "../../../../rooms/teleop/DeviceClaims.ts";
-import { deviceWantedChannel } from "../../../../server/gateway/DeviceRequests.ts";
+import type { DeviceWanted } from "../../../../server/gateway/DeviceRequests.ts";
 import { FakeRoomDirectory } from "../../../fixtures/fakes/FakeRoomDirectory.ts";
 
 const warnings: unknown[] = [];
 
-function claimsOf(roomId: string, directory = new FakeRoomDirectory(), presence = new LocalPresence()) {
+function claimsOf(roomId: string, directory = new FakeRoomDirectory(), request = (_wanted: DeviceWanted) => {}) {
   const owner = { roomId, regionId: "jp-tokyo", nodeId: "tokyo-1", gatewayUrl: "ws://127.0.0.1:1/device" };
-  return new DeviceClaims({ owner, directory, presence, clusterName: "claims-test", releaseFailed: (error) => { warnings.push(error); } });
+  return new DeviceClaims({ owner, directory, request, releaseFailed: (error) => { warnings.push(error); } });
 }
 
 describe("DeviceClaims", () => {
@@ -60,12 +58,9 @@ describe("DeviceClaims", () => {
     await claimsOf("site-h", new FakeRoomDirectory()).claim(["cl-21"]); // free on this node again
   });
 
-  it("asks the region's other nodes for the devices not connected here", async () => {
-    const presence = new LocalPresence();
-    const wanted: unknown[] = [];
-    await presence.subscribe(deviceWantedChannel("claims-test"), (message: unknown) => { wanted.push(message); });
-    claimsOf("site-i", new FakeRoomDirectory(), presence).requestMissing(["cl-31", "cl-32"]);
-    await new Promise((resolve) => setImmediate(resolve));
+  it("asks the region's other nodes for the devices not connected here", () => {
+    const wanted: DeviceWanted[] = [];
+    claimsOf("site-i", new FakeRoomDirectory(), (request) => wanted.push(request)).requestMissing(["cl-31", "cl-32"]);
     expect(wanted).toEqual([{ deviceId: "cl-31", roomId: "site-i", nodeId: "tokyo-1" }, { deviceId: "cl-32", roomId: "site-i", nodeId: "tokyo-1" }]);
   });
 
