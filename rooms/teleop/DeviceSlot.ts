@@ -69,8 +69,9 @@ export class DeviceSlot {
   private rateLimitReportedAt = -Infinity;
   /** Bumped by each telemetry sample, so "changed since sent" is one comparison. */
   private telemetryVersion = 0;
-  /** The newest telemetry encoded once for every participant, and the version it holds. */
+  /** The newest telemetry encoded once, the same frame for every participant. */
   private telemetryFrame: Uint8Array | undefined;
+  /** The telemetry version telemetryFrame holds. */
   private frameVersion = 0;
   /** Per participant session: the telemetry version it was last sent. */
   private readonly sentVersion = new Map<string, number>();

@@ -46,7 +46,9 @@ export interface TeleopRoomOptions {
  * - EmergencyStop: devices stop before anything else happens, then latch until a
  *   supervisor resets; a latched device gets the e-stop again when its adapter reconnects;
  * - LatencyBudget: holders too slow for a device's budget are demoted to observer;
- * - DeviceClaims: one room per machine in the cluster; CommandAudit: the audit log.
+ * - DeviceClaims: one room per machine in the cluster; CommandAudit: the audit log;
+ * - Participants: who is in the room, and delivery to them; LeaseRequests: a
+ *   participant's LeaseRequest decided against the device's lease.
  *
  * A lease ends when its holder disconnects, lets it lapse, goes silent longer than the
  * device's watchdog window, or when the device goes offline; the adapter is told at once
@@ -58,22 +60,7 @@ export interface TeleopRoomOptions {
  *   // client side: see client-sdk/OperatorControls.ts
  */
 export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
-  /**
-   * Any of the room's roles may join. Only a supervisor (or admin) may create one: the
-   * `devices` option binds real machines to the room, so naming them is a site decision.
-   */
-  static async onAuth(token: string, options: any, context: AuthContext): Promise<TokenClaims> {
-    const claims = await joinAuth(token, options, context);
-    if (options && typeof options === "object" && "devices" in options && !creatorRoles.includes(claims.role)) {
-      const { metrics, logger } = nodeContext();
-      metrics.errors.inc({ code: "FORBIDDEN", source: "auth" });
-      logger.warn({ role: claims.role, sub: claims.sub }, "teleop room creation refused: not a supervisor");
-      throw new ServerError(ErrorCode.FORBIDDEN, `only a supervisor may open a teleop room and name its devices (you are ${claims.role})`);
-    }
-    return claims;
-  }
   maxClients = 64;
-
   /** The room's devices by id, in the order they were given. */
   private readonly slots = new Map<string, DeviceSlot>();
   /** Who is in the room, and delivery to them. */
@@ -100,6 +87,21 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   private estops!: EmergencyStop;
   /** The room's devices, in the order they were given. */
   private deviceIds: string[] = [];
+
+  /**
+   * Any of the room's roles may join. Only a supervisor (or admin) may create one: the
+   * `devices` option binds real machines to the room, so naming them is a site decision.
+   */
+  static async onAuth(token: string, options: any, context: AuthContext): Promise<TokenClaims> {
+    const claims = await joinAuth(token, options, context);
+    if (options && typeof options === "object" && "devices" in options && !creatorRoles.includes(claims.role)) {
+      const { metrics, logger } = nodeContext();
+      metrics.errors.inc({ code: "FORBIDDEN", source: "auth" });
+      logger.warn({ role: claims.role, sub: claims.sub }, "teleop room creation refused: not a supervisor");
+      throw new ServerError(ErrorCode.FORBIDDEN, `only a supervisor may open a teleop room and name its devices (you are ${claims.role})`);
+    }
+    return claims;
+  }
 
   async onCreate(options: TeleopRoomOptions & { roomId?: unknown }) {
     const devices = parseDeviceList(options?.devices);
