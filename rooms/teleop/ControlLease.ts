@@ -32,6 +32,7 @@
 import { randomUUID } from "node:crypto";
 import type { Role } from "../../server/auth/tokens.ts";
 import { SafeEmitter } from "../../common/SafeEmitter.ts";
+import { ErrorCode } from "../../proto/index.ts";
 
 /** Roles that may hold a lease. Everyone else (visitors, hosts, devices, admins) only watches. */
 export const controllingRoles: readonly Role[] = ["operator", "supervisor"];
@@ -458,6 +459,18 @@ export class ControlLease {
 
   private closedRefusal(): LeaseRefused {
     return refused("CLOSED", `the lease of device ${this.deviceId} is closed`);
+  }
+}
+
+/** The coded error (proto ErrorCode) a room answers a refused lease operation with. */
+export function leaseErrorCode(refused: LeaseRefused): ErrorCode {
+  switch (refused.reason) {
+    case "HELD_BY_OTHER": return ErrorCode.LEASE_HELD;
+    case "NOT_HOLDER": case "EXPIRED": case "LEASE_ENDED": case "UNKNOWN_LEASE": return ErrorCode.LEASE_NOT_HELD;
+    case "ESTOPPED": return ErrorCode.ESTOPPED;
+    case "NOT_SUPERVISOR": case "ROLE_NOT_ALLOWED": return ErrorCode.FORBIDDEN;
+    case "INVALID_TARGET": case "NOT_ESTOPPED": return ErrorCode.WRONG_TYPE;
+    case "CLOSED": return ErrorCode.NODE_DRAINING;
   }
 }
 

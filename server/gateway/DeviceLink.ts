@@ -14,6 +14,11 @@
  * carry the measured room→adapter→room round trip. Telemetry, the device's own e-stops
  * and profile changes go to the handler.
  *
+ * Every command and action sent through the link is answered exactly once, by the
+ * adapter or by the link itself (origin ROOM): DEVICE_OFFLINE when the link closes
+ * first, EXPIRED when no ack came within its deadline and the grace, so the operator's
+ * latency window and the room's audit summary see how each one ended.
+ *
  * The link also keeps the device's round-trip statistics (from acks) and an estimate of
  * how far the adapter's clock conversion is off (its `received_at_ms` against the send
  * time plus half the round trip), so a badly synced adapter shows up in logs and metrics.
@@ -57,14 +62,15 @@ export interface DeviceLinkOptions {
   backpressureBytes?: number;
   /** Commands that may wait behind backpressure; more drop the oldest (EXPIRED). Default 16. */
   maxQueuedCommands?: number;
-  /** Acks awaited at once; more give up on the oldest. Default 256. */
+  /** Acks awaited at once; more give up on the oldest (acked EXPIRED by the link). Default 256. */
   maxPendingAcks?: number;
-  /** An ack not back within max(deadline, now) + this is given up on (counted, not invented). Default 2000. */
+  /** An ack not back within max(deadline, now) + this is given up on: counted, and the command acked EXPIRED by the link. Default 2000. */
   ackGraceMs?: number;
 }
 
 /** One sent command awaiting its ack. */
 interface PendingAck {
+  command: tsunagi.v1.IControlCommand;
   sentAt: number;
   giveUpAt: number;
   onAck: (ack: CommandAck) => void;
@@ -93,7 +99,7 @@ export interface LinkStats {
   /** Mean error of the adapter's server-clock estimate, ms (its received_at vs ours). */
   clockErrorMs: number;
   acks: number;
-  /** Acks that never came (given up after their deadline and grace). */
+  /** Acks that never came (given up after their deadline and grace, or beyond maxPendingAcks). */
   ackTimeouts: number;
   /** Commands dropped in the backpressure queue because their deadline passed. */
   expiredInQueue: number;
@@ -245,11 +251,13 @@ export class DeviceLink {
 
   /** Gives up on acks past their time; the gateway calls this from a timer. */
   sweep(now = this.now()): void {
+    const givenUp: PendingAck[] = [];
     for (const [id, pending] of this.pending) {
       if (pending.giveUpAt > now) break; // insertion order ≈ give-up order
       this.pending.delete(id);
-      this.statsData.ackTimeouts++;
+      givenUp.push(pending);
     }
+    for (const pending of givenUp) this.giveUp(pending, `no ack from the device within its deadline and ${this.ackGraceMs} ms: whether it applied the command is unknown; check its telemetry`);
     // Expired commands leave the queue now, even while the socket stays backpressured
     // (drain() only runs while it is not): each gets its EXPIRED ack at its deadline.
     if (this.queue.some((queued) => now > effectiveDeadline(queued.command))) {
@@ -318,11 +326,17 @@ export class DeviceLink {
     this.handler?.onDeviceEStop?.(estop);
   }
 
-  /** The socket is gone. Pending acks are abandoned: the connection was lost (teleop.proto). */
+  /**
+   * The socket is gone. Everything still awaiting an answer gets one now, DEVICE_OFFLINE
+   * (origin ROOM): sent commands and actions first, then the queued commands; then the
+   * handler hears of the close.
+   */
   closed(reason: string): void {
     if (this.closedWith !== undefined) return;
     this.closedWith = reason;
+    const commands = [...this.pending.values()];
     this.pending.clear();
+    for (const pending of commands) pending.onAck(roomAck(pending.command, tsunagi.v1.CommandAck.Status.DEVICE_OFFLINE, `device ${this.deviceId} disconnected before acking: ${reason}`));
     const actions = [...this.pendingActions.values()];
     this.pendingActions.clear();
     for (const pending of actions) pending.onResult(roomActionResult(pending.action, tsunagi.v1.CommandAck.Status.DEVICE_OFFLINE, `device ${this.deviceId} disconnected before answering: ${reason}`));
@@ -344,16 +358,22 @@ export class DeviceLink {
   private transmit(envelope: IEnvelope, command: tsunagi.v1.IControlCommand, onAck: (ack: CommandAck) => void): void {
     const now = this.now();
     const correlationId = envelope.correlationId as number;
-    this.pending.set(correlationId, { sentAt: now, giveUpAt: Math.max(effectiveDeadline(command), now) + this.ackGraceMs, onAck });
+    this.pending.set(correlationId, { command, sentAt: now, giveUpAt: Math.max(effectiveDeadline(command), now) + this.ackGraceMs, onAck });
     if (this.pending.size > this.maxPendingAcks) {
-      const oldest = this.pending.keys().next().value as number;
-      this.pending.delete(oldest);
-      this.statsData.ackTimeouts++;
+      const [oldestId, oldest] = this.pending.entries().next().value as [number, PendingAck];
+      this.pending.delete(oldestId);
+      this.giveUp(oldest, `no ack from the device while ${this.maxPendingAcks} newer commands were sent: whether it applied the command is unknown`);
     }
     if (!this.socket.send(encodeEnvelope(envelope, TRUSTED))) {
       this.pending.delete(correlationId);
       onAck(roomAck(command, tsunagi.v1.CommandAck.Status.DEVICE_OFFLINE, `device ${this.deviceId} is offline`));
     }
+  }
+
+  /** A sent command whose ack will not be awaited any longer: counted, and acked EXPIRED by the link. */
+  private giveUp(pending: PendingAck, detail: string): void {
+    this.statsData.ackTimeouts++;
+    pending.onAck(roomAck(pending.command, tsunagi.v1.CommandAck.Status.EXPIRED, detail));
   }
 
   private dropQueued(status: tsunagi.v1.CommandAck.Status, detail: string): void {

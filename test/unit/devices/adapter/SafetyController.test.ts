@@ -10,7 +10,7 @@ import { SafetyController } from "../../../../devices/adapter/SafetyController.t
 import { toProtoProfile } from "../../../../devices/adapter/mapping.ts";
 import type { AdapterEvents } from "../../../../devices/adapter/types.ts";
 import { decodeEnvelope, encodeEnvelope, tsunagi, type IEnvelope } from "../../../../proto/index.ts";
-import { FakeClock } from "../../../fixtures/fakes/FakeClock.ts";
+import { FakeAdapterClock } from "../../../fixtures/fakes/FakeAdapterClock.ts";
 import { FakeDriver } from "../../../fixtures/fakes/FakeDriver.ts";
 
 const { Status } = tsunagi.v1.CommandAck;
@@ -26,7 +26,7 @@ afterEach(() => {
 function setup() {
   const driver = new FakeDriver({ watchdogMs: WINDOW_MS });
   driver.init();
-  const clock = new FakeClock();
+  const clock = new FakeAdapterClock();
   const events: Array<{ event: keyof AdapterEvents; payload: unknown }> = [];
   let reports = 0;
   const safety = new SafetyController({

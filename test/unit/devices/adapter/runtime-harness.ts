@@ -19,7 +19,7 @@ import { pino } from "pino";
 import { AdapterRuntime, type AdapterEvents, type AdapterRuntimeOptions } from "../../../../devices/adapter/AdapterRuntime.ts";
 import { SimExcavator, type Driver } from "../../../../devices/drivers/index.ts";
 import { tsunagi } from "../../../../proto/index.ts";
-import { FakeClock } from "../../../fixtures/fakes/FakeClock.ts";
+import { FakeAdapterClock } from "../../../fixtures/fakes/FakeAdapterClock.ts";
 import { ScriptedGateway, type ScriptedGatewayOptions } from "../../../fixtures/fakes/ScriptedGateway.ts";
 
 export const { Status } = tsunagi.v1.CommandAck;
@@ -40,8 +40,8 @@ export interface Setup {
   gateway: ScriptedGateway;
   runtime: AdapterRuntime;
   driver: Driver;
-  /** The adapter's clock, moved only by the test (FakeClock). */
-  clock: FakeClock;
+  /** The adapter's clock, moved only by the test (FakeAdapterClock). */
+  clock: FakeAdapterClock;
 }
 
 /** A scripted gateway and a runtime pointed at it (not started), both stopped after the test. */
@@ -50,7 +50,7 @@ export async function setup(options: { driver?: Driver; runtime?: Partial<Adapte
   cleanups.push(() => gateway.close());
   const driver = options.driver ?? new SimExcavator({ watchdogMs: WATCHDOG_MS, latencyBudgetMs: 10_000 });
   driver.init();
-  const clock = new FakeClock();
+  const clock = new FakeAdapterClock();
   const runtime = new AdapterRuntime({
     deviceId: DEVICE,
     driver,

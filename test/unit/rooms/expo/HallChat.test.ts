@@ -74,7 +74,7 @@ describe("HallChat: delivery", () => {
 
   it("a recipient whose socket refuses the send is not counted as reached", () => {
     const { chat, ben } = setUp();
-    ben.fakeClient.refusing = true;
+    ben.fakeClient.closing = new Error("socket closed");
     expect(chat.deliver({ messageId: "m", channel: { kind: Kind.HALL }, fromVisitorId: 1, text: "hi", atMs: 1 })).toBe(1);
   });
 
