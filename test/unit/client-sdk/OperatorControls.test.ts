@@ -453,6 +453,17 @@ describe("OperatorControls: e-stop and reset", () => {
     expect(operator.holding).toBe(true);
   });
 
+  it("puts the e-stop on the wire at once, never behind the loop's commands", async () => {
+    const { session } = await openRoom();
+    const controls = await controlsFor(session, { rateHz: 1 });
+    await controls.acquire();
+    controls.start();
+    const sent = vi.spyOn(session, "sendEnvelope");
+    const confirmed = controls.estop("now");
+    expect(sent.mock.calls.map(([envelope]) => Object.keys(envelope).find((key) => key !== "correlationId"))).toEqual(["estop"]);
+    await confirmed;
+  });
+
   it("estopAll() stops every device of the room", async () => {
     const { session } = await openRoom({ profiles: [excavatorProfile("ex-1"), droneProfile("drone-1")] });
     const excavator = await controlsFor(session);
