@@ -20,7 +20,7 @@ const AxisMode = tsunagi.v1.AxisMode;
 const STALE_TELEMETRY_MS = 2000;
 
 /** A number with at most `digits` decimals and no trailing zeros ("0.3", "-2"). */
-export function fmt(value: number, digits = 3): string {
+export function shortNumber(value: number, digits = 3): string {
   return String(Number(value.toFixed(digits)) + 0);
 }
 
@@ -96,7 +96,7 @@ export function statusLine(facts: StatusFacts): string {
     `estopped ${lease?.estopped || telemetry?.estopped ? "yes" : "no"}`,
     `online ${lease?.online ? "yes" : "no"}`,
   ];
-  if (facts.holding) parts.push(facts.started ? `sending ${fmt(facts.rateHz)} Hz` : "sending heartbeats");
+  if (facts.holding) parts.push(facts.started ? `sending ${shortNumber(facts.rateHz)} Hz` : "sending heartbeats");
   parts.push(jointsText(facts.profile, telemetry, facts.serverNow));
   parts.push(latency.ackRttP50Ms === undefined
     ? "ack rtt -"
@@ -129,7 +129,7 @@ export function axesLines(profile: DeviceProfile, actions: readonly tsunagi.v1.A
   const lines = [`${profile.deviceId}: ${profile.driver || "?"} (${deviceClass}), ${profile.axes.length} axes, watchdog ${profile.watchdogWindowMs || DEFAULT_WATCHDOG_WINDOW_MS} ms, latency budget ${profile.latencyBudgetMs || "server default"}${profile.latencyBudgetMs ? " ms" : ""}`];
   for (const axis of axesOf(profile)) lines.push(axisText(axis));
   for (const action of actions) {
-    lines.push(`action ${action.name}${action.hasValue ? ` VALUE (${fmt(action.min)}..${fmt(action.max)}${action.unit ? ` ${action.unit}` : ""})` : ""}: ${action.description}`);
+    lines.push(`action ${action.name}${action.hasValue ? ` VALUE (${shortNumber(action.min)}..${shortNumber(action.max)}${action.unit ? ` ${action.unit}` : ""})` : ""}: ${action.description}`);
   }
   return lines;
 }
@@ -139,7 +139,7 @@ function axisText(axis: tsunagi.v1.AxisProfile): string {
   try {
     const [low, high] = axisBounds(axis);
     const unit = commandUnit(axis);
-    text += low === -high ? ` ±${fmt(high)}` : ` ${fmt(low)}..${fmt(high)}`;
+    text += low === -high ? ` ±${shortNumber(high)}` : ` ${shortNumber(low)}..${shortNumber(high)}`;
     if (unit) text += ` ${unit}`;
   } catch (error) {
     text += ` (not commandable: ${(error as Error).message})`;
@@ -147,10 +147,10 @@ function axisText(axis: tsunagi.v1.AxisProfile): string {
   if (axis.mode !== AxisMode.AXIS_MODE_POSITION) {
     const hasMin = axis.min !== undefined && axis.min !== null;
     const hasMax = axis.max !== undefined && axis.max !== null;
-    const position = hasMin || hasMax ? `${hasMin ? fmt(axis.min!) : "-inf"}..${hasMax ? fmt(axis.max!) : "+inf"}` : "unbounded";
+    const position = hasMin || hasMax ? `${hasMin ? shortNumber(axis.min!) : "-inf"}..${hasMax ? shortNumber(axis.max!) : "+inf"}` : "unbounded";
     text += `, position ${position}${axis.unit ? ` ${axis.unit}` : ""}`;
   } else if (axis.maxRate) {
-    text += `, at most ${fmt(axis.maxRate)} ${axis.rateUnit || `${axis.unit}/s`}`;
+    text += `, at most ${shortNumber(axis.maxRate)} ${axis.rateUnit || `${axis.unit}/s`}`;
   }
   return text;
 }
@@ -160,13 +160,13 @@ export function setText(applied: Record<string, number>, requested: Record<strin
   const byName = new Map(axesOf(profile).map((axis) => [axis.name, axis]));
   return Object.entries(applied).map(([name, value]) => {
     const unit = commandUnit(byName.get(name)!);
-    return `${name} ${signed(value, 3)}${unit ? ` ${unit}` : ""}${value !== requested[name] ? ` (clamped from ${fmt(requested[name])})` : ""}`;
+    return `${name} ${signed(value, 3)}${unit ? ` ${unit}` : ""}${value !== requested[name] ? ` (clamped from ${shortNumber(requested[name])})` : ""}`;
   }).join(", ");
 }
 
 /** An action's fate: "takeoff 2: applied", "takeoff: refused by the device <why>", "arm: ESTOPPED <detail>". */
 export function actionResultText(name: string, value: number | undefined, result: tsunagi.v1.ActionResult): string {
-  if (result.status === AckStatus.APPLIED) return `${name}${value === undefined ? "" : ` ${fmt(value)}`}: applied`;
+  if (result.status === AckStatus.APPLIED) return `${name}${value === undefined ? "" : ` ${shortNumber(value)}`}: applied`;
   const status = AckStatus[result.status] ?? String(result.status);
   return `${name}: ${status === "STATUS_UNSPECIFIED" ? "refused by the device" : status} ${result.detail || ""}`.trim();
 }

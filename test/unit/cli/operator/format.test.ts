@@ -1,6 +1,6 @@
 /** The console's lines: the lease as the operator reads it, the status line, numbers without "-0.00". */
 import { describe, it, expect } from "vitest";
-import { actionResultText, fixed, leaseText, signed, statusLine } from "../../../../cli/operator/format.ts";
+import { actionResultText, fixed, leaseText, shortNumber, signed, statusLine } from "../../../../cli/operator/format.ts";
 import { tsunagi } from "../../../../proto/index.ts";
 import { excavatorProfile } from "../../../fixtures/fakes/deviceProfiles.ts";
 
@@ -21,8 +21,9 @@ describe("the console's lines", () => {
     expect(leaseText(lease({ endedLeaseId: "l-1", cause: "released" }), "me", { endedOurs: true })).toBe("free (ended l-1: released)");
   });
 
-  it("writes numbers with a fixed number of decimals and never -0", () => {
+  it("writes numbers with a fixed or an at-most number of decimals, and never -0", () => {
     expect([fixed(-0.0001), signed(0), signed(-0.004), signed(0.3), fixed(1.005, 1)]).toEqual(["0.00", "+0.00", "+0.00", "+0.30", "1.0"]);
+    expect([shortNumber(0.30000001), shortNumber(-0.0001), shortNumber(50), shortNumber(-2.5)]).toEqual(["0.3", "0", "50", "-2.5"]);
   });
 
   it("puts lease, e-stop, link, loop, joints and ack round trips in the status line", () => {
