@@ -8,7 +8,8 @@
  */
 import { HalActuator } from "../../hal/HalActuator.ts";
 import type { ActuatorMode, ComponentOptions } from "../../hal/types.ts";
-import type { DroneAxisName, SimFlightController } from "./SimFlightController.ts";
+import type { DroneAxisName } from "./FlightDynamics.ts";
+import type { SimFlightController } from "./SimFlightController.ts";
 
 const axisDescriptions: Record<DroneAxisName, { name: string; unit: string; description: string }> = {
   vx: { name: "Forward velocity", unit: "m", description: "body frame, forward positive, m/s" },

@@ -23,10 +23,9 @@ import { SimulationLoop, driverLoop } from "../SimulationLoop.ts";
 import type { ActionSpec, AxisProfile, DeviceProfile, Driver } from "../types.ts";
 import { BatterySensor } from "./BatterySensor.ts";
 import { DroneAxis } from "./DroneAxis.ts";
-import {
-  FlightCommandError, SimFlightController, droneAxes,
-  type FlightControllerOptions, type FlightSnapshot, type FlightState, type VelocitySetpoint,
-} from "./SimFlightController.ts";
+import { droneAxes, type VelocitySetpoint } from "./FlightDynamics.ts";
+import type { FlightState } from "./FlightState.ts";
+import { FlightCommandError, SimFlightController, type FlightControllerOptions, type FlightSnapshot } from "./SimFlightController.ts";
 
 export const droneComponentIds = { flightController: "flight", battery: "battery" } as const;
 

@@ -1,6 +1,6 @@
 /**
  * OperatorControls against a real Colyseus server hosting a scripted TeleopRoom
- * (scripted-teleop-room.ts): the SDK's real sockets, envelopes and timers, the room's
+ * (test/fixtures/fakes/ScriptedTeleopRoom.ts): the SDK's real sockets, envelopes and timers, the room's
  * side of the operator channel scripted. Every wait is bounded; nothing asserts speed.
  */
 import "../../../client-sdk/node.ts";
@@ -12,7 +12,8 @@ import { OperatorControls, type DemotedEvent, type OperatorControlsOptions } fro
 import { gamepadToAxes } from "../../../client-sdk/gamepad.ts";
 import { TsunagiError } from "../../../client-sdk/errors.ts";
 import { ErrorCode, tsunagi } from "../../../proto/index.ts";
-import { ScriptedTeleopRoom, startScriptedServer, excavatorProfile, droneProfile, type ScriptedRoomOptions } from "./scripted-teleop-room.ts";
+import { ScriptedTeleopRoom, startScriptedServer, type ScriptedRoomOptions } from "../../fixtures/fakes/ScriptedTeleopRoom.ts";
+import { excavatorProfile, droneProfile } from "../../fixtures/fakes/deviceProfiles.ts";
 
 const Status = tsunagi.v1.CommandAck.Status;
 const velocity = tsunagi.v1.AxisMode.AXIS_MODE_VELOCITY;
@@ -450,6 +451,17 @@ describe("OperatorControls: e-stop and reset", () => {
     await vi.waitFor(() => expect(operator.lease?.estopped).toBe(false), WAIT);
     await operator.acquire(); // motion needs a fresh lease
     expect(operator.holding).toBe(true);
+  });
+
+  it("puts the e-stop on the wire at once, never behind the loop's commands", async () => {
+    const { session } = await openRoom();
+    const controls = await controlsFor(session, { rateHz: 1 });
+    await controls.acquire();
+    controls.start();
+    const sent = vi.spyOn(session, "sendEnvelope");
+    const confirmed = controls.estop("now");
+    expect(sent.mock.calls.map(([envelope]) => Object.keys(envelope).find((key) => key !== "correlationId"))).toEqual(["estop"]);
+    await confirmed;
   });
 
   it("estopAll() stops every device of the room", async () => {

@@ -7,7 +7,7 @@ import {
   gamepadToAxes, gamepadWantsEStop, defaultGamepadMapping, applyDeadzone, StandardGamepad, type GamepadLike,
 } from "../../../client-sdk/gamepad.ts";
 import { tsunagi } from "../../../proto/index.ts";
-import { excavatorProfile, droneProfile } from "./scripted-teleop-room.ts";
+import { excavatorProfile, droneProfile } from "../../fixtures/fakes/deviceProfiles.ts";
 
 const excavator = excavatorProfile("ex-1");
 const drone = droneProfile("drone-1");
