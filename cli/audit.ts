@@ -4,28 +4,15 @@
  * export: prints the room's audit log as JSON Lines (one entry a line) on stdout.
  * verify: recomputes the hash chain; exit 0 when intact, 3 when tampered, 2 on bad usage.
  */
-import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
 import { AuditLog, auditStreamKey } from "../server/audit/AuditLog.ts";
-import { cliEnv, runCli, usageError } from "./env.ts";
+import { clusterRedisFlags, parseCliArgs, runCli, usageError } from "./env.ts";
 
 const USAGE = "usage: npm run audit -- <export|verify> --room ROOM_ID [--redis-url URL] [--cluster-name NAME]";
 
 async function main(): Promise<number> {
-  const env = cliEnv();
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: process.argv.slice(2), allowPositionals: true, strict: true,
-      options: {
-        room: { type: "string" },
-        "redis-url": { type: "string", default: env.clusterRedisUrl },
-        "cluster-name": { type: "string", default: env.clusterName },
-      },
-    });
-  } catch (error) {
-    return usage((error as Error).message);
-  }
+  const parsed = parseCliArgs({ room: { type: "string" }, ...clusterRedisFlags() });
+  if (parsed instanceof Error) return usage(parsed.message);
   const [command] = parsed.positionals;
   const room = parsed.values.room;
   if (command !== "export" && command !== "verify") return usage(`unknown command "${command ?? ""}"`);

@@ -14,30 +14,21 @@
  *
  * Exit codes: 0 done; 2 bad usage; 4 no such device; 1 anything else (Redis down...).
  */
-import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
 import { DEVICE_ID_PATTERN, DEVICE_ID_TEXT } from "../proto/ids.ts";
 import { DeviceCredentialError, DeviceCredentials, RedisDeviceRegistry } from "../server/auth/DeviceCredentials.ts";
-import { cliEnv, runCli, usageError } from "./env.ts";
+import { cliEnv, clusterRedisFlags, parseCliArgs, runCli, usageError } from "./env.ts";
 
 const USAGE = "usage: npm run devices -- <enroll|revoke|show> DEVICE_ID [--class CLASS] [--redis-url URL] [--cluster-name NAME] [--auth-secret SECRET]";
 
 async function main(): Promise<number> {
   const env = cliEnv();
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: process.argv.slice(2), allowPositionals: true, strict: true,
-      options: {
-        class: { type: "string", default: "other" },
-        "redis-url": { type: "string", default: env.clusterRedisUrl },
-        "cluster-name": { type: "string", default: env.clusterName },
-        "auth-secret": { type: "string", default: env.authSecret },
-      },
-    });
-  } catch (error) {
-    return usage((error as Error).message);
-  }
+  const parsed = parseCliArgs({
+    class: { type: "string", default: "other" },
+    ...clusterRedisFlags(env),
+    "auth-secret": { type: "string", default: env.authSecret },
+  });
+  if (parsed instanceof Error) return usage(parsed.message);
   const [command, deviceId, ...rest] = parsed.positionals;
   if (command !== "enroll" && command !== "revoke" && command !== "show") return usage(`unknown command "${command ?? ""}"`);
   if (!deviceId) return usage("DEVICE_ID is required");

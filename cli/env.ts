@@ -10,6 +10,7 @@
  *   const env = cliEnv();
  *   runCli("audit", async () => { ... return 0; });
  */
+import { parseArgs, type ParseArgsConfig } from "node:util";
 
 /** The tools' defaults from the environment, each variable read here and nowhere else. */
 export interface CliEnv {
@@ -30,6 +31,26 @@ export function cliEnv(env: NodeJS.ProcessEnv = process.env): CliEnv {
     authSecret: env.TSUNAGI_AUTH_SECRET || undefined,
     token: env.TSUNAGI_TOKEN || undefined,
   };
+}
+
+/** The flags of the tools that work on the cluster's Redis (devices, audit), with their defaults from the environment. */
+export function clusterRedisFlags(env: CliEnv = cliEnv()) {
+  return {
+    "redis-url": { type: "string", default: env.clusterRedisUrl },
+    "cluster-name": { type: "string", default: env.clusterName },
+  } as const;
+}
+
+/**
+ * The tool's flags and positionals (strict: an unknown flag is an error), or the Error
+ * saying what is wrong with them, for usageError().
+ */
+export function parseCliArgs<const O extends NonNullable<ParseArgsConfig["options"]>>(options: O, args: string[] = process.argv.slice(2)) {
+  try {
+    return parseArgs({ args, allowPositionals: true, strict: true, options });
+  } catch (error) {
+    return error as Error;
+  }
 }
 
 /** Exit code for bad usage. */

@@ -12,9 +12,8 @@
  * Exit codes: 0 done; 2 bad usage; 3 invalid layout (every problem printed); 1 refused
  * by the node or unreachable (the coded error printed).
  */
-import { parseArgs } from "node:util";
 import { LayoutError, loadHallLayout } from "../rooms/expo/HallLayout.ts";
-import { cliEnv, runCli, usageError } from "./env.ts";
+import { cliEnv, parseCliArgs, runCli, usageError } from "./env.ts";
 
 const USAGE = [
   "usage: npm run expo -- check FILE",
@@ -24,20 +23,13 @@ const USAGE = [
 ].join("\n");
 
 async function main(): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: process.argv.slice(2), allowPositionals: true, strict: true,
-      options: {
-        node: { type: "string" },
-        token: { type: "string", default: cliEnv().token },
-        format: { type: "string", default: "json" },
-        table: { type: "string", default: "booths" },
-      },
-    });
-  } catch (error) {
-    return usage((error as Error).message);
-  }
+  const parsed = parseCliArgs({
+    node: { type: "string" },
+    token: { type: "string", default: cliEnv().token },
+    format: { type: "string", default: "json" },
+    table: { type: "string", default: "booths" },
+  });
+  if (parsed instanceof Error) return usage(parsed.message);
   const [command, target, ...rest] = parsed.positionals;
   if (!command || !["check", "open", "analytics", "close"].includes(command)) return usage(`unknown command "${command ?? ""}"`);
   if (!target) return usage(command === "analytics" ? "HALL_ID is required" : "FILE is required");

@@ -22,7 +22,7 @@ import {
   random, RandomWalk, sendOnSchedule,
   type BaselineLoadConfig, type LoadReady, type LoadWindow,
 } from "./expo-protocol.ts";
-import { LatencyHistogram, LoopDelayWindow, wallClockMs } from "./measure.ts";
+import { LoadMeasureWindow, log, wallClockMs } from "./measure.ts";
 import { countInto, withConcurrency, withTimeout } from "./tasks.ts";
 import { serveParent } from "./parent-channel.ts";
 
@@ -34,20 +34,13 @@ const ERROR = 11;
 const ROOM_DATA = 13;
 const joinTimeoutMs = 30_000;
 
-let measuring = false;
-let windowStartedAt = 0;
 let sent = 0;
 let delivered = 0;
 let totalSent = 0;
 let totalDelivered = 0;
 let clientsLost = 0;
 const errors: Record<string, number> = {};
-const latency = new LatencyHistogram();
-const loopDelay = new LoopDelayWindow();
-
-function log(message: string): void {
-  process.stderr.write(`${message}\n`);
-}
+const window = new LoadMeasureWindow();
 
 // --- the Colyseus frames this client writes and reads ------------------------------
 
@@ -140,11 +133,11 @@ class BaselineClient {
 
   private receive(frame: Buffer): void {
     totalDelivered++;
-    if (!measuring) return;
+    if (!window.measuring) return;
     delivered++;
     if (++this.received % config.sampleEvery !== 0) return;
     const sentAtMs = sentAtOf(frame);
-    if (Number.isFinite(sentAtMs)) latency.record(wallClockMs() - sentAtMs);
+    if (Number.isFinite(sentAtMs)) window.latency.record(wallClockMs() - sentAtMs);
     else countInto(errors, "undecodable broadcast");
   }
 
@@ -155,7 +148,7 @@ class BaselineClient {
       this.walk.step(dtS);
       this.socket.send(moveFrame(wallClockMs(), this.walk.x, this.walk.y, this.walk.heading));
       totalSent++;
-      if (measuring) sent++;
+      if (window.measuring) sent++;
     });
   }
 }
@@ -193,18 +186,12 @@ function progress() {
 
 function startWindow(): void {
   sent = delivered = 0;
-  latency.reset();
-  loopDelay.start();
-  windowStartedAt = performance.now();
-  measuring = true;
+  window.start();
 }
 
 function stopWindow(): LoadWindow {
-  measuring = false;
-  const windowMs = performance.now() - windowStartedAt;
   return {
-    windowMs, sent, frames: delivered, updates: delivered, appeared: 0, moved: delivered, gone: 0,
-    latency: latency.toData(), eventLoopDelayP99Ms: loopDelay.stopP99Ms(),
+    ...window.stop(), sent, frames: delivered, updates: delivered, appeared: 0, moved: delivered, gone: 0,
     handoffs: 0, handoffsTotal: 0, errors, sessionsLost: clientsLost, neighboursMean: 0, alive: config.count - clientsLost,
   };
 }

@@ -11,12 +11,9 @@ export const targetNeighbours = 30;
 /** Walking speed of every visitor, m/s. */
 export const walkSpeedMps = 1.4;
 
-/** One visitor load process' argument (expo-visitors.ts). */
-export interface VisitorLoadConfig {
-  /** Matchmaking entry points (node HTTP URLs); visitor i joins through urls[i % urls.length]. */
-  urls: string[];
-  hallId: string;
-  /** This process' visitors are indices firstIndex .. firstIndex + count - 1 of `total`. */
+/** What every load process walks: its share of the clients, their rate, the hall. */
+export interface WalkLoadConfig {
+  /** This process' clients are indices firstIndex .. firstIndex + count - 1 of `total`. */
   firstIndex: number;
   count: number;
   total: number;
@@ -24,30 +21,29 @@ export interface VisitorLoadConfig {
   /** Hall size, m (the walk stays inside). */
   width: number;
   height: number;
-  /** Zones of the hall (empty: one room), to know which teleports hand the visitor off. */
-  zones: Array<{ id: string; rect: { x: number; y: number; w: number; h: number } }>;
-  /** The nodes' --expo-handoff-margin: a visitor placed further than this outside its zone is handed off. */
-  handoffMarginM: number;
   joinConcurrency: number;
   seed: number;
 }
 
+/** One visitor load process' argument (expo-visitors.ts). */
+export interface VisitorLoadConfig extends WalkLoadConfig {
+  /** Matchmaking entry points (node HTTP URLs); visitor i joins through urls[i % urls.length]. */
+  urls: string[];
+  hallId: string;
+  /** Zones of the hall (empty: one room), to know which teleports hand the visitor off. */
+  zones: Array<{ id: string; rect: { x: number; y: number; w: number; h: number } }>;
+  /** The nodes' --expo-handoff-margin: a visitor placed further than this outside its zone is handed off. */
+  handoffMarginM: number;
+}
+
 /** One baseline load process' argument (expo-baseline-load.ts). */
-export interface BaselineLoadConfig {
+export interface BaselineLoadConfig extends WalkLoadConfig {
   /** The broadcast server's HTTP base, e.g. http://127.0.0.1:1234. */
   url: string;
   /** Join this room; undefined: create it with the first client. */
   roomId?: string;
-  firstIndex: number;
-  count: number;
-  total: number;
-  hz: number;
-  width: number;
-  height: number;
-  joinConcurrency: number;
   /** Each client decodes the send time of every `sampleEvery`-th message it receives. */
   sampleEvery: number;
-  seed: number;
 }
 
 /** Ready data of a load process: everyone joined (and, for visitors, placed). */

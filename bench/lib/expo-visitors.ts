@@ -27,7 +27,7 @@ import {
   distanceToRect, random, RandomWalk, sendOnSchedule,
   type LoadReady, type LoadWindow, type VisitorLoadConfig,
 } from "./expo-protocol.ts";
-import { LatencyHistogram, LoopDelayWindow, wallClockMs } from "./measure.ts";
+import { LoadMeasureWindow, log, wallClockMs } from "./measure.ts";
 import { countInto, httpText, withConcurrency, withTimeout } from "./tasks.ts";
 import { serveParent } from "./parent-channel.ts";
 
@@ -41,8 +41,6 @@ const placeHandoffTimeoutMs = 15_000;
 const joinAttempts = 3;
 
 /** Counters since the start (`total*`) and of the open window. */
-let measuring = false;
-let windowStartedAt = 0;
 let sent = 0;
 let frames = 0;
 let appeared = 0;
@@ -55,18 +53,13 @@ let totalSent = 0;
 let totalUpdates = 0;
 let totalFrames = 0;
 const errors: Record<string, number> = {};
-const latency = new LatencyHistogram();
-const loopDelay = new LoopDelayWindow();
+const window = new LoadMeasureWindow();
 
 interface Visitor {
   index: number;
   walk: RandomWalk;
   session: ExpoSession;
   stop?: () => void;
-}
-
-function log(message: string): void {
-  process.stderr.write(`${message}\n`);
 }
 
 function countError(error: TsunagiError, who: string): void {
@@ -99,17 +92,17 @@ async function joinOne(index: number): Promise<Visitor> {
   session.on("frame", (frame) => {
     totalFrames++;
     totalUpdates += frame.appeared.length + frame.moved.length;
-    if (!measuring) return;
+    if (!window.measuring) return;
     frames++;
     appeared += frame.appeared.length;
     moved += frame.moved.length;
     gone += frame.gone.length;
     const now = wallClockMs();
-    for (const state of frame.moved) latency.record(now - (state.sentAtMs ?? 0));
+    for (const state of frame.moved) window.latency.record(now - (state.sentAtMs ?? 0));
   });
   session.on("zone", () => {
     handoffsTotal++;
-    if (measuring) handoffs++;
+    if (window.measuring) handoffs++;
   });
   session.on("error", (error) => countError(error, who));
   session.on("leave", (event) => {
@@ -162,7 +155,7 @@ function go(): void {
       const { x, y, heading } = visitor.walk;
       visitor.session.move(x, y, heading, { sentAtMs: wallClockMs() });
       totalSent++;
-      if (measuring) sent++;
+      if (window.measuring) sent++;
     });
   }
 }
@@ -181,20 +174,15 @@ function progress() {
 
 function startWindow(): void {
   sent = frames = appeared = moved = gone = handoffs = 0;
-  latency.reset();
-  loopDelay.start();
-  windowStartedAt = performance.now();
-  measuring = true;
+  window.start();
 }
 
 function stopWindow(): LoadWindow {
-  measuring = false;
-  const windowMs = performance.now() - windowStartedAt;
-  const eventLoopDelayP99Ms = loopDelay.stopP99Ms();
+  const { windowMs, latency, eventLoopDelayP99Ms } = window.stop();
   const alive = visitors.filter((v) => !v.session.closed);
   const neighboursMean = alive.length ? alive.reduce((sum, v) => sum + v.session.neighbours.size, 0) / alive.length : 0;
   return {
-    windowMs, sent, frames, updates: appeared + moved, appeared, moved, gone, latency: latency.toData(), eventLoopDelayP99Ms,
+    windowMs, sent, frames, updates: appeared + moved, appeared, moved, gone, latency, eventLoopDelayP99Ms,
     handoffs, handoffsTotal, errors, sessionsLost, neighboursMean, alive: alive.length,
   };
 }

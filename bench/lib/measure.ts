@@ -237,3 +237,36 @@ export function mergedPercentiles(histograms: HistogramData[], ps: number[]): nu
     return bucketUpperMs(sorted[sorted.length - 1]![0]);
   });
 }
+
+/**
+ * A load process's measuring window: whether it is open, how long it was, the latencies
+ * recorded in it and the process's own event-loop delay over it.
+ */
+export class LoadMeasureWindow {
+  /** Latencies recorded while the window is open. */
+  readonly latency = new LatencyHistogram();
+  /** The process's own event-loop delay over the window. */
+  private readonly loopDelay = new LoopDelayWindow();
+  /** When the window opened, performance.now() ms. */
+  private startedAt = 0;
+  /** Whether the window is open: counters count only then. */
+  measuring = false;
+
+  start(): void {
+    this.latency.reset();
+    this.loopDelay.start();
+    this.startedAt = performance.now();
+    this.measuring = true;
+  }
+
+  /** Closes the window: its length, its latencies and the event-loop delay p99 over it. */
+  stop(): { windowMs: number; latency: ReturnType<LatencyHistogram["toData"]>; eventLoopDelayP99Ms: number } {
+    this.measuring = false;
+    return { windowMs: performance.now() - this.startedAt, latency: this.latency.toData(), eventLoopDelayP99Ms: this.loopDelay.stopP99Ms() };
+  }
+}
+
+/** A load process's progress line, on stderr (the orchestrator relays it). */
+export function log(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
