@@ -1,6 +1,6 @@
 /**
- * Sending to the expo room's clients: one place that tries a send, and one that fans
- * bytes framed once out to many visitors (chat, announcements, host notices).
+ * Sending to the expo room's clients: bytes framed once, to one visitor or fanned out to
+ * many (chat, announcements, host notices), each send through trySend.
  *
  * @example
  *   const frame = framedEnvelope({ announcement });
@@ -8,21 +8,10 @@
  */
 import type { Client } from "@colyseus/core";
 import type { Visitor } from "./model.ts";
+import { trySend } from "../../common/trySend.ts";
 
-/**
- * Runs one send to a client and says whether it went out. A send throws only when the
- * client's socket is going away under it (a transport refusing a write to a socket it
- * has closed, or ws to one not open); that client's leave is then on its way, so the room
- * goes on and the caller counts it as not reached.
- */
-export function trySend(send: () => void): boolean {
-  try {
-    send();
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { trySend };
+
 
 /** Sends bytes already framed for Colyseus (FrameEncoder) to one client; false when its socket refused them. */
 export function sendRaw(client: Client, frame: Uint8Array): boolean {

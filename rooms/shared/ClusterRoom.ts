@@ -18,6 +18,7 @@ import { authority, authorizeRoom, type Role, type TokenClaims } from "../../ser
 import { nodeContext } from "../../server/context.ts";
 import type { DirectoryEntry } from "../../server/cluster/types.ts";
 import { roomEvents } from "../../server/colyseus/internals.ts";
+import { trySend } from "../../common/trySend.ts";
 import { rejectInput } from "../../server/colyseus/rejectInput.ts";
 import { decodeEnvelope, encodeEnvelope, errorEnvelope, ProtocolError, ENVELOPE_MESSAGE_TYPE, type EnvelopeBody, type tsunagi } from "../../proto/index.ts";
 
@@ -109,10 +110,10 @@ export abstract class ClusterRoom<Options = any> extends Room {
    */
   protected removeClient(client: Client, code: number, message: string, closeCode = code) {
     this.removedClients.add(client);
-    try {
+    trySend(() => {
       client.error(code, message);
       client.leave(closeCode, message);
-    } catch { /* already closing */ }
+    });
   }
 
   onDrop(client: Client, code?: number) {
@@ -151,7 +152,7 @@ export abstract class ClusterRoom<Options = any> extends Room {
     const context = nodeContext();
     rejectInput(context, client, code, message, { roomId: this.roomId, source: this.roomName });
     if (correlationId !== undefined) {
-      try { client.sendBytes(ENVELOPE_MESSAGE_TYPE, errorEnvelope(code, message, correlationId)); } catch { /* closing */ }
+      trySend(() => client.sendBytes(ENVELOPE_MESSAGE_TYPE, errorEnvelope(code, message, correlationId)));
     }
   }
 

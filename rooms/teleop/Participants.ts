@@ -16,6 +16,7 @@ import type { Client } from "@colyseus/core";
 import type { tsunagi } from "../../proto/index.ts";
 import type { Role } from "../../server/auth/tokens.ts";
 import { clientBufferedAmount } from "../../server/colyseus/internals.ts";
+import { trySend } from "../../common/trySend.ts";
 import type { DeviceSlot } from "./DeviceSlot.ts";
 
 /** A participant whose socket holds more than this unsent gets no telemetry this round. */
@@ -95,12 +96,8 @@ export class Participants {
     }
   }
 
-  /** The one place a send to a participant may fail: see send(). */
+  /** A send to a participant, whose failure the host hears of (see trySend). */
   private deliver(client: Client, send: () => void): void {
-    try {
-      send();
-    } catch (error) {
-      this.host.sendFailed(error, client.sessionId);
-    }
+    trySend(send, (error) => this.host.sendFailed(error, client.sessionId));
   }
 }

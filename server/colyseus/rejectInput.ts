@@ -6,6 +6,7 @@ import type { Client } from "@colyseus/core";
 import { errorCodeName } from "../../proto/index.ts";
 import type { Logger } from "../observability/logging.ts";
 import type { NodeMetrics } from "../observability/metrics.ts";
+import { trySend } from "../../common/trySend.ts";
 
 export interface ErrorSink {
   logger: Logger;
@@ -19,9 +20,6 @@ export interface ErrorSink {
 export function rejectInput(sink: ErrorSink, client: Client, code: number, message: string, context: { roomId?: string; source: string }) {
   sink.metrics.errors.inc({ code: errorCodeName(code), source: context.source });
   sink.logger.warn({ sessionId: client.sessionId, roomId: context.roomId, code: errorCodeName(code), source: context.source }, message);
-  try {
-    client.error(code, message);
-  } catch {
-    // the socket may already be closing; the log line and the metric still stand
-  }
+  // the socket may already be closing; the log line and the metric stand anyway
+  trySend(() => client.error(code, message));
 }

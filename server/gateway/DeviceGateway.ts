@@ -36,6 +36,7 @@ import type { NodeMetrics } from "../observability/metrics.ts";
 import { DeviceLink } from "./DeviceLink.ts";
 import { SafeEmitter } from "../../common/SafeEmitter.ts";
 import { FloodWindow } from "../../common/FloodWindow.ts";
+import { trySend } from "../../common/trySend.ts";
 import { profileProblem } from "../../proto/deviceProfile.ts";
 import { DEVICE_ID_TEXT, isDeviceId } from "../../proto/ids.ts";
 
@@ -185,10 +186,10 @@ export class DeviceGateway {
       this.listenSocket = false;
     }
     for (const ws of [...this.sockets]) {
-      try {
+      trySend(() => {
         ws.send(errorEnvelope(ErrorCode.NODE_DRAINING, "this node is shutting down: reconnect through another node", 0), true);
         ws.end(CLOSE_DRAINING, "node draining");
-      } catch { /* already closed */ }
+      });
     }
   }
 
@@ -421,7 +422,7 @@ export class DeviceGateway {
     const connection = ws.getUserData();
     this.options.metrics.errors.inc({ code: errorCodeName(code), source: "gateway" });
     this.options.logger.warn({ deviceId: connection.link?.deviceId, remote: connection.remote, code: errorCodeName(code) }, `device channel: ${message}`);
-    try { ws.send(errorEnvelope(code, message, correlationId), true); } catch { /* closed */ }
+    trySend(() => ws.send(errorEnvelope(code, message, correlationId), true));
   }
 
   /** A coded error, then the connection closes (1008). */
