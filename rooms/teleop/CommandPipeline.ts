@@ -1,6 +1,6 @@
 /**
  * The room's admission of a ControlCommand or a DeviceAction, every check in one place
- * and in the contract's order (teleop.proto, ControlCommand and DeviceAction):
+ * and in the contract's order (control.proto, ControlCommand and DeviceAction):
  *
  *   ESTOPPED → NO_LEASE (renewing the lease when held) → the holder's rate allowance →
  *   EXPIRED → STALE (commands only) → DEVICE_OFFLINE → OUT_OF_BOUNDS

@@ -37,7 +37,7 @@ const RATE_LIMIT_REPORT_MS = 1000;
 
 /**
  * Requests per second (and burst) a device's commands and actions may arrive at: twice
- * its control rate, at least 100 (teleop.proto, DeviceProfile.control_rate_hz).
+ * its control rate, at least 100 (device.proto, DeviceProfile.control_rate_hz).
  */
 export function commandBurst(profile: tsunagi.v1.IDeviceProfile | undefined): number {
   return Math.max(100, 2 * (profile?.controlRateHz || 0));
@@ -195,7 +195,7 @@ export class DeviceSlot {
   /**
    * Keeps the newest sample (devices sample faster than the room fans out, so encoding
    * waits for the fan-out). A sample saying the adapter's watchdog killed the holder's
-   * lease (teleop.proto, watchdog_tripped) ends it here too, also when the room still
+   * lease (device.proto, Telemetry.watchdog_tripped) ends it here too, also when the room still
    * took the holder's heartbeats for live.
    */
   newTelemetry(telemetry: tsunagi.v1.Telemetry): void {

@@ -4,7 +4,7 @@
  * them before any is latched (latching means lease events, broadcasts, audit and logs,
  * which must not delay the next device's stop); then each device's lease latches it
  * and every participant is told. Operators, supervisors and admins may raise one, for
- * one device or all; with neither a device nor `all` it stops everything (teleop.proto:
+ * one device or all; with neither a device nor `all` it stops everything (control.proto:
  * when in doubt, stop). Only a supervisor (or admin) resets, and a reset moves nothing:
  * motion needs a fresh lease.
  *

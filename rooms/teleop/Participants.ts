@@ -3,7 +3,7 @@
  * subject, which a demotion sticks to across sessions), and delivery to them: a send to
  * a participant whose socket is closing is traced, not thrown, and the newest telemetry
  * of each device goes to everyone not sent it yet, encoded once, skipping a participant
- * whose socket is backed up (the oldest unsent sample is what drops: teleop.proto,
+ * whose socket is backed up (the oldest unsent sample is what drops: device.proto,
  * Telemetry).
  *
  * @example

@@ -390,7 +390,7 @@ export class DeviceLink {
   }
 }
 
-/** The deadline a receiver honours: teleop.proto's min(deadline, issued + budget) is the room's job; here, the deadline. */
+/** The deadline a receiver honours: control.proto's min(deadline, issued + budget) is the room's job; here, the deadline. */
 function effectiveDeadline(command: tsunagi.v1.IControlCommand): number {
   return Number(command.deadlineMs ?? 0);
 }

@@ -221,7 +221,7 @@ describe("teleoperation through a region node", () => {
       // Bounds for a loaded 2-core machine: acks may take seconds. And commands are issued
       // a second ahead, as by a clock running ahead: the room counts a command's budget
       // (50 ms for this device) from when it arrives (min(issued_at_ms, its now) + budget,
-      // teleop.proto), so a slow trip from this busy process to the node does not expire
+      // control.proto), so a slow trip from this busy process to the node does not expire
       // what is meant to be refused for something else; room to adapter still has 50 ms.
       const ackWaitMs = 20_000;
       const aheadMs = 1000;

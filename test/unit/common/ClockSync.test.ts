@@ -1,5 +1,5 @@
 /**
- * ClockSync: the NTP-style offset and round trip of teleop.proto's ClockSyncPing, the
+ * ClockSync: the NTP-style offset and round trip of device.proto's ClockSyncPing, the
  * smallest round trip of the last 8 samples winning, impossible samples refused, and the
  * device wall clock as the fallback before any sample.
  */

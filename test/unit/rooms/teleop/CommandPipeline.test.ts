@@ -1,7 +1,7 @@
 /**
  * CommandPipeline: the room's admission of commands and actions, against a DeviceSlot
  * over a FakeDeviceLink on a FakeRoomClock. The order of the refusals is the contract's
- * (teleop.proto, ControlCommand): with every fault from one check on present, the
+ * (control.proto, ControlCommand): with every fault from one check on present, the
  * verdict is that check's.
  */
 import { describe, expect, it } from "vitest";
