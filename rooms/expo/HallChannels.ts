@@ -15,9 +15,11 @@
  * Channels:
  *   expo:{hallId}:events          HallEvent, from the zone that took the host command
  *   expo:{hallId}:ghosts:{zoneId} GhostBatch, each tick, from each neighbouring zone
+ * Both are cluster.proto messages, protobuf in base64 (proto/clusterCodec.ts).
  */
 import type { Presence } from "@colyseus/core";
-import { tsunagi } from "../../proto/index.ts";
+import { ErrorCode, ProtocolError, tsunagi } from "../../proto/index.ts";
+import { fromPresence, toPresence } from "../../proto/clusterCodec.ts";
 import type { AnalyticsSnapshot } from "./Analytics.ts";
 
 export const hallKey = (hallId: string, key: string) => `expo:${hallId}:${key}`;
@@ -27,16 +29,6 @@ export const ghostsChannel = (hallId: string, zoneId: string) => `expo:${hallId}
 /** What the hall's visitors hash holds per visitor id. */
 export interface HallVisitorRecord { subject: string; name: string; zoneId: string }
 
-/** A GhostBatch (cluster.proto) as it travels on a ghosts channel: protobuf, base64. */
-export function encodeGhosts(batch: tsunagi.v1.IGhostBatch): string {
-  return Buffer.from(tsunagi.v1.GhostBatch.encode(batch).finish()).toString("base64");
-}
-
-/** The GhostBatch of a ghosts-channel message; throws on anything else. */
-export function decodeGhosts(message: unknown): tsunagi.v1.GhostBatch {
-  if (typeof message !== "string") throw new TypeError(`ghost batch must be a base64 string, got ${typeof message}`);
-  return tsunagi.v1.GhostBatch.decode(Buffer.from(message, "base64"));
-}
 
 /** A host command's effect, applied by every zone to its own visitors. */
 export type HallEventBody =
@@ -49,6 +41,49 @@ export type HallEventBody =
   | { type: "chat"; message: tsunagi.v1.IChatMessage; toVisitorId?: number };
 /** A HallEventBody as published: `from` is the room that took the command. */
 export type HallEvent = HallEventBody & { from: string };
+
+/** A hall event as it travels (cluster.proto HallEvent). */
+export function hallEventMessage(event: HallEvent): tsunagi.v1.IHallEvent {
+  const message: tsunagi.v1.IHallEvent = { fromRoomId: event.from };
+  switch (event.type) {
+    case "announce": message.announcement = event.announcement; break;
+    case "presentation": message.presentation = event.state; break;
+    case "pin": message.pin = event.pinned; break;
+    case "mute": message.mute = { subject: event.subject, untilMs: event.untilMs, reason: event.reason }; break;
+    case "kick": message.kick = { visitorId: event.visitorId, reason: event.reason }; break;
+    case "ban": message.ban = { subject: event.subject, reason: event.reason }; break;
+    case "chat": message.chat = { message: event.message, toVisitorId: event.toVisitorId ?? 0 }; break;
+  }
+  return message;
+}
+
+/** The hall event a HallEvent message carries; throws a ProtocolError for one without a body. */
+export function hallEventOf(message: tsunagi.v1.HallEvent): HallEvent {
+  const from = message.fromRoomId;
+  switch (message.body) {
+    case "announcement": return { type: "announce", announcement: message.announcement!, from };
+    case "presentation": return { type: "presentation", state: message.presentation!, from };
+    case "pin": return { type: "pin", pinned: message.pin!, from };
+    case "mute": {
+      const { subject, untilMs, reason } = message.mute as tsunagi.v1.HallMute;
+      return { type: "mute", subject, untilMs, reason, from };
+    }
+    case "kick": {
+      const { visitorId, reason } = message.kick as tsunagi.v1.HallKick;
+      return { type: "kick", visitorId, reason, from };
+    }
+    case "ban": {
+      const { subject, reason } = message.ban as tsunagi.v1.HallBan;
+      return { type: "ban", subject, reason, from };
+    }
+    case "chat": {
+      const chat = message.chat as tsunagi.v1.HallChat;
+      if (!chat.message) throw new ProtocolError(ErrorCode.WRONG_TYPE, "a hall chat event without its message");
+      return { type: "chat", message: chat.message, toVisitorId: chat.toVisitorId || undefined, from };
+    }
+    default: throw new ProtocolError(ErrorCode.WRONG_TYPE, "a hall event without a body");
+  }
+}
 
 /** What a zone room's HallChannels needs of it. */
 export interface HallChannelsHost {
@@ -93,25 +128,25 @@ export class HallChannels {
   /** Hall events other zone rooms publish (this room's own are skipped). */
   onEvents(apply: (event: HallEvent) => void): Promise<void> {
     return this.subscribe(eventsChannel(this.host.hallId), (data) => {
-      const event = data as HallEvent | undefined;
-      if (event && event.from !== this.host.roomId) apply(event);
+      const event = hallEventOf(fromPresence(tsunagi.v1.HallEvent, data));
+      if (event.from !== this.host.roomId) apply(event);
     });
   }
 
   /** Ghost batches the neighbouring zones publish to this zone. */
   onGhosts(apply: (batch: tsunagi.v1.GhostBatch) => void): Promise<void> {
-    return this.subscribe(ghostsChannel(this.host.hallId, this.host.zoneId), (data) => apply(decodeGhosts(data)));
+    return this.subscribe(ghostsChannel(this.host.hallId, this.host.zoneId), (data) => apply(fromPresence(tsunagi.v1.GhostBatch, data)));
   }
 
   /** Tells the hall's other zones (none in an unzoned hall). */
   publishEvent(event: HallEventBody): void {
     if (!this.host.zoneId) return;
-    this.host.background(this.presence.publish(eventsChannel(this.host.hallId), { ...event, from: this.host.roomId }), "publishing a hall event");
+    this.host.background(this.presence.publish(eventsChannel(this.host.hallId), toPresence(tsunagi.v1.HallEvent, hallEventMessage({ ...event, from: this.host.roomId } as HallEvent))), "publishing a hall event");
   }
 
   /** Sends the zone `zoneId` the visitors of this one within its reach. */
   publishGhosts(zoneId: string, batch: tsunagi.v1.IGhostBatch): void {
-    this.host.background(this.presence.publish(ghostsChannel(this.host.hallId, zoneId), encodeGhosts(batch)), "publishing ghosts");
+    this.host.background(this.presence.publish(ghostsChannel(this.host.hallId, zoneId), toPresence(tsunagi.v1.GhostBatch, batch)), "publishing ghosts");
   }
 
   /** Unsubscribes from everything (the room is closing). */

@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { LocalPresence } from "@colyseus/core";
 import { tsunagi } from "../../../../proto/index.ts";
+import { toPresence } from "../../../../proto/clusterCodec.ts";
 import { HallChannels, type HallEvent } from "../../../../rooms/expo/HallChannels.ts";
 
 function zoneRoom(presence: LocalPresence, roomId: string, zoneId: string) {
@@ -33,6 +34,22 @@ describe("HallChannels: channels", () => {
     const unzoned = zoneRoom(presence, "h", "");
     unzoned.hall.publishEvent({ type: "pin", pinned: { text: "nobody hears" } });
     expect(atEast).toHaveLength(1);
+  });
+
+  it("refuses what is not a cluster.proto HallEvent on the events channel (a JSON object, an event without a body), and serves the next", async () => {
+    const presence = new LocalPresence();
+    const west = zoneRoom(presence, "h", "west");
+    const east = zoneRoom(presence, "h--east", "east");
+    const atEast: HallEvent[] = [];
+    await east.hall.onEvents((event) => atEast.push(event));
+    await presence.publish("expo:h:events", { type: "pin", pinned: { text: "forged" }, from: "elsewhere" });
+    await presence.publish("expo:h:events", toPresence(tsunagi.v1.HallEvent, { fromRoomId: "elsewhere" }));
+    expect(east.failures).toEqual([
+      expect.stringMatching(/^expo:h:events: a tsunagi.v1.HallEvent on a presence channel is base64 text/),
+      "expo:h:events: a hall event without a body",
+    ]);
+    west.hall.publishEvent({ type: "pin", pinned: { text: "hi" } });
+    expect(atEast).toEqual([{ type: "pin", pinned: { text: "hi" }, from: "h" }]);
   });
 
   it("carries ghost batches to the zone they are for, as protobuf", async () => {
