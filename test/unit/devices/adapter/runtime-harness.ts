@@ -21,6 +21,7 @@ import { SimExcavator, type Driver } from "../../../../devices/drivers/index.ts"
 import { tsunagi } from "../../../../proto/index.ts";
 import { FakeAdapterClock } from "../../../fixtures/fakes/FakeAdapterClock.ts";
 import { ScriptedGateway, type ScriptedGatewayOptions } from "../../../fixtures/fakes/ScriptedGateway.ts";
+import { waitFor } from "../../../fixtures/processes.ts";
 
 export const { Status } = tsunagi.v1.CommandAck;
 export const DEVICE = "ex-1";
@@ -75,13 +76,9 @@ export function nextEvent<K extends keyof AdapterEvents>(runtime: AdapterRuntime
   });
 }
 
-/** Polls `condition` every 5 ms until it holds. */
-export async function waitUntil(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+/** Waits until `condition` holds; the bound (generous: a busy 2-core machine is slow) only catches a hang. */
+export function waitUntil(condition: () => boolean, what: string, timeoutMs = 12_000): Promise<true> {
+  return waitFor(() => condition() || undefined, timeoutMs, what, 5);
 }
 
 /** Starts the runtime and waits until it is welcomed. */
