@@ -43,7 +43,7 @@ export async function startDemo(node: RegionNode): Promise<Demo> {
     const { deviceSecret } = await node.devices.enroll(device.deviceId, device.deviceClass);
     const child = spawn(process.execPath, [
       "--import", "tsx", "devices/adapter/main.ts",
-      "--device", device.deviceId, "--driver", device.driver, "--node", node.httpUrl, "--log-level", "warn",
+      "--device", device.deviceId, "--driver", device.driver, "--node", node.httpUrl, "--log-level", "warn", "--log-format", node.config.logFormat,
     ], {
       cwd: repoRoot,
       env: { ...process.env, TSUNAGI_DEVICE_SECRET: deviceSecret, TSUNAGI_ADAPTER_PARENT_PID: String(process.pid) },

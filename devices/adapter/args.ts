@@ -10,11 +10,12 @@
 import { parseArgs } from "node:util";
 import { DEVICE_ID_PATTERN, DEVICE_ID_TEXT } from "../../proto/ids.ts";
 import { nodeUrls } from "../../common/nodeUrl.ts";
+import { LOG_FORMATS, type LogFormat } from "../../common/logOutput.ts";
 import { driverNames, isDriverName, type DriverName } from "../drivers/index.ts";
 import type { AdapterCredential } from "./types.ts";
 
 export const usage = `usage: npm run adapter -- --device ID --driver ${driverNames.join("|")} --node URL [--node URL ...]
-                       [--secret HEX | --token JWT] [--telemetry-hz N] [--status-port N] [--log-level LEVEL]
+                       [--secret HEX | --token JWT] [--telemetry-hz N] [--status-port N] [--log-level LEVEL] [--log-format F]
 
   --device ID         the enrolled device id ([A-Za-z0-9_.-]{1,64})
   --driver NAME       the device driver: ${driverNames.join(", ")}
@@ -28,6 +29,7 @@ export const usage = `usage: npm run adapter -- --device ID --driver ${driverNam
   --status-port N     serve GET /status and /healthz, and POST /estop (stop and latch),
                       on 127.0.0.1:N (0: any free port, printed at start). Default: none
   --log-level LEVEL   fatal, error, warn, info, debug, trace or silent (default info)
+  --log-format F      json, pretty, or auto: pretty at a terminal, JSON otherwise (default auto)
   --help              print this and exit`;
 
 export interface AdapterArgs {
@@ -39,6 +41,7 @@ export interface AdapterArgs {
   /** Port of the local status endpoint on 127.0.0.1 (0: any free port); undefined: none. */
   statusPort: number | undefined;
   logLevel: string;
+  logFormat: LogFormat;
   /** --help: print the usage and exit 0 (the other fields are then not checked and are placeholders). */
   help: boolean;
 }
@@ -70,6 +73,7 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
         "telemetry-hz": { type: "string" },
         "status-port": { type: "string" },
         "log-level": { type: "string" },
+        "log-format": { type: "string" },
         help: { type: "boolean" },
       },
     }));
@@ -78,7 +82,7 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
     throw new ArgsError((error as Error).message);
   }
   if (values.help) {
-    return { deviceId: "", driver: driverNames[0], nodes: [], credential: { token: "-" }, telemetryHz: 20, statusPort: undefined, logLevel: "info", help: true };
+    return { deviceId: "", driver: driverNames[0], nodes: [], credential: { token: "-" }, telemetryHz: 20, statusPort: undefined, logLevel: "info", logFormat: "auto", help: true };
   }
 
   const deviceId = values.device as string | undefined;
@@ -112,7 +116,9 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
   const logLevel = (values["log-level"] as string | undefined) ?? "info";
   if (!LOG_LEVELS.includes(logLevel)) throw new ArgsError(`--log-level ${JSON.stringify(logLevel)} must be one of ${LOG_LEVELS.join(", ")}`);
 
-  return { deviceId, driver, nodes, credential, telemetryHz, statusPort, logLevel, help: false };
+  const logFormat = (values["log-format"] as string | undefined) ?? "auto";
+  if (!(LOG_FORMATS as readonly string[]).includes(logFormat)) throw new ArgsError(`--log-format ${JSON.stringify(logFormat)} must be one of ${LOG_FORMATS.join(", ")}`);
+  return { deviceId, driver, nodes, credential, telemetryHz, statusPort, logLevel, logFormat: logFormat as LogFormat, help: false };
 }
 
 /** Flags win over the environment; exactly one mode must remain. */

@@ -13,6 +13,7 @@
  *   # adapter ex-1 online via jp-tokyo/tokyo-1
  */
 import { readFileSync } from "node:fs";
+import { logDestination } from "../../common/logOutput.ts";
 import { pino } from "pino";
 import { createDriver } from "../drivers/index.ts";
 import { AdapterRuntime } from "./AdapterRuntime.ts";
@@ -33,7 +34,9 @@ if (args.help) {
 }
 
 const adapterVersion = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
-const logger = pino({ level: args.logLevel, base: { component: "adapter" }, timestamp: pino.stdTimeFunctions.isoTime });
+const logSettings = { level: args.logLevel, base: { component: "adapter" }, timestamp: pino.stdTimeFunctions.isoTime };
+const logStream = logDestination(args.logFormat);
+const logger = logStream ? pino(logSettings, logStream) : pino(logSettings);
 
 const driver = createDriver(args.driver);
 driver.init();

@@ -15,10 +15,10 @@ const BASE = ["--device", "ex-1", "--driver", "sim-excavator", ...NODE];
 
 describe("parseAdapterArgs", () => {
   it("parses a full command line, with repeated --node", () => {
-    const args = parseAdapterArgs([...BASE, "--node", "http://127.0.0.1:2568/", "--secret", SECRET, "--telemetry-hz", "10", "--status-port", "0", "--log-level", "debug"], {});
+    const args = parseAdapterArgs([...BASE, "--node", "http://127.0.0.1:2568/", "--secret", SECRET, "--telemetry-hz", "10", "--status-port", "0", "--log-level", "debug", "--log-format", "json"], {});
     expect(args).toEqual({
       deviceId: "ex-1", driver: "sim-excavator", nodes: ["http://127.0.0.1:2567", "http://127.0.0.1:2568/"],
-      credential: { secret: SECRET }, telemetryHz: 10, statusPort: 0, logLevel: "debug", help: false,
+      credential: { secret: SECRET }, telemetryHz: 10, statusPort: 0, logLevel: "debug", logFormat: "json", help: false,
     });
   });
 
@@ -45,6 +45,7 @@ describe("parseAdapterArgs", () => {
     [[...BASE, "--secret", SECRET, "--telemetry-hz", "fast"], /--telemetry-hz "fast"/],
     [[...BASE, "--secret", SECRET, "--telemetry-hz", "0"], /--telemetry-hz/],
     [[...BASE, "--secret", SECRET, "--log-level", "loud"], /--log-level "loud"/],
+    [[...BASE, "--secret", SECRET, "--log-format", "xml"], /--log-format "xml" must be one of auto, json, pretty/],
     [[...BASE, "--secret", SECRET, "--status-port", "70000"], /--status-port "70000" must be a port number/],
     [[...BASE, "--secret", SECRET, "--status-port", "x"], /--status-port "x"/],
     [[...BASE, "--secret", SECRET, "--nodes", "x"], /--nodes/],
