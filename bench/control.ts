@@ -107,6 +107,10 @@ export interface ControlBenchResult {
   commandsPerS: number;
   /** The node's CPU during the window, % of one core. */
   serverCpuPct: number;
+  /** The node's CPU per command delivered over the relay's (target ≤ 1.5). */
+  cpuPerCommandRatio: number;
+  /** The relay's CPU during its window, % of one core. */
+  baselineCpuPct: number;
   /** Command latency through the relay, ms. */
   baseline: { p50Ms: number; p99Ms: number };
   /** Through the node: command and e-stop latency, ms; commands of the window applied and not. */
@@ -170,6 +174,8 @@ export async function runControlBench(options: Partial<ControlBenchOptions> = {}
     estopP99Ms: round(node.estopP99Ms),
     commandsPerS: round(node.deliveredPerS),
     serverCpuPct: round(node.serverCpuPct),
+    cpuPerCommandRatio: round((node.serverCpuPct / node.deliveredPerS) / (relay.serverCpuPct / relay.deliveredPerS), 3),
+    baselineCpuPct: round(relay.serverCpuPct),
     baseline: { p50Ms: round(relay.p50Ms), p99Ms: round(relay.p99Ms) },
     node: {
       p50Ms: round(node.p50Ms), p99Ms: round(node.p99Ms), estopP50Ms: round(node.estopP50Ms), estopP99Ms: round(node.estopP99Ms),

@@ -166,9 +166,29 @@ export function axisValueProblem(axis: tsunagi.v1.IAxisProfile, value: number): 
  * whole command: a command applies whole or not at all.
  */
 export function resolveAxisValues(values: readonly tsunagi.v1.IAxisValue[] | null | undefined, profile: tsunagi.v1.IDeviceProfile): SetpointEntry[] | string {
+  const setpoint: SetpointEntry[] = (profile.axes ?? []).map((axis) => ({ name: axis.name ?? "", mode: axis.mode ?? AxisMode.AXIS_MODE_UNSPECIFIED, value: undefined }));
+  const problem = checkAxisValues(values, profile, (index, value) => { setpoint[index]!.value = value; });
+  return problem ?? setpoint;
+}
+
+/**
+ * Why the command's axis values do not fit the profile (OUT_OF_BOUNDS), or undefined:
+ * resolveAxisValues() without building the setpoint, for the room, which checks every
+ * command before it forwards it.
+ */
+export function axesProblem(values: readonly tsunagi.v1.IAxisValue[] | null | undefined, profile: tsunagi.v1.IDeviceProfile): string | undefined {
+  return checkAxisValues(values, profile);
+}
+
+/** The checks of resolveAxisValues(), handing each good value to `apply`; the first problem, or undefined. */
+function checkAxisValues(values: readonly tsunagi.v1.IAxisValue[] | null | undefined, profile: tsunagi.v1.IDeviceProfile, apply?: (index: number, value: number) => void): string | undefined {
   const axes = profile.axes ?? [];
-  const setpoint: SetpointEntry[] = axes.map((axis) => ({ name: axis.name ?? "", mode: axis.mode ?? AxisMode.AXIS_MODE_UNSPECIFIED, value: undefined }));
-  for (const [position, entry] of (values ?? []).entries()) {
+  // Axes already named, as bits: a profile has at most MAX_AXES (64) axes.
+  let seenLow = 0;
+  let seenHigh = 0;
+  const list = values ?? [];
+  for (let position = 0; position < list.length; position++) {
+    const entry = list[position]!;
     const hasName = entry.name !== null && entry.name !== undefined;
     const hasIndex = entry.index !== null && entry.index !== undefined;
     if (hasName === hasIndex) return `axes[${position}]: give a name or an index, not ${hasName ? "both" : "neither"}`;
@@ -178,19 +198,17 @@ export function resolveAxisValues(values: readonly tsunagi.v1.IAxisValue[] | nul
       return `axes[${position}]: index ${String(entry.index)} is outside the profile's ${axes.length} axes`;
     }
     const axis = axes[index]!;
-    if (setpoint[index]!.value !== undefined) return `axis ${axis.name} is named twice`;
+    if (index >= MAX_AXES) return `axes[${position}]: a profile has at most ${MAX_AXES} axes`;
+    const bit = 1 << (index & 31);
+    const seen = index < 32 ? seenLow : seenHigh;
+    if (seen & bit) return `axis ${axis.name} is named twice`;
+    if (index < 32) seenLow |= bit; else seenHigh |= bit;
     const value = entry.value ?? 0;
     const problem = axisValueProblem(axis, value);
     if (problem) return problem;
-    setpoint[index]!.value = value;
+    apply?.(index, value);
   }
-  return setpoint;
-}
-
-/** Why the command's axis values do not fit the profile (OUT_OF_BOUNDS), or undefined: resolveAxisValues() without the setpoint. */
-export function axesProblem(values: readonly tsunagi.v1.IAxisValue[] | null | undefined, profile: tsunagi.v1.IDeviceProfile): string | undefined {
-  const resolved = resolveAxisValues(values, profile);
-  return typeof resolved === "string" ? resolved : undefined;
+  return undefined;
 }
 
 /**

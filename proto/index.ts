@@ -41,6 +41,16 @@ export function errorCodeName(code: number): string {
   return errorCodeNames.get(code) ?? String(code);
 }
 
+/** A CommandAck (or ActionResult) status as logs, metrics and the audit name it ("APPLIED"); the number for one this build does not know. */
+export function ackStatusName(status: number): string {
+  return tsunagi.v1.CommandAck.Status[status] ?? String(status);
+}
+
+/** Who decided an ack or a result, as metrics and the audit name it. */
+export function ackOriginName(origin: number): "adapter" | "room" {
+  return origin === tsunagi.v1.CommandAck.Origin.ADAPTER ? "adapter" : "room";
+}
+
 /** True for a value of the ErrorCode enum known to this build. */
 export function isKnownErrorCode(code: unknown): code is ErrorCode {
   return typeof code === "number" && errorCodeNames.has(code);
@@ -141,19 +151,11 @@ export function decodeEnvelope(bytes: Uint8Array, maxBytes: number = DEFAULT_MAX
     throw new ProtocolError(ErrorCode.FRAME_TOO_LARGE, `envelope of ${bytes.byteLength} bytes exceeds the ${maxBytes}-byte limit`);
   }
   let envelope: Envelope;
-  let skippedFields = false;
+  let skippedFields: boolean;
   try {
-    // protobufjs 8 drops unknown fields by default; keep them (for this read only) so a
-    // known field with the wrong wire type can be told from a field of a newer contract.
-    // Noting whether anything was skipped at all spares well-formed traffic the check.
-    const reader = protobuf.Reader.create(bytes) as protobuf.Reader & { skipType(...args: unknown[]): protobuf.Reader };
-    reader.discardUnknown = false;
-    const skipType = reader.skipType;
-    reader.skipType = function (this: protobuf.Reader, ...args: unknown[]) {
-      skippedFields = true;
-      return skipType.apply(this, args);
-    };
+    const reader = isNodeBuffer(bytes) ? new NotingBufferReader(bytes) : new NotingArrayReader(bytes);
     envelope = tsunagi.v1.Envelope.decode(reader);
+    skippedFields = reader.skipped;
   } catch (error) {
     throw new ProtocolError(ErrorCode.MALFORMED_PROTOBUF, `not a valid Envelope: ${(error as Error)?.message ?? String(error)}`, { cause: error });
   }
@@ -182,24 +184,45 @@ export function decodeEnvelope(bytes: Uint8Array, maxBytes: number = DEFAULT_MAX
  * Encodes an Envelope. Throws ProtocolError(WRONG_TYPE) for a value that would not
  * encode faithfully (two bodies, no body, wrong field types, a negative or
  * non-integer correlation id): a bug in the caller, caught before it reaches a peer.
- * `trusted` skips the field-type walk (not the body and correlation id checks), for hot
- * paths whose envelopes hold decoded messages or values the types already guarantee.
+ * `trusted` skips the field-type walk and the body check (not the correlation id check),
+ * for hot paths whose envelopes hold decoded messages or values the types already
+ * guarantee, one body written out in the call.
+ * `prefix` is written before the envelope, in the same buffer (a transport's frame header).
  */
-export function encodeEnvelope(envelope: IEnvelope, options?: { trusted?: boolean }): Uint8Array {
+export function encodeEnvelope(envelope: IEnvelope, options?: { trusted?: boolean; prefix?: Uint8Array }): Uint8Array {
   // verify() walks the whole message: worth it for anything assembled from outside input,
   // a waste on a hot path re-encoding what was just decoded or built from typed values.
   const problem = options?.trusted ? null : tsunagi.v1.Envelope.verify(envelope);
   if (problem) throw new ProtocolError(ErrorCode.WRONG_TYPE, `cannot encode Envelope: ${problem}`);
-  if (!envelopeBodyMembers.some((name) => (envelope as Record<string, unknown>)[name] != null)) throw new ProtocolError(ErrorCode.WRONG_TYPE, "cannot encode an Envelope without a body");
+  if (!options?.trusted && !hasBody(envelope)) throw new ProtocolError(ErrorCode.WRONG_TYPE, "cannot encode an Envelope without a body");
   const correlationId = envelope.correlationId ?? 0;
   if (typeof correlationId !== "number" || correlationId < 0 || !Number.isSafeInteger(correlationId)) {
     throw new ProtocolError(ErrorCode.WRONG_TYPE, `correlationId must be a non-negative safe integer, got ${correlationId}`);
   }
+  // One writer for every encode of the process (encoding is synchronous): its buffer grows
+  // to the largest envelope once, and each encode costs one allocation, the result.
+  const writer = sharedWriter;
+  writer.reset();
   try {
-    return tsunagi.v1.Envelope.encode(envelope).finish();
+    tsunagi.v1.Envelope.encode(envelope, writer);
   } catch (error) {
+    sharedWriter = protobuf.Writer.create(); // left half-written: start afresh
     throw new ProtocolError(ErrorCode.WRONG_TYPE, `cannot encode Envelope: ${(error as Error)?.message ?? String(error)}`, { cause: error });
   }
+  const prefix = options?.prefix;
+  if (!prefix) return writer.finish();
+  const bytes = protobuf.util.Buffer ? (protobuf.util.Buffer as unknown as { allocUnsafe(size: number): Uint8Array }).allocUnsafe(prefix.length + writer.len) : new Uint8Array(prefix.length + writer.len);
+  bytes.set(prefix, 0);
+  return (writer as protobuf.Writer & { finishInto<T extends Uint8Array>(buf: T, offset: number): T }).finishInto(bytes, prefix.length);
+}
+
+/** The writer every encodeEnvelope() shares. */
+let sharedWriter = protobuf.Writer.create();
+
+/** Whether a body member of the envelope is set. */
+function hasBody(envelope: IEnvelope): boolean {
+  for (const name of envelopeBodyMembers) if ((envelope as Record<string, unknown>)[name] != null) return true;
+  return false;
 }
 
 /** encodeEnvelope's option for hot paths (see there). */
@@ -226,6 +249,39 @@ export function errorEnvelope(code: number, message: string, correlationId?: num
 }
 
 // --- internals ---------------------------------------------------------------------
+
+/**
+ * protobufjs 8 drops unknown fields by default; this reader keeps them (for this read
+ * only) so a known field with the wrong wire type can be told from a field of a newer
+ * contract, and notes whether it skipped any, which spares well-formed traffic the check.
+ * A class, not a patched instance: every decode then shares one object shape.
+ */
+type SkippingReader = protobuf.Reader & { skipType(wireType: number, ...rest: unknown[]): protobuf.Reader };
+type ReaderClass = new (buffer: Uint8Array) => SkippingReader;
+
+function noting(Base: ReaderClass) {
+  return class NotingReader extends Base {
+    /** Whether a field was skipped (unknown, or known with the wrong wire type). */
+    skipped = false;
+
+    constructor(bytes: Uint8Array) {
+      super(bytes);
+      this.discardUnknown = false;
+    }
+
+    override skipType(wireType: number, ...rest: unknown[]): protobuf.Reader {
+      this.skipped = true;
+      return super.skipType(wireType, ...rest);
+    }
+  };
+}
+
+/** Whether `bytes` is a Node Buffer; false in a browser, which has none. */
+const isNodeBuffer = (bytes: Uint8Array): boolean => (protobuf.util.Buffer as unknown as { isBuffer?(value: unknown): boolean } | null)?.isBuffer?.(bytes) === true;
+
+/** One for Node Buffers (strings through Buffer's own UTF-8 decoder), one for any Uint8Array, as Reader.create picks. */
+const NotingBufferReader = noting(protobuf.BufferReader as unknown as ReaderClass);
+const NotingArrayReader = noting(protobuf.Reader as unknown as ReaderClass);
 
 /** Envelope's known fields and its body members, from the generated tables, so a new body
  *  member in envelope.proto needs no change here. */

@@ -1,4 +1,7 @@
 /** Small measuring helpers shared by benches and their child processes. */
+import inspector from "node:inspector";
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { readFile } from "node:fs/promises";
 import { monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from "node:perf_hooks";
 
@@ -143,6 +146,7 @@ export interface PauseFigures {
  */
 export function pauseWindowMethods(): { startWindow: () => void; stopWindow: () => PauseFigures } {
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  const profiler = windowProfiler();
   let gcs: number[] = [];
   const observer = new PerformanceObserver((list) => { for (const entry of list.getEntries() as PerformanceEntry[]) gcs.push(entry.duration); });
   return {
@@ -151,8 +155,10 @@ export function pauseWindowMethods(): { startWindow: () => void; stopWindow: () 
       loopDelay.reset();
       loopDelay.enable();
       observer.observe({ entryTypes: ["gc"] });
+      profiler?.start();
     },
     stopWindow: () => {
+      profiler?.stop();
       loopDelay.disable();
       observer.disconnect();
       return {
@@ -269,4 +275,29 @@ export class LoadMeasureWindow {
 /** A load process's progress line, on stderr (the orchestrator relays it). */
 export function log(message: string): void {
   process.stderr.write(`${message}\n`);
+}
+
+/**
+ * TSUNAGI_BENCH_WINDOW_PROFILE=DIR: a V8 CPU profile of the measuring window alone (no
+ * start-up, no warm-up) of each server child, written to DIR, to find where the time goes.
+ */
+function windowProfiler(): { start(): void; stop(): void } | undefined {
+  const dir = process.env.TSUNAGI_BENCH_WINDOW_PROFILE;
+  if (!dir) return undefined;
+  const session = new inspector.Session();
+  session.connect();
+  return {
+    start: () => {
+      session.post("Profiler.enable", () => session.post("Profiler.setSamplingInterval", { interval: 1000 }, () => session.post("Profiler.start")));
+    },
+    stop: () => {
+      session.post("Profiler.stop", (error, result) => {
+        if (error) { log(`window profile failed: ${error.message}`); return; }
+        mkdirSync(dir, { recursive: true });
+        const file = path.join(dir, `window-${process.pid}-${Date.now()}.cpuprofile`);
+        writeFileSync(file, JSON.stringify(result.profile));
+        log(`window profile written to ${file}`);
+      });
+    },
+  };
 }

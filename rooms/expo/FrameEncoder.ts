@@ -13,9 +13,8 @@
  * The result decodes as an ordinary Envelope{expoFrame} with any protobuf library.
  */
 import protobuf from "protobufjs/minimal.js";
-import { getMessageBytes } from "@colyseus/core";
-import { Protocol } from "../../server/colyseus/internals.ts";
-import { ENVELOPE_MESSAGE_TYPE, tsunagi } from "../../proto/index.ts";
+import { tsunagi } from "../../proto/index.ts";
+import { ENVELOPE_FRAME_PREFIX, envelopeFrame } from "../../server/colyseus/envelopeFrame.ts";
 
 /** Field numbers of ExpoFrame's repeated VisitorState fields, and Envelope's expo_frame. */
 const APPEARED_FIELD = 4;
@@ -23,8 +22,7 @@ const MOVED_FIELD = 5;
 const ENVELOPE_EXPO_FRAME_FIELD = 42;
 const LENGTH_DELIMITED = 2;
 
-/** The Colyseus frame header of a "pb" bytes message: protocol code and message type. */
-const colyseusPrefix: Uint8Array = Uint8Array.from(getMessageBytes.raw(Protocol.ROOM_DATA_BYTES, ENVELOPE_MESSAGE_TYPE));
+const colyseusPrefix = ENVELOPE_FRAME_PREFIX;
 
 /** A VisitorState encoded as a whole `appeared` or `moved` field of ExpoFrame. */
 export function entry(kind: "appeared" | "moved", state: tsunagi.v1.IVisitorState): Uint8Array {
@@ -51,6 +49,6 @@ export function assemble(header: Uint8Array, entries: readonly Uint8Array[], cou
 }
 
 /** An Envelope framed once for any number of recipients (chat, announcements). */
-export function framedEnvelope(envelope: tsunagi.v1.IEnvelope): Buffer {
-  return getMessageBytes.raw(Protocol.ROOM_DATA_BYTES, ENVELOPE_MESSAGE_TYPE, undefined, tsunagi.v1.Envelope.encode(envelope).finish());
+export function framedEnvelope(envelope: tsunagi.v1.IEnvelope): Uint8Array {
+  return envelopeFrame(envelope);
 }

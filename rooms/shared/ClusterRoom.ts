@@ -19,8 +19,10 @@ import { nodeContext } from "../../server/context.ts";
 import type { DirectoryEntry } from "../../server/cluster/types.ts";
 import { roomEvents } from "../../server/colyseus/internals.ts";
 import { trySend } from "../../common/trySend.ts";
+import { envelopeFrame } from "../../server/colyseus/envelopeFrame.ts";
 import { rejectInput } from "../../server/colyseus/rejectInput.ts";
-import { decodeEnvelope, encodeEnvelope, errorEnvelope, ProtocolError, ENVELOPE_MESSAGE_TYPE, type EnvelopeBody, type tsunagi } from "../../proto/index.ts";
+import { handleEnvelopeFrames } from "../../server/colyseus/InputGuard.ts";
+import { decodeEnvelope, errorEnvelope, ProtocolError, ENVELOPE_MESSAGE_TYPE, type EnvelopeBody, type tsunagi } from "../../proto/index.ts";
 
 export type EnvelopeHandler = (client: Client, envelope: tsunagi.v1.Envelope) => void;
 
@@ -69,6 +71,8 @@ export abstract class ClusterRoom<Options = any> extends Room {
       this.roomId = requestedId;
     }
     this.onMessageBytes(ENVELOPE_MESSAGE_TYPE, (client, bytes: Uint8Array) => this.receiveEnvelope(client, bytes));
+    // The same handler, reached without Colyseus' dispatch once the input guard screened the frame.
+    handleEnvelopeFrames(this, (client, bytes) => this.receiveEnvelope(client, bytes));
     this.onMessage("*", (client, type) => {
       this.reject(client, ErrorCode.UNKNOWN_MESSAGE, `room "${this.roomName}" has no message "${String(type).slice(0, 64)}"`);
     });
@@ -144,7 +148,7 @@ export abstract class ClusterRoom<Options = any> extends Room {
   }
 
   protected sendEnvelope(client: Client, envelope: tsunagi.v1.IEnvelope, options?: { trusted?: boolean }) {
-    client.sendBytes(ENVELOPE_MESSAGE_TYPE, encodeEnvelope(envelope, options));
+    client.enqueueRaw(envelopeFrame(envelope, options));
   }
 
   /** A coded error to one client, with a log line and a metric; the room goes on. */

@@ -16,7 +16,7 @@
  *   audit.countCommand("ex-1", client.sessionId, ack);    // summarised, flushed once a second
  *   audit.record("lease.estopped", { deviceId: "ex-1", by, reason });
  */
-import { tsunagi } from "../../proto/index.ts";
+import { ackOriginName, ackStatusName, type tsunagi } from "../../proto/index.ts";
 import type { AuditSink } from "../../server/audit/AuditLog.ts";
 
 /** How often command summaries are written, ms. */
@@ -28,8 +28,8 @@ export const MAX_GRANTS_REMEMBERED = 8;
 interface CommandSummary {
   leaseId: string;
   sessionId: string;
-  /** Acks by status name (APPLIED, STALE, ...). */
-  counts: Partial<Record<string, number>>;
+  /** Acks by status (CommandAck.Status), named when the summary is written. */
+  counts: Map<number, number>;
   firstSeq: number;
   lastSeq: number;
   /** Server clock of the first and the last ack counted, ms. */
@@ -89,17 +89,18 @@ export class CommandAudit {
   /** Adds a command's outcome to its lease's summary; a new lease closes the previous lease's summary first. */
   countCommand(deviceId: string, sessionId: string, ack: tsunagi.v1.CommandAck): void {
     const leaseId = ack.leaseId;
-    if (!this.wasGranted(deviceId, leaseId, sessionId)) return;
     let summary = this.summaries.get(deviceId);
-    if (summary && summary.leaseId !== leaseId) { this.flushDevice(deviceId); summary = undefined; }
+    // The open summary's lease and session passed wasGranted() when it opened.
+    const sameLease = summary !== undefined && summary.leaseId === leaseId && summary.sessionId === sessionId;
+    if (!sameLease && !this.wasGranted(deviceId, leaseId, sessionId)) return;
+    if (summary && !sameLease) { this.flushDevice(deviceId); summary = undefined; }
     const now = this.host.now();
     const seq = Number(ack.seq);
     if (!summary) {
-      summary = { leaseId, sessionId, counts: {}, firstSeq: seq, lastSeq: seq, from: now, to: now };
+      summary = { leaseId, sessionId, counts: new Map(), firstSeq: seq, lastSeq: seq, from: now, to: now };
       this.summaries.set(deviceId, summary);
     }
-    const status = statusName(ack.status);
-    summary.counts[status] = (summary.counts[status] ?? 0) + 1;
+    summary.counts.set(ack.status, (summary.counts.get(ack.status) ?? 0) + 1);
     summary.firstSeq = Math.min(summary.firstSeq, seq);
     summary.lastSeq = Math.max(summary.lastSeq, seq);
     summary.to = now;
@@ -110,7 +111,7 @@ export class CommandAudit {
     if (!this.wasGranted(action.deviceId, action.leaseId, sender.sessionId)) return;
     this.record("action", {
       deviceId: action.deviceId, action: action.action.slice(0, 32), value: action.value, leaseId: action.leaseId,
-      sessionId: sender.sessionId, subject: sender.subject, status: statusName(result.status), origin: originName(result.origin),
+      sessionId: sender.sessionId, subject: sender.subject, status: ackStatusName(result.status), origin: ackOriginName(result.origin),
       detail: result.detail.slice(0, 200),
     });
   }
@@ -120,7 +121,9 @@ export class CommandAudit {
     const summary = this.summaries.get(deviceId);
     if (!summary) return;
     this.summaries.delete(deviceId);
-    this.record("commands.summary", { deviceId, ...summary });
+    const counts: Record<string, number> = {};
+    for (const [status, count] of summary.counts) counts[ackStatusName(status)] = count;
+    this.record("commands.summary", { deviceId, ...summary, counts });
   }
 
   /** Writes every open summary (each second, and when the room closes). */
@@ -129,12 +132,4 @@ export class CommandAudit {
   }
 }
 
-/** An ack status as the audit log and the metrics name it ("APPLIED"); the number for one this build does not know. */
-export function statusName(status: tsunagi.v1.CommandAck.Status): string {
-  return tsunagi.v1.CommandAck.Status[status] ?? String(status);
-}
-
-/** Who decided an ack or a result, as the metrics name it. */
-export function originName(origin: tsunagi.v1.CommandAck.Origin): "adapter" | "room" {
-  return origin === tsunagi.v1.CommandAck.Origin.ADAPTER ? "adapter" : "room";
-}
+export { ackStatusName as statusName, ackOriginName as originName };

@@ -1,8 +1,9 @@
-import { ServerError, getMessageBytes, type AuthContext, type Client } from "@colyseus/core";
+import { ServerError, type AuthContext, type Client } from "@colyseus/core";
 import { ErrorCode, encodeEnvelope, ENVELOPE_MESSAGE_TYPE, TRUSTED, tsunagi } from "../../proto/index.ts";
 import { tokenAuth, ClusterRoom } from "../shared/ClusterRoom.ts";
-import { Protocol } from "../../server/colyseus/internals.ts";
+import { envelopeFrame } from "../../server/colyseus/envelopeFrame.ts";
 import { PeriodicTasks } from "../shared/PeriodicTasks.ts";
+import { sharedTick } from "../shared/SharedTick.ts";
 import { nodeContext, type NodeContext } from "../../server/context.ts";
 import type { Role, TokenClaims } from "../../server/auth/tokens.ts";
 import type { DeviceLink } from "../../server/gateway/DeviceLink.ts";
@@ -73,6 +74,8 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   private context!: NodeContext;
   /** The room's periodic work, stopped on dispose. */
   private readonly timers = new PeriodicTasks();
+  /** Stops the room's lease checks (one node-wide timer runs every room's). */
+  private stopTick?: () => void;
   /** Stops listening for adapters attaching to the node's gateway. */
   private detachGateway?: () => void;
   /** The room's hold on its devices; undefined until all are claimed, so a refused room releases nothing. */
@@ -175,7 +178,8 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     this.onEnvelope("pong", (client, envelope) => this.latency.answer(client.sessionId, Number(envelope.correlationId)));
 
     // Each at its own phase: rooms opened together must not fan out, probe or summarise in one burst.
-    this.timers.every(TICK_MS, () => this.tick());
+    // The lease check is a few microseconds per room: every room's runs in one shared timer.
+    this.stopTick = sharedTick(TICK_MS, () => this.tick(), (error) => context.logger.error({ err: error, roomId: this.roomId }, "lease check failed"));
     this.timers.every(Math.max(10, Math.round(1000 / teleop.telemetryHz)), () => this.participants.fanOutTelemetry(this.slots.values(), telemetryFrame));
     this.timers.every(teleop.rttProbeMs, () => this.latency.probeHolders());
     // Devices connected to another node of the region are asked over (DeviceRequests).
@@ -219,6 +223,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     this.claims = undefined;
     if (claims) void claims.release();
     this.timers.stop();
+    this.stopTick?.();
     if (!this.context) return;
     this.detachGateway?.();
     this.audit.flush();
@@ -380,12 +385,11 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   }
 
   private ackToClient(client: Client, slot: DeviceSlot, ack: tsunagi.v1.CommandAck) {
-    const origin = originName(ack.origin);
-    this.context.metrics.countCommand(statusName(ack.status), origin);
+    this.context.metrics.countCommand(ack.status, ack.origin);
     this.audit.countCommand(slot.deviceId, client.sessionId, ack);
     // The adapter refused under the current lease because its own watchdog killed it:
     // end the lease here too, so the operator knows to acquire again.
-    if (origin === "adapter" && ack.status === Status.NO_LEASE && slot.lease.holder?.leaseId === ack.leaseId) slot.revoke("watchdog");
+    if (ack.origin === tsunagi.v1.CommandAck.Origin.ADAPTER && ack.status === Status.NO_LEASE && slot.lease.holder?.leaseId === ack.leaseId) slot.revoke("watchdog");
     if (!this.participants.has(client.sessionId)) return;
     this.participants.send(client, { correlationId: 0, commandAck: ack }, TRUSTED);
   }
@@ -460,5 +464,5 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
 
 /** A device's telemetry as one whole Colyseus frame, the same bytes for every participant. */
 function telemetryFrame(telemetry: tsunagi.v1.Telemetry): Uint8Array {
-  return getMessageBytes.raw(Protocol.ROOM_DATA_BYTES, ENVELOPE_MESSAGE_TYPE, undefined, encodeEnvelope({ correlationId: 0, telemetry }, TRUSTED));
+  return envelopeFrame({ correlationId: 0, telemetry }, TRUSTED);
 }

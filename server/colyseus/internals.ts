@@ -2,11 +2,11 @@
  * The few Colyseus internals Tsunagi reaches into, in one place, so an upgrade of the
  * pinned Colyseus version has one file to check.
  */
-import { Room, Protocol } from "@colyseus/core";
+import { Room, Protocol, ClientState } from "@colyseus/core";
 import { uWebSocketClient } from "@colyseus/uwebsockets-transport";
 import { WebSocketClient } from "@colyseus/ws-transport";
 
-export { Room, Protocol };
+export { Room, Protocol, ClientState };
 
 /** Client classes of both transports: every outgoing frame passes their `raw()`. */
 export function transportClientClasses(): Array<{ prototype: { raw: (...args: any[]) => any } }> {

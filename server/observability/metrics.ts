@@ -4,6 +4,10 @@
  * lookup.
  */
 import { Registry, Counter, Gauge, collectDefaultMetrics } from "prom-client";
+import { ackOriginName, ackStatusName } from "../../proto/index.ts";
+
+/** More than CommandAck.Origin has values: the stride of the (status, origin) counts. */
+const COMMAND_ORIGINS = 8;
 
 export class NodeMetrics {
   /** One registry per node, so several nodes in one process never share series. */
@@ -64,9 +68,16 @@ export class NodeMetrics {
       name: "tsunagi_errors_total", help: "Coded errors returned to senders, by code.",
       labelNames: ["code", "source"], registers,
     });
+    const commandCounts = () => this.commandCounts;
     this.commands = new Counter({
       name: "tsunagi_teleop_commands_total", help: "Control commands by ack status and origin (room or adapter).",
       labelNames: ["status", "origin"], registers,
+      collect() {
+        this.reset();
+        for (const [key, count] of commandCounts()) {
+          this.inc({ status: ackStatusName(Math.floor(key / COMMAND_ORIGINS)), origin: ackOriginName(key % COMMAND_ORIGINS) }, count);
+        }
+      },
     });
     this.actions = new Counter({
       name: "tsunagi_teleop_actions_total", help: "Device actions (arm, take off, land...) by result status and origin (room or adapter).",
@@ -92,15 +103,16 @@ export class NodeMetrics {
     });
   }
 
-  /** Counts one control command's ack: the hot-path form of commands.inc({status, origin}), without a label lookup each time. */
-  countCommand(status: string, origin: string): void {
-    const key = `${status}|${origin}`;
-    let child = this.commandChildren.get(key);
-    if (!child) this.commandChildren.set(key, (child = this.commands.labels(status, origin)));
-    child.inc();
+  /**
+   * Counts one control command's ack: the hot-path form of commands.inc({status, origin}),
+   * an addition to a plain number per (status, origin) that the counter reads at scrape.
+   */
+  countCommand(status: number, origin: number): void {
+    const key = status * COMMAND_ORIGINS + origin;
+    this.commandCounts.set(key, (this.commandCounts.get(key) ?? 0) + 1);
   }
-  /** commands.labels(...) per status|origin, made on first use (a handful of combinations). */
-  private readonly commandChildren = new Map<string, { inc(): void }>();
+  /** Acks counted per status * COMMAND_ORIGINS + origin, read by the commands counter at scrape. */
+  private readonly commandCounts = new Map<number, number>();
 
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
