@@ -164,7 +164,9 @@ export const defaults: ConfigInput = {
     demotionMs: 10_000,
   },
   expo: {
-    tickMs: 50,
+    // One frame per visitor per 100 ms: the cadence of visitors' moves (10 Hz). At 50 ms the
+    // node made twice the socket writes for the same updates (docs/expo.md, "Frame cadence").
+    tickMs: 100,
     tickSlices: 10,
     interestRadius: 20,
     boothRadius: 6,

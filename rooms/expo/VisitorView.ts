@@ -110,11 +110,9 @@ export class VisitorView {
     const boothNews = news(booths, this.toldBooths);
     this.lastUpdates = 0;
     if (count === 0 && gone.length === 0 && !areaNews && !boothNews && this.ackedSeq === me.seq) return undefined;
-    const header = tsunagi.v1.ExpoFrame.encode({
-      tick, serverTimeMs: now, ackSeq: me.seq, gone,
-      ...(areaNews && { areasEntered: areaNews[0], areasLeft: areaNews[1] }),
-      ...(boothNews && { boothsNear: boothNews[0], boothsFar: boothNews[1] }),
-    }).finish();
+    const header: tsunagi.v1.IExpoFrame = { tick, serverTimeMs: now, ackSeq: me.seq, gone };
+    if (areaNews) { header.areasEntered = areaNews[0]; header.areasLeft = areaNews[1]; }
+    if (boothNews) { header.boothsNear = boothNews[0]; header.boothsFar = boothNews[1]; }
     this.ackedSeq = me.seq;
     this.lastUpdates = count + gone.length;
     const frame = assemble(header, entries, count, bytes);
