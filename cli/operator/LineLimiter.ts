@@ -8,37 +8,20 @@
  *   const suffix = acks.take();          // "" or " (12 more not shown)"; undefined: drop the line
  *   if (suffix !== undefined) say("ack", `EXPIRED ...${suffix}`);
  */
+import { FloodWindow } from "../../common/FloodWindow.ts";
+
 export class LineLimiter {
-  /** Lines shown per second at most. */
-  private readonly perSecond: number;
-  /** The clock, ms. */
-  private readonly now: () => number;
-  /** When the current one-second window began, ms. */
-  private windowStart = -Infinity;
-  /** Lines shown in the current window. */
-  private shown = 0;
-  /** Lines held back since the last one shown. */
-  private held = 0;
+  /** The lines of each one-second window, counted as they come. */
+  private readonly window: FloodWindow;
 
   constructor(perSecond: number, now: () => number = Date.now) {
-    this.perSecond = perSecond;
-    this.now = now;
+    this.window = new FloodWindow(perSecond, now);
   }
 
   /** The suffix to print with the line, or undefined to drop it. */
   take(): string | undefined {
-    const now = this.now();
-    if (now - this.windowStart >= 1000) {
-      this.windowStart = now;
-      this.shown = 0;
-    }
-    if (this.shown >= this.perSecond) {
-      this.held++;
-      return undefined;
-    }
-    this.shown++;
-    const suffix = this.held > 0 ? ` (${this.held} more not shown)` : "";
-    this.held = 0;
-    return suffix;
+    if (this.window.admit() !== "within") return undefined;
+    const held = this.window.takeOverCount();
+    return held > 0 ? ` (${held} more not shown)` : "";
   }
 }

@@ -1,15 +1,5 @@
 /**
- * Base of every Tsunagi room: authenticated, listed in the cluster's RoomDirectory, and
- * hosted at most once in the whole cluster.
- *
- * Subclasses call `super.onCreate(options)` first in their own `onCreate`, and
- * `super.onJoin(...)` first in `onJoin`, and set `static onAuth = tokenAuth([...roles])`.
- *
- * @example
- *   class ExpoRoom extends ClusterRoom {
- *     static onAuth = tokenAuth(["visitor", "host"]);
- *     async onCreate(options: any) { await super.onCreate(options); ... }
- *   }
+ * The base of every Tsunagi room, and tokenAuth(), the onAuth its subclasses use.
  */
 import { Room, ServerError, type Client, type AuthContext } from "@colyseus/core";
 import { ErrorCode, errorCodeName } from "../../proto/index.ts";
@@ -46,6 +36,19 @@ export function tokenAuth(allowedRoles: readonly Role[]) {
   };
 }
 
+/**
+ * Base of every Tsunagi room: authenticated, listed in the cluster's RoomDirectory, and
+ * hosted at most once in the whole cluster.
+ *
+ * Subclasses call `super.onCreate(options)` first in their own `onCreate`, and
+ * `super.onJoin(...)` first in `onJoin`, and set `static onAuth = tokenAuth([...roles])`.
+ *
+ * @example
+ *   class ExpoRoom extends ClusterRoom {
+ *     static onAuth = tokenAuth(["visitor", "host"]);
+ *     async onCreate(options: any) { await super.onCreate(options); ... }
+ *   }
+ */
 export abstract class ClusterRoom<Options = any> extends Room {
   /** Seconds a dropped client may take to reconnect to its session. */
   protected reconnectSeconds = 20;
@@ -57,9 +60,9 @@ export abstract class ClusterRoom<Options = any> extends Room {
   private claimed = false;
   /** Envelope handlers by body kind. */
   private readonly envelopeHandlers = new Map<EnvelopeBody, EnvelopeHandler>();
-  /** When the room opened, for its directory entry. */
   /** Clients this room sent away (removeClient): no reconnection seat for them. */
   private readonly removedClients = new WeakSet<Client>();
+  /** When the room opened, for its directory entry. */
   private readonly openedAt = Date.now();
 
   async onCreate(options: Options & { roomId?: unknown }) {
