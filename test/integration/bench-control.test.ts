@@ -8,8 +8,8 @@ describe("control bench", () => {
 
     expect(result).toMatchObject({ bench: "control", devices: 4, hz: 50, rounds: 2, seconds: 1.5 });
     expect(Object.keys(result).sort()).toEqual([
-      "addedP50Ms", "addedP99Ms", "baseline", "bench", "commandsPerS", "devices", "estopBaselineP99Ms",
-      "estopP99Ms", "hz", "node", "pinned", "rounds", "seconds", "serverCpuPct",
+      "addedP50Ms", "addedP99Ms", "baseline", "baselineCpuPct", "bench", "commandsPerS", "cpuPerCommandRatio", "devices",
+      "estopBaselineP99Ms", "estopP99Ms", "hz", "node", "pinned", "rounds", "seconds", "serverCpuPct",
     ]);
     expect(typeof result.pinned).toBe("boolean");
     expect(Object.keys(result.baseline).sort()).toEqual(["p50Ms", "p99Ms"]);
@@ -17,6 +17,7 @@ describe("control bench", () => {
     const figures = {
       addedP50Ms: result.addedP50Ms, addedP99Ms: result.addedP99Ms, estopP99Ms: result.estopP99Ms,
       commandsPerS: result.commandsPerS, serverCpuPct: result.serverCpuPct, estopBaselineP99Ms: result.estopBaselineP99Ms,
+      cpuPerCommandRatio: result.cpuPerCommandRatio, baselineCpuPct: result.baselineCpuPct,
       ...Object.fromEntries(Object.entries(result.baseline).map(([key, value]) => [`baseline.${key}`, value])),
       ...Object.fromEntries(Object.entries(result.node).map(([key, value]) => [`node.${key}`, value])),
     };
