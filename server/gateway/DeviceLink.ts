@@ -15,8 +15,9 @@
  * and profile changes go to the handler.
  *
  * Every command and action sent through the link is answered exactly once, by the
- * adapter or by the link itself (origin ROOM): DEVICE_OFFLINE when the link closes
- * first, EXPIRED when no ack came within its deadline and the grace, so the operator's
+ * adapter or by the link itself (origin ROOM): UNKNOWN for one sent and never answered
+ * (the link closed first, or no ack came within its deadline and the grace: it may have
+ * been applied), DEVICE_OFFLINE or EXPIRED for one never sent, so the operator's
  * latency window and the room's audit summary see how each one ended.
  *
  * The link also keeps the device's round-trip statistics (from acks) and an estimate of
@@ -62,9 +63,9 @@ export interface DeviceLinkOptions {
   backpressureBytes?: number;
   /** Commands that may wait behind backpressure; more drop the oldest (EXPIRED). Default 16. */
   maxQueuedCommands?: number;
-  /** Acks awaited at once; more give up on the oldest (acked EXPIRED by the link). Default 256. */
+  /** Acks awaited at once; more give up on the oldest (acked UNKNOWN by the link). Default 256. */
   maxPendingAcks?: number;
-  /** An ack not back within max(deadline, now) + this is given up on: counted, and the command acked EXPIRED by the link. Default 2000. */
+  /** An ack not back within max(deadline, now) + this is given up on: counted, and the command acked UNKNOWN by the link. Default 2000. */
   ackGraceMs?: number;
 }
 
@@ -193,7 +194,7 @@ export class DeviceLink {
 
   /**
    * Forwards a DeviceAction; `onResult` gets the adapter's ActionResult, or one decided
-   * here: DEVICE_OFFLINE when the link is or goes down first, STATUS_UNSPECIFIED when no
+   * here: DEVICE_OFFLINE when the link is down, UNKNOWN when it goes down first or no
    * answer came within the deadline and grace (whether it was performed is then unknown).
    * Actions are rare and never wait behind command backpressure.
    */
@@ -275,7 +276,7 @@ export class DeviceLink {
     for (const [id, pending] of this.pendingActions) {
       if (pending.giveUpAt > now) continue;
       this.pendingActions.delete(id);
-      pending.onResult(roomActionResult(pending.action, tsunagi.v1.CommandAck.Status.STATUS_UNSPECIFIED,
+      pending.onResult(roomActionResult(pending.action, tsunagi.v1.CommandAck.Status.UNKNOWN,
         "no answer from the device in time: whether it performed the action is unknown; check its telemetry"));
     }
   }
@@ -327,19 +328,19 @@ export class DeviceLink {
   }
 
   /**
-   * The socket is gone. Everything still awaiting an answer gets one now, DEVICE_OFFLINE
-   * (origin ROOM): sent commands and actions first, then the queued commands; then the
-   * handler hears of the close.
+   * The socket is gone. Everything still awaiting an answer gets one now (origin ROOM):
+   * UNKNOWN for the sent commands and actions (they may have been applied), then
+   * DEVICE_OFFLINE for the queued commands, never sent; then the handler hears of the close.
    */
   closed(reason: string): void {
     if (this.closedWith !== undefined) return;
     this.closedWith = reason;
     const commands = [...this.pending.values()];
     this.pending.clear();
-    for (const pending of commands) pending.onAck(roomAck(pending.command, tsunagi.v1.CommandAck.Status.DEVICE_OFFLINE, `device ${this.deviceId} disconnected before acking: ${reason}`));
+    for (const pending of commands) pending.onAck(roomAck(pending.command, tsunagi.v1.CommandAck.Status.UNKNOWN, `device ${this.deviceId} disconnected before acking (${reason}): whether it applied the command is unknown; check its telemetry`));
     const actions = [...this.pendingActions.values()];
     this.pendingActions.clear();
-    for (const pending of actions) pending.onResult(roomActionResult(pending.action, tsunagi.v1.CommandAck.Status.DEVICE_OFFLINE, `device ${this.deviceId} disconnected before answering: ${reason}`));
+    for (const pending of actions) pending.onResult(roomActionResult(pending.action, tsunagi.v1.CommandAck.Status.UNKNOWN, `device ${this.deviceId} disconnected before answering (${reason}): whether it performed the action is unknown; check its telemetry`));
     this.dropQueued(tsunagi.v1.CommandAck.Status.DEVICE_OFFLINE, `device ${this.deviceId} disconnected: ${reason}`);
     const handler = this.handler;
     this.handler = undefined;
@@ -370,10 +371,10 @@ export class DeviceLink {
     }
   }
 
-  /** A sent command whose ack will not be awaited any longer: counted, and acked EXPIRED by the link. */
+  /** A sent command whose ack will not be awaited any longer: counted, and acked UNKNOWN by the link. */
   private giveUp(pending: PendingAck, detail: string): void {
     this.statsData.ackTimeouts++;
-    pending.onAck(roomAck(pending.command, tsunagi.v1.CommandAck.Status.EXPIRED, detail));
+    pending.onAck(roomAck(pending.command, tsunagi.v1.CommandAck.Status.UNKNOWN, detail));
   }
 
   private dropQueued(status: tsunagi.v1.CommandAck.Status, detail: string): void {

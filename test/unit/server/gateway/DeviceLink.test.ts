@@ -44,7 +44,7 @@ describe("DeviceLink", () => {
     expect(socket.frames).toHaveLength(0);
   });
 
-  it("settles every sent command DEVICE_OFFLINE (origin ROOM) when the link closes, before its handler hears of the close", () => {
+  it("settles every sent command UNKNOWN (origin ROOM: it may have been applied) when the link closes, before its handler hears of the close", () => {
     const { link, socket, send, fates } = fakeLink();
     const order: string[] = [];
     link.bind({ onClosed: () => order.push(`closed after ${fates().length} acks`) });
@@ -55,7 +55,7 @@ describe("DeviceLink", () => {
     expect(fates()).toEqual([[2, "APPLIED", "ADAPTER"]]);
 
     link.closed("connection closed (code 1006)");
-    expect(fates()).toEqual([[2, "APPLIED", "ADAPTER"], [1, "DEVICE_OFFLINE", "ROOM"], [3, "DEVICE_OFFLINE", "ROOM"]]);
+    expect(fates()).toEqual([[2, "APPLIED", "ADAPTER"], [1, "UNKNOWN", "ROOM"], [3, "UNKNOWN", "ROOM"]]);
     expect(order).toEqual(["closed after 3 acks"]);
     expect(link.stats.pendingAcks).toBe(0);
     // An ack arriving after the close is nobody's: each command keeps its one answer.
@@ -63,16 +63,16 @@ describe("DeviceLink", () => {
     expect(fates()).toHaveLength(3);
   });
 
-  it("settles a queued command and a sent one alike when the link closes", () => {
+  it("settles a queued command (never sent: DEVICE_OFFLINE) and a sent one (UNKNOWN) when the link closes", () => {
     const { link, socket, send, fates } = fakeLink();
     send(1);
     socket.buffered = 1 << 20;
     send(2); // waits behind the backpressure
     link.disconnect(4000, "replaced");
-    expect(fates().sort()).toEqual([[1, "DEVICE_OFFLINE", "ROOM"], [2, "DEVICE_OFFLINE", "ROOM"]]);
+    expect(fates().sort()).toEqual([[1, "UNKNOWN", "ROOM"], [2, "DEVICE_OFFLINE", "ROOM"]]);
   });
 
-  it("acks EXPIRED (origin ROOM) a sent command whose ack did not come within its deadline and the grace; the late ack is dropped", () => {
+  it("acks UNKNOWN (origin ROOM) a sent command whose ack did not come within its deadline and the grace; the late ack is dropped", () => {
     const { link, socket, acks, send, fates, advance } = fakeLink({ ackGraceMs: 100 });
     send(1, 50);
     send(2, 500);
@@ -81,21 +81,21 @@ describe("DeviceLink", () => {
     expect(fates()).toEqual([]); // not yet: deadline 50 + grace 100
     advance(2);
     link.sweep();
-    expect(fates()).toEqual([[1, "EXPIRED", "ROOM"]]);
+    expect(fates()).toEqual([[1, "UNKNOWN", "ROOM"]]);
     expect(acks[0].detail).toMatch(/no ack from the device/);
     expect(link.stats).toMatchObject({ ackTimeouts: 1, pendingAcks: 1 });
     expect(link.receiveAck(...adapterAck(socket, 0))).toBe(false);
     expect(link.receiveAck(...adapterAck(socket, 1))).toBe(true);
-    expect(fates()).toEqual([[1, "EXPIRED", "ROOM"], [2, "APPLIED", "ADAPTER"]]);
+    expect(fates()).toEqual([[1, "UNKNOWN", "ROOM"], [2, "APPLIED", "ADAPTER"]]);
   });
 
-  it("acks EXPIRED the oldest sent command when more acks are awaited than it keeps", () => {
+  it("acks UNKNOWN the oldest sent command when more acks are awaited than it keeps", () => {
     const { link, send, fates } = fakeLink({ maxPendingAcks: 2 });
     send(1);
     send(2);
     expect(fates()).toEqual([]);
     send(3);
-    expect(fates()).toEqual([[1, "EXPIRED", "ROOM"]]);
+    expect(fates()).toEqual([[1, "UNKNOWN", "ROOM"]]);
     expect(link.stats).toMatchObject({ ackTimeouts: 1, pendingAcks: 2 });
   });
 });
