@@ -1,25 +1,20 @@
 /**
  * The flood limit of one sender: at most `perSecond` messages in each one-second window,
- * counted as they arrive, before anything is decoded. The excess is dropped; the sender is
- * told once per window (more would be a flood of our own), and the rest only counted. The
- * caller decides what always passes (an e-stop: stopping is always allowed).
+ * counted as they arrive, before anything is decoded. The caller decides what passes over
+ * the limit anyway (an e-stop: stopping is always allowed) and drops the rest through
+ * drop(), which says whether to tell the sender: once per window (more would be a flood of
+ * our own), the rest only counted. A message that passes over the limit never uses up
+ * that one telling.
  *
  * A fixed window, not a TokenBucket: it answers "tell the sender now, or only count" as
  * well as "pass or drop", and costs two comparisons per message on the hottest path.
  *
  * @example
- *   const verdict = flood.admit();
- *   if (verdict === "over-first") reportRateLimited(); else if (verdict === "over") countRateLimited();
- *   if (verdict !== "within" && !isStop) return; // dropped
+ *   if (!flood.admit() && !isStop) {
+ *     if (flood.drop() === "tell") reportRateLimited(); else countRateLimited();
+ *     return;
+ *   }
  */
-export type FloodVerdict =
-  /** Within the limit. */
-  | "within"
-  /** The first message over the limit in this window: tell the sender. */
-  | "over-first"
-  /** Over the limit again in this window: count it only. */
-  | "over";
-
 export class FloodWindow {
   /** Messages allowed per window. */
   readonly perSecond: number;
@@ -29,8 +24,10 @@ export class FloodWindow {
   private windowEndsAt = -Infinity;
   /** Messages counted in the current window. */
   private count = 0;
-  /** Messages over the limit since the last one within it, for a "held back" note. */
-  private overSinceWithin = 0;
+  /** Whether a drop was told to the sender in the current window. */
+  private told = false;
+  /** Messages dropped since takeOverCount() last read them, for a "held back" note. */
+  private dropped = 0;
 
   /** @throws RangeError if `perSecond` is not a positive finite number. */
   constructor(perSecond: number, now: () => number = Date.now) {
@@ -39,23 +36,29 @@ export class FloodWindow {
     this.now = now;
   }
 
-  /** Counts one message and says whether it is within the limit. */
-  admit(): FloodVerdict {
+  /** Counts one message; whether it is within the limit. */
+  admit(): boolean {
     const now = this.now();
     if (now >= this.windowEndsAt) {
       this.windowEndsAt = now + 1000;
       this.count = 0;
+      this.told = false;
     }
-    this.count++;
-    if (this.count <= this.perSecond) return "within";
-    this.overSinceWithin++;
-    return this.count === this.perSecond + 1 ? "over-first" : "over";
+    return ++this.count <= this.perSecond;
   }
 
-  /** How many messages went over the limit since the last one within it; resets the count. */
+  /** A message over the limit is dropped: "tell" the sender for the first of the window, else "count" it only. */
+  drop(): "tell" | "count" {
+    this.dropped++;
+    if (this.told) return "count";
+    this.told = true;
+    return "tell";
+  }
+
+  /** How many messages were dropped since the last call; resets the count. */
   takeOverCount(): number {
-    const over = this.overSinceWithin;
-    this.overSinceWithin = 0;
-    return over;
+    const dropped = this.dropped;
+    this.dropped = 0;
+    return dropped;
   }
 }

@@ -20,7 +20,7 @@ export class LineLimiter {
 
   /** The suffix to print with the line, or undefined to drop it. */
   take(): string | undefined {
-    if (this.window.admit() !== "within") return undefined;
+    if (!this.window.admit()) { this.window.drop(); return undefined; }
     const held = this.window.takeOverCount();
     return held > 0 ? ` (${held} more not shown)` : "";
   }

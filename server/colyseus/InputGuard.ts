@@ -120,9 +120,8 @@ export function installInputGuard(options: InputGuardOptions) {
     }
 
     const flood: FloodWindow = client[floodKey] ??= new FloodWindow(maxMessagesPerSecond);
-    const verdict = flood.admit();
-    if (verdict !== "within" && !isStopFrame(code, buffer)) {
-      if (verdict === "over-first") {
+    if (!flood.admit() && !isStopFrame(code, buffer)) {
+      if (flood.drop() === "tell") {
         rejectInput(sink, client, ErrorCode.RATE_LIMITED,
           `more than ${maxMessagesPerSecond} messages/s: excess dropped until the next second`, { roomId: this.roomId, source: "flood" });
       } else {

@@ -407,9 +407,8 @@ export class DeviceGateway {
 
   /** Whether a frame is within the connection's rate; an e-stop always is (stopping is always allowed). */
   private withinRate(ws: Socket, connection: Connection, bytes: Uint8Array): boolean {
-    const verdict = connection.flood.admit();
-    if (verdict === "within" || isStopEnvelope(bytes)) return true;
-    if (verdict === "over-first") {
+    if (connection.flood.admit() || isStopEnvelope(bytes)) return true;
+    if (connection.flood.drop() === "tell") {
       this.report(ws, ErrorCode.RATE_LIMITED, `more than ${this.options.maxMessagesPerSecond} frames per second; excess dropped`, 0);
     } else {
       this.options.metrics.errors.inc({ code: errorCodeName(ErrorCode.RATE_LIMITED), source: "gateway" });
