@@ -177,6 +177,11 @@ export function decodeEnvelope(bytes: Uint8Array, maxBytes: number = DEFAULT_MAX
     if (error instanceof ProtocolError) throw error;
     throw new ProtocolError(ErrorCode.MALFORMED_PROTOBUF, `cannot inspect Envelope: ${(error as Error)?.message ?? String(error)}`, { correlationId, cause: error });
   }
+  // Accepted: the unknown fields were kept only to check the known ones. Kept on the
+  // message they would be encoded again when it is forwarded (a command to its device),
+  // passing on bytes nobody checked, and they are views into the frame, which a transport
+  // may reuse once its callback returns.
+  dropUnknowns(envelope, 0);
   return envelope;
 }
 
@@ -211,7 +216,7 @@ export function encodeEnvelope(envelope: IEnvelope, options?: { trusted?: boolea
   }
   const prefix = options?.prefix;
   if (!prefix) return writer.finish();
-  const bytes = protobuf.util.Buffer ? (protobuf.util.Buffer as unknown as { allocUnsafe(size: number): Uint8Array }).allocUnsafe(prefix.length + writer.len) : new Uint8Array(prefix.length + writer.len);
+  const bytes = protobuf.util.Buffer ? (protobuf.util.Buffer as unknown as { allocUnsafe(size: number): Uint8Array }).allocUnsafe(prefix.length + writer.pos) : new Uint8Array(prefix.length + writer.pos);
   bytes.set(prefix, 0);
   return (writer as protobuf.Writer & { finishInto<T extends Uint8Array>(buf: T, offset: number): T }).finishInto(bytes, prefix.length);
 }
@@ -315,6 +320,17 @@ function findMistypedField(message: unknown, typeName: string | undefined, depth
     }
   }
   return undefined;
+}
+
+/** Removes the $unknowns protobufjs kept, from a decoded message and everything in it. */
+function dropUnknowns(message: unknown, depth: number): void {
+  if (depth > 32 || message === null || typeof message !== "object" || ArrayBuffer.isView(message)) return;
+  delete (message as { $unknowns?: unknown }).$unknowns;
+  for (const value of Object.values(message)) {
+    if (value === null || typeof value !== "object" || ArrayBuffer.isView(value)) continue;
+    if (Array.isArray(value)) for (const child of value) dropUnknowns(child, depth + 1);
+    else dropUnknowns(value, depth + 1);
+  }
 }
 
 /** Field numbers in a decoded message's $unknowns. */

@@ -111,6 +111,9 @@ try {
 const importLine = 'import $protobuf from "protobufjs/minimal.js";\n';
 let jsText = readFileSync(js, "utf8");
 if (jsText.split(importLine).length !== 2) fail(`unexpected pbjs output: expected exactly one line ${importLine.trim()}`);
+// The oneof setter below replaces protobufjs' own only if the generated code still asks
+// util for it: fail loudly rather than let the fix stop applying after an upgrade.
+if (!jsText.includes("$util.oneOfSetter(")) fail("unexpected pbjs output: no $util.oneOfSetter( call for fix (c)");
 jsText = jsText.replace(importLine, `${importLine}
 // Added by scripts/gen-proto.mjs: decode 64-bit integers to JS numbers on every platform.
 $protobuf.util.Long = undefined;

@@ -106,7 +106,7 @@ export class RegionNode {
     const backends = await createBackends(config, logger);
     const bodyLimits = Object.assign({}, ...modules.map((module) => module.http?.bodyLimits ?? {}));
     const bound = await bindTransport(config.transport, config.host, config.port, config.limits.maxFrameBytes, bodyLimits)
-      .catch((error) => { backends.close(); throw error; });
+      .catch((error) => { backends.abandon(); throw error; });
     const publicAddress = config.publicAddress ?? `${config.host}:${bound.port}`;
 
     const devices = new DeviceCredentials(config.authSecret ?? DEV_SECRET, backends.deviceRegistry);
@@ -117,7 +117,7 @@ export class RegionNode {
       helloTimeoutMs: config.gateway.helloTimeoutMs, revalidateMs: config.gateway.revalidateMs,
     }).catch((error) => {
       bound.transport.shutdown();
-      backends.close();
+      backends.abandon();
       throw error;
     });
     gatewayForMetrics = gateway;

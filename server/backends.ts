@@ -33,8 +33,10 @@ export interface Backends {
   deviceRegistry: DeviceRegistry;
   /** The audit log of a teleop room. */
   audit(roomId: string): AuditSink;
-  /** Closes the connections these backends opened themselves (not Colyseus'). */
+  /** Closes the connections these backends opened themselves (not Colyseus', which closes presence and driver). */
   close(): void;
+  /** Closes everything, presence and driver too: for a start that failed before Colyseus took them over. */
+  abandon(): void;
 }
 
 /** The backends `config` asks for; fails with a clear message when a Redis is unreachable. */
@@ -55,14 +57,21 @@ export async function createBackends(config: NodeConfig, logger: Logger): Promis
     clusterDown = false;
   });
   const prefix = `${config.clusterName}:`;
+  const presence = new RedisPresence(config.redisUrl);
+  const driver = new RedisDriver(config.redisUrl);
   return {
-    presence: new RedisPresence(config.redisUrl),
-    driver: new RedisDriver(config.redisUrl),
+    presence,
+    driver,
     registry: new RedisNodeRegistry(cluster, prefix),
     directory: new RedisRoomDirectory(cluster, prefix),
     deviceRegistry: new RedisDeviceRegistry(cluster, prefix),
     audit: (roomId) => new AuditLog(cluster, auditStreamKey(config.clusterName, roomId)),
     close: () => cluster.disconnect(),
+    abandon: () => {
+      cluster.disconnect();
+      void Promise.resolve(presence.shutdown()).catch(() => { /* closing: nothing left to tell */ });
+      void Promise.resolve(driver.shutdown()).catch(() => { /* likewise */ });
+    },
   };
 }
 
@@ -81,6 +90,7 @@ function inMemoryBackends(config: NodeConfig): Backends {
       return log;
     },
     close: () => {},
+    abandon: () => {},
   };
 }
 

@@ -61,7 +61,7 @@ export function assemble(header: tsunagi.v1.IExpoFrame, entries: readonly Uint8A
   const writer = headerWriter;
   writer.reset();
   tsunagi.v1.ExpoFrame.encode(header, writer);
-  const headerLength = writer.len;
+  const headerLength = writer.pos;
   const bodyLength = headerLength + entryBytes;
   const prefix = colyseusPrefix.length;
   const frame = Buffer.allocUnsafe(prefix + expoFrameTag.length + varintLength(bodyLength) + bodyLength);

@@ -4,10 +4,14 @@
  * lookup.
  */
 import { Registry, Counter, Gauge, collectDefaultMetrics } from "prom-client";
-import { ackOriginName, ackStatusName } from "../../proto/index.ts";
+import { ackOriginName, ackStatusName, tsunagi } from "../../proto/index.ts";
 
 /** More than CommandAck.Origin has values: the stride of the (status, origin) counts. */
 const COMMAND_ORIGINS = 8;
+/** The ack statuses this build knows; any other is counted in one bucket. */
+const KNOWN_ACK_STATUS: ReadonlySet<number> = new Set(Object.values(tsunagi.v1.CommandAck.Status).filter((value): value is number => typeof value === "number"));
+/** The bucket of ack statuses this build does not know (above every known one). */
+const UNKNOWN_TO_THIS_BUILD = 255;
 
 export class NodeMetrics {
   /** One registry per node, so several nodes in one process never share series. */
@@ -75,7 +79,8 @@ export class NodeMetrics {
       collect() {
         this.reset();
         for (const [key, count] of commandCounts()) {
-          this.inc({ status: ackStatusName(Math.floor(key / COMMAND_ORIGINS)), origin: ackOriginName(key % COMMAND_ORIGINS) }, count);
+          const status = Math.floor(key / COMMAND_ORIGINS);
+          this.inc({ status: status === UNKNOWN_TO_THIS_BUILD ? "UNRECOGNISED" : ackStatusName(status), origin: ackOriginName(key % COMMAND_ORIGINS) }, count);
         }
       },
     });
@@ -108,7 +113,9 @@ export class NodeMetrics {
    * an addition to a plain number per (status, origin) that the counter reads at scrape.
    */
   countCommand(status: number, origin: number): void {
-    const key = status * COMMAND_ORIGINS + origin;
+    // An adapter's ack may carry any status: one this build does not know is counted as such, one series.
+    const known = KNOWN_ACK_STATUS.has(status) ? status : UNKNOWN_TO_THIS_BUILD;
+    const key = known * COMMAND_ORIGINS + (origin === tsunagi.v1.CommandAck.Origin.ADAPTER ? tsunagi.v1.CommandAck.Origin.ADAPTER : tsunagi.v1.CommandAck.Origin.ROOM);
     this.commandCounts.set(key, (this.commandCounts.get(key) ?? 0) + 1);
   }
   /** Acks counted per status * COMMAND_ORIGINS + origin, read by the commands counter at scrape. */

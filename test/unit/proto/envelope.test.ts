@@ -5,7 +5,7 @@
 import { describe, it, expect } from "vitest";
 import {
   decodeEnvelope, encodeEnvelope, errorEnvelope, ErrorCode, ProtocolError, isRetryable, errorCodeName,
-  DEFAULT_MAX_ENVELOPE_BYTES, tsunagi, isStopEnvelope, type Envelope,
+  DEFAULT_MAX_ENVELOPE_BYTES, TRUSTED, tsunagi, isStopEnvelope, type Envelope,
 } from "../../../proto/index.ts";
 import { prng } from "../../fixtures/random.ts";
 
@@ -116,6 +116,32 @@ describe("decodeEnvelope errors", () => {
     // a known body plus an unknown varint field 20 decodes (forward compatible)
     const extra = decodeEnvelope(new Uint8Array([0x5a, 0x00, 0xa0, 0x01, 0x05]));
     expect(extra.body).toBe("ping");
+  });
+
+  it("encodes after a prefix in one buffer, and keeps encoding correctly after an encode that failed", () => {
+    const prefix = Uint8Array.from([9, 8, 7]);
+    const framed = encodeEnvelope({ correlationId: 3, ping: { clientTimeMs: 1.5 } }, { prefix });
+    expect([...framed.subarray(0, 3)]).toEqual([9, 8, 7]);
+    expect(decodeEnvelope(framed.subarray(3)).ping?.clientTimeMs).toBe(1.5);
+    // a value protobufjs cannot write (a trusted caller's bug) fails with WRONG_TYPE …
+    expect(protocolErrorOf(() => encodeEnvelope({ controlCommand: { deviceId: "ex-1", axes: [null as unknown as tsunagi.v1.IAxisValue] } }, TRUSTED)).code).toBe(ErrorCode.WRONG_TYPE);
+    // … and the shared writer starts afresh: the next encode is whole
+    const next = encodeEnvelope({ correlationId: 4, pong: { clientTimeMs: 2, serverTimeMs: 3 } });
+    expect(decodeEnvelope(next)).toMatchObject({ correlationId: 4, pong: { clientTimeMs: 2, serverTimeMs: 3 } });
+    expect(next).toEqual(tsunagi.v1.Envelope.encode({ correlationId: 4, pong: { clientTimeMs: 2, serverTimeMs: 3 } }).finish());
+  });
+
+  it("drops the unknown fields of an accepted envelope, so encoding it again forwards none of them", () => {
+    // a ControlCommand carrying an unknown field 99 (varint 7), and an unknown field 20 beside the body
+    const command = tsunagi.v1.ControlCommand.encode({ deviceId: "ex-1", leaseId: "L1", seq: 3 }).finish();
+    const unknownInCommand = Uint8Array.from([...command, 0x98, 0x06, 0x07]);
+    const bytes = Uint8Array.from([0x08, 0x01, 0xca, 0x01, unknownInCommand.length, ...unknownInCommand, 0xa0, 0x01, 0x05]);
+    const envelope = decodeEnvelope(Buffer.from(bytes));
+    expect(envelope.controlCommand).toMatchObject({ deviceId: "ex-1", seq: 3 });
+    expect("$unknowns" in envelope).toBe(false);
+    expect("$unknowns" in envelope.controlCommand!).toBe(false);
+    const again = encodeEnvelope(envelope, TRUSTED);
+    expect(again).toEqual(tsunagi.v1.Envelope.encode({ correlationId: 1, controlCommand: { deviceId: "ex-1", leaseId: "L1", seq: 3 } }).finish());
   });
 
   it("accepts an ErrorCode this build does not know (proto3 enums are open)", () => {
