@@ -76,6 +76,8 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   private readonly timers = new PeriodicTasks();
   /** Stops the room's lease checks (one node-wide timer runs every room's). */
   private stopTick?: () => void;
+  /** When a failed lease check was last logged, ms: at most one line a second. */
+  private checkFailureLoggedAt = -Infinity;
   /** Stops listening for adapters attaching to the node's gateway. */
   private detachGateway?: () => void;
   /** The room's hold on its devices; undefined until all are claimed, so a refused room releases nothing. */
@@ -433,8 +435,29 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   private tick() {
     const now = Date.now();
     for (const slot of this.slots.values()) {
-      slot.lease.expire(now);
-      if (slot.holderSilent(now, TICK_MS)) slot.revoke("watchdog");
+      try {
+        slot.lease.expire(now);
+        if (slot.holderSilent(now, TICK_MS)) slot.revoke("watchdog");
+      } catch (error) {
+        this.checkFailed(slot, error, now);
+      }
+    }
+  }
+
+  /**
+   * A device's lease check threw. When in doubt, stop: its lease ends and its adapter is
+   * told there is none, so nothing moves on a lease nobody checks any more. The other
+   * devices' checks go on; the log says so at most once a second.
+   */
+  private checkFailed(slot: DeviceSlot, error: unknown, now: number) {
+    if (now - this.checkFailureLoggedAt >= 1000) {
+      this.checkFailureLoggedAt = now;
+      this.context.logger.error({ err: error, roomId: this.roomId, deviceId: slot.deviceId }, `lease check of ${slot.deviceId} failed: its lease ends and the device stops`);
+    }
+    try {
+      slot.revoke("check-failed");
+    } finally {
+      slot.link?.sendLeaseState({ deviceId: slot.deviceId, leaseId: "", online: true, cause: "check-failed" });
     }
   }
 
