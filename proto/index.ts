@@ -159,6 +159,10 @@ export function decodeEnvelope(bytes: Uint8Array, maxBytes: number = DEFAULT_MAX
   } catch (error) {
     throw new ProtocolError(ErrorCode.MALFORMED_PROTOBUF, `not a valid Envelope: ${(error as Error)?.message ?? String(error)}`, { cause: error });
   }
+  if (!(Number(envelope.correlationId) <= Number.MAX_SAFE_INTEGER)) {
+    // JavaScript peers hold correlation ids as numbers: one above 2^53 - 1 could not be echoed exactly.
+    throw new ProtocolError(ErrorCode.WRONG_TYPE, `correlation_id above 2^53 - 1 (${String(envelope.correlationId).slice(0, 24)}): use ids a double holds exactly`);
+  }
   if (envelope.body && !skippedFields) return envelope;
 
   const correlationId = typeof envelope.correlationId === "number" ? envelope.correlationId : 0;

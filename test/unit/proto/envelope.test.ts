@@ -37,6 +37,14 @@ describe("generated code", () => {
     // the default for an absent field comes from the prototype: also a number
     expect(decodeEnvelope(encodeEnvelope({ ping: {} })).correlationId).toBe(0);
   });
+
+  it("refuses a correlation id no double holds exactly (WRONG_TYPE), so no reply fails to echo it", () => {
+    // field 1 varint 2^63 + 1, then an empty ping: what a peer with 64-bit ids might send
+    const bytes = Uint8Array.from([0x08, 0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0x5a, 0x00]);
+    expect(() => decodeEnvelope(bytes)).toThrowError(expect.objectContaining({ code: ErrorCode.WRONG_TYPE }));
+    const largestExact = Uint8Array.from([...encodeEnvelope({ correlationId: Number.MAX_SAFE_INTEGER, ping: {} })]);
+    expect(decodeEnvelope(largestExact).correlationId).toBe(Number.MAX_SAFE_INTEGER);
+  });
 });
 
 describe("encodeEnvelope / decodeEnvelope", () => {
