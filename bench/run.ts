@@ -10,12 +10,14 @@ import { transportBench } from "./transport.ts";
 import { credentialsBench } from "./credentials.ts";
 import { controlBench } from "./control.ts";
 import { expoBench } from "./expo.ts";
+import { connectionsBench } from "./connections.ts";
 
 const benches: Record<string, BenchDefinition> = {
   transport: transportBench,
   credentials: credentialsBench,
   control: controlBench,
   expo: expoBench,
+  connections: connectionsBench,
 };
 
 const timeoutFlag = z.coerce.number().positive().optional();

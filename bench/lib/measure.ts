@@ -4,6 +4,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { readFile } from "node:fs/promises";
 import { monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from "node:perf_hooks";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 
 /** The machine's monotonic clock (CLOCK_MONOTONIC), ms: one clock for every process, never stepped or slewed apart. */
 function monotonicMs(): number {
@@ -270,6 +272,24 @@ export class LoadMeasureWindow {
     this.measuring = false;
     return { windowMs: performance.now() - this.startedAt, latency: this.latency.toData(), eventLoopDelayP99Ms: this.loopDelay.stopP99Ms() };
   }
+}
+
+/**
+ * `memory`: this process's memory after full garbage collections, for a bench child.
+ * The collector is reached without `--expose-gc` on the command line (a bench child is
+ * started as `node --import tsx`), by setting the flag and reading `gc` from a new context.
+ */
+export function memoryMethods(): { memory: () => { rss: number; heapUsed: number; external: number; arrayBuffers: number } } {
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  return {
+    memory: () => {
+      gc();
+      gc();
+      const { rss, heapUsed, external, arrayBuffers } = process.memoryUsage();
+      return { rss, heapUsed, external, arrayBuffers };
+    },
+  };
 }
 
 /** A load process's progress line, on stderr (the orchestrator relays it). */
