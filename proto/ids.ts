@@ -22,6 +22,24 @@ export const ACTION_NAME_PATTERN = /^[a-z0-9-]{1,32}$/;
  *  booths, areas): they appear in URLs and Redis keys. */
 export const ROOM_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
+/**
+ * A room's full id, what joinById and reconnect take and what `room.roomId` reads: each room
+ * type has its own namespace, so the id is the type and the name, `teleop.site-7`. A session
+ * room named `site-7` and the teleop room `site-7` are two rooms, and a join by one never
+ * lands in the other. Expo rooms are the exception: they are their halls' zones, opened by
+ * the node alone, and their ids are the hall's (`expo-demo`, `expo-demo--east`), names no
+ * other type can take, since every other id has a dot.
+ */
+export function roomIdOf(roomType: string, name: string): string {
+  return BARE_ID_ROOM_TYPES.has(roomType) ? name : `${roomType}${ROOM_TYPE_SEPARATOR}${name}`;
+}
+/** Between a room's type and its name in its id; never in a name (ROOM_ID_PATTERN). */
+export const ROOM_TYPE_SEPARATOR = ".";
+/** The types whose rooms' ids are their bare names (see roomIdOf). */
+const BARE_ID_ROOM_TYPES: ReadonlySet<string> = new Set(["expo"]);
+/** A full room id (roomIdOf): a name, or a type and a name. */
+export const FULL_ROOM_ID_PATTERN = /^(?:[A-Za-z0-9_-]{1,64}\.)?[A-Za-z0-9_-]{1,64}$/;
+
 /** An expo hall's id; a zone's room id is the hall id and a suffix, so it is shorter than a room id. */
 export const HALL_ID_PATTERN = /^[A-Za-z0-9_-]{1,40}$/;
 
