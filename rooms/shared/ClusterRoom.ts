@@ -3,7 +3,7 @@
  */
 import { Room, ServerError, type Client, type AuthContext } from "@colyseus/core";
 import { ErrorCode, errorCodeName } from "../../proto/index.ts";
-import { ROOM_ID_PATTERN, roomIdOf } from "../../proto/ids.ts";
+import { ROOM_ID_PATTERN, bareIdProblem, roomIdOf } from "../../proto/ids.ts";
 import { authority, type TokenClaims } from "../../server/auth/tokens.ts";
 import { authorizeRole, authorizeScope, type RoomAccess } from "../../server/auth/roomAccess.ts";
 import { nodeContext } from "../../server/context.ts";
@@ -86,6 +86,8 @@ export abstract class ClusterRoom<Options = any> extends Room {
       throw new ServerError(ErrorCode.WRONG_TYPE, `roomId must match ${ROOM_ID_PATTERN} (got ${JSON.stringify(requestedId)?.slice(0, 80)})`);
     }
     this.name = requestedId ?? this.roomId;
+    const problem = bareIdProblem(this.roomName, this.name);
+    if (problem) throw new ServerError(ErrorCode.WRONG_TYPE, problem);
     this.roomId = roomIdOf(this.roomName, this.name);
     this.onMessageBytes(ENVELOPE_MESSAGE_TYPE, (client, bytes: Uint8Array) => this.receiveEnvelope(client, bytes));
     // The same handler, reached without Colyseus' dispatch once the input guard screened the frame.

@@ -46,7 +46,7 @@ describe("one region, two nodes, one Redis", () => {
 
     const client = new Client(other.httpUrl);
     client.auth.token = await testToken("visitor");
-    const room = await client.joinById("session.shared-room");
+    const room = await client.joinById("session__shared-room");
     expect(new URL(room.connection.url!).host).toBe(addressOf(hosting));
     await waitFor(() => room.state?.participants?.size >= 1, 5000, "state with the participant");
 

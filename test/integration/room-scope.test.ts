@@ -72,7 +72,7 @@ describe("token scope on create", () => {
     expect(siteB.status, JSON.stringify(siteB.body)).toBe(200);
     const own = await matchmake(a, "create", "teleop", { roomId: "site-a", devices: ["ex-a"] }, scoped);
     expect(own.status, JSON.stringify(own.body)).toBe(200);
-    expect(own.body.roomId).toBe("teleop.site-a");
+    expect(own.body.roomId).toBe("teleop__site-a");
   });
 
   it("only staff, or a token scoped to the name, name a session room; anyone opens an unnamed one", async () => {
@@ -83,7 +83,7 @@ describe("token scope on create", () => {
     expect(granted.status, JSON.stringify(granted.body)).toBe(200);
     const unnamed = await matchmake(b, "create", "session", {}, await bearer("visitor"));
     expect(unnamed.status, JSON.stringify(unnamed.body)).toBe(200);
-    expect(unnamed.body.roomId).toMatch(/^session\./);
+    expect(unnamed.body.roomId).toMatch(/^session__/);
   });
 });
 
@@ -119,19 +119,19 @@ describe("each room type its own id namespace", () => {
     // Not blocked.
     const teleop = await matchmake(b, "create", "teleop", { roomId: "site-sq", devices: ["ex-sq"] }, await bearer("supervisor"));
     expect(teleop.status, JSON.stringify(teleop.body)).toBe(200);
-    expect(teleop.body).toMatchObject({ name: "teleop", roomId: "teleop.site-sq" });
+    expect(teleop.body).toMatchObject({ name: "teleop", roomId: "teleop__site-sq" });
 
     // The operator asking for teleop site-sq lands in the teleop room, from either node, by name or by id.
     for (const node of [a, b]) {
       const joined = await matchmake(node, "join", "teleop", { roomId: "site-sq" }, await bearer("operator"));
       expect(joined.status, JSON.stringify(joined.body)).toBe(200);
-      expect(joined.body).toMatchObject({ name: "teleop", roomId: "teleop.site-sq" });
+      expect(joined.body).toMatchObject({ name: "teleop", roomId: "teleop__site-sq" });
     }
-    const byId = await matchmake(a, "joinById", "teleop.site-sq", {}, await bearer("operator"));
-    expect(byId.body).toMatchObject({ name: "teleop", roomId: "teleop.site-sq" });
+    const byId = await matchmake(a, "joinById", "teleop__site-sq", {}, await bearer("operator"));
+    expect(byId.body).toMatchObject({ name: "teleop", roomId: "teleop__site-sq" });
     // And the session's visitors still land in the session.
     const visitor = await matchmake(b, "joinOrCreate", "session", { roomId: "site-sq" }, await bearer("visitor"));
-    expect(visitor.body).toMatchObject({ name: "session", roomId: "session.site-sq" });
+    expect(visitor.body).toMatchObject({ name: "session", roomId: "session__site-sq" });
   });
 
   it("a teleop room does not take in a session of its name, and a join of a type with no such room is UNKNOWN_ROOM", async () => {
@@ -140,7 +140,7 @@ describe("each room type its own id namespace", () => {
 
     const session = await matchmake(b, "joinOrCreate", "session", { roomId: "site-rev" }, await bearer("host"));
     expect(session.status, JSON.stringify(session.body)).toBe(200);
-    expect(session.body).toMatchObject({ name: "session", roomId: "session.site-rev" });
+    expect(session.body).toMatchObject({ name: "session", roomId: "session__site-rev" });
 
     const missing = await matchmake(a, "join", "session", { roomId: "site-only-teleop" }, await bearer("host"));
     expect(missing.body.code).toBe(ErrorCode.UNKNOWN_ROOM);

@@ -88,7 +88,7 @@ describe("devices across the nodes of a region", () => {
       await expect(joinTeleop(node, `site-steal-${node.nodeId}`, "supervisor", { devices: [DEVICE] }))
         .rejects.toMatchObject({ code: ErrorCode.ROOM_CONFLICT, message: expect.stringContaining(`room "${SITE}"`) });
     }
-    expect((await owner())?.roomId).toBe(`teleop.${SITE}`);
+    expect((await owner())?.roomId).toBe(`teleop__${SITE}`);
 
     // A request from a room the device does not answer to moves nothing (written as presence
     // writes it: the cluster message's text, JSON-quoted).
