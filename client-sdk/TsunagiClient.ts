@@ -108,7 +108,11 @@ export class TsunagiClient {
     return this.matchmake<State>("join", roomName, options);
   }
 
-  /** Joins a room by id, wherever in the cluster it lives. `session` overrides the client's session options for this one. */
+  /**
+   * Joins a room by its full id (`room.roomId`: `teleop__site-7`, or an expo hall's id),
+   * wherever in the cluster it lives; to join by name, use join(type, { roomId: name }).
+   * `session` overrides the client's session options for this one.
+   */
   joinById<State = any>(roomId: string, options: Record<string, unknown> = {}, session?: TsunagiClientOptions["session"]): Promise<RoomSession<State>> {
     return this.matchmake<State>("joinById", roomId, options, session);
   }

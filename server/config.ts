@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
+import { isIP } from "node:net";
 import { z } from "zod";
 import { LOG_FORMATS } from "../common/logOutput.ts";
 
@@ -49,7 +50,7 @@ export const configSchema = z.object({
     maxFrameBytes: z.number().int().min(256).max(16 * 1024 * 1024),
     /** Messages a client may send per second before excess is dropped with RATE_LIMITED. */
     maxMessagesPerSecond: z.number().int().min(1).max(100_000),
-    /** Matchmaking requests one remote address may make per second (burst = 2×). */
+    /** Matchmaking requests one client address, and one token subject, may make per second (burst = 2×). */
     maxMatchmakePerSecond: z.number().int().min(1).max(100_000),
     /** Clients this node accepts before it counts as overloaded for placement. */
     maxCcu: z.number().int().min(0),
@@ -57,6 +58,10 @@ export const configSchema = z.object({
     maxRooms: z.number().int().min(0),
     /** Event-loop lag above which the node counts as overloaded. */
     maxEventLoopLagMs: z.number().min(1),
+  }),
+  http: z.object({
+    /** Addresses of the reverse proxies in front of the node: only from these is `X-Forwarded-For` believed (per-address limits). */
+    trustedProxies: z.array(z.string().refine((address) => isIP(address) !== 0, "an IP address")).max(100),
   }),
   cluster: z.object({
     /** How often the node refreshes its registry entry. */
@@ -144,6 +149,9 @@ export const defaults: ConfigInput = {
     maxRooms: 2_000,
     maxEventLoopLagMs: 200,
   },
+  http: {
+    trustedProxies: [],
+  },
   cluster: {
     heartbeatMs: 1000,
     nodeTtlMs: 3000,
@@ -191,7 +199,7 @@ export class ConfigError extends Error {
 }
 
 /** One entry per leaf setting: env name, flag name, path in the config object, kind. */
-type Kind = "string" | "int" | "number" | "bool";
+type Kind = "string" | "int" | "number" | "bool" | "list";
 const settings: Array<{ path: string[]; kind: Kind; flag: string; env: string; doc: string }> = [];
 function setting(path: string, kind: Kind, doc: string) {
   const parts = path.split(".");
@@ -216,7 +224,8 @@ setting("logLevel", "string", "pino log level");
 setting("logFormat", "string", "auto (readable at a terminal, JSON otherwise), json or pretty");
 setting("limits.maxFrameBytes", "int", "largest accepted frame in bytes");
 setting("limits.maxMessagesPerSecond", "int", "per-client message rate limit");
-setting("limits.maxMatchmakePerSecond", "int", "per-address matchmaking rate limit");
+setting("limits.maxMatchmakePerSecond", "int", "matchmaking rate limit per client address and per token subject");
+setting("http.trustedProxies", "list", "comma-separated proxy addresses whose X-Forwarded-For is believed");
 setting("limits.maxCcu", "int", "clients before the node counts as overloaded");
 setting("limits.maxRooms", "int", "rooms before the node counts as overloaded");
 setting("limits.maxEventLoopLagMs", "number", "event-loop lag before the node counts as overloaded");
@@ -252,6 +261,7 @@ export const configSettings: ReadonlyArray<{ flag: string; env: string; doc: str
 
 function convert(raw: string, kind: Kind, where: string, issues: string[]): unknown {
   if (kind === "string") return raw;
+  if (kind === "list") return raw.split(",").map((item) => item.trim()).filter(Boolean);
   if (kind === "bool") {
     if (/^(1|true|yes|on)$/i.test(raw)) return true;
     if (/^(0|false|no|off)$/i.test(raw)) return false;

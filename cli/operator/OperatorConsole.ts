@@ -98,7 +98,7 @@ export class OperatorConsole {
         url: options.node, token,
         session: { requestTimeoutMs: REQUEST_TIMEOUT_MS, leaveTimeoutMs: SHUTDOWN_STEP_MS, onListenerError: (error, source) => this.listenerFailed(error, source) },
       });
-      session = await withTimeout(client.joinById(options.room), JOIN_TIMEOUT_MS, () => new TsunagiError(ErrorCode.REGION_UNAVAILABLE, `no answer from ${options.node} within ${JOIN_TIMEOUT_MS / 1000} s while joining room ${options.room}`));
+      session = await withTimeout(client.join("teleop", { roomId: options.room }), JOIN_TIMEOUT_MS, () => new TsunagiError(ErrorCode.REGION_UNAVAILABLE, `no answer from ${options.node} within ${JOIN_TIMEOUT_MS / 1000} s while joining room ${options.room}`));
     } catch (error) {
       terminal.report(error);
       return this.exit(1);

@@ -31,6 +31,7 @@ import { clientBufferedAmount } from "../../server/colyseus/internals.ts";
 import { rejectInput } from "../../server/colyseus/rejectInput.ts";
 import { nodeContext, type NodeContext } from "../../server/context.ts";
 import type { TokenClaims } from "../../server/auth/tokens.ts";
+import type { RoomAccess } from "../../server/auth/roomAccess.ts";
 import { parseHallLayout, type HallLayout, type ZoneLayout } from "./HallLayout.ts";
 import { zoneRoomId } from "./ZoneGeometry.ts";
 import { HallPlaces } from "./HallPlaces.ts";
@@ -65,9 +66,12 @@ export interface ExpoRoomOptions {
   opening: Signed;
 }
 
-const joinAuth = tokenAuth(["visitor", "host"]);
+/** Visitors and hosts walk a hall; hosts open, close and read it over HTTP (HallAdmin); only the node creates its rooms. */
+export const expoAccess: RoomAccess = { join: ["visitor", "host"], create: [], name: [], admin: ["host"] };
+const joinAuth = tokenAuth(expoAccess);
 
 export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
+  static access = expoAccess;
   maxClients = 20_000;
   /** The node: config, logger, metrics. */
   private context!: NodeContext;

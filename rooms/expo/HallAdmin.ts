@@ -5,7 +5,8 @@
  *   creates one ExpoRoom per zone (or one for an unzoned hall), spreading the zones over
  *   the region's nodes, least loaded first. Each creation is signed (ExpoRoom accepts no
  *   other).
- * - HTTP, answered by every node (`handleExpoRequest`), with a host or admin bearer token:
+ * - HTTP, answered by every node (`handleExpoRequest`), with a host or admin bearer token
+ *   whose scope, if it has one, names the hall (the expo room type's access rule):
  *     POST /expo/halls                         body: the layout JSON -> 201 {hallId, zones}
  *     DELETE /expo/halls/{hallId}              closes every zone (visitors get HALL_CLOSED) -> 200 {hallId, closed, visitors}
  *     GET  /expo/halls/{hallId}/analytics      ?format=json (default) | csv, &table=booths (default) | heatmap
@@ -15,7 +16,8 @@
 import { matchMaker, ServerError } from "@colyseus/core";
 import { ErrorCode, errorCodeName } from "../../proto/index.ts";
 import { HALL_ID_PATTERN } from "../../proto/ids.ts";
-import { authority } from "../../server/auth/tokens.ts";
+import { authority, type TokenClaims } from "../../server/auth/tokens.ts";
+import { authorizeRole, authorizeScope } from "../../server/auth/roomAccess.ts";
 import type { NodeContext } from "../../server/context.ts";
 import { hasCapacity, loadScore } from "../../server/cluster/RegionSelector.ts";
 import { placeOnProcess } from "../../server/cluster/ClusterMatchmaker.ts";
@@ -24,7 +26,7 @@ import { LayoutError, parseHallLayout, type HallLayout } from "./HallLayout.ts";
 import { zoneRoomId } from "./ZoneGeometry.ts";
 import { analyticsCsv, heatmapProblem, mergeSnapshots, type AnalyticsReport, type AnalyticsSnapshot } from "./Analytics.ts";
 import { sign } from "./signing.ts";
-import { OPENING, type ExpoRoom, type ExpoRoomOptions } from "./ExpoRoom.ts";
+import { OPENING, expoAccess, type ExpoRoom, type ExpoRoomOptions } from "./ExpoRoom.ts";
 import { hallKey } from "./HallChannels.ts";
 
 /** Largest hall layout POST /expo/halls accepts: a layout is a document, not a message. */
@@ -35,9 +37,13 @@ export interface OpenedHall {
   zones: Array<{ zoneId: string; roomId: string; nodeId: string }>;
 }
 
-/** Opens a hall in this node's region. ROOM_CONFLICT when a room of it is open already. */
-export async function openHall(context: NodeContext, layoutInput: unknown, source = "hall layout"): Promise<OpenedHall> {
+/**
+ * Opens a hall in this node's region. ROOM_CONFLICT when a room of it is open already.
+ * `authorize` sees the hall id before anything opens (a host's scope), and may throw.
+ */
+export async function openHall(context: NodeContext, layoutInput: unknown, source = "hall layout", authorize?: (hallId: string) => void): Promise<OpenedHall> {
   const layout = parseHallLayout(layoutInput, source);
+  authorize?.(layout.hallId);
   // The node's analytics would refuse the hall when it opens, as an internal error: say so here.
   const heatmap = heatmapProblem(layout.width, layout.height, context.config.expo.heatmapCellSize);
   if (heatmap) throw new LayoutError(source, [`width × height (${layout.width} × ${layout.height} m): ${heatmap}`]);
@@ -126,6 +132,7 @@ export async function handleExpoRequest(context: NodeContext, request: Request):
   const url = new URL(request.url);
   try {
     const host = await requireHost(request);
+    const authorizeHall = (hallId: string) => authorizeScope(host, [hallId], `hall "${hallId}"`);
     if (request.method === "POST" && url.pathname === "/expo/halls") {
       // The uWS transport refuses larger bodies before they are read; the ws one does not.
       if (Number(request.headers.get("content-length") ?? 0) > HALL_LAYOUT_MAX_BYTES) throw new ServerError(ErrorCode.FRAME_TOO_LARGE, `layout above ${HALL_LAYOUT_MAX_BYTES} bytes`);
@@ -135,11 +142,12 @@ export async function handleExpoRequest(context: NodeContext, request: Request):
       try { body = JSON.parse(text); } catch (error) {
         throw new LayoutError("request body", [`not JSON: ${(error as Error).message}`]);
       }
-      return jsonResponse(201, await openHall(context, body, "request body"));
+      return jsonResponse(201, await openHall(context, body, "request body", authorizeHall));
     }
     const path = url.pathname.match(/^\/expo\/halls\/([^/]+)(\/analytics)?$/);
     const hallId = path && HALL_ID_PATTERN.test(path[1]!) ? path[1]! : undefined;
-    if (request.method === "DELETE" && hallId && !path![2]) return jsonResponse(200, await closeHall(context, hallId, host));
+    if (hallId) authorizeHall(hallId);
+    if (request.method === "DELETE" && hallId && !path![2]) return jsonResponse(200, await closeHall(context, hallId, host.sub));
     if (request.method === "GET" && hallId && path![2]) {
       const report = await hallAnalytics(context, hallId);
       const format = url.searchParams.get("format") ?? "json";
@@ -163,11 +171,11 @@ export async function handleExpoRequest(context: NodeContext, request: Request):
   }
 }
 
-/** The host's subject, from a host (or admin) bearer token. */
-async function requireHost(request: Request): Promise<string> {
+/** The claims of a bearer token whose role may administer halls (expoAccess.admin); each route then checks its scope. */
+async function requireHost(request: Request): Promise<TokenClaims> {
   const token = bearerToken(request.headers.get("authorization"));
   if (!token) throw new ServerError(ErrorCode.TOKEN_MISSING, "send a host token: Authorization: Bearer <token>");
   const claims = await authority().verify(token);
-  if (claims.role !== "host" && claims.role !== "admin") throw new ServerError(ErrorCode.FORBIDDEN, `opening and closing halls and reading analytics need the host role (you are ${claims.role})`);
-  return claims.sub;
+  authorizeRole(claims, expoAccess.admin ?? [], "open or close halls or read their analytics");
+  return claims;
 }

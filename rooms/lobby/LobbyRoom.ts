@@ -10,6 +10,7 @@
 import type { Client } from "@colyseus/core";
 import { ClusterRoom, tokenAuth } from "../shared/ClusterRoom.ts";
 import { roles } from "../../server/auth/tokens.ts";
+import type { RoomAccess } from "../../server/auth/roomAccess.ts";
 import { nodeContext } from "../../server/context.ts";
 import type { DirectoryChange, DirectoryEntry } from "../../server/cluster/types.ts";
 
@@ -34,7 +35,9 @@ function toListing(entry: DirectoryEntry): LobbyListing {
 }
 
 export class LobbyRoom extends ClusterRoom {
-  static onAuth = tokenAuth(roles);
+  /** Everyone may list the rooms; a lobby has no name worth choosing. */
+  static access: RoomAccess = { join: roles, create: roles, name: [] };
+  static onAuth = tokenAuth(LobbyRoom.access);
   protected override listed = false;
   /** Current listing of live rooms, by room id. */
   private readonly rooms = new Map<string, LobbyListing>();

@@ -10,6 +10,7 @@ import { Schema, MapSchema, type } from "@colyseus/schema";
 import type { Client } from "@colyseus/core";
 import { ClusterRoom, tokenAuth } from "../shared/ClusterRoom.ts";
 import { roles, type TokenClaims } from "../../server/auth/tokens.ts";
+import type { RoomAccess } from "../../server/auth/roomAccess.ts";
 import { ErrorCode } from "../../proto/index.ts";
 
 export class Participant extends Schema {
@@ -24,8 +25,16 @@ export class SessionState extends Schema {
 
 const maxChatLength = 2000;
 
+/**
+ * Anyone may open a session with a random id and share it. A named one (a `roomId`)
+ * is a place others look for by name, so only staff name them, or a token whose scope
+ * names that room: a visitor cannot squat a meeting's name.
+ */
+const access: RoomAccess = { join: roles, create: roles, name: ["host", "operator", "supervisor"] };
+
 export class SessionRoom extends ClusterRoom {
-  static onAuth = tokenAuth(roles);
+  static access = access;
+  static onAuth = tokenAuth(access);
   state = new SessionState();
   maxClients = 200;
 

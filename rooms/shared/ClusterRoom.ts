@@ -3,8 +3,9 @@
  */
 import { Room, ServerError, type Client, type AuthContext } from "@colyseus/core";
 import { ErrorCode, errorCodeName } from "../../proto/index.ts";
-import { ROOM_ID_PATTERN } from "../../proto/ids.ts";
-import { authority, authorizeRoom, type Role, type TokenClaims } from "../../server/auth/tokens.ts";
+import { ROOM_ID_PATTERN, bareIdProblem, roomIdOf } from "../../proto/ids.ts";
+import { authority, type TokenClaims } from "../../server/auth/tokens.ts";
+import { authorizeRole, authorizeScope, type RoomAccess } from "../../server/auth/roomAccess.ts";
 import { nodeContext } from "../../server/context.ts";
 import type { DirectoryEntry } from "../../server/cluster/types.ts";
 import { roomEvents } from "../../server/colyseus/internals.ts";
@@ -19,13 +20,19 @@ export type EnvelopeHandler = (client: Client, envelope: tsunagi.v1.Envelope) =>
 /** WebSocket close code for a frame above the transport's payload limit. */
 const CLOSE_MESSAGE_TOO_BIG = 1009;
 
-/** Builds a static onAuth admitting valid tokens of the given roles (admin always). */
-export function tokenAuth(allowedRoles: readonly Role[]) {
+/**
+ * Builds a static onAuth admitting valid tokens of the rule's `join` roles (admin always)
+ * whose scope names the room, when the request names it; onJoin checks the scope again
+ * against the room itself. Creation is checked by the matchmaker (authorizeCreate), which
+ * knows a create from a join.
+ */
+export function tokenAuth(access: RoomAccess) {
   return async function onAuth(token: string, options: any, _context: AuthContext): Promise<TokenClaims> {
     const context = nodeContext();
     try {
       const claims = await authority().verify(token);
-      authorizeRoom(claims, { roomName: "this room", roomId: typeof options?.roomId === "string" ? options.roomId : undefined, allowedRoles });
+      authorizeRole(claims, access.join, "join this room");
+      if (typeof options?.roomId === "string") authorizeScope(claims, [options.roomId], `room "${options.roomId}"`);
       return claims;
     } catch (error) {
       const code = (error as ServerError).code ?? ErrorCode.TOKEN_INVALID;
@@ -41,11 +48,17 @@ export function tokenAuth(allowedRoles: readonly Role[]) {
  * hosted at most once in the whole cluster.
  *
  * Subclasses call `super.onCreate(options)` first in their own `onCreate`, and
- * `super.onJoin(...)` first in `onJoin`, and set `static onAuth = tokenAuth([...roles])`.
+ * `super.onJoin(...)` first in `onJoin`, and declare who may do what: `static access`
+ * (server/auth/roomAccess.ts) and `static onAuth = tokenAuth(access)`.
+ *
+ * A room's id is its type and its name (`roomIdOf`): the `roomId` option names it, or it
+ * gets a random name; `name` is that name, what a token's scope lists.
  *
  * @example
+ *   const access: RoomAccess = { join: ["visitor", "host"], create: [], name: [], admin: ["host"] };
  *   class ExpoRoom extends ClusterRoom {
- *     static onAuth = tokenAuth(["visitor", "host"]);
+ *     static access = access;
+ *     static onAuth = tokenAuth(access);
  *     async onCreate(options: any) { await super.onCreate(options); ... }
  *   }
  */
@@ -64,15 +77,18 @@ export abstract class ClusterRoom<Options = any> extends Room {
   private readonly removedClients = new WeakSet<Client>();
   /** When the room opened, for its directory entry. */
   private readonly openedAt = Date.now();
+  /** The room's name within its type: the `roomId` option, or the random id Colyseus gave it. */
+  protected name = "";
 
   async onCreate(options: Options & { roomId?: unknown }) {
     const requestedId = (options as any)?.roomId;
-    if (requestedId !== undefined) {
-      if (typeof requestedId !== "string" || !ROOM_ID_PATTERN.test(requestedId)) {
-        throw new ServerError(ErrorCode.WRONG_TYPE, `roomId must match ${ROOM_ID_PATTERN} (got ${JSON.stringify(requestedId)?.slice(0, 80)})`);
-      }
-      this.roomId = requestedId;
+    if (requestedId !== undefined && (typeof requestedId !== "string" || !ROOM_ID_PATTERN.test(requestedId))) {
+      throw new ServerError(ErrorCode.WRONG_TYPE, `roomId must match ${ROOM_ID_PATTERN} (got ${JSON.stringify(requestedId)?.slice(0, 80)})`);
     }
+    this.name = requestedId ?? this.roomId;
+    const problem = bareIdProblem(this.roomName, this.name);
+    if (problem) throw new ServerError(ErrorCode.WRONG_TYPE, problem);
+    this.roomId = roomIdOf(this.roomName, this.name);
     this.onMessageBytes(ENVELOPE_MESSAGE_TYPE, (client, bytes: Uint8Array) => this.receiveEnvelope(client, bytes));
     // The same handler, reached without Colyseus' dispatch once the input guard screened the frame.
     handleEnvelopeFrames(this, (client, bytes) => this.receiveEnvelope(client, bytes));
@@ -99,15 +115,13 @@ export abstract class ClusterRoom<Options = any> extends Room {
   }
 
   onJoin(client: Client, _options?: any, auth?: TokenClaims) {
-    const ids = this.scopeIds();
-    if (auth?.rooms && !ids.some((id) => auth.rooms!.includes(id))) {
-      throw new ServerError(ErrorCode.FORBIDDEN, `token is scoped to rooms ${auth.rooms.join(", ")}, not "${ids[0]}"`);
-    }
+    const names = this.scopeIds();
+    if (auth) authorizeScope(auth, names, `room "${names[0]}"`);
   }
 
-  /** Ids a token's `rooms` scope may name to admit a client here: this room's (an expo zone adds its hall's). */
+  /** Names a token's `rooms` scope may list to admit a client here: this room's (an expo zone adds its hall's). */
   protected scopeIds(): string[] {
-    return [this.roomId];
+    return [this.name];
   }
 
   /**

@@ -1,11 +1,12 @@
-import { ServerError, type AuthContext, type Client } from "@colyseus/core";
+import type { Client } from "@colyseus/core";
 import { ErrorCode, encodeEnvelope, ENVELOPE_MESSAGE_TYPE, TRUSTED, tsunagi } from "../../proto/index.ts";
 import { tokenAuth, ClusterRoom } from "../shared/ClusterRoom.ts";
 import { envelopeFrame } from "../../server/colyseus/envelopeFrame.ts";
 import { PeriodicTasks } from "../shared/PeriodicTasks.ts";
 import { sharedTick } from "../shared/SharedTick.ts";
 import { nodeContext, type NodeContext } from "../../server/context.ts";
-import type { Role, TokenClaims } from "../../server/auth/tokens.ts";
+import type { TokenClaims } from "../../server/auth/tokens.ts";
+import type { RoomAccess } from "../../server/auth/roomAccess.ts";
 import type { DeviceLink } from "../../server/gateway/DeviceLink.ts";
 import { roomAck, roomActionResult } from "../../server/gateway/DeviceLink.ts";
 import { requestDevice } from "../../server/gateway/DeviceRequests.ts";
@@ -22,9 +23,12 @@ import { Participants } from "./Participants.ts";
 type Envelope = tsunagi.v1.Envelope;
 const Status = tsunagi.v1.CommandAck.Status;
 
-/** Roles that may open a teleop room, naming the machines it controls. */
-const creatorRoles: readonly Role[] = ["supervisor", "admin"];
-const joinAuth = tokenAuth(["operator", "supervisor", "visitor", "host"]);
+/**
+ * Any of the room's roles may join. Only a supervisor (or admin) may open one: its
+ * `devices` bind real machines to the room, so naming them is a site decision; a scoped
+ * supervisor names only its own site's room and machines (`device:<id>` in its scope).
+ */
+const access: RoomAccess = { join: ["operator", "supervisor", "visitor", "host"], create: ["supervisor"], name: ["supervisor"] };
 /** How often the room checks lease expiry and the silent-holder watchdog, ms. */
 const TICK_MS = 20;
 /** How often a room asks the region's other nodes for its devices not connected here. */
@@ -93,20 +97,8 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   /** The room's devices, in the order they were given. */
   private deviceIds: string[] = [];
 
-  /**
-   * Any of the room's roles may join. Only a supervisor (or admin) may create one: the
-   * `devices` option binds real machines to the room, so naming them is a site decision.
-   */
-  static async onAuth(token: string, options: any, context: AuthContext): Promise<TokenClaims> {
-    const claims = await joinAuth(token, options, context);
-    if (options && typeof options === "object" && "devices" in options && !creatorRoles.includes(claims.role)) {
-      const { metrics, logger } = nodeContext();
-      metrics.errors.inc({ code: "FORBIDDEN", source: "auth" });
-      logger.warn({ role: claims.role, sub: claims.sub }, "teleop room creation refused: not a supervisor");
-      throw new ServerError(ErrorCode.FORBIDDEN, `only a supervisor may open a teleop room and name its devices (you are ${claims.role})`);
-    }
-    return claims;
-  }
+  static access = access;
+  static onAuth = tokenAuth(access);
 
   async onCreate(options: TeleopRoomOptions & { roomId?: unknown }) {
     const devices = parseDeviceList(options?.devices);
@@ -128,7 +120,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     this.context = context;
     const teleop = context.config.teleop;
     this.audit = new CommandAudit({
-      sink: context.audit(this.roomId), now: Date.now, every: (periodMs, task) => this.timers.every(periodMs, task),
+      sink: context.audit(this.name), now: Date.now, every: (periodMs, task) => this.timers.every(periodMs, task),
       onAppendFailed: (error, type) => {
         context.metrics.errors.inc({ code: "AUDIT_WRITE_FAILED", source: "teleop" });
         context.logger.error({ err: error, roomId: this.roomId, type }, "audit append failed");

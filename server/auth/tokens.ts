@@ -101,16 +101,6 @@ export class TokenService {
   }
 }
 
-/** Throws FORBIDDEN unless the claims' role and room scope admit this room. */
-export function authorizeRoom(claims: TokenClaims, room: { roomName: string; roomId?: string; allowedRoles: readonly Role[] }): void {
-  if (!room.allowedRoles.includes(claims.role) && claims.role !== "admin") {
-    throw new AuthError(ErrorCode.FORBIDDEN, `role "${claims.role}" may not join "${room.roomName}" (allowed: ${room.allowedRoles.join(", ")})`);
-  }
-  if (claims.rooms && room.roomId && !claims.rooms.includes(room.roomId)) {
-    throw new AuthError(ErrorCode.FORBIDDEN, `token is scoped to rooms ${claims.rooms.join(", ")}, not "${room.roomId}"`);
-  }
-}
-
 /**
  * The token service of this process. Colyseus calls a room's static onAuth without a
  * reference to the node, and Colyseus itself is one matchmaker per process, so the

@@ -7,15 +7,24 @@
  * - A new room: the RegionSelector picks the nearest region with capacity (from the
  *   client's `rttHints`) and its least-loaded node; another region → forwarded, this
  *   region → created on the chosen node through Colyseus IPC.
+ * - Each room type has its own id namespace (`roomIdOf`): `roomId` in the options is a
+ *   name within the requested type, so a join never lands in a room of another type.
+ * - Creating a room is authorised here, the one place that tells a create from a join
+ *   (`authorizeCreate`, the room type's `static access`); joins by the room's onAuth.
+ * - Admission is limited per client address (the TCP peer, or `X-Forwarded-For` from a
+ *   trusted proxy) and per verified token subject: nothing the sender can vary.
  * - Every failure is a coded error: JSON `{ code, error }` with an HTTP status a stock
  *   SDK understands (401, 403, 404, 429, 503...).
  */
 import { matchMaker, ServerError, ErrorCode as ColyseusErrorCode } from "@colyseus/core";
 import { ErrorCode, errorCodeName } from "../../proto/index.ts";
-import { ROOM_ID_PATTERN } from "../../proto/ids.ts";
+import { FULL_ROOM_ID_PATTERN, ROOM_ID_PATTERN, roomIdOf } from "../../proto/ids.ts";
 import type { NodeContext } from "../context.ts";
 import { TokenBucket } from "../../common/TokenBucket.ts";
 import { bearerToken, codedErrorResponse, httpStatusFor, jsonResponse } from "../http/responses.ts";
+import { clientAddress } from "../http/peer.ts";
+import { authority, type TokenClaims } from "../auth/tokens.ts";
+import { accessOf, authorizeCreate } from "../auth/roomAccess.ts";
 import { FORWARDED_HEADER, type NodeRpc } from "./NodeRpc.ts";
 import { parseRttHints, type RegionSelector } from "./RegionSelector.ts";
 import type { NodeInfo } from "./types.ts";
@@ -48,8 +57,10 @@ export function placeOnProcess(options: object, processId: string): void {
 }
 
 export class ClusterMatchmaker {
-  /** Matchmaking admissions per caller (token, else remote address). */
-  private readonly limiter: RateLimiter;
+  /** Matchmaking admissions per client address (clientAddress: the peer, or a trusted proxy's X-Forwarded-For). */
+  private readonly byAddress: RateLimiter;
+  /** Matchmaking admissions per verified token subject, wherever its requests come from. */
+  private readonly bySubject: RateLimiter;
   /** Placement decided for a create, read back by Colyseus' selectProcessIdToCreateRoom. */
   private readonly placements = new WeakMap<object, string>();
 
@@ -58,7 +69,8 @@ export class ClusterMatchmaker {
     private readonly selector: RegionSelector,
     private readonly rpc: NodeRpc,
   ) {
-    this.limiter = new RateLimiter(context.config.limits.maxMatchmakePerSecond);
+    this.byAddress = new RateLimiter(context.config.limits.maxMatchmakePerSecond);
+    this.bySubject = new RateLimiter(context.config.limits.maxMatchmakePerSecond);
   }
 
   /** Colyseus hook: which process creates a room this node decided to create in-region. */
@@ -80,14 +92,16 @@ export class ClusterMatchmaker {
     const roomName = decodeURIComponent(rawRoomName ?? "");
     try {
       if (this.context.isDraining()) throw new ServerError(ErrorCode.NODE_DRAINING, "this node is draining: matchmake through another node");
-      const caller = request.headers.get("authorization") ?? request.headers.get("x-forwarded-for") ?? "anonymous";
-      if (!this.limiter.take(caller)) {
-        throw new ServerError(ErrorCode.RATE_LIMITED, `more than ${this.context.config.limits.maxMatchmakePerSecond} matchmaking requests/s: slow down`);
-      }
+      const address = clientAddress(request, this.context.config.http.trustedProxies);
+      if (!this.byAddress.take(address)) throw this.rateLimited("from your address");
       if (!methods.has(method)) throw new ServerError(ErrorCode.MATCHMAKE_NO_HANDLER, `unknown matchmaking method "${method}"`);
-      if (!ROOM_ID_PATTERN.test(roomName)) throw new ServerError(ErrorCode.UNKNOWN_ROOM, `invalid room name "${roomName.slice(0, 80)}"`);
+      const byId = method === "joinById" || method === "reconnect";
+      if (!(byId ? FULL_ROOM_ID_PATTERN : ROOM_ID_PATTERN).test(roomName)) throw new ServerError(ErrorCode.UNKNOWN_ROOM, `invalid room ${byId ? "id" : "name"} "${roomName.slice(0, 80)}"`);
+      // A reconnection's credential is its reconnection token: the access token may have expired meanwhile.
+      const claims = method === "reconnect" ? undefined : await authority().verify(bearerToken(request.headers.get("authorization")));
+      if (claims && !this.bySubject.take(claims.sub)) throw this.rateLimited(`for subject "${claims.sub.slice(0, 64)}"`);
       const options = await readOptions(request, this.context.config.limits.maxFrameBytes);
-      const reservation = await this.route(method, roomName, options, request.headers);
+      const reservation = await this.route(method, roomName, options, request.headers, { claims, address });
       this.context.metrics.matchmake.inc({ method, outcome: "ok" });
       return jsonResponse(200, reservation);
     } catch (error) {
@@ -101,16 +115,23 @@ export class ClusterMatchmaker {
     }
   }
 
-  private async route(method: string, roomName: string, options: Record<string, any>, headers: Headers): Promise<any> {
+  private rateLimited(what: string): ServerError {
+    return new ServerError(ErrorCode.RATE_LIMITED, `more than ${this.context.config.limits.maxMatchmakePerSecond} matchmaking requests/s ${what}: slow down`);
+  }
+
+  private async route(method: string, roomName: string, options: Record<string, any>, headers: Headers, caller: { claims?: TokenClaims; address: string }): Promise<any> {
     const forwarded = headers.has(FORWARDED_HEADER);
     const authorization = headers.get("authorization");
     const authContext = { token: bearerToken(authorization), headers: Object.fromEntries(headers as any) } as any;
+    const forward = (target: NodeInfo, forwardMethod: string, nameOrId: string, forwardOptions: unknown) =>
+      this.rpc.forwardMatchmake(target, forwardMethod, nameOrId, forwardOptions, authorization, caller.address);
 
     if (method === "joinById" || method === "reconnect") {
+      // The full id names the type (roomIdOf): a join by id lands in that type's room or nowhere.
       const roomId = roomName;
       const entry = await this.context.directory.get(roomId);
       if (entry && entry.regionId !== this.context.regionId && !forwarded) {
-        return this.rpc.forwardMatchmake(await this.nodeFor(entry.regionId, entry.nodeId), method, roomId, options, authorization);
+        return forward(await this.nodeFor(entry.regionId, entry.nodeId), method, roomId, options);
       }
       return colyseus(() => method === "joinById"
         ? matchMaker.joinById(roomId, options, authContext)
@@ -118,7 +139,8 @@ export class ClusterMatchmaker {
     }
 
     // Check the handler before anything else, so an unknown room type is a 404 everywhere.
-    try { matchMaker.getHandler(roomName); } catch {
+    let roomClass: unknown;
+    try { roomClass = matchMaker.getHandler(roomName).klass; } catch {
       throw new ServerError(ErrorCode.UNKNOWN_ROOM, `no room type "${roomName}" on this cluster`);
     }
 
@@ -126,24 +148,29 @@ export class ClusterMatchmaker {
     if (requestedId !== undefined && (typeof requestedId !== "string" || !ROOM_ID_PATTERN.test(requestedId))) {
       throw new ServerError(ErrorCode.WRONG_TYPE, `roomId must match ${ROOM_ID_PATTERN}`);
     }
+    // The room's full id in this type's namespace.
+    const roomId = requestedId ? roomIdOf(roomName, requestedId) : undefined;
+    const joinNamed = () => this.joinExisting(roomName, roomId!, options, authContext, forwarded, forward);
 
     if (method === "join") {
-      if (!requestedId) return colyseus(() => matchMaker.join(roomName, options, authContext));
-      const joined = await this.joinExisting(requestedId, options, authorization, authContext, forwarded);
-      if (!joined) throw new ServerError(ErrorCode.UNKNOWN_ROOM, `room "${requestedId}" does not exist`);
+      if (!roomId) return colyseus(() => matchMaker.join(roomName, options, authContext));
+      const joined = await joinNamed();
+      if (!joined) throw new ServerError(ErrorCode.UNKNOWN_ROOM, `no ${roomName} room "${requestedId}"`);
       return joined;
     }
 
-    if (requestedId && method === "joinOrCreate") {
-      const joined = await this.joinExisting(requestedId, options, authorization, authContext, forwarded);
+    if (method === "create") this.authorizeCreate(caller.claims, roomClass, roomName, options);
+    if (roomId && method === "joinOrCreate") {
+      const joined = await joinNamed();
       if (joined) return joined;
-    } else if (requestedId) {
-      const owner = await this.liveOwner(requestedId);
-      if (owner) throw new ServerError(ErrorCode.ROOM_CONFLICT, `room "${requestedId}" already exists in ${owner.regionId}: join it instead`);
+    } else if (roomId) {
+      const owner = await this.liveOwner(roomId);
+      if (owner) throw new ServerError(ErrorCode.ROOM_CONFLICT, `${roomName} room "${requestedId}" already exists in ${owner.regionId}: join it instead`);
     } else if (method === "joinOrCreate") {
       const available = await matchMaker.findOneRoomAvailable(roomName, options);
       if (available) return colyseus(() => matchMaker.joinById(available.roomId, options, authContext));
     }
+    if (method === "joinOrCreate") this.authorizeCreate(caller.claims, roomClass, roomName, options);
 
     // A new room: place it. A request forwarded from another region was placed in this
     // region; one forwarded from a node of this region was placed on this node.
@@ -159,7 +186,7 @@ export class ClusterMatchmaker {
       // IPC drops the code of a refusal from the room's onCreate (ROOM_CONFLICT, FORBIDDEN,
       // WRONG_TYPE…), and the client would get INTERNAL instead.
       if (target.nodeId !== this.context.nodeId) {
-        return this.rpc.forwardMatchmake(target, method, roomName, options, authorization);
+        return forward(target, method, roomName, options);
       }
       this.placements.set(options, target.processId);
     }
@@ -167,12 +194,19 @@ export class ClusterMatchmaker {
       return await colyseus(() => matchMaker.create(roomName, options, authContext));
     } catch (error) {
       // Lost the race for a named room to another node: join the winner instead.
-      if ((error as ServerError).code === ErrorCode.ROOM_CONFLICT && requestedId && method === "joinOrCreate") {
-        const joined = await this.joinExisting(requestedId, options, authorization, authContext, forwarded);
+      if ((error as ServerError).code === ErrorCode.ROOM_CONFLICT && roomId && method === "joinOrCreate") {
+        const joined = await joinNamed();
         if (joined) return joined;
       }
       throw error;
     }
+  }
+
+  /** A new room of `roomName` by this caller: its type's access rule (server/auth/roomAccess.ts). Throws FORBIDDEN. */
+  private authorizeCreate(claims: TokenClaims | undefined, roomClass: unknown, roomName: string, options: Record<string, any>) {
+    const access = accessOf(roomClass);
+    if (!claims || !access) throw new ServerError(ErrorCode.FORBIDDEN, `${roomName} rooms cannot be created through matchmaking`);
+    authorizeCreate(claims, access, { roomType: roomName, name: options.roomId, devices: Array.isArray(options.devices) ? options.devices : undefined });
   }
 
   /** The live node holding `roomId` according to the directory, if any. */
@@ -182,15 +216,24 @@ export class ClusterMatchmaker {
   }
 
   /**
-   * Reserves a seat in room `roomId` wherever it lives; undefined when it does not exist.
-   * A directory entry whose node is dead counts as not existing (failover restores it).
+   * Reserves a seat in the `roomName` room `roomId` (a full id) wherever it lives;
+   * undefined when it does not exist. A directory entry whose node is dead counts as not
+   * existing (failover restores it). A room of another type under that id is refused:
+   * the namespaces make it impossible, and a join must never land there regardless.
    */
-  private async joinExisting(roomId: string, options: Record<string, any>, authorization: string | null, authContext: any, forwarded: boolean) {
-    const owner = await this.liveOwner(roomId);
-    if (owner && owner.regionId !== this.context.regionId && !forwarded) {
-      return this.rpc.forwardMatchmake(owner, "joinById", roomId, stripPlacement(options), authorization);
+  private async joinExisting(roomName: string, roomId: string, options: Record<string, any>, authContext: any, forwarded: boolean,
+    forward: (target: NodeInfo, method: string, roomId: string, options: unknown) => Promise<any>) {
+    const entry = await this.context.directory.get(roomId);
+    const owner = entry ? await this.context.registry.get(entry.nodeId) : undefined;
+    const listing = owner ? undefined : await matchMaker.driver.findOne({ roomId });
+    const type = owner ? entry!.roomName : (listing as { name?: string } | undefined)?.name;
+    if (type !== undefined && type !== roomName) {
+      throw new ServerError(ErrorCode.UNKNOWN_ROOM, `room "${roomId}" is a ${type} room, not ${roomName}`);
     }
-    if (owner || (await matchMaker.driver.findOne({ roomId }))) {
+    if (owner && owner.regionId !== this.context.regionId && !forwarded) {
+      return forward(owner, "joinById", roomId, stripPlacement(options));
+    }
+    if (owner || listing) {
       return colyseus(() => matchMaker.joinById(roomId, stripPlacement(options), authContext));
     }
     return undefined;

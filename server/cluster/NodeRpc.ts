@@ -14,10 +14,15 @@ export const FORWARDED_HEADER = "x-tsunagi-forwarded-by";
 export class NodeRpc {
   constructor(private readonly selfNodeId: string, private readonly timeoutMs: number) {}
 
-  async forwardMatchmake(target: NodeInfo, method: string, roomName: string, options: unknown, authorization?: string | null): Promise<any> {
+  /**
+   * `clientAddress` goes in `X-Forwarded-For`: the target believes it when it lists this
+   * node among its `http.trustedProxies`, and limits the client instead of this node.
+   */
+  async forwardMatchmake(target: NodeInfo, method: string, roomName: string, options: unknown, authorization?: string | null, clientAddress?: string): Promise<any> {
     const url = `http://${target.publicAddress}/matchmake/${encodeURIComponent(method)}/${encodeURIComponent(roomName)}`;
     const headers: Record<string, string> = { "content-type": "application/json", [FORWARDED_HEADER]: this.selfNodeId };
     if (authorization) headers.authorization = authorization;
+    if (clientAddress) headers["x-forwarded-for"] = clientAddress;
     let response: Response;
     try {
       response = await fetch(url, {

@@ -48,7 +48,7 @@ describe.each(["uws", "ws"] as const)("bad input (%s transport)", (transport) =>
   let bystander: Room;
   beforeAll(async () => {
     node = await startNode({ regionId: "jp-tokyo", transport, extraArgs: ["--limits-max-frame-bytes", String(maxFrameBytes), "--limits-max-messages-per-second", "50"] });
-    bystander = await (await client()).joinOrCreate("session", { roomId: "bad-input" });
+    bystander = await (await client("host")).joinOrCreate("session", { roomId: "bad-input" });
   });
   afterAll(async () => {
     await bystander?.leave().catch(() => {});
@@ -56,7 +56,7 @@ describe.each(["uws", "ws"] as const)("bad input (%s transport)", (transport) =>
   });
 
   it("answers a garbage frame with BAD_FRAME and keeps the sender connected", async () => {
-    const room = await (await client()).joinById("bad-input");
+    const room = await (await client()).joinById("session__bad-input");
     const errors = errorsOf(room);
     room.connection.send(new Uint8Array([0xff, 0x00, 0x13, 0x37]));
     await waitFor(() => errors.length > 0, 5000, "an error");
@@ -68,7 +68,7 @@ describe.each(["uws", "ws"] as const)("bad input (%s transport)", (transport) =>
   });
 
   it("answers malformed protobuf with MALFORMED_PROTOBUF (room error and error envelope)", async () => {
-    const room = await (await client()).joinById("bad-input");
+    const room = await (await client()).joinById("session__bad-input");
     const errors = errorsOf(room);
     const envelopes: any[] = [];
     room.onMessage("pb", (bytes: Uint8Array) => envelopes.push(decodeEnvelope(bytes)));
@@ -89,7 +89,7 @@ describe.each(["uws", "ws"] as const)("bad input (%s transport)", (transport) =>
   });
 
   it("answers wrong types with WRONG_TYPE, unknown messages with UNKNOWN_MESSAGE, and keeps the session", async () => {
-    const room = await (await client()).joinById("bad-input");
+    const room = await (await client()).joinById("session__bad-input");
     const errors = errorsOf(room);
     room.send("chat", { text: 12345 });
     room.send("teleport", { x: 1 });
@@ -100,7 +100,7 @@ describe.each(["uws", "ws"] as const)("bad input (%s transport)", (transport) =>
   });
 
   it("drops an oversized frame with FRAME_TOO_LARGE and keeps the sender's session", async () => {
-    const room = await (await client()).joinById("bad-input");
+    const room = await (await client()).joinById("session__bad-input");
     const errors = errorsOf(room);
     room.sendBytes("pb", new Uint8Array(maxFrameBytes + 100));
     await waitFor(() => errors.length > 0, 5000, "an error");
@@ -112,7 +112,7 @@ describe.each(["uws", "ws"] as const)("bad input (%s transport)", (transport) =>
   });
 
   it("rate-limits a message flood with RATE_LIMITED and serves everyone else", async () => {
-    const room = await (await client()).joinById("bad-input");
+    const room = await (await client()).joinById("session__bad-input");
     const errors = errorsOf(room);
     for (let i = 0; i < 300; i++) room.send("chat", { text: `flood ${i}` });
     await waitFor(() => errors.some((e) => e[0] === ErrorCode.RATE_LIMITED), 5000, "RATE_LIMITED");
@@ -155,7 +155,7 @@ describe.each(["uws", "ws"] as const)("bad input (%s transport)", (transport) =>
   });
 
   it("survives a burst of 1,000 join requests: the excess gets RATE_LIMITED (or ROOM_FULL), the rest seats", async () => {
-    const jwt = await token();
+    const jwt = await token("host"); // a host may name the session it opens
     const responses = await Promise.all(Array.from({ length: 1000 }, () =>
       fetch(`${node.httpUrl}/matchmake/joinOrCreate/session`, {
         method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${jwt}` }, body: JSON.stringify({ roomId: "burst" }),

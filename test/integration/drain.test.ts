@@ -13,7 +13,7 @@ describe.each(["uws", "ws"] as const)("SIGTERM drain (%s transport)", (transport
     const node = await startNode({ transport, extraArgs: ["--drain-timeout-ms", "5000"] });
     try {
       const client = new Client(node.httpUrl);
-      client.auth.token = await (await fetch(`${node.httpUrl}/dev/token?role=visitor`)).text();
+      client.auth.token = await (await fetch(`${node.httpUrl}/dev/token?role=host`)).text();
       const room = await client.joinOrCreate("session", { roomId: "draining" });
       const errors: number[] = [];
       let closeCode: number | undefined;

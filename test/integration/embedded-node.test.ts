@@ -50,9 +50,9 @@ describe.each(["uws", "ws"] as const)("embedded region node (%s transport)", (tr
     const host = new Client(node.httpUrl);
     host.auth.token = await (await fetch(`${node.httpUrl}/dev/token?role=host`)).text();
     const session = await host.create("session", { roomId: "demo-hall" });
-    const listed = await waitFor(() => listings.get("demo-hall"), 5000, "demo-hall in the lobby");
+    const listed = await waitFor(() => listings.get("session__demo-hall"), 5000, "demo-hall in the lobby");
     expect(listed).toMatchObject({ name: "session", regionId: "jp-tokyo", nodeId: node.nodeId });
-    await waitFor(() => listings.get("demo-hall")?.clients === 1, 5000, "client count 1 in the lobby");
+    await waitFor(() => listings.get("session__demo-hall")?.clients === 1, 5000, "client count 1 in the lobby");
 
     await session.leave();
     await waitFor(() => !listings.has("demo-hall"), 5000, "demo-hall to leave the lobby");

@@ -44,9 +44,9 @@ describe("two regions", () => {
     });
     expect((await probe.best()).id).toBe("jp-osaka");
 
-    const client = new TsunagiClient({ probe, token: await testToken("visitor") });
+    const client = new TsunagiClient({ probe, token: await testToken("host") });
     const session = await client.joinOrCreate("session", { roomId: "probe-room" });
-    const entry = await matchmake(tokyo, "joinById", "probe-room", {});
+    const entry = await matchmake(tokyo, "joinById", "session__probe-room", {});
     expect(entry.body.publicAddress).toBe(addressOf(osaka));
     await session.leave();
 
@@ -63,7 +63,7 @@ describe("two regions", () => {
     // A visitor near Tokyo joins the same room through Tokyo and is sent to Osaka.
     const client = new Client(tokyo.httpUrl);
     client.auth.token = await testToken("visitor");
-    const room = await client.joinById("near-osaka");
+    const room = await client.joinById("session__near-osaka");
     expect(new URL(room.connection.url!).host).toBe(addressOf(osaka));
     await room.leave();
 
@@ -82,7 +82,7 @@ describe("two regions", () => {
     lobby.onMessage("rooms", (rooms: any[]) => { for (const r of rooms) listings.set(r.roomId, r); });
     lobby.onMessage("+", ([roomId, room]: [string, any]) => listings.set(roomId, room));
     lobby.onMessage("-", (roomId: string) => listings.delete(roomId));
-    const listed = await waitFor(() => listings.get("lobby-osaka"), 5000, "the Osaka room in Tokyo's lobby");
+    const listed = await waitFor(() => listings.get("session__lobby-osaka"), 5000, "the Osaka room in Tokyo's lobby");
     expect(listed).toMatchObject({ name: "session", regionId: "jp-osaka", nodeId: "osaka-1", publicAddress: addressOf(osaka) });
     expect(new URL(lobby.connection.url!).host).toBe(addressOf(tokyo));
     await lobby.leave();

@@ -61,7 +61,7 @@ async function join(role: Role, via: "proxy" | "direct", options: { devices?: st
   });
   const session = options.devices
     ? await client.create("teleop", { roomId: ROOM, devices: options.devices })
-    : await client.joinById(ROOM);
+    : await client.join("teleop", { roomId: ROOM });
   sessions.push(session);
   return session;
 }

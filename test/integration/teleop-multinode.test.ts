@@ -59,7 +59,7 @@ describe("devices across the nodes of a region", () => {
     const claim = await waitFor(owner, 5000, "the device's claim in the directory");
     const host = nodes.find((node) => node.nodeId === claim.nodeId)!;
     const other = nodes.find((node) => node.nodeId !== claim.nodeId)!;
-    expect(claim).toMatchObject({ roomId: SITE, nodeId: host.nodeId, gatewayUrl: host.gatewayUrl });
+    expect(claim).toMatchObject({ roomId: `teleop__${SITE}`, nodeId: host.nodeId, gatewayUrl: host.gatewayUrl });
 
     // The adapter knows only the node that does not host the room.
     adapter = await startAdapter({ deviceId: DEVICE, driver: "sim-excavator", nodes: [other.httpUrl], secret: secrets[DEVICE] });
@@ -86,9 +86,9 @@ describe("devices across the nodes of a region", () => {
     // One room per machine in the cluster: a second room on either node is refused.
     for (const node of nodes) {
       await expect(joinTeleop(node, `site-steal-${node.nodeId}`, "supervisor", { devices: [DEVICE] }))
-        .rejects.toMatchObject({ code: ErrorCode.ROOM_CONFLICT, message: expect.stringContaining(`room "${SITE}"`) });
+        .rejects.toMatchObject({ code: ErrorCode.ROOM_CONFLICT, message: expect.stringContaining(`room "teleop__${SITE}"`) });
     }
-    expect((await owner())?.roomId).toBe(SITE);
+    expect((await owner())?.roomId).toBe(`teleop__${SITE}`);
 
     // A request from a room the device does not answer to moves nothing (written as presence
     // writes it: the cluster message's text, JSON-quoted).

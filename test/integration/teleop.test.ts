@@ -100,7 +100,7 @@ describe("site rooms", () => {
     await opened.leave();
     await new Promise((resolve) => setTimeout(resolve, 1500)); // past Colyseus' empty-room disposal delay
     const again = await join("visitor");
-    expect(again.roomId).toBe(ROOM);
+    expect(again.roomId).toBe(`teleop__${ROOM}`);
     const back = await joinTeleop(node, "site-z", "operator");
     sessions.push(back);
     expect(await waitFor(() => back.deviceSnapshot("ex-z").lease, 5000, "the room's greeting")).toMatchObject({ online: false });
