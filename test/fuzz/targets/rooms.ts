@@ -19,11 +19,11 @@ import type { FuzzNode, FuzzTarget, TargetLane } from "./types.ts";
 interface Seat { role: string; join(client: Client, sub: string): Promise<Room> }
 
 const SEATS: readonly Seat[] = [
-  { role: "operator", join: (client) => client.joinById("teleop-demo") },
-  { role: "supervisor", join: (client) => client.joinById("teleop-demo") },
+  { role: "operator", join: (client) => client.join("teleop", { roomId: "teleop-demo" }) },
+  { role: "supervisor", join: (client) => client.join("teleop", { roomId: "teleop-demo" }) },
   { role: "visitor", join: (client, sub) => client.joinById("expo-demo", { name: sub, avatar: "fox" }) },
   { role: "host", join: (client, sub) => client.joinById("expo-demo", { name: sub }) },
-  { role: "visitor", join: (client) => client.joinOrCreate("session", { roomId: "fuzz-session" }) },
+  { role: "host", join: (client) => client.joinOrCreate("session", { roomId: "fuzz-session" }) },
   { role: "visitor", join: (client) => client.joinOrCreate("lobby") },
 ];
 
