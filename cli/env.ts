@@ -18,8 +18,12 @@ export interface CliEnv {
   clusterRedisUrl: string;
   /** Key namespace in the cluster Redis: TSUNAGI_CLUSTER_NAME, default "tsunagi". */
   clusterName: string;
-  /** The cluster's token secret, to derive device secrets: TSUNAGI_AUTH_SECRET. */
+  /** The cluster secret, for `npm run keys` only: TSUNAGI_AUTH_SECRET, or the file TSUNAGI_AUTH_SECRET_FILE. */
   authSecret: string | undefined;
+  authSecretFile: string | undefined;
+  /** The cluster's device key (hex), for `npm run devices`: TSUNAGI_DEVICE_KEY, or the file TSUNAGI_DEVICE_KEY_FILE. */
+  deviceKey: string | undefined;
+  deviceKeyFile: string | undefined;
   /** A bearer token for the node's routes and rooms: TSUNAGI_TOKEN. */
   token: string | undefined;
 }
@@ -29,6 +33,9 @@ export function cliEnv(env: NodeJS.ProcessEnv = process.env): CliEnv {
     clusterRedisUrl: env.TSUNAGI_CLUSTER_REDIS_URL || env.TSUNAGI_REDIS_URL || "redis://127.0.0.1:6379",
     clusterName: env.TSUNAGI_CLUSTER_NAME || "tsunagi",
     authSecret: env.TSUNAGI_AUTH_SECRET || undefined,
+    authSecretFile: env.TSUNAGI_AUTH_SECRET_FILE || undefined,
+    deviceKey: env.TSUNAGI_DEVICE_KEY || undefined,
+    deviceKeyFile: env.TSUNAGI_DEVICE_KEY_FILE || undefined,
     token: env.TSUNAGI_TOKEN || undefined,
   };
 }
