@@ -9,8 +9,8 @@
  *   gateway → DeviceWelcome, then LeaseState (no lease) | Error, then close 1008
  *
  * Refusals, each with a coded Error to the adapter, a log line and a metric:
- * DEVICE_UNKNOWN (not enrolled), FORBIDDEN (revoked, or a token for another device or
- * role), AUTH_FAILED (bad proof, stale nonce, anything before the hello), TOKEN_* (token
+ * DEVICE_UNKNOWN (not enrolled), FORBIDDEN (revoked, a token for another device or
+ * role, or for an earlier enrolment), AUTH_FAILED (bad proof, stale nonce, anything before the hello), TOKEN_* (token
  * mode), WRONG_TYPE (malformed hello), and the hello timeout. After the welcome, bad
  * frames get coded errors and the connection stays: one garbled frame must not cut a
  * machine off its operator.
