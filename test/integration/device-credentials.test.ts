@@ -9,7 +9,10 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { ErrorCode } from "../../proto/index.ts";
 import { TokenService } from "../../server/auth/tokens.ts";
 import { clusterKeys } from "../../server/auth/keys.ts";
-import { flushRedisDb, runScript, startNode, type NodeProcess } from "../fixtures/processes.ts";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { flushRedisDb, runScript, startNode, testSecret, type NodeProcess } from "../fixtures/processes.ts";
 import { testIssuer, testKeys } from "../fixtures/tokens.ts";
 import { startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
 import { testRedisUrl } from "../fixtures/redis.ts";
@@ -147,6 +150,30 @@ describe("device credentials at the gateway", () => {
     expect(refusedAgain.lastError!.code).toBe(ErrorCode.FORBIDDEN);
     expect(refusedAgain.lastError!.message).toMatch(/earlier enrolment/);
     expect(node.output()).toMatch(/ex-token-mode's credential was re-enrolled \(the token names the earlier enrolment\)/);
+  });
+
+  it("npm run keys derives the nodes' device key from the cluster secret; provisioning with it from a file attaches the adapter", { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "tsunagi-keys-"));
+    try {
+      writeFileSync(path.join(dir, "cluster.secret"), `${testSecret}\n`, { mode: 0o600 });
+      const keyFile = path.join(dir, "device.key");
+      const derived = await runScript("cli/keys.ts", ["device-key", "--out", keyFile], { env: { TSUNAGI_AUTH_SECRET: "", TSUNAGI_AUTH_SECRET_FILE: path.join(dir, "cluster.secret") } });
+      expect(derived.code).toBe(0);
+      expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+      expect(readFileSync(keyFile, "utf8").trim()).toBe(testKeys.device.toString("hex"));
+      expect((await runScript("cli/keys.ts", ["device-key", "--out", keyFile], { env: { TSUNAGI_AUTH_SECRET: testSecret } })).code).toBe(2); // never overwrites
+      expect((await runScript("cli/keys.ts", ["device-key"], { env: { TSUNAGI_AUTH_SECRET: "", TSUNAGI_AUTH_SECRET_FILE: "" } })).stderr).toMatch(/the cluster secret is required/);
+
+      const enrolled = await runScript("cli/devices.ts", ["enroll", "ex-keyfile", "--class", "excavator", "--redis-url", redisUrl, "--cluster-name", clusterName, "--device-key-file", keyFile], { env: { TSUNAGI_DEVICE_KEY: "" } });
+      expect(enrolled.code).toBe(0);
+      const device = await adapter("ex-keyfile", { secret: JSON.parse(enrolled.stdout).deviceSecret });
+      await device.waitForStatus((s) => s.state === "online", 20_000, "online with the secret from a key-file enrolment");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const withoutKey = await runScript("cli/devices.ts", ["enroll", "ex-nokey", "--redis-url", redisUrl, "--cluster-name", clusterName], { env: { TSUNAGI_DEVICE_KEY: "", TSUNAGI_AUTH_SECRET: testSecret } });
+    expect(withoutKey.code).toBe(2);
+    expect(withoutKey.stderr).toMatch(/enroll needs the cluster's device key/);
   });
 
   it("the devices CLI explains bad usage and unknown devices", async () => {
