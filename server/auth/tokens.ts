@@ -65,8 +65,12 @@ export interface TokenServiceOptions {
 /** The default of `tokenMaxAgeSeconds` (config.ts): one day. */
 export const DEFAULT_TOKEN_MAX_AGE_S = 86_400;
 
-/** Clock difference tolerated between an issuer and a node, on `iat` and `exp`. */
-const CLOCK_TOLERANCE_S = 5;
+/**
+ * How far in the future a token's `iat` may be: an issuer's clock a little ahead of the
+ * node's must not make its fresh tokens unusable. `exp` gets no tolerance: a token is
+ * refused from the second it expires.
+ */
+const ISSUED_AHEAD_TOLERANCE_S = 5;
 
 export class TokenService {
   /** HS256 key: the cluster's token key. */
@@ -114,8 +118,7 @@ export class TokenService {
     let payload: Record<string, unknown>;
     try {
       ({ payload } = await jwtVerify(token, this.key, {
-        issuer: this.issuer, audience: this.audience, algorithms: ["HS256"],
-        requiredClaims: ["exp", "iat"], maxTokenAge: this.maxAgeSeconds, clockTolerance: CLOCK_TOLERANCE_S,
+        issuer: this.issuer, audience: this.audience, algorithms: ["HS256"], requiredClaims: ["exp", "iat"],
       }));
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) {
@@ -123,6 +126,12 @@ export class TokenService {
       }
       throw new AuthError(ErrorCode.TOKEN_INVALID, `token rejected: ${(error as Error).message}`, { cause: error });
     }
+    // jose checked that iat is a number; its maxTokenAge would apply one tolerance to iat and exp alike.
+    const age = Math.floor(Date.now() / 1000) - (payload.iat as number);
+    if (age > this.maxAgeSeconds) {
+      throw new AuthError(ErrorCode.TOKEN_EXPIRED, `token expired: issued ${age} s ago, more than the maximum token age (${this.maxAgeSeconds} s); get a new one`);
+    }
+    if (age < -ISSUED_AHEAD_TOLERANCE_S) throw new AuthError(ErrorCode.TOKEN_INVALID, "token rejected: issued in the future (iat)");
     if (typeof payload.sub !== "string" || !isRole(payload.role)) {
       throw new AuthError(ErrorCode.TOKEN_INVALID, "token rejected: missing sub or unknown role");
     }

@@ -58,6 +58,7 @@ describe("TokenService", () => {
     // Issued two hours ago with a week's expiry: past the one-hour maximum age.
     expect(await codeOf(tokens.verify(await signed({ aud: "cluster-a", iat: now() - 7200, exp: now() + 7 * 86_400 })))).toBe(ErrorCode.TOKEN_EXPIRED);
     await tokens.verify(await signed({ aud: "cluster-a", iat: now() - 60, exp: now() + 60 }));
+    expect(await codeOf(tokens.verify(await signed({ aud: "cluster-a", iat: now() + 600, exp: now() + 900 })))).toBe(ErrorCode.TOKEN_INVALID);
   });
 
   it("signs with the token key, not the cluster secret itself", async () => {
