@@ -11,6 +11,7 @@ import { defineBench } from "./lib/bench.ts";
 import { DeviceCredentials, InMemoryDeviceRegistry, RedisDeviceRegistry } from "../server/auth/DeviceCredentials.ts";
 import { proveChallenge } from "../proto/deviceAuth.ts";
 import { TokenService } from "../server/auth/tokens.ts";
+import { clusterKeys } from "../server/auth/keys.ts";
 
 const options = z.object({
   verifications: z.coerce.number().int().min(100).default(50_000),
@@ -18,7 +19,7 @@ const options = z.object({
   redisUrl: z.string().default("redis://127.0.0.1:6379"),
 });
 
-const secret = "bench-cluster-secret-0123456789abcdef01234";
+const keys = clusterKeys("bench-cluster-secret-0123456789abcdef01234");
 
 /** Runs `work` `count` times (awaiting each) and returns operations per CPU-second of this process. */
 async function perCpuSecond(count: number, work: (i: number) => Promise<unknown>): Promise<number> {
@@ -37,13 +38,13 @@ export const credentialsBench = defineBench({
   options,
   timeoutSeconds: () => 120,
   async run(opts) {
-    const credentials = new DeviceCredentials(secret, new InMemoryDeviceRegistry());
+    const credentials = new DeviceCredentials(keys.device, new InMemoryDeviceRegistry());
     const devices = await Promise.all(Array.from({ length: 100 }, (_, i) => credentials.enroll(`dev-${i}`, "excavator")));
     const challenges = devices.map(() => credentials.challenge());
     const proofs = devices.map((d, i) => proveChallenge(d.deviceSecret, d.record.deviceId, challenges[i]));
 
-    const tokens = new TokenService({ secret });
-    const jwts = await Promise.all(devices.map((d) => tokens.issue({ sub: d.record.deviceId, role: "device" })));
+    const tokens = new TokenService({ key: keys.token, audience: "bench" });
+    const jwts = await Promise.all(devices.map((d) => tokens.issue(DeviceCredentials.tokenClaims(d.record))));
 
     // Warm both paths before measuring.
     for (let i = 0; i < 2000; i++) { await credentials.verify(`dev-${i % 100}`, challenges[i % 100], proofs[i % 100]); await tokens.verify(jwts[i % 100]); }
@@ -54,7 +55,7 @@ export const credentialsBench = defineBench({
     const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 1 });
     const prefix = `bench-${randomUUID().slice(0, 8)}:`;
     try {
-      const issuer = new DeviceCredentials(secret, new RedisDeviceRegistry(redis, prefix));
+      const issuer = new DeviceCredentials(keys.device, new RedisDeviceRegistry(redis, prefix));
       process.stderr.write(`credentials: ${opts.issuances} enrolments against ${opts.redisUrl}\n`);
       const latencies: number[] = [];
       for (let i = 0; i < opts.issuances; i++) {

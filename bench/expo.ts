@@ -61,6 +61,9 @@
  *   npm run bench -- expo --visitors 200 --zones 0 --seconds 3
  */
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { availableParallelism } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
@@ -71,8 +74,10 @@ import type { NodeReady } from "./lib/control-protocol.ts";
 import type { ServerReady } from "./lib/broadcast-protocol.ts";
 import {
   benchHallLayout, hallSideFor, targetNeighbours, walkSpeedMps,
-  type BaselineLoadConfig, type LoadReady, type LoadWindow, type VisitorLoadConfig,
+  type BaselineLoadConfig, type BenchTokenIssuer, type LoadReady, type LoadWindow, type VisitorLoadConfig,
 } from "./lib/expo-protocol.ts";
+import { deriveKey } from "../server/auth/keys.ts";
+import { TokenService } from "../server/auth/tokens.ts";
 import { machineBusyMs, mergedPercentiles, procCpuMs, round } from "./lib/measure.ts";
 import { httpText } from "./lib/tasks.ts";
 
@@ -416,7 +421,13 @@ async function runZones(options: ExpoBenchOptions, runId: string, warnings: stri
   const hallM = hallSideFor(visitors, options.radius);
   const clusterName = `bench-expo-${runId}`;
   const hallId = `bench-expo-zoned-${runId}`;
+  // Redis mode has no dev mode: the nodes get a fresh cluster secret (from a file, as an
+  // operator would pass it) and this bench signs the tokens, as an identity service would.
   const authSecret = randomBytes(24).toString("hex");
+  const secretDir = mkdtempSync(path.join(tmpdir(), "tsunagi-bench-expo-"));
+  const secretFile = path.join(secretDir, "auth-secret");
+  writeFileSync(secretFile, authSecret, { mode: 0o600 });
+  const issuer: BenchTokenIssuer = { tokenKeyHex: deriveKey(authSecret, "token").toString("hex"), audience: clusterName };
   // In the order of nodeIds (started in parallel, so pushed in their own order).
   const nodes: BenchChild[] = [];
   const loads: BenchChild[] = [];
@@ -428,8 +439,8 @@ async function runZones(options: ExpoBenchOptions, runId: string, warnings: stri
     const started = await Promise.all(nodeIds.map(async (nodeId, i) => {
       const flags = [
         ...nodeFlags(options, visitors),
-        "--redis-url", options["redis-url"], "--auth-secret", authSecret, "--cluster-name", clusterName,
-        "--region-id", "bench", "--dev-mode", "true", "--node-id", nodeId,
+        "--redis-url", options["redis-url"], "--auth-secret-file", secretFile, "--cluster-name", clusterName,
+        "--region-id", "bench", "--node-id", nodeId,
       ];
       const node = await BenchChild.start<NodeReady>(`zone node ${i + 1}`, "bench/lib/region-node.ts", flags, signal);
       nodes[i] = node.child;
@@ -439,7 +450,7 @@ async function runZones(options: ExpoBenchOptions, runId: string, warnings: stri
     await waitForRegistry(urls[0]!, nodeIds, signal);
 
     const layout = benchHallLayout(hallId, hallM, true);
-    const opened = await openHall(urls[0]!, layout);
+    const opened = await openHall(urls[0]!, layout, issuer);
     roomIds = opened.zones.map((zone) => zone.roomId);
     const hosting = new Set(opened.zones.map((zone) => zone.nodeId));
     if (opened.zones.length !== 4 || hosting.size !== 4) {
@@ -456,6 +467,7 @@ async function runZones(options: ExpoBenchOptions, runId: string, warnings: stri
     loads.push(...await startVisitorLoads("zones", {
       urls, hallId, total: visitors, hz: options.hz, width: hallM, height: hallM,
       zones: (layout.zones as VisitorLoadConfig["zones"]), handoffMarginM, joinConcurrency: options["join-concurrency"], seed: options.seed + 1,
+      issuer,
     }, signal));
     redis = new Redis(options["redis-url"], { maxRetriesPerRequest: 1 });
     const figures = await measure("zones", options, { servers: zoneNodes, loads, clients: visitors, warnings, redis, signal });
@@ -475,6 +487,7 @@ async function runZones(options: ExpoBenchOptions, runId: string, warnings: stri
     for (const child of [...loads, ...nodes]) child?.kill();
     await Promise.all(nodes.map((child) => (child ? exited(child.pid) : undefined)));
     await removeRedisKeys(options["redis-url"], [`expo:${hallId}:*`, `${clusterName}:*`], roomIds);
+    rmSync(secretDir, { recursive: true, force: true });
   }
 }
 
@@ -497,8 +510,11 @@ async function startVisitorLoads(phase: string, base: Omit<VisitorLoadConfig, "f
   return loads.map((load) => load.child);
 }
 
-async function openHall(httpUrl: string, layout: Record<string, unknown>): Promise<{ hallId: string; zones: Array<{ zoneId: string; roomId: string; nodeId: string }> }> {
-  const token = await httpText(`${httpUrl}/dev/token?role=host&sub=bench-host`);
+/** Opens the hall as a host: a token from `issuer`, or from the node's /dev/token without one. */
+async function openHall(httpUrl: string, layout: Record<string, unknown>, issuer?: BenchTokenIssuer): Promise<{ hallId: string; zones: Array<{ zoneId: string; roomId: string; nodeId: string }> }> {
+  const token = issuer
+    ? await new TokenService({ key: Buffer.from(issuer.tokenKeyHex, "hex"), audience: issuer.audience }).issue({ sub: "bench-host", role: "host" })
+    : await httpText(`${httpUrl}/dev/token?role=host&sub=bench-host`);
   const response = await fetch(`${httpUrl}/expo/halls`, {
     method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify(layout),
   });

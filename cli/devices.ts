@@ -1,32 +1,39 @@
 /**
  * `npm run devices -- <enroll|revoke|show> DEVICE_ID [--class CLASS] [--redis-url URL]
- *   [--cluster-name NAME] [--auth-secret SECRET]`
+ *   [--cluster-name NAME] [--device-key-file FILE]`
  *
  * Provisioning for edge adapters, against the cluster Redis every node verifies from:
- * - enroll: registers the device (or re-enrols it, which rotates its secret: the old
- *   one stops working) and prints `{deviceId, deviceClass, version, deviceSecret}` as
- *   JSON. Hand the secret to the adapter (`TSUNAGI_DEVICE_SECRET`); it is not stored
- *   anywhere, and enrolling again is the only way to get a new one. Needs the cluster's
- *   auth secret, from which device secrets derive.
+ * - enroll: registers the device (or re-enrols it with a new version and a fresh salt,
+ *   which rotates its secret: the old one stops working, and so does a device token of
+ *   the old enrolment) and prints `{deviceId, deviceClass, version, enrolment,
+ *   deviceSecret}` as JSON. Hand the secret to the adapter (`TSUNAGI_DEVICE_SECRET_FILE`);
+ *   it is not stored anywhere, and enrolling again is the only way to get a new one.
+ *   Needs the cluster's device key (`npm run keys -- device-key`), from which device
+ *   secrets derive: never the cluster secret, so this tool cannot mint access tokens.
  * - revoke: the device's secret stops working on every node; an adapter connected with
  *   it is cut off within the gateway's revalidation interval, and its machine stops.
- * - show: prints the device's record (never a secret).
+ * - show: prints the device's record, with its enrolment (`version`, `id`: the `ver` and
+ *   `enr` claims of a device token), never a secret or the salt it derives from.
  *
  * Exit codes: 0 done; 2 bad usage; 4 no such device; 1 anything else (Redis down...).
  */
 import { Redis } from "ioredis";
 import { DEVICE_ID_PATTERN, DEVICE_ID_TEXT } from "../proto/ids.ts";
-import { DeviceCredentialError, DeviceCredentials, RedisDeviceRegistry } from "../server/auth/DeviceCredentials.ts";
+import { DeviceCredentialError, DeviceCredentials, enrolmentOf, RedisDeviceRegistry, type DeviceRecord } from "../server/auth/DeviceCredentials.ts";
+import { keyFromHex } from "../server/auth/keys.ts";
+import { resolveSecret, SecretError } from "../common/secrets.ts";
 import { cliEnv, clusterRedisFlags, parseCliArgs, runCli, usageError } from "./env.ts";
 
-const USAGE = "usage: npm run devices -- <enroll|revoke|show> DEVICE_ID [--class CLASS] [--redis-url URL] [--cluster-name NAME] [--auth-secret SECRET]";
+const USAGE = "usage: npm run devices -- <enroll|revoke|show> DEVICE_ID [--class CLASS] [--redis-url URL] [--cluster-name NAME] [--device-key-file FILE]\n"
+  + "  enroll needs the cluster's device key (npm run keys -- device-key): --device-key-file FILE, TSUNAGI_DEVICE_KEY_FILE or TSUNAGI_DEVICE_KEY";
 
 async function main(): Promise<number> {
   const env = cliEnv();
   const parsed = parseCliArgs({
     class: { type: "string", default: "other" },
     ...clusterRedisFlags(env),
-    "auth-secret": { type: "string", default: env.authSecret },
+    "device-key": { type: "string" },
+    "device-key-file": { type: "string" },
   });
   if (parsed instanceof Error) return usage(parsed.message);
   const [command, deviceId, ...rest] = parsed.positionals;
@@ -36,10 +43,19 @@ async function main(): Promise<number> {
   if (!DEVICE_ID_PATTERN.test(deviceId)) return usage(`DEVICE_ID "${deviceId.slice(0, 80)}" must match ${DEVICE_ID_TEXT}`);
   const deviceClass = parsed.values.class!;
   if (!/^[a-z0-9-]{1,32}$/.test(deviceClass)) return usage(`--class "${deviceClass.slice(0, 40)}" must match [a-z0-9-]{1,32} (excavator, drone, rc-car, crane, other)`);
-  const secret = parsed.values["auth-secret"];
-  if (command === "enroll" && (!secret || secret.length < 32)) {
-    return usage("enroll needs the cluster's auth secret (--auth-secret or TSUNAGI_AUTH_SECRET, at least 32 characters): device secrets derive from it");
+  let deviceKey: Buffer | undefined;
+  try {
+    const { secret, warning } = resolveSecret("device key", {
+      flag: parsed.values["device-key"], flagName: "--device-key", file: parsed.values["device-key-file"], fileName: "--device-key-file",
+      env: env.deviceKey, envName: "TSUNAGI_DEVICE_KEY", envFile: env.deviceKeyFile, envFileName: "TSUNAGI_DEVICE_KEY_FILE",
+    });
+    if (warning) process.stderr.write(`devices: warning: ${warning}\n`);
+    deviceKey = secret === undefined ? undefined : keyFromHex(secret, "the device key");
+  } catch (error) {
+    if (error instanceof SecretError || error instanceof TypeError) return usage(error.message);
+    throw error;
   }
+  if (command === "enroll" && !deviceKey) return usage("enroll needs the cluster's device key, from which device secrets derive");
 
   const redis = new Redis(parsed.values["redis-url"]!, { maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null });
   redis.on("error", () => {}); // connect() rejects with the reason
@@ -47,10 +63,10 @@ async function main(): Promise<number> {
     await redis.connect();
     const registry = new RedisDeviceRegistry(redis, `${parsed.values["cluster-name"]}:`);
     // revoke and show never derive a secret, so any key does for them
-    const credentials = new DeviceCredentials(secret ?? "unused-for-revoke-and-show-0000000000", registry);
+    const credentials = new DeviceCredentials(deviceKey ?? Buffer.alloc(32), registry);
     if (command === "enroll") {
       const { record, deviceSecret } = await credentials.enroll(deviceId, deviceClass);
-      process.stdout.write(JSON.stringify({ deviceId: record.deviceId, deviceClass: record.deviceClass, version: record.version, deviceSecret }) + "\n");
+      process.stdout.write(JSON.stringify({ ...shown(record), deviceSecret }) + "\n");
       process.stderr.write(`device ${deviceId} enrolled (version ${record.version}); any earlier secret of it no longer works\n`);
       return 0;
     }
@@ -59,7 +75,7 @@ async function main(): Promise<number> {
       process.stderr.write(`device ${deviceId} revoked: its secret no longer attaches, and a connected adapter is cut off\n`);
       return 0;
     }
-    process.stdout.write(JSON.stringify(await credentials.lookup(deviceId)) + "\n");
+    process.stdout.write(JSON.stringify(shown(await credentials.lookup(deviceId))) + "\n");
     return 0;
   } catch (error) {
     if (error instanceof DeviceCredentialError && error.reason === "unknown-device") {
@@ -70,6 +86,14 @@ async function main(): Promise<number> {
   } finally {
     redis.disconnect();
   }
+}
+
+/** What the tool prints of a record: never the salt a secret derives from. */
+function shown(record: DeviceRecord) {
+  return {
+    deviceId: record.deviceId, deviceClass: record.deviceClass, version: record.version, enrolment: enrolmentOf(record).id,
+    revoked: record.revoked, enrolledAt: record.enrolledAt,
+  };
 }
 
 function usage(problem: string): number {

@@ -11,6 +11,7 @@
  *   runCli("audit", async () => { ... return 0; });
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { resolveSecret } from "../common/secrets.ts";
 
 /** The tools' defaults from the environment, each variable read here and nowhere else. */
 export interface CliEnv {
@@ -18,10 +19,15 @@ export interface CliEnv {
   clusterRedisUrl: string;
   /** Key namespace in the cluster Redis: TSUNAGI_CLUSTER_NAME, default "tsunagi". */
   clusterName: string;
-  /** The cluster's token secret, to derive device secrets: TSUNAGI_AUTH_SECRET. */
+  /** The cluster secret, for `npm run keys` only: TSUNAGI_AUTH_SECRET, or the file TSUNAGI_AUTH_SECRET_FILE. */
   authSecret: string | undefined;
-  /** A bearer token for the node's routes and rooms: TSUNAGI_TOKEN. */
+  authSecretFile: string | undefined;
+  /** The cluster's device key (hex), for `npm run devices`: TSUNAGI_DEVICE_KEY, or the file TSUNAGI_DEVICE_KEY_FILE. */
+  deviceKey: string | undefined;
+  deviceKeyFile: string | undefined;
+  /** A bearer token for the node's routes and rooms: TSUNAGI_TOKEN, or the file TSUNAGI_TOKEN_FILE. */
   token: string | undefined;
+  tokenFile: string | undefined;
 }
 
 export function cliEnv(env: NodeJS.ProcessEnv = process.env): CliEnv {
@@ -29,7 +35,11 @@ export function cliEnv(env: NodeJS.ProcessEnv = process.env): CliEnv {
     clusterRedisUrl: env.TSUNAGI_CLUSTER_REDIS_URL || env.TSUNAGI_REDIS_URL || "redis://127.0.0.1:6379",
     clusterName: env.TSUNAGI_CLUSTER_NAME || "tsunagi",
     authSecret: env.TSUNAGI_AUTH_SECRET || undefined,
+    authSecretFile: env.TSUNAGI_AUTH_SECRET_FILE || undefined,
+    deviceKey: env.TSUNAGI_DEVICE_KEY || undefined,
+    deviceKeyFile: env.TSUNAGI_DEVICE_KEY_FILE || undefined,
     token: env.TSUNAGI_TOKEN || undefined,
+    tokenFile: env.TSUNAGI_TOKEN_FILE || undefined,
   };
 }
 
@@ -39,6 +49,25 @@ export function clusterRedisFlags(env: CliEnv = cliEnv()) {
     "redis-url": { type: "string", default: env.clusterRedisUrl },
     "cluster-name": { type: "string", default: env.clusterName },
   } as const;
+}
+
+/** The flags of the tools that take an access token. */
+export const tokenFlags = {
+  token: { type: "string" },
+  "token-file": { type: "string" },
+} as const;
+
+/**
+ * A tool's access token: --token-file or --token (which shows in the process list, so it
+ * comes with a warning to print), else TSUNAGI_TOKEN_FILE or TSUNAGI_TOKEN; undefined
+ * when none is given. Throws SecretError (common/secrets.ts) naming a bad source.
+ */
+export function accessToken(flags: { token?: string; "token-file"?: string }, env: CliEnv): { token: string | undefined; warning?: string } {
+  const { secret, warning } = resolveSecret("access token", {
+    flag: flags.token, flagName: "--token", file: flags["token-file"], fileName: "--token-file",
+    env: env.token, envName: "TSUNAGI_TOKEN", envFile: env.tokenFile, envFileName: "TSUNAGI_TOKEN_FILE",
+  });
+  return { token: secret, warning };
 }
 
 /**

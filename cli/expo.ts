@@ -2,30 +2,32 @@
  * `npm run expo -- <check|open|analytics> ...`: the host's command line for halls.
  *
  *   check FILE                                    validates a layout file locally; prints its summary
- *   open FILE --node URL [--token T]              validates, then opens the hall on that node's region
- *   analytics HALL_ID --node URL [--token T] [--format json|csv] [--table booths|heatmap]
- *   close HALL_ID --node URL [--token T]          closes every zone; visitors are told HALL_CLOSED; analytics stay
+ *   open FILE --node URL [--token-file F]         validates, then opens the hall on that node's region
+ *   analytics HALL_ID --node URL [--token-file F] [--format json|csv] [--table booths|heatmap]
+ *   close HALL_ID --node URL [--token-file F]     closes every zone; visitors are told HALL_CLOSED; analytics stay
  *
- * The token is a host token (`--token`, or TSUNAGI_TOKEN); without one, a node in dev
- * mode is asked for a host token (`/dev/token`).
+ * The token is a host token (`--token-file`, TSUNAGI_TOKEN_FILE or TSUNAGI_TOKEN;
+ * `--token T` works with a warning: it shows in the process list); without one, a node
+ * in dev mode is asked for a host token (`/dev/token`).
  *
  * Exit codes: 0 done; 2 bad usage; 3 invalid layout (every problem printed); 1 refused
  * by the node or unreachable (the coded error printed).
  */
 import { LayoutError, loadHallLayout } from "../rooms/expo/HallLayout.ts";
-import { cliEnv, parseCliArgs, runCli, usageError } from "./env.ts";
+import { accessToken, cliEnv, parseCliArgs, runCli, tokenFlags, usageError } from "./env.ts";
+import { SecretError } from "../common/secrets.ts";
 
 const USAGE = [
   "usage: npm run expo -- check FILE",
-  "       npm run expo -- open FILE --node URL [--token HOST_TOKEN]",
-  "       npm run expo -- analytics HALL_ID --node URL [--token HOST_TOKEN] [--format json|csv] [--table booths|heatmap]",
-  "       npm run expo -- close HALL_ID --node URL [--token HOST_TOKEN]",
+  "       npm run expo -- open FILE --node URL [--token-file FILE]",
+  "       npm run expo -- analytics HALL_ID --node URL [--token-file FILE] [--format json|csv] [--table booths|heatmap]",
+  "       npm run expo -- close HALL_ID --node URL [--token-file FILE]",
 ].join("\n");
 
 async function main(): Promise<number> {
   const parsed = parseCliArgs({
     node: { type: "string" },
-    token: { type: "string", default: cliEnv().token },
+    ...tokenFlags,
     format: { type: "string", default: "json" },
     table: { type: "string", default: "booths" },
   });
@@ -34,6 +36,15 @@ async function main(): Promise<number> {
   if (!command || !["check", "open", "analytics", "close"].includes(command)) return usage(`unknown command "${command ?? ""}"`);
   if (!target) return usage(command === "analytics" ? "HALL_ID is required" : "FILE is required");
   if (rest.length) return usage(`unexpected argument "${rest[0]}"`);
+  let token: string | undefined;
+  try {
+    const given = accessToken(parsed.values, cliEnv());
+    if (given.warning) process.stderr.write(`expo: warning: ${given.warning}\n`);
+    token = given.token;
+  } catch (error) {
+    if (error instanceof SecretError) return usage(error.message);
+    throw error;
+  }
 
   if (command === "check" || command === "open") {
     let layout;
@@ -48,7 +59,7 @@ async function main(): Promise<number> {
     if (command === "check") return 0;
     const node = parsed.values.node;
     if (!node) return usage("open needs --node URL");
-    const response = await call(node, "/expo/halls", parsed.values.token, { method: "POST", body: JSON.stringify(layout), headers: { "content-type": "application/json" } });
+    const response = await call(node, "/expo/halls", token, { method: "POST", body: JSON.stringify(layout), headers: { "content-type": "application/json" } });
     if (!response) return 1;
     process.stdout.write(`${JSON.stringify(await response.json())}\n`);
     return 0;
@@ -57,7 +68,7 @@ async function main(): Promise<number> {
   const node = parsed.values.node;
   if (!node) return usage(`${command} needs --node URL`);
   if (command === "close") {
-    const response = await call(node, `/expo/halls/${encodeURIComponent(target)}`, parsed.values.token, { method: "DELETE" });
+    const response = await call(node, `/expo/halls/${encodeURIComponent(target)}`, token, { method: "DELETE" });
     if (!response) return 1;
     process.stdout.write(`${JSON.stringify(await response.json())}\n`);
     return 0;
@@ -65,7 +76,7 @@ async function main(): Promise<number> {
   const { format, table } = parsed.values;
   if (format !== "json" && format !== "csv") return usage(`--format must be json or csv, not "${format}"`);
   if (table !== "booths" && table !== "heatmap") return usage(`--table must be booths or heatmap, not "${table}"`);
-  const response = await call(node, `/expo/halls/${encodeURIComponent(target)}/analytics?format=${format}&table=${table}`, parsed.values.token, {});
+  const response = await call(node, `/expo/halls/${encodeURIComponent(target)}/analytics?format=${format}&table=${table}`, token, {});
   if (!response) return 1;
   process.stdout.write(format === "json" ? `${JSON.stringify(await response.json(), null, 2)}\n` : await response.text());
   return 0;

@@ -59,7 +59,7 @@ export async function startDemo(node: RegionNode): Promise<Demo> {
   const hall = await openHall(node.context, loadHallLayout(DEMO_HALL_FILE), "deploy/halls/demo-hall.json");
   const bots: ExpoBots = await startExpoBots({
     url: node.httpUrl, hallId: hall.hallId, count: DEMO_BOTS,
-    token: (i) => node.tokens.issue({ sub: `demo-bot-${i + 1}`, role: "visitor" }, 7 * 86_400),
+    token: (i) => node.tokens.issue({ sub: `demo-bot-${i + 1}`, role: "visitor" }, node.tokens.maxAgeSeconds),
     onError: (error) => logger.debug({ err: error }, "demo bot error"),
   });
   const stopAdapters = () => { for (const child of adapters) if (child.exitCode === null) child.kill("SIGTERM"); };

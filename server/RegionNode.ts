@@ -14,7 +14,8 @@ import { Server, matchMaker } from "@colyseus/core";
 import type { NodeConfig } from "./config.ts";
 import { createLogger, type Logger } from "./observability/logging.ts";
 import { NodeMetrics } from "./observability/metrics.ts";
-import { TokenService, setAuthority, DEV_SECRET } from "./auth/tokens.ts";
+import { TokenService, setAuthority } from "./auth/tokens.ts";
+import { clusterKeys, clusterSecret } from "./auth/keys.ts";
 import { setNodeContext, type NodeContext } from "./context.ts";
 import { bindTransport } from "./colyseus/transport.ts";
 import { installInputGuard, uninstallInputGuard } from "./colyseus/InputGuard.ts";
@@ -100,7 +101,9 @@ export class RegionNode {
       roomsByType: () => roomCounts,
       devicesOnline: () => gatewayForMetrics?.onlineDevices().length ?? 0,
     });
-    const tokens = new TokenService({ secret: config.authSecret ?? DEV_SECRET });
+    for (const warning of config.warnings) logger.warn(warning);
+    const keys = clusterKeys(clusterSecret(config));
+    const tokens = new TokenService({ key: keys.token, audience: config.clusterName, maxAgeSeconds: config.tokenMaxAgeSeconds });
     const topology = config.regionsFile ? RegionTopology.fromFile(config.regionsFile) : undefined;
 
     const backends = await createBackends(config, logger);
@@ -109,7 +112,7 @@ export class RegionNode {
       .catch((error) => { backends.abandon(); throw error; });
     const publicAddress = config.publicAddress ?? `${config.host}:${bound.port}`;
 
-    const devices = new DeviceCredentials(config.authSecret ?? DEV_SECRET, backends.deviceRegistry);
+    const devices = new DeviceCredentials(keys.device, backends.deviceRegistry);
     const gateway = await DeviceGateway.start({
       host: config.host, port: config.gateway.port, regionId: config.regionId, nodeId: config.nodeId,
       credentials: devices, tokens, logger: logger.child({ component: "gateway" }), metrics,
@@ -127,7 +130,7 @@ export class RegionNode {
     const context: NodeContext = {
       config, nodeId: config.nodeId, regionId: config.regionId, publicAddress, logger, metrics,
       registry: backends.registry, directory: backends.directory,
-      gateway, gatewayUrl: `ws://${gatewayAddress}/device`, devices, audit: backends.audit,
+      gateway, gatewayUrl: `ws://${gatewayAddress}/device`, devices, roomOptionsKey: keys.roomOptions, audit: backends.audit,
       isDraining: () => node?.draining ?? false,
     };
     setNodeContext(context);

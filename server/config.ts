@@ -12,6 +12,10 @@ import { parseArgs } from "node:util";
 import { isIP } from "node:net";
 import { z } from "zod";
 import { LOG_FORMATS } from "../common/logOutput.ts";
+import { isLoopbackAddress } from "./http/peer.ts";
+import { argvSecretWarning, readSecretFile, SecretError } from "../common/secrets.ts";
+import { MIN_SECRET_LENGTH } from "./auth/keys.ts";
+import { DEFAULT_TOKEN_MAX_AGE_S } from "./auth/tokens.ts";
 
 const regionIdPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -36,9 +40,21 @@ export const configSchema = z.object({
   clusterName: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, '_' and '-'"),
   /** Region topology file (the `regions.json` format): region ids and inter-region RTTs. */
   regionsFile: z.string().min(1).optional(),
-  /** HMAC secret for tokens, shared by all nodes of the cluster. Required outside dev mode. */
-  authSecret: z.string().min(32, "at least 32 characters").optional(),
-  /** Dev mode: `/dev/token` exists and a fixed dev secret is used. Default: on without Redis. */
+  /**
+   * The cluster secret, shared by all nodes of the cluster; the token, device and
+   * room-option keys derive from it (server/auth/keys.ts). Required outside dev mode.
+   * Prefer the environment or `authSecretFile`: a flag shows in the process list.
+   */
+  authSecret: z.string().min(MIN_SECRET_LENGTH, `at least ${MIN_SECRET_LENGTH} characters`).optional(),
+  /** A file holding the cluster secret (surrounding whitespace ignored), instead of authSecret. */
+  authSecretFile: z.string().min(1).optional(),
+  /** Tokens issued (`iat`) longer ago than this are refused, whatever their expiry, s. */
+  tokenMaxAgeSeconds: z.number().int().min(60).max(31 * 86_400),
+  /**
+   * Dev mode: `/dev/token` and `/dev/device` exist and, without authSecret, a fixed dev
+   * secret is used. Only without Redis and on a loopback host (the default there);
+   * asking for it anywhere else is refused.
+   */
   devMode: z.boolean().optional(),
   /** npm start (demo/main.ts) only: open the demo rooms, bots and simulated devices beside the node. */
   demo: z.boolean(),
@@ -129,7 +145,12 @@ export const configSchema = z.object({
   }),
 });
 
-export type NodeConfig = z.infer<typeof configSchema> & { nodeId: string; devMode: boolean };
+export type NodeConfig = z.infer<typeof configSchema> & {
+  nodeId: string;
+  devMode: boolean;
+  /** Problems that do not stop the node (a secret passed as a flag); RegionNode logs each at start. */
+  warnings: string[];
+};
 export type ConfigInput = z.input<typeof configSchema>;
 
 export const defaults: ConfigInput = {
@@ -138,6 +159,7 @@ export const defaults: ConfigInput = {
   port: 2567,
   transport: "uws",
   clusterName: "tsunagi",
+  tokenMaxAgeSeconds: DEFAULT_TOKEN_MAX_AGE_S,
   demo: true,
   logLevel: "info",
   logFormat: "auto",
@@ -217,8 +239,10 @@ setting("redisUrl", "string", "region Redis URL");
 setting("clusterRedisUrl", "string", "cluster-wide Redis URL");
 setting("clusterName", "string", "key namespace in the cluster Redis");
 setting("regionsFile", "string", "region topology JSON file");
-setting("authSecret", "string", "token HMAC secret (≥ 32 chars)");
-setting("devMode", "bool", "enable /dev/token and the dev secret");
+setting("authSecret", "string", "cluster secret (≥ 32 chars); prefer the env or --auth-secret-file");
+setting("authSecretFile", "string", "file holding the cluster secret");
+setting("tokenMaxAgeSeconds", "int", "tokens issued longer ago are refused, s");
+setting("devMode", "bool", "dev routes and dev secret; loopback host without Redis only");
 setting("demo", "bool", "npm start (demo/main.ts): open the demo rooms, bots and simulated devices");
 setting("logLevel", "string", "pino log level");
 setting("logFormat", "string", "auto (readable at a terminal, JSON otherwise), json or pretty");
@@ -340,12 +364,56 @@ export function loadConfig(options: LoadConfigOptions = {}): NodeConfig {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`));
   }
   const config = parsed.data;
-  const devMode = config.devMode ?? config.redisUrl === undefined;
+  const warnings: string[] = [];
+  if (typeof flags["auth-secret"] === "string") {
+    warnings.push(argvSecretWarning("--auth-secret", "TSUNAGI_AUTH_SECRET or --auth-secret-file"));
+  }
+  if (config.authSecretFile !== undefined) {
+    if (config.authSecret !== undefined) throw new ConfigError(["authSecretFile: give authSecret or authSecretFile, not both"]);
+    config.authSecret = secretFromFile(config.authSecretFile);
+  }
+  const devMode = resolveDevMode(config);
   if (!devMode && !config.authSecret) {
-    throw new ConfigError(["authSecret: required outside dev mode (TSUNAGI_AUTH_SECRET or --auth-secret)"]);
+    throw new ConfigError(["authSecret: required outside dev mode (TSUNAGI_AUTH_SECRET or TSUNAGI_AUTH_SECRET_FILE)"]);
   }
   const nodeId = config.nodeId ?? `${config.regionId}-${hostname().replace(/[^A-Za-z0-9_.-]/g, "")}-${randomBytes(3).toString("hex")}`;
-  return { ...config, nodeId, devMode };
+  return { ...config, nodeId, devMode, warnings };
+}
+
+/** A loopback address, or the name `localhost`. */
+export function isLoopbackHost(host: string): boolean {
+  return host.toLowerCase() === "localhost" || isLoopbackAddress(host);
+}
+
+/**
+ * Dev mode (dev routes that mint any token and enrol any device, and the dev secret)
+ * runs only on a node nobody else can reach and that shares nothing: without Redis and
+ * on a loopback host. That is the default there and only there; asking for it anywhere
+ * else is refused, never quietly dropped.
+ */
+function resolveDevMode(config: z.infer<typeof configSchema>): boolean {
+  const redis = config.redisUrl ?? config.clusterRedisUrl;
+  const loopback = isLoopbackHost(config.host);
+  if (config.devMode === true) {
+    const problems: string[] = [];
+    if (redis !== undefined) problems.push(`devMode: refused with Redis (${redis}): dev mode lets anyone mint tokens and enrol devices, and a cluster must not run on it; drop --dev-mode and set an authSecret`);
+    if (!loopback) problems.push(`devMode: refused on host ${config.host}: dev mode's routes hand out tokens and device secrets, so only a loopback host (127.0.0.1, ::1, localhost) may run it`);
+    if (problems.length) throw new ConfigError(problems);
+  }
+  return config.devMode ?? (redis === undefined && loopback);
+}
+
+/** The cluster secret in `file`. */
+function secretFromFile(file: string): string {
+  let secret: string;
+  try {
+    secret = readSecretFile(file, "authSecretFile");
+  } catch (error) {
+    if (error instanceof SecretError) throw new ConfigError([error.message]);
+    throw error;
+  }
+  if (secret.length < MIN_SECRET_LENGTH) throw new ConfigError([`authSecretFile ${file}: the secret must be at least ${MIN_SECRET_LENGTH} characters`]);
+  return secret;
 }
 
 export function usage(): string {

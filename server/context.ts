@@ -30,6 +30,8 @@ export interface NodeContext {
   gatewayUrl: string;
   /** Device enrolment and credentials. */
   devices: DeviceCredentials;
+  /** The cluster's key for claims that travel through clients in room options (server/auth/keys.ts). */
+  roomOptionsKey: Buffer;
   /** The audit log of a teleop room (Redis Streams, or in memory in embedded mode). */
   audit(roomId: string): AuditSink;
   /** True once SIGTERM (or stop()) began draining this node. */

@@ -34,6 +34,16 @@ export interface VisitorLoadConfig extends WalkLoadConfig {
   zones: Array<{ id: string; rect: { x: number; y: number; w: number; h: number } }>;
   /** The nodes' --expo-handoff-margin: a visitor placed further than this outside its zone is handed off. */
   handoffMarginM: number;
+  /** Sign visitor tokens with this (nodes in Redis mode have no /dev/token); absent: ask /dev/token. */
+  issuer?: BenchTokenIssuer;
+}
+
+/** What a bench process needs to sign tokens the nodes accept, as an identity service would. */
+export interface BenchTokenIssuer {
+  /** The cluster's token key, hex. */
+  tokenKeyHex: string;
+  /** The cluster name. */
+  audience: string;
 }
 
 /** One baseline load process' argument (expo-baseline-load.ts). */

@@ -1,7 +1,8 @@
 /**
  * Bench child: visitors of the expo bench, each a stock SDK ExpoSession
  * (`ExpoSession.join(new TsunagiClient({ url, token }), hallId, { name })`), as a web
- * or Unity client would be, with its own token from the node's /dev/token route.
+ * or Unity client would be, with its own token: from the node's /dev/token route, or
+ * signed here with the cluster's token key when the nodes run in Redis mode.
  *
  * Set-up: joins its visitors, `joinConcurrency` at a time, each then placed at once at a
  * uniformly random point of the hall (its first move: the room spawns everyone at the
@@ -30,6 +31,7 @@ import {
 import { LoadMeasureWindow, log, wallClockMs } from "./measure.ts";
 import { countInto, httpText, withConcurrency, withTimeout } from "./tasks.ts";
 import { serveParent } from "./parent-channel.ts";
+import { TokenService } from "../../server/auth/tokens.ts";
 
 const config = JSON.parse(process.argv[2] ?? "null") as VisitorLoadConfig;
 
@@ -68,14 +70,17 @@ function countError(error: TsunagiError, who: string): void {
   countInto(errors, name);
 }
 
-function devToken(url: string, sub: string): Promise<string> {
-  return httpText(`${url}/dev/token?role=visitor&sub=${encodeURIComponent(sub)}`);
+/** Signs the visitors' tokens when the parent handed over the cluster's token key. */
+const issuer = config.issuer && new TokenService({ key: Buffer.from(config.issuer.tokenKeyHex, "hex"), audience: config.issuer.audience });
+
+function visitorToken(url: string, sub: string): Promise<string> {
+  return issuer ? issuer.issue({ sub, role: "visitor" }) : httpText(`${url}/dev/token?role=visitor&sub=${encodeURIComponent(sub)}`);
 }
 
 async function joinOne(index: number): Promise<Visitor> {
   const url = config.urls[index % config.urls.length]!;
   const sub = `bench-visitor-${index}`;
-  const client = new TsunagiClient({ url, token: () => devToken(url, sub) });
+  const client = new TsunagiClient({ url, token: () => visitorToken(url, sub) });
   let session: ExpoSession | undefined;
   for (let attempt = 1; ; attempt++) {
     try {

@@ -10,7 +10,8 @@
 import { parseArgs } from "node:util";
 import { nodeUrl } from "../../common/nodeUrl.ts";
 import { DEVICE_ID_PATTERN, DEVICE_ID_TEXT } from "../../proto/ids.ts";
-import type { CliEnv } from "../env.ts";
+import { accessToken, tokenFlags, type CliEnv } from "../env.ts";
+import { SecretError } from "../../common/secrets.ts";
 
 /** The roles the console may ask of /dev/token. */
 export const consoleRoles = ["operator", "supervisor", "visitor"] as const;
@@ -26,8 +27,10 @@ export interface ConsoleOptions {
   device: string;
   /** The role asked of /dev/token when no token is given. */
   role: ConsoleRole;
-  /** The access token: --token, else TSUNAGI_TOKEN; undefined asks the node for a dev token. */
+  /** The access token: --token-file or --token, else TSUNAGI_TOKEN_FILE or TSUNAGI_TOKEN; undefined asks the node for a dev token. */
   token?: string;
+  /** Problems that do not stop the console (a token given as a flag), printed at start. */
+  warnings: string[];
   /** Commands per second while driving. */
   rateHz: number;
   /** Status lines per second; 0: only on "status". */
@@ -38,13 +41,15 @@ export interface ConsoleOptions {
 export class UsageError extends Error {}
 
 export const USAGE = `usage: npm run operator -- --node URL --room ID --device ID [--role operator|supervisor|visitor]
-                            [--token JWT] [--rate-hz N] [--watch-hz N] [--help]
+                            [--token-file FILE] [--rate-hz N] [--watch-hz N] [--help]
   --node URL       a region node's http(s) base URL, e.g. http://127.0.0.1:2567 (required)
   --room ID        the teleop room to join, by id, e.g. teleop-demo (required)
   --device ID      the device to drive, e.g. excavator-1 (required)
   --role ROLE      operator (default), supervisor or visitor: the role asked of /dev/token
-  --token JWT      access token (default: env TSUNAGI_TOKEN; without either, a dev token
-                   from GET <node>/dev/token, which only a node in dev mode serves)
+  --token-file FILE  a file holding the access token (default: env TSUNAGI_TOKEN_FILE or
+                   TSUNAGI_TOKEN; without any, a dev token from GET <node>/dev/token, which
+                   only a node in dev mode serves). --token JWT works too, with a warning:
+                   the command line shows in the process list
   --rate-hz N      commands per second while driving, in (0, 1000] (default 50)
   --watch-hz N     status lines per second, 0 = only on "status" (default 2)
   --help           this text`;
@@ -70,7 +75,7 @@ export function parseConsoleArgs(argv: string[], env: CliEnv): ConsoleOptions | 
         room: { type: "string" },
         device: { type: "string" },
         role: { type: "string", default: "operator" },
-        token: { type: "string" },
+        ...tokenFlags,
         "rate-hz": { type: "string", default: "50" },
         "watch-hz": { type: "string", default: "2" },
         help: { type: "boolean", default: false },
@@ -94,13 +99,19 @@ export function parseConsoleArgs(argv: string[], env: CliEnv): ConsoleOptions | 
   if (!DEVICE_ID_PATTERN.test(values.device)) throw new UsageError(`--device must match ${DEVICE_ID_TEXT}, got ${JSON.stringify(values.device)}`);
   const role = values.role!;
   if (!(consoleRoles as readonly string[]).includes(role)) throw new UsageError(`--role must be one of ${consoleRoles.join(", ")}, got ${JSON.stringify(role)}`);
-  if (values.token !== undefined && values.token === "") throw new UsageError("--token must not be empty");
+  let token: ReturnType<typeof accessToken>;
+  try {
+    token = accessToken(values, env);
+  } catch (error) {
+    if (error instanceof SecretError) throw new UsageError(error.message);
+    throw error;
+  }
   const rateHz = parseNumber(values["rate-hz"]!);
   if (rateHz === undefined || !(rateHz > 0 && rateHz <= 1000)) throw new UsageError(`--rate-hz must be a number in (0, 1000], got ${JSON.stringify(values["rate-hz"])}`);
   const watchHz = parseNumber(values["watch-hz"]!);
   if (watchHz === undefined || !(watchHz >= 0 && watchHz <= 100)) throw new UsageError(`--watch-hz must be a number in [0, 100] (0: never), got ${JSON.stringify(values["watch-hz"])}`);
   return {
     node, room: values.room, device: values.device, role: role as ConsoleRole,
-    token: values.token ?? env.token, rateHz, watchHz,
+    token: token.token, rateHz, watchHz, warnings: token.warning ? [token.warning] : [],
   };
 }

@@ -39,6 +39,7 @@ async function main(): Promise<number> {
     return 0;
   }
 
+  for (const warning of options.warnings) process.stderr.write(`${TOOL}: warning: ${warning}\n`);
   const terminal = new Console();
   const operator = new OperatorConsole(options, terminal, { exitNow: (code) => process.exit(code) });
   const failed = (error: unknown) => {

@@ -13,18 +13,22 @@ import { nodeUrls } from "../../common/nodeUrl.ts";
 import { LOG_FORMATS, type LogFormat } from "../../common/logOutput.ts";
 import { driverNames, isDriverName, type DriverName } from "../drivers/index.ts";
 import type { AdapterCredential } from "./types.ts";
+import { resolveSecret, SecretError } from "../../common/secrets.ts";
 
 export const usage = `usage: npm run adapter -- --device ID --driver ${driverNames.join("|")} --node URL [--node URL ...]
-                       [--secret HEX | --token JWT] [--telemetry-hz N] [--status-port N] [--log-level LEVEL] [--log-format F]
+                       [--secret-file FILE | --token-file FILE] [--telemetry-hz N] [--status-port N] [--log-level LEVEL] [--log-format F]
 
   --device ID         the enrolled device id ([A-Za-z0-9_.-]{1,64})
   --driver NAME       the device driver: ${driverNames.join(", ")}
   --node URL          a region node's HTTP base URL (http://host:port); repeat for several,
                       the nearest one (by /ping round trip) is used
-  --secret HEX        the device secret from enrolment, 64 hex characters
-                      (default: environment TSUNAGI_DEVICE_SECRET)
-  --token JWT         a device token instead of the secret
-                      (default: environment TSUNAGI_DEVICE_TOKEN)
+  --secret-file FILE  a file holding the device secret from enrolment, 64 hex characters
+                      (default: environment TSUNAGI_DEVICE_SECRET_FILE or TSUNAGI_DEVICE_SECRET)
+  --token-file FILE   a file holding a device token, instead of the secret
+                      (default: environment TSUNAGI_DEVICE_TOKEN_FILE or TSUNAGI_DEVICE_TOKEN)
+  --secret HEX, --token JWT
+                      the same on the command line, where any user of the machine can
+                      read them (ps): accepted with a warning
   --telemetry-hz N    telemetry rate, Hz (default 20)
   --status-port N     serve GET /status and /healthz, and POST /estop (stop and latch),
                       on 127.0.0.1:N (0: any free port, printed at start). Default: none
@@ -44,6 +48,8 @@ export interface AdapterArgs {
   logFormat: LogFormat;
   /** --help: print the usage and exit 0 (the other fields are then not checked and are placeholders). */
   help: boolean;
+  /** Problems that do not stop the adapter (a secret given as a flag), logged at start. */
+  warnings: string[];
 }
 
 /** A command line the adapter cannot run with; the message names the flag. */
@@ -56,6 +62,8 @@ export class ArgsError extends Error {
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 const SECRET_PATTERN = /^[0-9a-fA-F]{64}$/;
+/** The flags that give a credential; any of them overrides the environment's. */
+const CREDENTIAL_FLAGS = ["secret", "secret-file", "token", "token-file"];
 
 export function parseAdapterArgs(argv: string[], env: Record<string, string | undefined>): AdapterArgs {
   let values: Record<string, string | string[] | boolean | undefined>;
@@ -69,7 +77,9 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
         driver: { type: "string" },
         node: { type: "string", multiple: true },
         secret: { type: "string" },
+        "secret-file": { type: "string" },
         token: { type: "string" },
+        "token-file": { type: "string" },
         "telemetry-hz": { type: "string" },
         "status-port": { type: "string" },
         "log-level": { type: "string" },
@@ -82,7 +92,7 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
     throw new ArgsError((error as Error).message);
   }
   if (values.help) {
-    return { deviceId: "", driver: driverNames[0], nodes: [], credential: { token: "-" }, telemetryHz: 20, statusPort: undefined, logLevel: "info", logFormat: "auto", help: true };
+    return { deviceId: "", driver: driverNames[0], nodes: [], credential: { token: "-" }, telemetryHz: 20, statusPort: undefined, logLevel: "info", logFormat: "auto", help: true, warnings: [] };
   }
 
   const deviceId = values.device as string | undefined;
@@ -101,7 +111,8 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
     throw new ArgsError(`--node ${(error as Error).message}`);
   }
 
-  const credential = resolveCredential(values.secret as string | undefined, values.token as string | undefined, env);
+  const warnings: string[] = [];
+  const credential = resolveCredential(values, env, warnings);
 
   const hzText = values["telemetry-hz"] as string | undefined;
   const telemetryHz = hzText === undefined ? 20 : Number(hzText);
@@ -118,32 +129,40 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
 
   const logFormat = (values["log-format"] as string | undefined) ?? "auto";
   if (!(LOG_FORMATS as readonly string[]).includes(logFormat)) throw new ArgsError(`--log-format ${JSON.stringify(logFormat)} must be one of ${LOG_FORMATS.join(", ")}`);
-  return { deviceId, driver, nodes, credential, telemetryHz, statusPort, logLevel, logFormat: logFormat as LogFormat, help: false };
+  return { deviceId, driver, nodes, credential, telemetryHz, statusPort, logLevel, logFormat: logFormat as LogFormat, help: false, warnings };
 }
 
 /** Flags win over the environment; exactly one mode must remain. */
-function resolveCredential(secretFlag: string | undefined, tokenFlag: string | undefined, env: Record<string, string | undefined>): AdapterCredential {
-  if (secretFlag !== undefined && tokenFlag !== undefined) throw new ArgsError("give --secret or --token, not both");
-  const envSecret = env.TSUNAGI_DEVICE_SECRET || undefined;
-  const envToken = env.TSUNAGI_DEVICE_TOKEN || undefined;
-  let secret = secretFlag;
-  let token = tokenFlag;
-  let secretSource = "--secret";
-  if (secret === undefined && token === undefined) {
-    if (envSecret !== undefined && envToken !== undefined) {
-      throw new ArgsError("both TSUNAGI_DEVICE_SECRET and TSUNAGI_DEVICE_TOKEN are set; unset one, or pass --secret or --token");
-    }
-    secret = envSecret;
-    token = envToken;
-    secretSource = "TSUNAGI_DEVICE_SECRET";
+function resolveCredential(values: Record<string, unknown>, env: Record<string, string | undefined>, warnings: string[]): AdapterCredential {
+  const text = (name: string) => values[name] as string | undefined;
+  let secret: ReturnType<typeof resolveSecret>;
+  let token: ReturnType<typeof resolveSecret>;
+  try {
+    // A flag of either mode overrides both variables: the command line says which mode is meant.
+    const fromEnv = CREDENTIAL_FLAGS.some((name) => text(name) !== undefined) ? {} : env;
+    secret = resolveSecret("device secret", {
+      flag: text("secret"), flagName: "--secret", file: text("secret-file"), fileName: "--secret-file",
+      env: fromEnv.TSUNAGI_DEVICE_SECRET, envName: "TSUNAGI_DEVICE_SECRET", envFile: fromEnv.TSUNAGI_DEVICE_SECRET_FILE, envFileName: "TSUNAGI_DEVICE_SECRET_FILE",
+    });
+    token = resolveSecret("device token", {
+      flag: text("token"), flagName: "--token", file: text("token-file"), fileName: "--token-file",
+      env: fromEnv.TSUNAGI_DEVICE_TOKEN, envName: "TSUNAGI_DEVICE_TOKEN", envFile: fromEnv.TSUNAGI_DEVICE_TOKEN_FILE, envFileName: "TSUNAGI_DEVICE_TOKEN_FILE",
+    });
+  } catch (error) {
+    if (error instanceof SecretError) throw new ArgsError(error.message);
+    throw error;
   }
-  if (secret !== undefined) {
-    if (!SECRET_PATTERN.test(secret)) throw new ArgsError(`${secretSource} must be the 64 hex characters issued at enrolment`);
-    return { secret };
+  if (secret.secret !== undefined && token.secret !== undefined) {
+    throw new ArgsError(`${secret.source} and ${token.source} both give a credential: give a device secret or a device token, not both`);
   }
-  if (token !== undefined) {
-    if (token === "") throw new ArgsError("--token must not be empty");
-    return { token };
+  if (secret.secret !== undefined) {
+    if (!SECRET_PATTERN.test(secret.secret)) throw new ArgsError(`${secret.source} must be the 64 hex characters issued at enrolment`);
+    if (secret.warning) warnings.push(secret.warning);
+    return { secret: secret.secret };
   }
-  throw new ArgsError("a credential is required: --secret HEX (or TSUNAGI_DEVICE_SECRET), or --token JWT (or TSUNAGI_DEVICE_TOKEN)");
+  if (token.secret !== undefined) {
+    if (token.warning) warnings.push(token.warning);
+    return { token: token.secret };
+  }
+  throw new ArgsError("a credential is required: --secret-file FILE (or TSUNAGI_DEVICE_SECRET_FILE, TSUNAGI_DEVICE_SECRET), or --token-file FILE (or TSUNAGI_DEVICE_TOKEN_FILE, TSUNAGI_DEVICE_TOKEN)");
 }

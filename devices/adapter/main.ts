@@ -7,7 +7,7 @@
  * still in the air, its motion zeroed); 1 on a fatal error; 2 on bad arguments.
  *
  * @example
- *   TSUNAGI_DEVICE_SECRET=<64 hex> npm run adapter -- --device ex-1 --driver sim-excavator \
+ *   TSUNAGI_DEVICE_SECRET_FILE=/etc/tsunagi/ex-1.secret npm run adapter -- --device ex-1 --driver sim-excavator \
  *     --node http://127.0.0.1:2567 --node http://127.0.0.1:2568
  *   # {"level":30,...,"msg":"adapter ex-1 online via jp-tokyo/tokyo-1"}
  *   # adapter ex-1 online via jp-tokyo/tokyo-1
@@ -37,6 +37,8 @@ const adapterVersion = (JSON.parse(readFileSync(new URL("../../package.json", im
 const logSettings = { level: args.logLevel, base: { component: "adapter" }, timestamp: pino.stdTimeFunctions.isoTime };
 const logStream = logDestination(args.logFormat);
 const logger = logStream ? pino(logSettings, logStream) : pino(logSettings);
+
+for (const warning of args.warnings) logger.warn(warning);
 
 const driver = createDriver(args.driver);
 driver.init();

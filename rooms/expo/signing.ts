@@ -1,21 +1,17 @@
 /**
  * Server-to-server claims that travel through a client: the opening of a hall's zone
  * rooms and a visitor's zone handoff. Both ride in Colyseus room options, which a client
- * can also set when it matchmakes, so each is HMAC-signed with the cluster's token
- * secret and bounded in time; a room believes only what verifies.
+ * can also set when it matchmakes, so each is HMAC-signed with the cluster's
+ * room-option key (not the token key: a token's signature is no room option's) and
+ * bounded in time; a room believes only what verifies.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { DEV_SECRET } from "../../server/auth/tokens.ts";
 import { nodeContext } from "../../server/context.ts";
 
 export interface Signed { payload: string; mac: string }
 
-function secret(): string {
-  return nodeContext().config.authSecret ?? DEV_SECRET;
-}
-
 function mac(purpose: string, payload: string): string {
-  return createHmac("sha256", secret()).update(purpose).update("\0").update(payload).digest("base64url");
+  return createHmac("sha256", nodeContext().roomOptionsKey).update(purpose).update("\0").update(payload).digest("base64url");
 }
 
 /** Signs `value` for `purpose`, valid for `ttlMs`. */

@@ -1,18 +1,24 @@
 /**
  * Signed access tokens (JWT, HS256 via jose) with a role and optional room scope.
  *
+ * A token is accepted only with an expiry (`exp`), an issue time (`iat`) no older than
+ * the cluster's maximum token age, and an audience (`aud`) equal to the cluster name, so
+ * a token of one cluster does not open another that happens to share a secret. The key
+ * is the cluster's token key (keys.ts), never the cluster secret itself.
+ *
  * Tokens travel the way Colyseus SDKs send them: `client.auth.token` becomes an
  * `Authorization: Bearer` header on matchmaking and `_authToken` on the socket, so stock
  * SDKs (Unity's included) work unchanged.
  *
  * @example
- *   const tokens = new TokenService({ secret, issuer: "tsunagi" });
+ *   const tokens = new TokenService({ key: clusterKeys(secret).token, audience: "tsunagi" });
  *   const jwt = await tokens.issue({ sub: "alice", role: "operator", rooms: ["site-42"] });
  *   const claims = await tokens.verify(jwt); // throws AuthError with a shared code
  */
 import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
 import { ServerError } from "@colyseus/core";
 import { ErrorCode } from "../../proto/index.ts";
+import { KEY_BYTES } from "./keys.ts";
 
 export const roles = ["visitor", "host", "operator", "supervisor", "device", "admin"] as const;
 export type Role = (typeof roles)[number];
@@ -31,6 +37,9 @@ export interface TokenClaims {
   name?: string;
   /** Expiry, seconds since the epoch (set by issue()). */
   exp?: number;
+  /** Device tokens: the enrolment they were issued for (DeviceCredentials.tokenClaims()). */
+  ver?: number;
+  enr?: string;
 }
 
 /** A token problem; `code` is one of TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED, FORBIDDEN. */
@@ -42,35 +51,63 @@ export class AuthError extends ServerError {
 }
 
 export interface TokenServiceOptions {
-  secret: string;
+  /** The cluster's token key (keys.ts `clusterKeys(secret).token`). */
+  key: Uint8Array;
+  /** `aud` claim written and required: the cluster name. */
+  audience: string;
   issuer?: string;
   /** Default lifetime of issued tokens. */
   defaultTtlSeconds?: number;
+  /** Tokens issued (`iat`) longer ago than this are refused, whatever their `exp`. Default one day. */
+  maxAgeSeconds?: number;
 }
 
+/** The default of `tokenMaxAgeSeconds` (config.ts): one day. */
+export const DEFAULT_TOKEN_MAX_AGE_S = 86_400;
+
+/**
+ * How far in the future a token's `iat` may be: an issuer's clock a little ahead of the
+ * node's must not make its fresh tokens unusable. `exp` gets no tolerance: a token is
+ * refused from the second it expires.
+ */
+const ISSUED_AHEAD_TOLERANCE_S = 5;
+
 export class TokenService {
-  /** HMAC key derived from the shared cluster secret. */
+  /** HS256 key: the cluster's token key. */
   private readonly key: Uint8Array;
   /** `iss` claim written and required. */
   private readonly issuer: string;
+  /** `aud` claim written and required. */
+  private readonly audience: string;
   private readonly defaultTtlSeconds: number;
+  /** Oldest `iat` accepted, as an age in seconds; also the longest lifetime issue() grants. */
+  readonly maxAgeSeconds: number;
 
   constructor(options: TokenServiceOptions) {
-    this.key = new TextEncoder().encode(options.secret);
+    if (options.key.byteLength < KEY_BYTES) throw new RangeError(`the token key must be at least ${KEY_BYTES} bytes`);
+    if (!options.audience) throw new TypeError("audience (the cluster name) is required");
+    this.key = options.key;
     this.issuer = options.issuer ?? "tsunagi";
-    this.defaultTtlSeconds = options.defaultTtlSeconds ?? 3600;
+    this.audience = options.audience;
+    this.maxAgeSeconds = options.maxAgeSeconds ?? DEFAULT_TOKEN_MAX_AGE_S;
+    this.defaultTtlSeconds = Math.min(options.defaultTtlSeconds ?? 3600, this.maxAgeSeconds);
   }
 
+  /** Signs a token for `ttlSeconds` (at most maxAgeSeconds: a longer one would be refused before it expired). */
   async issue(claims: Omit<TokenClaims, "exp">, ttlSeconds = this.defaultTtlSeconds): Promise<string> {
     if (!isRole(claims.role)) throw new TypeError(`unknown role "${String(claims.role)}"; expected one of ${roles.join(", ")}`);
     if (!claims.sub) throw new TypeError("sub is required");
+    if (!(ttlSeconds > 0 && ttlSeconds <= this.maxAgeSeconds)) throw new RangeError(`token lifetime ${ttlSeconds} s is outside (0, ${this.maxAgeSeconds}] (the maximum token age)`);
     const payload: Record<string, unknown> = { role: claims.role };
     if (claims.rooms) payload.rooms = claims.rooms;
     if (claims.name) payload.name = claims.name;
+    if (claims.ver !== undefined) payload.ver = claims.ver;
+    if (claims.enr !== undefined) payload.enr = claims.enr;
     return new SignJWT(payload)
       .setProtectedHeader({ alg: "HS256", typ: "JWT" })
       .setSubject(claims.sub)
       .setIssuer(this.issuer)
+      .setAudience(this.audience)
       .setIssuedAt()
       .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
       .sign(this.key);
@@ -80,13 +117,21 @@ export class TokenService {
     if (!token) throw new AuthError(ErrorCode.TOKEN_MISSING, "no token: send one as client.auth.token / Authorization: Bearer");
     let payload: Record<string, unknown>;
     try {
-      ({ payload } = await jwtVerify(token, this.key, { issuer: this.issuer, algorithms: ["HS256"] }));
+      ({ payload } = await jwtVerify(token, this.key, {
+        issuer: this.issuer, audience: this.audience, algorithms: ["HS256"], requiredClaims: ["exp", "iat"],
+      }));
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) {
         throw new AuthError(ErrorCode.TOKEN_EXPIRED, "token expired: get a new one", { cause: error });
       }
       throw new AuthError(ErrorCode.TOKEN_INVALID, `token rejected: ${(error as Error).message}`, { cause: error });
     }
+    // jose checked that iat is a number; its maxTokenAge would apply one tolerance to iat and exp alike.
+    const age = Math.floor(Date.now() / 1000) - (payload.iat as number);
+    if (age > this.maxAgeSeconds) {
+      throw new AuthError(ErrorCode.TOKEN_EXPIRED, `token expired: issued ${age} s ago, more than the maximum token age (${this.maxAgeSeconds} s); get a new one`);
+    }
+    if (age < -ISSUED_AHEAD_TOLERANCE_S) throw new AuthError(ErrorCode.TOKEN_INVALID, "token rejected: issued in the future (iat)");
     if (typeof payload.sub !== "string" || !isRole(payload.role)) {
       throw new AuthError(ErrorCode.TOKEN_INVALID, "token rejected: missing sub or unknown role");
     }
@@ -97,6 +142,8 @@ export class TokenService {
       rooms,
       name: typeof payload.name === "string" ? payload.name : undefined,
       exp: typeof payload.exp === "number" ? payload.exp : undefined,
+      ver: typeof payload.ver === "number" ? payload.ver : undefined,
+      enr: typeof payload.enr === "string" ? payload.enr : undefined,
     };
   }
 }
@@ -112,6 +159,3 @@ export function authority(): TokenService {
   if (!currentAuthority) throw new ServerError(ErrorCode.INTERNAL, "token service not initialised");
   return currentAuthority;
 }
-
-/** Dev-mode secret: fixed so tokens survive restarts of `npm start`; never valid outside dev mode. */
-export const DEV_SECRET = "tsunagi-dev-mode-secret-not-for-production-use";

@@ -9,8 +9,8 @@
  *   gateway → DeviceWelcome, then LeaseState (no lease) | Error, then close 1008
  *
  * Refusals, each with a coded Error to the adapter, a log line and a metric:
- * DEVICE_UNKNOWN (not enrolled), FORBIDDEN (revoked, or a token for another device or
- * role), AUTH_FAILED (bad proof, stale nonce, anything before the hello), TOKEN_* (token
+ * DEVICE_UNKNOWN (not enrolled), FORBIDDEN (revoked, a token for another device or
+ * role, or for an earlier enrolment), AUTH_FAILED (bad proof, stale nonce, anything before the hello), TOKEN_* (token
  * mode), WRONG_TYPE (malformed hello), and the hello timeout. After the welcome, bad
  * frames get coded errors and the connection stays: one garbled frame must not cut a
  * machine off its operator.
@@ -29,7 +29,7 @@
  */
 import uWS from "uWebSockets.js";
 import { DeviceCloseCode, ErrorCode, decodeEnvelope, isStopEnvelope, encodeEnvelope, errorEnvelope, errorCodeName, ProtocolError, tsunagi, type Envelope } from "../../proto/index.ts";
-import { DeviceCredentialError, type DeviceCredentials, type DeviceRecord } from "../auth/DeviceCredentials.ts";
+import { DeviceCredentialError, enrolmentOf, sameEnrolment, type DeviceCredentials, type DeviceRecord, type Enrolment } from "../auth/DeviceCredentials.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import type { Logger } from "../observability/logging.ts";
 import type { NodeMetrics } from "../observability/metrics.ts";
@@ -71,8 +71,8 @@ interface Connection {
   challenge: { nonce: string; serverTimeMs: number };
   helloTimer?: NodeJS.Timeout;
   link?: DeviceLink;
-  /** How the device proved itself, and the enrolment version it proved (for revalidation). */
-  credential?: { mode: "signed-challenge" | "token"; version: number };
+  /** How the device proved itself, and the enrolment it proved (for revalidation). */
+  credential?: { mode: "signed-challenge" | "token"; enrolment: Enrolment };
   remote: string;
   /** The connection's frames per second, for the rate limit. */
   flood: FloodWindow;
@@ -264,7 +264,7 @@ export class DeviceGateway {
     if ((connection.state as Connection["state"]) === "closed" || this.closing) return;
     clearTimeout(connection.helloTimer);
     connection.state = "online";
-    connection.credential = { mode: hello.credential === "token" ? "token" : "signed-challenge", version: record.version };
+    connection.credential = { mode: hello.credential === "token" ? "token" : "signed-challenge", enrolment: enrolmentOf(record) };
     const link = new DeviceLink({
       deviceId, adapterVersion: hello.adapterVersion, driver: hello.driver, now: this.now,
       socket: {
@@ -299,19 +299,14 @@ export class DeviceGateway {
       return this.options.credentials.verify(deviceId, connection.challenge, signed.signature ?? "");
     }
     if (hello.credential === "token") {
-      const claims = await this.options.tokens.verify(hello.token);
-      if (claims.role !== "device") throw new ProtocolError(ErrorCode.FORBIDDEN, `a "${claims.role}" token cannot attach a device`);
-      if (claims.sub !== deviceId) throw new ProtocolError(ErrorCode.FORBIDDEN, `the token is for device "${claims.sub}"`);
-      const record = await this.options.credentials.lookup(deviceId);
-      if (record.revoked) throw new DeviceCredentialError("revoked", `device "${deviceId}" is revoked`);
-      return record;
+      return this.options.credentials.admitToken(deviceId, await this.options.tokens.verify(hello.token));
     }
     throw new ProtocolError(ErrorCode.WRONG_TYPE, "DeviceHello carries no credential (token or signed_challenge)");
   }
 
   /**
-   * Cuts off online devices whose credential no longer holds: revoked, or (signed
-   * challenge) re-enrolled with a new secret. Cutting a device off stops its machine,
+   * Cuts off online devices whose credential no longer holds: revoked, or re-enrolled
+   * (a new secret, and a device token of the old enrolment no longer counts). Cutting a device off stops its machine,
    * which is the safe direction. An unreachable registry keeps devices connected: they
    * proved themselves, and stopping every machine because Redis blinked is worse.
    */
@@ -338,7 +333,7 @@ export class DeviceGateway {
       if (connection.state !== "online" || connection.link !== link) continue;
       const why = !record ? "is no longer enrolled"
         : record.revoked ? "was revoked"
-        : connection.credential.mode === "signed-challenge" && record.version !== connection.credential.version ? "was re-enrolled with a new secret"
+        : !sameEnrolment(record, connection.credential.enrolment) ? "was re-enrolled" + (connection.credential.mode === "token" ? " (the token names the earlier enrolment)" : " with a new secret")
         : undefined;
       if (!why) continue;
       this.refuse(ws, ErrorCode.FORBIDDEN, `device ${link.deviceId}'s credential ${why}: disconnected`, 0);
@@ -440,6 +435,7 @@ function refusalOf(error: unknown): { code: number; message: string } {
     const code = {
       "unknown-device": ErrorCode.DEVICE_UNKNOWN,
       revoked: ErrorCode.FORBIDDEN,
+      "stale-enrolment": ErrorCode.FORBIDDEN,
       "bad-proof": ErrorCode.AUTH_FAILED,
       malformed: ErrorCode.WRONG_TYPE,
     }[error.reason];

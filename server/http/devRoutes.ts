@@ -20,7 +20,8 @@ export function devEndpoints(context: NodeContext, tokens: TokenService) {
       const sub = typeof ctx.query?.sub === "string" ? ctx.query.sub.slice(0, 64) : `${role}-${Math.random().toString(36).slice(2, 8)}`;
       const rooms = typeof ctx.query?.room === "string" ? [ctx.query.room] : undefined;
       const ttl = Number(ctx.query?.ttl ?? DEV_TOKEN_DEFAULT_TTL_S);
-      const ttlSeconds = Number.isFinite(ttl) && ttl > 0 && ttl <= DEV_TOKEN_MAX_TTL_S ? ttl : DEV_TOKEN_DEFAULT_TTL_S;
+      const longest = Math.min(DEV_TOKEN_MAX_TTL_S, tokens.maxAgeSeconds);
+      const ttlSeconds = Number.isFinite(ttl) && ttl > 0 && ttl <= longest ? ttl : Math.min(DEV_TOKEN_DEFAULT_TTL_S, longest);
       return textResponse(200, await tokens.issue({ sub, role, rooms }, ttlSeconds));
     }),
     devDevice: createEndpoint("/dev/device", { method: "GET" }, async (ctx: { query?: Record<string, unknown> }) => {

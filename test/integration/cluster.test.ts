@@ -45,7 +45,7 @@ describe("one region, two nodes, one Redis", () => {
     expect([addressOf(a), addressOf(b)]).toContain(created.publicAddress);
 
     const client = new Client(other.httpUrl);
-    client.auth.token = await testToken("visitor");
+    client.auth.token = await testToken(clusterName, "visitor");
     const room = await client.joinById("session__shared-room");
     expect(new URL(room.connection.url!).host).toBe(addressOf(hosting));
     await waitFor(() => room.state?.participants?.size >= 1, 5000, "state with the participant");
@@ -80,7 +80,7 @@ describe("one region, two nodes, one Redis", () => {
 
   it("reconnects a client to the same session after an abrupt close", async () => {
     const client = new Client(a.httpUrl);
-    client.auth.token = await testToken("host");
+    client.auth.token = await testToken(clusterName, "host");
     const room = await client.joinOrCreate("session", { roomId: "reconnect-room" });
     room.reconnection.minUptime = 0;
     const sessionId = room.sessionId;

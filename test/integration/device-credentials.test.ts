@@ -8,7 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes, randomUUID } from "node:crypto";
 import { ErrorCode } from "../../proto/index.ts";
 import { TokenService } from "../../server/auth/tokens.ts";
+import { clusterKeys } from "../../server/auth/keys.ts";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { flushRedisDb, runScript, startNode, testSecret, type NodeProcess } from "../fixtures/processes.ts";
+import { testIssuer, testKeys } from "../fixtures/tokens.ts";
 import { startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
 import { testRedisUrl } from "../fixtures/redis.ts";
 
@@ -19,13 +24,18 @@ const adapters: AdapterProcess[] = [];
 
 /** `npm run devices -- …` against this test's cluster. */
 function devicesCli(args: string[]) {
-  return runScript("cli/devices.ts", [...args, "--redis-url", redisUrl, "--cluster-name", clusterName], { env: { TSUNAGI_AUTH_SECRET: testSecret } });
+  return runScript("cli/devices.ts", [...args, "--redis-url", redisUrl, "--cluster-name", clusterName], { env: { TSUNAGI_DEVICE_KEY: testKeys.device.toString("hex") } });
+}
+
+/** `devices enroll` as an operator runs it; its output: the enrolment and the secret. */
+async function enrollment(deviceId: string): Promise<{ version: number; enrolment: string; deviceSecret: string }> {
+  const { code, stdout, stderr } = await devicesCli(["enroll", deviceId, "--class", "excavator"]);
+  if (code !== 0) throw new Error(`devices enroll exited ${code}: ${stderr}`);
+  return JSON.parse(stdout);
 }
 
 async function enroll(deviceId: string): Promise<string> {
-  const { code, stdout, stderr } = await devicesCli(["enroll", deviceId, "--class", "excavator"]);
-  if (code !== 0) throw new Error(`devices enroll exited ${code}: ${stderr}`);
-  return JSON.parse(stdout).deviceSecret;
+  return (await enrollment(deviceId)).deviceSecret;
 }
 
 async function adapter(deviceId: string, credential: { secret?: string; token?: string }) {
@@ -67,7 +77,7 @@ describe("device credentials at the gateway", () => {
     const authFailedBefore = await refusals("AUTH_FAILED");
     const forged = await adapter("ex-forged", { secret: randomBytes(32).toString("hex") });
     const unknown = await adapter("ex-nobody", { secret: randomBytes(32).toString("hex") });
-    const otherKey = new TokenService({ secret: "some-other-cluster-secret-0123456789abcdef" });
+    const otherKey = new TokenService({ key: clusterKeys("some-other-cluster-secret-0123456789abcdef").token, audience: clusterName });
     const forgedToken = await adapter("ex-forged", { token: await otherKey.issue({ sub: "ex-forged", role: "device" }) });
 
     const [forgedStatus] = await Promise.all([refused(forged, ErrorCode.AUTH_FAILED), refused(unknown, ErrorCode.DEVICE_UNKNOWN), refused(forgedToken, ErrorCode.TOKEN_INVALID)]);
@@ -82,7 +92,7 @@ describe("device credentials at the gateway", () => {
 
   it("a token for another device or role is FORBIDDEN", { timeout: 60_000 }, async () => {
     await enroll("ex-token");
-    const issuer = new TokenService({ secret: testSecret });
+    const issuer = testIssuer(clusterName);
     const other = await adapter("ex-token", { token: await issuer.issue({ sub: "ex-someone-else", role: "device" }) });
     const operatorToken = await adapter("ex-token", { token: await issuer.issue({ sub: "ex-token", role: "operator" }) });
     await Promise.all([refused(other, ErrorCode.FORBIDDEN), refused(operatorToken, ErrorCode.FORBIDDEN)]);
@@ -123,6 +133,47 @@ describe("device credentials at the gateway", () => {
     const cut = await device.waitForStatus((s) => s.state !== "online" && (s.counters.errors.FORBIDDEN ?? 0) >= 1, 10_000, "cut off after rotation");
     expect(stopped(cut)).toBe(true);
     await device.waitForStatus((s) => (s.counters.errors.AUTH_FAILED ?? 0) >= 1 && s.state !== "online", 15_000, "the old secret refused as a bad proof");
+  });
+
+  it("a device token names its enrolment: re-enrolling the device cuts off a connected token-mode adapter and refuses its token at the hello", { timeout: 60_000 }, async () => {
+    const first = await enrollment("ex-token-mode");
+    const token = await testIssuer(clusterName).issue({ sub: "ex-token-mode", role: "device", ver: first.version, enr: first.enrolment });
+    const device = await adapter("ex-token-mode", { token });
+    await device.waitForStatus((s) => s.state === "online", 20_000, "online with the device token");
+
+    await enrollment("ex-token-mode");
+    const cut = await device.waitForStatus((s) => s.state !== "online" && (s.counters.errors.FORBIDDEN ?? 0) >= 1, 10_000, "cut off after re-enrolment");
+    expect(stopped(cut)).toBe(true);
+    // Its reconnects present the same (still unexpired) token, and the hello refuses it.
+    const attempts = cut.counters.connectAttempts;
+    const refusedAgain = await device.waitForStatus((s) => s.counters.connectAttempts > attempts + 1 && s.state !== "online", 15_000, "the old enrolment's token refused at the hello");
+    expect(refusedAgain.lastError!.code).toBe(ErrorCode.FORBIDDEN);
+    expect(refusedAgain.lastError!.message).toMatch(/earlier enrolment/);
+    expect(node.output()).toMatch(/ex-token-mode's credential was re-enrolled \(the token names the earlier enrolment\)/);
+  });
+
+  it("npm run keys derives the nodes' device key from the cluster secret; provisioning with it from a file attaches the adapter", { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "tsunagi-keys-"));
+    try {
+      writeFileSync(path.join(dir, "cluster.secret"), `${testSecret}\n`, { mode: 0o600 });
+      const keyFile = path.join(dir, "device.key");
+      const derived = await runScript("cli/keys.ts", ["device-key", "--out", keyFile], { env: { TSUNAGI_AUTH_SECRET: "", TSUNAGI_AUTH_SECRET_FILE: path.join(dir, "cluster.secret") } });
+      expect(derived.code).toBe(0);
+      expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+      expect(readFileSync(keyFile, "utf8").trim()).toBe(testKeys.device.toString("hex"));
+      expect((await runScript("cli/keys.ts", ["device-key", "--out", keyFile], { env: { TSUNAGI_AUTH_SECRET: testSecret } })).code).toBe(2); // never overwrites
+      expect((await runScript("cli/keys.ts", ["device-key"], { env: { TSUNAGI_AUTH_SECRET: "", TSUNAGI_AUTH_SECRET_FILE: "" } })).stderr).toMatch(/the cluster secret is required/);
+
+      const enrolled = await runScript("cli/devices.ts", ["enroll", "ex-keyfile", "--class", "excavator", "--redis-url", redisUrl, "--cluster-name", clusterName, "--device-key-file", keyFile], { env: { TSUNAGI_DEVICE_KEY: "" } });
+      expect(enrolled.code).toBe(0);
+      const device = await adapter("ex-keyfile", { secret: JSON.parse(enrolled.stdout).deviceSecret });
+      await device.waitForStatus((s) => s.state === "online", 20_000, "online with the secret from a key-file enrolment");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const withoutKey = await runScript("cli/devices.ts", ["enroll", "ex-nokey", "--redis-url", redisUrl, "--cluster-name", clusterName], { env: { TSUNAGI_DEVICE_KEY: "", TSUNAGI_AUTH_SECRET: testSecret } });
+    expect(withoutKey.code).toBe(2);
+    expect(withoutKey.stderr).toMatch(/enroll needs the cluster's device key/);
   });
 
   it("the devices CLI explains bad usage and unknown devices", async () => {

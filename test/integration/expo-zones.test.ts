@@ -13,9 +13,8 @@ import path from "node:path";
 import { Redis } from "ioredis";
 import { ExpoSession } from "../../client-sdk/ExpoSession.ts";
 import { TsunagiClient } from "../../client-sdk/TsunagiClient.ts";
-import { TokenService } from "../../server/auth/tokens.ts";
-import { flushRedisDb, repoRoot, startNode, testSecret, waitFor, type NodeProcess } from "../fixtures/processes.ts";
-import { testToken } from "../fixtures/tokens.ts";
+import { flushRedisDb, repoRoot, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
+import { testIssuer, testToken } from "../fixtures/tokens.ts";
 import { ExpoLog, joinExpo, joined, leaveAll, openHall } from "../fixtures/expo.ts";
 import { testRedisUrl } from "../fixtures/redis.ts";
 
@@ -162,7 +161,7 @@ describe("a hall over two nodes", () => {
   }, 90_000);
 
   it("a token scoped to the hall admits its holder to every zone; one scoped elsewhere is refused", async () => {
-    const issuer = new TokenService({ secret: testSecret });
+    const issuer = testIssuer(clusterName);
     const scoped = new TsunagiClient({ url: node(0).httpUrl, token: await issuer.issue({ sub: "scoped", role: "visitor", rooms: [HALL] }) });
     const visitor = await ExpoSession.join(scoped, HALL);
     try {
@@ -195,7 +194,7 @@ describe("a hall over two nodes", () => {
 
   it("analytics cover every zone", async () => {
     await sleep(1200); // zones publish their figures every second
-    const response = await fetch(`${node(1).httpUrl}/expo/halls/${HALL}/analytics`, { headers: { authorization: `Bearer ${await testToken("host")}` } });
+    const response = await fetch(`${node(1).httpUrl}/expo/halls/${HALL}/analytics`, { headers: { authorization: `Bearer ${await testToken(clusterName, "host")}` } });
     expect(response.status).toBe(200);
     const report = await response.json();
     expect(report.booths.map((b: { boothId: string }) => b.boothId).sort()).toEqual(["east-1", "east-2", "west-1", "west-2"]);
@@ -212,7 +211,7 @@ describe("a hall over two nodes", () => {
     const east = await joinExpo(node(0), HALL, { sub: "closing-east" });
     await placeIn(east, 150, 20, "east");
     const log = new ExpoLog(east);
-    const host = `Bearer ${await testToken("host")}`;
+    const host = `Bearer ${await testToken(clusterName, "host")}`;
     const response = await fetch(`${node(1).httpUrl}/expo/halls/${HALL}`, { method: "DELETE", headers: { authorization: host } });
     expect(response.status).toBe(200);
     expect((await response.json()).closed.sort()).toEqual([HALL, `${HALL}--east`].sort());

@@ -73,36 +73,36 @@ describe("opening a hall", () => {
   });
 
   it("lets only hosts open halls, refuses a second opening, and refuses clients creating expo rooms themselves", async () => {
-    const asVisitor = await openHall(node, smallHall("visitor-hall"), await testToken("visitor"));
+    const asVisitor = await openHall(node, smallHall("visitor-hall"), await testToken(clusterName, "visitor"));
     expect(asVisitor.status).toBe(403);
     expect(asVisitor.body.code).toBe(ErrorCode.FORBIDDEN);
     const again = await openHall(node, smallHall(HALL));
     expect(again.status).toBe(409);
     expect(again.body.code).toBe(ErrorCode.ROOM_CONFLICT);
-    const client = new TsunagiClient({ url: node.httpUrl, token: await testToken("host") });
+    const client = new TsunagiClient({ url: node.httpUrl, token: await testToken(clusterName, "host") });
     await refusedWith(client.create("expo", { roomId: "sneaky", hall: smallHall("sneaky") }), ErrorCode.FORBIDDEN);
   });
 
   it("npm run expo checks a layout file locally, opens it on a node, and exports its analytics", async () => {
     const bad = path.join(dir, "bad-hall.json");
     writeFileSync(bad, JSON.stringify({ ...smallHall("cli-bad"), booths: [{ id: "acme", name: "A", exhibitor: "E", area: { x: 95, y: 0, w: 10, h: 10 } }] }));
-    const refused = await runScript("cli/expo.ts", ["open", bad, "--node", node.httpUrl, "--token", await testToken("host")]);
+    const refused = await runScript("cli/expo.ts", ["open", bad, "--node", node.httpUrl, "--token", await testToken(clusterName, "host")]);
     expect(refused.code).toBe(3);
     expect(refused.stderr).toMatch(/LAYOUT_INVALID/);
     expect(refused.stderr).toMatch(/booths\[0\]\.area: extends past the hall's east edge/);
     const good = path.join(dir, "cli-hall.json");
     const hallId = `cli-${randomUUID().slice(0, 6)}`;
     writeFileSync(good, JSON.stringify(smallHall(hallId)));
-    const opened = await runScript("cli/expo.ts", ["open", good, "--node", node.httpUrl, "--token", await testToken("host")]);
+    const opened = await runScript("cli/expo.ts", ["open", good, "--node", node.httpUrl, "--token", await testToken(clusterName, "host")]);
     expect(opened.code, opened.stderr).toBe(0);
     expect(JSON.parse(opened.stdout)).toMatchObject({ hallId });
-    const csv = await runScript("cli/expo.ts", ["analytics", hallId, "--node", node.httpUrl, "--token", await testToken("host"), "--format", "csv"]);
+    const csv = await runScript("cli/expo.ts", ["analytics", hallId, "--node", node.httpUrl, "--token", await testToken(clusterName, "host"), "--format", "csv"]);
     expect(csv.code, csv.stderr).toBe(0);
     expect(csv.stdout.split("\n")[0]).toBe("booth_id,visits,unique_visitors,dwell_total_s,dwell_mean_s,current_visitors");
-    const forbidden = await runScript("cli/expo.ts", ["analytics", hallId, "--node", node.httpUrl, "--token", await testToken("visitor")]);
+    const forbidden = await runScript("cli/expo.ts", ["analytics", hallId, "--node", node.httpUrl, "--token", await testToken(clusterName, "visitor")]);
     expect(forbidden.code).toBe(1);
     expect(forbidden.stderr).toMatch(/403.*FORBIDDEN/);
-    const closed = await runScript("cli/expo.ts", ["close", hallId, "--node", node.httpUrl, "--token", await testToken("host")]);
+    const closed = await runScript("cli/expo.ts", ["close", hallId, "--node", node.httpUrl, "--token", await testToken(clusterName, "host")]);
     expect(closed.code, closed.stderr).toBe(0);
     expect(JSON.parse(closed.stdout)).toMatchObject({ hallId, closed: [hallId], visitors: 0 });
   }, 30_000);
@@ -396,13 +396,13 @@ describe("bad input", () => {
   });
 
   it("a forged zone handoff in the join options is refused FORBIDDEN", async () => {
-    const client = new TsunagiClient({ url: node.httpUrl, token: await testToken("visitor", "forger") });
+    const client = new TsunagiClient({ url: node.httpUrl, token: await testToken(clusterName, "visitor", "forger") });
     const forged = { payload: JSON.stringify({ v: { roomId: HALL, visitorId: 1, subject: "forger", x: 1, y: 1 }, exp: Date.now() + 60_000 }), mac: "AAAA" };
     await refusedWith(client.joinById(HALL, { handoff: forged }), ErrorCode.FORBIDDEN);
   });
 
   it("joining a hall that does not exist is refused UNKNOWN_ROOM", async () => {
-    const client = new TsunagiClient({ url: node.httpUrl, token: await testToken("visitor") });
+    const client = new TsunagiClient({ url: node.httpUrl, token: await testToken(clusterName, "visitor") });
     await refusedWith(ExpoSession.join(client, "no-such-hall"), ErrorCode.UNKNOWN_ROOM);
   });
 });
@@ -433,7 +433,7 @@ describe("analytics", () => {
     a.move(outside.x, outside.y, 0); at("a-out-2");
     await sleep(200);
 
-    const host = await testToken("host");
+    const host = await testToken(clusterName, "host");
     const response = await fetch(`${node.httpUrl}/expo/halls/${hallId}/analytics`, { headers: { authorization: `Bearer ${host}` } });
     expect(response.status).toBe(200);
     const report = await response.json();
@@ -470,7 +470,7 @@ describe("analytics", () => {
     const live = await hostSession.host!.analytics();
     expect(live.booths.find((booth) => booth.boothId === "acme")!.visits).toBe(3);
     // and only hosts may export
-    const refused = await fetch(`${node.httpUrl}/expo/halls/${hallId}/analytics`, { headers: { authorization: `Bearer ${await testToken("visitor")}` } });
+    const refused = await fetch(`${node.httpUrl}/expo/halls/${hallId}/analytics`, { headers: { authorization: `Bearer ${await testToken(clusterName, "visitor")}` } });
     expect(refused.status).toBe(403);
     const unknown = await fetch(`${node.httpUrl}/expo/halls/nope/analytics`, { headers: { authorization: `Bearer ${host}` } });
     expect(unknown.status).toBe(404);

@@ -44,7 +44,7 @@ describe("two regions", () => {
     });
     expect((await probe.best()).id).toBe("jp-osaka");
 
-    const client = new TsunagiClient({ probe, token: await testToken("host") });
+    const client = new TsunagiClient({ probe, token: await testToken(clusterName, "host") });
     const session = await client.joinOrCreate("session", { roomId: "probe-room" });
     const entry = await matchmake(tokyo, "joinById", "session__probe-room", {});
     expect(entry.body.publicAddress).toBe(addressOf(osaka));
@@ -62,7 +62,7 @@ describe("two regions", () => {
 
     // A visitor near Tokyo joins the same room through Tokyo and is sent to Osaka.
     const client = new Client(tokyo.httpUrl);
-    client.auth.token = await testToken("visitor");
+    client.auth.token = await testToken(clusterName, "visitor");
     const room = await client.joinById("session__near-osaka");
     expect(new URL(room.connection.url!).host).toBe(addressOf(osaka));
     await room.leave();
@@ -76,7 +76,7 @@ describe("two regions", () => {
   it("lists rooms of every region in the lobby, with their region", async () => {
     await matchmake(osaka, "create", "session", { roomId: "lobby-osaka", rttHints: { "jp-osaka": 1 } });
     const client = new Client(tokyo.httpUrl);
-    client.auth.token = await testToken("visitor");
+    client.auth.token = await testToken(clusterName, "visitor");
     const lobby = await client.joinOrCreate("lobby");
     const listings = new Map<string, any>();
     lobby.onMessage("rooms", (rooms: any[]) => { for (const r of rooms) listings.set(r.roomId, r); });

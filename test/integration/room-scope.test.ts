@@ -6,18 +6,18 @@
 import "../../server/polyfills.ts";
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { randomUUID } from "node:crypto";
-import { startNode, flushRedisDb, waitFor, testSecret, type NodeProcess } from "../fixtures/processes.ts";
-import { testToken } from "../fixtures/tokens.ts";
+import { startNode, flushRedisDb, waitFor, type NodeProcess } from "../fixtures/processes.ts";
+import { testIssuer } from "../fixtures/tokens.ts";
 import { liveNodes } from "../fixtures/cluster.ts";
 import { openHall, smallHall } from "../fixtures/expo.ts";
 import { testRedisUrl } from "../fixtures/redis.ts";
-import { TokenService, type Role } from "../../server/auth/tokens.ts";
+import type { Role } from "../../server/auth/tokens.ts";
 import { ErrorCode } from "../../proto/index.ts";
 
 // A database of its own on the shared Redis, so Colyseus' unprefixed keys stay apart from other test files.
 const redisUrl = testRedisUrl(15);
 const clusterName = `scope-${randomUUID().slice(0, 8)}`;
-const issuer = new TokenService({ secret: testSecret });
+const issuer = testIssuer(clusterName);
 let a: NodeProcess;
 let b: NodeProcess;
 

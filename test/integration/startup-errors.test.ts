@@ -3,10 +3,13 @@ import { describe, it, expect } from "vitest";
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { repoRoot } from "../fixtures/processes.ts";
+import { testRedisUrl } from "../fixtures/redis.ts";
 
+/** Runs the node with `args`; no TSUNAGI_* setting comes from the test's own environment. */
 function run(args: string[]): Promise<{ code: number | null; output: string }> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("TSUNAGI_")));
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts", "--gateway-port", "0", ...args], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts", "--gateway-port", "0", ...args], { cwd: repoRoot, env, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     child.stdout.on("data", (d) => { output += d; });
     child.stderr.on("data", (d) => { output += d; });
@@ -49,6 +52,23 @@ describe("node start-up errors", () => {
     const { code, output } = await run(["--port", "0", "--demo", "false", "--redis-url", `redis://127.0.0.1:${port}`, "--auth-secret", "x".repeat(32)]);
     expect(code).toBe(1);
     expect(output).toContain(`redisUrl redis://127.0.0.1:${port}: Redis not reachable`);
+    // The secret on the command line is used, with a warning.
+    expect(output).toMatch(/--auth-secret puts a secret in the process list/);
+  });
+
+  it("exits 2 naming the reason when dev mode is asked for with Redis, even a reachable one", async () => {
+    const { code, output } = await run(["--port", "0", "--demo", "false", "--redis-url", testRedisUrl(), "--dev-mode", "true"]);
+    expect(code).toBe(2);
+    expect(output).toMatch(/devMode: refused with Redis/);
+  });
+
+  it("on a non-loopback host: dev mode is off, so no secret exits 2; dev mode asked for exits 2", async () => {
+    const withoutSecret = await run(["--port", "0", "--demo", "false", "--host", "0.0.0.0"]);
+    expect(withoutSecret.code).toBe(2);
+    expect(withoutSecret.output).toMatch(/authSecret: required outside dev mode/);
+    const asked = await run(["--port", "0", "--demo", "false", "--host", "0.0.0.0", "--dev-mode", "true"]);
+    expect(asked.code).toBe(2);
+    expect(asked.output).toMatch(/devMode: refused on host 0.0.0.0/);
   });
 
   it("prints the settings table for --help", async () => {

@@ -53,7 +53,7 @@ async function join(role: Role, via: "proxy" | "direct", options: { devices?: st
   const proxyPort = String(proxy.port);
   const client = new TsunagiClient({
     url: via === "proxy" ? `http://127.0.0.1:${proxy.port}` : node.httpUrl,
-    token: await testToken(role, options.sub),
+    token: await testToken(clusterName, role, options.sub),
     reconnection: { minUptime: 0, minDelay: 50, maxDelay: 500 },
     clientOptions: via === "direct"
       ? { urlBuilder: (url: URL) => { if (url.port === proxyPort) url.port = String(node.port); return url.toString(); } }

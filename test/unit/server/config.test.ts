@@ -56,4 +56,49 @@ describe("loadConfig", () => {
     const config = loadConfig({ env: { TSUNAGI_REDIS_URL: "redis://127.0.0.1:6379", TSUNAGI_AUTH_SECRET: "x".repeat(32) } });
     expect(config.devMode).toBe(false);
   });
+
+  it("refuses dev mode with Redis, naming the reason", () => {
+    const issues = (options: Parameters<typeof loadConfig>[0]) => {
+      try { loadConfig(options); } catch (e) { return (e as ConfigError).issues.join("\n"); }
+      return "";
+    };
+    expect(issues({ env: { TSUNAGI_REDIS_URL: "redis://127.0.0.1:6379" }, argv: ["--dev-mode", "true"] })).toMatch(/devMode: refused with Redis/);
+    expect(issues({ env: { TSUNAGI_CLUSTER_REDIS_URL: "redis://127.0.0.1:6379" }, argv: ["--dev-mode", "true"] })).toMatch(/devMode: refused with Redis/);
+    // With a secret too: dev mode's routes would still mint tokens for anyone.
+    expect(issues({ env: { TSUNAGI_REDIS_URL: "redis://127.0.0.1:6379", TSUNAGI_AUTH_SECRET: "x".repeat(32) }, argv: ["--dev-mode", "true"] })).toMatch(/devMode: refused with Redis/);
+  });
+
+  it("keeps dev mode to loopback hosts: off by default elsewhere (a secret is then required), refused when asked for", () => {
+    expect(() => loadConfig({ env: {}, argv: ["--host", "0.0.0.0"] })).toThrow(/authSecret: required outside dev mode/);
+    expect(loadConfig({ env: { TSUNAGI_AUTH_SECRET: "x".repeat(32) }, argv: ["--host", "0.0.0.0"] }).devMode).toBe(false);
+    expect(loadConfig({ env: { TSUNAGI_AUTH_SECRET: "x".repeat(32) }, argv: ["--host", "192.168.1.20"] }).devMode).toBe(false);
+    expect(() => loadConfig({ env: {}, argv: ["--host", "0.0.0.0", "--dev-mode", "true"] })).toThrow(/devMode: refused on host 0.0.0.0/);
+    for (const host of ["127.0.0.1", "127.0.0.2", "::1", "localhost"]) {
+      expect(loadConfig({ env: {}, argv: ["--host", host] }).devMode, host).toBe(true);
+    }
+    expect(() => loadConfig({ env: {}, argv: ["--dev-mode", "false"] })).toThrow(/authSecret: required/);
+  });
+
+  it("reads the secret from a file, and warns when it is given as a flag", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "tsunagi-secret-"));
+    const file = path.join(dir, "secret");
+    writeFileSync(file, `${"s".repeat(40)}\n`);
+    const redis = { TSUNAGI_REDIS_URL: "redis://127.0.0.1:6379" };
+    const fromFile = loadConfig({ env: { ...redis, TSUNAGI_AUTH_SECRET_FILE: file } });
+    expect(fromFile.authSecret).toBe("s".repeat(40));
+    expect(fromFile.warnings).toEqual([]);
+    expect(loadConfig({ env: { ...redis, TSUNAGI_AUTH_SECRET: "e".repeat(32) } }).warnings).toEqual([]);
+    const fromFlag = loadConfig({ env: redis, argv: ["--auth-secret", "f".repeat(32)] });
+    expect(fromFlag.authSecret).toBe("f".repeat(32));
+    expect(fromFlag.warnings.join("\n")).toMatch(/--auth-secret puts a secret in the process list/);
+    expect(() => loadConfig({ env: { ...redis, TSUNAGI_AUTH_SECRET: "e".repeat(32) }, argv: ["--auth-secret-file", file] })).toThrow(/not both/);
+    expect(() => loadConfig({ env: redis, argv: ["--auth-secret-file", path.join(dir, "missing")] })).toThrow(/authSecretFile .*missing/);
+    writeFileSync(file, "short\n");
+    expect(() => loadConfig({ env: redis, argv: ["--auth-secret-file", file] })).toThrow(/at least 32 characters/);
+  });
+
+  it("takes the maximum token age from the settings", () => {
+    expect(loadConfig({ env: {} }).tokenMaxAgeSeconds).toBe(86_400);
+    expect(loadConfig({ env: { TSUNAGI_TOKEN_MAX_AGE_SECONDS: "600" } }).tokenMaxAgeSeconds).toBe(600);
+  });
 });

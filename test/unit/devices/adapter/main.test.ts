@@ -4,6 +4,9 @@
  * arguments and exit 0 on SIGTERM.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, it, expect } from "vitest";
 import { ArgsError, parseAdapterArgs } from "../../../../devices/adapter/args.ts";
@@ -19,6 +22,7 @@ describe("parseAdapterArgs", () => {
     expect(args).toEqual({
       deviceId: "ex-1", driver: "sim-excavator", nodes: ["http://127.0.0.1:2567", "http://127.0.0.1:2568/"],
       credential: { secret: SECRET }, telemetryHz: 10, statusPort: 0, logLevel: "debug", logFormat: "json", help: false,
+      warnings: [expect.stringMatching(/--secret puts a secret in the process list/)],
     });
   });
 
@@ -41,7 +45,9 @@ describe("parseAdapterArgs", () => {
     [[...BASE, "--node", "http://127.0.0.1:2567", "--secret", SECRET], /given twice/],
     [BASE, /a credential is required/],
     [[...BASE, "--secret", "xyz"], /--secret must be the 64 hex/],
-    [[...BASE, "--secret", SECRET, "--token", "t"], /--secret or --token, not both/],
+    [[...BASE, "--secret", SECRET, "--token", "t"], /--secret and --token both give a credential/],
+    [[...BASE, "--secret", SECRET, "--secret-file", "/nonexistent"], /--secret or --secret-file/],
+    [[...BASE, "--secret-file", "/nonexistent/secret"], /--secret-file \/nonexistent\/secret/],
     [[...BASE, "--secret", SECRET, "--telemetry-hz", "fast"], /--telemetry-hz "fast"/],
     [[...BASE, "--secret", SECRET, "--telemetry-hz", "0"], /--telemetry-hz/],
     [[...BASE, "--secret", SECRET, "--log-level", "loud"], /--log-level "loud"/],
@@ -57,8 +63,22 @@ describe("parseAdapterArgs", () => {
   });
 
   it("refuses both credentials in the environment", () => {
-    expect(() => parseAdapterArgs(BASE, { TSUNAGI_DEVICE_SECRET: SECRET, TSUNAGI_DEVICE_TOKEN: "t" })).toThrow(/both TSUNAGI_DEVICE_SECRET and TSUNAGI_DEVICE_TOKEN/);
+    expect(() => parseAdapterArgs(BASE, { TSUNAGI_DEVICE_SECRET: SECRET, TSUNAGI_DEVICE_TOKEN: "t" })).toThrow(/TSUNAGI_DEVICE_SECRET and TSUNAGI_DEVICE_TOKEN both give a credential/);
     expect(() => parseAdapterArgs(BASE, { TSUNAGI_DEVICE_SECRET: "nothex" })).toThrow(/TSUNAGI_DEVICE_SECRET must be the 64 hex/);
+  });
+
+  it("reads the credential from a file, and warns only when it is given as a flag", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "tsunagi-adapter-"));
+    const secretFile = path.join(dir, "secret");
+    writeFileSync(secretFile, `${SECRET}\n`);
+    const tokenFile = path.join(dir, "token");
+    writeFileSync(tokenFile, "file-jwt\n");
+    expect(parseAdapterArgs([...BASE, "--secret-file", secretFile], {})).toMatchObject({ credential: { secret: SECRET }, warnings: [] });
+    expect(parseAdapterArgs(BASE, { TSUNAGI_DEVICE_SECRET_FILE: secretFile })).toMatchObject({ credential: { secret: SECRET }, warnings: [] });
+    expect(parseAdapterArgs(BASE, { TSUNAGI_DEVICE_TOKEN_FILE: tokenFile })).toMatchObject({ credential: { token: "file-jwt" }, warnings: [] });
+    expect(parseAdapterArgs([...BASE, "--token-file", tokenFile], { TSUNAGI_DEVICE_SECRET: SECRET })).toMatchObject({ credential: { token: "file-jwt" }, warnings: [] });
+    expect(parseAdapterArgs(BASE, { TSUNAGI_DEVICE_SECRET: SECRET }).warnings).toEqual([]);
+    expect(parseAdapterArgs([...BASE, "--token", "flag-jwt"], {}).warnings.join("\n")).toMatch(/--token puts a secret in the process list/);
   });
 
   it("--help short-circuits the checks", () => {
