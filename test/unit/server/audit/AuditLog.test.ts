@@ -39,6 +39,7 @@ describe("AuditLog", () => {
     const { log } = freshLog();
     const first = await log.append("lease.granted", { deviceId: "ex-1", sessionId: "op-a", leaseId: "L1" }, 1000);
     const second = await log.append("estop.raised", { deviceId: "ex-1", by: "op-a" }, 2000);
+    await log.flushed();
     expect(first.prev).toBe(GENESIS);
     expect(second.prev).toBe(first.hash);
     expect(second.hash).toBe(entryHash(first.hash, 2, "estop.raised", 2000, { deviceId: "ex-1", by: "op-a" }));
@@ -51,6 +52,7 @@ describe("AuditLog", () => {
     const { log, key } = freshLog();
     const other = new AuditLog(redis, key);
     await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 ? log : other).append("command.summary", { n: i })));
+    await Promise.all([log.flushed(), other.flushed()]);
     const report = await log.verify();
     expect(report).toMatchObject({ ok: true, entries: 50 });
   });
@@ -58,6 +60,7 @@ describe("AuditLog", () => {
   it("detects an edited entry", async () => {
     const { log, key } = freshLog();
     for (let i = 0; i < 5; i++) await log.append("lease.renewed", { i });
+    await log.flushed();
     await rewriteEntry(key, 2, (f) => { f.data = JSON.stringify({ i: 99 }); });
     const report = await log.verify();
     expect(report.ok).toBe(false);
@@ -68,12 +71,14 @@ describe("AuditLog", () => {
   it("detects deleted entries, in the middle and at the end", async () => {
     const middle = freshLog();
     for (let i = 0; i < 4; i++) await middle.log.append("lease.renewed", { i });
+    await middle.log.flushed();
     const ids = (await redis.xrange(middle.key, "-", "+")).map(([id]) => id);
     await redis.xdel(middle.key, ids[1]);
     expect((await middle.log.verify()).ok).toBe(false);
 
     const end = freshLog();
     for (let i = 0; i < 4; i++) await end.log.append("lease.renewed", { i });
+    await end.log.flushed();
     const last = (await redis.xrevrange(end.key, "+", "-", "COUNT", 1))[0][0];
     await redis.xdel(end.key, last);
     const report = await end.log.verify();
@@ -90,6 +95,7 @@ describe("AuditLog", () => {
     const { log, clusterName, room, key } = freshLog();
     await log.append("lease.granted", { leaseId: "L1" });
     await log.append("lease.released", { leaseId: "L1" });
+    await log.flushed();
     const exported = await runCli(["export", "--room", room, "--cluster-name", clusterName]);
     expect(exported.code).toBe(0);
     const lines = exported.stdout.trim().split("\n").map((l) => JSON.parse(l));
