@@ -68,7 +68,7 @@ export class AuditLogs {
   readonly journal: AuditJournal;
   /** Live logs by stream key. */
   private readonly logs = new Map<string, AuditLog>();
-  /** Heads the journal holds for streams with no live log, by stream key. */
+  /** Heads of streams with no live log (from the journal, or of a log forgotten while idle), by stream key. */
   private readonly journalHeads = new Map<string, ChainPoint>();
   /** Each live stream's checkpoint as last read, by stream key (the journal keeps what is above). */
   private readonly checkpoints = new Map<string, number>();
@@ -214,6 +214,9 @@ export class AuditLogs {
     const now = Date.now();
     for (const [stream, log] of this.logs) {
       if (log.pendingCount > 0 || now - log.lastUsedAt < IDLE_LOG_MS) continue;
+      // The head stays known, so the log goes on from it even while Redis is away.
+      const head = log.headPoint;
+      if (head) this.journalHeads.set(stream, head);
       log.close();
       this.logs.delete(stream);
       this.checkpoints.delete(stream);
