@@ -123,6 +123,8 @@ export class HallChannels {
   private readonly presence: Presence;
   /** The hall, this room, and where failures go. */
   private readonly host: HallChannelsHost;
+  /** The highest visitor id this zone handed out. */
+  private lastVisitorId = 0;
   /** Subscriptions to undo on close: each channel and the guarded callback given for it. */
   private readonly subscriptions: Array<[string, (data: unknown) => void]> = [];
 
@@ -216,9 +218,16 @@ export class HallChannels {
     else await this.presence.hdel(this.key("presentations"), state.boothId!);
   }
 
-  /** A fresh visitor id, unique in the hall. */
-  nextVisitorId(): Promise<number> {
-    return this.presence.incr(this.key("visitor-seq"));
+  /**
+   * A fresh visitor id, unique in the hall. A counter that went back (the region Redis
+   * restarted empty or from an older snapshot) is moved past every id this zone handed
+   * out, so its visitors do not get the id of one already here.
+   */
+  async nextVisitorId(): Promise<number> {
+    const id = await this.presence.incr(this.key("visitor-seq"));
+    if (id > this.lastVisitorId) return (this.lastVisitorId = id);
+    await this.presence.set(this.key("visitor-seq"), String(this.lastVisitorId));
+    return this.nextVisitorId();
   }
 
   /** The register's record of a visitor id, in whichever zone it is; undefined when it is not in the hall. */

@@ -183,3 +183,15 @@ describe("HallChannels: the hall's keys expire", () => {
     }
   });
 });
+
+describe("HallChannels: visitor ids", () => {
+  it("a visitor counter that went back (Redis restarted empty) does not hand out an id this zone already gave", async () => {
+    const presence = new LocalPresence();
+    const { hall } = zoneRoom(presence, "h", "");
+    expect([await hall.nextVisitorId(), await hall.nextVisitorId(), await hall.nextVisitorId()]).toEqual([1, 2, 3]);
+    await presence.del(hallKey("h", "visitor-seq"));
+    // Old code: 1 again, the id of a visitor still in the hall.
+    expect(await hall.nextVisitorId()).toBe(4);
+    expect(await hall.nextVisitorId()).toBe(5);
+  });
+});
