@@ -93,17 +93,22 @@ export async function createBackends(config: NodeConfig, logger: Logger, metrics
   };
 }
 
-/** Logs an outage of `client` once, and its end, and calls `back` each time it is reachable again. */
+/** Logs an outage of `client` once, and its end, and calls `back` each time it is reachable again after losing its connection. */
 function watchRedis(client: Redis, name: string, consequence: string, logger: Logger, back: () => void) {
   // ioredis reconnects by itself; say so once per outage instead of once per attempt.
-  let down = false;
+  let reported = false;
+  // A Redis restarted quickly is back at the first attempt, with no error in between: the
+  // closed connection, not an error, is what says it may have come back empty.
+  let lost = false;
+  client.on("close", () => { lost = true; });
   client.on("error", (error) => {
-    if (!down) logger.error({ err: error }, `${name} unreachable; ${consequence}`);
-    down = true;
+    if (!reported) logger.error({ err: error }, `${name} unreachable; ${consequence}`);
+    reported = true;
   });
   client.on("ready", () => {
-    if (!down) return;
-    down = false;
+    if (!lost) return;
+    lost = false;
+    reported = false;
     logger.info(`${name} reachable again`);
     back();
   });
