@@ -7,7 +7,7 @@
  * @example
  *   const backends = await createBackends(config, logger);
  *   const directory = backends.directory;   // RedisRoomDirectory or InMemoryRoomDirectory
- *   backends.close();
+ *   await backends.close();
  */
 import { LocalDriver, LocalPresence, type matchMaker, type Presence } from "@colyseus/core";
 import { RedisDriver } from "@colyseus/redis-driver";
