@@ -39,8 +39,8 @@ export interface AuditJournal {
   acked(stream: string, seq: number): void;
   /** What the journal holds, by stream. */
   read(): Map<string, JournalStream>;
-  /** Rewrites the journal keeping, per stream, the entries above the seq `keepAbove` answers (undefined: drop the stream). */
-  compact(keepAbove: (stream: string, held: JournalStream) => number | undefined): void;
+  /** Rewrites the journal keeping, per stream, the entries above the seq `keepAbove` answers (undefined: drop the stream); answers the bytes kept. */
+  compact(keepAbove: (stream: string, held: JournalStream) => number | undefined): number;
   /** Flushes the file to disk. */
   sync(): void;
   /** Bytes written since the last compaction, a hint for when to compact. */
@@ -95,12 +95,13 @@ export class FileAuditJournal implements AuditJournal {
     return foldJournal(this.lines());
   }
 
-  compact(keepAbove: (stream: string, held: JournalStream) => number | undefined): void {
+  compact(keepAbove: (stream: string, held: JournalStream) => number | undefined): number {
     const lines = keptLines(this.read(), keepAbove);
     const temporary = `${this.file}.compacting`;
     const fd = openSync(temporary, "w");
+    const text = lines.length ? lines.map((line) => JSON.stringify(line)).join("\n") + "\n" : "";
     try {
-      if (lines.length) writeSync(fd, lines.map((line) => JSON.stringify(line)).join("\n") + "\n");
+      if (text) writeSync(fd, text);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -109,6 +110,7 @@ export class FileAuditJournal implements AuditJournal {
     closeSync(this.fd);
     this.fd = openSync(this.file, "a");
     this.written = 0;
+    return Buffer.byteLength(text);
   }
 
   sync(): void {
@@ -156,9 +158,10 @@ export class MemoryAuditJournal implements AuditJournal {
   read(): Map<string, JournalStream> {
     return foldJournal(this.lines);
   }
-  compact(keepAbove: (stream: string, held: JournalStream) => number | undefined): void {
+  compact(keepAbove: (stream: string, held: JournalStream) => number | undefined): number {
     this.lines = keptLines(this.read(), keepAbove);
     this.written = 0;
+    return this.lines.length;
   }
   sync(): void {}
   close(): void {}

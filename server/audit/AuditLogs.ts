@@ -31,7 +31,7 @@ import type { ChainPoint } from "./auditChain.ts";
 
 /** A log idle this long with nothing pending is forgotten (its journal entries go at the next compaction). */
 export const IDLE_LOG_MS = 60 * 60_000;
-/** The journal is compacted once this much was written to it since the last time. */
+/** The journal is compacted once this much (or as much as the last compaction kept, if more) was written to it since. */
 export const COMPACT_AFTER_BYTES = 1024 * 1024;
 /** "Redis unreachable" is logged at most this often. */
 const UNREACHABLE_LOG_MS = 10_000;
@@ -75,6 +75,8 @@ export class AuditLogs {
   /** Anchor, archive and compaction timer; the journal's fsync timer. */
   private readonly choresTimer: NodeJS.Timeout;
   private readonly syncTimer: NodeJS.Timeout;
+  /** Bytes written to the journal after which it is compacted again: what compaction leaves grows it at most 2×. */
+  private compactAfter = COMPACT_AFTER_BYTES;
   /** Journal bytes at the last fsync. */
   private syncedBytes = 0;
   /** When "unreachable" was last logged. */
@@ -99,7 +101,7 @@ export class AuditLogs {
   replay(): void {
     for (const [stream, held] of this.journal.read()) {
       const seqs = [...held.entries.keys()].sort((a, b) => a - b);
-      const last = held.entries.get(seqs.at(-1)!);
+      const last = held.entries.get(seqs[seqs.length - 1]);
       if (!last) continue;
       this.journalHeads.set(stream, { seq: last.seq, hash: last.hash });
       const unpushed = seqs.filter((seq) => seq > held.acked).map((seq) => held.entries.get(seq)!);
@@ -124,7 +126,7 @@ export class AuditLogs {
     this.anchor();
     for (const log of this.logs.values()) await this.archiveIfLong(log);
     this.forgetIdle();
-    if (this.journal.written >= COMPACT_AFTER_BYTES) this.compact();
+    if (this.journal.written >= this.compactAfter) this.compact();
   }
 
   /** Writes every live log's head to the anchor file (kept with the streams it named before), and logs them. */
@@ -226,11 +228,13 @@ export class AuditLogs {
   /** Keeps what Redis may need again: live streams above their checkpoint, and anything not yet pushed. */
   compact(): void {
     try {
-      this.journal.compact((stream, held) => {
+      const kept = this.journal.compact((stream, held) => {
         if (this.logs.has(stream)) return this.checkpoints.get(stream) ?? 0;
-        const last = Math.max(0, ...held.entries.keys());
+        let last = 0;
+        for (const seq of held.entries.keys()) last = Math.max(last, seq);
         return held.acked >= last ? undefined : held.acked;
       });
+      this.compactAfter = Math.max(COMPACT_AFTER_BYTES, kept);
       this.syncedBytes = 0;
     } catch (error) {
       this.options.logger.error({ err: error }, "audit: compacting the journal failed; it goes on growing until the next try");
