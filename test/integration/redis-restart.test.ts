@@ -86,9 +86,8 @@ describe.each([
       const entries = await auditLog.export();
       return entries.some((e) => e.type === "commands.summary") && entries;
     }, 10_000, "a command summary in the audit log");
-    const acksBefore = controls.latency().samples;
-
     await redis.restart();
+    const restartedAt = Date.now();
 
     // --- the node survived, said so, and no client lacked an error listener ---------------
     await waitFor(() => node.output().includes("cluster Redis reachable again"), 20_000, "the node to reconnect");
@@ -116,8 +115,14 @@ describe.each([
       expect(answer).not.toBe("no answer");
       expect(answer).not.toBe("refused undefined");
     } else {
-      // Enrolment persisted: the machine keeps answering to its operator.
-      await waitFor(() => controls.latency().samples > acksBefore + 20, 10_000, "acks after the restart");
+      // Enrolment persisted: the machine keeps answering to its operator (a lease lost to
+      // the busy machine's latency meanwhile is taken again: what counts is the device).
+      let applied = 0;
+      controls.on("ack", (ack) => { if (ack.status === Status.APPLIED && Date.now() > restartedAt) applied++; });
+      await waitFor(async () => {
+        if (!controls.holding) await controls.acquire().catch(() => {});
+        return applied >= 5;
+      }, 20_000, "commands applied by the excavator after the restart");
       expect((await excavator.status()).state).toBe("online");
     }
     controls.stop();
