@@ -59,6 +59,12 @@ export class RegionNode {
   private stopping?: Promise<void>;
   /** Registry heartbeat timer. */
   private heartbeatTimer?: NodeJS.Timeout;
+  /** Timer of the directory sweep (entries of nodes that left the registry). */
+  private sweepTimer?: NodeJS.Timeout;
+  /** When the cluster Redis last came back: the sweep waits until every node had time to claim again. */
+  private clusterBackAt = 0;
+  /** Ends the reconnection listener. */
+  private stopWatchingRedis?: () => void;
   /** Ends this node's answers to other nodes' rooms asking for their devices. */
   private stopServingDeviceRequests?: () => void;
   /** Event-loop delay histogram, reset every heartbeat. */
@@ -106,7 +112,7 @@ export class RegionNode {
     const tokens = new TokenService({ key: keys.token, audience: config.clusterName, maxAgeSeconds: config.tokenMaxAgeSeconds });
     const topology = config.regionsFile ? RegionTopology.fromFile(config.regionsFile) : undefined;
 
-    const backends = await createBackends(config, logger);
+    const backends = await createBackends(config, logger, metrics);
     const bodyLimits = Object.assign({}, ...modules.map((module) => module.http?.bodyLimits ?? {}));
     const bound = await bindTransport(config.transport, config.host, config.port, config.limits.maxFrameBytes, bodyLimits)
       .catch((error) => { backends.abandon(); throw error; });
@@ -173,6 +179,9 @@ export class RegionNode {
     await node.heartbeat();
     node.heartbeatTimer = setInterval(() => void node!.heartbeat(), config.cluster.heartbeatMs);
     node.heartbeatTimer.unref();
+    node.stopWatchingRedis = backends.onReconnect((which) => void (which === "cluster" ? node!.reassertCluster() : node!.reassertRegion()));
+    node.sweepTimer = setInterval(() => void node!.sweepDirectory(), sweepIntervalMs(config));
+    node.sweepTimer.unref();
     for (const module of modules) {
       try {
         await module.started?.(context);
@@ -223,6 +232,57 @@ export class RegionNode {
   }
 
   /**
+   * The cluster Redis is back, perhaps empty or rolled back (restarted without
+   * persistence, or from an older snapshot): this node's registry entry first, then the
+   * directory entries of its rooms and the claims of its rooms' devices, so no other node
+   * opens a second copy of a room or takes its machines. What another node took meanwhile
+   * is logged and counted (ROOM_CONFLICT); that node's room then wins the device's adapter
+   * through the directory, and this room sees the device go offline (the machine stops).
+   */
+  private async reassertCluster() {
+    this.clusterBackAt = Date.now();
+    if (this.draining) return;
+    await this.heartbeat();
+    try {
+      const report = await this.directory.reassert();
+      this.logger.info({ rooms: report.rooms, devices: report.devices }, `cluster Redis back: registry entry, ${report.rooms} rooms and ${report.devices} device claims asserted again`);
+      for (const owner of report.lostRooms) {
+        this.metrics.errors.inc({ code: "ROOM_CONFLICT", source: "directory" });
+        this.logger.error({ roomId: owner.roomId, owner: owner.nodeId }, `room ${owner.roomId}: node ${owner.nodeId} claimed it while the cluster Redis was away; this node's copy is no longer in the directory`);
+      }
+      for (const { deviceId, owner } of report.lostDevices) {
+        this.metrics.errors.inc({ code: "ROOM_CONFLICT", source: "directory" });
+        this.logger.error({ deviceId, owner }, `device ${deviceId}: room ${owner.roomId} on node ${owner.nodeId} claimed it while the cluster Redis was away`);
+      }
+    } catch (error) {
+      this.logger.error({ err: error }, "cluster Redis back, but claiming this node's rooms and devices again failed; it is tried again when the connection next comes back");
+    }
+  }
+
+  /** The region Redis is back: Colyseus' record of this process and its rooms' listings, which a restarted Redis lost. */
+  private async reassertRegion() {
+    if (this.draining) return;
+    try {
+      await matchMaker.stats.persist(true);
+      await matchMaker.restoreMissingRoomCaches();
+      this.logger.info("region Redis back: this node's process and room listings asserted again");
+    } catch (error) {
+      this.logger.error({ err: error }, "region Redis back, but restoring this node's room listings failed");
+    }
+  }
+
+  /** Removes directory entries and device claims of nodes that left the registry (crashed), so they do not pile up. */
+  private async sweepDirectory() {
+    if (this.draining || Date.now() - this.clusterBackAt < 2 * this.config.cluster.nodeTtlMs) return;
+    try {
+      const swept = await this.directory.sweep();
+      if (swept.rooms || swept.devices) this.logger.info(swept, `directory: removed ${swept.rooms} rooms and ${swept.devices} device claims of nodes gone from the registry`);
+    } catch (error) {
+      this.logger.warn({ err: error }, "directory sweep failed; tried again later");
+    }
+  }
+
+  /**
    * Drains and stops: no new seats, every client told to reconnect elsewhere, rooms
    * closed, registry entry removed. Bounded by `drainTimeoutMs`.
    */
@@ -236,6 +296,8 @@ export class RegionNode {
     this.logger.info({ reason }, `draining node ${this.nodeId}`);
     await this.heartbeat();
     clearInterval(this.heartbeatTimer);
+    clearInterval(this.sweepTimer);
+    this.stopWatchingRedis?.();
 
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<"timeout">((resolve) => { timer = setTimeout(() => resolve("timeout"), this.config.drainTimeoutMs); });
@@ -251,13 +313,18 @@ export class RegionNode {
     await this.registry.remove(this.nodeId).catch(() => {});
     await this.directory.close().catch(() => {});
     await this.registry.close().catch(() => {});
-    this.backends.close();
+    await this.backends.close();
     this.loopDelay.disable();
     uninstallInputGuard();
     setNodeContext(undefined);
     setAuthority(undefined);
     this.logger.info({ outcome }, `node ${this.nodeId} stopped`);
   }
+}
+
+/** How often a node sweeps the directory: rarely (each node does it), long after a node's entry would have expired. */
+export function sweepIntervalMs(config: NodeConfig): number {
+  return Math.max(30_000, 10 * config.cluster.nodeTtlMs);
 }
 
 /** Colyseus logs through this, so its lines are JSON like ours. */

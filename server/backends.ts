@@ -7,7 +7,7 @@
  * @example
  *   const backends = await createBackends(config, logger);
  *   const directory = backends.directory;   // RedisRoomDirectory or InMemoryRoomDirectory
- *   backends.close();
+ *   await backends.close();
  */
 import { LocalDriver, LocalPresence, type matchMaker, type Presence } from "@colyseus/core";
 import { RedisDriver } from "@colyseus/redis-driver";
@@ -18,7 +18,10 @@ import type { Logger } from "./observability/logging.ts";
 import { InMemoryNodeRegistry, RedisNodeRegistry, type NodeRegistry } from "./cluster/NodeRegistry.ts";
 import { InMemoryRoomDirectory, RedisRoomDirectory, type RoomDirectory } from "./cluster/RoomDirectory.ts";
 import { InMemoryDeviceRegistry, RedisDeviceRegistry, type DeviceRegistry } from "./auth/DeviceCredentials.ts";
-import { AuditLog, InMemoryAuditLog, auditStreamKey, type AuditSink } from "./audit/AuditLog.ts";
+import { InMemoryAuditLog, auditStreamKey, type AuditSink } from "./audit/AuditLog.ts";
+import { AuditLogs } from "./audit/AuditLogs.ts";
+import type { NodeMetrics } from "./observability/metrics.ts";
+import { SafeEmitter } from "../common/SafeEmitter.ts";
 
 export interface Backends {
   /** Colyseus presence: the region's pub/sub and shared keys. */
@@ -33,46 +36,82 @@ export interface Backends {
   deviceRegistry: DeviceRegistry;
   /** The audit log of a teleop room. */
   audit(roomId: string): AuditSink;
+  /**
+   * Calls `listener` each time a Redis connection is back after an outage ("cluster":
+   * registry, directory, devices, audit; "region": presence and driver), so the node can
+   * claim again what a restarted Redis lost. Returns an unsubscribe.
+   */
+  onReconnect(listener: (which: "cluster" | "region") => void): () => void;
   /** Closes the connections these backends opened themselves (not Colyseus', which closes presence and driver). */
-  close(): void;
+  close(): Promise<void>;
   /** Closes everything, presence and driver too: for a start that failed before Colyseus took them over. */
   abandon(): void;
 }
 
 /** The backends `config` asks for; fails with a clear message when a Redis is unreachable. */
-export async function createBackends(config: NodeConfig, logger: Logger): Promise<Backends> {
+export async function createBackends(config: NodeConfig, logger: Logger, metrics?: NodeMetrics): Promise<Backends> {
   if (!config.redisUrl) return inMemoryBackends(config);
   await assertRedisReachable("redisUrl", config.redisUrl);
   if (config.clusterRedisUrl) await assertRedisReachable("clusterRedisUrl", config.clusterRedisUrl);
 
+  const reconnected = new SafeEmitter<{ back: (which: "cluster" | "region") => void }>((error) => logger.error({ err: error }, "a Redis reconnection listener failed"));
   const cluster = new Redis(config.clusterRedisUrl ?? config.redisUrl, { maxRetriesPerRequest: 2 });
-  // ioredis reconnects by itself; say so once per outage instead of once per attempt.
-  let clusterDown = false;
-  cluster.on("error", (error) => {
-    if (!clusterDown) logger.error({ err: error }, "cluster Redis unreachable; registry and directory calls fail until it is back");
-    clusterDown = true;
-  });
-  cluster.on("ready", () => {
-    if (clusterDown) logger.info("cluster Redis reachable again");
-    clusterDown = false;
-  });
+  watchRedis(cluster, "cluster Redis", "registry, directory, device and audit calls fail (audit entries wait in the journal) until it is back", logger, () => reconnected.emit("back", "cluster"));
+  // Every client gets an error listener (an EventEmitter without one throws "Unhandled
+  // error event"); presence adds its own too, the driver none.
+  const presenceClient = new Redis(config.redisUrl);
+  watchRedis(presenceClient, "region Redis", "presence and matchmaking fail until it is back", logger, () => reconnected.emit("back", "region"));
+  const driverClient = new Redis(config.redisUrl);
+  driverClient.on("error", () => { /* reported through the presence connection, to the same server */ });
   const prefix = `${config.clusterName}:`;
-  const presence = new RedisPresence(config.redisUrl);
-  const driver = new RedisDriver(config.redisUrl);
+  const presence = new RedisPresence(presenceClient);
+  const driver = new RedisDriver(driverClient);
+  const auditLogs = new AuditLogs({
+    redis: cluster, clusterName: config.clusterName, nodeId: config.nodeId, dir: config.audit.dir,
+    anchorMs: config.audit.anchorMs, maxEntries: config.audit.maxEntries, logger: logger.child({ component: "audit" }), metrics,
+  });
+  auditLogs.replay();
+  reconnected.on("back", (which) => { if (which === "cluster") auditLogs.kick(); });
+  const closeCluster = async () => {
+    await auditLogs.close();
+    cluster.disconnect();
+  };
   return {
     presence,
     driver,
     registry: new RedisNodeRegistry(cluster, prefix),
     directory: new RedisRoomDirectory(cluster, prefix),
     deviceRegistry: new RedisDeviceRegistry(cluster, prefix),
-    audit: (roomId) => new AuditLog(cluster, auditStreamKey(config.clusterName, roomId)),
-    close: () => cluster.disconnect(),
+    audit: (roomId) => auditLogs.log(roomId),
+    onReconnect: (listener) => reconnected.on("back", listener),
+    close: closeCluster,
     abandon: () => {
-      cluster.disconnect();
+      void closeCluster();
       void Promise.resolve(presence.shutdown()).catch(() => { /* closing: nothing left to tell */ });
       void Promise.resolve(driver.shutdown()).catch(() => { /* likewise */ });
     },
   };
+}
+
+/** Logs an outage of `client` once, and its end, and calls `back` each time it is reachable again after losing its connection. */
+function watchRedis(client: Redis, name: string, consequence: string, logger: Logger, back: () => void) {
+  // ioredis reconnects by itself; say so once per outage instead of once per attempt.
+  let reported = false;
+  // A Redis restarted quickly is back at the first attempt, with no error in between: the
+  // closed connection, not an error, is what says it may have come back empty.
+  let lost = false;
+  client.on("close", () => { lost = true; });
+  client.on("error", (error) => {
+    if (!reported) logger.error({ err: error }, `${name} unreachable; ${consequence}`);
+    reported = true;
+  });
+  client.on("ready", () => {
+    if (!lost) return;
+    lost = false;
+    reported = false;
+    logger.info(`${name} reachable again`);
+    back();
+  });
 }
 
 function inMemoryBackends(config: NodeConfig): Backends {
@@ -89,7 +128,8 @@ function inMemoryBackends(config: NodeConfig): Backends {
       if (!log) logs.set(roomId, (log = new InMemoryAuditLog(auditStreamKey(config.clusterName, roomId))));
       return log;
     },
-    close: () => {},
+    onReconnect: () => () => {},
+    close: async () => {},
     abandon: () => {},
   };
 }

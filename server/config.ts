@@ -142,6 +142,16 @@ export const configSchema = z.object({
     backpressureBytes: z.number().int().min(1024),
     /** A hall layout file to open when the node starts. */
     hallFile: z.string().min(1).optional(),
+    /** A hall's keys (layout, register, bans, analytics...) expire this long after its last open zone last touched them, ms. */
+    hallRetentionMs: z.number().int().min(60_000),
+  }),
+  audit: z.object({
+    /** The node's audit journal, anchor file and archive live here (Redis mode). */
+    dir: z.string().min(1),
+    /** How often each audit log's head is anchored to a file outside Redis (and logged), and long streams archived, ms. */
+    anchorMs: z.number().int().min(100).max(3_600_000),
+    /** Entries an audit stream keeps in Redis; past this the oldest half is archived to files and trimmed. */
+    maxEntries: z.number().int().min(10),
   }),
 });
 
@@ -209,6 +219,12 @@ export const defaults: ConfigInput = {
     heatmapCellSize: 5,
     handoffMargin: 1,
     backpressureBytes: 256 * 1024,
+    hallRetentionMs: 7 * 24 * 3_600_000,
+  },
+  audit: {
+    dir: ".tsunagi/audit",
+    anchorMs: 60_000,
+    maxEntries: 100_000,
   },
 };
 
@@ -280,6 +296,10 @@ setting("expo.heatmapCellSize", "number", "analytics heatmap cell edge, metres")
 setting("expo.handoffMargin", "number", "metres past a zone border before the handoff");
 setting("expo.backpressureBytes", "int", "unsent bytes above which a visitor skips frames");
 setting("expo.hallFile", "string", "hall layout file to open at start");
+setting("expo.hallRetentionMs", "int", "how long a closed (or abandoned) hall's keys stay in Redis, ms");
+setting("audit.dir", "string", "directory of the node's audit journal, anchor file and archive");
+setting("audit.anchorMs", "int", "how often audit heads are anchored to a file (and long streams archived), ms");
+setting("audit.maxEntries", "int", "entries an audit stream keeps in Redis before the oldest half is archived and trimmed");
 
 export const configSettings: ReadonlyArray<{ flag: string; env: string; doc: string }> = settings;
 

@@ -39,7 +39,7 @@ import { VisitorMoves, MAX_AVATAR } from "./VisitorMoves.ts";
 import { ExpoAnalytics, mergeSnapshots } from "./Analytics.ts";
 import { verify, type Signed } from "./signing.ts";
 import { announceArrival, reserveZoneSeat, verifiedHandoff } from "./ZoneSeats.ts";
-import { HallChannels, type HallEvent } from "./HallChannels.ts";
+import { HALL_KEEP_MS, HallChannels, type HallEvent } from "./HallChannels.ts";
 import { Crowd } from "./Crowd.ts";
 import { VisitorView, type VisitorViewHost } from "./VisitorView.ts";
 import { TickSlices } from "./TickSlices.ts";
@@ -137,7 +137,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     const localById = (visitorId: number) => this.crowd.localById(visitorId);
     const now = () => Date.now();
     this.hall = new HallChannels(this.presence, {
-      hallId, roomId: this.roomId, zoneId, background: (work, what) => this.background(work, what),
+      hallId, roomId: this.roomId, zoneId, retentionMs: expo.hallRetentionMs, background: (work, what) => this.background(work, what),
       onHandlerError: (error, channel) => context.logger.error({ err: error, channel }, "expo hall message handler failed"),
     });
     this.zones = new ZoneLink({
@@ -207,6 +207,8 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     this.slices.start();
     // At its own phase: the zones of a hall open together.
     this.timers.every(1000, () => this.everySecond());
+    this.hall.keep();
+    this.timers.every(HALL_KEEP_MS, () => this.hall.keep());
     context.logger.info({ hallId, zoneId: zoneId || undefined, roomId: this.roomId, booths: booths.length, neighbours: this.zones.neighbours.map((z) => z.id) },
       `expo hall "${hallId}"${this.zone ? ` zone "${zoneId}"` : ""} open`);
   }
@@ -305,7 +307,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     this.slices?.stop();
     this.timers.stop();
     this.hall?.close();
-    void this.publishAnalytics();
+    void this.publishAnalytics().then(() => this.hall?.keep());
   }
 
   /** The next zone welcomed a visitor handed on from here (its remoteRoomCall, before its welcome): no more frames from here. */

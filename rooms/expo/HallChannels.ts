@@ -3,7 +3,9 @@
  * in cluster mode, memory in embedded mode): key and channel names, the hall-wide events
  * every zone applies to its own visitors, and HallChannels, one zone room's side of them.
  *
- * Keys (prefix `expo:{hallId}:`):
+ * Keys (prefix `expo:{hallId}:`), each expiring `expo.hallRetentionMs` after the hall's
+ * last open zone last refreshed them (keep()): a closed hall's figures stay exportable that
+ * long, and the keys of a hall whose nodes all died do not stay forever:
  *   layout          the validated layout JSON (set when the hall opens)
  *   visitor-seq     INCR: the next visitor id
  *   visitors        hash visitorId -> {subject, name, zoneId}: who is in the hall, where
@@ -23,6 +25,10 @@ import { fromPresence, toPresence } from "../../proto/clusterCodec.ts";
 import type { AnalyticsSnapshot } from "./Analytics.ts";
 
 export const hallKey = (hallId: string, key: string) => `expo:${hallId}:${key}`;
+/** Every key of a hall (under hallKey()): the one list keep() expires. A new key belongs here. */
+export const HALL_KEYS = ["layout", "visitor-seq", "visitors", "bans", "mutes", "pinned", "presentations", "analytics"] as const;
+/** How often an open zone refreshes its hall keys' expiry, ms. */
+export const HALL_KEEP_MS = 60_000;
 export const eventsChannel = (hallId: string) => `expo:${hallId}:events`;
 export const ghostsChannel = (hallId: string, zoneId: string) => `expo:${hallId}:ghosts:${zoneId}`;
 
@@ -92,6 +98,8 @@ export interface HallChannelsHost {
   readonly roomId: string;
   /** This room's zone; "" for an unzoned hall, which has no other zone to tell. */
   readonly zoneId: string;
+  /** How long the hall's keys outlive the last refresh (`expo.hallRetentionMs`), ms. */
+  readonly retentionMs: number;
   /** Runs work nobody waits for (a publish, a register update); a failure is logged and counted. */
   background(work: Promise<unknown>, what: string): void;
   /** A channel's message handler threw: logged, and the next message is handled as usual. */
@@ -115,6 +123,8 @@ export class HallChannels {
   private readonly presence: Presence;
   /** The hall, this room, and where failures go. */
   private readonly host: HallChannelsHost;
+  /** The highest visitor id this zone handed out. */
+  private lastVisitorId = 0;
   /** Subscriptions to undo on close: each channel and the guarded callback given for it. */
   private readonly subscriptions: Array<[string, (data: unknown) => void]> = [];
 
@@ -208,9 +218,16 @@ export class HallChannels {
     else await this.presence.hdel(this.key("presentations"), state.boothId!);
   }
 
-  /** A fresh visitor id, unique in the hall. */
-  nextVisitorId(): Promise<number> {
-    return this.presence.incr(this.key("visitor-seq"));
+  /**
+   * A fresh visitor id, unique in the hall. A counter that went back (the region Redis
+   * restarted empty or from an older snapshot) is moved past every id this zone handed
+   * out, so its visitors do not get the id of one already here.
+   */
+  async nextVisitorId(): Promise<number> {
+    const id = await this.presence.incr(this.key("visitor-seq"));
+    if (id > this.lastVisitorId) return (this.lastVisitorId = id);
+    await this.presence.set(this.key("visitor-seq"), String(this.lastVisitorId));
+    return this.nextVisitorId();
   }
 
   /** The register's record of a visitor id, in whichever zone it is; undefined when it is not in the hall. */
@@ -236,6 +253,16 @@ export class HallChannels {
       const record = await this.visitor(visitorId);
       if (record?.zoneId === this.host.zoneId) await this.presence.hdel(this.key("visitors"), String(visitorId));
     })(), "unregistering a lingering visitor");
+  }
+
+  /**
+   * Sets every hall key to expire `retentionMs` from now (in the background). An open
+   * zone calls it every HALL_KEEP_MS and when it closes, so the keys go `retentionMs`
+   * after the hall's last zone closed or died.
+   */
+  keep(): void {
+    const seconds = Math.ceil(this.host.retentionMs / 1000);
+    this.host.background(Promise.all(HALL_KEYS.map((name) => this.presence.expire(this.key(name), seconds))), "refreshing the hall keys' expiry");
   }
 
   /** Stores this zone's analytics for the hall's report and export. */

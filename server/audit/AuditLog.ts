@@ -1,141 +1,337 @@
 /**
  * Append-only, hash-chained audit log in a Redis Stream: lease changes, e-stops,
- * resets, handoffs and command summaries of one teleoperation room.
+ * resets, handoffs and command summaries of one teleoperation room (the chain itself is
+ * in auditChain.ts).
  *
- * Each entry carries `seq`, `prev` (the previous entry's hash) and `hash` =
- * SHA-256(prev, seq, type, at, canonical JSON of data). Editing, reordering or removing
- * an entry breaks the chain; removing entries from the end is caught by the head record
- * (`<stream>:head`), written in the same atomic step as each append. Anyone who can
- * rewrite the whole stream and its head can still forge history: anchor exported head
- * hashes outside Redis where that matters.
+ * An entry is chained and written to the node's journal (AuditJournal) before it counts
+ * as appended; the log then pushes its entries to Redis in order, retrying until Redis
+ * takes them. Redis keeps the head record (`<stream>:head`, the last seq and hash),
+ * written in the same atomic step as each entry, and after an archive a checkpoint
+ * (`<stream>:checkpoint`, the seq and hash of the last entry archived and trimmed away).
+ *
+ * When Redis has fewer entries than the log pushed (it restarted empty, or from an older
+ * snapshot), the log writes the missing ones again from its journal and reports it
+ * ("restored"); when the journal does not have them it reports the loss ("lost") and the
+ * chain goes on, so verify() shows the gap. Another writer's entries in between (two
+ * nodes briefly writing one room) re-chain this log's unpushed entries after them.
+ *
+ * Reads are paged (pages()), so export and verify never load a long log in one call.
  *
  * @example
- *   const audit = new AuditLog(redis, "tsunagi:audit:site-42");
+ *   const audit = new AuditLog(redis, "tsunagi:audit:site-42", { journal });
  *   await audit.append("lease.granted", { deviceId: "ex-1", sessionId: "abc", leaseId: "L1" });
- *   const report = await audit.verify(); // { ok: true, entries: 1 }
+ *   await audit.flushed();                    // in Redis
+ *   const report = await audit.verify();      // { ok: true, entries: 1, ... }
  */
-import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
+import { ChainCheck, GENESIS, ORIGIN, chainEntry, checkAuditType, type AuditEntry, type ChainPoint } from "./auditChain.ts";
+import { MemoryAuditJournal, type AuditJournal } from "./AuditJournal.ts";
 
-export interface AuditEntry {
-  /** Redis stream id. */
-  id: string;
-  seq: number;
-  type: string;
-  /** Wall-clock time of the event, ms since the epoch. */
-  at: number;
-  data: Record<string, unknown>;
-  prev: string;
-  hash: string;
-}
+export { GENESIS, canonicalJson, entryHash, type AuditEntry, type ChainPoint } from "./auditChain.ts";
 
 export type VerifyReport =
-  | { ok: true; entries: number; headHash: string }
+  | { ok: true; entries: number; headSeq: number; headHash: string; checkpoint?: ChainPoint }
   | { ok: false; entries: number; brokenAt: number; reason: string };
+
+/** Something the log had to repair or could not: the node logs it and counts it. */
+export interface AuditProblem {
+  kind: "restored" | "lost" | "rechained" | "unreachable";
+  stream: string;
+  message: string;
+  error?: unknown;
+}
+
+export interface AuditLogOptions {
+  /** Where entries are written before they count; default: memory (dies with the process). */
+  journal?: AuditJournal;
+  /** The head this node last wrote to this stream (from its journal); default: read from Redis. */
+  startAfter?: ChainPoint;
+  /** Told of restores, losses, re-chains and Redis being unreachable. */
+  onProblem?(problem: AuditProblem): void;
+  /** First retry delay when Redis is unreachable, ms (doubling up to 5 s). */
+  retryMs?: number;
+}
 
 /** Where the audit log of a room lives in the cluster Redis. */
 export function auditStreamKey(clusterName: string, roomId: string): string {
   return `${clusterName}:audit:${roomId}`;
 }
 
-/** The `prev` of the first entry. */
-export const GENESIS = "0".repeat(64);
+/** Entries per read from Redis. */
+export const PAGE_SIZE = 1000;
 
-// Appends only if the chain head is still the one the caller hashed against; otherwise
-// returns the current head so the caller can re-hash and retry (two writers never fork it).
-const APPEND_SCRIPT = `
+// Appends `entry` if the head is the entry before it; answers 2 when the entry is the head
+// already (a push repeated after a lost reply), else 0 with the head. FORCE appends after
+// any head: the journal lacked what Redis lost, and the chain must still go on.
+const PUSH_SCRIPT = `
 local head = redis.call('HMGET', KEYS[2], 'seq', 'hash')
 local seq = tonumber(head[1] or '0')
-local hash = head[2] or ARGV[1]
-if seq ~= tonumber(ARGV[2]) or hash ~= ARGV[3] then
+local hash = head[2] or ARGV[8]
+if seq == tonumber(ARGV[1]) and hash == ARGV[6] then return {2, ''} end
+if ARGV[7] ~= '1' and (seq ~= tonumber(ARGV[1]) - 1 or hash ~= ARGV[5]) then
   return {0, tostring(seq), hash}
 end
-local id = redis.call('XADD', KEYS[1], '*', 'seq', ARGV[4], 'type', ARGV[5], 'at', ARGV[6], 'data', ARGV[7], 'prev', ARGV[3], 'hash', ARGV[8])
-redis.call('HSET', KEYS[2], 'seq', ARGV[4], 'hash', ARGV[8])
+local id = redis.call('XADD', KEYS[1], '*', 'seq', ARGV[1], 'type', ARGV[2], 'at', ARGV[3], 'data', ARGV[4], 'prev', ARGV[5], 'hash', ARGV[6])
+redis.call('HSET', KEYS[2], 'seq', ARGV[1], 'hash', ARGV[6])
 return {1, id}
 `;
 
-/** JSON with object keys sorted, so the hash does not depend on key order. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  const entries = Object.keys(value as object).sort()
-    .filter((key) => (value as Record<string, unknown>)[key] !== undefined)
-    .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`);
-  return `{${entries.join(",")}}`;
-}
-
-export function entryHash(prev: string, seq: number, type: string, at: number, data: unknown): string {
-  return createHash("sha256").update(`${prev}\n${seq}\n${type}\n${at}\n${canonicalJson(data)}`).digest("hex");
+/** An entry as Redis stores it: flat field list. */
+function parseEntry(id: string, fields: string[]): AuditEntry {
+  const f: Record<string, string> = {};
+  for (let i = 0; i < fields.length; i += 2) f[fields[i]] = fields[i + 1];
+  let data: Record<string, unknown>;
+  try { data = JSON.parse(f.data ?? "null"); } catch { data = { unparseable: f.data }; }
+  return { id, seq: Number(f.seq), type: f.type, at: Number(f.at), data, prev: f.prev, hash: f.hash };
 }
 
 export class AuditLog {
   /** Key of the head record: the last entry's seq and hash. */
-  private readonly headKey: string;
-  /** Appends run one at a time so this writer never races itself. */
+  readonly headKey: string;
+  /** Key of the checkpoint: the last entry archived and trimmed from the stream. */
+  readonly checkpointKey: string;
+  /** Where entries wait until Redis holds them. */
+  private readonly journal: AuditJournal;
+  private readonly options: AuditLogOptions;
+  /** The last entry chained here (journaled), once known. */
+  private head?: ChainPoint;
+  /** Journaled entries not yet in Redis, oldest first. */
+  private pending: AuditEntry[] = [];
+  /** Appends run one at a time, so the chain never races itself. */
   private tail: Promise<unknown> = Promise.resolve();
+  /** The push loop in flight, if any. */
+  private pushing?: Promise<void>;
+  /** Retry timer while Redis is unreachable, and its next delay. */
+  private retryTimer?: NodeJS.Timeout;
+  private retryDelayMs: number;
+  /** Callers of flushed(), told when nothing is pending. */
+  private waiters: Array<() => void> = [];
+  /** When the log last appended, ms (the node forgets idle logs). */
+  lastUsedAt = Date.now();
+  private closed = false;
 
-  constructor(private readonly redis: Redis, readonly streamKey: string) {
+  constructor(private readonly redis: Redis, readonly streamKey: string, options: AuditLogOptions = {}) {
     this.headKey = `${streamKey}:head`;
+    this.checkpointKey = `${streamKey}:checkpoint`;
+    this.options = options;
+    this.journal = options.journal ?? new MemoryAuditJournal();
+    this.head = options.startAfter && { ...options.startAfter };
+    this.retryDelayMs = options.retryMs ?? 200;
   }
 
-  /** Appends an event; resolves with the stored entry once it is in Redis. */
+  /** The last entry chained here, if any yet. */
+  get headPoint(): ChainPoint | undefined {
+    return this.head && { ...this.head };
+  }
+
+  /** Entries journaled but not yet in Redis. */
+  get pendingCount(): number {
+    return this.pending.length;
+  }
+
+  /**
+   * Appends an event: resolves with the entry once it is in the journal (it then reaches
+   * Redis as soon as Redis takes it; flushed() waits for that). Throws a TypeError at once
+   * for a malformed type.
+   */
   append(type: string, data: Record<string, unknown>, at = Date.now()): Promise<AuditEntry> {
-    if (!/^[a-z][a-z0-9_.-]{0,63}$/.test(type)) throw new TypeError(`audit type "${type}" must be lowercase words joined by '.', '-' or '_'`);
+    checkAuditType(type);
     const run = this.tail.then(() => this.appendNow(type, data, at));
     this.tail = run.catch(() => {});
     return run;
   }
 
+  /** Entries journaled but not yet in Redis: takes them over (the node replays its journal at start). */
+  adopt(entries: readonly AuditEntry[]): void {
+    for (const entry of entries) this.pending.push({ ...entry, id: "" });
+    const last = entries.at(-1);
+    if (last && (!this.head || last.seq > this.head.seq)) this.head = { seq: last.seq, hash: last.hash };
+    this.kick();
+  }
+
+  /** Resolves once every entry appended so far is in Redis. */
+  async flushed(): Promise<void> {
+    await this.tail;
+    if (this.pending.length === 0) return;
+    await new Promise<void>((resolve) => { this.waiters.push(resolve); });
+  }
+
+  /** Pushes now (Redis is reachable again), instead of at the next retry. */
+  kick(): void {
+    if (this.closed || this.pushing || this.pending.length === 0) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.pushing = this.push().finally(() => { this.pushing = undefined; });
+  }
+
+  /** Stops retrying; what is pending stays in the journal for the next start. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+  }
+
   private async appendNow(type: string, data: Record<string, unknown>, at: number): Promise<AuditEntry> {
-    const json = canonicalJson(data);
-    // One node writes a room's log, so contention is rare (a handoff overlap); retry with jitter.
-    for (let attempt = 0; attempt < 100; attempt++) {
-      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, attempt * 2)));
-      const [seqText, headHash] = await this.redis.hmget(this.headKey, "seq", "hash");
-      const lastSeq = Number(seqText ?? 0);
-      const prev = headHash ?? GENESIS;
-      const seq = lastSeq + 1;
-      const hash = entryHash(prev, seq, type, at, data);
-      const result = await this.redis.eval(APPEND_SCRIPT, 2, this.streamKey, this.headKey,
-        GENESIS, String(lastSeq), prev, String(seq), type, String(at), json, hash) as [number, string];
-      if (result[0] === 1) return { id: result[1], seq, type, at, data, prev, hash };
-      // Another writer appended in between: hash against the new head and try again.
-    }
-    throw new Error(`audit log ${this.streamKey}: could not append after 100 attempts (contended head)`);
+    if (!this.head) this.head = await this.redisHead();
+    const entry = chainEntry(this.head, type, data, at);
+    this.journal.write(this.streamKey, entry);
+    this.head = { seq: entry.seq, hash: entry.hash };
+    this.pending.push(entry);
+    this.lastUsedAt = Date.now();
+    this.kick();
+    return structuredClone(entry);
   }
 
-  /** Every entry, oldest first. */
-  async export(): Promise<AuditEntry[]> {
-    const raw = await this.redis.xrange(this.streamKey, "-", "+");
-    return raw.map(([id, fields]) => {
-      const f: Record<string, string> = {};
-      for (let i = 0; i < fields.length; i += 2) f[fields[i]] = fields[i + 1];
-      let data: Record<string, unknown>;
-      try { data = JSON.parse(f.data ?? "null"); } catch { data = { unparseable: f.data }; }
-      return { id, seq: Number(f.seq), type: f.type, at: Number(f.at), data, prev: f.prev, hash: f.hash };
-    });
-  }
-
-  /** Recomputes the chain; reports the first entry that does not fit. */
-  async verify(): Promise<VerifyReport> {
-    const entries = await this.export();
-    let prev = GENESIS;
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i];
-      if (entry.seq !== i + 1) return { ok: false, entries: entries.length, brokenAt: i, reason: `entry ${entry.id} has seq ${entry.seq}, expected ${i + 1}` };
-      if (entry.prev !== prev) return { ok: false, entries: entries.length, brokenAt: i, reason: `entry ${entry.id} does not link to the previous entry` };
-      if (entryHash(entry.prev, entry.seq, entry.type, entry.at, entry.data) !== entry.hash) {
-        return { ok: false, entries: entries.length, brokenAt: i, reason: `entry ${entry.id} (seq ${entry.seq}, ${entry.type}) was altered: its hash does not match its content` };
+  /** Redis' head; waits out an outage (the first append of a log needs to know where the chain stands). */
+  private async redisHead(): Promise<ChainPoint> {
+    for (let delay = this.retryDelayMs; ; delay = Math.min(delay * 2, 5000)) {
+      try {
+        const [seqText, hash] = await this.redis.hmget(this.headKey, "seq", "hash");
+        return { seq: Number(seqText ?? 0), hash: hash ?? GENESIS };
+      } catch (error) {
+        this.problem({ kind: "unreachable", stream: this.streamKey, message: "reading the head failed; retrying", error });
+        await new Promise((resolve) => setTimeout(resolve, delay));
       }
-      prev = entry.hash;
+    }
+  }
+
+  private async push(): Promise<void> {
+    let acked = 0;
+    try {
+      while (this.pending.length > 0 && !this.closed) {
+        const entry = this.pending[0];
+        const result = await this.pushOne(entry, false);
+        if (result[0] !== 0) {
+          if (result[0] === 1) entry.id = String(result[1]);
+          this.pending.shift();
+          acked = entry.seq;
+          continue;
+        }
+        await this.mismatch(entry, { seq: Number(result[1]), hash: String(result[2]) });
+      }
+      this.retryDelayMs = this.options.retryMs ?? 200;
+    } catch (error) {
+      this.problem({ kind: "unreachable", stream: this.streamKey, message: `${this.pending.length} entries wait in the journal for Redis`, error });
+      if (!this.closed) {
+        this.retryTimer = setTimeout(() => { this.retryTimer = undefined; this.kick(); }, this.retryDelayMs);
+        this.retryTimer.unref();
+        this.retryDelayMs = Math.min(this.retryDelayMs * 2, 5000);
+      }
+    } finally {
+      if (acked) this.journal.acked(this.streamKey, acked);
+      if (this.pending.length === 0) for (const resolve of this.waiters.splice(0)) resolve();
+    }
+  }
+
+  private pushOne(entry: AuditEntry, force: boolean): Promise<[number, string | number, string?]> {
+    return this.redis.eval(PUSH_SCRIPT, 2, this.streamKey, this.headKey,
+      String(entry.seq), entry.type, String(entry.at), JSON.stringify(entry.data), entry.prev, entry.hash, force ? "1" : "0", GENESIS,
+    ) as Promise<[number, string | number, string?]>;
+  }
+
+  /** Redis' head is not the entry before `entry`: Redis lost entries, or another writer went on. */
+  private async mismatch(entry: AuditEntry, redisHead: ChainPoint): Promise<void> {
+    if (redisHead.seq < entry.seq - 1) {
+      const missing = this.fromJournal(redisHead, entry.seq - 1);
+      if (missing) {
+        this.problem({ kind: "restored", stream: this.streamKey, message: `Redis held the chain only up to seq ${redisHead.seq} (restarted empty or from an older snapshot): entries ${redisHead.seq + 1} to ${entry.seq - 1} written again from the journal` });
+        this.pending.unshift(...missing);
+        return;
+      }
+      this.problem({ kind: "lost", stream: this.streamKey, message: `Redis lost entries ${redisHead.seq + 1} to ${entry.seq - 1} (restarted empty or from an older snapshot) and this node's journal does not hold them: the chain goes on from seq ${entry.seq}, and verify reports the gap` });
+      const result = await this.pushOne(entry, true);
+      if (result[0] === 1) entry.id = String(result[1]);
+      this.pending.shift();
+      this.journal.acked(this.streamKey, entry.seq);
+      return;
+    }
+    // Another writer appended in between: chain what is pending after its entries.
+    this.problem({ kind: "rechained", stream: this.streamKey, message: `another writer reached seq ${redisHead.seq}: ${this.pending.length} pending entries re-chained after it` });
+    let point = redisHead;
+    this.pending = this.pending.map((old) => {
+      const rechained = chainEntry(point, old.type, old.data, old.at);
+      this.journal.write(this.streamKey, rechained);
+      point = { seq: rechained.seq, hash: rechained.hash };
+      return rechained;
+    });
+    this.head = point;
+  }
+
+  /** The journal's entries after `from` up to seq `to`, if it holds all of them and they follow `from`. */
+  private fromJournal(from: ChainPoint, to: number): AuditEntry[] | undefined {
+    const held = this.journal.read().get(this.streamKey);
+    if (!held) return undefined;
+    const check = new ChainCheck(from);
+    const entries: AuditEntry[] = [];
+    for (let seq = from.seq + 1; seq <= to; seq++) {
+      const entry = held.entries.get(seq);
+      if (!entry || check.next(entry) !== undefined) return undefined;
+      entries.push(entry);
+    }
+    return entries;
+  }
+
+  private problem(problem: AuditProblem) {
+    try { this.options.onProblem?.(problem); } catch { /* a faulty listener must not stop the log */ }
+  }
+
+  // --- reading -------------------------------------------------------------------------
+
+  /** The entries Redis holds, oldest first, `pageSize` at a time. */
+  async *pages(pageSize = PAGE_SIZE): AsyncGenerator<AuditEntry[]> {
+    let start = "-";
+    for (;;) {
+      const raw = await this.redis.xrange(this.streamKey, start, "+", "COUNT", pageSize);
+      if (raw.length === 0) return;
+      yield raw.map(([id, fields]) => parseEntry(id, fields));
+      if (raw.length < pageSize) return;
+      start = `(${raw[raw.length - 1][0]}`;
+    }
+  }
+
+  /** Every entry Redis holds, oldest first (in one array: for tests and short logs; tools use pages()). */
+  async export(): Promise<AuditEntry[]> {
+    const all: AuditEntry[] = [];
+    for await (const page of this.pages()) all.push(...page);
+    return all;
+  }
+
+  /** The checkpoint of the last archive, or undefined when nothing was trimmed. */
+  async checkpoint(): Promise<ChainPoint | undefined> {
+    const [seqText, hash] = await this.redis.hmget(this.checkpointKey, "seq", "hash");
+    return seqText && hash ? { seq: Number(seqText), hash } : undefined;
+  }
+
+  /**
+   * Recomputes the chain page by page, from the checkpoint when the log was trimmed;
+   * reports the first entry that does not fit, a chain that lost its past, a head that
+   * does not match, and, given an anchor (a head recorded outside Redis), a rollback.
+   */
+  async verify(options: { anchor?: ChainPoint } = {}): Promise<VerifyReport> {
+    const checkpoint = await this.checkpoint();
+    const check = new ChainCheck(checkpoint ?? ORIGIN);
+    let anchorSeen = options.anchor !== undefined && options.anchor.seq <= check.point.seq;
+    if (anchorSeen && options.anchor!.seq === check.point.seq && options.anchor!.hash !== check.point.hash) {
+      return { ok: false, entries: 0, brokenAt: 0, reason: `the checkpoint (seq ${check.point.seq}) does not match the anchor: history was rewritten` };
+    }
+    for await (const page of this.pages()) {
+      for (const entry of page) {
+        const problem = check.next(entry);
+        if (problem) return { ok: false, entries: check.count, brokenAt: check.count, reason: problem };
+        if (options.anchor && entry.seq === options.anchor.seq) {
+          if (entry.hash !== options.anchor.hash) return { ok: false, entries: check.count, brokenAt: check.count - 1, reason: `entry ${entry.seq} is not the one anchored (${options.anchor.hash.slice(0, 12)}): history was rewritten` };
+          anchorSeen = true;
+        }
+      }
     }
     const [seqText, headHash] = await this.redis.hmget(this.headKey, "seq", "hash");
     const headSeq = Number(seqText ?? 0);
-    if (headSeq !== entries.length || (headHash ?? GENESIS) !== prev) {
-      return { ok: false, entries: entries.length, brokenAt: entries.length, reason: `head says ${headSeq} entries ending in ${headHash?.slice(0, 12)}, the stream holds ${entries.length}: entries were removed or added outside the log` };
+    if (headSeq !== check.point.seq || (headHash ?? GENESIS) !== check.point.hash) {
+      return { ok: false, entries: check.count, brokenAt: check.count, reason: `head says ${headSeq} entries ending in ${headHash?.slice(0, 12)}, the stream ends at seq ${check.point.seq}: entries were removed or added outside the log` };
     }
-    return { ok: true, entries: entries.length, headHash: prev };
+    if (options.anchor && !anchorSeen) {
+      return { ok: false, entries: check.count, brokenAt: check.count, reason: `rolled back: the anchor names seq ${options.anchor.seq}, the log ends at seq ${check.point.seq} (Redis restarted from an older state, or entries were removed with the head)` };
+    }
+    return { ok: true, entries: check.count, headSeq: check.point.seq, headHash: check.point.hash, ...(checkpoint ? { checkpoint } : {}) };
   }
 }
 
@@ -155,24 +351,24 @@ export interface AuditSink {
  */
 export class InMemoryAuditLog implements AuditSink {
   private entries: AuditEntry[] = [];
-  /** Entries dropped from the front so far. */
-  private dropped = 0;
+  /** Where the kept entries begin: before entry 1, or the last entry dropped. */
+  private start: ChainPoint = ORIGIN;
 
   constructor(readonly streamKey: string, private readonly maxEntries = 100_000) {}
 
   async append(type: string, data: Record<string, unknown>, at = Date.now()): Promise<AuditEntry> {
-    const last = this.entries[this.entries.length - 1];
-    const seq = (last?.seq ?? 0) + 1;
-    const prev = last?.hash ?? GENESIS;
-    const stored = JSON.parse(canonicalJson(data)) as Record<string, unknown>;
-    const entry: AuditEntry = { id: `${at}-${seq}`, seq, type, at, data: stored, prev, hash: entryHash(prev, seq, type, at, stored) };
+    checkAuditType(type);
+    const last = this.entries.at(-1);
+    const entry = chainEntry(last ?? this.start, type, data, at);
+    entry.id = `${at}-${entry.seq}`;
     this.entries.push(entry);
     if (this.entries.length > this.maxEntries) {
       const drop = Math.max(1, Math.floor(this.maxEntries / 10));
+      const lastDropped = this.entries[drop - 1];
+      this.start = { seq: lastDropped.seq, hash: lastDropped.hash };
       this.entries = this.entries.slice(drop);
-      this.dropped += drop;
     }
-    return entry;
+    return structuredClone(entry);
   }
 
   async export(): Promise<AuditEntry[]> {
@@ -180,13 +376,11 @@ export class InMemoryAuditLog implements AuditSink {
   }
 
   async verify(): Promise<VerifyReport> {
-    let prev = this.dropped === 0 ? GENESIS : (this.entries[0]?.prev ?? GENESIS);
-    for (const [i, entry] of this.entries.entries()) {
-      if (entry.prev !== prev || entryHash(entry.prev, entry.seq, entry.type, entry.at, entry.data) !== entry.hash) {
-        return { ok: false, entries: this.entries.length, brokenAt: i, reason: `entry ${entry.seq} does not fit the chain` };
-      }
-      prev = entry.hash;
+    const check = new ChainCheck(this.start);
+    for (const entry of this.entries) {
+      const problem = check.next(entry);
+      if (problem) return { ok: false, entries: this.entries.length, brokenAt: check.count, reason: problem };
     }
-    return { ok: true, entries: this.entries.length, headHash: prev };
+    return { ok: true, entries: this.entries.length, headSeq: check.point.seq, headHash: check.point.hash };
   }
 }

@@ -36,7 +36,23 @@ export interface RoomDirectory {
   releaseDevice(deviceId: string, roomId: string): Promise<void>;
   /** The room the device answers to, if any (possibly on a dead node). */
   deviceOwner(deviceId: string): Promise<DeviceOwner | undefined>;
+  /**
+   * Claims again every room and device this directory claimed and still holds: the
+   * store came back without them (a Redis restarted empty or from an older snapshot).
+   * What another live node took meanwhile is reported as lost and no longer held here.
+   */
+  reassert(): Promise<ReassertReport>;
+  /** Removes room entries and device claims held by nodes no longer in the registry; resolves with how many. */
+  sweep(): Promise<{ rooms: number; devices: number }>;
   close(): Promise<void>;
+}
+
+/** What reassert() claimed again, and what other nodes hold now. */
+export interface ReassertReport {
+  rooms: number;
+  devices: number;
+  lostRooms: DirectoryEntry[];
+  lostDevices: Array<{ deviceId: string; owner: DeviceOwner }>;
 }
 
 type IsAlive = (nodeId: string) => boolean | Promise<boolean>;
@@ -99,6 +115,26 @@ export class InMemoryRoomDirectory implements RoomDirectory {
     const owner = this.devices.get(deviceId);
     return owner && structuredClone(owner);
   }
+  /** Nothing to claim again: the entries live in this process. */
+  async reassert(): Promise<ReassertReport> {
+    return { rooms: this.entries.size, devices: this.devices.size, lostRooms: [], lostDevices: [] };
+  }
+  async sweep() {
+    let rooms = 0;
+    let devices = 0;
+    for (const [roomId, entry] of [...this.entries]) {
+      if (await this.isAlive(entry.nodeId)) continue;
+      if (this.entries.get(roomId) !== entry) continue;
+      this.entries.delete(roomId);
+      this.emit({ kind: "remove", roomId });
+      rooms++;
+    }
+    for (const [deviceId, owner] of [...this.devices]) {
+      if (await this.isAlive(owner.nodeId)) continue;
+      if (this.devices.get(deviceId) === owner) { this.devices.delete(deviceId); devices++; }
+    }
+    return { rooms, devices };
+  }
   async close() { this.listeners.removeAll(); }
 
   private emit(change: DirectoryChange) {
@@ -149,6 +185,21 @@ end
 redis.call('SET', KEYS[1], ARGV[1])
 return false
 `;
+// Sweeps: remove the entry (and its index member) only if its node has left the registry.
+const SWEEP_ROOM_SCRIPT = `
+local current = redis.call('GET', KEYS[1])
+if not current then redis.call('SREM', KEYS[2], ARGV[2]) return 0 end
+if redis.call('EXISTS', ARGV[1] .. cjson.decode(current).nodeId) == 1 then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[2])
+return 1
+`;
+const SWEEP_DEVICE_SCRIPT = `
+local current = redis.call('GET', KEYS[1])
+if not current or redis.call('EXISTS', ARGV[1] .. cjson.decode(current).nodeId) == 1 then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+`;
 const DEVICE_RELEASE_SCRIPT = `
 local current = redis.call('GET', KEYS[1])
 if not current or cjson.decode(current).roomId ~= ARGV[1] then return 0 end
@@ -166,6 +217,10 @@ return 1
 export class RedisRoomDirectory implements RoomDirectory {
   /** Subscriber connections opened by watch(), closed by close(). */
   private readonly subscribers = new Set<Redis>();
+  /** The rooms this directory claimed and holds, by room id: what reassert() claims again. */
+  private readonly heldRooms = new Map<string, DirectoryEntry>();
+  /** The devices this directory claimed and holds, by device id. */
+  private readonly heldDevices = new Map<string, DeviceOwner>();
 
   constructor(private readonly redis: Redis, private readonly prefix: string) {}
 
@@ -180,16 +235,19 @@ export class RedisRoomDirectory implements RoomDirectory {
       JSON.stringify(entry), entry.nodeId, `${this.prefix}node:`, entry.roomId,
     ) as string | null;
     if (owner) return { claimed: false, owner: JSON.parse(owner) };
+    this.heldRooms.set(entry.roomId, structuredClone(entry));
     await this.publish({ kind: "upsert", entry });
     return { claimed: true };
   }
 
   async update(entry: DirectoryEntry) {
     const updated = await this.redis.eval(UPDATE_SCRIPT, 1, this.key(entry.roomId), JSON.stringify(entry), entry.nodeId);
+    if (this.heldRooms.get(entry.roomId)?.nodeId === entry.nodeId) this.heldRooms.set(entry.roomId, structuredClone(entry));
     if (updated === 1) await this.publish({ kind: "upsert", entry });
   }
 
   async release(roomId: string, nodeId: string) {
+    if (this.heldRooms.get(roomId)?.nodeId === nodeId) this.heldRooms.delete(roomId);
     const released = await this.redis.eval(RELEASE_SCRIPT, 2, this.key(roomId), this.indexKey, nodeId, roomId);
     if (released === 1) await this.publish({ kind: "remove", roomId });
   }
@@ -208,6 +266,8 @@ export class RedisRoomDirectory implements RoomDirectory {
 
   async watch(listener: (change: DirectoryChange) => void) {
     const subscriber = this.redis.duplicate();
+    // ioredis reconnects (and resubscribes) by itself; the cluster connection reports outages.
+    subscriber.on("error", () => {});
     this.subscribers.add(subscriber);
     subscriber.on("message", (_channel: string, message: string) => {
       try { listener(JSON.parse(message)); } catch { /* a faulty listener must not break the subscription */ }
@@ -223,16 +283,55 @@ export class RedisRoomDirectory implements RoomDirectory {
     const current = await this.redis.eval(
       DEVICE_CLAIM_SCRIPT, 1, this.deviceKey(deviceId), JSON.stringify(owner), owner.roomId, owner.nodeId, `${this.prefix}node:`,
     ) as string | null;
-    return current ? { claimed: false, owner: JSON.parse(current) as DeviceOwner } : { claimed: true };
+    if (current) return { claimed: false, owner: JSON.parse(current) as DeviceOwner };
+    this.heldDevices.set(deviceId, structuredClone(owner));
+    return { claimed: true };
   }
 
   async releaseDevice(deviceId: string, roomId: string) {
+    if (this.heldDevices.get(deviceId)?.roomId === roomId) this.heldDevices.delete(deviceId);
     await this.redis.eval(DEVICE_RELEASE_SCRIPT, 1, this.deviceKey(deviceId), roomId);
   }
 
   async deviceOwner(deviceId: string) {
     const value = await this.redis.get(this.deviceKey(deviceId));
     return value ? (JSON.parse(value) as DeviceOwner) : undefined;
+  }
+
+  async reassert(): Promise<ReassertReport> {
+    const report: ReassertReport = { rooms: 0, devices: 0, lostRooms: [], lostDevices: [] };
+    for (const entry of [...this.heldRooms.values()]) {
+      const claim = await this.claim(entry);
+      if (claim.claimed) { report.rooms++; continue; }
+      this.heldRooms.delete(entry.roomId);
+      report.lostRooms.push(claim.owner);
+    }
+    for (const [deviceId, owner] of [...this.heldDevices]) {
+      const claim = await this.claimDevice(deviceId, owner);
+      if (claim.claimed) { report.devices++; continue; }
+      this.heldDevices.delete(deviceId);
+      report.lostDevices.push({ deviceId, owner: claim.owner });
+    }
+    return report;
+  }
+
+  async sweep() {
+    const nodePrefix = `${this.prefix}node:`;
+    let rooms = 0;
+    for (const roomId of await this.redis.smembers(this.indexKey)) {
+      if (await this.redis.eval(SWEEP_ROOM_SCRIPT, 2, this.key(roomId), this.indexKey, nodePrefix, roomId) === 1) {
+        rooms++;
+        await this.publish({ kind: "remove", roomId });
+      }
+    }
+    let devices = 0;
+    let cursor = "0";
+    do {
+      const [next, keys] = await this.redis.scan(cursor, "MATCH", this.deviceKey("*"), "COUNT", 200);
+      cursor = next;
+      for (const key of keys) if (await this.redis.eval(SWEEP_DEVICE_SCRIPT, 1, key, nodePrefix) === 1) devices++;
+    } while (cursor !== "0");
+    return { rooms, devices };
   }
 
   async close() {

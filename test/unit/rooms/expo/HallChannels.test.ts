@@ -7,12 +7,16 @@ import { describe, expect, it } from "vitest";
 import { LocalPresence } from "@colyseus/core";
 import { tsunagi } from "../../../../proto/index.ts";
 import { toPresence } from "../../../../proto/clusterCodec.ts";
-import { HallChannels, type HallEvent } from "../../../../rooms/expo/HallChannels.ts";
+import { RedisPresence } from "@colyseus/redis-presence";
+import { Redis } from "ioredis";
+import { randomUUID } from "node:crypto";
+import { HALL_KEYS, HallChannels, hallKey, type HallEvent } from "../../../../rooms/expo/HallChannels.ts";
+import { testRedisUrl } from "../../../fixtures/redis.ts";
 
 function zoneRoom(presence: LocalPresence, roomId: string, zoneId: string) {
   const failures: string[] = [];
   const hall = new HallChannels(presence, {
-    hallId: "h", roomId, zoneId,
+    hallId: "h", roomId, zoneId, retentionMs: 3_600_000,
     background: (work, what) => { void Promise.resolve(work).catch(() => failures.push(what)); },
     onHandlerError: (error, channel) => failures.push(`${channel}: ${(error as Error).message}`),
   });
@@ -134,5 +138,60 @@ describe("HallChannels: keys", () => {
     const unzoned = zoneRoom(new LocalPresence(), "h", "").hall;
     await unzoned.saveAnalytics({ zone: "hall" } as never);
     expect(await unzoned.otherZonesAnalytics()).toEqual([]);
+  });
+});
+
+describe("HallChannels: the hall's keys expire", () => {
+  it("keep() sets every key a zone writes to expire after the retention, so a closed or abandoned hall's keys go", async () => {
+    const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1 });
+    const presence = new RedisPresence(redis);
+    const hallId = `ttl-${randomUUID().slice(0, 8)}`;
+    const work: Array<Promise<unknown>> = [];
+    const retentionMs = 600_000;
+    const hall = new HallChannels(presence, {
+      hallId, roomId: hallId, zoneId: "west", retentionMs,
+      background: (promise) => { work.push(promise); },
+      onHandlerError: (error) => { throw error; },
+    });
+    try {
+      // Everything a hall writes: the layout (HallAdmin), then each of the zone's keys.
+      await presence.set(hallKey(hallId, "layout"), "{}");
+      await hall.nextVisitorId();
+      hall.register(1, "sub-1", "Ann");
+      await hall.ban("sub-2");
+      await hall.mute("sub-3", 1);
+      await hall.pin({ text: "hi" });
+      await hall.present({ boothId: "b1", live: true });
+      await hall.saveAnalytics({ zoneId: "west" } as never);
+      await Promise.all(work.splice(0));
+      hall.keep();
+      await Promise.all(work.splice(0));
+      const keys = await redis.keys(`expo:${hallId}:*`);
+      // Every key written is one HALL_KEYS names (a new key must join the list to expire).
+      expect(keys.map((key) => key.slice(`expo:${hallId}:`.length)).sort()).toEqual([...HALL_KEYS].sort());
+      for (const key of keys) {
+        // Old code: -1, no expiry; the keys of every hall ever opened stayed in Redis.
+        const ttl = await redis.pttl(key);
+        expect(ttl, key).toBeGreaterThan(0);
+        expect(ttl, key).toBeLessThanOrEqual(retentionMs);
+      }
+    } finally {
+      hall.close();
+      const keys = await redis.keys(`expo:${hallId}:*`);
+      if (keys.length) await redis.del(...keys);
+      await presence.shutdown();
+    }
+  });
+});
+
+describe("HallChannels: visitor ids", () => {
+  it("a visitor counter that went back (Redis restarted empty) does not hand out an id this zone already gave", async () => {
+    const presence = new LocalPresence();
+    const { hall } = zoneRoom(presence, "h", "");
+    expect([await hall.nextVisitorId(), await hall.nextVisitorId(), await hall.nextVisitorId()]).toEqual([1, 2, 3]);
+    await presence.del(hallKey("h", "visitor-seq"));
+    // Old code: 1 again, the id of a visitor still in the hall.
+    expect(await hall.nextVisitorId()).toBe(4);
+    expect(await hall.nextVisitorId()).toBe(5);
   });
 });

@@ -130,6 +130,25 @@ describe.each(implementations)("%s registry and directory", (_name, make) => {
     } finally { await cleanup(); }
   });
 
+  it("sweeps the rooms and device claims of nodes gone from the registry, and keeps live nodes'", async () => {
+    const { registry, directory, cleanup } = make();
+    try {
+      await registry.heartbeat(info("live"), 10_000);
+      await registry.heartbeat(info("gone"), 10_000);
+      await directory.claim(entry("room-live", "live"));
+      await directory.claim(entry("room-gone", "gone"));
+      await directory.claimDevice("ex-live", deviceOwner("room-live", "live"));
+      await directory.claimDevice("ex-gone", deviceOwner("room-gone", "gone"));
+      await registry.remove("gone");
+      // Old code: the dead node's entries stayed until someone claimed the same ids.
+      expect(await directory.sweep()).toEqual({ rooms: 1, devices: 1 });
+      expect((await directory.list()).map((e) => e.roomId)).toEqual(["room-live"]);
+      expect(await directory.deviceOwner("ex-gone")).toBeUndefined();
+      expect(await directory.deviceOwner("ex-live")).toMatchObject({ roomId: "room-live" });
+      expect(await directory.sweep()).toEqual({ rooms: 0, devices: 0 });
+    } finally { await cleanup(); }
+  });
+
   it("updates and releases only for the owner, and tells watchers", async () => {
     const { registry, directory, cleanup } = make();
     const changes: DirectoryChange[] = [];
@@ -152,6 +171,43 @@ describe.each(implementations)("%s registry and directory", (_name, make) => {
       await unwatch();
       await directory.close();
       await cleanup();
+    }
+  });
+});
+
+describe("Redis directory after a Redis restart", () => {
+  it("claims again the rooms and devices it holds, and reports what another live node took meanwhile", async () => {
+    const prefix = `test-${randomUUID()}:`;
+    const registry = new RedisNodeRegistry(redis, prefix);
+    const directory = new RedisRoomDirectory(redis, prefix);
+    const other = new RedisRoomDirectory(redis, prefix);
+    const wipe = async () => {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length) await redis.del(...keys);
+    };
+    try {
+      await registry.heartbeat(info("a"), 10_000);
+      await directory.claim(entry("room-1", "a"));
+      await directory.claim(entry("room-2", "a"));
+      await directory.claimDevice("ex-1", deviceOwner("room-1", "a"));
+      await directory.claimDevice("ex-2", deviceOwner("room-2", "a"));
+      await directory.release("room-2", "a");
+      await directory.releaseDevice("ex-2", "room-2");
+      // Redis came back empty; before node a claims again, node b opens room-1's device elsewhere.
+      await wipe();
+      await registry.heartbeat(info("a"), 10_000);
+      await registry.heartbeat(info("b"), 10_000);
+      await other.claimDevice("ex-1", deviceOwner("room-9", "b"));
+      const report = await directory.reassert();
+      expect(report).toMatchObject({ rooms: 1, devices: 0, lostRooms: [], lostDevices: [{ deviceId: "ex-1", owner: { roomId: "room-9" } }] });
+      expect(await directory.get("room-1")).toMatchObject({ nodeId: "a" });
+      expect(await directory.get("room-2")).toBeUndefined();
+      // A second node cannot open room-1 now.
+      expect(await other.claim(entry("room-1", "b"))).toMatchObject({ claimed: false });
+    } finally {
+      await wipe();
+      await directory.close();
+      await other.close();
     }
   });
 });
