@@ -17,6 +17,7 @@ import { OperatorControls } from "../../client-sdk/OperatorControls.ts";
 import type { RoomSession } from "../../client-sdk/RoomSession.ts";
 import type { ExpoSession } from "../../client-sdk/ExpoSession.ts";
 import { tsunagi } from "../../proto/index.ts";
+import { roomIdOf } from "../../proto/ids.ts";
 import { AuditLog, auditStreamKey, type AuditEntry } from "../../server/audit/AuditLog.ts";
 import { startNode, startRedis, waitFor, type NodeProcess, type RedisProcess } from "../fixtures/processes.ts";
 import { enrollDevices, joinTeleop, startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
@@ -24,6 +25,8 @@ import { joinExpo, leaveAll, openHall, smallHall, waitForNeighbours } from "../f
 
 const Status = tsunagi.v1.CommandAck.Status;
 const ROOM = "site-restart";
+/** The teleop room's id in the directory and the listings (its type, then its name). */
+const ROOM_ID = roomIdOf("teleop", ROOM);
 const EXCAVATOR = "ex-r1";
 const HALL = "hall-restart";
 
@@ -96,11 +99,11 @@ describe.each([
 
     // --- its registry entry, its room, its device claim and its room listings are back -------
     await waitFor(async () => (await client.exists(`${clusterName}:node:${node.nodeId}`)) === 1, 10_000, "the registry entry");
-    const room = await waitFor(async () => (await client.get(`${clusterName}:room:${ROOM}`)) ?? undefined, 10_000, "the room's directory entry");
+    const room = await waitFor(async () => (await client.get(`${clusterName}:room:${ROOM_ID}`)) ?? undefined, 10_000, "the room's directory entry");
     expect(JSON.parse(room)).toMatchObject({ nodeId: node.nodeId });
     const owner = await waitFor(async () => (await client.get(`${clusterName}:device-owner:${EXCAVATOR}`)) ?? undefined, 10_000, "the device claim");
-    expect(JSON.parse(owner)).toMatchObject({ roomId: ROOM, nodeId: node.nodeId });
-    await waitFor(async () => (await client.hexists("roomcaches", ROOM)) === 1 && (await client.hexists("roomcaches", HALL)) === 1, 10_000, "the rooms' listings");
+    expect(JSON.parse(owner)).toMatchObject({ roomId: ROOM_ID, nodeId: node.nodeId });
+    await waitFor(async () => (await client.hexists("roomcaches", ROOM_ID)) === 1 && (await client.hexists("roomcaches", HALL)) === 1, 10_000, "the rooms' listings");
 
     // --- the machine: without its enrolment the gateway cuts it off and it stops -----------
     if (!persistent) {
