@@ -87,7 +87,7 @@ export interface LinkLoss {
 }
 
 /** The link's share of AdapterCounters (its channels count their malformed and unexpected frames there too). */
-export type LinkCounters = Pick<AdapterCounters, "connectAttempts" | "reconnects" | "redirects" | "malformed" | "unexpected" | "errorsReceived" | "errors">;
+export type LinkCounters = Pick<AdapterCounters, "connectAttempts" | "reconnects" | "redirects" | "malformed" | "unexpected" | "refusedFrames" | "gatewayProofFailures" | "errorsReceived" | "errors">;
 
 export class GatewayConnection {
   /** Identity, credential, nodes and timings. */
@@ -132,7 +132,9 @@ export class GatewayConnection {
   /** Welcomes so far (the first is not a reconnect). */
   private welcomes = 0;
   /** See `counters`; the channels count their malformed and unexpected frames here too. */
-  private readonly counterValues: LinkCounters = { connectAttempts: 0, reconnects: 0, redirects: 0, malformed: 0, unexpected: 0, errorsReceived: 0, errors: {} };
+  private readonly counterValues: LinkCounters = {
+    connectAttempts: 0, reconnects: 0, redirects: 0, malformed: 0, unexpected: 0, refusedFrames: 0, gatewayProofFailures: 0, errorsReceived: 0, errors: {},
+  };
 
   constructor(options: GatewayConnectionOptions, host: GatewayConnectionHost) {
     this.options = options;

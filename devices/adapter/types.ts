@@ -48,7 +48,12 @@ export interface AdapterRuntimeOptions {
 export interface AdapterError {
   /** An ErrorCode: from the gateway's Error, or REGION_UNAVAILABLE when no node could be reached. Absent for a plain connection failure. */
   code?: number;
-  /** errorCodeName(code), or for failures without a code: "CONNECTION_FAILED", "CONNECTION_CLOSED" (before the welcome), "HANDSHAKE_TIMEOUT". */
+  /**
+   * errorCodeName(code), or for failures without a code: "CONNECTION_FAILED",
+   * "CONNECTION_CLOSED" (before the welcome), "HANDSHAKE_TIMEOUT", "GATEWAY_PROOF_FAILED"
+   * (the gateway did not prove it knows the device secret), "INSECURE_URL" (a ws:// or
+   * http:// address outside dev mode).
+   */
   codeName: string;
   message: string;
   /** Where in the cycle it happened. */
@@ -123,6 +128,14 @@ export interface AdapterCounters {
   malformed: number;
   /** Well-formed frames the adapter had no use for (wrong phase, wrong device, unsolicited). */
   unexpected: number;
+  /**
+   * Frames from the gateway dropped unread because they did not open: no seal, a MAC that
+   * does not match (forged or altered on the path), or a replayed sequence number
+   * (signed-challenge mode). Nothing in them was acted upon.
+   */
+  refusedFrames: number;
+  /** Welcomes refused because the gateway did not prove it knows the device secret; the connection was cut. */
+  gatewayProofFailures: number;
   /** Error envelopes received from the gateway. */
   errorsReceived: number;
   /** Error envelopes received from the gateway, by code name ("FORBIDDEN", …): a refusal stays counted after a later one replaces `lastError`. */

@@ -118,6 +118,15 @@ export class DeviceCredentials {
     return record;
   }
 
+  /**
+   * The secret of an enrolled device's current credential (the record from verify() or
+   * lookup()): the gateway proves itself to the adapter with it and derives the channel's
+   * MAC keys from it (proto/deviceAuth.ts). Never sent, never logged.
+   */
+  secretOf(record: DeviceRecord): string {
+    return this.secretFor(record.deviceId, record.version);
+  }
+
   private secretFor(deviceId: string, version: number): string {
     return createHmac("sha256", this.masterKey).update(`${deviceId}|${version}`).digest("hex");
   }

@@ -17,9 +17,9 @@ describe("robustness", () => {
     const s = await setup();
     await online(s);
     await lease(s, "L1");
-    s.gateway.sendRaw(new Uint8Array([0xff, 0xff, 0xff, 0xff])); // not protobuf
+    s.gateway.sendSealed(new Uint8Array([0xff, 0xff, 0xff, 0xff])); // not protobuf (sealed: the gateway sent it)
     s.gateway.sendRaw("hello"); // a text frame
-    s.gateway.sendRaw(new Uint8Array([0xa2, 0x01, 0x00])); // field 20: a body from a newer contract
+    s.gateway.sendSealed(new Uint8Array([0xa2, 0x01, 0x00])); // field 20: a body from a newer contract
     s.gateway.send({ correlationId: 424242, clockSyncPong: { t0Ms: 1, t1Ms: 2, t2Ms: 3 } }); // unsolicited
     s.gateway.send({ correlationId: 0, deviceChallenge: { nonce: "00", serverTimeMs: 1 } }); // wrong phase
     s.gateway.send({ correlationId: 0, error: { code: ErrorCode.RATE_LIMITED, message: "slow down" } });
