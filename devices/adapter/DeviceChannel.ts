@@ -55,6 +55,8 @@ export interface DeviceChannelOptions {
   /** The driver's name, for the hello. */
   driverName: string;
   credential: AdapterCredential;
+  /** PEM CA certificates a wss:// gateway's certificate must chain to; absent: the system's. */
+  ca: string | Buffer | undefined;
   /** Sent first once welcomed. */
   profile: tsunagi.v1.IDeviceProfile;
   handshakeTimeoutMs: number;
@@ -146,7 +148,7 @@ export class DeviceChannel {
     this.gateway = options.gateway;
     const { gateway, handshakeTimeoutMs } = options;
     this.startedAt = options.clock.clientNow();
-    const ws = new WebSocket(gateway.url, { perMessageDeflate: false, handshakeTimeout: handshakeTimeoutMs, maxPayload: MAX_FRAME_BYTES });
+    const ws = new WebSocket(gateway.url, { perMessageDeflate: false, handshakeTimeout: handshakeTimeoutMs, maxPayload: MAX_FRAME_BYTES, ...(options.ca ? { ca: options.ca } : {}) });
     this.ws = ws;
     this.handshakeTimer = setTimeout(() => {
       if (this.isWelcomed) return;

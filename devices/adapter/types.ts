@@ -20,8 +20,16 @@ export interface AdapterRuntimeOptions {
   /** The device's driver, initialised (and its loop started) by the caller. */
   driver: Driver;
   credential: AdapterCredential;
-  /** HTTP base URLs of the region nodes to choose from, e.g. "http://127.0.0.1:2567". */
+  /** Base URLs of the region nodes to choose from, e.g. "https://tokyo-1.example.net:2567" (http:// only in dev mode). */
   nodes: string[];
+  /** PEM CA certificates (the text, not a path) the nodes' and gateways' certificates must chain to. Default: the system's CAs. */
+  ca?: string | Buffer;
+  /**
+   * Dev mode: plain http:// nodes and ws:// gateways are allowed (a loopback dev node,
+   * `npm start`). Off by default: outside dev mode every hop is TLS, and an adapter given an
+   * http:// node refuses to start, and one sent to a ws:// gateway refuses to connect.
+   */
+  devMode?: boolean;
   /** This adapter's version, semver ("1.4.2"); the gateway refuses anything else. */
   adapterVersion: string;
   /** Telemetry rate, Hz. Default 20. */

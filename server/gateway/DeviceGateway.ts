@@ -40,6 +40,7 @@ import { DeviceCloseCode, ErrorCode, decodeEnvelope, isStopEnvelope, encodeEnvel
 import { DeviceCredentialError, type DeviceCredentials, type DeviceRecord } from "../auth/DeviceCredentials.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import type { Logger } from "../observability/logging.ts";
+import type { TlsFiles } from "../tls.ts";
 import type { NodeMetrics } from "../observability/metrics.ts";
 import { DeviceLink } from "./DeviceLink.ts";
 import { SafeEmitter } from "../../common/SafeEmitter.ts";
@@ -72,6 +73,12 @@ export interface DeviceGatewayOptions {
   revalidateMs?: number;
   /** Server clock. Default Date.now. */
   now?: () => number;
+  /**
+   * Serve wss (uWS SSLApp) with this certificate and key; absent: plain ws (dev mode or a
+   * loopback-only node, server/tls.ts). Device client certificates (mTLS) would be added
+   * here: the listener's options are the one place that builds the app.
+   */
+  tls?: TlsFiles;
 }
 
 /** Per-socket state, kept in uWS user data. */
@@ -126,7 +133,7 @@ export class DeviceGateway {
   }
 
   static async start(options: DeviceGatewayOptions): Promise<DeviceGateway> {
-    const app = uWS.App();
+    const app = options.tls ? uWS.SSLApp({ cert_file_name: options.tls.certFile, key_file_name: options.tls.keyFile }) : uWS.App();
     let gateway: DeviceGateway | undefined;
     app.ws<Connection>("/device", {
       maxPayloadLength: options.maxFrameBytes,
@@ -156,7 +163,7 @@ export class DeviceGateway {
       });
     });
     gateway = new DeviceGateway(options, app, socket, port);
-    options.logger.info({ port }, `device gateway listening on ws://${options.host}:${port}/device`);
+    options.logger.info({ port, tls: Boolean(options.tls) }, `device gateway listening on ${options.tls ? "wss" : "ws"}://${options.host}:${port}/device`);
     return gateway;
   }
 

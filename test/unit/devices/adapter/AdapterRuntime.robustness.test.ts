@@ -65,12 +65,16 @@ describe("robustness", () => {
 
   it("rejects bad options with a message naming the option", () => {
     const driver = new SimExcavator();
-    const base = { deviceId: DEVICE, driver, credential: { secret: SECRET }, nodes: ["http://127.0.0.1:1"], adapterVersion: "1.0.0" };
+    const base = { deviceId: DEVICE, driver, credential: { secret: SECRET }, nodes: ["http://127.0.0.1:1"], adapterVersion: "1.0.0", devMode: true };
     expect(() => new AdapterRuntime({ ...base, deviceId: "bad id" })).toThrow(/deviceId/);
     expect(() => new AdapterRuntime({ ...base, credential: { secret: "abc" } })).toThrow(/64 hex/);
     expect(() => new AdapterRuntime({ ...base, credential: { token: "" } })).toThrow(/token/);
     expect(() => new AdapterRuntime({ ...base, nodes: [] })).toThrow(/at least one node/);
     expect(() => new AdapterRuntime({ ...base, nodes: ["ws://x:1"] })).toThrow(/http/);
+    // Outside dev mode every hop is TLS: a plain http:// node is refused before anything connects.
+    expect(() => new AdapterRuntime({ ...base, devMode: false })).toThrow(/plain http:\/\/.*https:\/\/ only/);
+    expect(() => new AdapterRuntime({ ...base, devMode: undefined })).toThrow(/plain http:\/\//);
+    expect(() => new AdapterRuntime({ ...base, devMode: undefined, nodes: ["https://127.0.0.1:1"] })).not.toThrow();
     expect(() => new AdapterRuntime({ ...base, nodes: ["http://a:1", "http://a:1/"] })).toThrow(/given twice/);
     expect(() => new AdapterRuntime({ ...base, adapterVersion: "dev" })).toThrow(/semver/);
     expect(() => new AdapterRuntime({ ...base, telemetryHz: 0 })).toThrow(/telemetryHz/);
