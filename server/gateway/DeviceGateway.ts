@@ -38,6 +38,7 @@
 import uWS from "uWebSockets.js";
 import { DeviceCloseCode, ErrorCode, decodeEnvelope, isStopEnvelope, encodeEnvelope, errorEnvelope, errorCodeName, ProtocolError, tsunagi, type Envelope } from "../../proto/index.ts";
 import { DeviceCredentialError, type DeviceCredentials, type DeviceRecord } from "../auth/DeviceCredentials.ts";
+import { refusalOf } from "./refusals.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import type { Logger } from "../observability/logging.ts";
 import type { TlsFiles } from "../tls.ts";
@@ -488,21 +489,4 @@ export class DeviceGateway {
     clearTimeout(connection.helloTimer);
     try { ws.end(CLOSE_POLICY, errorCodeName(code)); } catch { /* closed */ }
   }
-}
-
-/** The coded error for a failed hello. */
-function refusalOf(error: unknown): { code: number; message: string } {
-  if (error instanceof DeviceCredentialError) {
-    const code = {
-      "unknown-device": ErrorCode.DEVICE_UNKNOWN,
-      revoked: ErrorCode.FORBIDDEN,
-      "bad-proof": ErrorCode.AUTH_FAILED,
-      malformed: ErrorCode.WRONG_TYPE,
-    }[error.reason];
-    return { code, message: error.message };
-  }
-  if (error instanceof ProtocolError) return { code: error.code, message: error.message };
-  const code = (error as { code?: unknown })?.code;
-  if (typeof code === "number") return { code, message: (error as Error).message };
-  return { code: ErrorCode.INTERNAL, message: "credential check failed (see the gateway log)" };
 }
