@@ -39,11 +39,14 @@ export async function startDemo(node: RegionNode): Promise<Demo> {
   const logger = node.logger.child({ component: "demo" });
 
   await matchMaker.createRoom("teleop", { roomId: DEMO_TELEOP_ROOM, devices: demoDevices.map((d) => d.deviceId) });
+  // A node without TLS (dev mode, loopback) is reached in the adapters' dev mode; with TLS,
+  // through the CA the node trusts its peers with, if one is configured.
+  const transportArgs = node.httpUrl.startsWith("https://") ? (node.config.tls.caFile ? ["--ca", node.config.tls.caFile] : []) : ["--dev"];
   for (const device of demoDevices) {
     const { deviceSecret } = await node.devices.enroll(device.deviceId, device.deviceClass);
     const child = spawn(process.execPath, [
       "--import", "tsx", "devices/adapter/main.ts",
-      "--device", device.deviceId, "--driver", device.driver, "--node", node.httpUrl, "--log-level", "warn", "--log-format", node.config.logFormat,
+      "--device", device.deviceId, "--driver", device.driver, "--node", node.httpUrl, ...transportArgs, "--log-level", "warn", "--log-format", node.config.logFormat,
     ], {
       cwd: repoRoot,
       env: { ...process.env, TSUNAGI_DEVICE_SECRET: deviceSecret, TSUNAGI_ADAPTER_PARENT_PID: String(process.pid) },

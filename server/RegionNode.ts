@@ -31,10 +31,11 @@ import { serveDeviceRequests } from "./gateway/DeviceRequests.ts";
 import { DeviceGateway } from "./gateway/DeviceGateway.ts";
 import { DeviceCredentials } from "./auth/DeviceCredentials.ts";
 import { nodeRoutes } from "./http/routes.ts";
+import { gatewayScheme, httpScheme, listenerTls } from "./tls.ts";
 import type { RoomModule } from "./RoomModule.ts";
 
 export class RegionNode {
-  /** `http://host:port` of this node. */
+  /** `http://host:port` of this node (`https://` with TLS). */
   readonly httpUrl: string;
   readonly nodeId: string;
   readonly regionId: string;
@@ -46,7 +47,7 @@ export class RegionNode {
   readonly gateway: DeviceGateway;
   /** Device enrolment (shared by the cluster in Redis mode). */
   readonly devices: DeviceCredentials;
-  /** `ws://host:port/device`, the address adapters connect to. */
+  /** `ws://host:port/device` (`wss://` with TLS), the address adapters connect to. */
   readonly gatewayUrl: string;
   /** The services rooms see (nodeContext()). */
   readonly context: NodeContext;
@@ -84,7 +85,7 @@ export class RegionNode {
   ) {
     this.nodeId = config.nodeId;
     this.regionId = config.regionId;
-    this.httpUrl = `http://${config.host}:${port}`;
+    this.httpUrl = `${httpScheme(config)}://${config.host}:${port}`;
     this.logger = parts.logger;
     this.metrics = parts.metrics;
     this.tokens = parts.tokens;
@@ -114,7 +115,8 @@ export class RegionNode {
 
     const backends = await createBackends(config, logger, metrics);
     const bodyLimits = Object.assign({}, ...modules.map((module) => module.http?.bodyLimits ?? {}));
-    const bound = await bindTransport(config.transport, config.host, config.port, config.limits.maxFrameBytes, bodyLimits)
+    const tls = listenerTls(config);
+    const bound = await bindTransport(config.transport, config.host, config.port, config.limits.maxFrameBytes, bodyLimits, tls.client)
       .catch((error) => { backends.abandon(); throw error; });
     const publicAddress = config.publicAddress ?? `${config.host}:${bound.port}`;
 
@@ -123,7 +125,7 @@ export class RegionNode {
       host: config.host, port: config.gateway.port, regionId: config.regionId, nodeId: config.nodeId,
       credentials: devices, tokens, logger: logger.child({ component: "gateway" }), metrics,
       maxFrameBytes: config.limits.maxFrameBytes, maxMessagesPerSecond: config.gateway.maxMessagesPerSecond,
-      helloTimeoutMs: config.gateway.helloTimeoutMs, revalidateMs: config.gateway.revalidateMs,
+      helloTimeoutMs: config.gateway.helloTimeoutMs, revalidateMs: config.gateway.revalidateMs, tls: tls.gateway,
     }).catch((error) => {
       bound.transport.shutdown();
       backends.abandon();
@@ -136,7 +138,7 @@ export class RegionNode {
     const context: NodeContext = {
       config, nodeId: config.nodeId, regionId: config.regionId, publicAddress, logger, metrics,
       registry: backends.registry, directory: backends.directory,
-      gateway, gatewayUrl: `ws://${gatewayAddress}/device`, devices, roomOptionsKey: keys.roomOptions, audit: backends.audit,
+      gateway, gatewayUrl: `${gatewayScheme(config)}://${gatewayAddress}/device`, devices, roomOptionsKey: keys.roomOptions, audit: backends.audit,
       isDraining: () => node?.draining ?? false,
     };
     setNodeContext(context);
@@ -146,7 +148,7 @@ export class RegionNode {
     const clusterMatchmaker = new ClusterMatchmaker(
       context,
       new LatencyRegionSelector(topology),
-      new NodeRpc(config.nodeId, config.cluster.forwardTimeoutMs),
+      new NodeRpc(config.nodeId, config.cluster.forwardTimeoutMs, { scheme: httpScheme(config), caFile: config.tls.caFile }),
     );
 
     const server = new Server({
@@ -193,7 +195,7 @@ export class RegionNode {
 
     logger.info({
       httpUrl: node.httpUrl, publicAddress, transport: config.transport,
-      mode: config.redisUrl ? "redis" : "embedded", devMode: config.devMode,
+      mode: config.redisUrl ? "redis" : "embedded", devMode: config.devMode, tls: Boolean(tls.client),
     }, `region node ${config.nodeId} of ${config.regionId} listening on ${node.httpUrl}`);
     return node;
   }

@@ -16,6 +16,7 @@ import { isLoopbackAddress } from "./http/peer.ts";
 import { argvSecretWarning, readSecretFile, SecretError } from "../common/secrets.ts";
 import { MIN_SECRET_LENGTH } from "./auth/keys.ts";
 import { DEFAULT_TOKEN_MAX_AGE_S } from "./auth/tokens.ts";
+import { tlsProblems } from "./tls.ts";
 
 const regionIdPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -89,6 +90,19 @@ export const configSchema = z.object({
   }).refine((c) => c.nodeTtlMs >= 2 * c.heartbeatMs, { message: "nodeTtlMs must be at least 2 × heartbeatMs", path: ["nodeTtlMs"] }),
   /** Upper bound of a SIGTERM drain before the process exits anyway. */
   drainTimeoutMs: z.number().int().min(0),
+  /**
+   * TLS of the client listener (https, wss) and, unless the gateway has its own, of the
+   * device gateway; and the CA that node-to-node calls trust. Required outside dev mode
+   * unless the node binds loopback only (server/tls.ts).
+   */
+  tls: z.object({
+    /** PEM certificate chain of this node (its public address must be in it). */
+    certFile: z.string().min(1).optional(),
+    /** PEM private key of certFile. */
+    keyFile: z.string().min(1).optional(),
+    /** PEM CA certificates that other nodes' certificates chain to (node-to-node calls). Default: the system's. */
+    caFile: z.string().min(1).optional(),
+  }),
   /** The device gateway: where edge adapters connect (its own uWS listener). */
   gateway: z.object({
     /** Listen port of the device channel; 0 picks a free one (tests). */
@@ -101,6 +115,9 @@ export const configSchema = z.object({
     revalidateMs: z.number().int().min(100).max(600_000),
     /** Frames per second one device connection may send before excess is dropped with RATE_LIMITED. */
     maxMessagesPerSecond: z.number().int().min(10).max(100_000),
+    /** PEM certificate chain and key of the gateway's listener (wss), if not the node's (tls.certFile, tls.keyFile). */
+    certFile: z.string().min(1).optional(),
+    keyFile: z.string().min(1).optional(),
   }),
   teleop: z.object({
     /** Control lease lifetime without a command or heartbeat, ms. */
@@ -190,6 +207,7 @@ export const defaults: ConfigInput = {
     forwardTimeoutMs: 3000,
   },
   drainTimeoutMs: 10_000,
+  tls: {},
   gateway: {
     port: 2568,
     helloTimeoutMs: 5000,
@@ -273,11 +291,16 @@ setting("cluster.heartbeatMs", "int", "registry heartbeat interval");
 setting("cluster.nodeTtlMs", "int", "registry entry TTL");
 setting("cluster.forwardTimeoutMs", "int", "cross-region request timeout");
 setting("drainTimeoutMs", "int", "SIGTERM drain bound");
+setting("tls.certFile", "string", "PEM certificate chain of the client listener (https/wss); and the gateway's unless it has its own");
+setting("tls.keyFile", "string", "PEM private key of tls.certFile");
+setting("tls.caFile", "string", "PEM CA that node-to-node calls trust (default: the system's)");
 setting("gateway.port", "int", "device gateway listen port (0 = any free port)");
 setting("gateway.publicAddress", "string", "host:port adapters use to reach the gateway");
 setting("gateway.helloTimeoutMs", "int", "time an adapter has to prove its credential");
 setting("gateway.revalidateMs", "int", "how often connected devices' credentials are checked again (revocation)");
 setting("gateway.maxMessagesPerSecond", "int", "per-device frame rate limit");
+setting("gateway.certFile", "string", "PEM certificate chain of the device gateway (wss), if not tls.certFile");
+setting("gateway.keyFile", "string", "PEM private key of gateway.certFile");
 setting("teleop.leaseTtlMs", "int", "control lease lifetime without renewal");
 setting("teleop.telemetryHz", "number", "telemetry fan-out rate to participants");
 setting("teleop.defaultLatencyBudgetMs", "int", "operator-device round-trip budget when the profile names none");
@@ -396,6 +419,8 @@ export function loadConfig(options: LoadConfigOptions = {}): NodeConfig {
   if (!devMode && !config.authSecret) {
     throw new ConfigError(["authSecret: required outside dev mode (TSUNAGI_AUTH_SECRET or TSUNAGI_AUTH_SECRET_FILE)"]);
   }
+  const tlsIssues = tlsProblems({ host: config.host, devMode, tls: config.tls, gateway: config.gateway });
+  if (tlsIssues.length) throw new ConfigError(tlsIssues);
   const nodeId = config.nodeId ?? `${config.regionId}-${hostname().replace(/[^A-Za-z0-9_.-]/g, "")}-${randomBytes(3).toString("hex")}`;
   return { ...config, nodeId, devMode, warnings };
 }

@@ -26,7 +26,7 @@ export interface NodeContext {
   directory: RoomDirectory;
   /** Where edge adapters connect; rooms find their devices' links here. */
   gateway: DeviceGateway;
-  /** This node's device endpoint, ws://host:port/device. */
+  /** This node's device endpoint, ws://host:port/device (wss:// with TLS). */
   gatewayUrl: string;
   /** Device enrolment and credentials. */
   devices: DeviceCredentials;

@@ -1,8 +1,10 @@
 /**
  * Bench child: the device side of the control bench. N lightweight edge adapters, one
  * raw `ws` socket each and no HAL. On the node path each answers the gateway's
- * DeviceChallenge with a signed challenge and announces its DeviceProfile; on the relay
- * path it just connects. Then, on both paths alike: every ControlCommand is acked
+ * DeviceChallenge with a signed challenge, checks the gateway's proof, seals and opens
+ * every frame after the welcome (proto/deviceAuth.ts, as a real adapter does: its cost
+ * is part of what is measured) and announces its DeviceProfile; on the relay path it
+ * just connects. Then, on both paths alike: every ControlCommand is acked
  * APPLIED at once (same correlation id) and its latency recorded as receive time minus
  * issued_at_ms (both wallClockMs on this machine); the first arrival of each EStop (by
  * its raised_at_ms) since the last `estops` call is timestamped; and each device
@@ -12,7 +14,7 @@
  */
 import { WebSocket } from "ws";
 import { decodeEnvelope, encodeEnvelope, errorCodeName, ProtocolError, tsunagi, type Envelope, type IEnvelope } from "../../proto/index.ts";
-import { proveChallenge } from "../../proto/deviceAuth.ts";
+import { ChannelSeal, isGatewayProof, newNonce, proveChallenge, type ChannelNonces } from "../../proto/deviceAuth.ts";
 import { axisName, benchProfile, telemetryHz, type DeviceLoadConfig, type DeviceWindow, type EStopsReceived } from "./control-protocol.ts";
 import { LatencyWindow, wallClockMs } from "./measure.ts";
 import { countInto } from "./tasks.ts";
@@ -39,6 +41,9 @@ class BenchAdapter {
   private estopped = false;
   private lastLeaseId = "";
   private lastAppliedSeq = 0;
+  /** Node path, once the hello is out: the connection's nonces and seal. */
+  private nonces: ChannelNonces | undefined;
+  private seal: ChannelSeal | undefined;
 
   constructor(private readonly deviceId: string, private readonly deviceSecret: string | undefined, private readonly index: number) {}
 
@@ -70,7 +75,14 @@ class BenchAdapter {
       this.socket.on("message", (data: Buffer) => {
         let envelope: Envelope;
         try {
-          envelope = decodeEnvelope(data);
+          let bytes: Uint8Array = data;
+          if (this.seal) {
+            const opened = this.seal.open(bytes);
+            // before the welcome a refusal comes unsealed
+            if (opened.refused === undefined) bytes = opened.envelope;
+            else if (this.up) { countInto(errors, `refused frame (${opened.refused})`); return; }
+          }
+          envelope = decodeEnvelope(bytes);
         } catch (error) {
           countInto(errors, `undecodable (${errorCodeName((error as ProtocolError).code)})`);
           return;
@@ -78,7 +90,10 @@ class BenchAdapter {
         if (this.up) { this.receive(envelope); return; }
         // Handshake (node path): challenge → hello → welcome | error.
         if (envelope.body === "deviceChallenge") this.answerChallenge(envelope.deviceChallenge!);
-        else if (envelope.body === "deviceWelcome") accepted();
+        else if (envelope.body === "deviceWelcome") {
+          if (isGatewayProof(this.deviceSecret ?? "", this.deviceId, this.nonces!, envelope.deviceWelcome!.gatewayProof ?? "")) accepted();
+          else fail(new Error(`${this.deviceId}: the gateway did not prove it knows the device secret`));
+        }
         else if (envelope.body === "error") fail(new Error(`${this.deviceId} refused: ${describeError(envelope.error!)}`));
       });
     });
@@ -88,10 +103,13 @@ class BenchAdapter {
     const nonce = challenge.nonce ?? "";
     const serverTimeMs = Number(challenge.serverTimeMs ?? 0);
     const signature = proveChallenge(this.deviceSecret ?? "", this.deviceId, { nonce, serverTimeMs });
+    const adapterNonce = newNonce();
     this.write({
       correlationId: helloCorrelationId,
-      deviceHello: { deviceId: this.deviceId, adapterVersion: "1.0.0-bench", driver: "bench", signedChallenge: { nonce, signature } },
+      deviceHello: { deviceId: this.deviceId, adapterVersion: "1.0.0-bench", driver: "bench", signedChallenge: { nonce, signature }, adapterNonce },
     });
+    this.nonces = { gatewayNonce: nonce, adapterNonce };
+    this.seal = ChannelSeal.forAdapter(this.deviceSecret ?? "", this.deviceId, this.nonces);
   }
 
   private receive(envelope: Envelope) {
@@ -167,7 +185,9 @@ class BenchAdapter {
   }
 
   private write(envelope: IEnvelope) {
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(encodeEnvelope(envelope));
+    if (this.socket.readyState !== WebSocket.OPEN) return;
+    const bytes = encodeEnvelope(envelope);
+    this.socket.send(this.seal && this.up ? this.seal.seal(bytes) : bytes);
   }
 }
 

@@ -124,6 +124,7 @@ export class AdapterRuntime {
     return {
       acks: safety.acks, actions: safety.actions, connectAttempts: link.connectAttempts, reconnects: link.reconnects, redirects: link.redirects,
       telemetrySent: this.telemetry.sent, telemetryDropped: this.telemetry.dropped, malformed: link.malformed, unexpected: link.unexpected + safety.unexpected,
+      refusedFrames: link.refusedFrames, gatewayProofFailures: link.gatewayProofFailures,
       errorsReceived: link.errorsReceived, errors: link.errors, watchdogTrips: safety.watchdogTrips, estops: safety.estops,
     };
   }

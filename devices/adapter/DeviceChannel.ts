@@ -4,9 +4,17 @@
  *
  * - Handshake: the gateway sends a DeviceChallenge (also a first, coarse clock sample);
  *   the channel answers a DeviceHello (proveChallenge of the challenge with the device
- *   secret, or a device token). A DeviceWelcome for that hello makes it welcomed; an
- *   Error is a refusal, and the channel closes. No welcome within handshakeTimeoutMs
- *   cuts it.
+ *   secret and a fresh nonce of its own, or a device token). A DeviceWelcome for that
+ *   hello makes it welcomed; an Error is a refusal, and the channel closes. No welcome
+ *   within handshakeTimeoutMs cuts it.
+ * - Signed-challenge mode: the welcome must carry the gateway's proof over our nonce
+ *   (proveGateway) and arrive sealed; anything else is a gateway that does not know the
+ *   device secret: counted (gatewayProofFailures), noted as the attempt's error
+ *   (GATEWAY_PROOF_FAILED) and the socket cut, having obeyed nothing. From the welcome on,
+ *   every frame both ways is sealed (ChannelSeal); a frame from the gateway that does not
+ *   open (no seal, wrong MAC, old sequence number) is dropped unread and counted
+ *   (refusedFrames), logged at most once a second. Token mode has no secret to check the
+ *   gateway with and relies on TLS alone.
  * - Welcomed: the DeviceProfile, five ClockSyncPings, then one every
  *   clockSyncIntervalMs. A link that answers no ping for three rounds in a row is cut,
  *   even if TCP has not noticed (a path that vanished without a close). The gateway's
@@ -26,7 +34,7 @@
 import type { Logger } from "pino";
 import { WebSocket, type RawData } from "ws";
 import type { ClockSync } from "../../common/ClockSync.ts";
-import { proveChallenge } from "../../proto/deviceAuth.ts";
+import { ChannelSeal, isGatewayProof, newNonce, proveChallenge, SEAL_REFUSAL_TEXT, type ChannelNonces, type SealRefusal } from "../../proto/deviceAuth.ts";
 import { decodeEnvelope, encodeEnvelope, errorCodeName, type Envelope, type IEnvelope, type tsunagi } from "../../proto/index.ts";
 import type { AdapterCredential } from "./types.ts";
 
@@ -47,6 +55,8 @@ export interface DeviceChannelOptions {
   /** The driver's name, for the hello. */
   driverName: string;
   credential: AdapterCredential;
+  /** PEM CA certificates a wss:// gateway's certificate must chain to; absent: the system's. */
+  ca: string | Buffer | undefined;
   /** Sent first once welcomed. */
   profile: tsunagi.v1.IDeviceProfile;
   handshakeTimeoutMs: number;
@@ -60,8 +70,12 @@ export interface DeviceChannelOptions {
 
 /** What the channel tells the connection that opened it. */
 export interface DeviceChannelHost {
-  /** Counted here: frames that were not a decodable binary Envelope, and well-formed ones out of place. */
-  readonly counters: { malformed: number; unexpected: number };
+  /**
+   * Counted here: frames that were not a decodable binary Envelope, well-formed ones out of
+   * place, frames that did not open (no seal, wrong MAC, replayed), and welcomes without a
+   * valid gateway proof.
+   */
+  readonly counters: { malformed: number; unexpected: number; refusedFrames: number; gatewayProofFailures: number };
   /** The socket opened: the handshake begins. */
   opened(): void;
   /** The gateway welcomed the device; the profile and first clock pings are out. */
@@ -71,7 +85,7 @@ export interface DeviceChannelHost {
   /** The gateway refused the hello with this Error; the channel closes. */
   refused(error: tsunagi.v1.IError): void;
   /** The attempt failed before the welcome (no connection, no welcome in time). */
-  failed(phase: "connect" | "handshake", codeName: string, message: string): void;
+  failed(phase: "connect" | "handshake", codeName: "CONNECTION_FAILED" | "HANDSHAKE_TIMEOUT" | "GATEWAY_PROOF_FAILED", message: string): void;
   /** Handling a frame threw (a bug): the machine must stop to be safe. */
   failSafe(reason: string): void;
   /** The socket closed; the channel is done. */
@@ -88,6 +102,8 @@ const DEAD_LINK_PING_ROUNDS = 3;
 const MAX_FRAME_BYTES = 1024 * 1024;
 /** How long stop() waits for the close handshake before cutting the socket. */
 const CLOSE_GRACE_MS = 1000;
+/** Refused frames are logged at most this often (all are counted). */
+const REFUSAL_LOG_INTERVAL_MS = 1000;
 
 export class DeviceChannel {
   /** The node's HTTP base URL this attempt came from. */
@@ -117,6 +133,12 @@ export class DeviceChannel {
   private clockSyncTimer: NodeJS.Timeout | undefined;
   /** Clock-sync rounds in a row that began with a ping still unanswered. */
   private silentRounds = 0;
+  /** Signed-challenge mode, once the hello is out: this connection's two nonces. */
+  private nonces: ChannelNonces | undefined;
+  /** Signed-challenge mode, once the hello is out: seals what we send, opens what arrives. */
+  private seal: ChannelSeal | undefined;
+  /** When a refused frame was last logged (client clock). */
+  private refusalLoggedAt = -Infinity;
 
   /** Opens the socket; throws if `gateway.url` cannot even be tried. */
   constructor(options: DeviceChannelOptions, host: DeviceChannelHost) {
@@ -126,7 +148,7 @@ export class DeviceChannel {
     this.gateway = options.gateway;
     const { gateway, handshakeTimeoutMs } = options;
     this.startedAt = options.clock.clientNow();
-    const ws = new WebSocket(gateway.url, { perMessageDeflate: false, handshakeTimeout: handshakeTimeoutMs, maxPayload: MAX_FRAME_BYTES });
+    const ws = new WebSocket(gateway.url, { perMessageDeflate: false, handshakeTimeout: handshakeTimeoutMs, maxPayload: MAX_FRAME_BYTES, ...(options.ca ? { ca: options.ca } : {}) });
     this.ws = ws;
     this.handshakeTimer = setTimeout(() => {
       if (this.isWelcomed) return;
@@ -189,7 +211,22 @@ export class DeviceChannel {
     let envelope: Envelope;
     try {
       if (!isBinary) throw new Error("a text frame; the device channel carries binary Envelopes");
-      const bytes = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+      let bytes: Uint8Array = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+      if (this.seal) {
+        const opened = this.seal.open(bytes);
+        if (opened.refused === undefined) {
+          bytes = opened.envelope;
+        } else if (this.isWelcomed) {
+          this.refusedFrame(opened.refused);
+          return;
+        } else {
+          // Before the welcome only a refusal may come unsealed (a gateway that does not
+          // know the device has no key); an unsealed welcome is no proof at all.
+          const plain = decodeEnvelope(bytes, MAX_FRAME_BYTES);
+          if (plain.body === "deviceWelcome") { this.proofFailed("an unsealed DeviceWelcome"); return; }
+          if (plain.body !== "error") { this.refusedFrame(opened.refused); return; }
+        }
+      }
       envelope = decodeEnvelope(bytes, MAX_FRAME_BYTES);
     } catch (error) {
       this.host.counters.malformed++;
@@ -223,7 +260,11 @@ export class DeviceChannel {
         this.helloCorrelationId = this.options.nextCorrelationId();
         const hello: tsunagi.v1.IDeviceHello = { deviceId, adapterVersion, driver: driverName };
         if ("secret" in credential) {
+          const nonces = { gatewayNonce: nonce, adapterNonce: newNonce() };
           hello.signedChallenge = { nonce, signature: proveChallenge(credential.secret, deviceId, { nonce, serverTimeMs }) };
+          hello.adapterNonce = nonces.adapterNonce;
+          this.nonces = nonces;
+          this.seal = ChannelSeal.forAdapter(credential.secret, deviceId, nonces);
         } else {
           hello.token = credential.token;
         }
@@ -233,6 +274,11 @@ export class DeviceChannel {
       case "deviceWelcome": {
         if (this.helloCorrelationId === 0 || Number(envelope.correlationId) !== this.helloCorrelationId) {
           this.unexpected(`a DeviceWelcome for correlation id ${envelope.correlationId}, not this connection's hello`);
+          return;
+        }
+        const { credential, deviceId } = this.options;
+        if ("secret" in credential && !isGatewayProof(credential.secret, deviceId, this.nonces!, envelope.deviceWelcome!.gatewayProof ?? "")) {
+          this.proofFailed("a DeviceWelcome without a valid gateway_proof");
           return;
         }
         this.welcome(envelope.deviceWelcome!);
@@ -303,8 +349,27 @@ export class DeviceChannel {
       this.options.logger.error({ err: error }, `could not encode an outgoing envelope (a bug): ${(error as Error).message}`);
       return false;
     }
-    this.ws.send(bytes, { binary: true });
+    this.ws.send(this.seal && this.isWelcomed ? this.seal.seal(bytes) : bytes, { binary: true });
     return true;
+  }
+
+  /**
+   * The gateway did not prove that it knows the device secret: whoever answered is not our
+   * region. Nothing it sent was obeyed (nothing is before the welcome); cut the socket.
+   */
+  private proofFailed(what: string): void {
+    this.host.counters.gatewayProofFailures++;
+    this.host.failed("handshake", "GATEWAY_PROOF_FAILED", `${this.gateway.url}: ${what}: the gateway did not prove it knows the device secret; nothing it sends is obeyed`);
+    this.ws.terminate();
+  }
+
+  /** A frame that did not open: dropped unread, counted; logged at most once a second. */
+  private refusedFrame(reason: SealRefusal): void {
+    this.host.counters.refusedFrames++;
+    const now = this.options.clock.clientNow();
+    if (now - this.refusalLoggedAt < REFUSAL_LOG_INTERVAL_MS) return;
+    this.refusalLoggedAt = now;
+    this.options.logger.warn({ reason, refusedFrames: this.host.counters.refusedFrames }, `dropped a frame ${SEAL_REFUSAL_TEXT[reason]}: nothing in it was acted upon`);
   }
 
   private unexpected(what: string): void {

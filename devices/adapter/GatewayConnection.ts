@@ -8,6 +8,9 @@
  * 1. Probe `GET <node>/ping` on every configured node and take the nearest (RegionProbe);
  *    ask it `GET <node>/gateway` for the device endpoint ({ url, regionId, nodeId }),
  *    falling back to the next nearest if it cannot say (draining, down).
+ *    Outside dev mode only https:// nodes and wss:// endpoints are used (TLS, checked
+ *    against `ca` or the system's CAs): a ws:// endpoint is refused as INSECURE_URL, and
+ *    the next node tried.
  * 2. Open a DeviceChannel to that url: the handshake (challenge, hello, welcome) and the
  *    clock sync are the channel's. A welcome puts the link online (then the host's
  *    linkUp); a refusal is logged, kept as `lastError`, and retried with backoff
@@ -34,7 +37,8 @@
  */
 import type { Logger } from "pino";
 import type { ClockSync } from "../../common/ClockSync.ts";
-import { RegionProbe, measureHttpPing } from "../../common/RegionProbe.ts";
+import { RegionProbe } from "../../common/RegionProbe.ts";
+import { httpRequest } from "../../common/httpRequest.ts";
 import type { SafeEmitter } from "../../common/SafeEmitter.ts";
 import { DeviceCloseCode, ErrorCode, errorCodeName, isRetryable, type Envelope, type IEnvelope, type tsunagi } from "../../proto/index.ts";
 import { DeviceChannel, type GatewayEndpoint } from "./DeviceChannel.ts";
@@ -57,6 +61,10 @@ export interface GatewayConnectionOptions {
   clockSyncIntervalMs: number;
   /** Jitter source in [0, 1). */
   random: () => number;
+  /** PEM CA certificates the nodes' and gateways' certificates must chain to; absent: the system's. */
+  ca: string | Buffer | undefined;
+  /** Dev mode: plain http:// and ws:// are allowed (a loopback dev node). Never on a real machine. */
+  devMode: boolean;
   /** Synced from the challenge and the clock pings. */
   clock: ClockSync;
   logger: Logger;
@@ -87,7 +95,7 @@ export interface LinkLoss {
 }
 
 /** The link's share of AdapterCounters (its channels count their malformed and unexpected frames there too). */
-export type LinkCounters = Pick<AdapterCounters, "connectAttempts" | "reconnects" | "redirects" | "malformed" | "unexpected" | "errorsReceived" | "errors">;
+export type LinkCounters = Pick<AdapterCounters, "connectAttempts" | "reconnects" | "redirects" | "malformed" | "unexpected" | "refusedFrames" | "gatewayProofFailures" | "errorsReceived" | "errors">;
 
 export class GatewayConnection {
   /** Identity, credential, nodes and timings. */
@@ -132,7 +140,9 @@ export class GatewayConnection {
   /** Welcomes so far (the first is not a reconnect). */
   private welcomes = 0;
   /** See `counters`; the channels count their malformed and unexpected frames here too. */
-  private readonly counterValues: LinkCounters = { connectAttempts: 0, reconnects: 0, redirects: 0, malformed: 0, unexpected: 0, errorsReceived: 0, errors: {} };
+  private readonly counterValues: LinkCounters = {
+    connectAttempts: 0, reconnects: 0, redirects: 0, malformed: 0, unexpected: 0, refusedFrames: 0, gatewayProofFailures: 0, errorsReceived: 0, errors: {},
+  };
 
   constructor(options: GatewayConnectionOptions, host: GatewayConnectionHost) {
     this.options = options;
@@ -142,9 +152,7 @@ export class GatewayConnection {
       regions: options.nodes.map((url) => ({ id: url, url })),
       timeoutMs: options.httpTimeoutMs,
       // stop() aborts a probe under way instead of waiting out its timeouts
-      measure: (region, signal) => measureHttpPing(region, AbortSignal.any([signal, this.aborter.signal])).catch((error: unknown) => {
-        throw new Error(describeFetchError(error), { cause: error });
-      }),
+      measure: (region, signal) => this.measurePing(region.url, AbortSignal.any([signal, this.aborter.signal])),
     });
   }
 
@@ -258,21 +266,38 @@ export class GatewayConnection {
         continue;
       }
       if (this.stopping) return;
+      if (!this.options.devMode && !gateway.url.startsWith("wss://")) {
+        this.noteError({ phase: "gateway", codeName: "INSECURE_URL", message: `${node.url}/gateway named ${gateway.url}: outside dev mode the device channel is TLS (wss://) only` });
+        continue;
+      }
       await this.connect(node.url, gateway);
       return;
     }
   }
 
-  /** `GET <node>/gateway`: where this node's device endpoint is. */
-  private async fetchGateway(node: string): Promise<GatewayEndpoint> {
-    const signal = AbortSignal.any([this.aborter.signal, AbortSignal.timeout(this.options.httpTimeoutMs)]);
-    let response: Response;
+  /** One /ping round trip to a node, ms (RegionProbe's sample). */
+  private async measurePing(node: string, signal: AbortSignal): Promise<number> {
+    const started = performance.now();
+    let answer: { ok: boolean; status: number };
     try {
-      response = await fetch(`${node}/gateway`, { signal, headers: { accept: "application/json" } });
+      answer = await httpRequest(`${node}/ping`, { ca: this.options.ca, signal, headers: { "cache-control": "no-store" } });
     } catch (error) {
       throw new Error(describeFetchError(error), { cause: error });
     }
-    const text = await response.text();
+    if (!answer.ok) throw new Error(`GET ${node}/ping answered HTTP ${answer.status}`);
+    return performance.now() - started;
+  }
+
+  /** `GET <node>/gateway`: where this node's device endpoint is. */
+  private async fetchGateway(node: string): Promise<GatewayEndpoint> {
+    const signal = AbortSignal.any([this.aborter.signal, AbortSignal.timeout(this.options.httpTimeoutMs)]);
+    let response: { ok: boolean; status: number; text: string };
+    try {
+      response = await httpRequest(`${node}/gateway`, { signal, ca: this.options.ca, headers: { accept: "application/json" } });
+    } catch (error) {
+      throw new Error(describeFetchError(error), { cause: error });
+    }
+    const text = response.text;
     if (!response.ok) throw new Error(`HTTP ${response.status}${text ? `: ${text.slice(0, 200)}` : ""}`);
     let body: unknown;
     try {
@@ -348,8 +373,8 @@ export class GatewayConnection {
    */
   private onRedirect(channel: DeviceChannel, redirect: tsunagi.v1.IGatewayRedirect): void {
     const url = redirect.url ?? "";
-    if (!/^wss?:\/\/[^\s]{1,2000}$/.test(url)) {
-      this.unexpected(`a GatewayRedirect to ${JSON.stringify(url.slice(0, 200))}, not a ws:// or wss:// url; staying`);
+    if (!(this.options.devMode ? /^wss?:\/\/[^\s]{1,2000}$/ : /^wss:\/\/[^\s]{1,2000}$/).test(url)) {
+      this.unexpected(`a GatewayRedirect to ${JSON.stringify(url.slice(0, 200))}, not a wss:// url${this.options.devMode ? " or ws:// url" : " (outside dev mode the device channel is TLS only)"}; staying`);
       return;
     }
     const nodeId = redirect.nodeId ?? "";

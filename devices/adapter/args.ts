@@ -7,6 +7,7 @@
  *   const args = parseAdapterArgs(["--device", "ex-1", "--driver", "sim-excavator", "--node", "http://127.0.0.1:2567"], process.env);
  *   // { deviceId: "ex-1", driver: "sim-excavator", nodes: [...], credential: { secret }, telemetryHz: 20, logLevel: "info", help: false }
  */
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { DEVICE_ID_PATTERN, DEVICE_ID_TEXT } from "../../proto/ids.ts";
 import { nodeUrls } from "../../common/nodeUrl.ts";
@@ -16,11 +17,12 @@ import type { AdapterCredential } from "./types.ts";
 import { resolveSecret, SecretError } from "../../common/secrets.ts";
 
 export const usage = `usage: npm run adapter -- --device ID --driver ${driverNames.join("|")} --node URL [--node URL ...]
-                       [--secret-file FILE | --token-file FILE] [--telemetry-hz N] [--status-port N] [--log-level LEVEL] [--log-format F]
+                       [--secret-file FILE | --token-file FILE] [--ca FILE] [--dev] [--telemetry-hz N] [--status-port N]
+                       [--log-level LEVEL] [--log-format F]
 
   --device ID         the enrolled device id ([A-Za-z0-9_.-]{1,64})
   --driver NAME       the device driver: ${driverNames.join(", ")}
-  --node URL          a region node's HTTP base URL (http://host:port); repeat for several,
+  --node URL          a region node's base URL (https://host:port); repeat for several,
                       the nearest one (by /ping round trip) is used
   --secret-file FILE  a file holding the device secret from enrolment, 64 hex characters
                       (default: environment TSUNAGI_DEVICE_SECRET_FILE or TSUNAGI_DEVICE_SECRET)
@@ -29,6 +31,11 @@ export const usage = `usage: npm run adapter -- --device ID --driver ${driverNam
   --secret HEX, --token JWT
                       the same on the command line, where any user of the machine can
                       read them (ps): accepted with a warning
+  --ca FILE           PEM CA certificates the nodes' and gateways' TLS certificates must
+                      chain to (default: the system's CAs)
+  --dev               dev mode: allow plain http:// nodes and ws:// gateways (a loopback
+                      dev node, npm start). Never on a real machine: anyone on the path
+                      could read the channel
   --telemetry-hz N    telemetry rate, Hz (default 20)
   --status-port N     serve GET /status and /healthz, and POST /estop (stop and latch),
                       on 127.0.0.1:N (0: any free port, printed at start). Default: none
@@ -41,6 +48,10 @@ export interface AdapterArgs {
   driver: DriverName;
   nodes: string[];
   credential: AdapterCredential;
+  /** The --ca file's PEM text; undefined: the system's CAs. */
+  ca: string | undefined;
+  /** --dev: plain http:// and ws:// allowed. */
+  devMode: boolean;
   telemetryHz: number;
   /** Port of the local status endpoint on 127.0.0.1 (0: any free port); undefined: none. */
   statusPort: number | undefined;
@@ -80,6 +91,8 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
         "secret-file": { type: "string" },
         token: { type: "string" },
         "token-file": { type: "string" },
+        ca: { type: "string" },
+        dev: { type: "boolean" },
         "telemetry-hz": { type: "string" },
         "status-port": { type: "string" },
         "log-level": { type: "string" },
@@ -92,7 +105,7 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
     throw new ArgsError((error as Error).message);
   }
   if (values.help) {
-    return { deviceId: "", driver: driverNames[0], nodes: [], credential: { token: "-" }, telemetryHz: 20, statusPort: undefined, logLevel: "info", logFormat: "auto", help: true, warnings: [] };
+    return { deviceId: "", driver: driverNames[0], nodes: [], credential: { token: "-" }, ca: undefined, devMode: false, telemetryHz: 20, statusPort: undefined, logLevel: "info", logFormat: "auto", help: true, warnings: [] };
   }
 
   const deviceId = values.device as string | undefined;
@@ -104,11 +117,26 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
   if (!isDriverName(driver)) throw new ArgsError(`--driver ${JSON.stringify(driver)} is not a driver; valid drivers: ${driverNames.join(", ")}`);
 
   const nodes = (values.node as string[] | undefined) ?? [];
-  if (nodes.length === 0) throw new ArgsError("--node is required (a region node's http://host:port; repeat for several)");
+  if (nodes.length === 0) throw new ArgsError("--node is required (a region node's https://host:port; repeat for several)");
   try {
     nodeUrls(nodes);
   } catch (error) {
     throw new ArgsError(`--node ${(error as Error).message}`);
+  }
+  const devMode = values.dev === true;
+  const plain = nodes.find((node) => !node.startsWith("https://"));
+  if (plain !== undefined && !devMode) {
+    throw new ArgsError(`--node ${plain} is plain http://: outside dev mode an adapter reaches its region over https:// only (--dev for a loopback dev node)`);
+  }
+  const caFile = values.ca as string | undefined;
+  let ca: string | undefined;
+  if (caFile !== undefined) {
+    try {
+      ca = readFileSync(caFile, "utf8");
+    } catch (error) {
+      throw new ArgsError(`--ca ${caFile}: ${(error as Error).message}`);
+    }
+    if (!ca.includes("-----BEGIN CERTIFICATE-----")) throw new ArgsError(`--ca ${caFile} holds no PEM certificate`);
   }
 
   const warnings: string[] = [];
@@ -129,7 +157,7 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
 
   const logFormat = (values["log-format"] as string | undefined) ?? "auto";
   if (!(LOG_FORMATS as readonly string[]).includes(logFormat)) throw new ArgsError(`--log-format ${JSON.stringify(logFormat)} must be one of ${LOG_FORMATS.join(", ")}`);
-  return { deviceId, driver, nodes, credential, telemetryHz, statusPort, logLevel, logFormat: logFormat as LogFormat, help: false, warnings };
+  return { deviceId, driver, nodes, credential, ca, devMode, telemetryHz, statusPort, logLevel, logFormat: logFormat as LogFormat, help: false, warnings };
 }
 
 /** Flags win over the environment; exactly one mode must remain. */

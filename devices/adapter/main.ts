@@ -48,6 +48,8 @@ const runtime = new AdapterRuntime({
   driver,
   credential: args.credential,
   nodes: args.nodes,
+  ca: args.ca,
+  devMode: args.devMode,
   telemetryHz: args.telemetryHz,
   adapterVersion,
   logger,
@@ -87,7 +89,8 @@ process.on("uncaughtException", (error) => {
   logger.flush(() => process.exit(1));
 });
 
-logger.info({ driver: args.driver, nodes: args.nodes, adapterVersion, mode: "secret" in args.credential ? "signed-challenge" : "token" },
+if (args.devMode) logger.warn("dev mode: plain http:// and ws:// allowed; never run a real machine like this");
+logger.info({ driver: args.driver, nodes: args.nodes, adapterVersion, mode: "secret" in args.credential ? "signed-challenge" : "token", devMode: args.devMode },
   `adapter ${args.deviceId} starting (${args.driver})`);
 runtime.start();
 

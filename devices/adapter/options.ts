@@ -20,6 +20,8 @@ export interface ResolvedAdapterOptions {
   credential: AdapterCredential;
   /** Node HTTP base URLs, without trailing "/". */
   nodes: string[];
+  ca: string | Buffer | undefined;
+  devMode: boolean;
   adapterVersion: string;
   telemetryHz: number;
   telemetryBufferSize: number;
@@ -45,7 +47,10 @@ export function resolveAdapterOptions(options: AdapterRuntimeOptions): ResolvedA
   }
   if (!driver || typeof driver.profile !== "function" || !driver.hal) throw new TypeError("AdapterRuntime needs a driver (see devices/drivers createDriver)");
   const checkedCredential = checkCredential(credential);
-  const checkedNodes = checkNodes(nodes);
+  const devMode = options.devMode ?? false;
+  if (typeof devMode !== "boolean") throw new TypeError(`devMode must be true or false, got ${String(options.devMode)}`);
+  const checkedNodes = checkNodes(nodes, devMode);
+  if (options.ca !== undefined && !(typeof options.ca === "string" || Buffer.isBuffer(options.ca)) ) throw new TypeError("ca must be PEM text (a string or Buffer)");
   if (typeof adapterVersion !== "string" || !SEMVER_PATTERN.test(adapterVersion)) {
     throw new TypeError(`adapterVersion must be semver ("1.4.2"), got ${JSON.stringify(adapterVersion)}`);
   }
@@ -64,6 +69,8 @@ export function resolveAdapterOptions(options: AdapterRuntimeOptions): ResolvedA
     driver,
     credential: checkedCredential,
     nodes: checkedNodes,
+    ca: options.ca,
+    devMode,
     adapterVersion,
     telemetryHz,
     telemetryBufferSize,
@@ -91,12 +98,16 @@ function checkCredential(credential: AdapterCredential): AdapterCredential {
   throw new TypeError("credential must be { secret } (64 hex characters) or { token } (a device JWT)");
 }
 
-function checkNodes(nodes: string[]): string[] {
+function checkNodes(nodes: string[], devMode: boolean): string[] {
+  let checked: string[];
   try {
-    return nodeUrls(nodes);
+    checked = nodeUrls(nodes);
   } catch (error) {
     throw new TypeError(`nodes: ${(error as Error).message}`);
   }
+  const plain = checked.find((url) => !url.startsWith("https://"));
+  if (plain && !devMode) throw new TypeError(`nodes: ${plain} is plain http://; outside dev mode an adapter reaches its region over https:// only (devMode for a loopback dev node)`);
+  return checked;
 }
 
 function positive(value: number, name: string): number {

@@ -20,8 +20,16 @@ export interface AdapterRuntimeOptions {
   /** The device's driver, initialised (and its loop started) by the caller. */
   driver: Driver;
   credential: AdapterCredential;
-  /** HTTP base URLs of the region nodes to choose from, e.g. "http://127.0.0.1:2567". */
+  /** Base URLs of the region nodes to choose from, e.g. "https://tokyo-1.example.net:2567" (http:// only in dev mode). */
   nodes: string[];
+  /** PEM CA certificates (the text, not a path) the nodes' and gateways' certificates must chain to. Default: the system's CAs. */
+  ca?: string | Buffer;
+  /**
+   * Dev mode: plain http:// nodes and ws:// gateways are allowed (a loopback dev node,
+   * `npm start`). Off by default: outside dev mode every hop is TLS, and an adapter given an
+   * http:// node refuses to start, and one sent to a ws:// gateway refuses to connect.
+   */
+  devMode?: boolean;
   /** This adapter's version, semver ("1.4.2"); the gateway refuses anything else. */
   adapterVersion: string;
   /** Telemetry rate, Hz. Default 20. */
@@ -48,7 +56,12 @@ export interface AdapterRuntimeOptions {
 export interface AdapterError {
   /** An ErrorCode: from the gateway's Error, or REGION_UNAVAILABLE when no node could be reached. Absent for a plain connection failure. */
   code?: number;
-  /** errorCodeName(code), or for failures without a code: "CONNECTION_FAILED", "CONNECTION_CLOSED" (before the welcome), "HANDSHAKE_TIMEOUT". */
+  /**
+   * errorCodeName(code), or for failures without a code: "CONNECTION_FAILED",
+   * "CONNECTION_CLOSED" (before the welcome), "HANDSHAKE_TIMEOUT", "GATEWAY_PROOF_FAILED"
+   * (the gateway did not prove it knows the device secret), "INSECURE_URL" (a ws:// or
+   * http:// address outside dev mode).
+   */
   codeName: string;
   message: string;
   /** Where in the cycle it happened. */
@@ -123,6 +136,14 @@ export interface AdapterCounters {
   malformed: number;
   /** Well-formed frames the adapter had no use for (wrong phase, wrong device, unsolicited). */
   unexpected: number;
+  /**
+   * Frames from the gateway dropped unread because they did not open: no seal, a MAC that
+   * does not match (forged or altered on the path), or a replayed sequence number
+   * (signed-challenge mode). Nothing in them was acted upon.
+   */
+  refusedFrames: number;
+  /** Welcomes refused because the gateway did not prove it knows the device secret; the connection was cut. */
+  gatewayProofFailures: number;
   /** Error envelopes received from the gateway. */
   errorsReceived: number;
   /** Error envelopes received from the gateway, by code name ("FORBIDDEN", …): a refusal stays counted after a later one replaces `lastError`. */

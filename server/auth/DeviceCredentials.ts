@@ -191,7 +191,12 @@ export class DeviceCredentials {
     return record;
   }
 
-  private secretOf(record: DeviceRecord): string {
+  /**
+   * The secret of an enrolled device's current credential (the record from verify() or
+   * lookup()): the gateway proves itself to the adapter with it and derives the channel's
+   * MAC keys from it (proto/deviceAuth.ts). Never sent, never logged.
+   */
+  secretOf(record: DeviceRecord): string {
     return createHmac("sha256", this.deviceKey).update(`${record.deviceId}|${record.version}|${record.salt}`).digest("hex");
   }
 }

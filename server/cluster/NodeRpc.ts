@@ -4,36 +4,51 @@
  * authenticates the client itself and answers with a seat reservation whose
  * `publicAddress` names the node the client must connect to.
  */
+import { readFileSync } from "node:fs";
 import { ServerError } from "@colyseus/core";
+import { httpRequest } from "../../common/httpRequest.ts";
 import { ErrorCode } from "../../proto/index.ts";
 import type { NodeInfo } from "./types.ts";
 
 /** Marks a forwarded request so the receiver handles it locally instead of forwarding again. */
 export const FORWARDED_HEADER = "x-tsunagi-forwarded-by";
 
+/** How this node reaches its peers: the cluster's scheme (server/tls.ts) and the CA their certificates chain to. */
+export interface NodeRpcTls {
+  scheme: "http" | "https";
+  /** PEM CA file (tls.caFile); absent: the system's CAs. */
+  caFile?: string;
+}
+
 export class NodeRpc {
-  constructor(private readonly selfNodeId: string, private readonly timeoutMs: number) {}
+  /** The CA certificates peers are checked against (https), read once. */
+  private readonly ca: Buffer | undefined;
+
+  constructor(private readonly selfNodeId: string, private readonly timeoutMs: number, private readonly tls: NodeRpcTls = { scheme: "http" }) {
+    this.ca = tls.caFile ? readFileSync(tls.caFile) : undefined;
+  }
 
   /**
    * `clientAddress` goes in `X-Forwarded-For`: the target believes it when it lists this
    * node among its `http.trustedProxies`, and limits the client instead of this node.
    */
   async forwardMatchmake(target: NodeInfo, method: string, roomName: string, options: unknown, authorization?: string | null, clientAddress?: string): Promise<any> {
-    const url = `http://${target.publicAddress}/matchmake/${encodeURIComponent(method)}/${encodeURIComponent(roomName)}`;
+    // The client's bearer token goes along: over https, to a peer whose certificate chains to the cluster's CA.
+    const url = `${this.tls.scheme}://${target.publicAddress}/matchmake/${encodeURIComponent(method)}/${encodeURIComponent(roomName)}`;
     const headers: Record<string, string> = { "content-type": "application/json", [FORWARDED_HEADER]: this.selfNodeId };
     if (authorization) headers.authorization = authorization;
     if (clientAddress) headers["x-forwarded-for"] = clientAddress;
-    let response: Response;
+    let response: { ok: boolean; status: number; text: string };
     try {
-      response = await fetch(url, {
-        method: "POST", headers, body: JSON.stringify(options ?? {}),
+      response = await httpRequest(url, {
+        method: "POST", headers, body: JSON.stringify(options ?? {}), ca: this.ca,
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (error) {
       throw new ServerError(ErrorCode.REGION_UNAVAILABLE,
         `region ${target.regionId} (node ${target.nodeId}) did not answer: ${(error as Error).message}`, { cause: error });
     }
-    const text = await response.text();
+    const text = response.text;
     let body: any;
     try { body = JSON.parse(text); } catch { body = { error: text }; }
     if (!response.ok) {

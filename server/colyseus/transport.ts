@@ -7,11 +7,14 @@
  * merely reports success. The uWS transport's own `listen()` also ignores the host.
  */
 import http from "node:http";
+import https from "node:https";
+import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import uWS from "uWebSockets.js";
 import { uWebSocketsTransport } from "@colyseus/uwebsockets-transport";
 import { WebSocketTransport } from "@colyseus/ws-transport";
 import type { Transport } from "@colyseus/core";
+import type { TlsFiles } from "../tls.ts";
 
 /** Request-body bounds of the routes allowed more than the frame limit, by exact path (RoomModule.http.bodyLimits). */
 export type BodyLimits = Readonly<Record<string, number>>;
@@ -113,15 +116,20 @@ export function transportCeilingBytes(maxFrameBytes: number): number {
   return Math.max(maxFrameBytes * 4, 256 * 1024);
 }
 
-/** Creates the configured transport and binds it to host:port. */
-export async function bindTransport(kind: "uws" | "ws", host: string, port: number, maxFrameBytes: number, bodyLimits: BodyLimits = {}) {
+/**
+ * Creates the configured transport and binds it to host:port; with `tls`, it serves https
+ * and wss (uWS's SSLApp, or an https server under `ws`).
+ */
+export async function bindTransport(kind: "uws" | "ws", host: string, port: number, maxFrameBytes: number, bodyLimits: BodyLimits = {}, tls?: TlsFiles) {
   const ceiling = transportCeilingBytes(maxFrameBytes);
   if (kind === "uws") {
-    const transport = new PreboundUwsTransport({ maxPayloadLength: ceiling, idleTimeout: 32 });
+    const appOptions = tls ? { cert_file_name: tls.certFile, key_file_name: tls.keyFile } : {};
+    const transport = new PreboundUwsTransport({ maxPayloadLength: ceiling, idleTimeout: 32 }, appOptions);
     transport.maxBodyBytes = maxFrameBytes;
     transport.bodyLimits = bodyLimits;
     return { transport: transport as Transport, port: await transport.bind(host, port) };
   }
-  const transport = new PreboundWsTransport({ server: http.createServer(), maxPayload: ceiling });
+  const server = tls ? https.createServer({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }) : http.createServer();
+  const transport = new PreboundWsTransport({ server, maxPayload: ceiling });
   return { transport: transport as Transport, port: await transport.bind(host, port) };
 }

@@ -5,8 +5,16 @@
  *
  * Handshake (device.proto, "Device channel: authentication"):
  *   gateway → DeviceChallenge (fresh nonce per connection)
- *   adapter → DeviceHello (signed challenge or device token)
- *   gateway → DeviceWelcome, then LeaseState (no lease) | Error, then close 1008
+ *   adapter → DeviceHello (signed challenge with the adapter's own nonce, or device token)
+ *   gateway → DeviceWelcome (with the gateway's proof over the adapter's nonce), then
+ *             LeaseState (no lease) | Error, then close 1008
+ *
+ * Signed-challenge mode seals the channel from the welcome on (proto/deviceAuth.ts,
+ * ChannelSeal): every frame both ways carries a sequence number and a MAC under keys
+ * derived from the device secret and both nonces. A frame from the adapter without a seal,
+ * with a wrong MAC or an old sequence number is dropped unread and counted
+ * (tsunagi_device_frames_refused_total), and the adapter told at most once a second; the
+ * connection stays. Token mode has no secret to seal with and relies on TLS alone.
  *
  * Refusals, each with a coded Error to the adapter, a log line and a metric:
  * DEVICE_UNKNOWN (not enrolled), FORBIDDEN (revoked, a token for another device or
@@ -30,8 +38,10 @@
 import uWS from "uWebSockets.js";
 import { DeviceCloseCode, ErrorCode, decodeEnvelope, isStopEnvelope, encodeEnvelope, errorEnvelope, errorCodeName, ProtocolError, tsunagi, type Envelope } from "../../proto/index.ts";
 import { DeviceCredentialError, enrolmentOf, sameEnrolment, type DeviceCredentials, type DeviceRecord, type Enrolment } from "../auth/DeviceCredentials.ts";
+import { refusalOf } from "./refusals.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import type { Logger } from "../observability/logging.ts";
+import type { TlsFiles } from "../tls.ts";
 import type { NodeMetrics } from "../observability/metrics.ts";
 import { DeviceLink } from "./DeviceLink.ts";
 import { SafeEmitter } from "../../common/SafeEmitter.ts";
@@ -39,6 +49,7 @@ import { FloodWindow } from "../../common/FloodWindow.ts";
 import { trySend } from "../../common/trySend.ts";
 import { profileProblem } from "../../proto/deviceProfile.ts";
 import { DEVICE_ID_TEXT, isDeviceId } from "../../proto/ids.ts";
+import { ChannelSeal, NONCE_PATTERN, proveGateway, SEAL_REFUSAL_TEXT, type SealRefusal } from "../../proto/deviceAuth.ts";
 
 export interface DeviceGatewayOptions {
   host: string;
@@ -63,6 +74,12 @@ export interface DeviceGatewayOptions {
   revalidateMs?: number;
   /** Server clock. Default Date.now. */
   now?: () => number;
+  /**
+   * Serve wss (uWS SSLApp) with this certificate and key; absent: plain ws (dev mode or a
+   * loopback-only node, server/tls.ts). Device client certificates (mTLS) would be added
+   * here: the listener's options are the one place that builds the app.
+   */
+  tls?: TlsFiles;
 }
 
 /** Per-socket state, kept in uWS user data. */
@@ -76,6 +93,10 @@ interface Connection {
   remote: string;
   /** The connection's frames per second, for the rate limit. */
   flood: FloodWindow;
+  /** Signed-challenge mode, from the welcome on: seals what goes out, opens what comes in. */
+  seal?: ChannelSeal;
+  /** When the adapter was last told of a refused frame (told at most once a second). */
+  sealReportedAt: number;
 }
 
 type Socket = uWS.WebSocket<Connection>;
@@ -113,7 +134,7 @@ export class DeviceGateway {
   }
 
   static async start(options: DeviceGatewayOptions): Promise<DeviceGateway> {
-    const app = uWS.App();
+    const app = options.tls ? uWS.SSLApp({ cert_file_name: options.tls.certFile, key_file_name: options.tls.keyFile }) : uWS.App();
     let gateway: DeviceGateway | undefined;
     app.ws<Connection>("/device", {
       maxPayloadLength: options.maxFrameBytes,
@@ -126,6 +147,7 @@ export class DeviceGateway {
           state: "challenged", challenge: options.credentials.challenge((options.now ?? Date.now)()),
           remote: Buffer.from(res.getRemoteAddressAsText()).toString(),
           flood: new FloodWindow(options.maxMessagesPerSecond, options.now ?? Date.now),
+          sealReportedAt: -Infinity,
         };
         res.upgrade(connection, req.getHeader("sec-websocket-key"), req.getHeader("sec-websocket-protocol"), req.getHeader("sec-websocket-extensions"), context);
       },
@@ -142,7 +164,7 @@ export class DeviceGateway {
       });
     });
     gateway = new DeviceGateway(options, app, socket, port);
-    options.logger.info({ port }, `device gateway listening on ws://${options.host}:${port}/device`);
+    options.logger.info({ port, tls: Boolean(options.tls) }, `device gateway listening on ${options.tls ? "wss" : "ws"}://${options.host}:${port}/device`);
     return gateway;
   }
 
@@ -187,7 +209,7 @@ export class DeviceGateway {
     }
     for (const ws of [...this.sockets]) {
       trySend(() => {
-        ws.send(errorEnvelope(ErrorCode.NODE_DRAINING, "this node is shutting down: reconnect through another node", 0), true);
+        this.sendFrame(ws, errorEnvelope(ErrorCode.NODE_DRAINING, "this node is shutting down: reconnect through another node", 0));
         ws.end(CLOSE_DRAINING, "node draining");
       });
     }
@@ -225,8 +247,13 @@ export class DeviceGateway {
   private received(ws: Socket, message: ArrayBuffer) {
     const connection = ws.getUserData();
     if (connection.state === "closed") return;
-    const bytes = new Uint8Array(message);
+    let bytes: Uint8Array = new Uint8Array(message);
     if (!this.withinRate(ws, connection, bytes)) return;
+    if (connection.seal) {
+      const opened = connection.seal.open(bytes);
+      if (opened.refused) { this.refusedFrame(ws, connection, opened.refused); return; }
+      bytes = opened.envelope;
+    }
     let envelope: Envelope;
     try {
       envelope = decodeEnvelope(bytes, this.options.maxFrameBytes);
@@ -265,10 +292,18 @@ export class DeviceGateway {
     clearTimeout(connection.helloTimer);
     connection.state = "online";
     connection.credential = { mode: hello.credential === "token" ? "token" : "signed-challenge", enrolment: enrolmentOf(record) };
+    let gatewayProof = "";
+    if (hello.credential === "signedChallenge") {
+      // Prove ourselves to the adapter, and seal everything from the welcome on.
+      const secret = this.options.credentials.secretOf(record);
+      const nonces = { gatewayNonce: connection.challenge.nonce, adapterNonce: hello.adapterNonce };
+      gatewayProof = proveGateway(secret, deviceId, nonces);
+      connection.seal = ChannelSeal.forGateway(secret, deviceId, nonces);
+    }
     const link = new DeviceLink({
       deviceId, adapterVersion: hello.adapterVersion, driver: hello.driver, now: this.now,
       socket: {
-        send: (bytes) => connection.state === "online" && ws.send(bytes, true) !== 2,
+        send: (bytes) => connection.state === "online" && this.sendFrame(ws, bytes) !== 2,
         bufferedAmount: () => (connection.state === "online" ? ws.getBufferedAmount() : 0),
         close: (code, reason) => ws.end(code, reason),
       },
@@ -282,7 +317,7 @@ export class DeviceGateway {
     }
     link.write({
       correlationId,
-      deviceWelcome: { deviceId, regionId: this.options.regionId, nodeId: this.options.nodeId, serverTimeMs: this.now() },
+      deviceWelcome: { deviceId, regionId: this.options.regionId, nodeId: this.options.nodeId, serverTimeMs: this.now(), gatewayProof },
     });
     // Nothing may move until a room announces a lease.
     link.sendLeaseState({ deviceId, leaseId: "", online: true, cause: "connected" });
@@ -296,6 +331,9 @@ export class DeviceGateway {
     if (hello.credential === "signedChallenge") {
       const signed = hello.signedChallenge!;
       if (signed.nonce !== connection.challenge.nonce) throw new ProtocolError(ErrorCode.AUTH_FAILED, "the signed nonce is not this connection's challenge");
+      if (!NONCE_PATTERN.test(hello.adapterNonce)) {
+        throw new ProtocolError(ErrorCode.WRONG_TYPE, "adapter_nonce must be 64 lowercase hex characters: the gateway proves itself over it (update the adapter)");
+      }
       return this.options.credentials.verify(deviceId, connection.challenge, signed.signature ?? "");
     }
     if (hello.credential === "token") {
@@ -416,7 +454,26 @@ export class DeviceGateway {
     const connection = ws.getUserData();
     this.options.metrics.errors.inc({ code: errorCodeName(code), source: "gateway" });
     this.options.logger.warn({ deviceId: connection.link?.deviceId, remote: connection.remote, code: errorCodeName(code) }, `device channel: ${message}`);
-    trySend(() => ws.send(errorEnvelope(code, message, correlationId), true));
+    trySend(() => this.sendFrame(ws, errorEnvelope(code, message, correlationId)));
+  }
+
+  /**
+   * A frame from the adapter that did not open: dropped unread and counted; the log line
+   * and the adapter's coded error at most once a second (a forger on the path must not
+   * turn its frames into a flood of ours). The connection stays.
+   */
+  private refusedFrame(ws: Socket, connection: Connection, reason: SealRefusal) {
+    this.options.metrics.deviceFramesRefused.inc({ reason });
+    const now = this.now();
+    if (now - connection.sealReportedAt < 1000) return;
+    connection.sealReportedAt = now;
+    this.report(ws, ErrorCode.AUTH_FAILED, `dropped a frame ${SEAL_REFUSAL_TEXT[reason]}: nothing in it was acted upon (more are counted, not reported, for a second)`, 0);
+  }
+
+  /** Writes one envelope's bytes, sealed once the channel is; uWS's send result (2: dropped). */
+  private sendFrame(ws: Socket, bytes: Uint8Array): number {
+    const seal = ws.getUserData().seal;
+    return ws.send(seal ? seal.seal(bytes) : bytes, true);
   }
 
   /** A coded error, then the connection closes (1008). */
@@ -427,22 +484,4 @@ export class DeviceGateway {
     clearTimeout(connection.helloTimer);
     try { ws.end(CLOSE_POLICY, errorCodeName(code)); } catch { /* closed */ }
   }
-}
-
-/** The coded error for a failed hello. */
-function refusalOf(error: unknown): { code: number; message: string } {
-  if (error instanceof DeviceCredentialError) {
-    const code = {
-      "unknown-device": ErrorCode.DEVICE_UNKNOWN,
-      revoked: ErrorCode.FORBIDDEN,
-      "stale-enrolment": ErrorCode.FORBIDDEN,
-      "bad-proof": ErrorCode.AUTH_FAILED,
-      malformed: ErrorCode.WRONG_TYPE,
-    }[error.reason];
-    return { code, message: error.message };
-  }
-  if (error instanceof ProtocolError) return { code: error.code, message: error.message };
-  const code = (error as { code?: unknown })?.code;
-  if (typeof code === "number") return { code, message: (error as Error).message };
-  return { code: ErrorCode.INTERNAL, message: "credential check failed (see the gateway log)" };
 }

@@ -14,6 +14,7 @@ import type { RoomModule } from "../RoomModule.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import { devEndpoints } from "./devRoutes.ts";
 import { jsonResponse, textResponse } from "./responses.ts";
+import { httpScheme } from "../tls.ts";
 
 /** What the routes read of the node. */
 export interface RouteHost {
@@ -44,9 +45,11 @@ export function nodeRoutes(node: RouteHost, matchmaker: ClusterMatchmaker, modul
       url: context.gatewayUrl, regionId: context.regionId, nodeId: context.nodeId,
     })),
     regions: createEndpoint("/regions", { method: "GET" }, async () => {
+      // A cluster is all TLS or all plain (server/tls.ts): peers answer on our scheme.
+      const scheme = httpScheme(context.config);
       const regions: Record<string, Array<{ nodeId: string; url: string; draining: boolean; overloaded: boolean }>> = {};
       for (const n of await context.registry.list()) {
-        (regions[n.regionId] ??= []).push({ nodeId: n.nodeId, url: `http://${n.publicAddress}`, draining: n.draining, overloaded: n.load.overloaded });
+        (regions[n.regionId] ??= []).push({ nodeId: n.nodeId, url: `${scheme}://${n.publicAddress}`, draining: n.draining, overloaded: n.load.overloaded });
       }
       return jsonResponse(200, { regions: Object.entries(regions).map(([id, list]) => ({ id, nodes: list })) });
     }),

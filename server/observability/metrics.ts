@@ -38,6 +38,8 @@ export class NodeMetrics {
   readonly handoffs: Counter<"outcome">;
   /** Adapters sent to the node of the room that owns their device. */
   readonly deviceRedirects: Counter;
+  /** Device-channel frames dropped unread: no seal, a MAC that does not match, or a replayed sequence number. */
+  readonly deviceFramesRefused: Counter<"reason">;
 
   constructor(sources: { connections: () => number; roomsByType: () => Record<string, number>; devicesOnline?: () => number }) {
     collectDefaultMetrics({ register: this.registry, prefix: "tsunagi_", eventLoopMonitoringPrecision: 20 });
@@ -102,6 +104,10 @@ export class NodeMetrics {
     counterOf("tsunagi_expo_tick_seconds_total", "Time spent in expo room ticks.", () => expo.tickSeconds);
     this.handoffs = new Counter({ name: "tsunagi_expo_handoffs_total", help: "Zone handoffs, by outcome.", labelNames: ["outcome"], registers });
     this.deviceRedirects = new Counter({ name: "tsunagi_device_redirects_total", help: "Adapters sent to the node of the room that owns their device.", registers });
+    this.deviceFramesRefused = new Counter({
+      name: "tsunagi_device_frames_refused_total", help: "Device-channel frames dropped unread, by reason: missing (no seal), mac (forged or altered), replay (old sequence number).",
+      labelNames: ["reason"], registers,
+    });
     this.matchmake = new Counter({
       name: "tsunagi_matchmake_total", help: "Matchmaking requests, by method and outcome.",
       labelNames: ["method", "outcome"], registers,

@@ -100,7 +100,7 @@ describe("regions", () => {
     cleanups.push(() => far.close());
     const s = await setup({ gateway: { nodeId: "near" } });
     const runtime = new AdapterRuntime({
-      deviceId: DEVICE, driver: s.driver, credential: { secret: SECRET }, nodes: [far.httpUrl, s.gateway.httpUrl], adapterVersion: "1.2.3",
+      deviceId: DEVICE, driver: s.driver, credential: { secret: SECRET }, nodes: [far.httpUrl, s.gateway.httpUrl], adapterVersion: "1.2.3", devMode: true,
     });
     cleanups.push(() => runtime.stop());
     const onlineEvent = nextEvent(runtime, "online");
@@ -115,7 +115,7 @@ describe("regions", () => {
     const s = await setup();
     s.gateway.gatewayStatus = 503;
     const runtime = new AdapterRuntime({
-      deviceId: DEVICE, driver: s.driver, credential: { secret: SECRET }, nodes: [s.gateway.httpUrl, other.httpUrl], adapterVersion: "1.2.3",
+      deviceId: DEVICE, driver: s.driver, credential: { secret: SECRET }, nodes: [s.gateway.httpUrl, other.httpUrl], adapterVersion: "1.2.3", devMode: true,
     });
     cleanups.push(() => runtime.stop());
     const onlineEvent = nextEvent(runtime, "online");

@@ -17,9 +17,9 @@ describe("robustness", () => {
     const s = await setup();
     await online(s);
     await lease(s, "L1");
-    s.gateway.sendRaw(new Uint8Array([0xff, 0xff, 0xff, 0xff])); // not protobuf
+    s.gateway.sendSealed(new Uint8Array([0xff, 0xff, 0xff, 0xff])); // not protobuf (sealed: the gateway sent it)
     s.gateway.sendRaw("hello"); // a text frame
-    s.gateway.sendRaw(new Uint8Array([0xa2, 0x01, 0x00])); // field 20: a body from a newer contract
+    s.gateway.sendSealed(new Uint8Array([0xa2, 0x01, 0x00])); // field 20: a body from a newer contract
     s.gateway.send({ correlationId: 424242, clockSyncPong: { t0Ms: 1, t1Ms: 2, t2Ms: 3 } }); // unsolicited
     s.gateway.send({ correlationId: 0, deviceChallenge: { nonce: "00", serverTimeMs: 1 } }); // wrong phase
     s.gateway.send({ correlationId: 0, error: { code: ErrorCode.RATE_LIMITED, message: "slow down" } });
@@ -65,12 +65,16 @@ describe("robustness", () => {
 
   it("rejects bad options with a message naming the option", () => {
     const driver = new SimExcavator();
-    const base = { deviceId: DEVICE, driver, credential: { secret: SECRET }, nodes: ["http://127.0.0.1:1"], adapterVersion: "1.0.0" };
+    const base = { deviceId: DEVICE, driver, credential: { secret: SECRET }, nodes: ["http://127.0.0.1:1"], adapterVersion: "1.0.0", devMode: true };
     expect(() => new AdapterRuntime({ ...base, deviceId: "bad id" })).toThrow(/deviceId/);
     expect(() => new AdapterRuntime({ ...base, credential: { secret: "abc" } })).toThrow(/64 hex/);
     expect(() => new AdapterRuntime({ ...base, credential: { token: "" } })).toThrow(/token/);
     expect(() => new AdapterRuntime({ ...base, nodes: [] })).toThrow(/at least one node/);
     expect(() => new AdapterRuntime({ ...base, nodes: ["ws://x:1"] })).toThrow(/http/);
+    // Outside dev mode every hop is TLS: a plain http:// node is refused before anything connects.
+    expect(() => new AdapterRuntime({ ...base, devMode: false })).toThrow(/plain http:\/\/.*https:\/\/ only/);
+    expect(() => new AdapterRuntime({ ...base, devMode: undefined })).toThrow(/plain http:\/\//);
+    expect(() => new AdapterRuntime({ ...base, devMode: undefined, nodes: ["https://127.0.0.1:1"] })).not.toThrow();
     expect(() => new AdapterRuntime({ ...base, nodes: ["http://a:1", "http://a:1/"] })).toThrow(/given twice/);
     expect(() => new AdapterRuntime({ ...base, adapterVersion: "dev" })).toThrow(/semver/);
     expect(() => new AdapterRuntime({ ...base, telemetryHz: 0 })).toThrow(/telemetryHz/);

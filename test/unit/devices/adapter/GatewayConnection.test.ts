@@ -10,6 +10,7 @@ import { ClockSync } from "../../../../common/ClockSync.ts";
 import { GatewayConnection, backoffDelayMs, type GatewayConnectionOptions } from "../../../../devices/adapter/GatewayConnection.ts";
 import { FakeConnectionHost } from "../../../fixtures/fakes/FakeConnectionHost.ts";
 import { ScriptedGateway } from "../../../fixtures/fakes/ScriptedGateway.ts";
+import { waitFor } from "../../../fixtures/processes.ts";
 
 const DEVICE = "ex-1";
 const SECRET = "a1".repeat(32);
@@ -27,7 +28,7 @@ async function setup(options: Partial<GatewayConnectionOptions> = {}) {
   const connection = new GatewayConnection({
     deviceId: DEVICE, adapterVersion: "1.2.3", driverName: "sim-excavator", credential: { secret: SECRET }, nodes: [gateway.httpUrl],
     profile: { deviceId: DEVICE }, backoff: { initialMs: 20, maxMs: 100 }, handshakeTimeoutMs: 5000, httpTimeoutMs: 2000,
-    clockSyncIntervalMs: 60_000, random: Math.random, clock: new ClockSync(), logger: pino({ level: "silent" }), ...options,
+    clockSyncIntervalMs: 60_000, random: Math.random, clock: new ClockSync(), logger: pino({ level: "silent" }), ca: undefined, devMode: true, ...options,
   }, host);
   cleanups.push(() => connection.stop());
   return { gateway, host, connection };
@@ -78,6 +79,27 @@ describe("GatewayConnection", () => {
     // the gateway's LeaseState after the welcome, then the test's two
     expect(host.envelopes.map((e) => e.body)).toEqual(["leaseState", "leaseState", "heartbeat"]);
     expect(connection.counters.unexpected).toBe(2); // the bad redirect, the unwanted heartbeat
+  });
+
+  it("outside dev mode, refuses a ws:// device endpoint (INSECURE_URL) and never opens it", { timeout: 15_000 }, async () => {
+    const { gateway, host, connection } = await setup({ devMode: false });
+    connection.start();
+    await host.waitFor("event:error");
+    expect(connection.lastError).toMatchObject({ codeName: "INSECURE_URL", phase: "gateway" });
+    expect(connection.lastError!.message).toContain(gateway.wsUrl);
+    expect(gateway.connections).toBe(0);
+    expect(host.log).not.toContain("event:state:connecting");
+  });
+
+  it("outside dev mode, stays where it is when redirected to a ws:// gateway", { timeout: 15_000 }, async () => {
+    const { gateway, host, connection } = await setup({ devMode: true });
+    connection.start();
+    await host.waitFor("event:online");
+    (connection as unknown as { options: { devMode: boolean } }).options.devMode = false; // as if it had connected over wss://
+    gateway.send({ correlationId: 0, gatewayRedirect: { url: "ws://127.0.0.1:9/device", regionId: "x", nodeId: "stranger" } });
+    await waitFor(() => connection.counters.unexpected === 1, 10_000, "the redirect to be refused");
+    expect(connection.counters.redirects).toBe(0);
+    expect(connection.state).toBe("online");
   });
 
   it("fails safe when the host's handling of a frame throws, and stays online", { timeout: 15_000 }, async () => {

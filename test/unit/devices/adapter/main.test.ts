@@ -11,19 +11,36 @@ import { fileURLToPath } from "node:url";
 import { afterEach, describe, it, expect } from "vitest";
 import { ArgsError, parseAdapterArgs } from "../../../../devices/adapter/args.ts";
 import { ScriptedGateway } from "../../../fixtures/fakes/ScriptedGateway.ts";
+import { makeTestPki } from "../../../fixtures/tls.ts";
 
 const SECRET = "c3".repeat(32);
 const NODE = ["--node", "http://127.0.0.1:2567"];
-const BASE = ["--device", "ex-1", "--driver", "sim-excavator", ...NODE];
+const BASE = ["--device", "ex-1", "--driver", "sim-excavator", ...NODE, "--dev"];
 
 describe("parseAdapterArgs", () => {
   it("parses a full command line, with repeated --node", () => {
     const args = parseAdapterArgs([...BASE, "--node", "http://127.0.0.1:2568/", "--secret", SECRET, "--telemetry-hz", "10", "--status-port", "0", "--log-level", "debug", "--log-format", "json"], {});
     expect(args).toEqual({
       deviceId: "ex-1", driver: "sim-excavator", nodes: ["http://127.0.0.1:2567", "http://127.0.0.1:2568/"],
-      credential: { secret: SECRET }, telemetryHz: 10, statusPort: 0, logLevel: "debug", logFormat: "json", help: false,
+      credential: { secret: SECRET }, ca: undefined, devMode: true, telemetryHz: 10, statusPort: 0, logLevel: "debug", logFormat: "json", help: false,
       warnings: [expect.stringMatching(/--secret puts a secret in the process list/)],
     });
+  });
+
+  it("refuses plain http:// nodes outside dev mode, and reads --ca", () => {
+    const https = ["--device", "ex-1", "--driver", "sim-excavator", "--node", "https://tokyo-1.example.net:2567", "--secret", SECRET];
+    expect(() => parseAdapterArgs(["--device", "ex-1", "--driver", "sim-excavator", ...NODE, "--secret", SECRET], {}))
+      .toThrow(/--node http:\/\/127\.0\.0\.1:2567 is plain http:\/\/: outside dev mode.*--dev/);
+    expect(() => parseAdapterArgs([...https, "--node", "http://osaka-1.example.net:2567"], {})).toThrow(/plain http:\/\//);
+    expect(parseAdapterArgs(https, {})).toMatchObject({ devMode: false, ca: undefined });
+    const pki = makeTestPki();
+    try {
+      expect(parseAdapterArgs([...https, "--ca", pki.caFile], {}).ca).toBe(pki.ca);
+    } finally {
+      pki.remove();
+    }
+    expect(() => parseAdapterArgs([...https, "--ca", "/nonexistent/ca.pem"], {})).toThrow(/--ca \/nonexistent\/ca.pem: ENOENT/);
+    expect(() => parseAdapterArgs([...https, "--ca", fileURLToPath(import.meta.url)], {})).toThrow(/holds no PEM certificate/);
   });
 
   it("takes the credential from the environment, flags first", () => {
@@ -117,7 +134,7 @@ describe("npm run adapter (process)", () => {
   it("comes online, logs JSON, serves its local status, and exits 0 on SIGTERM", { timeout: 30_000 }, async () => {
     const gateway = await ScriptedGateway.start({ deviceId: "ex-9", secret: SECRET, regionId: "jp-osaka", nodeId: "osaka-1" });
     cleanups.push(() => gateway.close());
-    const run = runAdapter(["--device", "ex-9", "--driver", "sim-excavator", "--node", gateway.httpUrl, "--telemetry-hz", "5", "--status-port", "0"], { TSUNAGI_DEVICE_SECRET: SECRET });
+    const run = runAdapter(["--device", "ex-9", "--driver", "sim-excavator", "--node", gateway.httpUrl, "--dev", "--telemetry-hz", "5", "--status-port", "0"], { TSUNAGI_DEVICE_SECRET: SECRET });
     const deadline = Date.now() + 25_000;
     while (!run.output().stdout.includes("adapter ex-9 online via jp-osaka/osaka-1\n")) {
       if (run.child.exitCode !== null || Date.now() > deadline) throw new Error(`adapter did not come online: ${JSON.stringify(run.output())}`);
@@ -144,7 +161,7 @@ describe("npm run adapter (process)", () => {
   it("POST /estop on the local endpoint stops a moving machine, latches, and tells the gateway; a garbled body still stops", { timeout: 30_000 }, async () => {
     const gateway = await ScriptedGateway.start({ deviceId: "ex-10", secret: SECRET, nodeId: "osaka-2" });
     cleanups.push(() => gateway.close());
-    const run = runAdapter(["--device", "ex-10", "--driver", "sim-excavator", "--node", gateway.httpUrl, "--telemetry-hz", "5", "--status-port", "0"], { TSUNAGI_DEVICE_SECRET: SECRET });
+    const run = runAdapter(["--device", "ex-10", "--driver", "sim-excavator", "--node", gateway.httpUrl, "--dev", "--telemetry-hz", "5", "--status-port", "0"], { TSUNAGI_DEVICE_SECRET: SECRET });
     await gateway.waitFor((e) => e.body === "deviceProfile", 0, 25_000);
     const statusUrl = run.output().stdout.match(/adapter ex-10 status on (http:\/\/127\.0\.0\.1:\d+\/status)\n/)?.[1];
     expect(statusUrl).toBeDefined();

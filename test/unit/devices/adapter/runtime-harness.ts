@@ -62,6 +62,7 @@ export async function setup(options: { driver?: Driver; runtime?: Partial<Adapte
     clockSyncIntervalMs: 60_000,
     logger: pino({ level: "silent" }),
     now: clock.now,
+    devMode: true, // the scripted gateway is plain http:// and ws:// on loopback
     ...options.runtime,
   });
   cleanups.push(() => runtime.stop());
