@@ -59,7 +59,7 @@ describe("nodes over https, matchmaking forwarded over https", () => {
   const matchmake = async (node: NodeProcess, roomId: string, rttHints: Record<string, number>) => {
     const answer = await httpRequest(`${node.httpUrl}/matchmake/create/session`, {
       method: "POST", ca: pki.ca, body: JSON.stringify({ roomId, rttHints }),
-      headers: { "content-type": "application/json", authorization: `Bearer ${await testToken("host")}` },
+      headers: { "content-type": "application/json", authorization: `Bearer ${await testToken(clusterName, "host")}` },
     });
     return { status: answer.status, body: JSON.parse(answer.text) };
   };

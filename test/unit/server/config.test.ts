@@ -70,8 +70,12 @@ describe("loadConfig", () => {
 
   it("keeps dev mode to loopback hosts: off by default elsewhere (a secret is then required), refused when asked for", () => {
     expect(() => loadConfig({ env: {}, argv: ["--host", "0.0.0.0"] })).toThrow(/authSecret: required outside dev mode/);
-    expect(loadConfig({ env: { TSUNAGI_AUTH_SECRET: "x".repeat(32) }, argv: ["--host", "0.0.0.0"] }).devMode).toBe(false);
-    expect(loadConfig({ env: { TSUNAGI_AUTH_SECRET: "x".repeat(32) }, argv: ["--host", "192.168.1.20"] }).devMode).toBe(false);
+    // Off, so a secret is required and (every hop TLS) a certificate: the file only has to be readable here.
+    const readable = path.join(mkdtempSync(path.join(tmpdir(), "tsunagi-tls-")), "pem");
+    writeFileSync(readable, "pem");
+    const tls = ["--tls-cert-file", readable, "--tls-key-file", readable];
+    expect(loadConfig({ env: { TSUNAGI_AUTH_SECRET: "x".repeat(32) }, argv: ["--host", "0.0.0.0", ...tls] }).devMode).toBe(false);
+    expect(loadConfig({ env: { TSUNAGI_AUTH_SECRET: "x".repeat(32) }, argv: ["--host", "192.168.1.20", ...tls] }).devMode).toBe(false);
     expect(() => loadConfig({ env: {}, argv: ["--host", "0.0.0.0", "--dev-mode", "true"] })).toThrow(/devMode: refused on host 0.0.0.0/);
     for (const host of ["127.0.0.1", "127.0.0.2", "::1", "localhost"]) {
       expect(loadConfig({ env: {}, argv: ["--host", host] }).devMode, host).toBe(true);
