@@ -14,6 +14,7 @@ import type { FuzzNode, FuzzTarget, TargetLane } from "./targets/types.ts";
 import { roomEnvelope, roomMessage, roomRaw } from "./targets/rooms.ts";
 import { httpRequest, matchmakeOptions } from "./targets/http.ts";
 import { deviceHandshake } from "./targets/gateway.ts";
+import { deviceChannel } from "./targets/deviceChannel.ts";
 import { ANSWER_TIMEOUT_MS, type Verdict } from "./verdict.ts";
 
 /** Every target, with its share of the cases. */
@@ -24,6 +25,7 @@ export const TARGETS: ReadonlyArray<{ target: FuzzTarget; weight: number }> = [
   { target: httpRequest, weight: 2 },
   { target: matchmakeOptions, weight: 1 },
   { target: deviceHandshake, weight: 1 },
+  { target: deviceChannel, weight: 2 },
 ];
 
 export interface FuzzOptions {

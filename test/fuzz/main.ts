@@ -1,7 +1,7 @@
 /**
  * `npm run fuzz -- --cases N [--seed S] [--only target,...]`: fuzzes every decoder a
  * stranger can reach on a live node (room envelopes and messages, raw frames, the
- * device handshake, HTTP routes and matchmaking options) and prints one JSON line:
+ * device handshake and channel, HTTP routes and matchmaking options) and prints one JSON line:
  * `{cases, crashes, hangs, uncodedErrors, seed, durationS, byTarget, examples}`.
  * Progress goes to stderr. Exit 0 when there was no crash, hang or uncoded error, 1 otherwise, 2 on bad usage.
  */
