@@ -28,7 +28,6 @@ import { TokenBucket } from "../../common/TokenBucket.ts";
 import { ClusterRoom, tokenAuth } from "../shared/ClusterRoom.ts";
 import { PeriodicTasks } from "../shared/PeriodicTasks.ts";
 import { clientBufferedAmount } from "../../server/colyseus/internals.ts";
-import { rejectInput } from "../../server/colyseus/rejectInput.ts";
 import { nodeContext, type NodeContext } from "../../server/context.ts";
 import type { TokenClaims } from "../../server/auth/tokens.ts";
 import { parseHallLayout, type HallLayout, type ZoneLayout } from "./HallLayout.ts";
@@ -172,7 +171,8 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
       placed: (visitor, at) => places.update(visitor, at),
       replaying: (visitorId) => this.zones.replaying(visitorId),
       moved: (visitor) => this.zones.moved(visitor),
-      tell: (visitor, code, message) => rejectInput(context, visitor.client, code, message, { roomId: this.roomId, source: "expo" }),
+      // An Error envelope with correlation id 0, as expo.proto promises, and the room error stock clients hear.
+      tell: (visitor, code, message) => this.reject(visitor.client, code, message, 0),
       count: (code) => context.metrics.errors.inc({ code: errorCodeName(code), source: "expo" }),
     });
     this.slices = new TickSlices<Visitor>({
@@ -219,6 +219,12 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
   override async onJoin(client: Client, options?: any, auth?: TokenClaims) {
     super.onJoin(client, options, auth);
     const subject = auth?.sub ?? client.sessionId;
+    const badOption = joinOptionProblem(options);
+    if (badOption) {
+      this.context.metrics.errors.inc({ code: "WRONG_TYPE", source: "expo" });
+      this.context.logger.warn({ hallId: this.hallId, subject, code: "WRONG_TYPE" }, `join refused: ${badOption}`);
+      throw new ServerError(ErrorCode.WRONG_TYPE, badOption);
+    }
     if (await this.hall.isBanned(subject)) {
       this.context.metrics.errors.inc({ code: "BANNED", source: "expo" });
       this.context.logger.warn({ hallId: this.hallId, subject }, `join refused: ${subject} is banned from hall ${this.hallId}`);
@@ -235,9 +241,9 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     } else {
       mutedRaw = await this.hall.mutedUntil(subject);
       entity = this.crowd.create(await this.hall.nextVisitorId(), this.layout.spawn.x, this.layout.spawn.y, Date.now());
-      entity.name = validName(options?.name) ?? auth?.name ?? subject;
+      entity.name = typeof options?.name === "string" ? options.name.trim() : auth?.name ?? subject;
       entity.role = auth?.role === "host" || auth?.role === "admin" ? "host" : "visitor";
-      entity.avatar = typeof options?.avatar === "string" && options.avatar.length <= MAX_AVATAR ? options.avatar : "";
+      entity.avatar = typeof options?.avatar === "string" ? options.avatar : "";
       entity.changedTick = entity.avatarTick = this.slices.tick + 1;
       this.crowd.add(entity);
     }
@@ -414,6 +420,17 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
 
 }
 
-function validName(value: unknown): string | undefined {
-  return typeof value === "string" && value.trim().length > 0 && value.length <= MAX_NAME ? value.trim() : undefined;
+/**
+ * Why the join options' `name` or `avatar` is refused (WRONG_TYPE), or undefined. Both are
+ * optional (absent or null): `name` 1..MAX_NAME characters once trimmed, `avatar` up to MAX_AVATAR.
+ */
+export function joinOptionProblem(options: unknown): string | undefined {
+  const { name, avatar } = (typeof options === "object" && options !== null ? options : {}) as { name?: unknown; avatar?: unknown };
+  if (name != null && (typeof name !== "string" || name.trim().length === 0 || name.trim().length > MAX_NAME)) {
+    return `join option "name" must be a string of 1..${MAX_NAME} characters (leading and trailing spaces are trimmed)`;
+  }
+  if (avatar != null && (typeof avatar !== "string" || avatar.length > MAX_AVATAR)) {
+    return `join option "avatar" must be a string of at most ${MAX_AVATAR} characters`;
+  }
+  return undefined;
 }
