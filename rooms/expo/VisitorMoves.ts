@@ -14,10 +14,10 @@
  *   room.onEnvelope("visitorMove", (client, envelope) => moves.apply(visitorOf(client), envelope.visitorMove));
  */
 import { ErrorCode, tsunagi } from "../../proto/index.ts";
+import { REFUSAL_INTERVAL_MS } from "../shared/RefusalThrottle.ts";
 import type { Visitor } from "./model.ts";
 
-/** Repeated refusals of one kind to one visitor: one error per this long, the rest only counted, ms. */
-export const REFUSAL_INTERVAL_MS = 1000;
+export { REFUSAL_INTERVAL_MS };
 /** Longest avatar id, characters. */
 export const MAX_AVATAR = 64;
 
