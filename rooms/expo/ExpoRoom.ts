@@ -11,7 +11,8 @@
  * - ZoneLink: ghost batches to and from neighbouring zones, and the handoff of visitors
  *   who cross a border (one state machine for both sides; ZoneSeats, its matchmaker calls);
  * - HallChat and HostTools: chat, and the host commands applied hall-wide;
- * - HallChannels: the hall's pub/sub channels and shared keys; ExpoAnalytics: its figures.
+ * - HallChannels: the hall's pub/sub channels and shared keys; ExpoAnalytics: this zone's
+ *   figures, added every second to the hall's in AnalyticsStore.
  *
  * Halls are opened by `openHall()` (HallAdmin: POST /expo/halls, `--expo-hall-file`, the
  * demo), which signs each zone room's creation; a client cannot create an expo room.
@@ -34,7 +35,8 @@ import { parseHallLayout, type HallLayout, type ZoneLayout } from "./HallLayout.
 import { zoneRoomId } from "./ZoneGeometry.ts";
 import { HallPlaces } from "./HallPlaces.ts";
 import { VisitorMoves, MAX_AVATAR } from "./VisitorMoves.ts";
-import { ExpoAnalytics, mergeSnapshots } from "./Analytics.ts";
+import { ExpoAnalytics, type AnalyticsReport } from "./Analytics.ts";
+import { AnalyticsStore } from "./AnalyticsStore.ts";
 import { verify, type Signed } from "./signing.ts";
 import { announceArrival, reserveZoneSeat, verifiedHandoff } from "./ZoneSeats.ts";
 import { HallChannels, type HallEvent } from "./HallChannels.ts";
@@ -52,6 +54,8 @@ type Envelope = tsunagi.v1.Envelope;
 /** The signing purpose of a zone room's opening (signing.ts). */
 export const OPENING = "expo-opening";
 const MAX_NAME = 40;
+/** The analytics zone of a hall of no zones (AnalyticsStore). */
+const UNZONED = "hall";
 /** Roles with host tools. */
 const hostRoles = new Set(["host", "admin"]);
 
@@ -84,8 +88,12 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
   private places!: HallPlaces;
   /** A visitor's moves: checked, applied, refused. */
   private moves!: VisitorMoves;
-  /** Visits, dwell times and the heatmap of this zone. */
+  /** Visits, dwell times and the heatmap of this zone: what is under way, and what changed since the last flush. */
   private analytics!: ExpoAnalytics;
+  /** The hall's figures in the region's presence, every zone's together. */
+  private analyticsStore!: AnalyticsStore;
+  /** The flush under way, if any: one at a time, so a slow Redis gets one flush, not a pile. */
+  private analyticsFlush?: Promise<void>;
   /** The hall's channels and keys, shared with its other zones. */
   private hall!: HallChannels;
   /** Ghost batches and handoffs to and from the other zones. */
@@ -127,6 +135,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     this.crowd = new Crowd(width, height, expo.interestRadius);
     this.viewHost = { neighbourhood: this.crowd.grid, radius: expo.interestRadius };
     this.analytics = new ExpoAnalytics({ hallId, booths: booths.map((b) => b.id), width, height, cellSize: expo.heatmapCellSize }, Date.now());
+    this.analyticsStore = new AnalyticsStore(this.presence, this.analytics.options);
     const places = this.places = new HallPlaces(this.layout, expo.boothRadius, this.analytics);
     const visitors = () => this.visitors.values();
     const localById = (visitorId: number) => this.crowd.localById(visitorId);
@@ -189,6 +198,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     this.setMetadata({ hallId, zoneId });
 
     await this.hostTools.load();
+    await this.analyticsStore.startZone(this.analyticsZone());
     await this.hall.onEvents((event) => this.applyHallEvent(event));
     if (this.zone) await this.hall.onGhosts((batch) => this.zones.receiveGhosts(batch));
 
@@ -307,7 +317,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     this.slices?.stop();
     this.timers.stop();
     this.hall?.close();
-    void this.publishAnalytics();
+    if (this.analyticsStore) void this.flushAllAnalytics();
   }
 
   /** The next zone welcomed a visitor handed on from here (its remoteRoomCall, before its welcome): no more frames from here. */
@@ -315,14 +325,10 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     return this.zones.arrived(visitorId);
   }
 
-  /** The hall's analytics: this zone's live figures merged with the other zones' latest. */
-  async report(): Promise<ReturnType<ExpoAnalytics["report"]>> {
-    const now = Date.now();
-    if (!this.zone) return this.analytics.report(now);
-    const others = await this.hall.otherZonesAnalytics();
-    const { booths, width, height } = this.layout;
-    return mergeSnapshots({ hallId: this.hallId, booths: booths.map((b) => b.id), width, height, cellSize: this.context.config.expo.heatmapCellSize },
-      [this.analytics.snapshot(now), ...others], now);
+  /** The hall's analytics: this zone's figures up to now, the other zones' as they flushed them (within a second). */
+  async report(): Promise<AnalyticsReport> {
+    await this.flushAllAnalytics();
+    return this.analyticsStore.report(analyticsZones(this.layout), Date.now());
   }
 
   /**
@@ -337,7 +343,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     this.slices.stop();
     await this.disconnect(ErrorCode.HALL_CLOSED);
     // everyone's visits are closed now (onLeave): these are the hall's final figures
-    await this.publishAnalytics();
+    await this.flushAllAnalytics();
     return visitors.length;
   }
 
@@ -379,12 +385,32 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     else this.hostTools.apply(event);
   }
 
-  private async publishAnalytics() {
-    try {
-      await this.hall.saveAnalytics(this.analytics.snapshot(Date.now()));
-    } catch (error) {
-      this.context?.logger.warn({ err: error, hallId: this.hallId }, "could not publish expo analytics; retrying next second");
-    }
+  /** Adds what changed since the last flush to the hall's figures; what could not be stored goes with the next. */
+  private publishAnalytics(): Promise<void> {
+    return this.analyticsFlush ??= (async () => {
+      try {
+        const failed = await this.analyticsStore.flush(this.analyticsZone(), this.analytics.takeDelta());
+        if (failed) {
+          this.analytics.putBack(failed);
+          this.context?.logger.warn({ hallId: this.hallId }, "could not store all of this second's expo analytics; retrying with the next");
+        }
+      } catch (error) {
+        this.context?.logger.warn({ err: error, hallId: this.hallId }, "could not store expo analytics");
+      } finally {
+        this.analyticsFlush = undefined;
+      }
+    })();
+  }
+
+  /** Stores everything up to now: after the flush under way (which may have started before the latest changes), one more. */
+  private async flushAllAnalytics(): Promise<void> {
+    await this.analyticsFlush;
+    await this.publishAnalytics();
+  }
+
+  /** This zone's name in the hall's analytics. */
+  private analyticsZone(): string {
+    return this.zone?.id || UNZONED;
   }
 
   // --- helpers -----------------------------------------------------------------------
@@ -433,4 +459,9 @@ export function joinOptionProblem(options: unknown): string | undefined {
     return `join option "avatar" must be a string of at most ${MAX_AVATAR} characters`;
   }
   return undefined;
+}
+
+/** The zones a hall's analytics are kept by: its zones' ids, or UNZONED for a hall of none. */
+export function analyticsZones(layout: Pick<HallLayout, "zones">): string[] {
+  return layout.zones.length ? layout.zones.map((z) => z.id) : [UNZONED];
 }

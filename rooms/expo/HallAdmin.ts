@@ -22,9 +22,10 @@ import { placeOnProcess } from "../../server/cluster/ClusterMatchmaker.ts";
 import { bearerToken, codedErrorResponse, jsonResponse } from "../../server/http/responses.ts";
 import { LayoutError, parseHallLayout, type HallLayout } from "./HallLayout.ts";
 import { zoneRoomId } from "./ZoneGeometry.ts";
-import { analyticsCsv, heatmapProblem, mergeSnapshots, type AnalyticsReport, type AnalyticsSnapshot } from "./Analytics.ts";
+import { analyticsCsv, heatmapProblem, type AnalyticsReport } from "./Analytics.ts";
+import { AnalyticsStore } from "./AnalyticsStore.ts";
 import { sign } from "./signing.ts";
-import { OPENING, type ExpoRoom, type ExpoRoomOptions } from "./ExpoRoom.ts";
+import { OPENING, analyticsZones, type ExpoRoom, type ExpoRoomOptions } from "./ExpoRoom.ts";
 import { hallKey } from "./HallChannels.ts";
 
 /** Largest hall layout POST /expo/halls accepts: a layout is a document, not a message. */
@@ -92,9 +93,8 @@ export async function hallAnalytics(context: NodeContext, hallId: string): Promi
   const layout = await hallLayout(hallId);
   if (!layout) throw new ServerError(ErrorCode.UNKNOWN_ROOM, `no hall "${hallId}" in this region`);
   if (!(await matchMaker.driver.findOne({ roomId: hallId }))) {
-    const stored = await matchMaker.presence.hgetall(hallKey(hallId, "analytics"));
-    const snapshots = Object.values(stored ?? {}).map((raw) => JSON.parse(raw) as AnalyticsSnapshot);
-    return mergeSnapshots({ hallId, booths: layout.booths.map((b) => b.id), width: layout.width, height: layout.height, cellSize: context.config.expo.heatmapCellSize }, snapshots, Date.now());
+    const options = { hallId, booths: layout.booths.map((b) => b.id), width: layout.width, height: layout.height, cellSize: context.config.expo.heatmapCellSize };
+    return new AnalyticsStore(matchMaker.presence, options).report(analyticsZones(layout), Date.now());
   }
   try {
     return await matchMaker.remoteRoomCall<ExpoRoom>(hallId, "report", [], 5000) as AnalyticsReport;

@@ -11,7 +11,7 @@
  *   mutes           hash subject -> muted-until (ms; 1 = until unmuted)
  *   pinned          the pinned message JSON
  *   presentations   hash boothId -> BoothState JSON (live ones only)
- *   analytics       hash zoneId -> that zone's AnalyticsSnapshot JSON
+ *   analytics:...   the hall's analytics (AnalyticsStore)
  * Channels:
  *   expo:{hallId}:events          HallEvent, from the zone that took the host command
  *   expo:{hallId}:ghosts:{zoneId} GhostBatch, each tick, from each neighbouring zone
@@ -20,7 +20,6 @@
 import type { Presence } from "@colyseus/core";
 import { ErrorCode, ProtocolError, tsunagi } from "../../proto/index.ts";
 import { fromPresence, toPresence } from "../../proto/clusterCodec.ts";
-import type { AnalyticsSnapshot } from "./Analytics.ts";
 
 export const hallKey = (hallId: string, key: string) => `expo:${hallId}:${key}`;
 export const eventsChannel = (hallId: string) => `expo:${hallId}:events`;
@@ -101,7 +100,7 @@ export interface HallChannelsHost {
 /**
  * One zone room's side of its hall's shared state: the pub/sub channels (hall events,
  * ghost batches to and from neighbouring zones) and the keys (bans, mutes, the pinned
- * message, presentations, the visitor register, analytics).
+ * message, presentations, the visitor register; the analytics are AnalyticsStore's).
  *
  * @example
  *   const hall = new HallChannels(room.presence, { hallId, roomId, zoneId, background, onHandlerError });
@@ -236,17 +235,6 @@ export class HallChannels {
       const record = await this.visitor(visitorId);
       if (record?.zoneId === this.host.zoneId) await this.presence.hdel(this.key("visitors"), String(visitorId));
     })(), "unregistering a lingering visitor");
-  }
-
-  /** Stores this zone's analytics for the hall's report and export. */
-  async saveAnalytics(snapshot: AnalyticsSnapshot): Promise<void> {
-    await this.presence.hset(this.key("analytics"), this.host.zoneId || "hall", JSON.stringify(snapshot));
-  }
-
-  /** The analytics every other zone stored last. */
-  async otherZonesAnalytics(): Promise<AnalyticsSnapshot[]> {
-    const stored = await this.presence.hgetall(this.key("analytics"));
-    return Object.entries(stored ?? {}).filter(([zoneId]) => zoneId !== (this.host.zoneId || "hall")).map(([, raw]) => JSON.parse(raw) as AnalyticsSnapshot);
   }
 
   private key(name: string): string {
