@@ -332,6 +332,14 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
   }
 
   /**
+   * Stores this zone's figures up to now (HallAdmin's remoteRoomCall, before it reads the
+   * report on its own node: a big hall's report is not built on this room's event loop).
+   */
+  async flushAnalytics(): Promise<void> {
+    await this.flushAllAnalytics();
+  }
+
+  /**
    * Closes this zone for good (DELETE /expo/halls/{hallId}, on every zone): each visitor
    * is told HALL_CLOSED and disconnected with that close code; the final analytics stay
    * in Redis for export.

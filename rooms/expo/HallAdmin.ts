@@ -8,7 +8,7 @@
  * - HTTP, answered by every node (`handleExpoRequest`), with a host or admin bearer token:
  *     POST /expo/halls                         body: the layout JSON -> 201 {hallId, zones}
  *     DELETE /expo/halls/{hallId}              closes every zone (visitors get HALL_CLOSED) -> 200 {hallId, closed, visitors}
- *     GET  /expo/halls/{hallId}/analytics      ?format=json (default) | csv, &table=booths (default) | heatmap
+ *     GET  /expo/halls/{hallId}/analytics      ?format=json (default) | csv, &table=booths (default) | heatmap (read here, from the presence)
  *   Errors are `{code, error}` JSON with the HTTP status matchmaking uses (400 for
  *   LAYOUT_INVALID with an `issues` list, 401/403 for tokens, 404 unknown hall, 409 open already).
  */
@@ -86,21 +86,22 @@ export async function hallLayout(hallId: string): Promise<HallLayout | undefined
 }
 
 /**
- * The hall's analytics: live from its entrance room wherever it runs, or, once the hall
- * is closed, from the figures its zones left in Redis.
+ * The hall's analytics, read on this node from the region's presence: while the hall is
+ * open its entrance room first stores its latest figures (the other zones' are at most a
+ * second old); once it is closed, the figures its zones left.
  */
 export async function hallAnalytics(context: NodeContext, hallId: string): Promise<AnalyticsReport> {
   const layout = await hallLayout(hallId);
   if (!layout) throw new ServerError(ErrorCode.UNKNOWN_ROOM, `no hall "${hallId}" in this region`);
-  if (!(await matchMaker.driver.findOne({ roomId: hallId }))) {
-    const options = { hallId, booths: layout.booths.map((b) => b.id), width: layout.width, height: layout.height, cellSize: context.config.expo.heatmapCellSize };
-    return new AnalyticsStore(matchMaker.presence, options).report(analyticsZones(layout), Date.now());
+  if (await matchMaker.driver.findOne({ roomId: hallId })) {
+    try {
+      await matchMaker.remoteRoomCall<ExpoRoom>(hallId, "flushAnalytics", [], 5000);
+    } catch (error) {
+      throw new ServerError(ErrorCode.REGION_UNAVAILABLE, `hall "${hallId}" did not answer: ${(error as Error).message}`);
+    }
   }
-  try {
-    return await matchMaker.remoteRoomCall<ExpoRoom>(hallId, "report", [], 5000) as AnalyticsReport;
-  } catch (error) {
-    throw new ServerError(ErrorCode.REGION_UNAVAILABLE, `hall "${hallId}" did not answer: ${(error as Error).message}`);
-  }
+  const options = { hallId, booths: layout.booths.map((b) => b.id), width: layout.width, height: layout.height, cellSize: context.config.expo.heatmapCellSize };
+  return new AnalyticsStore(matchMaker.presence, options).report(analyticsZones(layout), Date.now());
 }
 
 /** Closes every zone room of a hall; its layout, bans, mutes and analytics stay (for export, and a reopening). */
