@@ -75,9 +75,9 @@ export interface ExpoSessionEvents {
 }
 
 export interface ExpoJoinOptions {
-  /** Display name (1..40 characters); default: the token's name or subject. */
+  /** Display name (1..40 characters once trimmed; the join is refused WRONG_TYPE otherwise); default: the token's name or subject. */
   name?: string;
-  /** Avatar asset key (up to 64 characters). */
+  /** Avatar asset key (up to 64 characters; the join is refused WRONG_TYPE otherwise). */
   avatar?: string;
   /** Passed to the RoomSession of each zone joined. */
   session?: RoomSessionOptions;
