@@ -75,9 +75,9 @@ export interface ExpoSessionEvents {
 }
 
 export interface ExpoJoinOptions {
-  /** Display name (1..40 characters); default: the token's name or subject. */
+  /** Display name (1..40 characters once trimmed; the join is refused WRONG_TYPE otherwise); default: the token's name or subject. */
   name?: string;
-  /** Avatar asset key (up to 64 characters). */
+  /** Avatar asset key (up to 64 characters; the join is refused WRONG_TYPE otherwise). */
   avatar?: string;
   /** Passed to the RoomSession of each zone joined. */
   session?: RoomSessionOptions;
@@ -243,7 +243,11 @@ export class ExpoSession {
         return this.events.emit("pinned", envelope.pinnedMessage as tsunagi.v1.PinnedMessage);
       case "moderationNotice": return this.events.emit("moderation", envelope.moderationNotice as tsunagi.v1.ModerationNotice);
       case "zoneHandoff": return void this.handOff(envelope.zoneHandoff as tsunagi.v1.ZoneHandoff);
-      case "error": return this.events.emit("error", fromServerError({ code: envelope.error!.code, message: envelope.error!.message }));
+      // The room tells every refusal both ways: an Error envelope (correlation id 0, for
+      // clients on the protobuf channel alone, such as Unity's) and a room error, which
+      // arrives first and is reported as "error". Reporting the envelope too would tell
+      // the application every refusal twice.
+      case "error": return;
       default: return;
     }
   }

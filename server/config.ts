@@ -131,6 +131,19 @@ export const configSchema = z.object({
     /** A demoted operator may not take a lease again for this long, ms. */
     demotionMs: z.number().int().min(0).max(3_600_000),
   }),
+  session: z.object({
+    /**
+     * Chat messages per second one `session` room relays from everyone together, and the
+     * burst on top: each is broadcast to every participant, so this bounds the room's fan-out.
+     */
+    chatPerSecond: z.number().min(0.1).max(10_000),
+    chatBurst: z.number().int().min(1).max(10_000),
+  }),
+  lobby: z.object({
+    /** `filter` messages per second one lobby client may send (each answers with the whole list), and the burst on top. */
+    filterPerSecond: z.number().min(0.1).max(100),
+    filterBurst: z.number().int().min(1).max(1000),
+  }),
   expo: z.object({
     /** One ExpoFrame per visitor every this many ms. */
     tickMs: z.number().int().min(10).max(1000),
@@ -221,6 +234,14 @@ export const defaults: ConfigInput = {
     rttProbeMs: 250,
     demotionMs: 10_000,
   },
+  session: {
+    chatPerSecond: 20,
+    chatBurst: 40,
+  },
+  lobby: {
+    filterPerSecond: 2,
+    filterBurst: 5,
+  },
   expo: {
     // One frame per visitor per 100 ms: the cadence of visitors' moves (10 Hz). At 50 ms the
     // node made twice the socket writes for the same updates (docs/expo.md, "Frame cadence").
@@ -306,6 +327,10 @@ setting("teleop.telemetryHz", "number", "telemetry fan-out rate to participants"
 setting("teleop.defaultLatencyBudgetMs", "int", "operator-device round-trip budget when the profile names none");
 setting("teleop.rttProbeMs", "int", "lease holder round-trip probe interval");
 setting("teleop.demotionMs", "int", "how long a demoted operator may not take a lease");
+setting("session.chatPerSecond", "number", "chat messages per second a session room relays from everyone together");
+setting("session.chatBurst", "int", "chat burst of a session room");
+setting("lobby.filterPerSecond", "number", "lobby filter messages per second per client");
+setting("lobby.filterBurst", "int", "lobby filter burst per client");
 setting("expo.tickMs", "int", "expo frame interval per visitor, ms");
 setting("expo.tickSlices", "int", "slices the tick's frames are spread over");
 setting("expo.interestRadius", "number", "metres within which visitors see each other");

@@ -1,7 +1,14 @@
 /**
  * Expo analytics: booth visits, dwell time and a presence heatmap (expo.proto,
- * AnalyticsReport). Each zone room keeps one ExpoAnalytics; the hall's report merges the
- * zones' snapshots, so a visitor counts once however many zones it walked through.
+ * AnalyticsReport). Each zone room keeps one ExpoAnalytics, which holds only what is
+ * happening now (who is here, the visits under way) and what changed since it last
+ * handed its changes on (`takeDelta()`); AnalyticsStore adds each second's delta to the
+ * hall's figures in the region's presence and reads the hall's report from there, so a
+ * visitor counts once however many zones it walked through.
+ *
+ * Nothing here grows with the visitors ever seen or with the hall's size: the work of a
+ * second is the work that happened in it (joins, booth entries, one heatmap sample per
+ * visitor present).
  *
  * Pure: no Colyseus, no network, no clock. Every time is passed in (epoch milliseconds).
  *
@@ -9,7 +16,8 @@
  *   const analytics = new ExpoAnalytics({ hallId: "tokyo-expo", booths: ["acme"], width: 200, height: 120, cellSize: 5 }, Date.now());
  *   analytics.visitorJoined("user-17", Date.now());
  *   analytics.enterBooth("user-17", "acme", Date.now());
- *   const csv = analyticsCsv(analytics.report(Date.now()), "booths");
+ *   await store.flush("hall", analytics.takeDelta());             // AnalyticsStore, every second
+ *   const csv = analyticsCsv(await store.report(["hall"], Date.now()), "booths");
  */
 
 /** What the analytics of a hall count over. */
@@ -49,38 +57,35 @@ export interface AnalyticsReport {
   heatmap: { cellSize: number; cols: number; rows: number; visitorSeconds: number[] };
 }
 
-/** One booth's state in a snapshot. */
-export interface BoothSnapshot {
+/** One booth's changes in a delta. */
+export interface BoothDelta {
   boothId: string;
-  /** Visits that have ended. */
+  /** Visits that ended since the last delta, and their dwell time. */
   finishedVisits: number;
-  /** Their total dwell time. */
   finishedDwellMs: number;
-  /**
-   * Ongoing visits: [visitorKey, enteredAtMs]. Pairs rather than an object so that no
-   * visitor key (say "__proto__") can collide with an object's own machinery.
-   */
-  open: Array<[string, number]>;
-  /** Every visitor key that has entered the booth. */
+  /** Visitor keys that entered the booth since the last delta (some may have before: adding is idempotent). */
   visitors: string[];
 }
 
 /**
- * The JSON-serialisable state of one zone's analytics: enough to merge several zones into
- * the hall's report (`mergeSnapshots`) on any node.
+ * What changed in one zone since its last delta: what AnalyticsStore adds to the hall's
+ * figures. JSON-serialisable; its size is the activity of the period, not the hall's
+ * history or size.
  */
-export interface AnalyticsSnapshot {
+export interface AnalyticsDelta {
   hallId: string;
   /** When this zone's analytics started. */
   fromMs: number;
-  /** When the snapshot was taken. */
-  atMs: number;
-  /** Every visitor key that has joined this zone. */
-  visitors: string[];
-  /** Visitor keys in this zone now. */
-  current: string[];
-  booths: BoothSnapshot[];
-  heatmap: { cellSize: number; cols: number; rows: number; visitorSeconds: number[] };
+  /** Visitor keys that joined (for the hall's uniques; adding a known one is idempotent). */
+  joined: string[];
+  /** Visitor keys whose presence in this zone changed: true here now, false gone. */
+  current: Array<[string, boolean]>;
+  /** Booths with finished visits or new visitors. */
+  booths: BoothDelta[];
+  /** Visits under way that started [boothId, visitorKey, enteredAtMs] or ended [boothId, visitorKey, null]. */
+  open: Array<[string, string, number | null]>;
+  /** Heatmap cells that gained presence: [row-major cell index, visitor-seconds]. */
+  heat: Array<[number, number]>;
 }
 
 /** More cells than this is almost certainly a cellSize in the wrong unit. */
@@ -89,10 +94,12 @@ const MAX_HEATMAP_CELLS = 1_000_000;
 const CELL_EPSILON = 1e-9;
 
 interface BoothState {
+  /** Visits under way: visitorKey -> enteredAtMs. */
+  open: Map<string, number>;
+  /** Since the last delta. */
   finishedVisits: number;
   finishedDwellMs: number;
-  open: Map<string, number>;
-  visitors: Set<string>;
+  entered: Set<string>;
 }
 
 /**
@@ -102,43 +109,52 @@ interface BoothState {
  * leaving counts once, and `visitorLeft` ends its presence however often it joined.
  */
 export class ExpoAnalytics {
-  private readonly options: AnalyticsOptions;
-  private readonly cols: number;
-  private readonly rows: number;
-  private readonly heat: Float64Array;
+  readonly options: AnalyticsOptions;
+  readonly cols: number;
+  readonly rows: number;
   private readonly booths = new Map<string, BoothState>();
-  private readonly visitors = new Set<string>();
+  /** Visitor keys in this zone now. */
   private readonly current = new Set<string>();
   /** visitorKey → the booths it is inside now (so visitorLeft closes them without a scan). */
   private readonly openByVisitor = new Map<string, Set<string>>();
+  // Changes since the last delta:
+  /** Keys that joined. */
+  private joined = new Set<string>();
+  /** Keys whose presence changed, and how it stands now. */
+  private currentChanged = new Map<string, boolean>();
+  /** Visits that started or ended, by booth: visitorKey -> enteredAtMs, or null once ended. */
+  private openChanged = new Map<string, Map<string, number | null>>();
+  /** Heatmap cells that gained presence: cell index -> visitor-seconds. */
+  private heat = new Map<number, number>();
 
   /**
    * @throws TypeError / RangeError for invalid options (duplicate booth ids, sizes that
    *   are not positive and finite, more than 1,000,000 heatmap cells).
    */
-  constructor(options: AnalyticsOptions, private readonly startedAtMs: number) {
+  constructor(options: AnalyticsOptions, readonly startedAtMs: number) {
     const grid = checkOptions(options);
     checkTime(startedAtMs, "startedAtMs");
     this.options = { ...options, booths: [...options.booths] };
     this.cols = grid.cols;
     this.rows = grid.rows;
-    this.heat = new Float64Array(grid.cols * grid.rows);
     for (const boothId of options.booths) {
-      this.booths.set(boothId, { finishedVisits: 0, finishedDwellMs: 0, open: new Map(), visitors: new Set() });
+      this.booths.set(boothId, { open: new Map(), finishedVisits: 0, finishedDwellMs: 0, entered: new Set() });
     }
   }
 
   /** A visitor came into the hall (this zone). Counted once per key for the hall's uniques. */
   visitorJoined(visitorKey: string, atMs: number): void {
     checkTime(atMs, "atMs");
-    this.visitors.add(visitorKey);
+    this.joined.add(visitorKey);
+    if (this.current.has(visitorKey)) return;
     this.current.add(visitorKey);
+    this.currentChanged.set(visitorKey, true);
   }
 
   /** A visitor left the hall (this zone); any booth visits it has open end at `atMs`. */
   visitorLeft(visitorKey: string, atMs: number): void {
     checkTime(atMs, "atMs");
-    this.current.delete(visitorKey);
+    if (this.current.delete(visitorKey)) this.currentChanged.set(visitorKey, false);
     const open = this.openByVisitor.get(visitorKey);
     if (!open) return;
     for (const boothId of [...open]) this.leaveBooth(visitorKey, boothId, atMs);
@@ -154,7 +170,8 @@ export class ExpoAnalytics {
     checkTime(atMs, "atMs");
     if (booth.open.has(visitorKey)) return;
     booth.open.set(visitorKey, atMs);
-    booth.visitors.add(visitorKey);
+    booth.entered.add(visitorKey);
+    this.openChangesOf(boothId).set(visitorKey, atMs);
     let open = this.openByVisitor.get(visitorKey);
     if (!open) this.openByVisitor.set(visitorKey, open = new Set());
     open.add(boothId);
@@ -174,6 +191,7 @@ export class ExpoAnalytics {
     booth.open.delete(visitorKey);
     booth.finishedVisits++;
     booth.finishedDwellMs += Math.max(0, atMs - enteredAt);
+    this.openChangesOf(boothId).set(visitorKey, null);
     const open = this.openByVisitor.get(visitorKey);
     open?.delete(boothId);
     if (open?.size === 0) this.openByVisitor.delete(visitorKey);
@@ -191,35 +209,61 @@ export class ExpoAnalytics {
     if (!Number.isFinite(seconds) || seconds < 0) throw new TypeError(`samplePresence: seconds must be finite and >= 0, got ${seconds}`);
     const col = cellOf(x, this.options.cellSize, this.cols);
     const row = cellOf(y, this.options.cellSize, this.rows);
-    this.heat[row * this.cols + col] += seconds;
+    const cell = row * this.cols + col;
+    this.heat.set(cell, (this.heat.get(cell) ?? 0) + seconds);
   }
 
-  /** This zone's report at `atMs`: ongoing visits count up to `atMs`. */
-  report(atMs: number): AnalyticsReport {
-    return mergeSnapshots(this.options, [this.snapshot(atMs)], atMs);
-  }
-
-  /** This zone's state at `atMs`, as plain JSON-serialisable data (copies, not views). */
-  snapshot(atMs: number): AnalyticsSnapshot {
-    checkTime(atMs, "atMs");
-    return {
+  /** What changed since the last delta (or since the start), as plain data; the next delta starts empty. */
+  takeDelta(): AnalyticsDelta {
+    const delta: AnalyticsDelta = {
       hallId: this.options.hallId,
       fromMs: this.startedAtMs,
-      atMs,
-      visitors: [...this.visitors],
-      current: [...this.current],
-      booths: this.options.booths.map((boothId) => {
-        const booth = this.booths.get(boothId)!;
-        return {
-          boothId,
-          finishedVisits: booth.finishedVisits,
-          finishedDwellMs: booth.finishedDwellMs,
-          open: [...booth.open],
-          visitors: [...booth.visitors],
-        };
-      }),
-      heatmap: { cellSize: this.options.cellSize, cols: this.cols, rows: this.rows, visitorSeconds: Array.from(this.heat) },
+      joined: [...this.joined],
+      current: [...this.currentChanged],
+      booths: [],
+      open: [],
+      heat: [...this.heat],
     };
+    for (const [boothId, booth] of this.booths) {
+      if (booth.finishedVisits > 0 || booth.entered.size > 0) {
+        delta.booths.push({ boothId, finishedVisits: booth.finishedVisits, finishedDwellMs: booth.finishedDwellMs, visitors: [...booth.entered] });
+        booth.finishedVisits = 0;
+        booth.finishedDwellMs = 0;
+        booth.entered = new Set();
+      }
+    }
+    for (const [boothId, changes] of this.openChanged) for (const [key, enteredAt] of changes) delta.open.push([boothId, key, enteredAt]);
+    this.joined = new Set();
+    this.currentChanged = new Map();
+    this.openChanged = new Map();
+    this.heat = new Map();
+    return delta;
+  }
+
+  /**
+   * Puts back the part of a delta that could not be stored, to go with the next one.
+   * Changes made since it was taken are newer, and win over its presence and visits.
+   */
+  putBack(delta: AnalyticsDelta): void {
+    for (const key of delta.joined) this.joined.add(key);
+    for (const [key, here] of delta.current) if (!this.currentChanged.has(key)) this.currentChanged.set(key, here);
+    for (const b of delta.booths) {
+      const booth = this.booth(b.boothId);
+      booth.finishedVisits += b.finishedVisits;
+      booth.finishedDwellMs += b.finishedDwellMs;
+      for (const key of b.visitors) booth.entered.add(key);
+    }
+    for (const [boothId, key, enteredAt] of delta.open) {
+      const changes = this.openChangesOf(boothId);
+      if (!changes.has(key)) changes.set(key, enteredAt);
+    }
+    for (const [cell, seconds] of delta.heat) this.heat.set(cell, (this.heat.get(cell) ?? 0) + seconds);
+  }
+
+  private openChangesOf(boothId: string): Map<string, number | null> {
+    let changes = this.openChanged.get(boothId);
+    if (!changes) this.openChanged.set(boothId, changes = new Map());
+    return changes;
   }
 
   private booth(boothId: string): BoothState {
@@ -227,71 +271,6 @@ export class ExpoAnalytics {
     if (!booth) throw new TypeError(`unknown booth "${boothId}" in hall "${this.options.hallId}"`);
     return booth;
   }
-}
-
-/**
- * The hall's report over several zones' snapshots: visits, dwell and heatmaps summed,
- * unique and current visitors as unions of keys (a visitor in two zones during a handoff
- * counts once), fromMs the earliest snapshot's (atMs when there is none). Ongoing visits
- * count up to `atMs`.
- *
- * @throws TypeError for a snapshot of another hall, of a booth the options do not name,
- *   or with a heatmap of other dimensions.
- */
-export function mergeSnapshots(options: AnalyticsOptions, snapshots: AnalyticsSnapshot[], atMs: number): AnalyticsReport {
-  const { cols, rows } = checkOptions(options);
-  checkTime(atMs, "atMs");
-  const heat = new Array<number>(cols * rows).fill(0);
-  const visitors = new Set<string>();
-  const current = new Set<string>();
-  const booths = new Map(options.booths.map((boothId) => [boothId, {
-    visits: 0, dwellTotalMs: 0, visitors: new Set<string>(), current: new Set<string>(),
-  }]));
-  let fromMs = Infinity;
-
-  for (const [index, snapshot] of snapshots.entries()) {
-    const where = `snapshot ${index} (hall "${snapshot.hallId}")`;
-    if (snapshot.hallId !== options.hallId) throw new TypeError(`${where}: is not of hall "${options.hallId}"`);
-    const map = snapshot.heatmap;
-    if (map.cols !== cols || map.rows !== rows || map.cellSize !== options.cellSize || map.visitorSeconds.length !== cols * rows) {
-      throw new TypeError(`${where}: heatmap is ${map.cols} × ${map.rows} cells of ${map.cellSize} m, expected ${cols} × ${rows} of ${options.cellSize} m`);
-    }
-    fromMs = Math.min(fromMs, snapshot.fromMs);
-    for (const key of snapshot.visitors) visitors.add(key);
-    for (const key of snapshot.current) current.add(key);
-    for (const b of snapshot.booths) {
-      const booth = booths.get(b.boothId);
-      if (!booth) throw new TypeError(`${where}: unknown booth "${b.boothId}"`);
-      booth.visits += b.finishedVisits + b.open.length;
-      booth.dwellTotalMs += b.finishedDwellMs;
-      for (const [key, enteredAt] of b.open) {
-        booth.dwellTotalMs += Math.max(0, atMs - enteredAt);
-        booth.current.add(key);
-      }
-      for (const key of b.visitors) booth.visitors.add(key);
-    }
-    for (let i = 0; i < heat.length; i++) heat[i] += map.visitorSeconds[i];
-  }
-
-  return {
-    hallId: options.hallId,
-    fromMs: snapshots.length ? fromMs : atMs,
-    toMs: atMs,
-    uniqueVisitors: visitors.size,
-    currentVisitors: current.size,
-    booths: options.booths.map((boothId) => {
-      const b = booths.get(boothId)!;
-      return {
-        boothId,
-        visits: b.visits,
-        uniqueVisitors: b.visitors.size,
-        dwellTotalMs: b.dwellTotalMs,
-        dwellMeanMs: b.visits ? b.dwellTotalMs / b.visits : 0,
-        currentVisitors: b.current.size,
-      };
-    }),
-    heatmap: { cellSize: options.cellSize, cols, rows, visitorSeconds: heat },
-  };
 }
 
 /**
@@ -352,11 +331,11 @@ function cellOf(value: number, cellSize: number, count: number): number {
   return Math.min(count - 1, Math.max(0, Math.floor(value / cellSize + CELL_EPSILON)));
 }
 
-function checkTime(value: number, name: string): void {
+export function checkTime(value: number, name: string): void {
   if (!Number.isFinite(value)) throw new TypeError(`${name} must be a finite number of epoch milliseconds, got ${value}`);
 }
 
-function checkOptions(options: AnalyticsOptions): { cols: number; rows: number } {
+export function checkOptions(options: AnalyticsOptions): { cols: number; rows: number } {
   if (typeof options.hallId !== "string" || options.hallId === "") throw new TypeError("analytics options: hallId must be a non-empty string");
   for (const name of ["width", "height", "cellSize"] as const) {
     const value = options[name];

@@ -11,7 +11,8 @@
  * - ZoneLink: ghost batches to and from neighbouring zones, and the handoff of visitors
  *   who cross a border (one state machine for both sides; ZoneSeats, its matchmaker calls);
  * - HallChat and HostTools: chat, and the host commands applied hall-wide;
- * - HallChannels: the hall's pub/sub channels and shared keys; ExpoAnalytics: its figures.
+ * - HallChannels: the hall's pub/sub channels and shared keys; ExpoAnalytics: this zone's
+ *   figures, added every second to the hall's in AnalyticsStore.
  *
  * Halls are opened by `openHall()` (HallAdmin: POST /expo/halls, `--expo-hall-file`, the
  * demo), which signs each zone room's creation; a client cannot create an expo room.
@@ -28,7 +29,6 @@ import { TokenBucket } from "../../common/TokenBucket.ts";
 import { ClusterRoom, tokenAuth } from "../shared/ClusterRoom.ts";
 import { PeriodicTasks } from "../shared/PeriodicTasks.ts";
 import { clientBufferedAmount } from "../../server/colyseus/internals.ts";
-import { rejectInput } from "../../server/colyseus/rejectInput.ts";
 import { nodeContext, type NodeContext } from "../../server/context.ts";
 import type { TokenClaims } from "../../server/auth/tokens.ts";
 import type { RoomAccess } from "../../server/auth/roomAccess.ts";
@@ -36,7 +36,8 @@ import { parseHallLayout, type HallLayout, type ZoneLayout } from "./HallLayout.
 import { zoneRoomId } from "./ZoneGeometry.ts";
 import { HallPlaces } from "./HallPlaces.ts";
 import { VisitorMoves, MAX_AVATAR } from "./VisitorMoves.ts";
-import { ExpoAnalytics, mergeSnapshots } from "./Analytics.ts";
+import { ExpoAnalytics, type AnalyticsReport } from "./Analytics.ts";
+import { AnalyticsStore } from "./AnalyticsStore.ts";
 import { verify, type Signed } from "./signing.ts";
 import { announceArrival, reserveZoneSeat, verifiedHandoff } from "./ZoneSeats.ts";
 import { HALL_KEEP_MS, HallChannels, type HallEvent } from "./HallChannels.ts";
@@ -54,6 +55,8 @@ type Envelope = tsunagi.v1.Envelope;
 /** The signing purpose of a zone room's opening (signing.ts). */
 export const OPENING = "expo-opening";
 const MAX_NAME = 40;
+/** The analytics zone of a hall of no zones (AnalyticsStore). */
+const UNZONED = "hall";
 /** Roles with host tools. */
 const hostRoles = new Set(["host", "admin"]);
 
@@ -89,8 +92,12 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
   private places!: HallPlaces;
   /** A visitor's moves: checked, applied, refused. */
   private moves!: VisitorMoves;
-  /** Visits, dwell times and the heatmap of this zone. */
+  /** Visits, dwell times and the heatmap of this zone: what is under way, and what changed since the last flush. */
   private analytics!: ExpoAnalytics;
+  /** The hall's figures in the region's presence, every zone's together. */
+  private analyticsStore!: AnalyticsStore;
+  /** The flush under way, if any: one at a time, so a slow Redis gets one flush, not a pile. */
+  private analyticsFlush?: Promise<void>;
   /** The hall's channels and keys, shared with its other zones. */
   private hall!: HallChannels;
   /** Ghost batches and handoffs to and from the other zones. */
@@ -132,6 +139,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     this.crowd = new Crowd(width, height, expo.interestRadius);
     this.viewHost = { neighbourhood: this.crowd.grid, radius: expo.interestRadius };
     this.analytics = new ExpoAnalytics({ hallId, booths: booths.map((b) => b.id), width, height, cellSize: expo.heatmapCellSize }, Date.now());
+    this.analyticsStore = new AnalyticsStore(this.presence, this.analytics.options);
     const places = this.places = new HallPlaces(this.layout, expo.boothRadius, this.analytics);
     const visitors = () => this.visitors.values();
     const localById = (visitorId: number) => this.crowd.localById(visitorId);
@@ -176,7 +184,8 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
       placed: (visitor, at) => places.update(visitor, at),
       replaying: (visitorId) => this.zones.replaying(visitorId),
       moved: (visitor) => this.zones.moved(visitor),
-      tell: (visitor, code, message) => rejectInput(context, visitor.client, code, message, { roomId: this.roomId, source: "expo" }),
+      // An Error envelope with correlation id 0, as expo.proto promises, and the room error stock clients hear.
+      tell: (visitor, code, message) => this.reject(visitor.client, code, message, 0),
       count: (code) => context.metrics.errors.inc({ code: errorCodeName(code), source: "expo" }),
     });
     this.slices = new TickSlices<Visitor>({
@@ -193,6 +202,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     this.setMetadata({ hallId, zoneId });
 
     await this.hostTools.load();
+    await this.analyticsStore.startZone(this.analyticsZone());
     await this.hall.onEvents((event) => this.applyHallEvent(event));
     if (this.zone) await this.hall.onGhosts((batch) => this.zones.receiveGhosts(batch));
 
@@ -207,8 +217,8 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     this.slices.start();
     // At its own phase: the zones of a hall open together.
     this.timers.every(1000, () => this.everySecond());
-    this.hall.keep();
-    this.timers.every(HALL_KEEP_MS, () => this.hall.keep());
+    this.keepHallKeys();
+    this.timers.every(HALL_KEEP_MS, () => this.keepHallKeys());
     context.logger.info({ hallId, zoneId: zoneId || undefined, roomId: this.roomId, booths: booths.length, neighbours: this.zones.neighbours.map((z) => z.id) },
       `expo hall "${hallId}"${this.zone ? ` zone "${zoneId}"` : ""} open`);
   }
@@ -225,6 +235,12 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
   override async onJoin(client: Client, options?: any, auth?: TokenClaims) {
     super.onJoin(client, options, auth);
     const subject = auth?.sub ?? client.sessionId;
+    const badOption = joinOptionProblem(options);
+    if (badOption) {
+      this.context.metrics.errors.inc({ code: "WRONG_TYPE", source: "expo" });
+      this.context.logger.warn({ hallId: this.hallId, subject, code: "WRONG_TYPE" }, `join refused: ${badOption}`);
+      throw new ServerError(ErrorCode.WRONG_TYPE, badOption);
+    }
     if (await this.hall.isBanned(subject)) {
       this.context.metrics.errors.inc({ code: "BANNED", source: "expo" });
       this.context.logger.warn({ hallId: this.hallId, subject }, `join refused: ${subject} is banned from hall ${this.hallId}`);
@@ -241,9 +257,9 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     } else {
       mutedRaw = await this.hall.mutedUntil(subject);
       entity = this.crowd.create(await this.hall.nextVisitorId(), this.layout.spawn.x, this.layout.spawn.y, Date.now());
-      entity.name = validName(options?.name) ?? auth?.name ?? subject;
+      entity.name = typeof options?.name === "string" ? options.name.trim() : auth?.name ?? subject;
       entity.role = auth?.role === "host" || auth?.role === "admin" ? "host" : "visitor";
-      entity.avatar = typeof options?.avatar === "string" && options.avatar.length <= MAX_AVATAR ? options.avatar : "";
+      entity.avatar = typeof options?.avatar === "string" ? options.avatar : "";
       entity.changedTick = entity.avatarTick = this.slices.tick + 1;
       this.crowd.add(entity);
     }
@@ -307,7 +323,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     this.slices?.stop();
     this.timers.stop();
     this.hall?.close();
-    void this.publishAnalytics().then(() => this.hall?.keep());
+    if (this.analyticsStore) void this.flushAllAnalytics().then(() => this.keepHallKeys());
   }
 
   /** The next zone welcomed a visitor handed on from here (its remoteRoomCall, before its welcome): no more frames from here. */
@@ -315,14 +331,18 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     return this.zones.arrived(visitorId);
   }
 
-  /** The hall's analytics: this zone's live figures merged with the other zones' latest. */
-  async report(): Promise<ReturnType<ExpoAnalytics["report"]>> {
-    const now = Date.now();
-    if (!this.zone) return this.analytics.report(now);
-    const others = await this.hall.otherZonesAnalytics();
-    const { booths, width, height } = this.layout;
-    return mergeSnapshots({ hallId: this.hallId, booths: booths.map((b) => b.id), width, height, cellSize: this.context.config.expo.heatmapCellSize },
-      [this.analytics.snapshot(now), ...others], now);
+  /** The hall's analytics: this zone's figures up to now, the other zones' as they flushed them (within a second). */
+  async report(): Promise<AnalyticsReport> {
+    await this.flushAllAnalytics();
+    return this.analyticsStore.report(analyticsZones(this.layout), Date.now());
+  }
+
+  /**
+   * Stores this zone's figures up to now (HallAdmin's remoteRoomCall, before it reads the
+   * report on its own node: a big hall's report is not built on this room's event loop).
+   */
+  async flushAnalytics(): Promise<void> {
+    await this.flushAllAnalytics();
   }
 
   /**
@@ -337,7 +357,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     this.slices.stop();
     await this.disconnect(ErrorCode.HALL_CLOSED);
     // everyone's visits are closed now (onLeave): these are the hall's final figures
-    await this.publishAnalytics();
+    await this.flushAllAnalytics();
     return visitors.length;
   }
 
@@ -379,12 +399,37 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     else this.hostTools.apply(event);
   }
 
-  private async publishAnalytics() {
-    try {
-      await this.hall.saveAnalytics(this.analytics.snapshot(Date.now()));
-    } catch (error) {
-      this.context?.logger.warn({ err: error, hallId: this.hallId }, "could not publish expo analytics; retrying next second");
-    }
+  /** Adds what changed since the last flush to the hall's figures; what could not be stored goes with the next. */
+  private publishAnalytics(): Promise<void> {
+    return this.analyticsFlush ??= (async () => {
+      try {
+        const failed = await this.analyticsStore.flush(this.analyticsZone(), this.analytics.takeDelta());
+        if (failed) {
+          this.analytics.putBack(failed);
+          this.context?.logger.warn({ hallId: this.hallId }, "could not store all of this second's expo analytics; retrying with the next");
+        }
+      } catch (error) {
+        this.context?.logger.warn({ err: error, hallId: this.hallId }, "could not store expo analytics");
+      } finally {
+        this.analyticsFlush = undefined;
+      }
+    })();
+  }
+
+  /** Stores everything up to now: after the flush under way (which may have started before the latest changes), one more. */
+  /** The hall's keys, its analytics' among them, expire a retention period after the last zone refreshed them. */
+  private keepHallKeys() {
+    this.hall?.keep(this.analyticsStore.keyNames(analyticsZones(this.layout)));
+  }
+
+  private async flushAllAnalytics(): Promise<void> {
+    await this.analyticsFlush;
+    await this.publishAnalytics();
+  }
+
+  /** This zone's name in the hall's analytics. */
+  private analyticsZone(): string {
+    return this.zone?.id || UNZONED;
   }
 
   // --- helpers -----------------------------------------------------------------------
@@ -420,6 +465,22 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
 
 }
 
-function validName(value: unknown): string | undefined {
-  return typeof value === "string" && value.trim().length > 0 && value.length <= MAX_NAME ? value.trim() : undefined;
+/**
+ * Why the join options' `name` or `avatar` is refused (WRONG_TYPE), or undefined. Both are
+ * optional (absent or null): `name` 1..MAX_NAME characters once trimmed, `avatar` up to MAX_AVATAR.
+ */
+export function joinOptionProblem(options: unknown): string | undefined {
+  const { name, avatar } = (typeof options === "object" && options !== null ? options : {}) as { name?: unknown; avatar?: unknown };
+  if (name != null && (typeof name !== "string" || name.trim().length === 0 || name.trim().length > MAX_NAME)) {
+    return `join option "name" must be a string of 1..${MAX_NAME} characters (leading and trailing spaces are trimmed)`;
+  }
+  if (avatar != null && (typeof avatar !== "string" || avatar.length > MAX_AVATAR)) {
+    return `join option "avatar" must be a string of at most ${MAX_AVATAR} characters`;
+  }
+  return undefined;
+}
+
+/** The zones a hall's analytics are kept by: its zones' ids, or UNZONED for a hall of none. */
+export function analyticsZones(layout: Pick<HallLayout, "zones">): string[] {
+  return layout.zones.length ? layout.zones.map((z) => z.id) : [UNZONED];
 }

@@ -9,7 +9,7 @@
  *   whose scope, if it has one, names the hall (the expo room type's access rule):
  *     POST /expo/halls                         body: the layout JSON -> 201 {hallId, zones}
  *     DELETE /expo/halls/{hallId}              closes every zone (visitors get HALL_CLOSED) -> 200 {hallId, closed, visitors}
- *     GET  /expo/halls/{hallId}/analytics      ?format=json (default) | csv, &table=booths (default) | heatmap
+ *     GET  /expo/halls/{hallId}/analytics      ?format=json (default) | csv, &table=booths (default) | heatmap (read here, from the presence)
  *   Errors are `{code, error}` JSON with the HTTP status matchmaking uses (400 for
  *   LAYOUT_INVALID with an `issues` list, 401/403 for tokens, 404 unknown hall, 409 open already).
  */
@@ -24,9 +24,10 @@ import { placeOnProcess } from "../../server/cluster/ClusterMatchmaker.ts";
 import { bearerToken, codedErrorResponse, jsonResponse } from "../../server/http/responses.ts";
 import { LayoutError, parseHallLayout, type HallLayout } from "./HallLayout.ts";
 import { zoneRoomId } from "./ZoneGeometry.ts";
-import { analyticsCsv, heatmapProblem, mergeSnapshots, type AnalyticsReport, type AnalyticsSnapshot } from "./Analytics.ts";
+import { analyticsCsv, heatmapProblem, type AnalyticsReport } from "./Analytics.ts";
+import { AnalyticsStore } from "./AnalyticsStore.ts";
 import { sign } from "./signing.ts";
-import { OPENING, expoAccess, type ExpoRoom, type ExpoRoomOptions } from "./ExpoRoom.ts";
+import { OPENING, analyticsZones, expoAccess, type ExpoRoom, type ExpoRoomOptions } from "./ExpoRoom.ts";
 import { hallKey } from "./HallChannels.ts";
 
 /** Largest hall layout POST /expo/halls accepts: a layout is a document, not a message. */
@@ -91,22 +92,22 @@ export async function hallLayout(hallId: string): Promise<HallLayout | undefined
 }
 
 /**
- * The hall's analytics: live from its entrance room wherever it runs, or, once the hall
- * is closed, from the figures its zones left in Redis.
+ * The hall's analytics, read on this node from the region's presence: while the hall is
+ * open its entrance room first stores its latest figures (the other zones' are at most a
+ * second old); once it is closed, the figures its zones left.
  */
 export async function hallAnalytics(context: NodeContext, hallId: string): Promise<AnalyticsReport> {
   const layout = await hallLayout(hallId);
   if (!layout) throw new ServerError(ErrorCode.UNKNOWN_ROOM, `no hall "${hallId}" in this region`);
-  if (!(await matchMaker.driver.findOne({ roomId: hallId }))) {
-    const stored = await matchMaker.presence.hgetall(hallKey(hallId, "analytics"));
-    const snapshots = Object.values(stored ?? {}).map((raw) => JSON.parse(raw) as AnalyticsSnapshot);
-    return mergeSnapshots({ hallId, booths: layout.booths.map((b) => b.id), width: layout.width, height: layout.height, cellSize: context.config.expo.heatmapCellSize }, snapshots, Date.now());
+  if (await matchMaker.driver.findOne({ roomId: hallId })) {
+    try {
+      await matchMaker.remoteRoomCall<ExpoRoom>(hallId, "flushAnalytics", [], 5000);
+    } catch (error) {
+      throw new ServerError(ErrorCode.REGION_UNAVAILABLE, `hall "${hallId}" did not answer: ${(error as Error).message}`);
+    }
   }
-  try {
-    return await matchMaker.remoteRoomCall<ExpoRoom>(hallId, "report", [], 5000) as AnalyticsReport;
-  } catch (error) {
-    throw new ServerError(ErrorCode.REGION_UNAVAILABLE, `hall "${hallId}" did not answer: ${(error as Error).message}`);
-  }
+  const options = { hallId, booths: layout.booths.map((b) => b.id), width: layout.width, height: layout.height, cellSize: context.config.expo.heatmapCellSize };
+  return new AnalyticsStore(matchMaker.presence, options).report(analyticsZones(layout), Date.now());
 }
 
 /** Closes every zone room of a hall; its layout, bans, mutes and analytics stay (for export, and a reopening). */

@@ -13,7 +13,7 @@
  *   mutes           hash subject -> muted-until (ms; 1 = until unmuted)
  *   pinned          the pinned message JSON
  *   presentations   hash boothId -> BoothState JSON (live ones only)
- *   analytics       hash zoneId -> that zone's AnalyticsSnapshot JSON
+ *   analytics:...   the hall's analytics (AnalyticsStore)
  * Channels:
  *   expo:{hallId}:events          HallEvent, from the zone that took the host command
  *   expo:{hallId}:ghosts:{zoneId} GhostBatch, each tick, from each neighbouring zone
@@ -22,11 +22,10 @@
 import type { Presence } from "@colyseus/core";
 import { ErrorCode, ProtocolError, tsunagi } from "../../proto/index.ts";
 import { fromPresence, toPresence } from "../../proto/clusterCodec.ts";
-import type { AnalyticsSnapshot } from "./Analytics.ts";
 
 export const hallKey = (hallId: string, key: string) => `expo:${hallId}:${key}`;
 /** Every key of a hall (under hallKey()): the one list keep() expires. A new key belongs here. */
-export const HALL_KEYS = ["layout", "visitor-seq", "visitors", "bans", "mutes", "pinned", "presentations", "analytics"] as const;
+export const HALL_KEYS = ["layout", "visitor-seq", "visitors", "bans", "mutes", "pinned", "presentations"] as const;
 /** How often an open zone refreshes its hall keys' expiry, ms. */
 export const HALL_KEEP_MS = 60_000;
 export const eventsChannel = (hallId: string) => `expo:${hallId}:events`;
@@ -109,7 +108,7 @@ export interface HallChannelsHost {
 /**
  * One zone room's side of its hall's shared state: the pub/sub channels (hall events,
  * ghost batches to and from neighbouring zones) and the keys (bans, mutes, the pinned
- * message, presentations, the visitor register, analytics).
+ * message, presentations, the visitor register; the analytics are AnalyticsStore's).
  *
  * @example
  *   const hall = new HallChannels(room.presence, { hallId, roomId, zoneId, background, onHandlerError });
@@ -256,24 +255,14 @@ export class HallChannels {
   }
 
   /**
-   * Sets every hall key to expire `retentionMs` from now (in the background). An open
+   * Sets every hall key, and `extra` (names under the hall's prefix, such as the
+   * analytics store's), to expire `retentionMs` from now (in the background). An open
    * zone calls it every HALL_KEEP_MS and when it closes, so the keys go `retentionMs`
    * after the hall's last zone closed or died.
    */
-  keep(): void {
+  keep(extra: readonly string[] = []): void {
     const seconds = Math.ceil(this.host.retentionMs / 1000);
-    this.host.background(Promise.all(HALL_KEYS.map((name) => this.presence.expire(this.key(name), seconds))), "refreshing the hall keys' expiry");
-  }
-
-  /** Stores this zone's analytics for the hall's report and export. */
-  async saveAnalytics(snapshot: AnalyticsSnapshot): Promise<void> {
-    await this.presence.hset(this.key("analytics"), this.host.zoneId || "hall", JSON.stringify(snapshot));
-  }
-
-  /** The analytics every other zone stored last. */
-  async otherZonesAnalytics(): Promise<AnalyticsSnapshot[]> {
-    const stored = await this.presence.hgetall(this.key("analytics"));
-    return Object.entries(stored ?? {}).filter(([zoneId]) => zoneId !== (this.host.zoneId || "hall")).map(([, raw]) => JSON.parse(raw) as AnalyticsSnapshot);
+    this.host.background(Promise.all([...HALL_KEYS, ...extra].map((name) => this.presence.expire(this.key(name), seconds))), "refreshing the hall keys' expiry");
   }
 
   private key(name: string): string {

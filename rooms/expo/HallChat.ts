@@ -3,11 +3,14 @@
  * and direct messages to a visitor in any zone.
  *
  * Each message is checked in order: a channel, the text (1..MAX_TEXT characters), the
- * sender's mute, the target (a booth of the hall the sender stands in; a visitor the
- * hall's register knows); then it spends the sender's allowance (`expo.chatPerSecond`,
- * bursts of `expo.chatBurst`) and, for the hall channel, the zone's (`expo.hallChatPerSecond`),
- * so that only deliverable messages count; then the moderation hooks (those registered
- * for the process, then the built-in word filter) may pass, mask or refuse it. Delivery
+ * sender's mute, a booth target (a booth of the hall the sender stands in); all of them
+ * local and cheap. Then it spends the sender's allowance (`expo.chatPerSecond`, bursts of
+ * `expo.chatBurst`) BEFORE anything costs a Redis round trip: a direct message to a
+ * visitor in another zone is looked up in the hall's register only after that, so a
+ * flood of messages to made-up visitor ids is refused by the allowance, not by Redis.
+ * The hall channel then spends the zone's allowance (`expo.hallChatPerSecond`), and the
+ * moderation hooks (those registered for the process, then the built-in word filter) may
+ * pass, mask or refuse it. Delivery
  * is to this zone's recipients, never echoing to the sender (its reply is the echo); a
  * hall message, or a direct one to a visitor in another zone, goes to the other zones as
  * a hall event.
@@ -107,20 +110,21 @@ export class HallChat {
     if (visitor.mutedUntil === 1 || visitor.mutedUntil > now) {
       return refuse(ErrorCode.MUTED, visitor.mutedUntil === 1 ? "a host muted you: no chat until unmuted" : `a host muted you: no chat until ${new Date(visitor.mutedUntil).toISOString()}`);
     }
+    const unknownVisitor = () => refuse(ErrorCode.UNKNOWN_TARGET, `no visitor "${target.slice(0, 20)}" in hall "${host.hallId}"`);
     let toVisitor: number | undefined;
     if (kind === "booth") {
       if (!host.boothIds.has(target)) return refuse(ErrorCode.UNKNOWN_TARGET, `no booth "${target.slice(0, 64)}" in hall "${host.hallId}"`);
       if (!visitor.areas.has(target)) return refuse(ErrorCode.FORBIDDEN, `booth chat is for visitors at booth "${target}": walk into it first`);
     } else if (kind === "direct") {
       toVisitor = VISITOR_ID_TEXT.test(target) ? Number(target) : NaN;
-      if (!Number.isSafeInteger(toVisitor) || !(await host.hallVisitor(target))) {
-        return refuse(ErrorCode.UNKNOWN_TARGET, `no visitor "${target.slice(0, 20)}" in hall "${host.hallId}"`);
-      }
+      if (!Number.isSafeInteger(toVisitor)) return unknownVisitor();
     }
-    // Only messages that could be delivered spend the sender's (and the hall's) allowance.
+    // The sender's allowance is spent before any Redis lookup (the hall's register, below):
+    // what a sender can make us do is bounded by its allowance, whatever it sends.
     const { chatPerSecond, chatBurst, hallChatPerSecond, moderationTimeoutMs } = host.limits;
     const allowance = this.allowanceOf(visitor);
     if (!allowance.take()) return refuse(ErrorCode.RATE_LIMITED, `chat limited to ${chatPerSecond}/s (burst ${chatBurst}): retry in ${allowance.retryAfterMs()} ms`);
+    if (kind === "direct" && !host.localById(toVisitor!) && !(await host.hallVisitor(target))) return unknownVisitor();
     if (kind === "hall" && !this.hallAllowance.take()) return refuse(ErrorCode.RATE_LIMITED, `the hall channel is busy (over ${hallChatPerSecond} messages/s): retry shortly`);
     const entity = visitor.entity;
     const verdict = await moderate([...moderationHooks, ...this.builtin], {

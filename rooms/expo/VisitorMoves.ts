@@ -4,8 +4,9 @@
  * avatar's length) and applied: the entity's position, heading and seq, shown from the
  * next tick; where the visitor now is (HallPlaces); then the zone link may hand it on.
  *
- * A refusal is a coded error to the visitor, but at most one a second per code, the rest
- * only counted: a misbehaving client sends many. A move at or below the newest seq held is
+ * A refusal is a coded error to the visitor (an Error envelope with correlation id 0 on
+ * the protobuf channel, as expo.proto says, and a room error), but at most one a second
+ * per code, the rest only counted: a misbehaving client sends many. A move at or below the newest seq held is
  * dropped quietly while the visitor replays the moves the zone it came from applied.
  *
  * @example
@@ -13,10 +14,10 @@
  *   room.onEnvelope("visitorMove", (client, envelope) => moves.apply(visitorOf(client), envelope.visitorMove));
  */
 import { ErrorCode, tsunagi } from "../../proto/index.ts";
+import { REFUSAL_INTERVAL_MS } from "../shared/RefusalThrottle.ts";
 import type { Visitor } from "./model.ts";
 
-/** Repeated refusals of one kind to one visitor: one error per this long, the rest only counted, ms. */
-export const REFUSAL_INTERVAL_MS = 1000;
+export { REFUSAL_INTERVAL_MS };
 /** Longest avatar id, characters. */
 export const MAX_AVATAR = 64;
 
@@ -39,7 +40,7 @@ export interface VisitorMovesHost {
   replaying(visitorId: number): boolean;
   /** After a move: the zone link hands the visitor on if it walked past the border. */
   moved(visitor: Visitor): void;
-  /** A coded error to the visitor (logged and counted), and a refusal only counted. */
+  /** A coded error to the visitor (an Error envelope and a room error; logged and counted), and a refusal only counted. */
   tell(visitor: Visitor, code: number, message: string): void;
   count(code: number): void;
 }

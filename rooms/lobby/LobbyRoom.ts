@@ -6,8 +6,14 @@
  * appears or changes, `-` roomId when it goes. Each room carries `roomId`, `name`
  * (type), `clients`, `maxClients`, `metadata`, plus `regionId`, `nodeId` and
  * `publicAddress`.
+ *
+ * `filter` answers with the whole list, so each client may send `lobby.filterPerSecond`
+ * of them (bursts of `lobby.filterBurst`); beyond that it is refused RATE_LIMITED and the
+ * client keeps its previous filter.
  */
 import type { Client } from "@colyseus/core";
+import { ErrorCode } from "../../proto/index.ts";
+import { TokenBucket } from "../../common/TokenBucket.ts";
 import { ClusterRoom, tokenAuth } from "../shared/ClusterRoom.ts";
 import { roles } from "../../server/auth/tokens.ts";
 import type { RoomAccess } from "../../server/auth/roomAccess.ts";
@@ -43,6 +49,8 @@ export class LobbyRoom extends ClusterRoom {
   private readonly rooms = new Map<string, LobbyListing>();
   /** Each client's filter, by session id. */
   private readonly filters = new Map<string, LobbyFilter>();
+  /** Each client's allowance of `filter` messages, by session id. */
+  private readonly filterAllowances = new Map<string, TokenBucket>();
   /** Stops the directory subscription. */
   private unwatch?: () => Promise<void>;
 
@@ -51,7 +59,14 @@ export class LobbyRoom extends ClusterRoom {
     const context = nodeContext();
     this.autoDispose = true;
 
+    const { filterPerSecond, filterBurst } = context.config.lobby;
     this.onMessage("filter", (client, filter: unknown) => {
+      let allowance = this.filterAllowances.get(client.sessionId);
+      if (!allowance) this.filterAllowances.set(client.sessionId, allowance = new TokenBucket(filterPerSecond, filterBurst));
+      if (!allowance.take()) {
+        this.rejectRepeated(client, ErrorCode.RATE_LIMITED, `filter limited to ${filterPerSecond}/s (burst ${filterBurst}): retry in ${allowance.retryAfterMs()} ms; your previous filter stays`);
+        return;
+      }
       this.filters.set(client.sessionId, sanitizeFilter(filter));
       client.send("rooms", this.visibleTo(client));
     });
@@ -71,6 +86,7 @@ export class LobbyRoom extends ClusterRoom {
 
   onLeave(client: Client) {
     this.filters.delete(client.sessionId);
+    this.filterAllowances.delete(client.sessionId);
   }
 
   async onDispose() {

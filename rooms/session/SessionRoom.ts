@@ -3,8 +3,10 @@
  * building block for small shared sessions (and voice rooms later), and the room the
  * SDK examples and cluster tests use.
  *
- * Messages: `chat` {text} is relayed to everyone as `chat` {from, text, at}. Protobuf
- * envelopes (`pb`) answer Ping with Pong (see ClusterRoom).
+ * Messages: `chat` {text} is relayed to everyone as `chat` {from, text, at}, within the
+ * room's chat budget (`session.chatPerSecond`, bursts of `session.chatBurst`, everyone's
+ * messages together: each one is a broadcast to every participant); beyond it a chat is
+ * refused RATE_LIMITED. Protobuf envelopes (`pb`) answer Ping with Pong (see ClusterRoom).
  */
 import { Schema, MapSchema, type } from "@colyseus/schema";
 import type { Client } from "@colyseus/core";
@@ -12,6 +14,8 @@ import { ClusterRoom, tokenAuth } from "../shared/ClusterRoom.ts";
 import { roles, type TokenClaims } from "../../server/auth/tokens.ts";
 import type { RoomAccess } from "../../server/auth/roomAccess.ts";
 import { ErrorCode } from "../../proto/index.ts";
+import { TokenBucket } from "../../common/TokenBucket.ts";
+import { nodeContext } from "../../server/context.ts";
 
 export class Participant extends Schema {
   @type("string") name: string = "";
@@ -38,12 +42,21 @@ export class SessionRoom extends ClusterRoom {
   state = new SessionState();
   maxClients = 200;
 
+  /** Chat the room relays, everyone's together (session.chatPerSecond, session.chatBurst). */
+  private chatBudget!: TokenBucket;
+
   override async onCreate(options: any) {
     await super.onCreate(options);
+    const { chatPerSecond, chatBurst } = nodeContext().config.session;
+    this.chatBudget = new TokenBucket(chatPerSecond, chatBurst);
     this.onMessage("chat", (client, message: unknown) => {
       const text = (message as { text?: unknown })?.text;
       if (typeof text !== "string" || text.length === 0 || text.length > maxChatLength) {
-        this.reject(client, ErrorCode.WRONG_TYPE, `chat needs {text: string of 1..${maxChatLength} chars}`);
+        this.rejectRepeated(client, ErrorCode.WRONG_TYPE, `chat needs {text: string of 1..${maxChatLength} chars}`);
+        return;
+      }
+      if (!this.chatBudget.take()) {
+        this.rejectRepeated(client, ErrorCode.RATE_LIMITED, `this room relays ${chatPerSecond} chat messages/s (burst ${chatBurst}) from everyone together: retry in ${this.chatBudget.retryAfterMs()} ms`);
         return;
       }
       this.broadcast("chat", { from: client.sessionId, text, at: Date.now() });

@@ -13,6 +13,7 @@ import { trySend } from "../../common/trySend.ts";
 import { envelopeFrame } from "../../server/colyseus/envelopeFrame.ts";
 import { rejectInput } from "../../server/colyseus/rejectInput.ts";
 import { handleEnvelopeFrames } from "../../server/colyseus/InputGuard.ts";
+import { RefusalThrottle } from "./RefusalThrottle.ts";
 import { decodeEnvelope, errorEnvelope, ProtocolError, ENVELOPE_MESSAGE_TYPE, type EnvelopeBody, type tsunagi } from "../../proto/index.ts";
 
 export type EnvelopeHandler = (client: Client, envelope: tsunagi.v1.Envelope) => void;
@@ -79,6 +80,8 @@ export abstract class ClusterRoom<Options = any> extends Room {
   private readonly openedAt = Date.now();
   /** The room's name within its type: the `roomId` option, or the random id Colyseus gave it. */
   protected name = "";
+  /** Which repeated refusals were told lately (rejectRepeated). */
+  private readonly repeatedRefusals = new RefusalThrottle();
 
   async onCreate(options: Options & { roomId?: unknown }) {
     const requestedId = (options as any)?.roomId;
@@ -175,6 +178,16 @@ export abstract class ClusterRoom<Options = any> extends Room {
     if (correlationId !== undefined) {
       trySend(() => client.sendBytes(ENVELOPE_MESSAGE_TYPE, errorEnvelope(code, message, correlationId)));
     }
+  }
+
+  /**
+   * A refusal a client may repeat at a high rate (a flood of chats, of lobby filters):
+   * told like reject(), but at most once a second per code to each client; the rest are
+   * only counted in tsunagi_errors_total, so neither the client nor the log is flooded.
+   */
+  protected rejectRepeated(client: Client, code: number, message: string) {
+    if (this.repeatedRefusals.tell(client.sessionId, code)) return this.reject(client, code, message);
+    nodeContext().metrics.errors.inc({ code: errorCodeName(code), source: this.roomName });
   }
 
   private receiveEnvelope(client: Client, bytes: Uint8Array) {

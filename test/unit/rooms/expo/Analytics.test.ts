@@ -1,16 +1,18 @@
 /**
  * Expo analytics: a scripted walk with known timestamps (exact visits, uniques, dwell,
- * ongoing visits), the heatmap, merging two zones' snapshots, and the CSV tables. Time is
- * a plain number passed in; nothing here waits.
+ * ongoing visits), the heatmap, two zones' deltas summed in one store, and the CSV
+ * tables. Reports are read back from an AnalyticsStore over Colyseus' in-memory presence
+ * (embedded mode's). Time is a plain number passed in; nothing here waits.
  */
 import { describe, it, expect } from "vitest";
+import { LocalPresence } from "@colyseus/core";
 import {
   ExpoAnalytics,
   analyticsCsv,
-  mergeSnapshots,
   type AnalyticsOptions,
   type AnalyticsReport,
 } from "../../../../rooms/expo/Analytics.ts";
+import { AnalyticsStore } from "../../../../rooms/expo/AnalyticsStore.ts";
 
 const T = 1_700_000_000_000; // epoch ms of the walk's start
 const s = (seconds: number) => T + seconds * 1000;
@@ -22,6 +24,17 @@ const options: AnalyticsOptions = { hallId: "tokyo-expo", booths: ["acme", "bolt
  * b joins at 1 s: at acme 3–9 s, at bolt 9–10 s, leaves the hall at 10 s (closing bolt).
  * c joins at 11 s: at bolt from 11 s, still there.
  */
+/** Each analytics' own store (one zone, "hall"), so that successive reports see what came before. */
+const stores = new WeakMap<ExpoAnalytics, AnalyticsStore>();
+
+/** Flushes what changed into the analytics' store and reads the report at `atMs`, as a zone room does. */
+async function reportOf(analytics: ExpoAnalytics, atMs: number): Promise<AnalyticsReport> {
+  let store = stores.get(analytics);
+  if (!store) stores.set(analytics, store = new AnalyticsStore(new LocalPresence(), analytics.options));
+  expect(await store.flush("hall", analytics.takeDelta())).toBeUndefined();
+  return store.report(["hall"], atMs);
+}
+
 function scriptedWalk(): ExpoAnalytics {
   const analytics = new ExpoAnalytics(options, T);
   analytics.visitorJoined("a", s(0));
@@ -42,8 +55,8 @@ function scriptedWalk(): ExpoAnalytics {
 }
 
 describe("ExpoAnalytics", () => {
-  it("counts visits, uniques, dwell and means of the scripted walk, the ongoing visit up to report time", () => {
-    const report = scriptedWalk().report(s(14));
+  it("counts visits, uniques, dwell and means of the scripted walk, the ongoing visit up to report time", async () => {
+    const report = await reportOf(scriptedWalk(), s(14));
     expect(report.hallId).toBe("tokyo-expo");
     expect(report.fromMs).toBe(T);
     expect(report.toMs).toBe(s(14));
@@ -58,35 +71,35 @@ describe("ExpoAnalytics", () => {
     ]);
   });
 
-  it("counts ongoing visits up to an earlier report time too", () => {
+  it("counts ongoing visits up to an earlier report time too", async () => {
     const analytics = new ExpoAnalytics(options, T);
     analytics.visitorJoined("a", s(0));
     analytics.visitorJoined("b", s(1));
     analytics.enterBooth("a", "acme", s(0));
     analytics.enterBooth("b", "acme", s(3));
-    const report = analytics.report(s(4));
+    const report = await reportOf(analytics, s(4));
     expect(report.booths[0]).toEqual({ boothId: "acme", visits: 2, uniqueVisitors: 2, dwellTotalMs: 5000, dwellMeanMs: 2500, currentVisitors: 2 });
     // The report does not end the visits: later reports keep counting.
-    expect(analytics.report(s(6)).booths[0].dwellTotalMs).toBe(9000);
+    expect((await reportOf(analytics, s(6))).booths[0].dwellTotalMs).toBe(9000);
   });
 
-  it("counts a returning visitor once for the hall", () => {
+  it("counts a returning visitor once for the hall", async () => {
     const analytics = new ExpoAnalytics(options, T);
     analytics.visitorJoined("a", s(0));
     analytics.visitorLeft("a", s(1));
     analytics.visitorJoined("a", s(2));
     analytics.visitorJoined("a", s(3));
-    const report = analytics.report(s(4));
+    const report = await reportOf(analytics, s(4));
     expect([report.uniqueVisitors, report.currentVisitors]).toEqual([1, 1]);
   });
 
-  it("refuses unknown booths with a TypeError naming them", () => {
+  it("refuses unknown booths with a TypeError naming them", async () => {
     const analytics = new ExpoAnalytics(options, T);
     expect(() => analytics.enterBooth("a", "nope", s(0))).toThrow(TypeError);
     expect(() => analytics.leaveBooth("a", "nope", s(0))).toThrow(/unknown booth "nope" in hall "tokyo-expo"/);
   });
 
-  it("refuses bad options and times", () => {
+  it("refuses bad options and times", async () => {
     expect(() => new ExpoAnalytics({ ...options, cellSize: 0 }, T)).toThrow(/cellSize must be finite and > 0/);
     expect(() => new ExpoAnalytics({ ...options, booths: ["acme", "acme"] }, T)).toThrow(/booth "acme" is listed twice/);
     expect(() => new ExpoAnalytics({ ...options, width: 10_000, height: 10_000, cellSize: 1 }, T)).toThrow(RangeError);
@@ -96,7 +109,7 @@ describe("ExpoAnalytics", () => {
     expect(() => analytics.samplePresence(Number.POSITIVE_INFINITY, 1, 1)).toThrow(TypeError);
   });
 
-  it("sums presence into heatmap cells: half-open cells, far edges in the last cell, outside points clamped", () => {
+  it("sums presence into heatmap cells: half-open cells, far edges in the last cell, outside points clamped", async () => {
     const analytics = new ExpoAnalytics(options, T); // 20 × 10 m in 4 m cells: 5 cols, 3 rows
     analytics.samplePresence(0, 0, 1);          // (0, 0)
     analytics.samplePresence(8, 0, 1.5);        // (2, 0): x = 8 starts col 2
@@ -104,7 +117,7 @@ describe("ExpoAnalytics", () => {
     analytics.samplePresence(3.999, 4, 2);      // (0, 1): y = 4 starts row 1
     analytics.samplePresence(20, 10, 0.5);      // (4, 2): the far corner
     analytics.samplePresence(-5, 50, 0.25);     // clamped to (0, 2)
-    const { heatmap } = analytics.report(s(1));
+    const { heatmap } = await reportOf(analytics, s(1));
     expect([heatmap.cellSize, heatmap.cols, heatmap.rows]).toEqual([4, 5, 3]);
     expect(heatmap.visitorSeconds).toEqual([
       1, 0, 3, 0, 0,
@@ -112,34 +125,25 @@ describe("ExpoAnalytics", () => {
       0.25, 0, 0, 0, 0.5,
     ]);
   });
-
-  it("takes snapshots that survive JSON and are copies", () => {
-    const analytics = scriptedWalk();
-    analytics.samplePresence(1, 1, 2);
-    const snapshot = analytics.snapshot(s(14));
-    expect(JSON.parse(JSON.stringify(snapshot))).toEqual(snapshot);
-    expect(snapshot.booths[1]).toEqual({ boothId: "bolt", finishedVisits: 1, finishedDwellMs: 1000, open: [["c", s(11)]], visitors: ["b", "c"] });
-    expect(snapshot.current).toEqual(["a", "c"]);
-    analytics.samplePresence(1, 1, 5);
-    expect(snapshot.heatmap.visitorSeconds[0]).toBe(2);
-  });
 });
 
-describe("mergeSnapshots", () => {
+describe("AnalyticsStore: the zones of one hall", () => {
   /**
    * Zone west (started at 0 s) holds acme, zone east (started at 2 s) holds bolt.
    * a joins west at 0 s, visits acme 1–4 s, walks east at 6 s: joins east at 6 s, but
-   * west has not seen it leave yet when the snapshots are taken (a handoff under way).
+   * west has not seen it leave yet when the report is taken (a handoff under way).
    * b joins east at 2 s, visits bolt 3–5 s and 7 s–now; d joins west at 8 s and is at acme 8 s–now.
    */
-  function zones() {
+  async function zones() {
     const west = new ExpoAnalytics(options, T);
     const east = new ExpoAnalytics(options, s(2));
+    const store = new AnalyticsStore(new LocalPresence(), options);
     west.visitorJoined("a", s(0));
     west.enterBooth("a", "acme", s(1));
     west.leaveBooth("a", "acme", s(4));
     east.visitorJoined("b", s(2));
     east.enterBooth("b", "bolt", s(3));
+    await store.flush("east", east.takeDelta()); // some seconds flushed, some not: the sums are the same
     east.leaveBooth("b", "bolt", s(5));
     east.visitorJoined("a", s(6));
     east.enterBooth("b", "bolt", s(7));
@@ -149,12 +153,14 @@ describe("mergeSnapshots", () => {
     west.samplePresence(9, 5, 1);
     east.samplePresence(1, 1, 0.5);
     east.samplePresence(19, 9, 2);
-    return { west, east };
+    await store.flush("west", west.takeDelta());
+    await store.flush("east", east.takeDelta());
+    return { west, east, store };
   }
 
-  it("sums visits and dwell, unions the keys, sums the heatmaps, takes the earliest start", () => {
-    const { west, east } = zones();
-    const report = mergeSnapshots(options, [east.snapshot(s(10)), west.snapshot(s(10))], s(10));
+  it("sums visits and dwell, counts each key once, sums the heatmaps, takes the earliest start", async () => {
+    const { store } = await zones();
+    const report = await store.report(["west", "east"], s(10));
     expect(report).toEqual({
       hallId: "tokyo-expo",
       fromMs: T,
@@ -181,35 +187,62 @@ describe("mergeSnapshots", () => {
     } satisfies AnalyticsReport);
   });
 
-  it("merges snapshots that went through JSON (from other nodes) the same way", () => {
-    const { west, east } = zones();
-    const direct = mergeSnapshots(options, [west.snapshot(s(10)), east.snapshot(s(10))], s(10));
-    const viaJson = mergeSnapshots(options, JSON.parse(JSON.stringify([west.snapshot(s(10)), east.snapshot(s(10))])), s(10));
-    expect(viaJson).toEqual(direct);
-    expect(direct.booths[0].visits).toBe(2);
+  it("a zone room that opens again forgets who was in it and the visits under way, and keeps the hall's sums and first start", async () => {
+    const { west, store } = await zones();
+    west.visitorLeft("a", s(9)); // the handoff finished
+    await store.flush("west", west.takeDelta());
+    await store.startZone("east"); // east's room died and opened again
+    const again = new ExpoAnalytics(options, s(20));
+    await store.flush("east", again.takeDelta());
+    const report = await store.report(["west", "east"], s(21));
+    expect([report.fromMs, report.uniqueVisitors, report.currentVisitors]).toEqual([T, 3, 1]); // d only
+    expect(report.booths[1]).toMatchObject({ boothId: "bolt", visits: 1, dwellTotalMs: 2000, currentVisitors: 0 }); // the visit under way is gone
   });
 
-  it("of one snapshot is that zone's own report", () => {
-    const analytics = scriptedWalk();
-    expect(mergeSnapshots(options, [analytics.snapshot(s(14))], s(14))).toEqual(analytics.report(s(14)));
-  });
-
-  it("of no snapshot is an empty report starting now", () => {
-    const report = mergeSnapshots(options, [], s(3));
+  it("of a hall nobody visited is an empty report starting now", async () => {
+    const report = await new AnalyticsStore(new LocalPresence(), options).report(["hall"], s(3));
     expect([report.fromMs, report.toMs, report.uniqueVisitors, report.booths.length, report.heatmap.visitorSeconds.length]).toEqual([s(3), s(3), 0, 3, 15]);
   });
 
-  it("refuses snapshots of another hall, of unknown booths, or with another heatmap grid", () => {
-    const snapshot = scriptedWalk().snapshot(s(14));
-    expect(() => mergeSnapshots({ ...options, hallId: "osaka" }, [snapshot], s(14))).toThrow(/is not of hall "osaka"/);
-    expect(() => mergeSnapshots({ ...options, booths: ["acme", "bolt"] }, [snapshot], s(14))).toThrow(/unknown booth "cafe"/);
-    expect(() => mergeSnapshots({ ...options, cellSize: 5 }, [snapshot], s(14))).toThrow(/heatmap is 5 × 3 cells of 4 m, expected 4 × 2 of 5 m/);
+  it("refuses a delta of another hall", async () => {
+    const store = new AnalyticsStore(new LocalPresence(), options);
+    await expect(store.flush("hall", new ExpoAnalytics({ ...options, hallId: "osaka" }, T).takeDelta())).rejects.toThrow(/is not of hall "tokyo-expo"/);
+  });
+
+  it("keeps a hall reopened with another heatmap grid apart from the old one", async () => {
+    const presence = new LocalPresence();
+    const four = new ExpoAnalytics(options, T);
+    four.samplePresence(1, 1, 2);
+    await new AnalyticsStore(presence, options).flush("hall", four.takeDelta());
+    const five = new AnalyticsStore(presence, { ...options, cellSize: 5 });
+    const report = await five.report(["hall"], s(1));
+    expect([report.heatmap.cols, report.heatmap.rows, report.heatmap.visitorSeconds.every((v) => v === 0)]).toEqual([4, 2, true]);
+  });
+
+  it("puts back what could not be stored, and stores it with the next second's", async () => {
+    const presence = new LocalPresence();
+    const analytics = new ExpoAnalytics(options, T);
+    const store = new AnalyticsStore(presence, options);
+    analytics.visitorJoined("a", s(0));
+    analytics.enterBooth("a", "acme", s(0));
+    analytics.leaveBooth("a", "acme", s(2));
+    analytics.samplePresence(1, 1, 1);
+    const hincrby = presence.hincrby.bind(presence);
+    presence.hincrby = () => Promise.reject(new Error("Redis away"));
+    const failed = await store.flush("hall", analytics.takeDelta());
+    expect(failed).toMatchObject({ booths: [{ boothId: "acme", finishedVisits: 1, finishedDwellMs: 2000 }], heat: [[0, 1]], joined: [], current: [] });
+    analytics.putBack(failed!);
+    presence.hincrby = hincrby;
+    analytics.samplePresence(1, 1, 1);
+    expect(await store.flush("hall", analytics.takeDelta())).toBeUndefined();
+    const report = await store.report(["hall"], s(3));
+    expect([report.uniqueVisitors, report.booths[0].visits, report.booths[0].dwellTotalMs, report.heatmap.visitorSeconds[0]]).toEqual([1, 1, 2000, 2]);
   });
 });
 
 describe("analyticsCsv", () => {
-  it("writes the booths table", () => {
-    expect(analyticsCsv(scriptedWalk().report(s(14)), "booths")).toBe(
+  it("writes the booths table", async () => {
+    expect(analyticsCsv(await reportOf(scriptedWalk(), s(14)), "booths")).toBe(
       "booth_id,visits,unique_visitors,dwell_total_s,dwell_mean_s,current_visitors\n" +
       "acme,3,2,13.000,4.333,0\n" +
       "bolt,2,2,4.000,2.000,1\n" +
@@ -217,14 +250,14 @@ describe("analyticsCsv", () => {
     );
   });
 
-  it("writes the heatmap table: non-empty cells only, row-major, south-west corners", () => {
+  it("writes the heatmap table: non-empty cells only, row-major, south-west corners", async () => {
     const analytics = new ExpoAnalytics(options, T);
     analytics.samplePresence(0, 0, 1);
     analytics.samplePresence(8, 0, 3);
     analytics.samplePresence(3.999, 4, 2);
     analytics.samplePresence(-5, 50, 0.25);
     analytics.samplePresence(20, 10, 0.0005);
-    expect(analyticsCsv(analytics.report(s(1)), "heatmap")).toBe(
+    expect(analyticsCsv(await reportOf(analytics, s(1)), "heatmap")).toBe(
       "col,row,x,y,visitor_seconds\n" +
       "0,0,0,0,1.000\n" +
       "2,0,8,0,3.000\n" +
@@ -234,16 +267,16 @@ describe("analyticsCsv", () => {
     );
   });
 
-  it("writes corners without floating-point noise", () => {
+  it("writes corners without floating-point noise", async () => {
     const analytics = new ExpoAnalytics({ ...options, width: 0.4, height: 0.1, cellSize: 0.1 }, T);
     analytics.samplePresence(0.3, 0.05, 1.25); // 0.3 / 0.1 is 2.9999999999999996: still column 3
-    const report = analytics.report(s(0));
+    const report = await reportOf(analytics, s(0));
     expect([report.heatmap.cols, report.heatmap.rows]).toEqual([4, 1]); // 0.4 / 0.1 is 4.000000000000001
     expect(analyticsCsv(report, "heatmap")).toBe("col,row,x,y,visitor_seconds\n3,0,0.3,0,1.250\n");
   });
 
-  it("quotes fields that need it (RFC 4180)", () => {
-    const report = scriptedWalk().report(s(14));
+  it("quotes fields that need it (RFC 4180)", async () => {
+    const report = await reportOf(scriptedWalk(), s(14));
     report.booths = [{ ...report.booths[0], boothId: "a,\"b\"\nc" }];
     expect(analyticsCsv(report, "booths")).toBe(
       "booth_id,visits,unique_visitors,dwell_total_s,dwell_mean_s,current_visitors\n" +
@@ -251,7 +284,8 @@ describe("analyticsCsv", () => {
     );
   });
 
-  it("refuses an unknown table", () => {
-    expect(() => analyticsCsv(scriptedWalk().report(s(14)), "visits" as never)).toThrow(/unknown table "visits"/);
+  it("refuses an unknown table", async () => {
+    const report = await reportOf(scriptedWalk(), s(14));
+    expect(() => analyticsCsv(report, "visits" as never)).toThrow(/unknown table "visits"/);
   });
 });

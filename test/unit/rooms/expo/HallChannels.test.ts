@@ -127,18 +127,6 @@ describe("HallChannels: keys", () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(await west.visitor(2)).toBeUndefined();
   });
-
-  it("stores each zone's analytics, and gives a zone the others'", async () => {
-    const presence = new LocalPresence();
-    const west = zoneRoom(presence, "h", "west").hall;
-    const east = zoneRoom(presence, "h--east", "east").hall;
-    await west.saveAnalytics({ zone: "west" } as never);
-    await east.saveAnalytics({ zone: "east" } as never);
-    expect(await west.otherZonesAnalytics()).toEqual([{ zone: "east" }]);
-    const unzoned = zoneRoom(new LocalPresence(), "h", "").hall;
-    await unzoned.saveAnalytics({ zone: "hall" } as never);
-    expect(await unzoned.otherZonesAnalytics()).toEqual([]);
-  });
 });
 
 describe("HallChannels: the hall's keys expire", () => {
@@ -162,7 +150,6 @@ describe("HallChannels: the hall's keys expire", () => {
       await hall.mute("sub-3", 1);
       await hall.pin({ text: "hi" });
       await hall.present({ boothId: "b1", live: true });
-      await hall.saveAnalytics({ zoneId: "west" } as never);
       await Promise.all(work.splice(0));
       hall.keep();
       await Promise.all(work.splice(0));

@@ -109,17 +109,30 @@ describe("HallChat: refusals", () => {
     expect(room.refusals).toHaveLength(2);
   });
 
-  it("limits each sender to its rate and burst, and the hall channel to the zone's; refused messages spend nothing", async () => {
+  it("limits each sender to its rate and burst, and the hall channel to the zone's; messages refused by local checks spend nothing", async () => {
     const { room, chat, aiko, ben, chie } = setUp();
-    await chat.send(aiko, chatEnvelope(Kind.DIRECT, "99", "nobody")); // undeliverable: spends nothing
+    await chat.send(aiko, chatEnvelope(Kind.BOOTH, "nope", "nobody")); // an unknown booth: spends nothing
+    await chat.send(aiko, chatEnvelope(Kind.HALL, "", "")); // no text: spends nothing
     for (let i = 0; i < 4; i++) await chat.send(aiko, chatEnvelope(Kind.BOOTH, "acme", `m${i}`)); // burst 3
-    expect(room.refusals.map((r) => r.code)).toEqual([ErrorCode.UNKNOWN_TARGET, ErrorCode.RATE_LIMITED]);
+    expect(room.refusals.map((r) => r.code)).toEqual([ErrorCode.UNKNOWN_TARGET, ErrorCode.WRONG_TYPE, ErrorCode.RATE_LIMITED]);
+    room.refusals.splice(0, 1);
     room.time += 1000; // one more a second
     await chat.send(aiko, chatEnvelope(Kind.BOOTH, "acme", "again"));
     expect(room.refusals).toHaveLength(2);
     // the hall channel: 4 a second from everyone together
     for (const sender of [ben, ben, ben, chie, chie]) await chat.send(sender, chatEnvelope(Kind.HALL, "", "hall"));
     expect(room.refusals.slice(2).map((r) => [r.visitorId, r.code])).toEqual([[3, ErrorCode.RATE_LIMITED]]);
+  });
+
+  it("spends the sender's allowance before any Redis lookup: a flood of direct messages to unknown visitors costs at most a burst of lookups", async () => {
+    const { room, chat, aiko, chie } = setUp();
+    for (let i = 0; i < 50; i++) await chat.send(aiko, chatEnvelope(Kind.DIRECT, String(1000 + i), "anyone?"));
+    expect(room.lookups).toBe(3); // the burst; the other 47 were refused by the allowance alone
+    expect(room.refusals.map((r) => r.code)).toEqual([...Array(3).fill(ErrorCode.UNKNOWN_TARGET), ...Array(47).fill(ErrorCode.RATE_LIMITED)]);
+    // a visitor of this zone needs no lookup at all
+    await chat.send(chie, chatEnvelope(Kind.DIRECT, "1", "hi Aiko"));
+    expect(room.lookups).toBe(3);
+    expect(texts(aiko)).toEqual(["hi Aiko"]);
   });
 
   it("moderation: the built-in filter masks blocked words; a registered hook that refuses makes it MODERATED, before delivery", async () => {
