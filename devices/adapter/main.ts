@@ -92,7 +92,16 @@ runtime.start();
 let status: StatusServer | undefined;
 if (args.statusPort !== undefined) {
   try {
-    status = await StatusServer.start(runtime, { host: "127.0.0.1", port: args.statusPort });
+    let lastRefusalLogAt = 0;
+    status = await StatusServer.start(runtime, {
+      host: "127.0.0.1", port: args.statusPort,
+      // a web page hammering the endpoint must not flood the log: one line a second at most
+      onRefused: (reason) => {
+        if (Date.now() - lastRefusalLogAt < 1000) return;
+        lastRefusalLogAt = Date.now();
+        logger.warn(`local endpoint refused a request: ${reason}`);
+      },
+    });
     logger.info({ url: status.url }, `adapter ${args.deviceId} status on ${status.url}`);
     process.stdout.write(`adapter ${args.deviceId} status on ${status.url}\n`);
   } catch (error) {

@@ -89,7 +89,22 @@ export interface AdapterSafety {
   /** The lease commands are accepted under; undefined when none. */
   lease: string | undefined;
   estopped: boolean;
+  /**
+   * Where the latched e-stop holds: "local" when it was raised at the machine (the local
+   * endpoint, the device's own stop) and a technician has not yet reset it there, so a
+   * supervisor's reset is refused; "remote" when a supervisor's reset clears it.
+   * Undefined when none is latched.
+   */
+  estopOrigin: "local" | "remote" | undefined;
+  /** The stop latch holds because the watchdog tripped (stopLatch === "watchdog"). */
   watchdogTripped: boolean;
+  /**
+   * Why the lease that was current died here for good, until a fresh lease: the watchdog
+   * (no valid command or heartbeat in its window), the connection closing, or the adapter
+   * stopping. Undefined when no such latch holds. Telemetry's watchdog_tripped carries
+   * any of them.
+   */
+  stopLatch: "watchdog" | "connection closed" | "adapter stopping" | undefined;
   /** The lease and seq of the last command the device took; undefined since start or a reset. */
   lastApplied: { leaseId: string; seq: number } | undefined;
 }
@@ -127,10 +142,14 @@ export interface AdapterCounters {
   errorsReceived: number;
   /** Error envelopes received from the gateway, by code name ("FORBIDDEN", …): a refusal stays counted after a later one replaces `lastError`. */
   errors: Record<string, number>;
-  /** Times the lease died by the watchdog: a trip, or a disconnect with a lease current. */
+  /** Times the watchdog tripped. */
   watchdogTrips: number;
+  /** Times the connection closed with a lease current (that lease died here). */
+  linkLossStops: number;
   /** E-stops latched (not counting re-raises while latched). */
   estops: number;
+  /** Supervisors' resets refused because the e-stop holds at the machine (ESTOP_LOCAL). */
+  resetsRefused: number;
 }
 
 /** The adapter's events and their payloads (AdapterRuntime.on). */

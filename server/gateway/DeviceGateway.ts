@@ -396,6 +396,7 @@ export class DeviceGateway {
       case "error": {
         const error = envelope.error as tsunagi.v1.Error;
         this.options.logger.warn({ deviceId: link.deviceId, code: errorCodeName(error.code) }, `device ${link.deviceId} reported: ${error.message.slice(0, 200)}`);
+        link.receiveError(error);
         return;
       }
       default:
