@@ -63,6 +63,13 @@ describe("parseAdapterArgs", () => {
     expect(() => parseAdapterArgs(BASE, { TSUNAGI_DEVICE_SECRET: "nothex" })).toThrow(/TSUNAGI_DEVICE_SECRET must be the 64 hex/);
   });
 
+  it("takes the parent to exit with from TSUNAGI_ADAPTER_PARENT_PID, and refuses one that is not a process id", () => {
+    expect(parseAdapterArgs(BASE, { TSUNAGI_DEVICE_SECRET: SECRET, TSUNAGI_ADAPTER_PARENT_PID: "4242" }).parentPid).toBe(4242);
+    expect(parseAdapterArgs(BASE, { TSUNAGI_DEVICE_SECRET: SECRET }).parentPid).toBeUndefined();
+    expect(() => parseAdapterArgs(BASE, { TSUNAGI_DEVICE_SECRET: SECRET, TSUNAGI_ADAPTER_PARENT_PID: "init" })).toThrow(/TSUNAGI_ADAPTER_PARENT_PID "init"/);
+    expect(() => parseAdapterArgs(BASE, { TSUNAGI_DEVICE_SECRET: SECRET, TSUNAGI_ADAPTER_PARENT_PID: "1" })).toThrow(ArgsError);
+  });
+
   it("--help short-circuits the checks", () => {
     expect(parseAdapterArgs(["--help"], {}).help).toBe(true);
   });
