@@ -178,6 +178,7 @@ export class AdapterRuntime {
       watchdogWindowMs: this.watchdogWindowMs,
       lastStop: this.lastStop,
       lastError: this.lastError,
+      conflict: this.link.conflict,
       counters: this.counters,
       bufferedTelemetry: this.telemetry.size,
       clockUncertaintyMs: Number.isFinite(this.clock.uncertaintyMs) ? this.clock.uncertaintyMs : null,

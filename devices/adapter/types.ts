@@ -30,6 +30,12 @@ export interface AdapterRuntimeOptions {
   telemetryBufferSize?: number;
   /** Reconnect backoff: full jitter, the cap doubling from initialMs to maxMs. Defaults 100 and 5000 ms. */
   backoff?: { initialMs?: number; maxMs?: number };
+  /**
+   * The wait after another adapter turned out to run as this device (refused
+   * DEVICE_CONFLICT, or replaced with close 4409): between half of it and all of it,
+   * ms. Default 30 000.
+   */
+  conflictBackoffMs?: number;
   /** Where log lines go. Default: a silent logger (listen to the events instead). */
   logger?: Logger;
   /** Bound on opening the socket and completing the handshake. Default 10 000 ms. */
@@ -57,6 +63,19 @@ export interface AdapterError {
   at: number;
 }
 
+/**
+ * Another adapter runs as this device: the gateway refused this one (DEVICE_CONFLICT) or
+ * let the other replace it (close 4409). The machine is stopped on this side, the
+ * adapter retries only every conflictBackoffMs, and a technician must stop one of the two.
+ */
+export interface AdapterConflict {
+  /** When it was first seen, device wall clock (Unix epoch ms); cleared by the next welcome. */
+  since: number;
+  /** Refusals and replacements since. */
+  count: number;
+  message: string;
+}
+
 /** When and why the adapter last zeroed motion. */
 export interface AdapterStop {
   /** Device wall clock, Unix epoch ms. */
@@ -74,6 +93,8 @@ export interface AdapterStatus {
   watchdogWindowMs: number;
   lastStop: AdapterStop | undefined;
   lastError: AdapterError | undefined;
+  /** Another adapter runs as this device: see AdapterConflict. Undefined when none is known. */
+  conflict: AdapterConflict | undefined;
   counters: AdapterCounters;
   bufferedTelemetry: number;
   /** Half the round trip of the best clock sample, ms; null before the first. */

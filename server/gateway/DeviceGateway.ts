@@ -15,12 +15,17 @@
  * frames get coded errors and the connection stays: one garbled frame must not cut a
  * machine off its operator.
  *
- * A second connection for the same device replaces the first (close 4409): an adapter
- * that reconnected before the old socket timed out takes over at once.
+ * A second connection for the same device (settleDuplicate): the gateway pings the
+ * connected adapter first. If it answers within duplicateProbeMs, two adapters run as
+ * one device; the newcomer is refused DEVICE_CONFLICT (close 4410), counted and logged,
+ * and the connected one keeps its link, so an operator driving through it is not cut
+ * off. If it does not answer (an adapter that reconnected before its old socket timed
+ * out), the newcomer replaces it (close 4409). Two live adapters never alternate: the
+ * one connected first keeps the device until it goes away.
  *
  * Close codes (DeviceCloseCode): 1008 credential refused or hello timeout; 4001 node
  * draining; 4003 redirected to another node's gateway; 4409 replaced by a newer
- * connection of the same device.
+ * connection of the same device; 4410 refused, another adapter of the device answers.
  *
  * @example
  *   const gateway = await DeviceGateway.start({ host: "127.0.0.1", port: 0, credentials, tokens, logger, metrics, ... });
@@ -34,6 +39,7 @@ import type { TokenService } from "../auth/tokens.ts";
 import type { Logger } from "../observability/logging.ts";
 import type { NodeMetrics } from "../observability/metrics.ts";
 import { DeviceLink } from "./DeviceLink.ts";
+import { LivenessProbes } from "./LivenessProbes.ts";
 import { SafeEmitter } from "../../common/SafeEmitter.ts";
 import { FloodWindow } from "../../common/FloodWindow.ts";
 import { trySend } from "../../common/trySend.ts";
@@ -61,6 +67,12 @@ export interface DeviceGatewayOptions {
    * Default 5000.
    */
   revalidateMs?: number;
+  /**
+   * How long a connected adapter has to answer the ping that a second connection for its
+   * device triggers, ms: answered, the newcomer is refused DEVICE_CONFLICT; silent, it
+   * is replaced. Default 1000.
+   */
+  duplicateProbeMs?: number;
   /** Server clock. Default Date.now. */
   now?: () => number;
 }
@@ -80,7 +92,8 @@ interface Connection {
 
 type Socket = uWS.WebSocket<Connection>;
 
-const { POLICY: CLOSE_POLICY, DRAINING: CLOSE_DRAINING, REDIRECTED: CLOSE_REDIRECTED, REPLACED: CLOSE_REPLACED } = DeviceCloseCode;
+const { POLICY: CLOSE_POLICY, DRAINING: CLOSE_DRAINING, REDIRECTED: CLOSE_REDIRECTED, REPLACED: CLOSE_REPLACED, CONFLICT: CLOSE_CONFLICT } = DeviceCloseCode;
+const DEFAULT_DUPLICATE_PROBE_MS = 1000;
 const ADAPTER_VERSION_PATTERN = /^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/;
 
 export class DeviceGateway {
@@ -95,6 +108,8 @@ export class DeviceGateway {
   private readonly sweepTimer: NodeJS.Timeout;
   /** Checks online devices' credentials again (revocation, rotation). */
   private readonly revalidateTimer: NodeJS.Timeout;
+  /** Pings to connected adapters when a second connection claims their device (settleDuplicate). */
+  private readonly probes: LivenessProbes;
   /** Whether the last revalidation failed to reach the registry (logged once per outage). */
   private registryDown = false;
   private readonly now: () => number;
@@ -105,6 +120,7 @@ export class DeviceGateway {
     this.listenSocket = listenSocket;
     this.port = port;
     this.now = options.now ?? Date.now;
+    this.probes = new LivenessProbes(options.duplicateProbeMs ?? DEFAULT_DUPLICATE_PROBE_MS, this.now);
     this.events = new SafeEmitter((error, source) => options.logger.error({ err: error }, `device gateway: a ${source} failed`));
     this.sweepTimer = setInterval(() => { for (const link of this.links.values()) link.sweep(); }, 50);
     this.sweepTimer.unref();
@@ -181,6 +197,7 @@ export class DeviceGateway {
     this.closing = true;
     clearInterval(this.sweepTimer);
     clearInterval(this.revalidateTimer);
+    this.probes.close();
     if (this.listenSocket) {
       uWS.us_listen_socket_close(this.listenSocket);
       this.listenSocket = false;
@@ -262,6 +279,12 @@ export class DeviceGateway {
       return;
     }
     if ((connection.state as Connection["state"]) === "closed" || this.closing) return;
+    if (await this.settleDuplicate(deviceId) === "refuse") {
+      if ((connection.state as Connection["state"]) === "closed") return;
+      this.refuse(ws, ErrorCode.DEVICE_CONFLICT, `another adapter is connected as device ${deviceId} and answers: this connection is refused; stop it, or stop the other`, correlationId, CLOSE_CONFLICT);
+      return;
+    }
+    if ((connection.state as Connection["state"]) === "closed" || this.closing) return;
     clearTimeout(connection.helloTimer);
     connection.state = "online";
     connection.credential = { mode: hello.credential === "token" ? "token" : "signed-challenge", version: record.version };
@@ -289,6 +312,19 @@ export class DeviceGateway {
     this.options.logger.info({ deviceId, deviceClass: record.deviceClass, driver: hello.driver, adapterVersion: hello.adapterVersion, remote: connection.remote },
       `device ${deviceId} attached (${hello.driver || "unknown driver"}, adapter ${hello.adapterVersion || "?"})`);
     this.events.emit("attach", link);
+  }
+
+  /**
+   * A device proved itself while a link of it is connected: "refuse" when that link's
+   * adapter answers a ping within duplicateProbeMs (two adapters for one device: the one
+   * connected keeps it), "replace" when there is none or it stays silent (a stale socket).
+   */
+  private async settleDuplicate(deviceId: string): Promise<"replace" | "refuse"> {
+    const previous = this.links.get(deviceId);
+    if (!previous?.online) return "replace";
+    const answered = await this.probes.ping((envelope) => previous.write(envelope));
+    // The ping came back over the connected link, which is still the device's: two adapters are alive.
+    return answered && this.links.get(deviceId) === previous && previous.online ? "refuse" : "replace";
   }
 
   private async verifyCredential(connection: Connection, hello: tsunagi.v1.DeviceHello): Promise<DeviceRecord> {
@@ -393,6 +429,11 @@ export class DeviceGateway {
         link.write({ correlationId, pong: { clientTimeMs: envelope.ping!.clientTimeMs, serverTimeMs: this.now() } });
         return;
       }
+      case "pong": {
+        // the answer to a liveness ping (settleDuplicate); any other pong is harmless
+        this.probes.answered(correlationId);
+        return;
+      }
       case "error": {
         const error = envelope.error as tsunagi.v1.Error;
         this.options.logger.warn({ deviceId: link.deviceId, code: errorCodeName(error.code) }, `device ${link.deviceId} reported: ${error.message.slice(0, 200)}`);
@@ -425,13 +466,13 @@ export class DeviceGateway {
     trySend(() => ws.send(errorEnvelope(code, message, correlationId), true));
   }
 
-  /** A coded error, then the connection closes (1008). */
-  private refuse(ws: Socket, code: number, message: string, correlationId: number) {
+  /** A coded error, then the connection closes (1008, or `closeCode`). */
+  private refuse(ws: Socket, code: number, message: string, correlationId: number, closeCode: number = CLOSE_POLICY) {
     const connection = ws.getUserData();
     if (connection.state === "closed") return;
     this.report(ws, code, message, correlationId);
     clearTimeout(connection.helloTimer);
-    try { ws.end(CLOSE_POLICY, errorCodeName(code)); } catch { /* closed */ }
+    try { ws.end(closeCode, errorCodeName(code)); } catch { /* closed */ }
   }
 }
 
