@@ -80,6 +80,10 @@ export const configSchema = z.object({
     revalidateMs: z.number().int().min(100).max(600_000),
     /** Frames per second one device connection may send before excess is dropped with RATE_LIMITED. */
     maxMessagesPerSecond: z.number().int().min(10).max(100_000),
+    /** Connections without a completed hello from one address; more are refused RATE_LIMITED (close 4429). */
+    maxPendingPerAddress: z.number().int().min(1).max(100_000),
+    /** Connections without a completed hello in all; more are refused RATE_LIMITED (close 4429). */
+    maxPending: z.number().int().min(1).max(1_000_000),
   }),
   teleop: z.object({
     /** Control lease lifetime without a command or heartbeat, ms. */
@@ -155,6 +159,8 @@ export const defaults: ConfigInput = {
     helloTimeoutMs: 5000,
     revalidateMs: 5000,
     maxMessagesPerSecond: 2000,
+    maxPendingPerAddress: 16,
+    maxPending: 512,
   },
   teleop: {
     leaseTtlMs: 1000,
@@ -229,6 +235,8 @@ setting("gateway.publicAddress", "string", "host:port adapters use to reach the 
 setting("gateway.helloTimeoutMs", "int", "time an adapter has to prove its credential");
 setting("gateway.revalidateMs", "int", "how often connected devices' credentials are checked again (revocation)");
 setting("gateway.maxMessagesPerSecond", "int", "per-device frame rate limit");
+setting("gateway.maxPendingPerAddress", "int", "device connections without a completed hello from one address");
+setting("gateway.maxPending", "int", "device connections without a completed hello in all");
 setting("teleop.leaseTtlMs", "int", "control lease lifetime without renewal");
 setting("teleop.telemetryHz", "number", "telemetry fan-out rate to participants");
 setting("teleop.defaultLatencyBudgetMs", "int", "operator-device round-trip budget when the profile names none");

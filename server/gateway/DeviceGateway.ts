@@ -15,17 +15,15 @@
  * frames get coded errors and the connection stays: one garbled frame must not cut a
  * machine off its operator.
  *
- * A second connection for the same device (settleDuplicate): the gateway pings the
- * connected adapter first. If it answers within duplicateProbeMs, two adapters run as
- * one device; the newcomer is refused DEVICE_CONFLICT (close 4410), counted and logged,
- * and the connected one keeps its link, so an operator driving through it is not cut
- * off. If it does not answer (an adapter that reconnected before its old socket timed
- * out), the newcomer replaces it (close 4409). Two live adapters never alternate: the
- * one connected first keeps the device until it goes away.
+ * A second connection for a connected device (settleDuplicate): if the connected adapter
+ * answers a ping within duplicateProbeMs, the newcomer is refused DEVICE_CONFLICT (close
+ * 4410) and the operator driving through the first is not cut off; if not (a stale
+ * socket), the newcomer replaces it (close 4409). Two live adapters never alternate.
+ * Sockets without a completed hello are capped per address and in all (PendingSockets).
  *
  * Close codes (DeviceCloseCode): 1008 credential refused or hello timeout; 4001 node
- * draining; 4003 redirected to another node's gateway; 4409 replaced by a newer
- * connection of the same device; 4410 refused, another adapter of the device answers.
+ * draining; 4003 redirected; 4409 replaced by a newer connection of the same device;
+ * 4410 another adapter of the device answers; 4429 too many pending connections.
  *
  * @example
  *   const gateway = await DeviceGateway.start({ host: "127.0.0.1", port: 0, credentials, tokens, logger, metrics, ... });
@@ -40,6 +38,7 @@ import type { Logger } from "../observability/logging.ts";
 import type { NodeMetrics } from "../observability/metrics.ts";
 import { DeviceLink } from "./DeviceLink.ts";
 import { LivenessProbes } from "./LivenessProbes.ts";
+import { PendingSockets, type PendingLimits } from "./PendingSockets.ts";
 import { SafeEmitter } from "../../common/SafeEmitter.ts";
 import { FloodWindow } from "../../common/FloodWindow.ts";
 import { trySend } from "../../common/trySend.ts";
@@ -61,17 +60,15 @@ export interface DeviceGatewayOptions {
   maxMessagesPerSecond: number;
   /** Time an adapter has to send a valid DeviceHello. */
   helloTimeoutMs: number;
+  /** Sockets without a completed hello, per remote address and in all; more are refused RATE_LIMITED (close 4429). Defaults 16 and 512. */
+  maxPending?: Partial<PendingLimits>;
   /**
    * How often online devices' credentials are checked again, ms: a device revoked (or
    * re-enrolled, which rotates its secret) while connected is cut off within this.
    * Default 5000.
    */
   revalidateMs?: number;
-  /**
-   * How long a connected adapter has to answer the ping that a second connection for its
-   * device triggers, ms: answered, the newcomer is refused DEVICE_CONFLICT; silent, it
-   * is replaced. Default 1000.
-   */
+  /** How long a connected adapter has to answer the ping a second connection for its device triggers (LivenessProbes), ms. Default 1000. */
   duplicateProbeMs?: number;
   /** Server clock. Default Date.now. */
   now?: () => number;
@@ -88,11 +85,13 @@ interface Connection {
   remote: string;
   /** The connection's frames per second, for the rate limit. */
   flood: FloodWindow;
+  /** Counts the socket out of the pending ones (hello completed, or closed); idempotent. */
+  leavePending?: () => void;
 }
 
 type Socket = uWS.WebSocket<Connection>;
 
-const { POLICY: CLOSE_POLICY, DRAINING: CLOSE_DRAINING, REDIRECTED: CLOSE_REDIRECTED, REPLACED: CLOSE_REPLACED, CONFLICT: CLOSE_CONFLICT } = DeviceCloseCode;
+const { POLICY: CLOSE_POLICY, DRAINING: CLOSE_DRAINING, REDIRECTED: CLOSE_REDIRECTED, REPLACED: CLOSE_REPLACED, CONFLICT: CLOSE_CONFLICT, TOO_MANY_PENDING: CLOSE_TOO_MANY_PENDING } = DeviceCloseCode;
 const DEFAULT_DUPLICATE_PROBE_MS = 1000;
 const ADAPTER_VERSION_PATTERN = /^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/;
 
@@ -108,7 +107,9 @@ export class DeviceGateway {
   private readonly sweepTimer: NodeJS.Timeout;
   /** Checks online devices' credentials again (revocation, rotation). */
   private readonly revalidateTimer: NodeJS.Timeout;
-  /** Pings to connected adapters when a second connection claims their device (settleDuplicate). */
+  /** Sockets that have not completed their hello, capped per address and in all. */
+  private readonly pending: PendingSockets;
+  /** Pings a connected adapter when a second connection claims its device. */
   private readonly probes: LivenessProbes;
   /** Whether the last revalidation failed to reach the registry (logged once per outage). */
   private registryDown = false;
@@ -120,6 +121,7 @@ export class DeviceGateway {
     this.listenSocket = listenSocket;
     this.port = port;
     this.now = options.now ?? Date.now;
+    this.pending = new PendingSockets({ perAddress: options.maxPending?.perAddress ?? 16, total: options.maxPending?.total ?? 512 });
     this.probes = new LivenessProbes(options.duplicateProbeMs ?? DEFAULT_DUPLICATE_PROBE_MS, this.now);
     this.events = new SafeEmitter((error, source) => options.logger.error({ err: error }, `device gateway: a ${source} failed`));
     this.sweepTimer = setInterval(() => { for (const link of this.links.values()) link.sweep(); }, 50);
@@ -214,8 +216,9 @@ export class DeviceGateway {
 
   private opened(ws: Socket) {
     if (this.closing) { ws.end(CLOSE_DRAINING, "node draining"); return; }
-    this.sockets.add(ws);
     const connection = ws.getUserData();
+    if (!this.admitPending(ws, connection)) return;
+    this.sockets.add(ws);
     ws.send(encodeEnvelope({ correlationId: 0, deviceChallenge: { nonce: connection.challenge.nonce, serverTimeMs: connection.challenge.serverTimeMs } }), true);
     connection.helloTimer = setTimeout(() => {
       if (connection.state === "challenged" || connection.state === "verifying") {
@@ -227,6 +230,7 @@ export class DeviceGateway {
   private closed(ws: Socket, code: number) {
     this.sockets.delete(ws);
     const connection = ws.getUserData();
+    connection.leavePending?.();
     clearTimeout(connection.helloTimer);
     const wasOnline = connection.state === "online";
     connection.state = "closed";
@@ -279,13 +283,14 @@ export class DeviceGateway {
       return;
     }
     if ((connection.state as Connection["state"]) === "closed" || this.closing) return;
-    if (await this.settleDuplicate(deviceId) === "refuse") {
+    if (await this.probes.settleDuplicate(() => this.links.get(deviceId)) === "refuse") {
       if ((connection.state as Connection["state"]) === "closed") return;
       this.refuse(ws, ErrorCode.DEVICE_CONFLICT, `another adapter is connected as device ${deviceId} and answers: this connection is refused; stop it, or stop the other`, correlationId, CLOSE_CONFLICT);
       return;
     }
     if ((connection.state as Connection["state"]) === "closed" || this.closing) return;
     clearTimeout(connection.helloTimer);
+    connection.leavePending?.();
     connection.state = "online";
     connection.credential = { mode: hello.credential === "token" ? "token" : "signed-challenge", version: record.version };
     const link = new DeviceLink({
@@ -312,19 +317,6 @@ export class DeviceGateway {
     this.options.logger.info({ deviceId, deviceClass: record.deviceClass, driver: hello.driver, adapterVersion: hello.adapterVersion, remote: connection.remote },
       `device ${deviceId} attached (${hello.driver || "unknown driver"}, adapter ${hello.adapterVersion || "?"})`);
     this.events.emit("attach", link);
-  }
-
-  /**
-   * A device proved itself while a link of it is connected: "refuse" when that link's
-   * adapter answers a ping within duplicateProbeMs (two adapters for one device: the one
-   * connected keeps it), "replace" when there is none or it stays silent (a stale socket).
-   */
-  private async settleDuplicate(deviceId: string): Promise<"replace" | "refuse"> {
-    const previous = this.links.get(deviceId);
-    if (!previous?.online) return "replace";
-    const answered = await this.probes.ping((envelope) => previous.write(envelope));
-    // The ping came back over the connected link, which is still the device's: two adapters are alive.
-    return answered && this.links.get(deviceId) === previous && previous.online ? "refuse" : "replace";
   }
 
   private async verifyCredential(connection: Connection, hello: tsunagi.v1.DeviceHello): Promise<DeviceRecord> {
@@ -446,6 +438,21 @@ export class DeviceGateway {
   }
 
   // --- errors and limits -------------------------------------------------------------
+
+  /** Counts a new socket as pending its hello; over a cap it is refused RATE_LIMITED (close 4429), counted, logged once a second at most. */
+  private admitPending(ws: Socket, connection: Connection): boolean {
+    const admission = this.pending.admitOrRefuse(connection.remote, this.now());
+    if ("release" in admission) { connection.leavePending = admission.release; return true; }
+    const { message } = admission;
+    connection.state = "closed";
+    this.options.metrics.errors.inc({ code: errorCodeName(ErrorCode.RATE_LIMITED), source: "gateway-pending" });
+    if (admission.shouldLog) this.options.logger.warn({ remote: connection.remote, pending: this.pending.size }, `device gateway refused a connection: ${message}`);
+    trySend(() => {
+      ws.send(errorEnvelope(ErrorCode.RATE_LIMITED, message, 0), true);
+      ws.end(CLOSE_TOO_MANY_PENDING, "too many pending connections");
+    });
+    return false;
+  }
 
   /** Whether a frame is within the connection's rate; an e-stop always is (stopping is always allowed). */
   private withinRate(ws: Socket, connection: Connection, bytes: Uint8Array): boolean {

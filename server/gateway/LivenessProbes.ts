@@ -11,6 +11,12 @@
  */
 import type { IEnvelope } from "../../proto/index.ts";
 
+/** What settleDuplicate needs of a device's link. */
+export interface ProbedLink {
+  readonly online: boolean;
+  write(envelope: IEnvelope): boolean;
+}
+
 export class LivenessProbes {
   /** How long an adapter has to answer, ms. */
   private readonly timeoutMs: number;
@@ -35,6 +41,19 @@ export class LivenessProbes {
       this.pending.set(correlationId, settle);
       if (!write({ correlationId, ping: { clientTimeMs: this.now() } })) settle(false);
     });
+  }
+
+  /**
+   * A device proved itself while a link of it may be connected (`current()` reads it):
+   * "refuse" when that link's adapter answers a ping in time and is still the device's
+   * link (two adapters for one device: the one connected keeps it), "replace" when there
+   * is none or it stays silent (a stale socket of an adapter that came back).
+   */
+  async settleDuplicate(current: () => ProbedLink | undefined): Promise<"replace" | "refuse"> {
+    const previous = current();
+    if (!previous?.online) return "replace";
+    const answered = await this.ping((envelope) => previous.write(envelope));
+    return answered && current() === previous && previous.online ? "refuse" : "replace";
   }
 
   /** A Pong arrived: whether it answered a pending probe (which then resolves true). */
