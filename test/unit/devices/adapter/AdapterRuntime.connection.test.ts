@@ -42,7 +42,11 @@ describe("handshake", () => {
     expect(new Set(pingIds).size).toBe(pingIds.length);
     expect(pingIds.every((id) => id > 0)).toBe(true);
     expect(Number.isFinite(s.runtime.clock.uncertaintyMs)).toBe(true);
-    expect(Math.abs(s.runtime.clock.serverNow() - Date.now())).toBeLessThan(1000); // same machine: the estimate lands near the wall clock
+    // Same machine: the estimate lands on the gateway's clock, at an instant one of the samples
+    // saw (the adapter's clock here is frozen by the test, so the estimate does not move on).
+    const estimate = s.runtime.clock.serverNow();
+    expect(estimate).toBeGreaterThanOrEqual(challenge.serverTimeMs);
+    expect(estimate).toBeLessThanOrEqual(Date.now());
   });
 
   it("sends clock pings one at a time: none while the last is unanswered", { timeout: 15_000 }, async () => {
