@@ -122,8 +122,12 @@ export const DeviceCloseCode = {
   DRAINING: 4001,
   /** A GatewayRedirect came first: connect to the gateway it names. */
   REDIRECTED: 4003,
-  /** A newer connection of the same device took over. */
+  /** A newer connection of the same device took over: another adapter runs as this device (back off, alert a technician). */
   REPLACED: 4409,
+  /** Refused: another adapter is connected as this device and still answers (Error DEVICE_CONFLICT first). */
+  CONFLICT: 4410,
+  /** Refused: too many connections that have not completed their hello, from this address or in all (Error RATE_LIMITED first). */
+  TOO_MANY_PENDING: 4429,
 } as const;
 
 /**

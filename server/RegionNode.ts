@@ -126,6 +126,7 @@ export class RegionNode {
       credentials: devices, tokens, logger: logger.child({ component: "gateway" }), metrics,
       maxFrameBytes: config.limits.maxFrameBytes, maxMessagesPerSecond: config.gateway.maxMessagesPerSecond,
       helloTimeoutMs: config.gateway.helloTimeoutMs, revalidateMs: config.gateway.revalidateMs, tls: tls.gateway,
+      maxPending: { perAddress: config.gateway.maxPendingPerAddress, total: config.gateway.maxPending },
     }).catch((error) => {
       bound.transport.shutdown();
       backends.abandon();

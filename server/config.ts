@@ -118,6 +118,10 @@ export const configSchema = z.object({
     /** PEM certificate chain and key of the gateway's listener (wss), if not the node's (tls.certFile, tls.keyFile). */
     certFile: z.string().min(1).optional(),
     keyFile: z.string().min(1).optional(),
+    /** Connections without a completed hello from one address; more are refused RATE_LIMITED (close 4429). */
+    maxPendingPerAddress: z.number().int().min(1).max(100_000),
+    /** Connections without a completed hello in all; more are refused RATE_LIMITED (close 4429). */
+    maxPending: z.number().int().min(1).max(1_000_000),
   }),
   teleop: z.object({
     /** Control lease lifetime without a command or heartbeat, ms. */
@@ -226,6 +230,8 @@ export const defaults: ConfigInput = {
     helloTimeoutMs: 5000,
     revalidateMs: 5000,
     maxMessagesPerSecond: 2000,
+    maxPendingPerAddress: 16,
+    maxPending: 512,
   },
   teleop: {
     leaseTtlMs: 1000,
@@ -322,6 +328,8 @@ setting("gateway.revalidateMs", "int", "how often connected devices' credentials
 setting("gateway.maxMessagesPerSecond", "int", "per-device frame rate limit");
 setting("gateway.certFile", "string", "PEM certificate chain of the device gateway (wss), if not tls.certFile");
 setting("gateway.keyFile", "string", "PEM private key of gateway.certFile");
+setting("gateway.maxPendingPerAddress", "int", "device connections without a completed hello from one address");
+setting("gateway.maxPending", "int", "device connections without a completed hello in all");
 setting("teleop.leaseTtlMs", "int", "control lease lifetime without renewal");
 setting("teleop.telemetryHz", "number", "telemetry fan-out rate to participants");
 setting("teleop.defaultLatencyBudgetMs", "int", "operator-device round-trip budget when the profile names none");

@@ -38,6 +38,7 @@ import { CommandStatus } from "./CommandGuard.ts";
 import { GatewayConnection } from "./GatewayConnection.ts";
 import { sampleTelemetry, toProtoProfile } from "./mapping.ts";
 import { resolveAdapterOptions } from "./options.ts";
+import type { LocalResetOutcome } from "./EStopOrigin.ts";
 import { SafetyController } from "./SafetyController.ts";
 import { TelemetryBuffer } from "./TelemetryBuffer.ts";
 import type {
@@ -125,7 +126,8 @@ export class AdapterRuntime {
       acks: safety.acks, actions: safety.actions, connectAttempts: link.connectAttempts, reconnects: link.reconnects, redirects: link.redirects,
       telemetrySent: this.telemetry.sent, telemetryDropped: this.telemetry.dropped, malformed: link.malformed, unexpected: link.unexpected + safety.unexpected,
       refusedFrames: link.refusedFrames, gatewayProofFailures: link.gatewayProofFailures,
-      errorsReceived: link.errorsReceived, errors: link.errors, watchdogTrips: safety.watchdogTrips, estops: safety.estops,
+      errorsReceived: link.errorsReceived, errors: link.errors, watchdogTrips: safety.watchdogTrips, linkLossStops: safety.linkLossStops,
+      estops: safety.estops, resetsRefused: safety.resetsRefused,
     };
   }
 
@@ -177,6 +179,7 @@ export class AdapterRuntime {
       watchdogWindowMs: this.watchdogWindowMs,
       lastStop: this.lastStop,
       lastError: this.lastError,
+      conflict: this.link.conflict,
       counters: this.counters,
       bufferedTelemetry: this.telemetry.size,
       clockUncertaintyMs: Number.isFinite(this.clock.uncertaintyMs) ? this.clock.uncertaintyMs : null,
@@ -207,7 +210,7 @@ export class AdapterRuntime {
     if (this.started) throw new Error("AdapterRuntime.start() was already called; make a new runtime to start again");
     this.started = true;
     this.driver.hal.addObserver(this.halObserver);
-    this.telemetryTimer = setInterval(() => this.sampleAndFlush(), 1000 / this.telemetryHz);
+    this.telemetryTimer = setInterval(() => this.tick(), 1000 / this.telemetryHz);
     this.link.start();
   }
 
@@ -228,6 +231,15 @@ export class AdapterRuntime {
    */
   raiseEStop(reason: string): void {
     this.link.send(this.safetyController.raiseEStop(reason));
+  }
+
+  /**
+   * The technician's reset at the machine (the local endpoint): an e-stop raised here
+   * stays latched, but a supervisor's reset through the room may now clear it. Refused
+   * while the device's own stop is engaged, or when no such latch holds.
+   */
+  localReset(): LocalResetOutcome {
+    return this.safetyController.localReset();
   }
 
   // --- wiring --------------------------------------------------------------------------
@@ -260,6 +272,13 @@ export class AdapterRuntime {
     this.logger.info(`adapter ${this.deviceId} stopped`);
   }
 
+  /** The telemetry tick: the device's own stop is looked at (latched and told when it engages), then a sample taken. */
+  private tick(): void {
+    const notice = this.safetyController.pollDriverStop();
+    if (notice) this.link.send(notice);
+    this.sampleAndFlush();
+  }
+
   /** Takes a sample into the buffer (dropping the oldest beyond its size) and sends what the link takes. */
   private sampleAndFlush(): void {
     let telemetry: tsunagi.v1.ITelemetry;
@@ -275,7 +294,8 @@ export class AdapterRuntime {
 
   /** The device now, with the adapter's safety state; throws if the driver's telemetry() does. */
   private sample(sampledAtMs: number): tsunagi.v1.ITelemetry {
-    const { estopped, watchdogTripped, lastApplied } = this.safetyController.state;
-    return sampleTelemetry(this.driver, this.profile, { deviceId: this.deviceId, sampledAtMs, estopped, watchdogTripped, lastApplied });
+    const { estopped, stopLatch, lastApplied } = this.safetyController.state;
+    // the wire's watchdog_tripped: the lease died here, whatever killed it
+    return sampleTelemetry(this.driver, this.profile, { deviceId: this.deviceId, sampledAtMs, estopped, watchdogTripped: stopLatch !== undefined, lastApplied });
   }
 }

@@ -15,8 +15,9 @@
  *   open (no seal, wrong MAC, old sequence number) is dropped unread and counted
  *   (refusedFrames), logged at most once a second. Token mode has no secret to check the
  *   gateway with and relies on TLS alone.
- * - Welcomed: the DeviceProfile, five ClockSyncPings, then one every
- *   clockSyncIntervalMs. A link that answers no ping for three rounds in a row is cut,
+ * - Welcomed: the DeviceProfile, then ClockSyncPings one at a time (ClockPingSchedule):
+ *   eight quick rounds, then one every clockSyncIntervalMs. A ping unanswered for a whole
+ *   interval is given up; a link that answers none for three rounds in a row is cut,
  *   even if TCP has not noticed (a path that vanished without a close). The gateway's
  *   Pings are answered here.
  * - Everything else a welcomed channel receives goes to the host.
@@ -33,7 +34,7 @@
  */
 import type { Logger } from "pino";
 import { WebSocket, type RawData } from "ws";
-import type { ClockSync } from "../../common/ClockSync.ts";
+import { ClockPingSchedule, type ClockSync } from "../../common/ClockSync.ts";
 import { ChannelSeal, isGatewayProof, newNonce, proveChallenge, SEAL_REFUSAL_TEXT, type ChannelNonces, type SealRefusal } from "../../proto/deviceAuth.ts";
 import { decodeEnvelope, encodeEnvelope, errorCodeName, type Envelope, type IEnvelope, type tsunagi } from "../../proto/index.ts";
 import type { AdapterCredential } from "./types.ts";
@@ -92,10 +93,6 @@ export interface DeviceChannelHost {
   closed(code: number, reason: string): void;
 }
 
-/** ClockSyncPings sent right after the welcome (device.proto). */
-const INITIAL_CLOCK_PINGS = 5;
-/** Pings awaited at once; an unanswered one is forgotten beyond this. */
-const MAX_PENDING_PINGS = 16;
 /** Clock-sync rounds in a row without any answer after which the link counts as dead. */
 const DEAD_LINK_PING_ROUNDS = 3;
 /** Largest frame accepted from the gateway. */
@@ -119,8 +116,10 @@ export class DeviceChannel {
   private readonly ws: WebSocket;
   /** Client clock when the attempt began: t0 of the challenge's clock sample. */
   private readonly startedAt: number;
-  /** Correlation ids of ClockSyncPings awaiting their pong, oldest first. */
-  private readonly pings = new Set<number>();
+  /** The correlation id of the ClockSyncPing awaiting its pong; 0 when none (one at a time). */
+  private pendingPing = 0;
+  /** When the next ClockSyncPing goes out. */
+  private readonly pingSchedule: ClockPingSchedule;
   /** The DeviceHello's correlation id; 0 until the challenge is answered. */
   private helloCorrelationId = 0;
   /** A DeviceWelcome arrived. */
@@ -129,9 +128,9 @@ export class DeviceChannel {
   private stopping = false;
   /** Ends an attempt that is not welcomed in time. */
   private handshakeTimer: NodeJS.Timeout | undefined;
-  /** Welcomed: the periodic ClockSyncPing. */
+  /** Welcomed: the next clock-sync round. */
   private clockSyncTimer: NodeJS.Timeout | undefined;
-  /** Clock-sync rounds in a row that began with a ping still unanswered. */
+  /** Clock-sync rounds in a row that began with the previous ping still unanswered. */
   private silentRounds = 0;
   /** Signed-challenge mode, once the hello is out: this connection's two nonces. */
   private nonces: ChannelNonces | undefined;
@@ -146,6 +145,7 @@ export class DeviceChannel {
     this.host = host;
     this.node = options.node;
     this.gateway = options.gateway;
+    this.pingSchedule = new ClockPingSchedule({ intervalMs: options.clockSyncIntervalMs });
     const { gateway, handshakeTimeoutMs } = options;
     this.startedAt = options.clock.clientNow();
     const ws = new WebSocket(gateway.url, { perMessageDeflate: false, handshakeTimeout: handshakeTimeoutMs, maxPayload: MAX_FRAME_BYTES, ...(options.ca ? { ca: options.ca } : {}) });
@@ -164,8 +164,8 @@ export class DeviceChannel {
     });
     ws.on("close", (code, reason) => {
       clearTimeout(this.handshakeTimer);
-      clearInterval(this.clockSyncTimer);
-      this.pings.clear();
+      clearTimeout(this.clockSyncTimer);
+      this.pendingPing = 0;
       host.closed(code, reason.toString());
     });
   }
@@ -296,48 +296,58 @@ export class DeviceChannel {
   }
 
   private welcome(welcome: tsunagi.v1.IDeviceWelcome): void {
-    const { clockSyncIntervalMs, logger } = this.options;
     this.isWelcomed = true;
     clearTimeout(this.handshakeTimer);
     this.write({ correlationId: 0, deviceProfile: this.options.profile });
-    for (let i = 0; i < INITIAL_CLOCK_PINGS; i++) this.sendClockPing();
-    this.clockSyncTimer = setInterval(() => {
-      // A link that answers nothing for DEAD_LINK_PING_ROUNDS pings in a row is gone, even
-      // if TCP has not noticed (a path that vanished without a close): cut it, reconnect.
-      this.silentRounds = this.pings.size > 0 ? this.silentRounds + 1 : 0;
-      if (this.silentRounds >= DEAD_LINK_PING_ROUNDS) {
-        logger.warn({ rounds: this.silentRounds, intervalMs: clockSyncIntervalMs }, `no answer to ${this.silentRounds} clock pings in a row: the link is dead; reconnecting`);
-        this.ws.terminate();
-        return;
-      }
-      this.sendClockPing();
-    }, clockSyncIntervalMs);
+    this.clockRound();
     this.host.welcomed(welcome);
+  }
+
+  /**
+   * One clock-sync round: a ClockSyncPing, and the next round due a whole interval later
+   * unless its pong brings it forward (onClockPong). A round that finds the previous
+   * ping unanswered gives it up; DEAD_LINK_PING_ROUNDS of those in a row mean the link
+   * is gone, even if TCP has not noticed (a path that vanished without a close): cut it.
+   */
+  private clockRound(): void {
+    this.silentRounds = this.pendingPing !== 0 ? this.silentRounds + 1 : 0;
+    if (this.silentRounds >= DEAD_LINK_PING_ROUNDS) {
+      this.options.logger.warn({ rounds: this.silentRounds, intervalMs: this.options.clockSyncIntervalMs }, `no answer to ${this.silentRounds} clock pings in a row: the link is dead; reconnecting`);
+      this.ws.terminate();
+      return;
+    }
+    this.pendingPing = this.options.nextCorrelationId();
+    this.write({ correlationId: this.pendingPing, clockSyncPing: { t0Ms: this.options.clock.clientNow() } });
+    this.scheduleClockRound(this.pingSchedule.intervalMs);
+  }
+
+  /** The pending ping's pong: a sample, and the next round brought forward to the schedule's delay. */
+  private onClockPong(correlationId: number, pong: tsunagi.v1.IClockSyncPong, t3: number): void {
+    if (correlationId === 0 || correlationId !== this.pendingPing) { this.unexpected(`a ClockSyncPong for correlation id ${correlationId}, not the ping awaited`); return; }
+    this.pendingPing = 0;
+    this.silentRounds = 0;
+    if (!this.options.clock.addPong(pong, t3)) this.options.logger.warn({ pong }, "ignored an impossible ClockSyncPong");
+    this.scheduleClockRound(this.pingSchedule.afterPong());
+  }
+
+  private scheduleClockRound(delayMs: number): void {
+    clearTimeout(this.clockSyncTimer);
+    this.clockSyncTimer = setTimeout(() => this.clockRound(), delayMs);
   }
 
   private dispatch(envelope: Envelope): void {
     const correlationId = Number(envelope.correlationId);
     const { clock, logger } = this.options;
     switch (envelope.body) {
-      case "clockSyncPong": {
-        const t3 = clock.clientNow();
-        if (!this.pings.delete(correlationId)) { this.unexpected(`a ClockSyncPong for correlation id ${correlationId}, which no ping carried`); return; }
-        if (!clock.addPong(envelope.clockSyncPong!, t3)) logger.warn({ pong: envelope.clockSyncPong }, "ignored an impossible ClockSyncPong");
+      case "clockSyncPong":
+        this.onClockPong(correlationId, envelope.clockSyncPong!, clock.clientNow());
         return;
-      }
       case "ping":
         this.write({ correlationId, pong: { clientTimeMs: envelope.ping!.clientTimeMs, serverTimeMs: clock.serverNow() } });
         return;
       default:
         this.host.received(envelope);
     }
-  }
-
-  private sendClockPing(): void {
-    if (this.pings.size >= MAX_PENDING_PINGS) this.pings.delete(this.pings.values().next().value as number);
-    const correlationId = this.options.nextCorrelationId();
-    this.pings.add(correlationId);
-    this.write({ correlationId, clockSyncPing: { t0Ms: this.options.clock.clientNow() } });
   }
 
   private write(envelope: IEnvelope): boolean {

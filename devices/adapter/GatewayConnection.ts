@@ -42,7 +42,7 @@ import { httpRequest } from "../../common/httpRequest.ts";
 import type { SafeEmitter } from "../../common/SafeEmitter.ts";
 import { DeviceCloseCode, ErrorCode, errorCodeName, isRetryable, type Envelope, type IEnvelope, type tsunagi } from "../../proto/index.ts";
 import { DeviceChannel, type GatewayEndpoint } from "./DeviceChannel.ts";
-import type { AdapterConnection, AdapterCounters, AdapterCredential, AdapterError, AdapterListeners, AdapterState } from "./types.ts";
+import type { AdapterConflict, AdapterConnection, AdapterCounters, AdapterCredential, AdapterError, AdapterListeners, AdapterState } from "./types.ts";
 
 /** What the connection needs to know; AdapterRuntime fills it from its checked options. */
 export interface GatewayConnectionOptions {
@@ -56,6 +56,8 @@ export interface GatewayConnectionOptions {
   /** The DeviceProfile sent first on every welcomed link. */
   profile: tsunagi.v1.IDeviceProfile;
   backoff: { initialMs: number; maxMs: number };
+  /** The wait after a DEVICE_CONFLICT refusal or a 4409 replacement (between half of it and all of it), ms. */
+  conflictBackoffMs: number;
   handshakeTimeoutMs: number;
   httpTimeoutMs: number;
   clockSyncIntervalMs: number;
@@ -135,6 +137,10 @@ export class GatewayConnection {
   private redirectTarget: { node: string; gateway: GatewayEndpoint } | undefined;
   /** A redirect just arrived: the next cycle starts at once, with no backoff. */
   private redirectPending = false;
+  /** See `conflict`. */
+  private conflictValue: AdapterConflict | undefined;
+  /** A conflict was just seen: the next wait is the conflict backoff. */
+  private conflictPending = false;
   /** See `connection`. */
   private connectionValue: AdapterConnection | undefined;
   /** Welcomes so far (the first is not a reconnect). */
@@ -168,6 +174,11 @@ export class GatewayConnection {
   /** The last error (a refused hello, an unreachable region, a gateway Error); undefined if none yet. */
   get lastError(): AdapterError | undefined {
     return this.lastErrorValue && { ...this.lastErrorValue };
+  }
+
+  /** Another adapter runs as this device (refused or replaced since the last welcome); undefined when none is known. */
+  get conflict(): AdapterConflict | undefined {
+    return this.conflictValue && { ...this.conflictValue };
   }
 
   /** A copy of the counters. */
@@ -226,7 +237,9 @@ export class GatewayConnection {
         this.failures = 0;
         continue;
       }
-      const delayMs = backoffDelayMs(this.failures, this.options.backoff.initialMs, this.options.backoff.maxMs, this.options.random);
+      const delayMs = this.conflictPending ? conflictDelayMs(this.options.conflictBackoffMs, this.options.random)
+        : backoffDelayMs(this.failures, this.options.backoff.initialMs, this.options.backoff.maxMs, this.options.random);
+      this.conflictPending = false;
       this.failures++;
       this.setState("backoff");
       this.logger.debug({ delayMs }, `reconnecting in ${delayMs} ms`);
@@ -342,6 +355,7 @@ export class GatewayConnection {
   private welcome(channel: DeviceChannel, welcome: tsunagi.v1.IDeviceWelcome): void {
     const { deviceId } = this.options;
     this.failures = 0;
+    this.conflictValue = undefined;
     this.welcomes++;
     if (this.welcomes > 1) this.counterValues.reconnects++;
     if (welcome.deviceId && welcome.deviceId !== deviceId) {
@@ -389,6 +403,11 @@ export class GatewayConnection {
     const why = `connection closed (code ${code}${reason ? `, ${reason}` : ""})`;
     // The node may be gone, and a new node has no lease for us: the host stops the machine first.
     this.host.linkClosed({ welcomed: channel.welcomed, code, why });
+    if (code === DeviceCloseCode.REPLACED && !this.stopping) {
+      this.noteConflict(`another adapter connected as device ${this.options.deviceId} and took over (close 4409); the machine is stopped here`);
+    } else if (code === DeviceCloseCode.CONFLICT && !this.conflictPending && !this.stopping) {
+      this.noteConflict(`refused: another adapter is connected as device ${this.options.deviceId} (close 4410)`);
+    }
     if (!channel.welcomed) {
       if (!this.attemptFailureNoted && !this.stopping) {
         this.noteError({ phase: "handshake", codeName: "CONNECTION_CLOSED", message: `${channel.gateway.url} closed the connection before the welcome (code ${code}${reason ? `, ${reason}` : ""})` });
@@ -410,7 +429,20 @@ export class GatewayConnection {
     this.counterValues.errorsReceived++;
     const name = errorCodeName(code);
     this.counterValues.errors[name] = (this.counterValues.errors[name] ?? 0) + 1;
+    if (code === ErrorCode.DEVICE_CONFLICT) { this.noteConflict(error.message ?? "another adapter is connected as this device", phase); return; }
     this.noteError({ code, phase, message: error.message ?? "" });
+  }
+
+  /**
+   * Another adapter runs as this device (refused DEVICE_CONFLICT, or replaced: close
+   * 4409). The machine is already stopped (the link closed, or was never welcomed); this
+   * adapter now retries only after the conflict backoff, and says why in its status so a
+   * technician stops one of the two.
+   */
+  private noteConflict(message: string, phase: AdapterError["phase"] = "online"): void {
+    this.conflictPending = true;
+    this.conflictValue = { since: this.conflictValue?.since ?? Date.now(), count: (this.conflictValue?.count ?? 0) + 1, message };
+    this.noteError({ code: ErrorCode.DEVICE_CONFLICT, phase, message: `${message}; retrying in ${Math.round(this.options.conflictBackoffMs / 1000)} s at most` });
   }
 
   private noteError(error: Omit<AdapterError, "at" | "codeName"> & { codeName?: string }): void {
@@ -467,6 +499,12 @@ export function backoffDelayMs(failures: number, initialMs: number, maxMs: numbe
   const cap = Math.min(maxMs, initialMs * 2 ** Math.min(Math.max(0, failures), 30));
   const draw = random();
   return Math.floor((draw >= 0 && draw < 1 ? draw : 0.5) * cap);
+}
+
+/** The wait after a conflict: between half of `conflictBackoffMs` and all of it, so two refused adapters do not retry in step. */
+export function conflictDelayMs(conflictBackoffMs: number, random: () => number = Math.random): number {
+  const draw = random();
+  return Math.floor(conflictBackoffMs * (0.5 + 0.5 * (draw >= 0 && draw < 1 ? draw : 0.5)));
 }
 
 /** "fetch failed: ECONNREFUSED" rather than undici's bare "fetch failed". */

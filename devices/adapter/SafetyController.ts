@@ -41,9 +41,15 @@
  *   the room latches too). ONLY a Reset clears it, and the lease current at the reset
  *   dies with it. A Reset with nothing latched is ignored: it must not end a lease (and
  *   leave a flying drone without its failsafe).
- * - The watchdog latch (telemetry: watchdog_tripped): a trip, a closed link or stop()
- *   kills the current lease for good. A fresh lease (never announced before) clears it;
- *   re-announcing the dead lease does not.
+ * - Where the e-stop came from: one raised at the machine (raiseEStop: the local
+ *   endpoint, a physical button; or the driver reporting its own stop engaged) holds
+ *   locally. A Reset from afar is then refused (Error ESTOP_LOCAL, and the latch
+ *   announced again so the room latches again) until the technician's localReset(),
+ *   which clears nothing by itself; and while the driver's own stop is engaged, neither
+ *   reset works. A latch the room raised needs only the Reset.
+ * - The stop latch (telemetry: watchdog_tripped): a watchdog trip, a closed link or
+ *   stop() kills the current lease for good; `state.stopLatch` says which. A fresh lease
+ *   (never announced before) clears it; re-announcing the dead lease does not.
  * - A lease that ended, by any of the above or another announcement, is never accepted
  *   again. After stop(), no lease is ever current again.
  *
@@ -56,14 +62,14 @@
  */
 import type { Logger } from "pino";
 import type { SafeEmitter } from "../../common/SafeEmitter.ts";
-import { DEFAULT_WATCHDOG_WINDOW_MS, tsunagi, type Envelope, type IEnvelope } from "../../proto/index.ts";
+import { DEFAULT_WATCHDOG_WINDOW_MS, ErrorCode, tsunagi, type Envelope, type IEnvelope } from "../../proto/index.ts";
 import type { Driver } from "../drivers/types.ts";
 import { CommandGuard, CommandStatus, type SetpointEntry } from "./CommandGuard.ts";
+import { setHalSetpoint } from "./setpoint.ts";
+import { EStopOrigin, type LocalResetOutcome } from "./EStopOrigin.ts";
 import type { LinkLoss } from "./GatewayConnection.ts";
 import type { AdapterCounters, AdapterListeners, AdapterSafety, AdapterStop } from "./types.ts";
 import { Watchdog } from "./Watchdog.ts";
-
-const AxisMode = tsunagi.v1.AxisMode;
 
 /** The clock the rules run on: client time for the watchdog, server time for deadlines and acks. */
 export interface SafetyClock {
@@ -99,7 +105,11 @@ export interface SafetyOutcome {
 }
 
 /** The safety side's share of AdapterCounters; `unexpected` counts its ignored messages (another device's, a Reset with nothing latched). */
-export type SafetyCounters = Pick<AdapterCounters, "acks" | "actions" | "watchdogTrips" | "estops" | "unexpected">;
+export type SafetyCounters = Pick<AdapterCounters, "acks" | "actions" | "watchdogTrips" | "linkLossStops" | "estops" | "resetsRefused" | "unexpected">;
+
+/** What ends a lease for good at the adapter (the stop latch), as `AdapterSafety.stopLatch` reports it. */
+export type StopLatchCause = NonNullable<AdapterSafety["stopLatch"]>;
+
 
 export class SafetyController {
   /** Zeroes motion when commands and heartbeats stop. */
@@ -119,11 +129,16 @@ export class SafetyController {
   private motionCommanded = false;
   /** See `lastStop`. */
   private lastStopValue: AdapterStop | undefined;
+  /** Why the stop latch holds (meaningful while the guard's watchdog latch does). */
+  private stopLatchCause: StopLatchCause = "watchdog";
+  /** Where the e-stop latch came from: whether a Reset from afar may clear it. */
+  private readonly estopOrigin: EStopOrigin;
   /** See `counters`. */
-  private readonly counterValues: SafetyCounters = { acks: {}, actions: {}, watchdogTrips: 0, estops: 0, unexpected: 0 };
+  private readonly counterValues: SafetyCounters = { acks: {}, actions: {}, watchdogTrips: 0, linkLossStops: 0, estops: 0, resetsRefused: 0, unexpected: 0 };
 
   constructor(host: SafetyHost) {
     this.host = host;
+    this.estopOrigin = new EStopOrigin(host.driver);
     const driverProfile = host.driver.profile();
     this.watchdog = new Watchdog(driverProfile.watchdogMs || DEFAULT_WATCHDOG_WINDOW_MS);
     this.latencyBudgetMs = driverProfile.latencyBudgetMs > 0 ? driverProfile.latencyBudgetMs : 0;
@@ -131,7 +146,12 @@ export class SafetyController {
 
   /** The lease, the latches and the last applied command. */
   get state(): AdapterSafety {
-    return { lease: this.guard.currentLease, estopped: this.guard.estopped, watchdogTripped: this.guard.watchdogTripped, lastApplied: this.guard.lastApplied };
+    const stopLatch = this.guard.watchdogTripped ? this.stopLatchCause : undefined;
+    return {
+      lease: this.guard.currentLease, estopped: this.guard.estopped,
+      estopOrigin: !this.guard.estopped ? undefined : this.estopOrigin.local ? "local" : "remote",
+      watchdogTripped: stopLatch === "watchdog", stopLatch, lastApplied: this.guard.lastApplied,
+    };
   }
 
   /** When and why motion last stopped, counting only stops of a device commanded to move. */
@@ -156,7 +176,7 @@ export class SafetyController {
       case "heartbeat": this.onHeartbeat(envelope.heartbeat!); break;
       case "leaseState": this.onLeaseState(envelope.leaseState!); break;
       case "estop": this.onEStop(envelope.estop!); break;
-      case "reset": this.onReset(envelope.reset!); break;
+      case "reset": return { replies: this.onReset(correlationId, envelope.reset!), reportAfter: false };
       default: return undefined;
     }
     return { replies: [], reportAfter: false };
@@ -183,8 +203,8 @@ export class SafetyController {
     if (!loss.welcomed) return;
     const leaseId = this.guard.currentLease;
     if (leaseId !== undefined) {
-      this.guard.tripWatchdog();
-      this.counterValues.watchdogTrips++;
+      this.latchStop("connection closed");
+      this.counterValues.linkLossStops++;
     }
     callIfPresent(this.host.driver, "linkLost");
     this.host.logger.warn({ code: loss.code, leaseId }, `adapter ${this.host.deviceId} offline: ${loss.why}; motion zeroed${leaseId ? `, lease ${leaseId} ended here` : ""}`);
@@ -197,8 +217,31 @@ export class SafetyController {
    * gateway, so the room latches too.
    */
   raiseEStop(reason: string): IEnvelope {
+    this.estopOrigin.raisedLocally();
     this.latchEStop("device", reason, `device:${this.host.deviceId}`);
     return this.estopNotice(reason);
+  }
+
+  /**
+   * The technician's half of clearing an e-stop raised at the machine: releases the local
+   * hold, so that a supervisor's Reset through the room may clear the latch. Clears
+   * nothing and moves nothing by itself. Refused while the driver's own stop is engaged,
+   * and when no local hold exists.
+   */
+  localReset(): LocalResetOutcome {
+    const outcome = this.estopOrigin.release(this.guard.estopped);
+    this.host.logger.warn(`local reset at the adapter: ${outcome.detail}`);
+    return outcome;
+  }
+
+  /**
+   * Looks at the driver's own stop (a physical button): engaged and not yet latched here,
+   * it latches an e-stop held locally and returns the EStop for the gateway. Called on
+   * every telemetry tick and before a Reset.
+   */
+  pollDriverStop(): IEnvelope | undefined {
+    if (!this.estopOrigin.driverStopNewlyEngaged()) return undefined;
+    return this.raiseEStop("the device's own stop is engaged");
   }
 
   /** The runtime stops: motion zeroed, the current lease dead, and none is ever current again. */
@@ -208,7 +251,7 @@ export class SafetyController {
     this.watchdogTimer = undefined;
     this.zeroMotion("adapter stopping");
     this.watchdog.disarm();
-    if (this.guard.currentLease !== undefined) this.guard.tripWatchdog();
+    if (this.guard.currentLease !== undefined) this.latchStop("adapter stopping");
   }
 
   /** Trips the watchdog if its window has passed: zero motion, the lease dies, the latch holds. */
@@ -216,7 +259,7 @@ export class SafetyController {
     if (!this.watchdog.check(this.host.clock.clientNow())) return;
     this.zeroMotion("watchdog");
     callIfPresent(this.host.driver, "linkLost");
-    const leaseId = this.guard.tripWatchdog();
+    const leaseId = this.latchStop("watchdog");
     this.counterValues.watchdogTrips++;
     this.host.logger.warn({ leaseId, windowMs: this.watchdog.windowMs }, `watchdog tripped: no valid command or heartbeat within ${this.watchdog.windowMs} ms; motion zeroed, lease ${leaseId ?? "(none)"} ended here`);
     this.host.reportNow();
@@ -366,15 +409,29 @@ export class SafetyController {
     this.latchEStop("remote", estop.reason ?? "", estop.raisedBy ?? "");
   }
 
-  private onReset(reset: tsunagi.v1.IReset): void {
-    if (reset.deviceId && reset.deviceId !== this.host.deviceId) { this.unexpected(`a Reset for device "${reset.deviceId.slice(0, 64)}"`); return; }
+  /** A supervisor's Reset; returns the refusal (an Error, then the latch announced again) when the latch holds locally. */
+  private onReset(correlationId: number, reset: tsunagi.v1.IReset): IEnvelope[] {
+    if (reset.deviceId && reset.deviceId !== this.host.deviceId) { this.unexpected(`a Reset for device "${reset.deviceId.slice(0, 64)}"`); return []; }
+    const notice = this.pollDriverStop();
     // Nothing to reset: a Reset must not end a lease here (and leave a flying drone without its failsafe).
-    if (!this.guard.estopped) { this.unexpected(`a Reset from ${reset.by || "the room"} with no e-stop latched here`); return; }
+    if (!this.guard.estopped) { this.unexpected(`a Reset from ${reset.by || "the room"} with no e-stop latched here`); return []; }
+    const localCause = this.estopOrigin.resetRefusal();
+    if (localCause) {
+      this.counterValues.resetsRefused++;
+      this.host.logger.warn({ by: reset.by }, `refused a reset from ${reset.by || "the room"}: ${localCause}`);
+      // The room cleared its latch before asking: the notice latches it again.
+      return [
+        { correlationId, error: { code: ErrorCode.ESTOP_LOCAL, message: `device ${this.host.deviceId}: reset refused: ${localCause}`, retryable: false } },
+        notice ?? this.estopNotice(`reset refused: ${localCause}`),
+      ];
+    }
     this.guard.reset();
+    this.estopOrigin.cleared();
     this.watchdog.disarm();
     this.zeroMotion("e-stop reset");
     this.host.logger.warn({ by: reset.by, reason: reset.reason }, `e-stop reset by ${reset.by || "a supervisor"}: motion needs a fresh lease`);
     this.host.reportNow();
+    return [];
   }
 
   // --- the rules' actions --------------------------------------------------------------
@@ -395,50 +452,21 @@ export class SafetyController {
     this.host.events.emit("estop", { source, reason, raisedBy });
   }
 
+  /** Kills the current lease for good (the stop latch), noting why; returns the lease killed. */
+  private latchStop(cause: StopLatchCause): string | undefined {
+    this.stopLatchCause = cause;
+    return this.guard.tripWatchdog();
+  }
+
   /** This device's EStop, for the gateway. */
   private estopNotice(reason: string): IEnvelope {
     const { deviceId, clock } = this.host;
     return { correlationId: 0, estop: { deviceId, reason, raisedBy: `device:${deviceId}`, raisedAtMs: clock.serverNow() } };
   }
 
-  /**
-   * Hands a checked setpoint to the Hal: every profile axis, the commanded value or its
-   * safe value (velocity and torque 0; a position axis holds). A velocity of 0 the device
-   * refuses goes through stop() instead, which never refuses. Returns why the device refused,
-   * after zeroing all motion (half a setpoint is worse than none), or undefined.
-   */
+  /** Hands a checked setpoint to the Hal (setHalSetpoint); if the device refused part of it, zeroes all motion (half a setpoint is worse than none) and returns why. */
   private applySetpoint(setpoint: SetpointEntry[]): string | undefined {
-    const failures: string[] = [];
-    for (const entry of setpoint) {
-      try {
-        const actuator = this.host.driver.hal.actuator(entry.name);
-        switch (entry.mode) {
-          case AxisMode.AXIS_MODE_VELOCITY: {
-            const value = entry.value ?? 0;
-            if (value !== 0) { actuator.setValue("velocity", value); break; }
-            // A zero in a command is "no input": the device may take it as such (a drone taking
-            // off climbs on). Should it refuse even that, stop() does it, which never refuses.
-            try {
-              actuator.setValue("velocity", 0);
-            } catch (error) {
-              if (!actuator.velocityCapable) throw error;
-              actuator.stop();
-            }
-            break;
-          }
-          case AxisMode.AXIS_MODE_TORQUE:
-            actuator.setValue("torque", entry.value ?? 0);
-            break;
-          case AxisMode.AXIS_MODE_POSITION:
-            if (entry.value !== undefined) actuator.setValue("position", entry.value);
-            break;
-          default:
-            break; // not commandable; the guard refused any value for it
-        }
-      } catch (error) {
-        failures.push(`${entry.name}: ${(error as Error).message}`);
-      }
-    }
+    const failures = setHalSetpoint(this.host.driver.hal, setpoint);
     if (failures.length === 0) return undefined;
     this.zeroMotion("the device refused a setpoint");
     return failures.join("; ");

@@ -41,7 +41,10 @@ export const usage = `usage: npm run adapter -- --device ID --driver ${driverNam
                       on 127.0.0.1:N (0: any free port, printed at start). Default: none
   --log-level LEVEL   fatal, error, warn, info, debug, trace or silent (default info)
   --log-format F      json, pretty, or auto: pretty at a terminal, JSON otherwise (default auto)
-  --help              print this and exit`;
+  --help              print this and exit
+
+  Environment TSUNAGI_ADAPTER_PARENT_PID=PID: the adapter is that process's child (the
+  demo's): when that process is gone, it stops the device and exits.`;
 
 export interface AdapterArgs {
   deviceId: string;
@@ -57,6 +60,8 @@ export interface AdapterArgs {
   statusPort: number | undefined;
   logLevel: string;
   logFormat: LogFormat;
+  /** TSUNAGI_ADAPTER_PARENT_PID: the process whose death stops the device and ends this one; undefined: none. */
+  parentPid?: number;
   /** --help: print the usage and exit 0 (the other fields are then not checked and are placeholders). */
   help: boolean;
   /** Problems that do not stop the adapter (a secret given as a flag), logged at start. */
@@ -157,7 +162,13 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
 
   const logFormat = (values["log-format"] as string | undefined) ?? "auto";
   if (!(LOG_FORMATS as readonly string[]).includes(logFormat)) throw new ArgsError(`--log-format ${JSON.stringify(logFormat)} must be one of ${LOG_FORMATS.join(", ")}`);
-  return { deviceId, driver, nodes, credential, ca, devMode, telemetryHz, statusPort, logLevel, logFormat: logFormat as LogFormat, help: false, warnings };
+
+  const parentText = env.TSUNAGI_ADAPTER_PARENT_PID || undefined;
+  const parentPid = parentText === undefined ? undefined : Number(parentText);
+  if (parentPid !== undefined && !(Number.isInteger(parentPid) && parentPid > 1)) {
+    throw new ArgsError(`TSUNAGI_ADAPTER_PARENT_PID ${JSON.stringify(parentText)} must be a process id above 1`);
+  }
+  return { deviceId, driver, nodes, credential, ca, devMode, telemetryHz, statusPort, logLevel, logFormat: logFormat as LogFormat, parentPid, help: false, warnings };
 }
 
 /** Flags win over the environment; exactly one mode must remain. */

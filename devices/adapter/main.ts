@@ -3,7 +3,8 @@
  * nearest Tsunagi region (AdapterRuntime). Log lines are pino JSON on stdout, plus one
  * human line when the device comes online.
  *
- * Exit codes: 0 after SIGTERM/SIGINT (the device stopped and finalised, or, for a drone
+ * Exit codes: 0 after SIGTERM/SIGINT, or when the parent named by
+ * TSUNAGI_ADAPTER_PARENT_PID is gone (the device stopped and finalised, or, for a drone
  * still in the air, its motion zeroed); 1 on a fatal error; 2 on bad arguments.
  *
  * @example
@@ -19,6 +20,7 @@ import { createDriver } from "../drivers/index.ts";
 import { AdapterRuntime } from "./AdapterRuntime.ts";
 import { StatusServer } from "./StatusServer.ts";
 import { ArgsError, parseAdapterArgs, usage, type AdapterArgs } from "./args.ts";
+import { watchParent } from "./parentWatch.ts";
 
 let args: AdapterArgs;
 try {
@@ -81,6 +83,8 @@ async function shutdown(signal: string): Promise<void> {
   logger.flush(() => process.exit(0));
 }
 
+// A child adapter (the demo's) stops its device and exits with its parent, even one killed with SIGKILL.
+if (args.parentPid !== undefined) watchParent(args.parentPid, () => { if (!shuttingDown) void shutdown(`parent process ${args.parentPid} gone`); });
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
 process.on("SIGINT", () => void shutdown("SIGINT"));
 process.on("uncaughtException", (error) => {
@@ -97,7 +101,16 @@ runtime.start();
 let status: StatusServer | undefined;
 if (args.statusPort !== undefined) {
   try {
-    status = await StatusServer.start(runtime, { host: "127.0.0.1", port: args.statusPort });
+    let lastRefusalLogAt = 0;
+    status = await StatusServer.start(runtime, {
+      host: "127.0.0.1", port: args.statusPort,
+      // a web page hammering the endpoint must not flood the log: one line a second at most
+      onRefused: (reason) => {
+        if (Date.now() - lastRefusalLogAt < 1000) return;
+        lastRefusalLogAt = Date.now();
+        logger.warn(`local endpoint refused a request: ${reason}`);
+      },
+    });
     logger.info({ url: status.url }, `adapter ${args.deviceId} status on ${status.url}`);
     process.stdout.write(`adapter ${args.deviceId} status on ${status.url}\n`);
   } catch (error) {

@@ -26,6 +26,7 @@ export interface ResolvedAdapterOptions {
   telemetryHz: number;
   telemetryBufferSize: number;
   backoff: { initialMs: number; maxMs: number };
+  conflictBackoffMs: number;
   handshakeTimeoutMs: number;
   httpTimeoutMs: number;
   clockSyncIntervalMs: number;
@@ -75,6 +76,7 @@ export function resolveAdapterOptions(options: AdapterRuntimeOptions): ResolvedA
     telemetryHz,
     telemetryBufferSize,
     backoff,
+    conflictBackoffMs: positive(options.conflictBackoffMs ?? 30_000, "conflictBackoffMs"),
     handshakeTimeoutMs: positive(options.handshakeTimeoutMs ?? 10_000, "handshakeTimeoutMs"),
     httpTimeoutMs: positive(options.httpTimeoutMs ?? 2000, "httpTimeoutMs"),
     clockSyncIntervalMs: positive(options.clockSyncIntervalMs ?? 5000, "clockSyncIntervalMs"),

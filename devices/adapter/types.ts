@@ -38,6 +38,12 @@ export interface AdapterRuntimeOptions {
   telemetryBufferSize?: number;
   /** Reconnect backoff: full jitter, the cap doubling from initialMs to maxMs. Defaults 100 and 5000 ms. */
   backoff?: { initialMs?: number; maxMs?: number };
+  /**
+   * The wait after another adapter turned out to run as this device (refused
+   * DEVICE_CONFLICT, or replaced with close 4409): between half of it and all of it,
+   * ms. Default 30 000.
+   */
+  conflictBackoffMs?: number;
   /** Where log lines go. Default: a silent logger (listen to the events instead). */
   logger?: Logger;
   /** Bound on opening the socket and completing the handshake. Default 10 000 ms. */
@@ -70,6 +76,19 @@ export interface AdapterError {
   at: number;
 }
 
+/**
+ * Another adapter runs as this device: the gateway refused this one (DEVICE_CONFLICT) or
+ * let the other replace it (close 4409). The machine is stopped on this side, the
+ * adapter retries only every conflictBackoffMs, and a technician must stop one of the two.
+ */
+export interface AdapterConflict {
+  /** When it was first seen, device wall clock (Unix epoch ms); cleared by the next welcome. */
+  since: number;
+  /** Refusals and replacements since. */
+  count: number;
+  message: string;
+}
+
 /** When and why the adapter last zeroed motion. */
 export interface AdapterStop {
   /** Device wall clock, Unix epoch ms. */
@@ -87,6 +106,8 @@ export interface AdapterStatus {
   watchdogWindowMs: number;
   lastStop: AdapterStop | undefined;
   lastError: AdapterError | undefined;
+  /** Another adapter runs as this device: see AdapterConflict. Undefined when none is known. */
+  conflict: AdapterConflict | undefined;
   counters: AdapterCounters;
   bufferedTelemetry: number;
   /** Half the round trip of the best clock sample, ms; null before the first. */
@@ -102,7 +123,22 @@ export interface AdapterSafety {
   /** The lease commands are accepted under; undefined when none. */
   lease: string | undefined;
   estopped: boolean;
+  /**
+   * Where the latched e-stop holds: "local" when it was raised at the machine (the local
+   * endpoint, the device's own stop) and a technician has not yet reset it there, so a
+   * supervisor's reset is refused; "remote" when a supervisor's reset clears it.
+   * Undefined when none is latched.
+   */
+  estopOrigin: "local" | "remote" | undefined;
+  /** The stop latch holds because the watchdog tripped (stopLatch === "watchdog"). */
   watchdogTripped: boolean;
+  /**
+   * Why the lease that was current died here for good, until a fresh lease: the watchdog
+   * (no valid command or heartbeat in its window), the connection closing, or the adapter
+   * stopping. Undefined when no such latch holds. Telemetry's watchdog_tripped carries
+   * any of them.
+   */
+  stopLatch: "watchdog" | "connection closed" | "adapter stopping" | undefined;
   /** The lease and seq of the last command the device took; undefined since start or a reset. */
   lastApplied: { leaseId: string; seq: number } | undefined;
 }
@@ -148,10 +184,14 @@ export interface AdapterCounters {
   errorsReceived: number;
   /** Error envelopes received from the gateway, by code name ("FORBIDDEN", …): a refusal stays counted after a later one replaces `lastError`. */
   errors: Record<string, number>;
-  /** Times the lease died by the watchdog: a trip, or a disconnect with a lease current. */
+  /** Times the watchdog tripped. */
   watchdogTrips: number;
+  /** Times the connection closed with a lease current (that lease died here). */
+  linkLossStops: number;
   /** E-stops latched (not counting re-raises while latched). */
   estops: number;
+  /** Supervisors' resets refused because the e-stop holds at the machine (ESTOP_LOCAL). */
+  resetsRefused: number;
 }
 
 /** The adapter's events and their payloads (AdapterRuntime.on). */

@@ -92,6 +92,13 @@ export interface Driver {
   /** Nobody is driving any more (link lost, lease gone, watchdog) / a fresh lease is back: a drone's failsafe. */
   linkLost?(): void;
   linkRestored?(): void;
+  /**
+   * Whether the device's own stop (a physical e-stop button, a safety relay) is engaged.
+   * The adapter latches an e-stop when it engages; while it is engaged no reset clears
+   * that latch, and once released a technician resets at the machine before a
+   * supervisor's reset may. Absent: the device has no stop of its own.
+   */
+  stopEngaged?(): boolean;
   /** The device's operating mode for telemetry (a drone's flight state); "" where it has none. */
   mode?(): string;
 }

@@ -51,11 +51,15 @@ export interface EmergencyStopHost {
   latched(deviceId: string, latch: { by: string; reason: string; source: string; first: boolean }): void;
   /** For refusals naming the room. */
   roomId: string;
+  /** Sends a coded Error to one participant, if still in the room. */
+  tell(sessionId: string, code: ErrorCode, message: string): void;
 }
 
 export class EmergencyStop {
   /** The room's devices, clock, and how to tell everyone. */
   private readonly host: EmergencyStopHost;
+  /** Who last reset each device, by device id: told if its adapter refuses the reset. */
+  private readonly lastResetBy = new Map<string, string>();
 
   constructor(host: EmergencyStopHost) {
     this.host = host;
@@ -93,9 +97,24 @@ export class EmergencyStop {
     const result = slot.lease.reset(sender.sessionId, "supervisor");
     if (result.status === "refused") return refused(ErrorCode.WRONG_TYPE, result.message);
     const notice = { deviceId: slot.deviceId, by: `${sender.subject} (${sender.sessionId})`, reason: reset.reason?.slice(0, MAX_REASON) ?? "" };
+    this.lastResetBy.set(slot.deviceId, sender.sessionId);
     slot.link?.sendReset(notice);
     this.host.broadcast({ correlationId: 0, reset: notice });
     return { reply: notice };
+  }
+
+  /**
+   * The adapter refused the last reset (ESTOP_LOCAL: the e-stop was raised at the
+   * machine and a technician must reset it there first): the supervisor who reset is
+   * told, with the adapter's code and words. The adapter announces its latch again, so
+   * the room latches again through deviceRaised. Other codes from a device are not the
+   * supervisor's business: false.
+   */
+  deviceRefusedReset(slot: DeviceSlot, error: tsunagi.v1.Error): boolean {
+    if (error.code !== ErrorCode.ESTOP_LOCAL) return false;
+    const sessionId = this.lastResetBy.get(slot.deviceId);
+    if (sessionId !== undefined) this.host.tell(sessionId, ErrorCode.ESTOP_LOCAL, error.message.slice(0, MAX_REASON * 2));
+    return true;
   }
 
   /** Stops the device first (unless the caller already did), then latches and tells everyone. */

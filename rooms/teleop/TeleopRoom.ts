@@ -137,6 +137,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     });
     this.estops = new EmergencyStop({
       slots: this.slots, now: Date.now, broadcast: (envelope) => this.broadcastEnvelope(envelope), roomId: this.roomId,
+      tell: (sessionId, code, message) => { const client = this.participants.get(sessionId)?.client; if (client) this.reject(client, code, message, 0); },
       latched: (deviceId, { by, reason, source, first }) => {
         context.metrics.estops.inc({ source });
         if (first) context.logger.warn({ roomId: this.roomId, deviceId, by, reason }, `e-stop latched on ${deviceId}`);
@@ -239,6 +240,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
       },
       onTelemetry: (telemetry) => slot.newTelemetry(telemetry),
       onDeviceEStop: (estop) => this.estops.deviceRaised(slot, estop),
+      onDeviceError: (error) => this.estops.deviceRefusedReset(slot, error),
       onClosed: (reason) => {
         if (!slot.linkClosed(link)) return;
         this.context.logger.warn({ roomId: this.roomId, deviceId: slot.deviceId, reason }, `device ${slot.deviceId} went offline`);

@@ -23,12 +23,15 @@
  * frames get coded errors and the connection stays: one garbled frame must not cut a
  * machine off its operator.
  *
- * A second connection for the same device replaces the first (close 4409): an adapter
- * that reconnected before the old socket timed out takes over at once.
+ * A second connection for a connected device (settleDuplicate): if the connected adapter
+ * answers a ping within duplicateProbeMs, the newcomer is refused DEVICE_CONFLICT (close
+ * 4410) and the operator driving through the first is not cut off; if not (a stale
+ * socket), the newcomer replaces it (close 4409). Two live adapters never alternate.
+ * Sockets without a completed hello are capped per address and in all (PendingSockets).
  *
  * Close codes (DeviceCloseCode): 1008 credential refused or hello timeout; 4001 node
- * draining; 4003 redirected to another node's gateway; 4409 replaced by a newer
- * connection of the same device.
+ * draining; 4003 redirected; 4409 replaced by a newer connection of the same device;
+ * 4410 another adapter of the device answers; 4429 too many pending connections.
  *
  * @example
  *   const gateway = await DeviceGateway.start({ host: "127.0.0.1", port: 0, credentials, tokens, logger, metrics, ... });
@@ -44,6 +47,8 @@ import type { Logger } from "../observability/logging.ts";
 import type { TlsFiles } from "../tls.ts";
 import type { NodeMetrics } from "../observability/metrics.ts";
 import { DeviceLink } from "./DeviceLink.ts";
+import { LivenessProbes } from "./LivenessProbes.ts";
+import { PendingSockets, type PendingLimits } from "./PendingSockets.ts";
 import { SafeEmitter } from "../../common/SafeEmitter.ts";
 import { FloodWindow } from "../../common/FloodWindow.ts";
 import { trySend } from "../../common/trySend.ts";
@@ -66,12 +71,16 @@ export interface DeviceGatewayOptions {
   maxMessagesPerSecond: number;
   /** Time an adapter has to send a valid DeviceHello. */
   helloTimeoutMs: number;
+  /** Sockets without a completed hello, per remote address and in all; more are refused RATE_LIMITED (close 4429). Defaults 16 and 512. */
+  maxPending?: Partial<PendingLimits>;
   /**
    * How often online devices' credentials are checked again, ms: a device revoked (or
    * re-enrolled, which rotates its secret) while connected is cut off within this.
    * Default 5000.
    */
   revalidateMs?: number;
+  /** How long a connected adapter has to answer the ping a second connection for its device triggers (LivenessProbes), ms. Default 1000. */
+  duplicateProbeMs?: number;
   /** Server clock. Default Date.now. */
   now?: () => number;
   /**
@@ -97,11 +106,14 @@ interface Connection {
   seal?: ChannelSeal;
   /** When the adapter was last told of a refused frame (told at most once a second). */
   sealReportedAt: number;
+  /** Counts the socket out of the pending ones (hello completed, or closed); idempotent. */
+  leavePending?: () => void;
 }
 
 type Socket = uWS.WebSocket<Connection>;
 
-const { POLICY: CLOSE_POLICY, DRAINING: CLOSE_DRAINING, REDIRECTED: CLOSE_REDIRECTED, REPLACED: CLOSE_REPLACED } = DeviceCloseCode;
+const { POLICY: CLOSE_POLICY, DRAINING: CLOSE_DRAINING, REDIRECTED: CLOSE_REDIRECTED, REPLACED: CLOSE_REPLACED, CONFLICT: CLOSE_CONFLICT, TOO_MANY_PENDING: CLOSE_TOO_MANY_PENDING } = DeviceCloseCode;
+const DEFAULT_DUPLICATE_PROBE_MS = 1000;
 const ADAPTER_VERSION_PATTERN = /^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/;
 
 export class DeviceGateway {
@@ -116,6 +128,10 @@ export class DeviceGateway {
   private readonly sweepTimer: NodeJS.Timeout;
   /** Checks online devices' credentials again (revocation, rotation). */
   private readonly revalidateTimer: NodeJS.Timeout;
+  /** Sockets that have not completed their hello, capped per address and in all. */
+  private readonly pending: PendingSockets;
+  /** Pings a connected adapter when a second connection claims its device. */
+  private readonly probes: LivenessProbes;
   /** Whether the last revalidation failed to reach the registry (logged once per outage). */
   private registryDown = false;
   private readonly now: () => number;
@@ -126,6 +142,8 @@ export class DeviceGateway {
     this.listenSocket = listenSocket;
     this.port = port;
     this.now = options.now ?? Date.now;
+    this.pending = new PendingSockets({ perAddress: options.maxPending?.perAddress ?? 16, total: options.maxPending?.total ?? 512 });
+    this.probes = new LivenessProbes(options.duplicateProbeMs ?? DEFAULT_DUPLICATE_PROBE_MS, this.now);
     this.events = new SafeEmitter((error, source) => options.logger.error({ err: error }, `device gateway: a ${source} failed`));
     this.sweepTimer = setInterval(() => { for (const link of this.links.values()) link.sweep(); }, 50);
     this.sweepTimer.unref();
@@ -203,6 +221,7 @@ export class DeviceGateway {
     this.closing = true;
     clearInterval(this.sweepTimer);
     clearInterval(this.revalidateTimer);
+    this.probes.close();
     if (this.listenSocket) {
       uWS.us_listen_socket_close(this.listenSocket);
       this.listenSocket = false;
@@ -219,8 +238,9 @@ export class DeviceGateway {
 
   private opened(ws: Socket) {
     if (this.closing) { ws.end(CLOSE_DRAINING, "node draining"); return; }
-    this.sockets.add(ws);
     const connection = ws.getUserData();
+    if (!this.admitPending(ws, connection)) return;
+    this.sockets.add(ws);
     ws.send(encodeEnvelope({ correlationId: 0, deviceChallenge: { nonce: connection.challenge.nonce, serverTimeMs: connection.challenge.serverTimeMs } }), true);
     connection.helloTimer = setTimeout(() => {
       if (connection.state === "challenged" || connection.state === "verifying") {
@@ -232,6 +252,7 @@ export class DeviceGateway {
   private closed(ws: Socket, code: number) {
     this.sockets.delete(ws);
     const connection = ws.getUserData();
+    connection.leavePending?.();
     clearTimeout(connection.helloTimer);
     const wasOnline = connection.state === "online";
     connection.state = "closed";
@@ -289,7 +310,14 @@ export class DeviceGateway {
       return;
     }
     if ((connection.state as Connection["state"]) === "closed" || this.closing) return;
+    if (await this.probes.settleDuplicate(() => this.links.get(deviceId)) === "refuse") {
+      if ((connection.state as Connection["state"]) === "closed") return;
+      this.refuse(ws, ErrorCode.DEVICE_CONFLICT, `another adapter is connected as device ${deviceId} and answers: this connection is refused; stop it, or stop the other`, correlationId, CLOSE_CONFLICT);
+      return;
+    }
+    if ((connection.state as Connection["state"]) === "closed" || this.closing) return;
     clearTimeout(connection.helloTimer);
+    connection.leavePending?.();
     connection.state = "online";
     connection.credential = { mode: hello.credential === "token" ? "token" : "signed-challenge", enrolment: enrolmentOf(record) };
     let gatewayProof = "";
@@ -426,9 +454,15 @@ export class DeviceGateway {
         link.write({ correlationId, pong: { clientTimeMs: envelope.ping!.clientTimeMs, serverTimeMs: this.now() } });
         return;
       }
+      case "pong": {
+        // the answer to a liveness ping (settleDuplicate); any other pong is harmless
+        this.probes.answered(correlationId);
+        return;
+      }
       case "error": {
         const error = envelope.error as tsunagi.v1.Error;
         this.options.logger.warn({ deviceId: link.deviceId, code: errorCodeName(error.code) }, `device ${link.deviceId} reported: ${error.message.slice(0, 200)}`);
+        link.receiveError(error);
         return;
       }
       default:
@@ -437,6 +471,21 @@ export class DeviceGateway {
   }
 
   // --- errors and limits -------------------------------------------------------------
+
+  /** Counts a new socket as pending its hello; over a cap it is refused RATE_LIMITED (close 4429), counted, logged once a second at most. */
+  private admitPending(ws: Socket, connection: Connection): boolean {
+    const admission = this.pending.admitOrRefuse(connection.remote, this.now());
+    if ("release" in admission) { connection.leavePending = admission.release; return true; }
+    const { message } = admission;
+    connection.state = "closed";
+    this.options.metrics.errors.inc({ code: errorCodeName(ErrorCode.RATE_LIMITED), source: "gateway-pending" });
+    if (admission.shouldLog) this.options.logger.warn({ remote: connection.remote, pending: this.pending.size }, `device gateway refused a connection: ${message}`);
+    trySend(() => {
+      ws.send(errorEnvelope(ErrorCode.RATE_LIMITED, message, 0), true);
+      ws.end(CLOSE_TOO_MANY_PENDING, "too many pending connections");
+    });
+    return false;
+  }
 
   /** Whether a frame is within the connection's rate; an e-stop always is (stopping is always allowed). */
   private withinRate(ws: Socket, connection: Connection, bytes: Uint8Array): boolean {
@@ -476,12 +525,12 @@ export class DeviceGateway {
     return ws.send(seal ? seal.seal(bytes) : bytes, true);
   }
 
-  /** A coded error, then the connection closes (1008). */
-  private refuse(ws: Socket, code: number, message: string, correlationId: number) {
+  /** A coded error, then the connection closes (1008, or `closeCode`). */
+  private refuse(ws: Socket, code: number, message: string, correlationId: number, closeCode: number = CLOSE_POLICY) {
     const connection = ws.getUserData();
     if (connection.state === "closed") return;
     this.report(ws, code, message, correlationId);
     clearTimeout(connection.helloTimer);
-    try { ws.end(CLOSE_POLICY, errorCodeName(code)); } catch { /* closed */ }
+    try { ws.end(closeCode, errorCodeName(code)); } catch { /* closed */ }
   }
 }

@@ -48,6 +48,8 @@ export interface DeviceLinkHandler {
   onTelemetry?(telemetry: tsunagi.v1.Telemetry): void;
   /** The device stopped itself (physical button, driver fault). */
   onDeviceEStop?(estop: tsunagi.v1.EStop): void;
+  /** The adapter answered with a coded Error (a reset refused: ESTOP_LOCAL). */
+  onDeviceError?(error: tsunagi.v1.Error): void;
   /** The adapter disconnected or was replaced; the link is dead. */
   onClosed?(reason: string): void;
 }
@@ -325,6 +327,11 @@ export class DeviceLink {
 
   receiveEStop(estop: tsunagi.v1.EStop): void {
     this.handler?.onDeviceEStop?.(estop);
+  }
+
+  /** A coded Error from the adapter, for the room to relay (a refused reset). */
+  receiveError(error: tsunagi.v1.Error): void {
+    this.handler?.onDeviceError?.(error);
   }
 
   /**

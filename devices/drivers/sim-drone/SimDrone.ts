@@ -20,6 +20,7 @@ import { Hal, type FinalizeReport } from "../../hal/Hal.ts";
 import type { Clock, ComponentState } from "../../hal/types.ts";
 import { checkStep } from "../geometry.ts";
 import { SimulationLoop, driverLoop } from "../SimulationLoop.ts";
+import { SimStopButton } from "../SimStopButton.ts";
 import type { ActionSpec, AxisProfile, DeviceProfile, Driver } from "../types.ts";
 import { BatterySensor } from "./BatterySensor.ts";
 import { DroneAxis } from "./DroneAxis.ts";
@@ -56,6 +57,8 @@ export class SimDrone implements Driver {
   readonly driverName = "sim-drone" as const;
   readonly hal = new Hal();
   readonly flightController: SimFlightController;
+  /** The transmitter's kill switch: pressed, the drone holds still, then lands (or disarms on the ground), as an e-stop does. */
+  readonly stopButton = new SimStopButton(() => { this.hal.zeroMotion(); this.emergencyStop(); });
   /** Telemetry timestamps. */
   private readonly clock: Clock;
   /** Published in profile(). */
@@ -158,6 +161,10 @@ export class SimDrone implements Driver {
 
   mode(): string {
     return this.flightState;
+  }
+
+  stopEngaged(): boolean {
+    return this.stopButton.pressed;
   }
 
   linkLost(): void {

@@ -23,6 +23,7 @@ import type { FinalizeReport } from "../../hal/Hal.ts";
 import type { Clock, ComponentState } from "../../hal/types.ts";
 import { checkStep, wrapAngle } from "../geometry.ts";
 import { SimulationLoop, driverLoop } from "../SimulationLoop.ts";
+import { SimStopButton } from "../SimStopButton.ts";
 import type { AxisProfile, DeviceProfile, Driver } from "../types.ts";
 import { SimJoint, type JointConfig, type JointState } from "./SimJoint.ts";
 import { SimTrack } from "./SimTrack.ts";
@@ -88,6 +89,8 @@ const STEP_MS = 10;
 export class SimExcavator implements Driver {
   readonly driverName = "sim-excavator" as const;
   readonly hal = new Hal();
+  /** The machine's own stop button: pressed, every axis stops (stopEngaged()). */
+  readonly stopButton = new SimStopButton(() => this.hal.zeroMotion());
   /** The four joints, in jointNames order. */
   private readonly jointList: SimJoint[];
   /** The left track. */
@@ -185,6 +188,10 @@ export class SimExcavator implements Driver {
 
   pose(): Pose {
     return { ...this.currentPose };
+  }
+
+  stopEngaged(): boolean {
+    return this.stopButton.pressed;
   }
 
   telemetry(): ExcavatorTelemetry {

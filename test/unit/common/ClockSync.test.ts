@@ -4,7 +4,7 @@
  * device wall clock as the fallback before any sample.
  */
 import { describe, it, expect } from "vitest";
-import { ClockSync } from "../../../common/ClockSync.ts";
+import { ClockPingSchedule, ClockSync } from "../../../common/ClockSync.ts";
 
 /** A manual monotonic clock. */
 function manualClock(start = 0) {
@@ -70,5 +70,17 @@ describe("ClockSync", () => {
 
   it("rejects a bad sample window", () => {
     expect(() => new ClockSync({ maxSamples: 0 })).toThrow(/positive integer/);
+  });
+});
+
+describe("ClockPingSchedule", () => {
+  it("paces the quick rounds after connecting, then the steady interval", () => {
+    const schedule = new ClockPingSchedule({ intervalMs: 5000, earlyRounds: 3, earlyGapMs: 100 });
+    expect([schedule.afterPong(), schedule.afterPong(), schedule.afterPong(), schedule.afterPong()]).toEqual([100, 100, 5000, 5000]);
+  });
+
+  it("never waits longer between quick rounds than the steady interval", () => {
+    expect(new ClockPingSchedule({ intervalMs: 50 }).afterPong()).toBe(50);
+    expect(new ClockPingSchedule({ intervalMs: 5000 }).afterPong()).toBe(100);
   });
 });

@@ -224,6 +224,30 @@ describe("e-stop", () => {
     expect((s.driver as SimExcavator).track("left").effectiveVelocity).toBe(0);
     expect(statusName(await command(s, { leaseId: "L1", seq: 2 }))).toBe("ESTOPPED");
   });
+
+  it("the machine's own stop button latches an e-stop the gateway hears of; a supervisor's reset is refused ESTOP_LOCAL until released and reset at the machine", { timeout: 15_000 }, async () => {
+    const excavator = new SimExcavator({ watchdogMs: WATCHDOG_MS, latencyBudgetMs: 10_000 });
+    const s = await setup({ driver: excavator });
+    await online(s);
+    let since = s.gateway.mark();
+    excavator.stopButton.press();
+    const raised = await s.gateway.waitFor((e) => e.body === "estop", since);
+    expect(raised.estop).toMatchObject({ deviceId: DEVICE, raisedBy: `device:${DEVICE}` });
+    expect(s.runtime.status().safety).toMatchObject({ estopped: true, estopOrigin: "local" });
+
+    since = s.gateway.mark();
+    s.gateway.send({ correlationId: 0, reset: { deviceId: DEVICE, by: "sam (sup-1)", reason: "area clear" } });
+    const refusal = await s.gateway.waitFor((e) => e.body === "error", since);
+    expect(refusal.error!.code).toBe(tsunagi.v1.ErrorCode.ESTOP_LOCAL);
+    await s.gateway.waitFor((e) => e.body === "estop", since); // the room latches again
+    expect(s.runtime.localReset()).toMatchObject({ released: false }); // still pressed
+
+    excavator.stopButton.release();
+    expect(s.runtime.localReset()).toMatchObject({ released: true });
+    s.gateway.send({ correlationId: 0, reset: { deviceId: DEVICE, by: "sam (sup-1)", reason: "area clear" } });
+    await waitUntil(() => !s.runtime.safety.estopped, "the supervisor's reset");
+    expect(s.runtime.counters.resetsRefused).toBe(1);
+  });
 });
 
 describe("disconnects", () => {
@@ -241,7 +265,9 @@ describe("disconnects", () => {
     run(s.driver, 10);
     expect(joint(s.driver, "boom").velocity).toBe(0);
     expect((s.driver as SimExcavator).track("right").effectiveVelocity).toBe(0);
-    expect(s.runtime.safety).toMatchObject({ lease: undefined, watchdogTripped: true });
+    // the status tells the true cause: the link, not the watchdog
+    expect(s.runtime.status().safety).toMatchObject({ lease: undefined, watchdogTripped: false, stopLatch: "connection closed" });
+    expect(s.runtime.status().counters).toMatchObject({ watchdogTrips: 0, linkLossStops: 1 });
 
     // back online (same gateway): the old lease stays dead, and telemetry shows the latch
     const since = s.gateway.mark();

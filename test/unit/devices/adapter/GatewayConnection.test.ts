@@ -7,10 +7,11 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { pino } from "pino";
 import { ClockSync } from "../../../../common/ClockSync.ts";
-import { GatewayConnection, backoffDelayMs, type GatewayConnectionOptions } from "../../../../devices/adapter/GatewayConnection.ts";
+import { GatewayConnection, backoffDelayMs, conflictDelayMs, type GatewayConnectionOptions } from "../../../../devices/adapter/GatewayConnection.ts";
+import { ErrorCode } from "../../../../proto/index.ts";
+import { waitFor } from "../../../fixtures/processes.ts";
 import { FakeConnectionHost } from "../../../fixtures/fakes/FakeConnectionHost.ts";
 import { ScriptedGateway } from "../../../fixtures/fakes/ScriptedGateway.ts";
-import { waitFor } from "../../../fixtures/processes.ts";
 
 const DEVICE = "ex-1";
 const SECRET = "a1".repeat(32);
@@ -27,7 +28,7 @@ async function setup(options: Partial<GatewayConnectionOptions> = {}) {
   const host = new FakeConnectionHost();
   const connection = new GatewayConnection({
     deviceId: DEVICE, adapterVersion: "1.2.3", driverName: "sim-excavator", credential: { secret: SECRET }, nodes: [gateway.httpUrl],
-    profile: { deviceId: DEVICE }, backoff: { initialMs: 20, maxMs: 100 }, handshakeTimeoutMs: 5000, httpTimeoutMs: 2000,
+    profile: { deviceId: DEVICE }, backoff: { initialMs: 20, maxMs: 100 }, conflictBackoffMs: 60_000, handshakeTimeoutMs: 5000, httpTimeoutMs: 2000,
     clockSyncIntervalMs: 60_000, random: Math.random, clock: new ClockSync(), logger: pino({ level: "silent" }), ca: undefined, devMode: true, ...options,
   }, host);
   cleanups.push(() => connection.stop());
@@ -110,6 +111,42 @@ describe("GatewayConnection", () => {
     gateway.send({ correlationId: 0, leaseState: { deviceId: DEVICE, leaseId: "L1" } });
     await host.waitFor("failSafe:a frame handler failed");
     expect(connection.state).toBe("online");
+  });
+});
+
+describe("GatewayConnection: another adapter runs as this device", () => {
+  it("refused DEVICE_CONFLICT: notes the conflict for the technician and waits the conflict backoff, not the short one", { timeout: 15_000 }, async () => {
+    // The usual backoff is a minute here and the conflict backoff nothing: a second attempt
+    // comes at once only if the conflict's wait is the one taken.
+    const { gateway, host, connection } = await setup({ backoff: { initialMs: 60_000, maxMs: 60_000 }, conflictBackoffMs: 1, random: () => 0.99 });
+    gateway.refuseWith = { code: ErrorCode.DEVICE_CONFLICT, message: "another adapter is connected as device ex-1 and answers" };
+    connection.start();
+    await host.waitFor("linkClosed:unwelcomed");
+    await waitFor(() => gateway.connections >= 2 || undefined, 10_000, "a second attempt after the conflict backoff");
+    expect(connection.conflict).toMatchObject({ count: expect.any(Number), message: expect.stringContaining("another adapter") });
+    expect(connection.lastError).toMatchObject({ codeName: "DEVICE_CONFLICT", phase: "handshake" });
+    expect(host.log).not.toContain("linkUp");
+  });
+
+  it("replaced by another adapter (close 4409): stops, notes the conflict, and backs off; the next welcome clears it", { timeout: 15_000 }, async () => {
+    const { gateway, host, connection } = await setup({ random: () => 0.99 });
+    connection.start();
+    await host.waitFor("event:online");
+    host.log.length = 0;
+    gateway.socket!.close(4409, "replaced by a newer connection of the same device");
+    await host.waitFor("event:offline");
+    expect(host.log[0]).toBe("linkClosed:welcomed"); // the machine stops first
+    expect(connection.state).toBe("backoff");
+    expect(connection.conflict).toMatchObject({ count: 1, message: expect.stringContaining("took over") });
+    expect(connection.lastError).toMatchObject({ codeName: "DEVICE_CONFLICT", phase: "online" });
+  });
+});
+
+describe("conflictDelayMs", () => {
+  it("draws between half the conflict backoff and all of it", () => {
+    expect(conflictDelayMs(30_000, () => 0)).toBe(15_000);
+    expect(conflictDelayMs(30_000, () => 0.999999)).toBe(29_999);
+    expect(conflictDelayMs(30_000, () => Number.NaN)).toBe(22_500);
   });
 });
 

@@ -4,63 +4,9 @@
  * encode and decode, as on the wire; the replies are what the controller returns (it
  * has no socket).
  */
-import { afterEach, describe, expect, it } from "vitest";
-import { pino } from "pino";
-import { SafetyController } from "../../../../devices/adapter/SafetyController.ts";
-import { toProtoProfile } from "../../../../devices/adapter/mapping.ts";
-import type { AdapterEvents } from "../../../../devices/adapter/types.ts";
-import { decodeEnvelope, encodeEnvelope, tsunagi, type IEnvelope } from "../../../../proto/index.ts";
-import { FakeAdapterClock } from "../../../fixtures/fakes/FakeAdapterClock.ts";
-import { FakeDriver } from "../../../fixtures/fakes/FakeDriver.ts";
-
-const { Status } = tsunagi.v1.CommandAck;
-const DEVICE = "ex-1";
-const WINDOW_MS = 200;
-
-/** Controllers made by each test, stopped after it (their watchdog poll is a real timer). */
-const controllers: SafetyController[] = [];
-afterEach(() => {
-  for (const controller of controllers.splice(0)) controller.stop();
-});
-
-function setup() {
-  const driver = new FakeDriver({ watchdogMs: WINDOW_MS });
-  driver.init();
-  const clock = new FakeAdapterClock();
-  const events: Array<{ event: keyof AdapterEvents; payload: unknown }> = [];
-  let reports = 0;
-  const safety = new SafetyController({
-    deviceId: DEVICE, driver, profile: toProtoProfile(DEVICE, driver.profile(), 20, driver), clock, logger: pino({ level: "silent" }),
-    events: { emit: (event, payload) => { events.push({ event, payload }); } },
-    reportNow: () => { reports++; },
-  });
-  controllers.push(safety);
-  return { driver, clock, safety, events, reports: () => reports };
-}
-
-type Setup = ReturnType<typeof setup>;
-
-/** Handles `fields` as the gateway would send them: encoded, then decoded. */
-function handle(s: Setup, fields: IEnvelope) {
-  return s.safety.handle(decodeEnvelope(encodeEnvelope(fields)));
-}
-
-function announce(s: Setup, leaseId: string, extra: Partial<tsunagi.v1.ILeaseState> = {}): void {
-  handle(s, { correlationId: 0, leaseState: { deviceId: DEVICE, leaseId, ...extra } });
-}
-
-let nextCorrelation = 100;
-
-/** A ControlCommand issued now with a 5 s deadline; returns its one ack and the envelope's correlation id. */
-function command(s: Setup, fields: Partial<tsunagi.v1.IControlCommand>) {
-  const now = s.clock.serverNow();
-  const correlationId = nextCorrelation++;
-  const outcome = handle(s, { correlationId, controlCommand: { deviceId: DEVICE, issuedAtMs: now, deadlineMs: now + 5000, ...fields } })!;
-  expect(outcome.replies).toHaveLength(1);
-  return { ack: outcome.replies[0].commandAck!, correlationId, repliedTo: Number(outcome.replies[0].correlationId) };
-}
-
-const statusOf = (s: Setup, fields: Partial<tsunagi.v1.IControlCommand>) => Status[command(s, fields).ack.status!];
+import { describe, expect, it } from "vitest";
+import { tsunagi } from "../../../../proto/index.ts";
+import { DEVICE, Status, WINDOW_MS, announce, command, handle, setup, statusOf } from "./safety-harness.ts";
 
 describe("SafetyController", () => {
   it("applies a command under the announced lease as a complete setpoint, with one APPLIED ack echoing its correlation id", () => {
@@ -123,7 +69,7 @@ describe("SafetyController", () => {
     s.clock.jump(2);
     s.safety.pollWatchdog();
     expect(s.driver.moving).toBe(false);
-    expect(s.safety.state).toMatchObject({ lease: undefined, watchdogTripped: true });
+    expect(s.safety.state).toMatchObject({ lease: undefined, watchdogTripped: true, stopLatch: "watchdog" });
     expect(s.events).toContainEqual({ event: "watchdog", payload: { leaseId: "L1" } });
     expect(s.driver.calls).toContain("linkLost");
     expect(s.safety.counters.watchdogTrips).toBe(1);
@@ -249,16 +195,16 @@ describe("SafetyController", () => {
     expect(s.driver.moving).toBe(false);
   });
 
-  it("a closed link zeroes motion and kills the lease that was current; a link never welcomed only stops", () => {
+  it("a closed link zeroes motion and kills the lease that was current, reported as the link's doing, not the watchdog's; a link never welcomed only stops", () => {
     const s = setup();
     s.safety.linkUp();
     announce(s, "L1");
     command(s, { leaseId: "L1", seq: 1, axes: [{ name: "boom", value: 0.3 }] });
     s.safety.linkClosed({ welcomed: true, code: 1006, why: "connection closed (code 1006)" });
     expect(s.driver.moving).toBe(false);
-    expect(s.safety.state).toMatchObject({ lease: undefined, watchdogTripped: true });
+    expect(s.safety.state).toMatchObject({ lease: undefined, watchdogTripped: false, stopLatch: "connection closed" });
     expect(s.driver.calls.at(-1)).toBe("linkLost");
-    expect(s.safety.counters.watchdogTrips).toBe(1);
+    expect(s.safety.counters).toMatchObject({ watchdogTrips: 0, linkLossStops: 1 });
     expect(statusOf(s, { leaseId: "L1", seq: 2, axes: [{ name: "boom", value: 0.3 }] })).toBe("NO_LEASE");
     expect(s.safety.lastStop).toMatchObject({ reason: "connection closed" });
 

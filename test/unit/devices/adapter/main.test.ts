@@ -16,6 +16,8 @@ import { makeTestPki } from "../../../fixtures/tls.ts";
 const SECRET = "c3".repeat(32);
 const NODE = ["--node", "http://127.0.0.1:2567"];
 const BASE = ["--device", "ex-1", "--driver", "sim-excavator", ...NODE, "--dev"];
+/** The header every POST to the local endpoint carries. */
+const LOCAL = { "x-tsunagi-adapter": "1" };
 
 describe("parseAdapterArgs", () => {
   it("parses a full command line, with repeated --node", () => {
@@ -98,6 +100,13 @@ describe("parseAdapterArgs", () => {
     expect(parseAdapterArgs([...BASE, "--token", "flag-jwt"], {}).warnings.join("\n")).toMatch(/--token puts a secret in the process list/);
   });
 
+  it("takes the parent to exit with from TSUNAGI_ADAPTER_PARENT_PID, and refuses one that is not a process id", () => {
+    expect(parseAdapterArgs(BASE, { TSUNAGI_DEVICE_SECRET: SECRET, TSUNAGI_ADAPTER_PARENT_PID: "4242" }).parentPid).toBe(4242);
+    expect(parseAdapterArgs(BASE, { TSUNAGI_DEVICE_SECRET: SECRET }).parentPid).toBeUndefined();
+    expect(() => parseAdapterArgs(BASE, { TSUNAGI_DEVICE_SECRET: SECRET, TSUNAGI_ADAPTER_PARENT_PID: "init" })).toThrow(/TSUNAGI_ADAPTER_PARENT_PID "init"/);
+    expect(() => parseAdapterArgs(BASE, { TSUNAGI_DEVICE_SECRET: SECRET, TSUNAGI_ADAPTER_PARENT_PID: "1" })).toThrow(ArgsError);
+  });
+
   it("--help short-circuits the checks", () => {
     expect(parseAdapterArgs(["--help"], {}).help).toBe(true);
   });
@@ -149,7 +158,8 @@ describe("npm run adapter (process)", () => {
     expect(status.joints.every((joint: { velocity: number }) => joint.velocity === 0)).toBe(true);
     expect(status.lastStop).toBeUndefined(); // never commanded to move
     expect((await fetch(statusUrl!.replace("/status", "/healthz"))).status).toBe(200);
-    expect((await fetch(statusUrl!, { method: "POST" })).status).toBe(405);
+    expect((await fetch(statusUrl!, { method: "POST" })).status).toBe(403); // no X-Tsunagi-Adapter header
+    expect((await fetch(statusUrl!, { method: "POST", headers: LOCAL })).status).toBe(405);
     expect((await fetch(statusUrl!.replace("/status", "/estop"))).status).toBe(405); // GET moves nothing
     run.child.kill("SIGTERM");
     expect(await run.exited).toBe(0);
@@ -180,7 +190,7 @@ describe("npm run adapter (process)", () => {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       const since = gateway.mark();
-      const response = await fetch(estopUrl, { method: "POST", body: JSON.stringify({ reason: "technician pressed stop" }) });
+      const response = await fetch(estopUrl, { method: "POST", headers: LOCAL, body: JSON.stringify({ reason: "technician pressed stop" }) });
       expect(response.status).toBe(200);
       expect(await response.json()).toMatchObject({ estopped: true, reason: "technician pressed stop", safety: { estopped: true } });
       // Stopped before the body is read, then told again with the reason it carried.
@@ -191,7 +201,7 @@ describe("npm run adapter (process)", () => {
       await new Promise((resolve) => setTimeout(resolve, 100)); // commands keep coming: none moves it
       expect(await swing()).toBe(0);
 
-      const garbled = await fetch(estopUrl, { method: "POST", body: "{not json" });
+      const garbled = await fetch(estopUrl, { method: "POST", headers: LOCAL, body: "{not json" });
       expect(garbled.status).toBe(200);
       expect(await garbled.json()).toMatchObject({ estopped: true, reason: "local e-stop at the adapter", warning: expect.stringContaining("not JSON") });
     } finally {

@@ -32,12 +32,14 @@ function setup() {
   }
   const broadcasts: tsunagi.v1.IEnvelope[] = [];
   const counted: string[] = [];
+  const told: Array<{ sessionId: string; code: ErrorCode; message: string }> = [];
   const estops = new EmergencyStop({
     slots, now: clock.now, broadcast: (envelope) => broadcasts.push(envelope), roomId: "site-1",
     latched: (deviceId, { source, first }) => { counted.push(`${deviceId} ${source}${first ? "" : " again"}`); },
+    tell: (sessionId, code, message) => { told.push({ sessionId, code, message }); },
   });
   const estop = (fields: Partial<tsunagi.v1.IEStop>) => tsunagi.v1.EStop.create({ reason: "test", ...fields });
-  return { clock, order, slots, links, broadcasts, counted, estops, estop };
+  return { clock, order, slots, links, broadcasts, counted, told, estops, estop };
 }
 
 describe("EmergencyStop: raising", () => {
@@ -99,5 +101,21 @@ describe("EmergencyStop: reset", () => {
     expect(links.get("ex-1")!.resets).toEqual([{ deviceId: "ex-1", by: "sam (sup-1)", reason: "area cleared" }]);
     expect(broadcasts.at(-1)).toEqual({ correlationId: 0, reset: { deviceId: "ex-1", by: "sam (sup-1)", reason: "area cleared" } });
     expect(estops.reset({ ...supervisor, role: "admin" }, reset)).toMatchObject({ refused: { code: ErrorCode.WRONG_TYPE } }); // nothing latched now
+  });
+
+  it("an adapter refusing the reset (ESTOP_LOCAL: raised at the machine) is relayed to the supervisor who reset, and its announced latch latches the room again", () => {
+    const { estops, slots, told } = setup();
+    const slot = slots.get("ex-1")!;
+    estops.deviceRaised(slot, tsunagi.v1.EStop.create({ reason: "technician pressed stop" }));
+    expect(estops.reset(supervisor, tsunagi.v1.Reset.create({ deviceId: "ex-1" }))).toHaveProperty("reply");
+    expect(slot.lease.estopped).toBe(false);
+
+    const refusal = tsunagi.v1.Error.create({ code: ErrorCode.ESTOP_LOCAL, message: "device ex-1: reset refused: the e-stop was raised at the machine" });
+    expect(estops.deviceRefusedReset(slot, refusal)).toBe(true);
+    expect(told).toEqual([{ sessionId: "sup-1", code: ErrorCode.ESTOP_LOCAL, message: refusal.message }]);
+    estops.deviceRaised(slot, tsunagi.v1.EStop.create({ reason: "reset refused" })); // the adapter's notice that follows
+    expect(slot.lease.estopped).toBe(true);
+    expect(estops.deviceRefusedReset(slot, tsunagi.v1.Error.create({ code: ErrorCode.WRONG_TYPE, message: "x" }))).toBe(false);
+    expect(told).toHaveLength(1);
   });
 });
