@@ -30,6 +30,9 @@ import { serveDeviceRequests } from "./gateway/DeviceRequests.ts";
 import { DeviceGateway } from "./gateway/DeviceGateway.ts";
 import { DeviceCredentials } from "./auth/DeviceCredentials.ts";
 import { nodeRoutes } from "./http/routes.ts";
+import { HttpEdge } from "./http/HttpEdge.ts";
+import { RouteTable } from "./http/RouteTable.ts";
+import { CorsPolicy } from "./http/cors.ts";
 import type { RoomModule } from "./RoomModule.ts";
 
 export class RegionNode {
@@ -104,8 +107,7 @@ export class RegionNode {
     const topology = config.regionsFile ? RegionTopology.fromFile(config.regionsFile) : undefined;
 
     const backends = await createBackends(config, logger);
-    const bodyLimits = Object.assign({}, ...modules.map((module) => module.http?.bodyLimits ?? {}));
-    const bound = await bindTransport(config.transport, config.host, config.port, config.limits.maxFrameBytes, bodyLimits)
+    const bound = await bindTransport(config.transport, config.host, config.port, config.limits.maxFrameBytes)
       .catch((error) => { backends.abandon(); throw error; });
     const publicAddress = config.publicAddress ?? `${config.host}:${bound.port}`;
 
@@ -165,7 +167,12 @@ export class RegionNode {
     node = new RegionNode(config, bound.port, publicAddress, server, backends, { logger, metrics, tokens, loopDelay, gateway, devices, context });
 
     node.stopServingDeviceRequests = await serveDeviceRequests({ presence: backends.presence, gateway, directory: backends.directory, nodeId: config.nodeId, clusterName: config.clusterName, logger: logger.child({ component: "gateway" }) });
-    server.router = nodeRoutes(node, clusterMatchmaker, modules) as unknown as Server["router"];
+    bound.transport.serveHttp(new HttpEdge({
+      routes: new RouteTable(nodeRoutes(node, clusterMatchmaker, modules)),
+      cors: new CorsPolicy(config.http.corsOrigins, config.devMode),
+      tokens, readTimeoutMs: config.http.readTimeoutMs, metricsToken: config.http.metricsToken,
+      logger: logger.child({ component: "http" }), metrics,
+    }));
     await server.listen(bound.port, config.host);
     await node.heartbeat();
     node.heartbeatTimer = setInterval(() => void node!.heartbeat(), config.cluster.heartbeatMs);

@@ -68,6 +68,19 @@ export const configSchema = z.object({
   }).refine((c) => c.nodeTtlMs >= 2 * c.heartbeatMs, { message: "nodeTtlMs must be at least 2 × heartbeatMs", path: ["nodeTtlMs"] }),
   /** Upper bound of a SIGTERM drain before the process exits anyway. */
   drainTimeoutMs: z.number().int().min(0),
+  /** The HTTP edge of the client port (server/http/HttpEdge.ts). */
+  http: z.object({
+    /**
+     * Web origins (`https://app.example`) allowed to read the public routes from a browser
+     * (CORS); `*` allows any origin, without credentials. Empty: none, or in dev mode the
+     * loopback origins (`http://localhost:PORT`, `http://127.0.0.1:PORT`, `http://[::1]:PORT`).
+     */
+    corsOrigins: z.array(z.string().regex(/^(\*|https?:\/\/[^\s/]+)$/, "an origin such as https://app.example (scheme, host and port; no path), or *")).max(100),
+    /** A request body must have arrived whole this long after its headers, or it is refused 408 and the connection closed, ms. */
+    readTimeoutMs: z.number().int().min(100).max(600_000),
+    /** Bearer token of `GET /metrics`. Unset: /metrics answers loopback peers only. */
+    metricsToken: z.string().min(32, "at least 32 characters").optional(),
+  }),
   /** The device gateway: where edge adapters connect (its own uWS listener). */
   gateway: z.object({
     /** Listen port of the device channel; 0 picks a free one (tests). */
@@ -150,6 +163,11 @@ export const defaults: ConfigInput = {
     forwardTimeoutMs: 3000,
   },
   drainTimeoutMs: 10_000,
+  http: {
+    corsOrigins: [],
+    // Under uWS's own 10 s idle timeout, so a stalled upload is told 408 before uWS drops it.
+    readTimeoutMs: 8000,
+  },
   gateway: {
     port: 2568,
     helloTimeoutMs: 5000,
@@ -191,7 +209,7 @@ export class ConfigError extends Error {
 }
 
 /** One entry per leaf setting: env name, flag name, path in the config object, kind. */
-type Kind = "string" | "int" | "number" | "bool";
+type Kind = "string" | "int" | "number" | "bool" | "list";
 const settings: Array<{ path: string[]; kind: Kind; flag: string; env: string; doc: string }> = [];
 function setting(path: string, kind: Kind, doc: string) {
   const parts = path.split(".");
@@ -224,6 +242,9 @@ setting("cluster.heartbeatMs", "int", "registry heartbeat interval");
 setting("cluster.nodeTtlMs", "int", "registry entry TTL");
 setting("cluster.forwardTimeoutMs", "int", "cross-region request timeout");
 setting("drainTimeoutMs", "int", "SIGTERM drain bound");
+setting("http.corsOrigins", "list", "web origins allowed to read the public routes (CORS), comma-separated");
+setting("http.readTimeoutMs", "int", "a request body must arrive within this, ms (else 408)");
+setting("http.metricsToken", "string", "bearer token of GET /metrics (unset: loopback peers only)");
 setting("gateway.port", "int", "device gateway listen port (0 = any free port)");
 setting("gateway.publicAddress", "string", "host:port adapters use to reach the gateway");
 setting("gateway.helloTimeoutMs", "int", "time an adapter has to prove its credential");
@@ -252,6 +273,7 @@ export const configSettings: ReadonlyArray<{ flag: string; env: string; doc: str
 
 function convert(raw: string, kind: Kind, where: string, issues: string[]): unknown {
   if (kind === "string") return raw;
+  if (kind === "list") return raw.split(",").map((item) => item.trim()).filter(Boolean);
   if (kind === "bool") {
     if (/^(1|true|yes|on)$/i.test(raw)) return true;
     if (/^(0|false|no|off)$/i.test(raw)) return false;

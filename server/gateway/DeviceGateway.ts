@@ -39,6 +39,7 @@ import { FloodWindow } from "../../common/FloodWindow.ts";
 import { trySend } from "../../common/trySend.ts";
 import { profileProblem } from "../../proto/deviceProfile.ts";
 import { DEVICE_ID_TEXT, isDeviceId } from "../../proto/ids.ts";
+import { listenExclusive, listenPort } from "../listen.ts";
 
 export interface DeviceGatewayOptions {
   host: string;
@@ -135,12 +136,9 @@ export class DeviceGateway {
       close: (ws, code) => gateway!.closed(ws, code),
     });
     app.any("/*", (res) => { res.writeStatus("404 Not Found").end("device gateway: connect a WebSocket to /device"); });
-    const { socket, port } = await new Promise<{ socket: uWS.us_listen_socket; port: number }>((resolve, reject) => {
-      app.listen(options.host, options.port, (listenSocket) => {
-        if (!listenSocket) { reject(new Error(`device gateway cannot listen on ${options.host}:${options.port} (address in use or not available)`)); return; }
-        resolve({ socket: listenSocket, port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket) });
-      });
-    });
+    // Exclusive: a gateway port another process holds fails the start instead of sharing it.
+    const socket = await listenExclusive(app, options.host, options.port, "device gateway");
+    const port = listenPort(socket);
     gateway = new DeviceGateway(options, app, socket, port);
     options.logger.info({ port }, `device gateway listening on ws://${options.host}:${port}/device`);
     return gateway;
