@@ -172,6 +172,7 @@ class NodeExchange implements HttpExchange {
     if (this.aborted || this.res.headersSent) return;
     const flat: string[] = [];
     for (const [key, value] of headers) flat.push(key, value);
+    flat.push("content-length", String(body.byteLength));
     // Connection: close makes node end the socket once the answer is out; the rest of a body in flight is never read.
     if (close) flat.push("connection", "close");
     this.res.writeHead(status, flat);

@@ -1,0 +1,128 @@
+/**
+ * The HTTP edge of a real node, on both transports, driven by hand-written HTTP so the
+ * test controls how a body arrives: bytes counted per chunk with or without a
+ * Content-Length, the token checked before the body, the read deadline, the peer stamp,
+ * CORS from the allow-list only, /metrics behind its token.
+ */
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { ErrorCode } from "../../proto/index.ts";
+import { PEER_ADDRESS_HEADER } from "../../server/http/peer.ts";
+import { startNode, type NodeProcess } from "../fixtures/processes.ts";
+import { rawRequest } from "../fixtures/rawHttp.ts";
+
+const ALLOWED_ORIGIN = "https://app.example";
+const METRICS_TOKEN = "metrics-token-for-the-http-edge-test-0123";
+/** Short, so the deadline test waits little; far above what a whole small body takes. */
+const READ_TIMEOUT_MS = 1500;
+const MIB = 1024 * 1024;
+
+describe.each(["uws", "ws"] as const)("HTTP edge (%s transport)", (transport) => {
+  let node: NodeProcess;
+  let port: number;
+  beforeAll(async () => {
+    node = await startNode({
+      transport, regionId: "jp-tokyo",
+      extraArgs: ["--http-cors-origins", ALLOWED_ORIGIN, "--http-metrics-token", METRICS_TOKEN, "--http-read-timeout-ms", String(READ_TIMEOUT_MS)],
+    });
+    port = node.port;
+  }, 60_000);
+  afterAll(async () => { await node?.stop(); });
+
+  it("answers a chunked 6 MiB POST /expo/halls without a token 401 before the upload ends, and closes", async () => {
+    const answer = await rawRequest({ port, method: "POST", path: "/expo/halls", headers: { "content-type": "application/json" }, bodyBytes: 6 * MIB, timeoutMs: 60_000 });
+    expect(answer.status).toBe(401);
+    expect(answer.body.code).toBe(ErrorCode.TOKEN_MISSING);
+    expect(answer.sentWhenAnswered).toBeLessThan(6 * MIB);
+    expect(answer.closed).toBe(true);
+  }, 90_000);
+
+  it("answers a POST /expo/halls with a forged token 401 before its body, and closes", async () => {
+    const answer = await rawRequest({ port, method: "POST", path: "/expo/halls", headers: { authorization: "Bearer not.a.token" }, bodyBytes: 6 * MIB, timeoutMs: 60_000 });
+    expect(answer.status).toBe(401);
+    expect(answer.body.code).toBe(ErrorCode.TOKEN_INVALID);
+    expect(answer.sentWhenAnswered).toBeLessThan(6 * MIB);
+    expect(answer.closed).toBe(true);
+  }, 90_000);
+
+  it("refuses a chunked body past the route's limit 413 while it is still arriving, and closes", async () => {
+    // /matchmake/ takes a message: limits.maxFrameBytes (64 KiB by default).
+    const answer = await rawRequest({ port, method: "POST", path: "/matchmake/joinOrCreate/lobby", headers: { "content-type": "application/json" }, bodyBytes: 6 * MIB, timeoutMs: 60_000 });
+    expect(answer.status).toBe(413);
+    expect(answer.body.code).toBe(ErrorCode.FRAME_TOO_LARGE);
+    expect(answer.sentWhenAnswered).toBeLessThan(6 * MIB);
+    expect(answer.closed).toBe(true);
+  }, 90_000);
+
+  it("refuses a declared Content-Length past the limit 413 before reading it, and closes", async () => {
+    const answer = await rawRequest({ port, method: "POST", path: "/matchmake/joinOrCreate/lobby", chunked: false, bodyBytes: 6 * MIB, timeoutMs: 60_000 });
+    expect(answer.status).toBe(413);
+    expect(answer.body.code).toBe(ErrorCode.FRAME_TOO_LARGE);
+    expect(answer.sentWhenAnswered).toBeLessThan(6 * MIB);
+    expect(answer.closed).toBe(true);
+  }, 90_000);
+
+  it("answers 408 and closes when a body stalls past http.readTimeoutMs", async () => {
+    const answer = await rawRequest({ port, method: "POST", path: "/matchmake/joinOrCreate/lobby", chunked: false, bodyBytes: 100, pieceBytes: 10, stallAfterBytes: 10, timeoutMs: 20_000 });
+    expect(answer.timedOut).toBe(false);
+    expect(answer.status).toBe(408);
+    expect(answer.body.code).toBe(ErrorCode.REQUEST_TIMEOUT);
+    expect(answer.closed).toBe(true);
+  }, 30_000);
+
+  it("still serves a whole small body, and other clients, after those refusals", async () => {
+    const response = await fetch(`${node.httpUrl}/matchmake/joinOrCreate/no_such_type`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    // Read whole and handed to the matchmaker, which knows no such room type.
+    expect(response.status).toBe(404);
+    expect((await response.json()).code).toBe(ErrorCode.UNKNOWN_ROOM);
+    expect(await (await fetch(`${node.httpUrl}/ping`)).text()).toBe("pong");
+  });
+
+  it("decides loopback by the socket: a peer address the client forges is dropped", async () => {
+    const response = await fetch(`${node.httpUrl}/dev/token?role=visitor`, { headers: { [PEER_ADDRESS_HEADER]: "203.0.113.9" } });
+    expect(response.status).toBe(200);
+  });
+
+  it("sends CORS headers to allowed origins only, and never on /dev, /metrics or admin routes", async () => {
+    const ping = (origin: string) => fetch(`${node.httpUrl}/ping`, { headers: { origin } });
+    const allowed = await ping(ALLOWED_ORIGIN);
+    expect(allowed.headers.get("access-control-allow-origin")).toBe(ALLOWED_ORIGIN);
+    expect(allowed.headers.get("access-control-allow-credentials")).toBe("true");
+    const stranger = await ping("https://evil.example");
+    expect(stranger.headers.get("access-control-allow-origin")).toBeNull();
+    expect(stranger.headers.get("access-control-allow-credentials")).toBeNull();
+
+    const host = await (await fetch(`${node.httpUrl}/dev/token?role=host`)).text();
+    const closed = [
+      fetch(`${node.httpUrl}/dev/token?role=visitor`, { headers: { origin: ALLOWED_ORIGIN } }),
+      fetch(`${node.httpUrl}/metrics`, { headers: { origin: ALLOWED_ORIGIN, authorization: `Bearer ${METRICS_TOKEN}` } }),
+      fetch(`${node.httpUrl}/expo/halls/no-such-hall/analytics`, { headers: { origin: ALLOWED_ORIGIN, authorization: `Bearer ${host}` } }),
+    ];
+    for (const response of await Promise.all(closed)) {
+      expect(response.headers.get("access-control-allow-origin"), response.url).toBeNull();
+    }
+
+    const preflight = (path: string, method: string) => fetch(`${node.httpUrl}${path}`, { method: "OPTIONS", headers: { origin: ALLOWED_ORIGIN, "access-control-request-method": method } });
+    const matchmake = await preflight("/matchmake/joinOrCreate/lobby", "POST");
+    expect(matchmake.status).toBe(204);
+    expect(matchmake.headers.get("access-control-allow-origin")).toBe(ALLOWED_ORIGIN);
+    expect(matchmake.headers.get("access-control-allow-methods")).toContain("POST");
+    for (const [path, method] of [["/dev/token", "GET"], ["/metrics", "GET"], ["/expo/halls", "POST"]] as const) {
+      expect((await preflight(path, method)).headers.get("access-control-allow-origin"), path).toBeNull();
+    }
+  });
+
+  it("answers /metrics to its bearer token only", async () => {
+    const without = await fetch(`${node.httpUrl}/metrics`);
+    expect(without.status).toBe(401);
+    expect((await without.json()).code).toBe(ErrorCode.TOKEN_MISSING);
+    const wrong = await fetch(`${node.httpUrl}/metrics`, { headers: { authorization: "Bearer not-the-metrics-token" } });
+    expect(wrong.status).toBe(401);
+    expect((await wrong.json()).code).toBe(ErrorCode.TOKEN_INVALID);
+    const scraped = await fetch(`${node.httpUrl}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    expect(scraped.status).toBe(200);
+    const text = await scraped.text();
+    expect(text).toContain("tsunagi_connections");
+    // The refusals above were counted.
+    expect(text).toMatch(/tsunagi_errors_total\{code="FRAME_TOO_LARGE",source="http"\} [1-9]/);
+  });
+});
