@@ -56,4 +56,12 @@ describe("loadConfig", () => {
     const config = loadConfig({ env: { TSUNAGI_REDIS_URL: "redis://127.0.0.1:6379", TSUNAGI_AUTH_SECRET: "x".repeat(32) } });
     expect(config.devMode).toBe(false);
   });
+
+  it("reads http.corsOrigins as a comma-separated list and refuses what is not an origin", () => {
+    const config = loadConfig({ env: { TSUNAGI_HTTP_CORS_ORIGINS: "https://app.example, http://localhost:5173" } });
+    expect(config.http.corsOrigins).toEqual(["https://app.example", "http://localhost:5173"]);
+    expect(loadConfig({ env: {} }).http).toMatchObject({ corsOrigins: [], readTimeoutMs: 8000 });
+    expect(() => loadConfig({ env: {}, argv: ["--http-cors-origins", "https://app.example/path"] })).toThrow(/http\.corsOrigins/);
+    expect(() => loadConfig({ env: {}, argv: ["--http-metrics-token", "short"] })).toThrow(/http\.metricsToken/);
+  });
 });
