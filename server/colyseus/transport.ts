@@ -17,7 +17,7 @@ import uWS from "uWebSockets.js";
 import { uWebSocketsTransport } from "@colyseus/uwebsockets-transport";
 import { WebSocketTransport } from "@colyseus/ws-transport";
 import type { Transport } from "@colyseus/core";
-import { HttpEdge, type HttpExchange } from "../http/HttpEdge.ts";
+import { CLOSE_LINGER, HttpEdge, type HttpExchange } from "../http/HttpEdge.ts";
 import { RouteTable } from "../http/RouteTable.ts";
 import { CorsPolicy } from "../http/cors.ts";
 import { ErrorCode } from "../../proto/index.ts";
@@ -55,6 +55,8 @@ class UwsExchange implements HttpExchange {
   aborted = false;
   /** Told once when the client goes away. */
   private readonly abortListeners: Array<() => void> = [];
+  /** Whether reading is paused (uWS keeps a socket paused past the answer). */
+  private paused = false;
 
   constructor(private readonly res: uWS.HttpResponse, req: uWS.HttpRequest) {
     // Everything of `req` is read now: it is invalid once the request callback returns.
@@ -79,16 +81,64 @@ class UwsExchange implements HttpExchange {
     });
   }
 
-  pause() { if (!this.aborted) this.res.pause(); }
-  resume() { if (!this.aborted) this.res.resume(); }
+  pause() {
+    if (this.aborted || this.paused) return;
+    this.paused = true;
+    this.res.pause();
+  }
+
+  resume() {
+    if (this.aborted || !this.paused) return;
+    this.paused = false;
+    this.res.resume();
+  }
 
   respond(status: number, headers: ReadonlyArray<[string, string]>, body: Uint8Array, close: boolean) {
     if (this.aborted) return;
-    this.res.cork(() => {
-      this.res.writeStatus(`${status} ${STATUS_CODES[status] ?? ""}`);
-      for (const [key, value] of headers) this.res.writeHeader(key, value);
-      this.res.end(body, close);
+    // A body that was already in the socket's buffer can end while paused; a socket left
+    // paused after the answer never reads its next request.
+    this.resume();
+    if (!close) {
+      this.res.cork(() => {
+        this.writeHead(status, headers);
+        this.res.end(body);
+      });
+      return;
+    }
+    // uWS's end(…, true) closes at once, and a socket closed with unread bytes is reset:
+    // the client could lose the answer. So the answer is written (chunked, keeping the
+    // response open), the rest is read and dropped, and the connection closes when the
+    // body ends or the linger runs out.
+    let drained = 0;
+    let open = true;
+    const closeNow = () => {
+      if (!open || this.aborted) return;
+      open = false;
+      clearTimeout(linger);
+      this.res.close();
+    };
+    const linger = setTimeout(closeNow, CLOSE_LINGER.ms);
+    this.onAborted(() => { open = false; clearTimeout(linger); });
+    this.res.onData((chunk, isLast) => {
+      drained += chunk.byteLength;
+      if (!open) return;
+      if (isLast) {
+        open = false;
+        clearTimeout(linger);
+        this.res.cork(() => this.res.end());
+      } else if (drained > CLOSE_LINGER.bytes) {
+        closeNow();
+      }
     });
+    this.res.cork(() => {
+      this.writeHead(status, [...headers, ["connection", "close"]]);
+      if (body.byteLength > 0) this.res.write(body);
+    });
+  }
+
+  private writeHead(status: number, headers: ReadonlyArray<[string, string]>) {
+    this.res.writeStatus(`${status} ${STATUS_CODES[status] ?? ""}`);
+    for (const [key, value] of headers) this.res.writeHeader(key, value);
   }
 }
 
@@ -170,14 +220,35 @@ class NodeExchange implements HttpExchange {
 
   respond(status: number, headers: ReadonlyArray<[string, string]>, body: Uint8Array, close: boolean) {
     if (this.aborted || this.res.headersSent) return;
+    this.req.resume();
     const flat: string[] = [];
     for (const [key, value] of headers) flat.push(key, value);
     flat.push("content-length", String(body.byteLength));
-    // Connection: close makes node end the socket once the answer is out; the rest of a body in flight is never read.
-    if (close) flat.push("connection", "close");
+    if (close) {
+      flat.push("connection", "close");
+      this.linger();
+    }
     this.res.writeHead(status, flat);
     this.res.end(body);
-    if (close) this.res.once("finish", () => this.req.socket.destroySoon());
+  }
+
+  /**
+   * With Connection: close node ends the socket once the answer is out and destroys it,
+   * and a socket destroyed with unread bytes is reset under the answer. Instead it is
+   * half-closed, and what the client still sends is dropped for the linger.
+   */
+  private linger() {
+    const socket = this.req.socket;
+    let drained = 0;
+    const timer = setTimeout(() => socket.destroy(), CLOSE_LINGER.ms);
+    socket.once("close", () => clearTimeout(timer));
+    socket.on("data", (chunk: Buffer) => {
+      drained += chunk.byteLength;
+      if (drained > CLOSE_LINGER.bytes) socket.destroy();
+    });
+    // Half-close once the answer is out (node calls destroySoon then); the body's end or the linger closes it.
+    socket.destroySoon = () => { socket.end(); };
+    this.req.once("end", () => socket.end());
   }
 }
 

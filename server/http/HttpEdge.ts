@@ -54,9 +54,20 @@ export interface HttpExchange {
   /** Stops and resumes reading the body from the socket. */
   pause(): void;
   resume(): void;
-  /** Writes the answer; `close` closes the connection after it (a body in flight is not read). */
+  /**
+   * Writes the answer. `close`: the rest of the body is not read, and the connection
+   * closes after a short linger (CLOSE_LINGER): the answer goes out and the client's bytes
+   * still arriving are dropped, so the answer is not lost to the reset an immediate close
+   * with unread bytes sends (nginx's lingering close).
+   */
   respond(status: number, headers: ReadonlyArray<[string, string]>, body: Uint8Array, close: boolean): void;
 }
+
+/**
+ * After an answer that closes the connection, the client's bytes are read and dropped
+ * for at most this long and this many bytes, then the connection is closed whatever.
+ */
+export const CLOSE_LINGER = { ms: 1000, bytes: 64 * 1024 } as const;
 
 export interface HttpEdgeOptions {
   routes: RouteTable;
@@ -79,6 +90,13 @@ class Refusal extends Error {
 
 /** Refusals are logged at most this often per code, ms; the rest are counted in the next line. */
 const LOG_INTERVAL_MS = 1000;
+/**
+ * A refused request whose declared body is at most this is answered once that body has
+ * arrived (read and dropped), not at once with a close: closing a socket with unread
+ * bytes resets it, and the client may lose the answer with it. Anything larger, or
+ * chunked, is answered at once and closed.
+ */
+const DRAIN_MAX_BYTES = 64 * 1024;
 
 export class HttpEdge {
   /** SHA-256 of the metrics token, compared in constant time. */
@@ -98,9 +116,12 @@ export class HttpEdge {
     headers.set(PEER_ADDRESS_HEADER, exchange.peerAddress);
     const request = new ExchangeState(exchange, headers);
     exchange.onAborted(() => request.settle());
+    const route = exchange.method === "OPTIONS" ? undefined : this.options.routes.find(exchange.method, exchange.path);
+    request.startDeadline(this.options.readTimeoutMs, () => {
+      this.refuse(request, route, new Refusal(ErrorCode.REQUEST_TIMEOUT, `request body not complete within ${this.options.readTimeoutMs} ms`), "now");
+    });
 
     if (exchange.method === "OPTIONS") { this.preflight(request); return; }
-    const route = this.options.routes.find(exchange.method, exchange.path);
     try {
       if (!route) throw new Refusal(ErrorCode.UNKNOWN_ROOM, `no ${exchange.method} ${exchange.path.slice(0, 100)} here`);
       this.checkAccess(route, request);
@@ -116,23 +137,17 @@ export class HttpEdge {
   private async admit(route: HttpRoute, request: ExchangeState) {
     const { exchange } = request;
     const reader = new BodyReader(route.bodyLimit);
-    let bodyDone: Promise<Buffer | undefined> = Promise.resolve(undefined);
-    if (exchange.hasBody) {
-      const deadline = setTimeout(() => this.refuse(request, route, new Refusal(ErrorCode.REQUEST_TIMEOUT, `request body not complete within ${this.options.readTimeoutMs} ms (${reader.bytes} bytes arrived)`)), this.options.readTimeoutMs);
-      request.onSettle(() => clearTimeout(deadline));
-      bodyDone = new Promise((resolve) => {
-        // A refused or abandoned request never sees its body's end.
-        request.onSettle(() => resolve(undefined));
-        exchange.readBody((chunk) => {
-          if (request.settled) return;
-          if (!reader.push(chunk)) this.refuse(request, route, new Refusal(ErrorCode.FRAME_TOO_LARGE, `request body above ${route.bodyLimit} bytes`));
-        }, () => {
-          clearTimeout(deadline);
-          request.bodyComplete();
-          resolve(request.settled ? undefined : reader.finish());
-        });
+    const body = new Promise<Buffer | undefined>((resolve) => {
+      // A refused or abandoned request never sees its body's end.
+      request.onSettle(() => resolve(undefined));
+      if (!exchange.hasBody) { resolve(undefined); return; }
+      request.readBody({
+        chunk: (chunk) => {
+          if (!reader.push(chunk)) this.refuse(request, route, new Refusal(ErrorCode.FRAME_TOO_LARGE, `request body above ${route.bodyLimit} bytes`), "now");
+        },
+        end: () => resolve(reader.finish()),
       });
-    }
+    });
     try {
       if (route.tokenRoles) {
         // Nothing of the body is read until the token is good.
@@ -141,9 +156,9 @@ export class HttpEdge {
         if (request.settled) return;
         if (exchange.hasBody) exchange.resume();
       }
-      const body = await bodyDone;
+      const complete = await body;
       if (request.settled) return;
-      const response = await route.handle(toRequest(request, body));
+      const response = await route.handle(toRequest(request, complete));
       if (request.settled) return;
       await this.send(request, route, response);
     } catch (error) {
@@ -162,7 +177,7 @@ export class HttpEdge {
     const route = this.options.routes.find(asked.toUpperCase(), exchange.path);
     if (!route) { this.refuse(request, undefined, new Refusal(ErrorCode.UNKNOWN_ROOM, `no ${asked.slice(0, 10)} ${exchange.path.slice(0, 100)} here`)); return; }
     const cors = route.cors ? this.options.cors.headers(exchange.headers.get("origin"), route.methods, true) : {};
-    request.respond(204, Object.entries(cors), new Uint8Array(0));
+    request.respond({ status: 204, headers: Object.entries(cors), body: new Uint8Array(0) }, "drain");
   }
 
   private checkAccess(route: HttpRoute, request: ExchangeState) {
@@ -180,8 +195,10 @@ export class HttpEdge {
 
   private checkDeclaredLength(route: HttpRoute, request: ExchangeState) {
     const { exchange } = request;
-    const declared = Number(exchange.headers.get("content-length") ?? 0);
+    const declared = request.declaredLength ?? 0;
     if (declared > route.bodyLimit || (exchange.hasBody && route.bodyLimit === 0)) {
+      // Not drained: the body is what is refused.
+      request.tooLarge = true;
       throw new Refusal(ErrorCode.FRAME_TOO_LARGE, route.bodyLimit === 0 ? `${exchange.method} ${route.path} takes no body` : `request body of ${declared} bytes above ${route.bodyLimit}`);
     }
   }
@@ -203,16 +220,24 @@ export class HttpEdge {
     const headers: Array<[string, string]> = [];
     response.headers.forEach((value, key) => { if (key !== "content-length" && !key.startsWith("access-control-")) headers.push([key, value]); });
     if (route.cors) headers.push(...Object.entries(this.options.cors.headers(request.exchange.headers.get("origin"), route.methods)));
-    request.respond(response.status, headers, body);
+    request.respond({ status: response.status, headers, body }, "now");
   }
 
-  /** A coded answer, a metric and a (rate-limited) log line; closes the connection if the body was not read to its end. */
-  private refuse(request: ExchangeState, route: HttpRoute | undefined, refusal: Refusal) {
+  /**
+   * A coded answer, a metric and a (rate-limited) log line. `drain`: a small body still
+   * arriving is read (and dropped) first, so the answer is not lost to a reset; `now`:
+   * answered at once, closing the connection if the body was not read to its end.
+   */
+  private refuse(request: ExchangeState, route: HttpRoute | undefined, refusal: Refusal, when: "drain" | "now" = "drain") {
     if (request.settled) return;
     const name = errorCodeName(refusal.code);
     this.options.metrics?.errors.inc({ code: name, source: "http" });
     this.logRefusal(request, route, refusal, name);
-    request.respond(httpStatusFor(refusal.code), [["content-type", "application/json"], ["cache-control", "no-store"]], Buffer.from(codedErrorJson(refusal.code, refusal.message)));
+    request.respond({
+      status: httpStatusFor(refusal.code),
+      headers: [["content-type", "application/json"], ["cache-control", "no-store"]],
+      body: Buffer.from(codedErrorJson(refusal.code, refusal.message)),
+    }, when);
   }
 
   private logRefusal(request: ExchangeState, route: HttpRoute | undefined, refusal: Refusal, name: string) {
@@ -230,33 +255,87 @@ export class HttpEdge {
   }
 }
 
-/** One request's progress: whether it is answered (or its client gone), and whether its body was read to the end. */
+interface Answer { status: number; headers: ReadonlyArray<[string, string]>; body: Uint8Array }
+interface BodySink { chunk(chunk: Uint8Array): void; end(): void }
+
+/** One request's progress: its body's flow, whether it is answered (or its client gone), and an answer waiting for the body's end. */
 class ExchangeState {
-  /** Answered, refused or aborted: nothing more is written. */
+  /** Answered or aborted: nothing more is written. */
   settled = false;
+  /** The Content-Length the client declared, if any. */
+  readonly declaredLength?: number;
+  /** Set when the declared body itself is refused: it is never drained. */
+  tooLarge = false;
   /** Whether the body (if any) has been read to its end, so the connection may stay open. */
   private bodyRead: boolean;
+  /** Whether the exchange's body flow is attached. */
+  private flowing = false;
+  /** Where chunks go while the request is admitted; none once refused. */
+  private sink?: BodySink;
+  /** A refusal waiting for a small body's end. */
+  private deferred?: Answer;
   /** Called once when the request settles. */
   private readonly settleListeners: Array<() => void> = [];
+  /** The read deadline's timer, cleared when the body has arrived or the request settled. */
+  private deadline?: NodeJS.Timeout;
 
   constructor(readonly exchange: HttpExchange, readonly headers: Headers) {
     this.bodyRead = !exchange.hasBody;
+    const declared = exchange.headers.get("content-length");
+    if (declared !== null && /^\d{1,15}$/.test(declared.trim())) this.declaredLength = Number(declared);
   }
+
+  /** Whether a refusal is on its way (deferred or sent). */
+  get refused(): boolean { return this.deferred !== undefined || this.settled; }
 
   onSettle(listener: () => void) { this.settleListeners.push(listener); }
 
-  bodyComplete() { this.bodyRead = true; }
+  /** Calls `expired` if the body has not arrived whole within `ms` (nothing for a request without one). */
+  startDeadline(ms: number, expired: () => void) {
+    if (this.bodyRead) return;
+    this.deadline = setTimeout(expired, ms);
+  }
+
+  /** Starts the body's flow (once); chunks go to `sink` until the request is refused, then are dropped. */
+  readBody(sink: BodySink | undefined) {
+    this.sink = sink;
+    if (this.flowing || this.bodyRead) return;
+    this.flowing = true;
+    this.exchange.readBody((chunk) => {
+      if (!this.refused) this.sink?.chunk(chunk);
+    }, () => {
+      this.bodyRead = true;
+      clearTimeout(this.deadline);
+      if (this.deferred) { this.write(this.deferred); return; }
+      if (!this.settled) this.sink?.end();
+    });
+  }
+
+  /** Answers (see HttpEdge.refuse for `when`); the first answer wins, except that `now` overrides one waiting for the body. */
+  respond(answer: Answer, when: "drain" | "now") {
+    if (this.settled || (this.deferred && when === "drain")) return;
+    const small = this.declaredLength !== undefined && this.declaredLength <= DRAIN_MAX_BYTES && !this.tooLarge;
+    if (when === "drain" && !this.bodyRead && small) {
+      this.deferred = answer;
+      this.readBody(undefined);
+      this.exchange.resume();
+      return;
+    }
+    this.write(answer);
+  }
 
   settle() {
     if (this.settled) return;
     this.settled = true;
+    clearTimeout(this.deadline);
     for (const listener of this.settleListeners) listener();
   }
 
-  respond(status: number, headers: ReadonlyArray<[string, string]>, body: Uint8Array) {
-    if (this.settled || this.exchange.aborted) { this.settle(); return; }
+  private write(answer: Answer) {
+    if (this.settled) return;
     this.settle();
-    this.exchange.respond(status, headers, body, !this.bodyRead);
+    if (this.exchange.aborted) return;
+    this.exchange.respond(answer.status, answer.headers, answer.body, !this.bodyRead);
   }
 }
 

@@ -5,6 +5,7 @@
  * CORS from the allow-list only, /metrics behind its token.
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import http from "node:http";
 import { ErrorCode } from "../../proto/index.ts";
 import { PEER_ADDRESS_HEADER } from "../../server/http/peer.ts";
 import { startNode, type NodeProcess } from "../fixtures/processes.ts";
@@ -43,6 +44,29 @@ describe.each(["uws", "ws"] as const)("HTTP edge (%s transport)", (transport) =>
     expect(answer.sentWhenAnswered).toBeLessThan(6 * MIB);
     expect(answer.closed).toBe(true);
   }, 90_000);
+
+  it("answers a small body refused by its token's role once it has arrived, and serves the next request on the same connection", async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const send = (method: string, path: string, headers: Record<string, string>, body?: string) => new Promise<{ status: number; code?: number; reused: boolean }>((resolve, reject) => {
+      const request = http.request({ host: "127.0.0.1", port, method, path, headers, agent }, (response) => {
+        let text = "";
+        response.on("data", (d) => { text += d; });
+        response.on("end", () => resolve({ status: response.statusCode!, code: text.startsWith("{") ? JSON.parse(text).code : undefined, reused: request.reusedSocket }));
+      });
+      request.on("error", reject);
+      request.end(body);
+    });
+    try {
+      const visitor = await (await fetch(`${node.httpUrl}/dev/token?role=visitor`)).text();
+      const refused = await send("POST", "/expo/halls", { authorization: `Bearer ${visitor}`, "content-type": "application/json" }, JSON.stringify({ hallId: "h" }));
+      expect(refused).toMatchObject({ status: 403, code: ErrorCode.FORBIDDEN });
+      const missing = await send("POST", "/expo/halls", { "content-type": "application/json" }, "{}");
+      expect(missing).toMatchObject({ status: 401, code: ErrorCode.TOKEN_MISSING, reused: true });
+      expect(await send("GET", "/ping", {})).toMatchObject({ status: 200, reused: true });
+    } finally {
+      agent.destroy();
+    }
+  });
 
   it("refuses a chunked body past the route's limit 413 while it is still arriving, and closes", async () => {
     // /matchmake/ takes a message: limits.maxFrameBytes (64 KiB by default).

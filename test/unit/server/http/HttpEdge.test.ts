@@ -2,7 +2,7 @@
  * The edge's rules against a scripted exchange (what a transport hands it): the order of
  * token, body and handler, the peer stamp, and the close after an unread body.
  */
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { ErrorCode } from "../../../../proto/index.ts";
 import { TokenService } from "../../../../server/auth/tokens.ts";
 import { CorsPolicy } from "../../../../server/http/cors.ts";
@@ -65,8 +65,8 @@ class ScriptedExchange implements HttpExchange {
 
 const tokens = new TokenService({ secret: "unit-test-secret-for-the-http-edge-0123456789" });
 
-function edgeWith(routes: HttpRoute[], metricsToken?: string) {
-  return new HttpEdge({ routes: new RouteTable(routes), cors: new CorsPolicy(["https://app.example"], false), tokens, readTimeoutMs: 60_000, metricsToken });
+function edgeWith(routes: HttpRoute[], metricsToken?: string, readTimeoutMs = 60_000) {
+  return new HttpEdge({ routes: new RouteTable(routes), cors: new CorsPolicy(["https://app.example"], false), tokens, readTimeoutMs, metricsToken });
 }
 
 /** A row whose handler records what it was handed. */
@@ -114,6 +114,50 @@ describe("HttpEdge", () => {
     expect(answer.close).toBe(true);
     expect(exchange.events).not.toContain("chunk");
     expect(halls.seen).toHaveLength(0);
+  });
+
+  it("answers a refused small declared body once it has arrived (dropped), keeping the connection: closing on unread bytes resets it", async () => {
+    const halls = recordingRoute({ path: "/expo/halls", methods: ["POST"], bodyLimit: 1 << 20, access: "public", tokenRoles: ["host", "admin"], cors: false });
+    const exchange = new ScriptedExchange("POST", "/expo/halls", "127.0.0.1", { "content-length": "2" }, [piece("{"), piece("}")]);
+    edgeWith([halls.route]).serve(exchange);
+    const answer = await exchange.answered;
+    expect(answer.status).toBe(401);
+    expect(answer.close).toBe(false);
+    expect(exchange.events.filter((event) => event === "chunk")).toHaveLength(2);
+    expect(exchange.events.at(-1)).toBe("respond 401");
+    expect(halls.seen).toHaveLength(0);
+  });
+
+  describe("read deadline", () => {
+    afterEach(() => { vi.useRealTimers(); });
+
+    it("answers 408 and closes when the body stalls, and never cuts a handler that runs longer once the body is in", async () => {
+      vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+      let release!: () => void;
+      const slow: HttpRoute = { path: "/slow", methods: ["POST"], bodyLimit: 100, access: "public", cors: false, handle: async () => {
+        await new Promise<void>((resolve) => { release = resolve; });
+        return new Response("done");
+      } };
+      const stalled = recordingRoute({ path: "/stalled", methods: ["POST"], bodyLimit: 100, access: "public", cors: false });
+      const edge = edgeWith([slow, stalled.route], undefined, 1000);
+
+      const whole = new ScriptedExchange("POST", "/slow", "127.0.0.1", { "content-length": "2" }, [piece("ok")]);
+      edge.serve(whole);
+      await vi.waitFor(() => expect(release).toBeDefined());
+      vi.advanceTimersByTime(5000);
+      release();
+      expect((await whole.answered).status).toBe(200);
+
+      // Declares 10 bytes, sends none: the deadline answers, and closes.
+      const stuck = new ScriptedExchange("POST", "/stalled", "127.0.0.1", { "content-length": "10" }, []);
+      (stuck as unknown as { flowSoon(): void }).flowSoon = () => {};
+      edge.serve(stuck);
+      vi.advanceTimersByTime(1000);
+      const answer = await stuck.answered;
+      expect(answer.status).toBe(408);
+      expect(answer.body.code).toBe(ErrorCode.REQUEST_TIMEOUT);
+      expect(answer.close).toBe(true);
+    });
   });
 
   it("refuses a token of another role 403 before the body, and reads it after a good one", async () => {
