@@ -10,12 +10,14 @@ import { transportBench } from "./transport.ts";
 import { credentialsBench } from "./credentials.ts";
 import { controlBench } from "./control.ts";
 import { expoBench } from "./expo.ts";
+import { httpBodyBench } from "./http-body.ts";
 
 const benches: Record<string, BenchDefinition> = {
   transport: transportBench,
   credentials: credentialsBench,
   control: controlBench,
   expo: expoBench,
+  "http-body": httpBodyBench,
 };
 
 const timeoutFlag = z.coerce.number().positive().optional();

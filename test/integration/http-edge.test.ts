@@ -6,6 +6,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import http from "node:http";
+import net from "node:net";
 import { ErrorCode } from "../../proto/index.ts";
 import { PEER_ADDRESS_HEADER } from "../../server/http/peer.ts";
 import { startNode, type NodeProcess } from "../fixtures/processes.ts";
@@ -92,6 +93,24 @@ describe.each(["uws", "ws"] as const)("HTTP edge (%s transport)", (transport) =>
     expect(answer.body.code).toBe(ErrorCode.REQUEST_TIMEOUT);
     expect(answer.closed).toBe(true);
   }, 30_000);
+
+  it("lets clients walk away mid-body, mid-token-check and mid-answer without harm to anyone else", async () => {
+    const walkAway = (head: string, bytes: number) => new Promise<void>((resolve) => {
+      const socket = net.connect(port, "127.0.0.1", () => {
+        socket.write(head);
+        socket.write(Buffer.alloc(bytes, 0x61), () => { socket.destroy(); resolve(); });
+      });
+      socket.on("error", () => resolve());
+    });
+    await Promise.all([
+      walkAway("POST /matchmake/joinOrCreate/lobby HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n", 10),
+      walkAway("POST /expo/halls HTTP/1.1\r\nhost: x\r\nauthorization: Bearer not.a.token\r\ncontent-length: 100000\r\n\r\n", 100),
+      walkAway("POST /matchmake/joinOrCreate/lobby HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n", 0),
+    ]);
+    const health = await fetch(`${node.httpUrl}/healthz`);
+    expect(health.status).toBe(200);
+    expect(node.child.exitCode).toBeNull();
+  });
 
   it("still serves a whole small body, and other clients, after those refusals", async () => {
     const response = await fetch(`${node.httpUrl}/matchmake/joinOrCreate/no_such_type`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
