@@ -86,7 +86,7 @@ export class ClusterMatchmaker {
       }
       if (!methods.has(method)) throw new ServerError(ErrorCode.MATCHMAKE_NO_HANDLER, `unknown matchmaking method "${method}"`);
       if (!ROOM_ID_PATTERN.test(roomName)) throw new ServerError(ErrorCode.UNKNOWN_ROOM, `invalid room name "${roomName.slice(0, 80)}"`);
-      const options = await readOptions(request, this.context.config.limits.maxFrameBytes);
+      const options = await readOptions(request);
       const reservation = await this.route(method, roomName, options, request.headers);
       this.context.metrics.matchmake.inc({ method, outcome: "ok" });
       return jsonResponse(200, reservation);
@@ -234,12 +234,9 @@ function normaliseCode(error: unknown): number {
   return typeof code === "number" && code > 0 ? code : ErrorCode.INTERNAL;
 }
 
-async function readOptions(request: Request, maxBytes: number): Promise<Record<string, any>> {
-  if (Number(request.headers.get("content-length") ?? 0) > maxBytes) {
-    throw new ServerError(ErrorCode.FRAME_TOO_LARGE, `request body above ${maxBytes} bytes`);
-  }
+/** The join options; the HTTP edge has bounded the body by its row (server/http/routes.ts). */
+async function readOptions(request: Request): Promise<Record<string, any>> {
   const text = await request.text();
-  if (text.length > maxBytes) throw new ServerError(ErrorCode.FRAME_TOO_LARGE, `request body above ${maxBytes} bytes`);
   if (!text) return {};
   let parsed: unknown;
   try { parsed = JSON.parse(text); } catch {
