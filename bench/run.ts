@@ -11,6 +11,7 @@ import { credentialsBench } from "./credentials.ts";
 import { controlBench } from "./control.ts";
 import { expoBench } from "./expo.ts";
 import { connectionsBench } from "./connections.ts";
+import { httpBodyBench } from "./http-body.ts";
 
 const benches: Record<string, BenchDefinition> = {
   transport: transportBench,
@@ -18,6 +19,7 @@ const benches: Record<string, BenchDefinition> = {
   control: controlBench,
   expo: expoBench,
   connections: connectionsBench,
+  "http-body": httpBodyBench,
 };
 
 const timeoutFlag = z.coerce.number().positive().optional();

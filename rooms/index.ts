@@ -11,7 +11,7 @@ import { LobbyRoom } from "./lobby/LobbyRoom.ts";
 import { SessionRoom } from "./session/SessionRoom.ts";
 import { TeleopRoom } from "./teleop/TeleopRoom.ts";
 import { ExpoRoom } from "./expo/ExpoRoom.ts";
-import { HALL_LAYOUT_MAX_BYTES, handleExpoRequest, openHall } from "./expo/HallAdmin.ts";
+import { HALL_ADMIN_ROUTES, handleExpoRequest, openHall } from "./expo/HallAdmin.ts";
 import { loadHallLayout } from "./expo/HallLayout.ts";
 
 export const lobbyModule: RoomModule = { name: "lobby", rooms: { lobby: LobbyRoom } };
@@ -23,7 +23,7 @@ export const teleopModule: RoomModule = { name: "teleop", rooms: { teleop: Teleo
 export const expoModule: RoomModule = {
   name: "expo",
   rooms: { expo: ExpoRoom },
-  http: { prefix: "/expo/", handle: handleExpoRequest, bodyLimits: { "/expo/halls": HALL_LAYOUT_MAX_BYTES } },
+  http: { routes: HALL_ADMIN_ROUTES, handle: handleExpoRequest },
   // `--expo-hall-file`: the hall a node opens at start.
   async started(context) {
     const file = context.config.expo.hallFile;

@@ -32,6 +32,9 @@ import { DeviceGateway } from "./gateway/DeviceGateway.ts";
 import { DeviceCredentials } from "./auth/DeviceCredentials.ts";
 import { nodeRoutes } from "./http/routes.ts";
 import { gatewayScheme, httpScheme, listenerTls } from "./tls.ts";
+import { HttpEdge } from "./http/HttpEdge.ts";
+import { RouteTable } from "./http/RouteTable.ts";
+import { CorsPolicy } from "./http/cors.ts";
 import type { RoomModule } from "./RoomModule.ts";
 
 export class RegionNode {
@@ -114,9 +117,8 @@ export class RegionNode {
     const topology = config.regionsFile ? RegionTopology.fromFile(config.regionsFile) : undefined;
 
     const backends = await createBackends(config, logger, metrics);
-    const bodyLimits = Object.assign({}, ...modules.map((module) => module.http?.bodyLimits ?? {}));
     const tls = listenerTls(config);
-    const bound = await bindTransport(config.transport, config.host, config.port, config.limits.maxFrameBytes, bodyLimits, tls.client)
+    const bound = await bindTransport(config.transport, config.host, config.port, config.limits.maxFrameBytes, tls.client)
       .catch((error) => { backends.abandon(); throw error; });
     const publicAddress = config.publicAddress ?? `${config.host}:${bound.port}`;
 
@@ -177,7 +179,12 @@ export class RegionNode {
     node = new RegionNode(config, bound.port, publicAddress, server, backends, { logger, metrics, tokens, loopDelay, gateway, devices, context });
 
     node.stopServingDeviceRequests = await serveDeviceRequests({ presence: backends.presence, gateway, directory: backends.directory, nodeId: config.nodeId, clusterName: config.clusterName, logger: logger.child({ component: "gateway" }) });
-    server.router = nodeRoutes(node, clusterMatchmaker, modules) as unknown as Server["router"];
+    bound.transport.serveHttp(new HttpEdge({
+      routes: new RouteTable(nodeRoutes(node, clusterMatchmaker, modules)),
+      cors: new CorsPolicy(config.http.corsOrigins, config.devMode),
+      tokens, readTimeoutMs: config.http.readTimeoutMs, metricsToken: config.http.metricsToken,
+      logger: logger.child({ component: "http" }), metrics,
+    }));
     await server.listen(bound.port, config.host);
     await node.heartbeat();
     node.heartbeatTimer = setInterval(() => void node!.heartbeat(), config.cluster.heartbeatMs);

@@ -8,12 +8,13 @@
  *   export const expoModule: RoomModule = {
  *     name: "expo",
  *     rooms: { expo: ExpoRoom },
- *     http: { prefix: "/expo/", handle: handleExpoRequest, bodyLimits: { "/expo/halls": HALL_LAYOUT_MAX_BYTES } },
+ *     http: { routes: HALL_ADMIN_ROUTES, handle: handleExpoRequest },
  *     started: async (context) => { if (context.config.expo.hallFile) await openHall(context, …); },
  *   };
  */
 import type { Room } from "@colyseus/core";
 import type { NodeContext } from "./context.ts";
+import type { RouteRule } from "./http/RouteTable.ts";
 
 export interface RoomModule {
   /** For logs: "expo", "teleop". */
@@ -21,10 +22,11 @@ export interface RoomModule {
   /** Room types by matchmaking name. */
   rooms: Record<string, new () => Room>;
   /**
-   * HTTP requests whose path starts with `prefix` go to `handle`. `bodyLimits` raises the
-   * request-body bound (the frame limit) for some exact paths: a document, not a message.
+   * The module's rows of the node's route table (server/http/RouteTable.ts: path or
+   * prefix, methods, body limit, token roles, CORS), all answered by `handle` once the
+   * edge has admitted the request.
    */
-  http?: { prefix: string; handle(context: NodeContext, request: Request): Promise<Response>; bodyLimits?: Readonly<Record<string, number>> };
+  http?: { routes: readonly RouteRule[]; handle(context: NodeContext, request: Request): Promise<Response> };
   /** Runs once the node listens; a rejection stops the node and fails its start. */
   started?(context: NodeContext): Promise<void>;
 }

@@ -76,10 +76,6 @@ export const configSchema = z.object({
     /** Event-loop lag above which the node counts as overloaded. */
     maxEventLoopLagMs: z.number().min(1),
   }),
-  http: z.object({
-    /** Addresses of the reverse proxies in front of the node: only from these is `X-Forwarded-For` believed (per-address limits). */
-    trustedProxies: z.array(z.string().refine((address) => isIP(address) !== 0, "an IP address")).max(100),
-  }),
   cluster: z.object({
     /** How often the node refreshes its registry entry. */
     heartbeatMs: z.number().int().min(50),
@@ -102,6 +98,21 @@ export const configSchema = z.object({
     keyFile: z.string().min(1).optional(),
     /** PEM CA certificates that other nodes' certificates chain to (node-to-node calls). Default: the system's. */
     caFile: z.string().min(1).optional(),
+  }),
+  /** The HTTP edge of the client port (server/http/HttpEdge.ts). */
+  http: z.object({
+    /**
+     * Web origins (`https://app.example`) allowed to read the public routes from a browser
+     * (CORS); `*` allows any origin, without credentials. Empty: none, or in dev mode the
+     * loopback origins (`http://localhost:PORT`, `http://127.0.0.1:PORT`, `http://[::1]:PORT`).
+     */
+    corsOrigins: z.array(z.string().regex(/^(\*|https?:\/\/[^\s/]+)$/, "an origin such as https://app.example (scheme, host and port; no path), or *")).max(100),
+    /** A request body must have arrived whole this long after its headers, or it is refused 408 and the connection closed, ms. */
+    readTimeoutMs: z.number().int().min(100).max(600_000),
+    /** Bearer token of `GET /metrics`. Unset: /metrics answers loopback peers only. */
+    metricsToken: z.string().min(32, "at least 32 characters").optional(),
+    /** Addresses of the reverse proxies in front of the node: only from these is `X-Forwarded-For` believed (per-address limits). */
+    trustedProxies: z.array(z.string().refine((address) => isIP(address) !== 0, "an IP address")).max(100),
   }),
   /** The device gateway: where edge adapters connect (its own uWS listener). */
   gateway: z.object({
@@ -215,9 +226,6 @@ export const defaults: ConfigInput = {
     maxRooms: 2_000,
     maxEventLoopLagMs: 200,
   },
-  http: {
-    trustedProxies: [],
-  },
   cluster: {
     heartbeatMs: 1000,
     nodeTtlMs: 3000,
@@ -225,6 +233,12 @@ export const defaults: ConfigInput = {
   },
   drainTimeoutMs: 10_000,
   tls: {},
+  http: {
+    corsOrigins: [],
+    // Under uWS's own 10 s idle timeout, so a stalled upload is told 408 before uWS drops it.
+    readTimeoutMs: 8000,
+    trustedProxies: [],
+  },
   gateway: {
     port: 2568,
     helloTimeoutMs: 5000,
@@ -321,6 +335,9 @@ setting("drainTimeoutMs", "int", "SIGTERM drain bound");
 setting("tls.certFile", "string", "PEM certificate chain of the client listener (https/wss); and the gateway's unless it has its own");
 setting("tls.keyFile", "string", "PEM private key of tls.certFile");
 setting("tls.caFile", "string", "PEM CA that node-to-node calls trust (default: the system's)");
+setting("http.corsOrigins", "list", "web origins allowed to read the public routes (CORS), comma-separated");
+setting("http.readTimeoutMs", "int", "a request body must arrive within this, ms (else 408)");
+setting("http.metricsToken", "string", "bearer token of GET /metrics (unset: loopback peers only)");
 setting("gateway.port", "int", "device gateway listen port (0 = any free port)");
 setting("gateway.publicAddress", "string", "host:port adapters use to reach the gateway");
 setting("gateway.helloTimeoutMs", "int", "time an adapter has to prove its credential");

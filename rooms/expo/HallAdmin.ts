@@ -16,12 +16,13 @@
 import { matchMaker, ServerError } from "@colyseus/core";
 import { ErrorCode, errorCodeName } from "../../proto/index.ts";
 import { HALL_ID_PATTERN } from "../../proto/ids.ts";
-import { authority, type TokenClaims } from "../../server/auth/tokens.ts";
+import { authority, type Role, type TokenClaims } from "../../server/auth/tokens.ts";
 import { authorizeRole, authorizeScope } from "../../server/auth/roomAccess.ts";
 import type { NodeContext } from "../../server/context.ts";
 import { hasCapacity, loadScore } from "../../server/cluster/RegionSelector.ts";
 import { placeOnProcess } from "../../server/cluster/ClusterMatchmaker.ts";
 import { bearerToken, codedErrorResponse, jsonResponse } from "../../server/http/responses.ts";
+import type { RouteRule } from "../../server/http/RouteTable.ts";
 import { LayoutError, parseHallLayout, type HallLayout } from "./HallLayout.ts";
 import { zoneRoomId } from "./ZoneGeometry.ts";
 import { analyticsCsv, heatmapProblem, type AnalyticsReport } from "./Analytics.ts";
@@ -32,6 +33,18 @@ import { hallKey } from "./HallChannels.ts";
 
 /** Largest hall layout POST /expo/halls accepts: a layout is a document, not a message. */
 export const HALL_LAYOUT_MAX_BYTES = 4 * 1024 * 1024;
+
+/** Who may open and close halls and read their analytics. */
+const HALL_ADMIN_ROLES: readonly Role[] = ["admin", ...(expoAccess.admin ?? [])]; // admin may do anything (roomAccess.authorizeRole)
+
+/**
+ * The node's route-table rows of hall administration: a host token checked before any
+ * body is read, the layout's own body limit, and no CORS (admin routes).
+ */
+export const HALL_ADMIN_ROUTES: readonly RouteRule[] = [
+  { path: "/expo/halls", methods: ["POST"], bodyLimit: HALL_LAYOUT_MAX_BYTES, access: "public", tokenRoles: HALL_ADMIN_ROLES, cors: false },
+  { path: "/expo/halls/", methods: ["GET", "DELETE"], bodyLimit: 0, access: "public", tokenRoles: HALL_ADMIN_ROLES, cors: false },
+];
 
 export interface OpenedHall {
   hallId: string;
@@ -135,10 +148,8 @@ export async function handleExpoRequest(context: NodeContext, request: Request):
     const host = await requireHost(request);
     const authorizeHall = (hallId: string) => authorizeScope(host, [hallId], `hall "${hallId}"`);
     if (request.method === "POST" && url.pathname === "/expo/halls") {
-      // The uWS transport refuses larger bodies before they are read; the ws one does not.
-      if (Number(request.headers.get("content-length") ?? 0) > HALL_LAYOUT_MAX_BYTES) throw new ServerError(ErrorCode.FRAME_TOO_LARGE, `layout above ${HALL_LAYOUT_MAX_BYTES} bytes`);
+      // The edge has read the body within HALL_LAYOUT_MAX_BYTES (its row above).
       const text = await request.text();
-      if (text.length > HALL_LAYOUT_MAX_BYTES) throw new ServerError(ErrorCode.FRAME_TOO_LARGE, `layout above ${HALL_LAYOUT_MAX_BYTES} bytes`);
       let body: unknown;
       try { body = JSON.parse(text); } catch (error) {
         throw new LayoutError("request body", [`not JSON: ${(error as Error).message}`]);

@@ -100,7 +100,7 @@ export class ClusterMatchmaker {
       // A reconnection's credential is its reconnection token: the access token may have expired meanwhile.
       const claims = method === "reconnect" ? undefined : await authority().verify(bearerToken(request.headers.get("authorization")));
       if (claims && !this.bySubject.take(claims.sub)) throw this.rateLimited(`for subject "${claims.sub.slice(0, 64)}"`);
-      const options = await readOptions(request, this.context.config.limits.maxFrameBytes);
+      const options = await readOptions(request);
       const reservation = await this.route(method, roomName, options, request.headers, { claims, address });
       this.context.metrics.matchmake.inc({ method, outcome: "ok" });
       return jsonResponse(200, reservation);
@@ -277,12 +277,9 @@ function normaliseCode(error: unknown): number {
   return typeof code === "number" && code > 0 ? code : ErrorCode.INTERNAL;
 }
 
-async function readOptions(request: Request, maxBytes: number): Promise<Record<string, any>> {
-  if (Number(request.headers.get("content-length") ?? 0) > maxBytes) {
-    throw new ServerError(ErrorCode.FRAME_TOO_LARGE, `request body above ${maxBytes} bytes`);
-  }
+/** The join options; the HTTP edge has bounded the body by its row (server/http/routes.ts). */
+async function readOptions(request: Request): Promise<Record<string, any>> {
   const text = await request.text();
-  if (text.length > maxBytes) throw new ServerError(ErrorCode.FRAME_TOO_LARGE, `request body above ${maxBytes} bytes`);
   if (!text) return {};
   let parsed: unknown;
   try { parsed = JSON.parse(text); } catch {

@@ -55,6 +55,7 @@ import { trySend } from "../../common/trySend.ts";
 import { profileProblem } from "../../proto/deviceProfile.ts";
 import { DEVICE_ID_TEXT, isDeviceId } from "../../proto/ids.ts";
 import { ChannelSeal, NONCE_PATTERN, proveGateway, SEAL_REFUSAL_TEXT, type SealRefusal } from "../../proto/deviceAuth.ts";
+import { listenExclusive, listenPort } from "../listen.ts";
 
 export interface DeviceGatewayOptions {
   host: string;
@@ -175,12 +176,9 @@ export class DeviceGateway {
       close: (ws, code) => gateway!.closed(ws, code),
     });
     app.any("/*", (res) => { res.writeStatus("404 Not Found").end("device gateway: connect a WebSocket to /device"); });
-    const { socket, port } = await new Promise<{ socket: uWS.us_listen_socket; port: number }>((resolve, reject) => {
-      app.listen(options.host, options.port, (listenSocket) => {
-        if (!listenSocket) { reject(new Error(`device gateway cannot listen on ${options.host}:${options.port} (address in use or not available)`)); return; }
-        resolve({ socket: listenSocket, port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket) });
-      });
-    });
+    // Exclusive: a gateway port another process holds fails the start instead of sharing it.
+    const socket = await listenExclusive(app, options.host, options.port, "device gateway");
+    const port = listenPort(socket);
     gateway = new DeviceGateway(options, app, socket, port);
     options.logger.info({ port, tls: Boolean(options.tls) }, `device gateway listening on ${options.tls ? "wss" : "ws"}://${options.host}:${port}/device`);
     return gateway;

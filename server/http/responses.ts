@@ -24,6 +24,7 @@ export function httpStatusFor(code: number): number {
     case ErrorCode.RATE_LIMITED: return 429;
     case ErrorCode.NODE_DRAINING: case ErrorCode.OVERLOADED: case ErrorCode.REGION_UNAVAILABLE: return 503;
     case ErrorCode.FRAME_TOO_LARGE: return 413;
+    case ErrorCode.REQUEST_TIMEOUT: return 408;
     case ErrorCode.BAD_FRAME: case ErrorCode.WRONG_TYPE: case ErrorCode.MALFORMED_PROTOBUF: case ErrorCode.LAYOUT_INVALID:
       return 400;
     default: return 500;
@@ -40,7 +41,12 @@ export function jsonResponse(status: number, body: unknown): Response {
 
 /** A refusal: `{code, error: "[code NAME] message", ...extra}` with the code's HTTP status. */
 export function codedErrorResponse(code: number, message: string, extra: Record<string, unknown> = {}): Response {
-  return jsonResponse(httpStatusFor(code), { code, error: `[${code} ${errorCodeName(code)}] ${message}`, ...extra });
+  return textResponse(httpStatusFor(code), codedErrorJson(code, message, extra), "application/json");
+}
+
+/** The JSON text of a refusal, for the edge that writes it without a Response. */
+export function codedErrorJson(code: number, message: string, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({ code, error: `[${code} ${errorCodeName(code)}] ${message}`, ...extra });
 }
 
 /** The token of an `Authorization: Bearer …` header, or undefined. */

@@ -12,15 +12,18 @@ describe.each(["uws", "ws"] as const)("embedded region node (%s transport)", (tr
   beforeAll(async () => { node = await startNode({ regionId: "jp-tokyo", transport }); });
   afterAll(async () => { await node?.stop(); });
 
-  it("serves /healthz, /ping with CORS, and /metrics", async () => {
+  it("serves /healthz, /ping with CORS for loopback origins, and /metrics to loopback peers", async () => {
     const health = await fetch(`${node.httpUrl}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({ status: "ok", regionId: "jp-tokyo", nodeId: node.nodeId });
 
-    const ping = await fetch(`${node.httpUrl}/ping`, { headers: { origin: "http://example.test" } });
+    // Dev mode with no http.corsOrigins: a local dev server's page may read it, another site's may not.
+    const ping = await fetch(`${node.httpUrl}/ping`, { headers: { origin: "http://localhost:5173" } });
     expect(ping.status).toBe(200);
     expect(await ping.text()).toBe("pong");
-    expect(ping.headers.get("access-control-allow-origin")).toBe("http://example.test");
+    expect(ping.headers.get("access-control-allow-origin")).toBe("http://localhost:5173");
+    const elsewhere = await fetch(`${node.httpUrl}/ping`, { headers: { origin: "http://example.test" } });
+    expect(elsewhere.headers.get("access-control-allow-origin")).toBeNull();
     expect(ping.headers.get("x-tsunagi-region")).toBe("jp-tokyo");
 
     const metrics = await (await fetch(`${node.httpUrl}/metrics`)).text();

@@ -105,4 +105,12 @@ describe("loadConfig", () => {
     expect(loadConfig({ env: {} }).tokenMaxAgeSeconds).toBe(86_400);
     expect(loadConfig({ env: { TSUNAGI_TOKEN_MAX_AGE_SECONDS: "600" } }).tokenMaxAgeSeconds).toBe(600);
   });
+
+  it("reads http.corsOrigins as a comma-separated list and refuses what is not an origin", () => {
+    const config = loadConfig({ env: { TSUNAGI_HTTP_CORS_ORIGINS: "https://app.example, http://localhost:5173" } });
+    expect(config.http.corsOrigins).toEqual(["https://app.example", "http://localhost:5173"]);
+    expect(loadConfig({ env: {} }).http).toMatchObject({ corsOrigins: [], readTimeoutMs: 8000 });
+    expect(() => loadConfig({ env: {}, argv: ["--http-cors-origins", "https://app.example/path"] })).toThrow(/http\.corsOrigins/);
+    expect(() => loadConfig({ env: {}, argv: ["--http-metrics-token", "short"] })).toThrow(/http\.metricsToken/);
+  });
 });
