@@ -63,7 +63,7 @@ class ScriptedExchange implements HttpExchange {
   }
 }
 
-const tokens = new TokenService({ secret: "unit-test-secret-for-the-http-edge-0123456789" });
+const tokens = new TokenService({ key: Buffer.from("unit-test-key-for-the-http-edge-0123456789"), audience: "http-edge-test" });
 
 function edgeWith(routes: HttpRoute[], metricsToken?: string, readTimeoutMs = 60_000) {
   return new HttpEdge({ routes: new RouteTable(routes), cors: new CorsPolicy(["https://app.example"], false), tokens, readTimeoutMs, metricsToken });
