@@ -115,6 +115,7 @@ export class RegionNode {
       credentials: devices, tokens, logger: logger.child({ component: "gateway" }), metrics,
       maxFrameBytes: config.limits.maxFrameBytes, maxMessagesPerSecond: config.gateway.maxMessagesPerSecond,
       helloTimeoutMs: config.gateway.helloTimeoutMs, revalidateMs: config.gateway.revalidateMs,
+      defaultLatencyBudgetMs: config.teleop.defaultLatencyBudgetMs,
     }).catch((error) => {
       bound.transport.shutdown();
       backends.abandon();

@@ -92,6 +92,8 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   private estops!: EmergencyStop;
   /** The room's devices, in the order they were given. */
   private deviceIds: string[] = [];
+  /** The LeaseState the last lease change announced, for the reply to the LeaseRequest that made it. */
+  private lastLeaseChange: tsunagi.v1.ILeaseState | undefined;
 
   /**
    * Any of the room's roles may join. Only a supervisor (or admin) may create one: the
@@ -144,7 +146,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
       demoted: (demotion) => this.demote(demotion),
     });
     this.estops = new EmergencyStop({
-      slots: this.slots, now: Date.now, broadcast: (envelope) => this.broadcastEnvelope(envelope), roomId: this.roomId,
+      slots: this.slots, now: Date.now, broadcast: (envelope, except) => this.broadcastEnvelope(envelope, except), roomId: this.roomId,
       latched: (deviceId, { by, reason, source, first }) => {
         context.metrics.estops.inc({ source });
         if (first) context.logger.warn({ roomId: this.roomId, deviceId, by, reason }, `e-stop latched on ${deviceId}`);
@@ -245,6 +247,8 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
         this.broadcastEnvelope({ correlationId: 0, deviceProfile: profile });
         slot.resetAllowance(profile);
       },
+      // No profile to check commands against (they are refused DEVICE_OFFLINE): when in doubt, stop.
+      onProfileRefused: () => { if (slot.lease.holder) slot.revoke("profile-refused"); },
       onTelemetry: (telemetry) => slot.newTelemetry(telemetry),
       onDeviceEStop: (estop) => this.estops.deviceRaised(slot, estop),
       onClosed: (reason) => {
@@ -281,6 +285,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
       this.latency.leaseChanged(deviceId);
       slot.leaseChanged(Date.now());
       const state = slot.leaseState(ended, cause);
+      this.lastLeaseChange = state;
       slot.link?.sendLeaseState(state);
       this.broadcastEnvelope({ correlationId: 0, leaseState: state });
       this.audit.record(`lease.${event}`, { deviceId, ...data });
@@ -305,9 +310,11 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     const slot = this.slotFor(client, request.deviceId, envelope.correlationId);
     const sender = slot && this.leaseParty(client.sessionId);
     if (!slot || !sender) return;
+    this.lastLeaseChange = undefined;
     const outcome = answerLeaseRequest(slot.lease, request, sender, this.leaseParty(request.toSessionId), Date.now());
+    // The reply is the change as announced (a RELEASE's with the lease it ended and why), or the state when nothing changed.
     if ("refused" in outcome) this.reject(client, outcome.refused.code, outcome.refused.message, envelope.correlationId);
-    else this.sendEnvelope(client, { correlationId: envelope.correlationId, leaseState: slot.leaseState() });
+    else this.sendEnvelope(client, { correlationId: envelope.correlationId, leaseState: this.lastLeaseChange ?? slot.leaseState() });
   }
 
   /** A participant as the lease rules see them, demotion included; undefined for a session not in the room. */
@@ -480,8 +487,10 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     this.broadcastEnvelope({ correlationId: 0, leaseState: slot.leaseState() });
   }
 
-  private broadcastEnvelope(envelope: tsunagi.v1.IEnvelope) {
-    this.broadcastBytes(ENVELOPE_MESSAGE_TYPE, encodeEnvelope(envelope, TRUSTED), {});
+  /** To every participant but `exceptSessionId` (a sender that gets its reply instead). */
+  private broadcastEnvelope(envelope: tsunagi.v1.IEnvelope, exceptSessionId?: string) {
+    const except = exceptSessionId === undefined ? undefined : this.participants.get(exceptSessionId)?.client;
+    this.broadcastBytes(ENVELOPE_MESSAGE_TYPE, encodeEnvelope(envelope, TRUSTED), except ? { except } : {});
   }
 }
 

@@ -28,16 +28,17 @@
  *   await gateway.close();
  */
 import uWS from "uWebSockets.js";
-import { DeviceCloseCode, ErrorCode, decodeEnvelope, isStopEnvelope, encodeEnvelope, errorEnvelope, errorCodeName, ProtocolError, tsunagi, type Envelope } from "../../proto/index.ts";
+import { DeviceCloseCode, ErrorCode, decodeEnvelope, decodeStopEnvelope, encodeEnvelope, errorEnvelope, errorCodeName, ProtocolError, tsunagi, type Envelope } from "../../proto/index.ts";
 import { DeviceCredentialError, type DeviceCredentials, type DeviceRecord } from "../auth/DeviceCredentials.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import type { Logger } from "../observability/logging.ts";
 import type { NodeMetrics } from "../observability/metrics.ts";
 import { DeviceLink } from "./DeviceLink.ts";
 import { SafeEmitter } from "../../common/SafeEmitter.ts";
-import { FloodWindow } from "../../common/FloodWindow.ts";
+import { FloodWindow, STOP_FRAMES_PER_SECOND } from "../../common/FloodWindow.ts";
 import { trySend } from "../../common/trySend.ts";
-import { profileProblem } from "../../proto/deviceProfile.ts";
+import { enrolledClassProblem, profileProblem } from "../../proto/deviceProfile.ts";
+import { LogThrottle } from "../../common/LogThrottle.ts";
 import { DEVICE_ID_TEXT, isDeviceId } from "../../proto/ids.ts";
 
 export interface DeviceGatewayOptions {
@@ -55,6 +56,8 @@ export interface DeviceGatewayOptions {
   maxMessagesPerSecond: number;
   /** Time an adapter has to send a valid DeviceHello. */
   helloTimeoutMs: number;
+  /** The latency budget when a profile leaves it 0 (teleop.defaultLatencyBudgetMs), ms: told in the welcome. */
+  defaultLatencyBudgetMs: number;
   /**
    * How often online devices' credentials are checked again, ms: a device revoked (or
    * re-enrolled, which rotates its secret) while connected is cut off within this.
@@ -76,6 +79,12 @@ interface Connection {
   remote: string;
   /** The connection's frames per second, for the rate limit. */
   flood: FloodWindow;
+  /** The device's e-stops past the rate limit (STOP_FRAMES_PER_SECOND); made on the first. */
+  stopBudget?: FloodWindow;
+  /** The class the device was enrolled as; its profile must say the same. */
+  enrolledClass?: string;
+  /** Bounds the log lines of this connection's refusals, per code; made on the first. */
+  logThrottle?: LogThrottle;
 }
 
 type Socket = uWS.WebSocket<Connection>;
@@ -265,6 +274,7 @@ export class DeviceGateway {
     clearTimeout(connection.helloTimer);
     connection.state = "online";
     connection.credential = { mode: hello.credential === "token" ? "token" : "signed-challenge", version: record.version };
+    connection.enrolledClass = record.deviceClass;
     const link = new DeviceLink({
       deviceId, adapterVersion: hello.adapterVersion, driver: hello.driver, now: this.now,
       socket: {
@@ -282,7 +292,7 @@ export class DeviceGateway {
     }
     link.write({
       correlationId,
-      deviceWelcome: { deviceId, regionId: this.options.regionId, nodeId: this.options.nodeId, serverTimeMs: this.now() },
+      deviceWelcome: { deviceId, regionId: this.options.regionId, nodeId: this.options.nodeId, serverTimeMs: this.now(), defaultLatencyBudgetMs: this.options.defaultLatencyBudgetMs },
     });
     // Nothing may move until a room announces a lease.
     link.sendLeaseState({ deviceId, leaseId: "", online: true, cause: "connected" });
@@ -350,15 +360,17 @@ export class DeviceGateway {
   private dispatch(ws: Socket, link: DeviceLink, envelope: Envelope) {
     const correlationId = Number(envelope.correlationId);
     switch (envelope.body) {
+      // An answer must echo its command's (or action's) correlation id: one that matches
+      // nothing is dropped, and the adapter told, counted and logged (its operator sees no ack).
       case "commandAck": {
         if (!link.receiveAck(correlationId, envelope.commandAck as tsunagi.v1.CommandAck)) {
-          this.options.metrics.errors.inc({ code: "UNMATCHED_ACK", source: "gateway" });
+          this.report(ws, ErrorCode.UNMATCHED_ACK, `CommandAck with correlation id ${correlationId} (seq ${String(envelope.commandAck!.seq)}) answers no command awaiting an ack: echo the forwarded command's correlation id; dropped`, correlationId);
         }
         return;
       }
       case "actionResult": {
         if (!link.receiveActionResult(correlationId, envelope.actionResult as tsunagi.v1.ActionResult)) {
-          this.options.metrics.errors.inc({ code: "UNMATCHED_ACK", source: "gateway" });
+          this.report(ws, ErrorCode.UNMATCHED_ACK, `ActionResult with correlation id ${correlationId} answers no action awaiting a result: echo the forwarded action's correlation id; dropped`, correlationId);
         }
         return;
       }
@@ -376,7 +388,13 @@ export class DeviceGateway {
       case "deviceProfile": {
         const profile = envelope.deviceProfile as tsunagi.v1.DeviceProfile;
         const problem = profileProblem(profile, link.deviceId);
-        if (problem) { this.report(ws, ErrorCode.WRONG_TYPE, `device profile refused: ${problem}`, correlationId); return; }
+        const classProblem = problem ? undefined : enrolledClassProblem(profile, ws.getUserData().enrolledClass ?? "");
+        if (problem || classProblem) {
+          // No profile to drive by until a valid one arrives: the room ends the lease, refuses commands.
+          link.refuseProfile(problem ?? classProblem!);
+          this.report(ws, problem ? ErrorCode.WRONG_TYPE : ErrorCode.FORBIDDEN, `device profile refused: ${problem ?? classProblem}`, correlationId);
+          return;
+        }
         link.receiveProfile(profile);
         this.options.logger.info({ deviceId: link.deviceId, axes: profile.axes.map((a) => a.name), watchdogMs: profile.watchdogWindowMs }, `device ${link.deviceId} profile received`);
         return;
@@ -405,9 +423,17 @@ export class DeviceGateway {
 
   // --- errors and limits -------------------------------------------------------------
 
-  /** Whether a frame is within the connection's rate; an e-stop always is (stopping is always allowed). */
+  /**
+   * Whether a frame is within the connection's rate. Past it, a welcomed device's EStop
+   * still is (stopping is always allowed), within its own small budget; only a frame that
+   * decodes as an EStop counts, not one that merely starts like one.
+   */
   private withinRate(ws: Socket, connection: Connection, bytes: Uint8Array): boolean {
-    if (connection.flood.admit() || isStopEnvelope(bytes)) return true;
+    if (connection.flood.admit()) return true;
+    if (connection.state === "online" && decodeStopEnvelope(bytes, this.options.maxFrameBytes)?.body === "estop") {
+      connection.stopBudget ??= new FloodWindow(STOP_FRAMES_PER_SECOND, this.now);
+      if (connection.stopBudget.admit()) return true;
+    }
     if (connection.flood.drop() === "tell") {
       this.report(ws, ErrorCode.RATE_LIMITED, `more than ${this.options.maxMessagesPerSecond} frames per second; excess dropped`, 0);
     } else {
@@ -416,11 +442,15 @@ export class DeviceGateway {
     return false;
   }
 
-  /** A coded error to the adapter; the connection stays. */
+  /** A coded error to the adapter, counted, and logged at most once a second per connection and code; the connection stays. */
   private report(ws: Socket, code: number, message: string, correlationId: number) {
     const connection = ws.getUserData();
     this.options.metrics.errors.inc({ code: errorCodeName(code), source: "gateway" });
-    this.options.logger.warn({ deviceId: connection.link?.deviceId, remote: connection.remote, code: errorCodeName(code) }, `device channel: ${message}`);
+    const heldBack = (connection.logThrottle ??= new LogThrottle(undefined, this.now)).admit(code);
+    if (heldBack !== undefined) {
+      const more = heldBack > 0 ? ` (and ${heldBack} more like it from this connection, not logged)` : "";
+      this.options.logger.warn({ deviceId: connection.link?.deviceId, remote: connection.remote, code: errorCodeName(code), heldBack }, `device channel: ${message}${more}`);
+    }
     trySend(() => ws.send(errorEnvelope(code, message, correlationId), true));
   }
 

@@ -23,8 +23,8 @@ afterEach(() => {
   for (const controller of controllers.splice(0)) controller.stop();
 });
 
-function setup() {
-  const driver = new FakeDriver({ watchdogMs: WINDOW_MS });
+function setup(driverOptions: { latencyBudgetMs?: number } = {}) {
+  const driver = new FakeDriver({ watchdogMs: WINDOW_MS, ...driverOptions });
   driver.init();
   const clock = new FakeAdapterClock();
   const events: Array<{ event: keyof AdapterEvents; payload: unknown }> = [];
@@ -78,6 +78,21 @@ describe("SafetyController", () => {
     expect(s.driver.velocity("swing")).toBe(0);
     expect(s.safety.state.lastApplied).toEqual({ leaseId: "L1", seq: 2 });
     expect(s.safety.counters.acks).toEqual({ APPLIED: 2 });
+  });
+
+  it("a profile that leaves the latency budget at 0 is held to the budget the gateway's welcome names", () => {
+    const s = setup({ latencyBudgetMs: 0 });
+    s.safety.linkUp(50);
+    announce(s, "L1");
+    const now = s.clock.serverNow();
+    // a deadline 5 s out, but issued 60 ms ago: past issued + the welcome's 50 ms budget
+    expect(statusOf(s, { leaseId: "L1", seq: 1, issuedAtMs: now - 60, deadlineMs: now + 5000, axes: [{ name: "boom", value: 0.3 }] })).toBe("EXPIRED");
+    expect(statusOf(s, { leaseId: "L1", seq: 2, issuedAtMs: now - 40, deadlineMs: now + 5000, axes: [{ name: "boom", value: 0.3 }] })).toBe("APPLIED");
+    // the profile's own budget wins over the welcome's
+    const own = setup({ latencyBudgetMs: 100 });
+    own.safety.linkUp(50);
+    announce(own, "L1");
+    expect(statusOf(own, { leaseId: "L1", seq: 1, issuedAtMs: own.clock.serverNow() - 60, deadlineMs: own.clock.serverNow() + 5000, axes: [{ name: "boom", value: 0.3 }] })).toBe("APPLIED");
   });
 
   it("refuses NO_LEASE, STALE, EXPIRED and OUT_OF_BOUNDS, and none of them moves the machine", () => {
