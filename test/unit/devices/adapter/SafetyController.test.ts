@@ -157,6 +157,29 @@ describe("SafetyController", () => {
     expect(s.driver.moving).toBe(true);
   });
 
+  it("watchdog: the window starts at the grant, not at the first command: a lease never used dies after it", () => {
+    const s = setup();
+    s.safety.linkUp();
+    announce(s, "L1");
+    s.clock.jump(WINDOW_MS + 1);
+    s.safety.pollWatchdog();
+    expect(s.safety.state).toMatchObject({ lease: undefined, watchdogTripped: true });
+    expect(statusOf(s, { leaseId: "L1", seq: 1, axes: [{ name: "boom", value: 0.3 }] })).toBe("NO_LEASE");
+    expect(s.driver.moving).toBe(false);
+  });
+
+  it("LeaseState.estopped latches the adapter; estopped false clears nothing, only a Reset does", () => {
+    const s = setup();
+    s.safety.linkUp();
+    announce(s, "L1", { estopped: true });
+    expect(s.safety.state.estopped).toBe(true);
+    announce(s, "L2", { estopped: false });
+    expect(s.safety.state.estopped).toBe(true);
+    expect(statusOf(s, { leaseId: "L2", seq: 1, axes: [{ name: "boom", value: 0.3 }] })).toBe("ESTOPPED");
+    handle(s, { correlationId: 0, reset: { deviceId: DEVICE, by: "sam" } });
+    expect(s.safety.state.estopped).toBe(false);
+  });
+
   it("watchdog: a command arriving after the window does not rescue the silent lease", () => {
     const s = setup();
     announce(s, "L1");
