@@ -403,7 +403,7 @@ export class DeviceGateway {
         const estop = envelope.estop as tsunagi.v1.EStop;
         estop.deviceId = link.deviceId;
         estop.raisedBy = `device:${link.deviceId}`;
-        this.options.logger.warn({ deviceId: link.deviceId, reason: estop.reason }, `device ${link.deviceId} raised an e-stop`);
+        if (this.logAllowed(ws, "estop")) this.options.logger.warn({ deviceId: link.deviceId, reason: estop.reason }, `device ${link.deviceId} raised an e-stop`);
         link.receiveEStop(estop);
         return;
       }
@@ -413,7 +413,7 @@ export class DeviceGateway {
       }
       case "error": {
         const error = envelope.error as tsunagi.v1.Error;
-        this.options.logger.warn({ deviceId: link.deviceId, code: errorCodeName(error.code) }, `device ${link.deviceId} reported: ${error.message.slice(0, 200)}`);
+        if (this.logAllowed(ws, "device-error")) this.options.logger.warn({ deviceId: link.deviceId, code: errorCodeName(error.code) }, `device ${link.deviceId} reported: ${error.message.slice(0, 200)}`);
         return;
       }
       default:
@@ -446,12 +446,22 @@ export class DeviceGateway {
   private report(ws: Socket, code: number, message: string, correlationId: number) {
     const connection = ws.getUserData();
     this.options.metrics.errors.inc({ code: errorCodeName(code), source: "gateway" });
-    const heldBack = (connection.logThrottle ??= new LogThrottle(undefined, this.now)).admit(code);
+    const heldBack = this.logThrottle(connection).admit(code);
     if (heldBack !== undefined) {
       const more = heldBack > 0 ? ` (and ${heldBack} more like it from this connection, not logged)` : "";
       this.options.logger.warn({ deviceId: connection.link?.deviceId, remote: connection.remote, code: errorCodeName(code), heldBack }, `device channel: ${message}${more}`);
     }
     trySend(() => ws.send(errorEnvelope(code, message, correlationId), true));
+  }
+
+  /** The connection's bound on log lines, per kind (an error code, "estop"...). */
+  private logThrottle(connection: Connection): LogThrottle {
+    return connection.logThrottle ??= new LogThrottle(undefined, this.now);
+  }
+
+  /** Whether a line of `kind` from this connection may be logged now (one a second). */
+  private logAllowed(ws: Socket, kind: string): boolean {
+    return this.logThrottle(ws.getUserData()).admit(kind) !== undefined;
   }
 
   /** A coded error, then the connection closes (1008). */
