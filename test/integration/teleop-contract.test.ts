@@ -3,7 +3,7 @@
  * the gateway answer that the happy path never shows. A real adapter runs the simulated
  * excavator; a RawDevice speaks the device channel by hand, so it can send what a real
  * adapter never would (a wrong correlation id, a profile of another class). The node's
- * flood limit is low (120 frames/s) so the flood tests stay small.
+ * flood limits are low (120 frames/s a client, 100 a device) so the flood tests stay small.
  */
 import "../../server/polyfills.ts";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -25,6 +25,7 @@ const ROOM = "site-contract";
 const EXCAVATOR = "ex-c1";
 const RAW = "raw-1";
 const FLOOD_LIMIT = 120;
+const DEVICE_FLOOD_LIMIT = 100;
 const DEFAULT_BUDGET_MS = 120;
 
 let node: NodeProcess;
@@ -81,7 +82,8 @@ beforeAll(async () => {
   await flushRedisDb(redisUrl);
   const secrets = await enrollDevices(redisUrl, clusterName, [[EXCAVATOR, "excavator"], [RAW, "excavator"]]);
   node = await startNode({ regionId: "jp-tokyo", redisUrl, clusterName,
-    extraArgs: ["--limits-max-messages-per-second", String(FLOOD_LIMIT), "--teleop-default-latency-budget-ms", String(DEFAULT_BUDGET_MS)] });
+    extraArgs: ["--limits-max-messages-per-second", String(FLOOD_LIMIT), "--gateway-max-messages-per-second", String(DEVICE_FLOOD_LIMIT),
+      "--teleop-default-latency-budget-ms", String(DEFAULT_BUDGET_MS)] });
   excavator = await startAdapter({ deviceId: EXCAVATOR, driver: "sim-excavator", nodes: [node.httpUrl], secret: secrets[EXCAVATOR] });
   await excavator.waitForStatus((s) => s.state === "online", 20_000, `${EXCAVATOR} online`);
   raw = await RawDevice.connect(node.gatewayUrl, RAW, secrets[RAW]!);
@@ -209,6 +211,28 @@ describe("flood limits", () => {
     await floodWindowPassed(session);
     const passed = log.envelopes.filter((e) => e.body === "estop" && Number(e.correlationId) >= 1000).length;
     expect(passed).toBeGreaterThan(0);
+    expect(passed).toBeLessThanOrEqual(STOP_FRAMES_PER_SECOND * windowsSpanned(elapsed));
+  });
+
+  it("on the device channel too: an EStop's first tags do not pass the limit, a device's real e-stops pass within their own budget", async () => {
+    const from = raw.received.length;
+    const notices = supervisorLog.length;
+    const emptyEStop = encodeEnvelope({ estop: {} });
+    const started = Date.now();
+    for (let i = 0; i < 400; i++) raw.sendBytes(Uint8Array.from([...emptyEStop, ...encodeEnvelope({ ping: { clientTimeMs: i } })]));
+    for (let i = 0; i < 30; i++) raw.send({ correlationId: 0, estop: { deviceId: RAW, reason: `device flood ${i}` } });
+    const elapsed = Date.now() - started;
+    let probe = 9000;
+    await waitFor(() => {
+      const id = ++probe;
+      raw.send({ correlationId: id, ping: { clientTimeMs: 0 } });
+      return raw.next((e) => e.body === "pong" && Number(e.correlationId) === id, 500, "a pong", from).then(() => true, () => false);
+    }, 15_000, "the device's flood window passed");
+    const pongs = raw.received.slice(from).filter((e) => e.body === "pong" && !e.correlationId).length;
+    expect(pongs).toBeGreaterThan(0);
+    expect(pongs).toBeLessThanOrEqual(DEVICE_FLOOD_LIMIT * windowsSpanned(elapsed));
+    await supervisorLog.next((e) => e.body === "estop" && e.estop!.raisedBy === `device:${RAW}`, 5000, "a device e-stop latched in the room", notices);
+    const passed = supervisorLog.envelopes.slice(notices).filter((e) => e.body === "estop" && e.estop!.raisedBy === `device:${RAW}`).length;
     expect(passed).toBeLessThanOrEqual(STOP_FRAMES_PER_SECOND * windowsSpanned(elapsed));
   });
 
