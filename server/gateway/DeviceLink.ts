@@ -11,7 +11,8 @@
  *   it is dropped with an EXPIRED ack instead.
  *
  * Inbound: acks are matched to pending commands by the envelope's correlation id, and
- * carry the measured room→adapter→room round trip. Telemetry, the device's own e-stops
+ * carry the measured room→adapter→room round trip (a monotonic clock, to the
+ * sub-millisecond). An ack that matches nothing is the gateway's to answer (UNMATCHED_ACK). Telemetry, the device's own e-stops
  * and profile changes go to the handler.
  *
  * Every command and action sent through the link is answered exactly once, by the
