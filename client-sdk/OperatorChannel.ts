@@ -37,6 +37,9 @@ export interface DevicePushHandlers {
   roomError(error: TsunagiError): void;
 }
 
+/** Replies that are also notices (RoomSession's RequestOptions). */
+const NOTICE = Object.freeze({ notice: true });
+
 /** A DeviceAction but the device id, which the channel adds. */
 export type ActionRequest = Omit<tsunagi.v1.IDeviceAction, "deviceId">;
 
@@ -78,16 +81,20 @@ export class OperatorChannel {
     this.leaseRequest(tsunagi.v1.LeaseRequest.Action.RELEASE).catch(() => undefined);
   }
 
-  /** An EStop (this device's, or `all`); resolves with the room's confirmation. */
+  /**
+   * An EStop (this device's, or `all`); resolves with the room's confirmation. The room
+   * sends the sender that reply in place of the notice everyone else gets, so the reply
+   * also goes to the listeners (`estop`), of this device and of every other it covers.
+   */
   async estop(estop: tsunagi.v1.IEStop): Promise<EStop> {
-    const reply = await this.session.request({ estop }, this.requestTimeoutMs);
+    const reply = await this.session.request({ estop }, this.requestTimeoutMs, NOTICE);
     if (reply.body !== "estop") throw new TsunagiError(ErrorCode.WRONG_TYPE, `expected an EStop in reply, got ${String(reply.body)}`);
     return reply.estop as EStop;
   }
 
-  /** A Reset of the device's e-stop; resolves with the room's notice. */
+  /** A Reset of the device's e-stop; resolves with the room's notice, which also goes to the listeners (`reset`), as for estop(). */
   async reset(reason: string): Promise<Reset> {
-    const reply = await this.session.request({ reset: { deviceId: this.deviceId, reason } }, this.requestTimeoutMs);
+    const reply = await this.session.request({ reset: { deviceId: this.deviceId, reason } }, this.requestTimeoutMs, NOTICE);
     if (reply.body !== "reset") throw new TsunagiError(ErrorCode.WRONG_TYPE, `expected a Reset in reply, got ${String(reply.body)}`);
     return reply.reset as Reset;
   }

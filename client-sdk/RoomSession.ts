@@ -114,6 +114,17 @@ interface PendingRequest {
   reject: (error: TsunagiError) => void;
   /** Rejects the request when no reply came in time. */
   timer: ReturnType<typeof setTimeout>;
+  /** The reply is also a notice for the session's envelope handlers (RequestOptions.notice). */
+  notice: boolean;
+}
+
+/** How a request's reply is delivered. */
+export interface RequestOptions {
+  /**
+   * The reply also goes to the session's envelope handlers, as a notice. For an EStop or a
+   * Reset: the room sends its sender the reply in place of the notice everyone else gets.
+   */
+  notice?: boolean;
 }
 
 export class RoomSession<State = any> {
@@ -231,7 +242,7 @@ export class RoomSession<State = any> {
    * when maxPendingRequests are already waiting; REGION_UNAVAILABLE when no reply came
    * within `timeoutMs`; the leave error (or code 0 after leave()) when the session ends.
    */
-  request(body: Omit<IEnvelope, "correlationId">, timeoutMs: number = this.requestTimeoutMs): Promise<Envelope> {
+  request(body: Omit<IEnvelope, "correlationId">, timeoutMs: number = this.requestTimeoutMs, options?: RequestOptions): Promise<Envelope> {
     if (this.closedWith) return Promise.reject(this.closedError());
     if (this.pending.size >= this.maxPendingRequests) {
       return Promise.reject(new TsunagiError(ErrorCode.RATE_LIMITED, `${this.pending.size} requests are already waiting for replies`));
@@ -242,7 +253,7 @@ export class RoomSession<State = any> {
         this.pending.delete(correlationId);
         reject(new TsunagiError(ErrorCode.REGION_UNAVAILABLE, `no reply to request ${correlationId} within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.pending.set(correlationId, { resolve, reject, timer });
+      this.pending.set(correlationId, { resolve, reject, timer, notice: options?.notice === true });
       try {
         this.sendEnvelope({ ...body, correlationId });
       } catch (error) {
@@ -323,9 +334,15 @@ export class RoomSession<State = any> {
         waiting.reject(new TsunagiError(code ?? ErrorCode.INTERNAL, message || "request failed", { retryable: retryable ?? undefined }));
       } else {
         waiting.resolve(envelope);
+        if (waiting.notice) this.dispatch(envelope);
       }
       return;
     }
+    this.dispatch(envelope);
+  }
+
+  /** Hands an envelope to the session's envelope handlers. */
+  private dispatch(envelope: Envelope) {
     for (const handler of [...this.envelopeHandlers]) {
       try {
         handler(envelope);

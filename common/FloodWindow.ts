@@ -15,6 +15,13 @@
  *     return;
  *   }
  */
+/**
+ * EStop and Reset frames per second one sender may send past its flood limit: their own
+ * small budget, so a stop always gets through and a flood of them cannot. Shared by the
+ * client input guard and the device gateway.
+ */
+export const STOP_FRAMES_PER_SECOND = 10;
+
 export class FloodWindow {
   /** Messages allowed per window. */
   readonly perSecond: number;

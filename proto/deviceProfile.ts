@@ -21,6 +21,27 @@ const MAX_ACTIONS = 32;
 /** Highest control_rate_hz a profile may state. */
 const MAX_CONTROL_RATE_HZ = 1000;
 
+/**
+ * A DeviceClass as enrolment names it: DEVICE_CLASS_RC_CAR is "rc-car" (`npm run devices --
+ * enroll ID --class rc-car`); "" for a value this build does not know.
+ */
+export function deviceClassName(deviceClass: number): string {
+  const name = tsunagi.v1.DeviceClass[deviceClass];
+  return name && deviceClass ? name.replace(/^DEVICE_CLASS_/, "").toLowerCase().replace(/_/g, "-") : "";
+}
+
+/**
+ * Why the profile's class is not the class the device was enrolled as, or undefined when
+ * it is (device.proto, DeviceProfile.device_class): the enrolment says what the machine is,
+ * and the budgets and limits that go with the class are decided from it, not from what the
+ * adapter claims.
+ */
+export function enrolledClassProblem(profile: tsunagi.v1.IDeviceProfile, enrolledClass: string): string | undefined {
+  const claimed = deviceClassName(profile.deviceClass ?? 0);
+  if (claimed === enrolledClass) return undefined;
+  return `device_class ${claimed || String(profile.deviceClass)} is not the class the device was enrolled as (${enrolledClass.slice(0, 32)})`;
+}
+
 /** The first thing wrong with the profile, or undefined when it is usable. */
 export function profileProblem(profile: tsunagi.v1.IDeviceProfile, deviceId: string): string | undefined {
   if (profile.deviceId !== deviceId) return `profile is for device "${String(profile.deviceId).slice(0, 64)}", this connection is device "${deviceId}"`;

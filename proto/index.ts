@@ -242,18 +242,27 @@ function hasBody(envelope: IEnvelope): boolean {
 export const TRUSTED: { readonly trusted: true } = Object.freeze({ trusted: true });
 
 /**
- * Whether encoded Envelope bytes (from `offset`) carry an EStop or a Reset, read from
- * the first tags alone, without decoding: a flood limit lets these through, since
- * stopping is always allowed to those who may drive.
+ * The Envelope in `bytes` if it carries an EStop or a Reset, else undefined; never throws.
+ * For a flood limit that lets stops through (stopping is always allowed to those who may
+ * drive): a frame is believed only once decoded, since its first tag alone proves nothing
+ * (an empty EStop followed by any other body decodes as that other body). Frames whose
+ * first body tag is not a stop's are told apart without decoding, so a flood of other
+ * frames costs a few byte reads each.
  */
-export function isStopEnvelope(bytes: Uint8Array, offset = 0): boolean {
-  let tag = readVarint(bytes, offset);
+export function decodeStopEnvelope(bytes: Uint8Array, maxBytes: number = DEFAULT_MAX_ENVELOPE_BYTES): Envelope | undefined {
+  let tag = readVarint(bytes, 0);
   if (tag && tag.value === CORRELATION_ID_TAG) {
     const id = readVarint(bytes, tag.next, 10);
-    if (!id) return false;
+    if (!id) return undefined;
     tag = readVarint(bytes, id.next);
   }
-  return tag !== undefined && stopBodyTags.has(tag.value);
+  if (tag === undefined || !stopBodyTags.has(tag.value)) return undefined;
+  try {
+    const envelope = decodeEnvelope(bytes, maxBytes);
+    return envelope.body === "estop" || envelope.body === "reset" ? envelope : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The bytes of an Error envelope, e.g. the reply to a request that failed. */

@@ -129,6 +129,7 @@ export class RegionNode {
       maxFrameBytes: config.limits.maxFrameBytes, maxMessagesPerSecond: config.gateway.maxMessagesPerSecond,
       helloTimeoutMs: config.gateway.helloTimeoutMs, revalidateMs: config.gateway.revalidateMs, tls: tls.gateway,
       maxPending: { perAddress: config.gateway.maxPendingPerAddress, total: config.gateway.maxPending },
+      defaultLatencyBudgetMs: config.teleop.defaultLatencyBudgetMs,
     }).catch((error) => {
       bound.transport.shutdown();
       backends.abandon();

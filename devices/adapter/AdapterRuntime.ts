@@ -103,7 +103,7 @@ export class AdapterRuntime {
     this.link = new GatewayConnection({ ...resolved, driverName: driver.driverName, profile: this.profile, clock: this.clock }, {
       events: this.events,
       received: (envelope) => this.onSafetyMessage(envelope),
-      linkUp: () => this.onLinkUp(),
+      linkUp: (welcome) => this.onLinkUp(welcome),
       linkClosed: (loss) => this.safetyController.linkClosed(loss),
       failSafe: (reason) => this.safetyController.zeroMotion(reason),
     });
@@ -257,8 +257,8 @@ export class AdapterRuntime {
   }
 
   /** Welcomed: the room hears a latch that outlived the last link, then the telemetry buffered meanwhile (oldest first). */
-  private onLinkUp(): void {
-    for (const notice of this.safetyController.linkUp()) this.link.send(notice);
+  private onLinkUp(welcome: tsunagi.v1.IDeviceWelcome): void {
+    for (const notice of this.safetyController.linkUp(welcome.defaultLatencyBudgetMs ?? 0)) this.link.send(notice);
     this.telemetry.flush(this.link);
   }
 

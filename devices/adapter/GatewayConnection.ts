@@ -78,8 +78,8 @@ export interface GatewayConnectionHost {
   readonly events: Pick<SafeEmitter<AdapterListeners>, "emit">;
   /** A message of a welcomed link that is not the link's own; false if nobody wanted it (counted unexpected). */
   received(envelope: Envelope): boolean;
-  /** The link was welcomed; the profile and first clock pings are out. Runs before the "online" event. */
-  linkUp(): void;
+  /** The link was welcomed (`welcome`); the profile and first clock pings are out. Runs before the "online" event. */
+  linkUp(welcome: tsunagi.v1.IDeviceWelcome): void;
   /** An attempt's socket closed, welcomed or not. First, before anything else is done about it. */
   linkClosed(loss: LinkLoss): void;
   /** A bug on the link's side (a frame handler, the loop): the machine must stop to be safe. */
@@ -366,7 +366,7 @@ export class GatewayConnection {
     const connection = { node: channel.node, url: channel.gateway.url, regionId, nodeId };
     this.connectionValue = connection;
     this.setState("online");
-    this.host.linkUp();
+    this.host.linkUp(welcome);
     this.logger.info({ regionId, nodeId, url: channel.gateway.url }, `adapter ${deviceId} online via ${regionId}/${nodeId}`);
     this.host.events.emit("online", { ...connection });
   }

@@ -55,7 +55,7 @@
  *
  * @example
  *   const safety = new SafetyController({ deviceId: "ex-1", driver, profile, clock, logger, events, reportNow: sampleTelemetryNow });
- *   for (const notice of safety.linkUp()) connection.send(notice);      // the gateway welcomed us
+ *   for (const notice of safety.linkUp(welcome.defaultLatencyBudgetMs)) connection.send(notice); // welcomed
  *   const outcome = safety.handle(envelope);                             // a LeaseState, ControlCommand, EStop...
  *   for (const reply of outcome?.replies ?? []) connection.send(reply);
  *   safety.linkClosed({ welcomed: true, code: 1006, why: "connection closed (code 1006)" });
@@ -119,8 +119,10 @@ export class SafetyController {
   private readonly host: SafetyHost;
   /** The device's lease, seq and latch state. */
   private readonly guard = new CommandGuard();
-  /** The device's latency budget, ms (0: none known here). */
-  private readonly latencyBudgetMs: number;
+  /** The profile's latency budget, ms (0: the profile leaves it to the server). */
+  private readonly profileBudgetMs: number;
+  /** The latency budget in force, ms: the profile's, else the one the gateway's welcome named (0: none known). */
+  private latencyBudgetMs: number;
   /** Polls the watchdog while the link is up. */
   private watchdogTimer: NodeJS.Timeout | undefined;
   /** stop() was called: no lease is ever current again. */
@@ -141,7 +143,8 @@ export class SafetyController {
     this.estopOrigin = new EStopOrigin(host.driver);
     const driverProfile = host.driver.profile();
     this.watchdog = new Watchdog(driverProfile.watchdogMs || DEFAULT_WATCHDOG_WINDOW_MS);
-    this.latencyBudgetMs = driverProfile.latencyBudgetMs > 0 ? driverProfile.latencyBudgetMs : 0;
+    this.profileBudgetMs = driverProfile.latencyBudgetMs > 0 ? driverProfile.latencyBudgetMs : 0;
+    this.latencyBudgetMs = this.profileBudgetMs;
   }
 
   /** The lease, the latches and the last applied command. */
@@ -183,11 +186,14 @@ export class SafetyController {
   }
 
   /**
-   * The gateway welcomed the link: the watchdog is polled from now on. Returns what the
-   * room must hear first: a latch that outlived the last link, so the room latches too
-   * and a supervisor's reset can reach this adapter.
+   * The gateway welcomed the link: the watchdog is polled from now on, and when the
+   * profile leaves the latency budget to the server, the welcome's budget
+   * (DeviceWelcome.default_latency_budget_ms) is the one deadlines are checked with.
+   * Returns what the room must hear first: a latch that outlived the last link, so the
+   * room latches too and a supervisor's reset can reach this adapter.
    */
-  linkUp(): IEnvelope[] {
+  linkUp(defaultLatencyBudgetMs = 0): IEnvelope[] {
+    this.latencyBudgetMs = this.profileBudgetMs || (defaultLatencyBudgetMs > 0 && Number.isFinite(defaultLatencyBudgetMs) ? defaultLatencyBudgetMs : 0);
     clearInterval(this.watchdogTimer);
     this.watchdogTimer = setInterval(() => this.pollWatchdog(), Math.min(20, this.watchdog.windowMs / 4));
     if (!this.guard.estopped) return [];

@@ -5,8 +5,13 @@
  * which must not delay the next device's stop); then each device's lease latches it
  * and every participant is told. Operators, supervisors and admins may raise one, for
  * one device or all; with neither a device nor `all` it stops everything (control.proto:
- * when in doubt, stop). Only a supervisor (or admin) resets, and a reset moves nothing:
- * motion needs a fresh lease.
+ * when in doubt, stop), and so does one naming a device the room does not have, which is
+ * then answered DEVICE_UNKNOWN. Only a supervisor (or admin) resets, and a reset moves
+ * nothing: motion needs a fresh lease.
+ *
+ * The sender gets one answer: the reply (its request's correlation id), or the coded
+ * refusal. The notices go to everyone else; after a refusal that still stopped devices
+ * (an unknown device), to the sender too, since the refusal does not say what stopped.
  *
  * @example
  *   const estops = new EmergencyStop({ slots, now: Date.now, broadcast, latched: (deviceId, latch) => count(latch.source), roomId });
@@ -15,13 +20,8 @@
  *   else reply(client, { estop: outcome.reply });
  */
 import { ErrorCode, type tsunagi } from "../../proto/index.ts";
-import type { Role } from "../../server/auth/tokens.ts";
+import { estopRoles, resetRoles, type Role } from "../../server/auth/tokens.ts";
 import type { DeviceSlot } from "./DeviceSlot.ts";
-
-/** Roles that may raise an e-stop. Raising one is always safe, so everyone who may drive may stop. */
-export const estopRoles: readonly Role[] = ["operator", "supervisor", "admin"];
-/** Roles that may reset one. */
-export const resetRoles: readonly Role[] = ["supervisor", "admin"];
 /** An EStop.raised_at_ms further than this from the room's clock is not believed, ms. */
 const PLAUSIBLE_CLOCK_SKEW_MS = 10_000;
 /** Longest reason kept, characters. */
@@ -45,8 +45,8 @@ export interface EmergencyStopHost {
   slots: ReadonlyMap<string, DeviceSlot>;
   /** Server clock, ms. */
   now(): number;
-  /** Sends an envelope to every participant. */
-  broadcast(envelope: tsunagi.v1.IEnvelope): void;
+  /** Sends an envelope to every participant but `exceptSessionId` (the sender, who gets the reply instead). */
+  broadcast(envelope: tsunagi.v1.IEnvelope, exceptSessionId?: string): void;
   /** An e-stop latched on a device: count it by source; `first` when it was not latched before (worth a log line). */
   latched(deviceId: string, latch: { by: string; reason: string; source: string; first: boolean }): void;
   /** For refusals naming the room. */
@@ -65,22 +65,31 @@ export class EmergencyStop {
     this.host = host;
   }
 
-  /** A participant's e-stop: the devices stop, then latch. Refused FORBIDDEN for a role that may not, DEVICE_UNKNOWN for a device not in the room. */
+  /**
+   * A participant's e-stop: the devices stop, then latch. Refused FORBIDDEN for a role that
+   * may not, stopping nothing. One naming a device not in the room stops every device
+   * (when in doubt, stop: the sender meant to stop something), then is refused DEVICE_UNKNOWN.
+   */
   raise(sender: EStopSender | undefined, estop: tsunagi.v1.EStop): EStopOutcome<tsunagi.v1.IEStop> {
     if (!sender || !estopRoles.includes(sender.role)) {
       return refused(ErrorCode.FORBIDDEN, `role "${sender?.role}" may not raise an e-stop (allowed: ${estopRoles.join(", ")})`);
     }
     const { slots } = this.host;
-    const targets = estop.deviceId && !estop.all ? [slots.get(estop.deviceId)] : [...slots.values()];
-    if (targets[0] === undefined) return refused(ErrorCode.DEVICE_UNKNOWN, `no device "${estop.deviceId.slice(0, 64)}" in room ${this.host.roomId}`);
+    const named = estop.deviceId && !estop.all ? slots.get(estop.deviceId) : undefined;
+    const unknown = !!estop.deviceId && !estop.all && named === undefined;
+    const targets = named ? [named] : [...slots.values()];
     const by = `${sender.subject} (${sender.sessionId})`;
-    const reason = estop.reason?.slice(0, MAX_REASON) || `e-stop by ${sender.role}`;
+    const given = estop.reason?.slice(0, MAX_REASON) || `e-stop by ${sender.role}`;
+    const reason = unknown ? `${given} (named unknown device "${estop.deviceId.slice(0, 64)}": every device stopped)` : given;
     // The sender's clock (synced to ours) says when the button was pressed; keep it when plausible, so
     // the device can tell the whole operator→device latency. Our own time otherwise.
     const now = this.host.now();
     const pressedAt = Math.abs(now - (estop.raisedAtMs || 0)) <= PLAUSIBLE_CLOCK_SKEW_MS ? estop.raisedAtMs : now;
-    for (const slot of targets as DeviceSlot[]) slot.link?.sendEStop(estopNotice(slot, by, reason, pressedAt));
-    for (const slot of targets as DeviceSlot[]) this.latch(slot, by, reason, sender.role, pressedAt, false);
+    for (const slot of targets) slot.link?.sendEStop(estopNotice(slot, by, reason, pressedAt));
+    // A refusal does not say what stopped: then the sender gets the notices too.
+    const except = unknown ? undefined : sender.sessionId;
+    for (const slot of targets) this.latch(slot, by, reason, sender.role, pressedAt, false, except);
+    if (unknown) return refused(ErrorCode.DEVICE_UNKNOWN, `no device "${estop.deviceId.slice(0, 64)}" in room ${this.host.roomId}: every device of the room was stopped`);
     return { reply: { deviceId: estop.deviceId, all: estop.all || !estop.deviceId, reason, raisedBy: by, raisedAtMs: estop.raisedAtMs } };
   }
 
@@ -99,7 +108,7 @@ export class EmergencyStop {
     const notice = { deviceId: slot.deviceId, by: `${sender.subject} (${sender.sessionId})`, reason: reset.reason?.slice(0, MAX_REASON) ?? "" };
     this.lastResetBy.set(slot.deviceId, sender.sessionId);
     slot.link?.sendReset(notice);
-    this.host.broadcast({ correlationId: 0, reset: notice });
+    this.host.broadcast({ correlationId: 0, reset: notice }, sender.sessionId);
     return { reply: notice };
   }
 
@@ -117,13 +126,13 @@ export class EmergencyStop {
     return true;
   }
 
-  /** Stops the device first (unless the caller already did), then latches and tells everyone. */
-  private latch(slot: DeviceSlot, by: string, reason: string, source: string, raisedAtMs: number, stopDevice: boolean): void {
+  /** Stops the device first (unless the caller already did), then latches and tells everyone but `except` (the sender, who gets the reply). */
+  private latch(slot: DeviceSlot, by: string, reason: string, source: string, raisedAtMs: number, stopDevice: boolean, except?: string): void {
     const notice = estopNotice(slot, by, reason, raisedAtMs);
     if (stopDevice) slot.link?.sendEStop(notice);
     const result = slot.lease.estop(by, reason, this.host.now());
     this.host.latched(slot.deviceId, { by, reason, source, first: result.status === "estopped" && !result.alreadyLatched });
-    this.host.broadcast({ correlationId: 0, estop: notice });
+    this.host.broadcast({ correlationId: 0, estop: notice }, except);
   }
 }
 

@@ -8,20 +8,19 @@ import { nodeContext, type NodeContext } from "../../server/context.ts";
 import type { TokenClaims } from "../../server/auth/tokens.ts";
 import type { RoomAccess } from "../../server/auth/roomAccess.ts";
 import type { DeviceLink } from "../../server/gateway/DeviceLink.ts";
-import { roomAck, roomActionResult } from "../../server/gateway/DeviceLink.ts";
 import { requestDevice } from "../../server/gateway/DeviceRequests.ts";
 import { ControlLease, leaseErrorCode, type LeaseGrant } from "./ControlLease.ts";
 import { answerLeaseRequest, type LeaseParty } from "./LeaseRequests.ts";
 import { DeviceSlot } from "./DeviceSlot.ts";
-import { CommandPipeline, type Verdict } from "./CommandPipeline.ts";
+import { CommandPipeline } from "./CommandPipeline.ts";
+import { CommandRelay } from "./CommandRelay.ts";
 import { LatencyBudget, type BudgetHolder, type Demotion } from "./LatencyBudget.ts";
 import { DeviceClaims, parseDeviceList } from "./DeviceClaims.ts";
-import { CommandAudit, originName, statusName } from "./CommandAudit.ts";
+import { CommandAudit } from "./CommandAudit.ts";
 import { EmergencyStop, type EStopOutcome, type EStopSender } from "./EmergencyStop.ts";
 import { Participants } from "./Participants.ts";
 
 type Envelope = tsunagi.v1.Envelope;
-const Status = tsunagi.v1.CommandAck.Status;
 
 /**
  * Any of the room's roles may join. Only a supervisor (or admin) may open one: its
@@ -46,8 +45,8 @@ export interface TeleopRoomOptions {
  * the "pb" message (teleop.proto, "Operator channel"). The room composes its pieces:
  * - DeviceSlot: each device, its link, lease (ControlLease) and telemetry;
  * - CommandPipeline: every command and action admitted in the contract's order, else
- *   acked by the room (origin ROOM); a forwarded one is acked by the adapter, with the
- *   room↔adapter round trip added before the ack is relayed;
+ *   acked by the room (origin ROOM); CommandRelay forwards the admitted ones, and relays
+ *   the adapter's ack with the room↔adapter round trip added;
  * - EmergencyStop: devices stop before anything else happens, then latch until a
  *   supervisor resets; a latched device gets the e-stop again when its adapter reconnects;
  * - LatencyBudget: holders too slow for a device's budget are demoted to observer;
@@ -86,8 +85,8 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   private detachGateway?: () => void;
   /** The room's hold on its devices; undefined until all are claimed, so a refused room releases nothing. */
   private claims: DeviceClaims | undefined;
-  /** Admission of commands and actions. */
-  private pipeline!: CommandPipeline;
+  /** Commands and actions: admitted, forwarded, answered. */
+  private relay!: CommandRelay;
   /** Holders' round trips against the devices' budgets, and who is demoted. */
   private latency!: LatencyBudget;
   /** The room's audit records and command summaries. */
@@ -96,6 +95,8 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   private estops!: EmergencyStop;
   /** The room's devices, in the order they were given. */
   private deviceIds: string[] = [];
+  /** The LeaseState the last lease change announced, for the reply to the LeaseRequest that made it. */
+  private lastLeaseChange: tsunagi.v1.ILeaseState | undefined;
 
   static access = access;
   static onAuth = tokenAuth(access);
@@ -136,14 +137,16 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
       demoted: (demotion) => this.demote(demotion),
     });
     this.estops = new EmergencyStop({
-      slots: this.slots, now: Date.now, broadcast: (envelope) => this.broadcastEnvelope(envelope), roomId: this.roomId,
+      slots: this.slots, now: Date.now, broadcast: (envelope, except) => this.broadcastEnvelope(envelope, except), roomId: this.roomId,
       tell: (sessionId, code, message) => { const client = this.participants.get(sessionId)?.client; if (client) this.reject(client, code, message, 0); },
       latched: (deviceId, { by, reason, source, first }) => {
         context.metrics.estops.inc({ source });
         if (first) context.logger.warn({ roomId: this.roomId, deviceId, by, reason }, `e-stop latched on ${deviceId}`);
       },
     });
-    this.pipeline = new CommandPipeline({ now: Date.now, budgetMs: (profile) => this.latency.budgetFor(profile) });
+    const pipeline = new CommandPipeline({ now: Date.now, budgetMs: (profile) => this.latency.budgetFor(profile) });
+    this.relay = new CommandRelay({ pipeline, participants: this.participants, audit: this.audit, metrics: context.metrics,
+      reject: (client, code, message, correlationId) => this.reject(client, code, message, correlationId) });
     for (const deviceId of devices) {
       const lease = new ControlLease({
         deviceId, ttlMs: teleop.leaseTtlMs,
@@ -161,8 +164,14 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     });
 
     this.onEnvelope("leaseRequest", (client, envelope) => this.onLeaseRequest(client, envelope));
-    this.onEnvelope("controlCommand", (client, envelope) => this.onCommand(client, envelope));
-    this.onEnvelope("deviceAction", (client, envelope) => this.onAction(client, envelope));
+    this.onEnvelope("controlCommand", (client, envelope) => {
+      const slot = this.slotFor(client, envelope.controlCommand!.deviceId!, envelope.correlationId);
+      if (slot) this.relay.command(client, slot, envelope);
+    });
+    this.onEnvelope("deviceAction", (client, envelope) => {
+      const slot = this.slotFor(client, envelope.deviceAction!.deviceId!, envelope.correlationId);
+      if (slot) this.relay.action(client, slot, envelope);
+    });
     this.onEnvelope("heartbeat", (client, envelope) => this.onHeartbeat(client, envelope));
     this.onEnvelope("estop", (client, envelope) => this.onEStop(client, envelope));
     this.onEnvelope("reset", (client, envelope) => this.onReset(client, envelope));
@@ -238,6 +247,8 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
         this.broadcastEnvelope({ correlationId: 0, deviceProfile: profile });
         slot.resetAllowance(profile);
       },
+      // No profile to check commands against (they are refused DEVICE_OFFLINE): when in doubt, stop.
+      onProfileRefused: () => { if (slot.lease.holder) slot.revoke("profile-refused"); },
       onTelemetry: (telemetry) => slot.newTelemetry(telemetry),
       onDeviceEStop: (estop) => this.estops.deviceRaised(slot, estop),
       onDeviceError: (error) => this.estops.deviceRefusedReset(slot, error),
@@ -275,6 +286,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
       this.latency.leaseChanged(deviceId);
       slot.leaseChanged(Date.now());
       const state = slot.leaseState(ended, cause);
+      this.lastLeaseChange = state;
       slot.link?.sendLeaseState(state);
       this.broadcastEnvelope({ correlationId: 0, leaseState: state });
       this.audit.record(`lease.${event}`, { deviceId, ...data });
@@ -299,9 +311,11 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     const slot = this.slotFor(client, request.deviceId, envelope.correlationId);
     const sender = slot && this.leaseParty(client.sessionId);
     if (!slot || !sender) return;
+    this.lastLeaseChange = undefined;
     const outcome = answerLeaseRequest(slot.lease, request, sender, this.leaseParty(request.toSessionId), Date.now());
+    // The reply is the change as announced (a RELEASE's with the lease it ended and why), or the state when nothing changed.
     if ("refused" in outcome) this.reject(client, outcome.refused.code, outcome.refused.message, envelope.correlationId);
-    else this.sendEnvelope(client, { correlationId: envelope.correlationId, leaseState: slot.leaseState() });
+    else this.sendEnvelope(client, { correlationId: envelope.correlationId, leaseState: this.lastLeaseChange ?? slot.leaseState() });
   }
 
   /** A participant as the lease rules see them, demotion included; undefined for a session not in the room. */
@@ -338,57 +352,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     }
   }
 
-  // --- commands ----------------------------------------------------------------------
-
-  private onCommand(client: Client, envelope: Envelope) {
-    const command = envelope.controlCommand as tsunagi.v1.ControlCommand;
-    const slot = this.slotFor(client, command.deviceId, envelope.correlationId);
-    if (!slot) return;
-    const verdict = this.pipeline.admitCommand(slot, client.sessionId, command);
-    if (verdict.verdict === "refused") { this.ackToClient(client, slot, roomAck(command, verdict.status, verdict.detail)); return; }
-    if (verdict.verdict === "rate-limited") { this.rateLimited(client, verdict, envelope.correlationId); return; }
-    command.deadlineMs = verdict.deadlineMs;
-    verdict.link.sendCommand(command, (ack) => this.ackToClient(client, slot, ack));
-  }
-
-  /**
-   * A discrete manoeuvre (arm, take off, land): the command pipeline's checks but the
-   * seq; forwarded, it is answered by the adapter. Every action sent under a lease its
-   * sender was granted is recorded in the audit log with its outcome.
-   */
-  private onAction(client: Client, envelope: Envelope) {
-    const action = envelope.deviceAction as tsunagi.v1.DeviceAction;
-    const correlationId = envelope.correlationId;
-    const slot = this.slotFor(client, action.deviceId, correlationId);
-    if (!slot) return;
-    const reply = (result: tsunagi.v1.ActionResult) => {
-      this.context.metrics.actions.inc({ status: statusName(result.status), origin: originName(result.origin) });
-      const participant = this.participants.get(client.sessionId);
-      this.audit.recordAction(action, result, { sessionId: client.sessionId, subject: participant?.subject });
-      if (participant) this.participants.send(client, { correlationId, actionResult: result }, TRUSTED);
-    };
-    const verdict = this.pipeline.admitAction(slot, client.sessionId, action);
-    if (verdict.verdict === "refused") { reply(roomActionResult(action, verdict.status, verdict.detail)); return; }
-    if (verdict.verdict === "rate-limited") { this.rateLimited(client, verdict, correlationId); return; }
-    action.deadlineMs = verdict.deadlineMs;
-    verdict.link.sendAction(action, reply);
-  }
-
-  /** Over the device's allowance: dropped, and the holder told with a coded error at most once a second. */
-  private rateLimited(client: Client, verdict: Extract<Verdict, { verdict: "rate-limited" }>, correlationId: Envelope["correlationId"]) {
-    if (verdict.report) this.reject(client, ErrorCode.RATE_LIMITED, verdict.detail, correlationId);
-    else this.context.metrics.errors.inc({ code: "RATE_LIMITED", source: "teleop" });
-  }
-
-  private ackToClient(client: Client, slot: DeviceSlot, ack: tsunagi.v1.CommandAck) {
-    this.context.metrics.countCommand(ack.status, ack.origin);
-    this.audit.countCommand(slot.deviceId, client.sessionId, ack);
-    // The adapter refused under the current lease because its own watchdog killed it:
-    // end the lease here too, so the operator knows to acquire again.
-    if (ack.origin === tsunagi.v1.CommandAck.Origin.ADAPTER && ack.status === Status.NO_LEASE && slot.lease.holder?.leaseId === ack.leaseId) slot.revoke("watchdog");
-    if (!this.participants.has(client.sessionId)) return;
-    this.participants.send(client, { correlationId: 0, commandAck: ack }, TRUSTED);
-  }
+  // --- heartbeats ----------------------------------------------------------------------
 
   private onHeartbeat(client: Client, envelope: Envelope) {
     const heartbeat = envelope.heartbeat as tsunagi.v1.Heartbeat;
@@ -474,8 +438,10 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     this.broadcastEnvelope({ correlationId: 0, leaseState: slot.leaseState() });
   }
 
-  private broadcastEnvelope(envelope: tsunagi.v1.IEnvelope) {
-    this.broadcastBytes(ENVELOPE_MESSAGE_TYPE, encodeEnvelope(envelope, TRUSTED), {});
+  /** To every participant but `exceptSessionId` (a sender that gets its reply instead). */
+  private broadcastEnvelope(envelope: tsunagi.v1.IEnvelope, exceptSessionId?: string) {
+    const except = exceptSessionId === undefined ? undefined : this.participants.get(exceptSessionId)?.client;
+    this.broadcastBytes(ENVELOPE_MESSAGE_TYPE, encodeEnvelope(envelope, TRUSTED), except ? { except } : {});
   }
 }
 

@@ -27,6 +27,15 @@ export function isRole(value: unknown): value is Role {
   return typeof value === "string" && (roles as readonly string[]).includes(value);
 }
 
+/**
+ * Roles that may raise an e-stop (docs/safety.md, "E-stop rights"): everyone who may drive
+ * may stop. Read by the teleop room and by the input guard, which lets their e-stops past
+ * a flood limit; a visitor's or host's never passes it.
+ */
+export const estopRoles: readonly Role[] = ["operator", "supervisor", "admin"];
+/** Roles that may reset an e-stop. */
+export const resetRoles: readonly Role[] = ["supervisor", "admin"];
+
 export interface TokenClaims {
   /** Subject: user, device or service id. */
   sub: string;

@@ -8,10 +8,10 @@
  */
 import { Room, Protocol, ClientState, transportClientClasses } from "./internals.ts";
 import { ENVELOPE_FRAME_PREFIX, isEnvelopeFrame } from "./envelopeFrame.ts";
-import { decode } from "@colyseus/schema";
-import { ENVELOPE_MESSAGE_TYPE, ErrorCode, isStopEnvelope } from "../../proto/index.ts";
+import { ErrorCode, decodeStopEnvelope } from "../../proto/index.ts";
 import { rejectInput, type ErrorSink } from "./rejectInput.ts";
-import { FloodWindow } from "../../common/FloodWindow.ts";
+import { FloodWindow, STOP_FRAMES_PER_SECOND } from "../../common/FloodWindow.ts";
+import { estopRoles, resetRoles, type Role } from "../auth/tokens.ts";
 
 /** Client→server protocol codes Colyseus understands. */
 const knownCodes = new Set<number>([
@@ -45,20 +45,25 @@ function keepAliveOnBadPayload(client: any, sink: ErrorSink, roomId: string) {
   };
 }
 
+/** Each client's budget of stops past its flood limit, kept on the client object. */
+const stopBudgetKey = Symbol("tsunagi.stopBudget");
+
 /**
- * Whether a frame is an envelope carrying an EStop or a Reset: over the flood limit these
- * still go through, since stopping is always allowed to those who may drive (the room
- * checks the sender's right as usual).
+ * Whether a frame over the flood limit still goes through: stopping is always allowed to
+ * those who may drive. Only an envelope that decodes as an EStop (or a Reset) counts, not
+ * one whose first tags merely look like one; only from a role that may send it (the token's,
+ * as the room's check will read it); and only within the sender's own small budget of
+ * STOP_FRAMES_PER_SECOND. The decode runs for over-limit frames that start like a stop, never
+ * on the path of frames within the limit.
  */
-function isStopFrame(code: number, buffer: Buffer): boolean {
-  if (code !== Protocol.ROOM_DATA_BYTES) return false;
-  try {
-    const it = { offset: 1 };
-    if (!decode.stringCheck(buffer, it) || decode.string(buffer, it) !== ENVELOPE_MESSAGE_TYPE) return false;
-    return isStopEnvelope(buffer, it.offset);
-  } catch {
-    return false;
-  }
+function stopPassesFlood(client: any, code: number, buffer: Buffer, maxFrameBytes: number): boolean {
+  if (code !== Protocol.ROOM_DATA_BYTES || !isEnvelopeFrame(buffer)) return false;
+  const stop = decodeStopEnvelope(buffer.subarray(ENVELOPE_FRAME_PREFIX.length), maxFrameBytes);
+  if (!stop) return false;
+  const role: Role | undefined = client.auth?.role;
+  if (!role || !(stop.body === "estop" ? estopRoles : resetRoles).includes(role)) return false;
+  const budget: FloodWindow = client[stopBudgetKey] ??= new FloodWindow(STOP_FRAMES_PER_SECOND);
+  return budget.admit();
 }
 
 /** A room's handler of envelope frames, set by handleEnvelopeFrames(). */
@@ -120,7 +125,7 @@ export function installInputGuard(options: InputGuardOptions) {
     }
 
     const flood: FloodWindow = client[floodKey] ??= new FloodWindow(maxMessagesPerSecond);
-    if (!flood.admit() && !isStopFrame(code, buffer)) {
+    if (!flood.admit() && !stopPassesFlood(client, code, buffer, installed!.options.maxFrameBytes)) {
       if (flood.drop() === "tell") {
         rejectInput(sink, client, ErrorCode.RATE_LIMITED,
           `more than ${maxMessagesPerSecond} messages/s: excess dropped until the next second`, { roomId: this.roomId, source: "flood" });

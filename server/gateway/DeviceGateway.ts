@@ -39,7 +39,7 @@
  *   await gateway.close();
  */
 import uWS from "uWebSockets.js";
-import { DeviceCloseCode, ErrorCode, decodeEnvelope, isStopEnvelope, encodeEnvelope, errorEnvelope, errorCodeName, ProtocolError, tsunagi, type Envelope } from "../../proto/index.ts";
+import { DeviceCloseCode, ErrorCode, decodeEnvelope, decodeStopEnvelope, encodeEnvelope, errorEnvelope, errorCodeName, ProtocolError, tsunagi, type Envelope } from "../../proto/index.ts";
 import { DeviceCredentialError, enrolmentOf, sameEnrolment, type DeviceCredentials, type DeviceRecord, type Enrolment } from "../auth/DeviceCredentials.ts";
 import { refusalOf } from "./refusals.ts";
 import type { TokenService } from "../auth/tokens.ts";
@@ -50,9 +50,10 @@ import { DeviceLink } from "./DeviceLink.ts";
 import { LivenessProbes } from "./LivenessProbes.ts";
 import { PendingSockets, type PendingLimits } from "./PendingSockets.ts";
 import { SafeEmitter } from "../../common/SafeEmitter.ts";
-import { FloodWindow } from "../../common/FloodWindow.ts";
+import { FloodWindow, STOP_FRAMES_PER_SECOND } from "../../common/FloodWindow.ts";
 import { trySend } from "../../common/trySend.ts";
-import { profileProblem } from "../../proto/deviceProfile.ts";
+import { enrolledClassProblem, profileProblem } from "../../proto/deviceProfile.ts";
+import { LogThrottle } from "../../common/LogThrottle.ts";
 import { DEVICE_ID_TEXT, isDeviceId } from "../../proto/ids.ts";
 import { ChannelSeal, NONCE_PATTERN, proveGateway, SEAL_REFUSAL_TEXT, type SealRefusal } from "../../proto/deviceAuth.ts";
 import { listenExclusive, listenPort } from "../listen.ts";
@@ -74,6 +75,8 @@ export interface DeviceGatewayOptions {
   helloTimeoutMs: number;
   /** Sockets without a completed hello, per remote address and in all; more are refused RATE_LIMITED (close 4429). Defaults 16 and 512. */
   maxPending?: Partial<PendingLimits>;
+  /** The latency budget when a profile leaves it 0 (teleop.defaultLatencyBudgetMs), ms: told in the welcome. */
+  defaultLatencyBudgetMs: number;
   /**
    * How often online devices' credentials are checked again, ms: a device revoked (or
    * re-enrolled, which rotates its secret) while connected is cut off within this.
@@ -109,6 +112,12 @@ interface Connection {
   sealReportedAt: number;
   /** Counts the socket out of the pending ones (hello completed, or closed); idempotent. */
   leavePending?: () => void;
+  /** The device's e-stops past the rate limit (STOP_FRAMES_PER_SECOND); made on the first. */
+  stopBudget?: FloodWindow;
+  /** The class the device was enrolled as; its profile must say the same. */
+  enrolledClass?: string;
+  /** Bounds the log lines of this connection's refusals, per code; made on the first. */
+  logThrottle?: LogThrottle;
 }
 
 type Socket = uWS.WebSocket<Connection>;
@@ -326,6 +335,7 @@ export class DeviceGateway {
       gatewayProof = proveGateway(secret, deviceId, nonces);
       connection.seal = ChannelSeal.forGateway(secret, deviceId, nonces);
     }
+    connection.enrolledClass = record.deviceClass;
     const link = new DeviceLink({
       deviceId, adapterVersion: hello.adapterVersion, driver: hello.driver, now: this.now,
       socket: {
@@ -343,7 +353,7 @@ export class DeviceGateway {
     }
     link.write({
       correlationId,
-      deviceWelcome: { deviceId, regionId: this.options.regionId, nodeId: this.options.nodeId, serverTimeMs: this.now(), gatewayProof },
+      deviceWelcome: { deviceId, regionId: this.options.regionId, nodeId: this.options.nodeId, serverTimeMs: this.now(), gatewayProof, defaultLatencyBudgetMs: this.options.defaultLatencyBudgetMs },
     });
     // Nothing may move until a room announces a lease.
     link.sendLeaseState({ deviceId, leaseId: "", online: true, cause: "connected" });
@@ -409,15 +419,17 @@ export class DeviceGateway {
   private dispatch(ws: Socket, link: DeviceLink, envelope: Envelope) {
     const correlationId = Number(envelope.correlationId);
     switch (envelope.body) {
+      // An answer must echo its command's (or action's) correlation id: one that matches
+      // nothing is dropped, and the adapter told, counted and logged (its operator sees no ack).
       case "commandAck": {
         if (!link.receiveAck(correlationId, envelope.commandAck as tsunagi.v1.CommandAck)) {
-          this.options.metrics.errors.inc({ code: "UNMATCHED_ACK", source: "gateway" });
+          this.report(ws, ErrorCode.UNMATCHED_ACK, `CommandAck with correlation id ${correlationId} (seq ${String(envelope.commandAck!.seq)}) answers no command awaiting an ack: echo the forwarded command's correlation id; dropped`, correlationId);
         }
         return;
       }
       case "actionResult": {
         if (!link.receiveActionResult(correlationId, envelope.actionResult as tsunagi.v1.ActionResult)) {
-          this.options.metrics.errors.inc({ code: "UNMATCHED_ACK", source: "gateway" });
+          this.report(ws, ErrorCode.UNMATCHED_ACK, `ActionResult with correlation id ${correlationId} answers no action awaiting a result: echo the forwarded action's correlation id; dropped`, correlationId);
         }
         return;
       }
@@ -435,7 +447,13 @@ export class DeviceGateway {
       case "deviceProfile": {
         const profile = envelope.deviceProfile as tsunagi.v1.DeviceProfile;
         const problem = profileProblem(profile, link.deviceId);
-        if (problem) { this.report(ws, ErrorCode.WRONG_TYPE, `device profile refused: ${problem}`, correlationId); return; }
+        const classProblem = problem ? undefined : enrolledClassProblem(profile, ws.getUserData().enrolledClass ?? "");
+        if (problem || classProblem) {
+          // No profile to drive by until a valid one arrives: the room ends the lease, refuses commands.
+          link.refuseProfile(problem ?? classProblem!);
+          this.report(ws, problem ? ErrorCode.WRONG_TYPE : ErrorCode.FORBIDDEN, `device profile refused: ${problem ?? classProblem}`, correlationId);
+          return;
+        }
         link.receiveProfile(profile);
         this.options.logger.info({ deviceId: link.deviceId, axes: profile.axes.map((a) => a.name), watchdogMs: profile.watchdogWindowMs }, `device ${link.deviceId} profile received`);
         return;
@@ -444,7 +462,7 @@ export class DeviceGateway {
         const estop = envelope.estop as tsunagi.v1.EStop;
         estop.deviceId = link.deviceId;
         estop.raisedBy = `device:${link.deviceId}`;
-        this.options.logger.warn({ deviceId: link.deviceId, reason: estop.reason }, `device ${link.deviceId} raised an e-stop`);
+        if (this.logAllowed(ws, "estop")) this.options.logger.warn({ deviceId: link.deviceId, reason: estop.reason }, `device ${link.deviceId} raised an e-stop`);
         link.receiveEStop(estop);
         return;
       }
@@ -459,7 +477,7 @@ export class DeviceGateway {
       }
       case "error": {
         const error = envelope.error as tsunagi.v1.Error;
-        this.options.logger.warn({ deviceId: link.deviceId, code: errorCodeName(error.code) }, `device ${link.deviceId} reported: ${error.message.slice(0, 200)}`);
+        if (this.logAllowed(ws, "device-error")) this.options.logger.warn({ deviceId: link.deviceId, code: errorCodeName(error.code) }, `device ${link.deviceId} reported: ${error.message.slice(0, 200)}`);
         link.receiveError(error);
         return;
       }
@@ -485,9 +503,17 @@ export class DeviceGateway {
     return false;
   }
 
-  /** Whether a frame is within the connection's rate; an e-stop always is (stopping is always allowed). */
+  /**
+   * Whether a frame is within the connection's rate. Past it, a welcomed device's EStop
+   * still is (stopping is always allowed), within its own small budget; only a frame that
+   * decodes as an EStop counts, not one that merely starts like one.
+   */
   private withinRate(ws: Socket, connection: Connection, bytes: Uint8Array): boolean {
-    if (connection.flood.admit() || isStopEnvelope(bytes)) return true;
+    if (connection.flood.admit()) return true;
+    if (connection.state === "online" && decodeStopEnvelope(bytes, this.options.maxFrameBytes)?.body === "estop") {
+      connection.stopBudget ??= new FloodWindow(STOP_FRAMES_PER_SECOND, this.now);
+      if (connection.stopBudget.admit()) return true;
+    }
     if (connection.flood.drop() === "tell") {
       this.report(ws, ErrorCode.RATE_LIMITED, `more than ${this.options.maxMessagesPerSecond} frames per second; excess dropped`, 0);
     } else {
@@ -496,13 +522,28 @@ export class DeviceGateway {
     return false;
   }
 
-  /** A coded error to the adapter; the connection stays. */
+  /** A coded error to the adapter, counted, and logged at most once a second per connection and code; the connection stays. */
   private report(ws: Socket, code: number, message: string, correlationId: number) {
     const connection = ws.getUserData();
     this.options.metrics.errors.inc({ code: errorCodeName(code), source: "gateway" });
-    this.options.logger.warn({ deviceId: connection.link?.deviceId, remote: connection.remote, code: errorCodeName(code) }, `device channel: ${message}`);
+    const heldBack = this.logThrottle(connection).admit(code);
+    if (heldBack !== undefined) {
+      const more = heldBack > 0 ? ` (and ${heldBack} more like it from this connection, not logged)` : "";
+      this.options.logger.warn({ deviceId: connection.link?.deviceId, remote: connection.remote, code: errorCodeName(code), heldBack }, `device channel: ${message}${more}`);
+    }
     trySend(() => this.sendFrame(ws, errorEnvelope(code, message, correlationId)));
   }
+
+  /** The connection's bound on log lines, per kind (an error code, "estop"...). */
+  private logThrottle(connection: Connection): LogThrottle {
+    return connection.logThrottle ??= new LogThrottle(undefined, this.now);
+  }
+
+  /** Whether a line of `kind` from this connection may be logged now (one a second). */
+  private logAllowed(ws: Socket, kind: string): boolean {
+    return this.logThrottle(ws.getUserData()).admit(kind) !== undefined;
+  }
+
 
   /**
    * A frame from the adapter that did not open: dropped unread and counted; the log line

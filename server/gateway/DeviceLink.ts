@@ -11,7 +11,8 @@
  *   it is dropped with an EXPIRED ack instead.
  *
  * Inbound: acks are matched to pending commands by the envelope's correlation id, and
- * carry the measured room→adapter→room round trip. Telemetry, the device's own e-stops
+ * carry the measured room→adapter→room round trip (a monotonic clock, to the
+ * sub-millisecond). An ack that matches nothing is the gateway's to answer (UNMATCHED_ACK). Telemetry, the device's own e-stops
  * and profile changes go to the handler.
  *
  * Every command and action sent through the link is answered exactly once, by the
@@ -45,6 +46,8 @@ export interface LinkSocket {
 /** The room that drives the device. Every callback is optional. */
 export interface DeviceLinkHandler {
   onProfile?(profile: tsunagi.v1.DeviceProfile): void;
+  /** The gateway refused the device's new profile: the link holds none until a valid one arrives. */
+  onProfileRefused?(problem: string): void;
   onTelemetry?(telemetry: tsunagi.v1.Telemetry): void;
   /** The device stopped itself (physical button, driver fault). */
   onDeviceEStop?(estop: tsunagi.v1.EStop): void;
@@ -61,6 +64,8 @@ export interface DeviceLinkOptions {
   socket: LinkSocket;
   /** Server clock. Default Date.now. */
   now?: () => number;
+  /** Monotonic clock with sub-millisecond resolution, for round trips. Default performance.now. */
+  monotonicNow?: () => number;
   /** Above this many buffered bytes, commands queue instead of going out. Default 64 KiB. */
   backpressureBytes?: number;
   /** Commands that may wait behind backpressure; more drop the oldest (EXPIRED). Default 16. */
@@ -74,7 +79,10 @@ export interface DeviceLinkOptions {
 /** One sent command awaiting its ack. */
 interface PendingAck {
   command: tsunagi.v1.IControlCommand;
+  /** Server clock when sent, ms (for the adapter's clock error). */
   sentAt: number;
+  /** Monotonic clock when sent, ms (for the round trip, to the sub-millisecond). */
+  sentAtMonotonic: number;
   giveUpAt: number;
   onAck: (ack: CommandAck) => void;
 }
@@ -120,6 +128,8 @@ export class DeviceLink {
 
   private readonly socket: LinkSocket;
   private readonly now: () => number;
+  /** Round trips are measured on this: monotonic, sub-millisecond (the server clock ticks in whole ms). */
+  private readonly monotonicNow: () => number;
   private readonly backpressureBytes: number;
   private readonly maxQueuedCommands: number;
   private readonly maxPendingAcks: number;
@@ -143,6 +153,7 @@ export class DeviceLink {
     this.driver = options.driver;
     this.socket = options.socket;
     this.now = options.now ?? Date.now;
+    this.monotonicNow = options.monotonicNow ?? (() => performance.now());
     this.backpressureBytes = options.backpressureBytes ?? 64 * 1024;
     this.maxQueuedCommands = options.maxQueuedCommands ?? 16;
     this.maxPendingAcks = options.maxPendingAcks ?? 256;
@@ -290,8 +301,7 @@ export class DeviceLink {
     const pending = this.pending.get(correlationId);
     if (!pending) return false;
     this.pending.delete(correlationId);
-    const now = this.now();
-    const roundTrip = now - pending.sentAt;
+    const roundTrip = this.monotonicNow() - pending.sentAtMonotonic;
     const stats = this.statsData;
     stats.acks++;
     stats.lastRttMs = roundTrip;
@@ -319,6 +329,17 @@ export class DeviceLink {
   receiveProfile(profile: tsunagi.v1.DeviceProfile): void {
     this.profile = profile;
     this.handler?.onProfile?.(profile);
+  }
+
+  /**
+   * The gateway refused the device's new profile: any earlier one is forgotten too (the
+   * adapter now enforces the one it sent, so commands must not be checked against the
+   * old), and the room hears of it. Until a valid profile arrives the device is online but
+   * cannot be driven.
+   */
+  refuseProfile(problem: string): void {
+    this.profile = undefined;
+    this.handler?.onProfileRefused?.(problem);
   }
 
   receiveTelemetry(telemetry: tsunagi.v1.Telemetry): void {
@@ -366,7 +387,7 @@ export class DeviceLink {
   private transmit(envelope: IEnvelope, command: tsunagi.v1.IControlCommand, onAck: (ack: CommandAck) => void): void {
     const now = this.now();
     const correlationId = envelope.correlationId as number;
-    this.pending.set(correlationId, { command, sentAt: now, giveUpAt: Math.max(effectiveDeadline(command), now) + this.ackGraceMs, onAck });
+    this.pending.set(correlationId, { command, sentAt: now, sentAtMonotonic: this.monotonicNow(), giveUpAt: Math.max(effectiveDeadline(command), now) + this.ackGraceMs, onAck });
     if (this.pending.size > this.maxPendingAcks) {
       const [oldestId, oldest] = this.pending.entries().next().value as [number, PendingAck];
       this.pending.delete(oldestId);

@@ -4,7 +4,7 @@
  * lookup.
  */
 import { Registry, Counter, Gauge, collectDefaultMetrics } from "prom-client";
-import { ackOriginName, ackStatusName, tsunagi } from "../../proto/index.ts";
+import { ackOriginName, ackStatusName, ErrorCode, tsunagi } from "../../proto/index.ts";
 
 /** More than CommandAck.Origin has values: the stride of the (status, origin) counts. */
 const COMMAND_ORIGINS = 8;
@@ -12,6 +12,43 @@ const COMMAND_ORIGINS = 8;
 const KNOWN_ACK_STATUS: ReadonlySet<number> = new Set(Object.values(tsunagi.v1.CommandAck.Status).filter((value): value is number => typeof value === "number"));
 /** The bucket of ack statuses this build does not know (above every known one). */
 const UNKNOWN_TO_THIS_BUILD = 255;
+
+/**
+ * The one series for a label value from outside (a device's ack status, a peer's error
+ * code) that this build does not know. Not "UNKNOWN": that is a real ack status ("sent,
+ * nobody answered").
+ */
+export const UNRECOGNISED = "UNRECOGNISED";
+/** The names of an enum of the contract. */
+const enumNames = (values: Record<string, string | number>): string[] => Object.keys(values).filter((key) => typeof values[key] === "number");
+/** tsunagi_errors_total's codes: the ErrorCode names, and the node's own failures that are not sent to anyone. */
+const ERROR_CODE_LABELS: ReadonlySet<string> = new Set([...enumNames(ErrorCode), "AUDIT_WRITE_FAILED"]);
+/** Ack and action statuses by name. */
+const ACK_STATUS_LABELS: ReadonlySet<string> = new Set(enumNames(tsunagi.v1.CommandAck.Status));
+/** Who decided an ack or an action result (ackOriginName). */
+const ORIGIN_LABELS: ReadonlySet<string> = new Set(["adapter", "room"]);
+/** A matchmaking request's outcome: ok, or the code it was refused with. */
+const MATCHMAKE_OUTCOME_LABELS: ReadonlySet<string> = new Set(["ok", ...ERROR_CODE_LABELS]);
+
+/**
+ * Bounds the labels of `counter` whose values can come from outside: each value not in
+ * its set is counted under UNRECOGNISED, so made-up values cannot create series. Applied
+ * once here, so no caller can forget it.
+ */
+function boundLabels<L extends string>(counter: Counter<L>, known: Partial<Record<L, ReadonlySet<string>>>): Counter<L> {
+  const inc = counter.inc.bind(counter) as (labels?: Partial<Record<L, string | number>> | number, value?: number) => void;
+  const bounded = Object.keys(known) as L[];
+  counter.inc = ((labels?: Partial<Record<L, string | number>> | number, value?: number) => {
+    if (labels === undefined || typeof labels === "number") { inc(labels); return; }
+    let checked = labels;
+    for (const name of bounded) {
+      const given = labels[name];
+      if (given !== undefined && !known[name]!.has(String(given))) checked = { ...checked, [name]: UNRECOGNISED };
+    }
+    inc(checked, value);
+  }) as Counter<L>["inc"];
+  return counter;
+}
 
 export class NodeMetrics {
   /** One registry per node, so several nodes in one process never share series. */
@@ -70,10 +107,10 @@ export class NodeMetrics {
     counterOf("tsunagi_bytes_in_total", "Bytes received from clients.", () => traffic.bytesIn);
     counterOf("tsunagi_bytes_out_total", "Bytes sent to clients.", () => traffic.bytesOut);
 
-    this.errors = new Counter({
+    this.errors = boundLabels(new Counter({
       name: "tsunagi_errors_total", help: "Coded errors returned to senders, by code.",
       labelNames: ["code", "source"], registers,
-    });
+    }), { code: ERROR_CODE_LABELS });
     const commandCounts = () => this.commandCounts;
     this.commands = new Counter({
       name: "tsunagi_teleop_commands_total", help: "Control commands by ack status and origin (room or adapter).",
@@ -82,14 +119,14 @@ export class NodeMetrics {
         this.reset();
         for (const [key, count] of commandCounts()) {
           const status = Math.floor(key / COMMAND_ORIGINS);
-          this.inc({ status: status === UNKNOWN_TO_THIS_BUILD ? "UNRECOGNISED" : ackStatusName(status), origin: ackOriginName(key % COMMAND_ORIGINS) }, count);
+          this.inc({ status: status === UNKNOWN_TO_THIS_BUILD ? UNRECOGNISED : ackStatusName(status), origin: ackOriginName(key % COMMAND_ORIGINS) }, count);
         }
       },
     });
-    this.actions = new Counter({
+    this.actions = boundLabels(new Counter({
       name: "tsunagi_teleop_actions_total", help: "Device actions (arm, take off, land...) by result status and origin (room or adapter).",
       labelNames: ["status", "origin"], registers,
-    });
+    }), { status: ACK_STATUS_LABELS, origin: ORIGIN_LABELS });
     this.estops = new Counter({ name: "tsunagi_teleop_estops_total", help: "E-stops raised, by source.", labelNames: ["source"], registers });
     this.leases = new Counter({ name: "tsunagi_teleop_lease_events_total", help: "Control lease changes, by event.", labelNames: ["event"], registers });
     const teleop = this.teleop;
@@ -108,10 +145,10 @@ export class NodeMetrics {
       name: "tsunagi_device_frames_refused_total", help: "Device-channel frames dropped unread, by reason: missing (no seal), mac (forged or altered), replay (old sequence number).",
       labelNames: ["reason"], registers,
     });
-    this.matchmake = new Counter({
+    this.matchmake = boundLabels(new Counter({
       name: "tsunagi_matchmake_total", help: "Matchmaking requests, by method and outcome.",
       labelNames: ["method", "outcome"], registers,
-    });
+    }), { outcome: MATCHMAKE_OUTCOME_LABELS });
   }
 
   /**

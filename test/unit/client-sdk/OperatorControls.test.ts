@@ -431,6 +431,10 @@ describe("OperatorControls: e-stop and reset", () => {
     const notices: string[] = [];
     observer.on("estop", (estop) => notices.push(`estop ${estop.deviceId}: ${estop.reason}`));
     observer.on("reset", (reset) => notices.push(`reset ${reset.deviceId}`));
+    // the senders get their replies in place of the notices: the events fire for them too, once
+    const ownNotices: string[] = [];
+    operator.on("estop", (estop) => ownNotices.push(`operator estop ${estop.deviceId}`));
+    supervisor.on("reset", (reset) => ownNotices.push(`supervisor reset ${reset.deviceId}`));
     await operator.acquire();
     operator.setAxes({ boom: 0.3 });
     operator.start();
@@ -448,6 +452,7 @@ describe("OperatorControls: e-stop and reset", () => {
     const reset = await supervisor.reset("area clear");
     expect(reset).toMatchObject({ deviceId: "ex-1", reason: "area clear" });
     await vi.waitFor(() => expect(notices).toEqual(["estop ex-1: operator pressed e-stop", "reset ex-1"]), WAIT);
+    expect(ownNotices).toEqual(["operator estop ex-1", "supervisor reset ex-1"]);
     await vi.waitFor(() => expect(operator.lease?.estopped).toBe(false), WAIT);
     await operator.acquire(); // motion needs a fresh lease
     expect(operator.holding).toBe(true);
@@ -468,8 +473,13 @@ describe("OperatorControls: e-stop and reset", () => {
     const { session } = await openRoom({ profiles: [excavatorProfile("ex-1"), droneProfile("drone-1")] });
     const excavator = await controlsFor(session);
     const drone = await controlsFor(session, { deviceId: "drone-1" });
+    const seen: string[] = [];
+    excavator.on("estop", (estop) => seen.push(`excavator sees all=${estop.all}`));
+    drone.on("estop", (estop) => seen.push(`drone sees all=${estop.all}`));
     const confirmed = await excavator.estopAll();
     expect(confirmed.all).toBe(true);
+    // the one reply covers every device: each controls of the sender's session hears of it once
+    expect(seen).toEqual(["excavator sees all=true", "drone sees all=true"]);
     await vi.waitFor(() => expect([excavator.lease?.estopped, drone.lease?.estopped]).toEqual([true, true]), WAIT);
   });
 });

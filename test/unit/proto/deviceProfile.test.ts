@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { effectiveDeadlineMs, profileProblem } from "../../../proto/deviceProfile.ts";
+import { deviceClassName, effectiveDeadlineMs, enrolledClassProblem, profileProblem } from "../../../proto/deviceProfile.ts";
 import { tsunagi } from "../../../proto/index.ts";
 
 describe("effectiveDeadlineMs", () => {
@@ -40,5 +40,22 @@ describe("profileProblem", () => {
     for (const controlRateHz of [Number.POSITIVE_INFINITY, Number.NaN, -1, 1001]) {
       expect(profileProblem({ ...valid(), controlRateHz }, "ex-1")).toMatch(/control_rate_hz/);
     }
+  });
+});
+
+describe("enrolledClassProblem", () => {
+  const Class = tsunagi.v1.DeviceClass;
+  it("passes a profile whose class is the enrolled one, by enrolment's names (rc-car for DEVICE_CLASS_RC_CAR)", () => {
+    expect(deviceClassName(Class.DEVICE_CLASS_RC_CAR)).toBe("rc-car");
+    expect(enrolledClassProblem({ deviceClass: Class.DEVICE_CLASS_EXCAVATOR }, "excavator")).toBeUndefined();
+    expect(enrolledClassProblem({ deviceClass: Class.DEVICE_CLASS_RC_CAR }, "rc-car")).toBeUndefined();
+    expect(enrolledClassProblem({ deviceClass: Class.DEVICE_CLASS_OTHER }, "other")).toBeUndefined();
+  });
+
+  it("names the mismatch: another class, an unset one, or one this build does not know", () => {
+    expect(enrolledClassProblem({ deviceClass: Class.DEVICE_CLASS_DRONE }, "excavator")).toContain("device_class drone is not the class the device was enrolled as (excavator)");
+    expect(enrolledClassProblem({ deviceClass: Class.DEVICE_CLASS_UNSPECIFIED }, "excavator")).toBeDefined();
+    expect(enrolledClassProblem({ deviceClass: 42 as tsunagi.v1.DeviceClass }, "excavator")).toContain("42");
+    expect(enrolledClassProblem({ deviceClass: Class.DEVICE_CLASS_EXCAVATOR }, "forklift")).toBeDefined();
   });
 });

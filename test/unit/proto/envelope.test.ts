@@ -5,7 +5,7 @@
 import { describe, it, expect } from "vitest";
 import {
   decodeEnvelope, encodeEnvelope, errorEnvelope, ErrorCode, ProtocolError, isRetryable, errorCodeName,
-  DEFAULT_MAX_ENVELOPE_BYTES, TRUSTED, tsunagi, isStopEnvelope, type Envelope,
+  DEFAULT_MAX_ENVELOPE_BYTES, TRUSTED, tsunagi, decodeStopEnvelope, type Envelope,
 } from "../../../proto/index.ts";
 import { prng } from "../../fixtures/random.ts";
 
@@ -252,21 +252,32 @@ describe("isRetryable", () => {
   });
 });
 
-describe("isStopEnvelope", () => {
-  it("tells an EStop or a Reset from every other body by its tags, with or without a correlation id", () => {
+describe("decodeStopEnvelope", () => {
+  it("answers the decoded EStop or Reset, and nothing for every other body, with or without a correlation id", () => {
     for (const correlationId of [0, 7, 2 ** 40]) {
-      expect(isStopEnvelope(encodeEnvelope({ correlationId, estop: { deviceId: "ex-1", reason: "stop" } }))).toBe(true);
-      expect(isStopEnvelope(encodeEnvelope({ correlationId, reset: { deviceId: "ex-1" } }))).toBe(true);
-      expect(isStopEnvelope(encodeEnvelope({ correlationId, controlCommand: { deviceId: "ex-1", seq: 1 } }))).toBe(false);
-      expect(isStopEnvelope(encodeEnvelope({ correlationId, heartbeat: { deviceId: "ex-1" } }))).toBe(false);
+      expect(decodeStopEnvelope(encodeEnvelope({ correlationId, estop: { deviceId: "ex-1", reason: "stop" } }))).toMatchObject({ body: "estop", estop: { deviceId: "ex-1" } });
+      expect(decodeStopEnvelope(encodeEnvelope({ correlationId, reset: { deviceId: "ex-1" } }))).toMatchObject({ body: "reset" });
+      expect(decodeStopEnvelope(encodeEnvelope({ correlationId, controlCommand: { deviceId: "ex-1", seq: 1 } }))).toBeUndefined();
+      expect(decodeStopEnvelope(encodeEnvelope({ correlationId, heartbeat: { deviceId: "ex-1" } }))).toBeUndefined();
     }
   });
 
-  it("reads from an offset, and answers false for empty, cut or garbage bytes", () => {
-    const estop = encodeEnvelope({ correlationId: 3, estop: { deviceId: "ex-1" } });
-    expect(isStopEnvelope(Uint8Array.from([9, 9, ...estop]), 2)).toBe(true);
-    expect(isStopEnvelope(new Uint8Array())).toBe(false);
-    expect(isStopEnvelope(Uint8Array.from([0x08, 0xff]))).toBe(false);
-    expect(isStopEnvelope(Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))).toBe(false);
+  it("is not fooled by an EStop's first tags in front of another body: the frame decodes as that body", () => {
+    const emptyEStop = encodeEnvelope({ estop: {} }); // the 3-byte prefix: tag, tag, length 0
+    expect(emptyEStop).toHaveLength(3);
+    for (const other of [{ ping: { clientTimeMs: 1 } }, { controlCommand: { deviceId: "ex-1", seq: 9 } }, { chatSend: { text: "spam" } }]) {
+      const disguised = Uint8Array.from([...emptyEStop, ...encodeEnvelope(other)]);
+      expect(decodeStopEnvelope(disguised)).toBeUndefined();
+    }
+    const withId = encodeEnvelope({ correlationId: 5, estop: {} });
+    expect(decodeStopEnvelope(Uint8Array.from([...withId, ...encodeEnvelope({ ping: {} })]))).toBeUndefined();
+  });
+
+  it("answers nothing for empty, cut, garbage or oversized bytes", () => {
+    expect(decodeStopEnvelope(new Uint8Array())).toBeUndefined();
+    expect(decodeStopEnvelope(Uint8Array.from([0x08, 0xff]))).toBeUndefined();
+    expect(decodeStopEnvelope(Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))).toBeUndefined();
+    expect(decodeStopEnvelope(Uint8Array.from([0xe2, 0x01, 0x05, 0x0a]))).toBeUndefined(); // an EStop cut short
+    expect(decodeStopEnvelope(encodeEnvelope({ estop: { reason: "x".repeat(200) } }), 64)).toBeUndefined();
   });
 });

@@ -26,6 +26,21 @@ describe("SafetyController", () => {
     expect(s.safety.counters.acks).toEqual({ APPLIED: 2 });
   });
 
+  it("a profile that leaves the latency budget at 0 is held to the budget the gateway's welcome names", () => {
+    const s = setup({ latencyBudgetMs: 0 });
+    s.safety.linkUp(50);
+    announce(s, "L1");
+    const now = s.clock.serverNow();
+    // a deadline 5 s out, but issued 60 ms ago: past issued + the welcome's 50 ms budget
+    expect(statusOf(s, { leaseId: "L1", seq: 1, issuedAtMs: now - 60, deadlineMs: now + 5000, axes: [{ name: "boom", value: 0.3 }] })).toBe("EXPIRED");
+    expect(statusOf(s, { leaseId: "L1", seq: 2, issuedAtMs: now - 40, deadlineMs: now + 5000, axes: [{ name: "boom", value: 0.3 }] })).toBe("APPLIED");
+    // the profile's own budget wins over the welcome's
+    const own = setup({ latencyBudgetMs: 100 });
+    own.safety.linkUp(50);
+    announce(own, "L1");
+    expect(statusOf(own, { leaseId: "L1", seq: 1, issuedAtMs: own.clock.serverNow() - 60, deadlineMs: own.clock.serverNow() + 5000, axes: [{ name: "boom", value: 0.3 }] })).toBe("APPLIED");
+  });
+
   it("refuses NO_LEASE, STALE, EXPIRED and OUT_OF_BOUNDS, and none of them moves the machine", () => {
     const s = setup();
     expect(statusOf(s, { leaseId: "L1", seq: 1, axes: [{ name: "boom", value: 0.3 }] })).toBe("NO_LEASE"); // nothing announced yet
@@ -86,6 +101,29 @@ describe("SafetyController", () => {
     expect(s.safety.state.watchdogTripped).toBe(false);
     expect(statusOf(s, { leaseId: "L2", seq: 1, axes: [{ name: "boom", value: 0.3 }] })).toBe("APPLIED");
     expect(s.driver.moving).toBe(true);
+  });
+
+  it("watchdog: the window starts at the grant, not at the first command: a lease never used dies after it", () => {
+    const s = setup();
+    s.safety.linkUp();
+    announce(s, "L1");
+    s.clock.jump(WINDOW_MS + 1);
+    s.safety.pollWatchdog();
+    expect(s.safety.state).toMatchObject({ lease: undefined, watchdogTripped: true });
+    expect(statusOf(s, { leaseId: "L1", seq: 1, axes: [{ name: "boom", value: 0.3 }] })).toBe("NO_LEASE");
+    expect(s.driver.moving).toBe(false);
+  });
+
+  it("LeaseState.estopped latches the adapter; estopped false clears nothing, only a Reset does", () => {
+    const s = setup();
+    s.safety.linkUp();
+    announce(s, "L1", { estopped: true });
+    expect(s.safety.state.estopped).toBe(true);
+    announce(s, "L2", { estopped: false });
+    expect(s.safety.state.estopped).toBe(true);
+    expect(statusOf(s, { leaseId: "L2", seq: 1, axes: [{ name: "boom", value: 0.3 }] })).toBe("ESTOPPED");
+    handle(s, { correlationId: 0, reset: { deviceId: DEVICE, by: "sam" } });
+    expect(s.safety.state.estopped).toBe(false);
   });
 
   it("watchdog: a command arriving after the window does not rescue the silent lease", () => {

@@ -22,8 +22,8 @@ afterEach(() => {
   for (const controller of controllers.splice(0)) controller.stop();
 });
 
-export function setup() {
-  const driver = new FakeDriver({ watchdogMs: WINDOW_MS });
+export function setup(driverOptions: { latencyBudgetMs?: number } = {}) {
+  const driver = new FakeDriver({ watchdogMs: WINDOW_MS, ...driverOptions });
   driver.init();
   const clock = new FakeAdapterClock();
   const events: Array<{ event: keyof AdapterEvents; payload: unknown }> = [];

@@ -31,15 +31,17 @@ function setup() {
     links.set(deviceId, link);
   }
   const broadcasts: tsunagi.v1.IEnvelope[] = [];
+  /** Who each broadcast left out (the sender, who gets the reply), in order. */
+  const excepted: Array<string | undefined> = [];
   const counted: string[] = [];
   const told: Array<{ sessionId: string; code: ErrorCode; message: string }> = [];
   const estops = new EmergencyStop({
-    slots, now: clock.now, broadcast: (envelope) => broadcasts.push(envelope), roomId: "site-1",
+    slots, now: clock.now, broadcast: (envelope, except) => { broadcasts.push(envelope); excepted.push(except); }, roomId: "site-1",
     latched: (deviceId, { source, first }) => { counted.push(`${deviceId} ${source}${first ? "" : " again"}`); },
     tell: (sessionId, code, message) => { told.push({ sessionId, code, message }); },
   });
   const estop = (fields: Partial<tsunagi.v1.IEStop>) => tsunagi.v1.EStop.create({ reason: "test", ...fields });
-  return { clock, order, slots, links, broadcasts, counted, told, estops, estop };
+  return { clock, order, slots, links, broadcasts, excepted, counted, told, estops, estop };
 }
 
 describe("EmergencyStop: raising", () => {
@@ -61,14 +63,33 @@ describe("EmergencyStop: raising", () => {
     expect(second.order).toEqual(["stop dr-1", "latch dr-1"]);
   });
 
-  it("refuses roles that may not (FORBIDDEN) and devices not in the room (DEVICE_UNKNOWN), stopping nothing", () => {
+  it("refuses roles that may not (FORBIDDEN), stopping nothing", () => {
     const { estops, estop, order } = setup();
     for (const role of ["visitor", "host"] as const) {
       expect(estops.raise({ ...operator, role }, estop({ all: true }))).toMatchObject({ refused: { code: ErrorCode.FORBIDDEN } });
+      expect(estops.raise({ ...operator, role }, estop({ deviceId: "ex-9" }))).toMatchObject({ refused: { code: ErrorCode.FORBIDDEN } });
     }
     expect(estops.raise(undefined, estop({ all: true }))).toMatchObject({ refused: { code: ErrorCode.FORBIDDEN } });
-    expect(estops.raise(operator, estop({ deviceId: "ex-9" }))).toMatchObject({ refused: { code: ErrorCode.DEVICE_UNKNOWN } });
     expect(order).toEqual([]);
+  });
+
+  it("an e-stop naming a device not in the room stops and latches every device, then answers DEVICE_UNKNOWN; the sender is told what stopped", () => {
+    const { estops, estop, order, slots, links, broadcasts, excepted } = setup();
+    const outcome = estops.raise(operator, estop({ deviceId: "ex-9", reason: "typo in the id" }));
+    expect(outcome).toMatchObject({ refused: { code: ErrorCode.DEVICE_UNKNOWN, message: expect.stringContaining("every device of the room was stopped") } });
+    expect(order).toEqual(["stop ex-1", "stop dr-1", "latch ex-1", "latch dr-1"]);
+    expect([...slots.values()].every((slot) => slot.lease.estopped)).toBe(true);
+    expect(links.get("ex-1")!.estops[0]!.reason).toContain('unknown device "ex-9"');
+    // the refusal does not say what stopped, so the notices reach the sender too
+    expect(broadcasts.map((envelope) => envelope.estop?.deviceId)).toEqual(["ex-1", "dr-1"]);
+    expect(excepted).toEqual([undefined, undefined]);
+  });
+
+  it("the sender is left out of its own e-stop's notices: its reply is its one answer", () => {
+    const { estops, estop, excepted } = setup();
+    estops.raise(operator, estop({ deviceId: "ex-1" }));
+    estops.raise(operator, estop({ all: true }));
+    expect(excepted).toEqual(["op-1", "op-1", "op-1"]);
   });
 
   it("keeps the sender's press time when plausible (within 10 s of the room's clock), the room's own otherwise", () => {
@@ -90,7 +111,7 @@ describe("EmergencyStop: raising", () => {
 
 describe("EmergencyStop: reset", () => {
   it("lets only a supervisor (or admin) reset, tells the device and everyone, and moves nothing", () => {
-    const { estops, estop, slots, links, broadcasts } = setup();
+    const { estops, estop, slots, links, broadcasts, excepted } = setup();
     estops.raise(operator, estop({ deviceId: "ex-1" }));
     const reset = tsunagi.v1.Reset.create({ deviceId: "ex-1", reason: "area cleared" });
     expect(estops.reset(operator, reset)).toMatchObject({ refused: { code: ErrorCode.FORBIDDEN } });
@@ -100,6 +121,7 @@ describe("EmergencyStop: reset", () => {
     expect(slots.get("ex-1")!.lease.holder).toBeUndefined();
     expect(links.get("ex-1")!.resets).toEqual([{ deviceId: "ex-1", by: "sam (sup-1)", reason: "area cleared" }]);
     expect(broadcasts.at(-1)).toEqual({ correlationId: 0, reset: { deviceId: "ex-1", by: "sam (sup-1)", reason: "area cleared" } });
+    expect(excepted.at(-1)).toBe("sup-1"); // the supervisor's one answer is the reply
     expect(estops.reset({ ...supervisor, role: "admin" }, reset)).toMatchObject({ refused: { code: ErrorCode.WRONG_TYPE } }); // nothing latched now
   });
 

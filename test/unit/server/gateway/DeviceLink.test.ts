@@ -25,6 +25,29 @@ function adapterAck(socket: FakeLinkSocket, index: number): [number, tsunagi.v1.
 }
 
 describe("DeviceLink", () => {
+  it("measures the room-adapter-room round trip to the sub-millisecond, on a monotonic clock, whatever the server clock's resolution", () => {
+    const { link, socket, send, acks } = fakeLink(); // its server clock stands still, in whole ms
+    for (let seq = 1; seq <= 5; seq++) {
+      send(seq);
+      const sentAt = performance.now();
+      while (performance.now() - sentAt < 0.05) { /* let the monotonic clock move */ }
+      link.receiveAck(...adapterAck(socket, seq - 1));
+    }
+    expect(acks.map((ack) => ack.deviceRoundTripMs).every((ms) => ms > 0)).toBe(true);
+    expect(acks.some((ack) => !Number.isInteger(ack.deviceRoundTripMs))).toBe(true);
+  });
+
+  it("a refused profile leaves the link with none, and its room is told", () => {
+    const { link } = fakeLink();
+    const told: string[] = [];
+    link.bind({ onProfileRefused: (problem) => told.push(problem) });
+    link.receiveProfile(tsunagi.v1.DeviceProfile.create({ deviceId: "ex-1", deviceClass: tsunagi.v1.DeviceClass.DEVICE_CLASS_EXCAVATOR }));
+    expect(link.profile).toBeDefined();
+    link.refuseProfile("device_class drone is not the class the device was enrolled as (excavator)");
+    expect(link.profile).toBeUndefined();
+    expect(told).toEqual(["device_class drone is not the class the device was enrolled as (excavator)"]);
+  });
+
   it("acks EXPIRED each queued command whose deadline passed, while the socket stays backpressured", () => {
     const { socket, send, fates, advance, link } = fakeLink();
     socket.buffered = 1 << 20; // far above the backpressure limit

@@ -21,3 +21,38 @@ describe("NodeMetrics.countCommand", () => {
     ]);
   });
 });
+
+describe("NodeMetrics labels fed from device or client input", () => {
+  /** Series of `name` in the scrape. */
+  async function series(metrics: NodeMetrics, name: string): Promise<string[]> {
+    return (await metrics.render()).body.split("\n").filter((line) => line.startsWith(`${name}{`)).sort();
+  }
+
+  it("made-up action statuses and origins from adapters add one UNRECOGNISED series, not one each", async () => {
+    const metrics = new NodeMetrics({ connections: () => 0, roomsByType: () => ({}) });
+    metrics.actions.inc({ status: "APPLIED", origin: "adapter" });
+    for (let i = 0; i < 20; i++) metrics.actions.inc({ status: `MADE_UP_${i}`, origin: "adapter" });
+    metrics.actions.inc({ status: "APPLIED", origin: "somewhere-else" });
+    expect(await series(metrics, "tsunagi_teleop_actions_total")).toEqual([
+      'tsunagi_teleop_actions_total{status="APPLIED",origin="UNRECOGNISED"} 1',
+      'tsunagi_teleop_actions_total{status="APPLIED",origin="adapter"} 1',
+      'tsunagi_teleop_actions_total{status="UNRECOGNISED",origin="adapter"} 20',
+    ]);
+  });
+
+  it("error codes this build does not know (a peer's or a device's) are counted in one series", async () => {
+    const metrics = new NodeMetrics({ connections: () => 0, roomsByType: () => ({}) });
+    metrics.errors.inc({ code: "RATE_LIMITED", source: "flood" });
+    for (let i = 0; i < 20; i++) metrics.errors.inc({ code: String(5000 + i), source: "gateway" });
+    metrics.matchmake.inc({ method: "join", outcome: "ok" });
+    for (let i = 0; i < 20; i++) metrics.matchmake.inc({ method: "join", outcome: String(6000 + i) });
+    expect(await series(metrics, "tsunagi_errors_total")).toEqual([
+      'tsunagi_errors_total{code="RATE_LIMITED",source="flood"} 1',
+      'tsunagi_errors_total{code="UNRECOGNISED",source="gateway"} 20',
+    ]);
+    expect(await series(metrics, "tsunagi_matchmake_total")).toEqual([
+      'tsunagi_matchmake_total{method="join",outcome="UNRECOGNISED"} 20',
+      'tsunagi_matchmake_total{method="join",outcome="ok"} 1',
+    ]);
+  });
+});
