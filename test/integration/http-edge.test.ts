@@ -113,7 +113,8 @@ describe.each(["uws", "ws"] as const)("HTTP edge (%s transport)", (transport) =>
   });
 
   it("still serves a whole small body, and other clients, after those refusals", async () => {
-    const response = await fetch(`${node.httpUrl}/matchmake/joinOrCreate/no_such_type`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    const token = await (await fetch(`${node.httpUrl}/dev/token?role=visitor`)).text();
+    const response = await fetch(`${node.httpUrl}/matchmake/joinOrCreate/no_such_type`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: "{}" });
     // Read whole and handed to the matchmaker, which knows no such room type.
     expect(response.status).toBe(404);
     expect((await response.json()).code).toBe(ErrorCode.UNKNOWN_ROOM);
