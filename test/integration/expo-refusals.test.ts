@@ -23,7 +23,7 @@ const rooms: Room[] = [];
 /** A stock Colyseus client in the hall that reads only the protobuf channel, as a Unity client would. */
 async function rawVisitor(): Promise<{ room: Room; envelopes: tsunagi.v1.Envelope[]; roomErrors: number[] }> {
   const client = new Client(node.httpUrl);
-  client.auth.token = await testToken("visitor");
+  client.auth.token = await testToken(node.clusterName, "visitor");
   const envelopes: tsunagi.v1.Envelope[] = [];
   const roomErrors: number[] = [];
   const room = await client.joinById(HALL, {});
@@ -85,7 +85,7 @@ describe("expo join options", () => {
   it("refuses a name or avatar outside its limits WRONG_TYPE, and shows valid ones to the neighbours", async () => {
     for (const options of [{ name: "" }, { name: "   " }, { name: "n".repeat(41) }, { name: 42 }, { avatar: "a".repeat(65) }, { avatar: {} }]) {
       const client = new Client(node.httpUrl);
-      client.auth.token = await testToken("visitor");
+      client.auth.token = await testToken(node.clusterName, "visitor");
       const error = await client.joinById(HALL, options).then(() => undefined, (e) => e);
       expect(error?.code, JSON.stringify(options)).toBe(ErrorCode.WRONG_TYPE);
       expect(String(error?.message), JSON.stringify(options)).toMatch(/name|avatar/);
