@@ -22,7 +22,9 @@ export function devRoutes(context: NodeContext, tokens: TokenService): HttpRoute
       const query = new URL(request.url).searchParams;
       const role = query.get("role") ?? "visitor";
       if (!isRole(role)) return codedErrorResponse(ErrorCode.WRONG_TYPE, `unknown role "${role.slice(0, 40)}"`);
-      const sub = query.get("sub")?.slice(0, 64) ?? `${role}-${Math.random().toString(36).slice(2, 8)}`;
+      const asked = query.get("sub");
+      if (asked !== null && (asked.length === 0 || asked.length > 64)) return codedErrorResponse(ErrorCode.WRONG_TYPE, "sub must be 1 to 64 characters (or left out for a random one)");
+      const sub = asked ?? `${role}-${Math.random().toString(36).slice(2, 8)}`;
       const room = query.get("room");
       const rooms = room !== null ? [room] : undefined;
       const ttl = Number(query.get("ttl") ?? DEV_TOKEN_DEFAULT_TTL_S);

@@ -38,6 +38,12 @@ describe.each(["uws", "ws"] as const)("embedded region node (%s transport)", (tr
     const bad = await fetch(`${node.httpUrl}/dev/token?role=emperor`);
     expect(bad.status).toBe(400);
     expect((await bad.json()).code).toBe(4402);
+    // Found by the fuzzer: an empty sub was a 500 INTERNAL (the issuer threw), a sub past 64 characters was cut silently.
+    for (const sub of ["", "s".repeat(65)]) {
+      const refused = await fetch(`${node.httpUrl}/dev/token?role=visitor&sub=${sub}`);
+      expect(refused.status, `sub of ${sub.length}`).toBe(400);
+      expect((await refused.json()).code).toBe(4402);
+    }
   });
 
   it("lets a stock Colyseus SDK client with a dev token join the lobby and see rooms appear", async () => {

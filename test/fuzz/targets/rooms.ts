@@ -27,6 +27,17 @@ const SEATS: readonly Seat[] = [
   { role: "visitor", join: (client) => client.joinOrCreate("lobby") },
 ];
 
+/** How long a lane refused a seat waits before its next case tries again, ms. */
+const SEAT_RETRY_MS = 500;
+
+/** The code of a refused join: the SDK's `code`, or the "[4407 ROOM_FULL]" our messages lead with. */
+function refusalCode(error: unknown): number | undefined {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (isSpecificCode(code)) return code as number;
+  const match = /^\[(\d+) /.exec(String(message ?? ""));
+  return match ? Number(match[1]) : undefined;
+}
+
 /** Probe correlation ids live far above what the fuzzer's envelopes use, so a fuzzed Ping cannot answer one. */
 let probeIds = 2 ** 40;
 
@@ -73,8 +84,12 @@ class RoomLane<Input> implements TargetLane<Input> {
     try {
       room = await within(this.seat.join(client, sub), ANSWER_TIMEOUT_MS * 2, `join as ${this.seat.role}`);
     } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      if (isSpecificCode(code)) return undefined;
+      // A coded refusal of the seat (the room full of the fuzzer's own dropped sessions,
+      // whose reconnection seats it keeps a while; a ban): no case runs here for a moment.
+      if (isSpecificCode(refusalCode(error))) {
+        await new Promise((resolve) => setTimeout(resolve, SEAT_RETRY_MS));
+        return undefined;
+      }
       throw error;
     }
     room.onMessage(ENVELOPE_MESSAGE_TYPE, (bytes: Uint8Array) => this.received(bytes));
