@@ -82,8 +82,8 @@ export const DEFAULT_TOKEN_MAX_AGE_S = 86_400;
 const ISSUED_AHEAD_TOLERANCE_S = 5;
 
 export class TokenService {
-  /** HS256 key: the cluster's token key. */
-  private readonly key: Uint8Array;
+  /** HS256 key: the cluster's token key, imported once (jose would import raw bytes again on every call). */
+  private readonly key: Promise<CryptoKey>;
   /** `iss` claim written and required. */
   private readonly issuer: string;
   /** `aud` claim written and required. */
@@ -95,7 +95,7 @@ export class TokenService {
   constructor(options: TokenServiceOptions) {
     if (options.key.byteLength < KEY_BYTES) throw new RangeError(`the token key must be at least ${KEY_BYTES} bytes`);
     if (!options.audience) throw new TypeError("audience (the cluster name) is required");
-    this.key = options.key;
+    this.key = crypto.subtle.importKey("raw", Uint8Array.from(options.key), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
     this.issuer = options.issuer ?? "tsunagi";
     this.audience = options.audience;
     this.maxAgeSeconds = options.maxAgeSeconds ?? DEFAULT_TOKEN_MAX_AGE_S;
@@ -119,14 +119,14 @@ export class TokenService {
       .setAudience(this.audience)
       .setIssuedAt()
       .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
-      .sign(this.key);
+      .sign(await this.key);
   }
 
   async verify(token: string | undefined | null): Promise<TokenClaims> {
     if (!token) throw new AuthError(ErrorCode.TOKEN_MISSING, "no token: send one as client.auth.token / Authorization: Bearer");
     let payload: Record<string, unknown>;
     try {
-      ({ payload } = await jwtVerify(token, this.key, {
+      ({ payload } = await jwtVerify(token, await this.key, {
         issuer: this.issuer, audience: this.audience, algorithms: ["HS256"], requiredClaims: ["exp", "iat"],
       }));
     } catch (error) {
