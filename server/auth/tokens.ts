@@ -46,6 +46,8 @@ export interface TokenClaims {
   name?: string;
   /** Expiry, seconds since the epoch (set by issue()). */
   exp?: number;
+  /** Issued at, seconds since the epoch (set by issue(); verify() returns it). */
+  iat?: number;
   /** Device tokens: the enrolment they were issued for (DeviceCredentials.tokenClaims()). */
   ver?: number;
   enr?: string;
@@ -81,6 +83,15 @@ export const DEFAULT_TOKEN_MAX_AGE_S = 86_400;
  */
 const ISSUED_AHEAD_TOLERANCE_S = 5;
 
+/**
+ * A join verifies its token twice: at matchmaking, and a moment later when the socket
+ * joins the room. Tokens verified in the last RECENT_TTL_MS are remembered (at most
+ * RECENT_TOKENS of them, the oldest forgotten first), so the second check costs a lookup
+ * instead of an HMAC; expiry and maximum age are checked again on every use.
+ */
+const RECENT_TOKENS = 1024;
+const RECENT_TTL_MS = 30_000;
+
 export class TokenService {
   /** HS256 key: the cluster's token key, imported once (jose would import raw bytes again on every call). */
   private readonly key: Promise<CryptoKey>;
@@ -91,6 +102,8 @@ export class TokenService {
   private readonly defaultTtlSeconds: number;
   /** Oldest `iat` accepted, as an age in seconds; also the longest lifetime issue() grants. */
   readonly maxAgeSeconds: number;
+  /** Tokens verified lately, by their text: their claims and `iat`, and when they were verified. */
+  private readonly recent = new Map<string, { claims: TokenClaims; iat: number; verifiedAt: number }>();
 
   constructor(options: TokenServiceOptions) {
     if (options.key.byteLength < KEY_BYTES) throw new RangeError(`the token key must be at least ${KEY_BYTES} bytes`);
@@ -103,7 +116,7 @@ export class TokenService {
   }
 
   /** Signs a token for `ttlSeconds` (at most maxAgeSeconds: a longer one would be refused before it expired). */
-  async issue(claims: Omit<TokenClaims, "exp">, ttlSeconds = this.defaultTtlSeconds): Promise<string> {
+  async issue(claims: Omit<TokenClaims, "exp" | "iat">, ttlSeconds = this.defaultTtlSeconds): Promise<string> {
     if (!isRole(claims.role)) throw new TypeError(`unknown role "${String(claims.role)}"; expected one of ${roles.join(", ")}`);
     if (!claims.sub) throw new TypeError("sub is required");
     if (!(ttlSeconds > 0 && ttlSeconds <= this.maxAgeSeconds)) throw new RangeError(`token lifetime ${ttlSeconds} s is outside (0, ${this.maxAgeSeconds}] (the maximum token age)`);
@@ -124,6 +137,29 @@ export class TokenService {
 
   async verify(token: string | undefined | null): Promise<TokenClaims> {
     if (!token) throw new AuthError(ErrorCode.TOKEN_MISSING, "no token: send one as client.auth.token / Authorization: Bearer");
+    const now = Date.now();
+    const known = this.recent.get(token);
+    if (known && now - known.verifiedAt <= RECENT_TTL_MS) {
+      this.checkTimes(known.iat, known.claims.exp, now);
+      return { ...known.claims, rooms: known.claims.rooms && [...known.claims.rooms] };
+    }
+    const claims = await this.verifyFully(token);
+    this.recent.delete(token);
+    this.recent.set(token, { claims, iat: claims.iat!, verifiedAt: now });
+    if (this.recent.size > RECENT_TOKENS) this.recent.delete(this.recent.keys().next().value!);
+    return { ...claims, rooms: claims.rooms && [...claims.rooms] };
+  }
+
+  /** Refuses a remembered token that expired, or grew older than the maximum age, since it was verified. */
+  private checkTimes(iat: number, exp: number | undefined, now: number) {
+    if (exp !== undefined && now >= exp * 1000) throw new AuthError(ErrorCode.TOKEN_EXPIRED, "token expired: get a new one");
+    const age = Math.floor(now / 1000) - iat;
+    if (age > this.maxAgeSeconds) {
+      throw new AuthError(ErrorCode.TOKEN_EXPIRED, `token expired: issued ${age} s ago, more than the maximum token age (${this.maxAgeSeconds} s); get a new one`);
+    }
+  }
+
+  private async verifyFully(token: string): Promise<TokenClaims> {
     let payload: Record<string, unknown>;
     try {
       ({ payload } = await jwtVerify(token, await this.key, {
@@ -153,6 +189,7 @@ export class TokenService {
       exp: typeof payload.exp === "number" ? payload.exp : undefined,
       ver: typeof payload.ver === "number" ? payload.ver : undefined,
       enr: typeof payload.enr === "string" ? payload.enr : undefined,
+      iat: payload.iat as number,
     };
   }
 }

@@ -167,8 +167,17 @@ export class ClusterMatchmaker {
       const owner = await this.liveOwner(roomId);
       if (owner) throw new ServerError(ErrorCode.ROOM_CONFLICT, `${roomName} room "${requestedId}" already exists in ${owner.regionId}: join it instead`);
     } else if (method === "joinOrCreate") {
-      const available = await matchMaker.findOneRoomAvailable(roomName, options);
-      if (available) return colyseus(() => matchMaker.joinById(available.roomId, options, authContext));
+      // The room found may fill (or lock) before this seat is reserved, under a crowd of
+      // joins: look again, and create a room only when none has a seat.
+      for (let attempt = 0; attempt < JOIN_OR_CREATE_ATTEMPTS; attempt++) {
+        const available = await matchMaker.findOneRoomAvailable(roomName, options);
+        if (!available) break;
+        try {
+          return await colyseus(() => matchMaker.joinById(available.roomId, options, authContext));
+        } catch (error) {
+          if ((error as ServerError).code !== ErrorCode.ROOM_FULL) throw error;
+        }
+      }
     }
     if (method === "joinOrCreate") this.authorizeCreate(caller.claims, roomClass, roomName, options);
 
@@ -276,6 +285,9 @@ function normaliseCode(error: unknown): number {
   const code = (error as { code?: unknown })?.code;
   return typeof code === "number" && code > 0 ? code : ErrorCode.INTERNAL;
 }
+
+/** Rooms a joinOrCreate without a room id tries to get a seat in before it opens a new one. */
+const JOIN_OR_CREATE_ATTEMPTS = 3;
 
 /** The join options; the HTTP edge has bounded the body by its row (server/http/routes.ts). */
 async function readOptions(request: Request): Promise<Record<string, any>> {
