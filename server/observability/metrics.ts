@@ -21,8 +21,14 @@ const UNKNOWN_TO_THIS_BUILD = 255;
 export const UNRECOGNISED = "UNRECOGNISED";
 /** The names of an enum of the contract. */
 const enumNames = (values: Record<string, string | number>): string[] => Object.keys(values).filter((key) => typeof values[key] === "number");
-/** tsunagi_errors_total's codes: the ErrorCode names, and the node's own failures that are not sent to anyone. */
-const ERROR_CODE_LABELS: ReadonlySet<string> = new Set([...enumNames(ErrorCode), "AUDIT_WRITE_FAILED"]);
+/**
+ * Codes the node counts that are no ErrorCode of the contract, as it is sent to no one:
+ * the audit log's troubles (AuditLogs: `AUDIT_` and the problem's kind, a failed archive;
+ * a room's failed write). docs/operations.md lists them.
+ */
+const INTERNAL_ERROR_LABELS = ["AUDIT_WRITE_FAILED", "AUDIT_UNREACHABLE", "AUDIT_RESTORED", "AUDIT_LOST", "AUDIT_RECHAINED", "AUDIT_ARCHIVE_FAILED"];
+/** tsunagi_errors_total's codes: the ErrorCode names, and the node's own failures above. */
+const ERROR_CODE_LABELS: ReadonlySet<string> = new Set([...enumNames(ErrorCode), ...INTERNAL_ERROR_LABELS]);
 /** Ack and action statuses by name. */
 const ACK_STATUS_LABELS: ReadonlySet<string> = new Set(enumNames(tsunagi.v1.CommandAck.Status));
 /** Who decided an ack or an action result (ackOriginName). */

@@ -55,4 +55,14 @@ describe("NodeMetrics labels fed from device or client input", () => {
       'tsunagi_matchmake_total{method="join",outcome="ok"} 1',
     ]);
   });
+
+  it("the node's own troubles documented in docs/operations.md keep their names (they are no ErrorCode)", async () => {
+    const metrics = new NodeMetrics({ connections: () => 0, roomsByType: () => ({}) });
+    const audit = ["AUDIT_UNREACHABLE", "AUDIT_RESTORED", "AUDIT_LOST", "AUDIT_RECHAINED", "AUDIT_ARCHIVE_FAILED"];
+    for (const code of audit) metrics.errors.inc({ code, source: "audit" });
+    metrics.errors.inc({ code: "AUDIT_WRITE_FAILED", source: "teleop" });
+    const found = await series(metrics, "tsunagi_errors_total");
+    for (const code of audit) expect(found).toContain(`tsunagi_errors_total{code="${code}",source="audit"} 1`);
+    expect(found).toContain('tsunagi_errors_total{code="AUDIT_WRITE_FAILED",source="teleop"} 1');
+  });
 });
