@@ -1,6 +1,7 @@
 /**
  * Region node configuration: defaults → file → env (`TSUNAGI_*`) → flags, validated once
  * at start with zod. Every bad field is reported by name; `main.ts` exits with code 2.
+ * Which settings env and flags may set, and their names, are in configSettings.ts.
  *
  * @example
  *   const config = loadConfig({ argv: ["--region-id", "jp-tokyo", "--port", "0"] });
@@ -17,6 +18,7 @@ import { argvSecretWarning, readSecretFile, SecretError } from "../common/secret
 import { MIN_SECRET_LENGTH } from "./auth/keys.ts";
 import { DEFAULT_TOKEN_MAX_AGE_S } from "./auth/tokens.ts";
 import { tlsProblems } from "./tls.ts";
+import { configSettings, settingsFrom } from "./configSettings.ts";
 
 const regionIdPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -295,110 +297,6 @@ export class ConfigError extends Error {
   }
 }
 
-/** One entry per leaf setting: env name, flag name, path in the config object, kind. */
-type Kind = "string" | "int" | "number" | "bool" | "list";
-const settings: Array<{ path: string[]; kind: Kind; flag: string; env: string; doc: string }> = [];
-function setting(path: string, kind: Kind, doc: string) {
-  const parts = path.split(".");
-  const flag = parts.map((p) => p.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())).join("-");
-  const env = "TSUNAGI_" + flag.replace(/-/g, "_").toUpperCase();
-  settings.push({ path: parts, kind, flag, env, doc });
-}
-setting("regionId", "string", "region id");
-setting("nodeId", "string", "node id");
-setting("host", "string", "bind address");
-setting("port", "int", "listen port (0 = any free port)");
-setting("publicAddress", "string", "host:port clients use to reach this node");
-setting("transport", "string", "uws or ws");
-setting("redisUrl", "string", "region Redis URL");
-setting("clusterRedisUrl", "string", "cluster-wide Redis URL");
-setting("clusterName", "string", "key namespace in the cluster Redis");
-setting("regionsFile", "string", "region topology JSON file");
-setting("authSecret", "string", "cluster secret (≥ 32 chars); prefer the env or --auth-secret-file");
-setting("authSecretFile", "string", "file holding the cluster secret");
-setting("tokenMaxAgeSeconds", "int", "tokens issued longer ago are refused, s");
-setting("devMode", "bool", "dev routes and dev secret; loopback host without Redis only");
-setting("demo", "bool", "npm start (demo/main.ts): open the demo rooms, bots and simulated devices");
-setting("logLevel", "string", "pino log level");
-setting("logFormat", "string", "auto (readable at a terminal, JSON otherwise), json or pretty");
-setting("limits.maxFrameBytes", "int", "largest accepted frame in bytes");
-setting("limits.maxMessagesPerSecond", "int", "per-client message rate limit");
-setting("limits.maxMatchmakePerSecond", "int", "matchmaking rate limit per client address and per token subject");
-setting("http.trustedProxies", "list", "comma-separated proxy addresses whose X-Forwarded-For is believed");
-setting("limits.maxCcu", "int", "clients before the node counts as overloaded");
-setting("limits.maxRooms", "int", "rooms before the node counts as overloaded");
-setting("limits.maxEventLoopLagMs", "number", "event-loop lag before the node counts as overloaded");
-setting("cluster.heartbeatMs", "int", "registry heartbeat interval");
-setting("cluster.nodeTtlMs", "int", "registry entry TTL");
-setting("cluster.forwardTimeoutMs", "int", "cross-region request timeout");
-setting("drainTimeoutMs", "int", "SIGTERM drain bound");
-setting("tls.certFile", "string", "PEM certificate chain of the client listener (https/wss); and the gateway's unless it has its own");
-setting("tls.keyFile", "string", "PEM private key of tls.certFile");
-setting("tls.caFile", "string", "PEM CA that node-to-node calls trust (default: the system's)");
-setting("http.corsOrigins", "list", "web origins allowed to read the public routes (CORS), comma-separated");
-setting("http.readTimeoutMs", "int", "a request body must arrive within this, ms (else 408)");
-setting("http.metricsToken", "string", "bearer token of GET /metrics (unset: loopback peers only)");
-setting("gateway.port", "int", "device gateway listen port (0 = any free port)");
-setting("gateway.publicAddress", "string", "host:port adapters use to reach the gateway");
-setting("gateway.helloTimeoutMs", "int", "time an adapter has to prove its credential");
-setting("gateway.revalidateMs", "int", "how often connected devices' credentials are checked again (revocation)");
-setting("gateway.maxMessagesPerSecond", "int", "per-device frame rate limit");
-setting("gateway.certFile", "string", "PEM certificate chain of the device gateway (wss), if not tls.certFile");
-setting("gateway.keyFile", "string", "PEM private key of gateway.certFile");
-setting("gateway.maxPendingPerAddress", "int", "device connections without a completed hello from one address");
-setting("gateway.maxPending", "int", "device connections without a completed hello in all");
-setting("teleop.leaseTtlMs", "int", "control lease lifetime without renewal");
-setting("teleop.telemetryHz", "number", "telemetry fan-out rate to participants");
-setting("teleop.defaultLatencyBudgetMs", "int", "operator-device round-trip budget when the profile names none");
-setting("teleop.rttProbeMs", "int", "lease holder round-trip probe interval");
-setting("teleop.demotionMs", "int", "how long a demoted operator may not take a lease");
-setting("session.chatPerSecond", "number", "chat messages per second a session room relays from everyone together");
-setting("session.chatBurst", "int", "chat burst of a session room");
-setting("lobby.filterPerSecond", "number", "lobby filter messages per second per client");
-setting("lobby.filterBurst", "int", "lobby filter burst per client");
-setting("expo.tickMs", "int", "expo frame interval per visitor, ms");
-setting("expo.tickSlices", "int", "slices the tick's frames are spread over");
-setting("expo.interestRadius", "number", "metres within which visitors see each other");
-setting("expo.boothRadius", "number", "metres from a booth's area within which it is near");
-setting("expo.maxMoveHz", "int", "moves per second a visitor may send");
-setting("expo.chatPerSecond", "number", "chat messages per second per visitor");
-setting("expo.chatBurst", "int", "chat burst per visitor");
-setting("expo.hallChatPerSecond", "number", "hall-channel chat messages per second per hall");
-setting("expo.moderationTimeoutMs", "int", "bound on the moderation hooks' answer");
-setting("expo.heatmapCellSize", "number", "analytics heatmap cell edge, metres");
-setting("expo.handoffMargin", "number", "metres past a zone border before the handoff");
-setting("expo.backpressureBytes", "int", "unsent bytes above which a visitor skips frames");
-setting("expo.hallFile", "string", "hall layout file to open at start");
-setting("expo.hallRetentionMs", "int", "how long a closed (or abandoned) hall's keys stay in Redis, ms");
-setting("audit.dir", "string", "directory of the node's audit journal, anchor file and archive");
-setting("audit.anchorMs", "int", "how often audit heads are anchored to a file (and long streams archived), ms");
-setting("audit.maxEntries", "int", "entries an audit stream keeps in Redis before the oldest half is archived and trimmed");
-
-export const configSettings: ReadonlyArray<{ flag: string; env: string; doc: string }> = settings;
-
-function convert(raw: string, kind: Kind, where: string, issues: string[]): unknown {
-  if (kind === "string") return raw;
-  if (kind === "list") return raw.split(",").map((item) => item.trim()).filter(Boolean);
-  if (kind === "bool") {
-    if (/^(1|true|yes|on)$/i.test(raw)) return true;
-    if (/^(0|false|no|off)$/i.test(raw)) return false;
-    issues.push(`${where}: expected true or false, got "${raw}"`);
-    return undefined;
-  }
-  const value = Number(raw);
-  if (raw.trim() === "" || !Number.isFinite(value) || (kind === "int" && !Number.isInteger(value))) {
-    issues.push(`${where}: expected ${kind === "int" ? "an integer" : "a number"}, got "${raw}"`);
-    return undefined;
-  }
-  return value;
-}
-
-function setPath(target: Record<string, any>, path: string[], value: unknown) {
-  let node = target;
-  for (const key of path.slice(0, -1)) node = node[key] ??= {};
-  node[path[path.length - 1]] = value;
-}
-
 function merge(base: Record<string, any>, over: Record<string, any>): Record<string, any> {
   const out: Record<string, any> = { ...base };
   for (const [key, value] of Object.entries(over)) {
@@ -422,7 +320,7 @@ export function loadConfig(options: LoadConfigOptions = {}): NodeConfig {
   const issues: string[] = [];
 
   const flagOptions: Record<string, { type: "string" | "boolean" }> = { config: { type: "string" }, help: { type: "boolean" } };
-  for (const s of settings) flagOptions[s.flag] = { type: "string" };
+  for (const s of configSettings) flagOptions[s.flag] = { type: "string" };
   let flags: Record<string, string | boolean | undefined> = {};
   try {
     flags = parseArgs({ args: options.argv ?? [], options: flagOptions, strict: true, allowPositionals: false }).values;
@@ -441,14 +339,7 @@ export function loadConfig(options: LoadConfigOptions = {}): NodeConfig {
     }
   }
 
-  const fromEnv: Record<string, any> = {};
-  const fromFlags: Record<string, any> = {};
-  for (const s of settings) {
-    const envValue = env[s.env];
-    if (envValue !== undefined && envValue !== "") setPath(fromEnv, s.path, convert(envValue, s.kind, s.env, issues));
-    const flagValue = flags[s.flag];
-    if (typeof flagValue === "string") setPath(fromFlags, s.path, convert(flagValue, s.kind, `--${s.flag}`, issues));
-  }
+  const { fromEnv, fromFlags } = settingsFrom(env, flags, issues);
   merged = merge(merge(merge(merged, fromEnv), fromFlags), options.overrides ?? {});
   if (issues.length) throw new ConfigError(issues);
 
@@ -509,16 +400,4 @@ function secretFromFile(file: string): string {
   }
   if (secret.length < MIN_SECRET_LENGTH) throw new ConfigError([`authSecretFile ${file}: the secret must be at least ${MIN_SECRET_LENGTH} characters`]);
   return secret;
-}
-
-export function usage(): string {
-  const lines = settings.map((s) => `  --${s.flag.padEnd(30)} ${s.env.padEnd(38)} ${s.doc}`);
-  return [
-    "Usage: npm start -- [--config FILE] [flags]",
-    "",
-    "  flag                             env                                    meaning",
-    ...lines,
-    "",
-    "Precedence: defaults < config file (--config / TSUNAGI_CONFIG) < env < flags.",
-  ].join("\n");
 }

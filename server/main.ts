@@ -7,7 +7,8 @@
  */
 import "./polyfills.ts";
 import { pathToFileURL } from "node:url";
-import { loadConfig, usage, ConfigError } from "./config.ts";
+import { loadConfig, ConfigError } from "./config.ts";
+import { usage } from "./configSettings.ts";
 import { RegionNode } from "./RegionNode.ts";
 import { roomModules } from "../rooms/index.ts";
 

@@ -50,7 +50,7 @@ export type {
   AdapterConnection, AdapterCounters, AdapterCredential, AdapterError, AdapterEvents, AdapterRuntimeOptions, AdapterSafety, AdapterState, AdapterStatus,
   AdapterStop,
 } from "./types.ts";
-export { backoffDelayMs } from "./GatewayConnection.ts";
+export { backoffDelayMs } from "./backoff.ts";
 /** Re-exported for callers that inspect acks. */
 export { CommandStatus };
 

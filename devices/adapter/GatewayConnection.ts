@@ -7,7 +7,8 @@
  * Cycle (state: probing → connecting → authenticating → online → backoff → …):
  * 1. Probe `GET <node>/ping` on every configured node and take the nearest (RegionProbe);
  *    ask it `GET <node>/gateway` for the device endpoint ({ url, regionId, nodeId }),
- *    falling back to the next nearest if it cannot say (draining, down).
+ *    falling back to the next nearest if it cannot say (draining, down). Both requests
+ *    are gatewayLookup.ts's.
  *    Outside dev mode only https:// nodes and wss:// endpoints are used (TLS, checked
  *    against `ca` or the system's CAs): a ws:// endpoint is refused as INSECURE_URL, and
  *    the next node tried.
@@ -16,7 +17,7 @@
  *    linkUp); a refusal is logged, kept as `lastError`, and retried with backoff
  *    (credentials may be fixed meanwhile).
  * 3. When the channel closes, the host hears it first (linkClosed: it stops the
- *    machine); then backoff with full jitter (backoffDelayMs) and a fresh probe.
+ *    machine); then backoff with full jitter (backoff.ts) and a fresh probe.
  * 4. A GatewayRedirect (the device's room is on another node of the region) is followed
  *    at once, without backoff or probe: the gateway closes, and the next cycle connects to
  *    the named gateway. Later cycles go there first until a connection there is not
@@ -38,10 +39,11 @@
 import type { Logger } from "pino";
 import type { ClockSync } from "../../common/ClockSync.ts";
 import { RegionProbe } from "../../common/RegionProbe.ts";
-import { httpRequest } from "../../common/httpRequest.ts";
 import type { SafeEmitter } from "../../common/SafeEmitter.ts";
 import { DeviceCloseCode, ErrorCode, errorCodeName, isRetryable, type Envelope, type IEnvelope, type tsunagi } from "../../proto/index.ts";
 import { DeviceChannel, type GatewayEndpoint } from "./DeviceChannel.ts";
+import { backoffDelayMs, conflictDelayMs } from "./backoff.ts";
+import { fetchGateway, measurePing } from "./gatewayLookup.ts";
 import type { AdapterConflict, AdapterConnection, AdapterCounters, AdapterCredential, AdapterError, AdapterListeners, AdapterState } from "./types.ts";
 
 /** What the connection needs to know; AdapterRuntime fills it from its checked options. */
@@ -158,7 +160,7 @@ export class GatewayConnection {
       regions: options.nodes.map((url) => ({ id: url, url })),
       timeoutMs: options.httpTimeoutMs,
       // stop() aborts a probe under way instead of waiting out its timeouts
-      measure: (region, signal) => this.measurePing(region.url, AbortSignal.any([signal, this.aborter.signal])),
+      measure: (region, signal) => measurePing(region.url, { ca: options.ca, signal: AbortSignal.any([signal, this.aborter.signal]) }),
     });
   }
 
@@ -272,7 +274,7 @@ export class GatewayConnection {
       if (this.stopping) return;
       let gateway: GatewayEndpoint;
       try {
-        gateway = await this.fetchGateway(node.url);
+        gateway = await fetchGateway(node.url, { ca: this.options.ca, signal: AbortSignal.any([this.aborter.signal, AbortSignal.timeout(this.options.httpTimeoutMs)]) });
       } catch (error) {
         if (this.stopping) return;
         this.noteError({ code: ErrorCode.REGION_UNAVAILABLE, phase: "gateway", message: `${node.url}/gateway: ${(error as Error).message}` });
@@ -286,41 +288,6 @@ export class GatewayConnection {
       await this.connect(node.url, gateway);
       return;
     }
-  }
-
-  /** One /ping round trip to a node, ms (RegionProbe's sample). */
-  private async measurePing(node: string, signal: AbortSignal): Promise<number> {
-    const started = performance.now();
-    let answer: { ok: boolean; status: number };
-    try {
-      answer = await httpRequest(`${node}/ping`, { ca: this.options.ca, signal, headers: { "cache-control": "no-store" } });
-    } catch (error) {
-      throw new Error(describeFetchError(error), { cause: error });
-    }
-    if (!answer.ok) throw new Error(`GET ${node}/ping answered HTTP ${answer.status}`);
-    return performance.now() - started;
-  }
-
-  /** `GET <node>/gateway`: where this node's device endpoint is. */
-  private async fetchGateway(node: string): Promise<GatewayEndpoint> {
-    const signal = AbortSignal.any([this.aborter.signal, AbortSignal.timeout(this.options.httpTimeoutMs)]);
-    let response: { ok: boolean; status: number; text: string };
-    try {
-      response = await httpRequest(`${node}/gateway`, { signal, ca: this.options.ca, headers: { accept: "application/json" } });
-    } catch (error) {
-      throw new Error(describeFetchError(error), { cause: error });
-    }
-    const text = response.text;
-    if (!response.ok) throw new Error(`HTTP ${response.status}${text ? `: ${text.slice(0, 200)}` : ""}`);
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      throw new Error(`answered ${JSON.stringify(text.slice(0, 100))}, not JSON`);
-    }
-    const { url, regionId, nodeId } = (body ?? {}) as Record<string, unknown>;
-    if (typeof url !== "string" || !/^wss?:\/\//.test(url)) throw new Error(`answered no ws:// or wss:// url (${JSON.stringify(url)})`);
-    return { url, regionId: typeof regionId === "string" ? regionId : "", nodeId: typeof nodeId === "string" ? nodeId : "" };
   }
 
   /** Opens a DeviceChannel and runs it; resolves when it has closed, with whether it was welcomed. */
@@ -489,28 +456,4 @@ export class GatewayConnection {
     this.nextCorrelationId = id >= Number.MAX_SAFE_INTEGER ? 1 : id + 1;
     return id;
   }
-}
-
-/**
- * Full-jitter backoff: uniform in [0, cap), the cap doubling per failure since the last
- * welcome from `initialMs`, never above `maxMs`.
- */
-export function backoffDelayMs(failures: number, initialMs: number, maxMs: number, random: () => number = Math.random): number {
-  const cap = Math.min(maxMs, initialMs * 2 ** Math.min(Math.max(0, failures), 30));
-  const draw = random();
-  return Math.floor((draw >= 0 && draw < 1 ? draw : 0.5) * cap);
-}
-
-/** The wait after a conflict: between half of `conflictBackoffMs` and all of it, so two refused adapters do not retry in step. */
-export function conflictDelayMs(conflictBackoffMs: number, random: () => number = Math.random): number {
-  const draw = random();
-  return Math.floor(conflictBackoffMs * (0.5 + 0.5 * (draw >= 0 && draw < 1 ? draw : 0.5)));
-}
-
-/** "fetch failed: ECONNREFUSED" rather than undici's bare "fetch failed". */
-function describeFetchError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const cause = (error as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
-  const detail = typeof cause?.code === "string" ? cause.code : typeof cause?.message === "string" ? cause.message : undefined;
-  return detail && !message.includes(detail) ? `${message}: ${detail}` : message;
 }

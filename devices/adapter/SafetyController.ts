@@ -6,7 +6,7 @@
  * It has no socket: it takes the gateway's safety messages (handle), the link's ups and
  * downs (linkUp, linkClosed) and the runtime's own stops, and RETURNS the acks, action
  * results and e-stop notices for the runtime to send. Setpoints and stops go to the
- * driver's Hal.
+ * driver's Hal. What it needs of the runtime, and hands back, is in safetyContract.ts.
  *
  * What moves the machine (nothing else does):
  * - A ControlCommand that the CommandGuard passes under the current lease (in order:
@@ -60,56 +60,15 @@
  *   for (const reply of outcome?.replies ?? []) connection.send(reply);
  *   safety.linkClosed({ welcomed: true, code: 1006, why: "connection closed (code 1006)" });
  */
-import type { Logger } from "pino";
-import type { SafeEmitter } from "../../common/SafeEmitter.ts";
 import { DEFAULT_WATCHDOG_WINDOW_MS, ErrorCode, tsunagi, type Envelope, type IEnvelope } from "../../proto/index.ts";
 import type { Driver } from "../drivers/types.ts";
 import { CommandGuard, CommandStatus, type SetpointEntry } from "./CommandGuard.ts";
 import { setHalSetpoint } from "./setpoint.ts";
 import { EStopOrigin, type LocalResetOutcome } from "./EStopOrigin.ts";
 import type { LinkLoss } from "./GatewayConnection.ts";
-import type { AdapterCounters, AdapterListeners, AdapterSafety, AdapterStop } from "./types.ts";
+import type { AdapterSafety, AdapterStop } from "./types.ts";
+import type { SafetyCounters, SafetyHost, SafetyOutcome, StopLatchCause } from "./safetyContract.ts";
 import { Watchdog } from "./Watchdog.ts";
-
-/** The clock the rules run on: client time for the watchdog, server time for deadlines and acks. */
-export interface SafetyClock {
-  /** Monotonic client clock, ms. */
-  clientNow(): number;
-  /** The estimate of the node's clock, Unix epoch ms. */
-  serverNow(): number;
-  /** Half the best round trip, ms; Infinity before the first sample. */
-  readonly uncertaintyMs: number;
-}
-
-/** What the controller needs from the runtime. */
-export interface SafetyHost {
-  readonly deviceId: string;
-  /** The device's driver: its Hal takes setpoints and stops; a drone's failsafe hooks. */
-  readonly driver: Driver;
-  /** The profile the adapter published: commands and actions are checked against it. */
-  readonly profile: tsunagi.v1.IDeviceProfile;
-  readonly clock: SafetyClock;
-  readonly logger: Logger;
-  /** Where the "estop" and "watchdog" events go. */
-  readonly events: Pick<SafeEmitter<AdapterListeners>, "emit">;
-  /** The safety state changed: telemetry should carry it now, not at the next tick. */
-  reportNow(): void;
-}
-
-/** What handling one message asks of the runtime, in this order. */
-export interface SafetyOutcome {
-  /** Frames for the gateway (an ack, an action result), in order. */
-  replies: IEnvelope[];
-  /** Take a telemetry sample once the replies are sent: the device's mode may have changed. */
-  reportAfter: boolean;
-}
-
-/** The safety side's share of AdapterCounters; `unexpected` counts its ignored messages (another device's, a Reset with nothing latched). */
-export type SafetyCounters = Pick<AdapterCounters, "acks" | "actions" | "watchdogTrips" | "linkLossStops" | "estops" | "resetsRefused" | "unexpected">;
-
-/** What ends a lease for good at the adapter (the stop latch), as `AdapterSafety.stopLatch` reports it. */
-export type StopLatchCause = NonNullable<AdapterSafety["stopLatch"]>;
-
 
 export class SafetyController {
   /** Zeroes motion when commands and heartbeats stop. */

@@ -16,7 +16,7 @@ export type {
 export { GatewayConnection } from "./GatewayConnection.ts";
 export type { GatewayConnectionHost, GatewayConnectionOptions, LinkCounters, LinkLoss } from "./GatewayConnection.ts";
 export { SafetyController } from "./SafetyController.ts";
-export type { SafetyClock, SafetyCounters, SafetyHost, SafetyOutcome } from "./SafetyController.ts";
+export type { SafetyClock, SafetyCounters, SafetyHost, SafetyOutcome } from "./safetyContract.ts";
 export { TelemetryBuffer } from "./TelemetryBuffer.ts";
 export type { TelemetryLink } from "./TelemetryBuffer.ts";
 export { resolveAdapterOptions } from "./options.ts";

@@ -14,14 +14,15 @@
  * derived from the device secret and both nonces. A frame from the adapter without a seal,
  * with a wrong MAC or an old sequence number is dropped unread and counted
  * (tsunagi_device_frames_refused_total), and the adapter told at most once a second; the
- * connection stays. Token mode has no secret to seal with and relies on TLS alone.
+ * connection stays (ConnectionLimits). Token mode has no secret to seal with and relies
+ * on TLS alone.
  *
  * Refusals, each with a coded Error to the adapter, a log line and a metric:
  * DEVICE_UNKNOWN (not enrolled), FORBIDDEN (revoked, a token for another device or
  * role, or for an earlier enrolment), AUTH_FAILED (bad proof, stale nonce, anything before the hello), TOKEN_* (token
  * mode), WRONG_TYPE (malformed hello), and the hello timeout. After the welcome, bad
  * frames get coded errors and the connection stays: one garbled frame must not cut a
- * machine off its operator.
+ * machine off its operator. What a welcomed adapter may send is in adapterFrames.ts.
  *
  * A second connection for a connected device (settleDuplicate): if the connected adapter
  * answers a ping within duplicateProbeMs, the newcomer is refused DEVICE_CONFLICT (close
@@ -39,7 +40,7 @@
  *   await gateway.close();
  */
 import uWS from "uWebSockets.js";
-import { DeviceCloseCode, ErrorCode, decodeEnvelope, decodeStopEnvelope, encodeEnvelope, errorEnvelope, errorCodeName, ProtocolError, tsunagi, type Envelope } from "../../proto/index.ts";
+import { DeviceCloseCode, ErrorCode, decodeEnvelope, encodeEnvelope, errorEnvelope, errorCodeName, ProtocolError, tsunagi, type Envelope } from "../../proto/index.ts";
 import { DeviceCredentialError, enrolmentOf, sameEnrolment, type DeviceCredentials, type DeviceRecord, type Enrolment } from "../auth/DeviceCredentials.ts";
 import { refusalOf } from "./refusals.ts";
 import type { TokenService } from "../auth/tokens.ts";
@@ -49,13 +50,14 @@ import type { NodeMetrics } from "../observability/metrics.ts";
 import { DeviceLink } from "./DeviceLink.ts";
 import { LivenessProbes } from "./LivenessProbes.ts";
 import { PendingSockets, type PendingLimits } from "./PendingSockets.ts";
+import { ConnectionLimits } from "./ConnectionLimits.ts";
+import { dispatchAdapterFrame, type AdapterFrameContext } from "./adapterFrames.ts";
 import { SafeEmitter } from "../../common/SafeEmitter.ts";
-import { FloodWindow, STOP_FRAMES_PER_SECOND } from "../../common/FloodWindow.ts";
+import { FloodWindow } from "../../common/FloodWindow.ts";
 import { trySend } from "../../common/trySend.ts";
-import { enrolledClassProblem, profileProblem } from "../../proto/deviceProfile.ts";
 import { LogThrottle } from "../../common/LogThrottle.ts";
 import { DEVICE_ID_TEXT, isDeviceId } from "../../proto/ids.ts";
-import { ChannelSeal, NONCE_PATTERN, proveGateway, SEAL_REFUSAL_TEXT, type SealRefusal } from "../../proto/deviceAuth.ts";
+import { ChannelSeal, NONCE_PATTERN, proveGateway } from "../../proto/deviceAuth.ts";
 import { listenExclusive, listenPort } from "../listen.ts";
 
 export interface DeviceGatewayOptions {
@@ -142,6 +144,10 @@ export class DeviceGateway {
   private readonly pending: PendingSockets;
   /** Pings a connected adapter when a second connection claims its device. */
   private readonly probes: LivenessProbes;
+  /** Each connection's frame rate, refused frames and coded errors (ConnectionLimits). */
+  private readonly limits: ConnectionLimits<Socket>;
+  /** What the dispatch of a welcomed device's frames needs of the gateway (adapterFrames). */
+  private readonly frames: AdapterFrameContext<Socket>;
   /** Whether the last revalidation failed to reach the registry (logged once per outage). */
   private registryDown = false;
   private readonly now: () => number;
@@ -154,6 +160,16 @@ export class DeviceGateway {
     this.now = options.now ?? Date.now;
     this.pending = new PendingSockets({ perAddress: options.maxPending?.perAddress ?? 16, total: options.maxPending?.total ?? 512 });
     this.probes = new LivenessProbes(options.duplicateProbeMs ?? DEFAULT_DUPLICATE_PROBE_MS, this.now);
+    this.limits = new ConnectionLimits<Socket>({
+      maxFrameBytes: options.maxFrameBytes, maxMessagesPerSecond: options.maxMessagesPerSecond,
+      logger: options.logger, metrics: options.metrics, now: this.now, sendFrame: (ws, bytes) => this.sendFrame(ws, bytes),
+    });
+    this.frames = {
+      logger: options.logger, now: this.now, probes: this.probes,
+      report: (ws, code, message, correlationId) => this.limits.report(ws, code, message, correlationId),
+      logAllowed: (ws, kind) => this.limits.logAllowed(ws, kind),
+      enrolledClass: (ws) => ws.getUserData().enrolledClass ?? "",
+    };
     this.events = new SafeEmitter((error, source) => options.logger.error({ err: error }, `device gateway: a ${source} failed`));
     this.sweepTimer = setInterval(() => { for (const link of this.links.values()) link.sweep(); }, 50);
     this.sweepTimer.unref();
@@ -276,10 +292,10 @@ export class DeviceGateway {
     const connection = ws.getUserData();
     if (connection.state === "closed") return;
     let bytes: Uint8Array = new Uint8Array(message);
-    if (!this.withinRate(ws, connection, bytes)) return;
+    if (!this.limits.withinRate(ws, bytes)) return;
     if (connection.seal) {
       const opened = connection.seal.open(bytes);
-      if (opened.refused) { this.refusedFrame(ws, connection, opened.refused); return; }
+      if (opened.refused) { this.limits.refusedFrame(ws, opened.refused); return; }
       bytes = opened.envelope;
     }
     let envelope: Envelope;
@@ -288,11 +304,11 @@ export class DeviceGateway {
     } catch (error) {
       const code = error instanceof ProtocolError ? error.code : ErrorCode.MALFORMED_PROTOBUF;
       if (connection.state !== "online") { this.refuse(ws, code, `before authentication: ${(error as Error).message}`, 0); return; }
-      this.report(ws, code, (error as Error).message, 0);
+      this.limits.report(ws, code, (error as Error).message, 0);
       return;
     }
-    if (connection.state === "online") { this.dispatch(ws, connection.link!, envelope); return; }
-    if (connection.state === "verifying") { this.report(ws, ErrorCode.AUTH_FAILED, "wait for the DeviceWelcome before sending anything else", Number(envelope.correlationId)); return; }
+    if (connection.state === "online") { dispatchAdapterFrame(this.frames, ws, connection.link!, envelope); return; }
+    if (connection.state === "verifying") { this.limits.report(ws, ErrorCode.AUTH_FAILED, "wait for the DeviceWelcome before sending anything else", Number(envelope.correlationId)); return; }
     if (envelope.body !== "deviceHello") {
       this.refuse(ws, ErrorCode.AUTH_FAILED, `expected a DeviceHello first, got ${envelope.body}`, Number(envelope.correlationId));
       return;
@@ -414,79 +430,7 @@ export class DeviceGateway {
     }
   }
 
-  // --- after authentication ----------------------------------------------------------
-
-  private dispatch(ws: Socket, link: DeviceLink, envelope: Envelope) {
-    const correlationId = Number(envelope.correlationId);
-    switch (envelope.body) {
-      // An answer must echo its command's (or action's) correlation id: one that matches
-      // nothing is dropped, and the adapter told, counted and logged (its operator sees no ack).
-      case "commandAck": {
-        if (!link.receiveAck(correlationId, envelope.commandAck as tsunagi.v1.CommandAck)) {
-          this.report(ws, ErrorCode.UNMATCHED_ACK, `CommandAck with correlation id ${correlationId} (seq ${String(envelope.commandAck!.seq)}) answers no command awaiting an ack: echo the forwarded command's correlation id; dropped`, correlationId);
-        }
-        return;
-      }
-      case "actionResult": {
-        if (!link.receiveActionResult(correlationId, envelope.actionResult as tsunagi.v1.ActionResult)) {
-          this.report(ws, ErrorCode.UNMATCHED_ACK, `ActionResult with correlation id ${correlationId} answers no action awaiting a result: echo the forwarded action's correlation id; dropped`, correlationId);
-        }
-        return;
-      }
-      case "telemetry": {
-        const telemetry = envelope.telemetry as tsunagi.v1.Telemetry;
-        if (telemetry.deviceId !== link.deviceId) { this.report(ws, ErrorCode.FORBIDDEN, `telemetry for "${telemetry.deviceId.slice(0, 64)}" on device ${link.deviceId}'s connection`, correlationId); return; }
-        link.receiveTelemetry(telemetry);
-        return;
-      }
-      case "clockSyncPing": {
-        const t1 = this.now();
-        link.write({ correlationId, clockSyncPong: { t0Ms: envelope.clockSyncPing!.t0Ms, t1Ms: t1, t2Ms: this.now() } });
-        return;
-      }
-      case "deviceProfile": {
-        const profile = envelope.deviceProfile as tsunagi.v1.DeviceProfile;
-        const problem = profileProblem(profile, link.deviceId);
-        const classProblem = problem ? undefined : enrolledClassProblem(profile, ws.getUserData().enrolledClass ?? "");
-        if (problem || classProblem) {
-          // No profile to drive by until a valid one arrives: the room ends the lease, refuses commands.
-          link.refuseProfile(problem ?? classProblem!);
-          this.report(ws, problem ? ErrorCode.WRONG_TYPE : ErrorCode.FORBIDDEN, `device profile refused: ${problem ?? classProblem}`, correlationId);
-          return;
-        }
-        link.receiveProfile(profile);
-        this.options.logger.info({ deviceId: link.deviceId, axes: profile.axes.map((a) => a.name), watchdogMs: profile.watchdogWindowMs }, `device ${link.deviceId} profile received`);
-        return;
-      }
-      case "estop": {
-        const estop = envelope.estop as tsunagi.v1.EStop;
-        estop.deviceId = link.deviceId;
-        estop.raisedBy = `device:${link.deviceId}`;
-        if (this.logAllowed(ws, "estop")) this.options.logger.warn({ deviceId: link.deviceId, reason: estop.reason }, `device ${link.deviceId} raised an e-stop`);
-        link.receiveEStop(estop);
-        return;
-      }
-      case "ping": {
-        link.write({ correlationId, pong: { clientTimeMs: envelope.ping!.clientTimeMs, serverTimeMs: this.now() } });
-        return;
-      }
-      case "pong": {
-        // the answer to a liveness ping (settleDuplicate); any other pong is harmless
-        this.probes.answered(correlationId);
-        return;
-      }
-      case "error": {
-        const error = envelope.error as tsunagi.v1.Error;
-        if (this.logAllowed(ws, "device-error")) this.options.logger.warn({ deviceId: link.deviceId, code: errorCodeName(error.code) }, `device ${link.deviceId} reported: ${error.message.slice(0, 200)}`);
-        link.receiveError(error);
-        return;
-      }
-      default:
-        this.report(ws, ErrorCode.UNKNOWN_MESSAGE, `the device channel does not accept "${envelope.body}" from an adapter`, correlationId);
-    }
-  }
-
-  // --- errors and limits -------------------------------------------------------------
+  // --- refusals and writes (each connection's limits: ConnectionLimits) ---------------
 
   /** Counts a new socket as pending its hello; over a cap it is refused RATE_LIMITED (close 4429), counted, logged once a second at most. */
   private admitPending(ws: Socket, connection: Connection): boolean {
@@ -503,61 +447,6 @@ export class DeviceGateway {
     return false;
   }
 
-  /**
-   * Whether a frame is within the connection's rate. Past it, a welcomed device's EStop
-   * still is (stopping is always allowed), within its own small budget; only a frame that
-   * decodes as an EStop counts, not one that merely starts like one.
-   */
-  private withinRate(ws: Socket, connection: Connection, bytes: Uint8Array): boolean {
-    if (connection.flood.admit()) return true;
-    if (connection.state === "online" && decodeStopEnvelope(bytes, this.options.maxFrameBytes)?.body === "estop") {
-      connection.stopBudget ??= new FloodWindow(STOP_FRAMES_PER_SECOND, this.now);
-      if (connection.stopBudget.admit()) return true;
-    }
-    if (connection.flood.drop() === "tell") {
-      this.report(ws, ErrorCode.RATE_LIMITED, `more than ${this.options.maxMessagesPerSecond} frames per second; excess dropped`, 0);
-    } else {
-      this.options.metrics.errors.inc({ code: errorCodeName(ErrorCode.RATE_LIMITED), source: "gateway" });
-    }
-    return false;
-  }
-
-  /** A coded error to the adapter, counted, and logged at most once a second per connection and code; the connection stays. */
-  private report(ws: Socket, code: number, message: string, correlationId: number) {
-    const connection = ws.getUserData();
-    this.options.metrics.errors.inc({ code: errorCodeName(code), source: "gateway" });
-    const heldBack = this.logThrottle(connection).admit(code);
-    if (heldBack !== undefined) {
-      const more = heldBack > 0 ? ` (and ${heldBack} more like it from this connection, not logged)` : "";
-      this.options.logger.warn({ deviceId: connection.link?.deviceId, remote: connection.remote, code: errorCodeName(code), heldBack }, `device channel: ${message}${more}`);
-    }
-    trySend(() => this.sendFrame(ws, errorEnvelope(code, message, correlationId)));
-  }
-
-  /** The connection's bound on log lines, per kind (an error code, "estop"...). */
-  private logThrottle(connection: Connection): LogThrottle {
-    return connection.logThrottle ??= new LogThrottle(undefined, this.now);
-  }
-
-  /** Whether a line of `kind` from this connection may be logged now (one a second). */
-  private logAllowed(ws: Socket, kind: string): boolean {
-    return this.logThrottle(ws.getUserData()).admit(kind) !== undefined;
-  }
-
-
-  /**
-   * A frame from the adapter that did not open: dropped unread and counted; the log line
-   * and the adapter's coded error at most once a second (a forger on the path must not
-   * turn its frames into a flood of ours). The connection stays.
-   */
-  private refusedFrame(ws: Socket, connection: Connection, reason: SealRefusal) {
-    this.options.metrics.deviceFramesRefused.inc({ reason });
-    const now = this.now();
-    if (now - connection.sealReportedAt < 1000) return;
-    connection.sealReportedAt = now;
-    this.report(ws, ErrorCode.AUTH_FAILED, `dropped a frame ${SEAL_REFUSAL_TEXT[reason]}: nothing in it was acted upon (more are counted, not reported, for a second)`, 0);
-  }
-
   /** Writes one envelope's bytes, sealed once the channel is; uWS's send result (2: dropped). */
   private sendFrame(ws: Socket, bytes: Uint8Array): number {
     const seal = ws.getUserData().seal;
@@ -568,7 +457,7 @@ export class DeviceGateway {
   private refuse(ws: Socket, code: number, message: string, correlationId: number, closeCode: number = CLOSE_POLICY) {
     const connection = ws.getUserData();
     if (connection.state === "closed") return;
-    this.report(ws, code, message, correlationId);
+    this.limits.report(ws, code, message, correlationId);
     clearTimeout(connection.helloTimer);
     try { ws.end(closeCode, errorCodeName(code)); } catch { /* closed */ }
   }

@@ -2,12 +2,12 @@
  * GatewayConnection on its own, against a scripted gateway and a fake host: what it tells
  * its host and in which order (the link up before "online", lost before "offline", every
  * attempt's close), what it keeps for itself and what it hands over, and a failing host
- * handler making it fail safe. And the backoff it waits between attempts.
+ * handler making it fail safe. The waits between attempts are in backoff.test.ts.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { pino } from "pino";
 import { ClockSync } from "../../../../common/ClockSync.ts";
-import { GatewayConnection, backoffDelayMs, conflictDelayMs, type GatewayConnectionOptions } from "../../../../devices/adapter/GatewayConnection.ts";
+import { GatewayConnection, type GatewayConnectionOptions } from "../../../../devices/adapter/GatewayConnection.ts";
 import { ErrorCode } from "../../../../proto/index.ts";
 import { waitFor } from "../../../fixtures/processes.ts";
 import { FakeConnectionHost } from "../../../fixtures/fakes/FakeConnectionHost.ts";
@@ -139,26 +139,5 @@ describe("GatewayConnection: another adapter runs as this device", () => {
     expect(connection.state).toBe("backoff");
     expect(connection.conflict).toMatchObject({ count: 1, message: expect.stringContaining("took over") });
     expect(connection.lastError).toMatchObject({ codeName: "DEVICE_CONFLICT", phase: "online" });
-  });
-});
-
-describe("conflictDelayMs", () => {
-  it("draws between half the conflict backoff and all of it", () => {
-    expect(conflictDelayMs(30_000, () => 0)).toBe(15_000);
-    expect(conflictDelayMs(30_000, () => 0.999999)).toBe(29_999);
-    expect(conflictDelayMs(30_000, () => Number.NaN)).toBe(22_500);
-  });
-});
-
-describe("backoffDelayMs", () => {
-  it("draws uniformly below a cap that doubles from initialMs up to maxMs", () => {
-    const top = () => 0.999999;
-    expect(backoffDelayMs(0, 100, 5000, top)).toBe(99);
-    expect(backoffDelayMs(1, 100, 5000, top)).toBe(199);
-    expect(backoffDelayMs(5, 100, 5000, top)).toBe(3199);
-    expect(backoffDelayMs(6, 100, 5000, top)).toBe(4999);
-    expect(backoffDelayMs(1000, 100, 5000, top)).toBe(4999);
-    expect(backoffDelayMs(3, 100, 5000, () => 0)).toBe(0);
-    expect(backoffDelayMs(0, 100, 5000, () => 0.5)).toBe(50);
   });
 });
