@@ -15,7 +15,8 @@
  *   const jwt = await tokens.issue({ sub: "alice", role: "operator", rooms: ["site-42"] });
  *   const claims = await tokens.verify(jwt); // throws AuthError with a shared code
  */
-import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
+import { SignJWT } from "jose";
+import { Hs256Error, verifyHs256 } from "./hs256.ts";
 import { ServerError } from "@colyseus/core";
 import { ErrorCode } from "../../proto/index.ts";
 import { KEY_BYTES } from "./keys.ts";
@@ -83,17 +84,9 @@ export const DEFAULT_TOKEN_MAX_AGE_S = 86_400;
  */
 const ISSUED_AHEAD_TOLERANCE_S = 5;
 
-/**
- * A join verifies its token twice: at matchmaking, and a moment later when the socket
- * joins the room. Tokens verified in the last RECENT_TTL_MS are remembered (at most
- * RECENT_TOKENS of them, the oldest forgotten first), so the second check costs a lookup
- * instead of an HMAC; expiry and maximum age are checked again on every use.
- */
-const RECENT_TOKENS = 1024;
-const RECENT_TTL_MS = 30_000;
-
 export class TokenService {
-  /** HS256 key: the cluster's token key, imported once (jose would import raw bytes again on every call). */
+  /** HS256 key: the cluster's token key, for verifyHs256; and imported once for jose's signing. */
+  private readonly rawKey: Uint8Array;
   private readonly key: Promise<CryptoKey>;
   /** `iss` claim written and required. */
   private readonly issuer: string;
@@ -102,12 +95,11 @@ export class TokenService {
   private readonly defaultTtlSeconds: number;
   /** Oldest `iat` accepted, as an age in seconds; also the longest lifetime issue() grants. */
   readonly maxAgeSeconds: number;
-  /** Tokens verified lately, by their text: their claims and `iat`, and when they were verified. */
-  private readonly recent = new Map<string, { claims: TokenClaims; iat: number; verifiedAt: number }>();
 
   constructor(options: TokenServiceOptions) {
     if (options.key.byteLength < KEY_BYTES) throw new RangeError(`the token key must be at least ${KEY_BYTES} bytes`);
     if (!options.audience) throw new TypeError("audience (the cluster name) is required");
+    this.rawKey = Uint8Array.from(options.key);
     this.key = crypto.subtle.importKey("raw", Uint8Array.from(options.key), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
     this.issuer = options.issuer ?? "tsunagi";
     this.audience = options.audience;
@@ -137,41 +129,16 @@ export class TokenService {
 
   async verify(token: string | undefined | null): Promise<TokenClaims> {
     if (!token) throw new AuthError(ErrorCode.TOKEN_MISSING, "no token: send one as client.auth.token / Authorization: Bearer");
-    const now = Date.now();
-    const known = this.recent.get(token);
-    if (known && now - known.verifiedAt <= RECENT_TTL_MS) {
-      this.checkTimes(known.iat, known.claims.exp, now);
-      return { ...known.claims, rooms: known.claims.rooms && [...known.claims.rooms] };
-    }
-    const claims = await this.verifyFully(token);
-    this.recent.delete(token);
-    this.recent.set(token, { claims, iat: claims.iat!, verifiedAt: now });
-    if (this.recent.size > RECENT_TOKENS) this.recent.delete(this.recent.keys().next().value!);
-    return { ...claims, rooms: claims.rooms && [...claims.rooms] };
-  }
-
-  /** Refuses a remembered token that expired, or grew older than the maximum age, since it was verified. */
-  private checkTimes(iat: number, exp: number | undefined, now: number) {
-    if (exp !== undefined && now >= exp * 1000) throw new AuthError(ErrorCode.TOKEN_EXPIRED, "token expired: get a new one");
-    const age = Math.floor(now / 1000) - iat;
-    if (age > this.maxAgeSeconds) {
-      throw new AuthError(ErrorCode.TOKEN_EXPIRED, `token expired: issued ${age} s ago, more than the maximum token age (${this.maxAgeSeconds} s); get a new one`);
-    }
-  }
-
-  private async verifyFully(token: string): Promise<TokenClaims> {
     let payload: Record<string, unknown>;
     try {
-      ({ payload } = await jwtVerify(token, await this.key, {
-        issuer: this.issuer, audience: this.audience, algorithms: ["HS256"], requiredClaims: ["exp", "iat"],
-      }));
+      payload = verifyHs256(token, this.rawKey, { issuer: this.issuer, audience: this.audience });
     } catch (error) {
-      if (error instanceof joseErrors.JWTExpired) {
+      if (error instanceof Hs256Error && error.reason === "expired") {
         throw new AuthError(ErrorCode.TOKEN_EXPIRED, "token expired: get a new one", { cause: error });
       }
       throw new AuthError(ErrorCode.TOKEN_INVALID, `token rejected: ${(error as Error).message}`, { cause: error });
     }
-    // jose checked that iat is a number; its maxTokenAge would apply one tolerance to iat and exp alike.
+    // verifyHs256 checked that iat is a number; exp has no tolerance, iat the one below.
     const age = Math.floor(Date.now() / 1000) - (payload.iat as number);
     if (age > this.maxAgeSeconds) {
       throw new AuthError(ErrorCode.TOKEN_EXPIRED, `token expired: issued ${age} s ago, more than the maximum token age (${this.maxAgeSeconds} s); get a new one`);
