@@ -35,6 +35,8 @@ interface SideFigures {
   joinsPerS: number;
   /** Server CPU time per join, ms: holds on a busy machine, where the join rate does not. */
   cpuMsPerJoin: number;
+  /** The load process's CPU time per join, ms: the SDK's side (a stateful room's clients decode its state). */
+  loadCpuMsPerJoin: number;
   rssBytesPerConnection: number;
   heapBytesPerConnection: number;
   stillOpen: number;
@@ -58,6 +60,11 @@ export const connectionsBench = defineBench({
       cpuMsPerJoin: round(tsunagi.cpuMsPerJoin, 3),
       baselineCpuMsPerJoin: round(baseline.cpuMsPerJoin, 3),
       cpuPerJoinRatio: round(tsunagi.cpuMsPerJoin / baseline.cpuMsPerJoin, 2),
+      loadCpuMsPerJoin: round(tsunagi.loadCpuMsPerJoin, 3),
+      baselineLoadCpuMsPerJoin: round(baseline.loadCpuMsPerJoin, 3),
+      // The share of one core the load process used while joining: near 100, the rates measure the load generator, not the server.
+      loadCpuPct: round(100 * tsunagi.loadCpuMsPerJoin * tsunagi.joinsPerS / 1000, 0),
+      baselineLoadCpuPct: round(100 * baseline.loadCpuMsPerJoin * baseline.joinsPerS / 1000, 0),
       rssBytesPerConnection: Math.round(tsunagi.rssBytesPerConnection),
       baselineRssBytesPerConnection: Math.round(baseline.rssBytesPerConnection),
       heapBytesPerConnection: Math.round(tsunagi.heapBytesPerConnection),
@@ -106,8 +113,10 @@ async function measureSide(side: "tsunagi" | "vanilla", o: Options): Promise<Sid
     log(`${side}: joining ${o.connections} clients, ${o.concurrency} at a time`);
     const loadedPings = side === "tsunagi" ? pingWhile(url) : undefined;
     const cpuBefore = await procCpuMs(server.pid);
+    const loadCpuBefore = await procCpuMs(load.child.pid);
     const joins = await load.child.call<JoinFigures>("joinAll");
     const cpuMs = await procCpuMs(server.pid) - cpuBefore;
+    const loadCpuMs = await procCpuMs(load.child.pid) - loadCpuBefore;
     const pingP99MsLoaded = await loadedPings?.stop();
     log(`${side}: ${joins.joined} joined in ${joins.seconds.toFixed(1)} s, ${joins.failed} failed`);
 
@@ -120,6 +129,7 @@ async function measureSide(side: "tsunagi" | "vanilla", o: Options): Promise<Sid
       joins,
       joinsPerS: joins.joined / joins.seconds,
       cpuMsPerJoin: cpuMs / joined,
+      loadCpuMsPerJoin: loadCpuMs / joined,
       rssBytesPerConnection: (full.rss - empty.rss) / joined,
       heapBytesPerConnection: (full.heapUsed + full.external - empty.heapUsed - empty.external) / joined,
       stillOpen,
