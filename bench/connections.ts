@@ -2,7 +2,10 @@
  * Connections bench: N stock-SDK clients join through matchmaking, each with its own
  * token, into `session` rooms (200 seats) on one region node, and stay connected, idle.
  * In the same run the same load joins the vanilla Colyseus room (no auth, no state) on
- * the same uWS transport: the baseline. Tokens are fetched before the clock starts.
+ * the same uWS transport: the baseline; and the vanilla room holding the `session` room's
+ * participant list (the state baseline), which its clients decode as a `session` room's
+ * do, so that ratio isolates what Tsunagi adds to a join (token, scope, directory, guards).
+ * Tokens are fetched before the clock starts.
  *
  * Figures: join rate and its ratio to the baseline's, and the server's CPU time per join
  * (the rate swings with whatever else the machine runs; CPU per join much less); memory per connection beyond the
@@ -17,7 +20,7 @@ import { z } from "zod";
 import { defineBench } from "./lib/bench.ts";
 import { BenchChild, serverAndLoadCpus } from "./lib/child-process.ts";
 import type { ConnectionsLoadConfig, JoinFigures, MemoryFigures } from "./lib/connections-protocol.ts";
-import { vanillaRoomName } from "./lib/connections-protocol.ts";
+import { vanillaRoomName, vanillaStateRoomName } from "./lib/connections-protocol.ts";
 import type { NodeReady } from "./lib/control-protocol.ts";
 import { log, procCpuMs, round } from "./lib/measure.ts";
 
@@ -29,6 +32,8 @@ const options = z.object({
   warmup: z.coerce.number().int().min(0).default(500),
 });
 type Options = z.output<typeof options>;
+type Side = "tsunagi" | "vanilla" | "vanilla-state";
+const sideRoomName: Record<Side, string> = { tsunagi: "session", vanilla: vanillaRoomName, "vanilla-state": vanillaStateRoomName };
 
 interface SideFigures {
   joins: JoinFigures;
@@ -47,9 +52,10 @@ interface SideFigures {
 export const connectionsBench = defineBench({
   description: "N idle clients through matchmaking with tokens on one node, against the vanilla Colyseus room: joins/s, bytes per connection, /ping p99",
   options,
-  timeoutSeconds: (o) => 120 + Math.ceil(o.connections / 20),
+  timeoutSeconds: (o) => 180 + Math.ceil(o.connections / 15),
   async run(o: Options) {
     const baseline = await measureSide("vanilla", o);
+    const stateBaseline = await measureSide("vanilla-state", o);
     const tsunagi = await measureSide("tsunagi", o);
     return {
       bench: "connections",
@@ -60,6 +66,11 @@ export const connectionsBench = defineBench({
       cpuMsPerJoin: round(tsunagi.cpuMsPerJoin, 3),
       baselineCpuMsPerJoin: round(baseline.cpuMsPerJoin, 3),
       cpuPerJoinRatio: round(tsunagi.cpuMsPerJoin / baseline.cpuMsPerJoin, 2),
+      // Against the vanilla room with the same participant list: the clients do the same decoding on both sides.
+      stateBaselineJoinsPerS: round(stateBaseline.joinsPerS, 1),
+      stateJoinRatio: round(tsunagi.joinsPerS / stateBaseline.joinsPerS, 3),
+      stateBaselineCpuMsPerJoin: round(stateBaseline.cpuMsPerJoin, 3),
+      stateCpuPerJoinRatio: round(tsunagi.cpuMsPerJoin / stateBaseline.cpuMsPerJoin, 2),
       loadCpuMsPerJoin: round(tsunagi.loadCpuMsPerJoin, 3),
       baselineLoadCpuMsPerJoin: round(baseline.loadCpuMsPerJoin, 3),
       // The share of one core the load process used while joining: near 100, the rates measure the load generator, not the server.
@@ -78,11 +89,12 @@ export const connectionsBench = defineBench({
       baselineFailed: baseline.joins.failed,
       errors: { ...tsunagi.joins.errors },
       baselineErrors: { ...baseline.joins.errors },
+      stateBaselineFailed: stateBaseline.joins.failed,
     };
   },
 });
 
-async function measureSide(side: "tsunagi" | "vanilla", o: Options): Promise<SideFigures> {
+async function measureSide(side: Side, o: Options): Promise<SideFigures> {
   const cpus = serverAndLoadCpus();
   const started: BenchChild[] = [];
   try {
@@ -91,7 +103,7 @@ async function measureSide(side: "tsunagi" | "vanilla", o: Options): Promise<Sid
     started.push(server);
     const loadConfig = (connections: number): ConnectionsLoadConfig => ({
       url, connections, concurrency: o.concurrency,
-      roomName: side === "tsunagi" ? "session" : vanillaRoomName,
+      roomName: sideRoomName[side],
       tokenUrl: side === "tsunagi" ? `${url}/dev/token` : undefined,
     });
 
@@ -141,8 +153,8 @@ async function measureSide(side: "tsunagi" | "vanilla", o: Options): Promise<Sid
   }
 }
 
-async function startServer(side: "tsunagi" | "vanilla", o: Options, cpus?: string): Promise<{ url: string; server: BenchChild }> {
-  if (side === "vanilla") {
+async function startServer(side: Side, o: Options, cpus?: string): Promise<{ url: string; server: BenchChild }> {
+  if (side !== "tsunagi") {
     const { child, ready } = await BenchChild.start<{ port: number }>("vanilla server", "bench/lib/vanilla-room-server.ts", null, undefined, cpus);
     return { url: `http://127.0.0.1:${ready.port}`, server: child };
   }

@@ -28,5 +28,7 @@ export interface JoinFigures {
   errors: Record<string, number>;
 }
 
-/** The vanilla server's room name. */
+/** The vanilla server's room: no state. */
 export const vanillaRoomName = "vanilla";
+/** The vanilla server's room with the `session` room's participant list as its state. */
+export const vanillaStateRoomName = "vanilla-state";
