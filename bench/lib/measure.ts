@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { readFile } from "node:fs/promises";
 import { monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from "node:perf_hooks";
-import { setFlagsFromString } from "node:v8";
+import { setFlagsFromString, writeHeapSnapshot } from "node:v8";
 import { runInNewContext } from "node:vm";
 
 /** The machine's monotonic clock (CLOCK_MONOTONIC), ms: one clock for every process, never stepped or slewed apart. */
@@ -287,6 +287,8 @@ export function memoryMethods(): { memory: () => { rss: number; heapUsed: number
       gc();
       gc();
       const { rss, heapUsed, external, arrayBuffers } = process.memoryUsage();
+      // TSUNAGI_BENCH_HEAP=DIR also writes a heap snapshot there at every figure, to find what a connection holds.
+      if (process.env.TSUNAGI_BENCH_HEAP) writeHeapSnapshot(path.join(process.env.TSUNAGI_BENCH_HEAP, `${process.pid}-${Date.now()}.heapsnapshot`));
       return { rss, heapUsed, external, arrayBuffers };
     },
   };
