@@ -81,6 +81,12 @@ export class TokenBucket {
     return Math.max(1, Math.ceil((missing * 1000) / this.ratePerSecond));
   }
 
+  /** Whether the bucket holds its whole burst again: it then behaves as a new one, and a keeper of many may drop it. */
+  isFull(): boolean {
+    this.refill();
+    return this.tokens + TOKEN_EPSILON >= this.burst;
+  }
+
   private refill() {
     const t = this.now();
     if (!(t > this.last)) return;

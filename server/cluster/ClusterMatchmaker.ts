@@ -31,20 +31,35 @@ import type { NodeInfo } from "./types.ts";
 
 const methods = new Set(["joinOrCreate", "create", "join", "joinById", "reconnect"]);
 
-/** Per-caller token buckets: `rate` per second, bursts of 2 × rate. Bounded in size. */
-class RateLimiter {
+/**
+ * Per-caller token buckets: `rate` per second, bursts of 2 × rate. Bounded in size, and
+ * a caller's bucket is dropped once it has refilled (it would behave as a new one), at
+ * most once per `sweepMs`: a crowd that joined once holds no bucket per visitor for good.
+ */
+export class RateLimiter {
   /** Buckets by caller key; oldest evicted past `maxKeys`. */
   private readonly buckets = new Map<string, TokenBucket>();
-  constructor(private readonly rate: number, private readonly maxKeys = 10_000) {}
+  private lastSweep: number;
+  constructor(private readonly rate: number, private readonly maxKeys = 10_000, private readonly sweepMs = 1000, private readonly now: () => number = Date.now) {
+    this.lastSweep = now();
+  }
+
+  get size(): number { return this.buckets.size; }
 
   take(key: string): boolean {
+    if (this.now() - this.lastSweep >= this.sweepMs) this.sweep();
     let bucket = this.buckets.get(key);
     if (!bucket) {
       if (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
-      bucket = new TokenBucket(this.rate, this.rate * 2);
+      bucket = new TokenBucket(this.rate, this.rate * 2, this.now);
       this.buckets.set(key, bucket);
     }
     return bucket.take();
+  }
+
+  private sweep(): void {
+    this.lastSweep = this.now();
+    for (const [key, bucket] of this.buckets) if (bucket.isFull()) this.buckets.delete(key);
   }
 }
 
