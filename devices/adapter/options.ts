@@ -97,7 +97,13 @@ function checkCredential(credential: AdapterCredential): AdapterCredential {
     if (typeof credential.token !== "string" || credential.token === "") throw new TypeError("the device token must be a non-empty string (a JWT)");
     return { token: credential.token };
   }
-  throw new TypeError("credential must be { secret } (64 hex characters) or { token } (a device JWT)");
+  if (credential && "certificate" in credential) {
+    const { cert, key } = credential.certificate ?? {};
+    if (typeof cert !== "string" || !cert.includes("-----BEGIN CERTIFICATE-----")) throw new TypeError("the device certificate must be PEM text (npm run devices -- issue-cert)");
+    if (typeof key !== "string" || !/-----BEGIN (EC |)PRIVATE KEY-----/.test(key)) throw new TypeError("the device certificate's key must be PEM text");
+    return { certificate: { cert, key } };
+  }
+  throw new TypeError("credential must be { secret } (64 hex characters), { token } (a device JWT) or { certificate: { cert, key } } (PEM)");
 }
 
 function checkNodes(nodes: string[], devMode: boolean): string[] {
