@@ -79,6 +79,8 @@ export class CertificateListener {
       requestCert: true, rejectUnauthorized: false, minVersion: "TLSv1.2",
     }, (_request, response) => { response.writeHead(404).end("device certificate listener: connect a WebSocket to /device"); });
     const sockets = new WebSocketServer({ server, path: "/device", maxPayload: options.maxFrameBytes, perMessageDeflate: false });
+    // It re-emits the server's errors, which the server's own listeners below handle.
+    sockets.on("error", () => {});
     // Node never shares a port (no SO_REUSEPORT): a taken one fails the listen.
     await new Promise<void>((resolve, reject) => {
       const failed = (error: Error) => reject(new Error(`device certificate listener cannot listen on ${options.host}:${options.port} (${(error as NodeJS.ErrnoException).code ?? error.message}: address in use or not available)`));
