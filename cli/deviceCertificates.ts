@@ -17,7 +17,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Redis } from "ioredis";
-import { DeviceCa } from "../server/auth/DeviceCa.ts";
+import { DeviceCa, MAX_DAYS } from "../server/auth/DeviceCa.ts";
 import { DeviceCertificates, RedisCertificateRegistry } from "../server/auth/DeviceCertificates.ts";
 import { DeviceCredentialError, DeviceCredentials, RedisDeviceRegistry } from "../server/auth/DeviceCredentials.ts";
 import { DEVICE_ID_PATTERN, DEVICE_ID_TEXT } from "../proto/ids.ts";
@@ -51,7 +51,7 @@ export function isCertificateCommand(command: string | undefined): command is Ce
 /** init-ca needs no registry; the others get `redis()`, connected. */
 export async function runCertificateCommand(command: CertificateCommand, target: string | undefined, flags: CertificateFlags, redis: () => Promise<Redis>): Promise<void> {
   const days = flags.days === undefined ? undefined : Number(flags.days);
-  if (days !== undefined && !(Number.isInteger(days) && days >= 1 && days <= 36_500)) throw new CertificateUsageError(`--days "${flags.days}" must be a whole number of days, 1 to 36500`);
+  if (days !== undefined && !(Number.isInteger(days) && days >= 1 && days <= MAX_DAYS)) throw new CertificateUsageError(`--days "${flags.days}" must be a whole number of days, 1 to ${MAX_DAYS}`);
   if (command === "init-ca") {
     if (target !== undefined) throw new CertificateUsageError(`unexpected argument "${target}"`);
     const out = required(flags.out, "--out DIR: where ca.key and ca.crt go");

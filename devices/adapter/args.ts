@@ -14,6 +14,7 @@ import { nodeUrls } from "../../common/nodeUrl.ts";
 import { LOG_FORMATS, type LogFormat } from "../../common/logOutput.ts";
 import { driverNames, isDriverName, type DriverName } from "../drivers/index.ts";
 import type { AdapterCredential } from "./types.ts";
+import { PEM_CERTIFICATE_PATTERN, PEM_PRIVATE_KEY_PATTERN } from "./options.ts";
 import { resolveSecret, SecretError } from "../../common/secrets.ts";
 
 export const usage = `usage: npm run adapter -- --device ID --driver ${driverNames.join("|")} --node URL [--node URL ...]
@@ -148,7 +149,7 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
     } catch (error) {
       throw new ArgsError(`--ca ${caFile}: ${(error as Error).message}`);
     }
-    if (!ca.includes("-----BEGIN CERTIFICATE-----")) throw new ArgsError(`--ca ${caFile} holds no PEM certificate`);
+    if (!PEM_CERTIFICATE_PATTERN.test(ca)) throw new ArgsError(`--ca ${caFile} holds no PEM certificate`);
   }
 
   const warnings: string[] = [];
@@ -199,8 +200,8 @@ function certificateCredential(values: Record<string, unknown>): AdapterCredenti
   };
   return {
     certificate: {
-      cert: read("--cert", certFile, /-----BEGIN CERTIFICATE-----/, "certificate"),
-      key: read("--key", keyFile, /-----BEGIN (EC |)PRIVATE KEY-----/, "private key"),
+      cert: read("--cert", certFile, PEM_CERTIFICATE_PATTERN, "certificate"),
+      key: read("--key", keyFile, PEM_PRIVATE_KEY_PATTERN, "private key"),
     },
   };
 }

@@ -22,7 +22,7 @@ export const DEFAULT_DEVICE_DAYS = 365;
 /** Validity of a CA certificate when none is given, days: rotate well before. */
 export const DEFAULT_CA_DAYS = 3650;
 /** Longest validity either may be given, days. */
-const MAX_DAYS = 36_500;
+export const MAX_DAYS = 36_500;
 /** notBefore is this far back, so a device whose clock runs a little behind accepts nothing stranger than a fresh certificate. */
 const BACKDATE_MS = 5 * 60_000;
 
