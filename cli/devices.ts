@@ -15,6 +15,9 @@
  * - show: prints the device's record, with its enrolment (`version`, `id`: the `ver` and
  *   `enr` claims of a device token), never a secret or the salt it derives from.
  *
+ * - init-ca, issue-cert, revoke-cert: the device CA and its certificates (certificate
+ *   mode), cli/deviceCertificates.ts.
+ *
  * Exit codes: 0 done; 2 bad usage; 4 no such device; 1 anything else (Redis down...).
  */
 import { Redis } from "ioredis";
@@ -23,8 +26,10 @@ import { DeviceCredentialError, DeviceCredentials, enrolmentOf, RedisDeviceRegis
 import { keyFromHex } from "../server/auth/keys.ts";
 import { resolveSecret, SecretError } from "../common/secrets.ts";
 import { cliEnv, clusterRedisFlags, parseCliArgs, runCli, usageError } from "./env.ts";
+import { CERTIFICATE_USAGE, CertificateNotFound, CertificateUsageError, isCertificateCommand, runCertificateCommand } from "./deviceCertificates.ts";
 
 const USAGE = "usage: npm run devices -- <enroll|revoke|show> DEVICE_ID [--class CLASS] [--redis-url URL] [--cluster-name NAME] [--device-key-file FILE]\n"
+  + CERTIFICATE_USAGE + "\n"
   + "  enroll needs the cluster's device key (npm run keys -- device-key): --device-key-file FILE, TSUNAGI_DEVICE_KEY_FILE or TSUNAGI_DEVICE_KEY";
 
 async function main(): Promise<number> {
@@ -34,9 +39,18 @@ async function main(): Promise<number> {
     ...clusterRedisFlags(env),
     "device-key": { type: "string" },
     "device-key-file": { type: "string" },
+    out: { type: "string" },
+    days: { type: "string" },
+    name: { type: "string" },
+    "ca-cert": { type: "string" },
+    "ca-key": { type: "string" },
   });
   if (parsed instanceof Error) return usage(parsed.message);
   const [command, deviceId, ...rest] = parsed.positionals;
+  if (isCertificateCommand(command)) {
+    if (rest.length > 0) return usage(`unexpected argument "${rest[0]}"`);
+    return certificateCommand(command, deviceId, parsed.values);
+  }
   if (command !== "enroll" && command !== "revoke" && command !== "show") return usage(`unknown command "${command ?? ""}"`);
   if (!deviceId) return usage("DEVICE_ID is required");
   if (rest.length > 0) return usage(`unexpected argument "${rest[0]}"`);
@@ -85,6 +99,30 @@ async function main(): Promise<number> {
     throw error;
   } finally {
     redis.disconnect();
+  }
+}
+
+/** init-ca, issue-cert, revoke-cert (cli/deviceCertificates.ts), with their exit codes. */
+async function certificateCommand(command: Parameters<typeof runCertificateCommand>[0], target: string | undefined, values: Parameters<typeof runCertificateCommand>[2] & { "redis-url"?: string }): Promise<number> {
+  let redis: Redis | undefined;
+  const connect = async () => {
+    redis = new Redis(values["redis-url"]!, { maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null });
+    redis.on("error", () => {}); // connect() rejects with the reason
+    await redis.connect();
+    return redis;
+  };
+  try {
+    await runCertificateCommand(command, target, values, connect);
+    return 0;
+  } catch (error) {
+    if (error instanceof CertificateUsageError) return usage(error.message);
+    if (error instanceof CertificateNotFound) {
+      process.stderr.write(`devices: ${error.message}\n`);
+      return 4;
+    }
+    throw error;
+  } finally {
+    redis?.disconnect();
   }
 }
 

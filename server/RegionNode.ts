@@ -28,7 +28,10 @@ import { NodeRpc } from "./cluster/NodeRpc.ts";
 import { ClusterMatchmaker } from "./cluster/ClusterMatchmaker.ts";
 import type { NodeInfo } from "./cluster/types.ts";
 import { serveDeviceRequests } from "./gateway/DeviceRequests.ts";
+import { readFileSync } from "node:fs";
 import { DeviceGateway } from "./gateway/DeviceGateway.ts";
+import { CertificateListener } from "./gateway/CertificateListener.ts";
+import { DeviceCertificates } from "./auth/DeviceCertificates.ts";
 import { DeviceCredentials } from "./auth/DeviceCredentials.ts";
 import { nodeRoutes } from "./http/routes.ts";
 import { gatewayScheme, httpScheme, listenerTls } from "./tls.ts";
@@ -71,6 +74,8 @@ export class RegionNode {
   private stopWatchingRedis?: () => void;
   /** Ends this node's answers to other nodes' rooms asking for their devices. */
   private stopServingDeviceRequests?: () => void;
+  /** Where devices attach with a client certificate (gateway.deviceCaFile set), beside the gateway. */
+  private certificateListener?: CertificateListener;
   /** Event-loop delay histogram, reset every heartbeat. */
   private readonly loopDelay: IntervalHistogram;
   /** When this node started, ms since the epoch. */
@@ -130,6 +135,7 @@ export class RegionNode {
       helloTimeoutMs: config.gateway.helloTimeoutMs, revalidateMs: config.gateway.revalidateMs, tls: tls.gateway,
       maxPending: { perAddress: config.gateway.maxPendingPerAddress, total: config.gateway.maxPending },
       defaultLatencyBudgetMs: config.teleop.defaultLatencyBudgetMs,
+      certificates: new DeviceCertificates(backends.certificateRegistry),
     }).catch((error) => {
       bound.transport.shutdown();
       backends.abandon();
@@ -137,12 +143,26 @@ export class RegionNode {
     });
     gatewayForMetrics = gateway;
     const gatewayAddress = config.gateway.publicAddress ?? `${publicAddress.split(":")[0]}:${gateway.port}`;
+    // tlsProblems() made sure the gateway's TLS files exist when a device CA is set.
+    const certificateListener = config.gateway.deviceCaFile && tls.gateway
+      ? await CertificateListener.start({
+        host: config.host, port: config.gateway.certPort, tls: tls.gateway, deviceCaPem: readFileSync(config.gateway.deviceCaFile, "utf8"),
+        maxFrameBytes: config.limits.maxFrameBytes, gateway, logger: logger.child({ component: "gateway" }),
+      }).catch(async (error) => {
+        await gateway.close();
+        bound.transport.shutdown();
+        backends.abandon();
+        throw error;
+      })
+      : undefined;
+    const certAddress = certificateListener && (config.gateway.certPublicAddress ?? `${publicAddress.split(":")[0]}:${certificateListener.port}`);
 
     let node: RegionNode | undefined;
     const context: NodeContext = {
       config, nodeId: config.nodeId, regionId: config.regionId, publicAddress, logger, metrics,
       registry: backends.registry, directory: backends.directory,
-      gateway, gatewayUrl: `${gatewayScheme(config)}://${gatewayAddress}/device`, devices, roomOptionsKey: keys.roomOptions, audit: backends.audit,
+      gateway, gatewayUrl: `${gatewayScheme(config)}://${gatewayAddress}/device`, devices,
+      certGatewayUrl: certAddress && `wss://${certAddress}/device`, roomOptionsKey: keys.roomOptions, audit: backends.audit,
       isDraining: () => node?.draining ?? false,
     };
     setNodeContext(context);
@@ -178,6 +198,7 @@ export class RegionNode {
     const loopDelay = monitorEventLoopDelay({ resolution: 10 });
     loopDelay.enable();
     node = new RegionNode(config, bound.port, publicAddress, server, backends, { logger, metrics, tokens, loopDelay, gateway, devices, context });
+    node.certificateListener = certificateListener;
 
     node.stopServingDeviceRequests = await serveDeviceRequests({ presence: backends.presence, gateway, directory: backends.directory, nodeId: config.nodeId, clusterName: config.clusterName, logger: logger.child({ component: "gateway" }) });
     bound.transport.serveHttp(new HttpEdge({
@@ -320,6 +341,7 @@ export class RegionNode {
       try { this.server.transport.shutdown(); } catch { /* already closed */ }
     }
     await this.gateway.close();
+    await this.certificateListener?.close();
 
     await this.registry.remove(this.nodeId).catch(() => {});
     await this.directory.close().catch(() => {});

@@ -18,6 +18,7 @@ import type { Logger } from "./observability/logging.ts";
 import { InMemoryNodeRegistry, RedisNodeRegistry, type NodeRegistry } from "./cluster/NodeRegistry.ts";
 import { InMemoryRoomDirectory, RedisRoomDirectory, type RoomDirectory } from "./cluster/RoomDirectory.ts";
 import { InMemoryDeviceRegistry, RedisDeviceRegistry, type DeviceRegistry } from "./auth/DeviceCredentials.ts";
+import { InMemoryCertificateRegistry, RedisCertificateRegistry, type CertificateRegistry } from "./auth/DeviceCertificates.ts";
 import { InMemoryAuditLog, auditStreamKey, type AuditSink } from "./audit/AuditLog.ts";
 import { AuditLogs } from "./audit/AuditLogs.ts";
 import type { NodeMetrics } from "./observability/metrics.ts";
@@ -34,6 +35,8 @@ export interface Backends {
   directory: RoomDirectory;
   /** Enrolled devices, cluster-wide. */
   deviceRegistry: DeviceRegistry;
+  /** Issued device certificates by serial (revocation), cluster-wide. */
+  certificateRegistry: CertificateRegistry;
   /** The audit log of a teleop room. */
   audit(roomId: string): AuditSink;
   /**
@@ -82,6 +85,7 @@ export async function createBackends(config: NodeConfig, logger: Logger, metrics
     registry: new RedisNodeRegistry(cluster, prefix),
     directory: new RedisRoomDirectory(cluster, prefix),
     deviceRegistry: new RedisDeviceRegistry(cluster, prefix),
+    certificateRegistry: new RedisCertificateRegistry(cluster, prefix),
     audit: (roomId) => auditLogs.log(roomId),
     onReconnect: (listener) => reconnected.on("back", listener),
     close: closeCluster,
@@ -123,6 +127,7 @@ function inMemoryBackends(config: NodeConfig): Backends {
     registry,
     directory: new InMemoryRoomDirectory(async (nodeId) => (await registry.get(nodeId)) !== undefined),
     deviceRegistry: new InMemoryDeviceRegistry(),
+    certificateRegistry: new InMemoryCertificateRegistry(),
     audit: (roomId) => {
       let log = logs.get(roomId);
       if (!log) logs.set(roomId, (log = new InMemoryAuditLog(auditStreamKey(config.clusterName, roomId))));

@@ -135,6 +135,16 @@ export const configSchema = z.object({
     maxPendingPerAddress: z.number().int().min(1).max(100_000),
     /** Connections without a completed hello in all; more are refused RATE_LIMITED (close 4429). */
     maxPending: z.number().int().min(1).max(1_000_000),
+    /**
+     * PEM certificate of the cluster's device CA (npm run devices -- init-ca; never its key).
+     * Set: the gateway also runs its certificate listener (CertificateListener), where devices
+     * attach with a client certificate the CA issued. Needs the gateway's TLS files.
+     */
+    deviceCaFile: z.string().min(1).optional(),
+    /** Listen port of the certificate listener; 0 picks a free one (tests). */
+    certPort: z.number().int().min(0).max(65535),
+    /** `host:port` adapters use to reach the certificate listener. Default: the public host and the bound port. */
+    certPublicAddress: z.string().regex(/^[^\s/:]+(:\d{1,5})?$/, "host:port, without a scheme").optional(),
   }),
   teleop: z.object({
     /** Control lease lifetime without a command or heartbeat, ms. */
@@ -248,6 +258,8 @@ export const defaults: ConfigInput = {
     maxMessagesPerSecond: 2000,
     maxPendingPerAddress: 16,
     maxPending: 512,
+    // Beside README's two-region example (2567/2568 and 2569/2570).
+    certPort: 2571,
   },
   teleop: {
     leaseTtlMs: 1000,

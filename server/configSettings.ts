@@ -7,6 +7,9 @@
  *
  * @example
  *   setting("gateway.maxPending", "int", "device connections without a completed hello in all");
+setting("gateway.deviceCaFile", "string", "PEM device CA: runs the certificate listener, where devices attach with a client certificate it issued");
+setting("gateway.certPort", "int", "certificate listener port (0 = any free port); only with gateway.deviceCaFile");
+setting("gateway.certPublicAddress", "string", "host:port adapters use to reach the certificate listener");
  *   const { fromEnv, fromFlags } = settingsFrom(process.env, flags, issues);
  */
 
@@ -72,6 +75,9 @@ setting("gateway.certFile", "string", "PEM certificate chain of the device gatew
 setting("gateway.keyFile", "string", "PEM private key of gateway.certFile");
 setting("gateway.maxPendingPerAddress", "int", "device connections without a completed hello from one address");
 setting("gateway.maxPending", "int", "device connections without a completed hello in all");
+setting("gateway.deviceCaFile", "string", "PEM device CA: runs the certificate listener, where devices attach with a client certificate it issued");
+setting("gateway.certPort", "int", "certificate listener port (0 = any free port); only with gateway.deviceCaFile");
+setting("gateway.certPublicAddress", "string", "host:port adapters use to reach the certificate listener");
 setting("teleop.leaseTtlMs", "int", "control lease lifetime without renewal");
 setting("teleop.telemetryHz", "number", "telemetry fan-out rate to participants");
 setting("teleop.defaultLatencyBudgetMs", "int", "operator-device round-trip budget when the profile names none");

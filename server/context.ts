@@ -28,6 +28,8 @@ export interface NodeContext {
   gateway: DeviceGateway;
   /** This node's device endpoint, ws://host:port/device (wss:// with TLS). */
   gatewayUrl: string;
+  /** The certificate listener's endpoint, wss://host:port/device, when the node runs one (gateway.deviceCaFile). */
+  certGatewayUrl?: string;
   /** Device enrolment and credentials. */
   devices: DeviceCredentials;
   /** The cluster's key for claims that travel through clients in room options (server/auth/keys.ts). */

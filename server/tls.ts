@@ -8,6 +8,7 @@
  *   const url = `${httpScheme(config)}://${node.publicAddress}`;
  */
 import { readFileSync } from "node:fs";
+import { parseCertificate } from "./auth/x509.ts";
 
 /** A certificate chain and its private key, PEM files. */
 export interface TlsFiles {
@@ -20,7 +21,7 @@ export interface TlsSettings {
   host: string;
   devMode: boolean;
   tls: { certFile?: string; keyFile?: string; caFile?: string };
-  gateway: { certFile?: string; keyFile?: string };
+  gateway: { certFile?: string; keyFile?: string; deviceCaFile?: string };
 }
 
 /** Whether `host` is a loopback address: nothing off this machine can reach a listener bound to it. */
@@ -53,12 +54,24 @@ export function tlsProblems(settings: TlsSettings): string[] {
   const files: Array<[string, string | undefined]> = [
     ["tls.certFile", settings.tls.certFile], ["tls.keyFile", settings.tls.keyFile], ["tls.caFile", settings.tls.caFile],
     ["gateway.certFile", settings.gateway.certFile], ["gateway.keyFile", settings.gateway.keyFile],
+    ["gateway.deviceCaFile", settings.gateway.deviceCaFile],
   ];
   for (const [name, file] of files) {
     if (!file) continue;
     try { readFileSync(file); } catch (error) { problems.push(`${name}: cannot read ${file}: ${(error as Error).message}`); }
   }
+  const caFile = settings.gateway.deviceCaFile;
+  if (caFile && !problems.some((problem) => problem.startsWith("gateway.deviceCaFile"))) {
+    try {
+      if (!parseCertificate(readFileSync(caFile, "utf8"), caFile).ca) problems.push(`gateway.deviceCaFile: ${caFile} is not a CA certificate (npm run devices -- init-ca makes one)`);
+    } catch (error) {
+      problems.push(`gateway.deviceCaFile: ${(error as Error).message}`);
+    }
+  }
   const { client, gateway } = listenerTls(settings);
+  if (caFile && !gateway) {
+    problems.push("gateway.deviceCaFile: the certificate listener is TLS, and needs the node's certificate and key (gateway.certFile and gateway.keyFile, or tls.certFile and tls.keyFile)");
+  }
   if (!settings.devMode && !isLoopbackHost(settings.host)) {
     if (!client) problems.push(`tls.certFile and tls.keyFile: required outside dev mode on ${settings.host} (every hop is TLS; only a loopback-bound node may run without)`);
     else if (!gateway) problems.push("gateway.certFile and gateway.keyFile: required outside dev mode (every hop is TLS)");

@@ -42,6 +42,8 @@ import type { AdapterCredential } from "./types.ts";
 /** Where a node's /gateway said its device endpoint is. */
 export interface GatewayEndpoint {
   url: string;
+  /** The node's certificate listener (certificate mode), when it runs one. */
+  certUrl?: string;
   regionId: string;
   nodeId: string;
 }
@@ -148,7 +150,8 @@ export class DeviceChannel {
     this.pingSchedule = new ClockPingSchedule({ intervalMs: options.clockSyncIntervalMs });
     const { gateway, handshakeTimeoutMs } = options;
     this.startedAt = options.clock.clientNow();
-    const ws = new WebSocket(gateway.url, { perMessageDeflate: false, handshakeTimeout: handshakeTimeoutMs, maxPayload: MAX_FRAME_BYTES, ...(options.ca ? { ca: options.ca } : {}) });
+    const ws = new WebSocket(gateway.url, { perMessageDeflate: false, handshakeTimeout: handshakeTimeoutMs, maxPayload: MAX_FRAME_BYTES, ...(options.ca ? { ca: options.ca } : {}),
+      ...("certificate" in options.credential ? { cert: options.credential.certificate.cert, key: options.credential.certificate.key } : {}) });
     this.ws = ws;
     this.handshakeTimer = setTimeout(() => {
       if (this.isWelcomed) return;
@@ -265,8 +268,11 @@ export class DeviceChannel {
           hello.adapterNonce = nonces.adapterNonce;
           this.nonces = nonces;
           this.seal = ChannelSeal.forAdapter(credential.secret, deviceId, nonces);
-        } else {
+        } else if ("token" in credential) {
           hello.token = credential.token;
+        } else {
+          // Certificate mode: the client certificate of this TLS connection is the credential.
+          hello.clientCertificate = {};
         }
         this.write({ correlationId: this.helloCorrelationId, deviceHello: hello });
         return;

@@ -281,6 +281,14 @@ export class GatewayConnection {
         continue;
       }
       if (this.stopping) return;
+      if ("certificate" in this.options.credential) {
+        // Certificate mode connects to the node's certificate listener, never its secret one.
+        if (!gateway.certUrl) {
+          this.noteError({ phase: "gateway", codeName: "NO_CERTIFICATE_LISTENER", message: `${node.url}/gateway named no certUrl: the node runs no certificate listener (gateway.deviceCaFile)` });
+          continue;
+        }
+        gateway = { ...gateway, url: gateway.certUrl };
+      }
       if (!this.options.devMode && !gateway.url.startsWith("wss://")) {
         this.noteError({ phase: "gateway", codeName: "INSECURE_URL", message: `${node.url}/gateway named ${gateway.url}: outside dev mode the device channel is TLS (wss://) only` });
         continue;

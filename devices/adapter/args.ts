@@ -14,10 +14,12 @@ import { nodeUrls } from "../../common/nodeUrl.ts";
 import { LOG_FORMATS, type LogFormat } from "../../common/logOutput.ts";
 import { driverNames, isDriverName, type DriverName } from "../drivers/index.ts";
 import type { AdapterCredential } from "./types.ts";
+import { PEM_CERTIFICATE_PATTERN, PEM_PRIVATE_KEY_PATTERN } from "./options.ts";
 import { resolveSecret, SecretError } from "../../common/secrets.ts";
 
 export const usage = `usage: npm run adapter -- --device ID --driver ${driverNames.join("|")} --node URL [--node URL ...]
-                       [--secret-file FILE | --token-file FILE] [--ca FILE] [--dev] [--telemetry-hz N] [--status-port N]
+                       [--secret-file FILE | --token-file FILE | --cert FILE --key FILE] [--ca FILE] [--dev]
+                       [--telemetry-hz N] [--status-port N]
                        [--log-level LEVEL] [--log-format F]
 
   --device ID         the enrolled device id ([A-Za-z0-9_.-]{1,64})
@@ -31,6 +33,10 @@ export const usage = `usage: npm run adapter -- --device ID --driver ${driverNam
   --secret HEX, --token JWT
                       the same on the command line, where any user of the machine can
                       read them (ps): accepted with a warning
+  --cert FILE, --key FILE
+                      certificate mode: the device certificate and its key from
+                      npm run devices -- issue-cert (PEM); the adapter connects to the
+                      node's certificate listener with them (mTLS), instead of a secret
   --ca FILE           PEM CA certificates the nodes' and gateways' TLS certificates must
                       chain to (default: the system's CAs)
   --dev               dev mode: allow plain http:// nodes and ws:// gateways (a loopback
@@ -97,6 +103,8 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
         token: { type: "string" },
         "token-file": { type: "string" },
         ca: { type: "string" },
+        cert: { type: "string" },
+        key: { type: "string" },
         dev: { type: "boolean" },
         "telemetry-hz": { type: "string" },
         "status-port": { type: "string" },
@@ -141,11 +149,11 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
     } catch (error) {
       throw new ArgsError(`--ca ${caFile}: ${(error as Error).message}`);
     }
-    if (!ca.includes("-----BEGIN CERTIFICATE-----")) throw new ArgsError(`--ca ${caFile} holds no PEM certificate`);
+    if (!PEM_CERTIFICATE_PATTERN.test(ca)) throw new ArgsError(`--ca ${caFile} holds no PEM certificate`);
   }
 
   const warnings: string[] = [];
-  const credential = resolveCredential(values, env, warnings);
+  const credential = certificateCredential(values) ?? resolveCredential(values, env, warnings);
 
   const hzText = values["telemetry-hz"] as string | undefined;
   const telemetryHz = hzText === undefined ? 20 : Number(hzText);
@@ -169,6 +177,33 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
     throw new ArgsError(`TSUNAGI_ADAPTER_PARENT_PID ${JSON.stringify(parentText)} must be a process id above 1`);
   }
   return { deviceId, driver, nodes, credential, ca, devMode, telemetryHz, statusPort, logLevel, logFormat: logFormat as LogFormat, parentPid, help: false, warnings };
+}
+
+/** --cert and --key (certificate mode), or undefined when neither is given; alone or beside a secret or token they are refused. */
+function certificateCredential(values: Record<string, unknown>): AdapterCredential | undefined {
+  const certFile = values.cert as string | undefined;
+  const keyFile = values.key as string | undefined;
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined) throw new ArgsError("--key needs --cert: the device certificate it belongs to");
+  if (keyFile === undefined) throw new ArgsError("--cert needs --key: the certificate's private key (ID.key beside ID.crt)");
+  const other = CREDENTIAL_FLAGS.find((name) => values[name] !== undefined);
+  if (other) throw new ArgsError(`--cert and --${other} both give a credential: give a certificate, a device secret or a device token, not two`);
+  const read = (flag: string, file: string, pattern: RegExp, what: string) => {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (error) {
+      throw new ArgsError(`${flag} ${file}: ${(error as Error).message}`);
+    }
+    if (!pattern.test(text)) throw new ArgsError(`${flag} ${file} holds no PEM ${what}`);
+    return text;
+  };
+  return {
+    certificate: {
+      cert: read("--cert", certFile, PEM_CERTIFICATE_PATTERN, "certificate"),
+      key: read("--key", keyFile, PEM_PRIVATE_KEY_PATTERN, "private key"),
+    },
+  };
 }
 
 /** Flags win over the environment; exactly one mode must remain. */

@@ -49,9 +49,12 @@ export async function fetchGateway(node: string, { ca, signal }: NodeRequestOpti
   } catch {
     throw new Error(`answered ${JSON.stringify(text.slice(0, 100))}, not JSON`);
   }
-  const { url, regionId, nodeId } = (body ?? {}) as Record<string, unknown>;
+  const { url, certUrl, regionId, nodeId } = (body ?? {}) as Record<string, unknown>;
   if (typeof url !== "string" || !/^wss?:\/\//.test(url)) throw new Error(`answered no ws:// or wss:// url (${JSON.stringify(url)})`);
-  return { url, regionId: typeof regionId === "string" ? regionId : "", nodeId: typeof nodeId === "string" ? nodeId : "" };
+  return {
+    url, regionId: typeof regionId === "string" ? regionId : "", nodeId: typeof nodeId === "string" ? nodeId : "",
+    ...(typeof certUrl === "string" && /^wss:\/\//.test(certUrl) ? { certUrl } : {}),
+  };
 }
 
 /** "fetch failed: ECONNREFUSED" rather than undici's bare "fetch failed". */

@@ -94,7 +94,7 @@ process.on("uncaughtException", (error) => {
 });
 
 if (args.devMode) logger.warn("dev mode: plain http:// and ws:// allowed; never run a real machine like this");
-logger.info({ driver: args.driver, nodes: args.nodes, adapterVersion, mode: "secret" in args.credential ? "signed-challenge" : "token", devMode: args.devMode },
+logger.info({ driver: args.driver, nodes: args.nodes, adapterVersion, mode: "secret" in args.credential ? "signed-challenge" : "token" in args.credential ? "token" : "certificate", devMode: args.devMode },
   `adapter ${args.deviceId} starting (${args.driver})`);
 runtime.start();
 

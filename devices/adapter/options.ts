@@ -13,6 +13,11 @@ import { DEVICE_ID_PATTERN, DEVICE_ID_TEXT } from "../../proto/ids.ts";
 import type { Driver } from "../drivers/types.ts";
 import type { AdapterCredential, AdapterRuntimeOptions } from "./types.ts";
 
+/** PEM text holding a certificate (--ca, --cert). */
+export const PEM_CERTIFICATE_PATTERN = /-----BEGIN CERTIFICATE-----/;
+/** PEM text holding a private key, PKCS#8 or SEC1 (--key). */
+export const PEM_PRIVATE_KEY_PATTERN = /-----BEGIN (EC |)PRIVATE KEY-----/;
+
 /** Every option checked, every default applied. */
 export interface ResolvedAdapterOptions {
   deviceId: string;
@@ -97,7 +102,13 @@ function checkCredential(credential: AdapterCredential): AdapterCredential {
     if (typeof credential.token !== "string" || credential.token === "") throw new TypeError("the device token must be a non-empty string (a JWT)");
     return { token: credential.token };
   }
-  throw new TypeError("credential must be { secret } (64 hex characters) or { token } (a device JWT)");
+  if (credential && "certificate" in credential) {
+    const { cert, key } = credential.certificate ?? {};
+    if (typeof cert !== "string" || !PEM_CERTIFICATE_PATTERN.test(cert)) throw new TypeError("the device certificate must be PEM text (npm run devices -- issue-cert)");
+    if (typeof key !== "string" || !PEM_PRIVATE_KEY_PATTERN.test(key)) throw new TypeError("the device certificate's key must be PEM text");
+    return { certificate: { cert, key } };
+  }
+  throw new TypeError("credential must be { secret } (64 hex characters), { token } (a device JWT) or { certificate: { cert, key } } (PEM)");
 }
 
 function checkNodes(nodes: string[], devMode: boolean): string[] {

@@ -11,7 +11,12 @@ import type { Driver } from "../drivers/types.ts";
 export type AdapterState = "probing" | "connecting" | "authenticating" | "online" | "backoff" | "stopped";
 
 /** How the adapter proves it is the device: the enrolment secret (64 hex characters) or a device token (JWT). */
-export type AdapterCredential = { secret: string } | { token: string };
+/**
+ * How the device proves itself: the secret from enrolment (signed-challenge mode), a
+ * device token, or a client certificate from the cluster's device CA with its key (PEM
+ * texts; certificate mode, on the gateway's certificate listener).
+ */
+export type AdapterCredential = { secret: string } | { token: string } | { certificate: { cert: string; key: string } };
 
 /** What AdapterRuntime needs; see options.ts for the checks and defaults. */
 export interface AdapterRuntimeOptions {

@@ -183,8 +183,11 @@ export class DeviceCredentials {
     return record;
   }
 
-  /** The record of an enrolled device that may attach; DeviceCredentialError saying why not. */
-  private async usable(deviceId: string): Promise<DeviceRecord> {
+  /**
+   * The record of an enrolled device that may attach (not revoked); DeviceCredentialError
+   * saying why not. Certificate mode asks this after the certificate admitted the device.
+   */
+  async usable(deviceId: string): Promise<DeviceRecord> {
     const record = await this.lookup(deviceId);
     if (record.revoked) throw new DeviceCredentialError("revoked", `device "${deviceId}" is revoked`);
     if (!record.salt) throw new DeviceCredentialError("stale-enrolment", `device "${deviceId}" was enrolled before per-enrolment salts: enrol it again`);

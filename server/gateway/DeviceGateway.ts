@@ -30,6 +30,14 @@
  * socket), the newcomer replaces it (close 4409). Two live adapters never alternate.
  * Sockets without a completed hello are capped per address and in all (PendingSockets).
  *
+ * Certificate mode (DeviceHello.client_certificate): devices whose credential is a client
+ * certificate from the cluster's device CA connect to a second listener
+ * (CertificateListener: node's TLS, because uWS does not hand the peer certificate to
+ * JS), which hands each socket here through adopt(): the same handshake, limits and
+ * links as a socket of this listener. The certificate is checked at the hello
+ * (DeviceCertificates: CERTIFICATE_MISSING, _UNTRUSTED, _EXPIRED, _REVOKED, _MISMATCH) and
+ * its serial again at every revalidation.
+ *
  * Close codes (DeviceCloseCode): 1008 credential refused or hello timeout; 4001 node
  * draining; 4003 redirected; 4409 replaced by a newer connection of the same device;
  * 4410 another adapter of the device answers; 4429 too many pending connections.
@@ -41,8 +49,11 @@
  */
 import uWS from "uWebSockets.js";
 import { DeviceCloseCode, ErrorCode, decodeEnvelope, encodeEnvelope, errorEnvelope, errorCodeName, ProtocolError, tsunagi, type Envelope } from "../../proto/index.ts";
-import { DeviceCredentialError, enrolmentOf, sameEnrolment, type DeviceCredentials, type DeviceRecord, type Enrolment } from "../auth/DeviceCredentials.ts";
+import { DeviceCredentialError, enrolmentOf, type DeviceCredentials, type DeviceRecord } from "../auth/DeviceCredentials.ts";
+import type { DeviceCertificates, PresentedCertificate } from "../auth/DeviceCertificates.ts";
 import { refusalOf } from "./refusals.ts";
+import { credentialMode, revalidationRefusal, verifyHello, type ProvenCredential } from "./helloCredentials.ts";
+import type { AdoptedEvents, AdoptedTransport } from "./AdoptedSocket.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import type { Logger } from "../observability/logging.ts";
 import type { TlsFiles } from "../tls.ts";
@@ -57,7 +68,7 @@ import { FloodWindow } from "../../common/FloodWindow.ts";
 import { trySend } from "../../common/trySend.ts";
 import { LogThrottle } from "../../common/LogThrottle.ts";
 import { DEVICE_ID_TEXT, isDeviceId } from "../../proto/ids.ts";
-import { ChannelSeal, NONCE_PATTERN, proveGateway } from "../../proto/deviceAuth.ts";
+import { ChannelSeal, proveGateway } from "../../proto/deviceAuth.ts";
 import { listenExclusive, listenPort } from "../listen.ts";
 
 export interface DeviceGatewayOptions {
@@ -91,10 +102,12 @@ export interface DeviceGatewayOptions {
   now?: () => number;
   /**
    * Serve wss (uWS SSLApp) with this certificate and key; absent: plain ws (dev mode or a
-   * loopback-only node, server/tls.ts). Device client certificates (mTLS) would be added
-   * here: the listener's options are the one place that builds the app.
+   * loopback-only node, server/tls.ts). Client certificates (mTLS) are the certificate
+   * listener's (CertificateListener), which adopt() takes sockets from.
    */
   tls?: TlsFiles;
+  /** The issued device certificates: what admits a device in certificate mode (CertificateListener). */
+  certificates?: DeviceCertificates;
 }
 
 /** Per-socket state, kept in uWS user data. */
@@ -103,8 +116,10 @@ interface Connection {
   challenge: { nonce: string; serverTimeMs: number };
   helloTimer?: NodeJS.Timeout;
   link?: DeviceLink;
-  /** How the device proved itself, and the enrolment it proved (for revalidation). */
-  credential?: { mode: "signed-challenge" | "token"; enrolment: Enrolment };
+  /** How the device proved itself, and the enrolment (or certificate serial) it proved, for revalidation. */
+  credential?: ProvenCredential;
+  /** Sockets of the certificate listener: what its TLS handshake showed (null: no client certificate). */
+  presented?: PresentedCertificate | null;
   remote: string;
   /** The connection's frames per second, for the rate limit. */
   flood: FloodWindow;
@@ -122,7 +137,13 @@ interface Connection {
   logThrottle?: LogThrottle;
 }
 
-type Socket = uWS.WebSocket<Connection>;
+/** A device socket: a uWS WebSocket of this listener, or an adopted one (adopt()). */
+interface Socket {
+  getUserData(): Connection;
+  send(bytes: Uint8Array, isBinary: boolean): number;
+  end(code?: number, reason?: string): void;
+  getBufferedAmount(): number;
+}
 
 const { POLICY: CLOSE_POLICY, DRAINING: CLOSE_DRAINING, REDIRECTED: CLOSE_REDIRECTED, REPLACED: CLOSE_REPLACED, CONFLICT: CLOSE_CONFLICT, TOO_MANY_PENDING: CLOSE_TOO_MANY_PENDING } = DeviceCloseCode;
 const DEFAULT_DUPLICATE_PROBE_MS = 1000;
@@ -187,12 +208,7 @@ export class DeviceGateway {
       maxBackpressure: 1024 * 1024,
       closeOnBackpressureLimit: 0,
       upgrade: (res, req, context) => {
-        const connection: Connection = {
-          state: "challenged", challenge: options.credentials.challenge((options.now ?? Date.now)()),
-          remote: Buffer.from(res.getRemoteAddressAsText()).toString(),
-          flood: new FloodWindow(options.maxMessagesPerSecond, options.now ?? Date.now),
-          sealReportedAt: -Infinity,
-        };
+        const connection = newConnection(options, Buffer.from(res.getRemoteAddressAsText()).toString());
         res.upgrade(connection, req.getHeader("sec-websocket-key"), req.getHeader("sec-websocket-protocol"), req.getHeader("sec-websocket-extensions"), context);
       },
       open: (ws) => gateway!.opened(ws),
@@ -236,6 +252,28 @@ export class DeviceGateway {
     this.options.metrics.deviceRedirects.inc();
     link.disconnect(CLOSE_REDIRECTED, "redirected");
     return true;
+  }
+
+  /**
+   * Takes a socket another listener accepted (CertificateListener) through this gateway's
+   * handshake, limits and links, as if it had connected here; `presented` is what its TLS
+   * handshake showed of the client certificate (null: none). Answers where the listener
+   * reports the socket's frames, drains and close.
+   */
+  adopt(transport: AdoptedTransport, remote: string, presented: PresentedCertificate | null): AdoptedEvents {
+    const connection: Connection = { ...newConnection(this.options, remote), presented };
+    const ws: Socket = {
+      getUserData: () => connection,
+      send: (bytes) => transport.send(bytes),
+      end: (code, reason) => transport.end(code ?? 1000, reason ?? ""),
+      getBufferedAmount: () => transport.bufferedAmount(),
+    };
+    this.opened(ws);
+    return {
+      received: (bytes) => this.received(ws, bytes),
+      drained: () => connection.link?.drain(),
+      closed: (code) => this.closed(ws, code),
+    };
   }
 
   /** Stops listening and closes every device connection (4001: reconnect elsewhere). */
@@ -288,7 +326,7 @@ export class DeviceGateway {
     }
   }
 
-  private received(ws: Socket, message: ArrayBuffer) {
+  private received(ws: Socket, message: ArrayBuffer | Uint8Array) {
     const connection = ws.getUserData();
     if (connection.state === "closed") return;
     let bytes: Uint8Array = new Uint8Array(message);
@@ -322,10 +360,11 @@ export class DeviceGateway {
   private async authenticate(ws: Socket, connection: Connection, hello: tsunagi.v1.DeviceHello, correlationId: number) {
     const deviceId = hello.deviceId;
     let record: DeviceRecord;
+    let serial: string | undefined;
     try {
       if (!isDeviceId(deviceId)) throw new ProtocolError(ErrorCode.WRONG_TYPE, `device_id must match ${DEVICE_ID_TEXT}`);
       if (hello.adapterVersion && !ADAPTER_VERSION_PATTERN.test(hello.adapterVersion)) throw new ProtocolError(ErrorCode.WRONG_TYPE, "adapter_version must be semver (1.4.2)");
-      record = await this.verifyCredential(connection, hello);
+      ({ record, serial } = await verifyHello(this.options, connection, hello));
     } catch (error) {
       if ((connection.state as Connection["state"]) === "closed") return;
       const { code, message } = refusalOf(error);
@@ -342,7 +381,7 @@ export class DeviceGateway {
     clearTimeout(connection.helloTimer);
     connection.leavePending?.();
     connection.state = "online";
-    connection.credential = { mode: hello.credential === "token" ? "token" : "signed-challenge", enrolment: enrolmentOf(record) };
+    connection.credential = { mode: credentialMode(hello), enrolment: enrolmentOf(record), serial };
     let gatewayProof = "";
     if (hello.credential === "signedChallenge") {
       // Prove ourselves to the adapter, and seal everything from the welcome on.
@@ -378,22 +417,6 @@ export class DeviceGateway {
     this.events.emit("attach", link);
   }
 
-  private async verifyCredential(connection: Connection, hello: tsunagi.v1.DeviceHello): Promise<DeviceRecord> {
-    const deviceId = hello.deviceId;
-    if (hello.credential === "signedChallenge") {
-      const signed = hello.signedChallenge!;
-      if (signed.nonce !== connection.challenge.nonce) throw new ProtocolError(ErrorCode.AUTH_FAILED, "the signed nonce is not this connection's challenge");
-      if (!NONCE_PATTERN.test(hello.adapterNonce)) {
-        throw new ProtocolError(ErrorCode.WRONG_TYPE, "adapter_nonce must be 64 lowercase hex characters: the gateway proves itself over it (update the adapter)");
-      }
-      return this.options.credentials.verify(deviceId, connection.challenge, signed.signature ?? "");
-    }
-    if (hello.credential === "token") {
-      return this.options.credentials.admitToken(deviceId, await this.options.tokens.verify(hello.token));
-    }
-    throw new ProtocolError(ErrorCode.WRONG_TYPE, "DeviceHello carries no credential (token or signed_challenge)");
-  }
-
   /**
    * Cuts off online devices whose credential no longer holds: revoked, or re-enrolled
    * (a new secret, and a device token of the old enrolment no longer counts). Cutting a device off stops its machine,
@@ -406,27 +429,25 @@ export class DeviceGateway {
       const connection = ws.getUserData();
       const link = connection.link;
       if (!link || !connection.credential) continue;
-      let record: DeviceRecord | undefined;
+      let refusal: { code: number; why: string } | undefined;
       try {
-        record = await this.options.credentials.lookup(link.deviceId);
+        let record: DeviceRecord | undefined;
+        try {
+          record = await this.options.credentials.lookup(link.deviceId);
+        } catch (error) {
+          if (!(error instanceof DeviceCredentialError)) throw error;
+          record = undefined; // no longer enrolled
+        }
+        refusal = await revalidationRefusal(this.options, record, connection.credential);
         if (this.registryDown) this.options.logger.info("device registry reachable again");
         this.registryDown = false;
       } catch (error) {
-        if (error instanceof DeviceCredentialError) {
-          record = undefined; // no longer enrolled
-        } else {
-          if (!this.registryDown) this.options.logger.error({ err: error }, "device registry unreachable; connected devices stay attached until it is back");
-          this.registryDown = true;
-          return;
-        }
+        if (!this.registryDown) this.options.logger.error({ err: error }, "device registry unreachable; connected devices stay attached until it is back");
+        this.registryDown = true;
+        return;
       }
-      if (connection.state !== "online" || connection.link !== link) continue;
-      const why = !record ? "is no longer enrolled"
-        : record.revoked ? "was revoked"
-        : !sameEnrolment(record, connection.credential.enrolment) ? "was re-enrolled" + (connection.credential.mode === "token" ? " (the token names the earlier enrolment)" : " with a new secret")
-        : undefined;
-      if (!why) continue;
-      this.refuse(ws, ErrorCode.FORBIDDEN, `device ${link.deviceId}'s credential ${why}: disconnected`, 0);
+      if (connection.state !== "online" || connection.link !== link || !refusal) continue;
+      this.refuse(ws, refusal.code, `device ${link.deviceId}'s credential ${refusal.why}: disconnected`, 0);
     }
   }
 
@@ -461,4 +482,13 @@ export class DeviceGateway {
     clearTimeout(connection.helloTimer);
     try { ws.end(closeCode, errorCodeName(code)); } catch { /* closed */ }
   }
+}
+
+/** A socket's state before its hello. */
+function newConnection(options: DeviceGatewayOptions, remote: string): Connection {
+  const now = options.now ?? Date.now;
+  return {
+    state: "challenged", challenge: options.credentials.challenge(now()), remote,
+    flood: new FloodWindow(options.maxMessagesPerSecond, now), sealReportedAt: -Infinity,
+  };
 }

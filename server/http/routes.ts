@@ -56,6 +56,7 @@ export function nodeRoutes(node: RouteHost, matchmaker: ClusterMatchmaker, modul
     // Adapters ask where to connect after picking this region by RTT.
     { path: "/gateway", methods: ["GET"], bodyLimit: 0, access: "public", cors: false, handle: async () => jsonResponse(node.isDraining ? 503 : 200, {
       url: context.gatewayUrl, regionId: context.regionId, nodeId: context.nodeId,
+      ...(context.certGatewayUrl ? { certUrl: context.certGatewayUrl } : {}),
     }) },
     { path: "/regions", methods: ["GET"], bodyLimit: 0, access: "public", cors: true, handle: async () => jsonResponse(200, await regions.get()) },
     // Join options are a message: the frame limit bounds them.

@@ -1,7 +1,12 @@
 /** A node that cannot start says why and exits with the documented code. */
 import { describe, it, expect } from "vitest";
 import { spawn } from "node:child_process";
-import { createServer } from "node:net";
+import { createServer, type AddressInfo } from "node:net";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { DeviceCa } from "../../server/auth/DeviceCa.ts";
+import { makeTestPki } from "../fixtures/tls.ts";
 import { repoRoot } from "../fixtures/processes.ts";
 import { testRedisUrl } from "../fixtures/redis.ts";
 
@@ -69,6 +74,32 @@ describe("node start-up errors", () => {
     const asked = await run(["--port", "0", "--demo", "false", "--host", "0.0.0.0", "--dev-mode", "true"]);
     expect(asked.code).toBe(2);
     expect(asked.output).toMatch(/devMode: refused on host 0.0.0.0/);
+  });
+
+  it("the certificate listener: exits 2 without the gateway's TLS files or with a device CA that is not a CA; exits 1 on a taken cert port", { timeout: 60_000 }, async () => {
+    const pki = makeTestPki();
+    const dir = mkdtempSync(path.join(tmpdir(), "tsunagi-startup-ca-"));
+    const blocker = createServer();
+    try {
+      const caFile = path.join(dir, "ca.crt");
+      writeFileSync(caFile, DeviceCa.create().certPem);
+      const withoutTls = await run(["--port", "0", "--demo", "false", "--gateway-device-ca-file", caFile]);
+      expect(withoutTls.code).toBe(2);
+      expect(withoutTls.output).toMatch(/gateway.deviceCaFile: the certificate listener is TLS, and needs the node's certificate and key/);
+      const tlsArgs = ["--gateway-cert-file", pki.certFile, "--gateway-key-file", pki.keyFile];
+      const notCa = await run(["--port", "0", "--demo", "false", ...tlsArgs, "--gateway-device-ca-file", pki.certFile]);
+      expect(notCa.code).toBe(2);
+      expect(notCa.output).toMatch(/gateway.deviceCaFile: .* is not a CA certificate/);
+      await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+      const taken = (blocker.address() as AddressInfo).port;
+      const busy = await run(["--port", "0", "--demo", "false", ...tlsArgs, "--gateway-device-ca-file", caFile, "--gateway-cert-port", String(taken)]);
+      expect(busy.code).toBe(1);
+      expect(busy.output).toContain(`device certificate listener cannot listen on 127.0.0.1:${taken}`);
+    } finally {
+      blocker.close();
+      pki.remove();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("prints the settings table for --help", async () => {

@@ -12,6 +12,7 @@ import { afterEach, describe, it, expect } from "vitest";
 import { ArgsError, parseAdapterArgs } from "../../../../devices/adapter/args.ts";
 import { ScriptedGateway } from "../../../fixtures/fakes/ScriptedGateway.ts";
 import { makeTestPki } from "../../../fixtures/tls.ts";
+import { DeviceCa } from "../../../../server/auth/DeviceCa.ts";
 
 const SECRET = "c3".repeat(32);
 const NODE = ["--node", "http://127.0.0.1:2567"];
@@ -105,6 +106,24 @@ describe("parseAdapterArgs", () => {
     expect(parseAdapterArgs(BASE, { TSUNAGI_DEVICE_SECRET: SECRET }).parentPid).toBeUndefined();
     expect(() => parseAdapterArgs(BASE, { TSUNAGI_DEVICE_SECRET: SECRET, TSUNAGI_ADAPTER_PARENT_PID: "init" })).toThrow(/TSUNAGI_ADAPTER_PARENT_PID "init"/);
     expect(() => parseAdapterArgs(BASE, { TSUNAGI_DEVICE_SECRET: SECRET, TSUNAGI_ADAPTER_PARENT_PID: "1" })).toThrow(ArgsError);
+  });
+
+  it("selects certificate mode with --cert and --key, and refuses either alone, beside a secret, or a file without PEM", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "adapter-cert-"));
+    const made = DeviceCa.create();
+    const issued = DeviceCa.load(made.certPem, made.keyPem).issue("ex-1");
+    const cert = path.join(dir, "ex-1.crt");
+    const key = path.join(dir, "ex-1.key");
+    writeFileSync(cert, issued.certPem);
+    writeFileSync(key, issued.keyPem);
+    expect(parseAdapterArgs([...BASE, "--cert", cert, "--key", key], { TSUNAGI_DEVICE_SECRET: SECRET }).credential)
+      .toEqual({ certificate: { cert: issued.certPem, key: issued.keyPem } });
+    expect(() => parseAdapterArgs([...BASE, "--cert", cert], {})).toThrow(/--cert needs --key/);
+    expect(() => parseAdapterArgs([...BASE, "--key", key], {})).toThrow(/--key needs --cert/);
+    expect(() => parseAdapterArgs([...BASE, "--cert", cert, "--key", key, "--secret", SECRET], {})).toThrow(/--cert and --secret both give a credential/);
+    expect(() => parseAdapterArgs([...BASE, "--cert", key, "--key", key], {})).toThrow(/--cert .* holds no PEM certificate/);
+    expect(() => parseAdapterArgs([...BASE, "--cert", cert, "--key", cert], {})).toThrow(/--key .* holds no PEM private key/);
+    expect(() => parseAdapterArgs([...BASE, "--cert", path.join(dir, "missing.crt"), "--key", key], {})).toThrow(/--cert .*missing\.crt: ENOENT/);
   });
 
   it("--help short-circuits the checks", () => {
