@@ -18,7 +18,8 @@
  */
 import https from "node:https";
 import { readFileSync } from "node:fs";
-import type { TLSSocket } from "node:tls";
+import type { TLSSocket, TlsOptions } from "node:tls";
+import { constants as cryptoConstants } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import type { DeviceGateway } from "./DeviceGateway.ts";
@@ -45,6 +46,21 @@ export interface CertificateListenerOptions {
 const MAX_BACKPRESSURE_BYTES = 1024 * 1024;
 /** A socket that has not answered a ping within this is closed, as uWS's idle timeout does. */
 const IDLE_PING_MS = 8000;
+
+/**
+ * The TLS server options of the certificate listener (the bench's mTLS server uses them
+ * too): the device CA's client certificates asked for, and recorded rather than refused
+ * in the handshake (see above); no session tickets, since an adapter holds one connection
+ * for hours and resumption would only cost every handshake a session to encode (with
+ * OpenSSL 3, a good share of a full handshake's CPU).
+ */
+export function deviceTlsServerOptions(cert: string | Buffer, key: string | Buffer, deviceCaPem: string | Buffer): TlsOptions {
+  return {
+    cert, key, ca: deviceCaPem,
+    requestCert: true, rejectUnauthorized: false, minVersion: "TLSv1.2",
+    secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
+  };
+}
 
 export class CertificateListener {
   /** The bound port. */
@@ -74,10 +90,8 @@ export class CertificateListener {
 
   /** Listens (exclusively: a taken port rejects, naming it); rejects when the files cannot be read. */
   static async start(options: CertificateListenerOptions): Promise<CertificateListener> {
-    const server = https.createServer({
-      cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile), ca: options.deviceCaPem,
-      requestCert: true, rejectUnauthorized: false, minVersion: "TLSv1.2",
-    }, (_request, response) => { response.writeHead(404).end("device certificate listener: connect a WebSocket to /device"); });
+    const server = https.createServer(deviceTlsServerOptions(readFileSync(options.tls.certFile), readFileSync(options.tls.keyFile), options.deviceCaPem),
+      (_request, response) => { response.writeHead(404).end("device certificate listener: connect a WebSocket to /device"); });
     const sockets = new WebSocketServer({ server, path: "/device", maxPayload: options.maxFrameBytes, perMessageDeflate: false });
     // It re-emits the server's errors, which the server's own listeners below handle.
     sockets.on("error", () => {});
