@@ -111,7 +111,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     await super.onCreate(options); // claims the room id (and sets it)
     // On a refusal Colyseus discards the room, which releases the room id again.
     const claims = new DeviceClaims({
-      owner: { roomId: this.roomId, regionId: context.regionId, nodeId: context.nodeId, gatewayUrl: context.gatewayUrl },
+      owner: { roomId: this.roomId, regionId: context.regionId, nodeId: context.nodeId, gatewayUrl: context.gatewayUrl, certGatewayUrl: context.certGatewayUrl },
       directory: context.directory, request: (wanted) => requestDevice(this.presence, context.config.clusterName, wanted),
       releaseFailed: (error, deviceId) => context.logger.warn({ err: error, deviceId, roomId: this.roomId },
         `device ${deviceId}: releasing its claim failed; another room may take it over once this node leaves the registry`),

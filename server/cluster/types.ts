@@ -43,6 +43,8 @@ export interface DeviceOwner {
   nodeId: string;
   /** That node's device endpoint (ws://host:port/device): where the adapter must connect. */
   gatewayUrl: string;
+  /** That node's certificate listener (wss://host:port/device), if it has one: where a certificate-mode adapter must connect. */
+  certGatewayUrl?: string;
 }
 
 export type DirectoryChange =

@@ -34,9 +34,9 @@
  * certificate from the cluster's device CA connect to a second listener
  * (CertificateListener: node's TLS, because uWS does not hand the peer certificate to
  * JS), which hands each socket here through adopt(): the same handshake, limits and
- * links as a socket of this listener. The certificate is checked at the hello
- * (DeviceCertificates: CERTIFICATE_MISSING, _UNTRUSTED, _EXPIRED, _REVOKED, _MISMATCH) and
- * its serial again at every revalidation.
+ * links as a socket of this listener. The certificate is checked at the hello (DeviceCertificates:
+ * CERTIFICATE_MISSING, _UNTRUSTED, _EXPIRED, _REVOKED, _MISMATCH), its serial at every revalidation;
+ * a redirect sends such a device to the other node's certificate listener.
  *
  * Close codes (DeviceCloseCode): 1008 credential refused or hello timeout; 4001 node
  * draining; 4003 redirected; 4409 replaced by a newer connection of the same device;
@@ -242,13 +242,20 @@ export class DeviceGateway {
 
   /**
    * Sends the device's adapter to another node's gateway (GatewayRedirect, then close
-   * 4003): its room lives there. False when the device is not connected here.
+   * 4003): its room lives there; to that node's certificate listener (`certUrl`) if it
+   * attached with a certificate. False when the device is not connected here, or there
+   * is no listener there for its credential (it stays; logged).
    */
-  redirect(deviceId: string, target: { url: string; regionId: string; nodeId: string }, reason: string): boolean {
+  redirect(deviceId: string, target: { url: string; certUrl?: string; regionId: string; nodeId: string }, reason: string): boolean {
     const link = this.links.get(deviceId);
     if (!link) return false;
-    link.write({ correlationId: 0, gatewayRedirect: { url: target.url, regionId: target.regionId, nodeId: target.nodeId, reason } });
-    this.options.logger.info({ deviceId, to: target.nodeId, url: target.url }, `device ${deviceId} sent to node ${target.nodeId}: ${reason}`);
+    const url = link.viaCertificate ? target.certUrl : target.url;
+    if (!url) {
+      this.options.logger.error({ deviceId, to: target.nodeId }, `device ${deviceId} not sent to node ${target.nodeId} (${reason}): that node takes no device certificates (gateway.deviceCaFile)`);
+      return false;
+    }
+    link.write({ correlationId: 0, gatewayRedirect: { url, regionId: target.regionId, nodeId: target.nodeId, reason } });
+    this.options.logger.info({ deviceId, to: target.nodeId, url }, `device ${deviceId} sent to node ${target.nodeId}: ${reason}`);
     this.options.metrics.deviceRedirects.inc();
     link.disconnect(CLOSE_REDIRECTED, "redirected");
     return true;
@@ -392,7 +399,7 @@ export class DeviceGateway {
     }
     connection.enrolledClass = record.deviceClass;
     const link = new DeviceLink({
-      deviceId, adapterVersion: hello.adapterVersion, driver: hello.driver, now: this.now,
+      deviceId, adapterVersion: hello.adapterVersion, driver: hello.driver, now: this.now, viaCertificate: connection.credential.mode === "certificate",
       socket: {
         send: (bytes) => connection.state === "online" && this.sendFrame(ws, bytes) !== 2,
         bufferedAmount: () => (connection.state === "online" ? ws.getBufferedAmount() : 0),

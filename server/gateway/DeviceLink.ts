@@ -61,6 +61,8 @@ export interface DeviceLinkOptions {
   deviceId: string;
   adapterVersion: string;
   driver: string;
+  /** The adapter proved itself with a client certificate (the certificate listener), not on the main gateway listener. */
+  viaCertificate?: boolean;
   socket: LinkSocket;
   /** Server clock. Default Date.now. */
   now?: () => number;
@@ -123,6 +125,8 @@ export class DeviceLink {
   readonly deviceId: string;
   readonly adapterVersion: string;
   readonly driver: string;
+  /** Attached through the certificate listener: a redirect sends it to the other node's. */
+  readonly viaCertificate: boolean;
   /** The device's profile, once it sent a valid one. */
   profile: tsunagi.v1.DeviceProfile | undefined;
 
@@ -151,6 +155,7 @@ export class DeviceLink {
     this.deviceId = options.deviceId;
     this.adapterVersion = options.adapterVersion;
     this.driver = options.driver;
+    this.viaCertificate = options.viaCertificate ?? false;
     this.socket = options.socket;
     this.now = options.now ?? Date.now;
     this.monotonicNow = options.monotonicNow ?? (() => performance.now());
