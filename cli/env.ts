@@ -91,11 +91,25 @@ export function usageError(tool: string, usage: string, problem: string): number
   return EXIT_USAGE;
 }
 
+/**
+ * Exits with `code` once everything written to stdout and stderr is out: process.exit()
+ * drops writes still queued for a pipe, and an export read through one lost its tail.
+ */
+function exitFlushed(code: number): void {
+  process.exitCode = code;
+  let open = 2;
+  const done = () => { if (--open === 0) process.exit(code); };
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.writableLength === 0) done();
+    else stream.write("", done);
+  }
+}
+
 /** Runs a tool's main and exits with its code; an exception prints `tool: message` and exits 1. */
 export function runCli(tool: string, main: () => Promise<number>): void {
-  main().then((code) => process.exit(code), (error) => {
+  main().then(exitFlushed, (error) => {
     const verbose = process.env.TSUNAGI_LOG_LEVEL === "debug" || process.env.TSUNAGI_LOG_LEVEL === "trace";
     process.stderr.write(`${tool}: ${verbose ? (error as Error)?.stack ?? error : (error as Error)?.message ?? error}\n`);
-    process.exit(1);
+    exitFlushed(1);
   });
 }

@@ -16,7 +16,7 @@ function run(args: string[]): Promise<{ code: number | null; output: string }> {
     child.stdout.on("data", (d) => { output += d; });
     child.stderr.on("data", (d) => { output += d; });
     const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    child.on("exit", (code) => { clearTimeout(timer); resolve({ code, output }); });
+    child.on("close", (code) => { clearTimeout(timer); resolve({ code, output }); }); // "close": after the output is all read
   });
 }
 

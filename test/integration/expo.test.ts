@@ -129,7 +129,7 @@ describe("opening a hall", () => {
       child.stdout.on("data", (d) => { output += d; });
       child.stderr.on("data", (d) => { output += d; });
       const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-      child.on("exit", (code) => { clearTimeout(timer); resolve({ code, output }); });
+      child.on("close", (code) => { clearTimeout(timer); resolve({ code, output }); }); // "close": after the output is all read
     });
     expect(result.code).toBe(1);
     expect(result.output).toContain("broken-hall.json");
