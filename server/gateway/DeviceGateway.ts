@@ -38,9 +38,8 @@
  * CERTIFICATE_MISSING, _UNTRUSTED, _EXPIRED, _REVOKED, _MISMATCH), its serial at every revalidation;
  * a redirect sends such a device to the other node's certificate listener.
  *
- * Close codes (DeviceCloseCode): 1008 credential refused or hello timeout; 4001 node
- * draining; 4003 redirected; 4409 replaced by a newer connection of the same device;
- * 4410 another adapter of the device answers; 4429 too many pending connections.
+ * Close codes (DeviceCloseCode): 1008 credential refused or hello timeout; 4001 node draining; 4003 redirected;
+ * 4409 replaced by a newer connection of the same device; 4410 another adapter answers; 4429 too many pending.
  *
  * @example
  *   const gateway = await DeviceGateway.start({ host: "127.0.0.1", port: 0, credentials, tokens, logger, metrics, ... });
