@@ -11,14 +11,13 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
-import { OperatorControls } from "../../client-sdk/OperatorControls.ts";
 import type { RoomSession } from "../../client-sdk/RoomSession.ts";
 import { httpRequest } from "../../common/httpRequest.ts";
 import { DeviceCa } from "../../server/auth/DeviceCa.ts";
 import { DeviceCertificates, RedisCertificateRegistry } from "../../server/auth/DeviceCertificates.ts";
 import type { DeviceOwner } from "../../server/cluster/types.ts";
 import { startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
-import { enrollDevices, joinTeleop, joint, startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
+import { driveOnce, enrollDevices, joinTeleop, startAdapter, type AdapterProcess } from "../fixtures/teleop.ts";
 import { testRedisUrl } from "../fixtures/redis.ts";
 import { makeTestPki, type TestPki } from "../fixtures/tls.ts";
 
@@ -94,15 +93,6 @@ describe("device certificates across the nodes of a region", () => {
 
     const session = await joinTeleop(other, SITE, "operator", { sub: "far-operator" });
     sessions.push(session);
-    const controls = new OperatorControls(session, { deviceId: DEVICE });
-    await waitFor(() => controls.profile && controls.lease?.online, 10_000, "the device online in the room");
-    await controls.acquire();
-    controls.start();
-    controls.setAxes({ swing: 0.5 });
-    await adapter.waitForStatus((s) => Math.abs(joint(s, "swing").velocity - 0.5) < 1e-6, 10_000, "the machine swinging");
-    controls.stop();
-    await adapter.waitForStatus(stopped, 5000, "stopped");
-    await controls.release();
-    controls.dispose();
+    await driveOnce(session, adapter, DEVICE, "swing", 0.5);
   });
 });

@@ -9,14 +9,13 @@ import "../../server/polyfills.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
-import { OperatorControls } from "../../client-sdk/OperatorControls.ts";
 import type { RoomSession } from "../../client-sdk/RoomSession.ts";
 import { ErrorCode, tsunagi } from "../../proto/index.ts";
 import type { DeviceOwner } from "../../server/cluster/types.ts";
 import { deviceWantedChannel } from "../../server/gateway/DeviceRequests.ts";
 import { toPresence } from "../../proto/clusterCodec.ts";
 import { flushRedisDb, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
-import { enrollDevices, joinTeleop, joint, startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
+import { driveOnce, enrollDevices, joinTeleop, startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
 import { testRedisUrl } from "../fixtures/redis.ts";
 
 const redisUrl = testRedisUrl(14);
@@ -72,16 +71,7 @@ describe("devices across the nodes of a region", () => {
     // Driven through the room's node, from whichever node the operator joins by.
     const session = await joinTeleop(other, SITE, "operator", { sub: "far-operator" });
     sessions.push(session);
-    const controls = new OperatorControls(session, { deviceId: DEVICE });
-    await waitFor(() => controls.profile && controls.lease?.online, 10_000, "the device online in the room");
-    await controls.acquire();
-    controls.start();
-    controls.setAxes({ swing: 0.5 });
-    await adapter.waitForStatus((s) => Math.abs(joint(s, "swing").velocity - 0.5) < 1e-6, 5000, "the machine swinging");
-    controls.stop();
-    await adapter.waitForStatus(stopped, 5000, "stopped");
-    await controls.release();
-    controls.dispose();
+    await driveOnce(session, adapter, DEVICE, "swing", 0.5);
 
     // One room per machine in the cluster: a second room on either node is refused.
     for (const node of nodes) {
