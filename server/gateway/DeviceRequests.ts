@@ -72,7 +72,8 @@ export async function serveDeviceRequests(options: DeviceRequestsOptions): Promi
         logger.warn({ deviceId: wanted.deviceId, askedBy: wanted, owner }, `room ${wanted.roomId} asked for device ${wanted.deviceId}, which does not answer to it: not sent`);
         return;
       }
-      if (![owner.gatewayUrl, owner.certGatewayUrl ?? "wss://"].every((url) => /^wss?:\/\//.test(url))) { logger.error({ owner }, `device ${wanted.deviceId}: its owner's gateway address is not ws:// or wss://`); return; }
+      const addresses = owner.certGatewayUrl === undefined ? [owner.gatewayUrl] : [owner.gatewayUrl, owner.certGatewayUrl];
+      if (!addresses.every((url) => /^wss?:\/\//.test(url))) { logger.error({ owner }, `device ${wanted.deviceId}: its owner's gateway address is not ws:// or wss://`); return; }
       gateway.redirect(wanted.deviceId, { url: owner.gatewayUrl, certUrl: owner.certGatewayUrl, regionId: owner.regionId, nodeId: owner.nodeId },
         `room ${owner.roomId} on node ${owner.nodeId} owns this device`);
     })().catch((error) => logger.error({ err: error, deviceId: wanted.deviceId }, "device request failed; the room asks again"));
