@@ -24,7 +24,7 @@ import type { NodeRegistry } from "./cluster/NodeRegistry.ts";
 import type { RoomDirectory } from "./cluster/RoomDirectory.ts";
 import { LatencyRegionSelector } from "./cluster/RegionSelector.ts";
 import { RegionTopology } from "./cluster/topology.ts";
-import { NodeRpc } from "./cluster/NodeRpc.ts";
+import { NodeRpc, parsePeerRoutes } from "./cluster/NodeRpc.ts";
 import { ClusterMatchmaker } from "./cluster/ClusterMatchmaker.ts";
 import type { NodeInfo } from "./cluster/types.ts";
 import { serveDeviceRequests } from "./gateway/DeviceRequests.ts";
@@ -172,7 +172,7 @@ export class RegionNode {
     const clusterMatchmaker = new ClusterMatchmaker(
       context,
       new LatencyRegionSelector(topology),
-      new NodeRpc(config.nodeId, config.cluster.forwardTimeoutMs, { scheme: httpScheme(config), caFile: config.tls.caFile }),
+      new NodeRpc(config.nodeId, config.cluster.forwardTimeoutMs, { scheme: httpScheme(config), caFile: config.tls.caFile }, parsePeerRoutes(config.cluster.peerRoutes)),
     );
 
     const server = new Server({

@@ -85,6 +85,12 @@ export const configSchema = z.object({
     nodeTtlMs: z.number().int().min(150),
     /** Timeout of a request forwarded to another region. */
     forwardTimeoutMs: z.number().int().min(100),
+    /**
+     * `nodeId=host:port` entries: reach that node at this address instead of the public
+     * address it registered, for every node-to-node call (an internal load balancer, a
+     * tunnel, or the test harness' delay proxies between regions).
+     */
+    peerRoutes: z.array(z.string().regex(/^[A-Za-z0-9._-]{1,128}=[^\s/:=]+:\d{1,5}$/, "nodeId=host:port")).max(1000),
   }).refine((c) => c.nodeTtlMs >= 2 * c.heartbeatMs, { message: "nodeTtlMs must be at least 2 × heartbeatMs", path: ["nodeTtlMs"] }),
   /** Upper bound of a SIGTERM drain before the process exits anyway. */
   drainTimeoutMs: z.number().int().min(0),
@@ -242,6 +248,7 @@ export const defaults: ConfigInput = {
     heartbeatMs: 1000,
     nodeTtlMs: 3000,
     forwardTimeoutMs: 3000,
+    peerRoutes: [],
   },
   drainTimeoutMs: 10_000,
   tls: {},

@@ -58,6 +58,7 @@ setting("limits.maxRooms", "int", "rooms before the node counts as overloaded");
 setting("limits.maxEventLoopLagMs", "number", "event-loop lag before the node counts as overloaded");
 setting("cluster.heartbeatMs", "int", "registry heartbeat interval");
 setting("cluster.nodeTtlMs", "int", "registry entry TTL");
+setting("cluster.peerRoutes", "list", "comma-separated nodeId=host:port: reach those nodes there instead of their public address");
 setting("cluster.forwardTimeoutMs", "int", "cross-region request timeout");
 setting("drainTimeoutMs", "int", "SIGTERM drain bound");
 setting("tls.certFile", "string", "PEM certificate chain of the client listener (https/wss); and the gateway's unless it has its own");

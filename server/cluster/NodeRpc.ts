@@ -20,12 +20,30 @@ export interface NodeRpcTls {
   caFile?: string;
 }
 
+/** `nodeId=host:port` entries (cluster.peerRoutes) as a map. */
+export function parsePeerRoutes(entries: readonly string[]): Map<string, string> {
+  return new Map(entries.map((entry) => {
+    const at = entry.indexOf("=");
+    return [entry.slice(0, at), entry.slice(at + 1)] as const;
+  }));
+}
+
 export class NodeRpc {
   /** The CA certificates peers are checked against (https), read once. */
   private readonly ca: Buffer | undefined;
 
-  constructor(private readonly selfNodeId: string, private readonly timeoutMs: number, private readonly tls: NodeRpcTls = { scheme: "http" }) {
+  constructor(
+    private readonly selfNodeId: string,
+    private readonly timeoutMs: number,
+    private readonly tls: NodeRpcTls = { scheme: "http" },
+    private readonly routes: ReadonlyMap<string, string> = new Map(),
+  ) {
     this.ca = tls.caFile ? readFileSync(tls.caFile) : undefined;
+  }
+
+  /** Where this node reaches `target`: its route (cluster.peerRoutes), or the public address it registered. */
+  addressOf(target: Pick<NodeInfo, "nodeId" | "publicAddress">): string {
+    return this.routes.get(target.nodeId) ?? target.publicAddress;
   }
 
   /**
@@ -34,7 +52,7 @@ export class NodeRpc {
    */
   async forwardMatchmake(target: NodeInfo, method: string, roomName: string, options: unknown, authorization?: string | null, clientAddress?: string): Promise<any> {
     // The client's bearer token goes along: over https, to a peer whose certificate chains to the cluster's CA.
-    const url = `${this.tls.scheme}://${target.publicAddress}/matchmake/${encodeURIComponent(method)}/${encodeURIComponent(roomName)}`;
+    const url = `${this.tls.scheme}://${this.addressOf(target)}/matchmake/${encodeURIComponent(method)}/${encodeURIComponent(roomName)}`;
     const headers: Record<string, string> = { "content-type": "application/json", [FORWARDED_HEADER]: this.selfNodeId };
     if (authorization) headers.authorization = authorization;
     if (clientAddress) headers["x-forwarded-for"] = clientAddress;

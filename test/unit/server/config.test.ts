@@ -3,6 +3,7 @@ import { writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { loadConfig, ConfigError } from "../../../server/config.ts";
+import { NodeRpc, parsePeerRoutes } from "../../../server/cluster/NodeRpc.ts";
 
 describe("loadConfig", () => {
   it("gives the embedded default: 127.0.0.1:2567, uws, dev mode, no Redis", () => {
@@ -112,5 +113,17 @@ describe("loadConfig", () => {
     expect(loadConfig({ env: {} }).http).toMatchObject({ corsOrigins: [], readTimeoutMs: 8000 });
     expect(() => loadConfig({ env: {}, argv: ["--http-cors-origins", "https://app.example/path"] })).toThrow(/http\.corsOrigins/);
     expect(() => loadConfig({ env: {}, argv: ["--http-metrics-token", "short"] })).toThrow(/http\.metricsToken/);
+  });
+});
+
+describe("cluster.peerRoutes", () => {
+  it("maps node ids to the address node-to-node calls use, and names a malformed entry", () => {
+    const config = loadConfig({ env: {}, argv: ["--cluster-peer-routes", "osaka-1=127.0.0.1:4100,tokyo-2=10.0.0.7:2567"] });
+    const routes = parsePeerRoutes(config.cluster.peerRoutes);
+    expect(routes.get("osaka-1")).toBe("127.0.0.1:4100");
+    const rpc = new NodeRpc("tokyo-1", 1000, { scheme: "http" }, routes);
+    expect(rpc.addressOf({ nodeId: "tokyo-2", publicAddress: "tokyo-2.example:443" })).toBe("10.0.0.7:2567");
+    expect(rpc.addressOf({ nodeId: "sendai-1", publicAddress: "sendai-1.example:443" })).toBe("sendai-1.example:443");
+    expect(() => loadConfig({ env: {}, argv: ["--cluster-peer-routes", "osaka-1=http://127.0.0.1:4100"] })).toThrow(/cluster\.peerRoutes.*nodeId=host:port/s);
   });
 });
