@@ -7,7 +7,7 @@ import { ROOM_ID_PATTERN, bareIdProblem, roomIdOf } from "../../proto/ids.ts";
 import { authority, type TokenClaims } from "../../server/auth/tokens.ts";
 import { authorizeRole, authorizeScope, type RoomAccess } from "../../server/auth/roomAccess.ts";
 import { nodeContext } from "../../server/context.ts";
-import type { DirectoryEntry } from "../../server/cluster/types.ts";
+import type { ClaimRequest } from "../../server/cluster/RoomDirectory.ts";
 import { roomEvents } from "../../server/colyseus/internals.ts";
 import { trySend } from "../../common/trySend.ts";
 import { envelopeFrame } from "../../server/colyseus/envelopeFrame.ts";
@@ -70,8 +70,8 @@ export abstract class ClusterRoom<Options = any> extends Room {
   protected listed = true;
   /** Client count last written to the directory, to skip writes when nothing changed. */
   private publishedCcu = -1;
-  /** True once this room holds its directory claim, so dispose releases only what it owns. */
-  private claimed = false;
+  /** The fencing token of this room's directory claim, once it holds one: dispose releases only what it owns. */
+  protected claimToken?: string;
   /** Envelope handlers by body kind. */
   private readonly envelopeHandlers = new Map<EnvelopeBody, EnvelopeHandler>();
   /** Clients this room sent away (removeClient): no reconnection seat for them. */
@@ -111,7 +111,7 @@ export abstract class ClusterRoom<Options = any> extends Room {
     if (!claim.claimed) {
       throw new ServerError(ErrorCode.ROOM_CONFLICT, `room "${this.roomId}" is already hosted in ${claim.owner.regionId} (node ${claim.owner.nodeId})`);
     }
-    this.claimed = true;
+    this.claimToken = claim.token;
     // Listing data is refreshed on a timer, not per join, so a join storm costs one write a second.
     this.clock.setInterval(() => void this.publishListing(), 1000);
     roomEvents(this).once("dispose", () => void this.releaseClaim());
@@ -213,7 +213,7 @@ export abstract class ClusterRoom<Options = any> extends Room {
     return undefined;
   }
 
-  private directoryEntry(): DirectoryEntry {
+  private directoryEntry(): ClaimRequest {
     const context = nodeContext();
     return {
       roomId: this.roomId,
@@ -229,10 +229,11 @@ export abstract class ClusterRoom<Options = any> extends Room {
   }
 
   private async publishListing() {
-    if (!this.claimed || this.clients.length === this.publishedCcu) return;
+    const token = this.claimToken;
+    if (token === undefined || this.clients.length === this.publishedCcu) return;
     this.publishedCcu = this.clients.length;
     try {
-      await nodeContext().directory.update(this.directoryEntry());
+      await nodeContext().directory.update({ ...this.directoryEntry(), token });
     } catch (error) {
       nodeContext().logger.warn({ roomId: this.roomId, err: error }, "directory update failed; retrying next second");
       this.publishedCcu = -1;
@@ -240,11 +241,11 @@ export abstract class ClusterRoom<Options = any> extends Room {
   }
 
   private async releaseClaim() {
-    if (!this.claimed) return;
-    this.claimed = false;
+    const token = this.claimToken;
+    if (token === undefined) return;
+    this.claimToken = undefined;
     try {
-      const context = nodeContext();
-      await context.directory.release(this.roomId, context.nodeId);
+      await nodeContext().directory.release(this.roomId, token);
     } catch {
       // Node shutting down or Redis gone: the claim lapses with this node's registry entry.
     }

@@ -12,16 +12,36 @@ import type { Redis } from "ioredis";
 import type { DeviceOwner, DirectoryChange, DirectoryEntry } from "./types.ts";
 import { SafeEmitter } from "../../common/SafeEmitter.ts";
 
-export type ClaimResult = { claimed: true } | { claimed: false; owner: DirectoryEntry };
+export type ClaimResult = { claimed: true; token: string } | { claimed: false; owner: DirectoryEntry };
+/** What claim() takes: an entry without its token, which the directory assigns. */
+export type ClaimRequest = Omit<DirectoryEntry, "token"> & { token?: string };
+
+/** Compares two fencing tokens (decimal integers of any size): negative when `a` is older. */
+export function compareTokens(a: string, b: string): number {
+  const x = BigInt(a);
+  const y = BigInt(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
 export type DeviceClaimResult = { claimed: true } | { claimed: false; owner: DeviceOwner };
 
 export interface RoomDirectory {
-  /** Claims `entry.roomId` for `entry.nodeId` unless a live node already holds it. */
-  claim(entry: DirectoryEntry): Promise<ClaimResult>;
-  /** Refreshes listing data (ccu, metadata); ignored unless `entry.nodeId` holds the room. */
+  /**
+   * Claims `entry.roomId` for `entry.nodeId` unless another live node already holds it;
+   * a claim held by `entry.nodeId` itself is claimed again. Resolves with the claim's
+   * fencing token, or the current owner.
+   */
+  claim(entry: ClaimRequest): Promise<ClaimResult>;
+  /**
+   * A handoff's Switch: the room passes to `entry.nodeId` (the caller) if the current
+   * claim's token is `fromToken`, and gets a new token. Otherwise nothing changes:
+   * `{ claimed: false, owner }` names the claim that holds the room now, and a room with
+   * no entry at all (released, or its owner's lease gone) rejects with a TransferError.
+   */
+  transfer(entry: ClaimRequest, fromToken: string): Promise<ClaimResult>;
+  /** Refreshes listing data (ccu, metadata); ignored unless `entry.token` is the current claim's. */
   update(entry: DirectoryEntry): Promise<void>;
-  /** Drops the entry if `nodeId` holds it. */
-  release(roomId: string, nodeId: string): Promise<void>;
+  /** Drops the entry if `token` is the current claim's. */
+  release(roomId: string, token: string): Promise<void>;
   get(roomId: string): Promise<DirectoryEntry | undefined>;
   list(): Promise<DirectoryEntry[]>;
   /** Calls `listener` for every change anywhere in the cluster; returns an unsubscribe. */
@@ -57,6 +77,14 @@ export interface ReassertReport {
 
 type IsAlive = (nodeId: string) => boolean | Promise<boolean>;
 
+/** transfer() of a room the directory has no entry for. */
+export class TransferError extends Error {
+  constructor(roomId: string) {
+    super(`room "${roomId}" has no directory entry: nothing to transfer`);
+    this.name = "TransferError";
+  }
+}
+
 /** Embedded default: one process. */
 export class InMemoryRoomDirectory implements RoomDirectory {
   /** Entries by room id. */
@@ -66,26 +94,44 @@ export class InMemoryRoomDirectory implements RoomDirectory {
   /** Change listeners, each isolated from the others' exceptions. */
   private readonly listeners = new SafeEmitter<{ change: (change: DirectoryChange) => void }>(() => { /* a faulty listener must not break the directory */ });
 
+  /** The last fencing token handed out. */
+  private fence = 0n;
+
   constructor(private readonly isAlive: IsAlive = () => true) {}
 
-  async claim(entry: DirectoryEntry): Promise<ClaimResult> {
-    const current = this.entries.get(entry.roomId);
-    if (current && current.nodeId !== entry.nodeId && (await this.isAlive(current.nodeId))) {
-      return { claimed: false, owner: structuredClone(current) };
+  async claim(request: ClaimRequest): Promise<ClaimResult> {
+    for (;;) {
+      const current = this.entries.get(request.roomId);
+      if (current && current.nodeId !== request.nodeId) {
+        const alive = await this.isAlive(current.nodeId);
+        if (this.entries.get(request.roomId) !== current) continue; // changed meanwhile: decide again
+        if (alive) return { claimed: false, owner: structuredClone(current) };
+      }
+      return { claimed: true, token: this.put(request) };
     }
-    this.entries.set(entry.roomId, structuredClone(entry));
-    this.emit({ kind: "upsert", entry });
-    return { claimed: true };
+  }
+  async transfer(request: ClaimRequest, fromToken: string): Promise<ClaimResult> {
+    const current = this.entries.get(request.roomId);
+    if (!current) throw new TransferError(request.roomId);
+    if (current.token !== fromToken) return { claimed: false, owner: structuredClone(current) };
+    return { claimed: true, token: this.put(request) };
   }
   async update(entry: DirectoryEntry) {
-    if (this.entries.get(entry.roomId)?.nodeId !== entry.nodeId) return;
+    if (this.entries.get(entry.roomId)?.token !== entry.token) return;
     this.entries.set(entry.roomId, structuredClone(entry));
     this.emit({ kind: "upsert", entry });
   }
-  async release(roomId: string, nodeId: string) {
-    if (this.entries.get(roomId)?.nodeId !== nodeId) return;
+  async release(roomId: string, token: string) {
+    if (this.entries.get(roomId)?.token !== token) return;
     this.entries.delete(roomId);
     this.emit({ kind: "remove", roomId });
+  }
+  /** Stores `request` under a new token; returns the token. */
+  private put(request: ClaimRequest): string {
+    const entry: DirectoryEntry = { ...structuredClone(request), token: String(++this.fence) };
+    this.entries.set(entry.roomId, entry);
+    this.emit({ kind: "upsert", entry });
+    return entry.token;
   }
   async get(roomId: string) {
     const entry = this.entries.get(roomId);
@@ -143,30 +189,67 @@ export class InMemoryRoomDirectory implements RoomDirectory {
   }
 }
 
-// Atomic claim: free, ours, or held by a node whose registry entry has expired → take it.
-const CLAIM_SCRIPT = `
+// An entry JSON (ARGV) without its token, with `token` appended: the client writes the
+// entry, the script its token, so no JSON is re-encoded here (cjson would turn [] into {}).
+const WITH_TOKEN = `
+local function with_token(json, token)
+  return string.sub(json, 1, -2) .. ',"token":"' .. token .. '"}'
+end
+`;
+
+// Atomic claim: free, ours, or held by a node whose registry entry has expired → take it,
+// under a new token from the cluster's fence counter.
+const CLAIM_SCRIPT = WITH_TOKEN + `
 local current = redis.call('GET', KEYS[1])
 if current then
   local owner = cjson.decode(current)
   if owner.nodeId ~= ARGV[2] and redis.call('EXISTS', ARGV[3] .. owner.nodeId) == 1 then
+    return {0, current}
+  end
+end
+local token = tostring(redis.call('INCR', KEYS[3]))
+redis.call('SET', KEYS[1], with_token(ARGV[1], token))
+redis.call('SADD', KEYS[2], ARGV[4])
+return {1, token}
+`;
+
+// A handoff's Switch: compare-and-set on the current claim's token.
+const TRANSFER_SCRIPT = WITH_TOKEN + `
+local current = redis.call('GET', KEYS[1])
+if not current then return {-1} end
+if cjson.decode(current).token ~= ARGV[2] then return {0, current} end
+local token = tostring(redis.call('INCR', KEYS[2]))
+redis.call('SET', KEYS[1], with_token(ARGV[1], token))
+return {1, token}
+`;
+
+// A claim put back as it was (reassert, after the store lost it): free, ours, or held by a
+// dead node → set, with its own token, and the fence counter raised past it.
+const RESTORE_SCRIPT = `
+local current = redis.call('GET', KEYS[1])
+if current then
+  local owner = cjson.decode(current)
+  if owner.token ~= ARGV[3] and owner.nodeId ~= ARGV[2] and redis.call('EXISTS', ARGV[4] .. owner.nodeId) == 1 then
     return current
   end
 end
 redis.call('SET', KEYS[1], ARGV[1])
-redis.call('SADD', KEYS[2], ARGV[4])
+redis.call('SADD', KEYS[2], ARGV[5])
+local fence = tonumber(redis.call('GET', KEYS[3]) or '0')
+if fence < tonumber(ARGV[3]) then redis.call('SET', KEYS[3], ARGV[3]) end
 return false
 `;
 
-// Compare-and-set / compare-and-delete on the owner's node id.
+// Compare-and-set / compare-and-delete on the claim's token.
 const UPDATE_SCRIPT = `
 local current = redis.call('GET', KEYS[1])
-if not current or cjson.decode(current).nodeId ~= ARGV[2] then return 0 end
+if not current or cjson.decode(current).token ~= ARGV[2] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1])
 return 1
 `;
 const RELEASE_SCRIPT = `
 local current = redis.call('GET', KEYS[1])
-if not current or cjson.decode(current).nodeId ~= ARGV[1] then return 0 end
+if not current or cjson.decode(current).token ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[2])
 return 1
@@ -211,6 +294,7 @@ return 1
  * Redis layout (prefix = `<cluster>:`):
  *   <prefix>room:<roomId>      JSON DirectoryEntry
  *   <prefix>rooms              set of room ids
+ *   <prefix>fence              the fencing-token counter: every claim and transfer takes the next
  *   <prefix>directory          pub/sub channel of DirectoryChange
  *   <prefix>device-owner:<id>  JSON DeviceOwner: the teleop room a device answers to
  */
@@ -227,29 +311,46 @@ export class RedisRoomDirectory implements RoomDirectory {
   private key(roomId: string) { return `${this.prefix}room:${roomId}`; }
   private get indexKey() { return `${this.prefix}rooms`; }
   private get channel() { return `${this.prefix}directory`; }
+  private get fenceKey() { return `${this.prefix}fence`; }
   private deviceKey(deviceId: string) { return `${this.prefix}device-owner:${deviceId}`; }
 
-  async claim(entry: DirectoryEntry): Promise<ClaimResult> {
-    const owner = await this.redis.eval(
-      CLAIM_SCRIPT, 2, this.key(entry.roomId), this.indexKey,
-      JSON.stringify(entry), entry.nodeId, `${this.prefix}node:`, entry.roomId,
-    ) as string | null;
-    if (owner) return { claimed: false, owner: JSON.parse(owner) };
-    this.heldRooms.set(entry.roomId, structuredClone(entry));
-    await this.publish({ kind: "upsert", entry });
-    return { claimed: true };
+  async claim(request: ClaimRequest): Promise<ClaimResult> {
+    const [won, value] = await this.redis.eval(
+      CLAIM_SCRIPT, 3, this.key(request.roomId), this.indexKey, this.fenceKey,
+      entryJson(request), request.nodeId, `${this.prefix}node:`, request.roomId,
+    ) as [number, string];
+    if (won !== 1) return { claimed: false, owner: JSON.parse(value) };
+    this.hold({ ...request, token: value });
+    await this.publish({ kind: "upsert", entry: { ...request, token: value } });
+    return { claimed: true, token: value };
+  }
+
+  async transfer(request: ClaimRequest, fromToken: string): Promise<ClaimResult> {
+    const [won, value] = await this.redis.eval(
+      TRANSFER_SCRIPT, 2, this.key(request.roomId), this.fenceKey, entryJson(request), fromToken,
+    ) as [number, string?];
+    if (won === -1) throw new TransferError(request.roomId);
+    if (won !== 1) return { claimed: false, owner: JSON.parse(value!) };
+    this.hold({ ...request, token: value! });
+    await this.publish({ kind: "upsert", entry: { ...request, token: value! } });
+    return { claimed: true, token: value! };
   }
 
   async update(entry: DirectoryEntry) {
-    const updated = await this.redis.eval(UPDATE_SCRIPT, 1, this.key(entry.roomId), JSON.stringify(entry), entry.nodeId);
-    if (this.heldRooms.get(entry.roomId)?.nodeId === entry.nodeId) this.heldRooms.set(entry.roomId, structuredClone(entry));
+    const updated = await this.redis.eval(UPDATE_SCRIPT, 1, this.key(entry.roomId), JSON.stringify(entry), entry.token);
+    if (this.heldRooms.get(entry.roomId)?.token === entry.token) this.hold(entry);
     if (updated === 1) await this.publish({ kind: "upsert", entry });
   }
 
-  async release(roomId: string, nodeId: string) {
-    if (this.heldRooms.get(roomId)?.nodeId === nodeId) this.heldRooms.delete(roomId);
-    const released = await this.redis.eval(RELEASE_SCRIPT, 2, this.key(roomId), this.indexKey, nodeId, roomId);
+  async release(roomId: string, token: string) {
+    if (this.heldRooms.get(roomId)?.token === token) this.heldRooms.delete(roomId);
+    const released = await this.redis.eval(RELEASE_SCRIPT, 2, this.key(roomId), this.indexKey, token, roomId);
     if (released === 1) await this.publish({ kind: "remove", roomId });
+  }
+
+  /** Remembers a claim this directory holds, for reassert(). */
+  private hold(entry: DirectoryEntry) {
+    this.heldRooms.set(entry.roomId, structuredClone(entry));
   }
 
   async get(roomId: string) {
@@ -301,10 +402,14 @@ export class RedisRoomDirectory implements RoomDirectory {
   async reassert(): Promise<ReassertReport> {
     const report: ReassertReport = { rooms: 0, devices: 0, lostRooms: [], lostDevices: [] };
     for (const entry of [...this.heldRooms.values()]) {
-      const claim = await this.claim(entry);
-      if (claim.claimed) { report.rooms++; continue; }
+      // Put back with its own token, which the room holds and writes with.
+      const other = await this.redis.eval(
+        RESTORE_SCRIPT, 3, this.key(entry.roomId), this.indexKey, this.fenceKey,
+        JSON.stringify(entry), entry.nodeId, entry.token, `${this.prefix}node:`, entry.roomId,
+      ) as string | null;
+      if (!other) { report.rooms++; continue; }
       this.heldRooms.delete(entry.roomId);
-      report.lostRooms.push(claim.owner);
+      report.lostRooms.push(JSON.parse(other));
     }
     for (const [deviceId, owner] of [...this.heldDevices]) {
       const claim = await this.claimDevice(deviceId, owner);
@@ -342,4 +447,10 @@ export class RedisRoomDirectory implements RoomDirectory {
   private async publish(change: DirectoryChange) {
     await this.redis.publish(this.channel, JSON.stringify(change));
   }
+}
+
+/** An entry's JSON without its token (the claim scripts append the one they assign). */
+function entryJson(request: ClaimRequest): string {
+  const { token: _ignored, ...entry } = request;
+  return JSON.stringify(entry);
 }

@@ -34,6 +34,14 @@ export interface DirectoryEntry {
   /** Room-defined listing data (title, booth count...), small and JSON-safe. */
   metadata?: Record<string, unknown>;
   createdAt: number;
+  /**
+   * The fencing token of the claim that wrote this entry: a decimal integer that every
+   * claim and transfer of any room raises, so a higher one is a newer owner. Writes an
+   * owner makes on the room's behalf carry it, and one older than the newest is refused
+   * (a node that lost the room, partitioned or paused, cannot overwrite its successor).
+   * Set by the directory; ignored in what is passed to claim().
+   */
+  token: string;
 }
 
 /** The teleop room a device answers to, and where that room drives it from. */

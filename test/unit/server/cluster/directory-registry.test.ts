@@ -6,8 +6,8 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { InMemoryNodeRegistry, RedisNodeRegistry, type NodeRegistry } from "../../../../server/cluster/NodeRegistry.ts";
-import { InMemoryRoomDirectory, RedisRoomDirectory, type RoomDirectory } from "../../../../server/cluster/RoomDirectory.ts";
-import type { DeviceOwner, DirectoryChange, DirectoryEntry, NodeInfo } from "../../../../server/cluster/types.ts";
+import { InMemoryRoomDirectory, RedisRoomDirectory, TransferError, compareTokens, type ClaimRequest, type RoomDirectory } from "../../../../server/cluster/RoomDirectory.ts";
+import type { DeviceOwner, DirectoryChange, NodeInfo } from "../../../../server/cluster/types.ts";
 import { waitFor } from "../../../fixtures/processes.ts";
 import { testRedisUrl } from "../../../fixtures/redis.ts";
 
@@ -17,7 +17,7 @@ function info(nodeId: string, regionId = "jp-tokyo"): NodeInfo {
     load: { ccu: 0, rooms: 0, eventLoopLagMs: 0, overloaded: false },
   };
 }
-function entry(roomId: string, nodeId: string): DirectoryEntry {
+function entry(roomId: string, nodeId: string): ClaimRequest {
   return { roomId, roomName: "session", regionId: "jp-tokyo", nodeId, publicAddress: "127.0.0.1:1", ccu: 0, maxClients: null, createdAt: 1 };
 }
 
@@ -80,11 +80,15 @@ describe.each(implementations)("%s registry and directory", (_name, make) => {
     const { registry, directory, cleanup } = make();
     try {
       await registry.heartbeat(info("alive"), 10_000);
-      expect(await directory.claim(entry("r", "alive"))).toEqual({ claimed: true });
+      const first = await directory.claim(entry("r", "alive"));
+      expect(first).toEqual({ claimed: true, token: expect.stringMatching(/^\d+$/) });
       expect((await directory.claim(entry("r", "other"))).claimed).toBe(false);
       await registry.remove("alive");
-      expect(await directory.claim(entry("r", "other"))).toEqual({ claimed: true });
-      expect((await directory.get("r"))!.nodeId).toBe("other");
+      const second = await directory.claim(entry("r", "other"));
+      expect(second.claimed).toBe(true);
+      // The newer owner's token is higher: the old one's writes are refused from now on.
+      expect(compareTokens((second as { token: string }).token, (first as { token: string }).token)).toBeGreaterThan(0);
+      expect(await directory.get("r")).toMatchObject({ nodeId: "other", token: (second as { token: string }).token });
     } finally { await cleanup(); }
   });
 
@@ -149,20 +153,45 @@ describe.each(implementations)("%s registry and directory", (_name, make) => {
     } finally { await cleanup(); }
   });
 
+  it("transfers a room only from its current token (a handoff's Switch), with a higher token", async () => {
+    const { registry, directory, cleanup } = make();
+    try {
+      await registry.heartbeat(info("source"), 10_000);
+      await registry.heartbeat(info("target"), 10_000);
+      await registry.heartbeat(info("late"), 10_000);
+      const claim = await directory.claim(entry("r", "source"));
+      if (!claim.claimed) throw new Error("not claimed");
+      const moved = await directory.transfer({ ...entry("r", "target"), regionId: "jp-osaka" }, claim.token);
+      if (!moved.claimed) throw new Error("not transferred");
+      expect(compareTokens(moved.token, claim.token)).toBeGreaterThan(0);
+      expect(await directory.get("r")).toMatchObject({ nodeId: "target", regionId: "jp-osaka", token: moved.token });
+      // A second transfer from the old token (a retried or competing handoff) finds the new owner.
+      expect(await directory.transfer(entry("r", "late"), claim.token)).toMatchObject({ claimed: false, owner: { nodeId: "target" } });
+      // The source's stale writes change nothing.
+      await directory.update({ ...entry("r", "source"), ccu: 50, token: claim.token });
+      await directory.release("r", claim.token);
+      expect(await directory.get("r")).toMatchObject({ nodeId: "target", ccu: 0 });
+      await directory.release("r", moved.token);
+      await expect(directory.transfer(entry("r", "late"), moved.token)).rejects.toBeInstanceOf(TransferError);
+    } finally { await cleanup(); }
+  });
+
   it("updates and releases only for the owner, and tells watchers", async () => {
     const { registry, directory, cleanup } = make();
     const changes: DirectoryChange[] = [];
     const unwatch = await directory.watch((c) => changes.push(c));
     try {
       await registry.heartbeat(info("owner"), 10_000);
-      await directory.claim(entry("r", "owner"));
-      await directory.update({ ...entry("r", "intruder"), ccu: 99 });
+      const claim = await directory.claim(entry("r", "owner"));
+      if (!claim.claimed) throw new Error("not claimed");
+      const stale = String(BigInt(claim.token) - 1n);
+      await directory.update({ ...entry("r", "intruder"), ccu: 99, token: stale });
       expect((await directory.get("r"))!.ccu).toBe(0);
-      await directory.update({ ...entry("r", "owner"), ccu: 3 });
+      await directory.update({ ...entry("r", "owner"), ccu: 3, token: claim.token });
       expect((await directory.get("r"))!.ccu).toBe(3);
-      await directory.release("r", "intruder");
+      await directory.release("r", stale);
       expect(await directory.get("r")).toBeDefined();
-      await directory.release("r", "owner");
+      await directory.release("r", claim.token);
       expect(await directory.get("r")).toBeUndefined();
       expect(await directory.list()).toEqual([]);
       await waitFor(() => changes.length >= 3, 2000, "three directory changes");
@@ -191,8 +220,9 @@ describe("Redis directory after a Redis restart", () => {
       await directory.claim(entry("room-2", "a"));
       await directory.claimDevice("ex-1", deviceOwner("room-1", "a"));
       await directory.claimDevice("ex-2", deviceOwner("room-2", "a"));
-      await directory.release("room-2", "a");
+      await directory.release("room-2", (await directory.get("room-2"))!.token);
       await directory.releaseDevice("ex-2", "room-2");
+      const token = (await directory.get("room-1"))!.token;
       // Redis came back empty; before node a claims again, node b opens room-1's device elsewhere.
       await wipe();
       await registry.heartbeat(info("a"), 10_000);
@@ -200,8 +230,11 @@ describe("Redis directory after a Redis restart", () => {
       await other.claimDevice("ex-1", deviceOwner("room-9", "b"));
       const report = await directory.reassert();
       expect(report).toMatchObject({ rooms: 1, devices: 0, lostRooms: [], lostDevices: [{ deviceId: "ex-1", owner: { roomId: "room-9" } }] });
-      expect(await directory.get("room-1")).toMatchObject({ nodeId: "a" });
+      // Back with the token the room holds, and the fence counter past it.
+      expect(await directory.get("room-1")).toMatchObject({ nodeId: "a", token });
       expect(await directory.get("room-2")).toBeUndefined();
+      const fresh = await other.claim(entry("room-3", "b"));
+      expect(compareTokens((fresh as { token: string }).token, token)).toBeGreaterThan(0);
       // A second node cannot open room-1 now.
       expect(await other.claim(entry("room-1", "b"))).toMatchObject({ claimed: false });
     } finally {
