@@ -70,6 +70,12 @@ export interface RoomDirectory {
 /** What reassert() claimed again, and what other nodes hold now. */
 export interface ReassertReport {
   rooms: number;
+  /**
+   * Each room claimed again, with the token it is held under now: the one it had where
+   * the store can put a claim back as it was (Redis), a new one where it cannot (etcd,
+   * whose revisions only grow); the node hands it to the room.
+   */
+  reclaimed: Array<{ roomId: string; token: string }>;
   devices: number;
   lostRooms: DirectoryEntry[];
   lostDevices: Array<{ deviceId: string; owner: DeviceOwner }>;
@@ -163,7 +169,8 @@ export class InMemoryRoomDirectory implements RoomDirectory {
   }
   /** Nothing to claim again: the entries live in this process. */
   async reassert(): Promise<ReassertReport> {
-    return { rooms: this.entries.size, devices: this.devices.size, lostRooms: [], lostDevices: [] };
+    const reclaimed = [...this.entries.values()].map(({ roomId, token }) => ({ roomId, token }));
+    return { rooms: this.entries.size, reclaimed, devices: this.devices.size, lostRooms: [], lostDevices: [] };
   }
   async sweep() {
     let rooms = 0;
@@ -400,14 +407,14 @@ export class RedisRoomDirectory implements RoomDirectory {
   }
 
   async reassert(): Promise<ReassertReport> {
-    const report: ReassertReport = { rooms: 0, devices: 0, lostRooms: [], lostDevices: [] };
+    const report: ReassertReport = { rooms: 0, reclaimed: [], devices: 0, lostRooms: [], lostDevices: [] };
     for (const entry of [...this.heldRooms.values()]) {
       // Put back with its own token, which the room holds and writes with.
       const other = await this.redis.eval(
         RESTORE_SCRIPT, 3, this.key(entry.roomId), this.indexKey, this.fenceKey,
         JSON.stringify(entry), entry.nodeId, entry.token, `${this.prefix}node:`, entry.roomId,
       ) as string | null;
-      if (!other) { report.rooms++; continue; }
+      if (!other) { report.rooms++; report.reclaimed.push({ roomId: entry.roomId, token: entry.token }); continue; }
       this.heldRooms.delete(entry.roomId);
       report.lostRooms.push(JSON.parse(other));
     }

@@ -229,7 +229,7 @@ describe("Redis directory after a Redis restart", () => {
       await registry.heartbeat(info("b"), 10_000);
       await other.claimDevice("ex-1", deviceOwner("room-9", "b"));
       const report = await directory.reassert();
-      expect(report).toMatchObject({ rooms: 1, devices: 0, lostRooms: [], lostDevices: [{ deviceId: "ex-1", owner: { roomId: "room-9" } }] });
+      expect(report).toMatchObject({ rooms: 1, reclaimed: [{ roomId: "room-1", token }], devices: 0, lostRooms: [], lostDevices: [{ deviceId: "ex-1", owner: { roomId: "room-9" } }] });
       // Back with the token the room holds, and the fence counter past it.
       expect(await directory.get("room-1")).toMatchObject({ nodeId: "a", token });
       expect(await directory.get("room-2")).toBeUndefined();
