@@ -1,0 +1,119 @@
+/**
+ * The multi-region harness with real traffic: three regions (Tokyo, Osaka, Sendai; the
+ * cluster store in Tokyo), each node behind delay proxies. A client located in Osaka pays
+ * its city's RTTs, node-to-node forwarding crosses the route proxies, and a partition
+ * between two regions turns a forwarded join into REGION_UNAVAILABLE until it heals.
+ * Timing checks are lower bounds only: the proxies add at least their delay.
+ */
+import "../../server/polyfills.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { performance } from "node:perf_hooks";
+import { startRegions, type RegionsHarness } from "../fixtures/regions.ts";
+import { addressOf, liveNodes, matchmake } from "../fixtures/cluster.ts";
+import { testToken } from "../fixtures/tokens.ts";
+import { waitFor } from "../fixtures/processes.ts";
+import type { RoomSession } from "../../client-sdk/RoomSession.ts";
+import { ErrorCode } from "../../proto/index.ts";
+
+const FORWARD_TIMEOUT_MS = 500;
+let harness: RegionsHarness;
+const sessions: RoomSession[] = [];
+
+beforeAll(async () => {
+  harness = await startRegions({
+    regions: ["jp-tokyo", "jp-osaka", "jp-sendai"],
+    nodeArgs: ["--cluster-forward-timeout-ms", String(FORWARD_TIMEOUT_MS)],
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.allSettled(sessions.map((session) => session.leave()));
+  await harness?.stop();
+}, 60_000);
+
+/** A room of type "session" held open by a host located in `city`, placed in `region` by its RTT hints. */
+async function heldRoom(city: string, region: string, roomId: string) {
+  const located = await harness.locate(city);
+  const client = located.client(await testToken(harness.clusterName, "host"));
+  const rttHints = Object.fromEntries(harness.regionIds.map((id) => [id, id === region ? 1 : 100]));
+  const session = await client.create("session", { roomId, rttHints });
+  sessions.push(session);
+  return { located, client, session };
+}
+
+describe("the multi-region harness", () => {
+  it("starts each region with its node ids, its own Redis, and route proxies between regions only", () => {
+    const described = harness.describe();
+    expect(described.regions.map((r) => [r.id, r.nodes.map((n) => n.nodeId)])).toEqual([
+      ["jp-tokyo", ["tokyo-1"]], ["jp-osaka", ["osaka-1"]], ["jp-sendai", ["sendai-1"]],
+    ]);
+    expect(new Set(described.regions.map((r) => r.redisUrl)).size).toBe(3);
+    expect(described.clusterStore.members).toEqual([{ regionId: "jp-tokyo", url: expect.stringMatching(/^redis:\/\/127\.0\.0\.1:\d+$/) }]);
+    // 3 × 2 node routes, and the two regions away from the store reach it through one each.
+    expect(described.routes.filter((r) => r.fronts.startsWith("cluster-store"))).toHaveLength(2);
+    expect(described.routes).toHaveLength(8);
+    expect(harness.route("jp-tokyo", "osaka-1").delayMs).toBe(harness.topology.rttMs("jp-tokyo", "jp-osaka") / 2);
+    expect(() => harness.route("jp-tokyo", "tokyo-1")).toThrow(/same region/);
+  });
+
+  it("a client located in Osaka pays its city's RTT: probing each region, and pinging a room in Tokyo through its proxy", { timeout: 30_000 }, async () => {
+    const { located, client, session } = await heldRoom("jp-osaka", "jp-tokyo", "located-osaka");
+    expect(located.rttMs).toEqual({ "jp-tokyo": 3 + 8, "jp-osaka": 3, "jp-sendai": 3 + 14 });
+
+    // The seat names tokyo-1's public address; the urlBuilder moved the socket onto Osaka's proxy for it.
+    const proxy = located.proxyFor("tokyo-1");
+    expect(new URL(session.room.connection.url!).host).toBe(`127.0.0.1:${proxy.port}`);
+    expect(located.rewrite(addressOf(harness.node("tokyo-1")))).toBe(`127.0.0.1:${proxy.port}`);
+    expect(proxy.connections).toBeGreaterThanOrEqual(1);
+
+    for (let round = 0; round < 3; round++) {
+      const sentAt = performance.now();
+      await session.request({ ping: { clientTimeMs: 0 } });
+      expect(performance.now() - sentAt).toBeGreaterThanOrEqual(located.rttMs["jp-tokyo"]!);
+    }
+    for (const region of await client.probe!.probe()) {
+      expect(region.rttMs, region.id).toBeGreaterThanOrEqual(located.rttMs[region.id]!);
+    }
+  });
+
+  it("forwards a join from Tokyo to a room in Osaka through the Tokyo → osaka-1 route proxy", { timeout: 30_000 }, async () => {
+    await heldRoom("jp-osaka", "jp-osaka", "forwarded-osaka");
+    const route = harness.route("jp-tokyo", "osaka-1");
+    const before = route.bytes;
+    const sentAt = performance.now();
+    const forwarded = await matchmake(harness.node("tokyo-1"), "joinById", "session__forwarded-osaka");
+    const elapsed = performance.now() - sentAt;
+    expect(forwarded.status, JSON.stringify(forwarded.body)).toBe(200);
+    expect(forwarded.body.publicAddress).toBe(addressOf(harness.node("osaka-1")));
+    expect(route.bytes.toTarget).toBeGreaterThan(before.toTarget);
+    expect(route.bytes.toClient).toBeGreaterThan(before.toClient);
+    expect(elapsed).toBeGreaterThanOrEqual(harness.topology.rttMs("jp-tokyo", "jp-osaka"));
+  });
+
+  it("a partition between Osaka and Sendai makes a join forwarded from Sendai fail with REGION_UNAVAILABLE; the heal restores it", { timeout: 30_000 }, async () => {
+    await heldRoom("jp-osaka", "jp-osaka", "partitioned-osaka");
+    const sendai = harness.node("sendai-1");
+    const ok = await matchmake(sendai, "joinById", "session__partitioned-osaka");
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+
+    harness.partition("jp-osaka", "jp-sendai");
+    try {
+      const cut = await matchmake(sendai, "joinById", "session__partitioned-osaka");
+      expect(cut.body.code, JSON.stringify(cut.body)).toBe(ErrorCode.REGION_UNAVAILABLE);
+      // Silence, not a reset: the forward waited for its timeout.
+      expect(cut.body.error ?? cut.body.message).toMatch(/did not answer.*(timeout|abort)/i);
+      // Tokyo still reaches Osaka: only the pair is cut.
+      expect((await matchmake(harness.node("tokyo-1"), "joinById", "session__partitioned-osaka")).status).toBe(200);
+    } finally {
+      harness.heal("jp-osaka", "jp-sendai");
+    }
+    await waitFor(async () => (await matchmake(sendai, "joinById", "session__partitioned-osaka")).status === 200, 10_000, "a forwarded join from Sendai after the heal");
+  });
+
+  it("region(id).kill() takes a region's nodes and Redis down at once; the others see its node leave the registry", { timeout: 30_000 }, async () => {
+    const sendai = harness.region("jp-sendai");
+    await sendai.kill();
+    expect(sendai.nodes.every((node) => node.child.signalCode === "SIGKILL")).toBe(true);
+    await waitFor(async () => !(await liveNodes(harness.node("tokyo-1"))).includes("sendai-1"), 15_000, "sendai-1 gone from the registry");
+  });
+});
