@@ -68,6 +68,36 @@ export interface RoomSessionOptions {
    * latency budget, and demotes a holder whose probes go unanswered. Default true.
    */
   answerPings?: boolean;
+  /**
+   * How the session takes its seat in a room's new home when the room moves
+   * (RoomHandoff): the seat reservation in, the joined room out. TsunagiClient sets it;
+   * without it a moved session ends with ROOM_MOVED (retryable: join again).
+   */
+  follow?: (reservation: SeatReservation) => Promise<Room<any, any>>;
+  /** How long numbered envelopes are kept to be sent again after a room moves, ms. Default 2000. */
+  resendWindowMs?: number;
+}
+
+/** A Colyseus seat reservation, as RoomHandoff carries it. */
+export interface SeatReservation {
+  name: string;
+  roomId: string;
+  sessionId: string;
+  processId: string;
+  publicAddress?: string;
+}
+
+export interface HandoffEvent {
+  roomId: string;
+  sessionId: string;
+  /** The region the room left, and the one it is in now. */
+  fromRegionId: string;
+  toRegionId: string;
+  reason: string;
+  /** Numbered envelopes sent again to the new home (the old one had not applied them). */
+  resent: number;
+  /** From the RoomHandoff to the SessionResumed, ms. */
+  pauseMs: number;
 }
 
 export interface LeaveEvent {
@@ -97,6 +127,8 @@ export interface RoomSessionEvents {
   reconnecting: (event: ReconnectingEvent) => void;
   /** The session is back, with the same sessionId; messages sent meanwhile are flushed. */
   reconnected: () => void;
+  /** The room moved to another node or region and the session followed it: same room id, same session id, nothing lost. */
+  handoff: (event: HandoffEvent) => void;
 }
 
 /** The newest DeviceProfile and LeaseState a teleoperation room sent for one device. */
@@ -127,10 +159,13 @@ export interface RequestOptions {
   notice?: boolean;
 }
 
+/** A numbered envelope kept to be sent again if the room moves. */
+interface SentInput { seq: number; at: number; bytes: Uint8Array }
+
 export class RoomSession<State = any> {
-  /** The underlying Colyseus room, for what this class does not wrap (schema callbacks…). */
-  readonly room: Room<any, State>;
-  /** The region this session was matchmade through, if known. */
+  /** The Colyseus room now: another one after the room moved (the `handoff` event). */
+  private current: Room<any, State>;
+  /** The region this session was matchmade through (the one its room is in, after a handoff), if known. */
   readonly region?: { id?: string; url: string; rttMs?: number };
   /** Requests awaiting replies, by correlation id; bounded by maxPendingRequests. */
   private readonly pending = new Map<number, PendingRequest>();
@@ -159,9 +194,18 @@ export class RoomSession<State = any> {
   private closedWith?: LeaveEvent;
   /** Set when leave() was called, so the close that follows is not reported as an error. */
   private leaving = false;
+  /** The last input number given to an envelope (Envelope.input_seq). */
+  private lastInputSeq = 0;
+  /** Numbered envelopes of the last resendWindowMs, oldest first: sent again to a room's new home. */
+  private readonly sent: SentInput[] = [];
+  private readonly resendWindowMs: number;
+  private readonly follow?: RoomSessionOptions["follow"];
+  /** Set while following a room to its new home: envelopes wait in `sent`. */
+  private moving = false;
+  private readonly reconnection?: ReconnectionSettings;
 
   constructor(room: Room<any, State>, options: RoomSessionOptions = {}) {
-    this.room = room;
+    this.current = room;
     this.region = options.region;
     this.maxPendingRequests = options.maxPendingRequests ?? 256;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
@@ -170,16 +214,26 @@ export class RoomSession<State = any> {
     this.answerPings = options.answerPings ?? true;
     this.onListenerError = options.onListenerError ?? ((error, source) => console.error(`tsunagi: ${source} threw`, error));
     this.events = new SafeEmitter<RoomSessionEvents>(this.onListenerError);
+    this.resendWindowMs = options.resendWindowMs ?? 2000;
+    this.follow = options.follow;
+    this.reconnection = options.reconnection;
+    this.attach(room);
+  }
 
-    applyReconnectionSettings(room, options.reconnection);
+  /** The underlying Colyseus room, for what this class does not wrap (schema callbacks…). A room that moves is another Colyseus room afterwards (the `handoff` event). */
+  get room(): Room<any, State> { return this.current; }
 
+  /** Listens to `room`; each callback acts only while `room` is the session's current room. */
+  private attach(room: Room<any, State>) {
+    applyReconnectionSettings(room, this.reconnection);
+    const ours = (fn: () => void) => { if (room === this.current) fn(); };
     // Every callback below runs inside the SDK's socket handlers: an exception there
     // would skip the SDK's remaining work for the frame, so none may escape.
-    room.onMessage(ENVELOPE_MESSAGE_TYPE, (bytes: Uint8Array) => this.guard("envelope", () => this.receiveEnvelope(bytes)));
-    room.onError((code: number, message?: string) => this.guard("room error", () => this.receiveRoomError(code, message)));
-    room.onDrop((code: number, reason?: string) => this.guard("drop", () => this.receiveDrop(code, reason)));
-    room.onReconnect(() => this.guard("reconnect", () => this.events.emit("reconnected")));
-    room.onLeave((code: number, reason?: string) => this.guard("leave", () => this.receiveLeave(code, reason)));
+    room.onMessage(ENVELOPE_MESSAGE_TYPE, (bytes: Uint8Array) => this.guard("envelope", () => ours(() => this.receiveEnvelope(bytes))));
+    room.onError((code: number, message?: string) => this.guard("room error", () => ours(() => this.receiveRoomError(code, message))));
+    room.onDrop((code: number, reason?: string) => this.guard("drop", () => ours(() => this.receiveDrop(code, reason))));
+    room.onReconnect(() => this.guard("reconnect", () => ours(() => this.events.emit("reconnected"))));
+    room.onLeave((code: number, reason?: string) => this.guard("leave", () => ours(() => this.receiveLeave(code, reason))));
   }
 
   get sessionId(): string { return this.room.sessionId; }
@@ -220,11 +274,15 @@ export class RoomSession<State = any> {
   sendEnvelope(envelope: IEnvelope): void {
     this.assertOpen();
     let bytes: Uint8Array;
+    const inputSeq = this.lastInputSeq + 1;
     try {
-      bytes = encodeEnvelope(envelope);
+      bytes = encodeEnvelope({ ...envelope, inputSeq });
     } catch (error) {
       throw fromServerError(error);
     }
+    this.lastInputSeq = inputSeq;
+    this.keep(inputSeq, bytes);
+    if (this.moving) return; // sent to the room's new home once the session is there
     const wasOpen = this.room.connection?.isOpen === true;
     this.room.sendBytes(ENVELOPE_MESSAGE_TYPE, bytes);
     if (!wasOpen) {
@@ -324,6 +382,10 @@ export class RoomSession<State = any> {
       this.answerPing(correlationId, envelope.ping.clientTimeMs ?? 0);
       return;
     }
+    if (envelope.body === "roomHandoff") {
+      void this.followHandoff(envelope.roomHandoff as tsunagi.v1.RoomHandoff);
+      return;
+    }
     this.remember(envelope);
     const waiting = correlationId ? this.pending.get(correlationId) : undefined;
     if (waiting) {
@@ -405,6 +467,81 @@ export class RoomSession<State = any> {
     const known = this.devices.get(deviceId);
     if (!known && this.devices.size >= MAX_DEVICE_SNAPSHOTS) return;
     this.devices.set(deviceId, { ...known, ...update });
+  }
+
+  /** Keeps a numbered envelope for resendWindowMs: a room that moves gets what its new home has not applied. */
+  private keep(seq: number, bytes: Uint8Array) {
+    const now = performance.now();
+    this.sent.push({ seq, at: now, bytes });
+    let expired = 0;
+    while (expired < this.sent.length && now - this.sent[expired].at > this.resendWindowMs) expired++;
+    if (expired) this.sent.splice(0, expired);
+  }
+
+  /**
+   * The room moved (RoomHandoff): take the reserved seat in its new home, wait for its
+   * SessionResumed, send again the numbered envelopes it has not applied (in order),
+   * then go on there. Envelopes sent meanwhile wait and go with them. A session that
+   * cannot follow ends with ROOM_MOVED (retryable: join again through matchmaking).
+   */
+  private async followHandoff(handoff: tsunagi.v1.RoomHandoff) {
+    if (this.moving || this.closedWith) return;
+    const started = performance.now();
+    const old = this.current;
+    const fromRegionId = this.region?.id ?? "";
+    if (!this.follow) { this.endMoved(handoff, "this session cannot follow a room (no follow function)"); return; }
+    this.moving = true;
+    let next: Room<any, State> | undefined;
+    const early: Uint8Array[] = [];
+    let unbind: (() => void) | undefined;
+    try {
+      const reservation = JSON.parse(handoff.reservationJson) as SeatReservation;
+      if (reservation?.sessionId !== old.sessionId || reservation.roomId !== old.roomId) {
+        throw new TsunagiError(ErrorCode.WRONG_TYPE, "the handoff's seat is for another session or room");
+      }
+      next = await this.follow(reservation);
+      const joined = next;
+      const resumed = await new Promise<tsunagi.v1.SessionResumed>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new TsunagiError(ErrorCode.REGION_UNAVAILABLE, "the room's new home did not resume the session")), Math.max(1, handoff.seatSeconds || 10) * 1000);
+        unbind = joined.onMessage(ENVELOPE_MESSAGE_TYPE, (bytes: Uint8Array) => this.guard("handoff", () => {
+          const envelope = decodeEnvelope(bytes, this.maxEnvelopeBytes);
+          if (envelope.body === "sessionResumed") { clearTimeout(timer); resolve(envelope.sessionResumed as tsunagi.v1.SessionResumed); } else early.push(Uint8Array.from(bytes));
+        }));
+        joined.onLeave((code: number, reason?: string) => { clearTimeout(timer); reject(fromCloseCode(code, reason)); });
+      });
+      unbind?.();
+      if (this.closedWith) { void joined.leave(true).catch(() => {}); return; }
+      this.current = joined;
+      this.attach(joined);
+      (this as { region?: RoomSessionOptions["region"] }).region = { ...this.region, url: this.region?.url ?? "", id: resumed.regionId || handoff.regionId, rttMs: undefined };
+      let resent = 0;
+      for (const input of this.sent) {
+        if (input.seq <= resumed.inputSeq) continue;
+        joined.sendBytes(ENVELOPE_MESSAGE_TYPE, input.bytes);
+        resent++;
+      }
+      this.moving = false;
+      for (const bytes of early) this.receiveEnvelope(bytes);
+      void old.leave(true).catch(() => { /* the old home closes it anyway */ });
+      this.events.emit("handoff", {
+        roomId: joined.roomId, sessionId: joined.sessionId, fromRegionId, toRegionId: this.region?.id ?? handoff.regionId,
+        reason: handoff.reason, resent, pauseMs: Math.round(performance.now() - started),
+      });
+    } catch (error) {
+      unbind?.();
+      this.moving = false;
+      if (next) void next.leave(true).catch(() => {});
+      this.endMoved(handoff, (error as Error)?.message ?? String(error));
+    }
+  }
+
+  /** The room moved and this session did not follow: it ends, ROOM_MOVED (join again). */
+  private endMoved(handoff: tsunagi.v1.RoomHandoff, why: string) {
+    if (this.closedWith) return;
+    const old = this.current;
+    old.reconnection.enabled = false;
+    this.receiveLeave(ErrorCode.ROOM_MOVED, `room moved to ${handoff.regionId}; ${why}`);
+    void old.leave(true).catch(() => {});
   }
 
   /** Pong for the room's Ping: its time echoed, and ours (Unix epoch ms). */

@@ -26,7 +26,7 @@ import { Client, type ClientOptions, type Room } from "@colyseus/sdk";
 import { ErrorCode } from "../proto/index.ts";
 import { TsunagiError, fromServerError } from "./errors.ts";
 import { RegionProbe, type Region } from "../common/RegionProbe.ts";
-import { RoomSession, type ReconnectionSettings, type RoomSessionOptions } from "./RoomSession.ts";
+import { RoomSession, type ReconnectionSettings, type RoomSessionOptions, type SeatReservation } from "./RoomSession.ts";
 
 export interface TsunagiClientOptions {
   /** Regions to probe; the client matchmakes through the nearest. */
@@ -141,7 +141,8 @@ export class TsunagiClient {
     await webSocketReady;
     const candidates = await this.candidates();
     const token = await this.resolveToken();
-    const joinOptions = this.withRttHints(options);
+    // The session follows its room when the room moves (RoomSession: RoomHandoff); the room is told so.
+    const joinOptions = { ...this.withRttHints(options), followsHandoff: true };
 
     let lastError: TsunagiError | undefined;
     for (const region of candidates) {
@@ -151,7 +152,8 @@ export class TsunagiClient {
         const room: Room<any, State> = method === "reconnect"
           ? await client.reconnect<State>(target)
           : await client[method]<State>(target, joinOptions);
-        return new RoomSession<State>(room, { ...this.sessionOptions, ...session, reconnection: this.reconnection, region });
+        const follow = (reservation: SeatReservation) => client.consumeSeatReservation<State>(reservation as never);
+        return new RoomSession<State>(room, { ...this.sessionOptions, ...session, reconnection: this.reconnection, region, follow });
       } catch (error) {
         lastError = fromServerError(error);
         if (!tryNextRegion.has(lastError.code)) throw lastError;

@@ -19,6 +19,7 @@ export { RegionProbe, measureHttpPing, type Region, type RegionRtt, type RegionP
 export {
   RoomSession,
   type RoomSessionOptions, type RoomSessionEvents, type ReconnectionSettings, type LeaveEvent, type ReconnectingEvent, type DeviceSnapshot,
+  type HandoffEvent, type SeatReservation,
 } from "./RoomSession.ts";
 export { TsunagiError, fromServerError, fromCloseCode } from "./errors.ts";
 export { SafeEmitter, type ListenerErrorSink } from "../common/SafeEmitter.ts";

@@ -61,6 +61,8 @@ export function isKnownErrorCode(code: unknown): code is ErrorCode {
  * (possibly through another node or region):
  * - RATE_LIMITED: after backing off.
  * - NODE_DRAINING, OVERLOADED, REGION_UNAVAILABLE: through another node or region.
+ * - ROOM_MOVED, HANDOFF_IN_PROGRESS, NOT_ROOM_OWNER: the room is elsewhere, or about to
+ *   be; matchmaking again finds it.
  * - MATCHMAKE_EXPIRED: the seat or reconnection token timed out; matchmaking again
  *   gets a fresh one. "Retry" means a new matchmake, not reusing the old reservation.
  *
@@ -80,6 +82,9 @@ const retryableCodes: ReadonlySet<number> = new Set<number>([
   ErrorCode.REGION_UNAVAILABLE,
   ErrorCode.MATCHMAKE_EXPIRED,
   ErrorCode.ROOM_FULL,
+  ErrorCode.ROOM_MOVED,
+  ErrorCode.HANDOFF_IN_PROGRESS,
+  ErrorCode.NOT_ROOM_OWNER,
 ]);
 
 /** Whether a request that failed with `code` may succeed if retried later (see above). */

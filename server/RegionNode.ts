@@ -25,6 +25,8 @@ import type { RoomDirectory } from "./cluster/RoomDirectory.ts";
 import { LatencyRegionSelector } from "./cluster/RegionSelector.ts";
 import { RegionTopology } from "./cluster/topology.ts";
 import { NodeRpc, parsePeerRoutes } from "./cluster/NodeRpc.ts";
+import { NodeAuth } from "./auth/nodeAuth.ts";
+import { Handoffs } from "./handoff/Handoffs.ts";
 import { ClusterMatchmaker } from "./cluster/ClusterMatchmaker.ts";
 import type { NodeInfo } from "./cluster/types.ts";
 import { serveDeviceRequests } from "./gateway/DeviceRequests.ts";
@@ -76,6 +78,8 @@ export class RegionNode {
   private stopServingDeviceRequests?: () => void;
   /** Where devices attach with a client certificate (gateway.deviceCaFile set), beside the gateway. */
   private certificateListener?: CertificateListener;
+  /** Rooms handed to and from other nodes. */
+  private handoffs?: Handoffs;
   /** Event-loop delay histogram, reset every heartbeat. */
   private readonly loopDelay: IntervalHistogram;
   /** When this node started, ms since the epoch. */
@@ -169,11 +173,11 @@ export class RegionNode {
     setAuthority(tokens);
     installInputGuard({ logger, metrics, maxMessagesPerSecond: config.limits.maxMessagesPerSecond, maxFrameBytes: config.limits.maxFrameBytes });
 
-    const clusterMatchmaker = new ClusterMatchmaker(
-      context,
-      new LatencyRegionSelector(topology),
-      new NodeRpc(config.nodeId, config.cluster.forwardTimeoutMs, { scheme: httpScheme(config), caFile: config.tls.caFile }, parsePeerRoutes(config.cluster.peerRoutes)),
-    );
+    const selector = new LatencyRegionSelector(topology);
+    const nodeRpc = new NodeRpc(config.nodeId, config.cluster.forwardTimeoutMs, { scheme: httpScheme(config), caFile: config.tls.caFile }, parsePeerRoutes(config.cluster.peerRoutes));
+    const clusterMatchmaker = new ClusterMatchmaker(context, selector, nodeRpc);
+    const nodeAuth = new NodeAuth(keys.node, config.nodeId);
+    const handoffs = new Handoffs(context, nodeRpc, nodeAuth, selector);
 
     const server = new Server({
       transport: bound.transport,
@@ -199,12 +203,13 @@ export class RegionNode {
     loopDelay.enable();
     node = new RegionNode(config, bound.port, publicAddress, server, backends, { logger, metrics, tokens, loopDelay, gateway, devices, context });
     node.certificateListener = certificateListener;
+    node.handoffs = handoffs;
 
     node.stopServingDeviceRequests = await serveDeviceRequests({ presence: backends.presence, gateway, directory: backends.directory, nodeId: config.nodeId, clusterName: config.clusterName, logger: logger.child({ component: "gateway" }) });
     bound.transport.serveHttp(new HttpEdge({
-      routes: new RouteTable(nodeRoutes(node, clusterMatchmaker, modules)),
+      routes: new RouteTable([...nodeRoutes(node, clusterMatchmaker, modules), ...handoffs.routes()]),
       cors: new CorsPolicy(config.http.corsOrigins, config.devMode),
-      tokens, readTimeoutMs: config.http.readTimeoutMs, metricsToken: config.http.metricsToken,
+      tokens, nodeAuth, readTimeoutMs: config.http.readTimeoutMs, metricsToken: config.http.metricsToken,
       logger: logger.child({ component: "http" }), metrics,
     }));
     await server.listen(bound.port, config.host);
@@ -331,8 +336,12 @@ export class RegionNode {
     clearInterval(this.sweepTimer);
     this.stopWatchingRedis?.();
 
+    // Rooms that can move go on elsewhere, their sessions intact: half the drain's time at most.
+    const drainStarted = performance.now();
+    if (this.handoffs) await this.handoffs.drainRooms(this.config.drainTimeoutMs / 2).catch((error) => this.logger.error({ err: error }, "drain: handing rooms to other nodes failed"));
+    const left = Math.max(0, this.config.drainTimeoutMs - (performance.now() - drainStarted));
     let timer: NodeJS.Timeout | undefined;
-    const bound = new Promise<"timeout">((resolve) => { timer = setTimeout(() => resolve("timeout"), this.config.drainTimeoutMs); });
+    const bound = new Promise<"timeout">((resolve) => { timer = setTimeout(() => resolve("timeout"), left); });
     this.stopServingDeviceRequests?.();
     const outcome = await Promise.race([this.server.gracefullyShutdown(false).then(() => "drained" as const), bound]);
     clearTimeout(timer);
@@ -340,6 +349,7 @@ export class RegionNode {
       this.logger.warn({ drainTimeoutMs: this.config.drainTimeoutMs }, "drain timed out; closing what is left");
       try { this.server.transport.shutdown(); } catch { /* already closed */ }
     }
+    this.handoffs?.close();
     await this.gateway.close();
     await this.certificateListener?.close();
 

@@ -92,6 +92,17 @@ export const configSchema = z.object({
      */
     peerRoutes: z.array(z.string().regex(/^[A-Za-z0-9._-]{1,128}=[^\s/:=]+:\d{1,5}$/, "nodeId=host:port")).max(1000),
   }).refine((c) => c.nodeTtlMs >= 2 * c.heartbeatMs, { message: "nodeTtlMs must be at least 2 × heartbeatMs", path: ["nodeTtlMs"] }),
+  /** Rooms moving between nodes and regions (server/handoff). */
+  handoff: z.object({
+    /** How long a moved session's seat in the new home is held for its client, s. */
+    seatSeconds: z.number().int().min(1).max(120),
+    /** Bound of each node-to-node handoff call (prepare, commit, abort), ms. */
+    rpcTimeoutMs: z.number().int().min(100).max(60_000),
+    /** Largest room snapshot a node sends or accepts, bytes. */
+    maxSnapshotBytes: z.number().int().min(64 * 1024).max(256 * 1024 * 1024),
+    /** How long a room opened from a snapshot waits for its Switch before it is dropped, ms. */
+    prepareTimeoutMs: z.number().int().min(1000).max(120_000),
+  }),
   /** Upper bound of a SIGTERM drain before the process exits anyway. */
   drainTimeoutMs: z.number().int().min(0),
   /**
@@ -249,6 +260,12 @@ export const defaults: ConfigInput = {
     nodeTtlMs: 3000,
     forwardTimeoutMs: 3000,
     peerRoutes: [],
+  },
+  handoff: {
+    seatSeconds: 15,
+    rpcTimeoutMs: 5000,
+    maxSnapshotBytes: 16 * 1024 * 1024,
+    prepareTimeoutMs: 15_000,
   },
   drainTimeoutMs: 10_000,
   tls: {},

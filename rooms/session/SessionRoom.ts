@@ -11,6 +11,7 @@
 import { Schema, MapSchema, type } from "@colyseus/schema";
 import type { Client } from "@colyseus/core";
 import { ClusterRoom, tokenAuth } from "../shared/ClusterRoom.ts";
+import type { MigratableRoom } from "../shared/MigratableRoom.ts";
 import { roles, type TokenClaims } from "../../server/auth/tokens.ts";
 import type { RoomAccess } from "../../server/auth/roomAccess.ts";
 import { ErrorCode } from "../../proto/index.ts";
@@ -36,7 +37,12 @@ const maxChatLength = 2000;
  */
 const access: RoomAccess = { join: roles, create: roles, name: ["host", "operator", "supervisor"] };
 
-export class SessionRoom extends ClusterRoom {
+/** A session room as it moves: its participants (those connected; one mid-reconnection stays behind and leaves). */
+interface SessionRoomState {
+  participants: Array<{ sessionId: string; name: string; role: string }>;
+}
+
+export class SessionRoom extends ClusterRoom implements MigratableRoom {
   static access = access;
   static onAuth = tokenAuth(access);
   state = new SessionState();
@@ -85,4 +91,37 @@ export class SessionRoom extends ClusterRoom {
   onLeave(client: Client) {
     this.state.participants.delete(client.sessionId);
   }
+
+  // --- MigratableRoom: a session room moves with its participants -------------------
+
+  protected override migratableRoom(): MigratableRoom { return this; }
+
+  snapshotState(): SessionRoomState {
+    const participants: SessionRoomState["participants"] = [];
+    for (const client of this.clients) {
+      const participant = this.state.participants.get(client.sessionId);
+      if (participant) participants.push({ sessionId: client.sessionId, name: participant.name, role: participant.role });
+    }
+    return { participants };
+  }
+
+  restoreState(state: unknown): void {
+    this.state.participants.clear();
+    for (const { sessionId, name, role } of (state as SessionRoomState).participants) {
+      const participant = new Participant();
+      participant.name = name;
+      participant.role = role;
+      this.state.participants.set(sessionId, participant);
+    }
+  }
+
+  snapshotSession(): unknown { return null; }
+  restoreSession(): void { /* its participant is in the state */ }
+  resumeSession(client: Client): void {
+    const participant = this.state.participants.get(client.sessionId);
+    if (participant) participant.connected = true;
+  }
+  sessionLost(sessionId: string): void { this.state.participants.delete(sessionId); }
+  freezeRoom(): void { /* no clock of its own */ }
+  thawRoom(): void { /* likewise */ }
 }

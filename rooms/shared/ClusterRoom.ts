@@ -1,7 +1,7 @@
 /**
  * The base of every Tsunagi room, and tokenAuth(), the onAuth its subclasses use.
  */
-import { Room, ServerError, type Client, type AuthContext } from "@colyseus/core";
+import { Room, ServerError, type Client, type AuthContext, type MessageContext } from "@colyseus/core";
 import { ErrorCode, errorCodeName } from "../../proto/index.ts";
 import { ROOM_ID_PATTERN, bareIdProblem, roomIdOf } from "../../proto/ids.ts";
 import { authority, type TokenClaims } from "../../server/auth/tokens.ts";
@@ -14,6 +14,9 @@ import { envelopeFrame } from "../../server/colyseus/envelopeFrame.ts";
 import { rejectInput } from "../../server/colyseus/rejectInput.ts";
 import { handleEnvelopeFrames } from "../../server/colyseus/InputGuard.ts";
 import { RefusalThrottle } from "./RefusalThrottle.ts";
+import { RoomMover } from "./RoomMover.ts";
+import type { MigratableRoom } from "./MigratableRoom.ts";
+import { restoreOf } from "../../server/handoff/restore.ts";
 import { decodeEnvelope, errorEnvelope, ProtocolError, ENVELOPE_MESSAGE_TYPE, type EnvelopeBody, type tsunagi } from "../../proto/index.ts";
 
 export type EnvelopeHandler = (client: Client, envelope: tsunagi.v1.Envelope) => void;
@@ -76,19 +79,37 @@ export abstract class ClusterRoom<Options = any> extends Room {
   private readonly envelopeHandlers = new Map<EnvelopeBody, EnvelopeHandler>();
   /** Clients this room sent away (removeClient): no reconnection seat for them. */
   private readonly removedClients = new WeakSet<Client>();
-  /** When the room opened, for its directory entry. */
-  private readonly openedAt = Date.now();
+  /** When the room opened (in its first home), for its directory entry. */
+  private openedAt = Date.now();
+  /** Colyseus message handlers by type, for inputs carried over by a move. */
+  private readonly messageCallbacks = new Map<string, (client: Client, message: unknown) => void>();
+  /** This room's side of moves between nodes (RoomMover.ts). */
+  readonly mover: RoomMover = new RoomMover({
+    room: this,
+    type: () => this.migratableRoom(),
+    name: () => this.name,
+    createdAt: () => this.openedAt,
+    setCreatedAt: (ms) => { this.openedAt = ms; },
+    claimToken: () => this.claimToken,
+    holdClaim: (token) => this.holdClaim(token),
+    directoryEntry: () => this.directoryEntry(),
+    deliverEnvelope: (client, bytes) => this.deliverEnvelope(client, bytes),
+    deliverMessage: (client, type, message) => this.messageCallbacks.get(type)?.(client, message),
+    sendEnvelope: (client, envelope) => this.sendEnvelope(client, envelope),
+    removeClient: (client, code, message) => this.removeClient(client, code, message),
+  });
   /** The room's name within its type: the `roomId` option, or the random id Colyseus gave it. */
   protected name = "";
   /** Which repeated refusals were told lately (rejectRepeated). */
   private readonly repeatedRefusals = new RefusalThrottle();
 
   async onCreate(options: Options & { roomId?: unknown }) {
+    const restore = restoreOf(options);
     const requestedId = (options as any)?.roomId;
     if (requestedId !== undefined && (typeof requestedId !== "string" || !ROOM_ID_PATTERN.test(requestedId))) {
       throw new ServerError(ErrorCode.WRONG_TYPE, `roomId must match ${ROOM_ID_PATTERN} (got ${JSON.stringify(requestedId)?.slice(0, 80)})`);
     }
-    this.name = requestedId ?? this.roomId;
+    this.name = restore?.snapshot.name ?? requestedId ?? this.roomId;
     const problem = bareIdProblem(this.roomName, this.name);
     if (problem) throw new ServerError(ErrorCode.WRONG_TYPE, problem);
     this.roomId = roomIdOf(this.roomName, this.name);
@@ -104,6 +125,9 @@ export abstract class ClusterRoom<Options = any> extends Room {
         pong: { clientTimeMs: envelope.ping!.clientTimeMs, serverTimeMs: Date.now() },
       });
     });
+    this.mover.attach(restore);
+    roomEvents(this).once("dispose", () => this.mover.dispose());
+    if (restore) return; // opened from a snapshot: the handoff's Switch claims it (RoomMover.takeOver)
     if (!this.listed) return;
 
     const context = nodeContext();
@@ -111,10 +135,39 @@ export abstract class ClusterRoom<Options = any> extends Room {
     if (!claim.claimed) {
       throw new ServerError(ErrorCode.ROOM_CONFLICT, `room "${this.roomId}" is already hosted in ${claim.owner.regionId} (node ${claim.owner.nodeId})`);
     }
-    this.claimToken = claim.token;
+    this.holdClaim(claim.token);
+  }
+
+  /** Starts holding the directory claim under `token`: listing refreshed, released at dispose. */
+  protected holdClaim(token: string) {
+    this.claimToken = token;
     // Listing data is refreshed on a timer, not per join, so a join storm costs one write a second.
     this.clock.setInterval(() => void this.publishListing(), 1000);
     roomEvents(this).once("dispose", () => void this.releaseClaim());
+  }
+
+  /** The room type's MigratableRoom implementation (rooms/shared/MigratableRoom.ts); undefined: rooms of this type do not move. */
+  protected migratableRoom(): MigratableRoom | undefined {
+    return undefined;
+  }
+
+  /**
+   * Registers a Colyseus message handler, as Room.onMessage does; while the room moves,
+   * its messages are queued and carried to the new home instead (RoomMover).
+   */
+  override onMessage<T = any>(messageType: "*", callback: (client: Client, type: string | number, message: T) => void): any;
+  override onMessage<T = any>(messageType: string | number, callback: (client: Client, message: T, ctx: MessageContext) => unknown): any;
+  override onMessage<T = any>(messageType: string | number, validationSchema: any, callback: (client: Client, message: T, ctx: MessageContext) => unknown): any;
+  override onMessage(type: any, ...rest: any[]): any {
+    const index = rest.findIndex((value) => typeof value === "function");
+    if (type === "*" || index < 0) return (super.onMessage as any)(type, ...rest);
+    const callback = rest[index] as (client: Client, message: unknown) => void;
+    this.messageCallbacks.set(String(type), callback);
+    rest[index] = (client: Client, message: unknown) => {
+      if (this.mover.interceptMessage(client, String(type), message)) return;
+      callback(client, message);
+    };
+    return (super.onMessage as any)(type, ...rest);
   }
 
   onJoin(client: Client, _options?: any, auth?: TokenClaims) {
@@ -191,12 +244,22 @@ export abstract class ClusterRoom<Options = any> extends Room {
   }
 
   private receiveEnvelope(client: Client, bytes: Uint8Array) {
+    if (this.mover.intercept(client, bytes)) return;
+    this.deliverEnvelope(client, bytes);
+  }
+
+  /** An envelope applied: decoded, a numbered one at most once per session, handed to its handler. */
+  protected deliverEnvelope(client: Client, bytes: Uint8Array) {
     let envelope: tsunagi.v1.Envelope;
     try {
       envelope = decodeEnvelope(bytes, nodeContext().config.limits.maxFrameBytes);
     } catch (error) {
       const code = error instanceof ProtocolError ? error.code : ErrorCode.MALFORMED_PROTOBUF;
       this.reject(client, code, (error as Error).message, 0);
+      return;
+    }
+    if (envelope.inputSeq && !this.mover.migration.admitSeq(client.sessionId, envelope.inputSeq)) {
+      nodeContext().metrics.rooms.duplicateInputs++;
       return;
     }
     const kind = envelope.body as EnvelopeBody;
@@ -213,7 +276,8 @@ export abstract class ClusterRoom<Options = any> extends Room {
     return undefined;
   }
 
-  private directoryEntry(): ClaimRequest {
+  /** This room's directory entry, as this node would claim it. */
+  directoryEntry(): ClaimRequest {
     const context = nodeContext();
     return {
       roomId: this.roomId,

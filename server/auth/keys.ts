@@ -10,6 +10,8 @@
  *   so a provisioning box cannot mint access tokens.
  * - `roomOptions`: signs server-to-server claims that travel through clients in room
  *   options (hall zones, visitor handoffs); only nodes hold it.
+ * - `node`: node-to-node calls (a room handed to another region): only nodes hold it
+ *   (server/auth/nodeAuth.ts).
  *
  * @example
  *   const keys = clusterKeys(clusterSecret(config));
@@ -17,7 +19,7 @@
  */
 import { hkdfSync } from "node:crypto";
 
-export type KeyPurpose = "token" | "device" | "roomOptions";
+export type KeyPurpose = "token" | "device" | "roomOptions" | "node";
 
 export type ClusterKeys = Readonly<Record<KeyPurpose, Buffer>>;
 
@@ -38,6 +40,7 @@ const HKDF_INFO: Record<KeyPurpose, string> = {
   token: "tsunagi/v1 access-token signing",
   device: "tsunagi/v1 device-secret derivation",
   roomOptions: "tsunagi/v1 room-option signing",
+  node: "tsunagi/v1 node-to-node calls",
 };
 
 /** The key for one purpose, derived from the cluster secret. */
@@ -52,6 +55,7 @@ export function clusterKeys(clusterSecret: string): ClusterKeys {
     token: deriveKey(clusterSecret, "token"),
     device: deriveKey(clusterSecret, "device"),
     roomOptions: deriveKey(clusterSecret, "roomOptions"),
+    node: deriveKey(clusterSecret, "node"),
   });
 }
 

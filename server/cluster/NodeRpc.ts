@@ -75,4 +75,28 @@ export class NodeRpc {
     }
     return body;
   }
+
+  /**
+   * POSTs `body` as JSON to `path` on `target` (a node-to-node route), with `authorization`
+   * (a node credential, or a client's token being forwarded); resolves with the JSON answer.
+   * @throws ServerError: REGION_UNAVAILABLE when the node does not answer in time, or the coded error it answered.
+   */
+  async post(target: Pick<NodeInfo, "nodeId" | "regionId" | "publicAddress">, path: string, body: unknown, authorization: string, timeoutMs = this.timeoutMs): Promise<any> {
+    let response: { ok: boolean; status: number; text: string };
+    try {
+      response = await httpRequest(`${this.tls.scheme}://${this.addressOf(target)}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization, [FORWARDED_HEADER]: this.selfNodeId },
+        body: JSON.stringify(body ?? {}), ca: this.ca, signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (error) {
+      throw new ServerError(ErrorCode.REGION_UNAVAILABLE, `node ${target.nodeId} (${target.regionId}) did not answer ${path}: ${(error as Error).message}`, { cause: error });
+    }
+    let answer: any;
+    try { answer = JSON.parse(response.text); } catch { answer = { error: response.text.slice(0, 200) }; }
+    if (!response.ok) {
+      throw new ServerError(typeof answer?.code === "number" ? answer.code : ErrorCode.REGION_UNAVAILABLE, answer?.error ?? `node ${target.nodeId} answered ${response.status} to ${path}`);
+    }
+    return answer;
+  }
 }

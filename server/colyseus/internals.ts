@@ -37,3 +37,11 @@ export function clientBufferedAmount(client: unknown): number {
   }
   return 0;
 }
+
+/**
+ * Reserves a seat in `room` for the given session id (Colyseus' private `_reserveSeat`):
+ * a moved session keeps its id in the room's new home. Resolves false when the room is full.
+ */
+export function reserveSeat(room: Room, sessionId: string, joinOptions: unknown, auth: unknown, seconds: number): Promise<boolean> {
+  return (room as any)._reserveSeat(sessionId, joinOptions, auth, seconds, false);
+}

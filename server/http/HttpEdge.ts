@@ -25,6 +25,7 @@ import { ErrorCode, errorCodeName } from "../../proto/index.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import type { Logger } from "../observability/logging.ts";
 import type { NodeMetrics } from "../observability/metrics.ts";
+import type { NodeAuth } from "../auth/nodeAuth.ts";
 import { BodyReader } from "./BodyReader.ts";
 import type { CorsPolicy } from "./cors.ts";
 import { isLoopbackAddress, PEER_ADDRESS_HEADER } from "./peer.ts";
@@ -78,6 +79,8 @@ export interface HttpEdgeOptions {
   readTimeoutMs: number;
   /** Bearer token of the `metrics` rows; unset: loopback peers only. */
   metricsToken?: string;
+  /** Verifies the node credentials of the `cluster` rows. */
+  nodeAuth?: NodeAuth;
   /** Refusals are logged (at most once a second per code) and counted when set. */
   logger?: Logger;
   metrics?: NodeMetrics;
@@ -183,6 +186,15 @@ export class HttpEdge {
   private checkAccess(route: HttpRoute, request: ExchangeState) {
     const loopback = isLoopbackAddress(request.exchange.peerAddress);
     if (route.access === "loopback" && !loopback) throw new Refusal(ErrorCode.FORBIDDEN, `${route.path} answers loopback peers only`);
+    if (route.access === "cluster") {
+      if (!this.options.nodeAuth) throw new Refusal(ErrorCode.FORBIDDEN, `${route.path}: this node takes no node-to-node calls`);
+      try {
+        this.options.nodeAuth.verify(request.headers.get("authorization"));
+      } catch (error) {
+        throw new Refusal((error as { code: number }).code, (error as Error).message);
+      }
+      return;
+    }
     if (route.access !== "metrics") return;
     if (!this.metricsTokenHash) {
       if (!loopback) throw new Refusal(ErrorCode.FORBIDDEN, `${route.path} answers loopback peers only (set http.metricsToken to scrape from elsewhere)`);

@@ -20,9 +20,10 @@ export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
  * Who may ask a route:
  * - `public`: anyone (a token, when `tokenRoles` asks for one);
  * - `loopback`: TCP peers on 127.0.0.0/8 or ::1 only, by the transport's stamp, never a header;
- * - `metrics`: with `http.metricsToken` set, whoever sends it as a bearer token; unset, loopback peers only.
+ * - `metrics`: with `http.metricsToken` set, whoever sends it as a bearer token; unset, loopback peers only;
+ * - `cluster`: other nodes of the cluster, by their node credential (server/auth/nodeAuth.ts), checked before the body is read.
  */
-export type RouteAccess = "public" | "loopback" | "metrics";
+export type RouteAccess = "public" | "loopback" | "metrics" | "cluster";
 
 /** One row of the table, without its handler: what a room module declares. */
 export interface RouteRule {

@@ -19,7 +19,10 @@ export function httpStatusFor(code: number): number {
     case ErrorCode.UNKNOWN_ROOM: case ErrorCode.MATCHMAKE_NO_HANDLER: case ErrorCode.MATCHMAKE_INVALID_ROOM_ID:
     case ErrorCode.MATCHMAKE_INVALID_CRITERIA:
       return 404;
-    case ErrorCode.ROOM_CONFLICT: case ErrorCode.ROOM_FULL: return 409;
+    case ErrorCode.ROOM_CONFLICT: case ErrorCode.ROOM_FULL:
+    case ErrorCode.ROOM_MOVED: case ErrorCode.HANDOFF_IN_PROGRESS: case ErrorCode.NOT_ROOM_OWNER:
+      return 409;
+    case ErrorCode.HANDOFF_FAILED: return 502;
     case ErrorCode.MATCHMAKE_EXPIRED: return 410;
     case ErrorCode.RATE_LIMITED: return 429;
     case ErrorCode.NODE_DRAINING: case ErrorCode.OVERLOADED: case ErrorCode.REGION_UNAVAILABLE: return 503;

@@ -3,7 +3,7 @@
  * numbers read at scrape time, so a send or receive costs an addition, not a label
  * lookup.
  */
-import { Registry, Counter, Gauge, collectDefaultMetrics } from "prom-client";
+import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from "prom-client";
 import { ackOriginName, ackStatusName, ErrorCode, tsunagi } from "../../proto/index.ts";
 
 /** More than CommandAck.Origin has values: the stride of the (status, origin) counts. */
@@ -79,6 +79,14 @@ export class NodeMetrics {
   readonly expo = { moves: 0, movesRefused: 0, frames: 0, framesSkipped: 0, updates: 0, ticks: 0, tickSeconds: 0 };
   /** Zone handoffs by outcome (reserved, failed). */
   readonly handoffs: Counter<"outcome">;
+  /** Rooms handed between nodes, by reason and outcome (complete, aborted). */
+  readonly roomHandoffs: Counter<"reason" | "outcome">;
+  /** Handoff states entered (init, freeze, transfer, switch, redirect, complete, aborted). */
+  readonly handoffTransitions: Counter<"state">;
+  /** How long handoffs took from Init to their outcome, s. */
+  readonly handoffSeconds: Histogram<"outcome">;
+  /** Room counts added on hot paths, read at scrape time. */
+  readonly rooms = { duplicateInputs: 0, inputsAfterHandoff: 0 };
   /** Adapters sent to the node of the room that owns their device. */
   readonly deviceRedirects: Counter;
   /** Device-channel frames dropped unread: no seal, a MAC that does not match, or a replayed sequence number. */
@@ -146,6 +154,15 @@ export class NodeMetrics {
     counterOf("tsunagi_expo_ticks_total", "Expo room ticks run.", () => expo.ticks);
     counterOf("tsunagi_expo_tick_seconds_total", "Time spent in expo room ticks.", () => expo.tickSeconds);
     this.handoffs = new Counter({ name: "tsunagi_expo_handoffs_total", help: "Zone handoffs, by outcome.", labelNames: ["outcome"], registers });
+    this.roomHandoffs = new Counter({ name: "tsunagi_room_handoffs_total", help: "Rooms handed to another node, by reason and outcome (complete, aborted).", labelNames: ["reason", "outcome"], registers });
+    this.handoffTransitions = new Counter({ name: "tsunagi_room_handoff_transitions_total", help: "Room handoff states entered, by state.", labelNames: ["state"], registers });
+    this.handoffSeconds = new Histogram({
+      name: "tsunagi_room_handoff_seconds", help: "Room handoffs from Init to their outcome, s.", labelNames: ["outcome"], registers,
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    });
+    const rooms = this.rooms;
+    counterOf("tsunagi_room_duplicate_inputs_total", "Numbered inputs dropped as already applied (sent again after a handoff or a reconnection).", () => rooms.duplicateInputs);
+    counterOf("tsunagi_room_inputs_after_handoff_total", "Inputs that reached a room's old home after its handoff's Switch, not applied there (the SDK sends numbered ones again to the new home).", () => rooms.inputsAfterHandoff);
     this.deviceRedirects = new Counter({ name: "tsunagi_device_redirects_total", help: "Adapters sent to the node of the room that owns their device.", registers });
     this.deviceFramesRefused = new Counter({
       name: "tsunagi_device_frames_refused_total", help: "Device-channel frames dropped unread, by reason: missing (no seal), mac (forged or altered), replay (old sequence number).",

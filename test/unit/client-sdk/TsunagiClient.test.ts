@@ -52,7 +52,7 @@ describe("TsunagiClient", () => {
     expect(session.region).toMatchObject({ id: "jp-osaka", url: "http://osaka.test", rttMs: 3 });
     expect(calls).toEqual([{
       url: "http://osaka.test", method: "joinOrCreate", target: "session", token: "jwt-1",
-      options: { roomId: "hall-1", rttHints: { "jp-osaka": 3, "jp-tokyo": 9, "jp-sendai": 14 } },
+      options: { roomId: "hall-1", rttHints: { "jp-osaka": 3, "jp-tokyo": 9, "jp-sendai": 14 }, followsHandoff: true },
     }]);
   });
 

@@ -1,0 +1,63 @@
+/**
+ * A session that moved with its room but whose client has not arrived yet: it stands in
+ * for the client in the room's maps, so inputs carried over from the old home apply to
+ * it as they would have there, and whatever the room sends it waits here until the
+ * client takes its seat (ClusterRoom's resume), then goes out in order.
+ *
+ * It answers the parts of Colyseus' Client that rooms use: sessionId, auth, userData,
+ * send, sendBytes, enqueueRaw, raw, error, leave.
+ *
+ * @example
+ *   const parked = new ParkedClient(sessionId, auth);
+ *   handler(parked as unknown as Client, envelope);   // its reply is parked
+ *   parked.flushTo(client);                           // the client arrived
+ */
+import type { Client } from "@colyseus/core";
+
+/** What a parked session may hold for its client, at most: beyond it the oldest is dropped and counted. */
+export const MAX_PARKED_SENDS = 1024;
+
+type Send = (client: Client) => void;
+
+export class ParkedClient {
+  readonly id: string;
+  userData: unknown;
+  /** Colyseus' ClientState.JOINED: rooms that check it see a joined client. */
+  readonly state = 1;
+  /** What the room sent meanwhile, in order. */
+  private readonly sends: Send[] = [];
+  /** Sends dropped past MAX_PARKED_SENDS. */
+  dropped = 0;
+  /** Set when the room ended the session meanwhile (a kick): the client is told, then closed. */
+  left?: { code: number; reason?: string };
+
+  constructor(readonly sessionId: string, public auth: unknown) {
+    this.id = sessionId;
+  }
+
+  send(type: string | number, message?: unknown): void { this.park((client) => client.send(type as never, message as never)); }
+  sendBytes(type: string | number, bytes: Uint8Array): void {
+    const copy = Uint8Array.from(bytes);
+    this.park((client) => client.sendBytes(type as never, copy));
+  }
+  enqueueRaw(data: Uint8Array): void {
+    const copy = Uint8Array.from(data);
+    this.park((client) => client.enqueueRaw(copy));
+  }
+  raw(data: Uint8Array): void { this.enqueueRaw(data); }
+  error(code: number, message?: string): void { this.park((client) => client.error(code, message)); }
+  leave(code?: number, reason?: string): void { this.left ??= { code: code ?? 1000, reason }; }
+
+  /** Sends everything parked to the client that arrived, in order; false when the room had ended the session meanwhile (the client is then closed). */
+  flushTo(client: Client): boolean {
+    for (const send of this.sends.splice(0)) send(client);
+    if (!this.left) return true;
+    client.leave(this.left.code, this.left.reason);
+    return false;
+  }
+
+  private park(send: Send) {
+    if (this.sends.length >= MAX_PARKED_SENDS) { this.sends.shift(); this.dropped++; }
+    this.sends.push(send);
+  }
+}

@@ -1,0 +1,283 @@
+/**
+ * A ClusterRoom's side of a move between nodes: as the source, what RoomHandoff drives
+ * (server/handoff/types.ts `Migratable`: freeze, snapshot, thaw, redirect); as the
+ * target, what the node's handoff routes drive (`MigrationTarget`: restore, reserve the
+ * moved sessions' seats, take over at the Switch, or discard). The room type's own part
+ * is the MigratableRoom contract (MigratableRoom.ts).
+ *
+ * It wraps the room's onJoin, onLeave and onDrop once, at onCreate (attach):
+ * - a client taking a moved session's seat is resumed, not joined: SessionResumed first,
+ *   then what the room sent its parked session, then the room type's resumeSession;
+ * - once the room has moved away, clients leaving it are not sessions leaving the room
+ *   (they are in its new home): the room type hears nothing of them.
+ *
+ * @example
+ *   this.mover = new RoomMover(host);      // ClusterRoom's constructor
+ *   this.mover.attach(restoreOf(options)); // ClusterRoom.onCreate
+ */
+import { ServerError, matchMaker, type Client, type Room } from "@colyseus/core";
+import { ErrorCode } from "../../proto/index.ts";
+import { nodeContext } from "../../server/context.ts";
+import { reserveSeat } from "../../server/colyseus/internals.ts";
+import type { ClaimRequest } from "../../server/cluster/RoomDirectory.ts";
+import type { Restore, MigrationTarget } from "../../server/handoff/restore.ts";
+import type { HandoffReason, HandoffRecord, Migratable, NodeRef, QueuedInput, RoomSnapshot } from "../../server/handoff/types.ts";
+import type { tsunagi } from "../../proto/index.ts";
+import { RoomMigration, type MigratableRoom } from "./MigratableRoom.ts";
+import type { ParkedClient } from "./ParkedClient.ts";
+
+/** What the mover needs of its ClusterRoom (closures over its protected parts). */
+export interface MoverHost {
+  room: Room;
+  /** The room type's MigratableRoom implementation; undefined: this type does not move. */
+  type(): MigratableRoom | undefined;
+  name(): string;
+  createdAt(): number;
+  setCreatedAt(ms: number): void;
+  claimToken(): string | undefined;
+  holdClaim(token: string): void;
+  directoryEntry(): ClaimRequest;
+  deliverEnvelope(client: Client, bytes: Uint8Array): void;
+  deliverMessage(client: Client, type: string, message: unknown): void;
+  sendEnvelope(client: Client, envelope: tsunagi.v1.IEnvelope): void;
+  removeClient(client: Client, code: number, message: string): void;
+}
+
+/** Extra seconds a moved session's parked state outlives its seat reservation. */
+const PARK_GRACE_S = 2;
+
+export class RoomMover implements Migratable, MigrationTarget {
+  readonly migration = new RoomMigration();
+  private restore?: Restore;
+  /** Whether the room was locked before the freeze (thaw leaves it so). */
+  private wasLocked = false;
+  private parkTimer?: ReturnType<typeof setTimeout>;
+  private retireTimer?: ReturnType<typeof setTimeout>;
+  /** The region the room came from, for SessionResumed. */
+  private previousRegion = "";
+
+  constructor(private readonly host: MoverHost) {}
+
+  get roomId(): string { return this.host.room.roomId; }
+  get roomName(): string { return this.host.room.roomName; }
+
+  /** Wraps the room's join, leave and drop; `restore`: the room was opened from a snapshot. */
+  attach(restore: Restore | undefined) {
+    const room = this.host.room as Room & Record<string, any>;
+    const onJoin = room.onJoin?.bind(room);
+    const onLeave = room.onLeave?.bind(room);
+    const onDrop = room.onDrop?.bind(room);
+    room.onJoin = (client: Client, options?: any, auth?: any) => {
+      const parked = this.migration.parked.get(client.sessionId);
+      if (parked) return this.resume(client, parked);
+      this.migration.joined(client.sessionId, options?.followsHandoff === true);
+      return onJoin?.(client, options, auth);
+    };
+    room.onLeave = (client: Client, code?: number) => {
+      const moved = this.migration.phase === "moved";
+      this.migration.left(client.sessionId);
+      if (!moved) return onLeave?.(client, code);
+    };
+    if (onDrop) {
+      room.onDrop = (client: Client, code?: number) => {
+        if (this.migration.phase === "moved") return; // no seat here to come back to: onLeave follows
+        return onDrop(client, code);
+      };
+    }
+    if (restore) {
+      this.restore = restore;
+      this.migration.phase = "restored";
+      void room.lock();
+    }
+  }
+
+  /** True when the input was queued or dropped by a move, not to be applied now. */
+  intercept(client: Client, bytes: Uint8Array): boolean {
+    switch (this.migration.phase) {
+      case "live": return false;
+      case "frozen":
+        this.migration.enqueue({ sessionId: client.sessionId, kind: "envelope", bytes: Buffer.from(bytes).toString("base64") });
+        return true;
+      default:
+        nodeContext().metrics.rooms.inputsAfterHandoff++;
+        return true;
+    }
+  }
+
+  /** Like intercept(), for a Colyseus message. */
+  interceptMessage(client: Client, type: string, message: unknown): boolean {
+    switch (this.migration.phase) {
+      case "live": return false;
+      case "frozen":
+        this.migration.enqueue({ sessionId: client.sessionId, kind: "message", type, message });
+        return true;
+      default:
+        nodeContext().metrics.rooms.inputsAfterHandoff++;
+        return true;
+    }
+  }
+
+  // --- the source (Migratable) ------------------------------------------------------
+
+  unmovableReason(): string | undefined {
+    if (!this.host.type()) return `${this.roomName} rooms do not move between nodes`;
+    if (this.migration.phase !== "live") return `room ${this.roomId} is already moving (${this.migration.phase})`;
+    if (this.host.claimToken() === undefined) return `room ${this.roomId} holds no directory claim`;
+    return undefined;
+  }
+
+  freeze() {
+    this.migration.phase = "frozen";
+    this.wasLocked = this.host.room.locked;
+    if (!this.wasLocked) void this.host.room.lock();
+    this.host.type()!.freezeRoom();
+  }
+
+  snapshot(): RoomSnapshot {
+    const type = this.host.type()!;
+    const room = this.host.room;
+    return {
+      version: 1,
+      roomName: room.roomName,
+      roomId: room.roomId,
+      name: this.host.name(),
+      createdAt: this.host.createdAt(),
+      maxClients: Number.isFinite(room.maxClients) ? room.maxClients : null,
+      token: this.host.claimToken()!,
+      takenAt: Date.now(),
+      state: type.snapshotState(),
+      sessions: room.clients.map((client) => this.migration.sessionSnapshot(client, type.snapshotSession(client))),
+      queued: this.migration.queuedForSnapshot(),
+      history: this.migration.history.map((record) => structuredClone(record)),
+    };
+  }
+
+  takeQueued(): QueuedInput[] { return this.migration.queuedSinceSnapshot(); }
+
+  thaw() {
+    this.migration.phase = "live";
+    for (const input of this.migration.drainQueue()) this.apply(input);
+    if (!this.wasLocked) void this.host.room.unlock();
+    this.host.type()!.thawRoom();
+  }
+
+  redirect(to: NodeRef, reservations: ReadonlyMap<string, string>, seatSeconds: number, reason: HandoffReason) {
+    this.migration.phase = "moved";
+    nodeContext().metrics.rooms.inputsAfterHandoff += this.migration.abandonQueue();
+    for (const client of [...this.host.room.clients]) {
+      const reservation = reservations.get(client.sessionId);
+      if (reservation && this.migration.follows(client.sessionId)) {
+        this.host.sendEnvelope(client, { roomHandoff: { regionId: to.regionId, nodeId: to.nodeId, reservationJson: reservation, reason, seatSeconds } });
+      } else {
+        this.host.removeClient(client, ErrorCode.ROOM_MOVED, `room ${this.roomId} moved to ${to.regionId}: join it again through matchmaking`);
+      }
+    }
+    // Clients leave as they take their seats there; whoever has not by the seat's end is closed.
+    this.retireTimer = setTimeout(() => void this.host.room.disconnect(ErrorCode.ROOM_MOVED).catch(() => {}), seatSeconds * 1000);
+    this.retireTimer.unref?.();
+    if (this.host.room.clients.length === 0) void this.host.room.disconnect().catch(() => {});
+  }
+
+  recordHandoff(record: HandoffRecord) { this.migration.record(record); }
+  handoffHistory(): HandoffRecord[] { return this.migration.history.map((r) => structuredClone(r)); }
+
+  // --- the target (MigrationTarget) --------------------------------------------------
+
+  /** Puts the snapshot's state and sessions in place; called once the room type's onCreate has run. */
+  restoreSnapshot() {
+    const snapshot = this.requireRestore().snapshot;
+    const type = this.host.type();
+    if (!type) throw new ServerError(ErrorCode.WRONG_TYPE, `${snapshot.roomName} rooms do not move between nodes`);
+    this.host.setCreatedAt(snapshot.createdAt);
+    this.migration.history = snapshot.history.slice();
+    type.freezeRoom();
+    type.restoreState(snapshot.state);
+    for (const session of snapshot.sessions) {
+      // A client that does not follow handoffs is closed with ROOM_MOVED at the Redirect and joins again as a new session.
+      if (session.followsHandoff) type.restoreSession(this.migration.park(session), session.data);
+      else type.sessionLost(session.sessionId);
+    }
+  }
+
+  async reserveResumes(seatSeconds: number): Promise<Record<string, string>> {
+    const room = this.host.room;
+    const context = nodeContext();
+    const reservations: Record<string, string> = {};
+    for (const [sessionId, parked] of this.migration.parked) {
+      if (!(await reserveSeat(room, sessionId, { resume: true }, parked.auth, seatSeconds))) {
+        throw new ServerError(ErrorCode.ROOM_FULL, `no seat for moved session ${sessionId}`);
+      }
+      reservations[sessionId] = JSON.stringify({ name: room.roomName, sessionId, roomId: room.roomId, processId: matchMaker.processId, publicAddress: context.publicAddress });
+    }
+    this.parkTimer = setTimeout(() => this.expireParked(), (seatSeconds + PARK_GRACE_S) * 1000);
+    this.parkTimer.unref?.();
+    return reservations;
+  }
+
+  async takeOver(fromToken: string, queued: QueuedInput[]): Promise<string> {
+    const restore = this.requireRestore();
+    const claim = await nodeContext().directory.transfer(this.host.directoryEntry(), fromToken);
+    if (!claim.claimed) {
+      throw new ServerError(ErrorCode.HANDOFF_FAILED, `room ${this.roomId} is held by ${claim.owner.nodeId} (${claim.owner.regionId}) under another claim: not switched`);
+    }
+    this.previousRegion = restore.snapshot.sessions.length ? this.previousRegionOf(restore) : "";
+    this.host.holdClaim(claim.token);
+    this.migration.phase = "live";
+    for (const input of [...restore.snapshot.queued, ...queued]) this.apply(input);
+    void this.host.room.unlock();
+    this.host.type()!.thawRoom();
+    this.restore = undefined;
+    return claim.token;
+  }
+
+  discard() {
+    this.migration.phase = "moved";
+    clearTimeout(this.parkTimer);
+    void this.host.room.disconnect().catch(() => {});
+  }
+
+  dispose() {
+    clearTimeout(this.parkTimer);
+    clearTimeout(this.retireTimer);
+  }
+
+  // --- internals --------------------------------------------------------------------
+
+  /** A moved session's client arrived. */
+  private resume(client: Client, parked: ParkedClient) {
+    this.migration.parked.delete(client.sessionId);
+    client.userData = parked.userData;
+    const context = nodeContext();
+    this.host.sendEnvelope(client, { sessionResumed: { inputSeq: this.migration.inputSeq(client.sessionId), regionId: context.regionId, previousRegionId: this.previousRegion } });
+    if (!parked.flushTo(client)) return;
+    this.host.type()!.resumeSession(client, parked);
+  }
+
+  /** Moved sessions whose clients never came: they left. */
+  private expireParked() {
+    const type = this.host.type();
+    for (const sessionId of [...this.migration.parked.keys()]) {
+      this.migration.parked.delete(sessionId);
+      this.migration.left(sessionId);
+      type?.sessionLost(sessionId);
+    }
+  }
+
+  /** An input carried over (or queued here and thawed), applied as it would have been. */
+  private apply(input: QueuedInput) {
+    const client = this.host.room.clients.getById(input.sessionId) ?? (this.migration.parked.get(input.sessionId) as unknown as Client | undefined);
+    if (!client) return; // its session left meanwhile
+    if (input.kind === "envelope") this.host.deliverEnvelope(client, Buffer.from(input.bytes, "base64"));
+    else this.host.deliverMessage(client, input.type, input.message);
+  }
+
+  private previousRegionOf(restore: Restore): string {
+    const last = restore.snapshot.history.at(-1);
+    return last?.from.regionId ?? "";
+  }
+
+  private requireRestore(): Restore {
+    if (!this.restore) throw new ServerError(ErrorCode.HANDOFF_FAILED, `room ${this.roomId} was not opened from a snapshot (or has been switched already)`);
+    return this.restore;
+  }
+}

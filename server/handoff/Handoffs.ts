@@ -1,0 +1,282 @@
+/**
+ * The node's handoffs, both ways: it hands its rooms to other nodes (RoomHandoff, on an
+ * admin's request or while draining), and it opens rooms other nodes hand it (the
+ * cluster routes below, which only nodes of the cluster may call: server/auth/nodeAuth.ts).
+ *
+ * Routes:
+ *   POST /rooms/:roomId/handoff?to=REGION[&node=NODE]   admin: move a room (forwarded to its node)
+ *   GET  /rooms/:roomId/handoffs                        admin: the room's handoff history
+ *   POST /cluster/handoff/prepare   {handoffId, snapshot, seatSeconds} → {reservations}
+ *   POST /cluster/handoff/commit    {handoffId, fromToken, queued}     → {token}
+ *   POST /cluster/handoff/abort     {handoffId}
+ *   POST /cluster/handoff/complete  {handoffId, record}
+ *
+ * @example
+ *   const handoffs = new Handoffs(context, rpc, nodeAuth, selector);
+ *   routes.push(...handoffs.routes());
+ *   const record = await handoffs.handOff("session__hall-1", "jp-osaka", "admin");
+ */
+import { ServerError, matchMaker } from "@colyseus/core";
+import { ErrorCode, errorCodeName } from "../../proto/index.ts";
+import { FULL_ROOM_ID_PATTERN } from "../../proto/ids.ts";
+import type { NodeContext } from "../context.ts";
+import type { NodeRpc } from "../cluster/NodeRpc.ts";
+import type { RegionSelector } from "../cluster/RegionSelector.ts";
+import type { NodeInfo } from "../cluster/types.ts";
+import type { NodeAuth } from "../auth/nodeAuth.ts";
+import { placeOnProcess } from "../cluster/ClusterMatchmaker.ts";
+import type { HttpRoute } from "../http/RouteTable.ts";
+import { codedErrorResponse, jsonResponse } from "../http/responses.ts";
+import { RoomHandoff, type HandoffPeer } from "./RoomHandoff.ts";
+import { restoreOptions, type MigrationTarget } from "./restore.ts";
+import { HANDOFF_REASONS, HandoffState, type HandoffReason, type HandoffRecord, type Migratable, type QueuedInput, type RoomSnapshot } from "./types.ts";
+import { checkSnapshot, checkQueued, checkRecord, checkHandoffId } from "./snapshotChecks.ts";
+
+/** What a room that can move exposes as `mover` (rooms/shared/RoomMover.ts). */
+export interface RoomMoverHandle extends Migratable, MigrationTarget {
+  restoreSnapshot(): void;
+}
+
+/** The mover of a local room, or undefined when it has none. */
+export function moverOf(room: unknown): RoomMoverHandle | undefined {
+  const mover = (room as { mover?: Partial<RoomMoverHandle> } | undefined)?.mover;
+  return typeof mover?.unmovableReason === "function" && typeof mover.restoreSnapshot === "function" ? (mover as RoomMoverHandle) : undefined;
+}
+
+const ROOM_PATH = /^\/rooms\/([^/]+)\/(handoff|handoffs)$/;
+
+export class Handoffs {
+  /** Rooms opened here from a snapshot, waiting for their Switch, by handoff id. */
+  private readonly prepared = new Map<string, { roomId: string; mover: RoomMoverHandle; timer: ReturnType<typeof setTimeout> }>();
+  private readonly peer: HandoffPeer;
+
+  constructor(
+    private readonly context: NodeContext,
+    private readonly rpc: NodeRpc,
+    private readonly nodeAuth: NodeAuth,
+    private readonly selector: RegionSelector,
+  ) {
+    const call = (target: NodeInfo, path: string, body: unknown) => rpc.post(target, path, body, nodeAuth.header(), context.config.handoff.rpcTimeoutMs);
+    this.peer = {
+      prepare: async (target, handoffId, snapshot, seatSeconds) => (await call(target, "/cluster/handoff/prepare", { handoffId, snapshot, seatSeconds })).reservations,
+      commit: async (target, handoffId, fromToken, queued) => (await call(target, "/cluster/handoff/commit", { handoffId, fromToken, queued })).token,
+      abort: async (target, handoffId) => { await call(target, "/cluster/handoff/abort", { handoffId }).catch(() => { /* it drops the copy by itself at prepareTimeoutMs */ }); },
+    };
+  }
+
+  routes(): HttpRoute[] {
+    const { handoff, limits } = this.context.config;
+    const cluster = (path: string, bodyLimit: number, handle: (body: any, request: Request) => Promise<unknown>): HttpRoute => ({
+      path, methods: ["POST"], bodyLimit, access: "cluster", cors: false,
+      handle: (request) => this.answer(async () => handle(await request.json().catch(() => { throw new ServerError(ErrorCode.WRONG_TYPE, "the body must be JSON"); }), request)),
+    });
+    return [
+      cluster("/cluster/handoff/prepare", handoff.maxSnapshotBytes, (body) => this.prepare(body)),
+      cluster("/cluster/handoff/commit", handoff.maxSnapshotBytes, (body) => this.commit(body)),
+      cluster("/cluster/handoff/abort", limits.maxFrameBytes, (body) => this.abort(body)),
+      cluster("/cluster/handoff/complete", limits.maxFrameBytes, (body) => this.complete(body)),
+      {
+        path: "/rooms/", methods: ["GET", "POST"], bodyLimit: 0, access: "public", tokenRoles: ["admin"], cors: false,
+        handle: (request) => this.answer(() => this.admin(request)),
+      },
+    ];
+  }
+
+  /**
+   * Moves local room `roomId` to region `toRegion` (its least-loaded node with capacity,
+   * or `toNodeId`). Resolves with the handoff's record, Complete or Aborted.
+   * @throws ServerError UNKNOWN_ROOM (not here), OVERLOADED (no node there), HANDOFF_IN_PROGRESS.
+   */
+  async handOff(roomId: string, toRegion: string, reason: HandoffReason, toNodeId?: string): Promise<HandoffRecord> {
+    const room = matchMaker.getLocalRoomById(roomId);
+    const mover = moverOf(room);
+    if (!room || !mover) throw new ServerError(ErrorCode.UNKNOWN_ROOM, `room ${roomId} is not hosted on node ${this.context.nodeId}`);
+    const unmovable = mover.unmovableReason();
+    if (unmovable) throw new ServerError(ErrorCode.HANDOFF_IN_PROGRESS, unmovable);
+    const target = await this.target(room.roomName, toRegion, toNodeId);
+    return new RoomHandoff(mover, target, reason, this.peer, {
+      self: { regionId: this.context.regionId, nodeId: this.context.nodeId },
+      directory: this.context.directory,
+      logger: this.context.logger.child({ component: "handoff" }),
+      metrics: this.context.metrics,
+      seatSeconds: this.context.config.handoff.seatSeconds,
+    }).run();
+  }
+
+  /**
+   * A draining node's rooms, each handed to the nearest node with capacity (another of
+   * this region first, then the nearest region), a few at a time, starting none after
+   * `budgetMs`. Rooms that cannot move, or whose handoff aborts, are left to the drain
+   * (their clients are told NODE_DRAINING and join again elsewhere).
+   */
+  async drainRooms(budgetMs: number, concurrency = 4): Promise<{ moved: number; failed: number; unmovable: number }> {
+    const deadline = performance.now() + budgetMs;
+    const listings: Array<{ roomId: string }> = await Promise.resolve(matchMaker.driver.query({ processId: matchMaker.processId })).catch(() => []);
+    const queue = listings.map((listing) => listing.roomId);
+    const result = { moved: 0, failed: 0, unmovable: 0 };
+    const nodes = (await this.context.registry.list().catch(() => [] as NodeInfo[])).filter((node) => node.nodeId !== this.context.nodeId);
+    const worker = async () => {
+      for (let roomId = queue.shift(); roomId !== undefined && performance.now() < deadline; roomId = queue.shift()) {
+        const room = matchMaker.getLocalRoomById(roomId);
+        const mover = moverOf(room);
+        if (!room || !mover || mover.unmovableReason()) { result.unmovable++; continue; }
+        const target = this.selector.selectNode({ roomName: room.roomName, localRegionId: this.context.regionId, rttHints: {} }, nodes);
+        if (!target) { result.failed++; continue; }
+        const record = await this.handOff(roomId, target.regionId, "drain", target.nodeId).catch(() => undefined);
+        if (record?.outcome === HandoffState.Complete) result.moved++;
+        else result.failed++;
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    if (listings.length) this.context.logger.info(result, `drain: ${result.moved} rooms handed to other nodes, ${result.failed} failed, ${result.unmovable} cannot move`);
+    return result;
+  }
+
+  /** Drops every copy opened here that is still waiting for its Switch (the node stops). */
+  close() {
+    for (const [handoffId, { mover, timer }] of this.prepared) {
+      clearTimeout(timer);
+      mover.discard();
+      this.prepared.delete(handoffId);
+    }
+  }
+
+  // --- the target's side --------------------------------------------------------------
+
+  private async prepare(body: unknown) {
+    const { handoffId, snapshot, seatSeconds } = (body ?? {}) as { handoffId?: unknown; snapshot?: unknown; seatSeconds?: unknown };
+    checkHandoffId(handoffId);
+    const checked: RoomSnapshot = checkSnapshot(snapshot);
+    if (!Number.isInteger(seatSeconds) || (seatSeconds as number) < 1 || (seatSeconds as number) > 120) throw new ServerError(ErrorCode.WRONG_TYPE, "seatSeconds must be an integer of 1..120");
+    try { matchMaker.getHandler(checked.roomName); } catch {
+      throw new ServerError(ErrorCode.UNKNOWN_ROOM, `no room type "${checked.roomName}" on node ${this.context.nodeId}`);
+    }
+    if (this.context.isDraining()) throw new ServerError(ErrorCode.NODE_DRAINING, `node ${this.context.nodeId} is draining`);
+    if (matchMaker.getLocalRoomById(checked.roomId)) throw new ServerError(ErrorCode.ROOM_CONFLICT, `room ${checked.roomId} is already open on node ${this.context.nodeId}`);
+
+    const { options, cancel } = restoreOptions(checked, handoffId);
+    placeOnProcess(options, matchMaker.processId);
+    try {
+      await matchMaker.createRoom(checked.roomName, options);
+    } finally {
+      cancel();
+    }
+    const mover = moverOf(matchMaker.getLocalRoomById(checked.roomId));
+    if (!mover) throw new ServerError(ErrorCode.INTERNAL, `room ${checked.roomId} opened without its mover`);
+    try {
+      mover.restoreSnapshot();
+      const reservations = await mover.reserveResumes(seatSeconds as number);
+      const timer = setTimeout(() => this.drop(handoffId, "no Switch within handoff.prepareTimeoutMs"), this.context.config.handoff.prepareTimeoutMs);
+      timer.unref?.();
+      this.prepared.set(handoffId, { roomId: checked.roomId, mover, timer });
+      return { reservations };
+    } catch (error) {
+      mover.discard();
+      throw error;
+    }
+  }
+
+  private async commit(body: unknown) {
+    const { handoffId, fromToken, queued } = (body ?? {}) as { handoffId?: unknown; fromToken?: unknown; queued?: unknown };
+    checkHandoffId(handoffId);
+    if (typeof fromToken !== "string" || !/^\d{1,30}$/.test(fromToken)) throw new ServerError(ErrorCode.WRONG_TYPE, "fromToken must be a decimal fencing token");
+    const inputs: QueuedInput[] = checkQueued(queued);
+    const prepared = this.prepared.get(handoffId);
+    if (!prepared) throw new ServerError(ErrorCode.HANDOFF_FAILED, `no room prepared here for handoff ${handoffId} (expired, or never prepared)`);
+    this.prepared.delete(handoffId);
+    clearTimeout(prepared.timer);
+    try {
+      return { token: await prepared.mover.takeOver(fromToken, inputs) };
+    } catch (error) {
+      prepared.mover.discard();
+      throw error;
+    }
+  }
+
+  private async abort(body: unknown) {
+    const { handoffId } = (body ?? {}) as { handoffId?: unknown };
+    checkHandoffId(handoffId);
+    this.drop(handoffId, "the source rolled the handoff back");
+    return { ok: true };
+  }
+
+  private async complete(body: unknown) {
+    const { handoffId, record } = (body ?? {}) as { handoffId?: unknown; record?: unknown };
+    checkHandoffId(handoffId);
+    const checked = checkRecord(record);
+    moverOf(matchMaker.getLocalRoomById(checked.roomId))?.recordHandoff(checked);
+    return { ok: true };
+  }
+
+  private drop(handoffId: string, why: string) {
+    const prepared = this.prepared.get(handoffId);
+    if (!prepared) return;
+    this.prepared.delete(handoffId);
+    clearTimeout(prepared.timer);
+    prepared.mover.discard();
+    this.context.logger.warn({ handoffId, roomId: prepared.roomId }, `room ${prepared.roomId} opened for handoff ${handoffId} dropped: ${why}`);
+  }
+
+  // --- admin ----------------------------------------------------------------------------
+
+  private async admin(request: Request): Promise<unknown> {
+    const url = new URL(request.url);
+    const match = ROOM_PATH.exec(url.pathname);
+    if (!match) throw new ServerError(ErrorCode.UNKNOWN_ROOM, `no ${request.method} ${url.pathname.slice(0, 100)} here: POST /rooms/:roomId/handoff?to=REGION or GET /rooms/:roomId/handoffs`);
+    const roomId = decodeURIComponent(match[1]);
+    if (!FULL_ROOM_ID_PATTERN.test(roomId)) throw new ServerError(ErrorCode.UNKNOWN_ROOM, `invalid room id "${roomId.slice(0, 80)}"`);
+    const wantsHistory = match[2] === "handoffs";
+    if (wantsHistory !== (request.method === "GET")) throw new ServerError(ErrorCode.WRONG_TYPE, wantsHistory ? "GET /rooms/:roomId/handoffs" : "POST /rooms/:roomId/handoff?to=REGION");
+
+    const local = matchMaker.getLocalRoomById(roomId);
+    if (!local) return this.forwardAdmin(roomId, request);
+    const mover = moverOf(local);
+    if (wantsHistory) return { roomId, regionId: this.context.regionId, nodeId: this.context.nodeId, handoffs: mover?.handoffHistory() ?? [] };
+
+    const to = url.searchParams.get("to") ?? "";
+    const reason = (url.searchParams.get("reason") ?? "admin") as HandoffReason;
+    if (!HANDOFF_REASONS.includes(reason)) throw new ServerError(ErrorCode.WRONG_TYPE, `reason must be one of ${HANDOFF_REASONS.join(", ")}`);
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(to)) throw new ServerError(ErrorCode.WRONG_TYPE, "to=REGION (a region id) is required");
+    const record = await this.handOff(roomId, to, reason, url.searchParams.get("node") ?? undefined);
+    if (record.outcome !== HandoffState.Complete) {
+      throw Object.assign(new ServerError(ErrorCode.HANDOFF_FAILED, `handoff of ${roomId} to ${to} aborted: ${record.error}`), { record });
+    }
+    // The new home keeps the history from now on.
+    void this.rpc.post(await this.target(local.roomName, record.to.regionId, record.to.nodeId), "/cluster/handoff/complete", { handoffId: record.id, record }, this.nodeAuth.header())
+      .catch((error) => this.context.logger.warn({ err: error, roomId }, "the room's new home did not take its handoff record"));
+    return record;
+  }
+
+  /** An admin request for a room on another node: sent there with the admin's own token. */
+  private async forwardAdmin(roomId: string, request: Request): Promise<unknown> {
+    const entry = await this.context.directory.get(roomId);
+    const owner = entry && await this.context.registry.get(entry.nodeId);
+    if (!entry || !owner) throw new ServerError(ErrorCode.UNKNOWN_ROOM, `room ${roomId} is not open anywhere in the cluster`);
+    if (request.headers.has("x-tsunagi-forwarded-by")) throw new ServerError(ErrorCode.HANDOFF_IN_PROGRESS, `room ${roomId} is not on node ${this.context.nodeId}, where the directory says it is: it may be moving; retry`);
+    const url = new URL(request.url);
+    if (request.method === "GET") {
+      throw new ServerError(ErrorCode.UNKNOWN_ROOM, `room ${roomId} is on node ${owner.nodeId} (${owner.regionId}): ask it there`);
+    }
+    return this.rpc.post(owner, `${url.pathname}${url.search}`, {}, request.headers.get("authorization") ?? "", this.context.config.handoff.rpcTimeoutMs * 4);
+  }
+
+  private async target(roomName: string, regionId: string, nodeId?: string): Promise<NodeInfo> {
+    const nodes = (await this.context.registry.list(regionId)).filter((node) => node.nodeId !== this.context.nodeId && (!nodeId || node.nodeId === nodeId));
+    const target = this.selector.selectNode({ roomName, localRegionId: regionId, rttHints: {} }, nodes);
+    if (!target) throw new ServerError(ErrorCode.OVERLOADED, `no node ${nodeId ? `"${nodeId}" ` : ""}of region ${regionId} can take a room now`);
+    return target;
+  }
+
+  private async answer(run: () => Promise<unknown>): Promise<Response> {
+    try {
+      return jsonResponse(200, await run());
+    } catch (error) {
+      const code = typeof (error as { code?: unknown }).code === "number" ? (error as { code: number }).code : ErrorCode.INTERNAL;
+      if (code === ErrorCode.INTERNAL) this.context.logger.error({ err: error }, "handoff route failed");
+      this.context.metrics.errors.inc({ code: errorCodeName(code), source: "handoff" });
+      const record = (error as { record?: unknown }).record;
+      return codedErrorResponse(code, (error as Error).message, record ? { record } : {});
+    }
+  }
+}
+

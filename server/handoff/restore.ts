@@ -1,0 +1,50 @@
+/**
+ * How a node opens a room from a snapshot: through Colyseus' own createRoom, with
+ * options marked as a restore. Colyseus hands onCreate a copy of the options, so the
+ * mark is a random single-use nonce in them, looked up here: a client cannot guess one
+ * (and a join's options never reach onCreate anyway).
+ *
+ * @example
+ *   const options = restoreOptions(snapshot, handoffId);     // the handoff's target
+ *   await matchMaker.createRoom(snapshot.roomName, options);
+ *   const restore = restoreOf(options);                       // the room's onCreate
+ */
+import { randomBytes } from "node:crypto";
+import type { RoomSnapshot } from "./types.ts";
+
+export interface Restore {
+  snapshot: RoomSnapshot;
+  /** The handoff (or failover) this restore belongs to. */
+  handoffId: string;
+}
+
+/** The option key of the nonce. */
+const RESTORE_KEY = "tsunagiRestore";
+/** Restores waiting for their room's onCreate, by nonce. */
+const restores = new Map<string, Restore>();
+
+/** Create options that open `snapshot`'s room (its name as `roomId`), marked as a restore; `cancel` forgets the mark if the creation never happened. */
+export function restoreOptions(snapshot: RoomSnapshot, handoffId: string): { options: Record<string, unknown>; cancel(): void } {
+  const nonce = randomBytes(16).toString("base64url");
+  restores.set(nonce, { snapshot, handoffId });
+  return { options: { roomId: snapshot.name, [RESTORE_KEY]: nonce }, cancel: () => { restores.delete(nonce); } };
+}
+
+/** The restore these create options carry, if the node marked them as one (once: the mark is spent). */
+export function restoreOf(options: unknown): Restore | undefined {
+  const nonce = options !== null && typeof options === "object" ? (options as Record<string, unknown>)[RESTORE_KEY] : undefined;
+  if (typeof nonce !== "string") return undefined;
+  const restore = restores.get(nonce);
+  restores.delete(nonce);
+  return restore;
+}
+
+/** What the handoff's target needs of the room it opened from a snapshot (ClusterRoom implements it). */
+export interface MigrationTarget {
+  /** Reserves each moved session's seat here; answers each reservation (JSON) by session id. */
+  reserveResumes(seatSeconds: number): Promise<Record<string, string>>;
+  /** The Switch: takes the directory claim from `fromToken`, applies the carried inputs, opens; resolves with the new token. */
+  takeOver(fromToken: string, queued: RoomSnapshot["queued"]): Promise<string>;
+  /** Drops this copy (a rolled-back handoff): nothing of it is applied or listed. */
+  discard(): void;
+}

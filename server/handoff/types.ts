@@ -1,0 +1,109 @@
+/**
+ * What moves when a room moves, and what the node needs of a room to move it.
+ *
+ * The node (server/handoff) knows no room type: a room that can move implements
+ * `Migratable` (rooms/shared/ClusterRoom does, for every room type that implements the
+ * MigratableRoom contract in rooms/shared/MigratableRoom.ts).
+ */
+
+/** RoomHandoff's states, in order; Aborted ends a handoff that rolled back. */
+export enum HandoffState {
+  Init = "init",
+  Freeze = "freeze",
+  Transfer = "transfer",
+  Switch = "switch",
+  Redirect = "redirect",
+  Complete = "complete",
+  Aborted = "aborted",
+}
+
+/** Why a room moves. */
+export type HandoffReason = "admin" | "drain" | "participants" | "device";
+export const HANDOFF_REASONS: readonly HandoffReason[] = ["admin", "drain", "participants", "device"];
+
+export interface NodeRef {
+  regionId: string;
+  nodeId: string;
+}
+
+/** One handoff of a room, as its history keeps it (and the console shows it). */
+export interface HandoffRecord {
+  id: string;
+  roomId: string;
+  reason: HandoffReason;
+  from: NodeRef;
+  to: NodeRef;
+  /** Every state entered, with when (epoch ms) and how long after the start (ms). */
+  transitions: Array<{ state: HandoffState; at: number; ms: number }>;
+  /** The final state: Complete, or Aborted (with `error`). */
+  outcome?: HandoffState.Complete | HandoffState.Aborted;
+  error?: string;
+  /** Sessions that moved. */
+  sessions: number;
+  /** Inputs that arrived during Freeze and were carried over. */
+  carriedInputs: number;
+}
+
+/** A session as it moves: who it is, what the room applied of its inputs, and the room's own data of it. */
+export interface SessionSnapshot {
+  sessionId: string;
+  /** The verified token claims it joined with. */
+  auth: unknown;
+  /** The last numbered input (Envelope.input_seq) the room applied for it. */
+  inputSeq: number;
+  /** Whether its client follows RoomHandoff (the Tsunagi SDK says so when joining). */
+  followsHandoff: boolean;
+  /** The room type's data of this session: its view, sequence numbers... JSON-safe. */
+  data: unknown;
+}
+
+/** An input that arrived while the room was frozen, in arrival order: applied by the room's new home. */
+export type QueuedInput =
+  | { sessionId: string; kind: "envelope"; bytes: string /* base64 */ }
+  | { sessionId: string; kind: "message"; type: string; message: unknown };
+
+/** Everything a room's new home needs to go on where the old one stopped. JSON-safe. */
+export interface RoomSnapshot {
+  version: 1;
+  roomName: string;
+  roomId: string;
+  /** The room's name within its type (ClusterRoom.name). */
+  name: string;
+  createdAt: number;
+  maxClients: number | null;
+  /** The fencing token of the claim the snapshot was taken under. */
+  token: string;
+  /** When it was taken, epoch ms. */
+  takenAt: number;
+  /** The room type's state, JSON-safe (MigratableRoom.snapshotState). */
+  state: unknown;
+  sessions: SessionSnapshot[];
+  queued: QueuedInput[];
+  history: HandoffRecord[];
+}
+
+/** What the node needs of a live room to hand it to another node (ClusterRoom implements it). */
+export interface Migratable {
+  readonly roomId: string;
+  readonly roomName: string;
+  /** Why this room cannot move now, or undefined when it can. */
+  unmovableReason(): string | undefined;
+  /** Freeze: inputs are queued, the room's time stops, devices hold a safe state. */
+  freeze(): void;
+  /** Transfer: the room as it is now, with the inputs queued since the freeze. */
+  snapshot(): RoomSnapshot;
+  /** Inputs queued since `snapshot()` (carried by the Switch). */
+  takeQueued(): QueuedInput[];
+  /** Abort before the Switch: the queued inputs are applied here, and time resumes. */
+  thaw(): void;
+  /**
+   * Redirect: the room is the target's now. Each session is sent its seat there (clients
+   * that do not follow a handoff are closed with ROOM_MOVED); inputs reaching this copy
+   * are no longer applied, and it disposes once its clients have left, or after
+   * `seatSeconds`.
+   */
+  redirect(to: NodeRef, reservations: ReadonlyMap<string, string>, seatSeconds: number, reason: HandoffReason): void;
+  /** Adds (or updates) a record in the room's handoff history. */
+  recordHandoff(record: HandoffRecord): void;
+  handoffHistory(): HandoffRecord[];
+}
