@@ -20,7 +20,7 @@
  */
 import { ErrorCode, tsunagi, type Envelope } from "../proto/index.ts";
 import { TsunagiError, fromServerError } from "./errors.ts";
-import { RoomSession, type LeaveEvent, type RoomSessionOptions } from "./RoomSession.ts";
+import { RoomSession, type HandoffEvent, type LeaveEvent, type RoomSessionOptions } from "./RoomSession.ts";
 import { SafeEmitter } from "../common/SafeEmitter.ts";
 import type { TsunagiClient } from "./TsunagiClient.ts";
 
@@ -68,6 +68,8 @@ export interface ExpoSessionEvents {
   moderation: (notice: tsunagi.v1.ModerationNotice) => void;
   /** Handed to another zone of the hall. */
   zone: (event: { zoneId: string; roomId: string }) => void;
+  /** The hall's room moved to another node or region, and this session with it (same visitor, nothing lost). */
+  moved: (event: HandoffEvent) => void;
   /** A coded error from the room (a refused move, a flood...) or a failed handoff. The session goes on. */
   error: (error: TsunagiError) => void;
   /** The session ended. */
@@ -220,6 +222,12 @@ export class ExpoSession {
       session.onEnvelope((envelope) => { if (session === this.session) this.receive(envelope); }),
       session.on("error", (error) => { if (session === this.session) this.events.emit("error", error); }),
       session.on("reconnected", () => { if (session === this.session) this.expectFullFrame = true; }),
+      // The hall's room moved to another node or region: its first frame there is the whole view.
+      session.on("handoff", (event) => {
+        if (session !== this.session) return;
+        this.expectFullFrame = true;
+        this.events.emit("moved", event);
+      }),
       session.on("leave", (event) => {
         if (session !== this.session || this.switching) return;
         this.ended = true;
@@ -314,8 +322,12 @@ export class ExpoSession {
       const reservation = JSON.parse(handoff.reservationJson);
       const url = old.region?.url;
       if (!url) throw new TsunagiError(ErrorCode.INTERNAL, "handoff needs the region URL this session joined through");
-      const room = await this.client.colyseusClient(url).consumeSeatReservation(reservation);
-      const next = new RoomSession(room, { maxEnvelopeBytes: EXPO_MAX_ENVELOPE_BYTES, ...this.options.session, region: old.region });
+      const colyseus = this.client.colyseusClient(url);
+      const room = await colyseus.consumeSeatReservation(reservation);
+      const next = new RoomSession(room, {
+        maxEnvelopeBytes: EXPO_MAX_ENVELOPE_BYTES, ...this.options.session, region: old.region,
+        follow: (seat) => colyseus.consumeSeatReservation(seat as never),
+      });
       const welcomed = await nextWelcome(next);
       const welcome = welcomed.welcome;
       this.session = next;

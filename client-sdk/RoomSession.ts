@@ -488,7 +488,7 @@ export class RoomSession<State = any> {
     if (this.moving || this.closedWith) return;
     const started = performance.now();
     const old = this.current;
-    const fromRegionId = this.region?.id ?? "";
+    const fromRegionId = handoff.fromRegionId || this.region?.id || "";
     if (!this.follow) { this.endMoved(handoff, "this session cannot follow a room (no follow function)"); return; }
     this.moving = true;
     let next: Room<any, State> | undefined;

@@ -40,7 +40,10 @@ import { ExpoAnalytics, type AnalyticsReport } from "./Analytics.ts";
 import { AnalyticsStore } from "./AnalyticsStore.ts";
 import { verify, type Signed } from "./signing.ts";
 import { announceArrival, reserveZoneSeat, verifiedHandoff } from "./ZoneSeats.ts";
-import { HALL_KEEP_MS, HallChannels, type HallEvent } from "./HallChannels.ts";
+import { HALL_KEEP_MS, HALL_KEYS, HallChannels, type HallEvent } from "./HallChannels.ts";
+import { ExpoMigration } from "./ExpoMigration.ts";
+import type { MigratableRoom } from "../shared/MigratableRoom.ts";
+import { restoreOf } from "../../server/handoff/restore.ts";
 import { Crowd } from "./Crowd.ts";
 import { VisitorView, type VisitorViewHost } from "./VisitorView.ts";
 import { TickSlices } from "./TickSlices.ts";
@@ -120,7 +123,9 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
   }
 
   override async onCreate(options: ExpoRoomOptions) {
-    const opening = verify<{ hallId: string; zoneId: string; roomId: string }>(OPENING, options?.opening);
+    // A hall moving here from another node was opened there; its opening signature has expired since.
+    const restored = restoreOf(options)?.snapshot.options as ExpoRoomOptions | undefined;
+    const opening = restored ? { hallId: "", zoneId: restored.zone ?? "", roomId: restored.roomId } : verify<{ hallId: string; zoneId: string; roomId: string }>(OPENING, options?.opening);
     if (!opening || opening.roomId !== options.roomId) {
       throw new ServerError(ErrorCode.FORBIDDEN, "expo halls are opened by a host through POST /expo/halls (or the node's --expo-hall-file), not by joining");
     }
@@ -307,9 +312,14 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
   }
 
   onLeave(client: Client) {
-    const visitor = this.visitors.get(client.sessionId);
+    this.dropVisitor(client.sessionId);
+  }
+
+  /** A visitor leaves the room: gone from the crowd, or frozen in view when handed to another zone. */
+  private dropVisitor(sessionId: string) {
+    const visitor = this.visitors.get(sessionId);
     if (!visitor) return;
-    this.visitors.delete(client.sessionId);
+    this.visitors.delete(sessionId);
     this.slices.remove(visitor);
     this.analytics.visitorLeft(visitor.subject, Date.now());
     const entity = visitor.entity;
@@ -318,6 +328,19 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     this.crowd.remove(entity);
     this.hall.unregister(entity.id);
   }
+
+  // --- MigratableRoom (ExpoMigration.ts) -----------------------------------------------
+
+  private readonly migration = new ExpoMigration({
+    visitors: this.visitors,
+    crowd: () => this.crowd, slices: () => this.slices, hall: () => this.hall, places: () => this.places,
+    analytics: () => this.analytics, hostTools: () => this.hostTools, viewHost: () => this.viewHost,
+    keyNames: () => [...HALL_KEYS, ...this.analyticsStore.keyNames(analyticsZones(this.layout))],
+    maxMoveHz: () => this.context.config.expo.maxMoveHz,
+    zoned: () => this.layout.zones.length > 0,
+    drop: (sessionId) => this.dropVisitor(sessionId),
+  });
+  protected override migratableRoom(): MigratableRoom { return this.migration; }
 
   onDispose() {
     this.slices?.stop();
@@ -416,12 +439,12 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     })();
   }
 
-  /** Stores everything up to now: after the flush under way (which may have started before the latest changes), one more. */
   /** The hall's keys, its analytics' among them, expire a retention period after the last zone refreshed them. */
   private keepHallKeys() {
     this.hall?.keep(this.analyticsStore.keyNames(analyticsZones(this.layout)));
   }
 
+  /** Stores everything up to now: after the flush under way (which may have started before the latest changes), one more. */
   private async flushAllAnalytics(): Promise<void> {
     await this.analyticsFlush;
     await this.publishAnalytics();

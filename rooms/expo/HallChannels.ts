@@ -265,7 +265,46 @@ export class HallChannels {
     this.host.background(Promise.all([...HALL_KEYS, ...extra].map((name) => this.presence.expire(this.key(name), seconds))), "refreshing the hall keys' expiry");
   }
 
+  /**
+   * The hall's keys, `names` under its prefix (HALL_KEYS and the analytics store's), as
+   * they are now: what a hall carries when it moves to another region's presence. Every
+   * one is a hash but those in STRING_KEYS and SET_KEYS.
+   */
+  async exportKeys(names: readonly string[]): Promise<HallKeys> {
+    const keys: HallKeys = {};
+    await Promise.all(names.map(async (name) => {
+      const key = this.key(name);
+      if (STRING_KEYS.has(name)) {
+        const value = await this.presence.get(key);
+        if (value !== null && value !== undefined) keys[name] = { string: String(value) };
+      } else if (SET_KEYS.has(name)) {
+        const members = await this.presence.smembers(key);
+        if (members.length) keys[name] = { set: members.map(String) };
+      } else {
+        const hash = await this.presence.hgetall(key);
+        if (hash && Object.keys(hash).length) keys[name] = { hash };
+      }
+    }));
+    return keys;
+  }
+
+  /** Writes keys exportKeys() read elsewhere into this region's presence (a hall that moved here). */
+  async importKeys(keys: HallKeys): Promise<void> {
+    await Promise.all(Object.entries(keys).map(async ([name, value]) => {
+      const key = this.key(name);
+      if (value.string !== undefined) await this.presence.set(key, value.string);
+      else if (value.set) await Promise.all(value.set.map((member) => this.presence.sadd(key, member)));
+      else if (value.hash) await Promise.all(Object.entries(value.hash).map(([field, v]) => this.presence.hset(key, field, v)));
+    }));
+  }
+
   private key(name: string): string {
     return hallKey(this.host.hallId, name);
   }
 }
+
+/** A hall's keys as they move between regions (HallChannels.exportKeys). */
+export type HallKeys = Record<string, { string?: string; set?: string[]; hash?: Record<string, string> }>;
+/** The hall keys that are strings, and sets; the rest are hashes. */
+const STRING_KEYS: ReadonlySet<string> = new Set(["layout", "visitor-seq", "pinned"]);
+const SET_KEYS: ReadonlySet<string> = new Set(["bans"]);

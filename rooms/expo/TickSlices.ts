@@ -70,6 +70,8 @@ export class TickSlices<Member> {
   private timer: unknown;
   /** Stopped for good (the room closed). */
   private stopped = false;
+  /** Between pause() and resume(). */
+  private paused = false;
 
   constructor(host: TickSlicesHost<Member>) {
     this.host = host;
@@ -119,8 +121,22 @@ export class TickSlices<Member> {
     this.clock.clearTimeout(this.timer);
   }
 
+  /** Stops until resume(): no slice runs, the tick counter stays (a room frozen while it moves). */
+  pause(): void {
+    this.paused = true;
+    this.clock.clearTimeout(this.timer);
+  }
+
+  /** Runs again after pause(), the next slice one slice from now; `fromTick` sets the counter (a room restored from a snapshot goes on from its tick). */
+  resume(fromTick?: number): void {
+    if (fromTick !== undefined) this.slicesRun = fromTick;
+    this.paused = false;
+    this.epoch = this.clock.now() - this.slicesRun * this.sliceMs;
+    this.schedule();
+  }
+
   private schedule(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.paused) return;
     const now = this.clock.now();
     let due = this.epoch + (this.slicesRun + 1) * this.sliceMs;
     if (now - due > this.host.tickMs) {

@@ -16,7 +16,7 @@ import { handleEnvelopeFrames } from "../../server/colyseus/InputGuard.ts";
 import { RefusalThrottle } from "./RefusalThrottle.ts";
 import { RoomMover } from "./RoomMover.ts";
 import type { MigratableRoom } from "./MigratableRoom.ts";
-import { restoreOf } from "../../server/handoff/restore.ts";
+import { originalOptions, restoreOf } from "../../server/handoff/restore.ts";
 import { decodeEnvelope, errorEnvelope, ProtocolError, ENVELOPE_MESSAGE_TYPE, type EnvelopeBody, type tsunagi } from "../../proto/index.ts";
 
 export type EnvelopeHandler = (client: Client, envelope: tsunagi.v1.Envelope) => void;
@@ -81,6 +81,8 @@ export abstract class ClusterRoom<Options = any> extends Room {
   private readonly removedClients = new WeakSet<Client>();
   /** When the room opened (in its first home), for its directory entry. */
   private openedAt = Date.now();
+  /** The options this room was created with: a move creates it with them in its new home. */
+  private createOptions: Record<string, unknown> = {};
   /** Colyseus message handlers by type, for inputs carried over by a move. */
   private readonly messageCallbacks = new Map<string, (client: Client, message: unknown) => void>();
   /** This room's side of moves between nodes (RoomMover.ts). */
@@ -88,6 +90,7 @@ export abstract class ClusterRoom<Options = any> extends Room {
     room: this,
     type: () => this.migratableRoom(),
     name: () => this.name,
+    createOptions: () => this.createOptions,
     createdAt: () => this.openedAt,
     setCreatedAt: (ms) => { this.openedAt = ms; },
     claimToken: () => this.claimToken,
@@ -105,6 +108,7 @@ export abstract class ClusterRoom<Options = any> extends Room {
 
   async onCreate(options: Options & { roomId?: unknown }) {
     const restore = restoreOf(options);
+    this.createOptions = originalOptions(options);
     const requestedId = (options as any)?.roomId;
     if (requestedId !== undefined && (typeof requestedId !== "string" || !ROOM_ID_PATTERN.test(requestedId))) {
       throw new ServerError(ErrorCode.WRONG_TYPE, `roomId must match ${ROOM_ID_PATTERN} (got ${JSON.stringify(requestedId)?.slice(0, 80)})`);
@@ -258,9 +262,10 @@ export abstract class ClusterRoom<Options = any> extends Room {
       this.reject(client, code, (error as Error).message, 0);
       return;
     }
-    if (envelope.inputSeq && !this.mover.migration.admitSeq(client.sessionId, envelope.inputSeq)) {
-      nodeContext().metrics.rooms.duplicateInputs++;
-      return;
+    if (envelope.inputSeq) {
+      const skipped = this.mover.migration.admitSeq(client.sessionId, envelope.inputSeq);
+      if (skipped < 0) { nodeContext().metrics.rooms.duplicateInputs++; return; }
+      if (skipped > 0) nodeContext().metrics.rooms.inputGaps += skipped;
     }
     const kind = envelope.body as EnvelopeBody;
     const handler = this.envelopeHandlers.get(kind);

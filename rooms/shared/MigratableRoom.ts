@@ -30,8 +30,10 @@ import type { HandoffRecord, QueuedInput, SessionSnapshot } from "../../server/h
 import { ParkedClient } from "./ParkedClient.ts";
 
 export interface MigratableRoom {
-  snapshotState(): unknown;
-  restoreState(state: unknown): void;
+  /** Why this room cannot move now, if it cannot (checked before each handoff). */
+  unmovableReason?(): string | undefined;
+  snapshotState(): unknown | Promise<unknown>;
+  restoreState(state: unknown): void | Promise<void>;
   snapshotSession(client: Client): unknown;
   restoreSession(parked: ParkedClient, data: unknown): void;
   resumeSession(client: Client, parked: ParkedClient): void;
@@ -73,12 +75,16 @@ export class RoomMigration {
   /** Inputs dropped because the queue was full. */
   droppedWhileFrozen = 0;
 
-  /** Whether a numbered input is new for its session (and notes it); false for one already applied. */
-  admitSeq(sessionId: string, seq: number): boolean {
-    if (!seq) return true;
-    if (seq <= (this.inputSeqs.get(sessionId) ?? 0)) return false;
+  /**
+   * Notes a numbered input: -1 when it was applied already (a duplicate: drop it), else
+   * how many numbers it skipped (inputs of the session that never arrived; 0 normally).
+   */
+  admitSeq(sessionId: string, seq: number): number {
+    if (!seq) return 0;
+    const last = this.inputSeqs.get(sessionId) ?? 0;
+    if (seq <= last) return -1;
     this.inputSeqs.set(sessionId, seq);
-    return true;
+    return seq - last - 1;
   }
 
   inputSeq(sessionId: string): number { return this.inputSeqs.get(sessionId) ?? 0; }

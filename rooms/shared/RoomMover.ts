@@ -32,6 +32,8 @@ export interface MoverHost {
   /** The room type's MigratableRoom implementation; undefined: this type does not move. */
   type(): MigratableRoom | undefined;
   name(): string;
+  /** The options the room was created with (no restore mark). */
+  createOptions(): Record<string, unknown>;
   createdAt(): number;
   setCreatedAt(ms: number): void;
   claimToken(): string | undefined;
@@ -120,7 +122,10 @@ export class RoomMover implements Migratable, MigrationTarget {
   // --- the source (Migratable) ------------------------------------------------------
 
   unmovableReason(): string | undefined {
-    if (!this.host.type()) return `${this.roomName} rooms do not move between nodes`;
+    const type = this.host.type();
+    if (!type) return `${this.roomName} rooms do not move between nodes`;
+    const typeReason = type.unmovableReason?.();
+    if (typeReason) return typeReason;
     if (this.migration.phase !== "live") return `room ${this.roomId} is already moving (${this.migration.phase})`;
     if (this.host.claimToken() === undefined) return `room ${this.roomId} holds no directory claim`;
     return undefined;
@@ -133,9 +138,10 @@ export class RoomMover implements Migratable, MigrationTarget {
     this.host.type()!.freezeRoom();
   }
 
-  snapshot(): RoomSnapshot {
+  async snapshot(): Promise<RoomSnapshot> {
     const type = this.host.type()!;
     const room = this.host.room;
+    const state = await type.snapshotState();
     return {
       version: 1,
       roomName: room.roomName,
@@ -145,7 +151,8 @@ export class RoomMover implements Migratable, MigrationTarget {
       maxClients: Number.isFinite(room.maxClients) ? room.maxClients : null,
       token: this.host.claimToken()!,
       takenAt: Date.now(),
-      state: type.snapshotState(),
+      options: this.host.createOptions(),
+      state,
       sessions: room.clients.map((client) => this.migration.sessionSnapshot(client, type.snapshotSession(client))),
       queued: this.migration.queuedForSnapshot(),
       history: this.migration.history.map((record) => structuredClone(record)),
@@ -167,7 +174,7 @@ export class RoomMover implements Migratable, MigrationTarget {
     for (const client of [...this.host.room.clients]) {
       const reservation = reservations.get(client.sessionId);
       if (reservation && this.migration.follows(client.sessionId)) {
-        this.host.sendEnvelope(client, { roomHandoff: { regionId: to.regionId, nodeId: to.nodeId, reservationJson: reservation, reason, seatSeconds } });
+        this.host.sendEnvelope(client, { roomHandoff: { regionId: to.regionId, nodeId: to.nodeId, reservationJson: reservation, reason, seatSeconds, fromRegionId: nodeContext().regionId } });
       } else {
         this.host.removeClient(client, ErrorCode.ROOM_MOVED, `room ${this.roomId} moved to ${to.regionId}: join it again through matchmaking`);
       }
@@ -184,14 +191,14 @@ export class RoomMover implements Migratable, MigrationTarget {
   // --- the target (MigrationTarget) --------------------------------------------------
 
   /** Puts the snapshot's state and sessions in place; called once the room type's onCreate has run. */
-  restoreSnapshot() {
+  async restoreSnapshot() {
     const snapshot = this.requireRestore().snapshot;
     const type = this.host.type();
     if (!type) throw new ServerError(ErrorCode.WRONG_TYPE, `${snapshot.roomName} rooms do not move between nodes`);
     this.host.setCreatedAt(snapshot.createdAt);
     this.migration.history = snapshot.history.slice();
     type.freezeRoom();
-    type.restoreState(snapshot.state);
+    await type.restoreState(snapshot.state);
     for (const session of snapshot.sessions) {
       // A client that does not follow handoffs is closed with ROOM_MOVED at the Redirect and joins again as a new session.
       if (session.followsHandoff) type.restoreSession(this.migration.park(session), session.data);

@@ -33,9 +33,7 @@ import { HANDOFF_REASONS, HandoffState, type HandoffReason, type HandoffRecord, 
 import { checkSnapshot, checkQueued, checkRecord, checkHandoffId } from "./snapshotChecks.ts";
 
 /** What a room that can move exposes as `mover` (rooms/shared/RoomMover.ts). */
-export interface RoomMoverHandle extends Migratable, MigrationTarget {
-  restoreSnapshot(): void;
-}
+export interface RoomMoverHandle extends Migratable, MigrationTarget {}
 
 /** The mover of a local room, or undefined when it has none. */
 export function moverOf(room: unknown): RoomMoverHandle | undefined {
@@ -154,17 +152,17 @@ export class Handoffs {
     if (this.context.isDraining()) throw new ServerError(ErrorCode.NODE_DRAINING, `node ${this.context.nodeId} is draining`);
     if (matchMaker.getLocalRoomById(checked.roomId)) throw new ServerError(ErrorCode.ROOM_CONFLICT, `room ${checked.roomId} is already open on node ${this.context.nodeId}`);
 
-    const { options, cancel } = restoreOptions(checked, handoffId);
+    const { options, done } = restoreOptions(checked, handoffId);
     placeOnProcess(options, matchMaker.processId);
     try {
       await matchMaker.createRoom(checked.roomName, options);
     } finally {
-      cancel();
+      done();
     }
     const mover = moverOf(matchMaker.getLocalRoomById(checked.roomId));
     if (!mover) throw new ServerError(ErrorCode.INTERNAL, `room ${checked.roomId} opened without its mover`);
     try {
-      mover.restoreSnapshot();
+      await mover.restoreSnapshot();
       const reservations = await mover.reserveResumes(seatSeconds as number);
       const timer = setTimeout(() => this.drop(handoffId, "no Switch within handoff.prepareTimeoutMs"), this.context.config.handoff.prepareTimeoutMs);
       timer.unref?.();

@@ -98,7 +98,7 @@ export class RoomHandoff {
       frozen = true;
 
       this.enter(HandoffState.Transfer);
-      const snapshot = this.room.snapshot();
+      const snapshot = await this.room.snapshot();
       this.record.sessions = snapshot.sessions.length;
       let reservations: Record<string, string>;
       try {

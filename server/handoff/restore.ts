@@ -23,24 +23,34 @@ const RESTORE_KEY = "tsunagiRestore";
 /** Restores waiting for their room's onCreate, by nonce. */
 const restores = new Map<string, Restore>();
 
-/** Create options that open `snapshot`'s room (its name as `roomId`), marked as a restore; `cancel` forgets the mark if the creation never happened. */
-export function restoreOptions(snapshot: RoomSnapshot, handoffId: string): { options: Record<string, unknown>; cancel(): void } {
+/**
+ * Create options that open `snapshot`'s room: the options it was first created with,
+ * its name as `roomId`, marked as a restore. `done` forgets the mark once the creation
+ * is over (made or failed): it is good for that one creation.
+ */
+export function restoreOptions(snapshot: RoomSnapshot, handoffId: string): { options: Record<string, unknown>; done(): void } {
   const nonce = randomBytes(16).toString("base64url");
   restores.set(nonce, { snapshot, handoffId });
-  return { options: { roomId: snapshot.name, [RESTORE_KEY]: nonce }, cancel: () => { restores.delete(nonce); } };
+  return { options: { ...snapshot.options, roomId: snapshot.name, [RESTORE_KEY]: nonce }, done: () => { restores.delete(nonce); } };
 }
 
-/** The restore these create options carry, if the node marked them as one (once: the mark is spent). */
+/** The restore these create options carry, if the node marked them as one. */
 export function restoreOf(options: unknown): Restore | undefined {
   const nonce = options !== null && typeof options === "object" ? (options as Record<string, unknown>)[RESTORE_KEY] : undefined;
-  if (typeof nonce !== "string") return undefined;
-  const restore = restores.get(nonce);
-  restores.delete(nonce);
-  return restore;
+  return typeof nonce === "string" ? restores.get(nonce) : undefined;
+}
+
+/** Create options as a snapshot keeps them: without a restore's mark. */
+export function originalOptions(options: unknown): Record<string, unknown> {
+  if (options === null || typeof options !== "object") return {};
+  const { [RESTORE_KEY]: _mark, ...rest } = options as Record<string, unknown>;
+  return rest;
 }
 
 /** What the handoff's target needs of the room it opened from a snapshot (ClusterRoom implements it). */
 export interface MigrationTarget {
+  /** Puts the snapshot's state and sessions in place, once the room type's onCreate has run. */
+  restoreSnapshot(): Promise<void>;
   /** Reserves each moved session's seat here; answers each reservation (JSON) by session id. */
   reserveResumes(seatSeconds: number): Promise<Record<string, string>>;
   /** The Switch: takes the directory claim from `fromToken`, applies the carried inputs, opens; resolves with the new token. */

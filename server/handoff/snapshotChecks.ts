@@ -47,6 +47,7 @@ const snapshot = z.object({
   maxClients: z.number().int().min(0).nullable(),
   token: z.string().regex(TOKEN),
   takenAt: z.number(),
+  options: z.record(z.string(), z.unknown()),
   state: z.unknown(),
   sessions: z.array(z.object({
     sessionId: z.string().regex(SESSION_ID),

@@ -75,6 +75,8 @@ export interface RoomSnapshot {
   token: string;
   /** When it was taken, epoch ms. */
   takenAt: number;
+  /** The options the room was created with (ClusterRoom keeps them): its new home creates it with them. */
+  options: Record<string, unknown>;
   /** The room type's state, JSON-safe (MigratableRoom.snapshotState). */
   state: unknown;
   sessions: SessionSnapshot[];
@@ -91,7 +93,7 @@ export interface Migratable {
   /** Freeze: inputs are queued, the room's time stops, devices hold a safe state. */
   freeze(): void;
   /** Transfer: the room as it is now, with the inputs queued since the freeze. */
-  snapshot(): RoomSnapshot;
+  snapshot(): Promise<RoomSnapshot>;
   /** Inputs queued since `snapshot()` (carried by the Switch). */
   takeQueued(): QueuedInput[];
   /** Abort before the Switch: the queued inputs are applied here, and time resumes. */

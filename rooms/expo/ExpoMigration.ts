@@ -1,0 +1,160 @@
+/**
+ * An expo room's part of the MigratableRoom contract (rooms/shared/MigratableRoom.ts):
+ * what a hall carries when its room moves to another node or region, and how it goes on
+ * there.
+ *
+ * - The room: its tick (frames go on from it), and the hall's keys in the region's
+ *   presence (layout, visitor ids, register, bans, mutes, pin, presentations, analytics),
+ *   which the new home writes into its own region's presence.
+ * - Each visitor: its visitor id, position, heading, the seq of its newest move, name,
+ *   role, avatar, the areas and booths it is in and was told of, its mute, when it joined.
+ * - A visitor whose client has not arrived yet gets no frames (it is out of the tick's
+ *   slices); when it arrives its view restarts, so its first frame there describes the
+ *   whole view (the SDK reconciles against it), as after a reconnection.
+ *
+ * Analytics still in the old home's memory (at most a second of dwell time) are flushed
+ * there, to its region: the new home counts from the move on.
+ *
+ * A hall split in zones moves as one hall, not zone by zone: not yet supported; its rooms
+ * say so (unmovableReason).
+ */
+import type { Client } from "@colyseus/core";
+import { TokenBucket } from "../../common/TokenBucket.ts";
+import type { HallChannels, HallKeys } from "./HallChannels.ts";
+import type { Crowd } from "./Crowd.ts";
+import type { HallPlaces } from "./HallPlaces.ts";
+import type { ExpoAnalytics } from "./Analytics.ts";
+import type { TickSlices } from "./TickSlices.ts";
+import type { HostTools } from "./HostTools.ts";
+import { VisitorView, type VisitorViewHost } from "./VisitorView.ts";
+import type { Visitor } from "./model.ts";
+import type { MigratableRoom } from "../shared/MigratableRoom.ts";
+import type { ParkedClient } from "../shared/ParkedClient.ts";
+
+/** The room as it moves. */
+export interface ExpoRoomState {
+  tick: number;
+  keys: HallKeys;
+}
+
+/** One visitor as it moves. */
+export interface ExpoSessionState {
+  visitorId: number;
+  subject: string;
+  isHost: boolean;
+  name: string;
+  role: string;
+  avatar: string;
+  x: number;
+  y: number;
+  heading: number;
+  seq: number;
+  sentAtMs: number;
+  areas: string[];
+  booths: string[];
+  toldAreas: string[];
+  toldBooths: string[];
+  mutedUntil: number;
+  joinedAt: number;
+}
+
+/** The parts of the room the move reads and writes. */
+export interface ExpoMigrationHost {
+  visitors: Map<string, Visitor>;
+  crowd(): Crowd;
+  slices(): TickSlices<Visitor>;
+  hall(): HallChannels;
+  places(): HallPlaces;
+  analytics(): ExpoAnalytics;
+  hostTools(): HostTools;
+  viewHost(): VisitorViewHost;
+  /** The hall's key names (HALL_KEYS and the analytics store's). */
+  keyNames(): string[];
+  maxMoveHz(): number;
+  /** Whether the hall is split in zones. */
+  zoned(): boolean;
+  /** A visitor leaves the room (onLeave's work). */
+  drop(sessionId: string): void;
+}
+
+export class ExpoMigration implements MigratableRoom {
+  /** The tick of a room restored from a snapshot, applied at its first thaw. */
+  private pendingTick?: number;
+
+  constructor(private readonly host: ExpoMigrationHost) {}
+
+  unmovableReason(): string | undefined {
+    return this.host.zoned() ? "a hall split in zones moves as a whole, which is not supported yet" : undefined;
+  }
+
+  freezeRoom() { this.host.slices().pause(); }
+
+  /** Frames go on; a room restored from a snapshot goes on from the old home's tick. */
+  thawRoom() {
+    this.host.slices().resume(this.pendingTick);
+    this.pendingTick = undefined;
+  }
+
+  async snapshotState(): Promise<ExpoRoomState> {
+    return { tick: this.host.slices().tick, keys: await this.host.hall().exportKeys(this.host.keyNames()) };
+  }
+
+  async restoreState(state: unknown) {
+    const { keys, tick } = state as ExpoRoomState;
+    await this.host.hall().importKeys(keys);
+    await this.host.hostTools().load();
+    this.pendingTick = tick;
+  }
+
+  snapshotSession(client: Client): ExpoSessionState | null {
+    const visitor = this.host.visitors.get(client.sessionId);
+    if (!visitor) return null;
+    const { entity } = visitor;
+    const told = visitor.view.toldPlaces();
+    return {
+      visitorId: entity.id, subject: visitor.subject, isHost: visitor.isHost, name: entity.name, role: entity.role, avatar: entity.avatar,
+      x: entity.x, y: entity.y, heading: entity.heading, seq: entity.seq, sentAtMs: entity.sentAtMs,
+      areas: [...visitor.areas], booths: [...visitor.booths], toldAreas: told.areas, toldBooths: told.booths,
+      mutedUntil: visitor.mutedUntil, joinedAt: visitor.joinedAt,
+    };
+  }
+
+  /** A visitor that moved here, its client not arrived yet: in the crowd (others see it), not in the slices. */
+  restoreSession(parked: ParkedClient, state: unknown) {
+    const data = state as ExpoSessionState | null;
+    if (!data) return;
+    const client = parked as unknown as Client;
+    const now = Date.now();
+    const crowd = this.host.crowd();
+    const slices = this.host.slices();
+    const entity = crowd.create(data.visitorId, data.x, data.y, now);
+    entity.name = data.name; entity.role = data.role; entity.avatar = data.avatar;
+    entity.heading = data.heading; entity.seq = data.seq; entity.sentAtMs = data.sentAtMs;
+    entity.changedTick = entity.avatarTick = (this.pendingTick ?? slices.tick) + 1;
+    crowd.add(entity);
+    const visitor: Visitor = {
+      entity, client, subject: data.subject, sessionId: client.sessionId, isHost: data.isHost,
+      view: new VisitorView(this.host.viewHost(), this.pendingTick ?? slices.tick, { areas: data.toldAreas, booths: data.toldBooths }),
+      areas: new Set(data.areas), booths: new Set(data.booths),
+      moves: new TokenBucket(this.host.maxMoveHz() * 1.25, this.host.maxMoveHz()),
+      mutedUntil: data.mutedUntil, refusedAt: new Map(), connected: false, joinedAt: data.joinedAt,
+    };
+    entity.local = visitor;
+    this.host.visitors.set(client.sessionId, visitor);
+    this.host.analytics().visitorJoined(data.subject, now);
+    this.host.places().arrived(visitor, now);
+    this.host.hall().register(entity.id, data.subject, entity.name);
+  }
+
+  /** Its client arrived: frames from now on, the first one the whole view. */
+  resumeSession(client: Client) {
+    const visitor = this.host.visitors.get(client.sessionId);
+    if (!visitor) return;
+    visitor.client = client;
+    visitor.connected = true;
+    visitor.view.restart();
+    this.host.slices().add(visitor);
+  }
+
+  sessionLost(sessionId: string) { this.host.drop(sessionId); }
+}
