@@ -62,6 +62,7 @@ export class RoomMover implements Migratable, MigrationTarget {
 
   get roomId(): string { return this.host.room.roomId; }
   get roomName(): string { return this.host.room.roomName; }
+  get moving(): boolean { return this.migration.phase !== "live"; }
 
   /** Wraps the room's join, leave and drop; `restore`: the room was opened from a snapshot. */
   attach(restore: Restore | undefined) {

@@ -90,7 +90,7 @@ export class Handoffs {
     const mover = moverOf(room);
     if (!room || !mover) throw new ServerError(ErrorCode.UNKNOWN_ROOM, `room ${roomId} is not hosted on node ${this.context.nodeId}`);
     const unmovable = mover.unmovableReason();
-    if (unmovable) throw new ServerError(ErrorCode.HANDOFF_IN_PROGRESS, unmovable);
+    if (unmovable) throw new ServerError(mover.moving ? ErrorCode.HANDOFF_IN_PROGRESS : ErrorCode.WRONG_TYPE, unmovable);
     const target = await this.target(room.roomName, toRegion, toNodeId);
     return new RoomHandoff(mover, target, reason, this.peer, {
       self: { regionId: this.context.regionId, nodeId: this.context.nodeId },

@@ -90,6 +90,8 @@ export interface Migratable {
   readonly roomName: string;
   /** Why this room cannot move now, or undefined when it can. */
   unmovableReason(): string | undefined;
+  /** True while a handoff of the room is under way (or it has moved away). */
+  readonly moving: boolean;
   /** Freeze: inputs are queued, the room's time stops, devices hold a safe state. */
   freeze(): void;
   /** Transfer: the room as it is now, with the inputs queued since the freeze. */

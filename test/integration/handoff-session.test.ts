@@ -13,6 +13,8 @@ import { waitFor } from "../fixtures/processes.ts";
 import { testToken } from "../fixtures/tokens.ts";
 import { ErrorCode } from "../../proto/index.ts";
 import type { HandoffEvent, RoomSession } from "../../client-sdk/index.ts";
+import { NodeAuth } from "../../server/auth/nodeAuth.ts";
+import { testKeys } from "../fixtures/tokens.ts";
 
 let harness: RegionsHarness;
 
@@ -92,5 +94,88 @@ describe("a session room moves between regions", () => {
     expect(history.status).toBe(404); // Tokyo no longer has it: asked there, it says where
     await late.leave();
     await Promise.all(sessions.map((s) => s.leave()));
+  });
+
+  it("rolls back when the target cannot be reached: the room goes on where it was, and what was sent meanwhile is applied there", async () => {
+    const tokyoCity = await harness.locate("jp-tokyo");
+    const tokyo = harness.region("jp-tokyo").nodes[0];
+    const sessions: RoomSession[] = [];
+    for (let i = 0; i < 3; i++) {
+      const client = tokyoCity.client(await testToken(harness.clusterName, "host", `stayer-${i}`));
+      sessions.push(await client.joinOrCreate("session", { roomId: "staying-1", rttHints: { "jp-tokyo": 1, "jp-osaka": 10 } }));
+    }
+    const roomId = sessions[0].roomId;
+    let moved = 0;
+    for (const session of sessions) session.on("handoff", () => { moved++; });
+    harness.partition("jp-tokyo", "jp-osaka");
+    try {
+      const attempt = adminHandoff(tokyo.httpUrl, roomId, "jp-osaka");
+      // Sent while the room is frozen: queued, then applied here when it thaws.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const during = sessions.map((session) => session.request({ ping: { clientTimeMs: 7 } }, 20_000));
+      const { status, body } = await attempt;
+      expect(status).toBe(502);
+      expect(body.code).toBe(ErrorCode.HANDOFF_FAILED);
+      expect(body.record).toMatchObject({ outcome: "aborted", to: { regionId: "jp-osaka" } });
+      expect(body.record.transitions.map((t: { state: string }) => t.state)).toEqual(["init", "freeze", "transfer", "aborted"]);
+      for (const reply of await Promise.all(during)) expect(reply.body).toBe("pong");
+    } finally {
+      harness.heal("jp-tokyo", "jp-osaka");
+    }
+    expect(moved).toBe(0);
+    const history = await directoryEntry(roomId);
+    expect(history.status).toBe(200);
+    expect(history.body).toMatchObject({ regionId: "jp-tokyo", handoffs: [{ outcome: "aborted" }] });
+    const after = await Promise.all(sessions.map((session) => session.request({ ping: { clientTimeMs: 8 } }, 10_000)));
+    expect(after.every((reply) => reply.body === "pong")).toBe(true);
+    await Promise.all(sessions.map((s) => s.leave()));
+  });
+});
+
+describe("the handoff routes refuse what they should", () => {
+  it("admin route: a token with the admin role, a room that exists and can move, a region that can take it", async () => {
+    const tokyo = harness.region("jp-tokyo").nodes[0];
+    const post = async (path: string, authorization?: string) => {
+      const response = await fetch(`${tokyo.httpUrl}${path}`, { method: "POST", headers: authorization ? { authorization } : {} });
+      return { status: response.status, body: await response.json() };
+    };
+    const admin = `Bearer ${await testToken(harness.clusterName, "admin")}`;
+    expect((await post("/rooms/session__x/handoff?to=jp-osaka")).body.code).toBe(ErrorCode.TOKEN_MISSING);
+    expect((await post("/rooms/session__x/handoff?to=jp-osaka", `Bearer ${await testToken(harness.clusterName, "host")}`)).body.code).toBe(ErrorCode.FORBIDDEN);
+    expect((await post("/rooms/session__nowhere/handoff?to=jp-osaka", admin)).body.code).toBe(ErrorCode.UNKNOWN_ROOM);
+    expect((await post("/rooms/%00bad/handoff?to=jp-osaka", admin)).status).toBe(404);
+    const client = (await harness.locate("jp-tokyo")).client(await testToken(harness.clusterName, "host", "refusals"));
+    const session = await client.joinOrCreate("session", { roomId: "refusals-1", rttHints: { "jp-tokyo": 1, "jp-osaka": 10 } });
+    expect((await post(`/rooms/${session.roomId}/handoff`, admin)).body.code).toBe(ErrorCode.WRONG_TYPE);
+    expect((await post(`/rooms/${session.roomId}/handoff?to=jp-nowhere`, admin)).body.code).toBe(ErrorCode.OVERLOADED);
+    expect((await post(`/rooms/${session.roomId}/handoff?to=jp-osaka&reason=whim`, admin)).body.code).toBe(ErrorCode.WRONG_TYPE);
+    const lobby = await client.joinOrCreate("lobby");
+    const refused = await post(`/rooms/${lobby.roomId}/handoff?to=jp-osaka`, admin);
+    expect(refused.body.code, JSON.stringify(refused.body)).toBe(ErrorCode.WRONG_TYPE);
+    await lobby.leave();
+    await session.leave();
+  });
+
+  it("cluster routes: only a node credential of this cluster, only a well-formed snapshot", async () => {
+    const osaka = harness.region("jp-osaka").nodes[0];
+    const call = async (path: string, body: unknown, authorization?: string) => {
+      const response = await fetch(`${osaka.httpUrl}${path}`, {
+        method: "POST", headers: { "content-type": "application/json", ...(authorization ? { authorization } : {}) }, body: typeof body === "string" ? body : JSON.stringify(body),
+      });
+      return { status: response.status, body: await response.json() };
+    };
+    const node = new NodeAuth(testKeys.node, "tokyo-1");
+    expect((await call("/cluster/handoff/prepare", {})).body.code).toBe(ErrorCode.TOKEN_MISSING);
+    expect((await call("/cluster/handoff/prepare", {}, `Bearer ${await testToken(harness.clusterName, "admin")}`)).body.code).toBe(ErrorCode.TOKEN_MISSING);
+    expect((await call("/cluster/handoff/prepare", {}, new NodeAuth(testKeys.token, "tokyo-1").header())).body.code).toBe(ErrorCode.TOKEN_INVALID);
+    expect((await call("/cluster/handoff/prepare", "{not json", node.header())).body.code).toBe(ErrorCode.WRONG_TYPE);
+    const malformed = await call("/cluster/handoff/prepare", { handoffId: "12345678-aaaa", seatSeconds: 5, snapshot: { version: 1, roomName: "session", roomId: "session__z", name: "z", createdAt: 0, maxClients: null, token: "1", takenAt: 0, options: {}, state: {}, sessions: "many", queued: [], history: [] } }, node.header());
+    expect(malformed.body.code).toBe(ErrorCode.WRONG_TYPE);
+    expect(malformed.body.error).toMatch(/snapshot is not valid: .*sessions/);
+    const commit = await call("/cluster/handoff/commit", { handoffId: "12345678-none", fromToken: "5", queued: [] }, node.header());
+    expect(commit.body.code).toBe(ErrorCode.HANDOFF_FAILED);
+    expect((await call("/cluster/handoff/abort", { handoffId: "../../etc" }, node.header())).body.code).toBe(ErrorCode.WRONG_TYPE);
+    // The node goes on.
+    expect((await fetch(`${osaka.httpUrl}/healthz`)).status).toBe(200);
   });
 });
