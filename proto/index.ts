@@ -256,10 +256,12 @@ export const TRUSTED: { readonly trusted: true } = Object.freeze({ trusted: true
  */
 export function decodeStopEnvelope(bytes: Uint8Array, maxBytes: number = DEFAULT_MAX_ENVELOPE_BYTES): Envelope | undefined {
   let tag = readVarint(bytes, 0);
-  if (tag && tag.value === CORRELATION_ID_TAG) {
-    const id = readVarint(bytes, tag.next, 10);
-    if (!id) return undefined;
-    tag = readVarint(bytes, id.next);
+  // correlation_id, then input_seq (an SDK numbers every input), may come before the body.
+  for (const field of [CORRELATION_ID_TAG, INPUT_SEQ_TAG]) {
+    if (!tag || tag.value !== field) continue;
+    const value = readVarint(bytes, tag.next, 10);
+    if (!value) return undefined;
+    tag = readVarint(bytes, value.next);
   }
   if (tag === undefined || !stopBodyTags.has(tag.value)) return undefined;
   try {
@@ -386,6 +388,8 @@ function readVarint(bytes: Uint8Array, at: number, maxBytes = 5): { value: numbe
 
 /** Envelope.correlation_id's tag (field 1, varint), and the EStop and Reset bodies' tags, from the generated encoder. */
 const CORRELATION_ID_TAG = readVarint(tsunagi.v1.Envelope.encode({ correlationId: 1 }).finish(), 0)!.value;
+/** Envelope.input_seq's tag: an SDK numbers every input it sends. */
+const INPUT_SEQ_TAG = readVarint(tsunagi.v1.Envelope.encode({ inputSeq: 1 }).finish(), 0)!.value;
 const stopBodyTags = new Set([
   readVarint(tsunagi.v1.Envelope.encode({ estop: {} }).finish(), 0)!.value,
   readVarint(tsunagi.v1.Envelope.encode({ reset: {} }).finish(), 0)!.value,

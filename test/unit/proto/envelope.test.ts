@@ -253,12 +253,14 @@ describe("isRetryable", () => {
 });
 
 describe("decodeStopEnvelope", () => {
-  it("answers the decoded EStop or Reset, and nothing for every other body, with or without a correlation id", () => {
+  it("answers the decoded EStop or Reset, and nothing for every other body, with or without a correlation id and an input number", () => {
     for (const correlationId of [0, 7, 2 ** 40]) {
-      expect(decodeStopEnvelope(encodeEnvelope({ correlationId, estop: { deviceId: "ex-1", reason: "stop" } }))).toMatchObject({ body: "estop", estop: { deviceId: "ex-1" } });
-      expect(decodeStopEnvelope(encodeEnvelope({ correlationId, reset: { deviceId: "ex-1" } }))).toMatchObject({ body: "reset" });
-      expect(decodeStopEnvelope(encodeEnvelope({ correlationId, controlCommand: { deviceId: "ex-1", seq: 1 } }))).toBeUndefined();
-      expect(decodeStopEnvelope(encodeEnvelope({ correlationId, heartbeat: { deviceId: "ex-1" } }))).toBeUndefined();
+      for (const inputSeq of [0, 1, 2 ** 31]) {
+        expect(decodeStopEnvelope(encodeEnvelope({ correlationId, inputSeq, estop: { deviceId: "ex-1", reason: "stop" } }))).toMatchObject({ body: "estop", estop: { deviceId: "ex-1" } });
+        expect(decodeStopEnvelope(encodeEnvelope({ correlationId, inputSeq, reset: { deviceId: "ex-1" } }))).toMatchObject({ body: "reset" });
+        expect(decodeStopEnvelope(encodeEnvelope({ correlationId, inputSeq, controlCommand: { deviceId: "ex-1", seq: 1 } }))).toBeUndefined();
+        expect(decodeStopEnvelope(encodeEnvelope({ correlationId, inputSeq, heartbeat: { deviceId: "ex-1" } }))).toBeUndefined();
+      }
     }
   });
 
