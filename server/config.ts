@@ -18,6 +18,7 @@ import { argvSecretWarning, readSecretFile, SecretError } from "../common/secret
 import { MIN_SECRET_LENGTH } from "./auth/keys.ts";
 import { DEFAULT_TOKEN_MAX_AGE_S } from "./auth/tokens.ts";
 import { tlsProblems } from "./tls.ts";
+import { etcdProblems } from "./cluster/etcd/settings.ts";
 import { configSettings, settingsFrom } from "./configSettings.ts";
 
 const regionIdPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -92,6 +93,22 @@ export const configSchema = z.object({
      */
     peerRoutes: z.array(z.string().regex(/^[A-Za-z0-9._-]{1,128}=[^\s/:=]+:\d{1,5}$/, "nodeId=host:port")).max(1000),
   }).refine((c) => c.nodeTtlMs >= 2 * c.heartbeatMs, { message: "nodeTtlMs must be at least 2 × heartbeatMs", path: ["nodeTtlMs"] }),
+  /**
+   * etcd, the cluster's ownership store (server/cluster/etcd): the node registry, the room
+   * directory and device claims, on each node's lease. Without endpoints they stay in the
+   * cluster Redis. Needs redisUrl: presence, matchmaking, devices and audit stay in Redis.
+   */
+  etcd: z.object({
+    /** Client URLs of etcd members (`https://host:2379`), ideally members in different regions. */
+    endpoints: z.array(z.string().regex(/^https?:\/\/[^\s/?#@]+\/?$/, "an etcd member's client URL, http(s)://host:port")).max(15),
+    /** PEM CA that the members' certificates chain to. Default: the system's. */
+    caFile: z.string().min(1).optional(),
+    /** PEM client certificate and key, when etcd asks for one (--client-cert-auth). */
+    certFile: z.string().min(1).optional(),
+    keyFile: z.string().min(1).optional(),
+    /** Bound on each etcd operation, its retries on other members included: without a quorum, calls fail within it, ms. */
+    callTimeoutMs: z.number().int().min(100).max(60_000),
+  }),
   /** Upper bound of a SIGTERM drain before the process exits anyway. */
   drainTimeoutMs: z.number().int().min(0),
   /**
@@ -250,6 +267,10 @@ export const defaults: ConfigInput = {
     forwardTimeoutMs: 3000,
     peerRoutes: [],
   },
+  etcd: {
+    endpoints: [],
+    callTimeoutMs: 2000,
+  },
   drainTimeoutMs: 10_000,
   tls: {},
   http: {
@@ -381,6 +402,8 @@ export function loadConfig(options: LoadConfigOptions = {}): NodeConfig {
   }
   const tlsIssues = tlsProblems({ host: config.host, devMode, tls: config.tls, gateway: config.gateway });
   if (tlsIssues.length) throw new ConfigError(tlsIssues);
+  const etcdIssues = etcdProblems(config.etcd, config.redisUrl);
+  if (etcdIssues.length) throw new ConfigError(etcdIssues);
   const nodeId = config.nodeId ?? `${config.regionId}-${hostname().replace(/[^A-Za-z0-9_.-]/g, "")}-${randomBytes(3).toString("hex")}`;
   return { ...config, nodeId, devMode, warnings };
 }
