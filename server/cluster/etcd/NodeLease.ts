@@ -160,10 +160,18 @@ export class NodeLease {
     const until = sentAt + ttlMs - safetyMarginMs(ttlMs);
     if (until <= this.confirmedUntil) return;
     this.confirmedUntil = until;
+    this.watchExpiry(id);
+  }
+
+  /** Counts the lease lost once confirmedUntil passes without a newer confirmation. */
+  private watchExpiry(id: string) {
     clearTimeout(this.expiry);
+    // A timer may fire a fraction of a millisecond before performance.now() reaches its time: it then waits the rest.
     this.expiry = setTimeout(() => {
-      if (this.id === id && performance.now() >= this.confirmedUntil) this.lose(id, "no keep-alive confirmed the lease within its TTL");
-    }, Math.max(0, until - performance.now()));
+      if (this.id !== id) return;
+      if (performance.now() >= this.confirmedUntil) this.lose(id, "no keep-alive confirmed the lease within its TTL");
+      else this.watchExpiry(id);
+    }, Math.max(1, Math.ceil(this.confirmedUntil - performance.now())));
     this.expiry.unref();
   }
 
