@@ -93,22 +93,6 @@ export const configSchema = z.object({
      */
     peerRoutes: z.array(z.string().regex(/^[A-Za-z0-9._-]{1,128}=[^\s/:=]+:\d{1,5}$/, "nodeId=host:port")).max(1000),
   }).refine((c) => c.nodeTtlMs >= 2 * c.heartbeatMs, { message: "nodeTtlMs must be at least 2 × heartbeatMs", path: ["nodeTtlMs"] }),
-  /**
-   * etcd, the cluster's ownership store (server/cluster/etcd): the node registry, the room
-   * directory and device claims, on each node's lease. Without endpoints they stay in the
-   * cluster Redis. Needs redisUrl: presence, matchmaking, devices and audit stay in Redis.
-   */
-  etcd: z.object({
-    /** Client URLs of etcd members (`https://host:2379`), ideally members in different regions. */
-    endpoints: z.array(z.string().regex(/^https?:\/\/[^\s/?#@]+\/?$/, "an etcd member's client URL, http(s)://host:port")).max(15),
-    /** PEM CA that the members' certificates chain to. Default: the system's. */
-    caFile: z.string().min(1).optional(),
-    /** PEM client certificate and key, when etcd asks for one (--client-cert-auth). */
-    certFile: z.string().min(1).optional(),
-    keyFile: z.string().min(1).optional(),
-    /** Bound on each etcd operation, its retries on other members included: without a quorum, calls fail within it, ms. */
-    callTimeoutMs: z.number().int().min(100).max(60_000),
-  }),
   /** Upper bound of a SIGTERM drain before the process exits anyway. */
   drainTimeoutMs: z.number().int().min(0),
   /**
@@ -233,6 +217,22 @@ export const configSchema = z.object({
     /** Entries an audit stream keeps in Redis; past this the oldest half is archived to files and trimmed. */
     maxEntries: z.number().int().min(10),
   }),
+  /**
+   * etcd, the cluster's ownership store (server/cluster/etcd): the node registry, the room
+   * directory and device claims, on each node's lease. Without endpoints they stay in the
+   * cluster Redis. Needs redisUrl: presence, matchmaking, devices and audit stay in Redis.
+   */
+  etcd: z.object({
+    /** Client URLs of etcd members (`https://host:2379`), ideally members in different regions. */
+    endpoints: z.array(z.string().regex(/^https?:\/\/[^\s/?#@]+\/?$/, "an etcd member's client URL, http(s)://host:port")).max(15),
+    /** PEM CA that the members' certificates chain to. Default: the system's. */
+    caFile: z.string().min(1).optional(),
+    /** PEM client certificate and key, when etcd asks for one (--client-cert-auth). */
+    certFile: z.string().min(1).optional(),
+    keyFile: z.string().min(1).optional(),
+    /** Bound on each etcd operation, its retries on other members included: without a quorum, calls fail within it, ms. */
+    callTimeoutMs: z.number().int().min(100).max(60_000),
+  }),
 });
 
 export type NodeConfig = z.infer<typeof configSchema> & {
@@ -266,10 +266,6 @@ export const defaults: ConfigInput = {
     nodeTtlMs: 3000,
     forwardTimeoutMs: 3000,
     peerRoutes: [],
-  },
-  etcd: {
-    endpoints: [],
-    callTimeoutMs: 2000,
   },
   drainTimeoutMs: 10_000,
   tls: {},
@@ -326,6 +322,10 @@ export const defaults: ConfigInput = {
     dir: ".tsunagi/audit",
     anchorMs: 60_000,
     maxEntries: 100_000,
+  },
+  etcd: {
+    endpoints: [],
+    callTimeoutMs: 2000,
   },
 };
 

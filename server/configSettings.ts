@@ -60,11 +60,6 @@ setting("cluster.heartbeatMs", "int", "registry heartbeat interval");
 setting("cluster.nodeTtlMs", "int", "registry entry TTL");
 setting("cluster.peerRoutes", "list", "comma-separated nodeId=host:port: reach those nodes there instead of their public address");
 setting("cluster.forwardTimeoutMs", "int", "cross-region request timeout");
-setting("etcd.endpoints", "list", "comma-separated etcd client URLs (https://host:2379): the cluster's registry, directory and device claims");
-setting("etcd.caFile", "string", "PEM CA that etcd's certificates chain to (default: the system's)");
-setting("etcd.certFile", "string", "PEM client certificate for etcd");
-setting("etcd.keyFile", "string", "PEM private key of etcd.certFile");
-setting("etcd.callTimeoutMs", "int", "bound on each etcd operation, ms: without quorum, calls fail within it");
 setting("drainTimeoutMs", "int", "SIGTERM drain bound");
 setting("tls.certFile", "string", "PEM certificate chain of the client listener (https/wss); and the gateway's unless it has its own");
 setting("tls.keyFile", "string", "PEM private key of tls.certFile");
@@ -110,6 +105,11 @@ setting("expo.hallRetentionMs", "int", "how long a closed (or abandoned) hall's 
 setting("audit.dir", "string", "directory of the node's audit journal, anchor file and archive");
 setting("audit.anchorMs", "int", "how often audit heads are anchored to a file (and long streams archived), ms");
 setting("audit.maxEntries", "int", "entries an audit stream keeps in Redis before the oldest half is archived and trimmed");
+setting("etcd.endpoints", "list", "comma-separated etcd client URLs (https://host:2379): the cluster's registry, directory and device claims");
+setting("etcd.caFile", "string", "PEM CA that etcd's certificates chain to (default: the system's)");
+setting("etcd.certFile", "string", "PEM client certificate for etcd");
+setting("etcd.keyFile", "string", "PEM private key of etcd.certFile");
+setting("etcd.callTimeoutMs", "int", "bound on each etcd operation, ms: without quorum, calls fail within it");
 
 export const configSettings: ReadonlyArray<ConfigSetting> = settings;
 
