@@ -2,7 +2,8 @@
  * The node's swappable seam: where presence, matchmaking, the cluster's registry and
  * directory, device enrolment and the audit log live. With a region Redis (`redisUrl`)
  * every piece is shared through Redis; without one (the embedded default of `npm start`)
- * every piece lives in this process's memory.
+ * every piece lives in this process's memory. With `etcd.endpoints` too, the registry
+ * and the directory (rooms and device claims) live in etcd, on the node's lease.
  *
  * @example
  *   const backends = await createBackends(config, logger);
@@ -17,6 +18,7 @@ import type { NodeConfig } from "./config.ts";
 import type { Logger } from "./observability/logging.ts";
 import { InMemoryNodeRegistry, RedisNodeRegistry, type NodeRegistry } from "./cluster/NodeRegistry.ts";
 import { InMemoryRoomDirectory, RedisRoomDirectory, type RoomDirectory } from "./cluster/RoomDirectory.ts";
+import { openEtcd } from "./cluster/etcd/openEtcd.ts";
 import { InMemoryDeviceRegistry, RedisDeviceRegistry, type DeviceRegistry } from "./auth/DeviceCredentials.ts";
 import { InMemoryCertificateRegistry, RedisCertificateRegistry, type CertificateRegistry } from "./auth/DeviceCertificates.ts";
 import { InMemoryAuditLog, auditStreamKey, type AuditSink } from "./audit/AuditLog.ts";
@@ -42,7 +44,8 @@ export interface Backends {
   /**
    * Calls `listener` each time a Redis connection is back after an outage ("cluster":
    * registry, directory, devices, audit; "region": presence and driver), so the node can
-   * claim again what a restarted Redis lost. Returns an unsubscribe.
+   * claim again what a restarted Redis lost; and ("cluster") each time etcd granted the
+   * node a fresh lease after losing one. Returns an unsubscribe.
    */
   onReconnect(listener: (which: "cluster" | "region") => void): () => void;
   /** Closes the connections these backends opened themselves (not Colyseus', which closes presence and driver). */
@@ -58,6 +61,7 @@ export async function createBackends(config: NodeConfig, logger: Logger, metrics
   if (config.clusterRedisUrl) await assertRedisReachable("clusterRedisUrl", config.clusterRedisUrl);
 
   const reconnected = new SafeEmitter<{ back: (which: "cluster" | "region") => void }>((error) => logger.error({ err: error }, "a Redis reconnection listener failed"));
+  const etcd = config.etcd.endpoints.length > 0 ? await openEtcd(config, logger, () => reconnected.emit("back", "cluster")) : undefined;
   const cluster = new Redis(config.clusterRedisUrl ?? config.redisUrl, { maxRetriesPerRequest: 2 });
   watchRedis(cluster, "cluster Redis", "registry, directory, device and audit calls fail (audit entries wait in the journal) until it is back", logger, () => reconnected.emit("back", "cluster"));
   // Every client gets an error listener (an EventEmitter without one throws "Unhandled
@@ -78,12 +82,13 @@ export async function createBackends(config: NodeConfig, logger: Logger, metrics
   const closeCluster = async () => {
     await auditLogs.close();
     cluster.disconnect();
+    await etcd?.close();
   };
   return {
     presence,
     driver,
-    registry: new RedisNodeRegistry(cluster, prefix),
-    directory: new RedisRoomDirectory(cluster, prefix),
+    registry: etcd?.registry ?? new RedisNodeRegistry(cluster, prefix),
+    directory: etcd?.directory ?? new RedisRoomDirectory(cluster, prefix),
     deviceRegistry: new RedisDeviceRegistry(cluster, prefix),
     certificateRegistry: new RedisCertificateRegistry(cluster, prefix),
     audit: (roomId) => auditLogs.log(roomId),

@@ -18,6 +18,7 @@ import { argvSecretWarning, readSecretFile, SecretError } from "../common/secret
 import { MIN_SECRET_LENGTH } from "./auth/keys.ts";
 import { DEFAULT_TOKEN_MAX_AGE_S } from "./auth/tokens.ts";
 import { tlsProblems } from "./tls.ts";
+import { etcdProblems } from "./cluster/etcd/settings.ts";
 import { configSettings, settingsFrom } from "./configSettings.ts";
 
 const regionIdPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -227,6 +228,22 @@ export const configSchema = z.object({
     /** Entries an audit stream keeps in Redis; past this the oldest half is archived to files and trimmed. */
     maxEntries: z.number().int().min(10),
   }),
+  /**
+   * etcd, the cluster's ownership store (server/cluster/etcd): the node registry, the room
+   * directory and device claims, on each node's lease. Without endpoints they stay in the
+   * cluster Redis. Needs redisUrl: presence, matchmaking, devices and audit stay in Redis.
+   */
+  etcd: z.object({
+    /** Client URLs of etcd members (`https://host:2379`), ideally members in different regions. */
+    endpoints: z.array(z.string().regex(/^https?:\/\/[^\s/?#@]+\/?$/, "an etcd member's client URL, http(s)://host:port")).max(15),
+    /** PEM CA that the members' certificates chain to. Default: the system's. */
+    caFile: z.string().min(1).optional(),
+    /** PEM client certificate and key, when etcd asks for one (--client-cert-auth). */
+    certFile: z.string().min(1).optional(),
+    keyFile: z.string().min(1).optional(),
+    /** Bound on each etcd operation, its retries on other members included: without a quorum, calls fail within it, ms. */
+    callTimeoutMs: z.number().int().min(100).max(60_000),
+  }),
 });
 
 export type NodeConfig = z.infer<typeof configSchema> & {
@@ -323,6 +340,10 @@ export const defaults: ConfigInput = {
     anchorMs: 60_000,
     maxEntries: 100_000,
   },
+  etcd: {
+    endpoints: [],
+    callTimeoutMs: 2000,
+  },
 };
 
 /** Thrown for invalid configuration; `issues` lists one readable line per bad field. */
@@ -398,6 +419,8 @@ export function loadConfig(options: LoadConfigOptions = {}): NodeConfig {
   }
   const tlsIssues = tlsProblems({ host: config.host, devMode, tls: config.tls, gateway: config.gateway });
   if (tlsIssues.length) throw new ConfigError(tlsIssues);
+  const etcdIssues = etcdProblems(config.etcd, config.redisUrl);
+  if (etcdIssues.length) throw new ConfigError(etcdIssues);
   const nodeId = config.nodeId ?? `${config.regionId}-${hostname().replace(/[^A-Za-z0-9_.-]/g, "")}-${randomBytes(3).toString("hex")}`;
   return { ...config, nodeId, devMode, warnings };
 }

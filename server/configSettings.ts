@@ -40,7 +40,7 @@ setting("publicAddress", "string", "host:port clients use to reach this node");
 setting("transport", "string", "uws or ws");
 setting("redisUrl", "string", "region Redis URL");
 setting("clusterRedisUrl", "string", "cluster-wide Redis URL");
-setting("clusterName", "string", "key namespace in the cluster Redis");
+setting("clusterName", "string", "key namespace in the cluster Redis and etcd");
 setting("regionsFile", "string", "region topology JSON file");
 setting("authSecret", "string", "cluster secret (≥ 32 chars); prefer the env or --auth-secret-file");
 setting("authSecretFile", "string", "file holding the cluster secret");
@@ -109,6 +109,11 @@ setting("expo.hallRetentionMs", "int", "how long a closed (or abandoned) hall's 
 setting("audit.dir", "string", "directory of the node's audit journal, anchor file and archive");
 setting("audit.anchorMs", "int", "how often audit heads are anchored to a file (and long streams archived), ms");
 setting("audit.maxEntries", "int", "entries an audit stream keeps in Redis before the oldest half is archived and trimmed");
+setting("etcd.endpoints", "list", "comma-separated etcd client URLs (https://host:2379): the cluster's registry, directory and device claims");
+setting("etcd.caFile", "string", "PEM CA that etcd's certificates chain to (default: the system's)");
+setting("etcd.certFile", "string", "PEM client certificate for etcd");
+setting("etcd.keyFile", "string", "PEM private key of etcd.certFile");
+setting("etcd.callTimeoutMs", "int", "bound on each etcd operation, ms: without quorum, calls fail within it");
 
 export const configSettings: ReadonlyArray<ConfigSetting> = settings;
 

@@ -61,6 +61,19 @@ describe("node start-up errors", () => {
     expect(output).toMatch(/--auth-secret puts a secret in the process list/);
   });
 
+  it("exits 1 naming the setting when etcd is unreachable, within its call bound", async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    const port = (blocker.address() as { port: number }).port;
+    blocker.close(); // a port nothing listens on
+    const { code, output } = await run([
+      "--port", "0", "--demo", "false", "--redis-url", testRedisUrl(), "--auth-secret", "x".repeat(32),
+      "--etcd-endpoints", `http://127.0.0.1:${port}`, "--etcd-call-timeout-ms", "500",
+    ]);
+    expect(code).toBe(1);
+    expect(output).toContain(`etcd.endpoints http://127.0.0.1:${port}: etcd not reachable, or without quorum, within 500 ms`);
+  });
+
   it("exits 2 naming the reason when dev mode is asked for with Redis, even a reachable one", async () => {
     const { code, output } = await run(["--port", "0", "--demo", "false", "--redis-url", testRedisUrl(), "--dev-mode", "true"]);
     expect(code).toBe(2);

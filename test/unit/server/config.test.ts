@@ -127,3 +127,36 @@ describe("cluster.peerRoutes", () => {
     expect(() => loadConfig({ env: {}, argv: ["--cluster-peer-routes", "osaka-1=http://127.0.0.1:4100"] })).toThrow(/cluster\.peerRoutes.*nodeId=host:port/s);
   });
 });
+
+describe("etcd", () => {
+  const withRedis = { TSUNAGI_REDIS_URL: "redis://127.0.0.1:6379", TSUNAGI_AUTH_SECRET: "x".repeat(32) };
+  const issues = (options: Parameters<typeof loadConfig>[0]) => {
+    try { loadConfig(options); } catch (e) { return (e as ConfigError).issues.join("\n"); }
+    return "";
+  };
+
+  it("reads the endpoints as a list from the env or a flag, with a per-call bound; none by default", () => {
+    expect(loadConfig({ env: {} }).etcd).toEqual({ endpoints: [], callTimeoutMs: 2000 });
+    const fromEnv = loadConfig({ env: { ...withRedis, TSUNAGI_ETCD_ENDPOINTS: "http://127.0.0.1:2379, http://127.0.0.1:22379" } });
+    expect(fromEnv.etcd.endpoints).toEqual(["http://127.0.0.1:2379", "http://127.0.0.1:22379"]);
+    const fromFlags = loadConfig({ env: withRedis, argv: ["--etcd-endpoints", "http://[::1]:2379", "--etcd-call-timeout-ms", "500"] });
+    expect(fromFlags.etcd).toMatchObject({ endpoints: ["http://[::1]:2379"], callTimeoutMs: 500 });
+  });
+
+  it("keeps every hop TLS: plain http only to loopback, one scheme for all members, TLS files only with https", () => {
+    expect(issues({ env: withRedis, argv: ["--etcd-endpoints", "http://etcd-1.example:2379"] })).toMatch(/etcd\.endpoints: http:\/\/etcd-1\.example:2379 is plain text to another host/);
+    expect(issues({ env: withRedis, argv: ["--etcd-endpoints", "https://etcd-1.example:2379,http://127.0.0.1:2379"] })).toMatch(/all http:\/\/ or all https:\/\//);
+    expect(issues({ env: withRedis, argv: ["--etcd-endpoints", "https://etcd-1.example:2379"] })).toBe("");
+    const dir = mkdtempSync(path.join(tmpdir(), "tsunagi-config-"));
+    const ca = path.join(dir, "ca.pem");
+    writeFileSync(ca, "-----BEGIN CERTIFICATE-----\n");
+    expect(issues({ env: withRedis, argv: ["--etcd-endpoints", "http://127.0.0.1:2379", "--etcd-ca-file", ca] })).toMatch(/only for https:\/\/ endpoints/);
+    expect(issues({ env: withRedis, argv: ["--etcd-endpoints", "https://etcd-1.example:2379", "--etcd-cert-file", ca] })).toMatch(/etcd\.certFile and etcd\.keyFile: give both or neither/);
+    expect(issues({ env: withRedis, argv: ["--etcd-endpoints", "https://etcd-1.example:2379", "--etcd-ca-file", path.join(dir, "missing.pem")] })).toMatch(/etcd\.caFile: cannot read/);
+    expect(issues({ env: withRedis, argv: ["--etcd-endpoints", "etcd-1.example:2379"] })).toMatch(/etcd\.endpoints/);
+  });
+
+  it("needs a region Redis beside it, so it is never a dev-mode node", () => {
+    expect(issues({ env: {}, argv: ["--etcd-endpoints", "http://127.0.0.1:2379"] })).toMatch(/etcd\.endpoints: needs redisUrl too/);
+  });
+});

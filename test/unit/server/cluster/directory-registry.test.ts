@@ -1,6 +1,7 @@
 /**
- * The registry and directory contracts, run against both implementations: in-memory
- * (embedded mode) and Redis (the real server on 127.0.0.1:6379, under a unique prefix).
+ * The registry and directory contracts, run against every implementation: in-memory
+ * (embedded mode), Redis (the real server on 127.0.0.1:6379, under a unique prefix) and
+ * etcd (a one-member cluster started for this file, under a unique prefix).
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { randomUUID } from "node:crypto";
@@ -8,8 +9,12 @@ import { Redis } from "ioredis";
 import { InMemoryNodeRegistry, RedisNodeRegistry, type NodeRegistry } from "../../../../server/cluster/NodeRegistry.ts";
 import { InMemoryRoomDirectory, RedisRoomDirectory, TransferError, compareTokens, type ClaimRequest, type RoomDirectory } from "../../../../server/cluster/RoomDirectory.ts";
 import type { DeviceOwner, DirectoryChange, NodeInfo } from "../../../../server/cluster/types.ts";
+import { EtcdSession } from "../../../../server/cluster/etcd/EtcdSession.ts";
+import { EtcdNodeRegistry } from "../../../../server/cluster/etcd/EtcdNodeRegistry.ts";
+import { EtcdRoomDirectory } from "../../../../server/cluster/etcd/EtcdRoomDirectory.ts";
 import { waitFor } from "../../../fixtures/processes.ts";
 import { testRedisUrl } from "../../../fixtures/redis.ts";
+import { startEtcd, type EtcdCluster } from "../../../fixtures/etcd.ts";
 
 function info(nodeId: string, regionId = "jp-tokyo"): NodeInfo {
   return {
@@ -26,10 +31,23 @@ function deviceOwner(roomId: string, nodeId: string): DeviceOwner {
 }
 
 let redis: Redis;
-beforeAll(() => { redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1 }); });
-afterAll(async () => { redis.disconnect(); });
+let etcd: EtcdCluster;
+beforeAll(async () => {
+  redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1 });
+  etcd = await startEtcd({ members: 1 });
+}, 30_000);
+afterAll(async () => {
+  redis.disconnect();
+  await etcd?.stop();
+});
 
-const implementations: Array<[string, () => { registry: NodeRegistry; directory: RoomDirectory; cleanup: () => Promise<void> }]> = [
+/**
+ * One implementation's registry and directory. `leased`: a node's claims hang on its
+ * lease (etcd), so removing the node takes them at once and a sweep finds nothing left.
+ */
+interface Implementation { registry: NodeRegistry; directory: RoomDirectory; cleanup: () => Promise<void>; leased?: boolean }
+
+const implementations: Array<[string, () => Implementation]> = [
   ["in-memory", () => {
     const registry = new InMemoryNodeRegistry();
     const directory = new InMemoryRoomDirectory(async (id) => (await registry.get(id)) !== undefined);
@@ -43,6 +61,19 @@ const implementations: Array<[string, () => { registry: NodeRegistry; directory:
       cleanup: async () => {
         const keys = await redis.keys(`${prefix}*`);
         if (keys.length) await redis.del(...keys);
+      },
+    };
+  }],
+  ["etcd", () => {
+    const prefix = `test/${randomUUID()}`;
+    const session = new EtcdSession({ endpoints: etcd.endpoints, callTimeoutMs: 3000, defaultTtlMs: 10_000, prefix });
+    return {
+      registry: new EtcdNodeRegistry(session),
+      directory: new EtcdRoomDirectory(session, 3000),
+      leased: true,
+      cleanup: async () => {
+        await session.client.delete().prefix(`${prefix}/`).exec();
+        await session.close();
       },
     };
   }],
@@ -135,7 +166,7 @@ describe.each(implementations)("%s registry and directory", (_name, make) => {
   });
 
   it("sweeps the rooms and device claims of nodes gone from the registry, and keeps live nodes'", async () => {
-    const { registry, directory, cleanup } = make();
+    const { registry, directory, cleanup, leased } = make();
     try {
       await registry.heartbeat(info("live"), 10_000);
       await registry.heartbeat(info("gone"), 10_000);
@@ -144,8 +175,9 @@ describe.each(implementations)("%s registry and directory", (_name, make) => {
       await directory.claimDevice("ex-live", deviceOwner("room-live", "live"));
       await directory.claimDevice("ex-gone", deviceOwner("room-gone", "gone"));
       await registry.remove("gone");
-      // Old code: the dead node's entries stayed until someone claimed the same ids.
-      expect(await directory.sweep()).toEqual({ rooms: 1, devices: 1 });
+      // Old code: the dead node's entries stayed until someone claimed the same ids. With
+      // leases (etcd), removing the node revoked its lease, which took them at once.
+      expect(await directory.sweep()).toEqual(leased ? { rooms: 0, devices: 0 } : { rooms: 1, devices: 1 });
       expect((await directory.list()).map((e) => e.roomId)).toEqual(["room-live"]);
       expect(await directory.deviceOwner("ex-gone")).toBeUndefined();
       expect(await directory.deviceOwner("ex-live")).toMatchObject({ roomId: "room-live" });
