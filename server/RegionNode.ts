@@ -26,7 +26,7 @@ import { LatencyRegionSelector } from "./cluster/RegionSelector.ts";
 import { RegionTopology } from "./cluster/topology.ts";
 import { NodeRpc, parsePeerRoutes } from "./cluster/NodeRpc.ts";
 import { NodeAuth } from "./auth/nodeAuth.ts";
-import { Handoffs } from "./handoff/Handoffs.ts";
+import { Handoffs, moverOf } from "./handoff/Handoffs.ts";
 import { ClusterMatchmaker } from "./cluster/ClusterMatchmaker.ts";
 import type { NodeInfo } from "./cluster/types.ts";
 import { serveDeviceRequests } from "./gateway/DeviceRequests.ts";
@@ -282,6 +282,7 @@ export class RegionNode {
     await this.heartbeat();
     try {
       const report = await this.directory.reassert();
+      for (const { roomId, token } of report.reclaimed) moverOf(matchMaker.getLocalRoomById(roomId))?.claimRenewed(token);
       this.logger.info({ rooms: report.rooms, devices: report.devices }, `cluster Redis back: registry entry, ${report.rooms} rooms and ${report.devices} device claims asserted again`);
       for (const owner of report.lostRooms) {
         this.metrics.errors.inc({ code: "ROOM_CONFLICT", source: "directory" });

@@ -95,6 +95,7 @@ export abstract class ClusterRoom<Options = any> extends Room {
     setCreatedAt: (ms) => { this.openedAt = ms; },
     claimToken: () => this.claimToken,
     holdClaim: (token) => this.holdClaim(token),
+    renewClaim: (token) => { this.claimToken = token; },
     directoryEntry: () => this.directoryEntry(),
     deliverEnvelope: (client, bytes) => this.deliverEnvelope(client, bytes),
     deliverMessage: (client, type, message) => this.messageCallbacks.get(type)?.(client, message),

@@ -26,7 +26,7 @@
  *   }
  */
 import type { Client } from "@colyseus/core";
-import type { HandoffRecord, QueuedInput, SessionSnapshot } from "../../server/handoff/types.ts";
+import type { HandoffRecord, NodeRef, QueuedInput, SessionSnapshot } from "../../server/handoff/types.ts";
 import { ParkedClient } from "./ParkedClient.ts";
 
 export interface MigratableRoom {
@@ -39,7 +39,9 @@ export interface MigratableRoom {
   resumeSession(client: Client, parked: ParkedClient): void;
   sessionLost(sessionId: string): void;
   freezeRoom(): void;
-  thawRoom(): void;
+  thawRoom(): void | Promise<void>;
+  /** The room is the target's now (after the Redirect was sent): what lives outside the room (devices) follows. */
+  movedAway?(to: NodeRef): void;
 }
 
 /** Where a room is in a move. */

@@ -38,6 +38,8 @@ export interface MoverHost {
   setCreatedAt(ms: number): void;
   claimToken(): string | undefined;
   holdClaim(token: string): void;
+  /** The directory claimed the room again under a new token (RoomDirectory.reassert). */
+  renewClaim(token: string): void;
   directoryEntry(): ClaimRequest;
   deliverEnvelope(client: Client, bytes: Uint8Array): void;
   deliverMessage(client: Client, type: string, message: unknown): void;
@@ -63,6 +65,8 @@ export class RoomMover implements Migratable, MigrationTarget {
   get roomId(): string { return this.host.room.roomId; }
   get roomName(): string { return this.host.room.roomName; }
   get moving(): boolean { return this.migration.phase !== "live"; }
+  /** This copy handed the room away (or was dropped): it only waits for its clients to leave. */
+  get retired(): boolean { return this.migration.phase === "moved"; }
 
   /** Wraps the room's join, leave and drop; `restore`: the room was opened from a snapshot. */
   attach(restore: Restore | undefined) {
@@ -164,9 +168,9 @@ export class RoomMover implements Migratable, MigrationTarget {
 
   thaw() {
     this.migration.phase = "live";
+    void Promise.resolve(this.host.type()!.thawRoom()).catch((error) => nodeContext().logger.error({ err: error, roomId: this.roomId }, "thawing the room after a rolled-back handoff failed"));
     for (const input of this.migration.drainQueue()) this.apply(input);
     if (!this.wasLocked) void this.host.room.unlock();
-    this.host.type()!.thawRoom();
   }
 
   redirect(to: NodeRef, reservations: ReadonlyMap<string, string>, seatSeconds: number, reason: HandoffReason) {
@@ -180,10 +184,35 @@ export class RoomMover implements Migratable, MigrationTarget {
         this.host.removeClient(client, ErrorCode.ROOM_MOVED, `room ${this.roomId} moved to ${to.regionId}: join it again through matchmaking`);
       }
     }
-    // Clients leave as they take their seats there; whoever has not by the seat's end is closed.
+    this.host.type()!.movedAway?.(to);
+    // Clients leave as they take their seats there (the copy disposes with the last one);
+    // whoever has not by the seat's end is closed.
+    this.host.room.autoDispose = true;
     this.retireTimer = setTimeout(() => void this.host.room.disconnect(ErrorCode.ROOM_MOVED).catch(() => {}), seatSeconds * 1000);
     this.retireTimer.unref?.();
     if (this.host.room.clients.length === 0) void this.host.room.disconnect().catch(() => {});
+  }
+
+  /** The node claimed the room again after losing its store (RegionNode.reassertCluster): writes carry this token from now on. */
+  claimRenewed(token: string) {
+    if (this.host.claimToken() !== undefined) this.host.renewClaim(token);
+  }
+
+  /**
+   * After a handoff that rolled back past its Switch attempt: the room holds its claim
+   * again (a target that switched, then failed and dropped its copy, released it). A
+   * room another node holds now is closed here: its clients join the other copy.
+   */
+  async reassertClaim(): Promise<void> {
+    const context = nodeContext();
+    const entry = await context.directory.get(this.roomId);
+    if (entry?.token === this.host.claimToken()) return;
+    const claim = await context.directory.claim(this.host.directoryEntry());
+    if (claim.claimed) { this.host.renewClaim(claim.token); return; }
+    context.logger.error({ roomId: this.roomId, owner: claim.owner.nodeId }, `room ${this.roomId} is held by ${claim.owner.nodeId} now: closing this copy`);
+    this.migration.phase = "moved";
+    for (const client of [...this.host.room.clients]) this.host.removeClient(client, ErrorCode.ROOM_MOVED, `room ${this.roomId} lives on ${claim.owner.nodeId} (${claim.owner.regionId}): join it again`);
+    void this.host.room.disconnect(ErrorCode.ROOM_MOVED).catch(() => {});
   }
 
   recordHandoff(record: HandoffRecord) { this.migration.record(record); }
@@ -230,10 +259,15 @@ export class RoomMover implements Migratable, MigrationTarget {
     }
     this.previousRegion = restore.snapshot.sessions.length ? this.previousRegionOf(restore) : "";
     this.host.holdClaim(claim.token);
+    // Switched: the room is this copy from now on, whatever else fails here.
+    try {
+      await this.host.type()!.thawRoom();
+    } catch (error) {
+      nodeContext().logger.error({ err: error, roomId: this.roomId }, `room ${this.roomId} switched here, but resuming it failed in part`);
+    }
     this.migration.phase = "live";
     for (const input of [...restore.snapshot.queued, ...queued]) this.apply(input);
     void this.host.room.unlock();
-    this.host.type()!.thawRoom();
     this.restore = undefined;
     return claim.token;
   }

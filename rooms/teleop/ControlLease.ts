@@ -77,7 +77,7 @@ export interface LeaseGrant {
 }
 
 /** How a lease ended. */
-export type LeaseEndCause = "released" | "disconnected" | "expired" | "preempted" | "transferred" | "estopped" | "revoked" | "closed";
+export type LeaseEndCause = "released" | "disconnected" | "expired" | "preempted" | "transferred" | "estopped" | "revoked" | "closed" | "moved";
 
 export interface LeaseRefused {
   readonly status: "refused";
@@ -124,6 +124,8 @@ export interface ControlLeaseEvents {
   preempted: { previous: LeaseGrant; lease: LeaseGrant };
   /** The holder handed the lease to another session. */
   transferred: { previous: LeaseGrant; lease: LeaseGrant };
+  /** The holder keeps control under a fresh lease id: its device saw the previous one end (the room moved between nodes). */
+  rekeyed: { previous: LeaseGrant; lease: LeaseGrant };
   /** An e-stop latched; `endedLease` is the lease it ended, if one was held. */
   estopped: { latch: EStopLatch; endedLease?: LeaseGrant };
   /** A supervisor cleared the e-stop; a fresh acquire is needed for motion. */
@@ -285,6 +287,24 @@ export class ControlLease {
     this.end(previous, "transferred");
     const lease = this.grant(toSessionId, toRole, at);
     this.emit("transferred", { previous, lease });
+    return { status: "granted", lease, fresh: true, previous };
+  }
+
+  /**
+   * The holder keeps control under a fresh lease id, with a fresh TTL: the device's
+   * adapter ended the previous one when its link closed (it never accepts an ended lease
+   * again), as when the room moved to another node. Refused NOT_HOLDER when nobody
+   * holds the lease, ESTOPPED while an e-stop is latched.
+   */
+  rekey(now = this.clock()): GrantResult {
+    const at = this.advance(now);
+    if (this.isClosed) return this.closedRefusal();
+    if (this.latch) return this.estoppedRefusal();
+    const previous = this.current;
+    if (!previous) return refused("NOT_HOLDER", `nobody holds the lease of device ${this.deviceId}`);
+    this.end(previous, "moved");
+    const lease = this.grant(previous.sessionId, previous.role, at);
+    this.emit("rekeyed", { previous, lease });
     return { status: "granted", lease, fresh: true, previous };
   }
 

@@ -100,6 +100,16 @@ export class DeviceClaims {
     await this.releaseEach(claimed);
   }
 
+  /**
+   * Lets go of the devices on this node only: the room moved to another node, which
+   * claimed them in the directory under the same room id (releasing them there would
+   * take them from the room's new home).
+   */
+  forget(): void {
+    for (const deviceId of this.claimed) if (localOwners.get(deviceId) === this.roomId) localOwners.delete(deviceId);
+    this.claimed = [];
+  }
+
   /** Asks the region's other nodes for these devices, whose adapters are not connected here. */
   requestMissing(deviceIds: Iterable<string>): void {
     const { owner } = this.host;

@@ -19,6 +19,10 @@ import { DeviceClaims, parseDeviceList } from "./DeviceClaims.ts";
 import { CommandAudit } from "./CommandAudit.ts";
 import { EmergencyStop, type EStopOutcome, type EStopSender } from "./EmergencyStop.ts";
 import { Participants } from "./Participants.ts";
+import { TeleopMigration } from "./TeleopMigration.ts";
+import type { MigratableRoom } from "../shared/MigratableRoom.ts";
+import type { NodeRef } from "../../server/handoff/types.ts";
+import { restoreOf } from "../../server/handoff/restore.ts";
 
 type Envelope = tsunagi.v1.Envelope;
 
@@ -75,8 +79,10 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   });
   /** The node's services; set once the devices are claimed (a refused room never has it). */
   private context!: NodeContext;
-  /** The room's periodic work, stopped on dispose. */
+  /** The audit's periodic work, stopped on dispose. */
   private readonly timers = new PeriodicTasks();
+  /** The room's checks, probes and fan-out (startChecks), stopped while it moves. */
+  private checks?: PeriodicTasks;
   /** Stops the room's lease checks (one node-wide timer runs every room's). */
   private stopTick?: () => void;
   /** When a failed lease check was last logged, ms: at most one line a second. */
@@ -108,7 +114,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     // with no lease) until the node stops, so the next operator finds them there.
     this.autoDispose = false;
     const context = nodeContext();
-    await super.onCreate(options); // claims the room id (and sets it)
+    await super.onCreate(options); // claims the room id (and sets it), unless it is opened from a snapshot
     // On a refusal Colyseus discards the room, which releases the room id again.
     const claims = new DeviceClaims({
       owner: { roomId: this.roomId, regionId: context.regionId, nodeId: context.nodeId, gatewayUrl: context.gatewayUrl, certGatewayUrl: context.certGatewayUrl },
@@ -116,7 +122,9 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
       releaseFailed: (error, deviceId) => context.logger.warn({ err: error, deviceId, roomId: this.roomId },
         `device ${deviceId}: releasing its claim failed; another room may take it over once this node leaves the registry`),
     });
-    await claims.claim(devices);
+    // A room moving here claims its devices at the Switch (TeleopMigration), not before.
+    const restoring = restoreOf(options) !== undefined;
+    if (!restoring) await claims.claim(devices);
     this.claims = claims;
     this.context = context;
     const teleop = context.config.teleop;
@@ -181,16 +189,61 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     });
     this.onEnvelope("pong", (client, envelope) => this.latency.answer(client.sessionId, Number(envelope.correlationId)));
 
-    // Each at its own phase: rooms opened together must not fan out, probe or summarise in one burst.
-    // The lease check is a few microseconds per room: every room's runs in one shared timer.
-    this.stopTick = sharedTick(TICK_MS, () => this.tick(), (error) => context.logger.error({ err: error, roomId: this.roomId }, "lease check failed"));
-    this.timers.every(Math.max(10, Math.round(1000 / teleop.telemetryHz)), () => this.participants.fanOutTelemetry(this.slots.values(), telemetryFrame));
-    this.timers.every(teleop.rttProbeMs, () => this.latency.probeHolders());
-    // Devices connected to another node of the region are asked over (DeviceRequests).
-    this.timers.every(DEVICE_REQUEST_MS, () => this.requestMissingDevices());
-    this.requestMissingDevices();
-    this.audit.record("room.opened", { devices });
+    this.startChecks();
+    if (!restoring) this.audit.record("room.opened", { devices });
     context.logger.info({ roomId: this.roomId, devices }, `teleop room ${this.roomId} opened with ${devices.join(", ")}`);
+  }
+
+  /**
+   * The room's periodic work, each at its own phase (rooms opened together must not fan
+   * out, probe or summarise in one burst): lease checks (one node-wide timer runs every
+   * room's: a few microseconds each), telemetry, RTT probes, and asking the region's
+   * other nodes for devices connected there (DeviceRequests). Stopped while the room moves.
+   */
+  private startChecks() {
+    const { logger, config: { teleop } } = this.context;
+    this.stopTick = sharedTick(TICK_MS, () => this.tick(), (error) => logger.error({ err: error, roomId: this.roomId }, "lease check failed"));
+    const checks = this.checks = new PeriodicTasks();
+    checks.every(Math.max(10, Math.round(1000 / teleop.telemetryHz)), () => this.participants.fanOutTelemetry(this.slots.values(), telemetryFrame));
+    checks.every(teleop.rttProbeMs, () => this.latency.probeHolders());
+    checks.every(DEVICE_REQUEST_MS, () => this.requestMissingDevices());
+    this.requestMissingDevices();
+  }
+
+  private stopChecks() {
+    this.stopTick?.();
+    this.stopTick = undefined;
+    this.checks?.stop();
+  }
+
+  // --- MigratableRoom (TeleopMigration.ts) ---------------------------------------------
+
+  private readonly migration = new TeleopMigration({
+    slots: this.slots, participants: this.participants,
+    pause: () => this.stopChecks(),
+    resume: () => this.startChecks(),
+    claimDevices: () => this.claims!.claim(this.deviceIds),
+    sendDevicesAway: (to) => this.sendDevicesAway(to),
+    greet: (client) => this.greet(client),
+    dropSession: (sessionId) => this.onLeave({ sessionId } as Client),
+    audit: (type, data) => this.audit.record(type, data),
+  });
+  protected override migratableRoom(): MigratableRoom { return this.migration; }
+
+  /** The room lives on another node now: its adapters connected here go there, and its claims are that node's. */
+  private sendDevicesAway(to: NodeRef) {
+    this.claims?.forget();
+    this.claims = undefined;
+    for (const slot of this.slots.values()) {
+      if (!slot.link) continue;
+      void this.context.directory.deviceOwner(slot.deviceId).then((owner) => {
+        if (owner && owner.nodeId === to.nodeId) {
+          this.context.gateway.redirect(slot.deviceId, { url: owner.gatewayUrl, certUrl: owner.certGatewayUrl, regionId: owner.regionId, nodeId: owner.nodeId }, `room ${this.roomId} moved to ${to.regionId}`);
+        } else {
+          this.context.logger.error({ roomId: this.roomId, deviceId: slot.deviceId, owner }, `device ${slot.deviceId}: the directory does not name the room's new home; its adapter stays here until it reconnects`);
+        }
+      }, (error) => this.context.logger.error({ err: error, deviceId: slot.deviceId }, `device ${slot.deviceId}: could not look up the room's new home`));
+    }
   }
 
   protected listingMetadata() {
@@ -226,8 +279,8 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     const claims = this.claims;
     this.claims = undefined;
     if (claims) void claims.release();
+    this.stopChecks();
     this.timers.stop();
-    this.stopTick?.();
     if (!this.context) return;
     this.detachGateway?.();
     this.audit.flush();
@@ -260,9 +313,10 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
         this.audit.record("device.offline", { deviceId: slot.deviceId, reason });
       },
     });
-    // The device starts from "no lease"; a latched e-stop is re-raised so an adapter
-    // that restarted latches again.
-    if (slot.lease.holder) slot.revoke("device-offline");
+    // The device starts from "no lease" (unless the lease came with the room, never
+    // announced to an adapter); a latched e-stop is re-raised so an adapter that
+    // restarted latches again.
+    if (slot.lease.holder && !this.migration.broughtLeases.delete(slot.deviceId)) slot.revoke("device-offline");
     const latch = slot.lease.estopLatch;
     if (latch) link.sendEStop({ deviceId: slot.deviceId, reason: `latched: ${latch.reason}`, raisedBy: latch.by, raisedAtMs: latch.at });
     link.sendLeaseState(slot.leaseState());
@@ -302,6 +356,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     lease.on("expired", ({ lease: grant }) => changed("expired", who(grant), grant, "expired"));
     lease.on("preempted", ({ previous, lease: grant }) => { granted(grant); changed("preempted", { previous: who(previous), ...who(grant) }, previous, "preempted"); });
     lease.on("transferred", ({ previous, lease: grant }) => { granted(grant); changed("transferred", { previous: who(previous), ...who(grant) }, previous, "transferred"); });
+    lease.on("rekeyed", ({ previous, lease: grant }) => { granted(grant); changed("rekeyed", { previousLeaseId: previous.leaseId, ...who(grant) }, previous, "moved"); });
     lease.on("estopped", ({ latch, endedLease }) => changed("estopped", { by: latch.by, reason: latch.reason, endedLeaseId: endedLease?.leaseId }, endedLease, "estopped"));
     lease.on("reset", ({ by }) => changed("reset", { by: this.participants.get(by)?.subject ?? by, sessionId: by }));
   }

@@ -150,7 +150,13 @@ export class Handoffs {
       throw new ServerError(ErrorCode.UNKNOWN_ROOM, `no room type "${checked.roomName}" on node ${this.context.nodeId}`);
     }
     if (this.context.isDraining()) throw new ServerError(ErrorCode.NODE_DRAINING, `node ${this.context.nodeId} is draining`);
-    if (matchMaker.getLocalRoomById(checked.roomId)) throw new ServerError(ErrorCode.ROOM_CONFLICT, `room ${checked.roomId} is already open on node ${this.context.nodeId}`);
+    const here = matchMaker.getLocalRoomById(checked.roomId);
+    if (here && moverOf(here)?.retired) {
+      // A copy that handed the room away from here, still seeing its last clients off: it goes now.
+      await here.disconnect(ErrorCode.ROOM_MOVED).catch(() => {});
+    } else if (here) {
+      throw new ServerError(ErrorCode.ROOM_CONFLICT, `room ${checked.roomId} is already open on node ${this.context.nodeId}`);
+    }
 
     const { options, done } = restoreOptions(checked, handoffId);
     placeOnProcess(options, matchMaker.processId);

@@ -88,6 +88,7 @@ export class RoomHandoff {
     this.enter(HandoffState.Init);
     let frozen = false;
     let prepared = false;
+    let switchTried = false;
     try {
       const unmovable = this.room.unmovableReason();
       if (unmovable) throw new AbortHandoff(unmovable);
@@ -109,6 +110,7 @@ export class RoomHandoff {
       }
 
       this.enter(HandoffState.Switch);
+      switchTried = true;
       const late = this.room.takeQueued();
       this.record.carriedInputs = snapshot.queued.length + late.length;
       const switched = await this.switch(snapshot.token, late);
@@ -121,6 +123,7 @@ export class RoomHandoff {
       const message = error instanceof AbortHandoff ? error.message : `failed: ${(error as Error)?.message ?? String(error)}`;
       if (prepared) await this.peer.abort(this.target, this.id);
       if (frozen) this.room.thaw();
+      if (switchTried) await this.room.reassertClaim().catch((error) => this.logger.error({ err: error }, "could not check the room's claim after the rollback"));
       this.finish(HandoffState.Aborted, message);
     }
     return structuredClone(this.record);

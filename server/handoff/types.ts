@@ -92,6 +92,8 @@ export interface Migratable {
   unmovableReason(): string | undefined;
   /** True while a handoff of the room is under way (or it has moved away). */
   readonly moving: boolean;
+  /** True once this copy handed the room away: it only waits for its clients to leave. */
+  readonly retired: boolean;
   /** Freeze: inputs are queued, the room's time stops, devices hold a safe state. */
   freeze(): void;
   /** Transfer: the room as it is now, with the inputs queued since the freeze. */
@@ -107,6 +109,10 @@ export interface Migratable {
    * `seatSeconds`.
    */
   redirect(to: NodeRef, reservations: ReadonlyMap<string, string>, seatSeconds: number, reason: HandoffReason): void;
+  /** After a rollback past a Switch attempt: holds the directory claim again, or closes if another copy holds it. */
+  reassertClaim(): Promise<void>;
+  /** The node claimed the room again under a new fencing token (RoomDirectory.reassert). */
+  claimRenewed(token: string): void;
   /** Adds (or updates) a record in the room's handoff history. */
   recordHandoff(record: HandoffRecord): void;
   handoffHistory(): HandoffRecord[];

@@ -28,6 +28,7 @@ class ScriptedRoom implements Migratable {
   late: QueuedInput[] = [{ sessionId: "s2", kind: "envelope", bytes: "AQ==" }];
   redirected?: ReadonlyMap<string, string>;
   moving = false;
+  retired = false;
   constructor(public token: string, private readonly unmovable?: string) {}
   unmovableReason() { return this.unmovable; }
   freeze() { this.calls.push("freeze"); }
@@ -42,6 +43,8 @@ class ScriptedRoom implements Migratable {
   thaw() { this.calls.push("thaw"); }
   redirect(_to: unknown, reservations: ReadonlyMap<string, string>) { this.calls.push("redirect"); this.redirected = reservations; }
   recordHandoff(record: HandoffRecord) { this.history = [structuredClone(record)]; }
+  claimRenewed() {}
+  async reassertClaim() { this.calls.push("reassertClaim"); }
   handoffHistory() { return this.history; }
 }
 
@@ -115,7 +118,7 @@ describe("RoomHandoff", () => {
     const target$ = peer(directory, { commit: "fail" });
     const record = await new RoomHandoff(room, target, "drain", target$.impl, deps).run();
     expect(states(record)).toEqual(["init", "freeze", "transfer", "switch", "aborted"]);
-    expect(room.calls).toEqual(["freeze", "snapshot", "takeQueued", "thaw"]);
+    expect(room.calls).toEqual(["freeze", "snapshot", "takeQueued", "thaw", "reassertClaim"]);
     expect(target$.calls).toEqual(["prepare", "commit", "abort"]);
     expect(await directory.get("session__r")).toMatchObject({ nodeId: "tokyo-1", token });
   });

@@ -1,0 +1,93 @@
+/**
+ * A teleop room and its machine move from jp-sapporo to jp-sendai while an operator
+ * drives it: the machine stops during the freeze, its adapter is sent to Sendai's
+ * gateway, and the operator, still holding the lease (under a fresh lease id the adapter
+ * has never seen), drives it again there. A latched e-stop stays latched across the move
+ * back, at the room and at the adapter.
+ */
+import "../../server/polyfills.ts";
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { startRegions, type RegionsHarness } from "../fixtures/regions.ts";
+import { waitFor } from "../fixtures/processes.ts";
+import { testToken } from "../fixtures/tokens.ts";
+import { enrollDevices, joint, joinTeleop, startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
+import { OperatorControls } from "../../client-sdk/OperatorControls.ts";
+import type { RoomSession } from "../../client-sdk/RoomSession.ts";
+import { ErrorCode } from "../../proto/index.ts";
+
+const DEVICE = "ex-mover";
+const SITE = "site-mover";
+let harness: RegionsHarness;
+let adapter: AdapterProcess | undefined;
+const sessions: RoomSession[] = [];
+
+beforeAll(async () => {
+  harness = await startRegions({ regions: ["jp-sapporo", "jp-sendai"], nodeArgs: ["--cluster-heartbeat-ms", "200"] });
+}, 90_000);
+afterAll(async () => {
+  await Promise.allSettled(sessions.map((session) => session.leave(false)));
+  await adapter?.stop();
+  await harness?.stop();
+});
+
+async function handOff(to: string) {
+  const entry = harness.nodes.find((node) => node.regionId !== to)!;
+  const response = await fetch(`${entry.httpUrl}/rooms/teleop__${SITE}/handoff?to=${to}`, {
+    method: "POST", headers: { authorization: `Bearer ${await testToken(harness.clusterName, "admin")}` },
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+describe("a teleop room moves with its machine", () => {
+  it("stops the machine during the move, keeps the operator's lease and a latched e-stop", { timeout: 120_000 }, async () => {
+    const sapporo = harness.region("jp-sapporo").nodes[0];
+    const sendai = harness.region("jp-sendai").nodes[0];
+    const secrets = await enrollDevices(harness.clusterStore.urls()[0], harness.clusterName, [[DEVICE, "excavator"]]);
+    adapter = await startAdapter({ deviceId: DEVICE, driver: "sim-excavator", nodes: [sapporo.httpUrl], secret: secrets[DEVICE] });
+    const supervisor = await joinTeleop(sapporo, SITE, "supervisor", { devices: [DEVICE], sub: "site-supervisor" });
+    sessions.push(supervisor);
+    const operator = await joinTeleop(sapporo, SITE, "operator", { sub: "site-operator" });
+    sessions.push(operator);
+    const controls = new OperatorControls(operator, { deviceId: DEVICE });
+    await waitFor(() => controls.profile && controls.lease?.online, 15_000, "the device online in the room");
+    await controls.acquire();
+    controls.start();
+    controls.setAxes({ boom: 0.2 });
+    await adapter.waitForStatus((s) => Math.abs(joint(s, "boom").velocity - 0.2) < 1e-6, 10_000, "the boom moving");
+    const leaseBefore = controls.lease!.leaseId;
+    const sessionId = operator.sessionId;
+
+    // Watch the adapter through the move: it must stand still at some point (the freeze).
+    let sawStopped = false;
+    let watching = true;
+    const watcher = (async () => { while (watching) { if (stopped(await adapter!.status())) sawStopped = true; await new Promise((r) => setTimeout(r, 10)); } })();
+    const moved = new Promise((resolve) => operator.once("handoff", resolve));
+    const { status, body } = await handOff("jp-sendai");
+    if (status !== 200) console.log(sendai.output().split("\n").filter((l) => /error|warn|fail/i.test(l)).slice(-10).join("\n"));
+    expect(status, JSON.stringify(body)).toBe(200);
+    expect(body).toMatchObject({ outcome: "complete", to: { regionId: "jp-sendai" } });
+    await moved;
+    // The adapter follows the room to Sendai's gateway, and the operator still holds the lease there.
+    await adapter.waitForStatus((s) => s.connection?.nodeId === sendai.nodeId && s.state === "online", 15_000, "the adapter on Sendai's gateway");
+    watching = false;
+    await watcher;
+    expect(sawStopped).toBe(true);
+    await waitFor(() => controls.holding && controls.lease!.leaseId !== leaseBefore && controls.lease!.online, 10_000, "the operator holding a fresh lease id, the device online");
+    expect(operator.sessionId).toBe(sessionId);
+    controls.setAxes({ boom: -0.3 });
+    await adapter.waitForStatus((s) => Math.abs(joint(s, "boom").velocity + 0.3) < 1e-6, 10_000, "the boom moving again under the kept lease");
+
+    // An e-stop latched here stays latched when the room moves back.
+    const estop = await controls.estop("test: stop before moving back");
+    expect(estop.deviceId).toBe(DEVICE);
+    await adapter.waitForStatus((s) => s.safety.estopped && stopped(s), 5000, "the adapter latched");
+    controls.stop();
+    const back = await handOff("jp-sapporo");
+    expect(back.status, JSON.stringify(back.body)).toBe(200);
+    await adapter.waitForStatus((s) => s.connection?.nodeId === sapporo.nodeId && s.state === "online", 15_000, "the adapter back on Sapporo's gateway");
+    await waitFor(() => controls.lease?.estopped === true && controls.lease.online, 10_000, "the room still latched after the move");
+    expect((await adapter.status()).safety.estopped).toBe(true);
+    await expect(controls.acquire()).rejects.toMatchObject({ code: ErrorCode.ESTOPPED });
+    controls.dispose();
+  });
+});
