@@ -97,7 +97,7 @@ export abstract class ClusterRoom<Options = any> extends Room {
     holdClaim: (token) => this.holdClaim(token),
     renewClaim: (token) => { this.claimToken = token; },
     directoryEntry: () => this.directoryEntry(),
-    deliverEnvelope: (client, bytes) => this.deliverEnvelope(client, bytes),
+    deliverEnvelope: (client, bytes, options) => this.deliverEnvelope(client, bytes, options),
     deliverMessage: (client, type, message) => this.messageCallbacks.get(type)?.(client, message),
     sendEnvelope: (client, envelope) => this.sendEnvelope(client, envelope),
     removeClient: (client, code, message) => this.removeClient(client, code, message),
@@ -254,7 +254,7 @@ export abstract class ClusterRoom<Options = any> extends Room {
   }
 
   /** An envelope applied: decoded, a numbered one at most once per session, handed to its handler. */
-  protected deliverEnvelope(client: Client, bytes: Uint8Array) {
+  protected deliverEnvelope(client: Client, bytes: Uint8Array, options?: { outOfTurn?: boolean }) {
     let envelope: tsunagi.v1.Envelope;
     try {
       envelope = decodeEnvelope(bytes, nodeContext().config.limits.maxFrameBytes);
@@ -263,7 +263,7 @@ export abstract class ClusterRoom<Options = any> extends Room {
       this.reject(client, code, (error as Error).message, 0);
       return;
     }
-    if (envelope.inputSeq) {
+    if (envelope.inputSeq && !options?.outOfTurn) {
       const skipped = this.mover.migration.admitSeq(client.sessionId, envelope.inputSeq);
       if (skipped < 0) { nodeContext().metrics.rooms.duplicateInputs++; return; }
       if (skipped > 0) nodeContext().metrics.rooms.inputGaps += skipped;

@@ -16,7 +16,7 @@
  *   this.mover.attach(restoreOf(options)); // ClusterRoom.onCreate
  */
 import { ServerError, matchMaker, type Client, type Room } from "@colyseus/core";
-import { ErrorCode } from "../../proto/index.ts";
+import { ErrorCode, decodeStopEnvelope } from "../../proto/index.ts";
 import { nodeContext } from "../../server/context.ts";
 import { reserveSeat } from "../../server/colyseus/internals.ts";
 import type { ClaimRequest } from "../../server/cluster/RoomDirectory.ts";
@@ -41,7 +41,8 @@ export interface MoverHost {
   /** The directory claimed the room again under a new token (RoomDirectory.reassert). */
   renewClaim(token: string): void;
   directoryEntry(): ClaimRequest;
-  deliverEnvelope(client: Client, bytes: Uint8Array): void;
+  /** An envelope applied; `outOfTurn`: its input number is not noted (it is applied again in its turn). */
+  deliverEnvelope(client: Client, bytes: Uint8Array, options?: { outOfTurn?: boolean }): void;
   deliverMessage(client: Client, type: string, message: unknown): void;
   sendEnvelope(client: Client, envelope: tsunagi.v1.IEnvelope): void;
   removeClient(client: Client, code: number, message: string): void;
@@ -103,6 +104,11 @@ export class RoomMover implements Migratable, MigrationTarget {
     switch (this.migration.phase) {
       case "live": return false;
       case "frozen":
+        // An e-stop skips every queue: applied here at once (the devices stop), and queued
+        // too, in its place among the session's inputs, so the new home latches it even if
+        // it came after the snapshot. Applied out of turn, its number is not taken here
+        // (the inputs queued before it stay new); latching twice is latching once.
+        if (decodeStopEnvelope(bytes, nodeContext().config.limits.maxFrameBytes)?.body === "estop") this.host.deliverEnvelope(client, bytes, { outOfTurn: true });
         this.migration.enqueue({ sessionId: client.sessionId, kind: "envelope", bytes: Buffer.from(bytes).toString("base64") });
         return true;
       default:
