@@ -5,7 +5,8 @@
  * client takes its seat (ClusterRoom's resume), then goes out in order.
  *
  * It answers the parts of Colyseus' Client that rooms use: sessionId, auth, userData,
- * send, sendBytes, enqueueRaw, raw, error, leave.
+ * send, sendBytes, enqueueRaw, raw, error, leave. Everything parked goes out queued
+ * behind the join (enqueueRaw), so nothing it holds can fail the client's join.
  *
  * @example
  *   const parked = new ParkedClient(sessionId, auth);
@@ -13,6 +14,8 @@
  *   parked.flushTo(client);                           // the client arrived
  */
 import type { Client } from "@colyseus/core";
+import { isRetryable } from "../../proto/index.ts";
+import { envelopeFrame } from "../../server/colyseus/envelopeFrame.ts";
 
 /** What a parked session may hold for its client, at most: beyond it the oldest is dropped and counted. */
 export const MAX_PARKED_SENDS = 1024;
@@ -45,7 +48,15 @@ export class ParkedClient {
     this.park((client) => client.enqueueRaw(copy));
   }
   raw(data: Uint8Array): void { this.enqueueRaw(data); }
-  error(code: number, message?: string): void { this.park((client) => client.error(code, message)); }
+  /**
+   * A coded error, parked as an Error envelope (correlation id 0): a Colyseus ERROR
+   * message sent while the client is still joining would fail its join, while envelopes
+   * wait until the join is complete.
+   */
+  error(code: number, message?: string): void {
+    const frame = envelopeFrame({ correlationId: 0, error: { code, message: message ?? "", retryable: isRetryable(code) } });
+    this.park((client) => client.enqueueRaw(frame));
+  }
   leave(code?: number, reason?: string): void { this.left ??= { code: code ?? 1000, reason }; }
 
   /** Sends everything parked to the client that arrived, in order; false when the room had ended the session meanwhile (the client is then closed). */

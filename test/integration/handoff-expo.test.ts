@@ -15,8 +15,8 @@ import { ExpoSession } from "../../client-sdk/ExpoSession.ts";
 import type { HandoffEvent } from "../../client-sdk/index.ts";
 
 const VISITORS = 200;
-const MOVES = 20;
-const MOVE_MS = 150;
+const MOVES = 15;
+const MOVE_MS = 200;
 const hallId = "moving-hall";
 let harness: RegionsHarness;
 

@@ -10,7 +10,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { startRegions, type RegionsHarness } from "../fixtures/regions.ts";
 import { waitFor } from "../fixtures/processes.ts";
 import { testToken } from "../fixtures/tokens.ts";
-import { enrollDevices, joint, joinTeleop, startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
+import { enrollDevices, joint, joinTeleop, keepLeaseAlive, startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
 import { OperatorControls } from "../../client-sdk/OperatorControls.ts";
 import type { RoomSession } from "../../client-sdk/RoomSession.ts";
 import { ErrorCode } from "../../proto/index.ts";
@@ -56,17 +56,23 @@ describe("a teleop room moves with its machine", () => {
     await adapter.waitForStatus((s) => Math.abs(joint(s, "boom").velocity - 0.2) < 1e-6, 10_000, "the boom moving");
     const leaseBefore = controls.lease!.leaseId;
     const sessionId = operator.sessionId;
+    // Beside the SDK's own heartbeats: a busy test process must not leave the adapter's 200 ms watchdog a gap.
+    let keepAlive = keepLeaseAlive(operator, controls, leaseBefore);
 
     // Watch the adapter through the move: it must stand still at some point (the freeze).
     let sawStopped = false;
     let watching = true;
-    const watcher = (async () => { while (watching) { if (stopped(await adapter!.status())) sawStopped = true; await new Promise((r) => setTimeout(r, 10)); } })();
-    const moved = new Promise((resolve) => operator.once("handoff", resolve));
+    const watcher = (async () => {
+      const until = Date.now() + 30_000;
+      while (watching && Date.now() < until) { if (stopped(await adapter!.status())) sawStopped = true; await new Promise((r) => setTimeout(r, 10)); }
+    })();
+    let followed = false;
+    operator.once("handoff", () => { followed = true; });
     const { status, body } = await handOff("jp-sendai");
     if (status !== 200) console.log(sendai.output().split("\n").filter((l) => /error|warn|fail/i.test(l)).slice(-10).join("\n"));
     expect(status, JSON.stringify(body)).toBe(200);
     expect(body).toMatchObject({ outcome: "complete", to: { regionId: "jp-sendai" } });
-    await moved;
+    await waitFor(() => followed, 15_000, "the operator following the room");
     // The adapter follows the room to Sendai's gateway, and the operator still holds the lease there.
     await adapter.waitForStatus((s) => s.connection?.nodeId === sendai.nodeId && s.state === "online", 15_000, "the adapter on Sendai's gateway");
     watching = false;
@@ -74,10 +80,13 @@ describe("a teleop room moves with its machine", () => {
     expect(sawStopped).toBe(true);
     await waitFor(() => controls.holding && controls.lease!.leaseId !== leaseBefore && controls.lease!.online, 10_000, "the operator holding a fresh lease id, the device online");
     expect(operator.sessionId).toBe(sessionId);
+    keepAlive();
+    keepAlive = keepLeaseAlive(operator, controls, controls.lease!.leaseId);
     controls.setAxes({ boom: -0.3 });
     await adapter.waitForStatus((s) => Math.abs(joint(s, "boom").velocity + 0.3) < 1e-6, 10_000, "the boom moving again under the kept lease");
 
     // An e-stop latched here stays latched when the room moves back.
+    keepAlive();
     const estop = await controls.estop("test: stop before moving back");
     expect(estop.deviceId).toBe(DEVICE);
     await adapter.waitForStatus((s) => s.safety.estopped && stopped(s), 5000, "the adapter latched");
