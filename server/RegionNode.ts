@@ -80,6 +80,8 @@ export class RegionNode {
   private certificateListener?: CertificateListener;
   /** Rooms handed to and from other nodes. */
   private handoffs?: Handoffs;
+  /** Stops reporting adapters that attach here far from their rooms. */
+  private stopRehoming?: () => void;
   /** Event-loop delay histogram, reset every heartbeat. */
   private readonly loopDelay: IntervalHistogram;
   /** When this node started, ms since the epoch. */
@@ -204,6 +206,7 @@ export class RegionNode {
     node = new RegionNode(config, bound.port, publicAddress, server, backends, { logger, metrics, tokens, loopDelay, gateway, devices, context });
     node.certificateListener = certificateListener;
     node.handoffs = handoffs;
+    node.stopRehoming = handoffs.rehoming.watch(gateway);
 
     node.stopServingDeviceRequests = await serveDeviceRequests({ presence: backends.presence, gateway, directory: backends.directory, nodeId: config.nodeId, clusterName: config.clusterName, logger: logger.child({ component: "gateway" }) });
     bound.transport.serveHttp(new HttpEdge({
@@ -350,6 +353,7 @@ export class RegionNode {
       this.logger.warn({ drainTimeoutMs: this.config.drainTimeoutMs }, "drain timed out; closing what is left");
       try { this.server.transport.shutdown(); } catch { /* already closed */ }
     }
+    this.stopRehoming?.();
     this.handoffs?.close();
     await this.gateway.close();
     await this.certificateListener?.close();

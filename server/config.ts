@@ -103,6 +103,10 @@ export const configSchema = z.object({
     maxSnapshotBytes: z.number().int().min(64 * 1024).max(256 * 1024 * 1024),
     /** How long a room opened from a snapshot waits for its Switch before it is dropped, ms. */
     prepareTimeoutMs: z.number().int().min(1000).max(120_000),
+    /** How long a device must have been away, connected to another region's gateway, before its room follows it, ms. */
+    deviceSettleMs: z.number().int().min(0).max(600_000),
+    /** Least time between two moves of a room for the same cause (hysteresis), ms. */
+    cooldownMs: z.number().int().min(0).max(3_600_000),
   }),
   /** Upper bound of a SIGTERM drain before the process exits anyway. */
   drainTimeoutMs: z.number().int().min(0),
@@ -283,6 +287,8 @@ export const defaults: ConfigInput = {
     rpcTimeoutMs: 5000,
     maxSnapshotBytes: 16 * 1024 * 1024,
     prepareTimeoutMs: 15_000,
+    deviceSettleMs: 500,
+    cooldownMs: 30_000,
   },
   drainTimeoutMs: 10_000,
   tls: {},

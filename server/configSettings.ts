@@ -64,6 +64,8 @@ setting("handoff.seatSeconds", "int", "how long a moved session's seat in the ro
 setting("handoff.rpcTimeoutMs", "int", "bound of each node-to-node handoff call, ms");
 setting("handoff.maxSnapshotBytes", "int", "largest room snapshot sent or accepted, bytes");
 setting("handoff.prepareTimeoutMs", "int", "how long a room opened from a snapshot waits for its Switch, ms");
+setting("handoff.deviceSettleMs", "int", "how long a device stays on another region's gateway before its room follows it, ms");
+setting("handoff.cooldownMs", "int", "least time between two moves of a room for the same cause, ms");
 setting("drainTimeoutMs", "int", "SIGTERM drain bound");
 setting("tls.certFile", "string", "PEM certificate chain of the client listener (https/wss); and the gateway's unless it has its own");
 setting("tls.keyFile", "string", "PEM private key of tls.certFile");

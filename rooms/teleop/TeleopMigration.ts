@@ -25,6 +25,7 @@ import type { ParkedClient } from "../shared/ParkedClient.ts";
 import type { DeviceSlot } from "./DeviceSlot.ts";
 import type { Participants } from "./Participants.ts";
 import type { EStopLatch } from "./ControlLease.ts";
+import type { NodeContext } from "../../server/context.ts";
 
 export interface TeleopRoomState {
   devices: Array<{ deviceId: string; holder?: { sessionId: string; role: Role }; latch?: EStopLatch }>;
@@ -43,10 +44,14 @@ export interface TeleopMigrationHost {
   pause(): void;
   /** Starts them again. */
   resume(): void;
-  /** Claims the room's devices for this node (the new home, at the Switch). */
+  /** Claims the room's devices for this node, and takes the links of those connected here (the new home, at the Switch). */
   claimDevices(): Promise<void>;
-  /** The devices' owner is elsewhere now: send their adapters there, and never release their claims from here. */
-  sendDevicesAway(to: NodeRef): void;
+  /** Whether a session moved here and its client has not arrived yet. */
+  parked(sessionId: string): boolean;
+  /** The room's claims are another node's now: this copy lets go of them on this node only (DeviceClaims.forget). */
+  forgetClaims(): void;
+  /** The node's services (directory, gateway, logger). */
+  context(): NodeContext;
   greet(client: Client): void;
   /** A session left: its leases end. */
   dropSession(sessionId: string): void;
@@ -60,6 +65,12 @@ export class TeleopMigration implements MigratableRoom {
   private restoring = false;
 
   constructor(private readonly host: TeleopMigrationHost) {}
+
+  /** Opened from a snapshot, before its Switch: the devices are not this copy's yet. */
+  get awaitingSwitch(): boolean { return this.restoring; }
+
+  /** The room is being opened from a snapshot (its onCreate): nothing of its devices is taken before the Switch. */
+  expectSwitch() { this.restoring = true; }
 
   freezeRoom() {
     this.host.pause();
@@ -82,6 +93,26 @@ export class TeleopMigration implements MigratableRoom {
       if (slot.lease.holder) slot.lease.rekey();
     }
     this.host.audit("room.handoff-rolled-back", {});
+  }
+
+  /**
+   * What a device attaching is told of its lease: "revoke" (it starts from no lease, as
+   * always), or, for a lease that came with the room, "announce" it once its holder is
+   * back, and until then "hold" (no lease yet: its watchdog would end a lease nobody
+   * drives while the holder's client is still on its way).
+   */
+  attaching(slot: DeviceSlot): "revoke" | "announce" | "hold" {
+    if (!this.broughtLeases.has(slot.deviceId)) return "revoke";
+    const holder = slot.lease.holder;
+    if (holder && this.host.parked(holder.sessionId)) return "hold";
+    this.broughtLeases.delete(slot.deviceId);
+    return "announce";
+  }
+
+  /** Whether the device's lease holder moved here with the room and its client has not arrived yet (its lease does not lapse meanwhile). */
+  holderOnItsWay(slot: DeviceSlot): boolean {
+    const holder = slot.lease.holder;
+    return holder !== undefined && this.host.parked(holder.sessionId);
   }
 
   snapshotState(): TeleopRoomState {
@@ -117,13 +148,34 @@ export class TeleopMigration implements MigratableRoom {
 
   resumeSession(client: Client) {
     this.host.participants.reconnected(client);
+    // Its leases run from now (they waited for it), and go to their devices now that commands can follow.
+    const now = Date.now();
+    for (const slot of this.host.slots.values()) {
+      const holder = slot.lease.holder;
+      if (holder?.sessionId !== client.sessionId) continue;
+      slot.lease.renew(client.sessionId, holder.leaseId, now);
+      slot.leaseChanged(now);
+      if (slot.link && this.broughtLeases.delete(slot.deviceId)) slot.link.sendLeaseState(slot.leaseState());
+    }
     this.host.greet(client);
   }
 
   sessionLost(sessionId: string) { this.host.dropSession(sessionId); }
 
+  /** The room lives on another node now: its adapters connected here go there (the directory names its gateway). */
   movedAway(to: NodeRef) {
     this.host.audit("room.moved", { to });
-    this.host.sendDevicesAway(to);
+    this.host.forgetClaims();
+    const { directory, gateway, logger } = this.host.context();
+    for (const slot of this.host.slots.values()) {
+      if (!slot.link) continue;
+      void directory.deviceOwner(slot.deviceId).then((owner) => {
+        if (owner?.nodeId === to.nodeId) {
+          gateway.redirect(slot.deviceId, { url: owner.gatewayUrl, certUrl: owner.certGatewayUrl, regionId: owner.regionId, nodeId: owner.nodeId }, `room ${owner.roomId} moved to ${to.regionId}`);
+        } else {
+          logger.error({ deviceId: slot.deviceId, owner }, `device ${slot.deviceId}: the directory does not name the room's new home; its adapter stays here until it reconnects`);
+        }
+      }, (error) => logger.error({ err: error, deviceId: slot.deviceId }, `device ${slot.deviceId}: could not look up the room's new home`));
+    }
   }
 }

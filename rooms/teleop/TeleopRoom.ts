@@ -21,7 +21,6 @@ import { EmergencyStop, type EStopOutcome, type EStopSender } from "./EmergencyS
 import { Participants } from "./Participants.ts";
 import { TeleopMigration } from "./TeleopMigration.ts";
 import type { MigratableRoom } from "../shared/MigratableRoom.ts";
-import type { NodeRef } from "../../server/handoff/types.ts";
 import { restoreOf } from "../../server/handoff/restore.ts";
 
 type Envelope = tsunagi.v1.Envelope;
@@ -124,7 +123,8 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     });
     // A room moving here claims its devices at the Switch (TeleopMigration), not before.
     const restoring = restoreOf(options) !== undefined;
-    if (!restoring) await claims.claim(devices);
+    if (restoring) this.migration.expectSwitch();
+    else await claims.claim(devices);
     this.claims = claims;
     this.context = context;
     const teleop = context.config.teleop;
@@ -222,29 +222,21 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     slots: this.slots, participants: this.participants,
     pause: () => this.stopChecks(),
     resume: () => this.startChecks(),
-    claimDevices: () => this.claims!.claim(this.deviceIds),
-    sendDevicesAway: (to) => this.sendDevicesAway(to),
+    claimDevices: async () => {
+      await this.claims!.claim(this.deviceIds);
+      for (const slot of this.slots.values()) {
+        const link = this.context.gateway.link(slot.deviceId);
+        if (link && !slot.link) this.attach(slot, link);
+      }
+    },
+    parked: (sessionId) => this.mover.migration.parked.has(sessionId),
+    forgetClaims: () => { this.claims?.forget(); this.claims = undefined; },
+    context: () => this.context,
     greet: (client) => this.greet(client),
     dropSession: (sessionId) => this.onLeave({ sessionId } as Client),
     audit: (type, data) => this.audit.record(type, data),
   });
   protected override migratableRoom(): MigratableRoom { return this.migration; }
-
-  /** The room lives on another node now: its adapters connected here go there, and its claims are that node's. */
-  private sendDevicesAway(to: NodeRef) {
-    this.claims?.forget();
-    this.claims = undefined;
-    for (const slot of this.slots.values()) {
-      if (!slot.link) continue;
-      void this.context.directory.deviceOwner(slot.deviceId).then((owner) => {
-        if (owner && owner.nodeId === to.nodeId) {
-          this.context.gateway.redirect(slot.deviceId, { url: owner.gatewayUrl, certUrl: owner.certGatewayUrl, regionId: owner.regionId, nodeId: owner.nodeId }, `room ${this.roomId} moved to ${to.regionId}`);
-        } else {
-          this.context.logger.error({ roomId: this.roomId, deviceId: slot.deviceId, owner }, `device ${slot.deviceId}: the directory does not name the room's new home; its adapter stays here until it reconnects`);
-        }
-      }, (error) => this.context.logger.error({ err: error, deviceId: slot.deviceId }, `device ${slot.deviceId}: could not look up the room's new home`));
-    }
-  }
 
   protected listingMetadata() {
     return { devices: this.deviceIds };
@@ -295,6 +287,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   // --- devices -----------------------------------------------------------------------
 
   private attach(slot: DeviceSlot, link: DeviceLink) {
+    if (this.migration.awaitingSwitch) return; // a room moving here takes its links at the Switch
     slot.attach(link, {
       onProfile: (profile) => {
         this.broadcastEnvelope({ correlationId: 0, deviceProfile: profile });
@@ -313,13 +306,14 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
         this.audit.record("device.offline", { deviceId: slot.deviceId, reason });
       },
     });
-    // The device starts from "no lease" (unless the lease came with the room, never
-    // announced to an adapter); a latched e-stop is re-raised so an adapter that
+    // The device starts from "no lease" (unless the lease came with the room: see
+    // TeleopMigration.attaching); a latched e-stop is re-raised so an adapter that
     // restarted latches again.
-    if (slot.lease.holder && !this.migration.broughtLeases.delete(slot.deviceId)) slot.revoke("device-offline");
+    const lease = this.migration.attaching(slot);
+    if (lease === "revoke" && slot.lease.holder) slot.revoke("device-offline");
     const latch = slot.lease.estopLatch;
     if (latch) link.sendEStop({ deviceId: slot.deviceId, reason: `latched: ${latch.reason}`, raisedBy: latch.by, raisedAtMs: latch.at });
-    link.sendLeaseState(slot.leaseState());
+    link.sendLeaseState(lease === "hold" ? { deviceId: slot.deviceId, leaseId: "", online: true, cause: "moving" } : slot.leaseState());
     this.broadcastLeaseState(slot);
     this.audit.record("device.online", { deviceId: slot.deviceId, adapterVersion: link.adapterVersion, driver: link.driver });
   }
@@ -448,6 +442,8 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   private tick() {
     const now = Date.now();
     for (const slot of this.slots.values()) {
+      // A lease that moved with the room waits for its holder's client (at most the seat's time).
+      if (this.migration.holderOnItsWay(slot)) continue;
       try {
         slot.lease.expire(now);
         if (slot.holderSilent(now, TICK_MS)) slot.revoke("watchdog");

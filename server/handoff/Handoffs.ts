@@ -10,6 +10,7 @@
  *   POST /cluster/handoff/commit    {handoffId, fromToken, queued}     → {token}
  *   POST /cluster/handoff/abort     {handoffId}
  *   POST /cluster/handoff/complete  {handoffId, record}
+ *   POST /cluster/handoff/device-moved  {deviceId, regionId, nodeId}  a room's device attached elsewhere (DeviceRehoming)
  *
  * @example
  *   const handoffs = new Handoffs(context, rpc, nodeAuth, selector);
@@ -31,6 +32,7 @@ import { RoomHandoff, type HandoffPeer } from "./RoomHandoff.ts";
 import { restoreOptions, type MigrationTarget } from "./restore.ts";
 import { HANDOFF_REASONS, HandoffState, type HandoffReason, type HandoffRecord, type Migratable, type QueuedInput, type RoomSnapshot } from "./types.ts";
 import { checkSnapshot, checkQueued, checkRecord, checkHandoffId } from "./snapshotChecks.ts";
+import { DeviceRehoming } from "./DeviceRehoming.ts";
 
 /** What a room that can move exposes as `mover` (rooms/shared/RoomMover.ts). */
 export interface RoomMoverHandle extends Migratable, MigrationTarget {}
@@ -44,6 +46,8 @@ export function moverOf(room: unknown): RoomMoverHandle | undefined {
 const ROOM_PATH = /^\/rooms\/([^/]+)\/(handoff|handoffs)$/;
 
 export class Handoffs {
+  /** Rooms following their devices to other regions. */
+  readonly rehoming: DeviceRehoming;
   /** Rooms opened here from a snapshot, waiting for their Switch, by handoff id. */
   private readonly prepared = new Map<string, { roomId: string; mover: RoomMoverHandle; timer: ReturnType<typeof setTimeout> }>();
   private readonly peer: HandoffPeer;
@@ -60,6 +64,16 @@ export class Handoffs {
       commit: async (target, handoffId, fromToken, queued) => (await call(target, "/cluster/handoff/commit", { handoffId, fromToken, queued })).token,
       abort: async (target, handoffId) => { await call(target, "/cluster/handoff/abort", { handoffId }).catch(() => { /* it drops the copy by itself at prepareTimeoutMs */ }); },
     };
+    this.rehoming = new DeviceRehoming(
+      context,
+      async (roomId, regionId, nodeId) => {
+        const record = await this.handOff(roomId, regionId, "device", nodeId);
+        await this.sendRecord(record);
+        return record;
+      },
+      async (owner, moved) => { await call(owner, "/cluster/handoff/device-moved", moved); },
+      { settleMs: context.config.handoff.deviceSettleMs, cooldownMs: context.config.handoff.cooldownMs },
+    );
   }
 
   routes(): HttpRoute[] {
@@ -73,6 +87,11 @@ export class Handoffs {
       cluster("/cluster/handoff/commit", handoff.maxSnapshotBytes, (body) => this.commit(body)),
       cluster("/cluster/handoff/abort", limits.maxFrameBytes, (body) => this.abort(body)),
       cluster("/cluster/handoff/complete", limits.maxFrameBytes, (body) => this.complete(body)),
+      cluster("/cluster/handoff/device-moved", limits.maxFrameBytes, async (body) => {
+        // Answered at once; the room follows (or not) in the background, logged.
+        void this.rehoming.deviceMoved(body ?? {}).catch((error) => this.context.logger.warn({ err: error }, "following a device to another region failed"));
+        return { ok: true };
+      }),
       {
         path: "/rooms/", methods: ["GET", "POST"], bodyLimit: 0, access: "public", tokenRoles: ["admin"], cors: false,
         handle: (request) => this.answer(() => this.admin(request)),
@@ -245,10 +264,17 @@ export class Handoffs {
     if (record.outcome !== HandoffState.Complete) {
       throw Object.assign(new ServerError(ErrorCode.HANDOFF_FAILED, `handoff of ${roomId} to ${to} aborted: ${record.error}`), { record });
     }
-    // The new home keeps the history from now on.
-    void this.rpc.post(await this.target(local.roomName, record.to.regionId, record.to.nodeId), "/cluster/handoff/complete", { handoffId: record.id, record }, this.nodeAuth.header())
-      .catch((error) => this.context.logger.warn({ err: error, roomId }, "the room's new home did not take its handoff record"));
+    await this.sendRecord(record);
     return record;
+  }
+
+  /** The new home keeps the room's history from a complete handoff on: it gets the final record. */
+  private async sendRecord(record: HandoffRecord) {
+    if (record.outcome !== HandoffState.Complete) return;
+    const target = await this.context.registry.get(record.to.nodeId).catch(() => undefined);
+    if (!target) return;
+    void this.rpc.post(target, "/cluster/handoff/complete", { handoffId: record.id, record }, this.nodeAuth.header())
+      .catch((error) => this.context.logger.warn({ err: error, roomId: record.roomId }, "the room's new home did not take its handoff record"));
   }
 
   /** An admin request for a room on another node: sent there with the admin's own token. */

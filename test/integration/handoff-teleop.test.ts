@@ -99,4 +99,37 @@ describe("a teleop room moves with its machine", () => {
     await expect(controls.acquire()).rejects.toMatchObject({ code: ErrorCode.ESTOPPED });
     controls.dispose();
   });
+
+  it("follows its machine: an adapter that comes back on another region's gateway takes its room there", { timeout: 120_000 }, async () => {
+    const sapporo = harness.region("jp-sapporo").nodes[0];
+    const sendai = harness.region("jp-sendai").nodes[0];
+    const device = "ex-traveller";
+    const secrets = await enrollDevices(harness.clusterStore.urls()[0], harness.clusterName, [[device, "excavator"]]);
+    let traveller = await startAdapter({ deviceId: device, driver: "sim-excavator", nodes: [sapporo.httpUrl], secret: secrets[device] });
+    try {
+      const supervisor = await joinTeleop(sapporo, "site-traveller", "supervisor", { devices: [device], sub: "traveller-supervisor" });
+      sessions.push(supervisor);
+      const controls = new OperatorControls(supervisor, { deviceId: device });
+      await waitFor(() => controls.lease?.online, 15_000, "the device online in Sapporo");
+      let moved: { reason: string; toRegionId: string } | undefined;
+      supervisor.once("handoff", (event) => { moved = event; });
+      // The machine travels: its adapter stops here and comes up again near Sendai.
+      await traveller.stop();
+      traveller = await startAdapter({ deviceId: device, driver: "sim-excavator", nodes: [sendai.httpUrl], secret: secrets[device] });
+      await waitFor(() => moved, 20_000, "the room following its machine");
+      expect(moved).toMatchObject({ reason: "device", toRegionId: "jp-sendai" });
+      await waitFor(() => controls.lease?.online, 15_000, "the device online in the room, in Sendai");
+      const history = await fetch(`${sendai.httpUrl}/rooms/teleop__site-traveller/handoffs`, { headers: { authorization: `Bearer ${await testToken(harness.clusterName, "admin")}` } });
+      expect((await history.json()).handoffs.at(-1)).toMatchObject({ reason: "device", outcome: "complete", to: { regionId: "jp-sendai", nodeId: sendai.nodeId } });
+      // The link dropped on the way (the machine stopped, its lease ended); driving there takes a fresh lease.
+      await controls.acquire();
+      controls.start();
+      controls.setAxes({ swing: 0.1 });
+      await traveller.waitForStatus((s) => Math.abs(joint(s, "swing").velocity - 0.1) < 1e-6, 10_000, "the machine driven from Sendai");
+      controls.stop();
+      controls.dispose();
+    } finally {
+      await traveller.stop();
+    }
+  });
 });
