@@ -17,15 +17,16 @@ import type { HandoffRecord } from "../../server/handoff/types.ts";
 import type { HandoffLoadResults, HandoffMarks } from "./handoff-protocol.ts";
 import { mergedPercentiles, percentile, round } from "./measure.ts";
 
-/** p50, p99 and max of some samples, ms (NaN when there are none). */
-export interface Spread { p50: number; p99: number; max: number; n: number }
+/**
+ * min, p50, p99 and max of some samples, ms (NaN when there are none). The min of a step
+ * is its cost with no queueing: the first visitor served, on a machine with a core free.
+ */
+export interface Spread { min: number; p50: number; p99: number; max: number; n: number }
 
 export function spread(values: number[]): Spread {
   const sorted = Float64Array.from(values.filter(Number.isFinite)).sort();
-  return {
-    p50: round(percentile(sorted, 50)), p99: round(percentile(sorted, 99)),
-    max: round(sorted.length ? sorted[sorted.length - 1]! : Number.NaN), n: sorted.length,
-  };
+  const at = (i: number) => round(sorted.length ? sorted[i]! : Number.NaN);
+  return { min: at(0), p50: round(percentile(sorted, 50)), p99: round(percentile(sorted, 99)), max: at(sorted.length - 1), n: sorted.length };
 }
 
 const stepNames = ["lastFrameToFreeze", "freezeToRedirect", "redirectToReceived", "receivedToJoined", "joinedToResumed", "resumedToFirstFrame"] as const;
