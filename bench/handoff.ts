@@ -90,7 +90,15 @@ export const handoffBenchOptions = z.object({
   joinConcurrency: z.coerce.number().int().min(1).max(500).default(25),
   /** Seed of the visitors' walks. */
   seed: z.coerce.number().int().min(0).default(1),
-});
+})
+  .refine((options) => knownRegions().includes(options.source), { path: ["source"], message: `not a region of deploy/regions.json (${knownRegions().join(", ")})` })
+  .refine((options) => knownRegions().includes(options.target), { path: ["target"], message: `not a region of deploy/regions.json (${knownRegions().join(", ")})` })
+  .refine((options) => options.source !== options.target, { path: ["target"], message: "must differ from --source: a handoff needs two regions" });
+
+/** The regions of the reference topology. */
+function knownRegions(): string[] {
+  return loadTopology().regions.map((region) => region.id);
+}
 
 export type HandoffBenchOptions = z.output<typeof handoffBenchOptions>;
 
@@ -157,8 +165,7 @@ const followTimeoutMs = 20_000;
 export async function runHandoffBench(options: Partial<HandoffBenchOptions> = {}): Promise<HandoffBenchResult> {
   const resolved = handoffBenchOptions.parse(options);
   const { source, target, clients, handoffs, moveHz, tickMs, delayScale, seatSeconds } = resolved;
-  if (source === target) throw new Error(`--source and --target are both ${source}: a handoff needs two regions`);
-  const rttMs = loadTopology().rttMs(source, target); // throws for a region the topology does not list
+  const rttMs = loadTopology().rttMs(source, target);
   const pauseTarget = 50 + rttMs * delayScale;
   const warnings: string[] = [];
   const warn = (message: string) => { warnings.push(message); log(`WARNING ${message}`); };
