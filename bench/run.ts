@@ -12,6 +12,7 @@ import { controlBench } from "./control.ts";
 import { expoBench } from "./expo.ts";
 import { connectionsBench } from "./connections.ts";
 import { httpBodyBench } from "./http-body.ts";
+import { handoffBench } from "./handoff.ts";
 
 const benches: Record<string, BenchDefinition> = {
   transport: transportBench,
@@ -20,6 +21,7 @@ const benches: Record<string, BenchDefinition> = {
   expo: expoBench,
   connections: connectionsBench,
   "http-body": httpBodyBench,
+  handoff: handoffBench,
 };
 
 const timeoutFlag = z.coerce.number().positive().optional();

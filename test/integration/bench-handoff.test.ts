@@ -1,0 +1,53 @@
+import { describe, it, expect } from "vitest";
+import { spawn } from "node:child_process";
+import { repoRoot } from "../fixtures/processes.ts";
+
+/** Runs `npm run bench -- handoff <args>`; resolves with its exit code, stdout and stderr. */
+function runBench(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("npm", ["run", "bench", "--", "handoff", ...args], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => { stdout += chunk; });
+    child.stderr.on("data", (chunk) => { stderr += chunk; });
+    // npm, tsx and the bench are one process group: end all of it if the bench hangs.
+    const timer = setTimeout(() => { try { process.kill(-child.pid!, "SIGKILL"); } catch { /* gone */ } }, timeoutMs);
+    child.once("error", reject);
+    child.once("exit", (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+}
+
+// Shape and correctness only: timing figures on a shared machine are noise, so no thresholds here.
+describe("handoff bench", () => {
+  // Two regions with their Redis servers and proxies, 20 visitors, two handoffs (the second
+  // back to the first node, which waits out its old copy: --seat-seconds 3). The bounds only catch a hang.
+  it("hands a small hall there and back and loses and repeats no input", { timeout: 180_000 }, async () => {
+    const { code, stdout, stderr } = await runBench(
+      ["--clients", "20", "--handoffs", "2", "--interval-ms", "500", "--warmup", "1", "--seat-seconds", "3", "--timeout", "150"], 165_000);
+    expect(code, stderr.slice(-3000)).toBe(0);
+    // npm prints its own header on stdout first: the bench's one JSON line is the last one.
+    const lines = stdout.trim().split("\n").filter((line) => line.startsWith("{"));
+    expect(lines, stdout).toHaveLength(1);
+    const result = JSON.parse(lines[0]!);
+
+    for (const key of [
+      "clients", "rttMs", "pauseP50Ms", "pauseP99Ms", "lost", "duplicated", "duplicatesDropped", "resent",
+      "handoffs", "handoffMsP50", "handoffMsP99", "detectMs", "rtoMs", "rpoMs", "failover", "moveHz", "regions", "loadCpuPct",
+    ]) expect(result, key).toHaveProperty(key);
+    expect(result).toMatchObject({
+      bench: "handoff", clients: 20, source: "jp-tokyo", target: "jp-osaka", regions: ["jp-tokyo", "jp-osaka"], rttMs: 8, moveHz: 5,
+      handoffs: 2, detectMs: null, rtoMs: null, rpoMs: null, failover: "not implemented",
+    });
+    expect(result.lost, stderr.slice(-3000)).toBe(0);
+    expect(result.duplicated, stderr.slice(-3000)).toBe(0);
+    expect(result.neighbourSeqRegressions).toBe(0);
+    // Every visitor's pause stamped for both moves, and finite.
+    expect(result.pauseSamples).toBe(40);
+    for (const key of ["pauseP50Ms", "pauseP99Ms", "handoffMsP50", "handoffMsP99"]) {
+      expect(Number.isFinite(result[key]) && result[key] > 0, key).toBe(true);
+    }
+    expect(result.pauseP99Ms).toBeGreaterThanOrEqual(result.pauseP50Ms);
+    expect(result.perHandoff.map((h: { from: string; to: string }) => `${h.from}>${h.to}`)).toEqual(["jp-tokyo>jp-osaka", "jp-osaka>jp-tokyo"]);
+    expect(Array.isArray(result.warnings)).toBe(true);
+  });
+});
