@@ -13,8 +13,8 @@
  * source → target → source … `handoffs` times through POST /rooms/:roomId/handoff?to=REGION
  * on the node that hosts it, as an admin; each next one once every visitor has followed,
  * `intervalMs` has passed and the node it goes to no longer holds its old copy of the
- * hall (a moved hall's old home keeps it until the seats it handed out expire,
- * handoff.seatSeconds, and refuses the hall back meanwhile: ROOM_CONFLICT).
+ * hall (an old copy closes with its last client, at the latest after handoff.seatSeconds;
+ * a node also drops its retired copy when the hall comes back, so this wait is short).
  *
  * Figures:
  * - pauseP50Ms / pauseP99Ms: per visitor and move, its old home's last frame to its new

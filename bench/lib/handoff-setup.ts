@@ -98,9 +98,9 @@ async function expoRooms(node: NodeProcess): Promise<number> {
 
 /**
  * Waits until `node` hosts no copy of the hall any more, up to `timeoutMs`; how long
- * that took, ms. A hall's old home keeps its moved copy until the seats it handed out
- * expire (handoff.seatSeconds), even once every client has left it, and refuses the hall
- * back meanwhile (ROOM_CONFLICT): a handoff back to it must wait that long.
+ * that took, ms. A hall's old home closes its moved copy once the last of its clients
+ * has left (at the latest after handoff.seatSeconds), so each handoff starts from one
+ * copy of the hall in the cluster.
  */
 export async function waitUntilNoHall(node: NodeProcess, timeoutMs: number): Promise<number> {
   if (await expoRooms(node) === 0) return 0;
