@@ -29,6 +29,15 @@
 import type { Presence } from "@colyseus/core";
 import { checkOptions, checkTime, type AnalyticsDelta, type AnalyticsOptions, type AnalyticsReport } from "./Analytics.ts";
 import { hallKey } from "./HallChannels.ts";
+import type { HallLayout } from "./HallLayout.ts";
+
+/** The analytics zone of a hall of no zones. */
+export const UNZONED = "hall";
+
+/** The zones a hall's analytics are kept by: its zones' ids, or UNZONED for a hall of none. */
+export function analyticsZones(layout: Pick<HallLayout, "zones">): string[] {
+  return layout.zones.length ? layout.zones.map((z) => z.id) : [UNZONED];
+}
 
 export class AnalyticsStore {
   /** The region's presence. */

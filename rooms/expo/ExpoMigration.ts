@@ -75,6 +75,8 @@ export interface ExpoMigrationHost {
   zoned(): boolean;
   /** A visitor leaves the room (onLeave's work). */
   drop(sessionId: string): void;
+  /** Sends a visitor its frame now, out of the tick's slices (what changed since it was last told). */
+  sendFrame(visitor: Visitor): void;
 }
 
 export class ExpoMigration implements MigratableRoom {
@@ -87,7 +89,11 @@ export class ExpoMigration implements MigratableRoom {
     return this.host.zoned() ? "a hall split in zones moves as a whole, which is not supported yet" : undefined;
   }
 
-  freezeRoom() { this.host.slices().pause(); }
+  /** Time stops; every visitor first gets what it has not been told yet, so its last frame here is as late as can be. */
+  freezeRoom() {
+    this.host.slices().pause();
+    for (const visitor of this.host.visitors.values()) this.host.sendFrame(visitor);
+  }
 
   /** Frames go on; a room restored from a snapshot goes on from the old home's tick. */
   thawRoom() {
@@ -146,13 +152,14 @@ export class ExpoMigration implements MigratableRoom {
     this.host.hall().register(entity.id, data.subject, entity.name);
   }
 
-  /** Its client arrived: frames from now on, the first one the whole view. */
+  /** Its client arrived: its whole view at once, then frames in its slice of the tick. */
   resumeSession(client: Client) {
     const visitor = this.host.visitors.get(client.sessionId);
     if (!visitor) return;
     visitor.client = client;
     visitor.connected = true;
     visitor.view.restart();
+    this.host.sendFrame(visitor);
     this.host.slices().add(visitor);
   }
 

@@ -37,7 +37,7 @@ import { zoneRoomId } from "./ZoneGeometry.ts";
 import { HallPlaces } from "./HallPlaces.ts";
 import { VisitorMoves, MAX_AVATAR } from "./VisitorMoves.ts";
 import { ExpoAnalytics, type AnalyticsReport } from "./Analytics.ts";
-import { AnalyticsStore } from "./AnalyticsStore.ts";
+import { AnalyticsStore, UNZONED, analyticsZones } from "./AnalyticsStore.ts";
 import { verify, type Signed } from "./signing.ts";
 import { announceArrival, reserveZoneSeat, verifiedHandoff } from "./ZoneSeats.ts";
 import { HALL_KEEP_MS, HALL_KEYS, HallChannels, type HallEvent } from "./HallChannels.ts";
@@ -58,8 +58,6 @@ type Envelope = tsunagi.v1.Envelope;
 /** The signing purpose of a zone room's opening (signing.ts). */
 export const OPENING = "expo-opening";
 const MAX_NAME = 40;
-/** The analytics zone of a hall of no zones (AnalyticsStore). */
-const UNZONED = "hall";
 /** Roles with host tools. */
 const hostRoles = new Set(["host", "admin"]);
 
@@ -339,6 +337,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     maxMoveHz: () => this.context.config.expo.maxMoveHz,
     zoned: () => this.layout.zones.length > 0,
     drop: (sessionId) => this.dropVisitor(sessionId),
+    sendFrame: (visitor) => this.sendFrame(visitor, this.slices.tick, Date.now()),
   });
   protected override migratableRoom(): MigratableRoom { return this.migration; }
 
@@ -392,21 +391,24 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     const now = Date.now();
     const metrics = this.context.metrics.expo;
     if (slice === 0) this.zones.expire(now);
-    const backpressure = this.context.config.expo.backpressureBytes;
-    for (const visitor of members) {
-      if (!visitor.connected) continue;
-      if (clientBufferedAmount(visitor.client) > backpressure) { metrics.framesSkipped++; continue; }
-      const frame = visitor.view.frame(visitor.entity, visitor.areas, visitor.booths, tick, now);
-      if (!frame) continue;
-      metrics.frames++;
-      metrics.updates += visitor.view.lastUpdates;
-      sendRaw(visitor.client, frame);
-    }
+    for (const visitor of members) this.sendFrame(visitor, tick, now);
     if (slice === 0) {
       this.zones.publishGhosts(tick);
       metrics.ticks++;
     }
     metrics.tickSeconds += (performance.now() - started) / 1000;
+  }
+
+  /** A visitor's frame of `tick`, if it has news and its socket is not backed up. */
+  private sendFrame(visitor: Visitor, tick: number, now: number) {
+    const metrics = this.context.metrics.expo;
+    if (!visitor.connected) return;
+    if (clientBufferedAmount(visitor.client) > this.context.config.expo.backpressureBytes) { metrics.framesSkipped++; return; }
+    const frame = visitor.view.frame(visitor.entity, visitor.areas, visitor.booths, tick, now);
+    if (!frame) return;
+    metrics.frames++;
+    metrics.updates += visitor.view.lastUpdates;
+    sendRaw(visitor.client, frame);
   }
 
   private everySecond() {
@@ -501,9 +503,4 @@ export function joinOptionProblem(options: unknown): string | undefined {
     return `join option "avatar" must be a string of at most ${MAX_AVATAR} characters`;
   }
   return undefined;
-}
-
-/** The zones a hall's analytics are kept by: its zones' ids, or UNZONED for a hall of none. */
-export function analyticsZones(layout: Pick<HallLayout, "zones">): string[] {
-  return layout.zones.length ? layout.zones.map((z) => z.id) : [UNZONED];
 }

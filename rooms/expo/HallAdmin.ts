@@ -26,9 +26,9 @@ import type { RouteRule } from "../../server/http/RouteTable.ts";
 import { LayoutError, parseHallLayout, type HallLayout } from "./HallLayout.ts";
 import { zoneRoomId } from "./ZoneGeometry.ts";
 import { analyticsCsv, heatmapProblem, type AnalyticsReport } from "./Analytics.ts";
-import { AnalyticsStore } from "./AnalyticsStore.ts";
+import { AnalyticsStore, analyticsZones } from "./AnalyticsStore.ts";
 import { sign } from "./signing.ts";
-import { OPENING, analyticsZones, expoAccess, type ExpoRoom, type ExpoRoomOptions } from "./ExpoRoom.ts";
+import { OPENING, expoAccess, type ExpoRoom, type ExpoRoomOptions } from "./ExpoRoom.ts";
 import { hallKey } from "./HallChannels.ts";
 
 /** Largest hall layout POST /expo/halls accepts: a layout is a document, not a message. */
