@@ -202,6 +202,10 @@ export class RoomSession<State = any> {
   private readonly follow?: RoomSessionOptions["follow"];
   /** Set while following a room to its new home: envelopes wait in `sent`. */
   private moving = false;
+  /** The highest input number written to the current room (sent, or queued by the SDK while reconnecting). */
+  private lastSentSeq = 0;
+  /** Calls off the move under way (RoomHandoff `cancelled`). */
+  private cancelFollow?: () => void;
   private readonly reconnection?: ReconnectionSettings;
 
   constructor(room: Room<any, State>, options: RoomSessionOptions = {}) {
@@ -283,6 +287,7 @@ export class RoomSession<State = any> {
     this.lastInputSeq = inputSeq;
     this.keep(inputSeq, bytes);
     if (this.moving) return; // sent to the room's new home once the session is there
+    this.lastSentSeq = inputSeq;
     const wasOpen = this.room.connection?.isOpen === true;
     this.room.sendBytes(ENVELOPE_MESSAGE_TYPE, bytes);
     if (!wasOpen) {
@@ -479,47 +484,53 @@ export class RoomSession<State = any> {
   }
 
   /**
-   * The room moved (RoomHandoff): take the reserved seat in its new home, wait for its
-   * SessionResumed, send again the numbered envelopes it has not applied (in order),
-   * then go on there. Envelopes sent meanwhile wait and go with them. A session that
-   * cannot follow ends with ROOM_MOVED (retryable: join again through matchmaking).
+   * The room is moving (RoomHandoff): take the reserved seat in its new home at once,
+   * wait there for its SessionResumed (the room switches meanwhile), send again the
+   * numbered envelopes it has not applied (in order), then go on there. Envelopes sent
+   * meanwhile wait and go with them. A move called off (RoomHandoff `cancelled`, or a
+   * new home that closes before resuming) leaves the session where it was: the waiting
+   * envelopes go to the old home. A session that can follow neither ends with ROOM_MOVED
+   * (retryable: join again through matchmaking).
    */
   private async followHandoff(handoff: tsunagi.v1.RoomHandoff) {
+    if (handoff.cancelled) { this.cancelFollow?.(); return; }
     if (this.moving || this.closedWith) return;
     const started = performance.now();
     const old = this.current;
     const fromRegionId = handoff.fromRegionId || this.region?.id || "";
     if (!this.follow) { this.endMoved(handoff, "this session cannot follow a room (no follow function)"); return; }
     this.moving = true;
-    let next: Room<any, State> | undefined;
+    const sentBefore = this.lastSentSeq;
+    let joining: Promise<Room<any, State>> | undefined;
     const early: Uint8Array[] = [];
     let unbind: (() => void) | undefined;
+    let cancelled = false;
+    const called = new Promise<never>((_, reject) => {
+      this.cancelFollow = () => { cancelled = true; reject(new TsunagiError(ErrorCode.HANDOFF_FAILED, "the move was called off")); };
+    });
+    called.catch(() => {});
     try {
       const reservation = JSON.parse(handoff.reservationJson) as SeatReservation;
       if (reservation?.sessionId !== old.sessionId || reservation.roomId !== old.roomId) {
         throw new TsunagiError(ErrorCode.WRONG_TYPE, "the handoff's seat is for another session or room");
       }
-      next = await this.follow(reservation);
-      const joined = next;
-      const resumed = await new Promise<tsunagi.v1.SessionResumed>((resolve, reject) => {
+      joining = this.follow(reservation);
+      const joined = await Promise.race([joining, called]);
+      const resumed = await Promise.race([called, new Promise<tsunagi.v1.SessionResumed>((resolve, reject) => {
         const timer = setTimeout(() => reject(new TsunagiError(ErrorCode.REGION_UNAVAILABLE, "the room's new home did not resume the session")), Math.max(1, handoff.seatSeconds || 10) * 1000);
         unbind = joined.onMessage(ENVELOPE_MESSAGE_TYPE, (bytes: Uint8Array) => this.guard("handoff", () => {
           const envelope = decodeEnvelope(bytes, this.maxEnvelopeBytes);
           if (envelope.body === "sessionResumed") { clearTimeout(timer); resolve(envelope.sessionResumed as tsunagi.v1.SessionResumed); } else early.push(Uint8Array.from(bytes));
         }));
         joined.onLeave((code: number, reason?: string) => { clearTimeout(timer); reject(fromCloseCode(code, reason)); });
-      });
+      })]);
       unbind?.();
+      this.cancelFollow = undefined;
       if (this.closedWith) { void joined.leave(true).catch(() => {}); return; }
       this.current = joined;
       this.attach(joined);
       (this as { region?: RoomSessionOptions["region"] }).region = { ...this.region, url: this.region?.url ?? "", id: resumed.regionId || handoff.regionId, rttMs: undefined };
-      let resent = 0;
-      for (const input of this.sent) {
-        if (input.seq <= resumed.inputSeq) continue;
-        joined.sendBytes(ENVELOPE_MESSAGE_TYPE, input.bytes);
-        resent++;
-      }
+      const resent = this.resendAbove(joined, resumed.inputSeq);
       this.moving = false;
       for (const bytes of early) this.receiveEnvelope(bytes);
       void old.leave(true).catch(() => { /* the old home closes it anyway */ });
@@ -529,10 +540,30 @@ export class RoomSession<State = any> {
       });
     } catch (error) {
       unbind?.();
+      this.cancelFollow = undefined;
       this.moving = false;
-      if (next) void next.leave(true).catch(() => {});
+      void joining?.then((room) => room.leave(true)).catch(() => { /* never joined, or closed already */ });
+      if (!this.closedWith && old.connection?.isOpen) {
+        // Called off, or the new home failed before the switch: the old home goes on (it
+        // thaws); what waited goes there, and the numbers it has applied are dropped there.
+        this.resendAbove(old, sentBefore);
+        if (!cancelled) this.events.emit("error", fromServerError(error));
+        return;
+      }
       this.endMoved(handoff, (error as Error)?.message ?? String(error));
     }
+  }
+
+  /** Sends `room` again every kept envelope numbered above `seq`, in order; how many. */
+  private resendAbove(room: Room<any, State>, seq: number): number {
+    let resent = 0;
+    for (const input of this.sent) {
+      if (input.seq <= seq) continue;
+      room.sendBytes(ENVELOPE_MESSAGE_TYPE, input.bytes);
+      resent++;
+    }
+    this.lastSentSeq = this.lastInputSeq;
+    return resent;
   }
 
   /** The room moved and this session did not follow: it ends, ROOM_MOVED (join again). */

@@ -60,6 +60,10 @@ export class RoomMover implements Migratable, MigrationTarget {
   private retireTimer?: ReturnType<typeof setTimeout>;
   /** The region the room came from, for SessionResumed. */
   private previousRegion = "";
+  /** Sessions sent their seat in the target (announceSeats), during a handoff from here. */
+  private readonly announced = new Set<string>();
+  /** Clients that took their seat here before the Switch: resumed at it. */
+  private readonly early = new Map<string, Client>();
 
   constructor(private readonly host: MoverHost) {}
 
@@ -77,11 +81,12 @@ export class RoomMover implements Migratable, MigrationTarget {
     const onDrop = room.onDrop?.bind(room);
     room.onJoin = (client: Client, options?: any, auth?: any) => {
       const parked = this.migration.parked.get(client.sessionId);
-      if (parked) return this.resume(client, parked);
+      if (parked) return this.arrive(client, parked);
       this.migration.joined(client.sessionId, options?.followsHandoff === true);
       return onJoin?.(client, options, auth);
     };
     room.onLeave = (client: Client, code?: number) => {
+      if (this.early.get(client.sessionId) === client) this.early.delete(client.sessionId);
       const moved = this.migration.phase === "moved";
       this.migration.left(client.sessionId);
       if (!moved) return onLeave?.(client, code);
@@ -174,9 +179,24 @@ export class RoomMover implements Migratable, MigrationTarget {
 
   thaw() {
     this.migration.phase = "live";
+    // Those sent their seat stay: they leave the target's seat and send their held inputs here.
+    for (const client of this.host.room.clients) {
+      if (!this.announced.delete(client.sessionId)) continue;
+      this.host.sendEnvelope(client, { roomHandoff: { cancelled: true, fromRegionId: nodeContext().regionId, reason: "cancelled" } });
+    }
+    this.announced.clear();
     void Promise.resolve(this.host.type()!.thawRoom()).catch((error) => nodeContext().logger.error({ err: error, roomId: this.roomId }, "thawing the room after a rolled-back handoff failed"));
     for (const input of this.migration.drainQueue()) this.apply(input);
     if (!this.wasLocked) void this.host.room.unlock();
+  }
+
+  announceSeats(to: NodeRef, reservations: ReadonlyMap<string, string>, seatSeconds: number, reason: HandoffReason) {
+    for (const client of this.host.room.clients) {
+      const reservation = reservations.get(client.sessionId);
+      if (!reservation || !this.migration.follows(client.sessionId)) continue;
+      this.host.sendEnvelope(client, { roomHandoff: { regionId: to.regionId, nodeId: to.nodeId, reservationJson: reservation, reason, seatSeconds, fromRegionId: nodeContext().regionId } });
+      this.announced.add(client.sessionId);
+    }
   }
 
   redirect(to: NodeRef, reservations: ReadonlyMap<string, string>, seatSeconds: number, reason: HandoffReason) {
@@ -184,6 +204,7 @@ export class RoomMover implements Migratable, MigrationTarget {
     nodeContext().metrics.rooms.inputsAfterHandoff += this.migration.abandonQueue();
     for (const client of [...this.host.room.clients]) {
       const reservation = reservations.get(client.sessionId);
+      if (this.announced.has(client.sessionId)) continue; // it has its seat, and leaves by itself
       if (reservation && this.migration.follows(client.sessionId)) {
         this.host.sendEnvelope(client, { roomHandoff: { regionId: to.regionId, nodeId: to.nodeId, reservationJson: reservation, reason, seatSeconds, fromRegionId: nodeContext().regionId } });
       } else {
@@ -275,6 +296,12 @@ export class RoomMover implements Migratable, MigrationTarget {
     for (const input of [...restore.snapshot.queued, ...queued]) this.apply(input);
     void this.host.room.unlock();
     this.restore = undefined;
+    // Clients already here (they connected during the Switch) go on at once.
+    for (const [sessionId, client] of this.early) {
+      const parked = this.migration.parked.get(sessionId);
+      if (parked && this.host.room.clients.getById(sessionId) === client) this.resume(client, parked);
+    }
+    this.early.clear();
     return claim.token;
   }
 
@@ -291,7 +318,12 @@ export class RoomMover implements Migratable, MigrationTarget {
 
   // --- internals --------------------------------------------------------------------
 
-  /** A moved session's client arrived. */
+  /** A moved session's client arrived: resumed now, or at the Switch if it came before it. */
+  private arrive(client: Client, parked: ParkedClient) {
+    if (this.migration.phase === "restored") { this.early.set(client.sessionId, client); return; }
+    this.resume(client, parked);
+  }
+
   private resume(client: Client, parked: ParkedClient) {
     this.migration.parked.delete(client.sessionId);
     client.userData = parked.userData;

@@ -9,10 +9,15 @@
  * - Freeze: the room queues its inputs and stops its time; teleop devices hold.
  * - Transfer: the snapshot (state, sessions, inputs queued so far) goes to the target,
  *   which opens the room from it, unlisted and locked, and reserves each session's seat.
+ *   Each client that follows handoffs is sent its seat at once and connects to the
+ *   target, where it waits (holding its inputs) while the Switch is made: the pause it
+ *   sees does not include its connection.
  * - Switch: the target takes the directory claim from the snapshot's fencing token (a
- *   compare-and-set: nobody else can have moved or restored the room meanwhile) and
- *   applies the inputs queued since the snapshot, which the Switch carries.
- * - Redirect: each client is sent its reserved seat; this copy applies nothing more.
+ *   compare-and-set: nobody else can have moved or restored the room meanwhile),
+ *   applies the inputs queued since the snapshot, which the Switch carries, and resumes
+ *   the sessions whose clients have arrived (SessionResumed).
+ * - Redirect: clients that do not follow handoffs are closed (ROOM_MOVED), devices are
+ *   sent to the target; this copy applies nothing more.
  * - Complete.
  *
  * A target that fails before the Switch is told to drop its copy, and the room thaws
@@ -108,6 +113,8 @@ export class RoomHandoff {
       } catch (error) {
         throw new AbortHandoff(`the target did not open the room: ${(error as Error).message}`);
       }
+
+      this.room.announceSeats(this.record.to, new Map(Object.entries(reservations)), this.deps.seatSeconds, this.reason);
 
       this.enter(HandoffState.Switch);
       switchTried = true;

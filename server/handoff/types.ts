@@ -100,13 +100,19 @@ export interface Migratable {
   snapshot(): Promise<RoomSnapshot>;
   /** Inputs queued since `snapshot()` (carried by the Switch). */
   takeQueued(): QueuedInput[];
-  /** Abort before the Switch: the queued inputs are applied here, and time resumes. */
+  /**
+   * After the Transfer: each session following handoffs is sent its seat in the target
+   * now, so its client connects while the Switch is made (it waits there for
+   * SessionResumed, holding its inputs).
+   */
+  announceSeats(to: NodeRef, reservations: ReadonlyMap<string, string>, seatSeconds: number, reason: HandoffReason): void;
+  /** Abort before the Switch: clients told their seats are told the move is off; the queued inputs are applied here, and time resumes. */
   thaw(): void;
   /**
-   * Redirect: the room is the target's now. Each session is sent its seat there (clients
-   * that do not follow a handoff are closed with ROOM_MOVED); inputs reaching this copy
-   * are no longer applied, and it disposes once its clients have left, or after
-   * `seatSeconds`.
+   * Redirect: the room is the target's now. Sessions that were not sent their seat yet
+   * are (clients that do not follow a handoff are closed with ROOM_MOVED); inputs
+   * reaching this copy are no longer applied, and it disposes once its clients have left,
+   * or after `seatSeconds`.
    */
   redirect(to: NodeRef, reservations: ReadonlyMap<string, string>, seatSeconds: number, reason: HandoffReason): void;
   /** After a rollback past a Switch attempt: holds the directory claim again, or closes if another copy holds it. */

@@ -40,6 +40,7 @@ class ScriptedRoom implements Migratable {
     };
   }
   takeQueued() { this.calls.push("takeQueued"); return this.late; }
+  announceSeats() { this.calls.push("announceSeats"); }
   thaw() { this.calls.push("thaw"); }
   redirect(_to: unknown, reservations: ReadonlyMap<string, string>) { this.calls.push("redirect"); this.redirected = reservations; }
   recordHandoff(record: HandoffRecord) { this.history = [structuredClone(record)]; }
@@ -95,7 +96,7 @@ describe("RoomHandoff", () => {
     const record = await new RoomHandoff(room, target, "admin", target$.impl, deps).run();
     expect(states(record)).toEqual(["init", "freeze", "transfer", "switch", "redirect", "complete"]);
     expect(record).toMatchObject({ outcome: HandoffState.Complete, sessions: 1, carriedInputs: 2, from: { regionId: "jp-tokyo" }, to: { regionId: "jp-osaka", nodeId: "osaka-1" } });
-    expect(room.calls).toEqual(["freeze", "snapshot", "takeQueued", "redirect"]);
+    expect(room.calls).toEqual(["freeze", "snapshot", "announceSeats", "takeQueued", "redirect"]);
     expect(target$.carried).toEqual([room.queued, room.late]);
     expect(room.redirected?.get("s1")).toContain("s1");
     expect(await directory.get("session__r")).toMatchObject({ nodeId: "osaka-1" });
@@ -118,7 +119,7 @@ describe("RoomHandoff", () => {
     const target$ = peer(directory, { commit: "fail" });
     const record = await new RoomHandoff(room, target, "drain", target$.impl, deps).run();
     expect(states(record)).toEqual(["init", "freeze", "transfer", "switch", "aborted"]);
-    expect(room.calls).toEqual(["freeze", "snapshot", "takeQueued", "thaw", "reassertClaim"]);
+    expect(room.calls).toEqual(["freeze", "snapshot", "announceSeats", "takeQueued", "thaw", "reassertClaim"]);
     expect(target$.calls).toEqual(["prepare", "commit", "abort"]);
     expect(await directory.get("session__r")).toMatchObject({ nodeId: "tokyo-1", token });
   });
@@ -128,7 +129,7 @@ describe("RoomHandoff", () => {
     const target$ = peer(directory, { commit: "lost-after-switch" });
     const record = await new RoomHandoff(room, target, "admin", target$.impl, deps).run();
     expect(record.outcome).toBe(HandoffState.Complete);
-    expect(room.calls).toEqual(["freeze", "snapshot", "takeQueued", "redirect"]);
+    expect(room.calls).toEqual(["freeze", "snapshot", "announceSeats", "takeQueued", "redirect"]);
     expect(target$.calls).not.toContain("abort");
   });
 
