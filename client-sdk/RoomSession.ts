@@ -200,10 +200,8 @@ export class RoomSession<State = any> {
   private readonly sent: SentInput[] = [];
   private readonly resendWindowMs: number;
   private readonly follow?: RoomSessionOptions["follow"];
-  /** Set while following a room to its new home: envelopes wait in `sent`. */
-  private moving = false;
-  /** The highest input number written to the current room (sent, or queued by the SDK while reconnecting). */
-  private lastSentSeq = 0;
+  /** Set while following a room to its new home (joined there, waiting for SessionResumed). */
+  private following = false;
   /** Calls off the move under way (RoomHandoff `cancelled`). */
   private cancelFollow?: () => void;
   private readonly reconnection?: ReconnectionSettings;
@@ -285,9 +283,9 @@ export class RoomSession<State = any> {
       throw fromServerError(error);
     }
     this.lastInputSeq = inputSeq;
+    // Kept for a move: the old home applies it until its freeze, carries it through the
+    // switch, or drops it after; the new home is sent again whatever it lacks.
     this.keep(inputSeq, bytes);
-    if (this.moving) return; // sent to the room's new home once the session is there
-    this.lastSentSeq = inputSeq;
     const wasOpen = this.room.connection?.isOpen === true;
     this.room.sendBytes(ENVELOPE_MESSAGE_TYPE, bytes);
     if (!wasOpen) {
@@ -485,22 +483,21 @@ export class RoomSession<State = any> {
 
   /**
    * The room is moving (RoomHandoff): take the reserved seat in its new home at once,
-   * wait there for its SessionResumed (the room switches meanwhile), send again the
-   * numbered envelopes it has not applied (in order), then go on there. Envelopes sent
-   * meanwhile wait and go with them. A move called off (RoomHandoff `cancelled`, or a
-   * new home that closes before resuming) leaves the session where it was: the waiting
-   * envelopes go to the old home. A session that can follow neither ends with ROOM_MOVED
+   * and wait there for its SessionResumed (the room switches meanwhile) while the old
+   * home still takes what the application sends; then send the new home again, in order,
+   * the numbered envelopes it has not applied, and go on there. A move called off
+   * (RoomHandoff `cancelled`, or a new home that closes before resuming) leaves the
+   * session where it was. A session that can follow neither ends with ROOM_MOVED
    * (retryable: join again through matchmaking).
    */
   private async followHandoff(handoff: tsunagi.v1.RoomHandoff) {
     if (handoff.cancelled) { this.cancelFollow?.(); return; }
-    if (this.moving || this.closedWith) return;
+    if (this.following || this.closedWith) return;
     const started = performance.now();
     const old = this.current;
     const fromRegionId = handoff.fromRegionId || this.region?.id || "";
     if (!this.follow) { this.endMoved(handoff, "this session cannot follow a room (no follow function)"); return; }
-    this.moving = true;
-    const sentBefore = this.lastSentSeq;
+    this.following = true;
     let joining: Promise<Room<any, State>> | undefined;
     const early: Uint8Array[] = [];
     let unbind: (() => void) | undefined;
@@ -531,7 +528,7 @@ export class RoomSession<State = any> {
       this.attach(joined);
       (this as { region?: RoomSessionOptions["region"] }).region = { ...this.region, url: this.region?.url ?? "", id: resumed.regionId || handoff.regionId, rttMs: undefined };
       const resent = this.resendAbove(joined, resumed.inputSeq);
-      this.moving = false;
+      this.following = false;
       for (const bytes of early) this.receiveEnvelope(bytes);
       void old.leave(true).catch(() => { /* the old home closes it anyway */ });
       this.events.emit("handoff", {
@@ -541,12 +538,10 @@ export class RoomSession<State = any> {
     } catch (error) {
       unbind?.();
       this.cancelFollow = undefined;
-      this.moving = false;
+      this.following = false;
       void joining?.then((room) => room.leave(true)).catch(() => { /* never joined, or closed already */ });
       if (!this.closedWith && old.connection?.isOpen) {
-        // Called off, or the new home failed before the switch: the old home goes on (it
-        // thaws); what waited goes there, and the numbers it has applied are dropped there.
-        this.resendAbove(old, sentBefore);
+        // Called off, or the new home failed before the switch: the old home goes on (it thaws).
         if (!cancelled) this.events.emit("error", fromServerError(error));
         return;
       }
@@ -562,7 +557,6 @@ export class RoomSession<State = any> {
       room.sendBytes(ENVELOPE_MESSAGE_TYPE, input.bytes);
       resent++;
     }
-    this.lastSentSeq = this.lastInputSeq;
     return resent;
   }
 

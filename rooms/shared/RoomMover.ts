@@ -267,12 +267,13 @@ export class RoomMover implements Migratable, MigrationTarget {
     const room = this.host.room;
     const context = nodeContext();
     const reservations: Record<string, string> = {};
-    for (const [sessionId, parked] of this.migration.parked) {
+    // All at once, as Colyseus' own _reserveMultipleSeats does: each one writes the listing.
+    await Promise.all([...this.migration.parked].map(async ([sessionId, parked]) => {
       if (!(await reserveSeat(room, sessionId, { resume: true }, parked.auth, seatSeconds))) {
         throw new ServerError(ErrorCode.ROOM_FULL, `no seat for moved session ${sessionId}`);
       }
       reservations[sessionId] = JSON.stringify({ name: room.roomName, sessionId, roomId: room.roomId, processId: matchMaker.processId, publicAddress: context.publicAddress });
-    }
+    }));
     this.parkTimer = setTimeout(() => this.expireParked(), (seatSeconds + PARK_GRACE_S) * 1000);
     this.parkTimer.unref?.();
     return reservations;

@@ -60,7 +60,10 @@ export class Handoffs {
   ) {
     const call = (target: NodeInfo, path: string, body: unknown) => rpc.post(target, path, body, nodeAuth.header(), context.config.handoff.rpcTimeoutMs);
     this.peer = {
-      prepare: async (target, handoffId, snapshot, seatSeconds) => (await call(target, "/cluster/handoff/prepare", { handoffId, snapshot, seatSeconds })).reservations,
+      prepare: async (target, handoffId, snapshot, seatSeconds) => {
+        const answer = await call(target, "/cluster/handoff/prepare", { handoffId, snapshot, seatSeconds });
+        return { reservations: answer.reservations, timings: answer.timings };
+      },
       commit: async (target, handoffId, fromToken, queued) => (await call(target, "/cluster/handoff/commit", { handoffId, fromToken, queued })).token,
       abort: async (target, handoffId) => { await call(target, "/cluster/handoff/abort", { handoffId }).catch(() => { /* it drops the copy by itself at prepareTimeoutMs */ }); },
     };
@@ -177,6 +180,7 @@ export class Handoffs {
       throw new ServerError(ErrorCode.ROOM_CONFLICT, `room ${checked.roomId} is already open on node ${this.context.nodeId}`);
     }
 
+    const started = performance.now();
     const { options, done } = restoreOptions(checked, handoffId);
     placeOnProcess(options, matchMaker.processId);
     try {
@@ -184,15 +188,18 @@ export class Handoffs {
     } finally {
       done();
     }
+    const opened = performance.now();
     const mover = moverOf(matchMaker.getLocalRoomById(checked.roomId));
     if (!mover) throw new ServerError(ErrorCode.INTERNAL, `room ${checked.roomId} opened without its mover`);
     try {
       await mover.restoreSnapshot();
+      const restored = performance.now();
       const reservations = await mover.reserveResumes(seatSeconds as number);
+      const timings = { openMs: ms(opened - started), restoreMs: ms(restored - opened), seatsMs: ms(performance.now() - restored) };
       const timer = setTimeout(() => this.drop(handoffId, "no Switch within handoff.prepareTimeoutMs"), this.context.config.handoff.prepareTimeoutMs);
       timer.unref?.();
       this.prepared.set(handoffId, { roomId: checked.roomId, mover, timer });
-      return { reservations };
+      return { reservations, timings };
     } catch (error) {
       mover.discard();
       throw error;
@@ -310,3 +317,7 @@ export class Handoffs {
   }
 }
 
+/** Milliseconds to one decimal. */
+function ms(value: number): number {
+  return Math.round(value * 10) / 10;
+}

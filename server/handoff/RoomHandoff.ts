@@ -41,8 +41,8 @@ import { HandoffState, type HandoffReason, type HandoffRecord, type Migratable, 
 
 /** The target's side, over the network (HandoffRpc) or in tests. */
 export interface HandoffPeer {
-  /** Transfer: the target opens the room from `snapshot` and answers each session's seat reservation (JSON), by session id. */
-  prepare(target: NodeInfo, handoffId: string, snapshot: RoomSnapshot, seatSeconds: number): Promise<Record<string, string>>;
+  /** Transfer: the target opens the room from `snapshot` and answers each session's seat reservation (JSON), by session id, and where its time went. */
+  prepare(target: NodeInfo, handoffId: string, snapshot: RoomSnapshot, seatSeconds: number): Promise<{ reservations: Record<string, string>; timings?: HandoffRecord["target"] }>;
   /** Switch: the target takes the claim from `fromToken`, applies `queued`, and opens; answers its new token. */
   commit(target: NodeInfo, handoffId: string, fromToken: string, queued: QueuedInput[]): Promise<string>;
   /** Rollback: the target drops its unswitched copy. Never rejects. */
@@ -109,7 +109,9 @@ export class RoomHandoff {
       let reservations: Record<string, string>;
       try {
         prepared = true;
-        reservations = await this.peer.prepare(this.target, this.id, snapshot, this.deps.seatSeconds);
+        const answer = await this.peer.prepare(this.target, this.id, snapshot, this.deps.seatSeconds);
+        reservations = answer.reservations;
+        if (answer.timings) this.record.target = answer.timings;
       } catch (error) {
         throw new AbortHandoff(`the target did not open the room: ${(error as Error).message}`);
       }

@@ -33,6 +33,7 @@ const record = z.object({
   error: z.string().max(2000).optional(),
   sessions: z.number().int().min(0),
   carriedInputs: z.number().int().min(0),
+  target: z.object({ openMs: z.number(), restoreMs: z.number(), seatsMs: z.number() }).optional(),
 });
 const queuedInput = z.union([
   z.object({ sessionId: z.string().regex(SESSION_ID), kind: z.literal("envelope"), bytes: z.string().max(16 * 1024 * 1024) }),

@@ -42,6 +42,8 @@ export interface HandoffRecord {
   sessions: number;
   /** Inputs that arrived during Freeze and were carried over. */
   carriedInputs: number;
+  /** Where the target's part of the Transfer went: opening the room, restoring it, reserving the seats (ms). */
+  target?: { openMs: number; restoreMs: number; seatsMs: number };
 }
 
 /** A session as it moves: who it is, what the room applied of its inputs, and the room's own data of it. */

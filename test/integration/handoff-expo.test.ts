@@ -98,7 +98,7 @@ describe("an expo hall moves between regions while its visitors walk", () => {
       }
     }
     const duplicates = await metric(osaka, "tsunagi_room_duplicate_inputs_total");
-    console.log(JSON.stringify({ handoffMs: record.transitions.at(-1).ms, carriedInputs: record.carriedInputs, duplicatesDropped: duplicates, resent: events.reduce((n, e) => n + e.resent, 0), pauseMsMax: Math.max(...events.map((e) => e.pauseMs)) }));
+    console.log(JSON.stringify({ target: record.target, transitions: record.transitions.map((t: { state: string; ms: number }) => `${t.state}@${t.ms}`).join(" "), handoffMs: record.transitions.at(-1).ms, carriedInputs: record.carriedInputs, duplicatesDropped: duplicates, resent: events.reduce((n, e) => n + e.resent, 0), pauseMsMax: Math.max(...events.map((e) => e.pauseMs)) }));
     await Promise.all(visitors.map((v) => v.leave().catch(() => {})));
   }, 120_000);
 });

@@ -119,8 +119,14 @@ describe("a teleop room moves with its machine", () => {
       await waitFor(() => moved, 20_000, "the room following its machine");
       expect(moved).toMatchObject({ reason: "device", toRegionId: "jp-sendai" });
       await waitFor(() => controls.lease?.online, 15_000, "the device online in the room, in Sendai");
-      const history = await fetch(`${sendai.httpUrl}/rooms/teleop__site-traveller/handoffs`, { headers: { authorization: `Bearer ${await testToken(harness.clusterName, "admin")}` } });
-      expect((await history.json()).handoffs.at(-1)).toMatchObject({ reason: "device", outcome: "complete", to: { regionId: "jp-sendai", nodeId: sendai.nodeId } });
+      // The old home sends the final record after the move: the new home's history has it shortly.
+      const admin = `Bearer ${await testToken(harness.clusterName, "admin")}`;
+      const last = await waitFor(async () => {
+        const history = await (await fetch(`${sendai.httpUrl}/rooms/teleop__site-traveller/handoffs`, { headers: { authorization: admin } })).json();
+        const record = history.handoffs?.at(-1);
+        return record?.outcome && record;
+      }, 10_000, "the move's final record in the room's new home");
+      expect(last).toMatchObject({ reason: "device", outcome: "complete", to: { regionId: "jp-sendai", nodeId: sendai.nodeId } });
       // The link dropped on the way (the machine stopped, its lease ended); driving there takes a fresh lease.
       await controls.acquire();
       controls.start();

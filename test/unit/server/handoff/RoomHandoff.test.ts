@@ -72,7 +72,7 @@ function peer(directory: InMemoryRoomDirectory, script: { prepare?: "fail"; comm
       calls.push("prepare");
       carried.push(snapshot.queued);
       if (script.prepare === "fail") throw new Error("target unreachable");
-      return { s1: "{\"sessionId\":\"s1\"}" };
+      return { reservations: { s1: "{\"sessionId\":\"s1\"}" } };
     },
     async commit(_t, _id, fromToken, queued) {
       calls.push("commit");
