@@ -105,12 +105,32 @@ export class ExpoMigration implements MigratableRoom {
     return { tick: this.host.slices().tick, keys: await this.host.hall().exportKeys(this.host.keyNames()) };
   }
 
+  /**
+   * Restores the hall's keys and tick. Again with a later snapshot (a handoff's
+   * Transfer, the room frozen): only the keys that changed, and not the analytics, which
+   * change every second and count on here from the first import (what the old home
+   * counted in between stays in its region).
+   */
   async restoreState(state: unknown) {
     const { keys, tick } = state as ExpoRoomState;
-    await this.host.hall().importKeys(keys);
-    await this.host.hostTools().load();
+    const again = this.imported.size > 0;
+    const changed: HallKeys = {};
+    for (const [name, value] of Object.entries(keys)) {
+      if (again && name.startsWith("analytics:")) continue;
+      const text = JSON.stringify(value);
+      if (this.imported.get(name) === text) continue;
+      changed[name] = value;
+      this.imported.set(name, text);
+    }
+    if (Object.keys(changed).length) {
+      await this.host.hall().importKeys(changed);
+      await this.host.hostTools().load();
+    }
     this.pendingTick = tick;
   }
+
+  /** Each hall key last imported, as JSON. */
+  private readonly imported = new Map<string, string>();
 
   snapshotSession(client: Client): ExpoSessionState | null {
     const visitor = this.host.visitors.get(client.sessionId);
@@ -131,6 +151,8 @@ export class ExpoMigration implements MigratableRoom {
     if (!data) return;
     const client = parked as unknown as Client;
     const now = Date.now();
+    const known = this.host.visitors.get(client.sessionId);
+    if (known) { this.update(known, data); return; }
     const crowd = this.host.crowd();
     const slices = this.host.slices();
     const entity = crowd.create(data.visitorId, data.x, data.y, now);
@@ -150,6 +172,18 @@ export class ExpoMigration implements MigratableRoom {
     this.host.analytics().visitorJoined(data.subject, now);
     this.host.places().arrived(visitor, now);
     this.host.hall().register(entity.id, data.subject, entity.name);
+  }
+
+  /** A visitor restored from an earlier snapshot, brought up to a later one. */
+  private update(visitor: Visitor, data: ExpoSessionState) {
+    const { entity } = visitor;
+    entity.name = data.name; entity.role = data.role; entity.avatar = data.avatar;
+    entity.heading = data.heading; entity.seq = data.seq; entity.sentAtMs = data.sentAtMs;
+    this.host.crowd().move(entity, data.x, data.y);
+    entity.changedTick = entity.avatarTick = (this.pendingTick ?? this.host.slices().tick) + 1;
+    visitor.areas = new Set(data.areas);
+    visitor.booths = new Set(data.booths);
+    visitor.mutedUntil = data.mutedUntil;
   }
 
   /** Its client arrived: its whole view at once, then frames in its slice of the tick. */

@@ -143,6 +143,11 @@ export class RoomMigration {
     return { sessionId: client.sessionId, auth: client.auth, inputSeq: this.inputSeq(client.sessionId), followsHandoff: this.follows(client.sessionId), data };
   }
 
+  /** The last input number a parked session's old home applied, from a later snapshot. */
+  renumber(sessionId: string, inputSeq: number) {
+    if (inputSeq > this.inputSeq(sessionId)) this.inputSeqs.set(sessionId, inputSeq);
+  }
+
   /** A moved session, parked until its client arrives. */
   park(session: SessionSnapshot): ParkedClient {
     const parked = new ParkedClient(session.sessionId, session.auth);

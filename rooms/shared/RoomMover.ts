@@ -82,6 +82,7 @@ export class RoomMover implements Migratable, MigrationTarget {
     room.onJoin = (client: Client, options?: any, auth?: any) => {
       const parked = this.migration.parked.get(client.sessionId);
       if (parked) return this.arrive(client, parked);
+      if (options?.resume === true) throw new ServerError(ErrorCode.ROOM_MOVED, "this seat's session is no longer in the room");
       this.migration.joined(client.sessionId, options?.followsHandoff === true);
       return onJoin?.(client, options, auth);
     };
@@ -177,14 +178,17 @@ export class RoomMover implements Migratable, MigrationTarget {
 
   takeQueued(): QueuedInput[] { return this.migration.queuedSinceSnapshot(); }
 
-  thaw() {
-    this.migration.phase = "live";
-    // Those sent their seat stay: they leave the target's seat and send their held inputs here.
+  cancelSeats() {
+    // Those sent their seat stay here: they leave the target's seat.
     for (const client of this.host.room.clients) {
       if (!this.announced.delete(client.sessionId)) continue;
       this.host.sendEnvelope(client, { roomHandoff: { cancelled: true, fromRegionId: nodeContext().regionId, reason: "cancelled" } });
     }
     this.announced.clear();
+  }
+
+  thaw() {
+    this.migration.phase = "live";
     void Promise.resolve(this.host.type()!.thawRoom()).catch((error) => nodeContext().logger.error({ err: error, roomId: this.roomId }, "thawing the room after a rolled-back handoff failed"));
     for (const input of this.migration.drainQueue()) this.apply(input);
     if (!this.wasLocked) void this.host.room.unlock();
@@ -263,19 +267,51 @@ export class RoomMover implements Migratable, MigrationTarget {
     }
   }
 
+  async refreshSnapshot(snapshot: RoomSnapshot, seatSeconds: number): Promise<Record<string, string>> {
+    const restore = this.requireRestore();
+    const type = this.host.type()!;
+    restore.snapshot = snapshot;
+    await type.restoreState(snapshot.state);
+    const now = new Map(snapshot.sessions.filter((session) => session.followsHandoff).map((session) => [session.sessionId, session]));
+    // Gone since the first snapshot: they left the old home.
+    for (const [sessionId, parked] of [...this.migration.parked]) {
+      if (now.has(sessionId)) continue;
+      this.migration.parked.delete(sessionId);
+      this.migration.left(sessionId);
+      type.sessionLost(sessionId);
+      const early = this.early.get(sessionId);
+      if (early) { this.early.delete(sessionId); this.host.removeClient(early, ErrorCode.ROOM_MOVED, "your session left the room before it moved"); }
+      void parked;
+    }
+    const fresh: string[] = [];
+    for (const [sessionId, session] of now) {
+      const parked = this.migration.parked.get(sessionId);
+      if (parked) this.migration.renumber(sessionId, session.inputSeq);
+      else fresh.push(sessionId);
+      type.restoreSession(parked ?? this.migration.park(session), session.data);
+    }
+    for (const session of snapshot.sessions) if (!session.followsHandoff && !this.migration.parked.has(session.sessionId)) type.sessionLost(session.sessionId);
+    return this.reserveSeats(fresh, seatSeconds);
+  }
+
   async reserveResumes(seatSeconds: number): Promise<Record<string, string>> {
+    const reservations = await this.reserveSeats([...this.migration.parked.keys()], seatSeconds);
+    this.parkTimer = setTimeout(() => this.expireParked(), (seatSeconds + PARK_GRACE_S) * 1000);
+    this.parkTimer.unref?.();
+    return reservations;
+  }
+
+  /** Reserves these parked sessions' seats, all at once (as Colyseus' own _reserveMultipleSeats does); their reservations (JSON) by session id. */
+  private async reserveSeats(sessionIds: readonly string[], seatSeconds: number): Promise<Record<string, string>> {
     const room = this.host.room;
     const context = nodeContext();
     const reservations: Record<string, string> = {};
-    // All at once, as Colyseus' own _reserveMultipleSeats does: each one writes the listing.
-    await Promise.all([...this.migration.parked].map(async ([sessionId, parked]) => {
+    await Promise.all(sessionIds.map((sessionId) => [sessionId, this.migration.parked.get(sessionId)!] as const).map(async ([sessionId, parked]) => {
       if (!(await reserveSeat(room, sessionId, { resume: true }, parked.auth, seatSeconds))) {
         throw new ServerError(ErrorCode.ROOM_FULL, `no seat for moved session ${sessionId}`);
       }
       reservations[sessionId] = JSON.stringify({ name: room.roomName, sessionId, roomId: room.roomId, processId: matchMaker.processId, publicAddress: context.publicAddress });
     }));
-    this.parkTimer = setTimeout(() => this.expireParked(), (seatSeconds + PARK_GRACE_S) * 1000);
-    this.parkTimer.unref?.();
     return reservations;
   }
 

@@ -125,13 +125,16 @@ export class TeleopMigration implements MigratableRoom {
     };
   }
 
+  /** Each device's latch and lease holder as the old home had them; again with a later snapshot (a handoff's Transfer), brought up to it. */
   restoreState(state: unknown) {
     this.restoring = true;
     for (const device of (state as TeleopRoomState).devices) {
       const slot = this.host.slots.get(device.deviceId);
       if (!slot) continue;
-      if (device.latch) slot.lease.estop(device.latch.by, `${device.latch.reason} (latched before the room moved)`);
-      else if (device.holder && slot.lease.acquire(device.holder.sessionId, device.holder.role).status === "granted") this.broughtLeases.add(device.deviceId);
+      if (device.latch) { slot.lease.estop(device.latch.by, `${device.latch.reason} (latched before the room moved)`); continue; }
+      const holder = slot.lease.holder;
+      if (holder && holder.sessionId !== device.holder?.sessionId) { slot.revoke("moved"); this.broughtLeases.delete(device.deviceId); }
+      if (device.holder && slot.lease.acquire(device.holder.sessionId, device.holder.role).status === "granted") this.broughtLeases.add(device.deviceId);
     }
     this.host.audit("room.arrived", { leases: [...this.broughtLeases] });
   }

@@ -7,6 +7,7 @@
  *   POST /rooms/:roomId/handoff?to=REGION[&node=NODE]   admin: move a room (forwarded to its node)
  *   GET  /rooms/:roomId/handoffs                        admin: the room's handoff history
  *   POST /cluster/handoff/prepare   {handoffId, snapshot, seatSeconds} → {reservations}
+ *   POST /cluster/handoff/refresh   {handoffId, snapshot, seatSeconds} → {reservations} (sessions new since prepare)
  *   POST /cluster/handoff/commit    {handoffId, fromToken, queued}     → {token}
  *   POST /cluster/handoff/abort     {handoffId}
  *   POST /cluster/handoff/complete  {handoffId, record}
@@ -64,6 +65,7 @@ export class Handoffs {
         const answer = await call(target, "/cluster/handoff/prepare", { handoffId, snapshot, seatSeconds });
         return { reservations: answer.reservations, timings: answer.timings };
       },
+      refresh: async (target, handoffId, snapshot, seatSeconds) => (await call(target, "/cluster/handoff/refresh", { handoffId, snapshot, seatSeconds })).reservations,
       commit: async (target, handoffId, fromToken, queued) => (await call(target, "/cluster/handoff/commit", { handoffId, fromToken, queued })).token,
       abort: async (target, handoffId) => { await call(target, "/cluster/handoff/abort", { handoffId }).catch(() => { /* it drops the copy by itself at prepareTimeoutMs */ }); },
     };
@@ -87,6 +89,7 @@ export class Handoffs {
     });
     return [
       cluster("/cluster/handoff/prepare", handoff.maxSnapshotBytes, (body) => this.prepare(body)),
+      cluster("/cluster/handoff/refresh", handoff.maxSnapshotBytes, (body) => this.refresh(body)),
       cluster("/cluster/handoff/commit", handoff.maxSnapshotBytes, (body) => this.commit(body)),
       cluster("/cluster/handoff/abort", limits.maxFrameBytes, (body) => this.abort(body)),
       cluster("/cluster/handoff/complete", limits.maxFrameBytes, (body) => this.complete(body)),
@@ -204,6 +207,16 @@ export class Handoffs {
       mover.discard();
       throw error;
     }
+  }
+
+  private async refresh(body: unknown) {
+    const { handoffId, snapshot, seatSeconds } = (body ?? {}) as { handoffId?: unknown; snapshot?: unknown; seatSeconds?: unknown };
+    checkHandoffId(handoffId);
+    const checked = checkSnapshot(snapshot);
+    if (!Number.isInteger(seatSeconds) || (seatSeconds as number) < 1 || (seatSeconds as number) > 120) throw new ServerError(ErrorCode.WRONG_TYPE, "seatSeconds must be an integer of 1..120");
+    const prepared = this.prepared.get(handoffId);
+    if (!prepared || prepared.roomId !== checked.roomId) throw new ServerError(ErrorCode.HANDOFF_FAILED, `no room prepared here for handoff ${handoffId} (expired, or never prepared)`);
+    return { reservations: await prepared.mover.refreshSnapshot(checked, seatSeconds as number) };
   }
 
   private async commit(body: unknown) {

@@ -5,13 +5,14 @@
  *     ↘        ↘         ↘        ↘
  *                 Aborted (rolled back: the room stays here and goes on)
  *
- * - Init: the room can move (not already moving, a type that migrates).
+ * - Init: the room can move (not already moving, a type that migrates). While it still
+ *   runs, a snapshot of it goes to the target, which opens the room from it, unlisted and
+ *   locked, and reserves each session's seat; each client that follows handoffs is sent
+ *   its seat at once and connects there, and waits (still sending to this copy). So the
+ *   pause clients see includes neither opening the room nor their connections.
  * - Freeze: the room queues its inputs and stops its time; teleop devices hold.
- * - Transfer: the snapshot (state, sessions, inputs queued so far) goes to the target,
- *   which opens the room from it, unlisted and locked, and reserves each session's seat.
- *   Each client that follows handoffs is sent its seat at once and connects to the
- *   target, where it waits (holding its inputs) while the Switch is made: the pause it
- *   sees does not include its connection.
+ * - Transfer: the room as it is now (state, sessions, inputs queued so far) goes to the
+ *   target, which brings its copy up to it (and seats sessions new since Init).
  * - Switch: the target takes the directory claim from the snapshot's fencing token (a
  *   compare-and-set: nobody else can have moved or restored the room meanwhile),
  *   applies the inputs queued since the snapshot, which the Switch carries, and resumes
@@ -43,6 +44,8 @@ import { HandoffState, type HandoffReason, type HandoffRecord, type Migratable, 
 export interface HandoffPeer {
   /** Transfer: the target opens the room from `snapshot` and answers each session's seat reservation (JSON), by session id, and where its time went. */
   prepare(target: NodeInfo, handoffId: string, snapshot: RoomSnapshot, seatSeconds: number): Promise<{ reservations: Record<string, string>; timings?: HandoffRecord["target"] }>;
+  /** Transfer: the target brings its copy up to `snapshot` (the room frozen); answers the seats of sessions new since prepare. */
+  refresh(target: NodeInfo, handoffId: string, snapshot: RoomSnapshot, seatSeconds: number): Promise<Record<string, string>>;
   /** Switch: the target takes the claim from `fromToken`, applies `queued`, and opens; answers its new token. */
   commit(target: NodeInfo, handoffId: string, fromToken: string, queued: QueuedInput[]): Promise<string>;
   /** Rollback: the target drops its unswitched copy. Never rejects. */
@@ -94,29 +97,43 @@ export class RoomHandoff {
     let frozen = false;
     let prepared = false;
     let switchTried = false;
+    let announced = false;
     try {
       const unmovable = this.room.unmovableReason();
       if (unmovable) throw new AbortHandoff(unmovable);
       if (this.target.nodeId === this.deps.self.nodeId) throw new AbortHandoff("the target is this node");
 
-      this.enter(HandoffState.Freeze);
-      this.room.freeze();
-      frozen = true;
-
-      this.enter(HandoffState.Transfer);
-      const snapshot = await this.room.snapshot();
-      this.record.sessions = snapshot.sessions.length;
-      let reservations: Record<string, string>;
+      // Init, while the room still runs: the target opens it from a live snapshot and
+      // reserves the seats, and the clients that follow handoffs connect there and wait.
+      const warm = await this.room.snapshot();
+      const reservations = new Map<string, string>();
       try {
         prepared = true;
-        const answer = await this.peer.prepare(this.target, this.id, snapshot, this.deps.seatSeconds);
-        reservations = answer.reservations;
+        const answer = await this.peer.prepare(this.target, this.id, warm, this.deps.seatSeconds);
+        for (const [sessionId, seat] of Object.entries(answer.reservations)) reservations.set(sessionId, seat);
         if (answer.timings) this.record.target = answer.timings;
       } catch (error) {
         throw new AbortHandoff(`the target did not open the room: ${(error as Error).message}`);
       }
+      this.room.announceSeats(this.record.to, reservations, this.deps.seatSeconds, this.reason);
+      announced = true;
 
-      this.room.announceSeats(this.record.to, new Map(Object.entries(reservations)), this.deps.seatSeconds, this.reason);
+      this.enter(HandoffState.Freeze);
+      this.room.freeze();
+      frozen = true;
+
+      // Transfer: the room as it is now; the target brings its copy up to it.
+      this.enter(HandoffState.Transfer);
+      const snapshot = await this.room.snapshot();
+      this.record.sessions = snapshot.sessions.length;
+      try {
+        const added = await this.peer.refresh(this.target, this.id, snapshot, this.deps.seatSeconds);
+        const fresh = new Map(Object.entries(added));
+        for (const [sessionId, seat] of fresh) reservations.set(sessionId, seat);
+        if (fresh.size) this.room.announceSeats(this.record.to, fresh, this.deps.seatSeconds, this.reason);
+      } catch (error) {
+        throw new AbortHandoff(`the target did not take the room's final state: ${(error as Error).message}`);
+      }
 
       this.enter(HandoffState.Switch);
       switchTried = true;
@@ -126,11 +143,12 @@ export class RoomHandoff {
       if (!switched) throw new AbortHandoff("the target did not take the room's claim");
 
       this.enter(HandoffState.Redirect);
-      this.room.redirect(this.record.to, new Map(Object.entries(reservations)), this.deps.seatSeconds, this.reason);
+      this.room.redirect(this.record.to, reservations, this.deps.seatSeconds, this.reason);
       this.finish(HandoffState.Complete);
     } catch (error) {
       const message = error instanceof AbortHandoff ? error.message : `failed: ${(error as Error)?.message ?? String(error)}`;
       if (prepared) await this.peer.abort(this.target, this.id);
+      if (announced) this.room.cancelSeats();
       if (frozen) this.room.thaw();
       if (switchTried) await this.room.reassertClaim().catch((error) => this.logger.error({ err: error }, "could not check the room's claim after the rollback"));
       this.finish(HandoffState.Aborted, message);

@@ -51,6 +51,8 @@ export function originalOptions(options: unknown): Record<string, unknown> {
 export interface MigrationTarget {
   /** Puts the snapshot's state and sessions in place, once the room type's onCreate has run. */
   restoreSnapshot(): Promise<void>;
+  /** Brings a copy opened from an earlier snapshot up to `snapshot` (the room now frozen); answers the seats of sessions new since. */
+  refreshSnapshot(snapshot: RoomSnapshot, seatSeconds: number): Promise<Record<string, string>>;
   /** Reserves each moved session's seat here; answers each reservation (JSON) by session id. */
   reserveResumes(seatSeconds: number): Promise<Record<string, string>>;
   /** The Switch: takes the directory claim from `fromToken`, applies the carried inputs, opens; resolves with the new token. */

@@ -108,7 +108,9 @@ export interface Migratable {
    * SessionResumed, holding its inputs).
    */
   announceSeats(to: NodeRef, reservations: ReadonlyMap<string, string>, seatSeconds: number, reason: HandoffReason): void;
-  /** Abort before the Switch: clients told their seats are told the move is off; the queued inputs are applied here, and time resumes. */
+  /** The handoff rolled back: clients sent their seats are told the move is off (they stay). */
+  cancelSeats(): void;
+  /** Abort before the Switch: the queued inputs are applied here, and time resumes. */
   thaw(): void;
   /**
    * Redirect: the room is the target's now. Sessions that were not sent their seat yet

@@ -96,7 +96,7 @@ describe("a session room moves between regions", () => {
     await Promise.all(sessions.map((s) => s.leave()));
   });
 
-  it("rolls back when the target cannot be reached: the room goes on where it was, and what was sent meanwhile is applied there", async () => {
+  it("gives up when the target cannot be reached: the room goes on where it was, never frozen", async () => {
     const tokyoCity = await harness.locate("jp-tokyo");
     const tokyo = harness.region("jp-tokyo").nodes[0];
     const sessions: RoomSession[] = [];
@@ -110,15 +110,15 @@ describe("a session room moves between regions", () => {
     harness.partition("jp-tokyo", "jp-osaka");
     try {
       const attempt = adminHandoff(tokyo.httpUrl, roomId, "jp-osaka");
-      // Sent while the room is frozen: queued, then applied here when it thaws.
+      // The target is asked while the room still runs (Init): it answers meanwhile.
       await new Promise((resolve) => setTimeout(resolve, 300));
       const during = sessions.map((session) => session.request({ ping: { clientTimeMs: 7 } }, 20_000));
+      for (const reply of await Promise.all(during)) expect(reply.body).toBe("pong");
       const { status, body } = await attempt;
       expect(status).toBe(502);
       expect(body.code).toBe(ErrorCode.HANDOFF_FAILED);
       expect(body.record).toMatchObject({ outcome: "aborted", to: { regionId: "jp-osaka" } });
-      expect(body.record.transitions.map((t: { state: string }) => t.state)).toEqual(["init", "freeze", "transfer", "aborted"]);
-      for (const reply of await Promise.all(during)) expect(reply.body).toBe("pong");
+      expect(body.record.transitions.map((t: { state: string }) => t.state)).toEqual(["init", "aborted"]);
     } finally {
       harness.heal("jp-tokyo", "jp-osaka");
     }

@@ -41,6 +41,7 @@ class ScriptedRoom implements Migratable {
   }
   takeQueued() { this.calls.push("takeQueued"); return this.late; }
   announceSeats() { this.calls.push("announceSeats"); }
+  cancelSeats() { this.calls.push("cancelSeats"); }
   thaw() { this.calls.push("thaw"); }
   redirect(_to: unknown, reservations: ReadonlyMap<string, string>) { this.calls.push("redirect"); this.redirected = reservations; }
   recordHandoff(record: HandoffRecord) { this.history = [structuredClone(record)]; }
@@ -74,6 +75,11 @@ function peer(directory: InMemoryRoomDirectory, script: { prepare?: "fail"; comm
       if (script.prepare === "fail") throw new Error("target unreachable");
       return { reservations: { s1: "{\"sessionId\":\"s1\"}" } };
     },
+    async refresh(_t, _id, snapshot) {
+      calls.push("refresh");
+      carried.push(snapshot.queued);
+      return {};
+    },
     async commit(_t, _id, fromToken, queued) {
       calls.push("commit");
       carried.push(queued);
@@ -96,20 +102,23 @@ describe("RoomHandoff", () => {
     const record = await new RoomHandoff(room, target, "admin", target$.impl, deps).run();
     expect(states(record)).toEqual(["init", "freeze", "transfer", "switch", "redirect", "complete"]);
     expect(record).toMatchObject({ outcome: HandoffState.Complete, sessions: 1, carriedInputs: 2, from: { regionId: "jp-tokyo" }, to: { regionId: "jp-osaka", nodeId: "osaka-1" } });
-    expect(room.calls).toEqual(["freeze", "snapshot", "announceSeats", "takeQueued", "redirect"]);
-    expect(target$.carried).toEqual([room.queued, room.late]);
+    expect(room.calls).toEqual(["snapshot", "announceSeats", "freeze", "snapshot", "takeQueued", "redirect"]);
+    // prepare (the live snapshot), refresh (the frozen one), then the Switch's late inputs.
+    expect(target$.carried).toEqual([room.queued, room.queued, room.late]);
+    expect(target$.calls).toEqual(["prepare", "refresh", "commit"]);
     expect(room.redirected?.get("s1")).toContain("s1");
     expect(await directory.get("session__r")).toMatchObject({ nodeId: "osaka-1" });
     expect(room.history[0]).toMatchObject({ id: record.id, outcome: "complete" });
   });
 
-  it("rolls back when the target fails before the Switch: the room thaws where it is, the target drops its copy", async () => {
+  it("rolls back when the target cannot open the room: nothing was frozen, the target drops its copy", async () => {
     const { directory, room, deps } = await setup();
     const target$ = peer(directory, { prepare: "fail" });
     const record = await new RoomHandoff(room, target, "admin", target$.impl, deps).run();
-    expect(states(record)).toEqual(["init", "freeze", "transfer", "aborted"]);
+    expect(states(record)).toEqual(["init", "aborted"]);
     expect(record.error).toMatch(/did not open the room: target unreachable/);
-    expect(room.calls).toEqual(["freeze", "snapshot", "thaw"]);
+    // Nothing was frozen: the room ran on; nobody had been sent a seat.
+    expect(room.calls).toEqual(["snapshot"]);
     expect(target$.calls).toEqual(["prepare", "abort"]);
     expect(await directory.get("session__r")).toMatchObject({ nodeId: "tokyo-1" });
   });
@@ -119,8 +128,8 @@ describe("RoomHandoff", () => {
     const target$ = peer(directory, { commit: "fail" });
     const record = await new RoomHandoff(room, target, "drain", target$.impl, deps).run();
     expect(states(record)).toEqual(["init", "freeze", "transfer", "switch", "aborted"]);
-    expect(room.calls).toEqual(["freeze", "snapshot", "announceSeats", "takeQueued", "thaw", "reassertClaim"]);
-    expect(target$.calls).toEqual(["prepare", "commit", "abort"]);
+    expect(room.calls).toEqual(["snapshot", "announceSeats", "freeze", "snapshot", "takeQueued", "cancelSeats", "thaw", "reassertClaim"]);
+    expect(target$.calls).toEqual(["prepare", "refresh", "commit", "abort"]);
     expect(await directory.get("session__r")).toMatchObject({ nodeId: "tokyo-1", token });
   });
 
@@ -129,7 +138,7 @@ describe("RoomHandoff", () => {
     const target$ = peer(directory, { commit: "lost-after-switch" });
     const record = await new RoomHandoff(room, target, "admin", target$.impl, deps).run();
     expect(record.outcome).toBe(HandoffState.Complete);
-    expect(room.calls).toEqual(["freeze", "snapshot", "announceSeats", "takeQueued", "redirect"]);
+    expect(room.calls).toEqual(["snapshot", "announceSeats", "freeze", "snapshot", "takeQueued", "redirect"]);
     expect(target$.calls).not.toContain("abort");
   });
 
