@@ -179,3 +179,48 @@ describe("the handoff routes refuse what they should", () => {
     expect((await fetch(`${osaka.httpUrl}/healthz`)).status).toBe(200);
   });
 });
+
+describe("a target lost part-way (last: it kills Osaka's node)", () => {
+  it("the room rolls back to Tokyo; the clients that had connected there come back, and nothing sent meanwhile is lost", async () => {
+    const tokyoCity = await harness.locate("jp-tokyo");
+    const tokyo = harness.region("jp-tokyo").nodes[0];
+    const osaka = harness.region("jp-osaka").nodes[0];
+    const sessions: RoomSession[] = [];
+    for (let i = 0; i < 3; i++) {
+      const client = tokyoCity.client(await testToken(harness.clusterName, "host", `survivor-${i}`));
+      sessions.push(await client.joinOrCreate("session", { roomId: "target-lost-1", rttHints: { "jp-tokyo": 1, "jp-osaka": 10 } }));
+    }
+    const roomId = sessions[0].roomId;
+    const errors: number[] = [];
+    for (const session of sessions) session.on("error", (error) => errors.push(error.code));
+    // Slow node-to-node traffic: each handoff call takes a second, so the kill lands mid-handoff.
+    harness.link("jp-tokyo", "jp-osaka").setDelay(500);
+    const connections = async () => {
+      const text = await (await fetch(`${osaka.httpUrl}/metrics`)).text();
+      return Number(/^tsunagi_connections (\d+)/m.exec(text)?.[1] ?? 0);
+    };
+    const attempt = adminHandoff(tokyo.httpUrl, roomId, "jp-osaka");
+    // The clients were sent their seats in Osaka and connected there: the target dies now.
+    await waitFor(async () => (await connections()) >= sessions.length, 20_000, "the clients connected to Osaka's copy");
+    await osaka.kill();
+    const during = sessions.map((session, i) => session.request({ ping: { clientTimeMs: 100 + i } }, 20_000));
+    const { status, body } = await attempt;
+    harness.link("jp-tokyo", "jp-osaka").setDelay(4);
+    expect(status, JSON.stringify(body)).toBe(502);
+    expect(body.record.outcome).toBe("aborted");
+    // It died with the room frozen: what was sent meanwhile was queued, and applied here at the thaw.
+    expect(body.record.transitions.map((t: { state: string }) => t.state)).toContain("freeze");
+    for (const reply of await Promise.all(during)) expect(reply.body).toBe("pong");
+    // Every session is still in Tokyo's room, under its own id, and goes on.
+    for (const session of sessions) {
+      expect(session.closed).toBe(false);
+      expect(session.roomId).toBe(roomId);
+      expect(new URL(session.room.connection.url!).port).toBe(new URL(tokyoCity.urlBuilder(new URL(`ws://${new URL(tokyo.httpUrl).host}/`))).port);
+    }
+    const after = await Promise.all(sessions.map((session) => session.request({ ping: { clientTimeMs: 9 } }, 10_000)));
+    expect(after.every((reply) => reply.body === "pong")).toBe(true);
+    expect((await directoryEntry(roomId)).body).toMatchObject({ regionId: "jp-tokyo", handoffs: [{ outcome: "aborted" }] });
+    await Promise.all(sessions.map((s) => s.leave()));
+  });
+});
+
