@@ -6,12 +6,14 @@
  * Where the pause goes, per visitor and move, from the visitor's stamps and the source
  * node's transition stamps (`at`, the node's Date.now(): whole milliseconds, on the same
  * machine's clock as the visitors' wallClockMs(), so comparable to about a millisecond):
- *   lastFrameToFreeze    the old home's last frame → Freeze (the tick's phase: frames stop at Freeze)
- *   freezeToRedirect     Freeze → Redirect on the server (snapshot, Transfer, Switch)
- *   redirectToReceived   Redirect → the RoomHandoff at the client
- *   receivedToJoined     → the seat in the new home taken (a WebSocket and a Colyseus join through the city's proxy)
- *   joinedToResumed      → SessionResumed (the `moved` event)
- *   resumedToFirstFrame  → the new home's first frame (its tick slice; negative when that frame came with SessionResumed)
+ *   preconnect           the RoomHandoff at the client → its seat in the new home taken (a WebSocket and a
+ *                        Colyseus join through the city's proxy), made during Init, before the Freeze: not
+ *                        part of the pause unless it ends after the Switch
+ *   joinedBeforeFreeze   the seat taken → Freeze (negative: the client joined after the Freeze)
+ *   lastFrameToFreeze    the old home's last frame → Freeze (it sends each visitor its news as it freezes)
+ *   freezeToSwitched     Freeze → the Switch done on the server (Transfer: the room as it is now; Switch)
+ *   switchedToResumed    → SessionResumed at the client (the new home resumes its waiting clients one by one)
+ *   resumedToFirstFrame  → the new home's first frame (the whole view, sent with SessionResumed: about 0)
  */
 import type { HandoffRecord } from "../../server/handoff/types.ts";
 import type { HandoffLoadResults, HandoffMarks } from "./handoff-protocol.ts";
@@ -29,7 +31,7 @@ export function spread(values: number[]): Spread {
   return { min: at(0), p50: round(percentile(sorted, 50)), p99: round(percentile(sorted, 99)), max: at(sorted.length - 1), n: sorted.length };
 }
 
-const stepNames = ["lastFrameToFreeze", "freezeToRedirect", "redirectToReceived", "receivedToJoined", "joinedToResumed", "resumedToFirstFrame"] as const;
+const stepNames = ["preconnect", "joinedBeforeFreeze", "lastFrameToFreeze", "freezeToSwitched", "switchedToResumed", "resumedToFirstFrame"] as const;
 export type PauseBreakdown = Record<(typeof stepNames)[number], Spread>;
 
 export interface PerHandoff {
@@ -90,11 +92,11 @@ export function pauseFigures(records: HandoffRecord[], load: HandoffLoadResults)
       if (marks.sdkPauseMs !== undefined) sdk.push(marks.sdkPauseMs);
       if (marks.lastSource === undefined || marks.firstTarget === undefined) continue;
       pauses.push(marks.firstTarget - marks.lastSource);
+      if (marks.received !== undefined && marks.joined !== undefined) steps.preconnect.push(marks.joined - marks.received);
+      if (marks.joined !== undefined) steps.joinedBeforeFreeze.push(freeze.at - marks.joined);
       steps.lastFrameToFreeze.push(freeze.at - marks.lastSource);
-      steps.freezeToRedirect.push(redirect.ms - freeze.ms);
-      if (marks.received !== undefined) steps.redirectToReceived.push(marks.received - redirect.at);
-      if (marks.received !== undefined && marks.joined !== undefined) steps.receivedToJoined.push(marks.joined - marks.received);
-      if (marks.joined !== undefined && marks.resumed !== undefined) steps.joinedToResumed.push(marks.resumed - marks.joined);
+      steps.freezeToSwitched.push(redirect.ms - freeze.ms);
+      if (marks.resumed !== undefined) steps.switchedToResumed.push(marks.resumed - redirect.at);
       if (marks.resumed !== undefined) steps.resumedToFirstFrame.push(marks.firstTarget - marks.resumed);
     }
     all.push(...pauses);
