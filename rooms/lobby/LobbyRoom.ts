@@ -15,6 +15,8 @@ import type { Client } from "@colyseus/core";
 import { ErrorCode } from "../../proto/index.ts";
 import { TokenBucket } from "../../common/TokenBucket.ts";
 import { ClusterRoom, tokenAuth } from "../shared/ClusterRoom.ts";
+import type { MigratableRoom } from "../shared/MigratableRoom.ts";
+import type { ParkedClient } from "../shared/ParkedClient.ts";
 import { roles } from "../../server/auth/tokens.ts";
 import type { RoomAccess } from "../../server/auth/roomAccess.ts";
 import { nodeContext } from "../../server/context.ts";
@@ -40,7 +42,7 @@ function toListing(entry: DirectoryEntry): LobbyListing {
   };
 }
 
-export class LobbyRoom extends ClusterRoom {
+export class LobbyRoom extends ClusterRoom implements MigratableRoom {
   /** Everyone may list the rooms; a lobby has no name worth choosing. */
   static access: RoomAccess = { join: roles, create: roles, name: [] };
   static onAuth = tokenAuth(LobbyRoom.access);
@@ -92,6 +94,18 @@ export class LobbyRoom extends ClusterRoom {
   async onDispose() {
     await this.unwatch?.();
   }
+
+  // --- MigratableRoom: a lobby moves with its clients' filters (the listing is the directory's) ---
+
+  protected override migratableRoom(): MigratableRoom { return this; }
+  snapshotState(): null { return null; }
+  restoreState(): void { /* the listing comes from the directory */ }
+  snapshotSession(client: Client): LobbyFilter { return this.filters.get(client.sessionId) ?? {}; }
+  restoreSession(parked: ParkedClient, filter: unknown): void { this.filters.set(parked.sessionId, sanitizeFilter(filter)); }
+  resumeSession(client: Client): void { client.send("rooms", this.visibleTo(client)); }
+  sessionLost(sessionId: string): void { this.onLeave({ sessionId } as Client); }
+  freezeRoom(): void { /* no clock of its own */ }
+  thawRoom(): void { /* likewise */ }
 
   private visibleTo(client: Client): LobbyListing[] {
     const filter = this.filters.get(client.sessionId) ?? {};

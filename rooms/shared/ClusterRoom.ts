@@ -94,6 +94,7 @@ export abstract class ClusterRoom<Options = any> extends Room {
     createdAt: () => this.openedAt,
     setCreatedAt: (ms) => { this.openedAt = ms; },
     claimToken: () => this.claimToken,
+    listed: () => this.listed,
     holdClaim: (token) => this.holdClaim(token),
     renewClaim: (token) => { this.claimToken = token; },
     directoryEntry: () => this.directoryEntry(),

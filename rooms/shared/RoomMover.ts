@@ -37,6 +37,8 @@ export interface MoverHost {
   createdAt(): number;
   setCreatedAt(ms: number): void;
   claimToken(): string | undefined;
+  /** Whether the room is in the cluster's directory (a lobby is not: it holds no claim to move). */
+  listed(): boolean;
   holdClaim(token: string): void;
   /** The directory claimed the room again under a new token (RoomDirectory.reassert). */
   renewClaim(token: string): void;
@@ -144,7 +146,7 @@ export class RoomMover implements Migratable, MigrationTarget {
     const typeReason = type.unmovableReason?.();
     if (typeReason) return typeReason;
     if (this.migration.phase !== "live") return `room ${this.roomId} is already moving (${this.migration.phase})`;
-    if (this.host.claimToken() === undefined) return `room ${this.roomId} holds no directory claim`;
+    if (this.host.listed() && this.host.claimToken() === undefined) return `room ${this.roomId} holds no directory claim`;
     return undefined;
   }
 
@@ -166,7 +168,7 @@ export class RoomMover implements Migratable, MigrationTarget {
       name: this.host.name(),
       createdAt: this.host.createdAt(),
       maxClients: Number.isFinite(room.maxClients) ? room.maxClients : null,
-      token: this.host.claimToken()!,
+      token: this.host.claimToken() ?? "",
       takenAt: Date.now(),
       options: this.host.createOptions(),
       state,
@@ -317,12 +319,17 @@ export class RoomMover implements Migratable, MigrationTarget {
 
   async takeOver(fromToken: string, queued: QueuedInput[]): Promise<string> {
     const restore = this.requireRestore();
-    const claim = await nodeContext().directory.transfer(this.host.directoryEntry(), fromToken);
-    if (!claim.claimed) {
-      throw new ServerError(ErrorCode.HANDOFF_FAILED, `room ${this.roomId} is held by ${claim.owner.nodeId} (${claim.owner.regionId}) under another claim: not switched`);
+    // An unlisted room (a lobby) holds no claim: its Switch is this node's say-so.
+    let token = "";
+    if (this.host.listed()) {
+      const claim = await nodeContext().directory.transfer(this.host.directoryEntry(), fromToken);
+      if (!claim.claimed) {
+        throw new ServerError(ErrorCode.HANDOFF_FAILED, `room ${this.roomId} is held by ${claim.owner.nodeId} (${claim.owner.regionId}) under another claim: not switched`);
+      }
+      token = claim.token;
+      this.host.holdClaim(token);
     }
-    this.previousRegion = restore.snapshot.sessions.length ? this.previousRegionOf(restore) : "";
-    this.host.holdClaim(claim.token);
+    this.previousRegion = this.previousRegionOf(restore);
     // Switched: the room is this copy from now on, whatever else fails here.
     try {
       await this.host.type()!.thawRoom();
@@ -339,7 +346,7 @@ export class RoomMover implements Migratable, MigrationTarget {
       if (parked && this.host.room.clients.getById(sessionId) === client) this.resume(client, parked);
     }
     this.early.clear();
-    return claim.token;
+    return token;
   }
 
   discard() {

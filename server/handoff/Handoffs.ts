@@ -222,7 +222,7 @@ export class Handoffs {
   private async commit(body: unknown) {
     const { handoffId, fromToken, queued } = (body ?? {}) as { handoffId?: unknown; fromToken?: unknown; queued?: unknown };
     checkHandoffId(handoffId);
-    if (typeof fromToken !== "string" || !/^\d{1,30}$/.test(fromToken)) throw new ServerError(ErrorCode.WRONG_TYPE, "fromToken must be a decimal fencing token");
+    if (typeof fromToken !== "string" || !/^\d{0,30}$/.test(fromToken)) throw new ServerError(ErrorCode.WRONG_TYPE, "fromToken must be a decimal fencing token (empty for a room that holds no claim)");
     const inputs: QueuedInput[] = checkQueued(queued);
     const prepared = this.prepared.get(handoffId);
     if (!prepared) throw new ServerError(ErrorCode.HANDOFF_FAILED, `no room prepared here for handoff ${handoffId} (expired, or never prepared)`);

@@ -19,7 +19,8 @@ const MAX_SESSIONS = 50_000;
 const MAX_QUEUED = 20_000;
 const HANDOFF_ID = /^[A-Za-z0-9-]{8,64}$/;
 const SESSION_ID = /^[A-Za-z0-9_-]{1,64}$/;
-const TOKEN = /^\d{1,30}$/;
+/** A fencing token; empty for a room that holds no claim (a lobby). */
+const TOKEN = /^\d{0,30}$/;
 
 const nodeRef = z.object({ regionId: z.string().max(64), nodeId: z.string().max(128) });
 const record = z.object({

@@ -133,7 +133,7 @@ describe("a session room moves between regions", () => {
 });
 
 describe("the handoff routes refuse what they should", () => {
-  it("admin route: a token with the admin role, a room that exists and can move, a region that can take it", async () => {
+  it("admin route: a token with the admin role, a room that exists and can move, a region that can take it (a lobby moves too)", async () => {
     const tokyo = harness.region("jp-tokyo").nodes[0];
     const post = async (path: string, authorization?: string) => {
       const response = await fetch(`${tokyo.httpUrl}${path}`, { method: "POST", headers: authorization ? { authorization } : {} });
@@ -149,9 +149,17 @@ describe("the handoff routes refuse what they should", () => {
     expect((await post(`/rooms/${session.roomId}/handoff`, admin)).body.code).toBe(ErrorCode.WRONG_TYPE);
     expect((await post(`/rooms/${session.roomId}/handoff?to=jp-nowhere`, admin)).body.code).toBe(ErrorCode.OVERLOADED);
     expect((await post(`/rooms/${session.roomId}/handoff?to=jp-osaka&reason=whim`, admin)).body.code).toBe(ErrorCode.WRONG_TYPE);
-    const lobby = await client.joinOrCreate("lobby");
-    const refused = await post(`/rooms/${lobby.roomId}/handoff?to=jp-osaka`, admin);
-    expect(refused.body.code, JSON.stringify(refused.body)).toBe(ErrorCode.WRONG_TYPE);
+    // A lobby holds no directory claim, yet moves with its clients' filters.
+    const lobby = await client.joinOrCreate("lobby", { filter: { name: "session" } });
+    const followed = new Promise<HandoffEvent>((resolve) => lobby.on("handoff", resolve));
+    const listings: unknown[] = [];
+    lobby.onMessage("rooms", (rooms) => listings.push(rooms));
+    const moved = await post(`/rooms/${lobby.roomId}/handoff?to=jp-osaka`, admin);
+    expect(moved.status, JSON.stringify(moved.body)).toBe(200);
+    expect((await followed).toRegionId).toBe("jp-osaka");
+    // Greeted in its new home with the listing its filter lets through (session rooms only).
+    await waitFor(() => listings.length > 0, 10_000, "the lobby's listing in its new home");
+    expect((listings.at(-1) as Array<{ name: string }>).every((room) => room.name === "session")).toBe(true);
     await lobby.leave();
     await session.leave();
   });
