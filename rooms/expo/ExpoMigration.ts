@@ -27,7 +27,7 @@ import type { ExpoAnalytics } from "./Analytics.ts";
 import type { TickSlices } from "./TickSlices.ts";
 import type { HostTools } from "./HostTools.ts";
 import { VisitorView, type VisitorViewHost } from "./VisitorView.ts";
-import type { Visitor } from "./model.ts";
+import type { HandoffPayload, Visitor } from "./model.ts";
 import type { MigratableRoom } from "../shared/MigratableRoom.ts";
 import type { ParkedClient } from "../shared/ParkedClient.ts";
 
@@ -37,24 +37,9 @@ export interface ExpoRoomState {
   keys: HallKeys;
 }
 
-/** One visitor as it moves. */
-export interface ExpoSessionState {
-  visitorId: number;
-  subject: string;
+/** One visitor as it moves: what a zone handoff carries (HandoffPayload), and its host tools and join time. */
+export interface ExpoSessionState extends Omit<HandoffPayload, "roomId" | "fromRoomId" | "fromZoneId"> {
   isHost: boolean;
-  name: string;
-  role: string;
-  avatar: string;
-  x: number;
-  y: number;
-  heading: number;
-  seq: number;
-  sentAtMs: number;
-  areas: string[];
-  booths: string[];
-  toldAreas: string[];
-  toldBooths: string[];
-  mutedUntil: number;
   joinedAt: number;
 }
 

@@ -8,7 +8,7 @@
 import "../../server/polyfills.ts";
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { Client } from "@colyseus/sdk";
-import { startRegions, type RegionsHarness } from "../fixtures/regions.ts";
+import { startRegions, type LocatedClient, type RegionsHarness } from "../fixtures/regions.ts";
 import { waitFor } from "../fixtures/processes.ts";
 import { testToken } from "../fixtures/tokens.ts";
 import { ErrorCode } from "../../proto/index.ts";
@@ -34,6 +34,16 @@ async function adminHandoff(nodeUrl: string, roomId: string, to: string, token?:
   return { status: response.status, body: await response.json() };
 }
 
+/** `count` host sessions of a city in session room `name`, placed in Tokyo. */
+async function joinSessions(city: LocatedClient, count: number, subjectPrefix: string, name: string): Promise<RoomSession[]> {
+  const sessions: RoomSession[] = [];
+  for (let i = 0; i < count; i++) {
+    const client = city.client(await testToken(harness.clusterName, "host", `${subjectPrefix}-${i}`));
+    sessions.push(await client.joinOrCreate("session", { roomId: name, rttHints: { "jp-tokyo": 1, "jp-osaka": 10 } }));
+  }
+  return sessions;
+}
+
 async function directoryEntry(roomId: string) {
   // The lobby lists rooms with their region; the matchmaker's joinById names the node. Use the admin history route instead.
   const tokyo = harness.region("jp-tokyo").nodes[0];
@@ -45,11 +55,7 @@ describe("a session room moves between regions", () => {
   it("keeps its id, its sessions and its participants; requests in flight are answered; a stock client is told ROOM_MOVED", async () => {
     const tokyoCity = await harness.locate("jp-tokyo");
     const tokyo = harness.region("jp-tokyo").nodes[0];
-    const sessions: RoomSession[] = [];
-    for (let i = 0; i < 5; i++) {
-      const client = tokyoCity.client(await testToken(harness.clusterName, "host", `member-${i}`));
-      sessions.push(await client.joinOrCreate("session", { roomId: "moving-1", rttHints: { "jp-tokyo": 1, "jp-osaka": 10 } }));
-    }
+    const sessions = await joinSessions(tokyoCity, 5, "member", "moving-1");
     const roomId = sessions[0].roomId;
     expect(roomId).toBe("session__moving-1");
     const sessionIds = sessions.map((s) => s.sessionId);
@@ -99,11 +105,7 @@ describe("a session room moves between regions", () => {
   it("gives up when the target cannot be reached: the room goes on where it was, never frozen", async () => {
     const tokyoCity = await harness.locate("jp-tokyo");
     const tokyo = harness.region("jp-tokyo").nodes[0];
-    const sessions: RoomSession[] = [];
-    for (let i = 0; i < 3; i++) {
-      const client = tokyoCity.client(await testToken(harness.clusterName, "host", `stayer-${i}`));
-      sessions.push(await client.joinOrCreate("session", { roomId: "staying-1", rttHints: { "jp-tokyo": 1, "jp-osaka": 10 } }));
-    }
+    const sessions = await joinSessions(tokyoCity, 3, "stayer", "staying-1");
     const roomId = sessions[0].roomId;
     let moved = 0;
     for (const session of sessions) session.on("handoff", () => { moved++; });
@@ -193,11 +195,7 @@ describe("a target lost part-way (last: it kills Osaka's node)", () => {
     const tokyoCity = await harness.locate("jp-tokyo");
     const tokyo = harness.region("jp-tokyo").nodes[0];
     const osaka = harness.region("jp-osaka").nodes[0];
-    const sessions: RoomSession[] = [];
-    for (let i = 0; i < 3; i++) {
-      const client = tokyoCity.client(await testToken(harness.clusterName, "host", `survivor-${i}`));
-      sessions.push(await client.joinOrCreate("session", { roomId: "target-lost-1", rttHints: { "jp-tokyo": 1, "jp-osaka": 10 } }));
-    }
+    const sessions = await joinSessions(tokyoCity, 3, "survivor", "target-lost-1");
     const roomId = sessions[0].roomId;
     const errors: number[] = [];
     for (const session of sessions) session.on("error", (error) => errors.push(error.code));
