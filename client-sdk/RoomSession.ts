@@ -18,6 +18,9 @@ import {
 } from "../proto/index.ts";
 import { TsunagiError, fromCloseCode, fromServerError } from "./errors.ts";
 import { SafeEmitter, reportListenerError } from "../common/SafeEmitter.ts";
+import { InputLog, RoomFollower, type HandoffEvent, type SeatReservation } from "./RoomFollower.ts";
+
+export type { HandoffEvent, SeatReservation } from "./RoomFollower.ts";
 
 /** Colyseus' CloseCode.CONSENTED (@colyseus/shared-types): the client chose to leave. */
 const CLOSE_CONSENTED = 4000;
@@ -76,28 +79,6 @@ export interface RoomSessionOptions {
   follow?: (reservation: SeatReservation) => Promise<Room<any, any>>;
   /** How long numbered envelopes are kept to be sent again after a room moves, ms. Default 2000. */
   resendWindowMs?: number;
-}
-
-/** A Colyseus seat reservation, as RoomHandoff carries it. */
-export interface SeatReservation {
-  name: string;
-  roomId: string;
-  sessionId: string;
-  processId: string;
-  publicAddress?: string;
-}
-
-export interface HandoffEvent {
-  roomId: string;
-  sessionId: string;
-  /** The region the room left, and the one it is in now. */
-  fromRegionId: string;
-  toRegionId: string;
-  reason: string;
-  /** Numbered envelopes sent again to the new home (the old one had not applied them). */
-  resent: number;
-  /** From the RoomHandoff to the SessionResumed, ms. */
-  pauseMs: number;
 }
 
 export interface LeaveEvent {
@@ -159,9 +140,6 @@ export interface RequestOptions {
   notice?: boolean;
 }
 
-/** A numbered envelope kept to be sent again if the room moves. */
-interface SentInput { seq: number; at: number; bytes: Uint8Array }
-
 export class RoomSession<State = any> {
   /** The Colyseus room now: another one after the room moved (the `handoff` event). */
   private current: Room<any, State>;
@@ -196,14 +174,10 @@ export class RoomSession<State = any> {
   private leaving = false;
   /** The last input number given to an envelope (Envelope.input_seq). */
   private lastInputSeq = 0;
-  /** Numbered envelopes of the last resendWindowMs, oldest first: sent again to a room's new home. */
-  private readonly sent: SentInput[] = [];
-  private readonly resendWindowMs: number;
-  private readonly follow?: RoomSessionOptions["follow"];
-  /** Set while following a room to its new home (joined there, waiting for SessionResumed). */
-  private following = false;
-  /** Calls off the move under way (RoomHandoff `cancelled`). */
-  private cancelFollow?: () => void;
+  /** Numbered envelopes of the last resendWindowMs: sent again to a room's new home. */
+  private readonly inputs: InputLog;
+  /** Follows the room when it moves (RoomFollower.ts). */
+  private readonly follower: RoomFollower<State>;
   private readonly reconnection?: ReconnectionSettings;
 
   constructor(room: Room<any, State>, options: RoomSessionOptions = {}) {
@@ -216,9 +190,26 @@ export class RoomSession<State = any> {
     this.answerPings = options.answerPings ?? true;
     this.onListenerError = options.onListenerError ?? ((error, source) => console.error(`tsunagi: ${source} threw`, error));
     this.events = new SafeEmitter<RoomSessionEvents>(this.onListenerError);
-    this.resendWindowMs = options.resendWindowMs ?? 2000;
-    this.follow = options.follow;
+    this.inputs = new InputLog(options.resendWindowMs ?? 2000);
     this.reconnection = options.reconnection;
+    this.follower = new RoomFollower<State>({
+      current: () => this.current,
+      closed: () => this.closedWith !== undefined,
+      follow: options.follow,
+      maxEnvelopeBytes: this.maxEnvelopeBytes,
+      regionId: () => this.region?.id,
+      inputs: this.inputs,
+      guard: (source, fn) => this.guard(source, fn),
+      switchTo: (room, regionId) => {
+        this.current = room;
+        this.attach(room);
+        (this as { region?: RoomSessionOptions["region"] }).region = { ...this.region, url: this.region?.url ?? "", id: regionId, rttMs: undefined };
+      },
+      receiveEnvelope: (bytes) => this.receiveEnvelope(bytes),
+      moved: (event) => this.events.emit("handoff", event),
+      failed: (error) => this.events.emit("error", error),
+      end: (handoff, why) => this.endMoved(handoff, why),
+    });
     this.attach(room);
   }
 
@@ -285,7 +276,7 @@ export class RoomSession<State = any> {
     this.lastInputSeq = inputSeq;
     // Kept for a move: the old home applies it until its freeze, carries it through the
     // switch, or drops it after; the new home is sent again whatever it lacks.
-    this.keep(inputSeq, bytes);
+    this.inputs.keep(inputSeq, bytes);
     const wasOpen = this.room.connection?.isOpen === true;
     this.room.sendBytes(ENVELOPE_MESSAGE_TYPE, bytes);
     if (!wasOpen) {
@@ -386,7 +377,7 @@ export class RoomSession<State = any> {
       return;
     }
     if (envelope.body === "roomHandoff") {
-      void this.followHandoff(envelope.roomHandoff as tsunagi.v1.RoomHandoff);
+      void this.follower.follow(envelope.roomHandoff as tsunagi.v1.RoomHandoff);
       return;
     }
     this.remember(envelope);
@@ -470,94 +461,6 @@ export class RoomSession<State = any> {
     const known = this.devices.get(deviceId);
     if (!known && this.devices.size >= MAX_DEVICE_SNAPSHOTS) return;
     this.devices.set(deviceId, { ...known, ...update });
-  }
-
-  /** Keeps a numbered envelope for resendWindowMs: a room that moves gets what its new home has not applied. */
-  private keep(seq: number, bytes: Uint8Array) {
-    const now = performance.now();
-    this.sent.push({ seq, at: now, bytes });
-    let expired = 0;
-    while (expired < this.sent.length && now - this.sent[expired].at > this.resendWindowMs) expired++;
-    if (expired) this.sent.splice(0, expired);
-  }
-
-  /**
-   * The room is moving (RoomHandoff): take the reserved seat in its new home at once,
-   * and wait there for its SessionResumed (the room switches meanwhile) while the old
-   * home still takes what the application sends; then send the new home again, in order,
-   * the numbered envelopes it has not applied, and go on there. A move called off
-   * (RoomHandoff `cancelled`, or a new home that closes before resuming) leaves the
-   * session where it was. A session that can follow neither ends with ROOM_MOVED
-   * (retryable: join again through matchmaking).
-   */
-  private async followHandoff(handoff: tsunagi.v1.RoomHandoff) {
-    if (handoff.cancelled) { this.cancelFollow?.(); return; }
-    if (this.following || this.closedWith) return;
-    const started = performance.now();
-    const old = this.current;
-    const fromRegionId = handoff.fromRegionId || this.region?.id || "";
-    if (!this.follow) { this.endMoved(handoff, "this session cannot follow a room (no follow function)"); return; }
-    this.following = true;
-    let joining: Promise<Room<any, State>> | undefined;
-    const early: Uint8Array[] = [];
-    let unbind: (() => void) | undefined;
-    let cancelled = false;
-    const called = new Promise<never>((_, reject) => {
-      this.cancelFollow = () => { cancelled = true; reject(new TsunagiError(ErrorCode.HANDOFF_FAILED, "the move was called off")); };
-    });
-    called.catch(() => {});
-    try {
-      const reservation = JSON.parse(handoff.reservationJson) as SeatReservation;
-      if (reservation?.sessionId !== old.sessionId || reservation.roomId !== old.roomId) {
-        throw new TsunagiError(ErrorCode.WRONG_TYPE, "the handoff's seat is for another session or room");
-      }
-      joining = this.follow(reservation);
-      const joined = await Promise.race([joining, called]);
-      const resumed = await Promise.race([called, new Promise<tsunagi.v1.SessionResumed>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new TsunagiError(ErrorCode.REGION_UNAVAILABLE, "the room's new home did not resume the session")), Math.max(1, handoff.seatSeconds || 10) * 1000);
-        unbind = joined.onMessage(ENVELOPE_MESSAGE_TYPE, (bytes: Uint8Array) => this.guard("handoff", () => {
-          const envelope = decodeEnvelope(bytes, this.maxEnvelopeBytes);
-          if (envelope.body === "sessionResumed") { clearTimeout(timer); resolve(envelope.sessionResumed as tsunagi.v1.SessionResumed); } else early.push(Uint8Array.from(bytes));
-        }));
-        joined.onLeave((code: number, reason?: string) => { clearTimeout(timer); reject(fromCloseCode(code, reason)); });
-      })]);
-      unbind?.();
-      this.cancelFollow = undefined;
-      if (this.closedWith) { void joined.leave(true).catch(() => {}); return; }
-      this.current = joined;
-      this.attach(joined);
-      (this as { region?: RoomSessionOptions["region"] }).region = { ...this.region, url: this.region?.url ?? "", id: resumed.regionId || handoff.regionId, rttMs: undefined };
-      const resent = this.resendAbove(joined, resumed.inputSeq);
-      this.following = false;
-      for (const bytes of early) this.receiveEnvelope(bytes);
-      void old.leave(true).catch(() => { /* the old home closes it anyway */ });
-      this.events.emit("handoff", {
-        roomId: joined.roomId, sessionId: joined.sessionId, fromRegionId, toRegionId: this.region?.id ?? handoff.regionId,
-        reason: handoff.reason, resent, pauseMs: Math.round(performance.now() - started),
-      });
-    } catch (error) {
-      unbind?.();
-      this.cancelFollow = undefined;
-      this.following = false;
-      void joining?.then((room) => room.leave(true)).catch(() => { /* never joined, or closed already */ });
-      if (!this.closedWith && old.connection?.isOpen) {
-        // Called off, or the new home failed before the switch: the old home goes on (it thaws).
-        if (!cancelled) this.events.emit("error", fromServerError(error));
-        return;
-      }
-      this.endMoved(handoff, (error as Error)?.message ?? String(error));
-    }
-  }
-
-  /** Sends `room` again every kept envelope numbered above `seq`, in order; how many. */
-  private resendAbove(room: Room<any, State>, seq: number): number {
-    let resent = 0;
-    for (const input of this.sent) {
-      if (input.seq <= seq) continue;
-      room.sendBytes(ENVELOPE_MESSAGE_TYPE, input.bytes);
-      resent++;
-    }
-    return resent;
   }
 
   /** The room moved and this session did not follow: it ends, ROOM_MOVED (join again). */

@@ -103,15 +103,16 @@ function current(visitor: Visitor): HandoffMarks {
  * visitor's RoomSession (kept across moves: the session switches rooms inside).
  */
 function instrumentFollow(visitor: Visitor, session: RoomSession): void {
-  const follow = session["follow"] as Follow | undefined;
+  // The follow function the session's RoomFollower was handed (RoomFollower.ts, FollowerHost.follow).
+  const host = (session["follower"] as unknown as { host: { follow?: Follow } }).host;
+  const follow = host.follow;
   if (!follow) throw new Error("the visitor's RoomSession cannot follow its room (no follow function)");
-  const wrapped: Follow = async (reservation) => {
+  host.follow = async (reservation) => {
     current(visitor).received = wallClockMs();
     const room = await follow(reservation);
     current(visitor).joined = wallClockMs();
     return room;
   };
-  Object.defineProperty(session, "follow", { value: wrapped });
 }
 
 function watch(visitor: Visitor): void {
