@@ -79,6 +79,14 @@ export interface RoomSessionOptions {
   follow?: (reservation: SeatReservation) => Promise<Room<any, any>>;
   /** How long numbered envelopes are kept to be sent again after a room moves, ms. Default 2000. */
   resendWindowMs?: number;
+  /**
+   * This client's round trip to each region, ms (TsunagiClient passes its RegionProbe's):
+   * sent to the room on joining, after a move, and every `rttReportMs`, so a room whose
+   * participants are nearer another region can move there (RegionRtts).
+   */
+  regionRtts?: () => Record<string, number> | undefined;
+  /** How often regionRtts are reported, ms. Default 30 000. */
+  rttReportMs?: number;
 }
 
 export interface LeaveEvent {
@@ -178,6 +186,9 @@ export class RoomSession<State = any> {
   private readonly inputs: InputLog;
   /** Follows the room when it moves (RoomFollower.ts). */
   private readonly follower: RoomFollower<State>;
+  /** This client's round trips to the regions, reported to the room. */
+  private readonly regionRtts?: RoomSessionOptions["regionRtts"];
+  private readonly rttTimer?: ReturnType<typeof setInterval>;
   private readonly reconnection?: ReconnectionSettings;
 
   constructor(room: Room<any, State>, options: RoomSessionOptions = {}) {
@@ -206,11 +217,17 @@ export class RoomSession<State = any> {
         (this as { region?: RoomSessionOptions["region"] }).region = { ...this.region, url: this.region?.url ?? "", id: regionId, rttMs: undefined };
       },
       receiveEnvelope: (bytes) => this.receiveEnvelope(bytes),
-      moved: (event) => this.events.emit("handoff", event),
+      moved: (event) => { this.reportRtts(); this.events.emit("handoff", event); },
       failed: (error) => this.events.emit("error", error),
       end: (handoff, why) => this.endMoved(handoff, why),
     });
     this.attach(room);
+    this.regionRtts = options.regionRtts;
+    if (this.regionRtts) {
+      this.reportRtts();
+      this.rttTimer = setInterval(() => this.guard("region rtts", () => this.reportRtts()), options.rttReportMs ?? 30_000);
+      (this.rttTimer as { unref?: () => void }).unref?.();
+    }
   }
 
   /** The underlying Colyseus room, for what this class does not wrap (schema callbacks…). A room that moves is another Colyseus room afterwards (the `handoff` event). */
@@ -427,6 +444,7 @@ export class RoomSession<State = any> {
 
   private receiveLeave(code: number, reason?: string) {
     if (this.closedWith) return;
+    clearInterval(this.rttTimer);
     const error = this.leaving ? undefined : fromCloseCode(code, reason);
     this.closedWith = { code, reason, error };
     const pendingError = this.closedError();
@@ -470,6 +488,18 @@ export class RoomSession<State = any> {
     old.reconnection.enabled = false;
     this.receiveLeave(ErrorCode.ROOM_MOVED, `room moved to ${handoff.regionId}; ${why}`);
     void old.leave(true).catch(() => {});
+  }
+
+  /** Tells the room this client's round trip to each region (RegionRtts), if known. */
+  private reportRtts() {
+    // Not while reconnecting: the SDK would queue it among the application's messages; the next report goes.
+    if (this.closedWith || this.room.connection?.isOpen !== true) return;
+    const rtts = this.regionRtts?.();
+    const rttMs: Record<string, number> = {};
+    for (const [regionId, ms] of Object.entries(rtts ?? {}).slice(0, 16)) {
+      if (Number.isFinite(ms) && ms >= 0) rttMs[regionId] = Math.min(60_000, Math.round(ms));
+    }
+    if (Object.keys(rttMs).length > 0) this.sendEnvelope({ regionRtts: { rttMs } });
   }
 
   /** Pong for the room's Ping: its time echoed, and ours (Unix epoch ms). */

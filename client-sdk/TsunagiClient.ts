@@ -153,7 +153,9 @@ export class TsunagiClient {
           ? await client.reconnect<State>(target)
           : await client[method]<State>(target, joinOptions);
         const follow = (reservation: SeatReservation) => client.consumeSeatReservation<State>(reservation as never);
-        return new RoomSession<State>(room, { ...this.sessionOptions, ...session, reconnection: this.reconnection, region, follow });
+        const probe = this.probe;
+        const regionRtts = probe && (() => probe.rttHints());
+        return new RoomSession<State>(room, { ...this.sessionOptions, ...session, reconnection: this.reconnection, region, follow, regionRtts });
       } catch (error) {
         lastError = fromServerError(error);
         if (!tryNextRegion.has(lastError.code)) throw lastError;

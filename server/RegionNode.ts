@@ -82,6 +82,8 @@ export class RegionNode {
   private handoffs?: Handoffs;
   /** Stops reporting adapters that attach here far from their rooms. */
   private stopRehoming?: () => void;
+  /** Stops weighing where rooms' participants are best served. */
+  private stopPlacement?: () => void;
   /** Event-loop delay histogram, reset every heartbeat. */
   private readonly loopDelay: IntervalHistogram;
   /** When this node started, ms since the epoch. */
@@ -207,6 +209,7 @@ export class RegionNode {
     node.certificateListener = certificateListener;
     node.handoffs = handoffs;
     node.stopRehoming = handoffs.rehoming.watch(gateway);
+    node.stopPlacement = handoffs.startPlacement();
 
     node.stopServingDeviceRequests = await serveDeviceRequests({ presence: backends.presence, gateway, directory: backends.directory, nodeId: config.nodeId, clusterName: config.clusterName, logger: logger.child({ component: "gateway" }) });
     bound.transport.serveHttp(new HttpEdge({
@@ -334,6 +337,7 @@ export class RegionNode {
 
   private async drain(reason: string) {
     this.draining = true;
+    this.stopPlacement?.();
     this.logger.info({ reason }, `draining node ${this.nodeId}`);
     await this.heartbeat();
     clearInterval(this.heartbeatTimer);

@@ -107,6 +107,13 @@ export const configSchema = z.object({
     deviceSettleMs: z.number().int().min(0).max(600_000),
     /** Least time between two moves of a room for the same cause (hysteresis), ms. */
     cooldownMs: z.number().int().min(0).max(3_600_000),
+    /** How often each room's participants' round trips are weighed (PlacementPolicy), ms; 0: rooms never move for them. */
+    placementCheckMs: z.number().int().min(0).max(3_600_000),
+    /** How long another region must stay better for a room's participants before it moves there, ms. */
+    placementWindowMs: z.number().int().min(0).max(3_600_000),
+    /** Least gain in the participants' mean round trip for a move, ms, and as a share of the current one. */
+    placementMinGainMs: z.number().min(0).max(10_000),
+    placementMinGainRatio: z.number().min(0).max(1),
   }),
   /** Upper bound of a SIGTERM drain before the process exits anyway. */
   drainTimeoutMs: z.number().int().min(0),
@@ -289,6 +296,10 @@ export const defaults: ConfigInput = {
     prepareTimeoutMs: 15_000,
     deviceSettleMs: 500,
     cooldownMs: 30_000,
+    placementCheckMs: 5000,
+    placementWindowMs: 30_000,
+    placementMinGainMs: 5,
+    placementMinGainRatio: 0.2,
   },
   drainTimeoutMs: 10_000,
   tls: {},

@@ -66,6 +66,10 @@ setting("handoff.maxSnapshotBytes", "int", "largest room snapshot sent or accept
 setting("handoff.prepareTimeoutMs", "int", "how long a room opened from a snapshot waits for its Switch, ms");
 setting("handoff.deviceSettleMs", "int", "how long a device stays on another region's gateway before its room follows it, ms");
 setting("handoff.cooldownMs", "int", "least time between two moves of a room for the same cause, ms");
+setting("handoff.placementCheckMs", "int", "how often rooms weigh their participants' round trips, ms (0: never move for them)");
+setting("handoff.placementWindowMs", "int", "how long another region must stay better for a room's participants before it moves, ms");
+setting("handoff.placementMinGainMs", "number", "least gain in the participants' mean round trip for a move, ms");
+setting("handoff.placementMinGainRatio", "number", "least gain as a share of the current mean round trip");
 setting("drainTimeoutMs", "int", "SIGTERM drain bound");
 setting("tls.certFile", "string", "PEM certificate chain of the client listener (https/wss); and the gateway's unless it has its own");
 setting("tls.keyFile", "string", "PEM private key of tls.certFile");

@@ -131,6 +131,11 @@ export abstract class ClusterRoom<Options = any> extends Room {
         pong: { clientTimeMs: envelope.ping!.clientTimeMs, serverTimeMs: Date.now() },
       });
     });
+    this.onEnvelope("regionRtts", (client, envelope) => {
+      const problem = regionRttsProblem(envelope.regionRtts?.rttMs);
+      if (problem) { this.rejectRepeated(client, ErrorCode.WRONG_TYPE, problem); return; }
+      this.mover.migration.rtts.set(client.sessionId, { ...envelope.regionRtts!.rttMs });
+    });
     this.mover.attach(restore);
     roomEvents(this).once("dispose", () => this.mover.dispose());
     if (restore) return; // opened from a snapshot: the handoff's Switch claims it (RoomMover.takeOver)
@@ -321,4 +326,19 @@ export abstract class ClusterRoom<Options = any> extends Room {
       // Node shutting down or Redis gone: the claim lapses with this node's registry entry.
     }
   }
+}
+
+/** Regions a RegionRtts may name, and its largest round trip, ms (handoff.proto). */
+const MAX_RTT_REGIONS = 16;
+const MAX_RTT_MS = 60_000;
+
+/** What is wrong with a RegionRtts' map, or undefined. */
+function regionRttsProblem(rtts: Record<string, number> | null | undefined): string | undefined {
+  const entries = Object.entries(rtts ?? {});
+  if (entries.length === 0 || entries.length > MAX_RTT_REGIONS) return `RegionRtts names 1 to ${MAX_RTT_REGIONS} regions`;
+  for (const [regionId, ms] of entries) {
+    if (!ROOM_ID_PATTERN.test(regionId)) return `RegionRtts: region id "${regionId.slice(0, 64)}" must match ${ROOM_ID_PATTERN}`;
+    if (!(ms >= 0 && ms <= MAX_RTT_MS)) return `RegionRtts: ${regionId}'s round trip must be 0..${MAX_RTT_MS} ms`;
+  }
+  return undefined;
 }

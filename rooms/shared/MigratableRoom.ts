@@ -76,6 +76,8 @@ export class RoomMigration {
   history: HandoffRecord[] = [];
   /** Inputs dropped because the queue was full. */
   droppedWhileFrozen = 0;
+  /** Each session's round trips to the regions (RegionRtts), for placement. */
+  readonly rtts = new Map<string, Readonly<Record<string, number>>>();
 
   /**
    * Notes a numbered input: -1 when it was applied already (a duplicate: drop it), else
@@ -98,6 +100,7 @@ export class RoomMigration {
   left(sessionId: string) {
     this.inputSeqs.delete(sessionId);
     this.followers.delete(sessionId);
+    this.rtts.delete(sessionId);
   }
 
   follows(sessionId: string): boolean { return this.followers.has(sessionId); }

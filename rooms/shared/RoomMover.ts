@@ -249,6 +249,7 @@ export class RoomMover implements Migratable, MigrationTarget {
   }
 
   recordHandoff(record: HandoffRecord) { this.migration.record(record); }
+  regionRtts() { return [...this.migration.rtts.values()]; }
   handoffHistory(): HandoffRecord[] { return this.migration.history.map((r) => structuredClone(r)); }
 
   // --- the target (MigrationTarget) --------------------------------------------------

@@ -34,6 +34,7 @@ import { restoreOptions, type MigrationTarget } from "./restore.ts";
 import { HANDOFF_REASONS, HandoffState, type HandoffReason, type HandoffRecord, type Migratable, type QueuedInput, type RoomSnapshot } from "./types.ts";
 import { checkSnapshot, checkQueued, checkRecord, checkHandoffId } from "./snapshotChecks.ts";
 import { DeviceRehoming } from "./DeviceRehoming.ts";
+import { PlacementPolicy } from "./PlacementPolicy.ts";
 
 /** What a room that can move exposes as `mover` (rooms/shared/RoomMover.ts). */
 export interface RoomMoverHandle extends Migratable, MigrationTarget {}
@@ -153,6 +154,40 @@ export class Handoffs {
     await Promise.all(Array.from({ length: concurrency }, worker));
     if (listings.length) this.context.logger.info(result, `drain: ${result.moved} rooms handed to other nodes, ${result.failed} failed, ${result.unmovable} cannot move`);
     return result;
+  }
+
+  /**
+   * Weighs each room's participants' round trips every handoff.placementCheckMs
+   * (PlacementPolicy) and moves a room whose participants have been clearly nearer
+   * another region for handoff.placementWindowMs. Returns the stop.
+   */
+  startPlacement(): () => void {
+    const { handoff } = this.context.config;
+    if (handoff.placementCheckMs === 0) return () => {};
+    const policy = new PlacementPolicy({ windowMs: handoff.placementWindowMs, minGainMs: handoff.placementMinGainMs, minGainRatio: handoff.placementMinGainRatio, cooldownMs: handoff.cooldownMs });
+    let running = false;
+    const timer = setInterval(() => {
+      if (running || this.context.isDraining()) return;
+      running = true;
+      void this.weigh(policy).catch((error) => this.context.logger.warn({ err: error }, "placement check failed")).finally(() => { running = false; });
+    }, handoff.placementCheckMs);
+    timer.unref?.();
+    return () => clearInterval(timer);
+  }
+
+  private async weigh(policy: PlacementPolicy) {
+    const listings: Array<{ roomId: string }> = await Promise.resolve(matchMaker.driver.query({ processId: matchMaker.processId })).catch(() => []);
+    for (const { roomId } of listings) {
+      const mover = moverOf(matchMaker.getLocalRoomById(roomId));
+      if (!mover || mover.unmovableReason()) { policy.forget(roomId); continue; }
+      const lastMove = mover.handoffHistory().filter((record) => record.reason === "participants" && record.outcome === HandoffState.Complete).at(-1);
+      const to = policy.decide(roomId, this.context.regionId, mover.regionRtts(), lastMove?.transitions[0]?.at);
+      if (!to) continue;
+      this.context.logger.info({ roomId, to }, `room ${roomId}: its participants have been nearer ${to} for ${this.context.config.handoff.placementWindowMs} ms: moving it there`);
+      void this.handOff(roomId, to, "participants")
+        .then((record) => this.sendRecord(record))
+        .catch((error) => this.context.logger.warn({ err: error, roomId, to }, `room ${roomId} could not move to ${to} for its participants`));
+    }
   }
 
   /** Drops every copy opened here that is still waiting for its Switch (the node stops). */

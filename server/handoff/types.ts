@@ -123,6 +123,8 @@ export interface Migratable {
   reassertClaim(): Promise<void>;
   /** The node claimed the room again under a new fencing token (RoomDirectory.reassert). */
   claimRenewed(token: string): void;
+  /** Each participant's round trips to the regions, as their SDKs reported them (placement). */
+  regionRtts(): Array<Readonly<Record<string, number>>>;
   /** Adds (or updates) a record in the room's handoff history. */
   recordHandoff(record: HandoffRecord): void;
   handoffHistory(): HandoffRecord[];
