@@ -172,6 +172,10 @@ export class RegionNode {
       gateway, gatewayUrl: `${gatewayScheme(config)}://${gatewayAddress}/device`, devices,
       certGatewayUrl: certAddress && `wss://${certAddress}/device`, roomOptionsKey: keys.roomOptions, audit: backends.audit,
       isDraining: () => node?.draining ?? false,
+      ownsItsRooms: () => {
+        const until = backends.directory.validUntil?.(config.nodeId);
+        return until === undefined || performance.now() < until;
+      },
     };
     setNodeContext(context);
     setAuthority(tokens);
@@ -291,6 +295,8 @@ export class RegionNode {
       for (const { roomId, token } of report.reclaimed) moverOf(matchMaker.getLocalRoomById(roomId))?.claimRenewed(token);
       this.logger.info({ rooms: report.rooms, devices: report.devices }, `cluster Redis back: registry entry, ${report.rooms} rooms and ${report.devices} device claims asserted again`);
       for (const owner of report.lostRooms) {
+        // Another node holds it now: this copy closes, and its clients join that one.
+        void moverOf(matchMaker.getLocalRoomById(owner.roomId))?.reassertClaim().catch(() => { /* logged by the room */ });
         this.metrics.errors.inc({ code: "ROOM_CONFLICT", source: "directory" });
         this.logger.error({ roomId: owner.roomId, owner: owner.nodeId }, `room ${owner.roomId}: node ${owner.nodeId} claimed it while the cluster Redis was away; this node's copy is no longer in the directory`);
       }

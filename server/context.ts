@@ -38,6 +38,8 @@ export interface NodeContext {
   audit(roomId: string): AuditSink;
   /** True once SIGTERM (or stop()) began draining this node. */
   isDraining(): boolean;
+  /** False while this node's claims are not certainly its own (RoomDirectory.validUntil): its rooms take no inputs. */
+  ownsItsRooms(): boolean;
 }
 
 let current: NodeContext | undefined;

@@ -102,6 +102,7 @@ export abstract class ClusterRoom<Options = any> extends Room {
     deliverMessage: (client, type, message) => this.messageCallbacks.get(type)?.(client, message),
     sendEnvelope: (client, envelope) => this.sendEnvelope(client, envelope),
     removeClient: (client, code, message) => this.removeClient(client, code, message),
+    refuse: (client, code, message, correlationId) => correlationId ? this.reject(client, code, message, correlationId) : this.rejectRepeated(client, code, message),
   });
   /** The room's name within its type: the `roomId` option, or the random id Colyseus gave it. */
   protected name = "";

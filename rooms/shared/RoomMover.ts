@@ -16,7 +16,7 @@
  *   this.mover.attach(restoreOf(options)); // ClusterRoom.onCreate
  */
 import { ServerError, matchMaker, type Client, type Room } from "@colyseus/core";
-import { ErrorCode, decodeStopEnvelope } from "../../proto/index.ts";
+import { ErrorCode, decodeEnvelope, decodeStopEnvelope } from "../../proto/index.ts";
 import { nodeContext } from "../../server/context.ts";
 import { reserveSeat } from "../../server/colyseus/internals.ts";
 import type { ClaimRequest } from "../../server/cluster/RoomDirectory.ts";
@@ -48,6 +48,8 @@ export interface MoverHost {
   deliverMessage(client: Client, type: string, message: unknown): void;
   sendEnvelope(client: Client, envelope: tsunagi.v1.IEnvelope): void;
   removeClient(client: Client, code: number, message: string): void;
+  /** A refusal: the reply to a request (a correlation id), else told at most once a second (ClusterRoom.rejectRepeated). */
+  refuse(client: Client, code: number, message: string, correlationId?: number): void;
 }
 
 /** Extra seconds a moved session's parked state outlives its seat reservation. */
@@ -107,10 +109,10 @@ export class RoomMover implements Migratable, MigrationTarget {
     }
   }
 
-  /** True when the input was queued or dropped by a move, not to be applied now. */
+  /** True when the input was queued or dropped by a move, or refused because this node may no longer own the room; not to be applied now. */
   intercept(client: Client, bytes: Uint8Array): boolean {
     switch (this.migration.phase) {
-      case "live": return false;
+      case "live": return this.fenced(client, bytes);
       case "frozen":
         // An e-stop skips every queue: applied here at once (the devices stop), and queued
         // too, in its place among the session's inputs, so the new home latches it even if
@@ -128,7 +130,7 @@ export class RoomMover implements Migratable, MigrationTarget {
   /** Like intercept(), for a Colyseus message. */
   interceptMessage(client: Client, type: string, message: unknown): boolean {
     switch (this.migration.phase) {
-      case "live": return false;
+      case "live": return this.fenced(client);
       case "frozen":
         this.migration.enqueue({ sessionId: client.sessionId, kind: "message", type, message });
         return true;
@@ -136,6 +138,23 @@ export class RoomMover implements Migratable, MigrationTarget {
         nodeContext().metrics.rooms.inputsAfterHandoff++;
         return true;
     }
+  }
+
+  /**
+   * A partition: this node cannot confirm its claims (its etcd lease), so a quorum it
+   * cannot reach may have given the room to another node. It takes no inputs until it
+   * can (NOT_ROOM_OWNER), so there are never two live copies taking them. An e-stop is
+   * still applied: stopping is always safe.
+   */
+  private fenced(client: Client, bytes?: Uint8Array): boolean {
+    const context = nodeContext();
+    if (context.ownsItsRooms() || !this.host.listed()) return false;
+    if (bytes && decodeStopEnvelope(bytes, context.config.limits.maxFrameBytes)?.body === "estop") return false;
+    // A request is answered (its reply is this refusal); anything else is told once a second.
+    let correlationId = 0;
+    if (bytes) { try { correlationId = Number(decodeEnvelope(bytes, context.config.limits.maxFrameBytes).correlationId) || 0; } catch { /* refused all the same */ } }
+    this.host.refuse(client, ErrorCode.NOT_ROOM_OWNER, `this node cannot confirm it still holds room ${this.roomId} (its cluster store is out of reach): inputs are refused until it can`, correlationId);
+    return true;
   }
 
   // --- the source (Migratable) ------------------------------------------------------

@@ -64,6 +64,13 @@ export interface RoomDirectory {
   reassert(): Promise<ReassertReport>;
   /** Removes room entries and device claims held by nodes no longer in the registry; resolves with how many. */
   sweep(): Promise<{ rooms: number; devices: number }>;
+  /**
+   * Until when (performance.now() ms) `nodeId`'s claims are certainly its own: a store
+   * that arbitrates by leases (etcd) knows; past it, the node's rooms take no inputs,
+   * since a quorum it cannot reach may have given them to another node. Absent: always
+   * (an in-memory or Redis directory cannot tell).
+   */
+  validUntil?(nodeId: string): number;
   close(): Promise<void>;
 }
 

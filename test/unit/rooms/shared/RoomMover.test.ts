@@ -11,7 +11,7 @@ import { NodeMetrics } from "../../../../server/observability/metrics.ts";
 import { encodeEnvelope } from "../../../../proto/index.ts";
 
 const metrics = new NodeMetrics({ connections: () => 0, roomsByType: () => ({}) });
-beforeAll(() => setNodeContext({ config: { limits: { maxFrameBytes: 65536 } }, metrics, regionId: "jp-tokyo" } as unknown as NodeContext));
+beforeAll(() => setNodeContext({ config: { limits: { maxFrameBytes: 65536 } }, metrics, regionId: "jp-tokyo", ownsItsRooms: () => true } as unknown as NodeContext));
 afterAll(() => setNodeContext(undefined));
 
 function makeMover() {
@@ -19,6 +19,7 @@ function makeMover() {
   const host = {
     room: { roomId: "teleop__site", roomName: "teleop", locked: false, lock: async () => {}, unlock: async () => {}, disconnect: async () => {}, clients: [] } as unknown as Room,
     type: () => ({ freezeRoom() {}, thawRoom() {} }),
+    listed: () => true,
     deliverEnvelope: (_client: Client, bytes: Uint8Array, options?: { outOfTurn?: boolean }) => {
       delivered.push({ body: bytes.length > 20 ? "estop" : "command", outOfTurn: options?.outOfTurn === true });
     },
