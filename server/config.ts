@@ -103,6 +103,8 @@ export const configSchema = z.object({
     maxSnapshotBytes: z.number().int().min(64 * 1024).max(256 * 1024 * 1024),
     /** How long a room opened from a snapshot waits for its Switch before it is dropped, ms. */
     prepareTimeoutMs: z.number().int().min(1000).max(120_000),
+    /** How long a handoff waits, before freezing the room, for its clients to take their seats in the target, ms (0: not at all). */
+    arrivalWaitMs: z.number().int().min(0).max(10_000),
     /** How long a device must have been away, connected to another region's gateway, before its room follows it, ms. */
     deviceSettleMs: z.number().int().min(0).max(600_000),
     /** Least time between two moves of a room for the same cause (hysteresis), ms. */
@@ -294,6 +296,7 @@ export const defaults: ConfigInput = {
     rpcTimeoutMs: 5000,
     maxSnapshotBytes: 16 * 1024 * 1024,
     prepareTimeoutMs: 15_000,
+    arrivalWaitMs: 1000,
     deviceSettleMs: 500,
     cooldownMs: 30_000,
     placementCheckMs: 5000,

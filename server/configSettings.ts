@@ -64,6 +64,7 @@ setting("handoff.seatSeconds", "int", "how long a moved session's seat in the ro
 setting("handoff.rpcTimeoutMs", "int", "bound of each node-to-node handoff call, ms");
 setting("handoff.maxSnapshotBytes", "int", "largest room snapshot sent or accepted, bytes");
 setting("handoff.prepareTimeoutMs", "int", "how long a room opened from a snapshot waits for its Switch, ms");
+setting("handoff.arrivalWaitMs", "int", "how long a handoff waits, before freezing the room, for its clients to take their seats in the target, ms");
 setting("handoff.deviceSettleMs", "int", "how long a device stays on another region's gateway before its room follows it, ms");
 setting("handoff.cooldownMs", "int", "least time between two moves of a room for the same cause, ms");
 setting("handoff.placementCheckMs", "int", "how often rooms weigh their participants' round trips, ms (0: never move for them)");

@@ -384,8 +384,32 @@ export class RoomMover implements Migratable, MigrationTarget {
 
   /** A moved session's client arrived: resumed now, or at the Switch if it came before it. */
   private arrive(client: Client, parked: ParkedClient) {
-    if (this.migration.phase === "restored") { this.early.set(client.sessionId, client); return; }
+    if (this.migration.phase === "restored") {
+      this.early.set(client.sessionId, client);
+      if (this.early.size >= this.migration.parked.size) this.allArrived?.();
+      return;
+    }
     this.resume(client, parked);
+  }
+
+  /** Resolves awaitArrivals() once every moved session's client is here. */
+  private allArrived?: () => void;
+
+  /**
+   * Waits, at most `waitMs`, until the client of every moved session has taken its seat
+   * here (they connect while the old home still runs: the source freezes once they are
+   * here, so their connections are not part of the pause). Answers how many came.
+   */
+  async awaitArrivals(waitMs: number): Promise<{ arrived: number; expected: number }> {
+    const expected = () => this.migration.parked.size;
+    if (this.early.size < expected()) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, waitMs);
+        this.allArrived = () => { clearTimeout(timer); resolve(); };
+      });
+      this.allArrived = undefined;
+    }
+    return { arrived: this.early.size, expected: expected() };
   }
 
   private resume(client: Client, parked: ParkedClient) {

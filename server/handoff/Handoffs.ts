@@ -7,6 +7,7 @@
  *   POST /rooms/:roomId/handoff?to=REGION[&node=NODE]   admin: move a room (forwarded to its node)
  *   GET  /rooms/:roomId/handoffs                        admin: the room's handoff history
  *   POST /cluster/handoff/prepare   {handoffId, snapshot, seatSeconds} → {reservations}
+ *   POST /cluster/handoff/arrivals  {handoffId, waitMs}                → {arrived, expected} (the clients there, before the Freeze)
  *   POST /cluster/handoff/refresh   {handoffId, snapshot, seatSeconds} → {reservations} (sessions new since prepare)
  *   POST /cluster/handoff/commit    {handoffId, fromToken, queued}     → {token}
  *   POST /cluster/handoff/abort     {handoffId}
@@ -66,6 +67,7 @@ export class Handoffs {
         const answer = await call(target, "/cluster/handoff/prepare", { handoffId, snapshot, seatSeconds });
         return { reservations: answer.reservations, timings: answer.timings };
       },
+      arrivals: async (target, handoffId, waitMs) => call(target, "/cluster/handoff/arrivals", { handoffId, waitMs }),
       refresh: async (target, handoffId, snapshot, seatSeconds) => (await call(target, "/cluster/handoff/refresh", { handoffId, snapshot, seatSeconds })).reservations,
       commit: async (target, handoffId, fromToken, queued) => (await call(target, "/cluster/handoff/commit", { handoffId, fromToken, queued })).token,
       abort: async (target, handoffId) => { await call(target, "/cluster/handoff/abort", { handoffId }).catch(() => { /* it drops the copy by itself at prepareTimeoutMs */ }); },
@@ -90,6 +92,7 @@ export class Handoffs {
     });
     return [
       cluster("/cluster/handoff/prepare", handoff.maxSnapshotBytes, (body) => this.prepare(body)),
+      cluster("/cluster/handoff/arrivals", limits.maxFrameBytes, (body) => this.arrivals(body)),
       cluster("/cluster/handoff/refresh", handoff.maxSnapshotBytes, (body) => this.refresh(body)),
       cluster("/cluster/handoff/commit", handoff.maxSnapshotBytes, (body) => this.commit(body)),
       cluster("/cluster/handoff/abort", limits.maxFrameBytes, (body) => this.abort(body)),
@@ -124,6 +127,7 @@ export class Handoffs {
       logger: this.context.logger.child({ component: "handoff" }),
       metrics: this.context.metrics,
       seatSeconds: this.context.config.handoff.seatSeconds,
+      arrivalWaitMs: this.context.config.handoff.arrivalWaitMs,
     }).run();
   }
 
@@ -242,6 +246,15 @@ export class Handoffs {
       mover.discard();
       throw error;
     }
+  }
+
+  private async arrivals(body: unknown) {
+    const { handoffId, waitMs } = (body ?? {}) as { handoffId?: unknown; waitMs?: unknown };
+    checkHandoffId(handoffId);
+    if (!Number.isInteger(waitMs) || (waitMs as number) < 0 || (waitMs as number) > 10_000) throw new ServerError(ErrorCode.WRONG_TYPE, "waitMs must be an integer of 0..10000");
+    const prepared = this.prepared.get(handoffId);
+    if (!prepared) throw new ServerError(ErrorCode.HANDOFF_FAILED, `no room prepared here for handoff ${handoffId} (expired, or never prepared)`);
+    return prepared.mover.awaitArrivals(waitMs as number);
   }
 
   private async refresh(body: unknown) {

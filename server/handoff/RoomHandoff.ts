@@ -44,6 +44,8 @@ import { HandoffState, type HandoffReason, type HandoffRecord, type Migratable, 
 export interface HandoffPeer {
   /** Transfer: the target opens the room from `snapshot` and answers each session's seat reservation (JSON), by session id, and where its time went. */
   prepare(target: NodeInfo, handoffId: string, snapshot: RoomSnapshot, seatSeconds: number): Promise<{ reservations: Record<string, string>; timings?: HandoffRecord["target"] }>;
+  /** Init: waits at most `waitMs` until the clients sent their seats have taken them there; how many did. */
+  arrivals(target: NodeInfo, handoffId: string, waitMs: number): Promise<{ arrived: number; expected: number }>;
   /** Transfer: the target brings its copy up to `snapshot` (the room frozen); answers the seats of sessions new since prepare. */
   refresh(target: NodeInfo, handoffId: string, snapshot: RoomSnapshot, seatSeconds: number): Promise<Record<string, string>>;
   /** Switch: the target takes the claim from `fromToken`, applies `queued`, and opens; answers its new token. */
@@ -61,6 +63,8 @@ export interface RoomHandoffDeps {
   seatSeconds: number;
   /** How long to find out from the directory whether a Switch whose answer was lost happened, ms. */
   switchCheckMs?: number;
+  /** How long Init waits for the clients to take their seats in the target before the Freeze, ms (0: not at all). */
+  arrivalWaitMs?: number;
 }
 
 /** Thrown by run() steps to abort with a reason. */
@@ -117,6 +121,12 @@ export class RoomHandoff {
       }
       this.room.announceSeats(this.record.to, reservations, this.deps.seatSeconds, this.reason);
       announced = true;
+      // Their connections are made while the room still runs, not during the pause.
+      const waitMs = this.deps.arrivalWaitMs ?? 0;
+      if (waitMs > 0 && reservations.size > 0) {
+        const arrivals = await this.peer.arrivals(this.target, this.id, waitMs).catch(() => undefined);
+        if (arrivals) this.record.arrived = arrivals;
+      }
 
       this.enter(HandoffState.Freeze);
       this.room.freeze();

@@ -53,6 +53,8 @@ export interface MigrationTarget {
   restoreSnapshot(): Promise<void>;
   /** Brings a copy opened from an earlier snapshot up to `snapshot` (the room now frozen); answers the seats of sessions new since. */
   refreshSnapshot(snapshot: RoomSnapshot, seatSeconds: number): Promise<Record<string, string>>;
+  /** Waits at most `waitMs` for every moved session's client to take its seat here; how many came. */
+  awaitArrivals(waitMs: number): Promise<{ arrived: number; expected: number }>;
   /** Reserves each moved session's seat here; answers each reservation (JSON) by session id. */
   reserveResumes(seatSeconds: number): Promise<Record<string, string>>;
   /** The Switch: takes the directory claim from `fromToken`, applies the carried inputs, opens; resolves with the new token. */

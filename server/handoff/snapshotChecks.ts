@@ -35,6 +35,7 @@ const record = z.object({
   sessions: z.number().int().min(0),
   carriedInputs: z.number().int().min(0),
   target: z.object({ openMs: z.number(), restoreMs: z.number(), seatsMs: z.number() }).optional(),
+  arrived: z.object({ arrived: z.number().int().min(0), expected: z.number().int().min(0) }).optional(),
 });
 const queuedInput = z.union([
   z.object({ sessionId: z.string().regex(SESSION_ID), kind: z.literal("envelope"), bytes: z.string().max(16 * 1024 * 1024) }),

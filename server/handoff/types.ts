@@ -42,6 +42,8 @@ export interface HandoffRecord {
   sessions: number;
   /** Inputs that arrived during Freeze and were carried over. */
   carriedInputs: number;
+  /** Clients that had taken their seats in the target when the room froze, of those sent one. */
+  arrived?: { arrived: number; expected: number };
   /** Where the target's part of the Transfer went: opening the room, restoring it, reserving the seats (ms). */
   target?: { openMs: number; restoreMs: number; seatsMs: number };
 }

@@ -76,6 +76,7 @@ function peer(directory: InMemoryRoomDirectory, script: { prepare?: "fail"; comm
       if (script.prepare === "fail") throw new Error("target unreachable");
       return { reservations: { s1: "{\"sessionId\":\"s1\"}" } };
     },
+    async arrivals() { calls.push("arrivals"); return { arrived: 1, expected: 1 }; },
     async refresh(_t, _id, snapshot) {
       calls.push("refresh");
       carried.push(snapshot.queued);
@@ -100,13 +101,15 @@ describe("RoomHandoff", () => {
   it("goes Init → Freeze → Transfer → Switch → Redirect → Complete, carrying every queued input once", async () => {
     const { directory, room, deps } = await setup();
     const target$ = peer(directory, { commit: "ok" });
-    const record = await new RoomHandoff(room, target, "admin", target$.impl, deps).run();
+    const record = await new RoomHandoff(room, target, "admin", target$.impl, { ...deps, arrivalWaitMs: 100 }).run();
     expect(states(record)).toEqual(["init", "freeze", "transfer", "switch", "redirect", "complete"]);
+    expect(record.arrived).toEqual({ arrived: 1, expected: 1 });
     expect(record).toMatchObject({ outcome: HandoffState.Complete, sessions: 1, carriedInputs: 2, from: { regionId: "jp-tokyo" }, to: { regionId: "jp-osaka", nodeId: "osaka-1" } });
     expect(room.calls).toEqual(["snapshot", "announceSeats", "freeze", "snapshot", "takeQueued", "redirect"]);
     // prepare (the live snapshot), refresh (the frozen one), then the Switch's late inputs.
     expect(target$.carried).toEqual([room.queued, room.queued, room.late]);
-    expect(target$.calls).toEqual(["prepare", "refresh", "commit"]);
+    // The clients took their seats (arrivals) before the room froze.
+    expect(target$.calls).toEqual(["prepare", "arrivals", "refresh", "commit"]);
     expect(room.redirected?.get("s1")).toContain("s1");
     expect(await directory.get("session__r")).toMatchObject({ nodeId: "osaka-1" });
     expect(room.history[0]).toMatchObject({ id: record.id, outcome: "complete" });
