@@ -335,7 +335,7 @@ export class RedisRoomDirectory implements RoomDirectory {
     ) as [number, string];
     if (won !== 1) return { claimed: false, owner: JSON.parse(value) };
     this.hold({ ...request, token: value });
-    await this.publish({ kind: "upsert", entry: { ...request, token: value } });
+    this.announce({ kind: "upsert", entry: { ...request, token: value } });
     return { claimed: true, token: value };
   }
 
@@ -346,7 +346,7 @@ export class RedisRoomDirectory implements RoomDirectory {
     if (won === -1) throw new TransferError(request.roomId);
     if (won !== 1) return { claimed: false, owner: JSON.parse(value!) };
     this.hold({ ...request, token: value! });
-    await this.publish({ kind: "upsert", entry: { ...request, token: value! } });
+    this.announce({ kind: "upsert", entry: { ...request, token: value! } });
     return { claimed: true, token: value! };
   }
 
@@ -456,6 +456,15 @@ export class RedisRoomDirectory implements RoomDirectory {
   async close() {
     for (const subscriber of this.subscribers) subscriber.disconnect();
     this.subscribers.clear();
+  }
+
+  /**
+   * Tells the watchers without waiting: a claim or a Switch (on a handoff's critical path)
+   * does not wait one more round trip to the cluster store for the lobby's news, which
+   * also refreshes from the directory itself.
+   */
+  private announce(change: DirectoryChange) {
+    void this.publish(change).catch(() => { /* the watchers' periodic refresh catches up */ });
   }
 
   private async publish(change: DirectoryChange) {
