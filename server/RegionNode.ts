@@ -170,7 +170,7 @@ export class RegionNode {
       config, nodeId: config.nodeId, regionId: config.regionId, publicAddress, logger, metrics,
       registry: backends.registry, directory: backends.directory,
       gateway, gatewayUrl: `${gatewayScheme(config)}://${gatewayAddress}/device`, devices,
-      certGatewayUrl: certAddress && `wss://${certAddress}/device`, roomOptionsKey: keys.roomOptions, audit: backends.audit,
+      certGatewayUrl: certAddress && `wss://${certAddress}/device`, roomOptionsKey: keys.roomOptions, audit: backends.audit, snapshots: backends.snapshots,
       isDraining: () => node?.draining ?? false,
       ownsItsRooms: () => {
         const until = backends.directory.validUntil?.(config.nodeId);

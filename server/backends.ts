@@ -25,6 +25,7 @@ import { InMemoryAuditLog, auditStreamKey, type AuditSink } from "./audit/AuditL
 import { AuditLogs } from "./audit/AuditLogs.ts";
 import type { NodeMetrics } from "./observability/metrics.ts";
 import { SafeEmitter } from "../common/SafeEmitter.ts";
+import { RedisSnapshotStore, ReplicatedSnapshotStore, type SnapshotStore } from "./handoff/SnapshotStore.ts";
 
 export interface Backends {
   /** Colyseus presence: the region's pub/sub and shared keys. */
@@ -41,6 +42,8 @@ export interface Backends {
   certificateRegistry: CertificateRegistry;
   /** The audit log of a teleop room. */
   audit(roomId: string): AuditSink;
+  /** Rooms' snapshots for failover: the region's Redis and the replica region's (failover.replicaRedisUrl); none in embedded mode. */
+  snapshots?: SnapshotStore;
   /**
    * Calls `listener` each time a Redis connection is back after an outage ("cluster":
    * registry, directory, devices, audit; "region": presence and driver), so the node can
@@ -79,9 +82,17 @@ export async function createBackends(config: NodeConfig, logger: Logger, metrics
   });
   auditLogs.replay();
   reconnected.on("back", (which) => { if (which === "cluster") auditLogs.kick(); });
+  // Snapshots: the region's Redis, and a replica in another region's when configured.
+  const snapshotClients = [config.redisUrl, ...(config.failover.replicaRedisUrl ? [config.failover.replicaRedisUrl] : [])].map((url) => {
+    const client = new Redis(url, { maxRetriesPerRequest: 1 });
+    client.on("error", () => { /* a failed write is counted (tsunagi_room_snapshots_total) and the next one retries */ });
+    return client;
+  });
+  const snapshots = new ReplicatedSnapshotStore(snapshotClients.map((client) => new RedisSnapshotStore(client, prefix, config.failover.snapshotTtlMs)));
   const closeCluster = async () => {
     await auditLogs.close();
     cluster.disconnect();
+    for (const client of snapshotClients) client.disconnect();
     await etcd?.close();
   };
   return {
@@ -92,6 +103,7 @@ export async function createBackends(config: NodeConfig, logger: Logger, metrics
     deviceRegistry: new RedisDeviceRegistry(cluster, prefix),
     certificateRegistry: new RedisCertificateRegistry(cluster, prefix),
     audit: (roomId) => auditLogs.log(roomId),
+    snapshots,
     onReconnect: (listener) => reconnected.on("back", listener),
     close: closeCluster,
     abandon: () => {

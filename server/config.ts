@@ -117,6 +117,15 @@ export const configSchema = z.object({
     placementMinGainMs: z.number().min(0).max(10_000),
     placementMinGainRatio: z.number().min(0).max(1),
   }),
+  /** Failover (docs/regions.md): rooms' snapshots, to restore them elsewhere when their region is lost. */
+  failover: z.object({
+    /** How often each room writes its snapshot, ms; 0: never (restoring after a region loss is not built yet, so off by default). */
+    snapshotMs: z.number().int().min(0).max(60_000),
+    /** A Redis in another region that keeps a replica of this region's snapshots. */
+    replicaRedisUrl: z.string().regex(/^rediss?:\/\//, "a redis:// or rediss:// URL").optional(),
+    /** How long a snapshot outlives its last write, ms. */
+    snapshotTtlMs: z.number().int().min(1000).max(86_400_000),
+  }),
   /** Upper bound of a SIGTERM drain before the process exits anyway. */
   drainTimeoutMs: z.number().int().min(0),
   /**
@@ -303,6 +312,10 @@ export const defaults: ConfigInput = {
     placementWindowMs: 30_000,
     placementMinGainMs: 5,
     placementMinGainRatio: 0.2,
+  },
+  failover: {
+    snapshotMs: 0,
+    snapshotTtlMs: 60_000,
   },
   drainTimeoutMs: 10_000,
   tls: {},

@@ -14,6 +14,7 @@ import type { NodeConfig } from "./config.ts";
 import type { DeviceGateway } from "./gateway/DeviceGateway.ts";
 import type { DeviceCredentials } from "./auth/DeviceCredentials.ts";
 import type { AuditSink } from "./audit/AuditLog.ts";
+import type { SnapshotStore } from "./handoff/SnapshotStore.ts";
 
 export interface NodeContext {
   config: NodeConfig;
@@ -34,6 +35,8 @@ export interface NodeContext {
   devices: DeviceCredentials;
   /** The cluster's key for claims that travel through clients in room options (server/auth/keys.ts). */
   roomOptionsKey: Buffer;
+  /** Rooms' snapshots for failover (fenced by their tokens); undefined in embedded mode. */
+  snapshots?: SnapshotStore;
   /** The audit log of a teleop room (Redis Streams, or in memory in embedded mode). */
   audit(roomId: string): AuditSink;
   /** True once SIGTERM (or stop()) began draining this node. */

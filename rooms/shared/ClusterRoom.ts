@@ -153,6 +153,7 @@ export abstract class ClusterRoom<Options = any> extends Room {
   /** Starts holding the directory claim under `token`: listing refreshed, released at dispose. */
   protected holdClaim(token: string) {
     this.claimToken = token;
+    this.mover.startSnapshots();
     // Listing data is refreshed on a timer, not per join, so a join storm costs one write a second.
     this.clock.setInterval(() => void this.publishListing(), 1000);
     roomEvents(this).once("dispose", () => void this.releaseClaim());

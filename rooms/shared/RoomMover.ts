@@ -392,6 +392,28 @@ export class RoomMover implements Migratable, MigrationTarget {
     this.resume(client, parked);
   }
 
+  /**
+   * Writes the room's snapshot every failover.snapshotMs while it is live and holds its
+   * claim (one write at a time), to the region's Redis and its replica, under its
+   * fencing token: a write refused as stale means a newer owner holds the room.
+   */
+  startSnapshots() {
+    const context = nodeContext();
+    const every = context.config.failover.snapshotMs;
+    const store = context.snapshots;
+    if (!every || !store || !this.host.type() || !this.host.listed()) return;
+    let writing = false;
+    this.host.room.clock.setInterval(() => {
+      if (writing || this.migration.phase !== "live" || this.host.claimToken() === undefined || this.host.type()!.unmovableReason?.()) return;
+      writing = true;
+      void this.snapshot()
+        .then((snapshot) => store.write(snapshot))
+        .then((outcome) => { if (outcome === "written") context.metrics.rooms.snapshotsWritten++; else context.metrics.rooms.snapshotsStale++; })
+        .catch(() => { context.metrics.rooms.snapshotsFailed++; })
+        .finally(() => { writing = false; });
+    }, every);
+  }
+
   /** Resolves awaitArrivals() once every moved session's client is here. */
   private allArrived?: () => void;
 

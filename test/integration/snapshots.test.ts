@@ -1,0 +1,70 @@
+/**
+ * Failover's snapshots: a room writes its snapshot every failover.snapshotMs to its
+ * region's Redis and to the replica region's, under its fencing token; a write older
+ * than the one stored is refused (a newer owner wrote it), on either store.
+ */
+import "../../server/polyfills.ts";
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
+import { startNode, startRedis, waitFor, type NodeProcess, type RedisProcess } from "../fixtures/processes.ts";
+import { testToken } from "../fixtures/tokens.ts";
+import { RedisSnapshotStore, ReplicatedSnapshotStore, newerToken } from "../../server/handoff/SnapshotStore.ts";
+import { TsunagiClient } from "../../client-sdk/index.ts";
+import type { RoomSnapshot } from "../../server/handoff/types.ts";
+
+const clusterName = `snap-${randomUUID().slice(0, 8)}`;
+let region: RedisProcess;
+let replica: RedisProcess;
+let node: NodeProcess;
+const clients: Redis[] = [];
+
+beforeAll(async () => {
+  [region, replica] = await Promise.all([startRedis(), startRedis()]);
+  node = await startNode({ regionId: "jp-tokyo", nodeId: "tokyo-s1", redisUrl: region.url, clusterName, extraArgs: ["--failover-snapshot-ms", "100", "--failover-replica-redis-url", replica.url] });
+}, 60_000);
+afterAll(async () => {
+  await node?.stop();
+  for (const client of clients) client.disconnect();
+  await Promise.all([region?.stop(), replica?.stop()]);
+});
+
+function store(url: string) {
+  const client = new Redis(url, { maxRetriesPerRequest: 1 });
+  clients.push(client);
+  return new RedisSnapshotStore(client, `${clusterName}:`, 60_000);
+}
+
+async function metric(name: string): Promise<number> {
+  const text = await (await fetch(`${node.httpUrl}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\d+)`, "m").exec(text)?.[1] ?? 0);
+}
+
+describe("room snapshots for failover", () => {
+  it("orders tokens as decimal numbers of any length", () => {
+    expect(newerToken("10", "9")).toBe(true);
+    expect(newerToken("9", "10")).toBe(false);
+    expect(newerToken("123456789012345678901", "123456789012345678900")).toBe(true);
+    expect(newerToken("7", "7")).toBe(false);
+  });
+
+  it("are written to the region's Redis and the replica, fenced by the room's token", { timeout: 60_000 }, async () => {
+    const session = await new TsunagiClient({ url: node.httpUrl, token: await testToken(clusterName, "host", "snapper") }).joinOrCreate("session", { roomId: "snapped-1" });
+    const [here, there] = [store(region.url), store(replica.url)];
+    const first = await waitFor(() => here.read(session.roomId), 10_000, "the room's snapshot in its region's Redis");
+    await waitFor(() => there.read(session.roomId), 10_000, "its replica in the other region's Redis");
+    expect(first).toMatchObject({ version: 1, roomId: "session__snapped-1", roomName: "session", sessions: [{ sessionId: session.sessionId, followsHandoff: true }] });
+    expect((first.state as { participants: Array<{ sessionId: string }> }).participants.map((p) => p.sessionId)).toEqual([session.sessionId]);
+
+    // A newer owner (a higher token) wrote elsewhere: this node's writes are refused from now on.
+    const newer: RoomSnapshot = { ...first, token: `${first.token}0`, takenAt: Date.now() };
+    expect(await here.write(newer)).toBe("written");
+    const stale = await metric("tsunagi_room_snapshots_stale_total");
+    await waitFor(async () => (await metric("tsunagi_room_snapshots_stale_total")) > stale, 10_000, "the node's next write refused as stale");
+    expect((await here.read(session.roomId))!.token).toBe(newer.token);
+    // Read across both: the newest wins.
+    expect((await new ReplicatedSnapshotStore([there, here]).read(session.roomId))!.token).toBe(newer.token);
+    expect(await metric("tsunagi_room_snapshots_written_total")).toBeGreaterThan(0);
+    await session.leave();
+  });
+});
