@@ -19,13 +19,14 @@ import {
 import { TsunagiError, fromCloseCode, fromServerError } from "./errors.ts";
 import { SafeEmitter, reportListenerError } from "../common/SafeEmitter.ts";
 import { InputLog, RoomFollower, type HandoffEvent, type SeatReservation } from "./RoomFollower.ts";
+import { PendingRequests, type OpenRequest } from "./PendingRequests.ts";
+import { DeviceSnapshots, type DeviceSnapshot } from "./DeviceSnapshots.ts";
 
 export type { HandoffEvent, SeatReservation } from "./RoomFollower.ts";
+export type { DeviceSnapshot } from "./DeviceSnapshots.ts";
 
 /** Colyseus' CloseCode.CONSENTED (@colyseus/shared-types): the client chose to leave. */
 const CLOSE_CONSENTED = 4000;
-/** Correlation ids stay in uint32, like Colyseus' own request ids: short varints. */
-const MAX_CORRELATION_ID = 0xffff_ffff;
 
 /**
  * Automatic reconnection, done by the Colyseus SDK (its `room.reconnection`). It
@@ -120,25 +121,6 @@ export interface RoomSessionEvents {
   handoff: (event: HandoffEvent) => void;
 }
 
-/** The newest DeviceProfile and LeaseState a teleoperation room sent for one device. */
-export interface DeviceSnapshot {
-  profile?: tsunagi.v1.DeviceProfile;
-  lease?: tsunagi.v1.LeaseState;
-}
-
-/** Devices whose snapshot a session keeps; a TeleopRoom hosts at most 32. */
-const MAX_DEVICE_SNAPSHOTS = 256;
-
-/** A request awaiting its reply. */
-interface PendingRequest {
-  resolve: (reply: Envelope) => void;
-  reject: (error: TsunagiError) => void;
-  /** Rejects the request when no reply came in time. */
-  timer: ReturnType<typeof setTimeout>;
-  /** The reply is also a notice for the session's envelope handlers (RequestOptions.notice). */
-  notice: boolean;
-}
-
 /** How a request's reply is delivered. */
 export interface RequestOptions {
   /**
@@ -153,16 +135,14 @@ export class RoomSession<State = any> {
   private current: Room<any, State>;
   /** The region this session was matchmade through (the one its room is in, after a handoff), if known. */
   readonly region?: { id?: string; url: string; rttMs?: number };
-  /** Requests awaiting replies, by correlation id; bounded by maxPendingRequests. */
-  private readonly pending = new Map<number, PendingRequest>();
+  /** Requests awaiting replies; at most maxPendingRequests. */
+  private readonly requests: PendingRequests;
   /** Handlers for envelopes that are not replies to a request. */
   private readonly envelopeHandlers = new Set<(envelope: Envelope) => void>();
   /** error / leave / reconnecting / reconnected, to the application's listeners. */
   private readonly events: SafeEmitter<RoomSessionEvents>;
   /** Where exceptions from listeners and handlers are reported instead of thrown. */
   private readonly onListenerError: (error: unknown, source: string) => void;
-  /** Bound on `pending`; beyond it request() refuses with RATE_LIMITED. */
-  private readonly maxPendingRequests: number;
   /** Default bound on each request, in ms. */
   private readonly requestTimeoutMs: number;
   /** Largest envelope accepted from the server. */
@@ -171,11 +151,8 @@ export class RoomSession<State = any> {
   private readonly leaveTimeoutMs: number;
   /** Whether the room's Pings are answered here (see RoomSessionOptions.answerPings). */
   private readonly answerPings: boolean;
-  /** The newest DeviceProfile and LeaseState per device id, from the moment of joining,
-   *  so controls created later still know what the room sent when it greeted us. */
-  private readonly devices = new Map<string, DeviceSnapshot>();
-  /** Last correlation id handed out; ids start at 1 because 0 means "no reply expected". */
-  private lastCorrelationId = 0;
+  /** The newest DeviceProfile and LeaseState per device, since joining. */
+  private readonly devices = new DeviceSnapshots();
   /** Set once the session has ended; the leave event has been emitted. */
   private closedWith?: LeaveEvent;
   /** Set when leave() was called, so the close that follows is not reported as an error. */
@@ -194,7 +171,7 @@ export class RoomSession<State = any> {
   constructor(room: Room<any, State>, options: RoomSessionOptions = {}) {
     this.current = room;
     this.region = options.region;
-    this.maxPendingRequests = options.maxPendingRequests ?? 256;
+    this.requests = new PendingRequests(options.maxPendingRequests ?? 256);
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
     this.maxEnvelopeBytes = options.maxEnvelopeBytes ?? DEFAULT_MAX_ENVELOPE_BYTES;
     this.leaveTimeoutMs = options.leaveTimeoutMs ?? 5000;
@@ -313,24 +290,18 @@ export class RoomSession<State = any> {
    */
   request(body: Omit<IEnvelope, "correlationId">, timeoutMs: number = this.requestTimeoutMs, options?: RequestOptions): Promise<Envelope> {
     if (this.closedWith) return Promise.reject(this.closedError());
-    if (this.pending.size >= this.maxPendingRequests) {
-      return Promise.reject(new TsunagiError(ErrorCode.RATE_LIMITED, `${this.pending.size} requests are already waiting for replies`));
+    let request: OpenRequest;
+    try {
+      request = this.requests.open(timeoutMs, options?.notice === true);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    const correlationId = this.nextCorrelationId();
-    return new Promise<Envelope>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(correlationId);
-        reject(new TsunagiError(ErrorCode.REGION_UNAVAILABLE, `no reply to request ${correlationId} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(correlationId, { resolve, reject, timer, notice: options?.notice === true });
-      try {
-        this.sendEnvelope({ ...body, correlationId });
-      } catch (error) {
-        clearTimeout(timer);
-        this.pending.delete(correlationId);
-        reject(fromServerError(error));
-      }
-    });
+    try {
+      this.sendEnvelope({ ...body, correlationId: request.correlationId });
+    } catch (error) {
+      request.fail(fromServerError(error));
+    }
+    return request.reply;
   }
 
   /**
@@ -349,7 +320,7 @@ export class RoomSession<State = any> {
    * joins, and again only when they change. Empty for a device never heard of.
    */
   deviceSnapshot(deviceId: string): Readonly<DeviceSnapshot> {
-    return { ...this.devices.get(deviceId) };
+    return this.devices.get(deviceId);
   }
 
   /**
@@ -397,21 +368,9 @@ export class RoomSession<State = any> {
       void this.follower.follow(envelope.roomHandoff as tsunagi.v1.RoomHandoff);
       return;
     }
-    this.remember(envelope);
-    const waiting = correlationId ? this.pending.get(correlationId) : undefined;
-    if (waiting) {
-      this.pending.delete(correlationId);
-      clearTimeout(waiting.timer);
-      if (envelope.body === "error") {
-        const { code, message, retryable } = envelope.error;
-        waiting.reject(new TsunagiError(code ?? ErrorCode.INTERNAL, message || "request failed", { retryable: retryable ?? undefined }));
-      } else {
-        waiting.resolve(envelope);
-        if (waiting.notice) this.dispatch(envelope);
-      }
-      return;
-    }
-    this.dispatch(envelope);
+    this.devices.remember(envelope);
+    // A reply settles its request; a push (or a reply that is also a notice) goes to the handlers.
+    if (this.requests.settle(envelope) !== "reply") this.dispatch(envelope);
   }
 
   /** Hands an envelope to the session's envelope handlers. */
@@ -447,39 +406,13 @@ export class RoomSession<State = any> {
     clearInterval(this.rttTimer);
     const error = this.leaving ? undefined : fromCloseCode(code, reason);
     this.closedWith = { code, reason, error };
-    const pendingError = this.closedError();
-    for (const [, request] of this.pending) {
-      clearTimeout(request.timer);
-      request.reject(pendingError);
-    }
-    this.pending.clear();
+    this.requests.rejectAll(this.closedError());
     this.envelopeHandlers.clear();
     this.events.emit("leave", { code, reason, error });
     this.events.removeAll();
   }
 
   // --- internals --------------------------------------------------------------------
-
-  /** Keeps the newest DeviceProfile and LeaseState per device (see deviceSnapshot()). */
-  private remember(envelope: Envelope) {
-    let deviceId: string;
-    let update: DeviceSnapshot;
-    // decoded bodies are instances of the generated classes, every field present
-    if (envelope.body === "deviceProfile") {
-      const profile = envelope.deviceProfile as tsunagi.v1.DeviceProfile;
-      deviceId = profile.deviceId;
-      update = { profile };
-    } else if (envelope.body === "leaseState") {
-      const lease = envelope.leaseState as tsunagi.v1.LeaseState;
-      deviceId = lease.deviceId;
-      update = { lease };
-    } else {
-      return;
-    }
-    const known = this.devices.get(deviceId);
-    if (!known && this.devices.size >= MAX_DEVICE_SNAPSHOTS) return;
-    this.devices.set(deviceId, { ...known, ...update });
-  }
 
   /** The room moved and this session did not follow: it ends, ROOM_MOVED (join again). */
   private endMoved(handoff: tsunagi.v1.RoomHandoff, why: string) {
@@ -509,13 +442,6 @@ export class RoomSession<State = any> {
     // only inflate the measured round trip; the room probes again.
     if (this.room.connection?.isOpen !== true) return;
     this.sendEnvelope({ correlationId, pong: { clientTimeMs, serverTimeMs: Date.now() } });
-  }
-
-  private nextCorrelationId(): number {
-    do {
-      this.lastCorrelationId = this.lastCorrelationId >= MAX_CORRELATION_ID ? 1 : this.lastCorrelationId + 1;
-    } while (this.pending.has(this.lastCorrelationId));
-    return this.lastCorrelationId;
   }
 
   /** The error for using a session that has ended: why it ended, or code 0 (no server
