@@ -38,6 +38,7 @@ import { HallPlaces } from "./HallPlaces.ts";
 import { VisitorMoves, MAX_AVATAR } from "./VisitorMoves.ts";
 import { ExpoAnalytics, type AnalyticsReport } from "./Analytics.ts";
 import { AnalyticsStore, UNZONED, analyticsZones } from "./AnalyticsStore.ts";
+import { AnalyticsFlush } from "./AnalyticsFlush.ts";
 import { verify, type Signed } from "./signing.ts";
 import { announceArrival, reserveZoneSeat, verifiedHandoff } from "./ZoneSeats.ts";
 import { HALL_KEEP_MS, HALL_KEYS, HallChannels, type HallEvent } from "./HallChannels.ts";
@@ -97,8 +98,8 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
   private analytics!: ExpoAnalytics;
   /** The hall's figures in the region's presence, every zone's together. */
   private analyticsStore!: AnalyticsStore;
-  /** The flush under way, if any: one at a time, so a slow Redis gets one flush, not a pile. */
-  private analyticsFlush?: Promise<void>;
+  /** This zone's analytics on their way to the hall's figures. */
+  private analyticsFlush!: AnalyticsFlush;
   /** The hall's channels and keys, shared with its other zones. */
   private hall!: HallChannels;
   /** Ghost batches and handoffs to and from the other zones. */
@@ -143,6 +144,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     this.viewHost = { neighbourhood: this.crowd.grid, radius: expo.interestRadius };
     this.analytics = new ExpoAnalytics({ hallId, booths: booths.map((b) => b.id), width, height, cellSize: expo.heatmapCellSize }, Date.now());
     this.analyticsStore = new AnalyticsStore(this.presence, this.analytics.options);
+    this.analyticsFlush = new AnalyticsFlush({ analytics: this.analytics, store: this.analyticsStore, zone: this.zone?.id || UNZONED, hallId, logger: context.logger });
     const places = this.places = new HallPlaces(this.layout, expo.boothRadius, this.analytics);
     const visitors = () => this.visitors.values();
     const localById = (visitorId: number) => this.crowd.localById(visitorId);
@@ -205,7 +207,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     this.setMetadata({ hallId, zoneId });
 
     await this.hostTools.load();
-    await this.analyticsStore.startZone(this.analyticsZone());
+    await this.analyticsStore.startZone(this.analyticsFlush.options.zone);
     await this.hall.onEvents((event) => this.applyHallEvent(event));
     if (this.zone) await this.hall.onGhosts((batch) => this.zones.receiveGhosts(batch));
 
@@ -345,7 +347,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     this.slices?.stop();
     this.timers.stop();
     this.hall?.close();
-    if (this.analyticsStore) void this.flushAllAnalytics().then(() => this.keepHallKeys());
+    if (this.analyticsFlush) void this.analyticsFlush.all().then(() => this.keepHallKeys());
   }
 
   /** The next zone welcomed a visitor handed on from here (its remoteRoomCall, before its welcome): no more frames from here. */
@@ -355,7 +357,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
 
   /** The hall's analytics: this zone's figures up to now, the other zones' as they flushed them (within a second). */
   async report(): Promise<AnalyticsReport> {
-    await this.flushAllAnalytics();
+    await this.analyticsFlush.all();
     return this.analyticsStore.report(analyticsZones(this.layout), Date.now());
   }
 
@@ -364,7 +366,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
    * report on its own node: a big hall's report is not built on this room's event loop).
    */
   async flushAnalytics(): Promise<void> {
-    await this.flushAllAnalytics();
+    await this.analyticsFlush.all();
   }
 
   /**
@@ -379,7 +381,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     this.slices.stop();
     await this.disconnect(ErrorCode.HALL_CLOSED);
     // everyone's visits are closed now (onLeave): these are the hall's final figures
-    await this.flushAllAnalytics();
+    await this.analyticsFlush.all();
     return visitors.length;
   }
 
@@ -414,7 +416,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
   private everySecond() {
     // Heatmap: one visitor-second per connected visitor, where it stands.
     for (const visitor of this.visitors.values()) this.analytics.samplePresence(visitor.entity.x, visitor.entity.y, 1);
-    void this.publishAnalytics();
+    void this.analyticsFlush.publish();
   }
 
   // --- the hall ----------------------------------------------------------------------
@@ -424,37 +426,9 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     else this.hostTools.apply(event);
   }
 
-  /** Adds what changed since the last flush to the hall's figures; what could not be stored goes with the next. */
-  private publishAnalytics(): Promise<void> {
-    return this.analyticsFlush ??= (async () => {
-      try {
-        const failed = await this.analyticsStore.flush(this.analyticsZone(), this.analytics.takeDelta());
-        if (failed) {
-          this.analytics.putBack(failed);
-          this.context?.logger.warn({ hallId: this.hallId }, "could not store all of this second's expo analytics; retrying with the next");
-        }
-      } catch (error) {
-        this.context?.logger.warn({ err: error, hallId: this.hallId }, "could not store expo analytics");
-      } finally {
-        this.analyticsFlush = undefined;
-      }
-    })();
-  }
-
   /** The hall's keys, its analytics' among them, expire a retention period after the last zone refreshed them. */
   private keepHallKeys() {
     this.hall?.keep(this.analyticsStore.keyNames(analyticsZones(this.layout)));
-  }
-
-  /** Stores everything up to now: after the flush under way (which may have started before the latest changes), one more. */
-  private async flushAllAnalytics(): Promise<void> {
-    await this.analyticsFlush;
-    await this.publishAnalytics();
-  }
-
-  /** This zone's name in the hall's analytics. */
-  private analyticsZone(): string {
-    return this.zone?.id || UNZONED;
   }
 
   // --- helpers -----------------------------------------------------------------------

@@ -3,7 +3,6 @@ import { ErrorCode, encodeEnvelope, ENVELOPE_MESSAGE_TYPE, TRUSTED, tsunagi } fr
 import { tokenAuth, ClusterRoom } from "../shared/ClusterRoom.ts";
 import { envelopeFrame } from "../../server/colyseus/envelopeFrame.ts";
 import { PeriodicTasks } from "../shared/PeriodicTasks.ts";
-import { sharedTick } from "../shared/SharedTick.ts";
 import { nodeContext, type NodeContext } from "../../server/context.ts";
 import type { TokenClaims } from "../../server/auth/tokens.ts";
 import type { RoomAccess } from "../../server/auth/roomAccess.ts";
@@ -20,6 +19,7 @@ import { CommandAudit } from "./CommandAudit.ts";
 import { EmergencyStop, type EStopOutcome, type EStopSender } from "./EmergencyStop.ts";
 import { Participants } from "./Participants.ts";
 import { TeleopMigration } from "./TeleopMigration.ts";
+import { LeaseChecks } from "./LeaseChecks.ts";
 import type { MigratableRoom } from "../shared/MigratableRoom.ts";
 import { restoreOf } from "../../server/handoff/restore.ts";
 
@@ -31,8 +31,6 @@ type Envelope = tsunagi.v1.Envelope;
  * supervisor names only its own site's room and machines (`device:<id>` in its scope).
  */
 const access: RoomAccess = { join: ["operator", "supervisor", "visitor", "host"], create: ["supervisor"], name: ["supervisor"] };
-/** How often the room checks lease expiry and the silent-holder watchdog, ms. */
-const TICK_MS = 20;
 /** How often a room asks the region's other nodes for its devices not connected here. */
 const DEVICE_REQUEST_MS = 2000;
 
@@ -82,10 +80,8 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   private readonly timers = new PeriodicTasks();
   /** The room's checks, probes and fan-out (startChecks), stopped while it moves. */
   private checks?: PeriodicTasks;
-  /** Stops the room's lease checks (one node-wide timer runs every room's). */
-  private stopTick?: () => void;
-  /** When a failed lease check was last logged, ms: at most one line a second. */
-  private checkFailureLoggedAt = -Infinity;
+  /** Lease expiry and the silent-holder watchdog (LeaseChecks.ts). */
+  private leaseChecks?: LeaseChecks;
   /** Stops listening for adapters attaching to the node's gateway. */
   private detachGateway?: () => void;
   /** The room's hold on its devices; undefined until all are claimed, so a refused room releases nothing. */
@@ -202,7 +198,8 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
    */
   private startChecks() {
     const { logger, config: { teleop } } = this.context;
-    this.stopTick = sharedTick(TICK_MS, () => this.tick(), (error) => logger.error({ err: error, roomId: this.roomId }, "lease check failed"));
+    this.leaseChecks ??= new LeaseChecks({ slots: this.slots, skip: (slot) => this.migration.holderOnItsWay(slot), logger, roomId: this.roomId });
+    this.leaseChecks.start();
     const checks = this.checks = new PeriodicTasks();
     checks.every(Math.max(10, Math.round(1000 / teleop.telemetryHz)), () => this.participants.fanOutTelemetry(this.slots.values(), telemetryFrame));
     checks.every(teleop.rttProbeMs, () => this.latency.probeHolders());
@@ -211,8 +208,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   }
 
   private stopChecks() {
-    this.stopTick?.();
-    this.stopTick = undefined;
+    this.leaseChecks?.stop();
     this.checks?.stop();
   }
 
@@ -434,40 +430,6 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   private sender(client: Client): EStopSender | undefined {
     const participant = this.participants.get(client.sessionId);
     return participant && { sessionId: client.sessionId, role: participant.role, subject: participant.subject };
-  }
-
-  // --- timers ------------------------------------------------------------------------
-
-  /** Lease expiry, and the adapter's watchdog mirrored: a holder silent longer than the window loses the lease. */
-  private tick() {
-    const now = Date.now();
-    for (const slot of this.slots.values()) {
-      // A lease that moved with the room waits for its holder's client (at most the seat's time).
-      if (this.migration.holderOnItsWay(slot)) continue;
-      try {
-        slot.lease.expire(now);
-        if (slot.holderSilent(now, TICK_MS)) slot.revoke("watchdog");
-      } catch (error) {
-        this.checkFailed(slot, error, now);
-      }
-    }
-  }
-
-  /**
-   * A device's lease check threw. When in doubt, stop: its lease ends and its adapter is
-   * told there is none, so nothing moves on a lease nobody checks any more. The other
-   * devices' checks go on; the log says so at most once a second.
-   */
-  private checkFailed(slot: DeviceSlot, error: unknown, now: number) {
-    if (now - this.checkFailureLoggedAt >= 1000) {
-      this.checkFailureLoggedAt = now;
-      this.context.logger.error({ err: error, roomId: this.roomId, deviceId: slot.deviceId }, `lease check of ${slot.deviceId} failed: its lease ends and the device stops`);
-    }
-    try {
-      slot.revoke("check-failed");
-    } finally {
-      slot.link?.sendLeaseState({ deviceId: slot.deviceId, leaseId: "", online: true, cause: "check-failed" });
-    }
   }
 
   // --- helpers -----------------------------------------------------------------------
