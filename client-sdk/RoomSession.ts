@@ -21,6 +21,7 @@ import { SafeEmitter, reportListenerError } from "../common/SafeEmitter.ts";
 import { InputLog, RoomFollower, type HandoffEvent, type SeatReservation } from "./RoomFollower.ts";
 import { PendingRequests, type OpenRequest } from "./PendingRequests.ts";
 import { DeviceSnapshots, type DeviceSnapshot } from "./DeviceSnapshots.ts";
+import { regionRttsOf } from "../proto/regionRtts.ts";
 
 export type { HandoffEvent, SeatReservation } from "./RoomFollower.ts";
 export type { DeviceSnapshot } from "./DeviceSnapshots.ts";
@@ -427,12 +428,8 @@ export class RoomSession<State = any> {
   private reportRtts() {
     // Not while reconnecting: the SDK would queue it among the application's messages; the next report goes.
     if (this.closedWith || this.room.connection?.isOpen !== true) return;
-    const rtts = this.regionRtts?.();
-    const rttMs: Record<string, number> = {};
-    for (const [regionId, ms] of Object.entries(rtts ?? {}).slice(0, 16)) {
-      if (Number.isFinite(ms) && ms >= 0) rttMs[regionId] = Math.min(60_000, Math.round(ms));
-    }
-    if (Object.keys(rttMs).length > 0) this.sendEnvelope({ regionRtts: { rttMs } });
+    const rttMs = regionRttsOf(this.regionRtts?.());
+    if (rttMs) this.sendEnvelope({ regionRtts: { rttMs } });
   }
 
   /** Pong for the room's Ping: its time echoed, and ours (Unix epoch ms). */

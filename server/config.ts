@@ -20,12 +20,12 @@ import { DEFAULT_TOKEN_MAX_AGE_S } from "./auth/tokens.ts";
 import { tlsProblems } from "./tls.ts";
 import { etcdProblems } from "./cluster/etcd/settings.ts";
 import { configSettings, settingsFrom } from "./configSettings.ts";
+import { REGION_ID_PATTERN } from "../proto/ids.ts";
 
-const regionIdPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export const configSchema = z.object({
   /** Region this node belongs to; nodes of one region share presence and driver. */
-  regionId: z.string().regex(regionIdPattern, "lowercase letters, digits and '-', e.g. jp-tokyo"),
+  regionId: z.string().regex(REGION_ID_PATTERN, "lowercase letters, digits and '-', e.g. jp-tokyo"),
   /** Unique node id inside the cluster. Default: region, host and a random suffix. */
   nodeId: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, "letters, digits, '_', '.', '-'").optional(),
   /** Interface the HTTP/WebSocket listener binds to. */

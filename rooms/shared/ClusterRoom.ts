@@ -14,6 +14,7 @@ import { envelopeFrame } from "../../server/colyseus/envelopeFrame.ts";
 import { rejectInput } from "../../server/colyseus/rejectInput.ts";
 import { handleEnvelopeFrames } from "../../server/colyseus/InputGuard.ts";
 import { RefusalThrottle } from "./RefusalThrottle.ts";
+import { regionRttsProblem } from "../../proto/regionRtts.ts";
 import { RoomMover } from "./RoomMover.ts";
 import type { MigratableRoom } from "./MigratableRoom.ts";
 import { originalOptions, restoreOf } from "../../server/handoff/restore.ts";
@@ -328,19 +329,4 @@ export abstract class ClusterRoom<Options = any> extends Room {
       // Node shutting down or Redis gone: the claim lapses with this node's registry entry.
     }
   }
-}
-
-/** Regions a RegionRtts may name, and its largest round trip, ms (handoff.proto). */
-const MAX_RTT_REGIONS = 16;
-const MAX_RTT_MS = 60_000;
-
-/** What is wrong with a RegionRtts' map, or undefined. */
-function regionRttsProblem(rtts: Record<string, number> | null | undefined): string | undefined {
-  const entries = Object.entries(rtts ?? {});
-  if (entries.length === 0 || entries.length > MAX_RTT_REGIONS) return `RegionRtts names 1 to ${MAX_RTT_REGIONS} regions`;
-  for (const [regionId, ms] of entries) {
-    if (!ROOM_ID_PATTERN.test(regionId)) return `RegionRtts: region id "${regionId.slice(0, 64)}" must match ${ROOM_ID_PATTERN}`;
-    if (!(ms >= 0 && ms <= MAX_RTT_MS)) return `RegionRtts: ${regionId}'s round trip must be 0..${MAX_RTT_MS} ms`;
-  }
-  return undefined;
 }

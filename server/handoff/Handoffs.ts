@@ -21,7 +21,7 @@
  */
 import { ServerError, matchMaker } from "@colyseus/core";
 import { ErrorCode, errorCodeName } from "../../proto/index.ts";
-import { FULL_ROOM_ID_PATTERN } from "../../proto/ids.ts";
+import { FULL_ROOM_ID_PATTERN, REGION_ID_PATTERN } from "../../proto/ids.ts";
 import type { NodeContext } from "../context.ts";
 import type { NodeRpc } from "../cluster/NodeRpc.ts";
 import type { RegionSelector } from "../cluster/RegionSelector.ts";
@@ -327,7 +327,7 @@ export class Handoffs {
     const to = url.searchParams.get("to") ?? "";
     const reason = (url.searchParams.get("reason") ?? "admin") as HandoffReason;
     if (!HANDOFF_REASONS.includes(reason)) throw new ServerError(ErrorCode.WRONG_TYPE, `reason must be one of ${HANDOFF_REASONS.join(", ")}`);
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(to)) throw new ServerError(ErrorCode.WRONG_TYPE, "to=REGION (a region id) is required");
+    if (!REGION_ID_PATTERN.test(to)) throw new ServerError(ErrorCode.WRONG_TYPE, "to=REGION (a region id) is required");
     const record = await this.handOff(roomId, to, reason, url.searchParams.get("node") ?? undefined);
     if (record.outcome !== HandoffState.Complete) {
       throw Object.assign(new ServerError(ErrorCode.HANDOFF_FAILED, `handoff of ${roomId} to ${to} aborted: ${record.error}`), { record });
