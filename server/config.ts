@@ -21,6 +21,7 @@ import { tlsProblems } from "./tls.ts";
 import { etcdProblems } from "./cluster/etcd/settings.ts";
 import { configSettings, settingsFrom } from "./configSettings.ts";
 import { REGION_ID_PATTERN } from "../proto/ids.ts";
+import { MAX_SEAT_SECONDS } from "./handoff/types.ts";
 
 
 export const configSchema = z.object({
@@ -96,7 +97,7 @@ export const configSchema = z.object({
   /** Rooms moving between nodes and regions (server/handoff). */
   handoff: z.object({
     /** How long a moved session's seat in the new home is held for its client, s. */
-    seatSeconds: z.number().int().min(1).max(120),
+    seatSeconds: z.number().int().min(1).max(MAX_SEAT_SECONDS),
     /** Bound of each node-to-node handoff call (prepare, commit, abort), ms. */
     rpcTimeoutMs: z.number().int().min(100).max(60_000),
     /** Largest room snapshot a node sends or accepts, bytes. */

@@ -33,12 +33,17 @@ import { codedErrorResponse, jsonResponse } from "../http/responses.ts";
 import { RoomHandoff, type HandoffPeer } from "./RoomHandoff.ts";
 import { restoreOptions, type MigrationTarget } from "./restore.ts";
 import { HANDOFF_REASONS, HandoffState, type HandoffReason, type HandoffRecord, type Migratable, type QueuedInput, type RoomSnapshot } from "./types.ts";
-import { checkSnapshot, checkQueued, checkRecord, checkHandoffId } from "./snapshotChecks.ts";
+import { checkSnapshot, checkQueued, checkRecord, checkHandoffId, checkSeatSeconds } from "./snapshotChecks.ts";
 import { DeviceRehoming } from "./DeviceRehoming.ts";
 import { PlacementPolicy } from "./PlacementPolicy.ts";
 
 /** What a room that can move exposes as `mover` (rooms/shared/RoomMover.ts). */
 export interface RoomMoverHandle extends Migratable, MigrationTarget {}
+
+/** The rooms of this node (its process's listings), by id. */
+async function localRooms(): Promise<Array<{ roomId: string }>> {
+  return Promise.resolve(matchMaker.driver.query({ processId: matchMaker.processId })).catch(() => []);
+}
 
 /** The mover of a local room, or undefined when it has none. */
 export function moverOf(room: unknown): RoomMoverHandle | undefined {
@@ -139,7 +144,7 @@ export class Handoffs {
    */
   async drainRooms(budgetMs: number, concurrency = 4): Promise<{ moved: number; failed: number; unmovable: number }> {
     const deadline = performance.now() + budgetMs;
-    const listings: Array<{ roomId: string }> = await Promise.resolve(matchMaker.driver.query({ processId: matchMaker.processId })).catch(() => []);
+    const listings = await localRooms();
     const queue = listings.map((listing) => listing.roomId);
     const result = { moved: 0, failed: 0, unmovable: 0 };
     const nodes = (await this.context.registry.list().catch(() => [] as NodeInfo[])).filter((node) => node.nodeId !== this.context.nodeId);
@@ -180,7 +185,7 @@ export class Handoffs {
   }
 
   private async weigh(policy: PlacementPolicy) {
-    const listings: Array<{ roomId: string }> = await Promise.resolve(matchMaker.driver.query({ processId: matchMaker.processId })).catch(() => []);
+    const listings = await localRooms();
     for (const { roomId } of listings) {
       const mover = moverOf(matchMaker.getLocalRoomById(roomId));
       if (!mover || mover.unmovableReason()) { policy.forget(roomId); continue; }
@@ -209,7 +214,7 @@ export class Handoffs {
     const { handoffId, snapshot, seatSeconds } = (body ?? {}) as { handoffId?: unknown; snapshot?: unknown; seatSeconds?: unknown };
     checkHandoffId(handoffId);
     const checked: RoomSnapshot = checkSnapshot(snapshot);
-    if (!Number.isInteger(seatSeconds) || (seatSeconds as number) < 1 || (seatSeconds as number) > 120) throw new ServerError(ErrorCode.WRONG_TYPE, "seatSeconds must be an integer of 1..120");
+    checkSeatSeconds(seatSeconds);
     try { matchMaker.getHandler(checked.roomName); } catch {
       throw new ServerError(ErrorCode.UNKNOWN_ROOM, `no room type "${checked.roomName}" on node ${this.context.nodeId}`);
     }
@@ -236,7 +241,7 @@ export class Handoffs {
     try {
       await mover.restoreSnapshot();
       const restored = performance.now();
-      const reservations = await mover.reserveResumes(seatSeconds as number);
+      const reservations = await mover.reserveResumes(seatSeconds);
       const timings = { openMs: ms(opened - started), restoreMs: ms(restored - opened), seatsMs: ms(performance.now() - restored) };
       const timer = setTimeout(() => this.drop(handoffId, "no Switch within handoff.prepareTimeoutMs"), this.context.config.handoff.prepareTimeoutMs);
       timer.unref?.();
@@ -261,10 +266,10 @@ export class Handoffs {
     const { handoffId, snapshot, seatSeconds } = (body ?? {}) as { handoffId?: unknown; snapshot?: unknown; seatSeconds?: unknown };
     checkHandoffId(handoffId);
     const checked = checkSnapshot(snapshot);
-    if (!Number.isInteger(seatSeconds) || (seatSeconds as number) < 1 || (seatSeconds as number) > 120) throw new ServerError(ErrorCode.WRONG_TYPE, "seatSeconds must be an integer of 1..120");
+    checkSeatSeconds(seatSeconds);
     const prepared = this.prepared.get(handoffId);
     if (!prepared || prepared.roomId !== checked.roomId) throw new ServerError(ErrorCode.HANDOFF_FAILED, `no room prepared here for handoff ${handoffId} (expired, or never prepared)`);
-    return { reservations: await prepared.mover.refreshSnapshot(checked, seatSeconds as number) };
+    return { reservations: await prepared.mover.refreshSnapshot(checked, seatSeconds) };
   }
 
   private async commit(body: unknown) {

@@ -11,7 +11,7 @@ import { ServerError } from "@colyseus/core";
 import { z } from "zod";
 import { ErrorCode } from "../../proto/index.ts";
 import { FULL_ROOM_ID_PATTERN, ROOM_ID_PATTERN, roomIdOf } from "../../proto/ids.ts";
-import { HANDOFF_REASONS, HandoffState, type HandoffRecord, type QueuedInput, type RoomSnapshot } from "./types.ts";
+import { HANDOFF_REASONS, MAX_SEAT_SECONDS, HandoffState, type HandoffRecord, type QueuedInput, type RoomSnapshot } from "./types.ts";
 
 /** Sessions one snapshot may carry: above any room's seat count. */
 const MAX_SESSIONS = 50_000;
@@ -72,6 +72,10 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
 
 export function checkHandoffId(value: unknown): asserts value is string {
   if (typeof value !== "string" || !HANDOFF_ID.test(value)) throw new ServerError(ErrorCode.WRONG_TYPE, "handoffId must be the handoff's id");
+}
+
+export function checkSeatSeconds(value: unknown): asserts value is number {
+  if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > MAX_SEAT_SECONDS) throw new ServerError(ErrorCode.WRONG_TYPE, `seatSeconds must be an integer of 1..${MAX_SEAT_SECONDS}`);
 }
 
 export function checkSnapshot(value: unknown): RoomSnapshot {

@@ -17,6 +17,9 @@ export enum HandoffState {
   Aborted = "aborted",
 }
 
+/** The longest a moved session's seat waits for its client, s (handoff.seatSeconds at most). */
+export const MAX_SEAT_SECONDS = 120;
+
 /** Why a room moves. */
 export type HandoffReason = "admin" | "drain" | "participants" | "device";
 export const HANDOFF_REASONS: readonly HandoffReason[] = ["admin", "drain", "participants", "device"];

@@ -44,6 +44,11 @@ async function joinSessions(city: LocatedClient, count: number, subjectPrefix: s
   return sessions;
 }
 
+/** The port a client of `city` reaches the node at `httpUrl` on (its proxy for that city). */
+function nodePort(city: LocatedClient, httpUrl: string): string {
+  return new URL(city.urlBuilder(new URL(`ws://${new URL(httpUrl).host}/`))).port;
+}
+
 async function directoryEntry(roomId: string) {
   // The lobby lists rooms with their region; the matchmaker's joinById names the node. Use the admin history route instead.
   const tokyo = harness.region("jp-tokyo").nodes[0];
@@ -90,11 +95,12 @@ describe("a session room moves between regions", () => {
     expect(sessions.map((s) => s.roomId)).toEqual(sessionIds.map(() => roomId));
     expect(await stockLeft).toBe(ErrorCode.ROOM_MOVED);
     await waitFor(() => [...(sessions[0].state as any).participants.keys()].sort().join() === [...sessionIds].sort().join(), 10_000, "the participants in the new home to be the five sessions");
-    for (const session of sessions) expect(new URL(session.room.connection.url!).port).toBe(new URL(tokyoCity.urlBuilder(new URL(`ws://${new URL(harness.region("jp-osaka").nodes[0].httpUrl).host}/`))).port);
+    const osakaPort = nodePort(tokyoCity, harness.region("jp-osaka").nodes[0].httpUrl);
+    for (const session of sessions) expect(new URL(session.room.connection.url!).port).toBe(osakaPort);
 
     // The room is in Osaka now for everyone: a new client joining through Tokyo is sent there.
     const late = await tokyoCity.client(await testToken(harness.clusterName, "visitor")).joinById(roomId);
-    expect(late.region).toBeDefined();
+    expect(new URL(late.room.connection.url!).port).toBe(osakaPort);
     await waitFor(() => (sessions[0].state as any).participants.size === 6, 10_000, "the late joiner in the participants");
     const history = await directoryEntry(roomId);
     expect(history.status).toBe(404); // Tokyo no longer has it: asked there, it says where
@@ -221,7 +227,7 @@ describe("a target lost part-way (last: it kills Osaka's node)", () => {
     for (const session of sessions) {
       expect(session.closed).toBe(false);
       expect(session.roomId).toBe(roomId);
-      expect(new URL(session.room.connection.url!).port).toBe(new URL(tokyoCity.urlBuilder(new URL(`ws://${new URL(tokyo.httpUrl).host}/`))).port);
+      expect(new URL(session.room.connection.url!).port).toBe(nodePort(tokyoCity, tokyo.httpUrl));
     }
     const after = await Promise.all(sessions.map((session) => session.request({ ping: { clientTimeMs: 9 } }, 10_000)));
     expect(after.every((reply) => reply.body === "pong")).toBe(true);
