@@ -62,6 +62,10 @@ export const MAX_HANDOFF_HISTORY = 32;
 
 export class RoomMigration {
   phase: MigrationPhase = "live";
+
+  /** `dropped`: an input the frozen room's queue had no room for, or a send a parked session could not hold (counted). */
+  constructor(private readonly dropped: () => void = () => {}) {}
+
   /** The last numbered input applied, per session. */
   private readonly inputSeqs = new Map<string, number>();
   /** Sessions whose clients follow RoomHandoff (they said so when joining). */
@@ -74,8 +78,6 @@ export class RoomMigration {
   readonly parked = new Map<string, ParkedClient>();
   /** The room's handoffs, newest last. */
   history: HandoffRecord[] = [];
-  /** Inputs dropped because the queue was full. */
-  droppedWhileFrozen = 0;
   /** Each session's round trips to the regions (RegionRtts), for placement. */
   readonly rtts = new Map<string, Readonly<Record<string, number>>>();
 
@@ -107,7 +109,7 @@ export class RoomMigration {
 
   /** Queues an input that arrived while frozen; false when the queue is full (dropped). */
   enqueue(input: QueuedInput): boolean {
-    if (this.queued.length >= MAX_QUEUED_INPUTS) { this.droppedWhileFrozen++; return false; }
+    if (this.queued.length >= MAX_QUEUED_INPUTS) { this.dropped(); return false; }
     this.queued.push(input);
     return true;
   }
@@ -153,7 +155,7 @@ export class RoomMigration {
 
   /** A moved session, parked until its client arrives. */
   park(session: SessionSnapshot): ParkedClient {
-    const parked = new ParkedClient(session.sessionId, session.auth);
+    const parked = new ParkedClient(session.sessionId, session.auth, this.dropped);
     this.parked.set(session.sessionId, parked);
     if (session.inputSeq) this.inputSeqs.set(session.sessionId, session.inputSeq);
     if (session.followsHandoff) this.followers.add(session.sessionId);

@@ -29,12 +29,11 @@ export class ParkedClient {
   readonly state = 1;
   /** What the room sent meanwhile, in order. */
   private readonly sends: Send[] = [];
-  /** Sends dropped past MAX_PARKED_SENDS. */
-  dropped = 0;
   /** Set when the room ended the session meanwhile (a kick): the client is told, then closed. */
   left?: { code: number; reason?: string };
 
-  constructor(readonly sessionId: string, public auth: unknown) {
+  /** `dropped`: a send past MAX_PARKED_SENDS went (counted by the caller). */
+  constructor(readonly sessionId: string, public auth: unknown, private readonly dropped: () => void = () => {}) {
     this.id = sessionId;
   }
 
@@ -68,7 +67,7 @@ export class ParkedClient {
   }
 
   private park(send: Send) {
-    if (this.sends.length >= MAX_PARKED_SENDS) { this.sends.shift(); this.dropped++; }
+    if (this.sends.length >= MAX_PARKED_SENDS) { this.sends.shift(); this.dropped(); }
     this.sends.push(send);
   }
 }

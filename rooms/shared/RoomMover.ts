@@ -56,7 +56,7 @@ export interface MoverHost {
 const PARK_GRACE_S = 2;
 
 export class RoomMover implements Migratable, MigrationTarget {
-  readonly migration = new RoomMigration();
+  readonly migration = new RoomMigration(() => { nodeContext().metrics.rooms.handoffDropped++; });
   private restore?: Restore;
   /** Whether the room was locked before the freeze (thaw leaves it so). */
   private wasLocked = false;

@@ -86,7 +86,7 @@ export class NodeMetrics {
   /** How long handoffs took from Init to their outcome, s. */
   readonly handoffSeconds: Histogram<"outcome">;
   /** Room counts added on hot paths, read at scrape time. */
-  readonly rooms = { duplicateInputs: 0, inputsAfterHandoff: 0, inputGaps: 0, snapshotsWritten: 0, snapshotsStale: 0, snapshotsFailed: 0 };
+  readonly rooms = { duplicateInputs: 0, inputsAfterHandoff: 0, inputGaps: 0, snapshotsWritten: 0, snapshotsStale: 0, snapshotsFailed: 0, handoffDropped: 0 };
   /** Adapters sent to the node of the room that owns their device. */
   readonly deviceRedirects: Counter;
   /** Device-channel frames dropped unread: no seal, a MAC that does not match, or a replayed sequence number. */
@@ -166,6 +166,7 @@ export class NodeMetrics {
     counterOf("tsunagi_room_snapshots_written_total", "Room snapshots written for failover.", () => rooms.snapshotsWritten);
     counterOf("tsunagi_room_snapshots_stale_total", "Room snapshot writes refused: a newer owner of the room had written one (this copy is fenced off).", () => rooms.snapshotsStale);
     counterOf("tsunagi_room_snapshots_failed_total", "Room snapshot writes that reached no store.", () => rooms.snapshotsFailed);
+    counterOf("tsunagi_room_handoff_dropped_total", "Inputs a frozen room's queue had no room for (MAX_QUEUED_INPUTS; the SDK sends numbered ones again), and sends a moved session's parked stand-in could not hold.", () => rooms.handoffDropped);
     counterOf("tsunagi_room_inputs_after_handoff_total", "Inputs that reached a room's old home after its handoff's Switch, not applied there (the SDK sends numbered ones again to the new home).", () => rooms.inputsAfterHandoff);
     this.deviceRedirects = new Counter({ name: "tsunagi_device_redirects_total", help: "Adapters sent to the node of the room that owns their device.", registers });
     this.deviceFramesRefused = new Counter({
