@@ -29,18 +29,15 @@ import {
   type LoadReady, type LoadWindow, type VisitorLoadConfig,
 } from "./expo-protocol.ts";
 import { LoadMeasureWindow, log, wallClockMs } from "./measure.ts";
+import { joinHall } from "./expo-join.ts";
 import { countInto, httpText, withConcurrency, withTimeout } from "./tasks.ts";
 import { serveParent } from "./parent-channel.ts";
 import { TokenService } from "../../server/auth/tokens.ts";
 
 const config = JSON.parse(process.argv[2] ?? "null") as VisitorLoadConfig;
 
-/** How long one visitor's join (token, matchmaking, welcome) may take. */
-const joinTimeoutMs = 30_000;
 /** How long the handoff of a visitor placed in another zone may take during set-up. */
 const placeHandoffTimeoutMs = 15_000;
-/** Join attempts per visitor before the set-up fails. */
-const joinAttempts = 3;
 
 /** Counters since the start (`total*`) and of the open window. */
 let sent = 0;
@@ -81,17 +78,7 @@ async function joinOne(index: number): Promise<Visitor> {
   const url = config.urls[index % config.urls.length]!;
   const sub = `bench-visitor-${index}`;
   const client = new TsunagiClient({ url, token: () => visitorToken(url, sub) });
-  let session: ExpoSession | undefined;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      session = await withTimeout(ExpoSession.join(client, config.hallId, { name: `Visitor ${index}` }), joinTimeoutMs, `visitor ${index}: join`);
-      break;
-    } catch (error) {
-      countInto(errors, `join: ${(error as TsunagiError).codeName ?? (error as Error).message}`);
-      if (attempt >= joinAttempts) throw new Error(`visitor ${index}: join failed ${attempt} times; last: ${(error as Error).message}`);
-      await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
-    }
-  }
+  const session = await joinHall(client, config.hallId, index, errors);
   const visitor: Visitor = { index, walk: new RandomWalk(config.width, config.height, random(config.seed * 1_000_003 + index)), session };
   const who = `visitor ${index}`;
   session.on("frame", (frame) => {

@@ -31,7 +31,7 @@
 import "../../server/polyfills.ts";
 import type { Room } from "@colyseus/sdk";
 import { TsunagiClient } from "../../client-sdk/TsunagiClient.ts";
-import { ExpoSession } from "../../client-sdk/ExpoSession.ts";
+import type { ExpoSession } from "../../client-sdk/ExpoSession.ts";
 import type { RoomSession, SeatReservation } from "../../client-sdk/RoomSession.ts";
 import type { TsunagiError } from "../../client-sdk/errors.ts";
 import { RegionProbe } from "../../common/RegionProbe.ts";
@@ -39,13 +39,12 @@ import { TokenService } from "../../server/auth/tokens.ts";
 import { random, RandomWalk, sendOnSchedule } from "./expo-protocol.ts";
 import type { HandoffLoadConfig, HandoffLoadProgress, HandoffLoadReady, HandoffLoadResults, HandoffMarks } from "./handoff-protocol.ts";
 import { LatencyHistogram, log, LoopDelayWindow, wallClockMs } from "./measure.ts";
-import { countInto, withConcurrency, withTimeout } from "./tasks.ts";
+import { joinHall } from "./expo-join.ts";
+import { countInto, withConcurrency } from "./tasks.ts";
 import { serveParent } from "./parent-channel.ts";
 
 const config = JSON.parse(process.argv[2] ?? "null") as HandoffLoadConfig;
 
-const joinTimeoutMs = 30_000;
-const joinAttempts = 3;
 /** How long `settle` waits for every visitor's last move to be acknowledged. */
 const settleTimeoutMs = 10_000;
 
@@ -172,17 +171,7 @@ function watch(visitor: Visitor): void {
 async function joinOne(index: number): Promise<Visitor> {
   const sub = `bench-handoff-${index}`;
   const client = new TsunagiClient({ probe, token: () => issuer.issue({ sub, role: "visitor" }), clientOptions: { urlBuilder } });
-  let session: ExpoSession | undefined;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      session = await withTimeout(ExpoSession.join(client, config.hallId, { name: `Visitor ${index}` }), joinTimeoutMs, `visitor ${index}: join`);
-      break;
-    } catch (error) {
-      countInto(errors, `join: ${(error as TsunagiError).codeName ?? (error as Error).message}`);
-      if (attempt >= joinAttempts) throw new Error(`visitor ${index}: join failed ${attempt} times; last: ${(error as Error).message}`);
-      await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
-    }
-  }
+  const session = await joinHall(client, config.hallId, index, errors);
   const visitor: Visitor = {
     index, session, walk: new RandomWalk(config.width, config.height, random(config.seed * 1_000_003 + index)),
     lastSeq: session.ackSeq, lastFrameAt: 0, marks: [], switches: 0, moved: 0, maxAck: session.ackSeq, seen: new Map(),

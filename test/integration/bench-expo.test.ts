@@ -1,29 +1,14 @@
 import { describe, it, expect } from "vitest";
-import { spawn } from "node:child_process";
 import { Redis } from "ioredis";
-import { repoRoot } from "../fixtures/processes.ts";
+import { runBench } from "../fixtures/bench.ts";
 import { testRedisUrl } from "../fixtures/redis.ts";
 
-/** Runs `npm run bench -- expo <args>`; resolves with its exit code, stdout and stderr. */
-function runBench(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("npm", ["run", "bench", "--", "expo", ...args], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"], detached: true });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => { stdout += chunk; });
-    child.stderr.on("data", (chunk) => { stderr += chunk; });
-    // npm, tsx and the bench are one process group: end all of it if the bench hangs.
-    const timer = setTimeout(() => { try { process.kill(-child.pid!, "SIGKILL"); } catch { /* gone */ } }, timeoutMs);
-    child.once("error", reject);
-    child.once("exit", (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
-}
 
 // Shape only: timing figures on a shared machine are noise, so no thresholds here.
 describe("expo bench", () => {
   // A busy 2-core machine (CI shares its cores) can take minutes over what takes 25 s quiet: the bounds only catch a hang.
   it("measures a tiny hall, its broadcast baseline and a hall in 4 zones on 4 nodes", { timeout: 180_000 }, async () => {
-    const { code, stdout, stderr } = await runBench(
+    const { code, stdout, stderr } = await runBench("expo",
       ["--visitors", "40", "--seconds", "2", "--warmup", "1", "--zone-visitors", "40", "--timeout", "150", "--redis-url", testRedisUrl(11)], 165_000);
     expect(code, stderr.slice(-3000)).toBe(0);
     // npm prints its own header on stdout first: the bench's one JSON line is the last one.

@@ -1,28 +1,13 @@
 import { describe, it, expect } from "vitest";
-import { spawn } from "node:child_process";
-import { repoRoot } from "../fixtures/processes.ts";
+import { runBench } from "../fixtures/bench.ts";
 
-/** Runs `npm run bench -- handoff <args>`; resolves with its exit code, stdout and stderr. */
-function runBench(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("npm", ["run", "bench", "--", "handoff", ...args], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"], detached: true });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => { stdout += chunk; });
-    child.stderr.on("data", (chunk) => { stderr += chunk; });
-    // npm, tsx and the bench are one process group: end all of it if the bench hangs.
-    const timer = setTimeout(() => { try { process.kill(-child.pid!, "SIGKILL"); } catch { /* gone */ } }, timeoutMs);
-    child.once("error", reject);
-    child.once("exit", (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
-}
 
 // Shape and correctness only: timing figures on a shared machine are noise, so no thresholds here.
 describe("handoff bench", () => {
   // Two regions with their Redis servers and proxies, 20 visitors, two handoffs (the second
   // back to the first node, which waits out its old copy: --seat-seconds 3). The bounds only catch a hang.
   it("hands a small hall there and back and loses and repeats no input", { timeout: 180_000 }, async () => {
-    const { code, stdout, stderr } = await runBench(
+    const { code, stdout, stderr } = await runBench("handoff",
       ["--clients", "20", "--handoffs", "2", "--interval-ms", "500", "--warmup", "1", "--seat-seconds", "3", "--timeout", "150"], 165_000);
     expect(code, stderr.slice(-3000)).toBe(0);
     // npm prints its own header on stdout first: the bench's one JSON line is the last one.
