@@ -82,6 +82,15 @@ export class PendingRequests {
     return waiting.notice ? "notice" : "reply";
   }
 
+  /** The request `correlationId` fails with `error`, if it still waits. */
+  fail(correlationId: number, error: TsunagiError): void {
+    const waiting = this.pending.get(correlationId);
+    if (!waiting) return;
+    this.pending.delete(correlationId);
+    clearTimeout(waiting.timer);
+    waiting.reject(error);
+  }
+
   /** Every request fails with `error` (the session ended). */
   rejectAll(error: TsunagiError): void {
     for (const [, request] of this.pending) {

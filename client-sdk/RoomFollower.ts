@@ -43,25 +43,47 @@ export interface HandoffEvent {
   pauseMs: number;
 }
 
+/** A kept envelope: its number, when it was sent, its bytes, and its request's correlation id (0: none). */
+interface KeptInput {
+  seq: number;
+  at: number;
+  bytes: Uint8Array;
+  correlationId: number;
+  /** False for what must not be sent again after the room's node was lost: a lease request (no lease survives a failover). */
+  afterLoss: boolean;
+}
+
 /** The numbered envelopes of the last `windowMs`, oldest first. */
 export class InputLog {
-  private readonly sent: Array<{ seq: number; at: number; bytes: Uint8Array }> = [];
+  private readonly sent: KeptInput[] = [];
 
   constructor(private readonly windowMs: number) {}
 
-  keep(seq: number, bytes: Uint8Array): void {
+  /** While held (a session recovering its room), nothing expires. */
+  private held = false;
+
+  hold(held: boolean): void { this.held = held; }
+
+  keep(seq: number, bytes: Uint8Array, correlationId = 0, afterLoss = true): void {
     const now = performance.now();
-    this.sent.push({ seq, at: now, bytes });
+    this.sent.push({ seq, at: now, bytes, correlationId, afterLoss });
+    if (this.held) return;
     let expired = 0;
     while (expired < this.sent.length && now - this.sent[expired].at > this.windowMs) expired++;
     if (expired) this.sent.splice(0, expired);
   }
 
-  /** Sends `room` again every kept envelope numbered above `seq`, in order; how many. */
-  resendAbove(room: Room<any, any>, seq: number): number {
+  /**
+   * Sends `room` again every kept envelope numbered above `seq`, in order; how many.
+   * `afterLoss` (the room came back from a snapshot after its node was lost): lease
+   * requests are not sent again, so no lease is granted in the restored room but by a
+   * request made after it; their correlation ids go to `withheld`.
+   */
+  resendAbove(room: Room<any, any>, seq: number, afterLoss = false, withheld: (correlationId: number) => void = () => {}): number {
     let resent = 0;
     for (const input of this.sent) {
       if (input.seq <= seq) continue;
+      if (afterLoss && !input.afterLoss) { if (input.correlationId) withheld(input.correlationId); continue; }
       room.sendBytes(ENVELOPE_MESSAGE_TYPE, input.bytes);
       resent++;
     }
@@ -82,10 +104,12 @@ export interface FollowerHost<State> {
   /** The session goes on in `room`, in region `regionId`. */
   switchTo(room: Room<any, State>, regionId: string): void;
   receiveEnvelope(bytes: Uint8Array): void;
+  /** A request not sent again to a room restored after its node was lost (a lease request): it fails. */
+  withheld(correlationId: number): void;
   moved(event: HandoffEvent): void;
   failed(error: TsunagiError): void;
   /** The session cannot follow: it ends (ROOM_MOVED). */
-  end(handoff: tsunagi.v1.RoomHandoff, why: string): void;
+  end(handoff: tsunagi.v1.IRoomHandoff, why: string): void;
 }
 
 export class RoomFollower<State> {
@@ -96,14 +120,19 @@ export class RoomFollower<State> {
 
   constructor(private readonly host: FollowerHost<State>) {}
 
-  async follow(handoff: tsunagi.v1.RoomHandoff): Promise<void> {
+  /**
+   * Follows the room to the seat `handoff` names; resolves whether the session is there
+   * now. `recovering`: the old home is lost (SessionRecovery), so a seat that cannot be
+   * taken leaves the session to try again, instead of ending it.
+   */
+  async follow(handoff: tsunagi.v1.IRoomHandoff, recovering = false): Promise<boolean> {
     const { host } = this;
-    if (handoff.cancelled) { this.cancel?.(); return; }
-    if (this.following || host.closed()) return;
+    if (handoff.cancelled) { this.cancel?.(); return false; }
+    if (this.following || host.closed()) return false;
     const started = performance.now();
     const old = host.current();
     const fromRegionId = handoff.fromRegionId || host.regionId() || "";
-    if (!host.follow) { host.end(handoff, "this session cannot follow a room (no follow function)"); return; }
+    if (!host.follow) { host.end(handoff, "this session cannot follow a room (no follow function)"); return false; }
     this.following = true;
     let joining: Promise<Room<any, State>> | undefined;
     const early: Uint8Array[] = [];
@@ -114,7 +143,7 @@ export class RoomFollower<State> {
     });
     called.catch(() => {});
     try {
-      const reservation = JSON.parse(handoff.reservationJson) as SeatReservation;
+      const reservation = JSON.parse(handoff.reservationJson ?? "") as SeatReservation;
       if (reservation?.sessionId !== old.sessionId || reservation.roomId !== old.roomId) {
         throw new TsunagiError(ErrorCode.WRONG_TYPE, "the handoff's seat is for another session or room");
       }
@@ -130,25 +159,42 @@ export class RoomFollower<State> {
       })]);
       unbind?.();
       this.cancel = undefined;
-      if (host.closed()) { void joined.leave(true).catch(() => {}); return; }
-      const toRegionId = resumed.regionId || handoff.regionId;
+      if (host.closed()) { void joined.leave(true).catch(() => {}); this.following = false; return false; }
+      const toRegionId = resumed.regionId || handoff.regionId || "";
       host.switchTo(joined, toRegionId);
-      const resent = host.inputs.resendAbove(joined, resumed.inputSeq);
+      const resent = host.inputs.resendAbove(joined, resumed.inputSeq, recovering, (correlationId) => host.withheld(correlationId));
       this.following = false;
       for (const bytes of early) host.receiveEnvelope(bytes);
-      void old.leave(true).catch(() => { /* the old home closes it anyway */ });
-      host.moved({ roomId: joined.roomId, sessionId: joined.sessionId, fromRegionId, toRegionId, reason: handoff.reason, resent, pauseMs: Math.round(performance.now() - started) });
+      if (recovering) abandon(old);
+      else void old.leave(true).catch(() => { /* the old home closes it anyway */ });
+      host.moved({ roomId: joined.roomId, sessionId: joined.sessionId, fromRegionId, toRegionId, reason: handoff.reason ?? "", resent, pauseMs: Math.round(performance.now() - started) });
+      return true;
     } catch (error) {
       unbind?.();
       this.cancel = undefined;
       this.following = false;
       void joining?.then((room) => room.leave(true)).catch(() => { /* never joined, or closed already */ });
+      if (recovering) return false;
       if (!host.closed() && old.connection?.isOpen) {
         // Called off, or the new home failed before the switch: the old home goes on (it thaws).
         if (!cancelled) host.failed(fromServerError(error));
-        return;
+        return false;
       }
       host.end(handoff, (error as Error)?.message ?? String(error));
+      return false;
     }
   }
+}
+
+/**
+ * Lets go of a room whose node is lost: the SDK may have a reconnection attempt scheduled
+ * on a timer it offers no way to cancel, so that attempt is made a no-op and whatever
+ * socket is open or half-open is closed.
+ */
+export function abandon(room: Room<any, any>): void {
+  room.reconnection.enabled = false;
+  const connection = room.connection as { reconnect?: unknown; close?: () => void } | undefined;
+  if (!connection) return;
+  connection.reconnect = () => {};
+  try { connection.close?.(); } catch { /* a socket that never opened */ }
 }

@@ -18,7 +18,8 @@ import {
 } from "../proto/index.ts";
 import { TsunagiError, fromCloseCode, fromServerError } from "./errors.ts";
 import { SafeEmitter, reportListenerError } from "../common/SafeEmitter.ts";
-import { InputLog, RoomFollower, type HandoffEvent, type SeatReservation } from "./RoomFollower.ts";
+import { InputLog, RoomFollower, abandon, type HandoffEvent, type SeatReservation } from "./RoomFollower.ts";
+import { SessionRecovery, type ResumeAnswer } from "./SessionRecovery.ts";
 import { PendingRequests, type OpenRequest } from "./PendingRequests.ts";
 import { DeviceSnapshots, type DeviceSnapshot } from "./DeviceSnapshots.ts";
 import { regionRttsOf } from "../proto/regionRtts.ts";
@@ -81,6 +82,14 @@ export interface RoomSessionOptions {
   follow?: (reservation: SeatReservation) => Promise<Room<any, any>>;
   /** How long numbered envelopes are kept to be sent again after a room moves, ms. Default 2000. */
   resendWindowMs?: number;
+  /**
+   * Where the session's seat is after its room's node was lost (`POST /sessions/resume`
+   * on any region). TsunagiClient sets it; with `follow`, a session whose node is lost
+   * finds its room where the cluster restored it (SessionRecovery.ts).
+   */
+  resume?: (roomId: string, sessionId: string) => Promise<ResumeAnswer>;
+  /** How long a session whose node was lost looks for its room before it ends, ms. Default 15 000. */
+  recoveryWindowMs?: number;
   /**
    * This client's round trip to each region, ms (TsunagiClient passes its RegionProbe's):
    * sent to the room on joining, after a move, and every `rttReportMs`, so a room whose
@@ -168,6 +177,8 @@ export class RoomSession<State = any> {
   private readonly regionRtts?: RoomSessionOptions["regionRtts"];
   private readonly rttTimer?: ReturnType<typeof setInterval>;
   private readonly reconnection?: ReconnectionSettings;
+  /** Finds the room again after its node was lost (SessionRecovery.ts). */
+  private readonly recovery?: SessionRecovery;
 
   constructor(room: Room<any, State>, options: RoomSessionOptions = {}) {
     this.current = room;
@@ -195,10 +206,24 @@ export class RoomSession<State = any> {
         (this as { region?: RoomSessionOptions["region"] }).region = { ...this.region, url: this.region?.url ?? "", id: regionId, rttMs: undefined };
       },
       receiveEnvelope: (bytes) => this.receiveEnvelope(bytes),
+      withheld: (correlationId) => this.requests.fail(correlationId, new TsunagiError(ErrorCode.LEASE_NOT_HELD, "the room's node was lost before it granted this lease request, and no lease survives a failover: ask again", { retryable: true })),
       moved: (event) => { this.reportRtts(); this.events.emit("handoff", event); },
       failed: (error) => this.events.emit("error", error),
       end: (handoff, why) => this.endMoved(handoff, why),
     });
+    const resume = options.resume;
+    if (resume && options.follow) {
+      this.recovery = new SessionRecovery({
+        roomId: () => this.current.roomId,
+        sessionId: () => this.current.sessionId,
+        closed: () => this.closedWith !== undefined,
+        connected: () => this.current.connection?.isOpen === true,
+        resume,
+        follow: (handoff) => this.follower.follow(handoff, true),
+        holdInputs: (held) => this.inputs.hold(held),
+        failed: (error) => this.guard("recovery", () => this.endRecovered(error)),
+      }, { windowMs: options.recoveryWindowMs });
+    }
     this.attach(room);
     this.regionRtts = options.regionRtts;
     if (this.regionRtts) {
@@ -220,7 +245,7 @@ export class RoomSession<State = any> {
     room.onMessage(ENVELOPE_MESSAGE_TYPE, (bytes: Uint8Array) => this.guard("envelope", () => ours(() => this.receiveEnvelope(bytes))));
     room.onError((code: number, message?: string) => this.guard("room error", () => ours(() => this.receiveRoomError(code, message))));
     room.onDrop((code: number, reason?: string) => this.guard("drop", () => ours(() => this.receiveDrop(code, reason))));
-    room.onReconnect(() => this.guard("reconnect", () => ours(() => this.events.emit("reconnected"))));
+    room.onReconnect(() => this.guard("reconnect", () => ours(() => { this.recovery?.stop(); this.events.emit("reconnected"); })));
     room.onLeave((code: number, reason?: string) => this.guard("leave", () => ours(() => this.receiveLeave(code, reason))));
   }
 
@@ -271,7 +296,7 @@ export class RoomSession<State = any> {
     this.lastInputSeq = inputSeq;
     // Kept for a move: the old home applies it until its freeze, carries it through the
     // switch, or drops it after; the new home is sent again whatever it lacks.
-    this.inputs.keep(inputSeq, bytes);
+    this.inputs.keep(inputSeq, bytes, envelope.correlationId ?? 0, !envelope.leaseRequest);
     const wasOpen = this.room.connection?.isOpen === true;
     this.room.sendBytes(ENVELOPE_MESSAGE_TYPE, bytes);
     if (!wasOpen) {
@@ -393,6 +418,9 @@ export class RoomSession<State = any> {
   }
 
   private receiveDrop(code: number, reason?: string) {
+    // Looks for the room through the directory meanwhile: if its node is lost, the SDK's
+    // reconnection to it never succeeds, and the room comes back elsewhere.
+    if (!this.leaving) this.recovery?.start();
     // The SDK decides right after onDrop, in the same call, whether it will reconnect
     // (enabled, minUptime, retries left) and counts the attempt; read the outcome after.
     queueMicrotask(() => this.guard("drop", () => {
@@ -404,8 +432,18 @@ export class RoomSession<State = any> {
 
   private receiveLeave(code: number, reason?: string) {
     if (this.closedWith) return;
+    if (!this.leaving && this.recovery) {
+      // The old home does not hold the room any more (another node does), or the SDK
+      // gave up reconnecting to a lost node: the recovery decides how this ends.
+      if (code === ErrorCode.NOT_ROOM_OWNER) this.recovery.start();
+      if (this.recovery.active) return;
+    }
+    this.finish(code, reason, this.leaving ? undefined : fromCloseCode(code, reason));
+  }
+
+  /** The session ends: pending requests fail, the application hears `leave`, once. */
+  private finish(code: number, reason: string | undefined, error: TsunagiError | undefined) {
     clearInterval(this.rttTimer);
-    const error = this.leaving ? undefined : fromCloseCode(code, reason);
     this.closedWith = { code, reason, error };
     this.requests.rejectAll(this.closedError());
     this.envelopeHandlers.clear();
@@ -416,12 +454,19 @@ export class RoomSession<State = any> {
   // --- internals --------------------------------------------------------------------
 
   /** The room moved and this session did not follow: it ends, ROOM_MOVED (join again). */
-  private endMoved(handoff: tsunagi.v1.RoomHandoff, why: string) {
+  private endMoved(handoff: tsunagi.v1.IRoomHandoff, why: string) {
     if (this.closedWith) return;
     const old = this.current;
     old.reconnection.enabled = false;
     this.receiveLeave(ErrorCode.ROOM_MOVED, `room moved to ${handoff.regionId}; ${why}`);
     void old.leave(true).catch(() => {});
+  }
+
+  /** Recovery gave up: the session ends with its error, unless the SDK is still reconnecting to its node (its outcome ends it, or not). */
+  private endRecovered(error: TsunagiError) {
+    if (this.closedWith || this.room.reconnection.isReconnecting) return;
+    abandon(this.current);
+    this.finish(error.code, error.message, error);
   }
 
   /** Tells the room this client's round trip to each region (RegionRtts), if known. */
@@ -456,11 +501,7 @@ export class RoomSession<State = any> {
    */
   private endLocally(reason: string) {
     if (this.closedWith) return;
-    const connection = this.room.connection as { reconnect?: unknown; close?: () => void } | undefined;
-    if (connection) {
-      connection.reconnect = () => {};
-      try { connection.close?.(); } catch { /* a socket that never opened */ }
-    }
+    abandon(this.room);
     this.room.onLeave.invoke(CLOSE_CONSENTED, reason);
   }
 

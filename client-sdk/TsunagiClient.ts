@@ -26,6 +26,7 @@ import { Client, type ClientOptions, type Room } from "@colyseus/sdk";
 import { ErrorCode } from "../proto/index.ts";
 import { TsunagiError, fromServerError } from "./errors.ts";
 import { RegionProbe, type Region } from "../common/RegionProbe.ts";
+import type { ResumeAnswer } from "./SessionRecovery.ts";
 import { RoomSession, type ReconnectionSettings, type RoomSessionOptions, type SeatReservation } from "./RoomSession.ts";
 
 export interface TsunagiClientOptions {
@@ -155,7 +156,8 @@ export class TsunagiClient {
         const follow = (reservation: SeatReservation) => client.consumeSeatReservation<State>(reservation as never);
         const probe = this.probe;
         const regionRtts = probe && (() => probe.rttHints());
-        return new RoomSession<State>(room, { ...this.sessionOptions, ...session, reconnection: this.reconnection, region, follow, regionRtts });
+        const resume = (roomId: string, sessionId: string) => this.resume(roomId, sessionId);
+        return new RoomSession<State>(room, { ...this.sessionOptions, ...session, reconnection: this.reconnection, region, follow, regionRtts, resume });
       } catch (error) {
         lastError = fromServerError(error);
         if (!tryNextRegion.has(lastError.code)) throw lastError;
@@ -163,6 +165,39 @@ export class TsunagiClient {
       }
     }
     throw lastError ?? new TsunagiError(ErrorCode.REGION_UNAVAILABLE, "no region to matchmake through");
+  }
+
+  /**
+   * Where a session's seat is after its room's node was lost (SessionRecovery): asks
+   * `POST /sessions/resume` of the regions, nearest first (the session's own region
+   * may be the one lost), each bounded by 2 s; the first answer, or the last refusal.
+   */
+  private async resume(roomId: string, sessionId: string): Promise<ResumeAnswer> {
+    const token = await this.resolveToken();
+    const reachable = this.probe?.reachable() ?? [];
+    const regions: Array<{ url: string }> = this.probe
+      ? [...reachable, ...this.probe.regions.filter((region) => !reachable.some((r) => r.id === region.id))]
+      : [{ url: this.url! }];
+    let last: TsunagiError = new TsunagiError(ErrorCode.REGION_UNAVAILABLE, "no region answered");
+    for (const region of regions) {
+      try {
+        const response = await fetch(`${region.url.replace(/\/+$/, "")}/sessions/resume`, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+          body: JSON.stringify({ roomId, sessionId }),
+          signal: AbortSignal.timeout(2000),
+        });
+        const body = await response.json().catch(() => ({})) as Record<string, unknown>;
+        if (response.ok) return body as unknown as ResumeAnswer;
+        last = fromServerError({ code: body.code, message: body.error ?? `HTTP ${response.status}` });
+        // Being restored, or this region cannot tell: ask the next; anything else is the answer.
+        if (last.code !== ErrorCode.HANDOFF_IN_PROGRESS && !tryNextRegion.has(last.code)) throw last;
+      } catch (error) {
+        if (error === last) throw error;
+        last = new TsunagiError(ErrorCode.REGION_UNAVAILABLE, `region ${region.url} did not answer: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+      }
+    }
+    throw last;
   }
 
   /** Regions to try, nearest first: the best one, then the other reachable ones. */

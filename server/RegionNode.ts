@@ -26,7 +26,9 @@ import { LatencyRegionSelector } from "./cluster/RegionSelector.ts";
 import { RegionTopology } from "./cluster/topology.ts";
 import { NodeRpc, parsePeerRoutes } from "./cluster/NodeRpc.ts";
 import { NodeAuth } from "./auth/nodeAuth.ts";
-import { Handoffs, moverOf } from "./handoff/Handoffs.ts";
+import { Handoffs } from "./handoff/Handoffs.ts";
+import { moverOf } from "./handoff/localRooms.ts";
+import { Failover } from "./handoff/Failover.ts";
 import { ClusterMatchmaker } from "./cluster/ClusterMatchmaker.ts";
 import type { NodeInfo } from "./cluster/types.ts";
 import { serveDeviceRequests } from "./gateway/DeviceRequests.ts";
@@ -84,6 +86,8 @@ export class RegionNode {
   private stopRehoming?: () => void;
   /** Stops weighing where rooms' participants are best served. */
   private stopPlacement?: () => void;
+  /** Stops looking for lost rooms to restore (Failover). */
+  private stopFailover?: () => void;
   /** Event-loop delay histogram, reset every heartbeat. */
   private readonly loopDelay: IntervalHistogram;
   /** When this node started, ms since the epoch. */
@@ -186,6 +190,7 @@ export class RegionNode {
     const clusterMatchmaker = new ClusterMatchmaker(context, selector, nodeRpc);
     const nodeAuth = new NodeAuth(keys.node, config.nodeId);
     const handoffs = new Handoffs(context, nodeRpc, nodeAuth, selector);
+    const failover = backends.snapshots && new Failover(context, nodeRpc, nodeAuth, backends.snapshots);
 
     const server = new Server({
       transport: bound.transport,
@@ -214,10 +219,11 @@ export class RegionNode {
     node.handoffs = handoffs;
     node.stopRehoming = handoffs.rehoming.watch(gateway);
     node.stopPlacement = handoffs.startPlacement();
+    node.stopFailover = failover?.start();
 
     node.stopServingDeviceRequests = await serveDeviceRequests({ presence: backends.presence, gateway, directory: backends.directory, nodeId: config.nodeId, clusterName: config.clusterName, logger: logger.child({ component: "gateway" }) });
     bound.transport.serveHttp(new HttpEdge({
-      routes: new RouteTable([...nodeRoutes(node, clusterMatchmaker, modules), ...handoffs.routes()]),
+      routes: new RouteTable([...nodeRoutes(node, clusterMatchmaker, modules), ...handoffs.routes(), ...(failover?.routes() ?? [])]),
       cors: new CorsPolicy(config.http.corsOrigins, config.devMode),
       tokens, nodeAuth, readTimeoutMs: config.http.readTimeoutMs, metricsToken: config.http.metricsToken,
       logger: logger.child({ component: "http" }), metrics,
@@ -344,6 +350,7 @@ export class RegionNode {
   private async drain(reason: string) {
     this.draining = true;
     this.stopPlacement?.();
+    this.stopFailover?.();
     this.logger.info({ reason }, `draining node ${this.nodeId}`);
     await this.heartbeat();
     clearInterval(this.heartbeatTimer);

@@ -120,8 +120,12 @@ export const configSchema = z.object({
   }),
   /** Failover (docs/regions.md): rooms' snapshots, to restore them elsewhere when their region is lost. */
   failover: z.object({
-    /** How often each room writes its snapshot, ms; 0: never (restoring after a region loss is not built yet, so off by default). */
+    /** How often each room writes its snapshot, ms; 0: never (its rooms are then not restored when their node is lost). */
     snapshotMs: z.number().int().min(0).max(60_000),
+    /** How often each node looks for rooms whose node stopped heartbeating, in the snapshots its region's Redis holds, ms; 0: never. */
+    checkMs: z.number().int().min(0).max(60_000),
+    /** How long the node chosen to restore a lost room has before any node of its region may, ms. */
+    fallbackMs: z.number().int().min(0).max(60_000),
     /** A Redis in another region that keeps a replica of this region's snapshots. */
     replicaRedisUrl: z.string().regex(/^rediss?:\/\//, "a redis:// or rediss:// URL").optional(),
     /** How long a snapshot outlives its last write, ms. */
@@ -296,8 +300,8 @@ export const defaults: ConfigInput = {
     maxEventLoopLagMs: 200,
   },
   cluster: {
-    heartbeatMs: 1000,
-    nodeTtlMs: 3000,
+    heartbeatMs: 250,
+    nodeTtlMs: 900,
     forwardTimeoutMs: 3000,
     peerRoutes: [],
   },
@@ -315,7 +319,9 @@ export const defaults: ConfigInput = {
     placementMinGainRatio: 0.2,
   },
   failover: {
-    snapshotMs: 0,
+    snapshotMs: 100,
+    checkMs: 100,
+    fallbackMs: 1000,
     snapshotTtlMs: 60_000,
   },
   drainTimeoutMs: 10_000,

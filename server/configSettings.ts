@@ -61,6 +61,8 @@ setting("cluster.nodeTtlMs", "int", "registry entry TTL");
 setting("cluster.peerRoutes", "list", "comma-separated nodeId=host:port: reach those nodes there instead of their public address");
 setting("cluster.forwardTimeoutMs", "int", "cross-region request timeout");
 setting("failover.snapshotMs", "int", "how often each room writes its snapshot for failover, ms (0: never)");
+setting("failover.checkMs", "int", "how often each node looks for rooms whose node stopped heartbeating, ms (0: never)");
+setting("failover.fallbackMs", "int", "how long the node chosen to restore a lost room has before any node of its region may, ms");
 setting("failover.replicaRedisUrl", "string", "a Redis in another region keeping a replica of this region's snapshots");
 setting("failover.snapshotTtlMs", "int", "how long a room's snapshot outlives its last write, ms");
 setting("handoff.seatSeconds", "int", "how long a moved session's seat in the room's new home waits for its client, s");

@@ -15,6 +15,7 @@ import { rejectInput } from "../../server/colyseus/rejectInput.ts";
 import { handleEnvelopeFrames } from "../../server/colyseus/InputGuard.ts";
 import { RefusalThrottle } from "./RefusalThrottle.ts";
 import { regionRttsProblem } from "../../proto/regionRtts.ts";
+import { RoomSnapshots } from "./RoomSnapshots.ts";
 import { RoomMover } from "./RoomMover.ts";
 import type { MigratableRoom } from "./MigratableRoom.ts";
 import { originalOptions, restoreOf } from "../../server/handoff/restore.ts";
@@ -105,6 +106,8 @@ export abstract class ClusterRoom<Options = any> extends Room {
     removeClient: (client, code, message) => this.removeClient(client, code, message),
     refuse: (client, code, message, correlationId) => correlationId ? this.reject(client, code, message, correlationId) : this.rejectRepeated(client, code, message),
   });
+  /** Its snapshots for failover (RoomSnapshots.ts). */
+  readonly snapshots = new RoomSnapshots(this.mover, { room: this, type: () => this.migratableRoom(), listed: () => this.listed, claimToken: () => this.claimToken });
   /** The room's name within its type: the `roomId` option, or the random id Colyseus gave it. */
   protected name = "";
   /** Which repeated refusals were told lately (rejectRepeated). */
@@ -154,7 +157,7 @@ export abstract class ClusterRoom<Options = any> extends Room {
   /** Starts holding the directory claim under `token`: listing refreshed, released at dispose. */
   protected holdClaim(token: string) {
     this.claimToken = token;
-    this.mover.startSnapshots();
+    this.snapshots.start();
     // Listing data is refreshed on a timer, not per join, so a join storm costs one write a second.
     this.clock.setInterval(() => void this.publishListing(), 1000);
     roomEvents(this).once("dispose", () => void this.releaseClaim());
@@ -324,7 +327,8 @@ export abstract class ClusterRoom<Options = any> extends Room {
     if (token === undefined) return;
     this.claimToken = undefined;
     try {
-      await nodeContext().directory.release(this.roomId, token);
+      // Closed, not lost: no failover brings it back.
+      await Promise.all([nodeContext().directory.release(this.roomId, token), nodeContext().snapshots?.remove(this.roomId, token)]);
     } catch {
       // Node shutting down or Redis gone: the claim lapses with this node's registry entry.
     }

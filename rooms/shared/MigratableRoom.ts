@@ -42,6 +42,11 @@ export interface MigratableRoom {
   thawRoom(): void | Promise<void>;
   /** The room is the target's now (after the Redirect was sent): what lives outside the room (devices) follows. */
   movedAway?(to: NodeRef): void;
+  /**
+   * Restored by a failover, after restoreState: the old home was lost, not handing over.
+   * What must not outlive it ends here (a teleop room's control leases).
+   */
+  failedOver?(): void;
 }
 
 /** Where a room is in a move. */

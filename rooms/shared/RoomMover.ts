@@ -18,7 +18,7 @@
 import { ServerError, matchMaker, type Client, type Room } from "@colyseus/core";
 import { ErrorCode, decodeEnvelope, decodeStopEnvelope } from "../../proto/index.ts";
 import { nodeContext } from "../../server/context.ts";
-import { reserveSeat } from "../../server/colyseus/internals.ts";
+import { awaitsReconnection, reserveSeat } from "../../server/colyseus/internals.ts";
 import type { ClaimRequest } from "../../server/cluster/RoomDirectory.ts";
 import type { Restore, MigrationTarget } from "../../server/handoff/restore.ts";
 import type { HandoffReason, HandoffRecord, Migratable, NodeRef, QueuedInput, RoomSnapshot } from "../../server/handoff/types.ts";
@@ -262,9 +262,24 @@ export class RoomMover implements Migratable, MigrationTarget {
     const claim = await context.directory.claim(this.host.directoryEntry());
     if (claim.claimed) { this.host.renewClaim(claim.token); return; }
     context.logger.error({ roomId: this.roomId, owner: claim.owner.nodeId }, `room ${this.roomId} is held by ${claim.owner.nodeId} now: closing this copy`);
+    this.closeCopy(ErrorCode.ROOM_MOVED, `room ${this.roomId} lives on ${claim.owner.nodeId} (${claim.owner.regionId}): join it again`);
+  }
+
+  /**
+   * A newer owner holds the room (the cluster restored it elsewhere while this node was
+   * cut off): this copy takes nothing more and closes; its clients find the live copy
+   * through the directory (the SDK resumes there: NOT_ROOM_OWNER).
+   */
+  fencedOff(why: string) {
+    if (this.migration.phase === "moved") return;
+    nodeContext().logger.error({ roomId: this.roomId }, `room ${this.roomId}: ${why}: closing this copy`);
+    this.closeCopy(ErrorCode.NOT_ROOM_OWNER, `room ${this.roomId} is held by another node now: resume there`);
+  }
+
+  private closeCopy(code: number, message: string) {
     this.migration.phase = "moved";
-    for (const client of [...this.host.room.clients]) this.host.removeClient(client, ErrorCode.ROOM_MOVED, `room ${this.roomId} lives on ${claim.owner.nodeId} (${claim.owner.regionId}): join it again`);
-    void this.host.room.disconnect(ErrorCode.ROOM_MOVED).catch(() => {});
+    for (const client of [...this.host.room.clients]) this.host.removeClient(client, code, message);
+    void this.host.room.disconnect(code).catch(() => {});
   }
 
   recordHandoff(record: HandoffRecord) { this.migration.record(record); }
@@ -282,6 +297,7 @@ export class RoomMover implements Migratable, MigrationTarget {
     this.migration.history = snapshot.history.slice();
     type.freezeRoom();
     await type.restoreState(snapshot.state);
+    if (this.requireRestore().failover) type.failedOver?.();
     for (const session of snapshot.sessions) {
       // A client that does not follow handoffs is closed with ROOM_MOVED at the Redirect and joins again as a new session.
       if (session.followsHandoff) type.restoreSession(this.migration.park(session), session.data);
@@ -326,13 +342,12 @@ export class RoomMover implements Migratable, MigrationTarget {
   /** Reserves these parked sessions' seats, all at once (as Colyseus' own _reserveMultipleSeats does); their reservations (JSON) by session id. */
   private async reserveSeats(sessionIds: readonly string[], seatSeconds: number): Promise<Record<string, string>> {
     const room = this.host.room;
-    const context = nodeContext();
     const reservations: Record<string, string> = {};
     await Promise.all(sessionIds.map((sessionId) => [sessionId, this.migration.parked.get(sessionId)!] as const).map(async ([sessionId, parked]) => {
       if (!(await reserveSeat(room, sessionId, { resume: true }, parked.auth, seatSeconds))) {
         throw new ServerError(ErrorCode.ROOM_FULL, `no seat for moved session ${sessionId}`);
       }
-      reservations[sessionId] = JSON.stringify({ name: room.roomName, sessionId, roomId: room.roomId, processId: matchMaker.processId, publicAddress: context.publicAddress });
+      reservations[sessionId] = this.reservationJson(sessionId);
     }));
     return reservations;
   }
@@ -369,6 +384,46 @@ export class RoomMover implements Migratable, MigrationTarget {
     return token;
   }
 
+  /**
+   * Failover: the room's old home is gone and this node claimed it (`token`) and opened
+   * it from its newest snapshot; it goes live now, with the snapshot's queued inputs.
+   * Its sessions are parked until their clients resume here (reserveResumes).
+   */
+  async openAfterFailover(token: string, record: HandoffRecord) {
+    const restore = this.requireRestore();
+    this.migration.record(record);
+    this.previousRegion = record.from.regionId;
+    try {
+      await this.host.type()!.thawRoom();
+    } catch (error) {
+      nodeContext().logger.error({ err: error, roomId: this.roomId }, `room ${this.roomId} restored here, but resuming it failed in part`);
+    }
+    this.migration.phase = "live";
+    for (const input of restore.snapshot.queued) this.apply(input);
+    void this.host.room.unlock();
+    this.restore = undefined;
+    // Live: its first snapshot here is written at once, under the new claim.
+    this.host.holdClaim(token);
+  }
+
+  /**
+   * A client asks to resume `sessionId` here after its room's old home was lost: its seat
+   * reservation (JSON), if the session is parked here and `subject` is whose it is. The
+   * seat was reserved when the room was restored (reserveResumes).
+   */
+  resumeSeat(sessionId: string, subject: string): string | "connected" | undefined {
+    const parked = this.migration.parked.get(sessionId);
+    if (!parked) return this.host.room.clients.getById(sessionId) || awaitsReconnection(this.host.room, sessionId) ? "connected" : undefined;
+    const owner = (parked.auth as { sub?: unknown } | undefined)?.sub;
+    if (owner !== undefined && owner !== subject) return undefined;
+    return this.reservationJson(sessionId);
+  }
+
+  /** A seat reservation here, as the SDK takes it (RoomHandoff's reservation_json). */
+  private reservationJson(sessionId: string): string {
+    return JSON.stringify({ name: this.roomName, sessionId, roomId: this.roomId, processId: matchMaker.processId, publicAddress: nodeContext().publicAddress });
+  }
+
   discard() {
     this.migration.phase = "moved";
     clearTimeout(this.parkTimer);
@@ -390,28 +445,6 @@ export class RoomMover implements Migratable, MigrationTarget {
       return;
     }
     this.resume(client, parked);
-  }
-
-  /**
-   * Writes the room's snapshot every failover.snapshotMs while it is live and holds its
-   * claim (one write at a time), to the region's Redis and its replica, under its
-   * fencing token: a write refused as stale means a newer owner holds the room.
-   */
-  startSnapshots() {
-    const context = nodeContext();
-    const every = context.config.failover.snapshotMs;
-    const store = context.snapshots;
-    if (!every || !store || !this.host.type() || !this.host.listed()) return;
-    let writing = false;
-    this.host.room.clock.setInterval(() => {
-      if (writing || this.migration.phase !== "live" || this.host.claimToken() === undefined || this.host.type()!.unmovableReason?.()) return;
-      writing = true;
-      void this.snapshot()
-        .then((snapshot) => store.write(snapshot))
-        .then((outcome) => { if (outcome === "written") context.metrics.rooms.snapshotsWritten++; else context.metrics.rooms.snapshotsStale++; })
-        .catch(() => { context.metrics.rooms.snapshotsFailed++; })
-        .finally(() => { writing = false; });
-    }, every);
   }
 
   /** Resolves awaitArrivals() once every moved session's client is here. */

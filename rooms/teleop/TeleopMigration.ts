@@ -139,6 +139,22 @@ export class TeleopMigration implements MigratableRoom {
     this.host.audit("room.arrived", { leases: [...this.broughtLeases] });
   }
 
+  /**
+   * Restored by a failover: the old home was lost with its adapters' links, and their
+   * watchdogs stopped the machines. No lease survives it: each holder asks for a fresh
+   * one, and the devices stay stopped until then. A latched e-stop stays latched.
+   */
+  failedOver() {
+    const ended: string[] = [];
+    for (const slot of this.host.slots.values()) {
+      if (!slot.lease.holder) continue;
+      slot.revoke("failover");
+      ended.push(slot.deviceId);
+    }
+    this.broughtLeases.clear();
+    this.host.audit("room.failed-over", { leasesEnded: ended });
+  }
+
   snapshotSession(client: Client): TeleopSessionState | null {
     const participant = this.host.participants.get(client.sessionId);
     return participant ? { role: participant.role, subject: participant.subject } : null;

@@ -45,3 +45,9 @@ export function clientBufferedAmount(client: unknown): number {
 export function reserveSeat(room: Room, sessionId: string, joinOptions: unknown, auth: unknown, seconds: number): Promise<boolean> {
   return (room as any)._reserveSeat(sessionId, joinOptions, auth, seconds, false);
 }
+
+/** Whether `sessionId` holds a seat in `room` waiting for its client to reconnect (Colyseus' allowReconnection). */
+export function awaitsReconnection(room: Room, sessionId: string): boolean {
+  const seat = (room as any)._reservedSeats?.[sessionId] as unknown[] | undefined;
+  return seat?.[3] === true;
+}

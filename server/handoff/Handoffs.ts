@@ -27,29 +27,14 @@ import type { NodeRpc } from "../cluster/NodeRpc.ts";
 import type { RegionSelector } from "../cluster/RegionSelector.ts";
 import type { NodeInfo } from "../cluster/types.ts";
 import type { NodeAuth } from "../auth/nodeAuth.ts";
-import { placeOnProcess } from "../cluster/ClusterMatchmaker.ts";
 import type { HttpRoute } from "../http/RouteTable.ts";
 import { codedErrorResponse, jsonResponse } from "../http/responses.ts";
 import { RoomHandoff, type HandoffPeer } from "./RoomHandoff.ts";
-import { restoreOptions, type MigrationTarget } from "./restore.ts";
-import { HANDOFF_REASONS, HandoffState, type HandoffReason, type HandoffRecord, type Migratable, type QueuedInput, type RoomSnapshot } from "./types.ts";
+import { localRooms, moverOf, openFromSnapshot, type RoomMoverHandle } from "./localRooms.ts";
+import { REQUESTABLE_REASONS, HandoffState, type HandoffReason, type HandoffRecord, type Migratable, type QueuedInput, type RoomSnapshot } from "./types.ts";
 import { checkSnapshot, checkQueued, checkRecord, checkHandoffId, checkSeatSeconds } from "./snapshotChecks.ts";
 import { DeviceRehoming } from "./DeviceRehoming.ts";
 import { PlacementPolicy } from "./PlacementPolicy.ts";
-
-/** What a room that can move exposes as `mover` (rooms/shared/RoomMover.ts). */
-export interface RoomMoverHandle extends Migratable, MigrationTarget {}
-
-/** The rooms of this node (its process's listings), by id. */
-async function localRooms(): Promise<Array<{ roomId: string }>> {
-  return Promise.resolve(matchMaker.driver.query({ processId: matchMaker.processId })).catch(() => []);
-}
-
-/** The mover of a local room, or undefined when it has none. */
-export function moverOf(room: unknown): RoomMoverHandle | undefined {
-  const mover = (room as { mover?: Partial<RoomMoverHandle> } | undefined)?.mover;
-  return typeof mover?.unmovableReason === "function" && typeof mover.restoreSnapshot === "function" ? (mover as RoomMoverHandle) : undefined;
-}
 
 const ROOM_PATH = /^\/rooms\/([^/]+)\/(handoff|handoffs)$/;
 
@@ -215,42 +200,11 @@ export class Handoffs {
     checkHandoffId(handoffId);
     const checked: RoomSnapshot = checkSnapshot(snapshot);
     checkSeatSeconds(seatSeconds);
-    try { matchMaker.getHandler(checked.roomName); } catch {
-      throw new ServerError(ErrorCode.UNKNOWN_ROOM, `no room type "${checked.roomName}" on node ${this.context.nodeId}`);
-    }
-    if (this.context.isDraining()) throw new ServerError(ErrorCode.NODE_DRAINING, `node ${this.context.nodeId} is draining`);
-    const here = matchMaker.getLocalRoomById(checked.roomId);
-    if (here && moverOf(here)?.retired) {
-      // A copy that handed the room away from here, still seeing its last clients off: it goes now.
-      await here.disconnect(ErrorCode.ROOM_MOVED).catch(() => {});
-    } else if (here) {
-      throw new ServerError(ErrorCode.ROOM_CONFLICT, `room ${checked.roomId} is already open on node ${this.context.nodeId}`);
-    }
-
-    const started = performance.now();
-    const { options, done } = restoreOptions(checked, handoffId);
-    placeOnProcess(options, matchMaker.processId);
-    try {
-      await matchMaker.createRoom(checked.roomName, options);
-    } finally {
-      done();
-    }
-    const opened = performance.now();
-    const mover = moverOf(matchMaker.getLocalRoomById(checked.roomId));
-    if (!mover) throw new ServerError(ErrorCode.INTERNAL, `room ${checked.roomId} opened without its mover`);
-    try {
-      await mover.restoreSnapshot();
-      const restored = performance.now();
-      const reservations = await mover.reserveResumes(seatSeconds);
-      const timings = { openMs: ms(opened - started), restoreMs: ms(restored - opened), seatsMs: ms(performance.now() - restored) };
-      const timer = setTimeout(() => this.drop(handoffId, "no Switch within handoff.prepareTimeoutMs"), this.context.config.handoff.prepareTimeoutMs);
-      timer.unref?.();
-      this.prepared.set(handoffId, { roomId: checked.roomId, mover, timer });
-      return { reservations, timings };
-    } catch (error) {
-      mover.discard();
-      throw error;
-    }
+    const { mover, reservations, timings } = await openFromSnapshot(this.context, checked, handoffId, seatSeconds as number);
+    const timer = setTimeout(() => this.drop(handoffId, "no Switch within handoff.prepareTimeoutMs"), this.context.config.handoff.prepareTimeoutMs);
+    timer.unref?.();
+    this.prepared.set(handoffId, { roomId: checked.roomId, mover, timer });
+    return { reservations, timings };
   }
 
   private async arrivals(body: unknown) {
@@ -331,7 +285,7 @@ export class Handoffs {
 
     const to = url.searchParams.get("to") ?? "";
     const reason = (url.searchParams.get("reason") ?? "admin") as HandoffReason;
-    if (!HANDOFF_REASONS.includes(reason)) throw new ServerError(ErrorCode.WRONG_TYPE, `reason must be one of ${HANDOFF_REASONS.join(", ")}`);
+    if (!REQUESTABLE_REASONS.includes(reason)) throw new ServerError(ErrorCode.WRONG_TYPE, `reason must be one of ${REQUESTABLE_REASONS.join(", ")}`);
     if (!REGION_ID_PATTERN.test(to)) throw new ServerError(ErrorCode.WRONG_TYPE, "to=REGION (a region id) is required");
     const record = await this.handOff(roomId, to, reason, url.searchParams.get("node") ?? undefined);
     if (record.outcome !== HandoffState.Complete) {
@@ -381,9 +335,4 @@ export class Handoffs {
       return codedErrorResponse(code, (error as Error).message, record ? { record } : {});
     }
   }
-}
-
-/** Milliseconds to one decimal. */
-function ms(value: number): number {
-  return Math.round(value * 10) / 10;
 }

@@ -4,25 +4,39 @@
  * and a write older than the one stored is refused, atomically: a node that lost a room
  * (partitioned, paused, handed it away) can never overwrite its successor's snapshot.
  * A snapshot lives `ttlMs` after its last write, so a room that is gone leaves nothing
- * behind for long.
+ * behind for long; a room that closes removes its own (under its token).
  *
- * Failover reads the newest snapshot of a room from any of the stores.
+ * Each store also keeps an index of whose room each snapshot is (`owners()`): failover
+ * reads it to find the rooms of nodes that stopped heartbeating.
  *
  * @example
  *   const store = new ReplicatedSnapshotStore([new RedisSnapshotStore(regionRedis, "tsunagi:", 60_000), new RedisSnapshotStore(replicaRedis, "tsunagi:", 60_000)]);
- *   await store.write(snapshot);          // "written", or "stale" when a newer owner wrote since
+ *   await store.write(snapshot, { regionId: "jp-tokyo", nodeId: "tokyo-1" });  // "written", or "stale"
  *   const newest = await store.read(roomId);
+ *   const orphans = (await store.local.owners()).filter((o) => !alive.has(o.nodeId));
  */
 import type { Redis } from "ioredis";
-import type { RoomSnapshot } from "./types.ts";
+import type { NodeRef, RoomSnapshot } from "./types.ts";
 
 export type WriteOutcome = "written" | "stale";
 
+/** Whose room a stored snapshot is, under which token, and when it was taken. */
+export interface SnapshotOwner extends NodeRef {
+  roomId: string;
+  roomName: string;
+  token: string;
+  takenAt: number;
+}
+
 export interface SnapshotStore {
-  /** Stores `snapshot` unless one under a newer token is there already. */
-  write(snapshot: RoomSnapshot): Promise<WriteOutcome>;
+  /** Stores `snapshot`, taken by `owner`, unless one under a newer token is there already. */
+  write(snapshot: RoomSnapshot, owner: NodeRef): Promise<WriteOutcome>;
   /** The newest stored snapshot of the room, if any. */
   read(roomId: string): Promise<RoomSnapshot | undefined>;
+  /** Removes the room's snapshot if it was written under `token` (the room closed). */
+  remove(roomId: string, token: string): Promise<void>;
+  /** Every stored snapshot's owner (an expired snapshot's entry is dropped on the way). */
+  owners(): Promise<SnapshotOwner[]>;
 }
 
 /** Whether decimal token `a` is newer than `b` (any length: compared as decimal strings). */
@@ -30,26 +44,47 @@ export function newerToken(a: string, b: string): boolean {
   return a.length !== b.length ? a.length > b.length : a > b;
 }
 
-// Compare-and-set on the token: KEYS[1] the snapshot hash; ARGV token, JSON, TTL ms.
-// Tokens are decimal strings without leading zeros: longer is newer, then lexical order.
+// Compare-and-set on the token: KEYS[1] the snapshot hash, KEYS[2] the owners index;
+// ARGV roomId, token, JSON, TTL ms, owner JSON. Tokens are decimal strings without
+// leading zeros: longer is newer, then lexical order.
 const WRITE_SCRIPT = `
 local stored = redis.call('HGET', KEYS[1], 'token')
 if stored then
-  if #stored > #ARGV[1] or (#stored == #ARGV[1] and stored > ARGV[1]) then return 0 end
+  if #stored > #ARGV[2] or (#stored == #ARGV[2] and stored > ARGV[2]) then return 0 end
 end
-redis.call('HSET', KEYS[1], 'token', ARGV[1], 'snapshot', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('HSET', KEYS[1], 'token', ARGV[2], 'snapshot', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[5])
 return 1
 `;
 
-/** One Redis: `<prefix>snapshot:<roomId>` → hash {token, snapshot (JSON)}. */
+// Removes the snapshot and its index entry if the stored token is ARGV[2].
+const REMOVE_SCRIPT = `
+if redis.call('HGET', KEYS[1], 'token') == ARGV[2] then
+  redis.call('DEL', KEYS[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+end
+return 1
+`;
+
+/**
+ * One Redis:
+ *   <prefix>snapshot:<roomId>   hash {token, snapshot (JSON)}, PX ttl
+ *   <prefix>snapshot-owners     hash roomId → SnapshotOwner (JSON)
+ */
 export class RedisSnapshotStore implements SnapshotStore {
-  constructor(private readonly redis: Redis, private readonly prefix: string, private readonly ttlMs: number) {}
+  private readonly index: string;
+
+  constructor(private readonly redis: Redis, private readonly prefix: string, private readonly ttlMs: number) {
+    this.index = `${prefix}snapshot-owners`;
+  }
 
   private key(roomId: string) { return `${this.prefix}snapshot:${roomId}`; }
 
-  async write(snapshot: RoomSnapshot): Promise<WriteOutcome> {
-    const written = await this.redis.eval(WRITE_SCRIPT, 1, this.key(snapshot.roomId), snapshot.token || "0", JSON.stringify(snapshot), String(this.ttlMs));
+  async write(snapshot: RoomSnapshot, owner: NodeRef): Promise<WriteOutcome> {
+    const token = snapshot.token || "0";
+    const entry: SnapshotOwner = { roomId: snapshot.roomId, roomName: snapshot.roomName, regionId: owner.regionId, nodeId: owner.nodeId, token, takenAt: snapshot.takenAt };
+    const written = await this.redis.eval(WRITE_SCRIPT, 2, this.key(snapshot.roomId), this.index, snapshot.roomId, token, JSON.stringify(snapshot), String(this.ttlMs), JSON.stringify(entry));
     return written === 1 ? "written" : "stale";
   }
 
@@ -57,15 +92,38 @@ export class RedisSnapshotStore implements SnapshotStore {
     const raw = await this.redis.hget(this.key(roomId), "snapshot");
     return raw ? (JSON.parse(raw) as RoomSnapshot) : undefined;
   }
+
+  async remove(roomId: string, token: string): Promise<void> {
+    await this.redis.eval(REMOVE_SCRIPT, 2, this.key(roomId), this.index, roomId, token || "0");
+  }
+
+  async owners(): Promise<SnapshotOwner[]> {
+    const all = await this.redis.hgetall(this.index);
+    const roomIds = Object.keys(all);
+    if (roomIds.length === 0) return [];
+    const present = await Promise.all(roomIds.map((roomId) => this.redis.exists(this.key(roomId))));
+    const gone = roomIds.filter((_, i) => present[i] === 0);
+    if (gone.length) await this.redis.hdel(this.index, ...gone);
+    return roomIds.filter((_, i) => present[i] === 1).map((roomId) => JSON.parse(all[roomId]!) as SnapshotOwner);
+  }
 }
 
-/** The region's store and its replicas, written together; read: the newest any holds. */
+/**
+ * The region's store (`local`, first) and its replicas, written together; read: the
+ * newest any holds. Failover looks for orphaned rooms in `local` only: a region restores
+ * the rooms whose snapshots it holds (its own nodes', and those of the regions that
+ * replicate to it).
+ */
 export class ReplicatedSnapshotStore implements SnapshotStore {
-  constructor(private readonly stores: readonly SnapshotStore[]) {}
+  constructor(private readonly stores: readonly SnapshotStore[]) {
+    if (stores.length === 0) throw new Error("a ReplicatedSnapshotStore needs at least one store");
+  }
+
+  get local(): SnapshotStore { return this.stores[0]!; }
 
   /** "stale" if any store holds a newer one (the room is someone else's); rejects only when no store took it. */
-  async write(snapshot: RoomSnapshot): Promise<WriteOutcome> {
-    const outcomes = await Promise.allSettled(this.stores.map((store) => store.write(snapshot)));
+  async write(snapshot: RoomSnapshot, owner: NodeRef): Promise<WriteOutcome> {
+    const outcomes = await Promise.allSettled(this.stores.map((store) => store.write(snapshot, owner)));
     const done = outcomes.filter((o): o is PromiseFulfilledResult<WriteOutcome> => o.status === "fulfilled").map((o) => o.value);
     if (done.length === 0) throw (outcomes[0] as PromiseRejectedResult).reason;
     return done.includes("stale") ? "stale" : "written";
@@ -80,5 +138,13 @@ export class ReplicatedSnapshotStore implements SnapshotStore {
       if (!newest || newerToken(snapshot.token, newest.token) || (snapshot.token === newest.token && snapshot.takenAt > newest.takenAt)) newest = snapshot;
     }
     return newest;
+  }
+
+  async remove(roomId: string, token: string): Promise<void> {
+    await Promise.allSettled(this.stores.map((store) => store.remove(roomId, token)));
+  }
+
+  async owners(): Promise<SnapshotOwner[]> {
+    return this.local.owners();
   }
 }

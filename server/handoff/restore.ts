@@ -10,12 +10,14 @@
  *   const restore = restoreOf(options);                       // the room's onCreate
  */
 import { randomBytes } from "node:crypto";
-import type { RoomSnapshot } from "./types.ts";
+import type { HandoffRecord, RoomSnapshot } from "./types.ts";
 
 export interface Restore {
   snapshot: RoomSnapshot;
   /** The handoff (or failover) this restore belongs to. */
   handoffId: string;
+  /** A failover: the room's old home is lost, not handing it over (no lease survives it). */
+  failover?: boolean;
 }
 
 /** The option key of the nonce. */
@@ -28,9 +30,9 @@ const restores = new Map<string, Restore>();
  * its name as `roomId`, marked as a restore. `done` forgets the mark once the creation
  * is over (made or failed): it is good for that one creation.
  */
-export function restoreOptions(snapshot: RoomSnapshot, handoffId: string): { options: Record<string, unknown>; done(): void } {
+export function restoreOptions(snapshot: RoomSnapshot, handoffId: string, failover = false): { options: Record<string, unknown>; done(): void } {
   const nonce = randomBytes(16).toString("base64url");
-  restores.set(nonce, { snapshot, handoffId });
+  restores.set(nonce, { snapshot, handoffId, failover });
   return { options: { ...snapshot.options, roomId: snapshot.name, [RESTORE_KEY]: nonce }, done: () => { restores.delete(nonce); } };
 }
 
@@ -61,4 +63,12 @@ export interface MigrationTarget {
   takeOver(fromToken: string, queued: RoomSnapshot["queued"]): Promise<string>;
   /** Drops this copy (a rolled-back handoff): nothing of it is applied or listed. */
   discard(): void;
+  /** Failover: the node claimed the room (`token`) after its old home was lost; it goes live with the snapshot's queued inputs. */
+  openAfterFailover(token: string, record: HandoffRecord): Promise<void>;
+  /**
+   * A client resuming `sessionId` after a failover: its seat reservation (JSON) if the
+   * session is parked here and is `subject`'s; "connected" if it is here already (or its
+   * seat waits for it to reconnect: the SDK's own reconnection will do).
+   */
+  resumeSeat(sessionId: string, subject: string): string | "connected" | undefined;
 }

@@ -36,6 +36,7 @@ const record = z.object({
   carriedInputs: z.number().int().min(0),
   target: z.object({ openMs: z.number(), restoreMs: z.number(), seatsMs: z.number() }).optional(),
   arrived: z.object({ arrived: z.number().int().min(0), expected: z.number().int().min(0) }).optional(),
+  failover: z.object({ snapshotTakenAt: z.number(), detectedAt: z.number() }).optional(),
 });
 const queuedInput = z.union([
   z.object({ sessionId: z.string().regex(SESSION_ID), kind: z.literal("envelope"), bytes: z.string().max(16 * 1024 * 1024) }),

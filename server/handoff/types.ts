@@ -21,8 +21,10 @@ export enum HandoffState {
 export const MAX_SEAT_SECONDS = 120;
 
 /** Why a room moves. */
-export type HandoffReason = "admin" | "drain" | "participants" | "device";
-export const HANDOFF_REASONS: readonly HandoffReason[] = ["admin", "drain", "participants", "device"];
+export type HandoffReason = "admin" | "drain" | "participants" | "device" | "failover";
+export const HANDOFF_REASONS: readonly HandoffReason[] = ["admin", "drain", "participants", "device", "failover"];
+/** What an admin may give as the reason of a handoff they ask for (a failover is the cluster's own). */
+export const REQUESTABLE_REASONS: readonly HandoffReason[] = HANDOFF_REASONS.filter((reason) => reason !== "failover");
 
 export interface NodeRef {
   regionId: string;
@@ -49,6 +51,12 @@ export interface HandoffRecord {
   arrived?: { arrived: number; expected: number };
   /** Where the target's part of the Transfer went: opening the room, restoring it, reserving the seats (ms). */
   target?: { openMs: number; restoreMs: number; seatsMs: number };
+  /**
+   * A failover: when the snapshot the room came back from was taken (what happened in
+   * the room after it is lost, but for the inputs its clients send again), and when the
+   * restoring node first saw the old home gone (epoch ms).
+   */
+  failover?: { snapshotTakenAt: number; detectedAt: number };
 }
 
 /** A session as it moves: who it is, what the room applied of its inputs, and the room's own data of it. */

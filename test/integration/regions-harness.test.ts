@@ -49,9 +49,16 @@ describe("the multi-region harness", () => {
     ]);
     expect(new Set(described.regions.map((r) => r.redisUrl)).size).toBe(3);
     expect(described.clusterStore.members).toEqual([{ regionId: "jp-tokyo", url: expect.stringMatching(/^redis:\/\/127\.0\.0\.1:\d+$/) }]);
-    // 3 × 2 node routes, and the two regions away from the store reach it through one each.
+    // 3 × 2 node routes, the two regions away from the store reach it through one each, and
+    // each region reaches the Redis of the nearest other region (its snapshots' replica) through one.
     expect(described.routes.filter((r) => r.fronts.startsWith("cluster-store"))).toHaveLength(2);
-    expect(described.routes).toHaveLength(8);
+    const replicas = described.routes.filter((r) => r.fronts.startsWith("snapshot replica"));
+    expect(replicas.map((r) => r.from).sort()).toEqual(["jp-osaka", "jp-sendai", "jp-tokyo"]);
+    for (const replica of replicas) {
+      const nearest = harness.regionIds.filter((id) => id !== replica.from).sort((a, b) => harness.topology.rttMs(replica.from, a) - harness.topology.rttMs(replica.from, b))[0];
+      expect(replica.fronts).toBe(`snapshot replica (${nearest} Redis)`);
+    }
+    expect(described.routes).toHaveLength(11);
     expect(harness.route("jp-tokyo", "osaka-1").delayMs).toBe(harness.topology.rttMs("jp-tokyo", "jp-osaka") / 2);
     expect(() => harness.route("jp-tokyo", "tokyo-1")).toThrow(/same region/);
   });

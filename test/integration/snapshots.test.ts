@@ -1,7 +1,8 @@
 /**
  * Failover's snapshots: a room writes its snapshot every failover.snapshotMs to its
  * region's Redis and to the replica region's, under its fencing token; a write older
- * than the one stored is refused (a newer owner wrote it), on either store.
+ * than the one stored is refused (a newer owner wrote it), on either store, and the copy
+ * that wrote it closes.
  */
 import "../../server/polyfills.ts";
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
@@ -51,19 +52,27 @@ describe("room snapshots for failover", () => {
   it("are written to the region's Redis and the replica, fenced by the room's token", { timeout: 60_000 }, async () => {
     const session = await new TsunagiClient({ url: node.httpUrl, token: await testToken(clusterName, "host", "snapper") }).joinOrCreate("session", { roomId: "snapped-1" });
     const [here, there] = [store(region.url), store(replica.url)];
-    const first = await waitFor(() => here.read(session.roomId), 10_000, "the room's snapshot in its region's Redis");
-    await waitFor(() => there.read(session.roomId), 10_000, "its replica in the other region's Redis");
+    // The first is written as the room opens (before the join); the next ones have the session.
+    const withSession = (snapshot: RoomSnapshot | undefined) => snapshot && snapshot.sessions.length > 0 && snapshot;
+    const first = await waitFor(async () => withSession(await here.read(session.roomId)), 10_000, "the room's snapshot in its region's Redis");
+    await waitFor(async () => withSession(await there.read(session.roomId)), 10_000, "its replica in the other region's Redis");
     expect(first).toMatchObject({ version: 1, roomId: "session__snapped-1", roomName: "session", sessions: [{ sessionId: session.sessionId, followsHandoff: true }] });
     expect((first.state as { participants: Array<{ sessionId: string }> }).participants.map((p) => p.sessionId)).toEqual([session.sessionId]);
 
-    // A newer owner (a higher token) wrote elsewhere: this node's writes are refused from now on.
-    const newer: RoomSnapshot = { ...first, token: `${first.token}0`, takenAt: Date.now() };
-    expect(await here.write(newer)).toBe("written");
+    // A newer owner (a higher token) wrote elsewhere: this node's next write is refused, and
+    // its copy of the room closes (NOT_ROOM_OWNER). That owner is not alive either, so the
+    // node restores the room from the newer snapshot, and the session resumes there by itself.
+    const moved = new Promise<{ reason: string; sessionId: string }>((resolve) => session.on("handoff", resolve));
+    // (The next token the directory hands out: a restore claims the room under it or a newer one.)
+    const newer: RoomSnapshot = { ...first, token: String(BigInt(first.token) + 1n), takenAt: Date.now() };
+    expect(await here.write(newer, { regionId: "jp-osaka", nodeId: "osaka-x" })).toBe("written");
     const stale = await metric("tsunagi_room_snapshots_stale_total");
     await waitFor(async () => (await metric("tsunagi_room_snapshots_stale_total")) > stale, 10_000, "the node's next write refused as stale");
-    expect((await here.read(session.roomId))!.token).toBe(newer.token);
+    expect(await moved).toMatchObject({ reason: "failover", sessionId: session.sessionId });
+    const restored = await waitFor(async () => { const s = await here.read(session.roomId); return s && s.token !== first.token && !newerToken(newer.token, s.token) && s.sessions.length > 0 && s; }, 10_000, "the restored room's own snapshot, under a newer claim");
+    expect(restored.sessions.map((s) => s.sessionId)).toEqual([session.sessionId]);
     // Read across both: the newest wins.
-    expect((await new ReplicatedSnapshotStore([there, here]).read(session.roomId))!.token).toBe(newer.token);
+    expect((await new ReplicatedSnapshotStore([there, here]).read(session.roomId))!.token).toBe(restored.token);
     expect(await metric("tsunagi_room_snapshots_written_total")).toBeGreaterThan(0);
     await session.leave();
   });

@@ -30,14 +30,18 @@ function start() {
   return startNode({ regionId: "jp-osaka", redisUrl, clusterName, ...ports, extraArgs: ["--cluster-node-ttl-ms", "600", "--cluster-heartbeat-ms", "200"] });
 }
 
-/** Opens the site room, retrying while the directory still names the dead node's room. */
+/**
+ * Opens the site room as its supervisor; after the node's loss the restarted node may
+ * have restored it from its snapshot already (failover): then joins it there.
+ */
 async function openSite(): Promise<RoomSession> {
   const session = await waitFor(async () => {
     try {
       return await joinTeleop(node, "site-b", "supervisor", { devices: [DEVICE], sub: "supervisor-b" });
     } catch (error) {
-      if ((error as { code?: number }).code === 4406) return undefined; // ROOM_CONFLICT: the old entry has not lapsed yet
-      throw error;
+      if ((error as { code?: number }).code !== 4406) throw error;
+      // ROOM_CONFLICT: restored by failover (join it), or the old entry has not lapsed yet (again).
+      return joinTeleop(node, "site-b", "supervisor", { sub: "supervisor-b" }).catch(() => undefined);
     }
   }, 15_000, "the site room opened");
   sessions.push(session);
