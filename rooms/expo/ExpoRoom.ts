@@ -181,6 +181,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
       send: (visitor, envelope) => this.sendEnvelope(visitor.client, envelope),
       remove: (visitor, action, code, message, reason) => this.removeVisitor(visitor, action, code, message, reason),
       report: () => this.report(),
+      stored: () => this.snapshots.writeNow(),
     });
     this.moves = new VisitorMoves({
       width, height, maxMoveHz: expo.maxMoveHz, metrics: context.metrics.expo, now,

@@ -3,7 +3,9 @@
  * hall or to one area, booth presentations, the pinned message, and moderation (mute,
  * unmute, kick, ban, unban), plus the hall's live analytics for hosts.
  *
- * A command applies hall-wide: the zone that takes it stores what must outlive it (bans,
+ * A command is answered (HostResult) once the room's snapshot holding it is stored in its
+ * region's Redis and the replica region's (RoomSnapshots.writeNow): a host action that
+ * was acknowledged survives the loss of the node. A command applies hall-wide: the zone that takes it stores what must outlive it (bans,
  * mutes, the pin, presentations) in the hall's keys, applies it to its own visitors and
  * publishes it to the other zones (a hall event), each of which applies it to theirs
  * (`apply`). Each host may send HOST_COMMANDS_PER_SECOND, bursts of HOST_COMMAND_BURST:
@@ -53,6 +55,8 @@ export interface HostToolsHost {
   remove(visitor: Visitor, action: tsunagi.v1.Moderate.Action, code: number, message: string, reason: string): void;
   /** The hall's analytics, every zone's. */
   report(): Promise<tsunagi.v1.IAnalyticsReport>;
+  /** Resolves once what the room holds now is stored where a failover restores it from (its snapshot); rejects when it could not be. */
+  stored(): Promise<void>;
   readonly logger: Pick<Logger, "info" | "error">;
   now(): number;
 }
@@ -98,7 +102,16 @@ export class HostTools {
     const by = visitor.entity.name;
     const log = (what: string, fields: Record<string, unknown> = {}) =>
       host.logger.info({ hallId: host.hallId, zoneId: host.zoneId || undefined, host: visitor.subject, ...fields }, `host ${visitor.subject}: ${what}`);
-    const reply = (delivered: number, detail: string) => host.send(visitor, { correlationId, hostResult: { delivered, detail } });
+    // Acknowledged once stored where a failover restores it from (written before acknowledged).
+    const reply = async (delivered: number, detail: string) => {
+      try {
+        await host.stored();
+      } catch (error) {
+        host.logger.error({ err: error, hallId: host.hallId }, `host ${visitor.subject}: ${detail}, but not stored beyond this node`);
+        return refuse(ErrorCode.REGION_UNAVAILABLE, `${detail} here, but it could not be stored beyond this node yet: it would be lost with this node`);
+      }
+      host.send(visitor, { correlationId, hostResult: { delivered, detail } });
+    };
     try {
       switch (command.command) {
         case "announce": {

@@ -50,6 +50,20 @@ describe("HostTools: who may", () => {
   });
 });
 
+describe("HostTools: written before acknowledged", () => {
+  it("answers a command only once the room's snapshot holding it is stored; one that could not be is refused REGION_UNAVAILABLE, saying so", async () => {
+    const { room, tools, host } = setUp();
+    await tools.command(host, command({ pin: { text: "Welcome" } }));
+    expect(room.storedCalls).toEqual([0]); // stored before the HostResult went
+    expect(room.replies).toMatchObject([{ visitorId: 1, envelope: { correlationId: 9, hostResult: { detail: "pinned" } } }]);
+    room.storeFails = true;
+    await tools.command(host, command({ announce: { text: "Closing soon" } }));
+    expect(room.replies).toHaveLength(1);
+    expect(room.refusals).toMatchObject([{ visitorId: 1, code: ErrorCode.REGION_UNAVAILABLE, message: expect.stringContaining("could not be stored beyond this node") }]);
+    expect(room.logged.some((line) => line.startsWith("error: host host-sub: announced to the hall, but not stored"))).toBe(true);
+  });
+});
+
 describe("HostTools: commands", () => {
   it("an announcement to an area reaches exactly those inside it; to the hall, everyone; both go to the other zones", async () => {
     const { room, tools, host, ben, chie } = setUp();
