@@ -43,8 +43,8 @@ export interface MigratableRoom {
   /** The room is the target's now (after the Redirect was sent): what lives outside the room (devices) follows. */
   movedAway?(to: NodeRef): void;
   /**
-   * Restored by a failover, after restoreState: the old home was lost, not handing over.
-   * What must not outlive it ends here (a teleop room's control leases).
+   * The restore that follows (restoreState) is a failover: the old home was lost, not
+   * handing over. What must not outlive it is not restored (a teleop room's leases).
    */
   failedOver?(): void;
 }

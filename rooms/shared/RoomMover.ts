@@ -296,8 +296,8 @@ export class RoomMover implements Migratable, MigrationTarget {
     this.host.setCreatedAt(snapshot.createdAt);
     this.migration.history = snapshot.history.slice();
     type.freezeRoom();
-    await type.restoreState(snapshot.state);
     if (this.requireRestore().failover) type.failedOver?.();
+    await type.restoreState(snapshot.state);
     for (const session of snapshot.sessions) {
       // A client that does not follow handoffs is closed with ROOM_MOVED at the Redirect and joins again as a new session.
       if (session.followsHandoff) type.restoreSession(this.migration.park(session), session.data);

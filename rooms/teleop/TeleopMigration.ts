@@ -63,6 +63,8 @@ export class TeleopMigration implements MigratableRoom {
   readonly broughtLeases = new Set<string>();
   /** Opened from a snapshot, before the Switch. */
   private restoring = false;
+  /** Opened by a failover (failedOver): no lease is restored. */
+  private failover = false;
 
   constructor(private readonly host: TeleopMigrationHost) {}
 
@@ -128,31 +130,28 @@ export class TeleopMigration implements MigratableRoom {
   /** Each device's latch and lease holder as the old home had them; again with a later snapshot (a handoff's Transfer), brought up to it. */
   restoreState(state: unknown) {
     this.restoring = true;
+    const ended: string[] = [];
     for (const device of (state as TeleopRoomState).devices) {
       const slot = this.host.slots.get(device.deviceId);
       if (!slot) continue;
       if (device.latch) { slot.lease.estop(device.latch.by, `${device.latch.reason} (latched before the room moved)`); continue; }
+      if (this.failover) { if (device.holder) ended.push(device.deviceId); continue; }
       const holder = slot.lease.holder;
       if (holder && holder.sessionId !== device.holder?.sessionId) { slot.revoke("moved"); this.broughtLeases.delete(device.deviceId); }
       if (device.holder && slot.lease.acquire(device.holder.sessionId, device.holder.role).status === "granted") this.broughtLeases.add(device.deviceId);
     }
-    this.host.audit("room.arrived", { leases: [...this.broughtLeases] });
+    if (this.failover) this.host.audit("room.failed-over", { leasesEnded: ended });
+    else this.host.audit("room.arrived", { leases: [...this.broughtLeases] });
   }
 
   /**
-   * Restored by a failover: the old home was lost with its adapters' links, and their
-   * watchdogs stopped the machines. No lease survives it: each holder asks for a fresh
-   * one, and the devices stay stopped until then. A latched e-stop stays latched.
+   * The restore that follows is a failover: the old home was lost with its adapters'
+   * links, and their watchdogs stopped the machines. No lease survives it: restoreState
+   * grants none (each holder asks for a fresh one, and the devices stay stopped until
+   * then); a latched e-stop stays latched.
    */
   failedOver() {
-    const ended: string[] = [];
-    for (const slot of this.host.slots.values()) {
-      if (!slot.lease.holder) continue;
-      slot.revoke("failover");
-      ended.push(slot.deviceId);
-    }
-    this.broughtLeases.clear();
-    this.host.audit("room.failed-over", { leasesEnded: ended });
+    this.failover = true;
   }
 
   snapshotSession(client: Client): TeleopSessionState | null {

@@ -16,6 +16,10 @@ import { enrollDevices, joint, keepLeaseAlive, startAdapter, stopped, type Adapt
 import { OperatorControls } from "../../client-sdk/OperatorControls.ts";
 import type { HandoffEvent, RoomSession } from "../../client-sdk/index.ts";
 import type { HandoffRecord } from "../../server/handoff/types.ts";
+import { AuditLog } from "../../server/audit/AuditLog.ts";
+import { RedisSnapshotStore } from "../../server/handoff/SnapshotStore.ts";
+import { Redis } from "ioredis";
+import { DelayProxy } from "../fixtures/delay-proxy.ts";
 
 const DEVICE = "ex-survivor";
 const SITE = "site-survivor";
@@ -26,9 +30,12 @@ const sessions: RoomSession[] = [];
 beforeAll(async () => {
   harness = await startRegions({ regions: ["jp-tokyo", "jp-osaka"], clusterRegion: "jp-osaka" });
 }, 90_000);
+const cleanups: Array<() => Promise<unknown>> = [];
+
 afterAll(async () => {
   await Promise.allSettled(sessions.map((session) => session.leave(false)));
   await adapter?.stop();
+  await Promise.allSettled(cleanups.map((cleanup) => cleanup()));
   await harness?.stop();
 });
 
@@ -76,8 +83,10 @@ describe("a region is lost", () => {
 
     // A teleop site in Tokyo: its machine driven by an operator.
     const secrets = await enrollDevices(harness.clusterStore.urls()[0], harness.clusterName, [[DEVICE, "excavator"]]);
-    const nodeFor = (nodeId: string) => `http://127.0.0.1:${city.proxyFor(nodeId).port}`;
-    adapter = await startAdapter({ deviceId: DEVICE, driver: "sim-excavator", nodes: [nodeFor(tokyo.nodeId), nodeFor(osaka.nodeId)], secret: secrets[DEVICE] });
+    // The machine is near Tokyo; Osaka, its fallback, is far enough that a busy machine's probes never prefer it.
+    const farOsaka = await DelayProxy.start({ target: () => ({ host: "127.0.0.1", port: Number(new URL(osaka.httpUrl).port) }), delayMs: 40 });
+    cleanups.push(() => farOsaka.close());
+    adapter = await startAdapter({ deviceId: DEVICE, driver: "sim-excavator", nodes: [`http://127.0.0.1:${city.proxyFor(tokyo.nodeId).port}`, `http://127.0.0.1:${farOsaka.port}`], secret: secrets[DEVICE] });
     await adapter.waitForStatus((s) => s.connection?.nodeId === tokyo.nodeId && s.state === "online", 15_000, "the adapter on Tokyo's gateway");
     const supervisor = await city.client(await testToken(harness.clusterName, "supervisor", "survivor-supervisor"), { reconnection }).create("teleop", { roomId: SITE, devices: [DEVICE], rttHints });
     sessions.push(supervisor);
@@ -91,8 +100,17 @@ describe("a region is lost", () => {
     const keepAlive = keepLeaseAlive(supervisor, controls, controls.lease!.leaseId);
     const supervisorMoved = new Promise<HandoffEvent>((resolve) => supervisor.on("handoff", resolve));
 
-    // Snapshots are written every 100 ms: let a few go before the loss.
-    await waitFor(async () => (await history(tokyo.httpUrl, roomId)) && true, 5000, "Tokyo answering");
+    // Snapshots are written every 100 ms: the site's newest one holds the lease before the loss.
+    const tokyoRedis = new Redis(harness.region("jp-tokyo").redis.url, { maxRetriesPerRequest: 1 });
+    try {
+      const snapshots = new RedisSnapshotStore(tokyoRedis, `${harness.clusterName}:`, 60_000);
+      await waitFor(async () => {
+        const state = (await snapshots.read(`teleop__${SITE}`))?.state as { devices?: Array<{ holder?: unknown }> } | undefined;
+        return state?.devices?.[0]?.holder !== undefined;
+      }, 5000, "a snapshot of the site with its lease");
+    } finally {
+      tokyoRedis.disconnect();
+    }
     const killedAt = Date.now();
     await harness.region("jp-tokyo").kill();
 
@@ -135,5 +153,25 @@ describe("a region is lost", () => {
     await adapter.waitForStatus((s) => Math.abs(joint(s, "boom").velocity + 0.3) < 1e-6, 10_000, "the boom moving under a fresh lease");
     controls.stop();
     controls.dispose();
+
+    // The site's audit log (in the cluster store's Redis, outside the lost region) holds
+    // what was recorded before the loss, the failover, and what came after, one chain.
+    const redis = new Redis(harness.clusterStore.urls()[0]!, { maxRetriesPerRequest: 1 });
+    try {
+      const audit = new AuditLog(redis, `${harness.clusterName}:audit:${SITE}`);
+      const entries = await waitFor(async () => {
+        const all = await audit.export();
+        return all.some((e) => e.type === "lease.granted" && e.at > killedAt) && all;
+      }, 10_000, "the fresh lease in the audit log");
+      const types = entries.map((e) => e.type);
+      expect(types.indexOf("lease.granted")).toBeLessThan(types.indexOf("room.failed-over"));
+      expect(entries.find((e) => e.type === "room.failed-over")!.data).toEqual({ leasesEnded: [DEVICE] });
+      // No lease between the loss and the operator's fresh one.
+      expect(entries.filter((e) => e.type === "lease.granted" && e.at > killedAt)).toHaveLength(1);
+      // Verified once no append is in flight (a summary is flushed every second).
+      await waitFor(async () => (await audit.verify()).ok, 10_000, "the audit chain to verify");
+    } finally {
+      redis.disconnect();
+    }
   });
 });
