@@ -262,8 +262,12 @@ export class RoomMover implements Migratable, MigrationTarget {
     const claim = await context.directory.claim(this.host.directoryEntry());
     if (claim.claimed) { this.host.renewClaim(claim.token); return; }
     context.logger.error({ roomId: this.roomId, owner: claim.owner.nodeId }, `room ${this.roomId} is held by ${claim.owner.nodeId} now: closing this copy`);
+    this.claimLost(claim.owner);
+  }
+
+  claimLost(owner: NodeRef) {
     this.migration.phase = "moved";
-    for (const client of [...this.host.room.clients]) this.host.removeClient(client, ErrorCode.ROOM_MOVED, `room ${this.roomId} lives on ${claim.owner.nodeId} (${claim.owner.regionId}): join it again`);
+    for (const client of [...this.host.room.clients]) this.host.removeClient(client, ErrorCode.ROOM_MOVED, `room ${this.roomId} lives on ${owner.nodeId} (${owner.regionId}): join it again`);
     void this.host.room.disconnect(ErrorCode.ROOM_MOVED).catch(() => {});
   }
 
