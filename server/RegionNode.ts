@@ -289,6 +289,8 @@ export class RegionNode {
    * through the directory, and this room sees the device go offline (the machine stops).
    */
   private async reassertCluster() {
+    clearTimeout(this.reassertRetry);
+    this.reassertRetry = undefined;
     this.clusterBackAt = Date.now();
     if (this.draining) return;
     await this.heartbeat();
