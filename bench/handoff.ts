@@ -50,7 +50,8 @@ import { handoffMs, pauseFigures, spread, type PauseBreakdown, type PerHandoff }
 import { measureFailover } from "./lib/handoff-failover.ts";
 import { mergeResults, progressOf, startLoads } from "./lib/handoff-loads.ts";
 import type { HandoffLoadResults } from "./lib/handoff-protocol.ts";
-import { cpuPct, handOff, inputCounters, openBenchHall, sampleCpu, startHarness, waitUntilNoHall } from "./lib/handoff-setup.ts";
+import { cpuPct, handOff, openBenchHall, sampleCpu, startHarness, waitUntilNoHall } from "./lib/handoff-setup.ts";
+import { inputCounters } from "../test/fixtures/handoffs.ts";
 import { log, round } from "./lib/measure.ts";
 import { loadTopology } from "../test/fixtures/regions/topology.ts";
 import type { RegionsHarness } from "../test/fixtures/regions.ts";

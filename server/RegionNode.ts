@@ -74,6 +74,8 @@ export class RegionNode {
   private sweepTimer?: NodeJS.Timeout;
   /** When the cluster Redis last came back: the sweep waits until every node had time to claim again. */
   private clusterBackAt = 0;
+  /** Claims asserted again after a failed attempt, a heartbeat later (an etcd directory fences the rooms until they are). */
+  private reassertRetry?: NodeJS.Timeout;
   /** Ends the reconnection listener. */
   private stopWatchingRedis?: () => void;
   /** Ends this node's answers to other nodes' rooms asking for their devices. */
@@ -293,6 +295,8 @@ export class RegionNode {
    * through the directory, and this room sees the device go offline (the machine stops).
    */
   private async reassertCluster() {
+    clearTimeout(this.reassertRetry);
+    this.reassertRetry = undefined;
     this.clusterBackAt = Date.now();
     if (this.draining) return;
     await this.heartbeat();
@@ -301,8 +305,8 @@ export class RegionNode {
       for (const { roomId, token } of report.reclaimed) moverOf(matchMaker.getLocalRoomById(roomId))?.claimRenewed(token);
       this.logger.info({ rooms: report.rooms, devices: report.devices }, `cluster Redis back: registry entry, ${report.rooms} rooms and ${report.devices} device claims asserted again`);
       for (const owner of report.lostRooms) {
-        // Another node holds it now: this copy closes, and its clients join that one.
-        void moverOf(matchMaker.getLocalRoomById(owner.roomId))?.reassertClaim().catch(() => { /* logged by the room */ });
+        // Another node holds it now: this copy stops at once, before it takes any input, and its clients join that one.
+        moverOf(matchMaker.getLocalRoomById(owner.roomId))?.claimLost(owner);
         this.metrics.errors.inc({ code: "ROOM_CONFLICT", source: "directory" });
         this.logger.error({ roomId: owner.roomId, owner: owner.nodeId }, `room ${owner.roomId}: node ${owner.nodeId} claimed it while the cluster Redis was away; this node's copy is no longer in the directory`);
       }
@@ -311,7 +315,9 @@ export class RegionNode {
         this.logger.error({ deviceId, owner }, `device ${deviceId}: room ${owner.roomId} on node ${owner.nodeId} claimed it while the cluster Redis was away`);
       }
     } catch (error) {
-      this.logger.error({ err: error }, "cluster Redis back, but claiming this node's rooms and devices again failed; it is tried again when the connection next comes back");
+      this.logger.error({ err: error }, "cluster Redis back, but claiming this node's rooms and devices again failed; trying again in a heartbeat");
+      this.reassertRetry ??= setTimeout(() => { this.reassertRetry = undefined; void this.reassertCluster(); }, this.config.cluster.heartbeatMs);
+      this.reassertRetry.unref();
     }
   }
 
@@ -355,6 +361,7 @@ export class RegionNode {
     await this.heartbeat();
     clearInterval(this.heartbeatTimer);
     clearInterval(this.sweepTimer);
+    clearTimeout(this.reassertRetry);
     this.stopWatchingRedis?.();
 
     // Rooms that can move go on elsewhere, their sessions intact: half the drain's time at most.

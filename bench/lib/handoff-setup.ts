@@ -1,8 +1,8 @@
 /**
  * The handoff bench's set-up and its calls to the cluster: the two regions (test
  * fixtures' startRegions: each region its node and its redis-server, the delay proxies
- * with the reference RTTs), the hall, the nodes' input counters, the admin's handoff,
- * and CPU times.
+ * with the reference RTTs), the hall, the admin's handoff, and CPU times (the nodes'
+ * input counters are the test fixtures', test/fixtures/handoffs.ts).
  */
 import { startRegions, type RegionsHarness } from "../../test/fixtures/regions.ts";
 import { openHall } from "../../test/fixtures/expo.ts";
@@ -56,37 +56,6 @@ export async function openBenchHall(node: NodeProcess, hallId: string, clients: 
   if (zone && zone.nodeId !== node.nodeId) throw new Error(`the hall opened on ${zone.nodeId}, not on ${node.nodeId}`);
   log(`opened hall ${hallId} (${side} × ${side} m, 20 booths, no zones) on ${node.nodeId}`);
   return { roomId: zone?.roomId ?? hallId, side };
-}
-
-/** The input counters of the nodes' /metrics, summed over `nodes`. */
-export interface InputCounters {
-  /** tsunagi_room_input_gaps_total: numbered inputs never received. */
-  gaps: number;
-  /** tsunagi_room_duplicate_inputs_total: numbered inputs received again and dropped. */
-  duplicates: number;
-  /** tsunagi_room_inputs_after_handoff_total: inputs that reached an old home after its Switch. */
-  afterHandoff: number;
-}
-
-export async function inputCounters(nodes: readonly NodeProcess[]): Promise<InputCounters> {
-  const each = await Promise.all(nodes.map(async (node) => {
-    const text = await (await fetch(`${node.httpUrl}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
-    const value = (name: string) => {
-      const match = text.match(new RegExp(`^${name} ([0-9.e+-]+)$`, "m"));
-      if (!match) throw new Error(`${node.nodeId}'s /metrics has no ${name}`);
-      return Number(match[1]);
-    };
-    return {
-      gaps: value("tsunagi_room_input_gaps_total"),
-      duplicates: value("tsunagi_room_duplicate_inputs_total"),
-      afterHandoff: value("tsunagi_room_inputs_after_handoff_total"),
-    };
-  }));
-  return {
-    gaps: each.reduce((sum, c) => sum + c.gaps, 0),
-    duplicates: each.reduce((sum, c) => sum + c.duplicates, 0),
-    afterHandoff: each.reduce((sum, c) => sum + c.afterHandoff, 0),
-  };
 }
 
 /** Expo rooms open on `node` (tsunagi_rooms{type="expo"}): the bench's hall is the only one. */

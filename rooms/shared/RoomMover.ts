@@ -262,7 +262,12 @@ export class RoomMover implements Migratable, MigrationTarget {
     const claim = await context.directory.claim(this.host.directoryEntry());
     if (claim.claimed) { this.host.renewClaim(claim.token); return; }
     context.logger.error({ roomId: this.roomId, owner: claim.owner.nodeId }, `room ${this.roomId} is held by ${claim.owner.nodeId} now: closing this copy`);
-    this.closeCopy(ErrorCode.ROOM_MOVED, `room ${this.roomId} lives on ${claim.owner.nodeId} (${claim.owner.regionId}): join it again`);
+    this.claimLost(claim.owner);
+  }
+
+  /** Another node holds the room now (RoomDirectory.reassert said so, or a reassertClaim): this copy closes at once, before it takes another input. */
+  claimLost(owner: NodeRef) {
+    this.closeCopy(ErrorCode.ROOM_MOVED, `room ${this.roomId} lives on ${owner.nodeId} (${owner.regionId}): join it again`);
   }
 
   /**

@@ -136,6 +136,8 @@ export interface Migratable {
   reassertClaim(): Promise<void>;
   /** The node claimed the room again under a new fencing token (RoomDirectory.reassert). */
   claimRenewed(token: string): void;
+  /** Another live node holds the room now (RoomDirectory.reassert reported it lost): this copy applies nothing more and closes; its clients join that one. */
+  claimLost(owner: NodeRef): void;
   /** Each participant's round trips to the regions, as their SDKs reported them (placement). */
   regionRtts(): Array<Readonly<Record<string, number>>>;
   /** Adds (or updates) a record in the room's handoff history. */

@@ -11,6 +11,7 @@ import { Client } from "@colyseus/sdk";
 import { startRegions, type LocatedClient, type RegionsHarness } from "../fixtures/regions.ts";
 import { waitFor } from "../fixtures/processes.ts";
 import { testToken } from "../fixtures/tokens.ts";
+import { adminHandoff, handoffHistory } from "../fixtures/handoffs.ts";
 import { ErrorCode } from "../../proto/index.ts";
 import type { HandoffEvent, RoomSession } from "../../client-sdk/index.ts";
 import { NodeAuth } from "../../server/auth/nodeAuth.ts";
@@ -25,14 +26,6 @@ beforeAll(async () => {
   });
 }, 90_000);
 afterAll(async () => { await harness?.stop(); });
-
-async function adminHandoff(nodeUrl: string, roomId: string, to: string, token?: string) {
-  const response = await fetch(`${nodeUrl}/rooms/${roomId}/handoff?to=${to}`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${token ?? await testToken(harness.clusterName, "admin")}` },
-  });
-  return { status: response.status, body: await response.json() };
-}
 
 /** `count` host sessions of a city in session room `name`, placed in Tokyo. */
 async function joinSessions(city: LocatedClient, count: number, subjectPrefix: string, name: string): Promise<RoomSession[]> {
@@ -49,12 +42,8 @@ function nodePort(city: LocatedClient, httpUrl: string): string {
   return new URL(city.urlBuilder(new URL(`ws://${new URL(httpUrl).host}/`))).port;
 }
 
-async function directoryEntry(roomId: string) {
-  // The lobby lists rooms with their region; the matchmaker's joinById names the node. Use the admin history route instead.
-  const tokyo = harness.region("jp-tokyo").nodes[0];
-  const response = await fetch(`${tokyo.httpUrl}/rooms/${roomId}/handoffs`, { headers: { authorization: `Bearer ${await testToken(harness.clusterName, "admin")}` } });
-  return { status: response.status, body: await response.json() };
-}
+/** The room's handoff history as Tokyo has it (404 once Tokyo no longer holds a copy). */
+const tokyoHistory = (roomId: string) => handoffHistory(harness.region("jp-tokyo").nodes[0], roomId);
 
 describe("a session room moves between regions", () => {
   it("keeps its id, its sessions and its participants; requests in flight are answered; a stock client is told ROOM_MOVED", async () => {
@@ -74,7 +63,7 @@ describe("a session room moves between regions", () => {
     const handoffs = sessions.map((session) => new Promise<HandoffEvent>((resolve) => session.on("handoff", resolve)));
     // Requests sent before, during and after the move are all answered.
     const requests = sessions.map((session) => session.request({ ping: { clientTimeMs: 1 } }, 20_000));
-    const moved = adminHandoff(tokyo.httpUrl, roomId, "jp-osaka");
+    const moved = adminHandoff(tokyo, roomId, "jp-osaka");
     const during = sessions.map((session) => session.request({ ping: { clientTimeMs: 2 } }, 20_000));
 
     const { status, body } = await moved;
@@ -102,7 +91,7 @@ describe("a session room moves between regions", () => {
     const late = await tokyoCity.client(await testToken(harness.clusterName, "visitor")).joinById(roomId);
     expect(new URL(late.room.connection.url!).port).toBe(osakaPort);
     await waitFor(() => (sessions[0].state as any).participants.size === 6, 10_000, "the late joiner in the participants");
-    const history = await directoryEntry(roomId);
+    const history = await tokyoHistory(roomId);
     expect(history.status).toBe(404); // Tokyo no longer has it: asked there, it says where
     await late.leave();
     await Promise.all(sessions.map((s) => s.leave()));
@@ -117,7 +106,7 @@ describe("a session room moves between regions", () => {
     for (const session of sessions) session.on("handoff", () => { moved++; });
     harness.partition("jp-tokyo", "jp-osaka");
     try {
-      const attempt = adminHandoff(tokyo.httpUrl, roomId, "jp-osaka");
+      const attempt = adminHandoff(tokyo, roomId, "jp-osaka");
       // The target is asked while the room still runs (Init): it answers meanwhile.
       await new Promise((resolve) => setTimeout(resolve, 300));
       const during = sessions.map((session) => session.request({ ping: { clientTimeMs: 7 } }, 20_000));
@@ -131,7 +120,7 @@ describe("a session room moves between regions", () => {
       harness.heal("jp-tokyo", "jp-osaka");
     }
     expect(moved).toBe(0);
-    const history = await directoryEntry(roomId);
+    const history = await tokyoHistory(roomId);
     expect(history.status).toBe(200);
     expect(history.body).toMatchObject({ regionId: "jp-tokyo", handoffs: [{ outcome: "aborted" }] });
     const after = await Promise.all(sessions.map((session) => session.request({ ping: { clientTimeMs: 8 } }, 10_000)));
@@ -211,7 +200,7 @@ describe("a target lost part-way (last: it kills Osaka's node)", () => {
       const text = await (await fetch(`${osaka.httpUrl}/metrics`)).text();
       return Number(/^tsunagi_connections (\d+)/m.exec(text)?.[1] ?? 0);
     };
-    const attempt = adminHandoff(tokyo.httpUrl, roomId, "jp-osaka");
+    const attempt = adminHandoff(tokyo, roomId, "jp-osaka");
     // The clients were sent their seats in Osaka and connected there: the target dies now.
     await waitFor(async () => (await connections()) >= sessions.length, 20_000, "the clients connected to Osaka's copy");
     await osaka.kill();
@@ -231,7 +220,7 @@ describe("a target lost part-way (last: it kills Osaka's node)", () => {
     }
     const after = await Promise.all(sessions.map((session) => session.request({ ping: { clientTimeMs: 9 } }, 10_000)));
     expect(after.every((reply) => reply.body === "pong")).toBe(true);
-    expect((await directoryEntry(roomId)).body).toMatchObject({ regionId: "jp-tokyo", handoffs: [{ outcome: "aborted" }] });
+    expect((await tokyoHistory(roomId)).body).toMatchObject({ regionId: "jp-tokyo", handoffs: [{ outcome: "aborted" }] });
     await Promise.all(sessions.map((s) => s.leave()));
   });
 });

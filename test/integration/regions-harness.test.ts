@@ -3,6 +3,9 @@
  * cluster store in Tokyo), each node behind delay proxies. A client located in Osaka pays
  * its city's RTTs, node-to-node forwarding crosses the route proxies, and a partition
  * between two regions turns a forwarded join into REGION_UNAVAILABLE until it heals.
+ * Then the same regions on etcd: a member in each region, the members' own traffic
+ * through the links, a region cut off from the others left in the minority, and a
+ * region's kill taking its member with it.
  * Timing checks are lower bounds only: the proxies add at least their delay.
  */
 import "../../server/polyfills.ts";
@@ -16,20 +19,9 @@ import type { RoomSession } from "../../client-sdk/RoomSession.ts";
 import { ErrorCode } from "../../proto/index.ts";
 
 const FORWARD_TIMEOUT_MS = 500;
+const REGIONS = ["jp-tokyo", "jp-osaka", "jp-sendai"];
 let harness: RegionsHarness;
 const sessions: RoomSession[] = [];
-
-beforeAll(async () => {
-  harness = await startRegions({
-    regions: ["jp-tokyo", "jp-osaka", "jp-sendai"],
-    nodeArgs: ["--cluster-forward-timeout-ms", String(FORWARD_TIMEOUT_MS)],
-  });
-}, 120_000);
-
-afterAll(async () => {
-  await Promise.allSettled(sessions.map((session) => session.leave()));
-  await harness?.stop();
-}, 60_000);
 
 /** A room of type "session" held open by a host located in `city`, placed in `region` by its RTT hints. */
 async function heldRoom(city: string, region: string, roomId: string) {
@@ -42,6 +34,15 @@ async function heldRoom(city: string, region: string, roomId: string) {
 }
 
 describe("the multi-region harness", () => {
+  beforeAll(async () => {
+    harness = await startRegions({ regions: REGIONS, nodeArgs: ["--cluster-forward-timeout-ms", String(FORWARD_TIMEOUT_MS)] });
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.allSettled(sessions.map((session) => session.leave()));
+    await harness?.stop();
+  }, 60_000);
+
   it("starts each region with its node ids, its own Redis, and route proxies between regions only", () => {
     const described = harness.describe();
     expect(described.regions.map((r) => [r.id, r.nodes.map((n) => n.nodeId)])).toEqual([
@@ -122,5 +123,70 @@ describe("the multi-region harness", () => {
     await sendai.kill();
     expect(sendai.nodes.every((node) => node.child.signalCode === "SIGKILL")).toBe(true);
     await waitFor(async () => !(await liveNodes(harness.node("tokyo-1"))).includes("sendai-1"), 15_000, "sendai-1 gone from the registry");
+  });
+});
+
+/** Whether the etcd member at `url` answers /health with a leader (a linearizable read it can serve). */
+async function memberHealthy(url: string): Promise<boolean | "down"> {
+  try {
+    const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
+    return ((await response.json()) as { health?: string }).health === "true";
+  } catch (error) {
+    return (error as { cause?: { code?: string } }).cause?.code === "ECONNREFUSED" ? "down" : false;
+  }
+}
+
+describe("the multi-region harness on etcd", () => {
+  let etcdHarness: RegionsHarness;
+  beforeAll(async () => {
+    etcdHarness = await startRegions({ regions: REGIONS, directory: "etcd" });
+  }, 120_000);
+  afterAll(async () => { await etcdHarness?.stop(); }, 60_000);
+
+  const healthOf = async () => Object.fromEntries(await Promise.all(etcdHarness.clusterStore.members.map(async (member, i) => [member.regionId, await memberHealthy(etcdHarness.clusterStore.urls()[i]!)])));
+
+  it("puts a member in each region, and the members reach each other through the links", { timeout: 30_000 }, async () => {
+    const described = etcdHarness.describe();
+    expect(described.clusterStore).toEqual({
+      kind: "etcd",
+      members: REGIONS.map((regionId) => ({ regionId, url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/) })),
+    });
+    // Node to node (3 × 2), node to each member elsewhere (3 × 2), member to member (3 × 2).
+    const peers = etcdHarness.routes.filter((route) => route.fronts.kind === "cluster-store-peer");
+    expect(described.routes.filter((r) => r.fronts.startsWith("cluster-store#"))).toHaveLength(6);
+    expect(peers).toHaveLength(6);
+    expect(described.routes).toHaveLength(18);
+    for (const route of peers) expect(route.proxy.delayMs, `${route.from} → ${route.to}`).toBe(etcdHarness.topology.rttMs(route.from, route.to) / 2);
+    // Raft's heartbeats cross every one of them, both ways.
+    await waitFor(() => peers.every((route) => route.proxy.bytes.toTarget > 0 && route.proxy.bytes.toClient > 0), 10_000, "traffic through every member-to-member proxy");
+    expect(etcdHarness.link("jp-tokyo", "jp-sendai").proxies.filter((route) => route.fronts.kind === "cluster-store-peer")).toHaveLength(2);
+  });
+
+  it("a region cut off from the other two holds a minority: its member loses its leader, theirs keep one, until the heal", { timeout: 60_000 }, async () => {
+    expect(await healthOf()).toEqual({ "jp-tokyo": true, "jp-osaka": true, "jp-sendai": true });
+    etcdHarness.partition("jp-sendai", "jp-tokyo");
+    etcdHarness.partition("jp-sendai", "jp-osaka");
+    try {
+      await waitFor(async () => {
+        const health = await healthOf();
+        return health["jp-sendai"] === false && health["jp-tokyo"] === true && health["jp-osaka"] === true;
+      }, 20_000, "Sendai's member without a leader, Tokyo's and Osaka's with one");
+    } finally {
+      etcdHarness.heal("jp-sendai", "jp-tokyo");
+      etcdHarness.heal("jp-sendai", "jp-osaka");
+    }
+    await waitFor(async () => Object.values(await healthOf()).every((healthy) => healthy === true), 20_000, "every member with a leader after the heal");
+  });
+
+  it("region(id).kill() takes its member down with its nodes and Redis; the two left keep the registry going", { timeout: 30_000 }, async () => {
+    await etcdHarness.region("jp-sendai").kill();
+    expect(etcdHarness.region("jp-sendai").nodes.every((node) => node.child.signalCode === "SIGKILL")).toBe(true);
+    expect((await healthOf())["jp-sendai"]).toBe("down");
+    // Two of three: a quorum (after an election, if Sendai's member led).
+    await waitFor(async () => {
+      const health = await healthOf();
+      return health["jp-tokyo"] === true && health["jp-osaka"] === true;
+    }, 15_000, "Tokyo's and Osaka's members with a leader");
+    await waitFor(async () => !(await liveNodes(etcdHarness.node("tokyo-1"))).includes("sendai-1"), 15_000, "sendai-1 gone from the registry");
   });
 });

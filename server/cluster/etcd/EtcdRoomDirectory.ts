@@ -17,7 +17,10 @@
  * - reassert(), after the node's lease was lost and a fresh one granted: each room held
  *   here is put back where it is absent, moved onto the fresh lease where it is still
  *   this node's, or reported lost where another live node holds it; each with a new
- *   token (etcd's revisions only grow), which the node hands to the room.
+ *   token (etcd's revisions only grow), which the node hands to the room. From the loss
+ *   until a reassert() has gone through, validUntil() is 0: a fresh lease alone does not
+ *   make the node's rooms its own again (the old lease may have expired, and the quorum
+ *   given a room to another node meanwhile), so they take no inputs until then.
  *
  * Each compare-and-set round that loses to another writer reads the key again and
  * decides again; every call of one operation shares its deadline (EtcdSession).
@@ -45,10 +48,16 @@ export class EtcdRoomDirectory implements RoomDirectory {
   private readonly held = new Map<string, HeldRoom>();
   /** Watches opened by watch(), ended by close(). */
   private readonly watches = new Set<() => Promise<void>>();
+  /** Nodes whose lease was lost since reassert() last put their claims back, with the number of that loss. */
+  private readonly unasserted = new Map<string, number>();
+  /** Losses counted so far: a reassert() clears only the losses it started after. */
+  private losses = 0;
+  private readonly stopWatchingLosses: () => void;
 
   constructor(private readonly session: EtcdSession, private readonly callTimeoutMs: number) {
     this.keys = new EtcdKeys(session.prefix);
     this.devices = new EtcdDeviceClaims(session, this.keys);
+    this.stopWatchingLosses = session.events.on("lost", (nodeId) => { this.unasserted.set(nodeId, ++this.losses); });
   }
 
   async claim(request: ClaimRequest): Promise<ClaimResult> {
@@ -166,6 +175,7 @@ export class EtcdRoomDirectory implements RoomDirectory {
   }
 
   async reassert(): Promise<ReassertReport> {
+    const asOf = this.losses;
     const report: ReassertReport = { rooms: 0, reclaimed: [], devices: 0, lostRooms: [], lostDevices: [] };
     for (const { entry } of [...this.held.values()]) {
       const options = this.session.callOptions();
@@ -179,6 +189,8 @@ export class EtcdRoomDirectory implements RoomDirectory {
       report.reclaimed.push({ roomId: entry.roomId, token: this.held.get(entry.roomId)!.entry.token });
     }
     await this.devices.reassert(report);
+    // Every claim held here stands on a current lease again (or is reported lost): ownership is confirmed from here on.
+    for (const [nodeId, loss] of this.unasserted) if (loss <= asOf) this.unasserted.delete(nodeId);
     return report;
   }
 
@@ -228,6 +240,7 @@ export class EtcdRoomDirectory implements RoomDirectory {
   }
 
   async close() {
+    this.stopWatchingLosses();
     const watches = [...this.watches];
     this.watches.clear();
     await Promise.all(watches.map((stop) => stop()));
@@ -235,10 +248,11 @@ export class EtcdRoomDirectory implements RoomDirectory {
 
   /**
    * The etcd time until which `nodeId`'s ownership is confirmed, as performance.now()
-   * (0 when it has no lease): a room past it must not act as the room's owner.
+   * (0 when it has no lease, or lost one and its claims are not back on a fresh one yet):
+   * a room past it must not act as the room's owner.
    */
   validUntil(nodeId: string): number {
-    return this.session.validUntil(nodeId);
+    return this.unasserted.has(nodeId) ? 0 : this.session.validUntil(nodeId);
   }
 
   /** Remembers a claim held here under `token`, its key last written at `modRevision` (the token itself, for a claim's put); returns the token. */

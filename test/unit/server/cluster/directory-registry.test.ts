@@ -276,3 +276,32 @@ describe("Redis directory after a Redis restart", () => {
     }
   });
 });
+
+describe("etcd directory after its node's lease was lost", () => {
+  it("confirms nothing on the fresh lease alone: the node's rooms are its own again once reassert() put them back", async () => {
+    const prefix = `test/${randomUUID()}`;
+    const session = new EtcdSession({ endpoints: etcd.endpoints, callTimeoutMs: 3000, defaultTtlMs: 10_000, prefix });
+    const registry = new EtcdNodeRegistry(session);
+    const directory = new EtcdRoomDirectory(session, 3000);
+    try {
+      await registry.heartbeat(info("a"), 10_000);
+      await directory.claim(entry("room-1", "a"));
+      expect(directory.validUntil("a")).toBeGreaterThan(performance.now());
+      // etcd refuses a write on the lease: lost. The next heartbeat is granted a fresh one.
+      const lease = session.lease("a");
+      lease.invalid(lease.current()!);
+      expect(directory.validUntil("a")).toBe(0);
+      await registry.heartbeat(info("a"), 10_000);
+      expect(session.validUntil("a")).toBeGreaterThan(performance.now());
+      // The room may have gone with the old lease, and another node may hold it by now.
+      expect(directory.validUntil("a")).toBe(0);
+      const report = await directory.reassert();
+      expect(report).toMatchObject({ rooms: 1, lostRooms: [] });
+      expect(directory.validUntil("a")).toBe(session.validUntil("a"));
+    } finally {
+      await directory.close();
+      await session.client.delete().prefix(`${prefix}/`).exec();
+      await session.close();
+    }
+  });
+});

@@ -46,6 +46,7 @@ class ScriptedRoom implements Migratable {
   redirect(_to: unknown, reservations: ReadonlyMap<string, string>) { this.calls.push("redirect"); this.redirected = reservations; }
   recordHandoff(record: HandoffRecord) { this.history = [structuredClone(record)]; }
   claimRenewed() {}
+  claimLost() {}
   regionRtts() { return []; }
   async reassertClaim() { this.calls.push("reassertClaim"); }
   handoffHistory() { return this.history; }
