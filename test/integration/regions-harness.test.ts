@@ -151,11 +151,13 @@ describe("the multi-region harness on etcd", () => {
       kind: "etcd",
       members: REGIONS.map((regionId) => ({ regionId, url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/) })),
     });
-    // Node to node (3 × 2), node to each member elsewhere (3 × 2), member to member (3 × 2).
+    // Node to node (3 × 2), node to each member elsewhere (3 × 2), member to member (3 × 2),
+    // and each region to its snapshots' replica (3).
     const peers = etcdHarness.routes.filter((route) => route.fronts.kind === "cluster-store-peer");
     expect(described.routes.filter((r) => r.fronts.startsWith("cluster-store#"))).toHaveLength(6);
     expect(peers).toHaveLength(6);
-    expect(described.routes).toHaveLength(18);
+    expect(described.routes.filter((r) => r.fronts.startsWith("snapshot replica"))).toHaveLength(3);
+    expect(described.routes).toHaveLength(21);
     for (const route of peers) expect(route.proxy.delayMs, `${route.from} → ${route.to}`).toBe(etcdHarness.topology.rttMs(route.from, route.to) / 2);
     // Raft's heartbeats cross every one of them, both ways.
     await waitFor(() => peers.every((route) => route.proxy.bytes.toTarget > 0 && route.proxy.bytes.toClient > 0), 10_000, "traffic through every member-to-member proxy");
