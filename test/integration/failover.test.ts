@@ -5,7 +5,9 @@
  * themselves, with the same room id and session ids, and send again what the restored
  * room had not applied (no request is lost); a teleop machine stopped when its node
  * went, and stays stopped until its operator takes a fresh lease (a failover never keeps
- * one). The cluster store lives in Osaka here (the etcd harness spreads it over regions).
+ * one). The cluster store lives in Osaka here. Then the same loss with the directory in
+ * etcd, a member in each of three regions: Tokyo's member dies with it, and the two others
+ * keep the quorum.
  */
 import "../../server/polyfills.ts";
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
@@ -173,5 +175,46 @@ describe("a region is lost", () => {
     } finally {
       redis.disconnect();
     }
+  });
+});
+
+describe("a region is lost, with the directory in etcd", () => {
+  let etcdHarness: RegionsHarness | undefined;
+  const members: RoomSession[] = [];
+  afterAll(async () => {
+    await Promise.allSettled(members.map((session) => session.leave(false)));
+    await etcdHarness?.stop();
+  });
+
+  it("SIGKILL of Tokyo's node, Redis and etcd member: its room is back in Osaka with its sessions", { timeout: 120_000 }, async () => {
+    etcdHarness = await startRegions({ regions: ["jp-tokyo", "jp-osaka", "jp-sapporo"], directory: "etcd" });
+    const city = await etcdHarness.locate("jp-tokyo");
+    const rttHints = { "jp-tokyo": 1, "jp-osaka": 10, "jp-sapporo": 20 };
+    for (let i = 0; i < 3; i++) {
+      const client = city.client(await testToken(etcdHarness.clusterName, "host", `etcd-member-${i}`), { reconnection: { minUptime: 0, minDelay: 50, maxDelay: 500 } });
+      members.push(await client.joinOrCreate("session", { roomId: "etcd-survivor", rttHints }));
+    }
+    const roomId = members[0].roomId;
+    const sessionIds = members.map((m) => m.sessionId);
+    const moved = members.map((m) => new Promise<HandoffEvent>((resolve) => m.on("handoff", resolve)));
+    const tokyoRedis = new Redis(etcdHarness.region("jp-tokyo").redis.url, { maxRetriesPerRequest: 1 });
+    try {
+      const snapshots = new RedisSnapshotStore(tokyoRedis, `${etcdHarness.clusterName}:`, 60_000);
+      await waitFor(async () => ((await snapshots.read(roomId))?.sessions.length ?? 0) === 3, 5000, "a snapshot with the three sessions");
+    } finally {
+      tokyoRedis.disconnect();
+    }
+
+    const killedAt = Date.now();
+    await etcdHarness.region("jp-tokyo").kill();
+    const events = await Promise.all(moved);
+    for (const [i, event] of events.entries()) expect(event).toMatchObject({ roomId, sessionId: sessionIds[i], reason: "failover", toRegionId: "jp-osaka" });
+    const replies = await Promise.all(members.map((m) => m.request({ ping: { clientTimeMs: 7 } }, 10_000)));
+    expect(replies.map((r) => r.pong?.clientTimeMs)).toEqual([7, 7, 7]);
+    const osaka = etcdHarness.region("jp-osaka").nodes[0];
+    const response = await fetch(`${osaka.httpUrl}/rooms/${roomId}/handoffs`, { headers: { authorization: `Bearer ${await testToken(etcdHarness.clusterName, "admin")}` } });
+    const record = ((await response.json()).handoffs as HandoffRecord[]).at(-1)!;
+    expect(record).toMatchObject({ reason: "failover", outcome: "complete", to: { regionId: "jp-osaka" }, sessions: 3 });
+    console.log(`failover figures (etcd): room back ${record.transitions.at(-1)!.at - killedAt} ms after the kill, detected ${record.failover!.detectedAt - killedAt} ms after it, snapshot ${killedAt - record.failover!.snapshotTakenAt} ms older than the kill; claimed ${record.transitions[1]!.at - record.transitions[0]!.at} ms after the detection, live ${record.transitions[2]!.at - record.transitions[1]!.at} ms after the claim`);
   });
 });
