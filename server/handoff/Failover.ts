@@ -35,7 +35,7 @@ import type { NodeContext } from "../context.ts";
 import type { NodeRpc } from "../cluster/NodeRpc.ts";
 import type { NodeInfo } from "../cluster/types.ts";
 import type { HttpRoute } from "../http/RouteTable.ts";
-import { bearerToken, codedErrorResponse, jsonResponse } from "../http/responses.ts";
+import { answerJson, bearerToken } from "../http/responses.ts";
 import { moverOf, openFromSnapshot } from "./localRooms.ts";
 import { newerToken, type SnapshotOwner, type SnapshotStore } from "./SnapshotStore.ts";
 import { HandoffState, type HandoffRecord } from "./types.ts";
@@ -221,15 +221,13 @@ export class Failover {
     return { reservation: seat, ...self };
   }
 
-  private async answer(run: () => Promise<unknown>): Promise<Response> {
-    try {
-      return jsonResponse(200, await run());
-    } catch (error) {
-      const code = typeof (error as { code?: unknown }).code === "number" ? (error as { code: number }).code : ErrorCode.INTERNAL;
+  private answer(run: () => Promise<unknown>): Promise<Response> {
+    return answerJson(run, (code, error) => {
       if (code === ErrorCode.INTERNAL) this.context.logger.error({ err: error }, "failover route failed");
+      // A room being restored is asked again every 250 ms by each of its clients: not worth a line each.
+      else if (code !== ErrorCode.HANDOFF_IN_PROGRESS) this.context.logger.warn({ code: errorCodeName(code) }, `failover route refused: ${(error as Error).message}`);
       this.context.metrics.errors.inc({ code: errorCodeName(code), source: "failover" });
-      return codedErrorResponse(code, (error as Error).message);
-    }
+    });
   }
 }
 

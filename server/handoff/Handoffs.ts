@@ -28,7 +28,7 @@ import type { RegionSelector } from "../cluster/RegionSelector.ts";
 import type { NodeInfo } from "../cluster/types.ts";
 import type { NodeAuth } from "../auth/nodeAuth.ts";
 import type { HttpRoute } from "../http/RouteTable.ts";
-import { codedErrorResponse, jsonResponse } from "../http/responses.ts";
+import { answerJson } from "../http/responses.ts";
 import { RoomHandoff, type HandoffPeer } from "./RoomHandoff.ts";
 import { localRooms, moverOf, openFromSnapshot, type RoomMoverHandle } from "./localRooms.ts";
 import { REQUESTABLE_REASONS, HandoffState, type HandoffReason, type HandoffRecord, type Migratable, type QueuedInput, type RoomSnapshot } from "./types.ts";
@@ -324,15 +324,13 @@ export class Handoffs {
     return target;
   }
 
-  private async answer(run: () => Promise<unknown>): Promise<Response> {
-    try {
-      return jsonResponse(200, await run());
-    } catch (error) {
-      const code = typeof (error as { code?: unknown }).code === "number" ? (error as { code: number }).code : ErrorCode.INTERNAL;
+  private answer(run: () => Promise<unknown>): Promise<Response> {
+    return answerJson(run, (code, error) => {
       if (code === ErrorCode.INTERNAL) this.context.logger.error({ err: error }, "handoff route failed");
       this.context.metrics.errors.inc({ code: errorCodeName(code), source: "handoff" });
+    }, (error) => {
       const record = (error as { record?: unknown }).record;
-      return codedErrorResponse(code, (error as Error).message, record ? { record } : {});
-    }
+      return record ? { record } : {};
+    });
   }
 }

@@ -47,6 +47,25 @@ export function codedErrorResponse(code: number, message: string, extra: Record<
   return textResponse(httpStatusFor(code), codedErrorJson(code, message, extra), "application/json");
 }
 
+/**
+ * Runs a JSON route's work: its result answered 200, or what it threw answered as a coded
+ * refusal (an error without a code is INTERNAL). `refused` is told each refusal (to count
+ * it, and log an INTERNAL one); `extra` adds fields of the error to the answer.
+ */
+export async function answerJson(
+  run: () => Promise<unknown>,
+  refused: (code: number, error: unknown) => void,
+  extra: (error: unknown) => Record<string, unknown> = () => ({}),
+): Promise<Response> {
+  try {
+    return jsonResponse(200, await run());
+  } catch (error) {
+    const code = typeof (error as { code?: unknown }).code === "number" ? (error as { code: number }).code : ErrorCode.INTERNAL;
+    refused(code, error);
+    return codedErrorResponse(code, (error as Error).message, extra(error));
+  }
+}
+
 /** The JSON text of a refusal, for the edge that writes it without a Response. */
 export function codedErrorJson(code: number, message: string, extra: Record<string, unknown> = {}): string {
   return JSON.stringify({ code, error: `[${code} ${errorCodeName(code)}] ${message}`, ...extra });

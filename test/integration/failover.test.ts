@@ -17,6 +17,7 @@ import { testToken } from "../fixtures/tokens.ts";
 import { enrollDevices, joint, keepLeaseAlive, startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
 import { OperatorControls } from "../../client-sdk/OperatorControls.ts";
 import type { HandoffEvent, RoomSession } from "../../client-sdk/index.ts";
+import { ErrorCode } from "../../proto/index.ts";
 import type { HandoffRecord } from "../../server/handoff/types.ts";
 import { AuditLog } from "../../server/audit/AuditLog.ts";
 import { RedisSnapshotStore } from "../../server/handoff/SnapshotStore.ts";
@@ -175,6 +176,27 @@ describe("a region is lost", () => {
     } finally {
       redis.disconnect();
     }
+  });
+});
+
+describe("POST /sessions/resume refuses bad input", () => {
+  it("answers a missing token, a forged one, a body that is not JSON, a bad room or session id, and a room open nowhere, each with its code", { timeout: 30_000 }, async () => {
+    const osaka = harness.region("jp-osaka").nodes[0];
+    const token = await testToken(harness.clusterName, "visitor", "prober");
+    const resume = async (body: string, authorization?: string) => {
+      const response = await fetch(`${osaka.httpUrl}/sessions/resume`, { method: "POST", headers: { "content-type": "application/json", ...(authorization ? { authorization } : {}) }, body });
+      return { status: response.status, code: (await response.json()).code as number };
+    };
+    const good = JSON.stringify({ roomId: "session__nowhere", sessionId: "abc123" });
+    expect(await resume(good)).toMatchObject({ code: ErrorCode.TOKEN_MISSING });
+    expect(await resume(good, "Bearer not-a-token")).toMatchObject({ code: ErrorCode.TOKEN_INVALID });
+    expect(await resume("{not json", `Bearer ${token}`)).toMatchObject({ code: ErrorCode.WRONG_TYPE });
+    expect(await resume(JSON.stringify({ roomId: "no spaces allowed", sessionId: "abc123" }), `Bearer ${token}`)).toMatchObject({ code: ErrorCode.WRONG_TYPE });
+    expect(await resume(JSON.stringify({ roomId: "session__nowhere", sessionId: 42 }), `Bearer ${token}`)).toMatchObject({ code: ErrorCode.WRONG_TYPE });
+    expect(await resume(good, `Bearer ${token}`)).toMatchObject({ status: 404, code: ErrorCode.UNKNOWN_ROOM });
+    expect((await resume("x".repeat(5000), `Bearer ${token}`)).code).toBe(ErrorCode.FRAME_TOO_LARGE);
+    // The node goes on: it still answers a well-formed question.
+    expect(await resume(good, `Bearer ${token}`)).toMatchObject({ code: ErrorCode.UNKNOWN_ROOM });
   });
 });
 

@@ -14,10 +14,11 @@ const metrics = new NodeMetrics({ connections: () => 0, roomsByType: () => ({}) 
 beforeAll(() => setNodeContext({ config: { limits: { maxFrameBytes: 65536 } }, metrics, regionId: "jp-tokyo", ownsItsRooms: () => true } as unknown as NodeContext));
 afterAll(() => setNodeContext(undefined));
 
-function makeMover() {
+function makeMover(here: string[] = []) {
   const delivered: Array<{ body: string; outOfTurn: boolean }> = [];
+  const clients = Object.assign([], { getById: (id: string) => (here.includes(id) ? { sessionId: id } : undefined) });
   const host = {
-    room: { roomId: "teleop__site", roomName: "teleop", locked: false, lock: async () => {}, unlock: async () => {}, disconnect: async () => {}, clients: [] } as unknown as Room,
+    room: { roomId: "teleop__site", roomName: "teleop", locked: false, lock: async () => {}, unlock: async () => {}, disconnect: async () => {}, clients } as unknown as Room,
     type: () => ({ freezeRoom() {}, thawRoom() {} }),
     listed: () => true,
     deliverEnvelope: (_client: Client, bytes: Uint8Array, options?: { outOfTurn?: boolean }) => {
@@ -52,5 +53,17 @@ describe("RoomMover while frozen", () => {
     expect(mover.intercept(client, estop)).toBe(true);
     expect(delivered).toEqual([]);
     expect(metrics.rooms.inputsAfterHandoff).toBe(before + 1);
+  });
+});
+
+describe("RoomMover after a failover: resuming a session", () => {
+  it("gives a parked session's seat only to its own subject; a session here already is told to reconnect; any other gets nothing", () => {
+    const { mover } = makeMover(["here-1"]);
+    mover.migration.park({ sessionId: "parked-1", auth: { sub: "alice", role: "visitor" }, inputSeq: 7, followsHandoff: true, data: null });
+    const seat = mover.resumeSeat("parked-1", "alice");
+    expect(JSON.parse(seat!)).toMatchObject({ sessionId: "parked-1", roomId: "teleop__site", name: "teleop" });
+    expect(mover.resumeSeat("parked-1", "mallory")).toBeUndefined();
+    expect(mover.resumeSeat("here-1", "anyone")).toBe("connected");
+    expect(mover.resumeSeat("nobody", "alice")).toBeUndefined();
   });
 });
