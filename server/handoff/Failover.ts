@@ -119,7 +119,11 @@ export class Failover {
     const self = { regionId: context.regionId, nodeId: context.nodeId };
     try {
       const snapshot = await this.store.read(roomId);
-      if (!snapshot) return;
+      if (!snapshot) {
+        // Expired (its room lost longer ago than failover.snapshotTtlMs): nothing to restore.
+        await this.store.remove(roomId, orphan.token);
+        return;
+      }
       const claim = await context.directory.claim({
         roomId, roomName: snapshot.roomName, regionId: self.regionId, nodeId: self.nodeId, publicAddress: context.publicAddress,
         ccu: 0, maxClients: snapshot.maxClients, createdAt: snapshot.createdAt,

@@ -33,9 +33,9 @@ export interface SnapshotStore {
   write(snapshot: RoomSnapshot, owner: NodeRef): Promise<WriteOutcome>;
   /** The newest stored snapshot of the room, if any. */
   read(roomId: string): Promise<RoomSnapshot | undefined>;
-  /** Removes the room's snapshot if it was written under `token` (the room closed). */
+  /** Removes the room's snapshot if it was written under `token` (the room closed); an index entry whose snapshot expired, whatever its token. */
   remove(roomId: string, token: string): Promise<void>;
-  /** Every stored snapshot's owner (an expired snapshot's entry is dropped on the way). */
+  /** Every stored snapshot's owner (one read: an entry may outlive its snapshot until remove() drops it). */
   owners(): Promise<SnapshotOwner[]>;
 }
 
@@ -58,10 +58,14 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[5])
 return 1
 `;
 
-// Removes the snapshot and its index entry if the stored token is ARGV[2].
+// Removes the snapshot and its index entry if the stored token is ARGV[2]; the index
+// entry alone when the snapshot has expired.
 const REMOVE_SCRIPT = `
-if redis.call('HGET', KEYS[1], 'token') == ARGV[2] then
+local stored = redis.call('HGET', KEYS[1], 'token')
+if stored == ARGV[2] then
   redis.call('DEL', KEYS[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+elseif not stored then
   redis.call('HDEL', KEYS[2], ARGV[1])
 end
 return 1
@@ -98,13 +102,7 @@ export class RedisSnapshotStore implements SnapshotStore {
   }
 
   async owners(): Promise<SnapshotOwner[]> {
-    const all = await this.redis.hgetall(this.index);
-    const roomIds = Object.keys(all);
-    if (roomIds.length === 0) return [];
-    const present = await Promise.all(roomIds.map((roomId) => this.redis.exists(this.key(roomId))));
-    const gone = roomIds.filter((_, i) => present[i] === 0);
-    if (gone.length) await this.redis.hdel(this.index, ...gone);
-    return roomIds.filter((_, i) => present[i] === 1).map((roomId) => JSON.parse(all[roomId]!) as SnapshotOwner);
+    return Object.values(await this.redis.hgetall(this.index)).map((entry) => JSON.parse(entry) as SnapshotOwner);
   }
 }
 

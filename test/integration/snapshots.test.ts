@@ -49,6 +49,26 @@ describe("room snapshots for failover", () => {
     expect(newerToken("7", "7")).toBe(false);
   });
 
+  it("keep an index of whose room each is; a room's remove() drops its own only, and an expired snapshot's entry whatever its token", { timeout: 20_000 }, async () => {
+    const client = new Redis(region.url, { maxRetriesPerRequest: 1 });
+    clients.push(client);
+    const prefix = `${clusterName}-index:`;
+    const store = new RedisSnapshotStore(client, prefix, 60_000);
+    const brief = new RedisSnapshotStore(client, prefix, 1000);
+    const base = { version: 1 as const, roomName: "session", createdAt: 0, maxClients: null, takenAt: 1, options: {}, state: null, sessions: [], queued: [], history: [] };
+    const owner = { regionId: "jp-tokyo", nodeId: "tokyo-x" };
+    await store.write({ ...base, roomId: "session__kept", name: "kept", token: "5" }, owner);
+    await brief.write({ ...base, roomId: "session__brief", name: "brief", token: "6" }, owner);
+    expect((await store.owners()).map((o) => [o.roomId, o.token, o.nodeId]).sort()).toEqual([["session__brief", "6", "tokyo-x"], ["session__kept", "5", "tokyo-x"]]);
+    await store.remove("session__kept", "4"); // an older owner's close: not this snapshot
+    expect(await store.read("session__kept")).toBeDefined();
+    await waitFor(async () => (await brief.read("session__brief")) === undefined, 5000, "the brief snapshot to expire");
+    expect((await store.owners()).map((o) => o.roomId).sort()).toEqual(["session__brief", "session__kept"]);
+    await store.remove("session__brief", "0");
+    await store.remove("session__kept", "5");
+    expect(await store.owners()).toEqual([]);
+  });
+
   it("are written to the region's Redis and the replica, fenced by the room's token", { timeout: 60_000 }, async () => {
     const session = await new TsunagiClient({ url: node.httpUrl, token: await testToken(clusterName, "host", "snapper") }).joinOrCreate("session", { roomId: "snapped-1" });
     const [here, there] = [store(region.url), store(replica.url)];
