@@ -76,18 +76,18 @@ export async function createBackends(config: NodeConfig, logger: Logger, metrics
   const prefix = `${config.clusterName}:`;
   const presence = new RedisPresence(presenceClient);
   const driver = new RedisDriver(driverClient);
+  // Snapshots and audit streams: the region's Redis (audit: the cluster Redis if any), and a replica in another region's.
+  const replicaClient = config.failover.replicaRedisUrl ? new Redis(config.failover.replicaRedisUrl, { maxRetriesPerRequest: 1 }) : undefined;
+  replicaClient?.on("error", () => { /* failed writes are counted (snapshots) or retried from the journal (audit) */ });
   const auditLogs = new AuditLogs({
-    redis: cluster, clusterName: config.clusterName, nodeId: config.nodeId, dir: config.audit.dir,
+    redis: cluster, replica: replicaClient, clusterName: config.clusterName, nodeId: config.nodeId, dir: config.audit.dir,
     anchorMs: config.audit.anchorMs, maxEntries: config.audit.maxEntries, logger: logger.child({ component: "audit" }), metrics,
   });
   auditLogs.replay();
   reconnected.on("back", (which) => { if (which === "cluster") auditLogs.kick(); });
-  // Snapshots: the region's Redis, and a replica in another region's when configured.
-  const snapshotClients = [config.redisUrl, ...(config.failover.replicaRedisUrl ? [config.failover.replicaRedisUrl] : [])].map((url) => {
-    const client = new Redis(url, { maxRetriesPerRequest: 1 });
-    client.on("error", () => { /* a failed write is counted (tsunagi_room_snapshots_total) and the next one retries */ });
-    return client;
-  });
+  const regionSnapshots = new Redis(config.redisUrl, { maxRetriesPerRequest: 1 });
+  regionSnapshots.on("error", () => { /* a failed write is counted (tsunagi_room_snapshots_total) and the next one retries */ });
+  const snapshotClients = [regionSnapshots, ...(replicaClient ? [replicaClient] : [])];
   const snapshots = new ReplicatedSnapshotStore(snapshotClients.map((client) => new RedisSnapshotStore(client, prefix, config.failover.snapshotTtlMs)));
   const closeCluster = async () => {
     await auditLogs.close();

@@ -15,6 +15,10 @@
  * chain goes on, so verify() shows the gap. Another writer's entries in between (two
  * nodes briefly writing one room) re-chain this log's unpushed entries after them.
  *
+ * With a replica (another region's Redis), each entry goes there too, and flushed() waits
+ * for it: a region lost with its Redis loses no flushed entry (the node restoring the room
+ * elsewhere, whose Redis the replica is, goes on from the replica's head).
+ *
  * Reads are paged (pages()), so export and verify never load a long log in one call.
  *
  * @example
@@ -50,6 +54,14 @@ export interface AuditLogOptions {
   onProblem?(problem: AuditProblem): void;
   /** First retry delay when Redis is unreachable, ms (doubling up to 5 s). */
   retryMs?: number;
+  /**
+   * A Redis in another region that keeps a copy of the stream (failover.replicaRedisUrl):
+   * each entry the primary holds is copied there, in order, and flushed() waits for both,
+   * so losing the region loses no flushed entry. The primary never waits for the replica
+   * (a replica region out of reach holds nothing up); what it misses past `maxEntries`
+   * entries is dropped and reported. `maxEntries` also bounds its stream (≈, MAXLEN ~).
+   */
+  replica?: { redis: Redis; maxEntries: number };
 }
 
 /** Where the audit log of a room lives in the cluster Redis. */
@@ -72,6 +84,18 @@ if ARGV[7] ~= '1' and (seq ~= tonumber(ARGV[1]) - 1 or hash ~= ARGV[5]) then
   return {0, tostring(seq), hash}
 end
 local id = redis.call('XADD', KEYS[1], '*', 'seq', ARGV[1], 'type', ARGV[2], 'at', ARGV[3], 'data', ARGV[4], 'prev', ARGV[5], 'hash', ARGV[6])
+redis.call('HSET', KEYS[2], 'seq', ARGV[1], 'hash', ARGV[6])
+return {1, id}
+`;
+
+// The replica's copy of an entry: appended after whatever its head is (its chain may
+// start mid-way: replication began later, or it missed entries while unreachable), unless
+// the head is this entry already (a push repeated). ARGV as PUSH_SCRIPT's, then ARGV[9]
+// the stream's approximate bound (it is never archived: the primary is).
+const REPLICA_SCRIPT = `
+local head = redis.call('HMGET', KEYS[2], 'seq', 'hash')
+if tonumber(head[1] or '0') == tonumber(ARGV[1]) and head[2] == ARGV[6] then return {2, ''} end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[9], '*', 'seq', ARGV[1], 'type', ARGV[2], 'at', ARGV[3], 'data', ARGV[4], 'prev', ARGV[5], 'hash', ARGV[6])
 redis.call('HSET', KEYS[2], 'seq', ARGV[1], 'hash', ARGV[6])
 return {1, id}
 `;
@@ -106,6 +130,9 @@ export class AuditLog {
   private retryDelayMs: number;
   /** Callers of flushed(), told when nothing is pending. */
   private waiters: Array<() => void> = [];
+  /** Entries the primary holds and the replica does not yet, oldest first; the loop copying them. */
+  private replicaPending: AuditEntry[] = [];
+  private replicaPushing?: Promise<void>;
   /** When the log last appended, ms (the node forgets idle logs). */
   lastUsedAt = Date.now();
   private closed = false;
@@ -152,7 +179,7 @@ export class AuditLog {
   /** Resolves once every entry appended so far is in Redis. */
   async flushed(): Promise<void> {
     await this.tail;
-    if (this.pending.length === 0) return;
+    if (this.pending.length === 0 && this.replicaPending.length === 0) return;
     await new Promise<void>((resolve) => { this.waiters.push(resolve); });
   }
 
@@ -202,6 +229,7 @@ export class AuditLog {
         const result = await this.pushOne(entry, false);
         if (result[0] !== 0) {
           if (result[0] === 1) entry.id = String(result[1]);
+          this.toReplica(entry);
           this.pending.shift();
           acked = entry.seq;
           continue;
@@ -218,8 +246,44 @@ export class AuditLog {
       }
     } finally {
       if (acked) this.journal.acked(this.streamKey, acked);
-      if (this.pending.length === 0) for (const resolve of this.waiters.splice(0)) resolve();
+      this.settleWaiters();
     }
+  }
+
+  /** Resolves flushed() once nothing waits for the primary or the replica. */
+  private settleWaiters() {
+    if (this.pending.length === 0 && this.replicaPending.length === 0) for (const resolve of this.waiters.splice(0)) resolve();
+  }
+
+  /** An entry the primary holds, for the replica (in order; the oldest dropped, and said so, past the replica's bound). */
+  private toReplica(entry: AuditEntry) {
+    const replica = this.options.replica;
+    if (!replica) return;
+    this.replicaPending.push(entry);
+    if (this.replicaPending.length > replica.maxEntries) {
+      const dropped = this.replicaPending.splice(0, this.replicaPending.length - replica.maxEntries);
+      this.problem({ kind: "lost", stream: this.streamKey, message: `the replica was out of reach for ${replica.maxEntries} entries: entries ${dropped[0]!.seq} to ${dropped.at(-1)!.seq} will be missing from it` });
+    }
+    this.replicaPushing ??= this.pushReplicas().finally(() => { this.replicaPushing = undefined; });
+  }
+
+  /** Copies what the primary holds to the replica, in order; retries while it is out of reach (the primary goes on meanwhile). */
+  private async pushReplicas(): Promise<void> {
+    const replica = this.options.replica!;
+    for (let delay = this.options.retryMs ?? 200; this.replicaPending.length > 0 && !this.closed;) {
+      const entry = this.replicaPending[0]!;
+      try {
+        await replica.redis.eval(REPLICA_SCRIPT, 2, this.streamKey, this.headKey,
+          String(entry.seq), entry.type, String(entry.at), JSON.stringify(entry.data), entry.prev, entry.hash, "1", GENESIS, String(replica.maxEntries));
+        this.replicaPending.shift();
+        delay = this.options.retryMs ?? 200;
+      } catch (error) {
+        this.problem({ kind: "unreachable", stream: this.streamKey, message: `${this.replicaPending.length} entries wait for the replica's Redis`, error });
+        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+    this.settleWaiters();
   }
 
   private pushOne(entry: AuditEntry, force: boolean): Promise<[number, string | number, string?]> {
@@ -240,6 +304,7 @@ export class AuditLog {
       this.problem({ kind: "lost", stream: this.streamKey, message: `Redis lost entries ${redisHead.seq + 1} to ${entry.seq - 1} (restarted empty or from an older snapshot) and this node's journal does not hold them: the chain goes on from seq ${entry.seq}, and verify reports the gap` });
       const result = await this.pushOne(entry, true);
       if (result[0] === 1) entry.id = String(result[1]);
+      this.toReplica(entry);
       this.pending.shift();
       this.journal.acked(this.streamKey, entry.seq);
       return;

@@ -51,6 +51,8 @@ export function readAnchor(file: string, streamKey: string): (ChainPoint & { at:
 
 export interface AuditLogsOptions {
   redis: Redis;
+  /** Another region's Redis keeping a copy of every stream (AuditLog's `replica`). */
+  replica?: Redis;
   clusterName: string;
   nodeId: string;
   /** Journal, anchors and archive live here. */
@@ -173,8 +175,10 @@ export class AuditLogs {
   private open(stream: string): AuditLog {
     let log = this.logs.get(stream);
     if (!log) {
+      const replica = this.options.replica;
       log = new AuditLog(this.options.redis, stream, {
         journal: this.journal, startAfter: this.journalHeads.get(stream), onProblem: (problem) => this.problem(problem),
+        ...(replica && { replica: { redis: replica, maxEntries: this.options.maxEntries } }),
       });
       this.journalHeads.delete(stream);
       this.logs.set(stream, log);

@@ -13,7 +13,8 @@ import { FileAuditJournal, MemoryAuditJournal } from "../../../../server/audit/A
 import { AuditLogs, readAnchor } from "../../../../server/audit/AuditLogs.ts";
 import { verifyArchives } from "../../../../server/audit/AuditArchive.ts";
 import { createLogger } from "../../../../server/observability/logging.ts";
-import { startRedis, type RedisProcess } from "../../../fixtures/processes.ts";
+import { startRedis, waitFor, type RedisProcess } from "../../../fixtures/processes.ts";
+import { testRedisUrl } from "../../../fixtures/redis.ts";
 
 const logger = createLogger({ level: "silent", format: "json", regionId: "test", nodeId: "test" });
 let server: RedisProcess;
@@ -146,4 +147,45 @@ describe("AuditLog across Redis outages", () => {
     expect(await log.verify({ anchor: readAnchor(logs.anchorFile, log.streamKey) })).toMatchObject({ ok: true, entries: 5 });
     await logs.close();
   });
+});
+
+describe("AuditLog with a replica in another region", () => {
+  it("counts an entry pushed only once the replica holds it too, waits while the replica is out of reach, and a log on the replica's Redis goes on from its head", async () => {
+    const primary = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1 });
+    const stream = `rep-${Date.now()}:audit:site`;
+    try {
+      const log = new AuditLog(primary, stream, { journal: new MemoryAuditJournal(), retryMs: 50, replica: { redis, maxEntries: 1000 } });
+      await log.append("room.opened", { devices: ["ex-1"] });
+      await log.append("lease.granted", { deviceId: "ex-1", leaseId: "L1" });
+      await log.flushed();
+      expect((await new AuditLog(redis, stream).export()).map((e) => [e.seq, e.type])).toEqual([[1, "room.opened"], [2, "lease.granted"]]);
+
+      // The replica's region is out of reach: the entry reaches the primary (the replica holds nothing up) and is not flushed until the replica has it.
+      let flushed = false;
+      await server.restart({
+        signal: "SIGKILL",
+        whileDown: async () => {
+          await log.append("lease.revoked", { deviceId: "ex-1", leaseId: "L1", cause: "failover" });
+          void log.flushed().then(() => { flushed = true; });
+          await waitFor(async () => (await log.export()).length === 3, 5000, "the entry in the primary");
+          await log.append("commands.summary", { deviceId: "ex-1", commands: 3 });
+          await waitFor(async () => (await log.export()).length === 4, 5000, "the next entry in the primary too");
+          expect(flushed).toBe(false);
+          expect(log.pendingCount).toBe(0);
+        },
+      });
+      await log.flushed();
+      const copy = await new AuditLog(redis, stream).export();
+      expect(copy.map((e) => e.seq)).toEqual([3, 4]); // it came back empty (no persistence here): what it held before is not sent again
+
+      // The primary's region is lost: the node that restores the room writes its log to the replica's Redis, after its head.
+      const goingOn = new AuditLog(redis, stream, { journal: new MemoryAuditJournal() });
+      const next = await goingOn.append("room.failed-over", { leasesEnded: [] });
+      await goingOn.flushed();
+      expect(next).toMatchObject({ seq: 5, prev: copy[1]!.hash });
+    } finally {
+      await primary.del(stream, `${stream}:head`);
+      primary.disconnect();
+    }
+  }, 30_000);
 });
