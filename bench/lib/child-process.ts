@@ -47,6 +47,10 @@ interface Pending<T> {
 export class BenchChild {
   private readonly pendingCalls = new Map<number, Pending<unknown>>();
   private readonly recentOutput: string[] = [];
+  /** The last line shown, and how many times it came again since (shown once, then counted). */
+  private lastShown?: string;
+  private repeats = 0;
+  private repeatTimer?: NodeJS.Timeout;
   private nextCallId = 1;
   private failure: Error | undefined;
 
@@ -86,13 +90,13 @@ export class BenchChild {
     return this.childProcess.pid!;
   }
 
-  /** Calls `method` in the child and resolves with its result. */
-  call<Result>(method: string): Promise<Result> {
+  /** Calls `method` in the child (with `argument`, JSON-like, if given) and resolves with its result. */
+  call<Result>(method: string, argument?: unknown): Promise<Result> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextCallId++;
     return new Promise<Result>((resolve, reject) => {
       this.pendingCalls.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      const call: ParentCall = { id, method };
+      const call: ParentCall = argument === undefined ? { id, method } : { id, method, argument };
       this.childProcess.send(call);
     });
   }
@@ -130,12 +134,29 @@ export class BenchChild {
    * Shows a child's line on our stderr, except a node's JSON log lines below error: the
    * load makes them by the hundred (an e-stop round logs one warning per device), and
    * relaying them would cost the load's cores while they are measured. A failure still
-   * quotes them (recentOutput).
+   * quotes them (recentOutput). A line that comes again at once (the same SDK warning for
+   * each of a load's clients) is shown once, then counted.
    */
   private forwardOutput(line: string): void {
-    if (!isRoutineLogLine(line)) process.stderr.write(`[${this.label}] ${line}\n`);
     this.recentOutput.push(line);
     if (this.recentOutput.length > quotedOutputLines) this.recentOutput.shift();
+    if (isRoutineLogLine(line)) return;
+    if (line === this.lastShown) {
+      this.repeats++;
+      this.repeatTimer ??= setTimeout(() => this.showRepeats(), 1000).unref();
+      return;
+    }
+    this.showRepeats();
+    process.stderr.write(`[${this.label}] ${line}\n`);
+    this.lastShown = line;
+  }
+
+  private showRepeats(): void {
+    clearTimeout(this.repeatTimer);
+    this.repeatTimer = undefined;
+    if (this.repeats > 0) process.stderr.write(`[${this.label}] (the line above ${this.repeats} more time${this.repeats === 1 ? "" : "s"})\n`);
+    this.repeats = 0;
+    this.lastShown = undefined;
   }
 
   /** Kills the child (once) and rejects everything still waiting on it with `error`. */
