@@ -47,10 +47,6 @@ interface Pending<T> {
 export class BenchChild {
   private readonly pendingCalls = new Map<number, Pending<unknown>>();
   private readonly recentOutput: string[] = [];
-  /** The last line shown, and how many times it came again since (shown once, then counted). */
-  private lastShown?: string;
-  private repeats = 0;
-  private repeatTimer?: NodeJS.Timeout;
   private nextCallId = 1;
   private failure: Error | undefined;
 
@@ -131,32 +127,16 @@ export class BenchChild {
   }
 
   /**
-   * Shows a child's line on our stderr, except a node's JSON log lines below error: the
-   * load makes them by the hundred (an e-stop round logs one warning per device), and
-   * relaying them would cost the load's cores while they are measured. A failure still
-   * quotes them (recentOutput). A line that comes again at once (the same SDK warning for
-   * each of a load's clients) is shown once, then counted.
+   * Shows a child's line on our stderr, except routine ones: a node's JSON log lines
+   * below error, and the Colyseus SDK's reconnection progress. The load makes them by the
+   * hundred (an e-stop round logs one warning per device; a killed node, a few lines per
+   * client), and relaying them would cost the load's cores while they are measured. A
+   * failure still quotes them (recentOutput).
    */
   private forwardOutput(line: string): void {
+    if (!isRoutineLogLine(line)) process.stderr.write(`[${this.label}] ${line}\n`);
     this.recentOutput.push(line);
     if (this.recentOutput.length > quotedOutputLines) this.recentOutput.shift();
-    if (isRoutineLogLine(line)) return;
-    if (line === this.lastShown) {
-      this.repeats++;
-      this.repeatTimer ??= setTimeout(() => this.showRepeats(), 1000).unref();
-      return;
-    }
-    this.showRepeats();
-    process.stderr.write(`[${this.label}] ${line}\n`);
-    this.lastShown = line;
-  }
-
-  private showRepeats(): void {
-    clearTimeout(this.repeatTimer);
-    this.repeatTimer = undefined;
-    if (this.repeats > 0) process.stderr.write(`[${this.label}] (the line above ${this.repeats} more time${this.repeats === 1 ? "" : "s"})\n`);
-    this.repeats = 0;
-    this.lastShown = undefined;
   }
 
   /** Kills the child (once) and rejects everything still waiting on it with `error`. */
@@ -178,8 +158,11 @@ export class BenchChild {
 
 /** pino's error level: log lines below it are routine during a bench. */
 const ERROR_LEVEL = 50;
+/** How the Colyseus SDK starts each line about a session's reconnection (@colyseus/sdk Room.ts). */
+const SDK_RECONNECTION_PREFIX = "[Colyseus reconnection]";
 
 function isRoutineLogLine(line: string): boolean {
+  if (line.startsWith(SDK_RECONNECTION_PREFIX)) return true;
   if (!line.startsWith('{"level":')) return false;
   const level = Number(line.slice(9, line.indexOf(",", 9)));
   return Number.isFinite(level) && level < ERROR_LEVEL;
