@@ -59,7 +59,7 @@ import { defineBench } from "./lib/bench.ts";
 import type { BenchChild } from "./lib/child-process.ts";
 import { handoffMs, pauseFigures, spread, type PauseBreakdown, type PerHandoff } from "./lib/handoff-figures.ts";
 import { failoverMet, failoverTargets, measureFailover, type FailoverFigures, type KillFigures } from "./lib/handoff-failover.ts";
-import { followTimeoutMs, mergeResults, startLoads, waitUntilFollowed } from "./lib/handoff-loads.ts";
+import { followTimeoutMs, loadLagWarnMs, mergeResults, startLoads, waitUntilFollowed } from "./lib/handoff-loads.ts";
 import type { HandoffLoadResults } from "./lib/handoff-protocol.ts";
 import { cpuPct, handOff, inputCounters, openBenchHall, sampleCpu, startHarness, waitUntilNoHall } from "./lib/handoff-setup.ts";
 import { log, round } from "./lib/measure.ts";
@@ -233,7 +233,7 @@ export async function runHandoffBench(options: Partial<HandoffBenchOptions> = {}
     if (results.neighbourRegressions) warn(`viewers saw a neighbour's seq go backwards ${results.neighbourRegressions} times (an older move applied after a newer one)`);
     if (cpu.loads.some((pct) => pct > loadSaturatedCpuPct)) warn(`a visitor load process used over ${loadSaturatedCpuPct}% of a core (${cpu.loads.join(", ")}%): its own delays are part of the pauses it stamps`);
     if (cpu.machine > machineBusyShare * 100 * availableParallelism()) warn(`the machine was ${cpu.machine}% busy of ${100 * availableParallelism()}% (${cpu.other}% not this bench's processes): every figure includes waiting for a core`);
-    if (results.eventLoopDelayP99Ms > 10) warn(`the visitor load's event loop lagged ${round(results.eventLoopDelayP99Ms)} ms (p99): part of every pause it stamps`);
+    if (results.eventLoopDelayP99Ms > loadLagWarnMs) warn(`the visitor load's event loop lagged ${round(results.eventLoopDelayP99Ms)} ms (p99): part of every pause it stamps`);
     log(`result: pause p50 ${figures.pause.p50} ms, p99 ${figures.pause.p99} ms (target ≤ ${pauseTarget}: ${figures.pause.p99 <= pauseTarget ? "met" : "NOT met"}; `
       + `frames normally ${figures.frameGapP50Ms} ms apart); lost ${lost}, duplicated ${duplicated}; handoff p50 ${handoffSpread.p50} ms`);
     if (failover.failover !== "not run") {

@@ -15,9 +15,9 @@
  * Figures per round (`kills`), on one clock (the nodes' Date.now() stamps beside the
  * bench's wallClockMs(), as in handoff-figures.ts):
  * - detectMs: SIGKILL → the restoring node saw the loss (its failover record's detectedAt);
- * - rtoMs: SIGKILL → each visitor's first frame from the hall's new home (worst visitor;
- *   rtoP50Ms the median), the client's view; rtoServerMs: SIGKILL → the restored hall
- *   live (the record's complete), the server's;
+ * - rtoMs: SIGKILL → each visitor's first frame from the hall's new home (worst visitor),
+ *   the client's view (clientMs: its steps, median and worst); rtoServerMs: SIGKILL → the
+ *   restored hall live (the record's complete), the server's;
  * - rpoMs: SIGKILL − when the snapshot the hall came back from was taken: what the room
  *   did in that window is lost, but for the moves the visitors send again;
  * - lost: moves still unacknowledged once the walk stopped after the round, plus
@@ -32,8 +32,8 @@ import type { NodeProcess } from "../../test/fixtures/processes.ts";
 import type { HandoffRecord } from "../../server/handoff/types.ts";
 import type { BenchChild } from "./child-process.ts";
 import { spread } from "./handoff-figures.ts";
-import { followTimeoutMs, mergeResults, updateRoutes, waitUntilFollowed } from "./handoff-loads.ts";
-import type { HandoffLoadResults, HandoffLoadSettled } from "./handoff-protocol.ts";
+import { followTimeoutMs, loadLagWarnMs, mergeResults, updateRoutes, waitUntilFollowed } from "./handoff-loads.ts";
+import type { HandoffLoadResults, HandoffLoadSettled, HandoffMarks } from "./handoff-protocol.ts";
 import { handoffHistory, inputCounters } from "./handoff-setup.ts";
 import { log, round, wallClockMs } from "./measure.ts";
 
@@ -47,13 +47,21 @@ export interface KillFigures {
   restoredIn: string | null;
   detectMs: number | null;
   rtoMs: number | null;
-  rtoP50Ms: number | null;
   rtoServerMs: number | null;
   rpoMs: number | null;
   /** Visitors whose session found the restored hall and got its first frame. */
   visitorsBack: number;
   lost: number;
   resent: number;
+  /**
+   * The visitors' way back, SIGKILL → each step, ms (median and worst visitor): `seat`, its
+   * seat in the restored hall answered (POST /sessions/resume; the session takes it);
+   * `handoffEvent`, the SDK's `handoff` event (resumed there, inputs sent again);
+   * `firstFrame`, the restored hall's first frame (its max is rtoMs).
+   */
+  clientMs: Record<"seat" | "handoffEvent" | "firstFrame", { p50: number; max: number }>;
+  /** The visitor load's event-loop delay p99 over the round, ms: part of every step it stamps (its clients' requests wait for it too). */
+  loadEventLoopDelayP99Ms: number;
 }
 
 export interface FailoverFigures {
@@ -145,8 +153,12 @@ async function killOnce(setup: FailoverSetup, owner: string, moves: number, what
 
   // Each visitor's move of this round: the failover after this SIGKILL (earlier rounds' came before it).
   const back = results.marks.map((marks) => marks.find((m) => m.reason === "failover" && (m.resumed ?? 0) >= killedAt))
-    .filter((marks) => marks?.firstTarget !== undefined);
-  const clientRto = spread(back.map((marks) => marks!.firstTarget! - killedAt));
+    .filter((marks): marks is HandoffMarks => marks?.firstTarget !== undefined);
+  const sinceKill = (key: "received" | "resumed" | "firstTarget") => {
+    const { p50, max } = spread(back.map((marks) => (marks[key] ?? Number.NaN) - killedAt));
+    return { p50, max };
+  };
+  const clientMs = { seat: sinceKill("received"), handoffEvent: sinceKill("resumed"), firstFrame: sinceKill("firstTarget") };
   const unackedMoves = settled.reduce((sum, s) => sum + s.unackedMoves, 0);
   const gaps = after.gaps - before.gaps;
   const stamp = (state: string) => record?.transitions.find((t) => t.state === state)?.at;
@@ -154,18 +166,21 @@ async function killOnce(setup: FailoverSetup, owner: string, moves: number, what
   const figures: KillFigures = {
     killed: owner, restoredOn: record?.to.nodeId ?? null, restoredIn: record?.to.regionId ?? null,
     detectMs: record?.failover ? round(record.failover.detectedAt - killedAt) : null,
-    rtoMs: back.length ? clientRto.max : null, rtoP50Ms: back.length ? clientRto.p50 : null,
+    rtoMs: back.length ? clientMs.firstFrame.max : null,
     rtoServerMs: complete !== undefined ? round(complete - killedAt) : null,
     rpoMs: record?.failover ? round(killedAt - record.failover.snapshotTakenAt) : null,
     visitorsBack: back.length, lost: unackedMoves + gaps,
-    resent: back.reduce((sum, marks) => sum + (marks!.resent ?? 0), 0),
+    resent: back.reduce((sum, marks) => sum + (marks.resent ?? 0), 0), clientMs,
+    loadEventLoopDelayP99Ms: round(results.eventLoopDelayP99Ms),
   };
   const alive = results.moved.length - results.sessionsLost;
   if (back.length < alive) warn(`${what}: ${alive - back.length} of ${alive} live visitors got no frame from the restored hall`);
   if (unackedMoves) warn(`${what}: ${unackedMoves} moves still unacknowledged once the walk stopped`);
   if (gaps) warn(`${what}: the surviving nodes counted ${gaps} numbered inputs never received`);
+  if (results.eventLoopDelayP99Ms > loadLagWarnMs) warn(`${what}: the visitor load's event loop lagged ${figures.loadEventLoopDelayP99Ms} ms (p99): part of every step it stamps, and of its sessions' way back`);
   log(`${what}: ${owner} SIGKILLed; the hall back on ${figures.restoredOn ?? "NO node"} (${figures.restoredIn ?? "-"}): `
-    + `loss seen +${figures.detectMs} ms, live +${figures.rtoServerMs} ms, every visitor's first frame by +${figures.rtoMs} ms (p50 +${figures.rtoP50Ms}); `
+    + `loss seen +${figures.detectMs} ms, live +${figures.rtoServerMs} ms; visitors' seats answered by +${clientMs.seat.max} ms (p50 +${clientMs.seat.p50}), `
+    + `their first frame by +${figures.rtoMs} ms (p50 +${clientMs.firstFrame.p50}); `
     + `snapshot ${figures.rpoMs} ms older than the kill; ${figures.visitorsBack} visitors back, ${figures.resent} moves sent again, ${figures.lost} lost`);
   return figures;
 }

@@ -12,6 +12,8 @@ import { countInto } from "./tasks.ts";
 
 /** How long every visitor may take to follow its room (a handoff, a failover) before the bench goes on without it. */
 export const followTimeoutMs = 20_000;
+/** Above this event-loop delay p99, ms, a load's own lag is a visible part of what it stamps (warned of). */
+export const loadLagWarnMs = 10;
 
 export type LoadBase = Omit<HandoffLoadConfig, "regions" | "proxyOf" | "issuer" | "firstIndex" | "count">;
 
