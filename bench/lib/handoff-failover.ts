@@ -1,6 +1,8 @@
 /**
  * The handoff bench's kill phase (failover, DESIGN.md "Performance targets": a lost node
- * detected in ≤ 1 s; after `kill -9`, rooms back in ≤ 3 s, losing ≤ 250 ms of state).
+ * detected in ≤ 1 s; after `kill -9` of a region's nodes, rooms back in ≤ 3 s, losing
+ * ≤ 250 ms of state). It kills the hall's node, not a whole region: the region-loss path
+ * (the replica region restores) is test/integration/failover.test.ts's.
  *
  * Run after the handoffs, on the same harness (two nodes a region, so a node of the
  * hall's region is left to restore it) and the same walking visitors. Each of `kills`
