@@ -1,20 +1,23 @@
 /**
  * Handoff bench: an expo hall of `clients` walking visitors handed back and forth
- * between two regions (DESIGN.md, "Performance targets": the pause p99 ≤ 50 ms + one
- * inter-region RTT, with 0 lost and 0 duplicated inputs).
+ * between two regions, then its node killed `kills` times (DESIGN.md, "Performance
+ * targets": the pause p99 ≤ 50 ms + one inter-region RTT, with 0 lost and 0 duplicated
+ * inputs; a lost node detected in ≤ 1 s, its rooms back in ≤ 3 s, ≤ 250 ms of state lost).
  *
- * Set-up: the two regions on this machine (test fixtures' startRegions: a node and a
- * redis-server each, the cluster store in the source, every path between regions and
- * from the clients' city through delay proxies with deploy/regions.json's RTTs), a hall
- * of no zones (one room) opened on the source's node, and `clients` stock SDK
+ * Set-up: the two regions on this machine (test fixtures' startRegions: a node — two
+ * with kills, so one of the hall's region is left to restore it — and a redis-server
+ * each, the cluster store in the source, every path between regions and from the
+ * clients' city through delay proxies with deploy/regions.json's RTTs), a hall of no
+ * zones (one room) opened on the source's first node, and `clients` stock SDK
  * ExpoSessions located in the source's city, in `loadProcesses` load processes
  * (lib/handoff-visitors.ts; the proxies stay in this one), each placed at random then
  * random-walking at `moveHz` for the whole run. After `warmup` s, the hall is handed
  * source → target → source … `handoffs` times through POST /rooms/:roomId/handoff?to=REGION
- * on the node that hosts it, as an admin; each next one once every visitor has followed,
- * `intervalMs` has passed and the node it goes to no longer holds its old copy of the
- * hall (an old copy closes with its last client, at the latest after handoff.seatSeconds;
- * a node also drops its retired copy when the hall comes back, so this wait is short).
+ * (&node= the region's first node) on the node that hosts it, as an admin; each next one
+ * once every visitor has followed, `intervalMs` has passed and the node it goes to no
+ * longer holds its old copy of the hall (an old copy closes with its last client, at the
+ * latest after handoff.seatSeconds; a node also drops its retired copy when the hall
+ * comes back, so this wait is short). Then the kill phase (below).
  *
  * Figures:
  * - pauseP50Ms / pauseP99Ms: per visitor and move, its old home's last frame to its new
@@ -31,14 +34,22 @@
  *   by the room: correct) and resent (the SDK's HandoffEvent.resent) say how much was
  *   sent twice;
  * - handoffMsP50 / P99: Init → Complete of the admin route's records;
- * - detectMs, rtoMs, rpoMs: the kill phase (lib/handoff-failover.ts), null until
- *   failover exists.
+ *   (every figure above is of the handoffs alone: taken before the kill phase)
+ * - the kill phase (lib/handoff-failover.ts): `kills` rounds, each SIGKILLing the hall's
+ *   node while the visitors walk (a node of its region restores it; the killed node is
+ *   started again before the next round): detectMs (SIGKILL → the restoring node saw the
+ *   loss), rtoMs (SIGKILL → every visitor's first frame from the restored hall; rtoServerMs:
+ *   → the hall live), rpoMs (SIGKILL − the time of the snapshot it came back from), each
+ *   the worst round's; failoverLost (moves lost over the rounds: the SDK sends again what
+ *   the restored hall lacks, so 0); `kills`, each round's figures. With --kills 0: null,
+ *   and failover "not run".
  *
- * Target (printed, never asserted): pauseP99Ms ≤ 50 + rttMs × delayScale, lost = duplicated = 0.
+ * Targets (printed, never asserted): pauseP99Ms ≤ 50 + rttMs × delayScale, lost =
+ * duplicated = 0; detectMs ≤ 1000, rtoMs ≤ 3000, rpoMs ≤ 250, failoverLost = 0.
  *
  * @example
- *   npm run bench -- handoff                                   # 200 visitors, 6 handoffs jp-tokyo ⇄ jp-osaka
- *   npm run bench -- handoff --clients 20 --handoffs 2 --target jp-fukuoka
+ *   npm run bench -- handoff                                   # 200 visitors, 6 handoffs jp-tokyo ⇄ jp-osaka, 2 kills
+ *   npm run bench -- handoff --clients 20 --handoffs 2 --target jp-fukuoka --kills 0
  */
 import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
@@ -47,8 +58,8 @@ import { z } from "zod";
 import { defineBench } from "./lib/bench.ts";
 import type { BenchChild } from "./lib/child-process.ts";
 import { handoffMs, pauseFigures, spread, type PauseBreakdown, type PerHandoff } from "./lib/handoff-figures.ts";
-import { measureFailover } from "./lib/handoff-failover.ts";
-import { mergeResults, progressOf, startLoads } from "./lib/handoff-loads.ts";
+import { failoverMet, failoverTargets, measureFailover, type FailoverFigures, type KillFigures } from "./lib/handoff-failover.ts";
+import { followTimeoutMs, loadLagWarnMs, mergeResults, startLoads, waitUntilFollowed } from "./lib/handoff-loads.ts";
 import type { HandoffLoadResults } from "./lib/handoff-protocol.ts";
 import { cpuPct, handOff, openBenchHall, sampleCpu, startHarness, waitUntilNoHall } from "./lib/handoff-setup.ts";
 import { inputCounters } from "../test/fixtures/handoffs.ts";
@@ -91,6 +102,8 @@ export const handoffBenchOptions = z.object({
   joinConcurrency: z.coerce.number().int().min(1).max(500).default(25),
   /** Seed of the visitors' walks. */
   seed: z.coerce.number().int().min(0).default(1),
+  /** Rounds of the kill phase, each SIGKILLing the hall's node (0: none, and one node a region). */
+  kills: z.coerce.number().int().min(0).max(20).default(2),
 })
   .refine((options) => knownRegions().includes(options.source), { path: ["source"], message: `not a region of deploy/regions.json (${knownRegions().join(", ")})` })
   .refine((options) => knownRegions().includes(options.target), { path: ["target"], message: `not a region of deploy/regions.json (${knownRegions().join(", ")})` })
@@ -132,10 +145,14 @@ export interface HandoffBenchResult {
   handoffs: number;
   handoffMsP50: number;
   handoffMsP99: number;
+  /** The kill phase (lib/handoff-failover.ts): the worst round's figures, ms; null with --kills 0. */
   detectMs: number | null;
   rtoMs: number | null;
+  rtoServerMs: number | null;
   rpoMs: number | null;
-  failover: string;
+  failoverLost: number;
+  failover: FailoverFigures["failover"];
+  kills: KillFigures[];
   /** The SDK's RoomHandoff → SessionResumed (HandoffEvent.pauseMs). */
   sdkPauseP50Ms: number;
   sdkPauseP99Ms: number;
@@ -152,7 +169,7 @@ export interface HandoffBenchResult {
   framesReceived: number;
   sessionsLost: number;
   errors: Record<string, number>;
-  targets: { pauseP99Ms: number; lost: 0; duplicated: 0; met: boolean };
+  targets: { pauseP99Ms: number; lost: 0; duplicated: 0; detectMs: number; rtoMs: number; rpoMs: number; failoverLost: 0; met: boolean };
   warnings: string[];
 }
 
@@ -160,8 +177,6 @@ export interface HandoffBenchResult {
 const loadSaturatedCpuPct = 90;
 /** Above this share of all cores busy, processes waited for a core. */
 const machineBusyShare = 0.8;
-/** How long every visitor may take to follow a handoff before the bench goes on without it. */
-const followTimeoutMs = 20_000;
 
 export async function runHandoffBench(options: Partial<HandoffBenchOptions> = {}): Promise<HandoffBenchResult> {
   const resolved = handoffBenchOptions.parse(options);
@@ -172,9 +187,10 @@ export async function runHandoffBench(options: Partial<HandoffBenchOptions> = {}
   const warn = (message: string) => { warnings.push(message); log(`WARNING ${message}`); };
   const hallId = `bench-handoff-${randomBytes(4).toString("hex")}`;
   log(`handoff bench: ${clients} visitors walking at ${moveHz} Hz in ${source}'s city, ${handoffs} handoffs ${source} ⇄ ${target} (RTT ${rttMs} ms × ${delayScale}), tick ${tickMs} ms`);
-  log(`target (reported, not asserted): pause p99 ≤ ${pauseTarget} ms (50 + RTT), 0 lost, 0 duplicated`);
+  log(`target (reported, not asserted): pause p99 ≤ ${pauseTarget} ms (50 + RTT), 0 lost, 0 duplicated`
+    + (resolved.kills ? `; ${resolved.kills} kills: loss seen ≤ ${failoverTargets.detectMs} ms, back ≤ ${failoverTargets.rtoMs} ms, state lost ≤ ${failoverTargets.rpoMs} ms, 0 moves lost` : ""));
 
-  const harness = await startHarness({ source, target, tickMs, moveHz, delayScale, clients, seatSeconds });
+  const harness = await startHarness({ source, target, tickMs, moveHz, delayScale, clients, seatSeconds, nodesPerRegion: resolved.kills > 0 ? 2 : 1 });
   let loads: BenchChild[] = [];
   try {
     const sourceNode = harness.region(source).nodes[0]!;
@@ -198,7 +214,9 @@ export async function runHandoffBench(options: Partial<HandoffBenchOptions> = {}
       + `(${settled.reduce((sum, s) => sum + s.unackedVisitors, 0)} visitors still unacknowledged)`);
     const after = await inputCounters(harness.nodes);
     const results = mergeResults(await Promise.all(loads.map((load) => load.call<HandoffLoadResults>("results"))));
-    const failover = await measureFailover({ harness, roomId });
+    const failover = await measureFailover({
+      harness, city, loads, roomId, owner: records.at(-1)!.to.nodeId, moves: records.length, kills: resolved.kills, intervalMs: resolved.intervalMs, warn,
+    });
 
     const figures = pauseFigures(records, results);
     const cpu = cpuPct(harness.nodes, cpuAtStart, cpuAtEnd);
@@ -208,7 +226,7 @@ export async function runHandoffBench(options: Partial<HandoffBenchOptions> = {}
     const duplicated = results.ackRegressions;
     const handoffSpread = spread(records.map(handoffMs));
     const loadCpu = round(cpu.loads.reduce((sum, pct) => sum + pct, 0), 1);
-    const met = figures.pause.p99 <= pauseTarget && lost === 0 && duplicated === 0;
+    const met = figures.pause.p99 <= pauseTarget && lost === 0 && duplicated === 0 && failoverMet(failover);
 
     if (figures.pause.n < clients * records.length) warn(`${clients * records.length - figures.pause.n} of ${clients * records.length} visitor moves have no pause stamped (a visitor lost, or no frame from a home)`);
     if (results.mismatched) warn(`${results.mismatched} visitors saw a different number of room changes in their frames than \`moved\` events`);
@@ -216,9 +234,13 @@ export async function runHandoffBench(options: Partial<HandoffBenchOptions> = {}
     if (results.neighbourRegressions) warn(`viewers saw a neighbour's seq go backwards ${results.neighbourRegressions} times (an older move applied after a newer one)`);
     if (cpu.loads.some((pct) => pct > loadSaturatedCpuPct)) warn(`a visitor load process used over ${loadSaturatedCpuPct}% of a core (${cpu.loads.join(", ")}%): its own delays are part of the pauses it stamps`);
     if (cpu.machine > machineBusyShare * 100 * availableParallelism()) warn(`the machine was ${cpu.machine}% busy of ${100 * availableParallelism()}% (${cpu.other}% not this bench's processes): every figure includes waiting for a core`);
-    if (results.eventLoopDelayP99Ms > 10) warn(`the visitor load's event loop lagged ${round(results.eventLoopDelayP99Ms)} ms (p99): part of every pause it stamps`);
+    if (results.eventLoopDelayP99Ms > loadLagWarnMs) warn(`the visitor load's event loop lagged ${round(results.eventLoopDelayP99Ms)} ms (p99): part of every pause it stamps`);
     log(`result: pause p50 ${figures.pause.p50} ms, p99 ${figures.pause.p99} ms (target ≤ ${pauseTarget}: ${figures.pause.p99 <= pauseTarget ? "met" : "NOT met"}; `
       + `frames normally ${figures.frameGapP50Ms} ms apart); lost ${lost}, duplicated ${duplicated}; handoff p50 ${handoffSpread.p50} ms`);
+    if (failover.failover !== "not run") {
+      log(`kills: loss seen ≤ +${failover.detectMs} ms, every visitor back ≤ +${failover.rtoMs} ms (hall live ≤ +${failover.rtoServerMs} ms), `
+        + `state lost ≤ ${failover.rpoMs} ms, ${failover.failoverLost} moves lost (targets ${failoverTargets.detectMs}, ${failoverTargets.rtoMs}, ${failoverTargets.rpoMs}, 0: ${failoverMet(failover) ? "met" : "NOT met"})`);
+    }
 
     return {
       bench: "handoff", clients, source, target, regions: [...harness.regionIds], rttMs, delayScale, moveHz, tickMs,
@@ -226,13 +248,14 @@ export async function runHandoffBench(options: Partial<HandoffBenchOptions> = {}
       lost, duplicated, inputGaps, unackedAtEnd, neighbourSeqRegressions: results.neighbourRegressions,
       duplicatesDropped: after.duplicates - before.duplicates, resent: figures.resent, inputsAfterSwitch: after.afterHandoff - before.afterHandoff,
       handoffs: records.length, handoffMsP50: handoffSpread.p50, handoffMsP99: handoffSpread.p99,
-      detectMs: failover.detectMs, rtoMs: failover.rtoMs, rpoMs: failover.rpoMs, failover: failover.failover,
+      detectMs: failover.detectMs, rtoMs: failover.rtoMs, rtoServerMs: failover.rtoServerMs, rpoMs: failover.rpoMs,
+      failoverLost: failover.failoverLost, failover: failover.failover, kills: failover.kills,
       sdkPauseP50Ms: figures.sdkPause.p50, sdkPauseP99Ms: figures.sdkPause.p99,
       frameGapP50Ms: figures.frameGapP50Ms, frameGapP99Ms: figures.frameGapP99Ms,
       breakdown: figures.breakdown, perHandoff: figures.perHandoff,
       loadCpuPct: loadCpu, cpuPct: cpu, loadEventLoopDelayP99Ms: round(results.eventLoopDelayP99Ms),
       movesSent: results.sent, framesReceived: results.frames, sessionsLost: results.sessionsLost, errors: results.errors,
-      targets: { pauseP99Ms: pauseTarget, lost: 0, duplicated: 0, met },
+      targets: { pauseP99Ms: pauseTarget, lost: 0, duplicated: 0, ...failoverTargets, failoverLost: 0, met },
       warnings,
     };
   } finally {
@@ -249,11 +272,11 @@ async function handOffRepeatedly(harness: RegionsHarness, loads: BenchChild[], r
     const to = k % 2 === 0 ? options.target : options.source;
     const waitedMs = await waitUntilNoHall(harness.region(to).nodes[0]!, (options.seatSeconds + 10) * 1000);
     if (waitedMs > 0) log(`handoff ${k + 1}: waited ${waitedMs} ms for ${to}'s old copy of the hall to close (it lingers handoff.seatSeconds)`);
-    const record = await handOff(harness, owner, roomId, to);
+    const record = await handOff(harness, owner, roomId, to, harness.region(to).nodes[0]!.nodeId);
     records.push(record);
     owner = harness.node(record.to.nodeId);
     const steps = record.transitions.map((t) => `${t.state} ${t.ms}`).join(", ");
-    const followedMs = await waitUntilFollowed(loads, k + 1);
+    const followedMs = await waitUntilFollowed(loads, k + 1, followTimeoutMs);
     log(`handoff ${k + 1}/${options.handoffs}: ${record.from.nodeId} → ${record.to.nodeId} in ${handoffMs(record)} ms (${steps}); `
       + `${record.sessions} sessions, ${record.carriedInputs} inputs carried; every visitor followed within ${followedMs === undefined ? "NOT all" : `${followedMs}`} ms of the answer`);
     if (followedMs === undefined) warn(`handoff ${k + 1}: not every visitor followed within ${followTimeoutMs} ms`);
@@ -262,22 +285,13 @@ async function handOffRepeatedly(harness: RegionsHarness, loads: BenchChild[], r
   return records;
 }
 
-/** Waits until every live visitor had `moves` `moved` events; how long it took, ms, or undefined after followTimeoutMs. */
-async function waitUntilFollowed(loads: BenchChild[], moves: number): Promise<number | undefined> {
-  const startedAt = performance.now();
-  while (performance.now() - startedAt < followTimeoutMs) {
-    const progress = await progressOf(loads);
-    if (progress.alive > 0 && progress.movedMin >= moves) return Math.round(performance.now() - startedAt);
-    await sleep(20);
-  }
-  return undefined;
-}
-
 export const handoffBench = defineBench({
-  description: "an expo hall of walking visitors handed between two regions: the pause per visitor, inputs lost or applied twice, handoff time",
+  description: "an expo hall of walking visitors handed between two regions, then its node killed: the pause per visitor, inputs lost or applied twice, handoff time; loss detection, recovery time and state lost",
   options: handoffBenchOptions,
   // Starting the regions (tsx compiles each node), joining at ~20 a second, the handoffs (each
-  // back to a node waits out its old copy: seatSeconds), the settle.
-  timeoutSeconds: (options) => Math.ceil(90 + options.clients / 20 + options.warmup + options.handoffs * (options.intervalMs / 1000 + options.seatSeconds + 10) + 30),
+  // back to a node waits out its old copy: seatSeconds), the settle; each kill (the walk, the
+  // visitors back, the settle, the killed node started again).
+  timeoutSeconds: (options) => Math.ceil(90 + options.clients / 20 + options.warmup + options.handoffs * (options.intervalMs / 1000 + options.seatSeconds + 10) + 30
+    + options.kills * (options.intervalMs / 1000 + 90)),
   run: (options) => runHandoffBench(options),
 });

@@ -86,13 +86,13 @@ export class BenchChild {
     return this.childProcess.pid!;
   }
 
-  /** Calls `method` in the child and resolves with its result. */
-  call<Result>(method: string): Promise<Result> {
+  /** Calls `method` in the child (with `argument`, JSON-like, if given) and resolves with its result. */
+  call<Result>(method: string, argument?: unknown): Promise<Result> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextCallId++;
     return new Promise<Result>((resolve, reject) => {
       this.pendingCalls.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      const call: ParentCall = { id, method };
+      const call: ParentCall = argument === undefined ? { id, method } : { id, method, argument };
       this.childProcess.send(call);
     });
   }
@@ -127,10 +127,11 @@ export class BenchChild {
   }
 
   /**
-   * Shows a child's line on our stderr, except a node's JSON log lines below error: the
-   * load makes them by the hundred (an e-stop round logs one warning per device), and
-   * relaying them would cost the load's cores while they are measured. A failure still
-   * quotes them (recentOutput).
+   * Shows a child's line on our stderr, except routine ones: a node's JSON log lines
+   * below error, and the Colyseus SDK's reconnection progress. The load makes them by the
+   * hundred (an e-stop round logs one warning per device; a killed node, a few lines per
+   * client), and relaying them would cost the load's cores while they are measured. A
+   * failure still quotes them (recentOutput).
    */
   private forwardOutput(line: string): void {
     if (!isRoutineLogLine(line)) process.stderr.write(`[${this.label}] ${line}\n`);
@@ -157,8 +158,11 @@ export class BenchChild {
 
 /** pino's error level: log lines below it are routine during a bench. */
 const ERROR_LEVEL = 50;
+/** How the Colyseus SDK starts each line about a session's reconnection (@colyseus/sdk Room.ts). */
+const SDK_RECONNECTION_PREFIX = "[Colyseus reconnection]";
 
 function isRoutineLogLine(line: string): boolean {
+  if (line.startsWith(SDK_RECONNECTION_PREFIX)) return true;
   if (!line.startsWith('{"level":')) return false;
   const level = Number(line.slice(9, line.indexOf(",", 9)));
   return Number.isFinite(level) && level < ERROR_LEVEL;

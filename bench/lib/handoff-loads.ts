@@ -10,17 +10,32 @@ import type { HandoffLoadConfig, HandoffLoadProgress, HandoffLoadReady, HandoffL
 import type { HistogramData } from "./measure.ts";
 import { countInto } from "./tasks.ts";
 
+/** How long every visitor may take to follow its room (a handoff, a failover) before the bench goes on without it. */
+export const followTimeoutMs = 20_000;
+/** Above this event-loop delay p99, ms, a load's own lag is a visible part of what it stamps (warned of). */
+export const loadLagWarnMs = 10;
+
 export type LoadBase = Omit<HandoffLoadConfig, "regions" | "proxyOf" | "issuer" | "firstIndex" | "count">;
 
-/** Starts `processes` load processes (all at once), the visitors split evenly between them; resolves once every visitor joined. */
-export async function startLoads(harness: RegionsHarness, city: LocatedClient, base: LoadBase, processes: number): Promise<BenchChild[]> {
-  // A node's public address (what a seat reservation names) → the city's proxy in front of it.
+/** Each node's public address now (what a seat reservation names) → the city's proxy in front of it. */
+function proxiesOf(harness: RegionsHarness, city: LocatedClient): Record<string, string> {
   const proxyOf: Record<string, string> = {};
   for (const node of harness.nodes) {
     const address = `${new URL(node.httpUrl).hostname}:${node.port}`;
     proxyOf[address] = city.rewrite(address);
   }
-  const shared = { ...base, regions: city.regions, proxyOf, issuer: { tokenKeyHex: testKeys.token.toString("hex"), audience: harness.clusterName } };
+  return proxyOf;
+}
+
+/** Tells the loads where the nodes are now: a restarted node listens on fresh ports (behind the same proxy). */
+export async function updateRoutes(loads: BenchChild[], harness: RegionsHarness, city: LocatedClient): Promise<void> {
+  const proxyOf = proxiesOf(harness, city);
+  await Promise.all(loads.map((load) => load.call("routes", proxyOf)));
+}
+
+/** Starts `processes` load processes (all at once), the visitors split evenly between them; resolves once every visitor joined. */
+export async function startLoads(harness: RegionsHarness, city: LocatedClient, base: LoadBase, processes: number): Promise<BenchChild[]> {
+  const shared = { ...base, regions: city.regions, proxyOf: proxiesOf(harness, city), issuer: { tokenKeyHex: testKeys.token.toString("hex"), audience: harness.clusterName } };
   const started: BenchChild[] = [];
   try {
     let firstIndex = 0;
@@ -52,6 +67,20 @@ export async function progressOf(loads: BenchChild[]): Promise<HandoffLoadProgre
     movedMin: Math.min(...each.map((p) => p.movedMin)), movedMax: Math.max(...each.map((p) => p.movedMax)),
     alive: each.reduce((sum, p) => sum + p.alive, 0), lost: each.reduce((sum, p) => sum + p.lost, 0), errors,
   };
+}
+
+/**
+ * Waits until every live visitor had `moves` `moved` events (its room's moves, failovers
+ * included); how long it took, ms, or undefined after `timeoutMs`.
+ */
+export async function waitUntilFollowed(loads: BenchChild[], moves: number, timeoutMs: number): Promise<number | undefined> {
+  const startedAt = performance.now();
+  while (performance.now() - startedAt < timeoutMs) {
+    const progress = await progressOf(loads);
+    if (progress.alive > 0 && progress.movedMin >= moves) return Math.round(performance.now() - startedAt);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return undefined;
 }
 
 /** Every load's results, as one (visitors in index order; the event-loop delay is the worst load's). */

@@ -59,6 +59,8 @@ export interface HandoffMarks {
   sdkPauseMs?: number;
   fromRegionId?: string;
   toRegionId?: string;
+  /** The HandoffEvent's reason: "admin" for the bench's handoffs, "failover" for a room restored after its node was killed. */
+  reason?: string;
 }
 
 /** `progress`: counters so far. */
@@ -71,6 +73,15 @@ export interface HandoffLoadProgress {
   alive: number;
   lost: number;
   errors: Record<string, number>;
+}
+
+/** `settle`: the walk stopped; what was still unacknowledged once every ack came or the wait ended. */
+export interface HandoffLoadSettled {
+  waitedMs: number;
+  /** Live visitors whose newest move was not acknowledged. */
+  unackedVisitors: number;
+  /** Their moves after the newest acknowledged, summed. */
+  unackedMoves: number;
 }
 
 /** `results` (after `settle`): what each visitor saw, and the load's own health. */

@@ -1,11 +1,12 @@
 /**
  * The handoff bench's set-up and its calls to the cluster: the two regions (test
- * fixtures' startRegions: each region its node and its redis-server, the delay proxies
- * with the reference RTTs), the hall, the admin's handoff, and CPU times (the nodes'
- * input counters are the test fixtures', test/fixtures/handoffs.ts).
+ * fixtures' startRegions: each region its node(s) and its redis-server, the delay proxies
+ * with the reference RTTs), the hall, the admin's handoff and the hall's handoff history,
+ * and CPU times (the nodes' input counters are the test fixtures', test/fixtures/handoffs.ts).
  */
 import { startRegions, type RegionsHarness } from "../../test/fixtures/regions.ts";
 import { openHall } from "../../test/fixtures/expo.ts";
+import { handoffHistory as roomHandoffs } from "../../test/fixtures/handoffs.ts";
 import { testToken } from "../../test/fixtures/tokens.ts";
 import type { NodeProcess } from "../../test/fixtures/processes.ts";
 import type { HandoffRecord } from "../../server/handoff/types.ts";
@@ -23,13 +24,16 @@ export interface HarnessOptions {
   delayScale: number;
   clients: number;
   seatSeconds: number;
+  /** 2 for the kill phase: a node of the hall's region is left to restore it. */
+  nodesPerRegion: number;
 }
 
 export async function startHarness(options: HarnessOptions): Promise<RegionsHarness> {
-  log(`starting regions ${options.source} and ${options.target} (a node and a redis-server each, the cluster store in ${options.source}; delays ×${options.delayScale})`);
+  const nodes = options.nodesPerRegion === 1 ? "a node" : `${options.nodesPerRegion} nodes`;
+  log(`starting regions ${options.source} and ${options.target} (${nodes} and a redis-server each, the cluster store in ${options.source}; delays ×${options.delayScale})`);
   const startedAt = performance.now();
   const harness = await startRegions({
-    regions: [options.source, options.target],
+    regions: [options.source, options.target], nodesPerRegion: options.nodesPerRegion,
     delays: options.delayScale > 0,
     delayScale: options.delayScale > 0 ? options.delayScale : undefined,
     // Quiet nodes: their output is kept in memory for failure messages.
@@ -82,11 +86,11 @@ export async function waitUntilNoHall(node: NodeProcess, timeoutMs: number): Pro
 }
 
 /**
- * POST /rooms/:roomId/handoff?to=REGION on `owner`, the node that hosts the room, as an
- * admin; resolves with the record of a Complete handoff, throws on anything else.
+ * POST /rooms/:roomId/handoff?to=REGION&node=NODE on `owner`, the node that hosts the
+ * room, as an admin; resolves with the record of a Complete handoff, throws on anything else.
  */
-export async function handOff(harness: RegionsHarness, owner: NodeProcess, roomId: string, to: string): Promise<HandoffRecord> {
-  const response = await fetch(`${owner.httpUrl}/rooms/${encodeURIComponent(roomId)}/handoff?to=${encodeURIComponent(to)}`, {
+export async function handOff(harness: RegionsHarness, owner: NodeProcess, roomId: string, to: string, toNodeId: string): Promise<HandoffRecord> {
+  const response = await fetch(`${owner.httpUrl}/rooms/${encodeURIComponent(roomId)}/handoff?to=${encodeURIComponent(to)}&node=${encodeURIComponent(toNodeId)}`, {
     method: "POST", headers: { authorization: `Bearer ${await testToken(harness.clusterName, "admin", "bench-admin")}` },
     signal: AbortSignal.timeout(60_000),
   });
@@ -95,6 +99,13 @@ export async function handOff(harness: RegionsHarness, owner: NodeProcess, roomI
   const record = JSON.parse(text) as HandoffRecord;
   if (record.outcome !== "complete") throw new Error(`handoff of ${roomId} from ${owner.nodeId} to ${to}: ${record.outcome} (${record.error})`);
   return record;
+}
+
+/** The hall's handoff history, as `node` (hosting it) answers GET /rooms/:roomId/handoffs to an admin. */
+export async function handoffHistory(node: NodeProcess, roomId: string): Promise<HandoffRecord[]> {
+  const { status, body } = await roomHandoffs(node, encodeURIComponent(roomId));
+  if (status !== 200) throw new Error(`GET /rooms/${roomId}/handoffs on ${node.nodeId}: HTTP ${status} ${JSON.stringify(body).slice(0, 500)}`);
+  return (body as { handoffs: HandoffRecord[] }).handoffs;
 }
 
 /** CPU times (ms) of the processes of a run, and the machine's, at `atMs`. */

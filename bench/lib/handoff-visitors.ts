@@ -25,8 +25,14 @@
  * move was applied after a newer one (applied again). At the end (`settle`) each
  * visitor's ackSeq should equal its last move's seq.
  *
- * Argument: HandoffLoadConfig. Ready: HandoffLoadReady. Calls: go, progress, settle
- * (stop walking, wait for the last acks), results → HandoffLoadResults.
+ * A room restored after its node was killed (failover) is one more move of it: the
+ * session's recovery takes its seat (the follow function), the frames switch rooms, and
+ * the `moved` event says reason "failover".
+ *
+ * Argument: HandoffLoadConfig. Ready: HandoffLoadReady. Calls: go (walk), progress,
+ * settle (stop walking, wait for the last acks: HandoffLoadSettled; go walks again),
+ * results → HandoffLoadResults, routes(proxyOf: more of HandoffLoadConfig.proxyOf, for a
+ * node restarted on fresh ports).
  */
 import "../../server/polyfills.ts";
 import type { Room } from "@colyseus/sdk";
@@ -37,7 +43,7 @@ import type { TsunagiError } from "../../client-sdk/errors.ts";
 import { RegionProbe } from "../../common/RegionProbe.ts";
 import { TokenService } from "../../server/auth/tokens.ts";
 import { random, RandomWalk, sendOnSchedule } from "./expo-protocol.ts";
-import type { HandoffLoadConfig, HandoffLoadProgress, HandoffLoadReady, HandoffLoadResults, HandoffMarks } from "./handoff-protocol.ts";
+import type { HandoffLoadConfig, HandoffLoadProgress, HandoffLoadReady, HandoffLoadResults, HandoffLoadSettled, HandoffMarks } from "./handoff-protocol.ts";
 import { LatencyHistogram, log, LoopDelayWindow, wallClockMs } from "./measure.ts";
 import { joinHall } from "./expo-join.ts";
 import { countInto, withConcurrency } from "./tasks.ts";
@@ -154,6 +160,7 @@ function watch(visitor: Visitor): void {
     marks.sdkPauseMs = event.pauseMs;
     marks.fromRegionId = event.fromRegionId;
     marks.toRegionId = event.toRegionId;
+    marks.reason = event.reason;
     visitor.moved++;
   });
   const who = `visitor ${visitor.index}`;
@@ -217,14 +224,21 @@ function progress(): HandoffLoadProgress {
   };
 }
 
-/** Stops walking, then waits (up to settleTimeoutMs) until every live visitor's last move is acknowledged. */
-async function settle(): Promise<{ waitedMs: number; unackedVisitors: number }> {
-  for (const visitor of visitors) visitor.stop?.();
+/** Stops walking (`go` starts again), then waits (up to settleTimeoutMs) until every live visitor's last move is acknowledged. */
+async function settle(): Promise<HandoffLoadSettled> {
+  for (const visitor of visitors) {
+    visitor.stop?.();
+    visitor.stop = undefined;
+  }
   eventLoopDelayP99Ms = loopDelay.stopP99Ms();
   const startedAt = performance.now();
-  const unacked = () => visitors.filter((v) => !v.session.closed && v.session.ackSeq !== v.lastSeq).length;
-  while (unacked() > 0 && performance.now() - startedAt < settleTimeoutMs) await new Promise((resolve) => setTimeout(resolve, 50));
-  return { waitedMs: Math.round(performance.now() - startedAt), unackedVisitors: unacked() };
+  const unacked = () => visitors.filter((v) => !v.session.closed && v.session.ackSeq !== v.lastSeq);
+  while (unacked().length > 0 && performance.now() - startedAt < settleTimeoutMs) await new Promise((resolve) => setTimeout(resolve, 50));
+  const left = unacked();
+  return {
+    waitedMs: Math.round(performance.now() - startedAt), unackedVisitors: left.length,
+    unackedMoves: left.reduce((sum, v) => sum + Math.max(0, v.lastSeq - v.session.ackSeq), 0),
+  };
 }
 
 function results(): HandoffLoadResults {
@@ -238,6 +252,11 @@ function results(): HandoffLoadResults {
   };
 }
 
+/** Where nodes listen now (a restarted node, on fresh ports): their addresses → the city's proxies in front of them. */
+function routes(proxyOf: Record<string, string>): void {
+  Object.assign(config.proxyOf, proxyOf);
+}
+
 const visitors = await joinAll();
 const ready: HandoffLoadReady = { joined: visitors.length };
-serveParent({ go, progress, settle, results }, ready);
+serveParent({ go, progress, settle, results, routes }, ready);

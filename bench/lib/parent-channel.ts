@@ -3,10 +3,11 @@
  * channel. The parent side is `BenchChild` in child-process.ts.
  */
 
-/** A call from the parent: run `method` and reply with the same `id`. */
+/** A call from the parent: run `method` (with `argument`, if any) and reply with the same `id`. */
 export interface ParentCall {
   id: number;
   method: string;
+  argument?: unknown;
 }
 
 export type ChildMessage =
@@ -14,7 +15,7 @@ export type ChildMessage =
   | { kind: "reply"; id: number; result: unknown }
   | { kind: "reply"; id: number; error: string };
 
-export type ChildMethods = Record<string, () => unknown>;
+export type ChildMethods = Record<string, (argument?: any) => unknown>;
 
 /** Serves `methods` to the parent, then tells it this child is ready, with `readyData`. */
 export function serveParent(methods: ChildMethods, readyData: unknown = null): void {
@@ -24,11 +25,11 @@ export function serveParent(methods: ChildMethods, readyData: unknown = null): v
   }
   const reply = (message: ChildMessage) => send(message);
 
-  process.on("message", async ({ id, method }: ParentCall) => {
+  process.on("message", async ({ id, method, argument }: ParentCall) => {
     try {
       const handler = methods[method];
       if (handler === undefined) throw new Error(`unknown method "${method}"`);
-      reply({ kind: "reply", id, result: await handler() });
+      reply({ kind: "reply", id, result: await handler(argument) });
     } catch (error) {
       reply({ kind: "reply", id, error: error instanceof Error ? error.message : String(error) });
     }

@@ -381,11 +381,7 @@ export class RoomMover implements Migratable, MigrationTarget {
     void this.host.room.unlock();
     this.restore = undefined;
     // Clients already here (they connected during the Switch) go on at once.
-    for (const [sessionId, client] of this.early) {
-      const parked = this.migration.parked.get(sessionId);
-      if (parked && this.host.room.clients.getById(sessionId) === client) this.resume(client, parked);
-    }
-    this.early.clear();
+    this.resumeEarly();
     return token;
   }
 
@@ -407,6 +403,9 @@ export class RoomMover implements Migratable, MigrationTarget {
     for (const input of restore.snapshot.queued) this.apply(input);
     void this.host.room.unlock();
     this.restore = undefined;
+    // Clients that took their seat while it was being restored (their resume was answered
+    // once their sessions were parked) go on at once, as at a Switch.
+    this.resumeEarly();
     // Live: its first snapshot here is written at once, under the new claim.
     this.host.holdClaim(token);
   }
@@ -450,6 +449,15 @@ export class RoomMover implements Migratable, MigrationTarget {
       return;
     }
     this.resume(client, parked);
+  }
+
+  /** The room went live: every client that took its seat before goes on. */
+  private resumeEarly() {
+    for (const [sessionId, client] of this.early) {
+      const parked = this.migration.parked.get(sessionId);
+      if (parked && this.host.room.clients.getById(sessionId) === client) this.resume(client, parked);
+    }
+    this.early.clear();
   }
 
   /** Resolves awaitArrivals() once every moved session's client is here. */

@@ -7,8 +7,10 @@
  * nodes of the registry. A room whose owner is no longer in the registry (it stopped
  * heartbeating for cluster.nodeTtlMs) is an orphan. One node of the region is chosen for
  * each orphan (spread by room id over the region's nodes); any node of the region may
- * try once the chosen one has had failover.fallbackMs. The directory's claim decides: it
- * succeeds only while the old owner is dead, once, so one node restores each room.
+ * try once the chosen one has had failover.fallbackMs. A room of another region (its
+ * snapshots replicated here) is left to that region while it has a node: here, every
+ * node waits fallbackMs. The directory's claim decides: it succeeds only while the old
+ * owner is dead, once, so one node restores each room.
  *
  * The restorer claims the room, opens it from the newest snapshot its stores hold (its
  * region's and its replica's), parks every session with a reserved seat, and puts it
@@ -96,15 +98,19 @@ export class Failover {
     for (const roomId of this.settled.keys()) if (!owners.some((owner) => owner.roomId === roomId)) this.settled.delete(roomId);
     if (orphans.length === 0) return;
 
-    const region = live
-      .filter((node) => node.regionId === this.context.regionId && !node.draining)
+    const serving = live.filter((node) => !node.draining);
+    const region = serving
+      .filter((node) => node.regionId === this.context.regionId)
       .sort((a, b) => a.nodeId.localeCompare(b.nodeId));
     for (const orphan of orphans) {
       // Restoring here, or restored here and its first snapshot not written yet.
       if (this.restoring.has(orphan.roomId) || matchMaker.getLocalRoomById(orphan.roomId)) continue;
       const since = this.orphanedSince.get(orphan.roomId) ?? now;
       this.orphanedSince.set(orphan.roomId, since);
-      const chosen = region.length ? region[spread(orphan.roomId, region.length)] : undefined;
+      // A room of a region that replicates here is its own region's to restore while a node
+      // of it is left; this region's chosen node steps in only after fallbackMs, as the others.
+      const ownRegionLeft = orphan.regionId !== this.context.regionId && serving.some((node) => node.regionId === orphan.regionId);
+      const chosen = region.length && !ownRegionLeft ? region[spread(orphan.roomId, region.length)] : undefined;
       if (chosen?.nodeId !== this.context.nodeId && now - since < this.context.config.failover.fallbackMs) continue;
       void this.restore(orphan, since);
     }

@@ -2,7 +2,8 @@
  * The multi-region harness with real traffic: three regions (Tokyo, Osaka, Sendai; the
  * cluster store in Tokyo), each node behind delay proxies. A client located in Osaka pays
  * its city's RTTs, node-to-node forwarding crosses the route proxies, and a partition
- * between two regions turns a forwarded join into REGION_UNAVAILABLE until it heals.
+ * between two regions turns a forwarded join into REGION_UNAVAILABLE until it heals; a
+ * killed node comes back on fresh ports behind the same proxies.
  * Then the same regions on etcd: a member in each region, the members' own traffic
  * through the links, a region cut off from the others left in the minority, and a
  * region's kill taking its member with it.
@@ -116,6 +117,20 @@ describe("the multi-region harness", () => {
       harness.heal("jp-osaka", "jp-sendai");
     }
     await waitFor(async () => (await matchmake(sendai, "joinById", "session__partitioned-osaka")).status === 200, 10_000, "a forwarded join from Sendai after the heal");
+  });
+
+  it("restart(id) starts a killed node again on fresh ports, behind the same proxies", { timeout: 60_000 }, async () => {
+    const old = harness.node("osaka-1");
+    await old.kill();
+    const again = await harness.restart("osaka-1");
+    expect(again.port).not.toBe(old.port);
+    expect([harness.node("osaka-1"), harness.region("jp-osaka").nodes[0], harness.nodes.find((node) => node.nodeId === "osaka-1")]).toEqual([again, again, again]);
+    // The registry lists it where it is now (restart waited for that), and the proxies in front of it reach it there.
+    const located = await harness.locate("jp-tokyo");
+    for (const port of [located.proxyFor("osaka-1").port, harness.route("jp-tokyo", "osaka-1").port]) {
+      const health = await (await fetch(`http://127.0.0.1:${port}/healthz`)).json();
+      expect(health).toMatchObject({ nodeId: "osaka-1", publicAddress: new URL(again.httpUrl).host });
+    }
   });
 
   it("region(id).kill() takes a region's nodes and Redis down at once; the others see its node leave the registry", { timeout: 30_000 }, async () => {

@@ -1,14 +1,16 @@
 /**
  * RoomMover's queue while a room is frozen for a move: inputs wait, in arrival order,
  * except an e-stop, which is applied at once (out of turn: its number not taken) and
- * queued in its place as well; and after the room moved, nothing is applied here.
+ * queued in its place as well; and after the room moved, nothing is applied here. A room
+ * restored after a failover resumes a client that took its seat before it went live.
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import type { Client, Room } from "@colyseus/core";
 import { RoomMover, type MoverHost } from "../../../../rooms/shared/RoomMover.ts";
 import { setNodeContext, type NodeContext } from "../../../../server/context.ts";
 import { NodeMetrics } from "../../../../server/observability/metrics.ts";
-import { encodeEnvelope } from "../../../../proto/index.ts";
+import { encodeEnvelope, type tsunagi } from "../../../../proto/index.ts";
+import type { HandoffRecord, RoomSnapshot } from "../../../../server/handoff/types.ts";
 
 const metrics = new NodeMetrics({ connections: () => 0, roomsByType: () => ({}) });
 beforeAll(() => setNodeContext({ config: { limits: { maxFrameBytes: 65536 } }, metrics, regionId: "jp-tokyo", ownsItsRooms: () => true } as unknown as NodeContext));
@@ -65,5 +67,44 @@ describe("RoomMover after a failover: resuming a session", () => {
     expect(mover.resumeSeat("parked-1", "mallory")).toBeUndefined();
     expect(mover.resumeSeat("here-1", "anyone")).toBe("connected");
     expect(mover.resumeSeat("nobody", "alice")).toBeUndefined();
+  });
+});
+
+describe("RoomMover restored after a failover", () => {
+  it("resumes a client that took its seat while the room was being restored, once it is live", async () => {
+    const clients = new Map<string, Client>();
+    const sent: Array<{ sessionId: string; body: string[] }> = [];
+    const resumed: string[] = [];
+    const room = {
+      roomId: "expo__hall", roomName: "expo", lock: async () => {}, unlock: async () => {}, disconnect: async () => {},
+      clients: { getById: (sessionId: string) => clients.get(sessionId) }, onJoin: () => {},
+    } as unknown as Room & { onJoin: (client: Client, options?: unknown) => unknown };
+    const type = {
+      freezeRoom() {}, thawRoom() {}, async restoreState() {}, restoreSession() {}, sessionLost() {}, failedOver() {},
+      resumeSession: (client: Client) => { resumed.push(client.sessionId); },
+    };
+    const host = {
+      room, type: () => type, setCreatedAt() {}, holdClaim() {}, listed: () => true,
+      sendEnvelope: (client: Client, envelope: tsunagi.v1.IEnvelope) => { sent.push({ sessionId: client.sessionId, body: Object.keys(envelope) }); },
+    } as unknown as MoverHost;
+    const snapshot: RoomSnapshot = {
+      version: 1, roomName: "expo", roomId: "expo__hall", name: "hall", createdAt: 0, maxClients: null, token: "7", takenAt: 0, options: {}, state: {},
+      sessions: [{ sessionId: "s1", auth: { sub: "visitor-1" }, inputSeq: 3, followsHandoff: true, data: null }], queued: [], history: [],
+    };
+    const mover = new RoomMover(host);
+    mover.attach({ snapshot, handoffId: "f1", failover: true });
+    await mover.restoreSnapshot();
+
+    // Its resume was answered once its session was parked; its seat taken before the room is live.
+    const client = { sessionId: "s1" } as Client;
+    clients.set("s1", client);
+    room.onJoin(client, { resume: true });
+    expect(sent).toEqual([]);
+
+    const record = { id: "f1", roomId: "expo__hall", reason: "failover", from: { regionId: "jp-tokyo", nodeId: "tokyo-1" }, to: { regionId: "jp-tokyo", nodeId: "tokyo-2" }, transitions: [], sessions: 1, carriedInputs: 0 } as unknown as HandoffRecord;
+    await mover.openAfterFailover("8", record);
+    expect(sent).toEqual([{ sessionId: "s1", body: ["sessionResumed"] }]);
+    expect(resumed).toEqual(["s1"]);
+    expect(mover.resumeSeat("s1", "visitor-1")).toBe("connected");
   });
 });
