@@ -90,6 +90,8 @@ export const handoffBenchOptions = z.object({
    * a handoff back to it must wait out.
    */
   seatSeconds: z.coerce.number().int().min(1).max(120).default(15),
+  /** The nodes' --failover-snapshot-ms (their default, 100): how often the hall writes its snapshot; 0 turns them off (and failover with them: no kills then). */
+  snapshotMs: z.coerce.number().int().min(0).max(60_000).default(100),
   /** Multiplies every delay of the harness; 0: no delays. */
   delayScale: z.coerce.number().min(0).max(100).default(1),
   /**
@@ -107,7 +109,8 @@ export const handoffBenchOptions = z.object({
 })
   .refine((options) => knownRegions().includes(options.source), { path: ["source"], message: `not a region of deploy/regions.json (${knownRegions().join(", ")})` })
   .refine((options) => knownRegions().includes(options.target), { path: ["target"], message: `not a region of deploy/regions.json (${knownRegions().join(", ")})` })
-  .refine((options) => options.source !== options.target, { path: ["target"], message: "must differ from --source: a handoff needs two regions" });
+  .refine((options) => options.source !== options.target, { path: ["target"], message: "must differ from --source: a handoff needs two regions" })
+  .refine((options) => options.snapshotMs > 0 || options.kills === 0, { path: ["kills"], message: "needs snapshots (--snapshot-ms above 0): nothing restores a killed node's hall without them" });
 
 /** The regions of the reference topology. */
 function knownRegions(): string[] {
@@ -127,6 +130,8 @@ export interface HandoffBenchResult {
   delayScale: number;
   moveHz: number;
   tickMs: number;
+  /** The nodes' failover.snapshotMs. */
+  snapshotMs: number;
   pauseP50Ms: number;
   pauseP99Ms: number;
   pauseMaxMs: number;
@@ -190,7 +195,7 @@ export async function runHandoffBench(options: Partial<HandoffBenchOptions> = {}
   log(`target (reported, not asserted): pause p99 ≤ ${pauseTarget} ms (50 + RTT), 0 lost, 0 duplicated`
     + (resolved.kills ? `; ${resolved.kills} kills: loss seen ≤ ${failoverTargets.detectMs} ms, back ≤ ${failoverTargets.rtoMs} ms, state lost ≤ ${failoverTargets.rpoMs} ms, 0 moves lost` : ""));
 
-  const harness = await startHarness({ source, target, tickMs, moveHz, delayScale, clients, seatSeconds, nodesPerRegion: resolved.kills > 0 ? 2 : 1 });
+  const harness = await startHarness({ source, target, tickMs, moveHz, delayScale, clients, seatSeconds, nodesPerRegion: resolved.kills > 0 ? 2 : 1, snapshotMs: resolved.snapshotMs });
   let loads: BenchChild[] = [];
   try {
     const sourceNode = harness.region(source).nodes[0]!;
@@ -243,7 +248,7 @@ export async function runHandoffBench(options: Partial<HandoffBenchOptions> = {}
     }
 
     return {
-      bench: "handoff", clients, source, target, regions: [...harness.regionIds], rttMs, delayScale, moveHz, tickMs,
+      bench: "handoff", clients, source, target, regions: [...harness.regionIds], rttMs, delayScale, moveHz, tickMs, snapshotMs: resolved.snapshotMs,
       pauseP50Ms: figures.pause.p50, pauseP99Ms: figures.pause.p99, pauseMaxMs: figures.pause.max, pauseSamples: figures.pause.n,
       lost, duplicated, inputGaps, unackedAtEnd, neighbourSeqRegressions: results.neighbourRegressions,
       duplicatesDropped: after.duplicates - before.duplicates, resent: figures.resent, inputsAfterSwitch: after.afterHandoff - before.afterHandoff,

@@ -26,6 +26,8 @@ export interface HarnessOptions {
   seatSeconds: number;
   /** 2 for the kill phase: a node of the hall's region is left to restore it. */
   nodesPerRegion: number;
+  /** The nodes' failover.snapshotMs. */
+  snapshotMs: number;
 }
 
 export async function startHarness(options: HarnessOptions): Promise<RegionsHarness> {
@@ -43,6 +45,7 @@ export async function startHarness(options: HarnessOptions): Promise<RegionsHarn
       "--limits-max-ccu", String(Math.max(10_000, options.clients * 4)),
       "--limits-max-messages-per-second", String(Math.max(120, Math.ceil(options.moveHz * 4))),
       "--expo-tick-ms", String(options.tickMs),
+      "--failover-snapshot-ms", String(options.snapshotMs),
       "--handoff-seat-seconds", String(options.seatSeconds),
       "--expo-max-move-hz", String(Math.min(100, Math.max(20, Math.ceil(options.moveHz * 1.5)))),
     ],
