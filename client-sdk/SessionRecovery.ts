@@ -48,7 +48,7 @@ export interface RecoveryHost {
 export interface RecoveryOptions {
   /** How long the session looks for its room before it ends, ms. Default 15 000. */
   windowMs?: number;
-  /** Between two asks, ms. Default 250. */
+  /** Between two asks, ms, on average (each wait is jittered ±50 %). Default 250. */
   everyMs?: number;
 }
 
@@ -99,7 +99,8 @@ export class SessionRecovery {
         last = fromServerError(error);
         if (FINAL.has(last.code)) break;
       }
-      await new Promise((resolve) => setTimeout(resolve, this.everyMs));
+      // Jittered (±50 %): a room's clients all lost it at once, and need not ask in step.
+      await new Promise((resolve) => setTimeout(resolve, this.everyMs * (0.5 + Math.random())));
     }
     if (!this.stopped && !host.closed() && !host.connected()) host.failed(last);
   }

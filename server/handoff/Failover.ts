@@ -212,7 +212,8 @@ export class Failover {
     if (entry?.nodeId === this.context.nodeId) return this.seatHere(roomId, sessionId, claims.sub);
     if (!entry || !owner) {
       // Its node is lost and no other has restored it yet, or it is gone for good.
-      if (await this.store.read(roomId).catch(() => undefined)) {
+      // (Asked by every client of the room a few times a second while it is restored: an existence check, not a read.)
+      if (await this.store.has(roomId).catch(() => false)) {
         throw new ServerError(ErrorCode.HANDOFF_IN_PROGRESS, `room ${roomId} is being restored after its node was lost: retry shortly`);
       }
       throw new ServerError(ErrorCode.UNKNOWN_ROOM, `room ${roomId} is not open anywhere in the cluster: join again`);

@@ -33,6 +33,8 @@ export interface SnapshotStore {
   write(snapshot: RoomSnapshot, owner: NodeRef): Promise<WriteOutcome>;
   /** The newest stored snapshot of the room, if any. */
   read(roomId: string): Promise<RoomSnapshot | undefined>;
+  /** Whether a snapshot of the room is stored (without reading it). */
+  has(roomId: string): Promise<boolean>;
   /** Removes the room's snapshot if it was written under `token` (the room closed); an index entry whose snapshot expired, whatever its token. */
   remove(roomId: string, token: string): Promise<void>;
   /** Every stored snapshot's owner (one read: an entry may outlive its snapshot until remove() drops it). */
@@ -97,6 +99,10 @@ export class RedisSnapshotStore implements SnapshotStore {
     return raw ? (JSON.parse(raw) as RoomSnapshot) : undefined;
   }
 
+  async has(roomId: string): Promise<boolean> {
+    return (await this.redis.exists(this.key(roomId))) === 1;
+  }
+
   async remove(roomId: string, token: string): Promise<void> {
     await this.redis.eval(REMOVE_SCRIPT, 2, this.key(roomId), this.index, roomId, token || "0");
   }
@@ -136,6 +142,11 @@ export class ReplicatedSnapshotStore implements SnapshotStore {
       if (!newest || newerToken(snapshot.token, newest.token) || (snapshot.token === newest.token && snapshot.takenAt > newest.takenAt)) newest = snapshot;
     }
     return newest;
+  }
+
+  async has(roomId: string): Promise<boolean> {
+    const found = await Promise.allSettled(this.stores.map((store) => store.has(roomId)));
+    return found.some((result) => result.status === "fulfilled" && result.value);
   }
 
   async remove(roomId: string, token: string): Promise<void> {

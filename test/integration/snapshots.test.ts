@@ -62,11 +62,13 @@ describe("room snapshots for failover", () => {
     expect((await store.owners()).map((o) => [o.roomId, o.token, o.nodeId]).sort()).toEqual([["session__brief", "6", "tokyo-x"], ["session__kept", "5", "tokyo-x"]]);
     await store.remove("session__kept", "4"); // an older owner's close: not this snapshot
     expect(await store.read("session__kept")).toBeDefined();
+    expect(await store.has("session__kept")).toBe(true);
     await waitFor(async () => (await brief.read("session__brief")) === undefined, 5000, "the brief snapshot to expire");
     expect((await store.owners()).map((o) => o.roomId).sort()).toEqual(["session__brief", "session__kept"]);
     await store.remove("session__brief", "0");
     await store.remove("session__kept", "5");
     expect(await store.owners()).toEqual([]);
+    expect(await store.has("session__kept")).toBe(false);
   });
 
   it("are written to the region's Redis and the replica, fenced by the room's token", { timeout: 60_000 }, async () => {
