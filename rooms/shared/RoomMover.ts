@@ -66,6 +66,8 @@ export class RoomMover implements Migratable, MigrationTarget {
   private previousRegion = "";
   /** Sessions sent their seat in the target (announceSeats), during a handoff from here. */
   private readonly announced = new Set<string>();
+  /** Opened from a snapshot: whether its sessions are parked yet (a resume asked before then is asked to wait). */
+  private sessionsParked = false;
   /** Clients that took their seat here before the Switch: resumed at it. */
   private readonly early = new Map<string, Client>();
 
@@ -308,6 +310,7 @@ export class RoomMover implements Migratable, MigrationTarget {
       if (session.followsHandoff) type.restoreSession(this.migration.park(session), session.data);
       else type.sessionLost(session.sessionId);
     }
+    this.sessionsParked = true;
   }
 
   async refreshSnapshot(snapshot: RoomSnapshot, seatSeconds: number): Promise<Record<string, string>> {
@@ -415,8 +418,10 @@ export class RoomMover implements Migratable, MigrationTarget {
    * reservation (JSON), if the session is parked here and `subject` is whose it is. The
    * seat was reserved when the room was restored (reserveResumes).
    */
-  resumeSeat(sessionId: string, subject: string): string | "connected" | undefined {
+  resumeSeat(sessionId: string, subject: string): string | "connected" | "restoring" | undefined {
     const parked = this.migration.parked.get(sessionId);
+    // Opened, its sessions not parked yet: ask again shortly.
+    if (!parked && this.restore && !this.sessionsParked) return "restoring";
     if (!parked) return this.host.room.clients.getById(sessionId) || awaitsReconnection(this.host.room, sessionId) ? "connected" : undefined;
     const owner = (parked.auth as { sub?: unknown } | undefined)?.sub;
     if (owner !== undefined && owner !== subject) return undefined;

@@ -228,6 +228,7 @@ export class Failover {
     if (!mover) throw new ServerError(ErrorCode.HANDOFF_IN_PROGRESS, `room ${roomId} is not on node ${this.context.nodeId} (it may be moving): retry shortly`);
     const seat = mover.resumeSeat(sessionId, subject);
     if (seat === "connected") return { reconnect: true, ...self };
+    if (seat === "restoring") throw new ServerError(ErrorCode.HANDOFF_IN_PROGRESS, `room ${roomId} is being restored here: retry shortly`);
     if (!seat) throw new ServerError(ErrorCode.ROOM_MOVED, `session ${sessionId} has no seat to resume in room ${roomId}: join the room again`);
     return { reservation: seat, ...self };
   }

@@ -68,7 +68,8 @@ export interface MigrationTarget {
   /**
    * A client resuming `sessionId` after a failover: its seat reservation (JSON) if the
    * session is parked here and is `subject`'s; "connected" if it is here already (or its
-   * seat waits for it to reconnect: the SDK's own reconnection will do).
+   * seat waits for it to reconnect: the SDK's own reconnection will do); "restoring" while
+   * the room is opened from its snapshot and its sessions are not parked yet.
    */
-  resumeSeat(sessionId: string, subject: string): string | "connected" | undefined;
+  resumeSeat(sessionId: string, subject: string): string | "connected" | "restoring" | undefined;
 }

@@ -440,7 +440,7 @@ describe("analytics", () => {
     const exportedAt = Date.now();
     const acme = report.booths.find((booth: any) => booth.boothId === "acme");
     const bolt = report.booths.find((booth: any) => booth.boothId === "bolt");
-    const tolerance = 120; // network and tick jitter between the script's clock and the room's
+    const tolerance = 250; // network and tick jitter between the script's clock and the room's (a busy machine's too)
     expect(acme.visits).toBe(3);
     expect(acme.uniqueVisitors).toBe(2);
     expect(acme.currentVisitors).toBe(0);

@@ -93,7 +93,10 @@ describe("RoomMover restored after a failover", () => {
     };
     const mover = new RoomMover(host);
     mover.attach({ snapshot, handoffId: "f1", failover: true });
+    // Opened, its sessions not parked yet: a resume asked now is told to wait, not that the seat is gone.
+    expect(mover.resumeSeat("s1", "visitor-1")).toBe("restoring");
     await mover.restoreSnapshot();
+    expect(JSON.parse(mover.resumeSeat("s1", "visitor-1")!)).toMatchObject({ sessionId: "s1" });
 
     // Its resume was answered once its session was parked; its seat taken before the room is live.
     const client = { sessionId: "s1" } as Client;
