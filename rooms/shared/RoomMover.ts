@@ -16,7 +16,7 @@
  *   this.mover.attach(restoreOf(options)); // ClusterRoom.onCreate
  */
 import { ServerError, matchMaker, type Client, type Room } from "@colyseus/core";
-import { ErrorCode, decodeEnvelope, decodeStopEnvelope } from "../../proto/index.ts";
+import { ErrorCode } from "../../proto/index.ts";
 import { nodeContext } from "../../server/context.ts";
 import { awaitsReconnection, reserveSeat } from "../../server/colyseus/internals.ts";
 import type { ClaimRequest } from "../../server/cluster/RoomDirectory.ts";
@@ -24,6 +24,7 @@ import type { Restore, MigrationTarget } from "../../server/handoff/restore.ts";
 import type { HandoffReason, HandoffRecord, Migratable, NodeRef, QueuedInput, RoomSnapshot } from "../../server/handoff/types.ts";
 import type { tsunagi } from "../../proto/index.ts";
 import { RoomMigration, type MigratableRoom } from "./MigratableRoom.ts";
+import { interceptEnvelope, interceptMessage } from "./MoveInputs.ts";
 import type { ParkedClient } from "./ParkedClient.ts";
 
 /** What the mover needs of its ClusterRoom (closures over its protected parts). */
@@ -111,52 +112,14 @@ export class RoomMover implements Migratable, MigrationTarget {
     }
   }
 
-  /** True when the input was queued or dropped by a move, or refused because this node may no longer own the room; not to be applied now. */
+  /** True when the input was queued or dropped by a move, or refused because this node may no longer own the room; not to be applied now (MoveInputs.ts). */
   intercept(client: Client, bytes: Uint8Array): boolean {
-    switch (this.migration.phase) {
-      case "live": return this.fenced(client, bytes);
-      case "frozen":
-        // An e-stop skips every queue: applied here at once (the devices stop), and queued
-        // too, in its place among the session's inputs, so the new home latches it even if
-        // it came after the snapshot. Applied out of turn, its number is not taken here
-        // (the inputs queued before it stay new); latching twice is latching once.
-        if (decodeStopEnvelope(bytes, nodeContext().config.limits.maxFrameBytes)?.body === "estop") this.host.deliverEnvelope(client, bytes, { outOfTurn: true });
-        this.migration.enqueue({ sessionId: client.sessionId, kind: "envelope", bytes: Buffer.from(bytes).toString("base64") });
-        return true;
-      default:
-        nodeContext().metrics.rooms.inputsAfterHandoff++;
-        return true;
-    }
+    return interceptEnvelope(this.migration, this.host, this.roomId, client, bytes);
   }
 
   /** Like intercept(), for a Colyseus message. */
   interceptMessage(client: Client, type: string, message: unknown): boolean {
-    switch (this.migration.phase) {
-      case "live": return this.fenced(client);
-      case "frozen":
-        this.migration.enqueue({ sessionId: client.sessionId, kind: "message", type, message });
-        return true;
-      default:
-        nodeContext().metrics.rooms.inputsAfterHandoff++;
-        return true;
-    }
-  }
-
-  /**
-   * A partition: this node cannot confirm its claims (its etcd lease), so a quorum it
-   * cannot reach may have given the room to another node. It takes no inputs until it
-   * can (NOT_ROOM_OWNER), so there are never two live copies taking them. An e-stop is
-   * still applied: stopping is always safe.
-   */
-  private fenced(client: Client, bytes?: Uint8Array): boolean {
-    const context = nodeContext();
-    if (context.ownsItsRooms() || !this.host.listed()) return false;
-    if (bytes && decodeStopEnvelope(bytes, context.config.limits.maxFrameBytes)?.body === "estop") return false;
-    // A request is answered (its reply is this refusal); anything else is told once a second.
-    let correlationId = 0;
-    if (bytes) { try { correlationId = Number(decodeEnvelope(bytes, context.config.limits.maxFrameBytes).correlationId) || 0; } catch { /* refused all the same */ } }
-    this.host.refuse(client, ErrorCode.NOT_ROOM_OWNER, `this node cannot confirm it still holds room ${this.roomId} (its cluster store is out of reach): inputs are refused until it can`, correlationId);
-    return true;
+    return interceptMessage(this.migration, this.host, this.roomId, client, type, message);
   }
 
   // --- the source (Migratable) ------------------------------------------------------
