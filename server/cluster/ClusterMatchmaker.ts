@@ -28,6 +28,7 @@ import { accessOf, authorizeCreate } from "../auth/roomAccess.ts";
 import { FORWARDED_HEADER, type NodeRpc } from "./NodeRpc.ts";
 import { parseRttHints, type RegionSelector } from "./RegionSelector.ts";
 import type { NodeInfo } from "./types.ts";
+import { etcdUnreachable } from "./etcd/settings.ts";
 
 const methods = new Set(["joinOrCreate", "create", "join", "joinById", "reconnect"]);
 
@@ -298,7 +299,9 @@ async function colyseus<T>(call: () => Promise<T>): Promise<T> {
 
 function normaliseCode(error: unknown): number {
   const code = (error as { code?: unknown })?.code;
-  return typeof code === "number" && code > 0 ? code : ErrorCode.INTERNAL;
+  if (typeof code === "number" && code > 0) return code;
+  // The cluster's store out of reach for now (a partition healing, a member lost): retryable, and another region may do.
+  return etcdUnreachable(error) ? ErrorCode.REGION_UNAVAILABLE : ErrorCode.INTERNAL;
 }
 
 /** Rooms a joinOrCreate without a room id tries to get a seat in before it opens a new one. */

@@ -150,6 +150,8 @@ describe("regions", () => {
     const movedOnline = nextEvent(s.runtime, "online");
     const offline = nextEvent(s.runtime, "offline");
     s.gateway.send({ correlationId: 0, gatewayRedirect: { url: roomNode.wsUrl, regionId: "test", nodeId: "room-node", reason: "room site-1 on node room-node owns this device" } });
+    // The gateway closes once the redirect is out (an abrupt drop could overtake it on a busy machine).
+    await waitUntil(() => s.runtime.counters.redirects === 1, "the redirect received", 5000);
     s.gateway.dropConnection();
     await offline;
     expect(joint(s.driver, "swing").velocity).toBe(0);
@@ -166,6 +168,7 @@ describe("regions", () => {
     await online(s);
     const moved = nextEvent(s.runtime, "online");
     s.gateway.send({ correlationId: 0, gatewayRedirect: { url: roomNode.wsUrl, regionId: "test", nodeId: "room-node" } });
+    await waitUntil(() => s.runtime.counters.redirects === 1, "the redirect received", 5000);
     s.gateway.dropConnection();
     expect((await moved).nodeId).toBe("room-node");
 
