@@ -73,6 +73,12 @@ export class InputLog {
     if (expired) this.sent.splice(0, expired);
   }
 
+  /** The request `correlationId` was refused (an Error reply): it was not applied, and is not to be sent again to a new home. */
+  refused(correlationId: number): void {
+    const at = this.sent.findIndex((input) => input.correlationId === correlationId);
+    if (at >= 0) this.sent.splice(at, 1);
+  }
+
   /**
    * Sends `room` again every kept envelope numbered above `seq`, in order; how many.
    * `afterLoss` (the room came back from a snapshot after its node was lost): lease

@@ -288,6 +288,8 @@ export class RoomSession<State = any> {
       return;
     }
     this.devices.remember(envelope);
+    // A refused request was not applied: a room's new home is not sent it again (the application was told).
+    if (envelope.body === "error" && correlationId) this.inputs.refused(correlationId);
     // A reply settles its request; a push (or a reply that is also a notice) goes to the handlers.
     if (this.requests.settle(envelope) !== "reply") this.dispatch(envelope);
   }
