@@ -86,7 +86,9 @@ describe("an expo hall moves between regions while its visitors walk", () => {
 
     // Every view true: each neighbour where that visitor really ended, and seen both ways.
     const finalOf = new Map(visitors.map((v, i) => [v.visitorId, spot(i, MOVES)]));
-    await waitFor(() => visitors.every((v) => [...v.neighbours.values()].every((n) => n.seq === MOVES)), 15_000, "every neighbour at its last move");
+    // (A visitor's last move reaches its neighbours a tick or two after its own frame: wait for both sides.)
+    const byId = new Map(visitors.map((v) => [v.visitorId, v]));
+    await waitFor(() => visitors.every((v) => [...v.neighbours.values()].every((n) => n.seq === MOVES && byId.get(n.visitorId)?.neighbours.has(v.visitorId))), 15_000, "every neighbour at its last move, seen both ways");
     for (const visitor of visitors) {
       expect(visitor.neighbours.size).toBeGreaterThan(0);
       for (const neighbour of visitor.neighbours.values()) {
