@@ -12,6 +12,7 @@ import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import { isIP } from "node:net";
 import { z } from "zod";
+import { redisUrlShape } from "./configShapes.ts";
 import { LOG_FORMATS } from "../common/logOutput.ts";
 import { isLoopbackAddress } from "./http/peer.ts";
 import { argvSecretWarning, readSecretFile, SecretError } from "../common/secrets.ts";
@@ -21,7 +22,7 @@ import { tlsProblems } from "./tls.ts";
 import { etcdProblems } from "./cluster/etcd/settings.ts";
 import { configSettings, settingsFrom } from "./configSettings.ts";
 import { REGION_ID_PATTERN } from "../proto/ids.ts";
-import { MAX_SEAT_SECONDS } from "./handoff/types.ts";
+import { failoverDefaults, failoverSettings, handoffDefaults, handoffSettings } from "./handoff/settings.ts";
 
 
 export const configSchema = z.object({
@@ -38,9 +39,9 @@ export const configSchema = z.object({
   /** WebSocket transport: uWebSockets.js (default) or the `ws` fallback. */
   transport: z.enum(["uws", "ws"]),
   /** Redis of this region (presence, matchmaking driver). Unset: embedded single-node mode. */
-  redisUrl: z.string().regex(/^rediss?:\/\//, "a redis:// or rediss:// URL").optional(),
+  redisUrl: redisUrlShape.optional(),
   /** Redis shared by all regions (node registry, room directory). Default: redisUrl. */
-  clusterRedisUrl: z.string().regex(/^rediss?:\/\//, "a redis:// or rediss:// URL").optional(),
+  clusterRedisUrl: redisUrlShape.optional(),
   /** Names the cluster's keys in the shared Redis, so several clusters can share one server. */
   clusterName: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, '_' and '-'"),
   /** Region topology file (the `regions.json` format): region ids and inter-region RTTs. */
@@ -94,43 +95,9 @@ export const configSchema = z.object({
      */
     peerRoutes: z.array(z.string().regex(/^[A-Za-z0-9._-]{1,128}=[^\s/:=]+:\d{1,5}$/, "nodeId=host:port")).max(1000),
   }).refine((c) => c.nodeTtlMs >= 2 * c.heartbeatMs, { message: "nodeTtlMs must be at least 2 × heartbeatMs", path: ["nodeTtlMs"] }),
-  /** Rooms moving between nodes and regions (server/handoff). */
-  handoff: z.object({
-    /** How long a moved session's seat in the new home is held for its client, s. */
-    seatSeconds: z.number().int().min(1).max(MAX_SEAT_SECONDS),
-    /** Bound of each node-to-node handoff call (prepare, commit, abort), ms. */
-    rpcTimeoutMs: z.number().int().min(100).max(60_000),
-    /** Largest room snapshot a node sends or accepts, bytes. */
-    maxSnapshotBytes: z.number().int().min(64 * 1024).max(256 * 1024 * 1024),
-    /** How long a room opened from a snapshot waits for its Switch before it is dropped, ms. */
-    prepareTimeoutMs: z.number().int().min(1000).max(120_000),
-    /** How long a handoff waits, before freezing the room, for its clients to take their seats in the target, ms (0: not at all). */
-    arrivalWaitMs: z.number().int().min(0).max(10_000),
-    /** How long a device must have been away, connected to another region's gateway, before its room follows it, ms. */
-    deviceSettleMs: z.number().int().min(0).max(600_000),
-    /** Least time between two moves of a room for the same cause (hysteresis), ms. */
-    cooldownMs: z.number().int().min(0).max(3_600_000),
-    /** How often each room's participants' round trips are weighed (PlacementPolicy), ms; 0: rooms never move for them. */
-    placementCheckMs: z.number().int().min(0).max(3_600_000),
-    /** How long another region must stay better for a room's participants before it moves there, ms. */
-    placementWindowMs: z.number().int().min(0).max(3_600_000),
-    /** Least gain in the participants' mean round trip for a move, ms, and as a share of the current one. */
-    placementMinGainMs: z.number().min(0).max(10_000),
-    placementMinGainRatio: z.number().min(0).max(1),
-  }),
-  /** Failover (docs/regions.md): rooms' snapshots, to restore them elsewhere when their region is lost. */
-  failover: z.object({
-    /** How often each room writes its snapshot, ms; 0: never (its rooms are then not restored when their node is lost). */
-    snapshotMs: z.number().int().min(0).max(60_000),
-    /** How often each node looks for rooms whose node stopped heartbeating, in the snapshots its region's Redis holds, ms; 0: never. */
-    checkMs: z.number().int().min(0).max(60_000),
-    /** How long the node chosen to restore a lost room has before any node of its region may, ms. */
-    fallbackMs: z.number().int().min(0).max(60_000),
-    /** A Redis in another region that keeps a replica of this region's snapshots. */
-    replicaRedisUrl: z.string().regex(/^rediss?:\/\//, "a redis:// or rediss:// URL").optional(),
-    /** How long a snapshot outlives its last write, ms. */
-    snapshotTtlMs: z.number().int().min(1000).max(86_400_000),
-  }),
+  /** Rooms moving between nodes and regions, and coming back after a node is lost (server/handoff/settings.ts). */
+  handoff: handoffSettings,
+  failover: failoverSettings,
   /** Upper bound of a SIGTERM drain before the process exits anyway. */
   drainTimeoutMs: z.number().int().min(0),
   /**
@@ -305,25 +272,8 @@ export const defaults: ConfigInput = {
     forwardTimeoutMs: 3000,
     peerRoutes: [],
   },
-  handoff: {
-    seatSeconds: 15,
-    rpcTimeoutMs: 5000,
-    maxSnapshotBytes: 16 * 1024 * 1024,
-    prepareTimeoutMs: 15_000,
-    arrivalWaitMs: 1000,
-    deviceSettleMs: 500,
-    cooldownMs: 30_000,
-    placementCheckMs: 5000,
-    placementWindowMs: 30_000,
-    placementMinGainMs: 5,
-    placementMinGainRatio: 0.2,
-  },
-  failover: {
-    snapshotMs: 100,
-    checkMs: 100,
-    fallbackMs: 1000,
-    snapshotTtlMs: 60_000,
-  },
+  handoff: handoffDefaults,
+  failover: failoverDefaults,
   drainTimeoutMs: 10_000,
   tls: {},
   http: {
