@@ -28,7 +28,7 @@ import { accessOf, authorizeCreate } from "../auth/roomAccess.ts";
 import { FORWARDED_HEADER, type NodeRpc } from "./NodeRpc.ts";
 import { parseRttHints, type RegionSelector } from "./RegionSelector.ts";
 import type { NodeInfo } from "./types.ts";
-import { etcdUnreachable } from "./etcd/settings.ts";
+import { etcdUnreachable } from "./etcd/EtcdSession.ts";
 
 const methods = new Set(["joinOrCreate", "create", "join", "joinById", "reconnect"]);
 

@@ -95,7 +95,8 @@ export class Failover {
     const orphans = owners.filter((owner) => !alive.has(owner.nodeId) && this.settled.get(owner.roomId) !== owner.token);
     const orphaned = new Set(orphans.map((owner) => owner.roomId));
     for (const roomId of this.orphanedSince.keys()) if (!orphaned.has(roomId)) this.orphanedSince.delete(roomId);
-    for (const roomId of this.settled.keys()) if (!owners.some((owner) => owner.roomId === roomId)) this.settled.delete(roomId);
+    const indexed = new Set(owners.map((owner) => owner.roomId));
+    for (const roomId of this.settled.keys()) if (!indexed.has(roomId)) this.settled.delete(roomId);
     if (orphans.length === 0) return;
 
     const serving = live.filter((node) => !node.draining);

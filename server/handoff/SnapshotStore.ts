@@ -29,8 +29,8 @@ export interface SnapshotOwner extends NodeRef {
 }
 
 export interface SnapshotStore {
-  /** Stores `snapshot`, taken by `owner`, unless one under a newer token is there already. */
-  write(snapshot: RoomSnapshot, owner: NodeRef): Promise<WriteOutcome>;
+  /** Stores `snapshot`, taken by `owner`, unless one under a newer token is there already; `json`: the snapshot encoded already. */
+  write(snapshot: RoomSnapshot, owner: NodeRef, json?: string): Promise<WriteOutcome>;
   /** The newest stored snapshot of the room, if any. */
   read(roomId: string): Promise<RoomSnapshot | undefined>;
   /** Whether a snapshot of the room is stored (without reading it). */
@@ -87,10 +87,10 @@ export class RedisSnapshotStore implements SnapshotStore {
 
   private key(roomId: string) { return `${this.prefix}snapshot:${roomId}`; }
 
-  async write(snapshot: RoomSnapshot, owner: NodeRef): Promise<WriteOutcome> {
+  async write(snapshot: RoomSnapshot, owner: NodeRef, json = JSON.stringify(snapshot)): Promise<WriteOutcome> {
     const token = snapshot.token || "0";
     const entry: SnapshotOwner = { roomId: snapshot.roomId, roomName: snapshot.roomName, regionId: owner.regionId, nodeId: owner.nodeId, token, takenAt: snapshot.takenAt };
-    const written = await this.redis.eval(WRITE_SCRIPT, 2, this.key(snapshot.roomId), this.index, snapshot.roomId, token, JSON.stringify(snapshot), String(this.ttlMs), JSON.stringify(entry));
+    const written = await this.redis.eval(WRITE_SCRIPT, 2, this.key(snapshot.roomId), this.index, snapshot.roomId, token, json, String(this.ttlMs), JSON.stringify(entry));
     return written === 1 ? "written" : "stale";
   }
 
@@ -126,8 +126,9 @@ export class ReplicatedSnapshotStore implements SnapshotStore {
   get local(): SnapshotStore { return this.stores[0]!; }
 
   /** "stale" if any store holds a newer one (the room is someone else's); rejects only when no store took it. */
-  async write(snapshot: RoomSnapshot, owner: NodeRef): Promise<WriteOutcome> {
-    const outcomes = await Promise.allSettled(this.stores.map((store) => store.write(snapshot, owner)));
+  async write(snapshot: RoomSnapshot, owner: NodeRef, json = JSON.stringify(snapshot)): Promise<WriteOutcome> {
+    // Encoded once for every store (an expo hall's is ~130 KB, ten times a second).
+    const outcomes = await Promise.allSettled(this.stores.map((store) => store.write(snapshot, owner, json)));
     const done = outcomes.filter((o): o is PromiseFulfilledResult<WriteOutcome> => o.status === "fulfilled").map((o) => o.value);
     if (done.length === 0) throw (outcomes[0] as PromiseRejectedResult).reason;
     return done.includes("stale") ? "stale" : "written";

@@ -171,3 +171,13 @@ function clientOptions(options: EtcdSessionOptions): IOptions {
   }
   return client;
 }
+
+/**
+ * Whether `error` says etcd is out of reach for now: no member answered (a recoverable
+ * etcd error), or the client stopped trying a member for a while (cockatiel's
+ * BrokenCircuitError, its circuit breaker open). A caller answers it as retryable.
+ */
+export function etcdUnreachable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  return (error as { isBrokenCircuitError?: unknown }).isBrokenCircuitError === true || isRecoverableError(error);
+}

@@ -7,7 +7,6 @@
  */
 import { readFileSync } from "node:fs";
 import { isLoopbackHost } from "../../tls.ts";
-import { isRecoverableError } from "etcd3";
 
 export interface EtcdSettings {
   endpoints: string[];
@@ -51,14 +50,4 @@ export function etcdCredentials(etcd: EtcdSettings): { rootCertificate?: Buffer;
     privateKey: etcd.keyFile ? readFileSync(etcd.keyFile) : undefined,
     certChain: etcd.certFile ? readFileSync(etcd.certFile) : undefined,
   };
-}
-
-/**
- * Whether `error` says etcd is out of reach for now: no member answered (a recoverable
- * etcd error), or the client stopped trying a member for a while (cockatiel's
- * BrokenCircuitError, its circuit breaker open). A caller answers it as retryable.
- */
-export function etcdUnreachable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  return (error as { isBrokenCircuitError?: unknown }).isBrokenCircuitError === true || isRecoverableError(error);
 }

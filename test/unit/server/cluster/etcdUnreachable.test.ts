@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { BrokenCircuitError } from "cockatiel";
 import { GRPCUnavailableError } from "etcd3";
-import { etcdUnreachable } from "../../../../server/cluster/etcd/settings.ts";
+import { etcdUnreachable } from "../../../../server/cluster/etcd/EtcdSession.ts";
 
 describe("etcdUnreachable", () => {
   it("is true of an open circuit breaker and of an unavailable member, false of anything else", () => {
