@@ -210,7 +210,9 @@ export class RoomMover implements Migratable, MigrationTarget {
     if (this.host.room.clients.length === 0) void this.host.room.disconnect().catch(() => {});
   }
 
-  /** The node claimed the room again after losing its store (RegionNode.reassertCluster): writes carry this token from now on. */
+  claimEntry(): ClaimRequest { return this.host.directoryEntry(); }
+
+  /** The node claimed the room again (after losing its store, RegionNode.reassertCluster; a lost Switch answer settled): writes carry this token from now on. */
   claimRenewed(token: string) {
     if (this.host.claimToken() !== undefined) this.host.renewClaim(token);
   }

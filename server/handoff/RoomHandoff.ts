@@ -23,8 +23,9 @@
  *
  * A target that fails before the Switch is told to drop its copy, and the room thaws
  * here: the inputs queued meanwhile are applied, in order, and nothing is lost. When the
- * Switch's answer is lost, the directory says whether it happened (its token names the
- * owner); only a Switch known not to have happened rolls back.
+ * Switch's answer is lost, this node takes the claim back by compare-and-set on the token
+ * the Switch was to transfer: it wins only if the Switch has not happened, which then
+ * never can; only a Switch known not to have happened rolls back.
  *
  * Every transition is logged, counted (tsunagi_room_handoff_transitions_total) and kept
  * in the room's handoff history.
@@ -35,7 +36,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { NodeInfo } from "../cluster/types.ts";
-import type { RoomDirectory } from "../cluster/RoomDirectory.ts";
+import { TransferError, type RoomDirectory } from "../cluster/RoomDirectory.ts";
 import type { Logger } from "../observability/logging.ts";
 import type { NodeMetrics } from "../observability/metrics.ts";
 import { HandoffState, type HandoffReason, type HandoffRecord, type Migratable, type NodeRef, type QueuedInput, type RoomSnapshot } from "./types.ts";
@@ -168,25 +169,32 @@ export class RoomHandoff {
 
   /**
    * Commits at the target. True once the directory names it; false when it certainly
-   * does not (a Switch that did not happen rolls back). A lost answer is settled by
-   * reading the directory until it tells; the room stays frozen meanwhile (a pause, never
-   * two live copies). A directory silent for all of switchCheckMs ends it as switched, and
-   * this copy's claim is released by its own token: a no-op if the target holds the room,
-   * and otherwise the room is free to be opened again through matchmaking.
+   * does not (a Switch that did not happen rolls back). A lost answer is settled by a
+   * compare-and-set on the directory, never by a read: this node takes the claim back
+   * from the token the Switch was to transfer. If that succeeds, the target's Switch can
+   * no longer happen (it transfers from the same token), so the room is this node's again,
+   * under a new token; if the target holds the claim, the Switch happened. The room stays
+   * frozen meanwhile (a pause, never two live copies). A directory silent for all of
+   * switchCheckMs ends it as switched, and this copy's claim is released by its own token:
+   * a no-op if the target holds the room, and otherwise the room is free to be opened again
+   * through matchmaking.
    */
   private async switch(fromToken: string, late: QueuedInput[]): Promise<boolean> {
     try {
       await this.peer.commit(this.target, this.id, fromToken, late);
       return true;
     } catch (error) {
-      this.logger.warn({ err: error }, "the Switch's answer did not arrive: asking the directory whether it happened");
+      this.logger.warn({ err: error }, "the Switch's answer did not arrive: settling it with the directory");
     }
     const deadline = performance.now() + (this.deps.switchCheckMs ?? 30_000);
     for (let wait = 50; ; wait = Math.min(wait * 2, 1000)) {
       try {
-        const entry = await this.deps.directory.get(this.room.roomId);
-        return entry !== undefined && entry.nodeId === this.target.nodeId && entry.token !== fromToken;
+        const back = await this.deps.directory.transfer(this.room.claimEntry(), fromToken);
+        if (!back.claimed) return back.owner.nodeId === this.target.nodeId;
+        this.room.claimRenewed(back.token);
+        return false;
       } catch (error) {
+        if (error instanceof TransferError) return false; // no claim at all (a room that holds none, or released): nothing switched
         if (performance.now() > deadline) {
           this.logger.error({ err: error }, "the directory cannot say whether the Switch happened: sending the clients to the target and releasing this copy's claim");
           await this.deps.directory.release(this.room.roomId, fromToken).catch(() => { /* unreachable still: it lapses with this node */ });

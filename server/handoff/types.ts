@@ -6,6 +6,8 @@
  * MigratableRoom contract in rooms/shared/MigratableRoom.ts).
  */
 
+import type { ClaimRequest } from "../cluster/RoomDirectory.ts";
+
 /** RoomHandoff's states, in order; Aborted ends a handoff that rolled back. */
 export enum HandoffState {
   Init = "init",
@@ -132,6 +134,8 @@ export interface Migratable {
    * or after `seatSeconds`.
    */
   redirect(to: NodeRef, reservations: ReadonlyMap<string, string>, seatSeconds: number, reason: HandoffReason): void;
+  /** The room's directory entry as this node claims it (a lost Switch answer is settled by taking it back). */
+  claimEntry(): ClaimRequest;
   /** After a rollback past a Switch attempt: holds the directory claim again, or closes if another copy holds it. */
   reassertClaim(): Promise<void>;
   /** The node claimed the room again under a new fencing token (RoomDirectory.reassert). */

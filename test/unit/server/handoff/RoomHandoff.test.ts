@@ -45,7 +45,9 @@ class ScriptedRoom implements Migratable {
   thaw() { this.calls.push("thaw"); }
   redirect(_to: unknown, reservations: ReadonlyMap<string, string>) { this.calls.push("redirect"); this.redirected = reservations; }
   recordHandoff(record: HandoffRecord) { this.history = [structuredClone(record)]; }
-  claimRenewed() {}
+  renewed?: string;
+  claimEntry() { return { roomId: this.roomId, roomName: this.roomName, regionId: "jp-tokyo", nodeId: "tokyo-1", publicAddress: "a", ccu: 1, maxClients: null, createdAt: 0 }; }
+  claimRenewed(token: string) { this.renewed = token; }
   claimLost() {}
   regionRtts() { return []; }
   async reassertClaim() { this.calls.push("reassertClaim"); }
@@ -62,9 +64,10 @@ async function setup(unmovable?: string) {
 }
 
 /** The target's side, with each step's outcome chosen by the test. */
-function peer(directory: InMemoryRoomDirectory, script: { prepare?: "fail"; commit?: "ok" | "fail" | "lost-after-switch" }) {
+function peer(directory: InMemoryRoomDirectory, script: { prepare?: "fail"; commit?: "ok" | "fail" | "lost-after-switch" | "lost-before-switch" }) {
   const calls: string[] = [];
   const carried: QueuedInput[][] = [];
+  let late: Promise<string> | undefined;
   const switchRoom = async (fromToken: string) => {
     const result = await directory.transfer({ roomId: "session__r", roomName: "session", regionId: "jp-osaka", nodeId: "osaka-1", publicAddress: "b", ccu: 1, maxClients: null, createdAt: 0 }, fromToken);
     if (!result.claimed) throw new Error("not switched");
@@ -87,13 +90,18 @@ function peer(directory: InMemoryRoomDirectory, script: { prepare?: "fail"; comm
       calls.push("commit");
       carried.push(queued);
       if (script.commit === "fail") throw new Error("target died");
+      if (script.commit === "lost-before-switch") {
+        // The target's Switch is late: it reaches the directory after the source gave up on the answer.
+        late = new Promise((resolve) => setTimeout(resolve, 300)).then(() => switchRoom(fromToken)).then(() => "switched", (error: Error) => error.message);
+        throw new Error("answer lost");
+      }
       const token = await switchRoom(fromToken);
       if (script.commit === "lost-after-switch") throw new Error("answer lost");
       return token;
     },
     async abort() { calls.push("abort"); },
   };
-  return { impl, calls, carried };
+  return { impl, calls, carried, late: () => late };
 }
 
 const states = (record: HandoffRecord) => record.transitions.map((t) => t.state);
@@ -128,14 +136,18 @@ describe("RoomHandoff", () => {
     expect(await directory.get("session__r")).toMatchObject({ nodeId: "tokyo-1" });
   });
 
-  it("rolls back when the Switch did not happen (the directory still names this node)", async () => {
+  it("rolls back when the Switch did not happen (this node takes the claim back)", async () => {
     const { directory, room, deps, token } = await setup();
     const target$ = peer(directory, { commit: "fail" });
     const record = await new RoomHandoff(room, target, "drain", target$.impl, deps).run();
     expect(states(record)).toEqual(["init", "freeze", "transfer", "switch", "aborted"]);
     expect(room.calls).toEqual(["snapshot", "announceSeats", "freeze", "snapshot", "takeQueued", "cancelSeats", "thaw", "reassertClaim"]);
     expect(target$.calls).toEqual(["prepare", "refresh", "commit", "abort"]);
-    expect(await directory.get("session__r")).toMatchObject({ nodeId: "tokyo-1", token });
+    // Settled by taking the claim back: this node holds it under a newer token, which the room writes with.
+    const entry = await directory.get("session__r");
+    expect(entry).toMatchObject({ nodeId: "tokyo-1" });
+    expect(BigInt(entry!.token) > BigInt(token)).toBe(true);
+    expect(room.renewed).toBe(entry!.token);
   });
 
   it("goes on when the Switch happened but its answer was lost (the directory names the target)", async () => {
@@ -145,6 +157,21 @@ describe("RoomHandoff", () => {
     expect(record.outcome).toBe(HandoffState.Complete);
     expect(room.calls).toEqual(["snapshot", "announceSeats", "freeze", "snapshot", "takeQueued", "redirect"]);
     expect(target$.calls).not.toContain("abort");
+  });
+
+  it("settles a lost answer by taking the claim back: a Switch that had not happened then never can, and the room rolls back here", async () => {
+    const { directory, room, deps, token } = await setup();
+    const target$ = peer(directory, { commit: "lost-before-switch" });
+    const record = await new RoomHandoff(room, target, "admin", target$.impl, deps).run();
+    expect(record.outcome).toBe(HandoffState.Aborted);
+    expect(room.calls).toContain("thaw");
+    const entry = await directory.get("session__r");
+    expect(entry).toMatchObject({ nodeId: "tokyo-1" });
+    expect(entry!.token).not.toBe(token);
+    expect(room.renewed).toBe(entry!.token);
+    // The target's late Switch from the old token is refused: never two live copies.
+    expect(await target$.late()).toBe("not switched");
+    expect(await directory.get("session__r")).toMatchObject({ nodeId: "tokyo-1", token: entry!.token });
   });
 
   it("refuses a room that cannot move, and a target that is this node, before freezing anything", async () => {
