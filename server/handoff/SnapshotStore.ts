@@ -87,7 +87,18 @@ export class RedisSnapshotStore implements SnapshotStore {
 
   private key(roomId: string) { return `${this.prefix}snapshot:${roomId}`; }
 
+  /**
+   * Fails at once while the connection is lost (ioredis reconnecting, or closed), rather
+   * than queueing the command until a reconnect attempt fails: a dead replica must not
+   * hold up a restore's read or the room's next snapshot by its reconnect backoff.
+   */
+  private reachable() {
+    const { status } = this.redis;
+    if (status === "reconnecting" || status === "close" || status === "end") throw new Error(`snapshot store unreachable (its Redis connection is ${status})`);
+  }
+
   async write(snapshot: RoomSnapshot, owner: NodeRef, json = JSON.stringify(snapshot)): Promise<WriteOutcome> {
+    this.reachable();
     const token = snapshot.token || "0";
     const entry: SnapshotOwner = { roomId: snapshot.roomId, roomName: snapshot.roomName, regionId: owner.regionId, nodeId: owner.nodeId, token, takenAt: snapshot.takenAt };
     const written = await this.redis.eval(WRITE_SCRIPT, 2, this.key(snapshot.roomId), this.index, snapshot.roomId, token, json, String(this.ttlMs), JSON.stringify(entry));
@@ -95,19 +106,23 @@ export class RedisSnapshotStore implements SnapshotStore {
   }
 
   async read(roomId: string): Promise<RoomSnapshot | undefined> {
+    this.reachable();
     const raw = await this.redis.hget(this.key(roomId), "snapshot");
     return raw ? (JSON.parse(raw) as RoomSnapshot) : undefined;
   }
 
   async has(roomId: string): Promise<boolean> {
+    this.reachable();
     return (await this.redis.exists(this.key(roomId))) === 1;
   }
 
   async remove(roomId: string, token: string): Promise<void> {
+    this.reachable();
     await this.redis.eval(REMOVE_SCRIPT, 2, this.key(roomId), this.index, roomId, token || "0");
   }
 
   async owners(): Promise<SnapshotOwner[]> {
+    this.reachable();
     return Object.values(await this.redis.hgetall(this.index)).map((entry) => JSON.parse(entry) as SnapshotOwner);
   }
 }

@@ -32,6 +32,7 @@ afterAll(async () => {
 
 function store(url: string) {
   const client = new Redis(url, { maxRetriesPerRequest: 1 });
+  client.on("error", () => { /* a store whose Redis a test stopped */ });
   clients.push(client);
   return new RedisSnapshotStore(client, `${clusterName}:`, 60_000);
 }
@@ -69,6 +70,20 @@ describe("room snapshots for failover", () => {
     await store.remove("session__kept", "5");
     expect(await store.owners()).toEqual([]);
     expect(await store.has("session__kept")).toBe(false);
+  });
+
+  it("a replica whose Redis is gone is skipped at once, not waited for through its reconnect backoff: writes and reads go on with the region's store", { timeout: 30_000 }, async () => {
+    const gone = await startRedis();
+    const goneStore = store(gone.url);
+    const replicated = new ReplicatedSnapshotStore([store(region.url), goneStore]);
+    const base = { version: 1 as const, roomName: "session", createdAt: 0, maxClients: null, options: {}, state: null, sessions: [], queued: [], history: [] };
+    const owner = { regionId: "jp-tokyo", nodeId: "tokyo-y" };
+    await replicated.write({ ...base, roomId: "session__lonely", name: "lonely", token: "3", takenAt: 1 }, owner);
+    await gone.stop();
+    await waitFor(() => goneStore.read("session__lonely").then(() => false, (error: Error) => /snapshot store unreachable/.test(error.message)), 10_000, "the gone store to fail at once");
+    expect(await replicated.write({ ...base, roomId: "session__lonely", name: "lonely", token: "3", takenAt: 2 }, owner)).toBe("written");
+    expect((await replicated.read("session__lonely"))?.takenAt).toBe(2);
+    await replicated.remove("session__lonely", "3");
   });
 
   it("are written to the region's Redis and the replica, fenced by the room's token", { timeout: 60_000 }, async () => {

@@ -41,6 +41,8 @@ export interface SessionEvents {
   lost: (nodeId: string, reason: string) => void;
   /** A lease was granted; `afterLoss` when it replaces a lost one (claim again what was held). */
   granted: (nodeId: string, afterLoss: boolean) => void;
+  /** This process removed `nodeId`'s registry entry: it had not changed for `silentMs` (EtcdNodeRegistry's silence rule). */
+  silent: (nodeId: string, silentMs: number) => void;
 }
 
 /** The key prefix of a cluster. */

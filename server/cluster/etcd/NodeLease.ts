@@ -17,6 +17,13 @@
  * when etcd answers that it no longer knows it; the next heartbeat or claim that reaches
  * etcd grants a fresh one. Keys still on the old lease (it may have survived after all)
  * are moved onto the new one by the directory's reassert(), or vanish when it expires.
+ *
+ * Once the node has a registry entry (EtcdNodeRegistry puts it with every heartbeat),
+ * its ownership also rests on that entry: `validUntil()` is the earlier of the lease's
+ * confirmation and the entry's, the time the last put of the entry that etcd confirmed
+ * was sent plus the TTL, less the margin. Peers take a node whose entry has not changed
+ * for the TTL as dead (EtcdNodeRegistry's silence rule) without waiting for its lease,
+ * which etcd lets outlive its keep-alives across a change of leader.
  */
 import { performance } from "node:perf_hooks";
 import { EtcdLeaseInvalidError, type LeaseClient } from "etcd3";
@@ -57,6 +64,8 @@ export class NodeLease {
   private expiry?: NodeJS.Timeout;
   /** The grant under way, shared by concurrent callers. */
   private granting?: Promise<string>;
+  /** performance.now() until which the node's registry entry is confirmed; undefined while it never had one. */
+  private entryConfirmedUntil?: number;
   /** A lease was lost since the last grant: the next grant replaces it. */
   private lostSinceGrant = false;
   private stopped = false;
@@ -75,7 +84,16 @@ export class NodeLease {
   current(): string | undefined { return this.id; }
 
   /** performance.now() until which the lease is certainly alive; in the past once it is not confirmed (0 before the first grant). */
-  validUntil(): number { return this.confirmedUntil; }
+  validUntil(): number {
+    return this.entryConfirmedUntil === undefined ? this.confirmedUntil : Math.min(this.confirmedUntil, this.entryConfirmedUntil);
+  }
+
+  /** A put of the node's registry entry on lease `id`, sent at `sentAt` (performance.now()), went through: ownership confirmed for another `ttlMs` from then. */
+  confirmEntry(id: string, sentAt: number, ttlMs: number) {
+    if (this.id !== id) return;
+    const until = sentAt + ttlMs - safetyMarginMs(ttlMs);
+    if (this.entryConfirmedUntil === undefined || until > this.entryConfirmedUntil) this.entryConfirmedUntil = until;
+  }
 
   /** The TTL etcd granted, ms (0 before the first grant). */
   ttl(): number { return this.grantedTtlMs; }
@@ -111,6 +129,11 @@ export class NodeLease {
   /** A write with lease `id` was refused because etcd no longer knows it. */
   invalid(id: string) {
     this.lose(id, "etcd refused a write: the lease is gone");
+  }
+
+  /** The node's registry entry was removed by a peer that heard nothing from it for the TTL: its claims may be taken over; counted lost like the lease. */
+  declaredDead(id: string) {
+    this.lose(id, "its registry entry was removed: a peer saw it silent for the TTL, so its rooms and devices may have been taken over");
   }
 
   /** Revokes the lease (its keys vanish at once); no loss is reported. */
@@ -180,6 +203,7 @@ export class NodeLease {
     this.id = undefined;
     this.lostSinceGrant = true;
     this.confirmedUntil = Math.min(this.confirmedUntil, performance.now());
+    if (this.entryConfirmedUntil !== undefined) this.entryConfirmedUntil = Math.min(this.entryConfirmedUntil, performance.now());
     clearTimeout(this.expiry);
     this.host.leaseLost(this.nodeId, reason);
   }

@@ -3,7 +3,8 @@
  * session, checked reachable at start, and the registry and directory on it. A lost
  * lease is logged; a fresh lease granted after a loss calls `leaseBack`, which the node
  * answers as it does a cluster Redis that came back: it claims its rooms and devices
- * again (reassert), which moves them onto the fresh lease under new tokens.
+ * again (reassert), which moves them onto the fresh lease under new tokens. A node
+ * taken as dead by the registry's silence rule (EtcdNodeRegistry) is logged.
  */
 import type { NodeConfig } from "../../config.ts";
 import type { Logger } from "../../observability/logging.ts";
@@ -44,9 +45,12 @@ export async function openEtcd(config: NodeConfig, logger: Logger, leaseBack: ()
     log.info({ nodeId }, `etcd lease of node ${nodeId} granted again: claiming its rooms and devices again`);
     leaseBack();
   });
+  session.events.on("silent", (nodeId, silentMs) => {
+    log.warn({ nodeId, silentMs }, `node ${nodeId} is taken as dead: its registry entry did not change for ${silentMs} ms, so it was removed (its rooms and devices can be claimed now; its lease may outlive it by seconds)`);
+  });
   return {
     session,
-    registry: new EtcdNodeRegistry(session),
+    registry: new EtcdNodeRegistry(session, config.cluster.nodeTtlMs),
     directory: new EtcdRoomDirectory(session, config.etcd.callTimeoutMs),
     close: () => session.close(),
   };
