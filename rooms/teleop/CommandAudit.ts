@@ -19,6 +19,13 @@
 import { ackOriginName, ackStatusName, type tsunagi } from "../../proto/index.ts";
 import type { AuditSink } from "../../server/audit/AuditLog.ts";
 
+/**
+ * How long an answer that acknowledges an audited event (a lease change, an e-stop, a
+ * reset, an action's result) waits for its entry to be stored beyond this node, ms:
+ * past it, the sender is told the event took effect here but is not stored yet.
+ */
+export const AUDIT_STORED_WAIT_MS = 3000;
+
 /** How often command summaries are written, ms. */
 export const SUMMARY_MS = 1000;
 /** Recent grants remembered per device, so late acks still count under who sent them. */
@@ -40,7 +47,7 @@ interface CommandSummary {
 /** What the audit needs from its room. */
 export interface CommandAuditHost {
   /** The room's audit log (the node's audit sink). */
-  sink: Pick<AuditSink, "append">;
+  sink: Pick<AuditSink, "append" | "flushed">;
   /** Server clock, ms. */
   now(): number;
   /** Runs `task` every `periodMs` until the room closes. */
@@ -66,6 +73,23 @@ export class CommandAudit {
   constructor(host: CommandAuditHost) {
     this.host = host;
     host.every(SUMMARY_MS, () => this.flush());
+  }
+
+  /**
+   * Resolves once every record so far is stored beyond this node (the audit Redis, and
+   * the replica region's); rejects when that takes longer than AUDIT_STORED_WAIT_MS. What
+   * acknowledges an audited event waits for it: an acknowledged entry survives the node.
+   */
+  async stored(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the audit log did not store its entries within ${AUDIT_STORED_WAIT_MS} ms`)), AUDIT_STORED_WAIT_MS);
+    });
+    try {
+      await Promise.race([this.host.sink.flushed(), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Appends one record; a failure goes to the host, never to the caller. */

@@ -2,7 +2,8 @@
  * A participant's commands and actions on their way to the device and their answers on
  * the way back: each admitted by the CommandPipeline (or answered by the room, origin
  * ROOM), forwarded through the device's link, and its ack or result relayed to the
- * sender, counted in the metrics and the audit summary.
+ * sender, counted in the metrics and the audit summary. An action's result reaches its
+ * sender once its audit entry is stored (CommandAudit.stored).
  *
  * @example
  *   const relay = new CommandRelay({ pipeline, participants, audit, metrics, reject });
@@ -62,7 +63,12 @@ export class CommandRelay {
       metrics.actions.inc({ status: statusName(result.status), origin: originName(result.origin) });
       const participant = participants.get(client.sessionId);
       audit.recordAction(action, result, { sessionId: client.sessionId, subject: participant?.subject });
-      if (participant) participants.send(client, { correlationId, actionResult: result }, TRUSTED);
+      if (!participant) return;
+      // Answered once its audit entry is stored beyond this node (an acknowledged action is never lost).
+      audit.stored().then(
+        () => { if (participants.get(client.sessionId)) participants.send(client, { correlationId, actionResult: result }, TRUSTED); },
+        () => { if (participants.get(client.sessionId)) this.host.reject(client, ErrorCode.REGION_UNAVAILABLE, `the action's result (${statusName(result.status)}) is known here, but its audit entry could not be stored beyond this node yet: it would be lost with this node`, correlationId); },
+      );
     };
     const verdict = this.host.pipeline.admitAction(slot, client.sessionId, action);
     if (verdict.verdict === "refused") { reply(roomActionResult(action, verdict.status, verdict.detail)); return; }

@@ -360,7 +360,28 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     const outcome = answerLeaseRequest(slot.lease, request, sender, this.leaseParty(request.toSessionId), Date.now());
     // The reply is the change as announced (a RELEASE's with the lease it ended and why), or the state when nothing changed.
     if ("refused" in outcome) this.reject(client, outcome.refused.code, outcome.refused.message, envelope.correlationId);
-    else this.sendEnvelope(client, { correlationId: envelope.correlationId, leaseState: this.lastLeaseChange ?? slot.leaseState() });
+    else this.acknowledge(client, envelope.correlationId, "the lease request took effect", { correlationId: envelope.correlationId, leaseState: this.lastLeaseChange ?? slot.leaseState() });
+  }
+
+  /**
+   * Sends `reply`, which acknowledges an audited event, once its audit entry is stored
+   * beyond this node (CommandAudit.stored); if it is not, a REGION_UNAVAILABLE saying that
+   * `done` here all the same. The event itself (the lease, the e-stop) took effect at
+   * once: only its acknowledgement waits. `isNotice`: the reply is the sender's copy of
+   * a notice everyone else got (an e-stop, a reset), so it still goes, uncorrelated,
+   * before the error.
+   */
+  private acknowledge(client: Client, correlationId: Envelope["correlationId"], done: string, reply: tsunagi.v1.IEnvelope, isNotice = false) {
+    const present = () => this.participants.get(client.sessionId) !== undefined;
+    this.audit.stored().then(
+      () => { if (present()) this.sendEnvelope(client, reply); },
+      (error: unknown) => {
+        this.context.logger.error({ err: error, roomId: this.roomId }, `${done}, but its audit entry is not stored beyond this node yet`);
+        if (!present()) return;
+        if (isNotice) this.sendEnvelope(client, { ...reply, correlationId: 0 });
+        this.reject(client, ErrorCode.REGION_UNAVAILABLE, `${done} here, but its audit entry could not be stored beyond this node yet: it would be lost with this node`, correlationId);
+      },
+    );
   }
 
   /** A participant as the lease rules see them, demotion included; undefined for a session not in the room. */
@@ -423,7 +444,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   /** Replies to a request with its outcome's notice, or its coded refusal. */
   private answer<Notice>(client: Client, request: Envelope, outcome: EStopOutcome<Notice>, body: (notice: Notice) => tsunagi.v1.IEnvelope) {
     if ("refused" in outcome) this.reject(client, outcome.refused.code, outcome.refused.message, request.correlationId);
-    else this.sendEnvelope(client, { correlationId: request.correlationId, ...body(outcome.reply) });
+    else this.acknowledge(client, request.correlationId, request.estop ? "the e-stop is applied and latched" : "the reset took effect", { correlationId: request.correlationId, ...body(outcome.reply) }, true);
   }
 
   /** A participant as the e-stop sees them; undefined for a session that is not (or no longer) in the room. */

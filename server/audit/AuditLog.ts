@@ -16,7 +16,8 @@
  * nodes briefly writing one room) re-chain this log's unpushed entries after them.
  *
  * With a replica (another region's Redis), each entry goes there too, and flushed() waits
- * for it: a region lost with its Redis loses no flushed entry (the node restoring the room
+ * for it while its connection stands (a replica found lost is caught up when it is back,
+ * and holds up no one meanwhile): a region lost with its Redis loses no flushed entry (the node restoring the room
  * elsewhere, whose Redis the replica is, goes on from the replica's head).
  *
  * Reads are paged (pages()), so export and verify never load a long log in one call.
@@ -28,6 +29,7 @@
  *   const report = await audit.verify();      // { ok: true, entries: 1, ... }
  */
 import type { Redis } from "ioredis";
+import { connectionLost } from "../redisConnection.ts";
 import { ChainCheck, GENESIS, ORIGIN, chainEntry, checkAuditType, type AuditEntry, type ChainPoint } from "./auditChain.ts";
 import { MemoryAuditJournal, type AuditJournal } from "./AuditJournal.ts";
 
@@ -56,7 +58,8 @@ export interface AuditLogOptions {
   retryMs?: number;
   /**
    * A Redis in another region that keeps a copy of the stream (failover.replicaRedisUrl):
-   * each entry the primary holds is copied there, in order, and flushed() waits for both,
+   * each entry the primary holds is copied there, in order, and flushed() waits for both
+   * (for the replica, while its connection stands),
    * so losing the region loses no flushed entry. The primary never waits for the replica
    * (a replica region out of reach holds nothing up); what it misses past `maxEntries`
    * entries is dropped and reported. `maxEntries` also bounds its stream (≈, MAXLEN ~).
@@ -128,8 +131,10 @@ export class AuditLog {
   /** Retry timer while Redis is unreachable, and its next delay. */
   private retryTimer?: NodeJS.Timeout;
   private retryDelayMs: number;
-  /** Callers of flushed(), told when nothing is pending. */
-  private waiters: Array<() => void> = [];
+  /** Entries appended (or adopted) by this log so far. They move, in order, from `pending` to `replicaPending` to stored. */
+  private appended = 0;
+  /** Callers of flushed(), each told once the first `through` entries appended are stored. */
+  private waiters: Array<{ through: number; resolve: () => void }> = [];
   /** Entries the primary holds and the replica does not yet, oldest first; the loop copying them. */
   private replicaPending: AuditEntry[] = [];
   private replicaPushing?: Promise<void>;
@@ -171,16 +176,22 @@ export class AuditLog {
   /** Entries journaled but not yet in Redis: takes them over (the node replays its journal at start). */
   adopt(entries: readonly AuditEntry[]): void {
     for (const entry of entries) this.pending.push({ ...entry, id: "" });
+    this.appended += entries.length;
     const last = entries.at(-1);
     if (last && (!this.head || last.seq > this.head.seq)) this.head = { seq: last.seq, hash: last.hash };
     this.kick();
   }
 
-  /** Resolves once every entry appended so far is in Redis. */
+  /**
+   * Resolves once every entry appended so far is in Redis (and in the replica's, with
+   * one). Entries appended after the call are not waited for: a busy log never holds up
+   * an earlier caller.
+   */
   async flushed(): Promise<void> {
     await this.tail;
-    if (this.pending.length === 0 && this.replicaPending.length === 0) return;
-    await new Promise<void>((resolve) => { this.waiters.push(resolve); });
+    const through = this.appended;
+    if (this.storedThrough(through)) return;
+    await new Promise<void>((resolve) => { this.waiters.push({ through, resolve }); });
   }
 
   /** Pushes now (Redis is reachable again), instead of at the next retry. */
@@ -203,6 +214,7 @@ export class AuditLog {
     this.journal.write(this.streamKey, entry);
     this.head = { seq: entry.seq, hash: entry.hash };
     this.pending.push(entry);
+    this.appended++;
     this.lastUsedAt = Date.now();
     this.kick();
     return structuredClone(entry);
@@ -231,6 +243,7 @@ export class AuditLog {
           if (result[0] === 1) entry.id = String(result[1]);
           this.toReplica(entry);
           this.pending.shift();
+          this.settleWaiters();
           acked = entry.seq;
           continue;
         }
@@ -250,9 +263,25 @@ export class AuditLog {
     }
   }
 
-  /** Resolves flushed() once nothing waits for the primary or the replica. */
+  /**
+   * Whether the first `count` entries appended are stored: entries leave the queues in
+   * the order they were appended (a re-chained entry keeps its place, its seq changes),
+   * so those waiting are the last ones.
+   */
+  private storedThrough(count: number): boolean {
+    // A replica whose connection is lost is not waited for: the entries are in the primary, and go to the replica when it is back.
+    const replica = this.options.replica && !connectionLost(this.options.replica.redis) ? this.replicaPending.length : 0;
+    return this.appended - this.pending.length - replica >= count;
+  }
+
+  /** Resolves the flushed() calls whose entries are all stored. */
   private settleWaiters() {
-    if (this.pending.length === 0 && this.replicaPending.length === 0) for (const resolve of this.waiters.splice(0)) resolve();
+    if (this.waiters.length === 0) return;
+    this.waiters = this.waiters.filter((waiter) => {
+      if (!this.storedThrough(waiter.through)) return true;
+      waiter.resolve();
+      return false;
+    });
   }
 
   /** An entry the primary holds, for the replica (in order; the oldest dropped, and said so, past the replica's bound). */
@@ -276,9 +305,11 @@ export class AuditLog {
         await replica.redis.eval(REPLICA_SCRIPT, 2, this.streamKey, this.headKey,
           String(entry.seq), entry.type, String(entry.at), JSON.stringify(entry.data), entry.prev, entry.hash, "1", GENESIS, String(replica.maxEntries));
         this.replicaPending.shift();
+        this.settleWaiters();
         delay = this.options.retryMs ?? 200;
       } catch (error) {
         this.problem({ kind: "unreachable", stream: this.streamKey, message: `${this.replicaPending.length} entries wait for the replica's Redis`, error });
+        this.settleWaiters(); // a replica found lost holds up no flushed()
         await new Promise((resolve) => setTimeout(resolve, delay).unref());
         delay = Math.min(delay * 2, 5000);
       }
@@ -406,6 +437,8 @@ export interface AuditSink {
   append(type: string, data: Record<string, unknown>, at?: number): Promise<AuditEntry>;
   export(): Promise<AuditEntry[]>;
   verify(): Promise<VerifyReport>;
+  /** Resolves once every entry appended so far is stored where it outlives this node. */
+  flushed(): Promise<void>;
 }
 
 /**
@@ -439,6 +472,9 @@ export class InMemoryAuditLog implements AuditSink {
   async export(): Promise<AuditEntry[]> {
     return this.entries.map((entry) => ({ ...entry }));
   }
+
+  /** Held in this process only: stored as soon as appended (an embedded node has nowhere else). */
+  async flushed(): Promise<void> {}
 
   async verify(): Promise<VerifyReport> {
     const check = new ChainCheck(this.start);

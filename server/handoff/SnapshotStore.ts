@@ -16,6 +16,7 @@
  *   const orphans = (await store.local.owners()).filter((o) => !alive.has(o.nodeId));
  */
 import type { Redis } from "ioredis";
+import { connectionLost } from "../redisConnection.ts";
 import type { NodeRef, RoomSnapshot } from "./types.ts";
 
 export type WriteOutcome = "written" | "stale";
@@ -93,8 +94,7 @@ export class RedisSnapshotStore implements SnapshotStore {
    * hold up a restore's read or the room's next snapshot by its reconnect backoff.
    */
   private reachable() {
-    const { status } = this.redis;
-    if (status === "reconnecting" || status === "close" || status === "end") throw new Error(`snapshot store unreachable (its Redis connection is ${status})`);
+    if (connectionLost(this.redis)) throw new Error(`snapshot store unreachable (its Redis connection is ${this.redis.status})`);
   }
 
   async write(snapshot: RoomSnapshot, owner: NodeRef, json = JSON.stringify(snapshot)): Promise<WriteOutcome> {

@@ -241,10 +241,12 @@ describe("a region is lost, with the directory in etcd", () => {
     const response = await fetch(`${osaka.httpUrl}/rooms/${roomId}/handoffs`, { headers: { authorization: `Bearer ${await testToken(etcdHarness.clusterName, "admin")}` } });
     const record = ((await response.json()).handoffs as HandoffRecord[]).at(-1)!;
     expect(record).toMatchObject({ reason: "failover", outcome: "complete", to: { regionId: "jp-osaka" }, sessions: 3 });
-    // Only Tokyo's node was taken as dead (the silence rule), never a survivor whose heartbeats waited for an election.
+    // No survivor was taken as dead (the silence rule) when its heartbeats waited for an election; Tokyo's node
+    // may have been (or its lease expired first, on a busy machine whose watching had gaps).
     const survivors = ["jp-osaka", "jp-sapporo"].flatMap((id) => etcdHarness!.region(id).nodes);
     const takenAsDead = survivors.flatMap((node) => [...node.output().matchAll(/node (\S+) is taken as dead/g)].map((m) => m[1]));
-    expect(new Set(takenAsDead)).toEqual(new Set(etcdHarness.region("jp-tokyo").nodes.map((node) => node.nodeId)));
+    const tokyoNodes = etcdHarness.region("jp-tokyo").nodes.map((node) => node.nodeId);
+    expect(takenAsDead.filter((nodeId) => !tokyoNodes.includes(nodeId!))).toEqual([]);
     console.log(`failover figures (etcd${leaderLost ? ", the etcd leader lost with it" : ""}): room back ${record.transitions.at(-1)!.at - killedAt} ms after the kill, detected ${record.failover!.detectedAt - killedAt} ms after it, snapshot ${killedAt - record.failover!.snapshotTakenAt} ms older than the kill; claimed ${record.transitions[1]!.at - record.transitions[0]!.at} ms after the detection, live ${record.transitions[2]!.at - record.transitions[1]!.at} ms after the claim`);
   });
 });

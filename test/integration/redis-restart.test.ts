@@ -4,7 +4,8 @@
  * comes back empty). The node survives and reconnects, claims its room, its device and
  * its process listing again, the audit log loses no entry, the machine stops when its
  * link is lost (without persistence its enrolment is gone: DEVICE_UNKNOWN), and clients
- * get coded answers, not hangs.
+ * get coded answers, not hangs. With the audit Redis down, an e-stop still stops the
+ * machine at once, and its sender is told it is not stored beyond the node.
  */
 import "../../server/polyfills.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,7 +17,7 @@ import { Redis } from "ioredis";
 import { OperatorControls } from "../../client-sdk/OperatorControls.ts";
 import type { RoomSession } from "../../client-sdk/RoomSession.ts";
 import type { ExpoSession } from "../../client-sdk/ExpoSession.ts";
-import { tsunagi } from "../../proto/index.ts";
+import { ErrorCode, tsunagi } from "../../proto/index.ts";
 import { roomIdOf } from "../../proto/ids.ts";
 import { AuditLog, auditStreamKey, type AuditEntry } from "../../server/audit/AuditLog.ts";
 import { startNode, startRedis, waitFor, type NodeProcess, type RedisProcess } from "../fixtures/processes.ts";
@@ -149,4 +150,24 @@ describe.each([
     await waitForNeighbours(visitors[0], [newcomer.visitorId], "the first visitor to see the newcomer", 10_000);
     await waitForNeighbours(newcomer, [visitors[0].visitorId], "the newcomer to see the first visitor", 10_000);
   }, 120_000);
+
+  // Once: the device's enrolment must outlive the restart for the room to be whole after it.
+  it.runIf(persistent)("with the audit Redis down, an e-stop stops the machine at once; its sender gets the notice, then REGION_UNAVAILABLE (not stored beyond this node), and the entry is there once Redis is back", async () => {
+    const auditLog = new AuditLog(client, auditStreamKey(clusterName, ROOM));
+    const notices: string[] = [];
+    controls.on("estop", (estop) => notices.push(estop.reason));
+    let answer: unknown;
+    await redis.restart({
+      whileDown: async () => {
+        const pressed = controls.estop("audit Redis down");
+        await excavator.waitForStatus((s) => s.safety.estopped && stopped(s), 5000, "the excavator e-stopped while Redis is down");
+        answer = await pressed.then(() => "acknowledged", (error: { code?: number }) => error.code);
+      },
+    });
+    expect(answer).toBe(ErrorCode.REGION_UNAVAILABLE);
+    expect(notices).toContain("audit Redis down");
+    await waitFor(async () => (await auditLog.export()).some((e) => e.type === "lease.estopped" && e.data.reason === "audit Redis down"), 15_000, "the e-stop's entry in the audit log once Redis is back");
+    expect(await auditLog.verify()).toMatchObject({ ok: true });
+    await supervisor.request({ reset: { deviceId: EXCAVATOR, reason: "test cleanup" } });
+  }, 60_000);
 });

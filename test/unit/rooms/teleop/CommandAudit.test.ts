@@ -2,9 +2,9 @@
  * CommandAudit: the per-second command summaries and the records of a teleop room,
  * against a FakeAuditSink on a FakeRoomClock (whose `every` stands in for the room's timers).
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { tsunagi } from "../../../../proto/index.ts";
-import { CommandAudit, MAX_GRANTS_REMEMBERED, SUMMARY_MS } from "../../../../rooms/teleop/CommandAudit.ts";
+import { AUDIT_STORED_WAIT_MS, CommandAudit, MAX_GRANTS_REMEMBERED, SUMMARY_MS } from "../../../../rooms/teleop/CommandAudit.ts";
 import { FakeAuditSink } from "../../../fixtures/fakes/FakeAuditSink.ts";
 import { FakeRoomClock } from "../../../fixtures/fakes/FakeRoomClock.ts";
 
@@ -118,5 +118,33 @@ describe("CommandAudit: records", () => {
     expect(() => audit.record("lease.estopped", { deviceId: "ex-1" })).not.toThrow();
     await settle();
     expect(failures).toEqual([{ error: sink.failWith, type: "lease.estopped" }]);
+  });
+});
+
+describe("CommandAudit: what acknowledges an audited event waits for it to be stored", () => {
+  it("stored() resolves once the sink has stored the records so far, and rejects after AUDIT_STORED_WAIT_MS when it has not", async () => {
+    const { sink, audit } = setup();
+    let release!: () => void;
+    sink.holdFlush = new Promise<void>((resolve) => { release = resolve; });
+    audit.record("lease.granted", { deviceId: "ex-1" });
+    let stored = false;
+    const waiting = audit.stored().then(() => { stored = true; });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(stored).toBe(false); // the sink holds it back: not acknowledged yet
+    release();
+    await waiting;
+    expect(stored).toBe(true);
+
+    vi.useFakeTimers();
+    try {
+      sink.holdFlush = new Promise<void>(() => {}); // never stored
+      const late = audit.stored();
+      const outcome = late.then(() => "stored", (error: Error) => error.message);
+      await vi.advanceTimersByTimeAsync(AUDIT_STORED_WAIT_MS - 1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(await outcome).toMatch(/did not store its entries within 3000 ms/);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
