@@ -3,7 +3,10 @@
  * drives it: the machine stops during the freeze, its adapter is sent to Sendai's
  * gateway, and the operator, still holding the lease (under a fresh lease id the adapter
  * has never seen), drives it again there. A latched e-stop stays latched across the move
- * back, at the room and at the adapter.
+ * back, at the room and at the adapter. A drone's room follows it the same way: the drone
+ * hovers where it is through the move (its adapter's link loss may put it in failsafe,
+ * which hovers), never comes down, and flies on under the pilot's kept lease once told to
+ * hold and given setpoints again.
  */
 import "../../server/polyfills.ts";
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
@@ -13,7 +16,7 @@ import { testToken } from "../fixtures/tokens.ts";
 import { enrollDevices, joint, joinTeleop, keepLeaseAlive, startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
 import { OperatorControls } from "../../client-sdk/OperatorControls.ts";
 import type { RoomSession } from "../../client-sdk/RoomSession.ts";
-import { ErrorCode } from "../../proto/index.ts";
+import { ErrorCode, tsunagi } from "../../proto/index.ts";
 
 const DEVICE = "ex-mover";
 const SITE = "site-mover";
@@ -30,9 +33,9 @@ afterAll(async () => {
   await harness?.stop();
 });
 
-async function handOff(to: string) {
+async function handOff(to: string, site = SITE) {
   const entry = harness.nodes.find((node) => node.regionId !== to)!;
-  const response = await fetch(`${entry.httpUrl}/rooms/teleop__${SITE}/handoff?to=${to}`, {
+  const response = await fetch(`${entry.httpUrl}/rooms/teleop__${site}/handoff?to=${to}`, {
     method: "POST", headers: { authorization: `Bearer ${await testToken(harness.clusterName, "admin")}` },
   });
   return { status: response.status, body: await response.json() };
@@ -137,5 +140,72 @@ describe("a teleop room moves with its machine", () => {
     } finally {
       await traveller.stop();
     }
+  });
+});
+
+describe("a drone's room", () => {
+  const DRONE = "dr-mover";
+  const DRONE_SITE = "site-drone-mover";
+  let drone: AdapterProcess | undefined;
+  afterAll(async () => { await drone?.stop(); });
+
+  it("follows the drone from Sapporo to Sendai: it hovers where it was during the move, and flies on under the same lease", { timeout: 120_000 }, async () => {
+    const sapporo = harness.region("jp-sapporo").nodes[0];
+    const sendai = harness.region("jp-sendai").nodes[0];
+    const secrets = await enrollDevices(harness.clusterStore.urls()[0], harness.clusterName, [[DRONE, "drone"]]);
+    drone = await startAdapter({ deviceId: DRONE, driver: "sim-drone", nodes: [sapporo.httpUrl], secret: secrets[DRONE] });
+    const supervisor = await joinTeleop(sapporo, DRONE_SITE, "supervisor", { devices: [DRONE], sub: "drone-supervisor" });
+    sessions.push(supervisor);
+    const pilot = await joinTeleop(sapporo, DRONE_SITE, "operator", { sub: "drone-pilot" });
+    sessions.push(pilot);
+    const controls = new OperatorControls(pilot, { deviceId: DRONE });
+    await waitFor(() => controls.profile && controls.lease?.online, 15_000, "the drone online in the room");
+    await controls.acquire();
+    expect((await controls.perform("arm")).status).toBe(tsunagi.v1.CommandAck.Status.APPLIED);
+    expect((await controls.perform("takeoff", 3)).status).toBe(tsunagi.v1.CommandAck.Status.APPLIED);
+    const telemetry: tsunagi.v1.Telemetry[] = [];
+    controls.on("telemetry", (t) => telemetry.push(t));
+    controls.start();
+    await waitFor(() => telemetry.at(-1)?.mode === "flying", 20_000, "the drone flying at 3 m");
+    controls.setAxes({ vx: 1 });
+    await drone.waitForStatus((s) => Math.abs(joint(s, "vx").velocity - 1) < 1e-6, 10_000, "the drone flying forward");
+    const leaseBefore = controls.lease!.leaseId;
+    const sessionId = pilot.sessionId;
+    let keepAlive = keepLeaseAlive(pilot, controls, leaseBefore);
+
+    // Through the move: it must hover at some point (every velocity zero), and never come down (its telemetry says).
+    let sawHover = false;
+    let watching = true;
+    const watcher = (async () => {
+      const until = Date.now() + 30_000;
+      while (watching && Date.now() < until) {
+        const status = await drone!.status();
+        if (["vx", "vy", "vz", "yaw-rate"].every((axis) => joint(status, axis).velocity === 0)) sawHover = true;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    const fromMove = telemetry.length;
+    const { status, body } = await handOff("jp-sendai", DRONE_SITE);
+    expect(status, JSON.stringify(body)).toBe(200);
+    await drone.waitForStatus((s) => s.connection?.nodeId === sendai.nodeId && s.state === "online", 15_000, "the drone's adapter on Sendai's gateway");
+    await waitFor(() => controls.holding && controls.lease!.leaseId !== leaseBefore && controls.lease!.online, 10_000, "the pilot holding the lease there, the drone online");
+    expect(pilot.sessionId).toBe(sessionId);
+    keepAlive();
+    keepAlive = keepLeaseAlive(pilot, controls, controls.lease!.leaseId);
+    // It flies on under the kept lease (after a link loss a drone waits for a fresh command: hold, then setpoints).
+    await controls.perform("hold");
+    controls.setAxes({ vx: -1 });
+    await drone.waitForStatus((s) => Math.abs(joint(s, "vx").velocity + 1) < 1e-6, 10_000, "the drone flying again under the kept lease");
+    watching = false;
+    await watcher;
+    expect(sawHover).toBe(true);
+    const during = telemetry.slice(fromMove);
+    expect(during.length).toBeGreaterThan(0);
+    expect(Math.min(...during.map((t) => t.pose?.z ?? 0))).toBeGreaterThan(2.5);
+    expect(during.map((t) => t.mode)).not.toContain("landing");
+    keepAlive();
+    controls.stop();
+    await controls.perform("land").catch(() => undefined);
+    controls.dispose();
   });
 });
