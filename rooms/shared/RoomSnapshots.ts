@@ -52,23 +52,22 @@ export class RoomSnapshots {
   async writeNow(): Promise<void> {
     if (!this.enabled) return;
     while (this.writing) await this.writing.catch(() => {});
-    await this.write(true);
+    await this.write();
   }
 
-  /** `durable`: every reachable store is waited for (writeNow); else a slow replica is not (SnapshotStore). */
-  private write(durable = false): Promise<void> {
-    const run = this.writeOnce(durable).finally(() => { if (this.writing === run) this.writing = undefined; });
+  private write(): Promise<void> {
+    const run = this.writeOnce().finally(() => { if (this.writing === run) this.writing = undefined; });
     this.writing = run;
     return run;
   }
 
-  private async writeOnce(durable: boolean): Promise<void> {
+  private async writeOnce(): Promise<void> {
     const context = nodeContext();
     const token = this.host.claimToken();
     if (this.mover.migration.phase !== "live" || token === undefined || this.host.type()!.unmovableReason?.()) return;
     let outcome;
     try {
-      outcome = await context.snapshots!.write(await this.mover.snapshot(), { regionId: context.regionId, nodeId: context.nodeId }, undefined, durable);
+      outcome = await context.snapshots!.write(await this.mover.snapshot(), { regionId: context.regionId, nodeId: context.nodeId });
     } catch (error) {
       context.metrics.rooms.snapshotsFailed++;
       throw error;
