@@ -233,6 +233,8 @@ async function expectEachInputOnce(of: readonly InputStream[]) {
   await Promise.all(of.map((stream) => stream.stop()));
   console.log(JSON.stringify({ streams: of.map((stream) => ({ sent: stream.sent, applied: stream.applied(), refused: stream.refusals, ended: stream.endedWith.length })) }));
   for (const stream of of) {
+    // On a failure, what each node said about ownership and moves (a rare failure seen in CI left nothing else to go on).
+    if (stream.notOnce().length) for (const node of harness.nodes) console.log(`${node.nodeId}'s log (ownership, moves, failovers):\n` + node.output().split("\n").filter((l) => /warn|error|restor|dead|lease|claim|handoff|fenc/i.test(l)).slice(-40).join("\n"));
     expect(stream.failures, stream.session.sessionId).toEqual([]);
     expect(stream.notOnce(), stream.session.sessionId).toEqual([]);
   }
