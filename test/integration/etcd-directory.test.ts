@@ -9,6 +9,7 @@
  * runs one; halting the timer without revoking anything is how it dies.
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { claimRequest, deviceOwner, nodeInfo } from "../fixtures/directoryEntries.ts";
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type { IKeyValue } from "etcd3";
@@ -16,23 +17,11 @@ import { EtcdSession } from "../../server/cluster/etcd/EtcdSession.ts";
 import { EtcdNodeRegistry } from "../../server/cluster/etcd/EtcdNodeRegistry.ts";
 import { EtcdRoomDirectory } from "../../server/cluster/etcd/EtcdRoomDirectory.ts";
 import { safetyMarginMs } from "../../server/cluster/etcd/NodeLease.ts";
-import { compareTokens, type ClaimRequest, type ReassertReport } from "../../server/cluster/RoomDirectory.ts";
-import type { DeviceOwner, DirectoryChange, NodeInfo } from "../../server/cluster/types.ts";
+import { compareTokens, type ReassertReport } from "../../server/cluster/RoomDirectory.ts";
+import type { DirectoryChange } from "../../server/cluster/types.ts";
 import { startEtcd, type EtcdCluster } from "../fixtures/etcd.ts";
 import { waitFor } from "../fixtures/processes.ts";
 
-function info(nodeId: string): NodeInfo {
-  return {
-    nodeId, regionId: "jp-tokyo", publicAddress: "127.0.0.1:1", processId: "p", draining: false, startedAt: 1, heartbeatAt: 1,
-    load: { ccu: 0, rooms: 0, eventLoopLagMs: 0, overloaded: false },
-  };
-}
-function entry(roomId: string, nodeId: string): ClaimRequest {
-  return { roomId, roomName: "session", regionId: "jp-tokyo", nodeId, publicAddress: "127.0.0.1:1", ccu: 0, maxClients: null, createdAt: 1 };
-}
-function deviceOwner(roomId: string, nodeId: string): DeviceOwner {
-  return { roomId, nodeId, regionId: "jp-tokyo", gatewayUrl: `ws://127.0.0.1:1/device?${nodeId}` };
-}
 function tokenOf(result: { claimed: boolean; token?: string }): string {
   if (!result.claimed || !result.token) throw new Error(`not claimed: ${JSON.stringify(result)}`);
   return result.token;
@@ -64,9 +53,9 @@ function testNode(endpoints: string[], prefix: string, nodeId: string, options: 
   const node: TestNode = {
     session, registry, directory, losses: [], reasserts: [], failures: 0,
     async start() {
-      await registry.heartbeat(info(nodeId), options.ttlMs);
+      await registry.heartbeat(nodeInfo(nodeId), options.ttlMs);
       timer = setInterval(() => {
-        inFlight ??= registry.heartbeat(info(nodeId), options.ttlMs)
+        inFlight ??= registry.heartbeat(nodeInfo(nodeId), options.ttlMs)
           .catch(() => { node.failures++; })
           .finally(() => { inFlight = undefined; });
       }, options.heartbeatMs);
@@ -121,8 +110,8 @@ describe("etcd directory, one member", () => {
         const node = testNode(etcd.endpoints, prefix, nodeId, { ttlMs: 1000, heartbeatMs: 250, callTimeoutMs: 2000 });
         try {
           await node.start();
-          await node.directory.claim(entry(`${nodeId}-r1`, nodeId));
-          await node.directory.claim(entry(`${nodeId}-r2`, nodeId));
+          await node.directory.claim(claimRequest(`${nodeId}-r1`, nodeId));
+          await node.directory.claim(claimRequest(`${nodeId}-r2`, nodeId));
           expect(await node.directory.claimDevice(`${nodeId}-ex`, deviceOwner(`${nodeId}-r1`, nodeId))).toEqual({ claimed: true });
           // Killed at a different phase of the heartbeat cadence in each trial.
           await new Promise((r) => setTimeout(r, (trial * 250) / 5));
@@ -162,17 +151,17 @@ describe("etcd directory, one member", () => {
     try {
       await a.start();
       await b.start();
-      const first = tokenOf(await a.directory.claim(entry("r", "a")));
-      await a.directory.update({ ...entry("r", "a"), ccu: 2, token: first });
-      expect(await b.directory.claim(entry("r", "b"))).toMatchObject({ claimed: false, owner: { nodeId: "a", ccu: 2, token: first } });
+      const first = tokenOf(await a.directory.claim(claimRequest("r", "a")));
+      await a.directory.update({ ...claimRequest("r", "a"), ccu: 2, token: first });
+      expect(await b.directory.claim(claimRequest("r", "b"))).toMatchObject({ claimed: false, owner: { nodeId: "a", ccu: 2, token: first } });
       await a.halt();
       await waitFor(async () => (await b.directory.get("r")) === undefined, 5000, "a's claim to expire with its lease");
-      const second = tokenOf(await b.directory.claim(entry("r", "b")));
+      const second = tokenOf(await b.directory.claim(claimRequest("r", "b")));
       expect(compareTokens(second, first)).toBeGreaterThan(0);
       // a, partitioned rather than dead, comes back with its old token: refused.
-      await a.directory.update({ ...entry("r", "a"), ccu: 99, token: first });
+      await a.directory.update({ ...claimRequest("r", "a"), ccu: 99, token: first });
       await a.directory.release("r", first);
-      expect(await a.directory.transfer(entry("r", "a"), first)).toMatchObject({ claimed: false, owner: { nodeId: "b", token: second } });
+      expect(await a.directory.transfer(claimRequest("r", "a"), first)).toMatchObject({ claimed: false, owner: { nodeId: "b", token: second } });
       expect(await b.directory.get("r")).toMatchObject({ nodeId: "b", ccu: 0, token: second });
     } finally {
       await a.close();
@@ -187,10 +176,10 @@ describe("etcd directory, one member", () => {
     try {
       await b.start();
       // "ghost" claims on a lease of its own, but never heartbeats: no registry entry.
-      await b.directory.claim(entry("ghost-1", "ghost"));
-      await b.directory.claim(entry("ghost-2", "ghost"));
+      await b.directory.claim(claimRequest("ghost-1", "ghost"));
+      await b.directory.claim(claimRequest("ghost-2", "ghost"));
       await b.directory.claimDevice("ex-ghost", deviceOwner("ghost-1", "ghost"));
-      expect(await b.directory.claim(entry("ghost-1", "b"))).toMatchObject({ claimed: true });
+      expect(await b.directory.claim(claimRequest("ghost-1", "b"))).toMatchObject({ claimed: true });
       expect(await b.directory.sweep()).toEqual({ rooms: 1, devices: 1 });
       expect((await b.directory.list()).map((e) => e.roomId)).toEqual(["ghost-1"]);
       expect(await b.directory.sweep()).toEqual({ rooms: 0, devices: 0 });
@@ -213,15 +202,15 @@ describe("etcd directory, three members", () => {
     try {
       await node.start();
       const tokens = new Map<string, string>();
-      for (const roomId of ["r1", "r2"]) tokens.set(roomId, tokenOf(await node.directory.claim(entry(roomId, "a"))));
+      for (const roomId of ["r1", "r2"]) tokens.set(roomId, tokenOf(await node.directory.claim(claimRequest(roomId, "a"))));
       expect(await node.directory.claimDevice("ex-1", deviceOwner("r1", "a"))).toEqual({ claimed: true });
 
       // One member of three gone: the other two keep a quorum (after an election, if it led).
       await etcd.members[0].kill();
       await waitFor(async () => {
-        try { tokens.set("r3", tokenOf(await node.directory.claim(entry("r3", "a")))); return true; } catch { return false; }
+        try { tokens.set("r3", tokenOf(await node.directory.claim(claimRequest("r3", "a")))); return true; } catch { return false; }
       }, 10_000, "a claim to succeed with one member down");
-      for (const roomId of ["r4", "r5", "r6"]) tokens.set(roomId, tokenOf(await node.directory.claim(entry(roomId, "a"))));
+      for (const roomId of ["r4", "r5", "r6"]) tokens.set(roomId, tokenOf(await node.directory.claim(claimRequest(roomId, "a"))));
       const oldLease = node.session.existingLease("a")!.current()!;
 
       // Two gone: no quorum. A claim fails, and within its bound.
@@ -229,7 +218,7 @@ describe("etcd directory, three members", () => {
       const reassertsBefore = node.reasserts.length;
       await etcd.members[1].kill();
       const startedAt = performance.now();
-      await expect(node.directory.claim(entry("r7", "a"))).rejects.toThrow();
+      await expect(node.directory.claim(claimRequest("r7", "a"))).rejects.toThrow();
       const elapsed = performance.now() - startedAt;
       expect(elapsed).toBeLessThan(callTimeoutMs + 2000);
       await expect(node.directory.get("r1")).rejects.toThrow();

@@ -9,28 +9,19 @@
  * but the silence rule can remove it within the test.
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { claimRequest, nodeInfo } from "../fixtures/directoryEntries.ts";
 import { performance } from "node:perf_hooks";
 import { randomUUID } from "node:crypto";
 import { EtcdSession } from "../../server/cluster/etcd/EtcdSession.ts";
 import { EtcdNodeRegistry } from "../../server/cluster/etcd/EtcdNodeRegistry.ts";
 import { EtcdRoomDirectory } from "../../server/cluster/etcd/EtcdRoomDirectory.ts";
-import type { ClaimRequest, ReassertReport } from "../../server/cluster/RoomDirectory.ts";
-import type { NodeInfo } from "../../server/cluster/types.ts";
+import type { ReassertReport } from "../../server/cluster/RoomDirectory.ts";
 import { startEtcd, type EtcdCluster } from "../fixtures/etcd.ts";
 import { waitFor } from "../fixtures/processes.ts";
 
 const TTL_MS = 900;
 const HEARTBEAT_MS = 250;
 
-function info(nodeId: string): NodeInfo {
-  return {
-    nodeId, regionId: "jp-tokyo", publicAddress: "127.0.0.1:1", processId: "p", draining: false, startedAt: 1, heartbeatAt: 1,
-    load: { ccu: 0, rooms: 0, eventLoopLagMs: 0, overloaded: false },
-  };
-}
-function entry(roomId: string, nodeId: string): ClaimRequest {
-  return { roomId, roomName: "session", regionId: "jp-tokyo", nodeId, publicAddress: "127.0.0.1:1", ccu: 0, maxClients: null, createdAt: 1 };
-}
 
 /** A node of its own session: heartbeats on a timer that can halt and go on, as a stalled or cut-off process would. */
 function node(endpoints: string[], prefix: string, nodeId: string) {
@@ -45,10 +36,10 @@ function node(endpoints: string[], prefix: string, nodeId: string) {
   session.events.on("silent", (id) => silent.push({ nodeId: id, at: performance.now() }));
   let timer: NodeJS.Timeout | undefined;
   let inFlight: Promise<void> | undefined;
-  const beat = () => { inFlight ??= registry.heartbeat(info(nodeId), TTL_MS).catch(() => {}).finally(() => { inFlight = undefined; }); };
+  const beat = () => { inFlight ??= registry.heartbeat(nodeInfo(nodeId), TTL_MS).catch(() => {}).finally(() => { inFlight = undefined; }); };
   return {
     session, registry, directory, losses, reasserts, silent,
-    async start() { await registry.heartbeat(info(nodeId), TTL_MS); timer = setInterval(beat, HEARTBEAT_MS); },
+    async start() { await registry.heartbeat(nodeInfo(nodeId), TTL_MS); timer = setInterval(beat, HEARTBEAT_MS); },
     async halt() { clearInterval(timer); await inFlight; },
     async close() { clearInterval(timer); await inFlight; await session.close(); },
   };
@@ -80,7 +71,7 @@ describe("etcd registry: the silence rule", () => {
       const leaseId = await a.session.lease("a").ensure(); // 10 s: only the silence rule removes "a" within the test
       await a.start();
       await b.start();
-      await a.directory.claim(entry("session__silent", "a"));
+      await a.directory.claim(claimRequest("session__silent", "a"));
       const watching = watcher(b.registry);
       try {
         await waitFor(() => watching.listed().join() === "a,b", 5000, "both nodes listed");
@@ -96,7 +87,7 @@ describe("etcd registry: the silence rule", () => {
         expect(Number(TTL)).toBeGreaterThan(0);
         await waitFor(() => watching.listed().join() === "b", 2000, "a left out of the list");
         // a's room is taken over at once.
-        const taken = await b.directory.claim(entry("session__silent", "b"));
+        const taken = await b.directory.claim(claimRequest("session__silent", "b"));
         expect(taken.claimed).toBe(true);
 
         // a wakes: its next heartbeat finds its entry gone, it counts its lease lost and, on a fresh one, learns the room is b's.

@@ -4,11 +4,12 @@
  * etcd (a one-member cluster started for this file, under a unique prefix).
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { claimRequest, deviceOwner, nodeInfo } from "../../../fixtures/directoryEntries.ts";
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { InMemoryNodeRegistry, RedisNodeRegistry, type NodeRegistry } from "../../../../server/cluster/NodeRegistry.ts";
-import { InMemoryRoomDirectory, RedisRoomDirectory, TransferError, compareTokens, type ClaimRequest, type RoomDirectory } from "../../../../server/cluster/RoomDirectory.ts";
-import type { DeviceOwner, DirectoryChange, NodeInfo } from "../../../../server/cluster/types.ts";
+import { InMemoryRoomDirectory, RedisRoomDirectory, TransferError, compareTokens, type RoomDirectory } from "../../../../server/cluster/RoomDirectory.ts";
+import type { DirectoryChange } from "../../../../server/cluster/types.ts";
 import { EtcdSession } from "../../../../server/cluster/etcd/EtcdSession.ts";
 import { EtcdNodeRegistry } from "../../../../server/cluster/etcd/EtcdNodeRegistry.ts";
 import { EtcdRoomDirectory } from "../../../../server/cluster/etcd/EtcdRoomDirectory.ts";
@@ -16,19 +17,7 @@ import { waitFor } from "../../../fixtures/processes.ts";
 import { testRedisUrl } from "../../../fixtures/redis.ts";
 import { startEtcd, type EtcdCluster } from "../../../fixtures/etcd.ts";
 
-function info(nodeId: string, regionId = "jp-tokyo"): NodeInfo {
-  return {
-    nodeId, regionId, publicAddress: "127.0.0.1:1", processId: "p", draining: false, startedAt: 1, heartbeatAt: 1,
-    load: { ccu: 0, rooms: 0, eventLoopLagMs: 0, overloaded: false },
-  };
-}
-function entry(roomId: string, nodeId: string): ClaimRequest {
-  return { roomId, roomName: "session", regionId: "jp-tokyo", nodeId, publicAddress: "127.0.0.1:1", ccu: 0, maxClients: null, createdAt: 1 };
-}
 
-function deviceOwner(roomId: string, nodeId: string): DeviceOwner {
-  return { roomId, nodeId, regionId: "jp-tokyo", gatewayUrl: `ws://127.0.0.1:1/device?${nodeId}` };
-}
 
 let redis: Redis;
 let etcd: EtcdCluster;
@@ -83,8 +72,8 @@ describe.each(implementations)("%s registry and directory", (_name, make) => {
   it("lists live nodes by region and forgets a node once its TTL passes", async () => {
     const { registry, cleanup } = make();
     try {
-      await registry.heartbeat(info("a", "jp-tokyo"), 300);
-      await registry.heartbeat(info("b", "jp-osaka"), 10_000);
+      await registry.heartbeat(nodeInfo("a", "jp-tokyo"), 300);
+      await registry.heartbeat(nodeInfo("b", "jp-osaka"), 10_000);
       expect((await registry.list()).map((n) => n.nodeId).sort()).toEqual(["a", "b"]);
       expect((await registry.list("jp-osaka")).map((n) => n.nodeId)).toEqual(["b"]);
       await waitFor(async () => (await registry.get("a")) === undefined, 3000, "node a to expire");
@@ -98,8 +87,8 @@ describe.each(implementations)("%s registry and directory", (_name, make) => {
     const { registry, directory, cleanup } = make();
     try {
       const nodes = Array.from({ length: 20 }, (_, i) => `n${i}`);
-      for (const id of nodes) await registry.heartbeat(info(id), 10_000);
-      const results = await Promise.all(nodes.map((id) => directory.claim(entry("room-1", id))));
+      for (const id of nodes) await registry.heartbeat(nodeInfo(id), 10_000);
+      const results = await Promise.all(nodes.map((id) => directory.claim(claimRequest("room-1", id))));
       const winners = results.filter((r) => r.claimed);
       expect(winners).toHaveLength(1);
       const owner = (await directory.get("room-1"))!.nodeId;
@@ -110,12 +99,12 @@ describe.each(implementations)("%s registry and directory", (_name, make) => {
   it("lets a live node's claim stand and a dead node's claim be taken over", async () => {
     const { registry, directory, cleanup } = make();
     try {
-      await registry.heartbeat(info("alive"), 10_000);
-      const first = await directory.claim(entry("r", "alive"));
+      await registry.heartbeat(nodeInfo("alive"), 10_000);
+      const first = await directory.claim(claimRequest("r", "alive"));
       expect(first).toEqual({ claimed: true, token: expect.stringMatching(/^\d+$/) });
-      expect((await directory.claim(entry("r", "other"))).claimed).toBe(false);
+      expect((await directory.claim(claimRequest("r", "other"))).claimed).toBe(false);
       await registry.remove("alive");
-      const second = await directory.claim(entry("r", "other"));
+      const second = await directory.claim(claimRequest("r", "other"));
       expect(second.claimed).toBe(true);
       // The newer owner's token is higher: the old one's writes are refused from now on.
       expect(compareTokens((second as { token: string }).token, (first as { token: string }).token)).toBeGreaterThan(0);
@@ -127,7 +116,7 @@ describe.each(implementations)("%s registry and directory", (_name, make) => {
     const { registry, directory, cleanup } = make();
     try {
       const nodes = Array.from({ length: 10 }, (_, i) => `n${i}`);
-      for (const id of nodes) await registry.heartbeat(info(id), 10_000);
+      for (const id of nodes) await registry.heartbeat(nodeInfo(id), 10_000);
       const results = await Promise.all(nodes.map((id) => directory.claimDevice("ex-1", deviceOwner(`site-${id}`, id))));
       expect(results.filter((r) => r.claimed)).toHaveLength(1);
       const owner = (await directory.deviceOwner("ex-1"))!;
@@ -139,8 +128,8 @@ describe.each(implementations)("%s registry and directory", (_name, make) => {
   it("lets a device claim stand while its node lives; its own room, its own node and anyone after the node is gone take it", async () => {
     const { registry, directory, cleanup } = make();
     try {
-      await registry.heartbeat(info("a"), 10_000);
-      await registry.heartbeat(info("b"), 10_000);
+      await registry.heartbeat(nodeInfo("a"), 10_000);
+      await registry.heartbeat(nodeInfo("b"), 10_000);
       expect(await directory.claimDevice("ex-2", deviceOwner("site-a", "a"))).toEqual({ claimed: true });
       expect(await directory.claimDevice("ex-2", deviceOwner("site-b", "b"))).toEqual({ claimed: false, owner: deviceOwner("site-a", "a") });
       expect(await directory.claimDevice("ex-2", deviceOwner("site-a", "a"))).toEqual({ claimed: true });
@@ -155,7 +144,7 @@ describe.each(implementations)("%s registry and directory", (_name, make) => {
   it("releases a device only for the room that holds it", async () => {
     const { registry, directory, cleanup } = make();
     try {
-      await registry.heartbeat(info("a"), 10_000);
+      await registry.heartbeat(nodeInfo("a"), 10_000);
       await directory.claimDevice("ex-3", deviceOwner("site-a", "a"));
       await directory.releaseDevice("ex-3", "someone-else");
       expect((await directory.deviceOwner("ex-3"))?.roomId).toBe("site-a");
@@ -168,10 +157,10 @@ describe.each(implementations)("%s registry and directory", (_name, make) => {
   it("sweeps the rooms and device claims of nodes gone from the registry, and keeps live nodes'", async () => {
     const { registry, directory, cleanup, leased } = make();
     try {
-      await registry.heartbeat(info("live"), 10_000);
-      await registry.heartbeat(info("gone"), 10_000);
-      await directory.claim(entry("room-live", "live"));
-      await directory.claim(entry("room-gone", "gone"));
+      await registry.heartbeat(nodeInfo("live"), 10_000);
+      await registry.heartbeat(nodeInfo("gone"), 10_000);
+      await directory.claim(claimRequest("room-live", "live"));
+      await directory.claim(claimRequest("room-gone", "gone"));
       await directory.claimDevice("ex-live", deviceOwner("room-live", "live"));
       await directory.claimDevice("ex-gone", deviceOwner("room-gone", "gone"));
       await registry.remove("gone");
@@ -188,23 +177,23 @@ describe.each(implementations)("%s registry and directory", (_name, make) => {
   it("transfers a room only from its current token (a handoff's Switch), with a higher token", async () => {
     const { registry, directory, cleanup } = make();
     try {
-      await registry.heartbeat(info("source"), 10_000);
-      await registry.heartbeat(info("target"), 10_000);
-      await registry.heartbeat(info("late"), 10_000);
-      const claim = await directory.claim(entry("r", "source"));
+      await registry.heartbeat(nodeInfo("source"), 10_000);
+      await registry.heartbeat(nodeInfo("target"), 10_000);
+      await registry.heartbeat(nodeInfo("late"), 10_000);
+      const claim = await directory.claim(claimRequest("r", "source"));
       if (!claim.claimed) throw new Error("not claimed");
-      const moved = await directory.transfer({ ...entry("r", "target"), regionId: "jp-osaka" }, claim.token);
+      const moved = await directory.transfer({ ...claimRequest("r", "target"), regionId: "jp-osaka" }, claim.token);
       if (!moved.claimed) throw new Error("not transferred");
       expect(compareTokens(moved.token, claim.token)).toBeGreaterThan(0);
       expect(await directory.get("r")).toMatchObject({ nodeId: "target", regionId: "jp-osaka", token: moved.token });
       // A second transfer from the old token (a retried or competing handoff) finds the new owner.
-      expect(await directory.transfer(entry("r", "late"), claim.token)).toMatchObject({ claimed: false, owner: { nodeId: "target" } });
+      expect(await directory.transfer(claimRequest("r", "late"), claim.token)).toMatchObject({ claimed: false, owner: { nodeId: "target" } });
       // The source's stale writes change nothing.
-      await directory.update({ ...entry("r", "source"), ccu: 50, token: claim.token });
+      await directory.update({ ...claimRequest("r", "source"), ccu: 50, token: claim.token });
       await directory.release("r", claim.token);
       expect(await directory.get("r")).toMatchObject({ nodeId: "target", ccu: 0 });
       await directory.release("r", moved.token);
-      await expect(directory.transfer(entry("r", "late"), moved.token)).rejects.toBeInstanceOf(TransferError);
+      await expect(directory.transfer(claimRequest("r", "late"), moved.token)).rejects.toBeInstanceOf(TransferError);
     } finally { await cleanup(); }
   });
 
@@ -213,13 +202,13 @@ describe.each(implementations)("%s registry and directory", (_name, make) => {
     const changes: DirectoryChange[] = [];
     const unwatch = await directory.watch((c) => changes.push(c));
     try {
-      await registry.heartbeat(info("owner"), 10_000);
-      const claim = await directory.claim(entry("r", "owner"));
+      await registry.heartbeat(nodeInfo("owner"), 10_000);
+      const claim = await directory.claim(claimRequest("r", "owner"));
       if (!claim.claimed) throw new Error("not claimed");
       const stale = String(BigInt(claim.token) - 1n);
-      await directory.update({ ...entry("r", "intruder"), ccu: 99, token: stale });
+      await directory.update({ ...claimRequest("r", "intruder"), ccu: 99, token: stale });
       expect((await directory.get("r"))!.ccu).toBe(0);
-      await directory.update({ ...entry("r", "owner"), ccu: 3, token: claim.token });
+      await directory.update({ ...claimRequest("r", "owner"), ccu: 3, token: claim.token });
       expect((await directory.get("r"))!.ccu).toBe(3);
       await directory.release("r", stale);
       expect(await directory.get("r")).toBeDefined();
@@ -247,9 +236,9 @@ describe("Redis directory after a Redis restart", () => {
       if (keys.length) await redis.del(...keys);
     };
     try {
-      await registry.heartbeat(info("a"), 10_000);
-      await directory.claim(entry("room-1", "a"));
-      await directory.claim(entry("room-2", "a"));
+      await registry.heartbeat(nodeInfo("a"), 10_000);
+      await directory.claim(claimRequest("room-1", "a"));
+      await directory.claim(claimRequest("room-2", "a"));
       await directory.claimDevice("ex-1", deviceOwner("room-1", "a"));
       await directory.claimDevice("ex-2", deviceOwner("room-2", "a"));
       await directory.release("room-2", (await directory.get("room-2"))!.token);
@@ -257,18 +246,18 @@ describe("Redis directory after a Redis restart", () => {
       const token = (await directory.get("room-1"))!.token;
       // Redis came back empty; before node a claims again, node b opens room-1's device elsewhere.
       await wipe();
-      await registry.heartbeat(info("a"), 10_000);
-      await registry.heartbeat(info("b"), 10_000);
+      await registry.heartbeat(nodeInfo("a"), 10_000);
+      await registry.heartbeat(nodeInfo("b"), 10_000);
       await other.claimDevice("ex-1", deviceOwner("room-9", "b"));
       const report = await directory.reassert();
       expect(report).toMatchObject({ rooms: 1, reclaimed: [{ roomId: "room-1", token }], devices: 0, lostRooms: [], lostDevices: [{ deviceId: "ex-1", owner: { roomId: "room-9" } }] });
       // Back with the token the room holds, and the fence counter past it.
       expect(await directory.get("room-1")).toMatchObject({ nodeId: "a", token });
       expect(await directory.get("room-2")).toBeUndefined();
-      const fresh = await other.claim(entry("room-3", "b"));
+      const fresh = await other.claim(claimRequest("room-3", "b"));
       expect(compareTokens((fresh as { token: string }).token, token)).toBeGreaterThan(0);
       // A second node cannot open room-1 now.
-      expect(await other.claim(entry("room-1", "b"))).toMatchObject({ claimed: false });
+      expect(await other.claim(claimRequest("room-1", "b"))).toMatchObject({ claimed: false });
     } finally {
       await wipe();
       await directory.close();
@@ -284,14 +273,14 @@ describe("etcd directory after its node's lease was lost", () => {
     const registry = new EtcdNodeRegistry(session);
     const directory = new EtcdRoomDirectory(session, 3000);
     try {
-      await registry.heartbeat(info("a"), 10_000);
-      await directory.claim(entry("room-1", "a"));
+      await registry.heartbeat(nodeInfo("a"), 10_000);
+      await directory.claim(claimRequest("room-1", "a"));
       expect(directory.validUntil("a")).toBeGreaterThan(performance.now());
       // etcd refuses a write on the lease: lost. The next heartbeat is granted a fresh one.
       const lease = session.lease("a");
       lease.invalid(lease.current()!);
       expect(directory.validUntil("a")).toBe(0);
-      await registry.heartbeat(info("a"), 10_000);
+      await registry.heartbeat(nodeInfo("a"), 10_000);
       expect(session.validUntil("a")).toBeGreaterThan(performance.now());
       // The room may have gone with the old lease, and another node may hold it by now.
       expect(directory.validUntil("a")).toBe(0);
