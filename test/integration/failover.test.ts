@@ -12,7 +12,7 @@
 import "../../server/polyfills.ts";
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { startRegions, type RegionsHarness } from "../fixtures/regions.ts";
-import { waitFor } from "../fixtures/processes.ts";
+import { clusterLogs, waitFor, within } from "../fixtures/processes.ts";
 import { testToken } from "../fixtures/tokens.ts";
 import { enrollDevices, joint, keepLeaseAlive, startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
 import { OperatorControls } from "../../client-sdk/OperatorControls.ts";
@@ -121,7 +121,7 @@ describe("a region is lost", () => {
     await adapter.waitForStatus((s) => stopped(s), 5000, "the machine stopped when its node was lost");
 
     // Every session follows its room to Osaka, with its own session id.
-    const events = await Promise.all(moved);
+    const events = await within(Promise.all(moved), 30_000, "every session to follow its room to Osaka", () => clusterLogs(harness.nodes));
     for (const [i, event] of events.entries()) {
       expect(event).toMatchObject({ roomId, sessionId: sessionIds[i], toRegionId: "jp-osaka", reason: "failover" });
     }
@@ -141,7 +141,7 @@ describe("a region is lost", () => {
     expect(lost).toBeGreaterThanOrEqual(0);
 
     // The teleop room is back too; the lease did not survive, the machine stays stopped.
-    await supervisorMoved;
+    await within(supervisorMoved, 30_000, "the supervisor to follow the site to Osaka", () => clusterLogs(harness.nodes));
     keepAlive();
     await adapter.waitForStatus((s) => s.connection?.nodeId === osaka.nodeId && s.state === "online", 20_000, "the adapter on Osaka's gateway");
     await waitFor(() => controls.lease?.online && !controls.holding, 10_000, "the device online in the restored room, with no lease");
@@ -233,7 +233,7 @@ describe("a region is lost, with the directory in etcd", () => {
     const leaderLost = status.header.member_id === status.leader;
     const killedAt = Date.now();
     await etcdHarness.region("jp-tokyo").kill();
-    const events = await Promise.all(moved);
+    const events = await within(Promise.all(moved), 30_000, "every session to follow its room to Osaka", () => clusterLogs(harness.nodes));
     for (const [i, event] of events.entries()) expect(event).toMatchObject({ roomId, sessionId: sessionIds[i], reason: "failover", toRegionId: "jp-osaka" });
     const replies = await Promise.all(members.map((m) => m.request({ ping: { clientTimeMs: 7 } }, 10_000)));
     expect(replies.map((r) => r.pong?.clientTimeMs)).toEqual([7, 7, 7]);

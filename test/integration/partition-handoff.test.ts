@@ -22,7 +22,7 @@
 import "../../server/polyfills.ts";
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { startRegions, type LocatedClient, type RegionsHarness } from "../fixtures/regions.ts";
-import { waitFor } from "../fixtures/processes.ts";
+import { clusterLogs, waitFor } from "../fixtures/processes.ts";
 import { liveNodes } from "../fixtures/cluster.ts";
 import { testToken } from "../fixtures/tokens.ts";
 import { adminHandoff, handoffHistory, inputCounters } from "../fixtures/handoffs.ts";
@@ -234,7 +234,7 @@ async function expectEachInputOnce(of: readonly InputStream[]) {
   console.log(JSON.stringify({ streams: of.map((stream) => ({ sent: stream.sent, applied: stream.applied(), refused: stream.refusals, ended: stream.endedWith.length })) }));
   for (const stream of of) {
     // On a failure, what each node said about ownership and moves (a rare failure seen in CI left nothing else to go on).
-    if (stream.notOnce().length) for (const node of harness.nodes) console.log(`${node.nodeId}'s log (ownership, moves, failovers):\n` + node.output().split("\n").filter((l) => /warn|error|restor|dead|lease|claim|handoff|fenc/i.test(l)).slice(-40).join("\n"));
+    if (stream.notOnce().length) console.log(clusterLogs(harness.nodes, 40));
     expect(stream.failures, stream.session.sessionId).toEqual([]);
     expect(stream.notOnce(), stream.session.sessionId).toEqual([]);
   }
