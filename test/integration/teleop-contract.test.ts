@@ -11,15 +11,16 @@ import { randomUUID } from "node:crypto";
 import type { RoomSession } from "../../client-sdk/RoomSession.ts";
 import { ErrorCode, encodeEnvelope, tsunagi, type Envelope } from "../../proto/index.ts";
 import { STOP_FRAMES_PER_SECOND } from "../../common/FloodWindow.ts";
-import { flushRedisDb, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
+import { startNode, startRedis, waitFor, type NodeProcess, type RedisProcess } from "../fixtures/processes.ts";
 import { EnvelopeLog, enrollDevices, joinTeleop, keepLeaseAlive, startAdapter, type AdapterProcess } from "../fixtures/teleop.ts";
-import { testRedisUrl } from "../fixtures/redis.ts";
 import { RawDevice } from "../fixtures/fakes/RawDevice.ts";
 import { droneProfile, excavatorProfile } from "../fixtures/fakes/deviceProfiles.ts";
 
 const { Status } = tsunagi.v1.CommandAck;
 const Action = tsunagi.v1.LeaseRequest.Action;
-const redisUrl = testRedisUrl(5);
+// A redis-server of this file's own: nothing another file runs beside it can flush its keys.
+let ownRedis: RedisProcess | undefined;
+let redisUrl: string;
 const clusterName = `contract-${randomUUID().slice(0, 8)}`;
 const ROOM = "site-contract";
 const EXCAVATOR = "ex-c1";
@@ -97,7 +98,8 @@ const errorsWith = (log: EnvelopeLog, code: number, minCorrelationId: number) =>
   log.envelopes.filter((e) => e.body === "error" && e.error!.code === code && Number(e.correlationId) >= minCorrelationId);
 
 beforeAll(async () => {
-  await flushRedisDb(redisUrl);
+  ownRedis = await startRedis();
+  redisUrl = ownRedis.url;
   const secrets = await enrollDevices(redisUrl, clusterName, [[EXCAVATOR, "excavator"], [RAW, "excavator"]]);
   node = await startNode({ regionId: "jp-tokyo", redisUrl, clusterName,
     extraArgs: ["--limits-max-messages-per-second", String(FLOOD_LIMIT), "--gateway-max-messages-per-second", String(DEVICE_FLOOD_LIMIT),
@@ -124,7 +126,7 @@ afterAll(async () => {
   await raw?.close();
   await excavator?.stop();
   await node?.stop();
-  await flushRedisDb(redisUrl).catch(() => {});
+  await ownRedis?.stop();
 });
 
 describe("the device channel", () => {

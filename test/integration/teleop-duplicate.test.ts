@@ -11,11 +11,11 @@ import { randomUUID } from "node:crypto";
 import { OperatorControls } from "../../client-sdk/OperatorControls.ts";
 import type { RoomSession } from "../../client-sdk/RoomSession.ts";
 import { tsunagi } from "../../proto/index.ts";
-import { flushRedisDb, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
+import { startNode, startRedis, waitFor, type NodeProcess, type RedisProcess } from "../fixtures/processes.ts";
 import { enrollDevices, joinTeleop, startAdapter, type AdapterProcess } from "../fixtures/teleop.ts";
-import { testRedisUrl } from "../fixtures/redis.ts";
-
-const redisUrl = testRedisUrl(15);
+// A redis-server of this file's own: nothing another file runs beside it can flush its keys.
+let ownRedis: RedisProcess | undefined;
+let redisUrl: string;
 const clusterName = `duplicate-${randomUUID().slice(0, 8)}`;
 const DEVICE = "ex-twin";
 const { Status } = tsunagi.v1.CommandAck;
@@ -32,7 +32,8 @@ async function gatewayRefusals(code: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  await flushRedisDb(redisUrl);
+  ownRedis = await startRedis();
+  redisUrl = ownRedis.url;
   secret = (await enrollDevices(redisUrl, clusterName, [[DEVICE, "excavator"]]))[DEVICE];
   node = await startNode({ regionId: "jp-sendai", redisUrl, clusterName });
 }, 60_000);
@@ -41,7 +42,7 @@ afterAll(async () => {
   await Promise.allSettled(sessions.map((session) => session.leave(false)));
   await Promise.allSettled(adapters.map((adapter) => adapter.stop()));
   await node?.stop();
-  await flushRedisDb(redisUrl).catch(() => {});
+  await ownRedis?.stop();
 });
 
 describe("two adapters for one device", () => {

@@ -13,12 +13,12 @@ import { OperatorControls } from "../../client-sdk/OperatorControls.ts";
 import type { RoomSession } from "../../client-sdk/RoomSession.ts";
 import { SEAL_BYTES } from "../../proto/deviceAuth.ts";
 import { decodeEnvelope, encodeEnvelope } from "../../proto/index.ts";
-import { flushRedisDb, freePort, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
+import { freePort, startNode, startRedis, waitFor, type NodeProcess, type RedisProcess } from "../fixtures/processes.ts";
 import { enrollDevices, joinTeleop, joint, keepLeaseAlive, startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
-import { testRedisUrl } from "../fixtures/redis.ts";
 import { TamperProxy } from "../fixtures/tamper-proxy.ts";
-
-const redisUrl = testRedisUrl(15);
+// A redis-server of this file's own: nothing another file runs beside it can flush its keys.
+let ownRedis: RedisProcess | undefined;
+let redisUrl: string;
 const clusterName = `tamper-${randomUUID().slice(0, 8)}`;
 const ROOM = "site-tamper";
 const EXCAVATOR = "ex-t";
@@ -55,7 +55,8 @@ function forgedCommand(leaseId: string, value = 0.4) {
 }
 
 beforeAll(async () => {
-  await flushRedisDb(redisUrl);
+  ownRedis = await startRedis();
+  redisUrl = ownRedis.url;
   const secrets = await enrollDevices(redisUrl, clusterName, [[EXCAVATOR, "excavator"]]);
   // The proxy sits where /gateway sends adapters; the gateway listens on a port fixed beforehand.
   const gatewayPort = await freePort();
@@ -80,7 +81,7 @@ afterAll(async () => {
   await excavator?.stop();
   await node?.stop();
   await proxy?.close();
-  await flushRedisDb(redisUrl).catch(() => {});
+  await ownRedis?.stop();
 });
 
 describe("a forger on the device channel's path", () => {

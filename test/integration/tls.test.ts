@@ -10,9 +10,8 @@ import { randomUUID } from "node:crypto";
 import { OperatorControls } from "../../client-sdk/OperatorControls.ts";
 import type { RoomSession } from "../../client-sdk/RoomSession.ts";
 import { httpRequest } from "../../common/httpRequest.ts";
-import { flushRedisDb, freePort, startNode, startRedis, waitFor, type NodeProcess, type RedisProcess } from "../fixtures/processes.ts";
+import { freePort, startNode, startRedis, waitFor, type NodeProcess, type RedisProcess } from "../fixtures/processes.ts";
 import { enrollDevices, joinTeleop, joint, startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
-import { testRedisUrl } from "../fixtures/redis.ts";
 import { TamperProxy } from "../fixtures/tamper-proxy.ts";
 import { makeTestPki, type TestPki } from "../fixtures/tls.ts";
 import { testToken } from "../fixtures/tokens.ts";
@@ -32,7 +31,9 @@ afterAll(() => {
 const tlsArgs = (ca: TestPki) => ["--tls-cert-file", pki.certFile, "--tls-key-file", pki.keyFile, "--tls-ca-file", ca.caFile];
 
 describe("nodes over https, matchmaking forwarded over https", () => {
-  const clusterRedisUrl = testRedisUrl(5);
+  // A redis-server of this file's own: nothing another file runs beside it can flush its keys.
+  let clusterRedis: RedisProcess | undefined;
+  let clusterRedisUrl: string;
   const clusterName = `tls-${randomUUID().slice(0, 8)}`;
   let osakaRedis: RedisProcess;
   let tokyo: NodeProcess;
@@ -41,7 +42,8 @@ describe("nodes over https, matchmaking forwarded over https", () => {
   let misconfigured: NodeProcess;
 
   beforeAll(async () => {
-    await flushRedisDb(clusterRedisUrl);
+    clusterRedis = await startRedis();
+    clusterRedisUrl = clusterRedis.url;
     osakaRedis = await startRedis();
     [tokyo, osaka, misconfigured] = await Promise.all([
       startNode({ regionId: "jp-tokyo", nodeId: "tokyo-1", redisUrl: clusterRedisUrl, clusterRedisUrl, clusterName, extraArgs: ["--regions-file", "deploy/regions.json", ...tlsArgs(pki)] }),
@@ -53,7 +55,7 @@ describe("nodes over https, matchmaking forwarded over https", () => {
   afterAll(async () => {
     await Promise.all([tokyo?.stop(), osaka?.stop(), misconfigured?.stop()]);
     await osakaRedis?.stop();
-    await flushRedisDb(clusterRedisUrl).catch(() => {});
+    await clusterRedis?.stop();
   });
 
   const matchmake = async (node: NodeProcess, roomId: string, rttHints: Record<string, number>) => {
@@ -93,7 +95,9 @@ describe("nodes over https, matchmaking forwarded over https", () => {
 });
 
 describe("adapters over wss", () => {
-  const redisUrl = testRedisUrl(2);
+  // A redis-server of this file's own: nothing another file runs beside it can flush its keys.
+  let ownRedis: RedisProcess | undefined;
+  let redisUrl: string;
   const clusterName = `tls-site-${randomUUID().slice(0, 8)}`;
   const ROOM = "site-tls";
   const EXCAVATOR = "ex-tls";
@@ -104,7 +108,8 @@ describe("adapters over wss", () => {
   let supervisor: RoomSession;
 
   beforeAll(async () => {
-    await flushRedisDb(redisUrl);
+    ownRedis = await startRedis();
+    redisUrl = ownRedis.url;
     secrets = await enrollDevices(redisUrl, clusterName, [[EXCAVATOR, "excavator"]]);
     // The gateway alone serves TLS (the operators here speak plain http on loopback), behind a
     // proxy that can alter the ciphertext.
@@ -124,7 +129,7 @@ describe("adapters over wss", () => {
     await excavator?.stop();
     await node?.stop();
     await proxy?.close();
-    await flushRedisDb(redisUrl).catch(() => {});
+    await ownRedis?.stop();
   });
 
   it("connects over wss with --ca, and not to a gateway whose certificate it cannot check", { timeout: 30_000 }, async () => {
