@@ -64,7 +64,7 @@ export async function createBackends(config: NodeConfig, logger: Logger, metrics
   if (config.clusterRedisUrl) await assertRedisReachable("clusterRedisUrl", config.clusterRedisUrl);
 
   const reconnected = new SafeEmitter<{ back: (which: "cluster" | "region") => void }>((error) => logger.error({ err: error }, "a Redis reconnection listener failed"));
-  const etcd = config.etcd.endpoints.length > 0 ? await openEtcd(config, logger, () => reconnected.emit("back", "cluster")) : undefined;
+  const etcd = config.etcd.endpoints.length > 0 ? await openEtcd(config, logger, () => reconnected.emit("back", "cluster"), metrics) : undefined;
   const cluster = new Redis(config.clusterRedisUrl ?? config.redisUrl, { maxRetriesPerRequest: 2 });
   watchRedis(cluster, "cluster Redis", "registry, directory, device and audit calls fail (audit entries wait in the journal) until it is back", logger, () => reconnected.emit("back", "cluster"));
   // Every client gets an error listener (an EventEmitter without one throws "Unhandled

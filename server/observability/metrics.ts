@@ -81,6 +81,8 @@ export class NodeMetrics {
   readonly handoffs: Counter<"outcome">;
   /** Rooms handed between nodes, by reason and outcome (complete, aborted). */
   readonly roomHandoffs: Counter<"reason" | "outcome">;
+  /** Cluster ownership (etcd): this node's lease lost or granted again, and peers taken as dead by the silence rule. */
+  readonly ownership: Counter<"event">;
   /** Handoff states entered (init, freeze, transfer, switch, redirect, complete, aborted). */
   readonly handoffTransitions: Counter<"state">;
   /** How long handoffs took from Init to their outcome, s. */
@@ -155,6 +157,11 @@ export class NodeMetrics {
     counterOf("tsunagi_expo_tick_seconds_total", "Time spent in expo room ticks.", () => expo.tickSeconds);
     this.handoffs = new Counter({ name: "tsunagi_expo_handoffs_total", help: "Zone handoffs, by outcome.", labelNames: ["outcome"], registers });
     this.roomHandoffs = new Counter({ name: "tsunagi_room_handoffs_total", help: "Rooms handed to another node, by reason and outcome (complete, aborted).", labelNames: ["reason", "outcome"], registers });
+    this.ownership = new Counter({
+      name: "tsunagi_cluster_ownership_events_total",
+      help: "Cluster ownership events seen by this node (etcd): lease_lost (its rooms and devices no longer confirmed its own), lease_regained (claimed again), peer_taken_dead (a silent node removed from the registry).",
+      labelNames: ["event"], registers,
+    });
     this.handoffTransitions = new Counter({ name: "tsunagi_room_handoff_transitions_total", help: "Room handoff states entered, by state.", labelNames: ["state"], registers });
     this.handoffSeconds = new Histogram({
       name: "tsunagi_room_handoff_seconds", help: "Room handoffs from Init to their outcome, s.", labelNames: ["outcome"], registers,
