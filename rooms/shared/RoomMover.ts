@@ -234,24 +234,24 @@ export class RoomMover implements Migratable, MigrationTarget {
 
   /** Another node holds the room now (RoomDirectory.reassert said so, or a reassertClaim): this copy closes at once, before it takes another input. */
   claimLost(owner: NodeRef) {
-    this.closeCopy(ErrorCode.ROOM_MOVED, `room ${this.roomId} lives on ${owner.nodeId} (${owner.regionId}): join it again`);
+    this.fencedOff(`node ${owner.nodeId} (${owner.regionId}) holds it now`);
   }
 
   /**
    * A newer owner holds the room (the cluster restored it elsewhere while this node was
-   * cut off): this copy takes nothing more and closes; its clients find the live copy
-   * through the directory (the SDK resumes there: NOT_ROOM_OWNER).
+   * cut off, or took it while this node's claim had lapsed): this copy takes nothing more
+   * and closes, whichever way it learnt it first. Its clients are told NOT_ROOM_OWNER and
+   * the SDK resumes each session on the live copy, which holds their seats when it came
+   * from this room's snapshot (a failover's restore, a handoff's target); where it does not,
+   * the resume answers ROOM_MOVED and the session joins again.
    */
   fencedOff(why: string) {
     if (this.migration.phase === "moved") return;
     nodeContext().logger.error({ roomId: this.roomId }, `room ${this.roomId}: ${why}: closing this copy`);
-    this.closeCopy(ErrorCode.NOT_ROOM_OWNER, `room ${this.roomId} is held by another node now: resume there`);
-  }
-
-  private closeCopy(code: number, message: string) {
     this.migration.phase = "moved";
-    for (const client of [...this.host.room.clients]) this.host.removeClient(client, code, message);
-    void this.host.room.disconnect(code).catch(() => {});
+    const message = `room ${this.roomId} is held by another node now: resume there`;
+    for (const client of [...this.host.room.clients]) this.host.removeClient(client, ErrorCode.NOT_ROOM_OWNER, message);
+    void this.host.room.disconnect(ErrorCode.NOT_ROOM_OWNER).catch(() => {});
   }
 
   recordHandoff(record: HandoffRecord) { this.migration.record(record); }

@@ -10,10 +10,13 @@
  *   its claim with it before Tokyo asked, Tokyo takes the room back: checked by Osaka's
  *   lease-lost count).
  * - Sapporo cut off from both: its member in the minority, its node cannot confirm its
- *   lease and its room refuses inputs (NOT_ROOM_OWNER) instead of running; the room, gone
- *   from the directory with that lease, opens again in Tokyo and takes inputs there while
- *   Sapporo's copy still refuses; at the heal Sapporo's copy closes (ROOM_MOVED) and its
- *   clients join Tokyo's.
+ *   lease and its room refuses inputs (NOT_ROOM_OWNER) instead of running. The quorum's
+ *   side gets the room, restored from Sapporo's replicated snapshot once its silent node
+ *   is taken as dead, or opened afresh once its lease expired, whichever comes first, and
+ *   it takes inputs there while Sapporo's copy still refuses. At the heal Sapporo's copy
+ *   closes (NOT_ROOM_OWNER): each session resumes on the live copy where it holds the
+ *   session's seat, and otherwise joins again (ROOM_MOVED). No input is applied on
+ *   Sapporo's copy from its fencing on (counted by the connection each pong came over).
  *
  * Throughout, every client sends numbered inputs (pings carrying their number, echoed in
  * the pong), and a refused one is sent again. Checked each time: every input applied
@@ -56,7 +59,7 @@ beforeAll(async () => {
     directory: "etcd",
     nodeArgs: [
       "--cluster-heartbeat-ms", "500", "--cluster-node-ttl-ms", String(TTL_MS), "--etcd-call-timeout-ms", "1000",
-      "--handoff-rpc-timeout-ms", "3000", "--handoff-prepare-timeout-ms", "5000", "--handoff-seat-seconds", "5",
+      "--handoff-rpc-timeout-ms", "3000", "--handoff-prepare-timeout-ms", "5000", "--handoff-seat-seconds", "30",
       // Rooms move only when told to.
       "--handoff-placement-check-ms", "0",
     ],
@@ -81,6 +84,8 @@ afterAll(async () => {
 class InputStream {
   /** Pongs received, by input number. */
   readonly pongs = new Map<number, number>();
+  /** Pongs received, by the port of the connection they came over. */
+  private readonly via = new Map<string, number>();
   /** Inputs refused NOT_ROOM_OWNER (each sent again), and those waiting to go again. */
   refusals = 0;
   private readonly retry: number[] = [];
@@ -139,7 +144,12 @@ class InputStream {
 
   private count(k: number) {
     this.pongs.set(k, (this.pongs.get(k) ?? 0) + 1);
+    const port = new URL(this.session.room.connection.url!).port;
+    this.via.set(port, (this.via.get(port) ?? 0) + 1);
   }
+
+  /** Pongs that came over a connection to `proxyPort` (a node's proxy for the stream's city): inputs that node's copy applied. */
+  appliedVia(proxyPort: number): number { return this.via.get(String(proxyPort)) ?? 0; }
 }
 
 /** `count` host sessions of `city` in session room `name`, placed in `region`, each with its input stream. */
@@ -222,7 +232,9 @@ async function expectOneLiveCopy(roomId: string, expectedNodeId: string, session
   // (After a failover its sessions find it by themselves: they may still be on their way.)
   await waitFor(() => sessions.every(onNode), 15_000, `every session on ${nodeId}`);
   const city = sessions[0]!.city;
-  const late = new InputStream(await city.client(await testToken(harness.clusterName, "visitor")).joinById(roomId));
+  const late = new InputStream(await city.client(await testToken(harness.clusterName, "visitor")).joinById(roomId).catch((error) => {
+    throw new Error(`a late joiner of ${roomId} was refused: ${JSON.stringify({ code: error.code, message: error.message, data: error.data })}`);
+  }));
   expect(onNode({ city, session: late.session })).toBe(true);
   await waitFor(async () => {
     const entry = await directory.get(roomId).catch(() => undefined);
@@ -327,54 +339,77 @@ describe("a room moving from Tokyo to Osaka while the link between them is cut",
 });
 
 describe("a region cut off from the etcd quorum", () => {
-  it("its room refuses inputs (NOT_ROOM_OWNER) instead of running beside the copy the quorum's side opens; at the heal it closes and its clients join that copy", { timeout: 150_000 }, async () => {
+  it("its room refuses inputs (NOT_ROOM_OWNER) instead of running beside the copy the quorum's side opens; at the heal it closes and its sessions resume on that copy or join it again", { timeout: 150_000 }, async () => {
     await settled();
     const sapporo = harness.region(THIRD).nodes[0]!;
     const tokyo = harness.region(SOURCE).nodes[0]!;
     const sapporoCity = await harness.locate(THIRD);
+    const sapporoPort = sapporoCity.proxyFor(sapporo.nodeId).port;
     const cutOff = await joinStreams(sapporoCity, THIRD, "cut-off");
     const roomId = cutOff[0]!.session.roomId;
+    const sessionIds = cutOff.map((stream) => stream.session.sessionId);
     await waitFor(() => cutOff.every((stream) => stream.applied() >= 5), 15_000, "inputs applied in Sapporo");
     expect((await entryOf(roomId))?.nodeId).toBe(sapporo.nodeId);
     const leaveCodes: number[] = [];
-    for (const stream of cutOff) stream.session.on("leave", ({ code }) => leaveCodes.push(code));
+    const resumedOn: string[] = [];
+    for (const stream of cutOff) {
+      stream.session.on("leave", ({ code }) => leaveCodes.push(code));
+      stream.session.on("handoff", ({ toRegionId, sessionId }) => resumedOn.push(`${sessionId}@${toRegionId}`));
+    }
 
     harness.partition(THIRD, SOURCE);
     harness.partition(THIRD, TARGET);
     const tokyoCity = await harness.locate(SOURCE);
     let tokyoStream: InputStream;
     let appliedWhenFenced: number[];
+    let holder: string;
+    let restored: boolean;
     try {
       // Sapporo cannot confirm its lease: its room refuses, coded, and runs no input.
       await waitFor(() => cutOff.every((stream) => stream.refusals > 0), 20_000, "Sapporo's room refusing its clients' inputs");
-      appliedWhenFenced = cutOff.map((stream) => stream.applied());
-      // On the quorum's side the lease expires, and the room with it: it opens again in Tokyo.
-      await waitFor(async () => (await entryOf(roomId)) === undefined, 20_000, `${roomId} gone from the directory with Sapporo's lease`);
+      appliedWhenFenced = cutOff.map((stream) => stream.appliedVia(sapporoPort));
+      // The quorum's side gets the room one of two ways, whichever comes first: Sapporo's
+      // node, silent, is taken as dead and a failover restores the room from the snapshot
+      // Sapporo replicated to Tokyo (its sessions parked there); or Sapporo's lease expires,
+      // the entry with it, and the next join opens the room afresh.
+      await waitFor(async () => (await entryOf(roomId))?.nodeId !== sapporo.nodeId, 20_000, `${roomId} no longer Sapporo's in the directory`);
       const tokyoClient = tokyoCity.client(await testToken(harness.clusterName, "host", "cut-off-tokyo"));
       tokyoStream = new InputStream(await waitFor(
         () => tokyoClient.joinOrCreate("session", { roomId: "cut-off", rttHints: { [SOURCE]: 1, [TARGET]: 100, [THIRD]: 100 } }).catch(() => undefined),
-        20_000, `${roomId} opened again in Tokyo`, 250,
+        20_000, `${roomId} open on the quorum's side`, 250,
       ));
-      expect((await entryOf(roomId))?.nodeId).toBe(tokyo.nodeId);
-      await waitFor(() => tokyoStream.applied() >= 5, 15_000, "Tokyo's copy taking inputs");
+      holder = (await entryOf(roomId))!.nodeId;
+      expect(holder).not.toBe(sapporo.nodeId);
+      restored = (await handoffHistory(harness.node(holder), roomId)).body.handoffs?.at(-1)?.reason === "failover";
+      if (!restored) expect(holder, "a room opened afresh is opened where the joiner asked").toBe(tokyo.nodeId);
+      console.log(`Sapporo's room on the quorum's side: ${restored ? "restored by a failover" : "opened afresh after its lease expired"}, on ${holder}`);
+      await waitFor(() => tokyoStream.applied() >= 5, 15_000, "the quorum's copy taking inputs");
       // Two copies, one taking inputs: Sapporo's still refuses every one.
       const refusedBefore = cutOff.map((stream) => stream.refusals);
       await waitFor(() => cutOff.every((stream, i) => stream.refusals > refusedBefore[i]!), 10_000, "Sapporo's copy still refusing");
-      expect(cutOff.map((stream) => stream.applied())).toEqual(appliedWhenFenced);
+      expect(cutOff.map((stream) => stream.appliedVia(sapporoPort))).toEqual(appliedWhenFenced);
     } finally {
       harness.heal(THIRD, SOURCE);
       harness.heal(THIRD, TARGET);
     }
 
-    // Sapporo's node gets a fresh lease, finds the room held by Tokyo, and closes its copy.
-    await waitFor(() => leaveCodes.length === cutOff.length, 30_000, "Sapporo's copy closing its sessions");
-    expect(leaveCodes).toEqual(cutOff.map(() => ErrorCode.ROOM_MOVED));
+    // Sapporo's node gets a fresh lease, finds the room held on the quorum's side, and closes
+    // its copy (NOT_ROOM_OWNER): each session resumes there where the room kept its seat (a
+    // failover's restore, within handoff.seatSeconds), and otherwise ends, ROOM_MOVED: join again.
+    await waitFor(() => leaveCodes.length + resumedOn.length === cutOff.length, 30_000, "Sapporo's copy closing, each of its sessions resumed or ended");
+    expect(leaveCodes.every((code) => code === ErrorCode.ROOM_MOVED), JSON.stringify(leaveCodes)).toBe(true);
+    // A resumed session keeps its id, in the holder's region.
+    expect(resumedOn.every((at) => sessionIds.includes(at.split("@")[0]!) && at.endsWith(`@${harness.node(holder!).regionId}`)), resumedOn.join()).toBe(true);
+    if (!restored!) expect(resumedOn).toEqual([]); // no seat to resume in a room opened afresh
+    console.log(`at the heal: ${resumedOn.length} of Sapporo's sessions resumed on ${holder!}, ${leaveCodes.length} joined again`);
     await expectEachInputOnce(cutOff);
-    // Not one input more on Sapporo's copy, before or after the heal: Tokyo's had the room.
-    expect(cutOff.map((stream) => stream.applied())).toEqual(appliedWhenFenced!);
-    const rejoined = await Promise.all(cutOff.map(async (_, i) => sapporoCity.client(await testToken(harness.clusterName, "host", `cut-off-again-${i}`)).joinById(roomId)));
-    await expectOneLiveCopy(roomId, tokyo.nodeId, [...rejoined.map((session) => ({ city: sapporoCity, session })), { city: tokyoCity, session: tokyoStream!.session }]);
+    // Not one input more on Sapporo's copy, before or after the heal: the quorum's side had the room.
+    expect(cutOff.map((stream) => stream.appliedVia(sapporoPort))).toEqual(appliedWhenFenced!);
+    const resumed = cutOff.filter((stream) => !stream.session.closed);
+    const rejoined = await Promise.all(cutOff.filter((stream) => stream.session.closed).map(async (_, i) => sapporoCity.client(await testToken(harness.clusterName, "host", `cut-off-again-${i}`)).joinById(roomId)));
+    const onLiveCopy = [...resumed.map((stream) => stream.session), ...rejoined].map((session) => ({ city: sapporoCity, session }));
+    await expectOneLiveCopy(roomId, holder!, [...onLiveCopy, { city: tokyoCity, session: tokyoStream!.session }]);
     await expectEachInputOnce([tokyoStream!]);
-    await Promise.all([tokyoStream!.session, ...rejoined].map((session) => session.leave()));
+    await Promise.all([tokyoStream!.session, ...resumed.map((stream) => stream.session), ...rejoined].map((session) => session.leave()));
   });
 });

@@ -309,7 +309,10 @@ describe("teleoperation through a region node", () => {
     expect((await controls.perform("arm")).status).toBe(Status.APPLIED);
     expect((await controls.perform("takeoff", 3)).status).toBe(Status.APPLIED);
     controls.start(); // neutral commands while climbing: no input, the take-off goes on
-    await waitFor(() => latest()?.mode === "flying", 15_000, "the drone flying");
+    await waitFor(() => latest()?.mode === "flying", 15_000, "the drone flying").catch(async (error: Error) => {
+      const modes = [...new Set(telemetry.map((t) => t.mode))].join(" → ");
+      throw new Error(`${error.message}: ${telemetry.length} telemetry samples, modes ${modes}, last ${JSON.stringify(latest())}; adapter ${JSON.stringify(await drone.status().catch(() => undefined))}`);
+    });
     expect(latest()!.pose!.z).toBeCloseTo(3, 0);
     const before = latest()!;
     controls.setAxes({ vx: 2 });
