@@ -12,3 +12,10 @@ import type { Redis } from "ioredis";
 export function connectionLost(redis: Pick<Redis, "status">): boolean {
   return redis.status === "reconnecting" || redis.status === "close" || redis.status === "end";
 }
+
+/**
+ * How long a command to a Redis in another region (the failover replica) may go without
+ * an answer before it counts as failed, ms: a partition that drops packets leaves the
+ * connection looking open, and a command sent into it would wait for TCP to give up.
+ */
+export const REMOTE_COMMAND_TIMEOUT_MS = 2000;

@@ -138,6 +138,8 @@ export class AuditLog {
   /** Entries the primary holds and the replica does not yet, oldest first; the loop copying them. */
   private replicaPending: AuditEntry[] = [];
   private replicaPushing?: Promise<void>;
+  /** The last copy to the replica failed, and none has succeeded since: it is out of reach. */
+  private replicaFailing = false;
   /** When the log last appended, ms (the node forgets idle logs). */
   lastUsedAt = Date.now();
   private closed = false;
@@ -269,8 +271,9 @@ export class AuditLog {
    * so those waiting are the last ones.
    */
   private storedThrough(count: number): boolean {
-    // A replica whose connection is lost is not waited for: the entries are in the primary, and go to the replica when it is back.
-    const replica = this.options.replica && !connectionLost(this.options.replica.redis) ? this.replicaPending.length : 0;
+    // A replica out of reach (its connection lost, or its last copy failed) is not waited for: the entries are in the primary, and go to the replica when it is back.
+    const reachable = this.options.replica && !this.replicaFailing && !connectionLost(this.options.replica.redis);
+    const replica = reachable ? this.replicaPending.length : 0;
     return this.appended - this.pending.length - replica >= count;
   }
 
@@ -305,11 +308,13 @@ export class AuditLog {
         await replica.redis.eval(REPLICA_SCRIPT, 2, this.streamKey, this.headKey,
           String(entry.seq), entry.type, String(entry.at), JSON.stringify(entry.data), entry.prev, entry.hash, "1", GENESIS, String(replica.maxEntries));
         this.replicaPending.shift();
+        this.replicaFailing = false;
         this.settleWaiters();
         delay = this.options.retryMs ?? 200;
       } catch (error) {
         this.problem({ kind: "unreachable", stream: this.streamKey, message: `${this.replicaPending.length} entries wait for the replica's Redis`, error });
-        this.settleWaiters(); // a replica found lost holds up no flushed()
+        this.replicaFailing = true;
+        this.settleWaiters(); // a replica found out of reach holds up no flushed()
         await new Promise((resolve) => setTimeout(resolve, delay).unref());
         delay = Math.min(delay * 2, 5000);
       }

@@ -42,6 +42,9 @@ export interface SnapshotStore {
   owners(): Promise<SnapshotOwner[]>;
 }
 
+/** How long a snapshot write waits for the replicas once the region's store answered, ms. */
+export const REPLICA_WAIT_MS = 500;
+
 /** Whether decimal token `a` is newer than `b` (any length: compared as decimal strings). */
 export function newerToken(a: string, b: string): boolean {
   return a.length !== b.length ? a.length > b.length : a > b;
@@ -134,18 +137,51 @@ export class RedisSnapshotStore implements SnapshotStore {
  * replicate to it).
  */
 export class ReplicatedSnapshotStore implements SnapshotStore {
-  constructor(private readonly stores: readonly SnapshotStore[]) {
+  /** Each replica's write under way, by room: a replica still busy with a room's earlier snapshot skips this one (it gets the next). */
+  private readonly replicaWrites = new Map<SnapshotStore, Set<string>>();
+
+  /** `replicaWaitMs`: how long a write waits for the replicas once the region's store answered. */
+  constructor(private readonly stores: readonly SnapshotStore[], private readonly replicaWaitMs = REPLICA_WAIT_MS) {
     if (stores.length === 0) throw new Error("a ReplicatedSnapshotStore needs at least one store");
   }
 
   get local(): SnapshotStore { return this.stores[0]!; }
 
-  /** "stale" if any store holds a newer one (the room is someone else's); rejects only when no store took it. */
+  /**
+   * "stale" if any store that answered holds a newer one (the room is someone else's);
+   * rejects only when no store took it. The region's store is waited for; a replica only
+   * for replicaWaitMs more, so a replica region that is slow or cut off (a partition that
+   * drops its packets) never holds up the room's snapshots in its own region.
+   */
   async write(snapshot: RoomSnapshot, owner: NodeRef, json = JSON.stringify(snapshot)): Promise<WriteOutcome> {
     // Encoded once for every store (an expo hall's is ~130 KB, ten times a second).
-    const outcomes = await Promise.allSettled(this.stores.map((store) => store.write(snapshot, owner, json)));
-    const done = outcomes.filter((o): o is PromiseFulfilledResult<WriteOutcome> => o.status === "fulfilled").map((o) => o.value);
-    if (done.length === 0) throw (outcomes[0] as PromiseRejectedResult).reason;
+    const replicas: Array<Promise<WriteOutcome>> = [];
+    for (const store of this.stores.slice(1)) {
+      let busy = this.replicaWrites.get(store);
+      if (!busy) this.replicaWrites.set(store, (busy = new Set()));
+      if (busy.has(snapshot.roomId)) continue;
+      busy.add(snapshot.roomId);
+      const writing = store.write(snapshot, owner, json);
+      const done = busy;
+      writing.then(() => {}, () => {}).finally(() => done.delete(snapshot.roomId));
+      replicas.push(writing);
+    }
+    const local = await Promise.allSettled([this.local.write(snapshot, owner, json)]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const settled = replicas.map((writing) => writing.then((value) => ({ value }), () => undefined));
+    const inTime = await Promise.race([
+      Promise.all(settled),
+      new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), this.replicaWaitMs); }),
+    ]);
+    clearTimeout(timer);
+    const done = [
+      ...(local[0]!.status === "fulfilled" ? [local[0]!.value] : []),
+      ...(inTime ?? []).flatMap((outcome) => (outcome ? [outcome.value] : [])),
+    ];
+    if (done.length === 0) {
+      if (local[0]!.status === "rejected") throw local[0]!.reason;
+      throw new Error("no snapshot store took the snapshot in time");
+    }
     return done.includes("stale") ? "stale" : "written";
   }
 
