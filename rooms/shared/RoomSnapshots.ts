@@ -52,22 +52,23 @@ export class RoomSnapshots {
   async writeNow(): Promise<void> {
     if (!this.enabled) return;
     while (this.writing) await this.writing.catch(() => {});
-    await this.write();
+    await this.write(true);
   }
 
-  private write(): Promise<void> {
-    const run = this.writeOnce().finally(() => { if (this.writing === run) this.writing = undefined; });
+  /** `durable`: every reachable store is waited for (writeNow); else a slow replica is not (SnapshotStore). */
+  private write(durable = false): Promise<void> {
+    const run = this.writeOnce(durable).finally(() => { if (this.writing === run) this.writing = undefined; });
     this.writing = run;
     return run;
   }
 
-  private async writeOnce(): Promise<void> {
+  private async writeOnce(durable: boolean): Promise<void> {
     const context = nodeContext();
     const token = this.host.claimToken();
     if (this.mover.migration.phase !== "live" || token === undefined || this.host.type()!.unmovableReason?.()) return;
     let outcome;
     try {
-      outcome = await context.snapshots!.write(await this.mover.snapshot(), { regionId: context.regionId, nodeId: context.nodeId });
+      outcome = await context.snapshots!.write(await this.mover.snapshot(), { regionId: context.regionId, nodeId: context.nodeId }, undefined, durable);
     } catch (error) {
       context.metrics.rooms.snapshotsFailed++;
       throw error;

@@ -30,8 +30,12 @@ export interface SnapshotOwner extends NodeRef {
 }
 
 export interface SnapshotStore {
-  /** Stores `snapshot`, taken by `owner`, unless one under a newer token is there already; `json`: the snapshot encoded already. */
-  write(snapshot: RoomSnapshot, owner: NodeRef, json?: string): Promise<WriteOutcome>;
+  /**
+   * Stores `snapshot`, taken by `owner`, unless one under a newer token is there already;
+   * `json`: the snapshot encoded already; `durable`: it holds something acknowledged to a
+   * user (a host action), so every reachable store is waited for.
+   */
+  write(snapshot: RoomSnapshot, owner: NodeRef, json?: string, durable?: boolean): Promise<WriteOutcome>;
   /** The newest stored snapshot of the room, if any. */
   read(roomId: string): Promise<RoomSnapshot | undefined>;
   /** Whether a snapshot of the room is stored (without reading it). */
@@ -151,12 +155,15 @@ export class ReplicatedSnapshotStore implements SnapshotStore {
    * "stale" if any store that answered holds a newer one (the room is someone else's);
    * rejects only when no store took it. The region's store is waited for; a replica only
    * for replicaWaitMs more, so a replica region that is slow or cut off (a partition that
-   * drops its packets) never holds up the room's snapshots in its own region.
+   * drops its packets) never holds up the room's snapshots in its own region. A `durable`
+   * write waits for every store until each answers or fails (a replica's commands time
+   * out: REMOTE_COMMAND_TIMEOUT_MS).
    */
-  async write(snapshot: RoomSnapshot, owner: NodeRef, json = JSON.stringify(snapshot)): Promise<WriteOutcome> {
+  async write(snapshot: RoomSnapshot, owner: NodeRef, json = JSON.stringify(snapshot), durable = false): Promise<WriteOutcome> {
     // Encoded once for every store (an expo hall's is ~130 KB, ten times a second).
     const replicas: Array<Promise<WriteOutcome>> = [];
     for (const store of this.stores.slice(1)) {
+      if (durable) { replicas.push(store.write(snapshot, owner, json)); continue; }
       let busy = this.replicaWrites.get(store);
       if (!busy) this.replicaWrites.set(store, (busy = new Set()));
       if (busy.has(snapshot.roomId)) continue;
@@ -171,7 +178,7 @@ export class ReplicatedSnapshotStore implements SnapshotStore {
     const settled = replicas.map((writing) => writing.then((value) => ({ value }), () => undefined));
     const inTime = await Promise.race([
       Promise.all(settled),
-      new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), this.replicaWaitMs); }),
+      ...(durable ? [] : [new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), this.replicaWaitMs); })]),
     ]);
     clearTimeout(timer);
     const done = [

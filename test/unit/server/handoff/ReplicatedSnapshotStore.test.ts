@@ -45,6 +45,17 @@ describe("ReplicatedSnapshotStore", () => {
     expect(replica.writes).toBe(3);
   });
 
+  it("a durable write (a host action's) waits for the replica until it answers", async () => {
+    const replica = new HeldStore();
+    const store = new ReplicatedSnapshotStore([new HeldStore("written"), replica], 20);
+    let done = false;
+    const durable = store.write(snapshot, owner, undefined, true).then((outcome) => { done = true; return outcome; });
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(done).toBe(false);
+    replica.answer("stale");
+    expect(await durable).toBe("stale");
+  });
+
   it("says stale when a replica that answers in time holds a newer snapshot, and written when only a replica took it", async () => {
     const stale = new ReplicatedSnapshotStore([new HeldStore("written"), new HeldStore("stale")], 1000);
     expect(await stale.write(snapshot, owner)).toBe("stale");
