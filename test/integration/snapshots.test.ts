@@ -10,6 +10,7 @@ import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { startNode, startRedis, waitFor, type NodeProcess, type RedisProcess } from "../fixtures/processes.ts";
 import { testToken } from "../fixtures/tokens.ts";
+import { DelayProxy } from "../fixtures/delay-proxy.ts";
 import { RedisSnapshotStore, ReplicatedSnapshotStore, newerToken } from "../../server/handoff/SnapshotStore.ts";
 import { TsunagiClient } from "../../client-sdk/index.ts";
 import type { RoomSnapshot } from "../../server/handoff/types.ts";
@@ -112,5 +113,31 @@ describe("room snapshots for failover", () => {
     expect((await new ReplicatedSnapshotStore([there, here]).read(session.roomId))!.token).toBe(restored.token);
     expect(await metric("tsunagi_room_snapshots_written_total")).toBeGreaterThan(0);
     await session.leave();
+  });
+});
+
+describe("a replica region cut off by a partition that drops packets", () => {
+  it("does not stop the room's snapshots in its own region: writes go on there while the replica's commands time out, and reach the replica again at the heal", { timeout: 60_000 }, async () => {
+    const cluster = `${clusterName}-cut`;
+    const toReplica = await DelayProxy.start({ target: { host: "127.0.0.1", port: replica.port } });
+    const cut = await startNode({ regionId: "jp-tokyo", nodeId: "tokyo-cut", redisUrl: region.url, clusterName: cluster, extraArgs: ["--failover-snapshot-ms", "100", "--failover-replica-redis-url", `redis://127.0.0.1:${toReplica.port}`] });
+    try {
+      const session = await new TsunagiClient({ url: cut.httpUrl, token: await testToken(cluster, "host", "cut-off") }).joinOrCreate("session", { roomId: "cut-off" });
+      const [hereClient, thereClient] = [new Redis(region.url, { maxRetriesPerRequest: 1 }), new Redis(replica.url, { maxRetriesPerRequest: 1 })];
+      clients.push(hereClient, thereClient);
+      const here = new RedisSnapshotStore(hereClient, `${cluster}:`, 60_000);
+      const there = new RedisSnapshotStore(thereClient, `${cluster}:`, 60_000);
+      await waitFor(async () => (await there.read(session.roomId)) !== undefined, 10_000, "a snapshot in the replica");
+      toReplica.blackhole(true);
+      const cutAt = Date.now();
+      // Without a bound on the replica's commands, the write in flight never ends and no snapshot follows it, here either.
+      await waitFor(async () => ((await here.read(session.roomId))?.takenAt ?? 0) > cutAt + 1000, 20_000, "snapshots in the region's Redis after the cut");
+      toReplica.blackhole(false);
+      await waitFor(async () => ((await there.read(session.roomId))?.takenAt ?? 0) > Date.now() - 5000 && ((await there.read(session.roomId))?.takenAt ?? 0) > cutAt, 20_000, "snapshots in the replica again after the heal");
+      await session.leave();
+    } finally {
+      await cut.stop();
+      await toReplica.close();
+    }
   });
 });
