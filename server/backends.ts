@@ -14,7 +14,7 @@ import { LocalDriver, LocalPresence, type matchMaker, type Presence } from "@col
 import { RedisDriver } from "@colyseus/redis-driver";
 import { RedisPresence } from "@colyseus/redis-presence";
 import { Redis } from "ioredis";
-import { REMOTE_COMMAND_TIMEOUT_MS } from "./redisConnection.ts";
+import { REMOTE_COMMAND_TIMEOUT_MS, followConnection } from "./redisConnection.ts";
 import type { NodeConfig } from "./config.ts";
 import type { Logger } from "./observability/logging.ts";
 import { InMemoryNodeRegistry, RedisNodeRegistry, type NodeRegistry } from "./cluster/NodeRegistry.ts";
@@ -78,7 +78,7 @@ export async function createBackends(config: NodeConfig, logger: Logger, metrics
   const presence = new RedisPresence(presenceClient);
   const driver = new RedisDriver(driverClient);
   // Snapshots and audit streams: the region's Redis (audit: the cluster Redis if any), and a replica in another region's.
-  const replicaClient = config.failover.replicaRedisUrl ? new Redis(config.failover.replicaRedisUrl, { maxRetriesPerRequest: 1, commandTimeout: REMOTE_COMMAND_TIMEOUT_MS }) : undefined;
+  const replicaClient = config.failover.replicaRedisUrl ? followConnection(new Redis(config.failover.replicaRedisUrl, { maxRetriesPerRequest: 1, commandTimeout: REMOTE_COMMAND_TIMEOUT_MS })) : undefined;
   replicaClient?.on("error", () => { /* failed writes are counted (snapshots) or retried from the journal (audit) */ });
   const auditLogs = new AuditLogs({
     redis: cluster, replica: replicaClient, clusterName: config.clusterName, nodeId: config.nodeId, dir: config.audit.dir,
@@ -86,7 +86,7 @@ export async function createBackends(config: NodeConfig, logger: Logger, metrics
   });
   auditLogs.replay();
   reconnected.on("back", (which) => { if (which === "cluster") auditLogs.kick(); });
-  const regionSnapshots = new Redis(config.redisUrl, { maxRetriesPerRequest: 1 });
+  const regionSnapshots = followConnection(new Redis(config.redisUrl, { maxRetriesPerRequest: 1 }));
   regionSnapshots.on("error", () => { /* a failed write is counted (tsunagi_room_snapshots_total) and the next one retries */ });
   const snapshotClients = [regionSnapshots, ...(replicaClient ? [replicaClient] : [])];
   const snapshots = new ReplicatedSnapshotStore(snapshotClients.map((client) => new RedisSnapshotStore(client, prefix, config.failover.snapshotTtlMs)));
