@@ -25,6 +25,7 @@ import { framedEnvelope } from "./FrameEncoder.ts";
 import { deliverEach } from "./Delivery.ts";
 import type { HallChannels, HallEventBody, HallVisitorRecord } from "./HallChannels.ts";
 import { MAX_TEXT, type Visitor } from "./model.ts";
+import { notStoredBeyondNode } from "../shared/notStored.ts";
 
 const Action = tsunagi.v1.Moderate.Action;
 /** Host commands one host may send: per second, and the burst on top. */
@@ -108,7 +109,7 @@ export class HostTools {
         await host.stored();
       } catch (error) {
         host.logger.error({ err: error, hallId: host.hallId }, `host ${visitor.subject}: ${detail}, but not stored beyond this node`);
-        return refuse(ErrorCode.REGION_UNAVAILABLE, `${detail} here, but it could not be stored beyond this node yet: it would be lost with this node`);
+        return refuse(ErrorCode.REGION_UNAVAILABLE, notStoredBeyondNode(detail));
       }
       host.send(visitor, { correlationId, hostResult: { delivered, detail } });
     };

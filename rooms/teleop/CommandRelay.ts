@@ -15,6 +15,7 @@ import type { NodeMetrics } from "../../server/observability/metrics.ts";
 import { roomAck, roomActionResult } from "../../server/gateway/DeviceLink.ts";
 import type { CommandAudit } from "./CommandAudit.ts";
 import { originName, statusName } from "./CommandAudit.ts";
+import { notStoredBeyondNode } from "../shared/notStored.ts";
 import type { CommandPipeline, Verdict } from "./CommandPipeline.ts";
 import type { DeviceSlot } from "./DeviceSlot.ts";
 import type { Participants } from "./Participants.ts";
@@ -67,7 +68,7 @@ export class CommandRelay {
       // Answered once its audit entry is stored beyond this node (an acknowledged action is never lost).
       audit.stored().then(
         () => { if (participants.get(client.sessionId)) participants.send(client, { correlationId, actionResult: result }, TRUSTED); },
-        () => { if (participants.get(client.sessionId)) this.host.reject(client, ErrorCode.REGION_UNAVAILABLE, `the action's result (${statusName(result.status)}) is known here, but its audit entry could not be stored beyond this node yet: it would be lost with this node`, correlationId); },
+        () => { if (participants.get(client.sessionId)) this.host.reject(client, ErrorCode.REGION_UNAVAILABLE, notStoredBeyondNode(`the action's result (${statusName(result.status)}) is known`, "its audit entry"), correlationId); },
       );
     };
     const verdict = this.host.pipeline.admitAction(slot, client.sessionId, action);

@@ -16,6 +16,7 @@ import { CommandRelay } from "./CommandRelay.ts";
 import { LatencyBudget, type BudgetHolder, type Demotion } from "./LatencyBudget.ts";
 import { DeviceClaims, parseDeviceList } from "./DeviceClaims.ts";
 import { CommandAudit } from "./CommandAudit.ts";
+import { notStoredBeyondNode } from "../shared/notStored.ts";
 import { EmergencyStop, type EStopOutcome, type EStopSender } from "./EmergencyStop.ts";
 import { Participants } from "./Participants.ts";
 import { TeleopMigration } from "./TeleopMigration.ts";
@@ -379,7 +380,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
         this.context.logger.error({ err: error, roomId: this.roomId }, `${done}, but its audit entry is not stored beyond this node yet`);
         if (!present()) return;
         if (isNotice) this.sendEnvelope(client, { ...reply, correlationId: 0 });
-        this.reject(client, ErrorCode.REGION_UNAVAILABLE, `${done} here, but its audit entry could not be stored beyond this node yet: it would be lost with this node`, correlationId);
+        this.reject(client, ErrorCode.REGION_UNAVAILABLE, notStoredBeyondNode(done, "its audit entry"), correlationId);
       },
     );
   }
