@@ -103,8 +103,9 @@ describe("room snapshots for failover", () => {
     const moved = new Promise<{ reason: string; sessionId: string }>((resolve) => session.on("handoff", resolve));
     // (The next token the directory hands out: a restore claims the room under it or a newer one.)
     const newer: RoomSnapshot = { ...first, token: String(BigInt(first.token) + 1n), takenAt: Date.now() };
-    expect(await here.write(newer, { regionId: "jp-osaka", nodeId: "osaka-x" })).toBe("written");
+    // Counted before the write: the node's next write (within 100 ms) may be refused before a later count.
     const stale = await metric("tsunagi_room_snapshots_stale_total");
+    expect(await here.write(newer, { regionId: "jp-osaka", nodeId: "osaka-x" })).toBe("written");
     await waitFor(async () => (await metric("tsunagi_room_snapshots_stale_total")) > stale, 10_000, "the node's next write refused as stale");
     expect(await moved).toMatchObject({ reason: "failover", sessionId: session.sessionId });
     const restored = await waitFor(async () => { const s = await here.read(session.roomId); return s && s.token !== first.token && !newerToken(newer.token, s.token) && s.sessions.length > 0 && s; }, 10_000, "the restored room's own snapshot, under a newer claim");
