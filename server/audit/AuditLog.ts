@@ -15,9 +15,10 @@
  * chain goes on, so verify() shows the gap. Another writer's entries in between (two
  * nodes briefly writing one room) re-chain this log's unpushed entries after them.
  *
- * With a replica (another region's Redis), each entry goes there too, and flushed() waits
- * for it while its connection stands (a replica found lost is caught up when it is back,
- * and holds up no one meanwhile): a region lost with its Redis loses no flushed entry (the node restoring the room
+ * With a replica (another region's Redis; AuditReplica), each entry goes there too, and
+ * flushed() waits for it while it is in reach (a replica found lost, or one that restarted
+ * empty, is caught up from the primary when it is back, and holds up no one meanwhile): a
+ * region lost with its Redis loses no flushed entry (the node restoring the room
  * elsewhere, whose Redis the replica is, goes on from the replica's head).
  *
  * Reads are paged (pages()), so export and verify never load a long log in one call.
@@ -29,7 +30,7 @@
  *   const report = await audit.verify();      // { ok: true, entries: 1, ... }
  */
 import type { Redis } from "ioredis";
-import { connectionLost } from "../redisConnection.ts";
+import { AuditReplica } from "./AuditReplica.ts";
 import { ChainCheck, GENESIS, ORIGIN, chainEntry, checkAuditType, type AuditEntry, type ChainPoint } from "./auditChain.ts";
 import { MemoryAuditJournal, type AuditJournal } from "./AuditJournal.ts";
 
@@ -62,7 +63,8 @@ export interface AuditLogOptions {
    * (for the replica, while its connection stands),
    * so losing the region loses no flushed entry. The primary never waits for the replica
    * (a replica region out of reach holds nothing up); what it misses past `maxEntries`
-   * entries is dropped and reported. `maxEntries` also bounds its stream (≈, MAXLEN ~).
+   * entries, or lost in a restart, is caught up from the primary as far as the primary
+   * holds it (AuditReplica). `maxEntries` also bounds its stream (≈, MAXLEN ~).
    */
   replica?: { redis: Redis; maxEntries: number };
 }
@@ -87,18 +89,6 @@ if ARGV[7] ~= '1' and (seq ~= tonumber(ARGV[1]) - 1 or hash ~= ARGV[5]) then
   return {0, tostring(seq), hash}
 end
 local id = redis.call('XADD', KEYS[1], '*', 'seq', ARGV[1], 'type', ARGV[2], 'at', ARGV[3], 'data', ARGV[4], 'prev', ARGV[5], 'hash', ARGV[6])
-redis.call('HSET', KEYS[2], 'seq', ARGV[1], 'hash', ARGV[6])
-return {1, id}
-`;
-
-// The replica's copy of an entry: appended after whatever its head is (its chain may
-// start mid-way: replication began later, or it missed entries while unreachable), unless
-// the head is this entry already (a push repeated). ARGV as PUSH_SCRIPT's, then ARGV[9]
-// the stream's approximate bound (it is never archived: the primary is).
-const REPLICA_SCRIPT = `
-local head = redis.call('HMGET', KEYS[2], 'seq', 'hash')
-if tonumber(head[1] or '0') == tonumber(ARGV[1]) and head[2] == ARGV[6] then return {2, ''} end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[9], '*', 'seq', ARGV[1], 'type', ARGV[2], 'at', ARGV[3], 'data', ARGV[4], 'prev', ARGV[5], 'hash', ARGV[6])
 redis.call('HSET', KEYS[2], 'seq', ARGV[1], 'hash', ARGV[6])
 return {1, id}
 `;
@@ -131,15 +121,12 @@ export class AuditLog {
   /** Retry timer while Redis is unreachable, and its next delay. */
   private retryTimer?: NodeJS.Timeout;
   private retryDelayMs: number;
-  /** Entries appended (or adopted) by this log so far. They move, in order, from `pending` to `replicaPending` to stored. */
+  /** Entries appended (or adopted) by this log so far. They move, in order, from `pending` to the replica's queue to stored. */
   private appended = 0;
   /** Callers of flushed(), each told once the first `through` entries appended are stored. */
   private waiters: Array<{ through: number; resolve: () => void }> = [];
-  /** Entries the primary holds and the replica does not yet, oldest first; the loop copying them. */
-  private replicaPending: AuditEntry[] = [];
-  private replicaPushing?: Promise<void>;
-  /** The last copy to the replica failed, and none has succeeded since: it is out of reach. */
-  private replicaFailing = false;
+  /** The copy in the replica region's Redis, if any. */
+  private readonly replica?: AuditReplica;
   /** When the log last appended, ms (the node forgets idle logs). */
   lastUsedAt = Date.now();
   private closed = false;
@@ -148,6 +135,15 @@ export class AuditLog {
     this.headKey = `${streamKey}:head`;
     this.checkpointKey = `${streamKey}:checkpoint`;
     this.options = options;
+    if (options.replica) {
+      this.replica = new AuditReplica({
+        ...options.replica, streamKey, headKey: this.headKey, retryMs: options.retryMs ?? 200,
+        primary: (after, before) => this.entriesBetween(after, before),
+        problem: (kind, message, error) => this.problem({ kind, stream: streamKey, message, error }),
+        settled: () => this.settleWaiters(),
+        closed: () => this.closed,
+      });
+    }
     this.journal = options.journal ?? new MemoryAuditJournal();
     this.head = options.startAfter && { ...options.startAfter };
     this.retryDelayMs = options.retryMs ?? 200;
@@ -271,10 +267,8 @@ export class AuditLog {
    * so those waiting are the last ones.
    */
   private storedThrough(count: number): boolean {
-    // A replica out of reach (its connection lost, or its last copy failed) is not waited for: the entries are in the primary, and go to the replica when it is back.
-    const reachable = this.options.replica && !this.replicaFailing && !connectionLost(this.options.replica.redis);
-    const replica = reachable ? this.replicaPending.length : 0;
-    return this.appended - this.pending.length - replica >= count;
+    // A replica out of reach or catching up is not waited for (AuditReplica.unstored): the entries are in the primary, and go to the replica when it is back.
+    return this.appended - this.pending.length - (this.replica?.unstored() ?? 0) >= count;
   }
 
   /** Resolves the flushed() calls whose entries are all stored. */
@@ -287,39 +281,16 @@ export class AuditLog {
     });
   }
 
-  /** An entry the primary holds, for the replica (in order; the oldest dropped, and said so, past the replica's bound). */
+  /** An entry the primary holds: to the replica too. */
   private toReplica(entry: AuditEntry) {
-    const replica = this.options.replica;
-    if (!replica) return;
-    this.replicaPending.push(entry);
-    if (this.replicaPending.length > replica.maxEntries) {
-      const dropped = this.replicaPending.splice(0, this.replicaPending.length - replica.maxEntries);
-      this.problem({ kind: "lost", stream: this.streamKey, message: `the replica was out of reach for ${replica.maxEntries} entries: entries ${dropped[0]!.seq} to ${dropped.at(-1)!.seq} will be missing from it` });
-    }
-    this.replicaPushing ??= this.pushReplicas().finally(() => { this.replicaPushing = undefined; });
+    this.replica?.add(entry);
   }
 
-  /** Copies what the primary holds to the replica, in order; retries while it is out of reach (the primary goes on meanwhile). */
-  private async pushReplicas(): Promise<void> {
-    const replica = this.options.replica!;
-    for (let delay = this.options.retryMs ?? 200; this.replicaPending.length > 0 && !this.closed;) {
-      const entry = this.replicaPending[0]!;
-      try {
-        await replica.redis.eval(REPLICA_SCRIPT, 2, this.streamKey, this.headKey,
-          String(entry.seq), entry.type, String(entry.at), JSON.stringify(entry.data), entry.prev, entry.hash, "1", GENESIS, String(replica.maxEntries));
-        this.replicaPending.shift();
-        this.replicaFailing = false;
-        this.settleWaiters();
-        delay = this.options.retryMs ?? 200;
-      } catch (error) {
-        this.problem({ kind: "unreachable", stream: this.streamKey, message: `${this.replicaPending.length} entries wait for the replica's Redis`, error });
-        this.replicaFailing = true;
-        this.settleWaiters(); // a replica found out of reach holds up no flushed()
-        await new Promise((resolve) => setTimeout(resolve, delay).unref());
-        delay = Math.min(delay * 2, 5000);
-      }
-    }
-    this.settleWaiters();
+  /** The entries Redis holds with `after` < seq < `before`, oldest first (a replica catching up). */
+  private async entriesBetween(after: number, before: number): Promise<AuditEntry[]> {
+    const found: AuditEntry[] = [];
+    for await (const page of this.pages()) found.push(...page.filter((entry) => entry.seq > after && entry.seq < before));
+    return found;
   }
 
   private pushOne(entry: AuditEntry, force: boolean): Promise<[number, string | number, string?]> {

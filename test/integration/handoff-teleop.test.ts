@@ -11,7 +11,7 @@
 import "../../server/polyfills.ts";
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { startRegions, type RegionsHarness } from "../fixtures/regions.ts";
-import { waitFor } from "../fixtures/processes.ts";
+import { clusterLogs, waitFor } from "../fixtures/processes.ts";
 import { testToken } from "../fixtures/tokens.ts";
 import { enrollDevices, joint, joinTeleop, keepLeaseAlive, startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
 import { OperatorControls } from "../../client-sdk/OperatorControls.ts";
@@ -188,7 +188,9 @@ describe("a drone's room", () => {
     const { status, body } = await handOff("jp-sendai", DRONE_SITE);
     expect(status, JSON.stringify(body)).toBe(200);
     await drone.waitForStatus((s) => s.connection?.nodeId === sendai.nodeId && s.state === "online", 15_000, "the drone's adapter on Sendai's gateway");
-    await waitFor(() => controls.holding && controls.lease!.leaseId !== leaseBefore && controls.lease!.online, 10_000, "the pilot holding the lease there, the drone online");
+    await waitFor(() => controls.holding && controls.lease!.leaseId !== leaseBefore && controls.lease!.online, 10_000, "the pilot holding the lease there, the drone online").catch((error: Error) => {
+      throw new Error(`${error.message}: holding ${controls.holding}, lease ${JSON.stringify(controls.lease)} (before: ${leaseBefore})\n${clusterLogs([sapporo, sendai])}`);
+    });
     expect(pilot.sessionId).toBe(sessionId);
     keepAlive();
     keepAlive = keepLeaseAlive(pilot, controls, controls.lease!.leaseId);

@@ -150,11 +150,12 @@ describe("AuditLog across Redis outages", () => {
 });
 
 describe("AuditLog with a replica in another region", () => {
-  it("counts an entry pushed only once the replica holds it too; a replica whose connection is lost holds up no one and is caught up when back; a log on the replica's Redis goes on from its head", async () => {
+  it("counts an entry pushed only once the replica holds it too; a replica whose connection is lost holds up no one and, back empty, is caught up from the primary; a log on the replica's Redis goes on from its head", async () => {
     const primary = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1 });
     const stream = `rep-${Date.now()}:audit:site`;
     try {
-      const log = new AuditLog(primary, stream, { journal: new MemoryAuditJournal(), retryMs: 50, replica: { redis, maxEntries: 1000 } });
+      const problems: AuditProblem[] = [];
+      const log = new AuditLog(primary, stream, { journal: new MemoryAuditJournal(), retryMs: 50, replica: { redis, maxEntries: 1000 }, onProblem: (p) => problems.push(p) });
       await log.append("room.opened", { devices: ["ex-1"] });
       await log.append("lease.granted", { deviceId: "ex-1", leaseId: "L1" });
       await log.flushed();
@@ -177,16 +178,46 @@ describe("AuditLog with a replica in another region", () => {
       // Back: flushed() waits for the replica again, which is caught up.
       await waitFor(() => redis.status === "ready", 5000, "the replica's connection back");
       await log.flushed();
-      const copy = await new AuditLog(redis, stream).export();
-      expect(copy.map((e) => e.seq)).toEqual([3, 4]); // it came back empty (no persistence here): what it held before is not sent again
+      // It came back empty (no persistence here): what it held before is copied again from the primary, first.
+      const copy = await waitFor(async () => { const all = await new AuditLog(redis, stream).export(); return all.length === 4 && all; }, 5000, "the replica caught up");
+      expect(copy.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+      expect(copy).toEqual(await log.export().then((all) => all.map((e) => ({ ...e, id: expect.any(String) }))));
+      expect(problems.some((p) => p.kind === "restored" && /up to seq 0: entries 1 to 2/.test(p.message)), JSON.stringify(problems)).toBe(true);
+      expect((await new AuditLog(redis, stream).verify()).ok).toBe(true);
 
       // The primary's region is lost: the node that restores the room writes its log to the replica's Redis, after its head.
       const goingOn = new AuditLog(redis, stream, { journal: new MemoryAuditJournal() });
       const next = await goingOn.append("room.failed-over", { leasesEnded: [] });
       await goingOn.flushed();
-      expect(next).toMatchObject({ seq: 5, prev: copy[1]!.hash });
+      expect(next).toMatchObject({ seq: 5, prev: copy.at(-1)!.hash });
     } finally {
       await primary.del(stream, `${stream}:head`);
+      primary.disconnect();
+    }
+  }, 30_000);
+  it("a replica that starts on a stream with a past copies it from the primary first, and goes on after what the primary no longer holds, saying so", async () => {
+    const primary = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1 });
+    const stream = `rep-past-${Date.now()}:audit:site`;
+    try {
+      const before = new AuditLog(primary, stream, { journal: new MemoryAuditJournal() });
+      for (const n of [1, 2, 3]) await before.append("commands.summary", { commands: n });
+      await before.flushed();
+      // The oldest entry left the primary (archived and trimmed).
+      await primary.xdel(stream, (await before.export())[0]!.id);
+      const problems: AuditProblem[] = [];
+      const log = new AuditLog(primary, stream, { journal: new MemoryAuditJournal(), retryMs: 50, replica: { redis, maxEntries: 1000 }, onProblem: (p) => problems.push(p) });
+      await log.append("lease.granted", { deviceId: "ex-1", leaseId: "L9" });
+      const copy = await waitFor(async () => { const all = await new AuditLog(redis, stream).export(); return all.length === 3 && all; }, 5000, "the replica caught up");
+      expect(copy.map((e) => e.seq)).toEqual([2, 3, 4]);
+      expect(problems.map((p) => p.kind)).toEqual(expect.arrayContaining(["lost", "restored"]));
+      expect(problems.find((p) => p.kind === "lost")!.message).toMatch(/lacks entries 1 to 1, which the primary no longer holds/);
+      // Entries appended from here go straight after its head.
+      await log.append("lease.released", { deviceId: "ex-1", leaseId: "L9" });
+      await log.flushed();
+      expect((await new AuditLog(redis, stream).export()).map((e) => e.seq)).toEqual([2, 3, 4, 5]);
+    } finally {
+      await primary.del(stream, `${stream}:head`);
+      await redis.del(stream, `${stream}:head`);
       primary.disconnect();
     }
   }, 30_000);
