@@ -124,14 +124,15 @@ export class Handoffs {
   /**
    * A draining node's rooms, each handed to the nearest node with capacity (another of
    * this region first, then the nearest region), a few at a time, starting none after
-   * `budgetMs`. Rooms that cannot move, or whose handoff aborts, are left to the drain
-   * (their clients are told NODE_DRAINING and join again elsewhere).
+   * `budgetMs`. Rooms that cannot move, that no other node can take (`stranded`: a lone
+   * node, the embedded default), or whose handoff aborts, are left to the drain (their
+   * clients are told NODE_DRAINING and join again elsewhere).
    */
-  async drainRooms(budgetMs: number, concurrency = 4): Promise<{ moved: number; failed: number; unmovable: number }> {
+  async drainRooms(budgetMs: number, concurrency = 4): Promise<{ moved: number; failed: number; unmovable: number; stranded: number }> {
     const deadline = performance.now() + budgetMs;
     const listings = await localRooms();
     const queue = listings.map((listing) => listing.roomId);
-    const result = { moved: 0, failed: 0, unmovable: 0 };
+    const result = { moved: 0, failed: 0, unmovable: 0, stranded: 0 };
     const nodes = (await this.context.registry.list().catch(() => [] as NodeInfo[])).filter((node) => node.nodeId !== this.context.nodeId);
     const worker = async () => {
       for (let roomId = queue.shift(); roomId !== undefined && performance.now() < deadline; roomId = queue.shift()) {
@@ -139,14 +140,17 @@ export class Handoffs {
         const mover = moverOf(room);
         if (!room || !mover || mover.unmovableReason()) { result.unmovable++; continue; }
         const target = this.selector.selectNode({ roomName: room.roomName, localRegionId: this.context.regionId, rttHints: {} }, nodes);
-        if (!target) { result.failed++; continue; }
+        if (!target) { result.stranded++; continue; }
         const record = await this.handOff(roomId, target.regionId, "drain", target.nodeId).catch(() => undefined);
         if (record?.outcome === HandoffState.Complete) result.moved++;
         else result.failed++;
       }
     };
     await Promise.all(Array.from({ length: concurrency }, worker));
-    if (listings.length) this.context.logger.info(result, `drain: ${result.moved} rooms handed to other nodes, ${result.failed} failed, ${result.unmovable} cannot move`);
+    if (listings.length) {
+      const stranded = result.stranded ? `, ${result.stranded} with no other node to take them (they close with this one)` : "";
+      this.context.logger.info(result, `drain: ${result.moved} rooms handed to other nodes, ${result.failed} failed, ${result.unmovable} cannot move${stranded}`);
+    }
     return result;
   }
 

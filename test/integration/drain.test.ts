@@ -30,6 +30,8 @@ describe.each(["uws", "ws"] as const)("SIGTERM drain (%s transport)", (transport
       expect(await node.exited).toBe(0);
       expect(Date.now() - startedAt).toBeLessThan(5000 + 2000);
       expect(node.output()).toContain('"outcome":"drained"');
+      // A lone node has no one to hand its room to: said as such, not as a failed handoff.
+      expect(node.output()).toMatch(/"failed":0,"unmovable":0,"stranded":1.*with no other node to take them/);
     } finally {
       await node.kill();
     }
