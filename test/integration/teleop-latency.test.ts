@@ -22,7 +22,7 @@ import { ErrorCode, type tsunagi } from "../../proto/index.ts";
 import { AuditLog, auditStreamKey, type AuditEntry } from "../../server/audit/AuditLog.ts";
 import type { Role } from "../../server/auth/tokens.ts";
 import { DelayProxy } from "../fixtures/delay-proxy.ts";
-import { flushRedisDb, freePort, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
+import { flushRedisDb, freePort, onFreePorts, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
 import { enrollDevices, joint, startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
 import { testToken } from "../fixtures/tokens.ts";
 import { testRedisUrl } from "../fixtures/redis.ts";
@@ -109,12 +109,14 @@ async function withAuditLog<T>(use: (log: AuditLog) => Promise<T>): Promise<T> {
 beforeAll(async () => {
   await flushRedisDb(redisUrl);
   const secrets = await enrollDevices(redisUrl, clusterName, [[DEVICE, "excavator"]]);
-  const ports = { port: await freePort(), gatewayPort: await freePort() };
-  // The proxy first, so the node can advertise it as its public address.
-  proxy = await DelayProxy.start({ target: { host: "127.0.0.1", port: ports.port }, delayMs: 0 });
-  node = await startNode({
-    regionId: "jp-tokyo", redisUrl, clusterName, ...ports,
-    extraArgs: ["--public-address", `127.0.0.1:${proxy.port}`, "--teleop-demotion-ms", String(DEMOTION_MS), "--teleop-rtt-probe-ms", String(PROBE_MS)],
+  // The proxy first, so the node can advertise it as its public address (again on fresh ports if one was taken before the node bound it).
+  await onFreePorts(async () => {
+    const ports = { port: await freePort(), gatewayPort: await freePort() };
+    proxy = await DelayProxy.start({ target: { host: "127.0.0.1", port: ports.port }, delayMs: 0 });
+    node = await startNode({
+      regionId: "jp-tokyo", redisUrl, clusterName, ...ports,
+      extraArgs: ["--public-address", `127.0.0.1:${proxy.port}`, "--teleop-demotion-ms", String(DEMOTION_MS), "--teleop-rtt-probe-ms", String(PROBE_MS)],
+    }).catch(async (error) => { await proxy.close(); throw error; });
   });
   // Only the operator's link is slow: the adapter talks to the node directly.
   adapter = await startAdapter({ deviceId: DEVICE, driver: "sim-excavator", nodes: [node.httpUrl], secret: secrets[DEVICE] });

@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto";
 import { OperatorControls } from "../../client-sdk/OperatorControls.ts";
 import type { RoomSession } from "../../client-sdk/RoomSession.ts";
 import { tsunagi } from "../../proto/index.ts";
-import { flushRedisDb, freePort, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
+import { flushRedisDb, freePort, onFreePorts, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
 import { enrollDevices, joinTeleop, joint, startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
 import { testRedisUrl } from "../fixtures/redis.ts";
 
@@ -58,9 +58,12 @@ async function operator(): Promise<{ session: RoomSession; controls: OperatorCon
 
 beforeAll(async () => {
   await flushRedisDb(redisUrl);
-  ports = { port: await freePort(), gatewayPort: await freePort() };
   const secrets = await enrollDevices(redisUrl, clusterName, [[DEVICE, "excavator"]]);
-  node = await start();
+  // (Again on fresh ports if one was taken before the node bound it; the restarts below keep them.)
+  node = await onFreePorts(async () => {
+    ports = { port: await freePort(), gatewayPort: await freePort() };
+    return start();
+  });
   adapter = await startAdapter({ deviceId: DEVICE, driver: "sim-excavator", nodes: [node.httpUrl], secret: secrets[DEVICE] });
   await adapter.waitForStatus((s) => s.state === "online", 20_000, "the adapter online");
 });

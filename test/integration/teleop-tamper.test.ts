@@ -13,7 +13,7 @@ import { OperatorControls } from "../../client-sdk/OperatorControls.ts";
 import type { RoomSession } from "../../client-sdk/RoomSession.ts";
 import { SEAL_BYTES } from "../../proto/deviceAuth.ts";
 import { decodeEnvelope, encodeEnvelope } from "../../proto/index.ts";
-import { freePort, startNode, startRedis, waitFor, type NodeProcess, type RedisProcess } from "../fixtures/processes.ts";
+import { freePort, onFreePorts, startNode, startRedis, waitFor, type NodeProcess, type RedisProcess } from "../fixtures/processes.ts";
 import { enrollDevices, joinTeleop, joint, keepLeaseAlive, startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
 import { TamperProxy } from "../fixtures/tamper-proxy.ts";
 // A redis-server of this file's own: nothing another file runs beside it can flush its keys.
@@ -59,9 +59,13 @@ beforeAll(async () => {
   redisUrl = ownRedis.url;
   const secrets = await enrollDevices(redisUrl, clusterName, [[EXCAVATOR, "excavator"]]);
   // The proxy sits where /gateway sends adapters; the gateway listens on a port fixed beforehand.
-  const gatewayPort = await freePort();
-  proxy = await TamperProxy.start({ target: { host: "127.0.0.1", port: gatewayPort }, mode: "websocket" });
-  node = await startNode({ regionId: "jp-tokyo", redisUrl, clusterName, gatewayPort, extraArgs: ["--gateway-public-address", `127.0.0.1:${proxy.port}`] });
+  // (Again on fresh ports if the one fixed beforehand was taken before the node bound it.)
+  await onFreePorts(async () => {
+    const gatewayPort = await freePort();
+    proxy = await TamperProxy.start({ target: { host: "127.0.0.1", port: gatewayPort }, mode: "websocket" });
+    node = await startNode({ regionId: "jp-tokyo", redisUrl, clusterName, gatewayPort, extraArgs: ["--gateway-public-address", `127.0.0.1:${proxy.port}`] })
+      .catch(async (error) => { await proxy.close(); throw error; });
+  });
   excavator = await startAdapter({ deviceId: EXCAVATOR, driver: "sim-excavator", nodes: [node.httpUrl], secret: secrets[EXCAVATOR] });
   await excavator.waitForStatus((s) => s.state === "online", 20_000, "the excavator online through the proxy");
   expect(proxy.openConnections).toBe(1);

@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto";
 import { OperatorControls } from "../../client-sdk/OperatorControls.ts";
 import type { RoomSession } from "../../client-sdk/RoomSession.ts";
 import { httpRequest } from "../../common/httpRequest.ts";
-import { freePort, startNode, startRedis, waitFor, type NodeProcess, type RedisProcess } from "../fixtures/processes.ts";
+import { freePort, onFreePorts, startNode, startRedis, waitFor, type NodeProcess, type RedisProcess } from "../fixtures/processes.ts";
 import { enrollDevices, joinTeleop, joint, startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
 import { TamperProxy } from "../fixtures/tamper-proxy.ts";
 import { makeTestPki, type TestPki } from "../fixtures/tls.ts";
@@ -113,11 +113,14 @@ describe("adapters over wss", () => {
     secrets = await enrollDevices(redisUrl, clusterName, [[EXCAVATOR, "excavator"]]);
     // The gateway alone serves TLS (the operators here speak plain http on loopback), behind a
     // proxy that can alter the ciphertext.
-    const gatewayPort = await freePort();
-    proxy = await TamperProxy.start({ target: { host: "127.0.0.1", port: gatewayPort }, mode: "raw" });
-    node = await startNode({
-      regionId: "jp-tokyo", redisUrl, clusterName, gatewayPort,
-      extraArgs: ["--gateway-cert-file", pki.certFile, "--gateway-key-file", pki.keyFile, "--gateway-public-address", `127.0.0.1:${proxy.port}`],
+    // (Again on fresh ports if the one fixed beforehand was taken before the node bound it.)
+    await onFreePorts(async () => {
+      const gatewayPort = await freePort();
+      proxy = await TamperProxy.start({ target: { host: "127.0.0.1", port: gatewayPort }, mode: "raw" });
+      node = await startNode({
+        regionId: "jp-tokyo", redisUrl, clusterName, gatewayPort,
+        extraArgs: ["--gateway-cert-file", pki.certFile, "--gateway-key-file", pki.keyFile, "--gateway-public-address", `127.0.0.1:${proxy.port}`],
+      }).catch(async (error) => { await proxy.close(); throw error; });
     });
     excavator = await startAdapter({ deviceId: EXCAVATOR, driver: "sim-excavator", nodes: [node.httpUrl], secret: secrets[EXCAVATOR], caFile: pki.caFile });
     await excavator.waitForStatus((s) => s.state === "online", 20_000, "the excavator online over wss");
