@@ -385,8 +385,14 @@ export class AuditLog {
     if (anchorSeen && options.anchor!.seq === check.point.seq && options.anchor!.hash !== check.point.hash) {
       return { ok: false, entries: 0, brokenAt: 0, reason: `the checkpoint (seq ${check.point.seq}) does not match the anchor: history was rewritten` };
     }
-    for await (const page of this.pages()) {
+    // A live log goes on while it is read: it is verified up to the head read first (the head
+    // is written with each entry, atomically); what is appended after that is newer than the
+    // point verified, and left for the next verify.
+    const [seqText, headHash] = await this.redis.hmget(this.headKey, "seq", "hash");
+    const headSeq = Number(seqText ?? 0);
+    reading: for await (const page of this.pages()) {
       for (const entry of page) {
+        if (check.point.seq >= headSeq && entry.seq > headSeq) break reading;
         const problem = check.next(entry);
         if (problem) return { ok: false, entries: check.count, brokenAt: check.count, reason: problem };
         if (options.anchor && entry.seq === options.anchor.seq) {
@@ -395,8 +401,6 @@ export class AuditLog {
         }
       }
     }
-    const [seqText, headHash] = await this.redis.hmget(this.headKey, "seq", "hash");
-    const headSeq = Number(seqText ?? 0);
     if (headSeq !== check.point.seq || (headHash ?? GENESIS) !== check.point.hash) {
       return { ok: false, entries: check.count, brokenAt: check.count, reason: `head says ${headSeq} entries ending in ${headHash?.slice(0, 12)}, the stream ends at seq ${check.point.seq}: entries were removed or added outside the log` };
     }

@@ -61,6 +61,25 @@ describe("AuditLog", () => {
     expect(report).toMatchObject({ ok: true, entries: 50 });
   });
 
+  it("verifies a live log: entries appended while it reads are no tampering", async () => {
+    const { log, key } = freshLog();
+    const reader = new AuditLog(redis, key);
+    await log.append("room.opened", {});
+    await log.flushed();
+    let appending = true;
+    const writer = (async () => {
+      for (let n = 0; appending; n++) { await log.append("commands.summary", { n }); await log.flushed(); }
+    })();
+    try {
+      const reports = [];
+      for (let i = 0; i < 40; i++) reports.push(await reader.verify());
+      expect(reports.filter((report) => !report.ok)).toEqual([]);
+    } finally {
+      appending = false;
+      await writer;
+    }
+  });
+
   it("detects an edited entry", async () => {
     const { log, key } = freshLog();
     for (let i = 0; i < 5; i++) await log.append("lease.renewed", { i });
