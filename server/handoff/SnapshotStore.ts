@@ -173,7 +173,9 @@ export class ReplicatedSnapshotStore implements SnapshotStore {
       writing.then(() => {}, () => {}).finally(() => done.delete(snapshot.roomId));
       replicas.push(writing);
     }
-    const local = await Promise.allSettled([this.local.write(snapshot, owner, json)]);
+    let local: WriteOutcome | undefined;
+    let localError: unknown;
+    try { local = await this.local.write(snapshot, owner, json); } catch (error) { localError = error; }
     let timer: ReturnType<typeof setTimeout> | undefined;
     const settled = replicas.map((writing) => writing.then((value) => ({ value }), () => undefined));
     const inTime = await Promise.race([
@@ -181,14 +183,8 @@ export class ReplicatedSnapshotStore implements SnapshotStore {
       ...(durable ? [] : [new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), this.replicaWaitMs); })]),
     ]);
     clearTimeout(timer);
-    const done = [
-      ...(local[0]!.status === "fulfilled" ? [local[0]!.value] : []),
-      ...(inTime ?? []).flatMap((outcome) => (outcome ? [outcome.value] : [])),
-    ];
-    if (done.length === 0) {
-      if (local[0]!.status === "rejected") throw local[0]!.reason;
-      throw new Error("no snapshot store took the snapshot in time");
-    }
+    const done = [...(local ? [local] : []), ...(inTime ?? []).flatMap((outcome) => (outcome ? [outcome.value] : []))];
+    if (done.length === 0) throw localError ?? new Error("no snapshot store took the snapshot in time");
     return done.includes("stale") ? "stale" : "written";
   }
 

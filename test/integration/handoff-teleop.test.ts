@@ -72,7 +72,7 @@ describe("a teleop room moves with its machine", () => {
     let followed = false;
     operator.once("handoff", () => { followed = true; });
     const { status, body } = await handOff("jp-sendai");
-    if (status !== 200) console.log(sendai.output().split("\n").filter((l) => /error|warn|fail/i.test(l)).slice(-10).join("\n"));
+    if (status !== 200) console.log(clusterLogs([sendai], 10));
     expect(status, JSON.stringify(body)).toBe(200);
     expect(body).toMatchObject({ outcome: "complete", to: { regionId: "jp-sendai" } });
     await waitFor(() => followed, 15_000, "the operator following the room");

@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { describe, it, expect, beforeAll, afterAll, afterEach } from "vitest";
-import { repoRoot, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
+import { repoRoot, startNode, waitFor, within, type NodeProcess } from "../fixtures/processes.ts";
 
 interface Cli {
   child: ChildProcess;
@@ -74,11 +74,7 @@ function startCli(args: string[]): Cli {
 
 /** Resolves with the exit code, or rejects when the process is still running after `timeoutMs`. */
 function exitWithin(cli: Cli, timeoutMs: number): Promise<number | null> {
-  let timer: ReturnType<typeof setTimeout>;
-  return Promise.race([
-    cli.exited,
-    new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`the console did not exit within ${timeoutMs} ms\n${cli.output()}`)), timeoutMs); }),
-  ]).finally(() => clearTimeout(timer));
+  return within(cli.exited, timeoutMs, "the console to exit", () => cli.output());
 }
 
 /** Joint name → { position, velocity } from a status line ("boom 0.12 rad @ +0.20/s"). */
