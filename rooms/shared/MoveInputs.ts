@@ -20,7 +20,7 @@ type InputHost = Pick<MoverHost, "deliverEnvelope" | "listed" | "refuse">;
 /** True when the envelope was queued or dropped by a move, or refused because this node may no longer own the room; not to be applied now. */
 export function interceptEnvelope(migration: RoomMigration, host: InputHost, roomId: string, client: Client, bytes: Uint8Array): boolean {
   switch (migration.phase) {
-    case "live": return fenced(host, roomId, client, bytes);
+    case "live": return refuseIfUnowned(host, roomId, client, bytes);
     case "frozen":
       // An e-stop skips every queue: applied here at once (the devices stop), and queued
       // too, in its place among the session's inputs, so the new home latches it even if
@@ -38,7 +38,7 @@ export function interceptEnvelope(migration: RoomMigration, host: InputHost, roo
 /** Like interceptEnvelope(), for a Colyseus message. */
 export function interceptMessage(migration: RoomMigration, host: InputHost, roomId: string, client: Client, type: string, message: unknown): boolean {
   switch (migration.phase) {
-    case "live": return fenced(host, roomId, client);
+    case "live": return refuseIfUnowned(host, roomId, client);
     case "frozen":
       migration.enqueue({ sessionId: client.sessionId, kind: "message", type, message });
       return true;
@@ -51,10 +51,12 @@ export function interceptMessage(migration: RoomMigration, host: InputHost, room
 /**
  * A partition: this node cannot confirm its claims (its etcd lease), so a quorum it
  * cannot reach may have given the room to another node. It takes no inputs until it
- * can (NOT_ROOM_OWNER), so there are never two live copies taking them. An e-stop is
- * still applied: stopping is always safe.
+ * can (NOT_ROOM_OWNER), so there are never two live copies taking them: inputs as they
+ * arrive, and inputs a move queued and the room applies later (a handoff rolled back
+ * behind a partition thaws its queue here). An e-stop is still applied: stopping is
+ * always safe. True when `client`'s input was refused.
  */
-function fenced(host: InputHost, roomId: string, client: Client, bytes?: Uint8Array): boolean {
+export function refuseIfUnowned(host: Pick<InputHost, "listed" | "refuse">, roomId: string, client: Client, bytes?: Uint8Array): boolean {
   const context = nodeContext();
   if (context.ownsItsRooms() || !host.listed()) return false;
   if (bytes && decodeStopEnvelope(bytes, context.config.limits.maxFrameBytes)?.body === "estop") return false;

@@ -24,7 +24,7 @@ import type { Restore, MigrationTarget } from "../../server/handoff/restore.ts";
 import type { HandoffReason, HandoffRecord, Migratable, NodeRef, QueuedInput, RoomSnapshot } from "../../server/handoff/types.ts";
 import type { tsunagi } from "../../proto/index.ts";
 import { RoomMigration, type MigratableRoom } from "./MigratableRoom.ts";
-import { interceptEnvelope, interceptMessage } from "./MoveInputs.ts";
+import { interceptEnvelope, interceptMessage, refuseIfUnowned } from "./MoveInputs.ts";
 import type { ParkedClient } from "./ParkedClient.ts";
 
 /** What the mover needs of its ClusterRoom (closures over its protected parts). */
@@ -473,7 +473,10 @@ export class RoomMover implements Migratable, MigrationTarget {
   private apply(input: QueuedInput) {
     const client = this.host.room.clients.getById(input.sessionId) ?? (this.migration.parked.get(input.sessionId) as unknown as Client | undefined);
     if (!client) return; // its session left meanwhile
-    if (input.kind === "envelope") this.host.deliverEnvelope(client, Buffer.from(input.bytes, "base64"));
+    const bytes = input.kind === "envelope" ? Buffer.from(input.bytes, "base64") : undefined;
+    // The fence of a live input holds for a queued one too: a node that cannot confirm it owns the room applies nothing.
+    if (refuseIfUnowned(this.host, this.roomId, client, bytes)) return;
+    if (input.kind === "envelope") this.host.deliverEnvelope(client, bytes!);
     else this.host.deliverMessage(client, input.type, input.message);
   }
 

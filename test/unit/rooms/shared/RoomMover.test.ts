@@ -9,25 +9,29 @@ import type { Client, Room } from "@colyseus/core";
 import { RoomMover, type MoverHost } from "../../../../rooms/shared/RoomMover.ts";
 import { setNodeContext, type NodeContext } from "../../../../server/context.ts";
 import { NodeMetrics } from "../../../../server/observability/metrics.ts";
-import { encodeEnvelope, type tsunagi } from "../../../../proto/index.ts";
+import { ErrorCode, encodeEnvelope, type tsunagi } from "../../../../proto/index.ts";
 import type { HandoffRecord, RoomSnapshot } from "../../../../server/handoff/types.ts";
 
 const metrics = new NodeMetrics({ connections: () => 0, roomsByType: () => ({}) });
-beforeAll(() => setNodeContext({ config: { limits: { maxFrameBytes: 65536 } }, metrics, regionId: "jp-tokyo", ownsItsRooms: () => true } as unknown as NodeContext));
+/** Whether this node can confirm it owns its rooms (its etcd lease): false behind a partition. */
+let owns = true;
+beforeAll(() => setNodeContext({ config: { limits: { maxFrameBytes: 65536 } }, metrics, regionId: "jp-tokyo", ownsItsRooms: () => owns } as unknown as NodeContext));
 afterAll(() => setNodeContext(undefined));
 
 function makeMover(here: string[] = []) {
   const delivered: Array<{ body: string; outOfTurn: boolean }> = [];
+  const refused: number[] = [];
   const clients = Object.assign([], { getById: (id: string) => (here.includes(id) ? { sessionId: id } : undefined) });
   const host = {
     room: { roomId: "teleop__site", roomName: "teleop", locked: false, lock: async () => {}, unlock: async () => {}, disconnect: async () => {}, clients } as unknown as Room,
     type: () => ({ freezeRoom() {}, thawRoom() {} }),
     listed: () => true,
+    refuse: (_client: Client, code: number) => { refused.push(code); },
     deliverEnvelope: (_client: Client, bytes: Uint8Array, options?: { outOfTurn?: boolean }) => {
       delivered.push({ body: bytes.length > 20 ? "estop" : "command", outOfTurn: options?.outOfTurn === true });
     },
   } as unknown as MoverHost;
-  return { mover: new RoomMover(host), delivered };
+  return { mover: new RoomMover(host), delivered, refused };
 }
 
 const client = { sessionId: "op-1" } as Client;
@@ -45,6 +49,22 @@ describe("RoomMover while frozen", () => {
     const snapshotQueue = mover.migration.queuedForSnapshot();
     expect(snapshotQueue.map((input) => input.kind)).toEqual(["envelope", "envelope"]);
     expect(Buffer.from((snapshotQueue[1] as { bytes: string }).bytes, "base64")).toEqual(Buffer.from(estop));
+  });
+
+  it("thawed behind a partition (its node cannot confirm it owns the room), applies no queued input but an e-stop, and refuses the rest NOT_ROOM_OWNER", () => {
+    const { mover, delivered, refused } = makeMover(["op-1"]);
+    mover.freeze();
+    mover.intercept(client, command);
+    mover.intercept(client, estop);
+    delivered.length = 0;
+    owns = false;
+    try {
+      mover.thaw(); // the handoff rolled back, its target cut off with the quorum
+    } finally {
+      owns = true;
+    }
+    expect(delivered).toEqual([{ body: "estop", outOfTurn: false }]);
+    expect(refused).toEqual([ErrorCode.NOT_ROOM_OWNER]);
   });
 
   it("applies nothing once the room has moved away, and counts it", () => {
