@@ -24,6 +24,7 @@ import type { NodeRegistry } from "./cluster/NodeRegistry.ts";
 import type { RoomDirectory } from "./cluster/RoomDirectory.ts";
 import { LatencyRegionSelector } from "./cluster/RegionSelector.ts";
 import { RegionTopology } from "./cluster/topology.ts";
+import { PeerProbe, probeIntervalMs } from "./cluster/PeerProbe.ts";
 import { NodeRpc, parsePeerRoutes } from "./cluster/NodeRpc.ts";
 import { NodeAuth } from "./auth/nodeAuth.ts";
 import { Handoffs } from "./handoff/Handoffs.ts";
@@ -90,6 +91,7 @@ export class RegionNode {
   private stopPlacement?: () => void;
   /** Stops looking for lost rooms to restore (Failover). */
   private stopFailover?: () => void;
+  private stopProbe?: () => void;
   /** Event-loop delay histogram, reset every heartbeat. */
   private readonly loopDelay: IntervalHistogram;
   /** When this node started, ms since the epoch. */
@@ -192,7 +194,12 @@ export class RegionNode {
     const clusterMatchmaker = new ClusterMatchmaker(context, selector, nodeRpc);
     const nodeAuth = new NodeAuth(keys.node, config.nodeId);
     const handoffs = new Handoffs(context, nodeRpc, nodeAuth, selector);
-    const failover = backends.snapshots && new Failover(context, nodeRpc, nodeAuth, backends.snapshots);
+    const probe = backends.registry.watchPeers && new PeerProbe(nodeRpc, config.nodeId, probeIntervalMs(config.cluster.heartbeatMs, config.cluster.nodeTtlMs), config.cluster.nodeTtlMs, (nodeId, silentMs) => {
+      metrics.ownership.inc({ event: "peer_unanswering" });
+      logger.warn({ peer: nodeId, silentMs }, `node ${nodeId} answered no direct heartbeat for ${silentMs} ms: it is down, or cut off from this node (the registry drops it only once its entry has not changed for the TTL too)`);
+    });
+    if (probe) backends.registry.watchPeers?.(probe);
+    const failover = backends.snapshots && new Failover(context, nodeRpc, nodeAuth, backends.snapshots, probe);
 
     const server = new Server({
       transport: bound.transport,
@@ -222,6 +229,7 @@ export class RegionNode {
     node.stopRehoming = handoffs.rehoming.watch(gateway);
     node.stopPlacement = handoffs.startPlacement();
     node.stopFailover = failover?.start();
+    node.stopProbe = probe?.start();
 
     node.stopServingDeviceRequests = await serveDeviceRequests({ presence: backends.presence, gateway, directory: backends.directory, nodeId: config.nodeId, clusterName: config.clusterName, logger: logger.child({ component: "gateway" }) });
     bound.transport.serveHttp(new HttpEdge({
@@ -357,6 +365,7 @@ export class RegionNode {
     this.draining = true;
     this.stopPlacement?.();
     this.stopFailover?.();
+    this.stopProbe?.();
     this.logger.info({ reason }, `draining node ${this.nodeId}`);
     await this.heartbeat();
     clearInterval(this.heartbeatTimer);

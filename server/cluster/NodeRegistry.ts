@@ -4,6 +4,7 @@
  * disappears once the TTL passes, with no one needing to clean up after it.
  */
 import type { Redis } from "ioredis";
+import type { PeerWitness } from "./PeerProbe.ts";
 import type { NodeInfo } from "./types.ts";
 
 export interface NodeRegistry {
@@ -15,6 +16,8 @@ export interface NodeRegistry {
   list(regionId?: string): Promise<NodeInfo[]>;
   get(nodeId: string): Promise<NodeInfo | undefined>;
   close(): Promise<void>;
+  /** Takes direct evidence of peers' silence (PeerProbe) where the registry can use it (etcd's silence rule). */
+  watchPeers?(witness: PeerWitness): void;
 }
 
 /** Embedded default: one process, no Redis. */

@@ -76,6 +76,18 @@ export class NodeRpc {
     return body;
   }
 
+  /** Whether `target` answers a GET of `path` in time, as itself (its node id in the JSON answer, whatever the status). Never throws. */
+  async answersAs(target: Pick<NodeInfo, "nodeId" | "publicAddress">, path: string, timeoutMs: number): Promise<boolean> {
+    try {
+      const response = await httpRequest(`${this.tls.scheme}://${this.addressOf(target)}${path}`, {
+        headers: { [FORWARDED_HEADER]: this.selfNodeId }, ca: this.ca, signal: AbortSignal.timeout(timeoutMs),
+      });
+      return JSON.parse(response.text)?.nodeId === target.nodeId;
+    } catch {
+      return false;
+    }
+  }
+
   /**
    * POSTs `body` as JSON to `path` on `target` (a node-to-node route), with `authorization`
    * (a node credential, or a client's token being forwarded); resolves with the JSON answer.

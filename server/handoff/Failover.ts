@@ -35,6 +35,7 @@ import { authority } from "../auth/tokens.ts";
 import type { NodeAuth } from "../auth/nodeAuth.ts";
 import type { NodeContext } from "../context.ts";
 import type { NodeRpc } from "../cluster/NodeRpc.ts";
+import type { PeerProbe } from "../cluster/PeerProbe.ts";
 import type { NodeInfo } from "../cluster/types.ts";
 import type { HttpRoute } from "../http/RouteTable.ts";
 import { answerJson, bearerToken } from "../http/responses.ts";
@@ -63,6 +64,8 @@ export class Failover {
     private readonly rpc: NodeRpc,
     private readonly nodeAuth: NodeAuth,
     private readonly store: SnapshotStore,
+    /** Direct heartbeats: when a lost node stopped answering them, which may be before the registry could drop it. */
+    private readonly probe?: Pick<PeerProbe, "lostAt">,
   ) {}
 
   /** Starts looking for lost rooms every failover.checkMs; returns the stop. */
@@ -113,7 +116,7 @@ export class Failover {
       const ownRegionLeft = orphan.regionId !== this.context.regionId && serving.some((node) => node.regionId === orphan.regionId);
       const chosen = region.length && !ownRegionLeft ? region[spread(orphan.roomId, region.length)] : undefined;
       if (chosen?.nodeId !== this.context.nodeId && now - since < this.context.config.failover.fallbackMs) continue;
-      void this.restore(orphan, since);
+      void this.restore(orphan, Math.min(since, this.probe?.lostAt(orphan.nodeId) ?? since));
     }
   }
 
@@ -147,6 +150,7 @@ export class Failover {
         throw new Error(`the directory's claim (token ${claim.token}) is older than the room's snapshot (token ${snapshot.token}): not restored`);
       }
       const claimedAt = Date.now();
+      await this.ownershipConfirmed();
       let opened;
       try {
         opened = await openFromSnapshot(context, snapshot, id, context.config.handoff.seatSeconds, true);
@@ -180,6 +184,16 @@ export class Failover {
     } finally {
       this.restoring.delete(roomId);
     }
+  }
+
+  /**
+   * Waits (at most twice the node TTL) until this node's own claims are confirmed again:
+   * after an etcd election the claim may land before the node's next heartbeat does, and a
+   * room put live then would refuse its sessions' first inputs (NOT_ROOM_OWNER).
+   */
+  private async ownershipConfirmed() {
+    const until = Date.now() + 2 * this.context.config.cluster.nodeTtlMs;
+    while (!this.context.ownsItsRooms() && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
   }
 
   routes(): HttpRoute[] {

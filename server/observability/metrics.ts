@@ -81,7 +81,7 @@ export class NodeMetrics {
   readonly handoffs: Counter<"outcome">;
   /** Rooms handed between nodes, by reason and outcome (complete, aborted). */
   readonly roomHandoffs: Counter<"reason" | "outcome">;
-  /** Cluster ownership (etcd): this node's lease lost or granted again, and peers taken as dead by the silence rule. */
+  /** Cluster ownership (etcd): this node's lease lost or granted again, peers taken as dead by the silence rule, peers silent to direct heartbeats. */
   readonly ownership: Counter<"event">;
   /** Handoff states entered (init, freeze, transfer, switch, redirect, complete, aborted). */
   readonly handoffTransitions: Counter<"state">;
@@ -159,7 +159,7 @@ export class NodeMetrics {
     this.roomHandoffs = new Counter({ name: "tsunagi_room_handoffs_total", help: "Rooms handed to another node, by reason and outcome (complete, aborted).", labelNames: ["reason", "outcome"], registers });
     this.ownership = new Counter({
       name: "tsunagi_cluster_ownership_events_total",
-      help: "Cluster ownership events seen by this node (etcd): lease_lost (its rooms and devices no longer confirmed its own), lease_regained (claimed again), peer_taken_dead (a silent node removed from the registry).",
+      help: "Cluster ownership events seen by this node (etcd): lease_lost (its rooms and devices no longer confirmed its own), lease_regained (claimed again), peer_taken_dead (a silent node removed from the registry), peer_unanswering (a peer answered no direct heartbeat for cluster.nodeTtlMs).",
       labelNames: ["event"], registers,
     });
     this.handoffTransitions = new Counter({ name: "tsunagi_room_handoff_transitions_total", help: "Room handoff states entered, by state.", labelNames: ["state"], registers });

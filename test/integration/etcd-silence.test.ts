@@ -3,7 +3,8 @@
  * entry stops changing is taken as dead after the TTL, long before etcd would let its
  * lease expire, and only once its own ownership has lapsed; it learns so at its next
  * heartbeat and loses the rooms taken meanwhile. A gap in the watching (as an etcd
- * election makes) restarts the clocks, so a survivor is never mistaken for a dead node.
+ * election makes) restarts the clocks, so a survivor is never mistaken for a dead node,
+ * except for a node the direct heartbeats (PeerProbe) also found down throughout.
  *
  * Node "a" holds a 10-second lease here (granted before its first heartbeat), so nothing
  * but the silence rule can remove it within the test.
@@ -131,6 +132,53 @@ describe("etcd registry: the silence rule", () => {
       }
     } finally {
       await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it("across a gap, holds the clock of a node whose direct heartbeats (PeerProbe) fail, and drops it once they have failed for the TTL; restarts it for a node that answers", { timeout: 60_000 }, async () => {
+    const prefix = `tsunagi/silence-${randomUUID()}`;
+    const a = node(etcd.endpoints, prefix, "a");
+    const c = node(etcd.endpoints, prefix, "c");
+    const b = node(etcd.endpoints, prefix, "b");
+    // What b's direct probes found, by node: for how long every probe failed (0: it answered).
+    const direct = new Map<string, number>();
+    const known: string[][] = [];
+    b.registry.watchPeers({ know: (nodes) => known.push(nodes.map((n) => n.nodeId).sort()), silentFor: (nodeId) => direct.get(nodeId) ?? 0 });
+    const listed = async () => (await b.registry.list()).map((n) => n.nodeId).sort();
+    try {
+      await a.session.lease("a").ensure();
+      await c.session.lease("c").ensure();
+      await Promise.all([a.start(), b.start(), c.start()]);
+      expect(await listed()).toEqual(["a", "b", "c"]);
+      expect(known.at(-1)).toEqual(["a", "b", "c"]);
+      // Neither a's nor c's heartbeats, nor b's watching, for twice the TTL: an election.
+      await Promise.all([a.halt(), c.halt()]);
+      await new Promise((r) => setTimeout(r, 2 * TTL_MS));
+      // b's first look after the gap: a's probes have been failing for less than the TTL, c's answered.
+      direct.set("a", TTL_MS / 3);
+      expect(await listed()).toEqual(["a", "b", "c"]);
+      // A moment later a's probes have failed for the TTL: a goes (its entry's clock ran on through the gap), c stays.
+      direct.set("a", TTL_MS + 50);
+      expect(await listed()).toEqual(["b", "c"]);
+      expect(b.silent.map((s) => s.nodeId)).toEqual(["a"]);
+      expect(known.at(-1)).toEqual(["b", "c"]);
+      // c's probes start failing only now, after the gap: its clock had started again, so it is not dropped on their word alone.
+      direct.set("c", TTL_MS + 50);
+      expect(await listed()).toEqual(["b", "c"]);
+      // c heartbeats again and stays.
+      direct.delete("c");
+      await c.start();
+      const watching = watcher(b.registry);
+      try {
+        await new Promise((r) => setTimeout(r, 2 * TTL_MS));
+        expect(watching.listed()).toEqual(["b", "c"]);
+        expect(b.silent.map((s) => s.nodeId)).toEqual(["a"]);
+        expect(c.losses).toEqual([]);
+      } finally {
+        await watching.stop();
+      }
+    } finally {
+      await Promise.all([a.close(), b.close(), c.close()]);
     }
   });
 });

@@ -233,9 +233,9 @@ describe("a region is lost, with the directory in etcd", () => {
     const leaderLost = status.header.member_id === status.leader;
     const killedAt = Date.now();
     await etcdHarness.region("jp-tokyo").kill();
-    const events = await within(Promise.all(moved), 30_000, "every session to follow its room to Osaka", () => clusterLogs(harness.nodes));
+    const events = await within(Promise.all(moved), 30_000, "every session to follow its room to Osaka", () => clusterLogs(etcdHarness!.nodes));
     for (const [i, event] of events.entries()) expect(event).toMatchObject({ roomId, sessionId: sessionIds[i], reason: "failover", toRegionId: "jp-osaka" });
-    const replies = await Promise.all(members.map((m) => m.request({ ping: { clientTimeMs: 7 } }, 10_000)));
+    const replies = await within(Promise.all(members.map((m) => m.request({ ping: { clientTimeMs: 7 } }, 10_000))), 15_000, "every session's first request after the move", () => clusterLogs(etcdHarness!.nodes));
     expect(replies.map((r) => r.pong?.clientTimeMs)).toEqual([7, 7, 7]);
     const osaka = etcdHarness.region("jp-osaka").nodes[0];
     const response = await fetch(`${osaka.httpUrl}/rooms/${roomId}/handoffs`, { headers: { authorization: `Bearer ${await testToken(etcdHarness.clusterName, "admin")}` } });
@@ -246,7 +246,11 @@ describe("a region is lost, with the directory in etcd", () => {
     const survivors = ["jp-osaka", "jp-sapporo"].flatMap((id) => etcdHarness!.region(id).nodes);
     const takenAsDead = survivors.flatMap((node) => [...node.output().matchAll(/node (\S+) is taken as dead/g)].map((m) => m[1]));
     const tokyoNodes = etcdHarness.region("jp-tokyo").nodes.map((node) => node.nodeId);
-    expect(takenAsDead.filter((nodeId) => !tokyoNodes.includes(nodeId!))).toEqual([]);
+    expect(takenAsDead.filter((nodeId) => !tokyoNodes.includes(nodeId!)), clusterLogs(etcdHarness.nodes)).toEqual([]);
+    // The direct heartbeats (PeerProbe) found Tokyo's node down, and no survivor.
+    const unanswering = survivors.flatMap((node) => [...node.output().matchAll(/node (\S+) answered no direct heartbeat/g)].map((m) => m[1]));
+    expect(unanswering.length, clusterLogs(etcdHarness.nodes)).toBeGreaterThan(0);
+    expect(unanswering.filter((nodeId) => !tokyoNodes.includes(nodeId!)), clusterLogs(etcdHarness.nodes)).toEqual([]);
     console.log(`failover figures (etcd${leaderLost ? ", the etcd leader lost with it" : ""}): room back ${record.transitions.at(-1)!.at - killedAt} ms after the kill, detected ${record.failover!.detectedAt - killedAt} ms after it, snapshot ${killedAt - record.failover!.snapshotTakenAt} ms older than the kill; claimed ${record.transitions[1]!.at - record.transitions[0]!.at} ms after the detection, live ${record.transitions[2]!.at - record.transitions[1]!.at} ms after the claim`);
   });
 });

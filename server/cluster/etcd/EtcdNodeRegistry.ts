@@ -18,7 +18,11 @@
  * claims are taken over from a node without an entry). Watching is continuous while
  * list() succeeds at least every `silenceMs / 2`; after a longer gap (an etcd election,
  * a stall here) every entry's clock starts again, so a survivor whose heartbeats waited
- * for the election is not mistaken for a dead node.
+ * for the election is not mistaken for a dead node; except an entry whose node's direct
+ * probes are failing when the watching resumes (PeerProbe, given by watchPeers): it
+ * keeps its clock, held to the probes, and goes once they too have failed for
+ * `silenceMs` (usually at the first look after the election), unless it answers a probe
+ * or its entry changes first, either of which starts its clock again.
  *
  * Why it is safe: a node's heartbeat puts its entry by a compare on the revision of its
  * last put, and counts its ownership confirmed until that put's *send* time plus the TTL,
@@ -31,6 +35,7 @@
 import { performance } from "node:perf_hooks";
 import { EtcdLeaseInvalidError } from "etcd3";
 import type { NodeRegistry } from "../NodeRegistry.ts";
+import type { PeerWitness } from "../PeerProbe.ts";
 import type { NodeInfo } from "../types.ts";
 import type { EtcdSession } from "./EtcdSession.ts";
 import type { CallBound, NodeLease } from "./NodeLease.ts";
@@ -45,9 +50,11 @@ export class EtcdNodeRegistry implements NodeRegistry {
   /** The entries this process puts, by node id. */
   private readonly own = new Map<string, OwnEntry>();
   /** Every entry seen by list(): its revision and since when (performance.now()) it has not changed. */
-  private readonly seen = new Map<string, { revision: string; since: number }>();
+  private readonly seen = new Map<string, { revision: string; since: number; heldToProbes?: boolean }>();
   /** When list() last read the entries (performance.now()). */
   private lastWatched = -Infinity;
+  /** Direct evidence of peers' silence, asked across a gap in the watching. */
+  private witness?: PeerWitness;
 
   /** `silenceMs`: the silence rule's bound (the nodes' TTL); undefined: a node is dead only once its lease is. */
   constructor(private readonly session: EtcdSession, private readonly silenceMs?: number) {
@@ -139,7 +146,12 @@ export class EtcdNodeRegistry implements NodeRegistry {
       this.session.events.emit("silent", nodeId, silentMs);
     }
     const nodes = kvs.map(decodeNode).filter((node) => !removed.has(node.nodeId));
+    this.witness?.know(nodes);
     return regionId ? nodes.filter((n) => n.regionId === regionId) : nodes;
+  }
+
+  watchPeers(witness: PeerWitness) {
+    this.witness = witness;
   }
 
   async get(nodeId: string) {
@@ -162,12 +174,18 @@ export class EtcdNodeRegistry implements NodeRegistry {
     for (const { nodeId, revision } of entries) {
       present.add(nodeId);
       const seen = this.seen.get(nodeId);
-      if (!seen || seen.revision !== revision || !continuous) {
+      const unchanged = seen?.revision === revision;
+      // Across a gap, a clock goes on only on the direct probes' word: held to them while every probe of the node fails.
+      const directSilence = this.witness?.silentFor(nodeId) ?? 0;
+      if (seen && unchanged && !continuous && directSilence > 0) seen.heldToProbes = true;
+      const heard = seen?.heldToProbes === true && directSilence === 0;
+      if (!seen || !unchanged || (!continuous && !seen.heldToProbes) || heard) {
         this.seen.set(nodeId, { revision, since: now });
         continue;
       }
       // Our own entries are this process' to keep: never judged here.
       if (this.own.has(nodeId)) continue;
+      if (seen.heldToProbes && directSilence < this.silenceMs) continue;
       if (now - seen.since >= this.silenceMs) silent.push({ nodeId, revision, silentMs: Math.round(now - seen.since) });
     }
     for (const nodeId of this.seen.keys()) if (!present.has(nodeId)) this.seen.delete(nodeId);
