@@ -11,7 +11,7 @@
 import "../../server/polyfills.ts";
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { startRegions, type RegionsHarness } from "../fixtures/regions.ts";
-import { clusterLogs, waitFor } from "../fixtures/processes.ts";
+import { clusterLogs, within, waitFor } from "../fixtures/processes.ts";
 import { testToken } from "../fixtures/tokens.ts";
 import { enrollDevices, joint, joinTeleop, keepLeaseAlive, startAdapter, stopped, type AdapterProcess } from "../fixtures/teleop.ts";
 import { OperatorControls } from "../../client-sdk/OperatorControls.ts";
@@ -81,7 +81,10 @@ describe("a teleop room moves with its machine", () => {
     watching = false;
     await watcher;
     expect(sawStopped).toBe(true);
-    await waitFor(() => controls.holding && controls.lease!.leaseId !== leaseBefore && controls.lease!.online, 10_000, "the operator holding a fresh lease id, the device online");
+    await within(
+      waitFor(() => controls.holding && controls.lease!.leaseId !== leaseBefore && controls.lease!.online, 10_000, "the operator holding a fresh lease id, the device online"),
+      15_000, "the lease kept across the move", () => `the operator's lease: ${JSON.stringify(controls.lease)}, holding: ${controls.holding}\n${clusterLogs(harness.nodes)}`,
+    );
     expect(operator.sessionId).toBe(sessionId);
     keepAlive();
     keepAlive = keepLeaseAlive(operator, controls, controls.lease!.leaseId);
