@@ -1,0 +1,224 @@
+/**
+ * A Janus this node starts and keeps running: Debian's `janus`, on free ports of a
+ * loopback (or configured private) address, with a configuration written for this node
+ * alone (JanusConfig: secrets of its own, both APIs on that address only, only VideoRoom
+ * and Streaming loaded, each behind an admin_key).
+ *
+ * - start() finds the binary and its plugins, writes the configuration into a folder
+ *   only this user can read (it holds the secrets), starts Janus and resolves once its
+ *   API answers `info`. A port taken meanwhile (Janus exits at start) is retried on fresh
+ *   ports, up to 3 times.
+ * - If Janus dies, it is started again on the same ports with the same secrets, after
+ *   250 ms, doubling up to 5 s while it keeps failing; `onRestart` is called once it
+ *   answers, since its rooms went with it and must be created again.
+ * - stop() ends it (SIGTERM, SIGKILL after 3 s) and removes the folder.
+ *
+ * @example
+ *   const janus = await JanusProcess.start({ host: "127.0.0.1", rtpPortRange: "20000-20999", serverName: "tokyo-1", logger, onRestart: () => backend.recreateRooms() });
+ *   janus.endpoint.apiUrl;   // ws://127.0.0.1:41234
+ *   await janus.stop();
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import WebSocket from "ws";
+import type { Logger } from "../observability/logging.ts";
+import { janusConfigFiles, type JanusSecrets } from "./JanusConfig.ts";
+
+/** Where this node reaches its Janus, and the secrets it holds. */
+export interface JanusEndpoint {
+  apiUrl: string;
+  adminUrl: string;
+  secrets: JanusSecrets;
+}
+
+export interface JanusProcessOptions {
+  /** The address both APIs listen on. Default 127.0.0.1. */
+  host?: string;
+  /** Media ports, "min-max". */
+  rtpPortRange: string;
+  /** Names the Janus (this node's id). */
+  serverName: string;
+  logger: Logger;
+  /** The janus binary; default: `janus` on the PATH. */
+  binary?: string;
+  /** Where its plugins and transports are; default: found among Debian's and the usual places. */
+  libFolder?: string;
+  /** Janus' debug level, 0-7. Default 4 (info). */
+  debugLevel?: number;
+  /** After a restart: Janus answers again, and its rooms are gone. */
+  onRestart?: () => void;
+}
+
+/** Janus is not installed: what to do about it. */
+export class JanusMissing extends Error {}
+
+/** How long Janus has to answer `info` after it starts. */
+const READY_TIMEOUT_MS = 10_000;
+const STOP_GRACE_MS = 3000;
+const OUTPUT_KEPT = 40;
+
+export class JanusProcess {
+  private child?: ChildProcess;
+  private stopping = false;
+  private restartDelayMs = 250;
+  private restartTimer?: NodeJS.Timeout;
+  /** The last lines Janus printed (for errors). */
+  private readonly output: string[] = [];
+
+  private constructor(
+    readonly endpoint: JanusEndpoint,
+    private readonly folder: string,
+    private readonly binary: string,
+    private readonly options: JanusProcessOptions,
+  ) {}
+
+  static async start(options: JanusProcessOptions): Promise<JanusProcess> {
+    const binary = options.binary ?? findOnPath("janus");
+    if (!binary) throw new JanusMissing("Janus is not installed (no `janus` on the PATH): apt-get install janus");
+    const libFolder = options.libFolder ?? findLibFolder();
+    if (!libFolder) throw new JanusMissing("Janus' plugins were not found (libjanus_videoroom.so): apt-get install janus, or set its folder");
+    const host = options.host ?? "127.0.0.1";
+    const secrets: JanusSecrets = { apiSecret: secret(), adminSecret: secret(), adminKey: secret() };
+    let lastError: Error | undefined;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const folder = mkdtempSync(path.join(tmpdir(), "tsunagi-janus-"));
+      const [apiPort, adminPort] = [await freePort(host), await freePort(host)];
+      const files = janusConfigFiles({
+        folder, libFolder, host, apiPort, adminPort, secrets,
+        rtpPortRange: options.rtpPortRange, serverName: options.serverName, debugLevel: options.debugLevel ?? 4,
+      });
+      for (const [name, text] of Object.entries(files)) writeFileSync(path.join(folder, name), text, { mode: 0o600 });
+      const url = (port: number) => `ws://${host.includes(":") ? `[${host}]` : host}:${port}`;
+      const janus = new JanusProcess({ apiUrl: url(apiPort), adminUrl: url(adminPort), secrets }, folder, binary, options);
+      try {
+        await janus.launch();
+        options.logger.info({ apiUrl: janus.endpoint.apiUrl, adminUrl: janus.endpoint.adminUrl, pid: janus.child?.pid }, `Janus started for voice on ${janus.endpoint.apiUrl}`);
+        return janus;
+      } catch (error) {
+        lastError = error as Error;
+        await janus.stop();
+        if (!/address already in use|bind|port/i.test(lastError.message)) break;
+      }
+    }
+    throw lastError!;
+  }
+
+  /** The running Janus' process id (tests, logs). */
+  get pid(): number | undefined { return this.child?.pid; }
+
+  /** Ends Janus and removes its folder; resolves once it exited. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MS);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(this.folder, { recursive: true, force: true });
+  }
+
+  /** Starts Janus and waits until it answers; rejects (Janus stopped) when it exits or does not answer in time. */
+  private async launch(): Promise<void> {
+    const child = spawn(this.binary, ["-C", path.join(this.folder, "janus.jcfg"), "-F", this.folder], { stdio: ["ignore", "pipe", "pipe"] });
+    this.child = child;
+    const keep = (chunk: Buffer) => {
+      for (const line of chunk.toString("utf8").split("\n")) if (line.trim()) this.output.push(line);
+      this.output.splice(0, Math.max(0, this.output.length - OUTPUT_KEPT));
+    };
+    child.stdout!.on("data", keep);
+    child.stderr!.on("data", keep);
+    const exited = new Promise<never>((_, reject) => child.once("exit", (code, signal) => {
+      reject(new Error(`Janus exited at start (${signal ?? `code ${code}`}):\n${this.output.slice(-15).join("\n")}`));
+    }));
+    exited.catch(() => {});
+    child.once("error", (error) => this.output.push(`spawn: ${error.message}`));
+    await Promise.race([this.answersInfo(), exited]);
+    child.once("exit", (code, signal) => this.exited(code, signal));
+  }
+
+  private exited(code: number | null, signal: NodeJS.Signals | null) {
+    if (this.stopping) return;
+    this.options.logger.error({ code, signal, output: this.output.slice(-10) }, `Janus exited (${signal ?? `code ${code}`}): voice is down until it is started again in ${this.restartDelayMs} ms`);
+    this.restartTimer = setTimeout(() => void this.restart(), this.restartDelayMs);
+    this.restartTimer.unref?.();
+  }
+
+  private async restart() {
+    if (this.stopping) return;
+    try {
+      await this.launch();
+      this.restartDelayMs = 250;
+      this.options.logger.warn({ pid: this.child?.pid }, "Janus started again: creating its rooms again");
+      this.options.onRestart?.();
+    } catch (error) {
+      this.restartDelayMs = Math.min(this.restartDelayMs * 2, 5000);
+      this.child?.kill("SIGKILL");
+      this.options.logger.error({ err: error }, `Janus could not be started again; next try in ${this.restartDelayMs} ms`);
+      this.restartTimer = setTimeout(() => void this.restart(), this.restartDelayMs);
+      this.restartTimer.unref?.();
+    }
+  }
+
+  /** Resolves once the API answers `info` (asked every 50 ms), within READY_TIMEOUT_MS. */
+  private async answersInfo(): Promise<void> {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    for (;;) {
+      if (await janusInfo(this.endpoint.apiUrl, 1000)) return;
+      if (Date.now() > deadline) throw new Error(`Janus did not answer on ${this.endpoint.apiUrl} within ${READY_TIMEOUT_MS} ms:\n${this.output.slice(-15).join("\n")}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
+/** Whether a Janus answers `info` at `url` within `timeoutMs` (no secret needed for it). */
+export function janusInfo(url: string, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = new WebSocket(url, "janus-protocol");
+    const done = (answer: boolean) => { clearTimeout(timer); socket.removeAllListeners(); socket.on("error", () => {}); socket.terminate(); resolve(answer); };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.on("open", () => socket.send(JSON.stringify({ janus: "info", transaction: "ready" })));
+    socket.on("message", (data) => {
+      try { done(JSON.parse(String(data)).janus === "server_info"); } catch { done(false); }
+    });
+    socket.on("error", () => done(false));
+  });
+}
+
+function secret(): string {
+  return randomBytes(24).toString("base64url");
+}
+
+function findOnPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
+    const candidate = path.join(dir, name);
+    try { accessSync(candidate, constants.X_OK); return candidate; } catch { /* not here */ }
+  }
+  return undefined;
+}
+
+/** Debian's folder for this machine's architecture, or the usual places of a build from source. */
+function findLibFolder(): string | undefined {
+  const multiarch = { x64: "x86_64-linux-gnu", arm64: "aarch64-linux-gnu" }[process.arch as string];
+  const candidates = [multiarch && `/usr/lib/${multiarch}/janus`, "/usr/lib/janus", "/usr/local/lib/janus", "/opt/janus/lib/janus"].filter(Boolean) as string[];
+  return candidates.find((folder) => existsSync(path.join(folder, "plugins", "libjanus_videoroom.so")));
+}
+
+/** A port free on `host` just now (Janus binds it next; a race is retried by start()). */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
