@@ -25,6 +25,7 @@ import type { RoomDirectory } from "./cluster/RoomDirectory.ts";
 import { LatencyRegionSelector } from "./cluster/RegionSelector.ts";
 import { RegionTopology } from "./cluster/topology.ts";
 import { PeerProbe, probeIntervalMs } from "./cluster/PeerProbe.ts";
+import { startVoice, type NodeVoice } from "./voice/startVoice.ts";
 import { NodeRpc, parsePeerRoutes } from "./cluster/NodeRpc.ts";
 import { NodeAuth } from "./auth/nodeAuth.ts";
 import { Handoffs } from "./handoff/Handoffs.ts";
@@ -92,6 +93,8 @@ export class RegionNode {
   /** Stops looking for lost rooms to restore (Failover). */
   private stopFailover?: () => void;
   private stopProbe?: () => void;
+  /** The rooms' voice (its Janus), when `voice.mode` turned it on. */
+  private voice?: NodeVoice;
   /** Event-loop delay histogram, reset every heartbeat. */
   private readonly loopDelay: IntervalHistogram;
   /** When this node started, ms since the epoch. */
@@ -245,6 +248,13 @@ export class RegionNode {
     node.stopWatchingRedis = backends.onReconnect((which) => void (which === "cluster" ? node!.reassertCluster() : node!.reassertRegion()));
     node.sweepTimer = setInterval(() => void node!.sweepDirectory(), sweepIntervalMs(config));
     node.sweepTimer.unref();
+    try {
+      node.voice = await startVoice(config, logger.child({ component: "voice" }));
+    } catch (error) {
+      await node.stop("voice could not start");
+      throw error;
+    }
+    context.voice = node.voice?.backend;
     for (const module of modules) {
       try {
         await module.started?.(context);
@@ -390,6 +400,7 @@ export class RegionNode {
     this.handoffs?.close();
     await this.gateway.close();
     await this.certificateListener?.close();
+    await this.voice?.stop();
 
     await this.registry.remove(this.nodeId).catch(() => {});
     await this.directory.close().catch(() => {});

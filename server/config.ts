@@ -23,6 +23,7 @@ import { etcdProblems } from "./cluster/etcd/settings.ts";
 import { configSettings, settingsFrom } from "./configSettings.ts";
 import { REGION_ID_PATTERN } from "../proto/ids.ts";
 import { failoverDefaults, failoverSettings, handoffDefaults, handoffSettings } from "./handoff/settings.ts";
+import { voiceDefaults, voiceSettings } from "./voice/settings.ts";
 
 
 export const configSchema = z.object({
@@ -98,6 +99,8 @@ export const configSchema = z.object({
   /** Rooms moving between nodes and regions, and coming back after a node is lost (server/handoff/settings.ts). */
   handoff: handoffSettings,
   failover: failoverSettings,
+  /** Voice on the node's Janus (server/voice/settings.ts). */
+  voice: voiceSettings,
   /** Upper bound of a SIGTERM drain before the process exits anyway. */
   drainTimeoutMs: z.number().int().min(0),
   /**
@@ -274,6 +277,7 @@ export const defaults: ConfigInput = {
   },
   handoff: handoffDefaults,
   failover: failoverDefaults,
+  voice: voiceDefaults,
   drainTimeoutMs: 10_000,
   tls: {},
   http: {

@@ -15,6 +15,7 @@ import type { DeviceGateway } from "./gateway/DeviceGateway.ts";
 import type { DeviceCredentials } from "./auth/DeviceCredentials.ts";
 import type { AuditSink } from "./audit/AuditLog.ts";
 import type { SnapshotStore } from "./handoff/SnapshotStore.ts";
+import type { VoiceBackend } from "./voice/VoiceBackend.ts";
 
 export interface NodeContext {
   config: NodeConfig;
@@ -43,6 +44,8 @@ export interface NodeContext {
   isDraining(): boolean;
   /** False while this node's claims are not certainly its own (RoomDirectory.validUntil): its rooms take no inputs. */
   ownsItsRooms(): boolean;
+  /** The rooms' voice (server/voice), when the node runs it (`voice.mode`). */
+  voice?: VoiceBackend;
 }
 
 let current: NodeContext | undefined;

@@ -45,7 +45,7 @@ export function nodeRoutes(node: RouteHost, matchmaker: ClusterMatchmaker, modul
   return [
     { path: "/healthz", methods: ["GET"], bodyLimit: 0, access: "public", cors: true, handle: async () => jsonResponse(node.isDraining ? 503 : 200, {
       status: node.isDraining ? "draining" : "ok", regionId: context.regionId, nodeId: context.nodeId,
-      publicAddress: context.publicAddress, load: node.info().load,
+      publicAddress: context.publicAddress, load: node.info().load, voice: context.voice?.health() ?? "off",
     }) },
     // Clients probe RTT with this, from the page of any allowed origin; keep it trivial.
     { path: "/ping", methods: ["GET"], bodyLimit: 0, access: "public", cors: true, handle: async () => textResponse(200, "pong", "text/plain", { "x-tsunagi-region": context.regionId }) },

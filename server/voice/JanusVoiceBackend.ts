@@ -25,10 +25,8 @@ import { randomBytes } from "node:crypto";
 import Janode, { type JanodeConnection, type JanodeHandle, type JanodeSession } from "janode";
 import type { Logger } from "../observability/logging.ts";
 import type { JanusEndpoint } from "./JanusProcess.ts";
-import type { VoiceBackend, VoiceGrant, VoiceHealth, VoiceParticipant } from "./VoiceBackend.ts";
+import { MAX_GRANT_TTL_MS, type VoiceBackend, type VoiceGrant, type VoiceHealth, type VoiceParticipant } from "./VoiceBackend.ts";
 
-/** The longest a grant admits its holder. */
-export const MAX_GRANT_TTL_MS = 60_000;
 const VIDEOROOM = "janus.plugin.videoroom";
 
 export interface JanusVoiceOptions {

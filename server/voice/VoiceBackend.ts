@@ -8,6 +8,9 @@
  * session it started does afterwards goes on until the participant leaves.
  */
 
+/** The longest a grant admits its holder. */
+export const MAX_GRANT_TTL_MS = 60_000;
+
 /** What a client needs to join a room's voice. */
 export interface VoiceGrant {
   /** The SFU's client API (Janus: its WebSockets API). */

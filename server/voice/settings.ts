@@ -1,0 +1,40 @@
+/**
+ * The voice settings (`voice` in the node's configuration, server/config.ts): whether the
+ * node runs a Janus for its rooms' voice, where its APIs listen, its media ports, and how
+ * long a grant admits its holder.
+ */
+import { isIP } from "node:net";
+import { z } from "zod";
+import { isLoopbackHost } from "../tls.ts";
+import { MAX_GRANT_TTL_MS } from "./VoiceBackend.ts";
+
+/** A loopback or private address (RFC 1918, IPv6 unique-local): Janus' APIs never listen anywhere else. */
+export function isPrivateAddress(host: string): boolean {
+  if (isLoopbackHost(host)) return true;
+  if (isIP(host) === 4) {
+    const [a, b] = host.split(".").map(Number) as [number, number];
+    return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168);
+  }
+  return isIP(host) === 6 && /^f[cd][0-9a-f]{2}:/i.test(host);
+}
+
+export const voiceSettings = z.object({
+  /** off: no voice; on: start Janus, and fail to start without it; auto: on when Janus is installed, else off (said in the log). */
+  mode: z.enum(["off", "auto", "on"]),
+  /** The address Janus' APIs listen on: loopback, or a private address. */
+  host: z.string().refine(isPrivateAddress, "a loopback or private address (Janus' APIs never listen on a public one)"),
+  /** Janus' media ports, "min-max". */
+  rtpPortRange: z.string().regex(/^\d{4,5}-\d{4,5}$/, "min-max, e.g. 20000-40000").refine((range) => {
+    const [min, max] = range.split("-").map(Number) as [number, number];
+    return min >= 1024 && min < max && max <= 65535;
+  }, "min below max, within 1024-65535"),
+  /** How long a voice grant admits its holder to its room, ms (at most 60 s). */
+  grantTtlMs: z.number().int().min(1000).max(MAX_GRANT_TTL_MS),
+});
+
+export const voiceDefaults: z.input<typeof voiceSettings> = {
+  mode: "off",
+  host: "127.0.0.1",
+  rtpPortRange: "20000-40000",
+  grantTtlMs: 30_000,
+};
