@@ -65,7 +65,7 @@ setting("failover.checkMs", "int", "how often each node looks for rooms whose no
 setting("failover.fallbackMs", "int", "how long the node chosen to restore a lost room has before any node of its region may, ms");
 setting("failover.replicaRedisUrl", "string", "a Redis in another region keeping a replica of this region's snapshots");
 setting("failover.snapshotTtlMs", "int", "how long a room's snapshot outlives its last write, ms");
-setting("voice.mode", "string", "off, on (start Janus; fail without it) or auto (on when Janus is installed)");
+setting("voice.mode", "string", "off, on (start Janus; fail without it) or auto (on when Janus is installed); npm start: auto");
 setting("voice.host", "string", "where Janus' APIs listen: a loopback or private address");
 setting("voice.rtpPortRange", "string", "Janus' media ports, min-max");
 setting("voice.grantTtlMs", "int", "how long a voice grant admits its holder, ms (≤ 60000)");

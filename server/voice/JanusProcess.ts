@@ -11,7 +11,8 @@
  * - If Janus dies, it is started again on the same ports with the same secrets, after
  *   250 ms, doubling up to 5 s while it keeps failing; `onRestart` is called once it
  *   answers, since its rooms went with it and must be created again.
- * - stop() ends it (SIGTERM, SIGKILL after 3 s) and removes the folder.
+ * - stop() ends it (SIGTERM, SIGKILL after 3 s) and removes the folder. It runs under a
+ *   guard (GUARD) that ends it when this process dies, even by SIGKILL.
  *
  * @example
  *   const janus = await JanusProcess.start({ host: "127.0.0.1", rtpPortRange: "20000-20999", serverName: "tokyo-1", logger, onRestart: () => backend.recreateRooms() });
@@ -56,6 +57,19 @@ export interface JanusProcessOptions {
 /** Janus is not installed: what to do about it. */
 export class JanusMissing extends Error {}
 
+/**
+ * Janus runs under this sh, which ends it when this process goes, even by SIGKILL (Janus
+ * cannot be told to die with its parent): a watcher holds the read end of a pipe whose
+ * write end only this process holds, and when it reads the end of it (this process
+ * gone, or stop()), marks the folder and kills Janus; the sh then removes the folder
+ * (the secrets). The sh prints Janus' pid first; when Janus exits by itself it ends the
+ * watcher (the folder stays for the restart) and exits with Janus' status. `$1` is the
+ * folder, the rest Janus' command.
+ */
+const GUARD = 'dir=$1; shift; exec 3<&0 0</dev/null; "$@" 3<&- & pid=$!; echo "janus-pid $pid" >&2; '
+  + '( read -r _ <&3; : > "$dir/.owner-gone"; kill -TERM $pid 2>/dev/null ) & watcher=$!; '
+  + 'wait $pid; status=$?; kill $watcher 2>/dev/null; if [ -e "$dir/.owner-gone" ]; then rm -rf "$dir"; fi; exit $status';
+
 /** How long Janus has to answer `info` after it starts. */
 const READY_TIMEOUT_MS = 10_000;
 const STOP_GRACE_MS = 3000;
@@ -63,6 +77,8 @@ const OUTPUT_KEPT = 40;
 
 export class JanusProcess {
   private child?: ChildProcess;
+  /** Janus' own pid (its guard's child). */
+  private janusPid?: number;
   private stopping = false;
   private restartDelayMs = 250;
   private restartTimer?: NodeJS.Timeout;
@@ -108,7 +124,7 @@ export class JanusProcess {
   }
 
   /** The running Janus' process id (tests, logs). */
-  get pid(): number | undefined { return this.child?.pid; }
+  get pid(): number | undefined { return this.janusPid; }
 
   /** Ends Janus and removes its folder; resolves once it exited. */
   async stop(): Promise<void> {
@@ -117,8 +133,8 @@ export class JanusProcess {
     const child = this.child;
     if (child && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MS);
+      child.stdin?.end(); // the guard ends Janus (SIGTERM)
+      const timer = setTimeout(() => this.kill(), STOP_GRACE_MS);
       await exited;
       clearTimeout(timer);
     }
@@ -127,10 +143,16 @@ export class JanusProcess {
 
   /** Starts Janus and waits until it answers; rejects (Janus stopped) when it exits or does not answer in time. */
   private async launch(): Promise<void> {
-    const child = spawn(this.binary, ["-C", path.join(this.folder, "janus.jcfg"), "-F", this.folder], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("/bin/sh", ["-c", GUARD, "janus-guard", this.folder, this.binary, "-C", path.join(this.folder, "janus.jcfg"), "-F", this.folder], { stdio: ["pipe", "pipe", "pipe"] });
     this.child = child;
+    this.janusPid = undefined;
+    child.stdin!.on("error", () => {}); // the guard gone first
     const keep = (chunk: Buffer) => {
-      for (const line of chunk.toString("utf8").split("\n")) if (line.trim()) this.output.push(line);
+      for (const line of chunk.toString("utf8").split("\n")) {
+        const pid = /^janus-pid (\d+)$/.exec(line.trim());
+        if (pid && this.janusPid === undefined) this.janusPid = Number(pid[1]);
+        else if (line.trim()) this.output.push(line);
+      }
       this.output.splice(0, Math.max(0, this.output.length - OUTPUT_KEPT));
     };
     child.stdout!.on("data", keep);
@@ -142,6 +164,13 @@ export class JanusProcess {
     child.once("error", (error) => this.output.push(`spawn: ${error.message}`));
     await Promise.race([this.answersInfo(), exited]);
     child.once("exit", (code, signal) => this.exited(code, signal));
+  }
+
+  /** SIGKILL to Janus and its guard (a stop past its grace, a start that failed). */
+  private kill() {
+    if (this.janusPid) { try { process.kill(this.janusPid, "SIGKILL"); } catch { /* gone */ } }
+    this.child?.kill("SIGKILL");
+    this.child?.stdin?.destroy();
   }
 
   private exited(code: number | null, signal: NodeJS.Signals | null) {
@@ -160,7 +189,7 @@ export class JanusProcess {
       this.options.onRestart?.();
     } catch (error) {
       this.restartDelayMs = Math.min(this.restartDelayMs * 2, 5000);
-      this.child?.kill("SIGKILL");
+      this.kill();
       this.options.logger.error({ err: error }, `Janus could not be started again; next try in ${this.restartDelayMs} ms`);
       this.restartTimer = setTimeout(() => void this.restart(), this.restartDelayMs);
       this.restartTimer.unref?.();

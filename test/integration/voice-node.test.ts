@@ -1,6 +1,6 @@
 /**
  * A region node's voice (`--voice-mode`): on, it starts its own Janus (loopback only) and
- * says so in /healthz, and stops it when it drains; on without Janus installed, it does
+ * says so in /healthz, and stops it when it drains, or dies with it when SIGKILLed; on without Janus installed, it does
  * not start and says how to install it; auto without Janus, it starts without voice and
  * says why; a public address for Janus' APIs is refused.
  */
@@ -45,6 +45,15 @@ describe("a node's voice", () => {
     expect(await janusInfo(apiUrl, 2000)).toBe(true);
     await node.stop();
     await waitFor(async () => !(await janusInfo(apiUrl, 500)), 10_000, "Janus gone with its node");
+  });
+
+  it("a SIGKILLed node leaves no Janus behind", { timeout: 60_000 }, async () => {
+    const node = await startNode({ extraArgs: ["--voice-mode", "on"] });
+    nodes.push(node);
+    const apiUrl = await waitFor(() => /Janus started for voice on (ws:\/\/127\.0\.0\.1:\d+)/.exec(node.output())?.[1], 10_000, "the log naming Janus' address");
+    expect(await janusInfo(apiUrl, 2000)).toBe(true);
+    await node.kill();
+    await waitFor(async () => !(await janusInfo(apiUrl, 500)), 10_000, "Janus gone with its SIGKILLed node");
   });
 
   it("off (the default): no Janus, and /healthz says so", { timeout: 60_000 }, async () => {
