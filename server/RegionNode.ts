@@ -249,7 +249,7 @@ export class RegionNode {
     node.sweepTimer = setInterval(() => void node!.sweepDirectory(), sweepIntervalMs(config));
     node.sweepTimer.unref();
     try {
-      node.voice = await startVoice(config, logger.child({ component: "voice" }));
+      node.voice = await startVoice(config, logger.child({ component: "voice" }), metrics);
     } catch (error) {
       await node.stop("voice could not start");
       throw error;

@@ -83,6 +83,10 @@ export class NodeMetrics {
   readonly roomHandoffs: Counter<"reason" | "outcome">;
   /** Cluster ownership (etcd): this node's lease lost or granted again, peers taken as dead by the silence rule, peers silent to direct heartbeats. */
   readonly ownership: Counter<"event">;
+  /** The node's Janus started again after it died (server/voice). */
+  readonly janusRestarts: Counter;
+  /** The rooms' voice as it stands (server/voice: VoiceBackend.health), when the node runs it. */
+  voiceHealth?: () => { up: boolean; rooms: number; participants: number };
   /** Handoff states entered (init, freeze, transfer, switch, redirect, complete, aborted). */
   readonly handoffTransitions: Counter<"state">;
   /** How long handoffs took from Init to their outcome, s. */
@@ -114,6 +118,20 @@ export class NodeMetrics {
       name: "tsunagi_devices_online", help: "Edge adapters authenticated and connected to this node's gateway.", registers,
       collect() { this.set(sources.devicesOnline?.() ?? 0); },
     });
+    const voice = () => this.voiceHealth?.();
+    new Gauge({
+      name: "tsunagi_voice_up", help: "1 while the node's voice (its Janus) is up; 0 when it is down or off.", registers,
+      collect() { this.set(voice()?.up ? 1 : 0); },
+    });
+    new Gauge({
+      name: "tsunagi_voice_rooms", help: "Voice rooms open in the node's Janus.", registers,
+      collect() { this.set(voice()?.rooms ?? 0); },
+    });
+    new Gauge({
+      name: "tsunagi_voice_participants", help: "Voice grants held in the node's voice rooms.", registers,
+      collect() { this.set(voice()?.participants ?? 0); },
+    });
+    this.janusRestarts = new Counter({ name: "tsunagi_voice_janus_restarts_total", help: "Times the node's Janus was started again after it died.", registers });
     const counterOf = (name: string, help: string, read: () => number) => new Counter({
       name, help, registers,
       collect() { this.reset(); this.inc(read()); },

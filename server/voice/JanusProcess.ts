@@ -50,6 +50,8 @@ export interface JanusProcessOptions {
   libFolder?: string;
   /** Janus' debug level, 0-7. Default 4 (info). */
   debugLevel?: number;
+  /** Janus died (it is started again; onRestart follows once it answers). */
+  onExit?: () => void;
   /** After a restart: Janus answers again, and its rooms are gone. */
   onRestart?: () => void;
 }
@@ -112,7 +114,7 @@ export class JanusProcess {
       const janus = new JanusProcess({ apiUrl: url(apiPort), adminUrl: url(adminPort), secrets }, folder, binary, options);
       try {
         await janus.launch();
-        options.logger.info({ apiUrl: janus.endpoint.apiUrl, adminUrl: janus.endpoint.adminUrl, pid: janus.child?.pid }, `Janus started for voice on ${janus.endpoint.apiUrl}`);
+        options.logger.info({ apiUrl: janus.endpoint.apiUrl, adminUrl: janus.endpoint.adminUrl, pid: janus.pid }, `Janus started for voice on ${janus.endpoint.apiUrl}`);
         return janus;
       } catch (error) {
         lastError = error as Error;
@@ -175,6 +177,7 @@ export class JanusProcess {
 
   private exited(code: number | null, signal: NodeJS.Signals | null) {
     if (this.stopping) return;
+    this.options.onExit?.();
     this.options.logger.error({ code, signal, output: this.output.slice(-10) }, `Janus exited (${signal ?? `code ${code}`}): voice is down until it is started again in ${this.restartDelayMs} ms`);
     this.restartTimer = setTimeout(() => void this.restart(), this.restartDelayMs);
     this.restartTimer.unref?.();
@@ -185,7 +188,7 @@ export class JanusProcess {
     try {
       await this.launch();
       this.restartDelayMs = 250;
-      this.options.logger.warn({ pid: this.child?.pid }, "Janus started again: creating its rooms again");
+      this.options.logger.warn({ pid: this.janusPid }, "Janus started again: creating its rooms again");
       this.options.onRestart?.();
     } catch (error) {
       this.restartDelayMs = Math.min(this.restartDelayMs * 2, 5000);

@@ -120,6 +120,11 @@ export class JanusVoiceBackend implements VoiceBackend {
     });
   }
 
+  /** Janus died: down (health) until restarted() reconnects. */
+  janusDown(): void {
+    this.up = false;
+  }
+
   /** Janus started again: its rooms and sessions are gone. Reconnects, and forgets the rooms (the next grant makes each again). */
   async restarted(): Promise<void> {
     for (const room of this.rooms.values()) for (const grant of room.grants.values()) clearTimeout(grant.expiry);

@@ -10,6 +10,7 @@
  */
 import type { NodeConfig } from "../config.ts";
 import type { Logger } from "../observability/logging.ts";
+import type { NodeMetrics } from "../observability/metrics.ts";
 import { JanusMissing, JanusProcess } from "./JanusProcess.ts";
 import { JanusVoiceBackend } from "./JanusVoiceBackend.ts";
 
@@ -19,7 +20,7 @@ export interface NodeVoice {
   stop(): Promise<void>;
 }
 
-export async function startVoice(config: NodeConfig, logger: Logger): Promise<NodeVoice | undefined> {
+export async function startVoice(config: NodeConfig, logger: Logger, metrics: NodeMetrics): Promise<NodeVoice | undefined> {
   const { mode, host, rtpPortRange, grantTtlMs } = config.voice;
   if (mode === "off") return undefined;
   let backend: JanusVoiceBackend | undefined;
@@ -27,7 +28,11 @@ export async function startVoice(config: NodeConfig, logger: Logger): Promise<No
   try {
     janus = await JanusProcess.start({
       host, rtpPortRange, serverName: config.nodeId, logger,
-      onRestart: () => void backend?.restarted().catch((error) => logger.error({ err: error }, "voice: could not reconnect to Janus after its restart")),
+      onExit: () => backend?.janusDown(),
+      onRestart: () => {
+        metrics.janusRestarts.inc();
+        void backend?.restarted().catch((error) => logger.error({ err: error }, "voice: could not reconnect to Janus after its restart"));
+      },
     });
   } catch (error) {
     if (mode === "auto" && error instanceof JanusMissing) {
@@ -43,6 +48,7 @@ export async function startVoice(config: NodeConfig, logger: Logger): Promise<No
     throw new Error(`voice: could not connect to the Janus it started: ${(error as Error).message}`, { cause: error });
   }
   const connected = backend;
+  metrics.voiceHealth = () => connected.health();
   return {
     backend: connected,
     stop: async () => {

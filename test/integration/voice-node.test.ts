@@ -36,13 +36,24 @@ function run(args: string[], env: Record<string, string>): Promise<{ code: numbe
 }
 
 describe("a node's voice", () => {
-  it("on: starts its own Janus, reports it in /healthz, and stops it when the node stops", { timeout: 60_000 }, async () => {
+  it("on: starts its own Janus, reports it in /healthz and /metrics, starts it again if it dies, and stops it when the node stops", { timeout: 60_000 }, async () => {
     const node = await startNode({ extraArgs: ["--voice-mode", "on"] });
     nodes.push(node);
     const health = await (await fetch(`${node.httpUrl}/healthz`)).json();
     expect(health.voice).toEqual({ up: true, rooms: 0, participants: 0 });
     const apiUrl = await waitFor(() => /Janus started for voice on (ws:\/\/127\.0\.0\.1:\d+)/.exec(node.output())?.[1], 10_000, "the log naming Janus' address");
     expect(await janusInfo(apiUrl, 2000)).toBe(true);
+    const metric = async (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(await (await fetch(`${node.httpUrl}/metrics`)).text())?.[1]);
+    expect([await metric("tsunagi_voice_up"), await metric("tsunagi_voice_rooms"), await metric("tsunagi_voice_janus_restarts_total")]).toEqual([1, 0, 0]);
+
+    // Janus dies: the node starts it again on the same address, counts it, and its voice is up again.
+    const pid = Number(/"pid":(\d+),"msg":"Janus started for voice/.exec(node.output())?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    process.kill(pid, "SIGKILL");
+    await waitFor(async () => (await metric("tsunagi_voice_janus_restarts_total")) === 1 && (await metric("tsunagi_voice_up")) === 1, 20_000, "Janus started again, counted, voice up");
+    expect(await janusInfo(apiUrl, 2000)).toBe(true);
+    expect((await (await fetch(`${node.httpUrl}/healthz`)).json()).voice).toMatchObject({ up: true });
+
     await node.stop();
     await waitFor(async () => !(await janusInfo(apiUrl, 500)), 10_000, "Janus gone with its node");
   });
