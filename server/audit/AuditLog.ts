@@ -289,7 +289,12 @@ export class AuditLog {
   /** The entries Redis holds with `after` < seq < `before`, oldest first (a replica catching up). */
   private async entriesBetween(after: number, before: number): Promise<AuditEntry[]> {
     const found: AuditEntry[] = [];
-    for await (const page of this.pages()) found.push(...page.filter((entry) => entry.seq > after && entry.seq < before));
+    for await (const page of this.pages()) {
+      for (const entry of page) {
+        if (entry.seq >= before) return found; // in seq order: nothing further is wanted
+        if (entry.seq > after) found.push(entry);
+      }
+    }
     return found;
   }
 

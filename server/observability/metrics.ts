@@ -5,6 +5,7 @@
  */
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from "prom-client";
 import { ackOriginName, ackStatusName, ErrorCode, tsunagi } from "../../proto/index.ts";
+import type { VoiceHealth } from "../voice/VoiceBackend.ts";
 
 /** More than CommandAck.Origin has values: the stride of the (status, origin) counts. */
 const COMMAND_ORIGINS = 8;
@@ -86,7 +87,7 @@ export class NodeMetrics {
   /** The node's Janus started again after it died (server/voice). */
   readonly janusRestarts: Counter;
   /** The rooms' voice as it stands (server/voice: VoiceBackend.health), when the node runs it. */
-  voiceHealth?: () => { up: boolean; rooms: number; participants: number };
+  voiceHealth?: () => VoiceHealth;
   /** Handoff states entered (init, freeze, transfer, switch, redirect, complete, aborted). */
   readonly handoffTransitions: Counter<"state">;
   /** How long handoffs took from Init to their outcome, s. */

@@ -58,6 +58,8 @@ export interface JanusProcessOptions {
 
 /** Janus is not installed: what to do about it. */
 export class JanusMissing extends Error {}
+/** Janus could not bind one of its ports: start() tries fresh ones. */
+class PortTaken extends Error {}
 
 /**
  * Janus runs under this sh, which ends it when this process goes, even by SIGKILL (Janus
@@ -119,7 +121,7 @@ export class JanusProcess {
       } catch (error) {
         lastError = error as Error;
         await janus.stop();
-        if (!/address already in use|bind|port/i.test(lastError.message)) break;
+        if (!(lastError instanceof PortTaken)) break;
       }
     }
     throw lastError!;
@@ -160,7 +162,9 @@ export class JanusProcess {
     child.stdout!.on("data", keep);
     child.stderr!.on("data", keep);
     const exited = new Promise<never>((_, reject) => child.once("exit", (code, signal) => {
-      reject(new Error(`Janus exited at start (${signal ?? `code ${code}`}):\n${this.output.slice(-15).join("\n")}`));
+      const why = `Janus exited at start (${signal ?? `code ${code}`}):\n${this.output.slice(-15).join("\n")}`;
+      // Its WebSockets transport could not bind a port (taken since freePort() let it go).
+      reject(/Error creating vhost|address already in use/i.test(why) ? new PortTaken(why) : new Error(why));
     }));
     exited.catch(() => {});
     child.once("error", (error) => this.output.push(`spawn: ${error.message}`));

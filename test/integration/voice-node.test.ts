@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { janusInfo } from "../../server/voice/JanusProcess.ts";
-import { repoRoot, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
+import { metricValue, repoRoot, startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
 
 const nodes: NodeProcess[] = [];
 afterAll(async () => { await Promise.allSettled(nodes.map((node) => node.stop())); });
@@ -43,7 +43,7 @@ describe("a node's voice", () => {
     expect(health.voice).toEqual({ up: true, rooms: 0, participants: 0 });
     const apiUrl = await waitFor(() => /Janus started for voice on (ws:\/\/127\.0\.0\.1:\d+)/.exec(node.output())?.[1], 10_000, "the log naming Janus' address");
     expect(await janusInfo(apiUrl, 2000)).toBe(true);
-    const metric = async (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(await (await fetch(`${node.httpUrl}/metrics`)).text())?.[1]);
+    const metric = (name: string) => metricValue(node, name);
     expect([await metric("tsunagi_voice_up"), await metric("tsunagi_voice_rooms"), await metric("tsunagi_voice_janus_restarts_total")]).toEqual([1, 0, 0]);
 
     // Janus dies: the node starts it again on the same address, counts it, and its voice is up again.
