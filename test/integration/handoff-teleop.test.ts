@@ -60,7 +60,8 @@ describe("a teleop room moves with its machine", () => {
     const leaseBefore = controls.lease!.leaseId;
     const sessionId = operator.sessionId;
     // Beside the SDK's own heartbeats: a busy test process must not leave the adapter's 200 ms watchdog a gap.
-    let keepAlive = keepLeaseAlive(operator, controls, leaseBefore);
+    // It follows the lease's id across the move: heartbeats under the old id are refused there, and would feed no watchdog.
+    let keepAlive = keepLeaseAlive(operator, controls, () => controls.lease?.leaseId);
 
     // Watch the adapter through the move: it must stand still at some point (the freeze).
     let sawStopped = false;
