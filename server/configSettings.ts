@@ -68,6 +68,7 @@ setting("failover.snapshotTtlMs", "int", "how long a room's snapshot outlives it
 setting("voice.mode", "string", "off, on (start Janus; fail without it) or auto (on when Janus is installed); npm start: auto");
 setting("voice.host", "string", "where Janus' APIs listen: a loopback or private address");
 setting("voice.rtpPortRange", "string", "Janus' media ports, min-max");
+setting("voice.mediaInterfaces", "string", "where Janus gathers media candidates: interface names or address prefixes, comma-separated (\"\": all)");
 setting("voice.grantTtlMs", "int", "how long a voice grant admits its holder, ms (≤ 60000)");
 setting("handoff.seatSeconds", "int", "how long a moved session's seat in the room's new home waits for its client, s");
 setting("handoff.rpcTimeoutMs", "int", "bound of each node-to-node handoff call, ms");

@@ -40,6 +40,11 @@ export interface JanusConfigOptions {
   secrets: JanusSecrets;
   /** Media ports, "min-max". */
   rtpPortRange: string;
+  /**
+   * The interfaces or addresses Janus gathers ICE candidates on (its `ice_enforce_list`:
+   * names or address prefixes, comma-separated); "" for every interface it finds.
+   */
+  mediaInterfaces: string;
   /** Names this Janus in its own answers (`info`). */
   serverName: string;
   /** Janus' debug level, 0-7. */
@@ -88,7 +93,7 @@ export function janusConfigFiles(options: JanusConfigOptions): Record<string, st
         reclaim_session_timeout: RECLAIM_SESSION_S,
       })
       + section("media", { rtp_port_range: options.rtpPortRange })
-      + section("nat", { ignore_mdns: true })
+      + section("nat", { ignore_mdns: true, ...(options.mediaInterfaces ? { ice_enforce_list: options.mediaInterfaces } : {}) })
       + section("plugins", { disable: OTHER_PLUGINS.join(",") })
       + section("transports", { disable: OTHER_TRANSPORTS.join(",") })
       + section("loggers", { disable: "libjanus_jsonlog.so" })

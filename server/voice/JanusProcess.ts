@@ -41,6 +41,8 @@ export interface JanusProcessOptions {
   host?: string;
   /** Media ports, "min-max". */
   rtpPortRange: string;
+  /** Where ICE candidates are gathered (JanusConfigOptions.mediaInterfaces). Default: every interface. */
+  mediaInterfaces?: string;
   /** Names the Janus (this node's id). */
   serverName: string;
   logger: Logger;
@@ -109,7 +111,7 @@ export class JanusProcess {
       const [apiPort, adminPort] = [await freePort(host), await freePort(host)];
       const files = janusConfigFiles({
         folder, libFolder, host, apiPort, adminPort, secrets,
-        rtpPortRange: options.rtpPortRange, serverName: options.serverName, debugLevel: options.debugLevel ?? 4,
+        rtpPortRange: options.rtpPortRange, mediaInterfaces: options.mediaInterfaces ?? "", serverName: options.serverName, debugLevel: options.debugLevel ?? 4,
       });
       for (const [name, text] of Object.entries(files)) writeFileSync(path.join(folder, name), text, { mode: 0o600 });
       const url = (port: number) => `ws://${host.includes(":") ? `[${host}]` : host}:${port}`;

@@ -28,6 +28,8 @@ export const voiceSettings = z.object({
     const [min, max] = range.split("-").map(Number) as [number, number];
     return min >= 1024 && min < max && max <= 65535;
   }, "min below max, within 1024-65535"),
+  /** Where Janus gathers media (ICE) candidates: interface names or address prefixes, comma-separated; "" for every interface. */
+  mediaInterfaces: z.string().max(200).regex(/^[\w.:,-]*$/, "interface names or addresses, comma-separated"),
   /** How long a voice grant admits its holder to its room, ms (at most 60 s). */
   grantTtlMs: z.number().int().min(1000).max(MAX_GRANT_TTL_MS),
 });
@@ -36,5 +38,6 @@ export const voiceDefaults: z.input<typeof voiceSettings> = {
   mode: "off",
   host: "127.0.0.1",
   rtpPortRange: "20000-40000",
+  mediaInterfaces: "",
   grantTtlMs: 30_000,
 };

@@ -21,13 +21,13 @@ export interface NodeVoice {
 }
 
 export async function startVoice(config: NodeConfig, logger: Logger, metrics: NodeMetrics): Promise<NodeVoice | undefined> {
-  const { mode, host, rtpPortRange, grantTtlMs } = config.voice;
+  const { mode, host, rtpPortRange, mediaInterfaces, grantTtlMs } = config.voice;
   if (mode === "off") return undefined;
   let backend: JanusVoiceBackend | undefined;
   let janus: JanusProcess;
   try {
     janus = await JanusProcess.start({
-      host, rtpPortRange, serverName: config.nodeId, logger,
+      host, rtpPortRange, mediaInterfaces, serverName: config.nodeId, logger,
       onExit: () => backend?.janusDown(),
       onRestart: () => {
         metrics.janusRestarts.inc();

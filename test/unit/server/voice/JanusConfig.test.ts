@@ -10,7 +10,7 @@ import { janusConfigFiles, RECLAIM_SESSION_S, type JanusConfigOptions } from "..
 const options: JanusConfigOptions = {
   folder: "/run/janus-node", libFolder: "/usr/lib/x86_64-linux-gnu/janus", host: "127.0.0.1", apiPort: 41000, adminPort: 41001,
   secrets: { apiSecret: "api-secret-1", adminSecret: "admin-secret-1", adminKey: "admin-key-1" },
-  rtpPortRange: "20000-20999", serverName: "tokyo-1", debugLevel: 4,
+  rtpPortRange: "20000-20999", mediaInterfaces: "", serverName: "tokyo-1", debugLevel: 4,
 };
 
 /** `key = value` of `section` in a jcfg text (values as written). */
@@ -54,5 +54,11 @@ describe("janusConfigFiles", () => {
     const quoted = janusConfigFiles({ ...options, serverName: 'a "quoted" \\ name' });
     expect(settings(quoted["janus.jcfg"]!, "general").server_name).toBe('"a \\"quoted\\" \\\\ name"');
     expect(() => janusConfigFiles({ ...options, serverName: "line\nbreak = true" })).toThrow(/control characters/);
+  });
+
+  it("gathers media candidates only where told, and everywhere by default", () => {
+    expect(settings(files["janus.jcfg"]!, "nat").ice_enforce_list).toBeUndefined();
+    const loopback = janusConfigFiles({ ...options, mediaInterfaces: "127.0.0.1" });
+    expect(settings(loopback["janus.jcfg"]!, "nat")).toMatchObject({ ice_enforce_list: '"127.0.0.1"', ignore_mdns: "true" });
   });
 });
