@@ -64,6 +64,8 @@ export interface ExpoSessionEvents {
   announcement: (announcement: tsunagi.v1.Announcement) => void;
   boothState: (state: tsunagi.v1.BoothState) => void;
   pinned: (pinned: tsunagi.v1.PinnedMessage) => void;
+  /** The voices to hear now (voice.proto; VoiceSession applies it). */
+  voiceHear: (hear: tsunagi.v1.VoiceHear) => void;
   /** Muted, unmuted, kicked or banned (a kick or ban is followed by `leave`). */
   moderation: (notice: tsunagi.v1.ModerationNotice) => void;
   /** Handed to another zone of the hall. */
@@ -214,6 +216,11 @@ export class ExpoSession {
     return this.session.request(body);
   }
 
+  /** An envelope to the current zone room that needs no reply. */
+  notify(body: Omit<tsunagi.v1.IEnvelope, "correlationId">): void {
+    if (!this.session.closed) this.session.sendEnvelope(body);
+  }
+
   // --- internals --------------------------------------------------------------------
 
   private attach(session: RoomSession) {
@@ -250,6 +257,7 @@ export class ExpoSession {
         this.pinned = envelope.pinnedMessage!;
         return this.events.emit("pinned", envelope.pinnedMessage as tsunagi.v1.PinnedMessage);
       case "moderationNotice": return this.events.emit("moderation", envelope.moderationNotice as tsunagi.v1.ModerationNotice);
+      case "voiceHear": return this.events.emit("voiceHear", envelope.voiceHear as tsunagi.v1.VoiceHear);
       case "zoneHandoff": return void this.handOff(envelope.zoneHandoff as tsunagi.v1.ZoneHandoff);
       // The room tells every refusal both ways: an Error envelope (correlation id 0, for
       // clients on the protobuf channel alone, such as Unity's) and a room error, which

@@ -63,6 +63,7 @@ export function isKnownErrorCode(code: unknown): code is ErrorCode {
  * - NODE_DRAINING, OVERLOADED, REGION_UNAVAILABLE: through another node or region.
  * - ROOM_MOVED, HANDOFF_IN_PROGRESS, NOT_ROOM_OWNER: the room is elsewhere, or about to
  *   be; matchmaking again finds it.
+ * - VOICE_UNAVAILABLE: once the node's SFU is back (or through another node).
  * - MATCHMAKE_EXPIRED: the seat or reconnection token timed out; matchmaking again
  *   gets a fresh one. "Retry" means a new matchmake, not reusing the old reservation.
  *
@@ -85,6 +86,7 @@ const retryableCodes: ReadonlySet<number> = new Set<number>([
   ErrorCode.ROOM_MOVED,
   ErrorCode.HANDOFF_IN_PROGRESS,
   ErrorCode.NOT_ROOM_OWNER,
+  ErrorCode.VOICE_UNAVAILABLE,
 ]);
 
 /** Whether a request that failed with `code` may succeed if retried later (see above). */

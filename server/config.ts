@@ -195,6 +195,8 @@ export const configSchema = z.object({
     interestRadius: z.number().min(1).max(1000),
     /** A booth is "near" within this many metres of its area. */
     boothRadius: z.number().min(0).max(1000),
+    /** Proximity voice: a visitor hears the speakers within this many metres (rooms/expo/HallVoice). */
+    hearingRadius: z.number().min(1).max(1000),
     /** Moves per second a visitor may send; excess is refused RATE_LIMITED. */
     maxMoveHz: z.number().int().min(1).max(100),
     /** Chat messages per second one visitor may send (sustained), and the burst on top. */
@@ -318,6 +320,7 @@ export const defaults: ConfigInput = {
     tickSlices: 10,
     interestRadius: 20,
     boothRadius: 6,
+    hearingRadius: 10,
     maxMoveHz: 20,
     chatPerSecond: 1,
     chatBurst: 5,

@@ -113,6 +113,7 @@ setting("expo.tickMs", "int", "expo frame interval per visitor, ms");
 setting("expo.tickSlices", "int", "slices the tick's frames are spread over");
 setting("expo.interestRadius", "number", "metres within which visitors see each other");
 setting("expo.boothRadius", "number", "metres from a booth's area within which it is near");
+setting("expo.hearingRadius", "number", "metres within which visitors hear each other (proximity voice)");
 setting("expo.maxMoveHz", "int", "moves per second a visitor may send");
 setting("expo.chatPerSecond", "number", "chat messages per second per visitor");
 setting("expo.chatBurst", "int", "chat burst per visitor");

@@ -53,6 +53,8 @@ import { HallChat } from "./HallChat.ts";
 import { HostTools } from "./HostTools.ts";
 import { sendRaw, trySend } from "./Delivery.ts";
 import type { Entity, Visitor } from "./model.ts";
+import type { RoomVoice } from "../shared/RoomVoice.ts";
+import { hallRoomVoice, voiceFollowsMute } from "./HallVoice.ts";
 
 type Envelope = tsunagi.v1.Envelope;
 
@@ -110,6 +112,8 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
   private chat!: HallChat;
   /** Host commands, applied hall-wide, and the pin and presentations joiners are welcomed with. */
   private hostTools!: HostTools;
+  /** Proximity voice: grants, and who hears whom. */
+  private voice!: RoomVoice;
   /** Where every visitor's view looks, and how far. */
   private viewHost!: VisitorViewHost;
   /** The hall as a first welcome describes it, built once (a big hall is hundreds of KiB). */
@@ -175,11 +179,18 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
       publish: (event) => this.hall.publishEvent(event),
       send: (visitor, envelope, sendOptions) => this.sendEnvelope(visitor.client, envelope, sendOptions),
     });
+    this.voice = hallRoomVoice({
+      roomId: this.roomId, backend: () => context.voice, grid: this.crowd.grid, radius: expo.hearingRadius, visitors: this.visitors,
+      roles: expoAccess.join, logger: context.logger, metrics: context.metrics,
+      send: (client, envelope) => this.sendEnvelope(client, envelope),
+      reject: (client, code, message, correlationId) => this.reject(client, code, message, correlationId),
+    });
     this.hostTools = new HostTools({
       hallId, zoneId, areaIds: places.areaIds, boothIds: places.boothIds, hall: this.hall,
       visitors, localById, now, reject, logger: context.logger,
       send: (visitor, envelope) => this.sendEnvelope(visitor.client, envelope),
       remove: (visitor, action, code, message, reason) => this.removeVisitor(visitor, action, code, message, reason),
+      muted: (visitor) => voiceFollowsMute(this.voice, visitor),
       report: () => this.report(),
       stored: () => this.snapshots.writeNow(),
     });
@@ -187,7 +198,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
       width, height, maxMoveHz: expo.maxMoveHz, metrics: context.metrics.expo, now,
       tick: () => this.slices.tick,
       place: (visitor, x, y) => this.crowd.move(visitor.entity, x, y),
-      placed: (visitor, at) => places.update(visitor, at),
+      placed: (visitor, at) => { places.update(visitor, at); this.voice.changed(visitor.sessionId); },
       replaying: (visitorId) => this.zones.replaying(visitorId),
       moved: (visitor) => this.zones.moved(visitor),
       // An Error envelope with correlation id 0, as expo.proto promises, and the room error stock clients hear.
@@ -218,6 +229,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     });
     this.onEnvelope("chatSend", (client, envelope) => this.handle(client, envelope, "chat", (visitor) => this.chat.send(visitor, envelope)));
     this.onEnvelope("hostCommand", (client, envelope) => this.handle(client, envelope, "host command", (visitor) => this.hostTools.command(visitor, envelope)));
+    this.voice.register((kind, handler) => this.onEnvelope(kind, handler));
     this.onEnvelope("analyticsRequest", (client, envelope) => this.handle(client, envelope, "analytics request", (visitor) => this.hostTools.analytics(visitor, envelope)));
 
     this.slices.start();
@@ -285,6 +297,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     if (arrival) this.places.arrived(visitor, now);
     else this.places.update(visitor, now);
     this.hall.register(entity.id, subject, entity.name);
+    if (visitor.mutedUntil > 1) voiceFollowsMute(this.voice, visitor);
 
     this.sendEnvelope(client, {
       expoWelcome: {
@@ -321,6 +334,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     const visitor = this.visitors.get(sessionId);
     if (!visitor) return;
     this.visitors.delete(sessionId);
+    this.voice.leave(sessionId);
     this.slices.remove(visitor);
     this.analytics.visitorLeft(visitor.subject, Date.now());
     const entity = visitor.entity;
@@ -346,6 +360,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
 
   onDispose() {
     this.slices?.stop();
+    this.voice?.release();
     this.timers.stop();
     this.hall?.close();
     if (this.analyticsFlush) void this.analyticsFlush.all().then(() => this.keepHallKeys());

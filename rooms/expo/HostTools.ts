@@ -1,7 +1,7 @@
 /**
  * The host tools of an expo hall (HostCommand, AnalyticsRequest): announcements to the
  * hall or to one area, booth presentations, the pinned message, and moderation (mute,
- * unmute, kick, ban, unban), plus the hall's live analytics for hosts.
+ * unmute, kick, ban, unban; a mute silences chat and voice), plus the hall's live analytics for hosts.
  *
  * A command is answered (HostResult) once the room's snapshot holding it is stored in its
  * region's Redis and the replica region's (RoomSnapshots.writeNow): a host action that
@@ -52,6 +52,8 @@ export interface HostToolsHost {
   /** A coded refusal to the sender, answering its request. */
   reject(visitor: Visitor, code: number, message: string, correlationId: CorrelationId): void;
   send(visitor: Visitor, envelope: tsunagi.v1.IEnvelope): void;
+  /** A visitor's mute changed (`visitor.mutedUntil`): its voice follows. */
+  muted(visitor: Visitor): void;
   /** Ends a visitor's session for good (kick, ban): a notice of `action`, the coded error `code`, and the close. */
   remove(visitor: Visitor, action: tsunagi.v1.Moderate.Action, code: number, message: string, reason: string): void;
   /** The hall's analytics, every zone's. */
@@ -247,6 +249,7 @@ export class HostTools {
     for (const visitor of this.host.visitors()) {
       if (visitor.subject !== subject) continue;
       visitor.mutedUntil = untilMs;
+      this.host.muted(visitor);
       this.host.send(visitor, { moderationNotice: { action: untilMs ? Action.MUTE : Action.UNMUTE, reason, untilMs } });
       delivered++;
     }

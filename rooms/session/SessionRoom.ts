@@ -17,6 +17,7 @@ import type { RoomAccess } from "../../server/auth/roomAccess.ts";
 import { ErrorCode } from "../../proto/index.ts";
 import { TokenBucket } from "../../common/TokenBucket.ts";
 import { nodeContext } from "../../server/context.ts";
+import { everyoneRoomVoice, type RoomVoice } from "../shared/RoomVoice.ts";
 
 export class Participant extends Schema {
   @type("string") name: string = "";
@@ -50,11 +51,21 @@ export class SessionRoom extends ClusterRoom implements MigratableRoom {
 
   /** Chat the room relays, everyone's together (session.chatPerSecond, session.chatBurst). */
   private chatBudget!: TokenBucket;
+  /** Voice: everyone but devices speaks, and hears every speaker. */
+  private voice?: RoomVoice;
 
   override async onCreate(options: any) {
     await super.onCreate(options);
     const { chatPerSecond, chatBurst } = nodeContext().config.session;
     this.chatBudget = new TokenBucket(chatPerSecond, chatBurst);
+    const context = nodeContext();
+    this.voice = everyoneRoomVoice({
+      roomId: this.roomId, backend: () => context.voice, present: (sessionId) => this.state.participants.has(sessionId), logger: context.logger, metrics: context.metrics,
+      rights: (role) => (role === "device" ? undefined : "speak"),
+      send: (client, envelope) => this.sendEnvelope(client, envelope),
+      reject: (client, code, message, correlationId) => this.reject(client, code, message, correlationId),
+    });
+    this.voice.register((kind, handler) => this.onEnvelope(kind, handler));
     this.onMessage("chat", (client, message: unknown) => {
       const text = (message as { text?: unknown })?.text;
       if (typeof text !== "string" || text.length === 0 || text.length > maxChatLength) {
@@ -90,6 +101,11 @@ export class SessionRoom extends ClusterRoom implements MigratableRoom {
 
   onLeave(client: Client) {
     this.state.participants.delete(client.sessionId);
+    this.voice?.leave(client.sessionId);
+  }
+
+  onDispose() {
+    this.voice?.release();
   }
 
   // --- MigratableRoom: a session room moves with its participants -------------------
@@ -121,7 +137,10 @@ export class SessionRoom extends ClusterRoom implements MigratableRoom {
     const participant = this.state.participants.get(client.sessionId);
     if (participant) participant.connected = true;
   }
-  sessionLost(sessionId: string): void { this.state.participants.delete(sessionId); }
+  sessionLost(sessionId: string): void {
+    this.state.participants.delete(sessionId);
+    this.voice?.leave(sessionId);
+  }
   freezeRoom(): void { /* no clock of its own */ }
   thawRoom(): void { /* likewise */ }
 }

@@ -86,6 +86,10 @@ export class NodeMetrics {
   readonly ownership: Counter<"event">;
   /** The node's Janus started again after it died (server/voice). */
   readonly janusRestarts: Counter;
+  /** Voice grants asked of rooms, by outcome (granted, forbidden, unavailable, rate_limited, failed). */
+  readonly voiceGrants: Counter<"outcome">;
+  /** VoiceHear sent: a client's set of voices to hear changed (proximity, joins, leaves). */
+  readonly voiceHearUpdates: Counter;
   /** The rooms' voice as it stands (server/voice: VoiceBackend.health), when the node runs it. */
   voiceHealth?: () => VoiceHealth;
   /** Handoff states entered (init, freeze, transfer, switch, redirect, complete, aborted). */
@@ -133,6 +137,8 @@ export class NodeMetrics {
       collect() { this.set(voice()?.participants ?? 0); },
     });
     this.janusRestarts = new Counter({ name: "tsunagi_voice_janus_restarts_total", help: "Times the node's Janus was started again after it died.", registers });
+    this.voiceGrants = new Counter({ name: "tsunagi_voice_grants_total", help: "Voice grants asked of the node's rooms, by outcome.", labelNames: ["outcome"], registers });
+    this.voiceHearUpdates = new Counter({ name: "tsunagi_voice_hear_updates_total", help: "Changes sent to clients of the voices they hear (VoiceHear).", registers });
     const counterOf = (name: string, help: string, read: () => number) => new Counter({
       name, help, registers,
       collect() { this.reset(); this.inc(read()); },

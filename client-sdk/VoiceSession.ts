@@ -1,0 +1,327 @@
+/**
+ * Voice in a room, in the browser (voice.proto): asks the room for a grant, joins the
+ * room's SFU (Janus' VideoRoom) with it over plain WebRTC, publishes the microphone in
+ * stereo Opus, and subscribes to exactly the voices the room says to hear (VoiceHear),
+ * one multistream subscription changed in place as people move.
+ *
+ * - Mute stops sending (no packets at all, not silence); `levels()` reads each voice's
+ *   level and the microphone's; `useMicrophone()` switches the input device.
+ * - Spatial: in an expo hall each voice is panned (WebAudio PannerNode) by where its
+ *   visitor stands relative to you; stage voices are not placed.
+ * - When the room moves (a handoff, a zone change) or the SFU restarts, the session asks
+ *   for a fresh grant and joins again: the new connection is made before the old one is
+ *   closed, so the gap is the new subscription's start.
+ *
+ * @example
+ *   const voice = await VoiceSession.start(expoVoiceLink(expo), { speak: true });
+ *   voice.on("heard", ({ feedId, atMs }) => console.log(`${feedId} audible`));
+ *   voice.mute(true);
+ *   await voice.close();
+ */
+import { SafeEmitter } from "../common/SafeEmitter.ts";
+import type { Envelope, IEnvelope, tsunagi } from "../proto/index.ts";
+import { JanusSignal, type WebSocketFactory } from "./voice/JanusSignal.ts";
+import { VoiceSpace, type Placement } from "./voice/VoiceSpace.ts";
+import { withStereoOpus, whenGathered } from "./voice/sdp.ts";
+
+const VIDEOROOM = "janus.plugin.videoroom";
+
+/** What VoiceSession needs of the room it speaks in. */
+export interface VoiceRoomLink {
+  request(body: Omit<IEnvelope, "correlationId">): Promise<Envelope>;
+  /** An envelope that needs no reply. */
+  notify(body: Omit<IEnvelope, "correlationId">): void;
+  onVoiceHear(handler: (hear: tsunagi.v1.VoiceHear) => void): () => void;
+  /** The session moved to another room (zone, node or region): a new grant is needed. */
+  onRoomChanged(handler: () => void): () => void;
+  /** Where a visitor stands (expo), for panning. */
+  placement?: Placement;
+}
+
+export interface VoiceSessionOptions {
+  /** Publish the microphone (default true; a listener-only role is granted listening anyway). */
+  speak?: boolean;
+  /** The microphone's deviceId (default: the browser's default input). */
+  microphone?: string;
+  /** Pan voices by position (default: when the link knows positions). */
+  spatial?: boolean;
+  /** For tests and non-browser hosts. */
+  webSocket?: WebSocketFactory;
+  onListenerError?: (error: unknown, source: string) => void;
+}
+
+export interface VoiceSessionEvents {
+  /** The voices heard changed (the room's VoiceHear applied). */
+  hear: (feeds: tsunagi.v1.IVoiceFeed[]) => void;
+  /** A voice's first packet arrived after it was subscribed. */
+  heard: (event: { feedId: string; atMs: number }) => void;
+  /** Joined the SFU again (a fresh grant): after a move or a restart. */
+  rejoined: () => void;
+  error: (error: Error) => void;
+}
+
+/** One connection to the SFU: its signalling, publisher and subscriber. */
+interface Leg {
+  janus: JanusSignal;
+  grant: tsunagi.v1.VoiceGrant;
+  publisher: number;
+  privateId: number;
+  publishing?: RTCPeerConnection;
+  sender?: RTCRtpSender;
+  subscriber?: number;
+  receiving?: RTCPeerConnection;
+  /** Feeds subscribed, and the mid each came in on. */
+  feeds: Map<string, string>;
+  /** Serialises subscription changes. */
+  queue: Promise<void>;
+}
+
+export class VoiceSession {
+  private leg?: Leg;
+  private microphone?: MediaStream;
+  private muted = false;
+  private closed = false;
+  /** The room's latest word on what to hear. */
+  private hearing: tsunagi.v1.IVoiceFeed[] = [];
+  private hearVersion = 0;
+  private readonly events: SafeEmitter<VoiceSessionEvents>;
+  private readonly space?: VoiceSpace;
+  private readonly detach: Array<() => void> = [];
+
+  private constructor(private readonly link: VoiceRoomLink, private readonly options: VoiceSessionOptions) {
+    this.events = new SafeEmitter<VoiceSessionEvents>(options.onListenerError ?? ((error, source) => console.error(`tsunagi voice: ${source} threw`, error)));
+    if ((options.spatial ?? link.placement !== undefined) && typeof AudioContext !== "undefined") this.space = new VoiceSpace(link.placement);
+  }
+
+  /** Joins the room's voice: a grant, the SFU, the microphone (when speaking). */
+  static async start(link: VoiceRoomLink, options: VoiceSessionOptions = {}): Promise<VoiceSession> {
+    const voice = new VoiceSession(link, options);
+    voice.detach.push(link.onVoiceHear((hear) => voice.applyHear(hear)));
+    voice.detach.push(link.onRoomChanged(() => void voice.rejoin().catch((error) => voice.events.emit("error", error))));
+    try {
+      await voice.join();
+    } catch (error) {
+      await voice.close();
+      throw error;
+    }
+    return voice;
+  }
+
+  on<K extends keyof VoiceSessionEvents>(event: K, listener: VoiceSessionEvents[K]): () => void {
+    return this.events.on(event, listener);
+  }
+
+  /** The grant in use. */
+  get grant(): tsunagi.v1.VoiceGrant | undefined { return this.leg?.grant; }
+  /** Feeds subscribed now. */
+  get feeds(): string[] { return [...(this.leg?.feeds.keys() ?? [])]; }
+  /** The connections, for statistics (getStats). */
+  get peerConnections(): { publishing?: RTCPeerConnection; receiving?: RTCPeerConnection } {
+    return { publishing: this.leg?.publishing, receiving: this.leg?.receiving };
+  }
+
+  /** Stops (or starts again) sending the microphone: no packets while muted. */
+  async mute(muted: boolean): Promise<void> {
+    this.muted = muted;
+    await this.leg?.sender?.replaceTrack(muted ? null : this.microphone?.getAudioTracks()[0] ?? null);
+  }
+
+  get isMuted(): boolean { return this.muted; }
+
+  /** Switches the microphone. */
+  async useMicrophone(deviceId: string): Promise<void> {
+    const next = await microphoneStream(deviceId);
+    this.microphone?.getTracks().forEach((track) => track.stop());
+    this.microphone = next;
+    this.options.microphone = deviceId;
+    if (!this.muted) await this.leg?.sender?.replaceTrack(next.getAudioTracks()[0] ?? null);
+  }
+
+  /** The inputs the browser offers. */
+  static async microphones(): Promise<MediaDeviceInfo[]> {
+    return (await navigator.mediaDevices.enumerateDevices()).filter((device) => device.kind === "audioinput");
+  }
+
+  /** Each voice's audio level (0..1) by feed id, and the microphone's as "self". */
+  async levels(): Promise<Map<string, number>> {
+    const levels = new Map<string, number>();
+    const leg = this.leg;
+    if (!leg) return levels;
+    const feedOfMid = new Map([...leg.feeds].map(([feed, mid]) => [mid, feed]));
+    (await leg.receiving?.getStats())?.forEach((report) => {
+      if (report.type === "inbound-rtp" && report.kind === "audio" && feedOfMid.has(report.mid)) levels.set(feedOfMid.get(report.mid)!, report.audioLevel ?? 0);
+    });
+    (await leg.publishing?.getStats())?.forEach((report) => {
+      if (report.type === "media-source" && report.kind === "audio") levels.set("self", this.muted ? 0 : report.audioLevel ?? 0);
+    });
+    return levels;
+  }
+
+  /** Leaves the room's voice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const off of this.detach) off();
+    if (this.leg) this.link.notify({ voiceLeave: {} });
+    this.endLeg(this.leg);
+    this.leg = undefined;
+    this.microphone?.getTracks().forEach((track) => track.stop());
+    await this.space?.close();
+  }
+
+  // --- joining ---------------------------------------------------------------------
+
+  private async join(): Promise<void> {
+    const reply = await this.link.request({ voiceJoin: { speak: this.options.speak ?? true } });
+    const grant = reply.voiceGrant as tsunagi.v1.VoiceGrant;
+    const janus = await JanusSignal.connect(grant.url, grant.token, this.options.webSocket);
+    let leg: Leg | undefined;
+    try {
+      const publisher = await janus.attach(VIDEOROOM);
+      const joined = await janus.message(publisher, { request: "join", ptype: "publisher", room: grant.room, id: grant.feedId, display: grant.feedId, token: grant.token });
+      leg = { janus, grant, publisher, privateId: joined.data.private_id, feeds: new Map(), queue: Promise.resolve() };
+      janus.onClose = (reason) => { if (this.leg === leg && !this.closed) void this.recover(reason); };
+      if (grant.speak) await this.publish(leg);
+    } catch (error) {
+      this.endLeg(leg);
+      janus.close();
+      throw error;
+    }
+    const old = this.leg;
+    this.leg = leg;
+    if (grant.speak) this.link.notify({ voiceReady: { feedId: grant.feedId } });
+    this.subscribe(leg);
+    this.endLeg(old);
+  }
+
+  private async publish(leg: Leg): Promise<void> {
+    this.microphone ??= await microphoneStream(this.options.microphone);
+    const pc = leg.publishing = new RTCPeerConnection();
+    const track = this.microphone.getAudioTracks()[0];
+    const transceiver = pc.addTransceiver(track ?? "audio", { direction: "sendonly", streams: [this.microphone] });
+    leg.sender = transceiver.sender;
+    if (this.muted) await transceiver.sender.replaceTrack(null);
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription({ type: "offer", sdp: withStereoOpus(offer.sdp ?? "") });
+    await whenGathered(pc);
+    const live = new Promise<void>((resolve) => {
+      const watch = leg.janus.onEvent;
+      leg.janus.onEvent = (handleId, message) => {
+        if (handleId === leg.publisher && message.janus === "webrtcup") resolve();
+        watch(handleId, message);
+      };
+    });
+    const answer = await leg.janus.message(leg.publisher, { request: "configure", audio: true, video: false }, pc.localDescription!.toJSON());
+    await pc.setRemoteDescription(answer.jsep!);
+    await withTimeout(live, 10_000, "the voice server did not receive the microphone");
+  }
+
+  /** Applies the room's newest VoiceHear. */
+  private applyHear(hear: tsunagi.v1.VoiceHear): void {
+    if (hear.version <= this.hearVersion) return; // an older word
+    this.hearVersion = hear.version;
+    this.hearing = hear.feeds;
+    this.events.emit("hear", hear.feeds);
+    if (this.leg) this.subscribe(this.leg);
+  }
+
+  /** Brings the leg's subscription to the room's latest word; one change at a time, the latest wins. */
+  private subscribe(leg: Leg): void {
+    leg.queue = leg.queue.then(() => this.update(leg)).catch((error) => this.events.emit("error", error));
+  }
+
+  private async update(leg: Leg): Promise<void> {
+    if (this.leg !== leg || this.closed) return;
+    const wanted = new Set(this.hearing.map((feed) => feed.feedId!));
+    const add = [...wanted].filter((feed) => !leg.feeds.has(feed));
+    const drop = [...leg.feeds.keys()].filter((feed) => !wanted.has(feed));
+    if (add.length === 0 && drop.length === 0) return;
+    this.space?.placeAll(this.hearing);
+    let answer;
+    if (leg.subscriber === undefined) {
+      if (add.length === 0) return;
+      leg.subscriber = await leg.janus.attach(VIDEOROOM);
+      answer = await leg.janus.message(leg.subscriber, {
+        request: "join", ptype: "subscriber", room: leg.grant.room, private_id: leg.privateId, token: leg.grant.token,
+        streams: add.map((feed) => ({ feed })),
+      });
+    } else {
+      answer = await leg.janus.message(leg.subscriber, {
+        request: "update", ...(add.length ? { subscribe: add.map((feed) => ({ feed })) } : {}), ...(drop.length ? { unsubscribe: drop.map((feed) => ({ feed })) } : {}),
+      });
+    }
+    const askedAt = Date.now();
+    leg.feeds.clear();
+    for (const stream of answer.data.streams ?? []) if (stream.active !== false && stream.feed_id) leg.feeds.set(String(stream.feed_id), String(stream.mid));
+    if (!answer.jsep) return;
+    const pc = leg.receiving ??= this.receiver(leg);
+    await pc.setRemoteDescription(answer.jsep);
+    const local = await pc.createAnswer();
+    await pc.setLocalDescription({ type: "answer", sdp: withStereoOpus(local.sdp ?? "") });
+    await whenGathered(pc);
+    await leg.janus.message(leg.subscriber, { request: "start" }, pc.localDescription!.toJSON());
+    for (const feed of add) if (leg.feeds.has(feed)) void this.watchFirstPacket(leg, feed, askedAt);
+  }
+
+  private receiver(leg: Leg): RTCPeerConnection {
+    const pc = new RTCPeerConnection();
+    pc.ontrack = (event) => {
+      const mid = event.transceiver.mid;
+      const feed = [...leg.feeds].find(([, at]) => at === mid)?.[0];
+      if (feed) this.space?.play(feed, event.track);
+    };
+    return pc;
+  }
+
+  /** Emits "heard" at the first packet of `feed` (polled every 5 ms, for 3 s at most). */
+  private async watchFirstPacket(leg: Leg, feed: string, since: number): Promise<void> {
+    const mid = leg.feeds.get(feed);
+    const receiver = leg.receiving?.getTransceivers().find((transceiver) => transceiver.mid === mid)?.receiver;
+    if (!receiver) return;
+    const before = new Set(receiver.getSynchronizationSources().map((source) => `${source.source}:${source.rtpTimestamp}`));
+    for (let waited = 0; waited < 3000 && this.leg === leg; waited += 5) {
+      const fresh = receiver.getSynchronizationSources().some((source) => !before.has(`${source.source}:${source.rtpTimestamp}`));
+      if (fresh) return this.events.emit("heard", { feedId: feed, atMs: Date.now() });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    void since;
+  }
+
+  /** The SFU connection dropped (a restart): a fresh grant, once it answers again. */
+  private async recover(reason: string): Promise<void> {
+    this.events.emit("error", new Error(`voice: ${reason}; joining again`));
+    for (let attempt = 0; !this.closed; attempt++) {
+      try {
+        await this.rejoin();
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** attempt, 5000)));
+      }
+    }
+  }
+
+  /** A fresh grant and SFU connection, made before the old one is closed. */
+  private async rejoin(): Promise<void> {
+    if (this.closed) return;
+    this.hearVersion = 0;
+    await this.join();
+    this.events.emit("rejoined");
+  }
+
+  private endLeg(leg: Leg | undefined): void {
+    if (!leg) return;
+    leg.janus.onClose = () => {};
+    leg.publishing?.close();
+    leg.receiving?.close();
+    leg.janus.close();
+  }
+}
+
+async function microphoneStream(deviceId?: string): Promise<MediaStream> {
+  return navigator.mediaDevices.getUserMedia({ audio: { ...(deviceId ? { deviceId: { exact: deviceId } } : {}), channelCount: { ideal: 2 }, echoCancellation: true } });
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  return Promise.race([work, new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new Error(what)), ms); })]).finally(() => clearTimeout(timer));
+}
