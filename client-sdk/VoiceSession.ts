@@ -53,8 +53,11 @@ export interface VoiceSessionOptions {
 export interface VoiceSessionEvents {
   /** The voices heard changed (the room's VoiceHear applied). */
   hear: (feeds: tsunagi.v1.IVoiceFeed[]) => void;
-  /** A voice's first packet arrived after it was subscribed. */
-  heard: (event: { feedId: string; atMs: number }) => void;
+  /**
+   * A voice's first packet arrived after it was subscribed (Date.now() times): when the
+   * room's VoiceHear naming it arrived, when the SFU's subscription was in place, and the packet.
+   */
+  heard: (event: { feedId: string; toldAtMs: number; startedAtMs: number; atMs: number }) => void;
   /** Joined the SFU again (a fresh grant): after a move or a restart. */
   rejoined: () => void;
   error: (error: Error) => void;
@@ -72,6 +75,8 @@ interface Leg {
   receiving?: RTCPeerConnection;
   /** Feeds subscribed, and the mid each came in on. */
   feeds: Map<string, string>;
+  /** Whether the SFU forwards each (false: on standby). */
+  sending: Map<string, boolean>;
   /** Serialises subscription changes. */
   queue: Promise<void>;
 }
@@ -84,6 +89,8 @@ export class VoiceSession {
   /** The room's latest word on what to hear. */
   private hearing: tsunagi.v1.IVoiceFeed[] = [];
   private hearVersion = 0;
+  /** When the latest VoiceHear arrived. */
+  private toldAt = 0;
   private readonly events: SafeEmitter<VoiceSessionEvents>;
   private readonly space?: VoiceSpace;
   private readonly detach: Array<() => void> = [];
@@ -113,8 +120,12 @@ export class VoiceSession {
 
   /** The grant in use. */
   get grant(): tsunagi.v1.VoiceGrant | undefined { return this.leg?.grant; }
-  /** Feeds subscribed now. */
+  /** Feeds subscribed now (audible or on standby). */
   get feeds(): string[] { return [...(this.leg?.feeds.keys() ?? [])]; }
+  /** Feeds audible now: subscribed, and forwarded. */
+  get audible(): string[] { return [...(this.leg?.sending ?? [])].filter(([, sending]) => sending).map(([feed]) => feed); }
+  /** The mid each subscribed feed arrives on. */
+  get mids(): ReadonlyMap<string, string> { return new Map(this.leg?.feeds); }
   /** The connections, for statistics (getStats). */
   get peerConnections(): { publishing?: RTCPeerConnection; receiving?: RTCPeerConnection } {
     return { publishing: this.leg?.publishing, receiving: this.leg?.receiving };
@@ -179,7 +190,7 @@ export class VoiceSession {
     try {
       const publisher = await janus.attach(VIDEOROOM);
       const joined = await janus.message(publisher, { request: "join", ptype: "publisher", room: grant.room, id: grant.feedId, display: grant.feedId, token: grant.token });
-      leg = { janus, grant, publisher, privateId: joined.data.private_id, feeds: new Map(), queue: Promise.resolve() };
+      leg = { janus, grant, publisher, privateId: joined.data.private_id, feeds: new Map(), sending: new Map(), queue: Promise.resolve() };
       janus.onClose = (reason) => { if (this.leg === leg && !this.closed) void this.recover(reason); };
       if (grant.speak) await this.publish(leg);
     } catch (error) {
@@ -220,6 +231,7 @@ export class VoiceSession {
   private applyHear(hear: tsunagi.v1.VoiceHear): void {
     if (hear.version <= this.hearVersion) return; // an older word
     this.hearVersion = hear.version;
+    this.toldAt = Date.now();
     this.hearing = hear.feeds;
     this.events.emit("hear", hear.feeds);
     if (this.leg) this.subscribe(this.leg);
@@ -232,14 +244,29 @@ export class VoiceSession {
 
   private async update(leg: Leg): Promise<void> {
     if (this.leg !== leg || this.closed) return;
-    const wanted = new Set(this.hearing.map((feed) => feed.feedId!));
-    const add = [...wanted].filter((feed) => !leg.feeds.has(feed));
+    const toldAt = this.toldAt;
+    const wanted = new Map(this.hearing.map((feed) => [feed.feedId!, !feed.standby]));
+    const add = [...wanted.keys()].filter((feed) => !leg.feeds.has(feed));
     const drop = [...leg.feeds.keys()].filter((feed) => !wanted.has(feed));
-    if (add.length === 0 && drop.length === 0) return;
-    this.space?.placeAll(this.hearing);
+    this.space?.placeAll(this.hearing.filter((feed) => !feed.standby));
+    if (add.length > 0 || (drop.length > 0 && leg.subscriber !== undefined)) await this.resubscribe(leg, add, drop);
+    // Audible or standby: the SFU forwards a stream or holds it (no renegotiation).
+    const toggles = [...wanted].filter(([feed, audible]) => leg.feeds.has(feed) && leg.sending.get(feed) !== audible);
+    if (toggles.length > 0 && leg.subscriber !== undefined) {
+      const counted = await this.packetCounts(leg);
+      await leg.janus.message(leg.subscriber, { request: "configure", streams: toggles.map(([feed, audible]) => ({ mid: leg.feeds.get(feed), send: audible })) });
+      const switchedAt = Date.now();
+      for (const [feed, audible] of toggles) {
+        leg.sending.set(feed, audible);
+        if (audible) void this.watchFirstPacket(leg, feed, counted.get(leg.feeds.get(feed)!) ?? 0, toldAt, switchedAt);
+      }
+    }
+  }
+
+  /** Subscribes to `add` and lets `drop` go: a renegotiation of the subscription. */
+  private async resubscribe(leg: Leg, add: string[], drop: string[]): Promise<void> {
     let answer;
     if (leg.subscriber === undefined) {
-      if (add.length === 0) return;
       leg.subscriber = await leg.janus.attach(VIDEOROOM);
       answer = await leg.janus.message(leg.subscriber, {
         request: "join", ptype: "subscriber", room: leg.grant.room, private_id: leg.privateId, token: leg.grant.token,
@@ -250,9 +277,16 @@ export class VoiceSession {
         request: "update", ...(add.length ? { subscribe: add.map((feed) => ({ feed })) } : {}), ...(drop.length ? { unsubscribe: drop.map((feed) => ({ feed })) } : {}),
       });
     }
-    const askedAt = Date.now();
+    const before = new Map(leg.sending);
     leg.feeds.clear();
-    for (const stream of answer.data.streams ?? []) if (stream.active !== false && stream.feed_id) leg.feeds.set(String(stream.feed_id), String(stream.mid));
+    leg.sending.clear();
+    for (const stream of answer.data.streams ?? []) {
+      if (stream.active === false || !stream.feed_id) continue;
+      const feed = String(stream.feed_id);
+      leg.feeds.set(feed, String(stream.mid));
+      // A new subscription is forwarded (Janus' default) until configured otherwise.
+      leg.sending.set(feed, before.get(feed) ?? true);
+    }
     if (!answer.jsep) return;
     const pc = leg.receiving ??= this.receiver(leg);
     await pc.setRemoteDescription(answer.jsep);
@@ -260,7 +294,8 @@ export class VoiceSession {
     await pc.setLocalDescription({ type: "answer", sdp: withStereoOpus(local.sdp ?? "") });
     await whenGathered(pc);
     await leg.janus.message(leg.subscriber, { request: "start" }, pc.localDescription!.toJSON());
-    for (const feed of add) if (leg.feeds.has(feed)) void this.watchFirstPacket(leg, feed, askedAt);
+    const startedAt = Date.now();
+    for (const feed of add) if (leg.sending.get(feed) && this.hearing.some((f) => f.feedId === feed && !f.standby)) void this.watchFirstPacket(leg, feed, 0, this.toldAt, startedAt);
   }
 
   private receiver(leg: Leg): RTCPeerConnection {
@@ -273,18 +308,20 @@ export class VoiceSession {
     return pc;
   }
 
-  /** Emits "heard" at the first packet of `feed` (polled every 5 ms, for 3 s at most). */
-  private async watchFirstPacket(leg: Leg, feed: string, since: number): Promise<void> {
+  /** Packets received so far on each mid of the subscription. */
+  private async packetCounts(leg: Leg): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    (await leg.receiving?.getStats())?.forEach((report) => { if (report.type === "inbound-rtp" && report.mid) counts.set(report.mid, report.packetsReceived ?? 0); });
+    return counts;
+  }
+
+  /** Emits "heard" at the first packet of `feed` past `before` (its inbound-rtp count, polled every 5 ms, for 3 s at most). */
+  private async watchFirstPacket(leg: Leg, feed: string, before: number, toldAtMs: number, startedAtMs: number): Promise<void> {
     const mid = leg.feeds.get(feed);
-    const receiver = leg.receiving?.getTransceivers().find((transceiver) => transceiver.mid === mid)?.receiver;
-    if (!receiver) return;
-    const before = new Set(receiver.getSynchronizationSources().map((source) => `${source.source}:${source.rtpTimestamp}`));
-    for (let waited = 0; waited < 3000 && this.leg === leg; waited += 5) {
-      const fresh = receiver.getSynchronizationSources().some((source) => !before.has(`${source.source}:${source.rtpTimestamp}`));
-      if (fresh) return this.events.emit("heard", { feedId: feed, atMs: Date.now() });
+    for (let waited = 0; waited < 3000 && this.leg === leg && mid !== undefined; waited += 5) {
+      if (((await this.packetCounts(leg)).get(mid) ?? 0) > before) return this.events.emit("heard", { feedId: feed, toldAtMs, startedAtMs, atMs: Date.now() });
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
-    void since;
   }
 
   /** The SFU connection dropped (a restart): a fresh grant, once it answers again. */

@@ -3,9 +3,13 @@
  * the live speakers within `radius` of where it stands, found in the room's interest
  * grid, and every host wherever it stands (stage voice).
  *
+ * - Standby: speakers within STANDBY_REACH × `radius` are named too, on standby: the
+ *   client subscribes to them without the SFU forwarding anything, so one who walks
+ *   into hearing is switched on by one request, not a renegotiation.
  * - Hysteresis: a voice is taken in at `radius` and let go only beyond
- *   `radius * HEARING_HYSTERESIS`, so two visitors at the edge, or one walking along it,
- *   do not make the subscription flap.
+ *   `radius * HEARING_HYSTERESIS` (likewise for standby), so two visitors at the edge,
+ *   or one walking along it, do not make the subscription flap.
+ * - At most MAX_AUDIBLE voices audible and MAX_STANDBY on standby, the nearest.
  * - A move affects the mover and those within the outer radius of where it now stands;
  *   RoomVoice adds those who heard it, and coalesces a burst into one VoiceHear each.
  * - Within this room's zone only: a zoned hall's voice rooms are one per zone (a visitor
@@ -20,10 +24,15 @@
  */
 import type { InterestGrid } from "./InterestGrid.ts";
 import type { Entity, Visitor } from "./model.ts";
-import { RoomVoice, type RoomVoiceHost, type VoiceHearing, type VoiceMember } from "../shared/RoomVoice.ts";
+import { RoomVoice, type Heard, type RoomVoiceHost, type VoiceHearing, type VoiceMember } from "../shared/RoomVoice.ts";
 
 /** A voice heard is let go only this many times the hearing radius away. */
 export const HEARING_HYSTERESIS = 1.25;
+/** Voices are on standby this many times the hearing radius away. */
+export const STANDBY_REACH = 2;
+/** The most voices one visitor hears at once, and has on standby (the nearest). */
+export const MAX_AUDIBLE = 24;
+export const MAX_STANDBY = 24;
 
 export interface HallVoiceHost {
   readonly grid: InterestGrid<Entity>;
@@ -36,26 +45,36 @@ export interface HallVoiceHost {
 }
 
 export class HallVoice implements VoiceHearing {
-  private readonly outer: number;
+  /** Hearing's and standby's reach, taking in and letting go. */
+  private readonly reach: { audible: number; audibleOut: number; standby: number; standbyOut: number };
 
   constructor(private readonly host: HallVoiceHost) {
-    this.outer = host.radius * HEARING_HYSTERESIS;
+    const r = host.radius;
+    this.reach = { audible: r, audibleOut: r * HEARING_HYSTERESIS, standby: r * STANDBY_REACH, standbyOut: r * STANDBY_REACH * HEARING_HYSTERESIS };
   }
 
-  *audience(listener: VoiceMember, members: ReadonlyMap<string, VoiceMember>): Iterable<VoiceMember> {
+  *audience(listener: VoiceMember, members: ReadonlyMap<string, VoiceMember>): Iterable<Heard> {
     const at = this.host.visitorOf(listener.sessionId)?.entity;
     if (!at) return;
-    const inner2 = this.host.radius ** 2;
-    const outer2 = this.outer ** 2;
-    const heard: VoiceMember[] = [];
-    this.host.grid.queryRadius(at.x, at.y, this.outer, (entity) => {
+    const { reach } = this;
+    const near: Array<{ heard: Heard; d2: number }> = [];
+    this.host.grid.queryRadius(at.x, at.y, reach.standbyOut, (entity) => {
       const speaker = entity.local && this.host.memberOf(entity.local.sessionId);
       if (!speaker || speaker === listener || !speaker.live || speaker.stage) return;
       const d2 = (entity.x - at.x) ** 2 + (entity.y - at.y) ** 2;
-      if (d2 <= inner2 || (d2 <= outer2 && listener.hears.get(speaker.feedId) === speaker)) heard.push(speaker);
+      const was = listener.hears.get(speaker.feedId);
+      const wasAudible = was?.speaker === speaker && !was.standby;
+      if (d2 <= reach.audible ** 2 || (wasAudible && d2 <= reach.audibleOut ** 2)) near.push({ heard: { speaker, standby: false }, d2 });
+      else if (d2 <= reach.standby ** 2 || (was?.speaker === speaker && d2 <= reach.standbyOut ** 2)) near.push({ heard: { speaker, standby: true }, d2 });
     });
-    yield* heard;
-    for (const member of members.values()) if (member.stage && member.live && member !== listener) yield member;
+    near.sort((a, b) => a.d2 - b.d2);
+    let audible = 0;
+    let standby = 0;
+    for (const { heard } of near) {
+      if (!heard.standby && audible < MAX_AUDIBLE) { audible++; yield heard; }
+      else if (standby < MAX_STANDBY) { standby++; yield { speaker: heard.speaker, standby: true }; }
+    }
+    for (const member of members.values()) if (member.stage && member.live && member !== listener) yield { speaker: member, standby: false };
   }
 
   *affected(member: VoiceMember, members: ReadonlyMap<string, VoiceMember>): Iterable<VoiceMember> {
@@ -66,7 +85,7 @@ export class HallVoice implements VoiceHearing {
     const at = this.host.visitorOf(member.sessionId)?.entity;
     if (!at) return;
     const near: VoiceMember[] = [];
-    this.host.grid.queryRadius(at.x, at.y, this.outer, (entity) => {
+    this.host.grid.queryRadius(at.x, at.y, this.reach.standbyOut, (entity) => {
       const other = entity.local && this.host.memberOf(entity.local.sessionId);
       if (other) near.push(other);
     });

@@ -10,9 +10,10 @@
  *   host muted is muted in the SFU as soon as it publishes.
  * - VoiceHear: each member is told the whole set of voices it hears whenever that set
  *   changes. Who hears whom is the room's `hearing`: every live speaker (`everyone`), or an
- *   expo hall's proximity (rooms/expo/HallVoice). A change marks the members it may
- *   affect; they are looked at together HEAR_COALESCE_MS later, so a burst of moves is one
- *   VoiceHear per member.
+ *   expo hall's proximity (rooms/expo/HallVoice), which also names voices on standby
+ *   (subscribed, not forwarded: one SFU request from audible). A change marks the members
+ *   it may affect; they are looked at together at once, then at most every
+ *   HEAR_COALESCE_MS, so a burst of moves is one VoiceHear per member.
  * - Leaving (VoiceLeave, or leaving the room) ends the grant and sends the member out of
  *   the SFU room; `release()` (the room's dispose) closes the voice room.
  *
@@ -32,7 +33,7 @@ import type { VoiceBackend } from "../../server/voice/VoiceBackend.ts";
 /** Grants one session may ask for: per second, and the burst on top. */
 export const VOICE_GRANTS_PER_SECOND = 0.5;
 export const VOICE_GRANT_BURST = 3;
-/** Changes to who hears whom are gathered this long, then sent as one VoiceHear per member, ms. */
+/** After a VoiceHear round, changes to who hears whom are gathered this long before the next, ms. */
 export const HEAR_COALESCE_MS = 20;
 /** What every publisher sends (VoiceGrant.codec). */
 export const VOICE_CODEC = "opus/48000/2";
@@ -57,17 +58,23 @@ export interface VoiceMember {
   /** A host muted it. */
   muted: boolean;
   /** The voices it was last told to hear, by feed id. */
-  hears: Map<string, VoiceMember>;
+  hears: Map<string, Heard>;
   /** Those last told to hear it. */
   heardBy: Set<VoiceMember>;
   /** Its last VoiceHear's version. */
   version: number;
 }
 
+/** A voice a member hears: audible, or on standby (subscribed, not forwarded yet). */
+export interface Heard {
+  speaker: VoiceMember;
+  standby: boolean;
+}
+
 /** Who hears whom. */
 export interface VoiceHearing {
-  /** The live speakers `listener` hears now; never `listener` itself. */
-  audience(listener: VoiceMember, members: ReadonlyMap<string, VoiceMember>): Iterable<VoiceMember>;
+  /** The live speakers `listener` hears now, audible or on standby; never `listener` itself. */
+  audience(listener: VoiceMember, members: ReadonlyMap<string, VoiceMember>): Iterable<Heard>;
   /** The members whose audience may change when `member` joins, leaves, goes live or moves (those hearing it are added by RoomVoice). */
   affected(member: VoiceMember, members: ReadonlyMap<string, VoiceMember>): Iterable<VoiceMember>;
 }
@@ -75,7 +82,7 @@ export interface VoiceHearing {
 /** Everyone hears every live speaker: sessions, teleop rooms. */
 export const everyoneHears: VoiceHearing = {
   *audience(listener, members) {
-    for (const member of members.values()) if (member !== listener && member.live) yield member;
+    for (const member of members.values()) if (member !== listener && member.live) yield { speaker: member, standby: false };
   },
   affected: (_member, members) => members.values(),
 };
@@ -106,6 +113,8 @@ export class RoomVoice {
   /** Members whose audience is looked at in the next flush. */
   private readonly dirty = new Set<VoiceMember>();
   private flushTimer?: NodeJS.Timeout;
+  /** When the last VoiceHear round ran, ms. */
+  private flushedAt = -Infinity;
   /** Whether the SFU holds a voice room for this room (release() closes it). */
   private opened = false;
 
@@ -140,7 +149,7 @@ export class RoomVoice {
     this.members.delete(sessionId);
     this.dirty.delete(member);
     this.markAffected(member);
-    for (const heard of member.hears.values()) heard.heardBy.delete(member);
+    for (const heard of member.hears.values()) heard.speaker.heardBy.delete(member);
     this.background(this.host.backend()?.leave(this.host.roomId, sessionId), `ending ${sessionId}'s voice`);
   }
 
@@ -196,7 +205,7 @@ export class RoomVoice {
       sessionId: client.sessionId, client, display: shown.display, visitorId: shown.visitorId, stage: shown.stage,
       speak, feedId: "", live: false, muted: shown.muted ?? false, hears: new Map(), heardBy: new Set(), version: 0,
     };
-    for (const heard of member.hears.values()) heard.heardBy.delete(member);
+    for (const heard of member.hears.values()) heard.speaker.heardBy.delete(member);
     Object.assign(member, { client, speak: grant.speak, feedId: grant.feedId, live: false, hears: new Map() });
     this.members.set(client.sessionId, member);
     host.metrics.voiceGrants.inc({ outcome: "granted" });
@@ -229,7 +238,8 @@ export class RoomVoice {
     for (const listener of member.heardBy) this.dirty.add(listener);
     if (this.members.get(member.sessionId) === member) this.dirty.add(member);
     if (!this.flushTimer && this.dirty.size > 0) {
-      this.flushTimer = setTimeout(() => this.flush(), HEAR_COALESCE_MS);
+      // At once (after what this turn of the event loop brings), unless a round ran just now.
+      this.flushTimer = setTimeout(() => this.flush(), Math.max(0, this.flushedAt + HEAR_COALESCE_MS - Date.now()));
       this.flushTimer.unref?.();
     }
   }
@@ -237,15 +247,18 @@ export class RoomVoice {
   /** Each marked member's audience, and a VoiceHear to those whose set changed. */
   private flush(): void {
     this.flushTimer = undefined;
+    this.flushedAt = Date.now();
     const marked = [...this.dirty];
     this.dirty.clear();
     for (const listener of marked) {
       if (this.members.get(listener.sessionId) !== listener) continue;
-      const now = new Map<string, VoiceMember>();
-      for (const speaker of this.host.hearing.audience(listener, this.members)) if (speaker !== listener && speaker.live) now.set(speaker.feedId, speaker);
+      const now = new Map<string, Heard>();
+      for (const heard of this.host.hearing.audience(listener, this.members)) {
+        if (heard.speaker !== listener && heard.speaker.live) now.set(heard.speaker.feedId, heard);
+      }
       if (sameFeeds(now, listener.hears)) continue;
-      for (const heard of listener.hears.values()) heard.heardBy.delete(listener);
-      for (const heard of now.values()) heard.heardBy.add(listener);
+      for (const heard of listener.hears.values()) heard.speaker.heardBy.delete(listener);
+      for (const heard of now.values()) heard.speaker.heardBy.add(listener);
       listener.hears = now;
       listener.version++;
       this.sendHear(listener);
@@ -253,7 +266,7 @@ export class RoomVoice {
   }
 
   private sendHear(member: VoiceMember): void {
-    const feeds = [...member.hears.values()].map((speaker) => ({ feedId: speaker.feedId, visitorId: speaker.visitorId, stage: speaker.stage, display: speaker.display }));
+    const feeds = [...member.hears.values()].map(({ speaker, standby }) => ({ feedId: speaker.feedId, visitorId: speaker.visitorId, stage: speaker.stage, display: speaker.display, standby }));
     this.host.metrics.voiceHearUpdates.inc();
     this.host.send(member.client, { voiceHear: { version: member.version, feeds } });
   }
@@ -270,9 +283,9 @@ export class RoomVoice {
   }
 }
 
-function sameFeeds(a: ReadonlyMap<string, VoiceMember>, b: ReadonlyMap<string, VoiceMember>): boolean {
+function sameFeeds(a: ReadonlyMap<string, Heard>, b: ReadonlyMap<string, Heard>): boolean {
   if (a.size !== b.size) return false;
-  for (const feedId of a.keys()) if (!b.has(feedId)) return false;
+  for (const [feedId, heard] of a) if (b.get(feedId)?.standby !== heard.standby) return false;
   return true;
 }
 
