@@ -96,7 +96,7 @@ describe("HostTools: commands", () => {
     expect(room.refusals).toMatchObject([{ code: ErrorCode.UNKNOWN_TARGET }]);
   });
 
-  it("mute sets the visitor's mute here, stores it by subject and tells the other zones; unmute lifts it", async () => {
+  it("mute sets the visitor's mute here (its voice follows), stores it by subject and tells the other zones; unmute lifts it", async () => {
     const { room, tools, host, ben } = setUp();
     await tools.command(host, command({ moderate: { action: Action.MUTE, visitorId: 2, seconds: 60 } }));
     expect(ben.mutedUntil).toBe(room.time + 60_000);
@@ -106,6 +106,7 @@ describe("HostTools: commands", () => {
     await tools.command(host, command({ moderate: { action: Action.UNMUTE, visitorId: 2 } }));
     expect(ben.mutedUntil).toBe(0);
     expect(await room.hall.mutedUntil("ben")).toBe(0);
+    expect(room.voiceMutes).toEqual([{ visitorId: 2, mutedUntil: room.time + 60_000 }, { visitorId: 2, mutedUntil: 0 }]);
   });
 
   it("kick removes the visitor with KICKED; ban removes it with BANNED and bans its subject; a host cannot target itself", async () => {
