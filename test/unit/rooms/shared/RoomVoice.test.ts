@@ -126,7 +126,7 @@ describe("RoomVoice: who hears whom", () => {
     expect(room.heard("b")).toEqual([a.feedId]);
     expect(room.heard("w")).toEqual([a.feedId, b.feedId].sort());
     // Versions only grow, one per change.
-    const versions = room.hearOf("w").map((hear) => hear.version);
+    const versions = room.hearOf("w").map((hear) => hear.version ?? 0);
     expect(versions).toEqual([...versions].sort((x, y) => x - y));
 
     room.voice.leave("a");
