@@ -79,25 +79,40 @@ interface Leg {
   sending: Map<string, boolean>;
   /** Serialises subscription changes. */
   queue: Promise<void>;
+  /** Where its voices play (spatial), if placed. */
+  space?: VoiceSpace;
+  /** Each subscribed feed's visitor (expo), by feed id. */
+  visitors: Map<string, number>;
+  /** Feeds whose first packet arrived. */
+  firstPackets: Set<string>;
 }
+
+/**
+ * After a move, the old connection keeps publishing this long (the others may not hear
+ * the new one yet), ms; it stops playing once the new one has had first packets of as
+ * many voices, or after this at the latest.
+ */
+const LEG_OVERLAP_MS = 3000;
 
 export class VoiceSession {
   private leg?: Leg;
   private microphone?: MediaStream;
   private muted = false;
   private closed = false;
+  /** A grant is being asked for and used: what the room says to hear is for the connection to come. */
+  private joining = false;
   /** The room's latest word on what to hear. */
   private hearing: tsunagi.v1.IVoiceFeed[] = [];
   private hearVersion = 0;
   /** When the latest VoiceHear arrived. */
   private toldAt = 0;
   private readonly events: SafeEmitter<VoiceSessionEvents>;
-  private readonly space?: VoiceSpace;
+  /** Connections of the room's old home, kept until the new one plays (make-before-break). */
+  private readonly retiring = new Set<Leg>();
   private readonly detach: Array<() => void> = [];
 
   private constructor(private readonly link: VoiceRoomLink, private readonly options: VoiceSessionOptions) {
     this.events = new SafeEmitter<VoiceSessionEvents>(options.onListenerError ?? ((error, source) => console.error(`tsunagi voice: ${source} threw`, error)));
-    if ((options.spatial ?? link.placement !== undefined) && typeof AudioContext !== "undefined") this.space = new VoiceSpace(link.placement);
   }
 
   /** Joins the room's voice: a grant, the SFU, the microphone (when speaking). */
@@ -134,7 +149,8 @@ export class VoiceSession {
   /** Stops (or starts again) sending the microphone: no packets while muted. */
   async mute(muted: boolean): Promise<void> {
     this.muted = muted;
-    await this.leg?.sender?.replaceTrack(muted ? null : this.microphone?.getAudioTracks()[0] ?? null);
+    const track = muted ? null : this.microphone?.getAudioTracks()[0] ?? null;
+    await Promise.all([this.leg, ...this.retiring].map((leg) => leg?.sender?.replaceTrack(track)));
   }
 
   get isMuted(): boolean { return this.muted; }
@@ -174,15 +190,26 @@ export class VoiceSession {
     this.closed = true;
     for (const off of this.detach) off();
     if (this.leg) this.link.notify({ voiceLeave: {} });
-    this.endLeg(this.leg);
+    for (const leg of [this.leg, ...this.retiring]) this.endLeg(leg);
+    this.retiring.clear();
     this.leg = undefined;
     this.microphone?.getTracks().forEach((track) => track.stop());
-    await this.space?.close();
   }
 
   // --- joining ---------------------------------------------------------------------
 
   private async join(): Promise<void> {
+    this.joining = true;
+    try {
+      await this.connect();
+    } finally {
+      this.joining = false;
+    }
+    // What the room said meanwhile, applied to the new connection.
+    if (this.leg) this.subscribe(this.leg);
+  }
+
+  private async connect(): Promise<void> {
     const reply = await this.link.request({ voiceJoin: { speak: this.options.speak ?? true } });
     const grant = reply.voiceGrant as tsunagi.v1.VoiceGrant;
     const janus = await JanusSignal.connect(grant.url, grant.token, this.options.webSocket);
@@ -190,7 +217,11 @@ export class VoiceSession {
     try {
       const publisher = await janus.attach(VIDEOROOM);
       const joined = await janus.message(publisher, { request: "join", ptype: "publisher", room: grant.room, id: grant.feedId, display: grant.feedId, token: grant.token });
-      leg = { janus, grant, publisher, privateId: joined.data.private_id, feeds: new Map(), sending: new Map(), queue: Promise.resolve() };
+      leg = {
+        janus, grant, publisher, privateId: joined.data.private_id, feeds: new Map(), sending: new Map(), queue: Promise.resolve(),
+        visitors: new Map(), firstPackets: new Set(),
+        space: (this.options.spatial ?? this.link.placement !== undefined) && typeof AudioContext !== "undefined" ? new VoiceSpace(this.link.placement) : undefined,
+      };
       janus.onClose = (reason) => { if (this.leg === leg && !this.closed) void this.recover(reason); };
       if (grant.speak) await this.publish(leg);
     } catch (error) {
@@ -201,8 +232,39 @@ export class VoiceSession {
     const old = this.leg;
     this.leg = leg;
     if (grant.speak) this.link.notify({ voiceReady: { feedId: grant.feedId } });
-    this.subscribe(leg);
+    if (old) void this.retire(old, leg);
+  }
+
+  /**
+   * The old home's connection: it stops playing once the new one plays as many voices as
+   * it did, and goes (its microphone too) after LEG_OVERLAP_MS.
+   */
+  private async retire(old: Leg, next: Leg): Promise<void> {
+    this.retiring.add(old);
+    const started = Date.now();
+    const playing = [...old.sending].filter(([feed, sending]) => sending && old.firstPackets.has(feed)).length;
+    while (Date.now() - started < LEG_OVERLAP_MS && this.leg === next && next.firstPackets.size < playing) await new Promise((resolve) => setTimeout(resolve, 20));
+    old.receiving?.close();
+    void old.space?.close();
+    old.space = undefined;
+    const rest = LEG_OVERLAP_MS - (Date.now() - started);
+    if (rest > 0 && this.leg === next) await new Promise((resolve) => setTimeout(resolve, rest));
+    this.retiring.delete(old);
     this.endLeg(old);
+  }
+
+  /** Packets received so far of each visitor's voice (expo), over the connection and any still retiring. */
+  async packetsByVisitor(): Promise<Map<number, number>> {
+    const packets = new Map<number, number>();
+    for (const leg of [this.leg, ...this.retiring]) {
+      if (!leg) continue;
+      const counts = await this.packetCounts(leg);
+      for (const [feed, mid] of leg.feeds) {
+        const visitorId = leg.visitors.get(feed);
+        if (visitorId) packets.set(visitorId, (packets.get(visitorId) ?? 0) + (counts.get(mid) ?? 0));
+      }
+    }
+    return packets;
   }
 
   private async publish(leg: Leg): Promise<void> {
@@ -234,7 +296,7 @@ export class VoiceSession {
     this.toldAt = Date.now();
     this.hearing = hear.feeds;
     this.events.emit("hear", hear.feeds);
-    if (this.leg) this.subscribe(this.leg);
+    if (this.leg && !this.joining) this.subscribe(this.leg);
   }
 
   /** Brings the leg's subscription to the room's latest word; one change at a time, the latest wins. */
@@ -248,7 +310,8 @@ export class VoiceSession {
     const wanted = new Map(this.hearing.map((feed) => [feed.feedId!, !feed.standby]));
     const add = [...wanted.keys()].filter((feed) => !leg.feeds.has(feed));
     const drop = [...leg.feeds.keys()].filter((feed) => !wanted.has(feed));
-    this.space?.placeAll(this.hearing.filter((feed) => !feed.standby));
+    leg.space?.placeAll(this.hearing.filter((feed) => !feed.standby));
+    for (const feed of this.hearing) if (feed.visitorId) leg.visitors.set(feed.feedId!, feed.visitorId);
     if (add.length > 0 || (drop.length > 0 && leg.subscriber !== undefined)) await this.resubscribe(leg, add, drop);
     // Audible or standby: the SFU forwards a stream or holds it (no renegotiation).
     const toggles = [...wanted].filter(([feed, audible]) => leg.feeds.has(feed) && leg.sending.get(feed) !== audible);
@@ -303,15 +366,17 @@ export class VoiceSession {
     pc.ontrack = (event) => {
       const mid = event.transceiver.mid;
       const feed = [...leg.feeds].find(([, at]) => at === mid)?.[0];
-      if (feed) this.space?.play(feed, event.track);
+      if (feed) leg.space?.play(feed, event.track);
     };
     return pc;
   }
 
-  /** Packets received so far on each mid of the subscription. */
+  /** Packets received so far on each mid of the subscription (none once it is closed). */
   private async packetCounts(leg: Leg): Promise<Map<string, number>> {
     const counts = new Map<string, number>();
-    (await leg.receiving?.getStats())?.forEach((report) => { if (report.type === "inbound-rtp" && report.mid) counts.set(report.mid, report.packetsReceived ?? 0); });
+    const pc = leg.receiving;
+    if (!pc || pc.signalingState === "closed") return counts;
+    (await pc.getStats().catch(() => undefined))?.forEach((report) => { if (report.type === "inbound-rtp" && report.mid) counts.set(report.mid, report.packetsReceived ?? 0); });
     return counts;
   }
 
@@ -319,7 +384,10 @@ export class VoiceSession {
   private async watchFirstPacket(leg: Leg, feed: string, before: number, toldAtMs: number, startedAtMs: number): Promise<void> {
     const mid = leg.feeds.get(feed);
     for (let waited = 0; waited < 3000 && this.leg === leg && mid !== undefined; waited += 5) {
-      if (((await this.packetCounts(leg)).get(mid) ?? 0) > before) return this.events.emit("heard", { feedId: feed, toldAtMs, startedAtMs, atMs: Date.now() });
+      if (((await this.packetCounts(leg)).get(mid) ?? 0) > before) {
+        leg.firstPackets.add(feed);
+        return this.events.emit("heard", { feedId: feed, toldAtMs, startedAtMs, atMs: Date.now() });
+      }
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   }
@@ -351,6 +419,7 @@ export class VoiceSession {
     leg.publishing?.close();
     leg.receiving?.close();
     leg.janus.close();
+    void leg.space?.close();
   }
 }
 

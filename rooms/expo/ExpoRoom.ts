@@ -181,7 +181,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
     });
     this.voice = hallRoomVoice({
       roomId: this.roomId, backend: () => context.voice, grid: this.crowd.grid, radius: expo.hearingRadius, visitors: this.visitors,
-      roles: expoAccess.join, logger: context.logger, metrics: context.metrics,
+      roles: expoAccess.join, moving: () => this.mover.moving, logger: context.logger, metrics: context.metrics,
       send: (client, envelope) => this.sendEnvelope(client, envelope),
       reject: (client, code, message, correlationId) => this.reject(client, code, message, correlationId),
     });

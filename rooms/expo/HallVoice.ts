@@ -94,7 +94,7 @@ export class HallVoice implements VoiceHearing {
 }
 
 /** The room's voice, heard by proximity (HallVoice). */
-export function hallRoomVoice(options: Pick<RoomVoiceHost, "roomId" | "backend" | "send" | "reject" | "logger" | "metrics"> & {
+export function hallRoomVoice(options: Pick<RoomVoiceHost, "roomId" | "backend" | "send" | "reject" | "moving" | "logger" | "metrics"> & {
   grid: InterestGrid<Entity>;
   radius: number;
   visitors: ReadonlyMap<string, Visitor>;

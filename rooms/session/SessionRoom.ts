@@ -60,7 +60,7 @@ export class SessionRoom extends ClusterRoom implements MigratableRoom {
     this.chatBudget = new TokenBucket(chatPerSecond, chatBurst);
     const context = nodeContext();
     this.voice = everyoneRoomVoice({
-      roomId: this.roomId, backend: () => context.voice, present: (sessionId) => this.state.participants.has(sessionId), logger: context.logger, metrics: context.metrics,
+      roomId: this.roomId, backend: () => context.voice, present: (sessionId) => this.state.participants.has(sessionId), moving: () => this.mover.moving, logger: context.logger, metrics: context.metrics,
       rights: (role) => (role === "device" ? undefined : "speak"),
       send: (client, envelope) => this.sendEnvelope(client, envelope),
       reject: (client, code, message, correlationId) => this.reject(client, code, message, correlationId),

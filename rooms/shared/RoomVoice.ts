@@ -15,7 +15,10 @@
  *   it may affect; they are looked at together at once, then at most every
  *   HEAR_COALESCE_MS, so a burst of moves is one VoiceHear per member.
  * - Leaving (VoiceLeave, or leaving the room) ends the grant and sends the member out of
- *   the SFU room; `release()` (the room's dispose) closes the voice room.
+ *   the SFU room; `release()` (the room's dispose) closes the voice room. A room moving
+ *   to another node (`moving`) does both HANDOFF_VOICE_LINGER_MS later, and tells no one
+ *   of it: its members' voice goes on here, as it was, while they join it in the room's
+ *   new home (make-before-break; VoiceSession does its side).
  *
  * @example
  *   this.voice = new RoomVoice({ roomId: this.roomId, rights: (role) => (role === "device" ? undefined : "speak"), ... });
@@ -28,7 +31,7 @@ import { ErrorCode, type EnvelopeBody, type tsunagi } from "../../proto/index.ts
 import { TokenBucket } from "../../common/TokenBucket.ts";
 import type { Logger } from "../../server/observability/logging.ts";
 import type { NodeMetrics } from "../../server/observability/metrics.ts";
-import type { VoiceBackend } from "../../server/voice/VoiceBackend.ts";
+import { HANDOFF_VOICE_LINGER_MS, type VoiceBackend } from "../../server/voice/VoiceBackend.ts";
 
 /** Grants one session may ask for: per second, and the burst on top. */
 export const VOICE_GRANTS_PER_SECOND = 0.5;
@@ -103,6 +106,8 @@ export interface RoomVoiceHost {
   reject(client: Client, code: number, message: string, correlationId: CorrelationId): void;
   /** Whether the client is still in the room (a grant that arrives after it left is ended). */
   present(sessionId: string): boolean;
+  /** The room is moving to another node (or moved, and this copy waits for its clients to follow). */
+  moving(): boolean;
   readonly logger: Pick<Logger, "info" | "warn" | "error">;
   readonly metrics: Pick<NodeMetrics, "voiceGrants" | "voiceHearUpdates">;
 }
@@ -148,9 +153,9 @@ export class RoomVoice {
     if (!member) return;
     this.members.delete(sessionId);
     this.dirty.delete(member);
-    this.markAffected(member);
+    if (!this.host.moving()) this.markAffected(member);
     for (const heard of member.hears.values()) heard.speaker.heardBy.delete(member);
-    this.background(this.host.backend()?.leave(this.host.roomId, sessionId), `ending ${sessionId}'s voice`);
+    this.background(this.host.backend()?.leave(this.host.roomId, sessionId, this.lingerMs()), `ending ${sessionId}'s voice`);
   }
 
   /** A host muted (or unmuted) the member: applied in the SFU now if it publishes, else when it does. */
@@ -166,7 +171,7 @@ export class RoomVoice {
     clearTimeout(this.flushTimer);
     this.members.clear();
     this.dirty.clear();
-    if (this.opened) this.background(this.host.backend()?.release(this.host.roomId), "closing the voice room");
+    if (this.opened) this.background(this.host.backend()?.release(this.host.roomId, this.lingerMs()), "closing the voice room");
     this.opened = false;
   }
 
@@ -250,6 +255,7 @@ export class RoomVoice {
     this.flushedAt = Date.now();
     const marked = [...this.dirty];
     this.dirty.clear();
+    if (this.host.moving()) return; // its voice stays as it is until its members follow the room
     for (const listener of marked) {
       if (this.members.get(listener.sessionId) !== listener) continue;
       const now = new Map<string, Heard>();
@@ -271,6 +277,11 @@ export class RoomVoice {
     this.host.send(member.client, { voiceHear: { version: member.version, feeds } });
   }
 
+  /** How long what ends here goes on: a while in a room moving away, else not at all. */
+  private lingerMs(): number {
+    return this.host.moving() ? HANDOFF_VOICE_LINGER_MS : 0;
+  }
+
   private allowanceOf(sessionId: string): TokenBucket {
     let allowance = this.allowances.get(sessionId);
     if (!allowance) this.allowances.set(sessionId, allowance = new TokenBucket(VOICE_GRANTS_PER_SECOND, VOICE_GRANT_BURST));
@@ -290,7 +301,7 @@ function sameFeeds(a: ReadonlyMap<string, Heard>, b: ReadonlyMap<string, Heard>)
 }
 
 /** A room where everyone with voice hears every speaker (sessions, teleop rooms): shown by its token's name. */
-export function everyoneRoomVoice(options: Pick<RoomVoiceHost, "roomId" | "backend" | "rights" | "send" | "reject" | "present" | "logger" | "metrics">): RoomVoice {
+export function everyoneRoomVoice(options: Pick<RoomVoiceHost, "roomId" | "backend" | "rights" | "send" | "reject" | "present" | "moving" | "logger" | "metrics">): RoomVoice {
   return new RoomVoice({
     ...options,
     hearing: everyoneHears,

@@ -191,7 +191,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     });
     this.onEnvelope("pong", (client, envelope) => this.latency.answer(client.sessionId, Number(envelope.correlationId)));
     this.voice = everyoneRoomVoice({
-      roomId: this.roomId, backend: () => context.voice, present: (sessionId) => this.participants.has(sessionId), logger: context.logger, metrics: context.metrics,
+      roomId: this.roomId, backend: () => context.voice, present: (sessionId) => this.participants.has(sessionId), moving: () => this.mover.moving, logger: context.logger, metrics: context.metrics,
       rights: (role) => (speakers.has(role) ? "speak" : access.join.includes(role as never) ? "listen" : undefined),
       send: (client, envelope) => this.sendEnvelope(client, envelope),
       reject: (client, code, message, correlationId) => this.reject(client, code, message, correlationId),

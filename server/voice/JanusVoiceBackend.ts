@@ -21,10 +21,10 @@
  *   const grant = await voice.grant("expo__hall-1", { sessionId, display: "Aiko", speak: true });
  *   await voice.release("expo__hall-1");
  */
-import { randomBytes } from "node:crypto";
 import Janode, { type JanodeConnection, type JanodeHandle, type JanodeSession } from "janode";
 import type { Logger } from "../observability/logging.ts";
 import type { JanusEndpoint } from "./JanusProcess.ts";
+import { pluginData, randomSecret as random } from "./janusRequests.ts";
 import { MAX_GRANT_TTL_MS, type VoiceBackend, type VoiceGrant, type VoiceHealth, type VoiceParticipant } from "./VoiceBackend.ts";
 
 const VIDEOROOM = "janus.plugin.videoroom";
@@ -38,18 +38,13 @@ export interface JanusVoiceOptions {
 }
 
 interface Grant { token: string; feedId: string; expiry: NodeJS.Timeout }
-interface VoiceRoom { secret: string; grants: Map<string, Grant>; made: Promise<void> }
-
-/** A Janus answer that is an error, as an Error; the plugin's data otherwise. */
-function pluginData(answer: any, what: string): any {
-  if (answer?.janus === "error") throw new Error(`Janus refused ${what}: ${answer.error?.reason ?? JSON.stringify(answer.error)}`);
-  const data = answer?.plugindata?.data ?? answer?.data ?? answer;
-  if (data?.error_code) throw new Error(`Janus refused ${what}: ${data.error} (${data.error_code})`);
-  return data;
-}
-
-function random(): string {
-  return randomBytes(18).toString("base64url");
+interface VoiceRoom {
+  secret: string;
+  grants: Map<string, Grant>;
+  made: Promise<void>;
+  /** A release or leaves put off (a room handed to another node lingers a while): cancelled by a grant here again. */
+  lingering?: NodeJS.Timeout;
+  leaving: Map<string, NodeJS.Timeout>;
 }
 
 export class JanusVoiceBackend implements VoiceBackend {
@@ -82,6 +77,11 @@ export class JanusVoiceBackend implements VoiceBackend {
 
   async grant(roomId: string, participant: VoiceParticipant): Promise<VoiceGrant> {
     const room = await this.room(roomId);
+    // In use here again (the room came back before its old voice room went): it stays.
+    clearTimeout(room.lingering);
+    room.lingering = undefined;
+    clearTimeout(room.leaving.get(participant.sessionId));
+    room.leaving.delete(participant.sessionId);
     await this.endGrant(roomId, room, participant.sessionId);
     const token = random();
     const feedId = `${participant.sessionId}-${random().slice(0, 8)}`;
@@ -94,9 +94,20 @@ export class JanusVoiceBackend implements VoiceBackend {
     return { url: this.endpoint.apiUrl, room: roomId, token, feedId, speak: participant.speak, expiresAt: Date.now() + this.grantTtlMs };
   }
 
-  async leave(roomId: string, sessionId: string): Promise<void> {
+  async leave(roomId: string, sessionId: string, afterMs = 0): Promise<void> {
     const room = this.rooms.get(roomId);
-    if (room) await this.endGrant(roomId, room, sessionId, true);
+    if (!room) return;
+    if (afterMs > 0) {
+      clearTimeout(room.leaving.get(sessionId));
+      const later = setTimeout(() => {
+        room.leaving.delete(sessionId);
+        void this.endGrant(roomId, room, sessionId, true).catch(() => {});
+      }, afterMs);
+      later.unref?.();
+      room.leaving.set(sessionId, later);
+      return;
+    }
+    await this.endGrant(roomId, room, sessionId, true);
   }
 
   async kick(roomId: string, sessionId: string): Promise<void> {
@@ -110,10 +121,20 @@ export class JanusVoiceBackend implements VoiceBackend {
     await this.ask({ request: "moderate", room: roomId, secret: room.secret, id: grant.feedId, mid: "0", mute: muted }, "a mute");
   }
 
-  async release(roomId: string): Promise<void> {
+  async release(roomId: string, afterMs = 0): Promise<void> {
     const room = this.rooms.get(roomId);
     if (!room) return;
+    clearTimeout(room.lingering);
+    room.lingering = undefined;
+    if (afterMs > 0) {
+      room.lingering = setTimeout(() => {
+        if (this.rooms.get(roomId) === room && room.lingering) void this.release(roomId).catch(() => {});
+      }, afterMs);
+      room.lingering.unref?.();
+      return;
+    }
     this.rooms.delete(roomId);
+    for (const timer of room.leaving.values()) clearTimeout(timer);
     for (const sessionId of [...room.grants.keys()]) await this.endGrant(roomId, room, sessionId).catch(() => {});
     await this.ask({ request: "destroy", room: roomId, secret: room.secret }, "the room's end").catch((error) => {
       this.options.logger.warn({ err: error, roomId }, `voice room ${roomId} could not be destroyed in Janus`);
@@ -168,7 +189,7 @@ export class JanusVoiceBackend implements VoiceBackend {
           throw error;
         }
       })();
-      room = { secret, grants: new Map(), made };
+      room = { secret, grants: new Map(), made, leaving: new Map() };
       this.rooms.set(roomId, room);
       made.catch(() => { if (this.rooms.get(roomId) === room) this.rooms.delete(roomId); });
     }

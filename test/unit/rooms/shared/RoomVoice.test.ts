@@ -8,6 +8,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ErrorCode, tsunagi } from "../../../../proto/index.ts";
 import { everyoneRoomVoice, HEAR_COALESCE_MS, RoomVoice, VOICE_GRANT_BURST } from "../../../../rooms/shared/RoomVoice.ts";
+import { HANDOFF_VOICE_LINGER_MS } from "../../../../server/voice/VoiceBackend.ts";
 import { FakeClient } from "../../../fixtures/fakes/FakeClient.ts";
 import { FakeVoiceBackend } from "../../../fixtures/fakes/FakeVoiceBackend.ts";
 
@@ -23,11 +24,12 @@ function setUp(options: { backend?: FakeVoiceBackend | undefined } = {}) {
   const sent: Array<{ sessionId: string; envelope: tsunagi.v1.IEnvelope }> = [];
   const refusals: Array<{ sessionId: string; code: number; message: string; correlationId: unknown }> = [];
   const present = new Set<string>();
+  let retired = false;
   const grants: Record<string, number> = {};
   let hearUpdates = 0;
   const handlers = new Map<string, (client: any, envelope: tsunagi.v1.Envelope) => void>();
   const voice = everyoneRoomVoice({
-    roomId: ROOM, backend: () => backend, present: (sessionId) => present.has(sessionId),
+    roomId: ROOM, backend: () => backend, present: (sessionId) => present.has(sessionId), moving: () => retired,
     rights: (role) => (role === "operator" ? "speak" : role === "visitor" ? "listen" : undefined),
     send: (client, envelope) => sent.push({ sessionId: client.sessionId, envelope }),
     reject: (client, code, message, correlationId) => refusals.push({ sessionId: client.sessionId, code, message, correlationId }),
@@ -50,7 +52,7 @@ function setUp(options: { backend?: FakeVoiceBackend | undefined } = {}) {
   };
   const hearOf = (sessionId: string) => sent.filter((s) => s.sessionId === sessionId && s.envelope.voiceHear).map((s) => s.envelope.voiceHear!);
   const heard = (sessionId: string) => (hearOf(sessionId).at(-1)?.feeds ?? []).map((feed) => feed.feedId).sort();
-  return { voice, backend, sent, refusals, present, grants, join, ask, speak, hearOf, heard, hearUpdates: () => hearUpdates };
+  return { voice, backend, sent, refusals, present, grants, join, ask, speak, hearOf, heard, hearUpdates: () => hearUpdates, retire: () => { retired = true; } };
 }
 
 beforeEach(() => { vi.useFakeTimers(); });
@@ -174,6 +176,23 @@ describe("RoomVoice: who hears whom", () => {
     expect(room.backend!.calls.filter((c) => c.startsWith("mute"))).toEqual([`mute ${ROOM} a true`, `mute ${ROOM} b true`]);
     room.voice.release();
     expect(room.backend!.calls.at(-1)).toBe(`release ${ROOM}`);
+  });
+});
+
+describe("RoomVoice in a room that moved away", () => {
+  it("lets its members' voice and its voice room linger, unchanged, so they join the new home's before this one goes", async () => {
+    const room = setUp();
+    await room.speak(room.join("a", "operator"));
+    await room.speak(room.join("b", "operator"));
+    await vi.advanceTimersByTimeAsync(HEAR_COALESCE_MS);
+    const told = room.hearUpdates();
+    room.retire();
+    room.voice.leave("b");
+    await vi.advanceTimersByTimeAsync(HEAR_COALESCE_MS);
+    expect(room.hearUpdates()).toBe(told); // A still hears B, as it was
+    room.voice.leave("a");
+    room.voice.release();
+    expect(room.backend!.calls.slice(-3)).toEqual([`leave ${ROOM} b after ${HANDOFF_VOICE_LINGER_MS}`, `leave ${ROOM} a after ${HANDOFF_VOICE_LINGER_MS}`, `release ${ROOM} after ${HANDOFF_VOICE_LINGER_MS}`]);
   });
 });
 
