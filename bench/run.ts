@@ -13,6 +13,7 @@ import { expoBench } from "./expo.ts";
 import { connectionsBench } from "./connections.ts";
 import { httpBodyBench } from "./http-body.ts";
 import { handoffBench } from "./handoff.ts";
+import { voiceBench } from "./voice.ts";
 
 const benches: Record<string, BenchDefinition> = {
   transport: transportBench,
@@ -22,6 +23,7 @@ const benches: Record<string, BenchDefinition> = {
   connections: connectionsBench,
   "http-body": httpBodyBench,
   handoff: handoffBench,
+  voice: voiceBench,
 };
 
 const timeoutFlag = z.coerce.number().positive().optional();

@@ -28,6 +28,7 @@ import path from "node:path";
 import WebSocket from "ws";
 import type { Logger } from "../observability/logging.ts";
 import { janusConfigFiles, type JanusSecrets } from "./JanusConfig.ts";
+import { mediaInterfacesProblem } from "./settings.ts";
 
 /** Where this node reaches its Janus, and the secrets it holds. */
 export interface JanusEndpoint {
@@ -41,7 +42,7 @@ export interface JanusProcessOptions {
   host?: string;
   /** Media ports, "min-max". */
   rtpPortRange: string;
-  /** Where ICE candidates are gathered (JanusConfigOptions.mediaInterfaces). Default: every interface. */
+  /** Where ICE candidates are gathered (JanusConfigOptions.mediaInterfaces; never loopback). Default: every interface. */
   mediaInterfaces?: string;
   /** Names the Janus (this node's id). */
   serverName: string;
@@ -104,6 +105,8 @@ export class JanusProcess {
     const libFolder = options.libFolder ?? findLibFolder();
     if (!libFolder) throw new JanusMissing("Janus' plugins were not found (libjanus_videoroom.so): apt-get install janus, or set its folder");
     const host = options.host ?? "127.0.0.1";
+    const mediaProblem = mediaInterfacesProblem(options.mediaInterfaces ?? "");
+    if (mediaProblem) throw new Error(`voice.mediaInterfaces "${options.mediaInterfaces}": ${mediaProblem}`);
     const secrets: JanusSecrets = { apiSecret: secret(), adminSecret: secret(), adminKey: secret() };
     let lastError: Error | undefined;
     for (let attempt = 0; attempt < 3; attempt++) {

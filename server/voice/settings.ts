@@ -4,6 +4,7 @@
  * long a grant admits its holder.
  */
 import { isIP } from "node:net";
+import { networkInterfaces } from "node:os";
 import { z } from "zod";
 import { isLoopbackHost } from "../tls.ts";
 import { MAX_GRANT_TTL_MS } from "./VoiceBackend.ts";
@@ -18,6 +19,26 @@ export function isPrivateAddress(host: string): boolean {
   return isIP(host) === 6 && /^f[cd][0-9a-f]{2}:/i.test(host);
 }
 
+/** A loopback interface or address: Janus 1.1.2 never gathers media candidates there (it skips loopback interfaces). */
+const LOOPBACK_MEDIA = /(^|,)\s*(lo|127\.[\d.]*|::1|localhost)\s*(?=,|$)/;
+
+/** Why `mediaInterfaces` cannot work, or undefined. */
+export function mediaInterfacesProblem(mediaInterfaces: string): string | undefined {
+  if (!LOOPBACK_MEDIA.test(mediaInterfaces)) return undefined;
+  return "Janus 1.1.2 gathers no media candidate on a loopback interface (it would gather on every other one instead): name this machine's own address or interface (tests: machineAddress())";
+}
+
+/**
+ * This machine's first address that is not loopback (IPv4): where media goes when
+ * everything runs on one machine (tests, benches); the kernel delivers it locally.
+ */
+export function machineAddress(): string {
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const address of addresses ?? []) if (address.family === "IPv4" && !address.internal) return address.address;
+  }
+  throw new Error("this machine has no IPv4 address besides loopback, and Janus 1.1.2 gathers no media candidate on loopback");
+}
+
 export const voiceSettings = z.object({
   /** off: no voice; on: start Janus, and fail to start without it; auto: on when Janus is installed, else off (said in the log). */
   mode: z.enum(["off", "auto", "on"]),
@@ -29,7 +50,11 @@ export const voiceSettings = z.object({
     return min >= 1024 && min < max && max <= 65535;
   }, "min below max, within 1024-65535"),
   /** Where Janus gathers media (ICE) candidates: interface names or address prefixes, comma-separated; "" for every interface. */
-  mediaInterfaces: z.string().max(200).regex(/^[\w.:,-]*$/, "interface names or addresses, comma-separated"),
+  mediaInterfaces: z.string().max(200).regex(/^[\w.:,-]*$/, "interface names or addresses, comma-separated")
+    .superRefine((value, context) => {
+      const problem = mediaInterfacesProblem(value);
+      if (problem) context.addIssue({ code: "custom", message: problem });
+    }),
   /** How long a voice grant admits its holder to its room, ms (at most 60 s). */
   grantTtlMs: z.number().int().min(1000).max(MAX_GRANT_TTL_MS),
 });

@@ -20,6 +20,7 @@ import { startNode, testSecret, waitFor, type NodeProcess } from "../fixtures/pr
 import { openHall, smallHall } from "../fixtures/expo.ts";
 import { testToken } from "../fixtures/tokens.ts";
 import { startBrowser, type TestBrowser } from "../fixtures/browser.ts";
+import { machineAddress } from "../../server/voice/settings.ts";
 
 const HALL = "voice-hall";
 let node: NodeProcess;
@@ -28,7 +29,7 @@ const pages: Page[] = [];
 
 beforeAll(async () => {
   [node, browser] = await Promise.all([
-    startNode({ env: { TSUNAGI_AUTH_SECRET: testSecret }, extraArgs: ["--voice-mode", "on", "--voice-media-interfaces", "127.0.0.1", "--voice-rtp-port-range", "43000-43999"] }),
+    startNode({ env: { TSUNAGI_AUTH_SECRET: testSecret }, extraArgs: ["--voice-mode", "on", "--voice-media-interfaces", machineAddress(), "--voice-rtp-port-range", "43000-43999"] }),
     startBrowser(),
   ]);
   const opened = await openHall(node, smallHall(HALL));

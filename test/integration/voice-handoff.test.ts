@@ -20,6 +20,7 @@ import { testToken } from "../fixtures/tokens.ts";
 import { adminHandoff } from "../fixtures/handoffs.ts";
 import { startBrowser, type TestBrowser } from "../fixtures/browser.ts";
 import { HANDOFF_VOICE_LINGER_MS } from "../../server/voice/VoiceBackend.ts";
+import { machineAddress } from "../../server/voice/settings.ts";
 
 const HALL = "voice-moving-hall";
 let harness: RegionsHarness;
@@ -30,7 +31,7 @@ beforeAll(async () => {
   harness = await startRegions({
     regions: ["jp-tokyo", "jp-osaka"], delays: false,
     // The pages' origin may call the nodes (a cluster's nodes allow no origin by default).
-    nodeArgs: ["--voice-mode", "on", "--voice-media-interfaces", "127.0.0.1", "--http-cors-origins", new URL(browser.url).origin],
+    nodeArgs: ["--voice-mode", "on", "--voice-media-interfaces", machineAddress(), "--http-cors-origins", new URL(browser.url).origin],
     regionNodeArgs: { "jp-tokyo": ["--voice-rtp-port-range", "45000-45499"], "jp-osaka": ["--voice-rtp-port-range", "45500-45999"] },
   });
 }, 120_000);

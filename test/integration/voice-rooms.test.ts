@@ -15,6 +15,7 @@ import type { RoomSession } from "../../client-sdk/RoomSession.ts";
 import { ErrorCode, type tsunagi } from "../../proto/index.ts";
 import { metricValue, startNode, testSecret, waitFor, type NodeProcess } from "../fixtures/processes.ts";
 import { testToken } from "../fixtures/tokens.ts";
+import { machineAddress } from "../../server/voice/settings.ts";
 
 let voiceNode: NodeProcess;
 let quietNode: NodeProcess;
@@ -24,7 +25,7 @@ const janusClients: JanodeConnection[] = [];
 beforeAll(async () => {
   const env = { TSUNAGI_AUTH_SECRET: testSecret };
   [voiceNode, quietNode] = await Promise.all([
-    startNode({ env, extraArgs: ["--voice-mode", "on", "--voice-media-interfaces", "127.0.0.1", "--voice-rtp-port-range", "44000-44199"] }),
+    startNode({ env, extraArgs: ["--voice-mode", "on", "--voice-media-interfaces", machineAddress(), "--voice-rtp-port-range", "44000-44199"] }),
     startNode({ env }),
   ]);
 }, 60_000);

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { janusConfigFiles, RECLAIM_SESSION_S, type JanusConfigOptions } from "../../../../server/voice/JanusConfig.ts";
+import { mediaInterfacesProblem } from "../../../../server/voice/settings.ts";
 
 const options: JanusConfigOptions = {
   folder: "/run/janus-node", libFolder: "/usr/lib/x86_64-linux-gnu/janus", host: "127.0.0.1", apiPort: 41000, adminPort: 41001,
@@ -58,7 +59,12 @@ describe("janusConfigFiles", () => {
 
   it("gathers media candidates only where told, and everywhere by default", () => {
     expect(settings(files["janus.jcfg"]!, "nat").ice_enforce_list).toBeUndefined();
-    const loopback = janusConfigFiles({ ...options, mediaInterfaces: "127.0.0.1" });
-    expect(settings(loopback["janus.jcfg"]!, "nat")).toMatchObject({ ice_enforce_list: '"127.0.0.1"', ignore_mdns: "true" });
+    const own = janusConfigFiles({ ...options, mediaInterfaces: "10.1.2.3" });
+    expect(settings(own["janus.jcfg"]!, "nat")).toMatchObject({ ice_enforce_list: '"10.1.2.3"', ignore_mdns: "true" });
+  });
+
+  it("refuses loopback for media: Janus 1.1.2 gathers nothing there (and would gather everywhere else)", () => {
+    for (const loopback of ["127.0.0.1", "lo", "eth0,lo", "::1", "localhost"]) expect(mediaInterfacesProblem(loopback)).toMatch(/loopback/);
+    for (const fine of ["", "eth0", "10.1.2.3", "192.168.1.7,eth1", "local0"]) expect(mediaInterfacesProblem(fine)).toBeUndefined();
   });
 });
