@@ -24,6 +24,7 @@ export {
 export { TsunagiError, fromServerError, fromCloseCode } from "./errors.ts";
 export { SafeEmitter, type ListenerErrorSink } from "../common/SafeEmitter.ts";
 export { ClockSync, type ClockSample, type ClockSyncOptions } from "../common/ClockSync.ts";
+export { CameraView, type CameraRoomLink } from "./CameraView.ts";
 export { VoiceSession, type VoiceRoomLink, type VoiceSessionOptions, type VoiceSessionEvents } from "./VoiceSession.ts";
 export { expoVoiceLink, roomVoiceLink } from "./voice/links.ts";
 export { ExpoSession, HostTools, type ExpoSessionEvents, type ExpoJoinOptions, type Neighbour, type NeighbourChanges, type ChatTarget } from "./ExpoSession.ts";

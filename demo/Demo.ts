@@ -19,10 +19,10 @@ import { prettyLogs } from "../common/logOutput.ts";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
-/** The demo's devices: id, driver, device class for enrolment. */
+/** The demo's devices: id, driver, device class for enrolment, and whether it has a (simulated) camera. */
 export const demoDevices = [
-  { deviceId: "excavator-1", driver: "sim-excavator", deviceClass: "excavator" },
-  { deviceId: "drone-1", driver: "sim-drone", deviceClass: "drone" },
+  { deviceId: "excavator-1", driver: "sim-excavator", deviceClass: "excavator", camera: true },
+  { deviceId: "drone-1", driver: "sim-drone", deviceClass: "drone", camera: false },
 ] as const;
 export const DEMO_TELEOP_ROOM = "teleop-demo";
 /** The demo's expo hall layout and how many bots walk it. */
@@ -47,6 +47,8 @@ export async function startDemo(node: RegionNode): Promise<Demo> {
     const child = spawn(process.execPath, [
       "--import", "tsx", "devices/adapter/main.ts",
       "--device", device.deviceId, "--driver", device.driver, "--node", node.httpUrl, ...transportArgs, "--log-level", "warn", "--log-format", node.config.logFormat,
+      // Its camera goes through the node's Janus: only when the node runs one.
+      ...(device.camera && node.config.voice.mode !== "off" ? ["--camera", "sim"] : []),
     ], {
       cwd: repoRoot,
       env: { ...process.env, TSUNAGI_DEVICE_SECRET: deviceSecret, TSUNAGI_ADAPTER_PARENT_PID: String(process.pid) },

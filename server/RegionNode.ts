@@ -255,6 +255,7 @@ export class RegionNode {
       throw error;
     }
     context.voice = node.voice?.backend;
+    context.cameras = node.voice?.cameras;
     for (const module of modules) {
       try {
         await module.started?.(context);

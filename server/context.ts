@@ -16,6 +16,7 @@ import type { DeviceCredentials } from "./auth/DeviceCredentials.ts";
 import type { AuditSink } from "./audit/AuditLog.ts";
 import type { SnapshotStore } from "./handoff/SnapshotStore.ts";
 import type { VoiceBackend } from "./voice/VoiceBackend.ts";
+import type { NodeCameras } from "./voice/startVoice.ts";
 
 export interface NodeContext {
   config: NodeConfig;
@@ -46,6 +47,8 @@ export interface NodeContext {
   ownsItsRooms(): boolean;
   /** The rooms' voice (server/voice), when the node runs it (`voice.mode`). */
   voice?: VoiceBackend;
+  /** The machines' cameras on the same Janus, for teleop rooms. */
+  cameras?: NodeCameras;
 }
 
 let current: NodeContext | undefined;

@@ -246,6 +246,10 @@ export class AdapterRuntime {
 
   /** A message of the welcomed link: the safety controller's, its replies sent back. */
   private onSafetyMessage(envelope: Envelope): boolean {
+    if (envelope.body === "cameraTarget") {
+      this.events.emit("cameraTarget", envelope.cameraTarget!);
+      return true;
+    }
     const outcome = this.safetyController.handle(envelope);
     if (!outcome) return false;
     for (const reply of outcome.replies) {

@@ -19,7 +19,7 @@ import { resolveSecret, SecretError } from "../../common/secrets.ts";
 
 export const usage = `usage: npm run adapter -- --device ID --driver ${driverNames.join("|")} --node URL [--node URL ...]
                        [--secret-file FILE | --token-file FILE | --cert FILE --key FILE] [--ca FILE] [--dev]
-                       [--telemetry-hz N] [--status-port N]
+                       [--telemetry-hz N] [--status-port N] [--camera sim|off]
                        [--log-level LEVEL] [--log-format F]
 
   --device ID         the enrolled device id ([A-Za-z0-9_.-]{1,64})
@@ -43,6 +43,8 @@ export const usage = `usage: npm run adapter -- --device ID --driver ${driverNam
                       dev node, npm start). Never on a real machine: anyone on the path
                       could read the channel
   --telemetry-hz N    telemetry rate, Hz (default 20)
+  --camera sim|off    sim: send the machine's camera as a synthetic test pattern (ffmpeg,
+                      H.264) where its room says (CameraTarget); off (default): no camera
   --status-port N     serve GET /status and /healthz, and POST /estop (stop and latch),
                       on 127.0.0.1:N (0: any free port, printed at start). Default: none
   --log-level LEVEL   fatal, error, warn, info, debug, trace or silent (default info)
@@ -66,6 +68,8 @@ export interface AdapterArgs {
   statusPort: number | undefined;
   logLevel: string;
   logFormat: LogFormat;
+  /** --camera: "sim" sends a synthetic test pattern where the room says; "off" none. */
+  camera: "sim" | "off";
   /** TSUNAGI_ADAPTER_PARENT_PID: the process whose death stops the device and ends this one; undefined: none. */
   parentPid?: number;
   /** --help: print the usage and exit 0 (the other fields are then not checked and are placeholders). */
@@ -108,6 +112,7 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
         dev: { type: "boolean" },
         "telemetry-hz": { type: "string" },
         "status-port": { type: "string" },
+        camera: { type: "string" },
         "log-level": { type: "string" },
         "log-format": { type: "string" },
         help: { type: "boolean" },
@@ -118,7 +123,7 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
     throw new ArgsError((error as Error).message);
   }
   if (values.help) {
-    return { deviceId: "", driver: driverNames[0], nodes: [], credential: { token: "-" }, ca: undefined, devMode: false, telemetryHz: 20, statusPort: undefined, logLevel: "info", logFormat: "auto", help: true, warnings: [] };
+    return { deviceId: "", driver: driverNames[0], nodes: [], credential: { token: "-" }, ca: undefined, devMode: false, telemetryHz: 20, statusPort: undefined, logLevel: "info", logFormat: "auto", camera: "off", help: true, warnings: [] };
   }
 
   const deviceId = values.device as string | undefined;
@@ -171,12 +176,15 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
   const logFormat = (values["log-format"] as string | undefined) ?? "auto";
   if (!(LOG_FORMATS as readonly string[]).includes(logFormat)) throw new ArgsError(`--log-format ${JSON.stringify(logFormat)} must be one of ${LOG_FORMATS.join(", ")}`);
 
+  const camera = (values.camera as string | undefined) ?? "off";
+  if (camera !== "sim" && camera !== "off") throw new ArgsError(`--camera ${JSON.stringify(camera)} must be sim or off`);
+
   const parentText = env.TSUNAGI_ADAPTER_PARENT_PID || undefined;
   const parentPid = parentText === undefined ? undefined : Number(parentText);
   if (parentPid !== undefined && !(Number.isInteger(parentPid) && parentPid > 1)) {
     throw new ArgsError(`TSUNAGI_ADAPTER_PARENT_PID ${JSON.stringify(parentText)} must be a process id above 1`);
   }
-  return { deviceId, driver, nodes, credential, ca, devMode, telemetryHz, statusPort, logLevel, logFormat: logFormat as LogFormat, parentPid, help: false, warnings };
+  return { deviceId, driver, nodes, credential, ca, devMode, telemetryHz, statusPort, logLevel, logFormat: logFormat as LogFormat, camera, parentPid, help: false, warnings };
 }
 
 /** --cert and --key (certificate mode), or undefined when neither is given; alone or beside a secret or token they are refused. */

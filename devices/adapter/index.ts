@@ -28,5 +28,7 @@ export type { ClockSample, ClockSyncOptions } from "../../common/ClockSync.ts";
 export { Watchdog } from "./Watchdog.ts";
 export { DEFAULT_WATCHDOG_WINDOW_MS, sampleTelemetry, toProtoProfile } from "./mapping.ts";
 export type { SafetySnapshot } from "./mapping.ts";
+export { CameraFeed, FfmpegMissing } from "./CameraFeed.ts";
+export type { CameraFeedOptions } from "./CameraFeed.ts";
 export { ArgsError, parseAdapterArgs, usage } from "./args.ts";
 export type { AdapterArgs } from "./args.ts";

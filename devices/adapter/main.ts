@@ -21,6 +21,7 @@ import { AdapterRuntime } from "./AdapterRuntime.ts";
 import { StatusServer } from "./StatusServer.ts";
 import { ArgsError, parseAdapterArgs, usage, type AdapterArgs } from "./args.ts";
 import { watchParent } from "./parentWatch.ts";
+import { CameraFeed } from "./CameraFeed.ts";
 
 let args: AdapterArgs;
 try {
@@ -60,6 +61,25 @@ runtime.on("online", ({ regionId, nodeId }) => {
   process.stdout.write(`adapter ${args.deviceId} online via ${regionId}/${nodeId}\n`);
 });
 
+// The machine's camera (--camera sim: a synthetic test pattern), sent where its room says.
+let camera: CameraFeed | undefined;
+let cameraTarget = "";
+runtime.on("cameraTarget", (target) => {
+  if (args.camera === "off") return;
+  const where = target.port ? `${target.host}:${target.port}` : "";
+  if (where === cameraTarget) return;
+  cameraTarget = where;
+  void camera?.stop();
+  camera = undefined;
+  if (!where) return void logger.info("camera: the room stopped it");
+  try {
+    camera = CameraFeed.start({ rtpHost: target.host!, rtpPort: target.port!, payloadType: target.payloadType || undefined, srtpKey: target.srtpKey || undefined, logger });
+    logger.info({ host: target.host, port: target.port }, `camera: sending the test pattern to ${where}`);
+  } catch (error) {
+    logger.error({ err: error }, `camera: ${(error as Error).message}`);
+  }
+});
+
 let shuttingDown = false;
 async function shutdown(signal: string): Promise<void> {
   if (shuttingDown) {
@@ -70,6 +90,7 @@ async function shutdown(signal: string): Promise<void> {
   shuttingDown = true;
   logger.info({ signal }, `${signal}: stopping adapter ${args.deviceId}`);
   await runtime.stop();
+  await camera?.stop();
   await status?.close();
   try {
     const report = driver.finalize();

@@ -215,6 +215,8 @@ export interface AdapterEvents {
   error: AdapterError;
   /** Every state change. */
   state: AdapterState;
+  /** The room says where to send the machine's camera (port 0: stop). Nothing to do with safety: it never reaches the SafetyController. */
+  cameraTarget: tsunagi.v1.ICameraTarget;
 }
 
 /** AdapterEvents as listener signatures, the shape SafeEmitter takes. */

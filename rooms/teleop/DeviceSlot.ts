@@ -23,7 +23,7 @@ import type { ControlLease, LeaseGrant } from "./ControlLease.ts";
 /** What a room uses of a DeviceLink; tests hand a slot a fake of it. */
 export type SlotLink = Pick<DeviceLink,
   "deviceId" | "adapterVersion" | "driver" | "profile" | "online" | "stats" | "bind"
-  | "sendCommand" | "sendAction" | "sendEStop" | "sendReset" | "sendLeaseState" | "sendHeartbeat">;
+  | "sendCommand" | "sendAction" | "sendEStop" | "sendReset" | "sendLeaseState" | "sendHeartbeat" | "sendCameraTarget">;
 
 export interface DeviceSlotOptions {
   deviceId: string;

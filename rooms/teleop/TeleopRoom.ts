@@ -23,7 +23,7 @@ import { TeleopMigration } from "./TeleopMigration.ts";
 import { LeaseChecks } from "./LeaseChecks.ts";
 import type { MigratableRoom } from "../shared/MigratableRoom.ts";
 import { restoreOf } from "../../server/handoff/restore.ts";
-import { everyoneRoomVoice, type RoomVoice } from "../shared/RoomVoice.ts";
+import { TeleopMedia } from "./TeleopMedia.ts";
 
 type Envelope = tsunagi.v1.Envelope;
 
@@ -33,8 +33,6 @@ type Envelope = tsunagi.v1.Envelope;
  * supervisor names only its own site's room and machines (`device:<id>` in its scope).
  */
 const access: RoomAccess = { join: ["operator", "supervisor", "visitor", "host"], create: ["supervisor"], name: ["supervisor"] };
-/** Operators and supervisors talk with their site; those who watch listen (voice.proto). */
-const speakers: ReadonlySet<string> = new Set(["operator", "supervisor", "admin"]);
 /** How often a room asks the region's other nodes for its devices not connected here. */
 const DEVICE_REQUEST_MS = 2000;
 
@@ -98,8 +96,8 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   private audit!: CommandAudit;
   /** Raising and resetting e-stops. */
   private estops!: EmergencyStop;
-  /** The room's voice: everyone hears the operators and supervisors. */
-  private voice?: RoomVoice;
+  /** Voice, and the machines' cameras (TeleopMedia). */
+  private media?: TeleopMedia;
   /** The room's devices, in the order they were given. */
   private deviceIds: string[] = [];
   /** The LeaseState the last lease change announced, for the reply to the LeaseRequest that made it. */
@@ -190,13 +188,12 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
       this.sendEnvelope(client, { correlationId: envelope.correlationId, clockSyncPong: { t0Ms: envelope.clockSyncPing!.t0Ms, t1Ms: t1, t2Ms: Date.now() } });
     });
     this.onEnvelope("pong", (client, envelope) => this.latency.answer(client.sessionId, Number(envelope.correlationId)));
-    this.voice = everyoneRoomVoice({
-      roomId: this.roomId, backend: () => context.voice, present: (sessionId) => this.participants.has(sessionId), moving: () => this.mover.moving, logger: context.logger, metrics: context.metrics,
-      rights: (role) => (speakers.has(role) ? "speak" : access.join.includes(role as never) ? "listen" : undefined),
-      send: (client, envelope) => this.sendEnvelope(client, envelope),
+    this.media = new TeleopMedia({
+      roomId: this.roomId, devices, roles: access.join, context, present: (sessionId) => this.participants.has(sessionId), moving: () => this.mover.moving,
+      link: (deviceId) => this.slots.get(deviceId)?.link, send: (client, envelope) => this.sendEnvelope(client, envelope),
       reject: (client, code, message, correlationId) => this.reject(client, code, message, correlationId),
     });
-    this.voice.register((kind, handler) => this.onEnvelope(kind, handler));
+    this.media.register((kind, handler) => this.onEnvelope(kind, handler));
 
     this.startChecks();
     if (!restoring) this.audit.record("room.opened", { devices });
@@ -216,7 +213,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     const checks = this.checks = new PeriodicTasks();
     checks.every(Math.max(10, Math.round(1000 / teleop.telemetryHz)), () => this.participants.fanOutTelemetry(this.slots.values(), telemetryFrame));
     checks.every(teleop.rttProbeMs, () => this.latency.probeHolders());
-    checks.every(DEVICE_REQUEST_MS, () => this.requestMissingDevices());
+    checks.every(DEVICE_REQUEST_MS, () => { this.requestMissingDevices(); this.media?.cameras.check(); });
     this.requestMissingDevices();
   }
 
@@ -271,7 +268,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   onLeave(client: Client) {
     this.releaseAllOf(client.sessionId);
     this.participants.left(client.sessionId);
-    this.voice?.leave(client.sessionId);
+    this.media?.left(client.sessionId);
     for (const slot of this.slots.values()) slot.forget(client.sessionId);
   }
 
@@ -283,7 +280,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     if (claims) void claims.release();
     this.stopChecks();
     this.timers.stop();
-    this.voice?.release();
+    this.media?.close();
     if (!this.context) return;
     this.detachGateway?.();
     this.audit.flush();
@@ -327,6 +324,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     link.sendLeaseState(lease === "hold" ? { deviceId: slot.deviceId, leaseId: "", online: true, cause: "moving" } : slot.leaseState());
     this.broadcastLeaseState(slot);
     this.audit.record("device.online", { deviceId: slot.deviceId, adapterVersion: link.adapterVersion, driver: link.driver });
+    this.media?.cameras.attached(slot.deviceId);
   }
 
   private requestMissingDevices() {

@@ -244,6 +244,11 @@ export class DeviceLink {
     return this.write({ correlationId: 0, leaseState: state });
   }
 
+  /** Tells the adapter where to send the device's camera (port 0: stop). */
+  sendCameraTarget(target: tsunagi.v1.ICameraTarget): boolean {
+    return this.write({ correlationId: 0, cameraTarget: target });
+  }
+
   sendHeartbeat(heartbeat: tsunagi.v1.IHeartbeat): boolean {
     return this.write({ correlationId: 0, heartbeat });
   }

@@ -1,6 +1,6 @@
 /**
  * The part of janode (Meetecho's Janus adapter, plain JavaScript) this project uses, typed.
- * Requests and answers are Janus' own JSON (janus.plugin.videoroom's API).
+ * Requests and answers are Janus' own JSON (janus.plugin.videoroom's and janus.plugin.streaming's APIs).
  */
 declare module "janode" {
   export interface JanodeHandle {
@@ -46,4 +46,16 @@ declare module "janode/plugins/videoroom" {
   }
   const VideoRoomPlugin: { id: string; Handle: unknown };
   export default VideoRoomPlugin;
+}
+
+declare module "janode/plugins/streaming" {
+  import type { JanodeHandle } from "janode";
+  /** Streaming's handle, as a viewer uses it: its requests answered as their events (rejected with the plugin's error). */
+  export interface StreamingHandle extends JanodeHandle {
+    /** Janus' offer comes back as `jsep`. */
+    watch(params: { id: string; pin?: string }): Promise<{ status: string; id?: string; jsep?: { type: "offer"; sdp: string } }>;
+    start(params: { jsep: { type: "answer"; sdp: string } }): Promise<{ status: string }>;
+  }
+  const StreamingPlugin: { id: string; Handle: unknown };
+  export default StreamingPlugin;
 }

@@ -22,12 +22,17 @@ const LOCAL = { "x-tsunagi-adapter": "1" };
 
 describe("parseAdapterArgs", () => {
   it("parses a full command line, with repeated --node", () => {
-    const args = parseAdapterArgs([...BASE, "--node", "http://127.0.0.1:2568/", "--secret", SECRET, "--telemetry-hz", "10", "--status-port", "0", "--log-level", "debug", "--log-format", "json"], {});
+    const args = parseAdapterArgs([...BASE, "--node", "http://127.0.0.1:2568/", "--secret", SECRET, "--telemetry-hz", "10", "--status-port", "0", "--log-level", "debug", "--log-format", "json", "--camera", "sim"], {});
     expect(args).toEqual({
       deviceId: "ex-1", driver: "sim-excavator", nodes: ["http://127.0.0.1:2567", "http://127.0.0.1:2568/"],
-      credential: { secret: SECRET }, ca: undefined, devMode: true, telemetryHz: 10, statusPort: 0, logLevel: "debug", logFormat: "json", help: false,
+      credential: { secret: SECRET }, ca: undefined, devMode: true, telemetryHz: 10, statusPort: 0, logLevel: "debug", logFormat: "json", camera: "sim", help: false,
       warnings: [expect.stringMatching(/--secret puts a secret in the process list/)],
     });
+  });
+
+  it("has no camera unless asked, and refuses an unknown camera mode", () => {
+    expect(parseAdapterArgs([...BASE, "--secret", SECRET], {}).camera).toBe("off");
+    expect(() => parseAdapterArgs([...BASE, "--secret", SECRET, "--camera", "usb"], {})).toThrow(/--camera "usb" must be sim or off/);
   });
 
   it("refuses plain http:// nodes outside dev mode, and reads --ca", () => {
