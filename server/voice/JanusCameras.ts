@@ -32,9 +32,9 @@
  *   await cameras.close("excavator-1");
  */
 import { randomBytes } from "node:crypto";
-import Janode, { type JanodeConnection, type JanodeHandle, type JanodeSession } from "janode";
 import type { Logger } from "../observability/logging.ts";
 import type { JanusEndpoint } from "./JanusProcess.ts";
+import { JanusLink } from "./JanusLink.ts";
 import { endHandlesOfToken, pluginData, randomSecret } from "./janusRequests.ts";
 import { MAX_GRANT_TTL_MS } from "./VoiceBackend.ts";
 
@@ -99,8 +99,7 @@ export class JanusCameras {
 
   private constructor(
     private readonly endpoint: JanusEndpoint,
-    private api: { connection: JanodeConnection; session: JanodeSession; handle: JanodeHandle },
-    private admin: JanodeConnection,
+    private readonly link: JanusLink,
     private readonly options: JanusCamerasOptions,
   ) {
     this.grantTtlMs = Math.min(options.grantTtlMs ?? 30_000, MAX_GRANT_TTL_MS);
@@ -108,23 +107,9 @@ export class JanusCameras {
   }
 
   static async connect(endpoint: JanusEndpoint, options: JanusCamerasOptions): Promise<JanusCameras> {
-    Janode.Logger.setLevel("none");
-    const [api, admin] = await JanusCameras.connectTo(endpoint);
-    return new JanusCameras(endpoint, api, admin, options);
+    return new JanusCameras(endpoint, await JanusLink.open(endpoint, STREAMING), options);
   }
 
-  private static async connectTo(endpoint: JanusEndpoint) {
-    const connection = await Janode.connect({ address: { url: endpoint.apiUrl, apisecret: endpoint.secrets.apiSecret }, max_retries: 1, retry_time_secs: 1 });
-    try {
-      const session = await connection.create(15);
-      const handle = await session.attach({ id: STREAMING });
-      const admin = await Janode.connect({ address: { url: endpoint.adminUrl, apisecret: endpoint.secrets.adminSecret }, is_admin: true, max_retries: 1, retry_time_secs: 1 });
-      return [{ connection, session, handle }, admin] as const;
-    } catch (error) {
-      await connection.close().catch(() => {});
-      throw error;
-    }
-  }
 
   /** The device's mountpoint, made now if it is not there yet: where its adapter sends. */
   async open(deviceId: string): Promise<CameraMountpoint> {
@@ -136,13 +121,13 @@ export class JanusCameras {
     const camera = this.camera(deviceId);
     await camera.opened;
     const token = randomSecret();
-    pluginData(await this.admin.sendRequest({ janus: "add_token", token, plugins: [STREAMING] }), "a camera token");
+    pluginData(await this.link.admin({ janus: "add_token", token, plugins: [STREAMING] }), "a camera token");
     if (this.cameras.get(deviceId) !== camera) {
-      await this.admin.sendRequest({ janus: "remove_token", token }).catch(() => {});
+      await this.link.admin({ janus: "remove_token", token }).catch(() => {});
       throw new Error(`the camera of ${deviceId} closed meanwhile`);
     }
     // Past its time it starts no viewer; the one it started goes on (the token stays until revoke).
-    const expiry = setTimeout(() => void this.admin.sendRequest({ janus: "disallow_token", token, plugins: [STREAMING] }).catch(() => {}), this.grantTtlMs);
+    const expiry = setTimeout(() => void this.link.admin({ janus: "disallow_token", token, plugins: [STREAMING] }).catch(() => {}), this.grantTtlMs);
     expiry.unref?.();
     // Swapped in at once, so of two grants at the same time the later one stays and the other's token goes.
     const previous = camera.grants.get(sessionId);
@@ -192,9 +177,8 @@ export class JanusCameras {
     const devices = [...this.cameras.keys()];
     for (const camera of this.cameras.values()) for (const grant of camera.grants.values()) clearTimeout(grant.expiry);
     this.cameras.clear();
-    await Promise.allSettled([this.api.connection.close(), this.admin.close()]);
     try {
-      [this.api, this.admin] = await JanusCameras.connectTo(this.endpoint);
+      await this.link.reopen();
       this.up = true;
     } catch (error) {
       this.up = false;
@@ -212,7 +196,7 @@ export class JanusCameras {
   /** Closes every camera, then its connections to Janus. */
   async shutdown(): Promise<void> {
     for (const deviceId of [...this.cameras.keys()]) await this.close(deviceId);
-    await Promise.allSettled([this.api.session.destroy(), this.api.connection.close(), this.admin.close()]);
+    await this.link.close();
   }
 
   /** The device's camera, its mountpoint made once (a failed making is forgotten, so the next call tries again). */
@@ -254,15 +238,15 @@ export class JanusCameras {
 
   private async endToken(grant: Grant, sessionId: string, out: boolean) {
     clearTimeout(grant.expiry);
-    await this.admin.sendRequest({ janus: "remove_token", token: grant.token }).catch(() => {});
+    await this.link.admin({ janus: "remove_token", token: grant.token }).catch(() => {});
     if (out) {
-      await endHandlesOfToken(this.admin, grant.token).catch((error) => {
+      await endHandlesOfToken(this.link.adminConnection, grant.token).catch((error) => {
         this.options.logger.warn({ err: error, sessionId }, "a revoked camera viewer could not be stopped in Janus (its session lapses within Janus' session timeout)");
       });
     }
   }
 
   private async ask(body: Record<string, unknown>, what: string): Promise<any> {
-    return pluginData(await this.api.handle.message(body), what);
+    return this.link.ask(body, what);
   }
 }

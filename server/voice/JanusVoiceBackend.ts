@@ -21,9 +21,9 @@
  *   const grant = await voice.grant("expo__hall-1", { sessionId, display: "Aiko", speak: true });
  *   await voice.release("expo__hall-1");
  */
-import Janode, { type JanodeConnection, type JanodeHandle, type JanodeSession } from "janode";
 import type { Logger } from "../observability/logging.ts";
 import type { JanusEndpoint } from "./JanusProcess.ts";
+import { JanusLink } from "./JanusLink.ts";
 import { pluginData, randomSecret as random } from "./janusRequests.ts";
 import { MAX_GRANT_TTL_MS, type VoiceBackend, type VoiceGrant, type VoiceHealth, type VoiceParticipant } from "./VoiceBackend.ts";
 
@@ -54,26 +54,16 @@ export class JanusVoiceBackend implements VoiceBackend {
 
   private constructor(
     private readonly endpoint: JanusEndpoint,
-    private api: { connection: JanodeConnection; session: JanodeSession; handle: JanodeHandle },
-    private admin: JanodeConnection,
+    private readonly link: JanusLink,
     private readonly options: JanusVoiceOptions,
   ) {
     this.grantTtlMs = Math.min(options.grantTtlMs ?? 30_000, MAX_GRANT_TTL_MS);
   }
 
   static async connect(endpoint: JanusEndpoint, options: JanusVoiceOptions): Promise<JanusVoiceBackend> {
-    Janode.Logger.setLevel("none");
-    const [api, admin] = await JanusVoiceBackend.open(endpoint);
-    return new JanusVoiceBackend(endpoint, api, admin, options);
+    return new JanusVoiceBackend(endpoint, await JanusLink.open(endpoint, VIDEOROOM), options);
   }
 
-  private static async open(endpoint: JanusEndpoint) {
-    const connection = await Janode.connect({ address: { url: endpoint.apiUrl, apisecret: endpoint.secrets.apiSecret }, max_retries: 1, retry_time_secs: 1 });
-    const session = await connection.create(15);
-    const handle = await session.attach({ id: VIDEOROOM });
-    const admin = await Janode.connect({ address: { url: endpoint.adminUrl, apisecret: endpoint.secrets.adminSecret }, is_admin: true, max_retries: 1, retry_time_secs: 1 });
-    return [{ connection, session, handle }, admin] as const;
-  }
 
   async grant(roomId: string, participant: VoiceParticipant): Promise<VoiceGrant> {
     const room = await this.room(roomId);
@@ -85,7 +75,7 @@ export class JanusVoiceBackend implements VoiceBackend {
     await this.endGrant(roomId, room, participant.sessionId);
     const token = random();
     const feedId = `${participant.sessionId}-${random().slice(0, 8)}`;
-    pluginData(await this.admin.sendRequest({ janus: "add_token", token, plugins: [VIDEOROOM] }), "a token");
+    pluginData(await this.link.admin({ janus: "add_token", token, plugins: [VIDEOROOM] }), "a token");
     await this.ask({ request: "allowed", room: roomId, secret: room.secret, action: "add", allowed: [token] }, "a grant");
     // Past its time it admits no one; the session it started goes on (its core token stays until leave).
     const expiry = setTimeout(() => void this.ask({ request: "allowed", room: roomId, secret: room.secret, action: "remove", allowed: [token] }, "a grant's expiry").catch(() => {}), this.grantTtlMs);
@@ -148,11 +138,14 @@ export class JanusVoiceBackend implements VoiceBackend {
 
   /** Janus started again: its rooms and sessions are gone. Reconnects, and forgets the rooms (the next grant makes each again). */
   async restarted(): Promise<void> {
-    for (const room of this.rooms.values()) for (const grant of room.grants.values()) clearTimeout(grant.expiry);
+    for (const room of this.rooms.values()) {
+      for (const grant of room.grants.values()) clearTimeout(grant.expiry);
+      for (const timer of room.leaving.values()) clearTimeout(timer);
+      clearTimeout(room.lingering);
+    }
     this.rooms.clear();
-    await Promise.allSettled([this.api.connection.close(), this.admin.close()]);
     try {
-      [this.api, this.admin] = await JanusVoiceBackend.open(this.endpoint);
+      await this.link.reopen();
       this.up = true;
     } catch (error) {
       this.up = false;
@@ -168,7 +161,7 @@ export class JanusVoiceBackend implements VoiceBackend {
 
   async close(): Promise<void> {
     for (const roomId of [...this.rooms.keys()]) await this.release(roomId);
-    await Promise.allSettled([this.api.session.destroy(), this.api.connection.close(), this.admin.close()]);
+    await this.link.close();
   }
 
   /** The room's voice room, made once (a failed making is forgotten, so the next grant tries again). */
@@ -204,11 +197,11 @@ export class JanusVoiceBackend implements VoiceBackend {
     room.grants.delete(sessionId);
     clearTimeout(grant.expiry);
     await this.ask({ request: "allowed", room: roomId, secret: room.secret, action: "remove", allowed: [grant.token] }, "a grant's end").catch(() => {});
-    await this.admin.sendRequest({ janus: "remove_token", token: grant.token }).catch(() => {});
+    await this.link.admin({ janus: "remove_token", token: grant.token }).catch(() => {});
     if (out) await this.ask({ request: "kick", room: roomId, secret: room.secret, id: grant.feedId }, "a kick").catch(() => { /* not in the room (never joined, or left) */ });
   }
 
   private async ask(body: Record<string, unknown>, what: string): Promise<any> {
-    return pluginData(await this.api.handle.message(body), what);
+    return this.link.ask(body, what);
   }
 }
