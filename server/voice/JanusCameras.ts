@@ -93,7 +93,6 @@ interface Camera { mountpointId: string; secret: string; pin: string; srtpKey: s
 
 export class JanusCameras {
   private readonly cameras = new Map<string, Camera>();
-  private up = true;
   private readonly grantTtlMs: number;
   private readonly rtpHost: string;
 
@@ -165,7 +164,7 @@ export class JanusCameras {
 
   /** Janus died: down (health) until restarted() reconnects. */
   janusDown(): void {
-    this.up = false;
+    this.link.janusDown();
   }
 
   /**
@@ -177,20 +176,14 @@ export class JanusCameras {
     const devices = [...this.cameras.keys()];
     for (const camera of this.cameras.values()) for (const grant of camera.grants.values()) clearTimeout(grant.expiry);
     this.cameras.clear();
-    try {
-      await this.link.reopen();
-      this.up = true;
-    } catch (error) {
-      this.up = false;
-      throw error;
-    }
+    await this.link.reopen();
     return devices;
   }
 
   health(): CameraHealth {
     let grants = 0;
     for (const camera of this.cameras.values()) grants += camera.grants.size;
-    return { up: this.up, mountpoints: this.cameras.size, grants };
+    return { up: this.link.up, mountpoints: this.cameras.size, grants };
   }
 
   /** Closes every camera, then its connections to Janus. */

@@ -22,6 +22,8 @@ interface Connections {
 }
 
 export class JanusLink {
+  private live = true;
+
   private constructor(private readonly endpoint: JanusEndpoint, private readonly plugin: string, private connections: Connections) {}
 
   static async open(endpoint: JanusEndpoint, plugin: string): Promise<JanusLink> {
@@ -57,10 +59,22 @@ export class JanusLink {
     return this.connections.admin;
   }
 
-  /** Janus started again: its sessions are gone, so both connections are opened again. */
+  /** False from Janus' death (janusDown) until reopen() reconnects. */
+  get up(): boolean {
+    return this.live;
+  }
+
+  /** Janus died: down until reopen(). */
+  janusDown(): void {
+    this.live = false;
+  }
+
+  /** Janus started again: its sessions are gone, so both connections are opened again (up once they are). */
   async reopen(): Promise<void> {
     await Promise.allSettled([this.connections.api.close(), this.connections.admin.close()]);
+    this.live = false;
     this.connections = await JanusLink.connect(this.endpoint, this.plugin);
+    this.live = true;
   }
 
   async close(): Promise<void> {

@@ -49,7 +49,6 @@ interface VoiceRoom {
 
 export class JanusVoiceBackend implements VoiceBackend {
   private readonly rooms = new Map<string, VoiceRoom>();
-  private up = true;
   private readonly grantTtlMs: number;
 
   private constructor(
@@ -133,7 +132,7 @@ export class JanusVoiceBackend implements VoiceBackend {
 
   /** Janus died: down (health) until restarted() reconnects. */
   janusDown(): void {
-    this.up = false;
+    this.link.janusDown();
   }
 
   /** Janus started again: its rooms and sessions are gone. Reconnects, and forgets the rooms (the next grant makes each again). */
@@ -144,19 +143,13 @@ export class JanusVoiceBackend implements VoiceBackend {
       clearTimeout(room.lingering);
     }
     this.rooms.clear();
-    try {
-      await this.link.reopen();
-      this.up = true;
-    } catch (error) {
-      this.up = false;
-      throw error;
-    }
+    await this.link.reopen();
   }
 
   health(): VoiceHealth {
     let participants = 0;
     for (const room of this.rooms.values()) participants += room.grants.size;
-    return { up: this.up, rooms: this.rooms.size, participants };
+    return { up: this.link.up, rooms: this.rooms.size, participants };
   }
 
   async close(): Promise<void> {
