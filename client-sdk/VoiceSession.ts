@@ -317,17 +317,19 @@ export class VoiceSession {
     const toggles = [...wanted].filter(([feed, audible]) => leg.feeds.has(feed) && leg.sending.get(feed) !== audible);
     if (toggles.length > 0 && leg.subscriber !== undefined) {
       const counted = await this.packetCounts(leg);
+      const askedAt = Date.now();
       await leg.janus.message(leg.subscriber, { request: "configure", streams: toggles.map(([feed, audible]) => ({ mid: leg.feeds.get(feed), send: audible })) });
       const switchedAt = Date.now();
       for (const [feed, audible] of toggles) {
         leg.sending.set(feed, audible);
-        if (audible) void this.watchFirstPacket(leg, feed, counted.get(leg.feeds.get(feed)!) ?? 0, toldAt, switchedAt);
+        if (audible) void this.watchFirstPacket(leg, feed, counted.get(leg.feeds.get(feed)!) ?? 0, toldAt, switchedAt, askedAt);
       }
     }
   }
 
   /** Subscribes to `add` and lets `drop` go: a renegotiation of the subscription. */
   private async resubscribe(leg: Leg, add: string[], drop: string[]): Promise<void> {
+    const askedAt = Date.now();
     let answer;
     if (leg.subscriber === undefined) {
       leg.subscriber = await leg.janus.attach(VIDEOROOM);
@@ -358,7 +360,7 @@ export class VoiceSession {
     await whenGathered(pc);
     await leg.janus.message(leg.subscriber, { request: "start" }, pc.localDescription!.toJSON());
     const startedAt = Date.now();
-    for (const feed of add) if (leg.sending.get(feed) && this.hearing.some((f) => f.feedId === feed && !f.standby)) void this.watchFirstPacket(leg, feed, 0, this.toldAt, startedAt);
+    for (const feed of add) if (leg.sending.get(feed) && this.hearing.some((f) => f.feedId === feed && !f.standby)) void this.watchFirstPacket(leg, feed, 0, this.toldAt, startedAt, askedAt);
   }
 
   private receiver(leg: Leg): RTCPeerConnection {
@@ -381,12 +383,16 @@ export class VoiceSession {
   }
 
   /** Emits "heard" at the first packet of `feed` past `before` (its inbound-rtp count, polled every 5 ms, for 3 s at most). */
-  private async watchFirstPacket(leg: Leg, feed: string, before: number, toldAtMs: number, startedAtMs: number): Promise<void> {
+  private async watchFirstPacket(leg: Leg, feed: string, before: number, toldAtMs: number, startedAtMs: number, askedAtMs: number): Promise<void> {
     const mid = leg.feeds.get(feed);
+    const receiver = leg.receiving?.getTransceivers().find((transceiver) => transceiver.mid === mid)?.receiver;
     for (let waited = 0; waited < 3000 && this.leg === leg && mid !== undefined; waited += 5) {
-      if (((await this.packetCounts(leg)).get(mid) ?? 0) > before) {
+      // The browser's own time for the newest packet of each source (its counters lag up to ~50 ms).
+      const arrived = receiver?.getSynchronizationSources().map((source) => epochMs(source.timestamp)).filter((at) => at >= askedAtMs);
+      const counted = !arrived?.length && ((await this.packetCounts(leg)).get(mid) ?? 0) > before;
+      if (arrived?.length || counted) {
         leg.firstPackets.add(feed);
-        return this.events.emit("heard", { feedId: feed, toldAtMs, startedAtMs, atMs: Date.now() });
+        return this.events.emit("heard", { feedId: feed, toldAtMs, startedAtMs, atMs: arrived?.length ? Math.min(...arrived) : Date.now() });
       }
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
@@ -421,6 +427,11 @@ export class VoiceSession {
     leg.janus.close();
     void leg.space?.close();
   }
+}
+
+/** A browser timestamp as Unix epoch ms: Chromium gives RTP sources' times on the epoch, the spec on the page's clock. */
+function epochMs(timestamp: number): number {
+  return timestamp > 1e12 ? timestamp : performance.timeOrigin + timestamp;
 }
 
 async function microphoneStream(deviceId?: string): Promise<MediaStream> {
