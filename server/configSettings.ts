@@ -69,6 +69,9 @@ setting("voice.mode", "string", "off, on (start Janus; fail without it) or auto 
 setting("voice.host", "string", "where Janus' APIs listen: a loopback or private address");
 setting("voice.rtpPortRange", "string", "Janus' media ports, min-max");
 setting("voice.mediaInterfaces", "string", "where Janus gathers media candidates: interface names or address prefixes, comma-separated (\"\": all)");
+setting("voice.janusUrl", "string", "an external Janus' API (ws://, private address); empty: the node starts its own");
+setting("voice.janusAdminUrl", "string", "the external Janus' Admin API");
+setting("voice.janusSecretsFile", "string", "a JSON file with the external Janus' apiSecret, adminSecret and adminKey");
 setting("voice.grantTtlMs", "int", "how long a voice grant admits its holder, ms (≤ 60000)");
 setting("handoff.seatSeconds", "int", "how long a moved session's seat in the room's new home waits for its client, s");
 setting("handoff.rpcTimeoutMs", "int", "bound of each node-to-node handoff call, ms");

@@ -23,8 +23,19 @@ interface Connections {
 
 export class JanusLink {
   private live = true;
+  private closing = false;
 
-  private constructor(private readonly endpoint: JanusEndpoint, private readonly plugin: string, private connections: Connections) {}
+  private constructor(private readonly endpoint: JanusEndpoint, private readonly plugin: string, private connections: Connections) {
+    this.watch(connections);
+  }
+
+  /** Down when the API connection drops by itself (Janus died, or the network between), or its session is gone. */
+  private watch(connections: Connections): void {
+    const lost = () => { if (this.connections === connections && !this.closing) this.live = false; };
+    connections.api.once(Janode.EVENT.CONNECTION_CLOSED!, lost);
+    connections.api.once(Janode.EVENT.CONNECTION_ERROR!, lost);
+    connections.session.once(Janode.EVENT.SESSION_DESTROYED!, lost);
+  }
 
   static async open(endpoint: JanusEndpoint, plugin: string): Promise<JanusLink> {
     Janode.Logger.setLevel("none");
@@ -74,10 +85,12 @@ export class JanusLink {
     await Promise.allSettled([this.connections.api.close(), this.connections.admin.close()]);
     this.live = false;
     this.connections = await JanusLink.connect(this.endpoint, this.plugin);
+    this.watch(this.connections);
     this.live = true;
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     const { session, api, admin } = this.connections;
     await Promise.allSettled([session.destroy(), api.close(), admin.close()]);
   }

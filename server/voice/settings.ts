@@ -39,6 +39,19 @@ export function machineAddress(): string {
   throw new Error("this machine has no IPv4 address besides loopback, and Janus 1.1.2 gathers no media candidate on loopback");
 }
 
+/** A Janus API address a node may use: ws(s):// on a loopback or private host. */
+function janusUrlProblem(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `not a URL: ${JSON.stringify(url.slice(0, 80))}`;
+  }
+  if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:") return "a ws:// or wss:// URL";
+  if (!isPrivateAddress(parsed.hostname.replace(/^\[(.*)\]$/, "$1"))) return "on a loopback or private address (Janus' APIs are never reached over a public one)";
+  return undefined;
+}
+
 export const voiceSettings = z.object({
   /** off: no voice; on: start Janus, and fail to start without it; auto: on when Janus is installed, else off (said in the log). */
   mode: z.enum(["off", "auto", "on"]),
@@ -57,6 +70,22 @@ export const voiceSettings = z.object({
     }),
   /** How long a voice grant admits its holder to its room, ms (at most 60 s). */
   grantTtlMs: z.number().int().min(1000).max(MAX_GRANT_TTL_MS),
+  /** An external Janus' API (ws://host:port on a private address); "": the node starts its own. */
+  janusUrl: z.string().max(300),
+  /** The external Janus' Admin API. */
+  janusAdminUrl: z.string().max(300),
+  /** A file holding the external Janus' secrets as JSON: {"apiSecret", "adminSecret", "adminKey"}. */
+  janusSecretsFile: z.string().max(1000),
+}).superRefine((voice, context) => {
+  if (!voice.janusUrl) {
+    if (voice.janusAdminUrl || voice.janusSecretsFile) context.addIssue({ code: "custom", path: ["janusUrl"], message: "janusAdminUrl and janusSecretsFile go with janusUrl (an external Janus)" });
+    return;
+  }
+  for (const key of ["janusUrl", "janusAdminUrl"] as const) {
+    const problem = voice[key] ? janusUrlProblem(voice[key]) : "needed with janusUrl";
+    if (problem) context.addIssue({ code: "custom", path: [key], message: problem });
+  }
+  if (!voice.janusSecretsFile) context.addIssue({ code: "custom", path: ["janusSecretsFile"], message: "needed with janusUrl: the external Janus' api secret, admin secret and admin key" });
 });
 
 export const voiceDefaults: z.input<typeof voiceSettings> = {
@@ -64,5 +93,8 @@ export const voiceDefaults: z.input<typeof voiceSettings> = {
   host: "127.0.0.1",
   rtpPortRange: "20000-40000",
   mediaInterfaces: "",
+  janusUrl: "",
+  janusAdminUrl: "",
+  janusSecretsFile: "",
   grantTtlMs: 30_000,
 };

@@ -1,18 +1,21 @@
 /**
- * The node's voice at start (RegionNode): by `voice.mode`, nothing; or its own Janus
- * (JanusProcess), the backend rooms use for voice (JanusVoiceBackend) and the one teleop
- * rooms use for the machines' cameras (JanusCameras), both reconnected whenever Janus is
- * started again.
+ * The node's voice at start (RegionNode): by `voice.mode`, nothing; or a Janus, either its
+ * own (JanusProcess) or an external one (`voice.janusUrl`: ExternalJanus, checked to be
+ * as locked down as the node's own), with the backend rooms use for voice
+ * (JanusVoiceBackend) and the one teleop rooms use for the machines' cameras
+ * (JanusCameras), both reconnected whenever Janus is started again.
  *
  * - off: no voice.
- * - on: Janus must start, or the node does not (the error says how to install it).
- * - auto: on when Janus is installed; otherwise off, and the log says the
- *   one command that installs it.
+ * - on: Janus must start (or the external one pass its checks), or the node does not
+ *   (the error says how to install it, or what is wrong with it).
+ * - auto: on when Janus is installed (or the external one answers); otherwise off, and
+ *   the log says why: the one command that installs it, or what is wrong.
  */
 import type { NodeConfig } from "../config.ts";
 import type { Logger } from "../observability/logging.ts";
 import type { NodeMetrics } from "../observability/metrics.ts";
-import { JanusMissing, JanusProcess } from "./JanusProcess.ts";
+import { JanusMissing, JanusProcess, type JanusEndpoint } from "./JanusProcess.ts";
+import { externalJanus, watchExternalJanus } from "./ExternalJanus.ts";
 import { JanusVoiceBackend } from "./JanusVoiceBackend.ts";
 import { JanusCameras } from "./JanusCameras.ts";
 
@@ -26,29 +29,27 @@ export interface NodeCameras {
 export interface NodeVoice {
   backend: JanusVoiceBackend;
   cameras: NodeCameras;
-  /** Releases every voice room and stops Janus. */
+  /** Releases every voice room and stops Janus (or stops watching the external one). */
   stop(): Promise<void>;
 }
 
 export async function startVoice(config: NodeConfig, logger: Logger, metrics: NodeMetrics): Promise<NodeVoice | undefined> {
-  const { mode, host, rtpPortRange, mediaInterfaces, grantTtlMs } = config.voice;
+  const { mode, grantTtlMs } = config.voice;
   if (mode === "off") return undefined;
   let backend: JanusVoiceBackend | undefined;
   let cameras: { backend: JanusCameras; generation: number } | undefined;
-  let janus: JanusProcess;
+  const janusDown = () => { backend?.janusDown(); cameras?.backend.janusDown(); };
+  const janusBack = () => {
+    metrics.janusRestarts.inc();
+    void backend?.restarted().catch((error) => logger.error({ err: error }, "voice: could not reconnect to Janus after its restart"));
+    void cameras?.backend.restarted().then(() => { cameras!.generation++; }, (error) => logger.error({ err: error }, "cameras: could not reconnect to Janus after its restart"));
+  };
+  let janus: { endpoint: JanusEndpoint; stop(): Promise<void> };
   try {
-    janus = await JanusProcess.start({
-      host, rtpPortRange, mediaInterfaces, serverName: config.nodeId, logger,
-      onExit: () => { backend?.janusDown(); cameras?.backend.janusDown(); },
-      onRestart: () => {
-        metrics.janusRestarts.inc();
-        void backend?.restarted().catch((error) => logger.error({ err: error }, "voice: could not reconnect to Janus after its restart"));
-        void cameras?.backend.restarted().then(() => { cameras!.generation++; }, (error) => logger.error({ err: error }, "cameras: could not reconnect to Janus after its restart"));
-      },
-    });
+    janus = await startJanus(config, logger, { down: janusDown, back: janusBack, connected: () => backend?.health().up !== false && cameras?.backend.health().up !== false });
   } catch (error) {
-    if (mode === "auto" && error instanceof JanusMissing) {
-      logger.warn(`voice is off: ${error.message}`);
+    if (mode === "auto" && (error instanceof JanusMissing || config.voice.janusUrl)) {
+      logger.warn(`voice is off: ${(error as Error).message}`);
       return undefined;
     }
     throw error;
@@ -59,7 +60,7 @@ export async function startVoice(config: NodeConfig, logger: Logger, metrics: No
   } catch (error) {
     await backend?.close().catch(() => {});
     await janus.stop();
-    throw new Error(`voice: could not connect to the Janus it started: ${(error as Error).message}`, { cause: error });
+    throw new Error(`voice: could not connect to Janus: ${(error as Error).message}`, { cause: error });
   }
   const connected = backend;
   const machineCameras = cameras;
@@ -73,4 +74,21 @@ export async function startVoice(config: NodeConfig, logger: Logger, metrics: No
       await janus.stop();
     },
   };
+}
+
+/** The node's own Janus, started and kept running; or the external one, checked and watched. */
+async function startJanus(config: NodeConfig, logger: Logger, on: { down(): void; back(): void; connected(): boolean }): Promise<{ endpoint: JanusEndpoint; stop(): Promise<void> }> {
+  const { host, rtpPortRange, mediaInterfaces, janusUrl, janusAdminUrl, janusSecretsFile } = config.voice;
+  if (janusUrl) {
+    const endpoint = await externalJanus({ apiUrl: janusUrl, adminUrl: janusAdminUrl, secretsFile: janusSecretsFile });
+    logger.info({ apiUrl: janusUrl }, `voice on the external Janus at ${janusUrl}`);
+    const stopWatching = watchExternalJanus(endpoint, {
+      lost: () => { logger.warn(`voice: the external Janus at ${janusUrl} does not answer`); on.down(); },
+      back: () => { logger.info(`voice: the external Janus at ${janusUrl} answers again; reconnecting`); on.back(); },
+      connected: on.connected,
+    });
+    return { endpoint, stop: async () => stopWatching() };
+  }
+  const janus = await JanusProcess.start({ host, rtpPortRange, mediaInterfaces, serverName: config.nodeId, logger, onExit: on.down, onRestart: on.back });
+  return { endpoint: janus.endpoint, stop: () => janus.stop() };
 }
