@@ -175,9 +175,11 @@ export class VoiceSession {
     const leg = this.leg;
     if (!leg) return levels;
     const feedOfMid = new Map([...leg.feeds].map(([feed, mid]) => [mid, feed]));
+    // The samples where voices play (spatial); the browser's own figure otherwise (0 where nothing plays audio out).
     (await leg.receiving?.getStats())?.forEach((report) => {
       if (report.type === "inbound-rtp" && report.kind === "audio" && feedOfMid.has(report.mid)) levels.set(feedOfMid.get(report.mid)!, report.audioLevel ?? 0);
     });
+    for (const [feedId, level] of leg.space?.levels() ?? []) levels.set(feedId, Math.max(level, levels.get(feedId) ?? 0));
     (await leg.publishing?.getStats())?.forEach((report) => {
       if (report.type === "media-source" && report.kind === "audio") levels.set("self", this.muted ? 0 : report.audioLevel ?? 0);
     });

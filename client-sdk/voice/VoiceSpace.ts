@@ -27,6 +27,8 @@ interface Voice {
   element?: HTMLAudioElement;
   source?: MediaStreamAudioSourceNode;
   panner?: PannerNode;
+  /** Reads the voice's samples for its level. */
+  analyser?: AnalyserNode;
 }
 
 export class VoiceSpace {
@@ -61,9 +63,25 @@ export class VoiceSpace {
     void voice.element.play().catch(() => {});
     voice.source = this.context.createMediaStreamSource(stream);
     voice.panner ??= new PannerNode(this.context, { panningModel: "HRTF", distanceModel: "inverse", refDistance: 1, rolloffFactor: 1 });
+    voice.analyser ??= new AnalyserNode(this.context, { fftSize: 512 });
+    voice.source.connect(voice.analyser);
     voice.source.connect(voice.panner).connect(this.context.destination);
     void this.context.resume().catch(() => {});
     this.place();
+  }
+
+  /** Each playing voice's level now, 0..1 (the RMS of its last samples), by feed id. */
+  levels(): Map<string, number> {
+    const levels = new Map<string, number>();
+    for (const [feedId, voice] of this.voices) {
+      if (!voice.analyser) continue;
+      const samples = new Float32Array(voice.analyser.fftSize);
+      voice.analyser.getFloatTimeDomainData(samples);
+      let sum = 0;
+      for (const sample of samples) sum += sample * sample;
+      levels.set(feedId, Math.min(1, Math.sqrt(sum / samples.length)));
+    }
+    return levels;
   }
 
   async close(): Promise<void> {
@@ -92,6 +110,7 @@ export class VoiceSpace {
   private stop(feedId: string, voice: Voice): void {
     voice.source?.disconnect();
     voice.panner?.disconnect();
+    voice.analyser?.disconnect();
     if (voice.element) voice.element.srcObject = null;
     this.voices.delete(feedId);
   }

@@ -42,25 +42,23 @@ describe("voice bench", () => {
     expect(step).toMatchObject({ step: 1, speakers: 2, listeners: 2, tracks: 4 });
     expect(step.subscribe.samples + step.subscribe.silent).toBe(4);
 
-    // 4 tracks at 50 packets/s lose nothing on any sane machine: the one step stays under 1 %.
-    expect(result.tracks).toBe(4);
-    expect(typeof result.lossPct).toBe("number");
-    expect(result.lossPct).toBeGreaterThanOrEqual(0);
-    expect(result.lossPct).toBe(step.lossPct);
-    expect(result.kneeTracks).toBeNull();
+    // The one step is the reported one or, on a machine busy enough to lose 1 % of 4 tracks, the knee: never both, never neither.
+    expect(typeof step.lossPct).toBe("number");
     expect(step.received).toBeGreaterThan(0);
-    // A few hundred packets may cost Janus less than one 10 ms tick of /proc: CPU 0 leaves tracksPerCore null.
-    expect(result.janusCpuPct).toBeGreaterThanOrEqual(0);
-    expect(result.tracksPerCore === null || result.tracksPerCore > 0).toBe(true);
-    expect(result.subscribeToFirstPacketP95Ms).toBeGreaterThan(0);
-
-    expect(result.baseline).not.toBeNull();
-    expect(result.baseline.tracks).toBe(4);
-    expect(typeof result.baseline.lossPct).toBe("number");
-    expect(result.baseline.steps[0].received).toBeGreaterThan(0);
-    expect(result.baseline.listenersCpuPct).toHaveLength(1);
-    expect(Number.isFinite(result.baseline.fanoutCpuPct)).toBe(true);
     expect(Array.isArray(result.warnings)).toBe(true);
+    if (step.lossPct >= 1) {
+      expect(result).toMatchObject({ tracks: 0, kneeTracks: 4 });
+    } else {
+      expect(result).toMatchObject({ tracks: 4, lossPct: step.lossPct, kneeTracks: null });
+      // A few hundred packets may cost Janus less than one 10 ms tick of /proc: CPU 0 leaves tracksPerCore null.
+      expect(result.janusCpuPct).toBeGreaterThanOrEqual(0);
+      expect(result.tracksPerCore === null || result.tracksPerCore > 0).toBe(true);
+      expect(result.subscribeToFirstPacketP95Ms).toBeGreaterThan(0);
+      expect(result.baseline).toMatchObject({ tracks: 4, listenersCpuPct: [expect.any(Number)] });
+      expect(typeof result.baseline.lossPct).toBe("number");
+      expect(result.baseline.steps[0].received).toBeGreaterThan(0);
+      expect(Number.isFinite(result.baseline.fanoutCpuPct)).toBe(true);
+    }
 
     // Nothing of the run is left: neither Janus nor any load process.
     expect(alive(result.janusPid)).toBe(false);

@@ -116,6 +116,20 @@ describe("voice in the browser", () => {
       return [publishing.localDescription.sdp, publishing.remoteDescription.sdp, receiving.remoteDescription.sdp, receiving.localDescription.sdp] as string[];
     });
     for (const sdp of sdps) expect(sdp).toMatch(/a=fmtp:\d+ .*stereo=1/);
+    // Levels of each voice and of the microphone (the fake one plays a tone, ~0.25), and the inputs to choose from.
+    const levelsOf = () => aiko.page.evaluate(async (benFeed) => {
+      const levels: Map<string, number> = await (globalThis as any).t.voice.levels();
+      return { ben: levels.get(benFeed) ?? 0, self: levels.get("self") ?? 0 };
+    }, ben.feedId);
+    // Ben's voice reaches the page's audio graph (headless Chromium plays nothing out, so its level is faint: ~0.001).
+    await waitFor(async () => { const levels = await levelsOf(); return levels.ben > 0 && levels.self > 0; }, 10_000, "a level for Ben's voice and Aiko's microphone");
+    const microphones = await aiko.page.evaluate(async () => {
+      const list = await (globalThis as any).tsunagi.VoiceSession.microphones();
+      await (globalThis as any).t.voice.useMicrophone(list[0].deviceId);
+      return list.length;
+    });
+    expect(microphones).toBeGreaterThan(0);
+    await hears(ben, aiko, "Ben hears Aiko on the microphone she chose");
     await browser.screenshot(aiko.page, "voice-two-visitors");
 
     // Aiko mutes herself: Ben receives nothing of her (a moment for packets in flight).
