@@ -10,8 +10,9 @@
  *   `radius * HEARING_HYSTERESIS` (likewise for standby), so two visitors at the edge,
  *   or one walking along it, do not make the subscription flap.
  * - At most MAX_AUDIBLE voices audible and MAX_STANDBY on standby, the nearest.
- * - A move affects the mover and those within the outer radius of where it now stands;
- *   RoomVoice adds those who heard it, and coalesces a burst into one VoiceHear each.
+ * - A move affects the mover and, when it speaks, those within the outer radius of where
+ *   it now stands; RoomVoice adds those who heard it, and coalesces a burst into one
+ *   VoiceHear each. A listener's move costs one look at its own audience.
  * - Within this room's zone only: a zoned hall's voice rooms are one per zone (a visitor
  *   handed to the next zone asks that room for voice).
  *
@@ -78,6 +79,8 @@ export class HallVoice implements VoiceHearing {
   }
 
   *affected(member: VoiceMember, members: ReadonlyMap<string, VoiceMember>): Iterable<VoiceMember> {
+    // Only a voice moves others' audience: a listener's move changes its own (RoomVoice looks at it, and at those who heard it).
+    if (!member.live) return;
     if (member.stage) {
       yield* members.values();
       return;

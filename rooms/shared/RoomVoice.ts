@@ -38,6 +38,8 @@ export const VOICE_GRANTS_PER_SECOND = 0.5;
 export const VOICE_GRANT_BURST = 3;
 /** After a VoiceHear round, changes to who hears whom are gathered this long before the next, ms. */
 export const HEAR_COALESCE_MS = 20;
+/** How often a moving room looks whether its move is over (called off: its marks are told). */
+const MOVING_RECHECK_MS = 200;
 /** What every publisher sends (VoiceGrant.codec). */
 export const VOICE_CODEC = "opus/48000/2";
 
@@ -114,7 +116,7 @@ export interface RoomVoiceHost {
 
 export class RoomVoice {
   private readonly members = new Map<string, VoiceMember>();
-  private readonly allowances = new Map<string, TokenBucket>();
+  private readonly allowances = new GrantAllowances();
   /** Members whose audience is looked at in the next flush. */
   private readonly dirty = new Set<VoiceMember>();
   private flushTimer?: NodeJS.Timeout;
@@ -149,11 +151,11 @@ export class RoomVoice {
   /** The member left the room's voice (or the room): its grant ends and the SFU sends it out. */
   leave(sessionId: string): void {
     const member = this.members.get(sessionId);
-    this.allowances.delete(sessionId);
+    this.allowances.forget(sessionId);
     if (!member) return;
     this.members.delete(sessionId);
     this.dirty.delete(member);
-    if (!this.host.moving()) this.markAffected(member);
+    this.markAffected(member);
     for (const heard of member.hears.values()) heard.speaker.heardBy.delete(member);
     this.background(this.host.backend()?.leave(this.host.roomId, sessionId, this.lingerMs()), `ending ${sessionId}'s voice`);
   }
@@ -188,9 +190,7 @@ export class RoomVoice {
     if (!rights || !shown) return refuse(ErrorCode.FORBIDDEN, "forbidden", `role "${role}" has no voice in room "${host.roomId}"`);
     const backend = host.backend();
     if (!backend || !backend.health().up) return refuse(ErrorCode.VOICE_UNAVAILABLE, "unavailable", backend ? "the node's voice server is down; try again shortly" : "this node runs no voice");
-    if (!this.allowanceOf(client.sessionId).take()) {
-      return refuse(ErrorCode.RATE_LIMITED, "rate_limited", `voice grants asked too often: at most ${VOICE_GRANT_BURST}, then one per ${1 / VOICE_GRANTS_PER_SECOND} s`);
-    }
+    if (!this.allowances.take(client.sessionId)) return refuse(ErrorCode.RATE_LIMITED, "rate_limited", `voice ${GrantAllowances.REFUSAL}`);
     const speak = rights === "speak" && envelope.voiceJoin?.speak === true;
     let grant;
     try {
@@ -242,20 +242,25 @@ export class RoomVoice {
     for (const other of this.host.hearing.affected(member, this.members)) if (this.members.get(other.sessionId) === other) this.dirty.add(other);
     for (const listener of member.heardBy) this.dirty.add(listener);
     if (this.members.get(member.sessionId) === member) this.dirty.add(member);
-    if (!this.flushTimer && this.dirty.size > 0) {
-      // At once (after what this turn of the event loop brings), unless a round ran just now.
-      this.flushTimer = setTimeout(() => this.flush(), Math.max(0, this.flushedAt + HEAR_COALESCE_MS - Date.now()));
-      this.flushTimer.unref?.();
-    }
+    // At once (after what this turn of the event loop brings), unless a round ran just now.
+    this.schedule(Math.max(0, this.flushedAt + HEAR_COALESCE_MS - Date.now()));
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.flushTimer || this.dirty.size === 0) return;
+    this.flushTimer = setTimeout(() => this.flush(), delayMs);
+    this.flushTimer.unref?.();
   }
 
   /** Each marked member's audience, and a VoiceHear to those whose set changed. */
   private flush(): void {
     this.flushTimer = undefined;
+    // A moving room's voice stays as it is while its members follow it; if the move is
+    // called off, what changed meanwhile is told then.
+    if (this.host.moving()) return this.schedule(MOVING_RECHECK_MS);
     this.flushedAt = Date.now();
     const marked = [...this.dirty];
     this.dirty.clear();
-    if (this.host.moving()) return; // its voice stays as it is until its members follow the room
     for (const listener of marked) {
       if (this.members.get(listener.sessionId) !== listener) continue;
       const now = new Map<string, Heard>();
@@ -282,15 +287,25 @@ export class RoomVoice {
     return this.host.moving() ? HANDOFF_VOICE_LINGER_MS : 0;
   }
 
-  private allowanceOf(sessionId: string): TokenBucket {
-    let allowance = this.allowances.get(sessionId);
-    if (!allowance) this.allowances.set(sessionId, allowance = new TokenBucket(VOICE_GRANTS_PER_SECOND, VOICE_GRANT_BURST));
-    return allowance;
-  }
-
   /** Work on the SFU nobody waits for: a failure is logged, never an unhandled rejection. */
   private background(work: Promise<unknown> | undefined, what: string): void {
     void work?.catch((error) => this.host.logger.warn({ err: error, roomId: this.host.roomId }, `voice: ${what} failed`));
+  }
+}
+
+/** Grants (voice, cameras) one session may ask for: VOICE_GRANT_BURST, then VOICE_GRANTS_PER_SECOND. */
+export class GrantAllowances {
+  static readonly REFUSAL = `grants asked too often: at most ${VOICE_GRANT_BURST}, then one per ${1 / VOICE_GRANTS_PER_SECOND} s`;
+  private readonly buckets = new Map<string, TokenBucket>();
+
+  take(sessionId: string): boolean {
+    let bucket = this.buckets.get(sessionId);
+    if (!bucket) this.buckets.set(sessionId, bucket = new TokenBucket(VOICE_GRANTS_PER_SECOND, VOICE_GRANT_BURST));
+    return bucket.take();
+  }
+
+  forget(sessionId: string): void {
+    this.buckets.delete(sessionId);
   }
 }
 

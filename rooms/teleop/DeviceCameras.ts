@@ -20,12 +20,11 @@
  */
 import type { Client } from "@colyseus/core";
 import { ErrorCode, type EnvelopeBody, type tsunagi } from "../../proto/index.ts";
-import { TokenBucket } from "../../common/TokenBucket.ts";
 import type { Logger } from "../../server/observability/logging.ts";
 import type { SlotLink } from "./DeviceSlot.ts";
 import type { NodeCameras } from "../../server/voice/startVoice.ts";
 import { CAMERA_VIDEO } from "../../server/voice/JanusCameras.ts";
-import { VOICE_GRANT_BURST, VOICE_GRANTS_PER_SECOND } from "../shared/RoomVoice.ts";
+import { GrantAllowances } from "../shared/RoomVoice.ts";
 
 type CorrelationId = tsunagi.v1.IEnvelope["correlationId"];
 
@@ -47,7 +46,7 @@ export class DeviceCameras {
   private readonly told = new Map<string, number>();
   /** Sessions granted each device's camera. */
   private readonly viewers = new Map<string, Set<string>>();
-  private readonly allowances = new Map<string, TokenBucket>();
+  private readonly allowances = new GrantAllowances();
   private closed = false;
 
   constructor(private readonly host: DeviceCamerasHost) {}
@@ -73,7 +72,7 @@ export class DeviceCameras {
 
   /** A participant left: its viewers stop. */
   left(sessionId: string): void {
-    this.allowances.delete(sessionId);
+    this.allowances.forget(sessionId);
     for (const [deviceId, sessions] of this.viewers) {
       if (sessions.delete(sessionId)) void this.host.cameras()?.backend.revoke(deviceId, sessionId).catch(() => {});
     }
@@ -117,9 +116,7 @@ export class DeviceCameras {
     if (!cameras || !cameras.backend.health().up) {
       return host.reject(client, ErrorCode.VOICE_UNAVAILABLE, cameras ? "the node's media server is down; try again shortly" : "this node runs no media server (voice.mode off)", correlationId);
     }
-    let allowance = this.allowances.get(client.sessionId);
-    if (!allowance) this.allowances.set(client.sessionId, allowance = new TokenBucket(VOICE_GRANTS_PER_SECOND, VOICE_GRANT_BURST));
-    if (!allowance.take()) return host.reject(client, ErrorCode.RATE_LIMITED, `camera grants asked too often: at most ${VOICE_GRANT_BURST}, then one per ${1 / VOICE_GRANTS_PER_SECOND} s`, correlationId);
+    if (!this.allowances.take(client.sessionId)) return host.reject(client, ErrorCode.RATE_LIMITED, `camera ${GrantAllowances.REFUSAL}`, correlationId);
     try {
       const grant = await cameras.backend.grant(deviceId, client.sessionId);
       let sessions = this.viewers.get(deviceId);

@@ -22,10 +22,9 @@
  */
 import { randomBytes } from "node:crypto";
 import Janode from "janode";
-import WebSocket from "ws";
 import { readSecretFile } from "../../common/secrets.ts";
 import { RECLAIM_SESSION_S, type JanusSecrets } from "./JanusConfig.ts";
-import { janusInfo, type JanusEndpoint } from "./JanusProcess.ts";
+import { janusInfo, janusOnce, type JanusEndpoint } from "./JanusProcess.ts";
 import { JanusLink } from "./JanusLink.ts";
 
 /** How often an external Janus is asked whether it is there. */
@@ -43,7 +42,7 @@ export async function externalJanus(options: ExternalJanusOptions): Promise<Janu
   const endpoint: JanusEndpoint = { apiUrl: options.apiUrl, adminUrl: options.adminUrl, secrets };
   if (!(await janusInfo(endpoint.apiUrl, 5000))) throw new Error(`voice: no Janus answers at ${endpoint.apiUrl} (voice.janusUrl)`);
   const problems: string[] = [];
-  if (!(await refusedWithoutSecret(endpoint.apiUrl))) problems.push("it answers requests without its API secret: set api_secret in its janus.jcfg");
+  if ((await janusOnce(endpoint.apiUrl, { janus: "create" }, 5000))?.janus !== "error") problems.push("it answers requests without its API secret: set api_secret in its janus.jcfg");
   const admin = await Janode.connect({ address: { url: endpoint.adminUrl, apisecret: secrets.adminSecret }, is_admin: true, max_retries: 1, retry_time_secs: 1 })
     .catch((error: Error) => { throw new Error(`voice: the external Janus' Admin API at ${endpoint.adminUrl} refused us: ${error.message} (voice.janusAdminUrl, adminSecret)`); });
   try {
@@ -106,18 +105,4 @@ function readSecrets(file: string): JanusSecrets {
   const missing = (["apiSecret", "adminSecret", "adminKey"] as const).filter((key) => typeof parsed?.[key] !== "string" || (parsed[key] as string).length < 8);
   if (missing.length > 0) throw new Error(`voice.janusSecretsFile ${file}: needs ${missing.join(", ")} (strings of at least 8 characters)`);
   return { apiSecret: parsed.apiSecret as string, adminSecret: parsed.adminSecret as string, adminKey: parsed.adminKey as string };
-}
-
-/** Whether Janus refuses a session asked for without its API secret (or a token). */
-function refusedWithoutSecret(url: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = new WebSocket(url, "janus-protocol");
-    const done = (refused: boolean) => { clearTimeout(timer); socket.removeAllListeners(); socket.on("error", () => {}); socket.terminate(); resolve(refused); };
-    const timer = setTimeout(() => done(false), 5000);
-    socket.on("open", () => socket.send(JSON.stringify({ janus: "create", transaction: "check" })));
-    socket.on("message", (data) => {
-      try { done(JSON.parse(String(data)).janus === "error"); } catch { done(false); }
-    });
-    socket.on("error", () => done(false));
-  });
 }

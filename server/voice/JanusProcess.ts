@@ -220,16 +220,21 @@ export class JanusProcess {
 }
 
 /** Whether a Janus answers `info` at `url` within `timeoutMs` (no secret needed for it). */
-export function janusInfo(url: string, timeoutMs: number): Promise<boolean> {
+export async function janusInfo(url: string, timeoutMs: number): Promise<boolean> {
+  return (await janusOnce(url, { janus: "info" }, timeoutMs))?.janus === "server_info";
+}
+
+/** One request on a fresh connection to Janus' API, with nothing added (no secret, no token): its first answer, or undefined. */
+export function janusOnce(url: string, request: Record<string, unknown>, timeoutMs: number): Promise<any> {
   return new Promise((resolve) => {
     const socket = new WebSocket(url, "janus-protocol");
-    const done = (answer: boolean) => { clearTimeout(timer); socket.removeAllListeners(); socket.on("error", () => {}); socket.terminate(); resolve(answer); };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    socket.on("open", () => socket.send(JSON.stringify({ janus: "info", transaction: "ready" })));
+    const done = (answer: unknown) => { clearTimeout(timer); socket.removeAllListeners(); socket.on("error", () => {}); socket.terminate(); resolve(answer); };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    socket.on("open", () => socket.send(JSON.stringify({ ...request, transaction: "once" })));
     socket.on("message", (data) => {
-      try { done(JSON.parse(String(data)).janus === "server_info"); } catch { done(false); }
+      try { done(JSON.parse(String(data))); } catch { done(undefined); }
     });
-    socket.on("error", () => done(false));
+    socket.on("error", () => done(undefined));
   });
 }
 

@@ -79,13 +79,15 @@ describe("HallVoice", () => {
     expect(heard.filter((h) => h.endsWith(":standby")).sort()).toEqual([`feed-${MAX_AUDIBLE + 2}:standby`, `feed-${MAX_AUDIBLE + 3}:standby`, `feed-${MAX_AUDIBLE + 4}:standby`].sort());
   });
 
-  it("a move affects those near where the mover stands; a host's, everyone", () => {
+  it("a speaker's move affects those near where it stands; a host's, everyone; a listener's, no one else", () => {
     const { voice, members, add } = setUp();
     const mover = add(100, 100).member;
     const near = add(100 + RADIUS * STANDBY_REACH, 100).member;
     add(10, 10);
     const host = add(150, 150, { stage: true }).member;
-    expect(new Set(voice.affected(mover, members))).toEqual(new Set([mover, near]));
+    const listener = add(101, 101, { live: false }).member;
+    expect(new Set(voice.affected(mover, members))).toEqual(new Set([mover, near, listener]));
     expect(new Set(voice.affected(host, members))).toEqual(new Set(members.values()));
+    expect([...voice.affected(listener, members)]).toEqual([]);
   });
 });
