@@ -13,7 +13,6 @@
  */
 import { createSocket } from "node:dgram";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import Janode, { type JanodeConnection } from "janode";
 import StreamingPlugin, { type StreamingHandle } from "janode/plugins/streaming";
 import nodeDataChannel, { type PeerConnection } from "node-datachannel";
 import { CameraFeed } from "../../devices/adapter/CameraFeed.ts";
@@ -22,6 +21,8 @@ import { JanusProcess } from "../../server/voice/JanusProcess.ts";
 import { machineAddress } from "../../server/voice/settings.ts";
 import { createLogger } from "../../server/observability/logging.ts";
 import { waitFor } from "../fixtures/processes.ts";
+import { JanusClients, JanusConnectFailed } from "../fixtures/janus.ts";
+import { JanusLink } from "../../server/voice/JanusLink.ts";
 
 const GRANT_TTL_MS = 2000;
 const NO_TOKEN = /^refused: 403 Unauthorized request \(wrong or missing secret\/token\)/;
@@ -30,7 +31,7 @@ let janus: JanusProcess;
 let cameras: JanusCameras;
 let restarted = 0;
 const feeds: CameraFeed[] = [];
-const clients: JanodeConnection[] = [];
+const clients = new JanusClients();
 const peers: PeerConnection[] = [];
 
 beforeAll(async () => {
@@ -39,7 +40,7 @@ beforeAll(async () => {
 }, 30_000);
 afterAll(async () => {
   for (const peer of peers) peer.close();
-  await Promise.allSettled([...feeds.map((feed) => feed.stop()), ...clients.map((client) => client.close())]);
+  await Promise.allSettled([...feeds.map((feed) => feed.stop()), clients.closeAll()]);
   await cameras?.shutdown();
   await janus?.stop();
 });
@@ -60,20 +61,12 @@ async function arriving(deviceId: string, openedAt: number): Promise<void> {
 
 /** A viewer's attempt to watch: its handle and Janus' offer, or Janus' refusal. */
 async function watch(grant: CameraGrant, token: string | undefined, pin: string | undefined): Promise<{ handle: StreamingHandle; offer: string } | string> {
-  let client: JanodeConnection;
   try {
-    client = await Janode.connect({ address: { url: grant.url, ...(token ? { token } : {}) }, max_retries: 1, retry_time_secs: 1 });
-  } catch (error) {
-    return `connect: ${(error as Error).message}`;
-  }
-  clients.push(client);
-  try {
-    const session = await client.create(15);
-    const handle = await session.attach<StreamingHandle>(StreamingPlugin);
+    const handle = await clients.attach<StreamingHandle>(grant.url, token, StreamingPlugin);
     const watched = await handle.watch({ id: grant.mountpointId, ...(pin !== undefined ? { pin } : {}) });
     return watched.jsep?.sdp ? { handle, offer: watched.jsep.sdp } : `no offer: ${JSON.stringify(watched)}`;
   } catch (error) {
-    return `refused: ${(error as Error).message}`;
+    return `${error instanceof JanusConnectFailed ? "connect" : "refused"}: ${(error as Error).message}`;
   }
 }
 
@@ -196,10 +189,12 @@ describe("JanusCameras", () => {
     await cameras.close(device);
     expect(await cameras.status(device)).toBeUndefined();
     expect(cameras.health().mountpoints).toBe(1);
-    const api = await Janode.connect({ address: { url: janus.endpoint.apiUrl, apisecret: janus.endpoint.secrets.apiSecret }, max_retries: 1, retry_time_secs: 1 });
-    clients.push(api);
-    const handle = await (await api.create(15)).attach({ id: StreamingPlugin.id });
-    expect((await handle.message({ request: "info", id: mountpoint.mountpointId })).plugindata?.data).toMatchObject({ error_code: 455 });
+    const link = await JanusLink.open(janus.endpoint, StreamingPlugin.id);
+    try {
+      await expect(link.ask({ request: "info", id: mountpoint.mountpointId }, "the mountpoint's info")).rejects.toThrow(/\(455\)/);
+    } finally {
+      await link.close();
+    }
     // Its port is free: this process may bind it (Janus bound it on Janus' host only).
     const socket = createSocket("udp4");
     await new Promise<void>((resolve, reject) => { socket.once("error", reject); socket.bind(mountpoint.rtpPort, mountpoint.rtpHost, resolve); });

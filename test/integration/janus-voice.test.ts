@@ -7,13 +7,12 @@
  * publisher needs no SDP. One Janus for the file.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import Janode, { type JanodeConnection } from "janode";
-import VideoRoomPlugin, { type VideoRoomHandle } from "janode/plugins/videoroom";
 import { JanusProcess } from "../../server/voice/JanusProcess.ts";
 import { JanusVoiceBackend } from "../../server/voice/JanusVoiceBackend.ts";
 import type { VoiceGrant } from "../../server/voice/VoiceBackend.ts";
 import { createLogger } from "../../server/observability/logging.ts";
 import { waitFor } from "../fixtures/processes.ts";
+import { JanusClients } from "../fixtures/janus.ts";
 
 const GRANT_TTL_MS = 1500;
 /** Janus' core refusing a request without a token it holds, and VideoRoom refusing a token not on the room's list. */
@@ -23,35 +22,21 @@ const logger = createLogger({ level: "warn", regionId: "test", nodeId: "voice-te
 let janus: JanusProcess;
 let voice: JanusVoiceBackend;
 let restarted = 0;
-const clients: JanodeConnection[] = [];
+const clients = new JanusClients();
 
 beforeAll(async () => {
   janus = await JanusProcess.start({ rtpPortRange: "42100-42199", serverName: "voice-test", logger, onRestart: () => { restarted++; } });
   voice = await JanusVoiceBackend.connect(janus.endpoint, { logger, grantTtlMs: GRANT_TTL_MS });
 }, 30_000);
 afterAll(async () => {
-  await Promise.allSettled(clients.map((client) => client.close()));
+  await clients.closeAll();
   await voice?.close();
   await janus?.stop();
 });
 
 /** A client's attempt to join `room` as a publisher with `token` (core and room): "joined", or Janus' refusal. */
-async function join(grant: Pick<VoiceGrant, "url" | "feedId">, room: string, token: string | undefined): Promise<string> {
-  let client: JanodeConnection;
-  try {
-    client = await Janode.connect({ address: { url: grant.url, ...(token ? { token } : {}) }, max_retries: 1, retry_time_secs: 1 });
-  } catch (error) {
-    return `connect: ${(error as Error).message}`;
-  }
-  clients.push(client);
-  try {
-    const session = await client.create(15);
-    const handle = await session.attach<VideoRoomHandle>(VideoRoomPlugin);
-    const joined = await handle.joinPublisher({ room, feed: grant.feedId, display: "t", ...(token ? { token } : {}) });
-    return joined.room === room ? "joined" : `refused: ${JSON.stringify(joined)}`;
-  } catch (error) {
-    return `refused: ${(error as Error).message}`;
-  }
+function join(grant: Pick<VoiceGrant, "url" | "feedId">, room: string, token: string | undefined): Promise<string> {
+  return clients.joinPublisher(grant.url, token, room, grant.feedId);
 }
 
 describe("JanusVoiceBackend", () => {

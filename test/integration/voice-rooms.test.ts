@@ -7,20 +7,19 @@
  * refused WRONG_TYPE and the room goes on.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import Janode, { type JanodeConnection } from "janode";
-import VideoRoomPlugin, { type VideoRoomHandle } from "janode/plugins/videoroom";
 import { TsunagiClient } from "../../client-sdk/TsunagiClient.ts";
 import { TsunagiError } from "../../client-sdk/errors.ts";
 import type { RoomSession } from "../../client-sdk/RoomSession.ts";
 import { ErrorCode, type tsunagi } from "../../proto/index.ts";
 import { metricValue, startNode, testSecret, waitFor, type NodeProcess } from "../fixtures/processes.ts";
 import { testToken } from "../fixtures/tokens.ts";
+import { JanusClients } from "../fixtures/janus.ts";
 import { machineAddress } from "../../server/voice/settings.ts";
 
 let voiceNode: NodeProcess;
 let quietNode: NodeProcess;
 const sessions: RoomSession[] = [];
-const janusClients: JanodeConnection[] = [];
+const janusClients = new JanusClients();
 
 beforeAll(async () => {
   const env = { TSUNAGI_AUTH_SECRET: testSecret };
@@ -30,7 +29,7 @@ beforeAll(async () => {
   ]);
 }, 60_000);
 afterAll(async () => {
-  await Promise.allSettled(janusClients.map((client) => client.close()));
+  await janusClients.closeAll();
   await Promise.allSettled(sessions.map((session) => session.leave()));
   await Promise.allSettled([voiceNode?.stop(), quietNode?.stop()]);
 });
@@ -47,17 +46,8 @@ async function grantOf(session: RoomSession): Promise<tsunagi.v1.VoiceGrant> {
 }
 
 /** Joining `room` in Janus as a publisher with `grant`'s token: "joined", or Janus' refusal. */
-async function enter(grant: tsunagi.v1.VoiceGrant, room = grant.room): Promise<string> {
-  try {
-    const client = await Janode.connect({ address: { url: grant.url, token: grant.token }, max_retries: 1, retry_time_secs: 1 });
-    janusClients.push(client);
-    const session = await client.create(15);
-    const handle = await session.attach<VideoRoomHandle>(VideoRoomPlugin);
-    const joined = await handle.joinPublisher({ room, feed: `${grant.feedId}${room === grant.room ? "" : "-x"}`, display: "t", token: grant.token });
-    return joined.room === room ? "joined" : "refused";
-  } catch (error) {
-    return `refused: ${(error as Error).message}`;
-  }
+function enter(grant: tsunagi.v1.VoiceGrant, room = grant.room): Promise<string> {
+  return janusClients.joinPublisher(grant.url, grant.token, room, `${grant.feedId}${room === grant.room ? "" : "-x"}`);
 }
 
 async function voiceRooms(node: NodeProcess): Promise<number> {
