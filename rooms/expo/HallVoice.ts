@@ -43,6 +43,8 @@ export interface HallVoiceHost {
   visitorOf(sessionId: string): Visitor | undefined;
   /** The voice member of a session, if it has voice. */
   memberOf(sessionId: string): VoiceMember | undefined;
+  /** The stage voices publishing now. */
+  stage(): Iterable<VoiceMember>;
 }
 
 export class HallVoice implements VoiceHearing {
@@ -54,7 +56,7 @@ export class HallVoice implements VoiceHearing {
     this.reach = { audible: r, audibleOut: r * HEARING_HYSTERESIS, standby: r * STANDBY_REACH, standbyOut: r * STANDBY_REACH * HEARING_HYSTERESIS };
   }
 
-  *audience(listener: VoiceMember, members: ReadonlyMap<string, VoiceMember>): Iterable<Heard> {
+  *audience(listener: VoiceMember): Iterable<Heard> {
     const at = this.host.visitorOf(listener.sessionId)?.entity;
     if (!at) return;
     const { reach } = this;
@@ -75,7 +77,7 @@ export class HallVoice implements VoiceHearing {
       if (!heard.standby && audible < MAX_AUDIBLE) { audible++; yield heard; }
       else if (standby < MAX_STANDBY) { standby++; yield { speaker: heard.speaker, standby: true }; }
     }
-    for (const member of members.values()) if (member.stage && member.live && member !== listener) yield { speaker: member, standby: false };
+    for (const member of this.host.stage()) if (member !== listener) yield { speaker: member, standby: false };
   }
 
   *affected(member: VoiceMember, members: ReadonlyMap<string, VoiceMember>): Iterable<VoiceMember> {
@@ -107,7 +109,9 @@ export function hallRoomVoice(options: Pick<RoomVoiceHost, "roomId" | "backend" 
   const { visitors } = options;
   const voice: RoomVoice = new RoomVoice({
     ...options,
-    hearing: new HallVoice({ grid: options.grid, radius: options.radius, visitorOf: (sessionId) => visitors.get(sessionId), memberOf: (sessionId) => voice.member(sessionId) }),
+    hearing: new HallVoice({
+      grid: options.grid, radius: options.radius, visitorOf: (sessionId) => visitors.get(sessionId), memberOf: (sessionId) => voice.member(sessionId), stage: () => voice.stage,
+    }),
     rights: (role) => (options.roles.includes(role) || role === "admin" ? "speak" : undefined),
     describe: (client) => {
       const visitor = visitors.get(client.sessionId);

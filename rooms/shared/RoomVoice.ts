@@ -117,6 +117,8 @@ export interface RoomVoiceHost {
 export class RoomVoice {
   private readonly members = new Map<string, VoiceMember>();
   private readonly allowances = new GrantAllowances();
+  /** Stage voices publishing now (heard everywhere): kept apart so no one's audience scans every member for them. */
+  private readonly onStage = new Set<VoiceMember>();
   /** Members whose audience is looked at in the next flush. */
   private readonly dirty = new Set<VoiceMember>();
   private flushTimer?: NodeJS.Timeout;
@@ -142,6 +144,11 @@ export class RoomVoice {
     return this.members.size;
   }
 
+  /** The stage voices publishing now. */
+  get stage(): ReadonlySet<VoiceMember> {
+    return this.onStage;
+  }
+
   /** The member moved, or changed how it is shown: those it may affect are looked at again. */
   changed(sessionId: string): void {
     const member = this.members.get(sessionId);
@@ -154,6 +161,7 @@ export class RoomVoice {
     this.allowances.forget(sessionId);
     if (!member) return;
     this.members.delete(sessionId);
+    this.onStage.delete(member);
     this.dirty.delete(member);
     this.markAffected(member);
     for (const heard of member.hears.values()) heard.speaker.heardBy.delete(member);
@@ -172,6 +180,7 @@ export class RoomVoice {
   release(): void {
     clearTimeout(this.flushTimer);
     this.members.clear();
+    this.onStage.clear();
     this.dirty.clear();
     if (this.opened) this.background(this.host.backend()?.release(this.host.roomId, this.lingerMs()), "closing the voice room");
     this.opened = false;
@@ -212,6 +221,7 @@ export class RoomVoice {
     };
     for (const heard of member.hears.values()) heard.speaker.heardBy.delete(member);
     Object.assign(member, { client, speak: grant.speak, feedId: grant.feedId, live: false, hears: new Map() });
+    this.onStage.delete(member);
     this.members.set(client.sessionId, member);
     host.metrics.voiceGrants.inc({ outcome: "granted" });
     host.send(client, {
@@ -234,6 +244,7 @@ export class RoomVoice {
     }
     if (member.live) return;
     member.live = true;
+    if (member.stage) this.onStage.add(member);
     if (member.muted) this.background(this.host.backend()?.mute(this.host.roomId, member.sessionId, true), `muting ${member.sessionId}`);
     this.markAffected(member);
   }

@@ -17,7 +17,8 @@ function setUp() {
   const grid = new InterestGrid<Entity>(200, 200, 20);
   const visitors = new Map<string, Visitor>();
   const members = new Map<string, VoiceMember>();
-  const voice = new HallVoice({ grid, radius: RADIUS, visitorOf: (id) => visitors.get(id), memberOf: (id) => members.get(id) });
+  const voice = new HallVoice({ grid, radius: RADIUS, visitorOf: (id) => visitors.get(id), memberOf: (id) => members.get(id),
+    stage: () => [...members.values()].filter((member) => member.stage && member.live) });
   let next = 1;
   const add = (x: number, y: number, fields: Partial<VoiceMember> = {}) => {
     const visitor = fakeVisitor(fakeEntity(next++, x, y));
@@ -32,7 +33,7 @@ function setUp() {
   };
   /** What `listener` hears now, as "feed:audible|standby", remembered as its last set (as RoomVoice does). */
   const hear = (listener: VoiceMember) => {
-    const heard = [...voice.audience(listener, members)];
+    const heard = [...voice.audience(listener)];
     listener.hears = new Map(heard.map((h: Heard) => [h.speaker.feedId, h]));
     return heard.map((h) => `${h.speaker.feedId}:${h.standby ? "standby" : "audible"}`).sort();
   };
