@@ -65,11 +65,7 @@ async function visitor(name: string, x: number, y: number, role: "visitor" | "ho
         const out: Record<string, number> = {};
         const pc = voice.peerConnections.receiving as RTCPeerConnection | undefined;
         if (!pc) return out;
-        const feedOfMid = new Map<string, string>();
-        for (const transceiver of pc.getTransceivers()) {
-          const feed = voice.feeds.find((f: string) => (voice as any).leg.feeds.get(f) === transceiver.mid);
-          if (feed && transceiver.mid) feedOfMid.set(transceiver.mid, feed);
-        }
+        const feedOfMid = new Map<string, string>([...(voice.mids as Map<string, string>)].map(([feed, mid]) => [mid, feed]));
         (await pc.getStats()).forEach((report: any) => {
           if (report.type === "inbound-rtp" && report.kind === "audio" && feedOfMid.has(report.mid)) out[feedOfMid.get(report.mid)!] = report.bytesReceived;
         });
