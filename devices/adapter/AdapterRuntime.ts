@@ -107,6 +107,8 @@ export class AdapterRuntime {
       linkClosed: (loss) => this.safetyController.linkClosed(loss),
       failSafe: (reason) => this.safetyController.zeroMotion(reason),
     });
+    // a change the driver says is worth sending now (an area alert) goes out without waiting for the tick
+    driver.onChange?.(() => this.sampleAndFlush());
     this.halObserver = {
       onError: (error) => this.logger.warn({ code: error.code, componentId: error.componentId }, `hal: ${error.message}`),
     };
@@ -211,6 +213,7 @@ export class AdapterRuntime {
     this.started = true;
     this.driver.hal.addObserver(this.halObserver);
     this.telemetryTimer = setInterval(() => this.tick(), 1000 / this.telemetryHz);
+    this.followAvailability(); // a machine that does not answer yet is not offered to anyone
     this.link.start();
   }
 
@@ -278,9 +281,23 @@ export class AdapterRuntime {
 
   /** The telemetry tick: the device's own stop is looked at (latched and told when it engages), then a sample taken. */
   private tick(): void {
+    this.followAvailability();
     const notice = this.safetyController.pollDriverStop();
     if (notice) this.link.send(notice);
     this.sampleAndFlush();
+  }
+
+  /** A machine that stopped answering (Driver.available() false) takes the link offline until it answers again. */
+  private followAvailability(): void {
+    let available = true;
+    try {
+      available = this.driver.available?.() ?? true;
+    } catch (error) {
+      available = false;
+      this.logger.warn({ err: error }, `driver availability check failed: ${(error as Error).message}`);
+    }
+    if (available) this.link.deviceAvailable();
+    else this.link.deviceUnavailable(`the ${this.driver.driverName} device does not answer`);
   }
 
   /** Takes a sample into the buffer (dropping the oldest beyond its size) and sends what the link takes. */

@@ -193,8 +193,8 @@ export class DeviceChannel {
     return this.isWelcomed ? this.write(envelope) : false;
   }
 
-  /** Closes (cutting the socket after CLOSE_GRACE_MS); resolves once it is closed. */
-  async stop(): Promise<void> {
+  /** Closes with `reason` (cutting the socket after CLOSE_GRACE_MS); resolves once it is closed. */
+  async stop(reason = "adapter stopping"): Promise<void> {
     this.stopping = true;
     const ws = this.ws;
     const closed = new Promise<void>((resolve) => {
@@ -203,7 +203,7 @@ export class DeviceChannel {
     });
     try {
       if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
-      else ws.close(1000, "adapter stopping");
+      else ws.close(1000, reason.slice(0, 120));
     } catch { /* already closing */ }
     const grace = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
     await closed;

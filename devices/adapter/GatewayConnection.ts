@@ -18,7 +18,11 @@
  *    (credentials may be fixed meanwhile).
  * 3. When the channel closes, the host hears it first (linkClosed: it stops the
  *    machine); then backoff with full jitter (backoff.ts) and a fresh probe.
- * 4. A GatewayRedirect (the device's room is on another node of the region) is followed
+ * 4. While the machine itself does not answer (deviceUnavailable(): a vehicle without
+ *    heartbeats), the link is closed and no cycle starts (state "device-unavailable"):
+ *    the room sees the device offline, ends its lease and says so. deviceAvailable()
+ *    starts a cycle at once.
+ * 5. A GatewayRedirect (the device's room is on another node of the region) is followed
  *    at once, without backoff or probe: the gateway closes, and the next cycle connects to
  *    the named gateway. Later cycles go there first until a connection there is not
  *    welcomed or its node drains.
@@ -45,6 +49,9 @@ import { DeviceChannel, type GatewayEndpoint } from "./DeviceChannel.ts";
 import { backoffDelayMs, conflictDelayMs } from "./backoff.ts";
 import { fetchGateway, measurePing } from "./gatewayLookup.ts";
 import type { AdapterConflict, AdapterConnection, AdapterCounters, AdapterCredential, AdapterError, AdapterListeners, AdapterState } from "./types.ts";
+
+/** While the machine is unavailable, how often the loop looks again (deviceAvailable() also wakes it), ms. */
+const UNAVAILABLE_POLL_MS = 1000;
 
 /** What the connection needs to know; AdapterRuntime fills it from its checked options. */
 export interface GatewayConnectionOptions {
@@ -128,6 +135,8 @@ export class GatewayConnection {
   private nextCorrelationId = 1;
   /** stop() was called: nothing reconnects, nothing new starts. */
   private stopping = false;
+  /** Why the machine is unavailable (deviceUnavailable()); undefined while it answers. */
+  private unavailableReason: string | undefined;
   /** Settles when the connection loop has exited. */
   private loopDone: Promise<void> = Promise.resolve();
   /** See `lastError`. */
@@ -223,10 +232,33 @@ export class GatewayConnection {
     this.setState("stopped");
   }
 
+  /** The machine stopped answering: close the link and stay off the gateway until deviceAvailable(). */
+  deviceUnavailable(reason: string): void {
+    if (this.unavailableReason !== undefined || this.stopping) return;
+    this.unavailableReason = reason;
+    this.logger.warn({ reason }, `device unavailable (${reason}): going offline until it answers again`);
+    this.wakeFromBackoff?.();
+    void this.channel?.stop(`device unavailable: ${reason}`);
+  }
+
+  /** The machine answers again: connect at once. */
+  deviceAvailable(): void {
+    if (this.unavailableReason === undefined) return;
+    this.unavailableReason = undefined;
+    this.failures = 0;
+    this.logger.info("device available again: connecting");
+    this.wakeFromBackoff?.();
+  }
+
   // --- the cycle -----------------------------------------------------------------------
 
   private async connectLoop(): Promise<void> {
     while (!this.stopping) {
+      if (this.unavailableReason !== undefined) {
+        this.setState("device-unavailable");
+        await this.sleep(UNAVAILABLE_POLL_MS);
+        continue;
+      }
       try {
         await this.connectOnce();
       } catch (error) {
@@ -234,6 +266,7 @@ export class GatewayConnection {
         this.logger.error({ err: error }, "adapter connection attempt failed unexpectedly");
       }
       if (this.stopping) break;
+      if (this.unavailableReason !== undefined) continue;
       if (this.redirectPending) {
         this.redirectPending = false;
         this.failures = 0;

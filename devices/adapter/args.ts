@@ -19,11 +19,15 @@ import { resolveSecret, SecretError } from "../../common/secrets.ts";
 
 export const usage = `usage: npm run adapter -- --device ID --driver ${driverNames.join("|")} --node URL [--node URL ...]
                        [--secret-file FILE | --token-file FILE | --cert FILE --key FILE] [--ca FILE] [--dev]
-                       [--telemetry-hz N] [--status-port N] [--camera sim|off]
+                       [--driver-config FILE] [--telemetry-hz N] [--status-port N] [--camera sim|off]
                        [--log-level LEVEL] [--log-format F]
 
   --device ID         the enrolled device id ([A-Za-z0-9_.-]{1,64})
   --driver NAME       the device driver: ${driverNames.join(", ")}
+  --driver-config FILE
+                      the driver's settings as a JSON object: required by mavlink
+                      ({ "endpoint": "udpout:HOST:PORT", ... }, docs/devices.md); the
+                      simulated drivers take none
   --node URL          a region node's base URL (https://host:port); repeat for several,
                       the nearest one (by /ping round trip) is used
   --secret-file FILE  a file holding the device secret from enrolment, 64 hex characters
@@ -57,6 +61,8 @@ export const usage = `usage: npm run adapter -- --device ID --driver ${driverNam
 export interface AdapterArgs {
   deviceId: string;
   driver: DriverName;
+  /** The --driver-config file's JSON object (checked by the driver itself); {} without one. */
+  driverOptions: Record<string, unknown>;
   nodes: string[];
   credential: AdapterCredential;
   /** The --ca file's PEM text; undefined: the system's CAs. */
@@ -101,6 +107,7 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
       options: {
         device: { type: "string" },
         driver: { type: "string" },
+        "driver-config": { type: "string" },
         node: { type: "string", multiple: true },
         secret: { type: "string" },
         "secret-file": { type: "string" },
@@ -123,7 +130,7 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
     throw new ArgsError((error as Error).message);
   }
   if (values.help) {
-    return { deviceId: "", driver: driverNames[0], nodes: [], credential: { token: "-" }, ca: undefined, devMode: false, telemetryHz: 20, statusPort: undefined, logLevel: "info", logFormat: "auto", camera: "off", help: true, warnings: [] };
+    return { deviceId: "", driver: driverNames[0], driverOptions: {}, nodes: [], credential: { token: "-" }, ca: undefined, devMode: false, telemetryHz: 20, statusPort: undefined, logLevel: "info", logFormat: "auto", camera: "off", help: true, warnings: [] };
   }
 
   const deviceId = values.device as string | undefined;
@@ -133,6 +140,8 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
   const driver = values.driver as string | undefined;
   if (driver === undefined) throw new ArgsError(`--driver is required: ${driverNames.join(" or ")}`);
   if (!isDriverName(driver)) throw new ArgsError(`--driver ${JSON.stringify(driver)} is not a driver; valid drivers: ${driverNames.join(", ")}`);
+
+  const driverOptions = readDriverConfig(values["driver-config"] as string | undefined);
 
   const nodes = (values.node as string[] | undefined) ?? [];
   if (nodes.length === 0) throw new ArgsError("--node is required (a region node's https://host:port; repeat for several)");
@@ -184,7 +193,7 @@ export function parseAdapterArgs(argv: string[], env: Record<string, string | un
   if (parentPid !== undefined && !(Number.isInteger(parentPid) && parentPid > 1)) {
     throw new ArgsError(`TSUNAGI_ADAPTER_PARENT_PID ${JSON.stringify(parentText)} must be a process id above 1`);
   }
-  return { deviceId, driver, nodes, credential, ca, devMode, telemetryHz, statusPort, logLevel, logFormat: logFormat as LogFormat, camera, parentPid, help: false, warnings };
+  return { deviceId, driver, driverOptions, nodes, credential, ca, devMode, telemetryHz, statusPort, logLevel, logFormat: logFormat as LogFormat, camera, parentPid, help: false, warnings };
 }
 
 /** --cert and --key (certificate mode), or undefined when neither is given; alone or beside a secret or token they are refused. */
@@ -247,4 +256,17 @@ function resolveCredential(values: Record<string, unknown>, env: Record<string, 
     return { token: token.secret };
   }
   throw new ArgsError("a credential is required: --secret-file FILE (or TSUNAGI_DEVICE_SECRET_FILE, TSUNAGI_DEVICE_SECRET), or --token-file FILE (or TSUNAGI_DEVICE_TOKEN_FILE, TSUNAGI_DEVICE_TOKEN)");
+}
+
+/** The --driver-config file as a JSON object; {} without one. */
+function readDriverConfig(file: string | undefined): Record<string, unknown> {
+  if (file === undefined) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, "utf8"));
+  } catch (error) {
+    throw new ArgsError(`--driver-config ${file}: ${(error as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new ArgsError(`--driver-config ${file} must hold a JSON object`);
+  return parsed as Record<string, unknown>;
 }

@@ -16,7 +16,7 @@
 import { readFileSync } from "node:fs";
 import { logDestination } from "../../common/logOutput.ts";
 import { pino } from "pino";
-import { createDriver } from "../drivers/index.ts";
+import { createDriver, type Driver } from "../drivers/index.ts";
 import { AdapterRuntime } from "./AdapterRuntime.ts";
 import { StatusServer } from "./StatusServer.ts";
 import { ArgsError, parseAdapterArgs, usage, type AdapterArgs } from "./args.ts";
@@ -43,7 +43,18 @@ const logger = logStream ? pino(logSettings, logStream) : pino(logSettings);
 
 for (const warning of args.warnings) logger.warn(warning);
 
-const driver = createDriver(args.driver);
+let driver: Driver;
+try {
+  // every driver gets the device id and a logger beside its own settings
+  driver = createDriver(args.driver, { ...args.driverOptions, deviceId: args.deviceId, logger: logger.child({ driver: args.driver }) } as never);
+  await driver.open?.();
+} catch (error) {
+  // a config the driver refuses, a port in use: say which and stop before anything connects
+  logger.fatal({ err: error }, `driver ${args.driver}: ${(error as Error).message}`);
+  await new Promise<void>((resolve) => logger.flush(() => resolve()));
+  process.stderr.write(`adapter: driver ${args.driver}: ${(error as Error).message}\n`);
+  process.exit(2);
+}
 driver.init();
 driver.start();
 const runtime = new AdapterRuntime({

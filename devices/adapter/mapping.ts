@@ -5,7 +5,9 @@
  *
  * Telemetry is built from what every driver offers, whatever its shape: the Hal (axis
  * readings, component faults) plus the well-known fields of `driver.telemetry()` where
- * present (`pose`, `joints`, `batteryPct`, string `faults`). A field a driver does not
+ * present (`pose`, `joints`, `batteryPct` or `battery`, `faults` as strings or
+ * { code, message, severity } records, `geo`, `statusTexts`, and a sensors driver's
+ * `readings`, `beacons` and `alerts`). A field a driver does not
  * report is left out (pose, battery) or 0 (an axis reading the Hal cannot give).
  *
  * @example
@@ -27,6 +29,7 @@ const deviceClasses: Record<string, tsunagi.v1.DeviceClass> = {
   drone: DeviceClass.DEVICE_CLASS_DRONE,
   "rc-car": DeviceClass.DEVICE_CLASS_RC_CAR,
   crane: DeviceClass.DEVICE_CLASS_CRANE,
+  sensors: DeviceClass.DEVICE_CLASS_SENSORS,
 };
 
 /** Driver axis modes on the wire; anything else is not commandable (UNSPECIFIED). */
@@ -126,7 +129,63 @@ export function sampleTelemetry(driver: Driver, profile: tsunagi.v1.IDeviceProfi
   if (pose) telemetry.pose = pose;
   const battery = batteryOf(raw);
   if (battery) telemetry.battery = battery;
+  const geo = geoOf(raw.geo);
+  if (geo) telemetry.geo = geo;
+  const texts = statusTextsOf(raw.statusTexts);
+  if (texts.length > 0) telemetry.statusTexts = texts;
+  Object.assign(telemetry, sensorsOf(raw));
   return telemetry;
+}
+
+/** Bounds on what one Telemetry carries, so a sample of a busy site stays well inside a frame (limits.maxFrameBytes, 64 KiB by default). */
+export const TELEMETRY_LIMITS = { statusTexts: 8, readings: 256, beacons: 512, alerts: 64 } as const;
+
+/** `geo: { lat, lon, altMslM, altRelativeM }` (a drone's GPS), or undefined. */
+function geoOf(value: unknown): tsunagi.v1.IGeoPosition | undefined {
+  const geo = asRecord(value);
+  const lat = finite(geo?.lat);
+  const lon = finite(geo?.lon);
+  if (lat === undefined || lon === undefined) return undefined;
+  return { lat, lon, altMslM: finite(geo?.altMslM) ?? 0, altRelativeM: finite(geo?.altRelativeM) ?? 0 };
+}
+
+/** `statusTexts: [{ severity, text, atMs }]`, the newest TELEMETRY_LIMITS.statusTexts. */
+function statusTextsOf(value: unknown): tsunagi.v1.IStatusText[] {
+  if (!Array.isArray(value)) return [];
+  const texts: tsunagi.v1.IStatusText[] = [];
+  for (const entry of value.slice(-TELEMETRY_LIMITS.statusTexts)) {
+    const record = asRecord(entry);
+    if (!record || typeof record.text !== "string") continue;
+    texts.push({ severity: Math.max(0, Math.min(7, Math.trunc(finite(record.severity) ?? 6))), text: record.text.slice(0, 64), atMs: finite(record.atMs) ?? 0 });
+  }
+  return texts;
+}
+
+/** A sensors driver's `readings`, `beacons` and `alerts`, each bounded by TELEMETRY_LIMITS; {} for other drivers. */
+function sensorsOf(raw: Record<string, unknown>): Pick<tsunagi.v1.ITelemetry, "readings" | "beacons" | "alerts"> {
+  const out: Pick<tsunagi.v1.ITelemetry, "readings" | "beacons" | "alerts"> = {};
+  const list = (value: unknown, limit: number) => (Array.isArray(value) ? value.slice(0, limit).map(asRecord).filter((record) => record !== undefined) : []);
+  const text = (value: unknown) => (typeof value === "string" ? value.slice(0, 64) : "");
+  const readings = list(raw.readings, TELEMETRY_LIMITS.readings).map((reading): tsunagi.v1.ISensorReading => {
+    const x = finite(reading.x);
+    const y = finite(reading.y);
+    return {
+      sensorId: text(reading.sensorId), kind: text(reading.kind), value: finite(reading.value) ?? 0, unit: text(reading.unit), area: text(reading.area),
+      hasPosition: x !== undefined && y !== undefined, x: x ?? 0, y: y ?? 0, readAtMs: finite(reading.readAtMs) ?? 0, online: reading.online === true,
+    };
+  });
+  const beacons = list(raw.beacons, TELEMETRY_LIMITS.beacons).map((beacon): tsunagi.v1.IBeaconFix => ({
+    beaconId: text(beacon.beaconId), x: finite(beacon.x) ?? 0, y: finite(beacon.y) ?? 0, area: text(beacon.area),
+    rssi: Math.trunc(finite(beacon.rssi) ?? 0), seenAtMs: finite(beacon.seenAtMs) ?? 0, receivers: Math.max(0, Math.trunc(finite(beacon.receivers) ?? 0)),
+  }));
+  const alerts = list(raw.alerts, TELEMETRY_LIMITS.alerts).map((alert): tsunagi.v1.IAreaAlert => ({
+    area: text(alert.area), kind: text(alert.kind), sensorId: text(alert.sensorId), value: finite(alert.value) ?? 0,
+    threshold: finite(alert.threshold) ?? 0, raisedAtMs: finite(alert.raisedAtMs) ?? 0,
+  }));
+  if (readings.length > 0) out.readings = readings;
+  if (beacons.length > 0) out.beacons = beacons;
+  if (alerts.length > 0) out.alerts = alerts;
+  return out;
 }
 
 /** The driver's operating mode, or "" (a driver whose mode() throws reports none). */
@@ -160,6 +219,13 @@ function faultsOf(driver: Driver, raw: Record<string, unknown>): tsunagi.v1.IFau
   }
   if (Array.isArray(raw.faults)) {
     for (const fault of raw.faults) {
+      const record = asRecord(fault);
+      if (record && typeof record.code === "string") {
+        // a driver's own record: { code, message, severity: "info" | "warning" | "error" | "critical" }
+        const severity = typeof record.severity === "string" ? Severity[record.severity.toUpperCase() as keyof typeof Severity] : undefined;
+        faults.push({ code: record.code.slice(0, 64), message: typeof record.message === "string" ? record.message.slice(0, 512) : record.code, severity: typeof severity === "number" ? severity : Severity.WARNING });
+        continue;
+      }
       if (typeof fault !== "string" || fault === "component-fault") continue;
       faults.push({ code: fault.toUpperCase().replace(/[^A-Z0-9]+/g, "_"), message: fault, severity: faultSeverities[fault] ?? Severity.WARNING });
     }

@@ -8,7 +8,8 @@ import type { tsunagi } from "../../proto/index.ts";
 import type { Driver } from "../drivers/types.ts";
 
 /** Where the connection cycle is (see GatewayConnection); "stopped" before start() and after stop(). */
-export type AdapterState = "probing" | "connecting" | "authenticating" | "online" | "backoff" | "stopped";
+/** "device-unavailable": the machine itself does not answer (Driver.available()), so the adapter stays off the gateway until it does. */
+export type AdapterState = "probing" | "connecting" | "authenticating" | "online" | "backoff" | "device-unavailable" | "stopped";
 
 /** How the adapter proves it is the device: the enrolment secret (64 hex characters) or a device token (JWT). */
 /**

@@ -10,10 +10,14 @@
  */
 import { SimDrone, type SimDroneOptions } from "./sim-drone/index.ts";
 import { SimExcavator, type SimExcavatorOptions } from "./sim-excavator/index.ts";
+import { MavlinkDrone, type MavlinkDroneOptions } from "./mavlink/index.ts";
+import { MqttSensors, type MqttSensorsOptions } from "./mqtt-sensors/index.ts";
 import type { DriverName } from "./types.ts";
 
 export * from "./sim-excavator/index.ts";
 export * from "./sim-drone/index.ts";
+export * from "./mavlink/index.ts";
+export * from "./mqtt-sensors/index.ts";
 export { SimulationLoop } from "./SimulationLoop.ts";
 export type { SimulationLoopOptions } from "./SimulationLoop.ts";
 export type { AxisProfile, DeviceProfile, Driver, DriverName } from "./types.ts";
@@ -21,16 +25,22 @@ export type { AxisProfile, DeviceProfile, Driver, DriverName } from "./types.ts"
 export interface DriverOptions {
   "sim-excavator": SimExcavatorOptions;
   "sim-drone": SimDroneOptions;
+  mavlink: MavlinkDroneOptions;
+  "mqtt-sensors": MqttSensorsOptions;
 }
 
 export interface DriverInstance {
   "sim-excavator": SimExcavator;
   "sim-drone": SimDrone;
+  mavlink: MavlinkDrone;
+  "mqtt-sensors": MqttSensors;
 }
 
 const factories: { [N in DriverName]: (options: DriverOptions[N]) => DriverInstance[N] } = {
   "sim-excavator": (options) => new SimExcavator(options),
   "sim-drone": (options) => new SimDrone(options),
+  mavlink: (options) => new MavlinkDrone(options),
+  "mqtt-sensors": (options) => new MqttSensors(options),
 };
 
 /** Every name createDriver() accepts. */

@@ -5,7 +5,7 @@
  */
 import type { FinalizeReport, Hal } from "../hal/Hal.ts";
 
-export type DriverName = "sim-excavator" | "sim-drone";
+export type DriverName = "sim-excavator" | "sim-drone" | "mavlink" | "mqtt-sensors";
 
 /**
  * One controllable axis. Commands on every axis of the simulated devices are
@@ -30,7 +30,7 @@ export interface AxisProfile {
 
 export interface DeviceProfile {
   driver: DriverName;
-  deviceClass: "excavator" | "drone";
+  deviceClass: "excavator" | "drone" | "sensors";
   vendor: string;
   model: string;
   axes: AxisProfile[];
@@ -54,6 +54,12 @@ export interface ActionSpec {
   description: string;
   /** Present when the action takes a value, in `unit`, within [min, max]. */
   value?: { unit: string; min: number; max: number };
+}
+
+/** Where a driver of a real device writes its lines: the adapter's pino logger (or any info/warn). */
+export interface DriverLogger {
+  info(message: string): void;
+  warn(message: string): void;
 }
 
 /** The surface the adapter uses, whatever the device. */
@@ -80,6 +86,22 @@ export interface Driver {
   telemetry(): object;
 
   // --- optional capabilities --------------------------------------------------------
+  /**
+   * Opens the link to a real device (a MAVLink vehicle's UDP socket, an MQTT broker),
+   * before init(). Throws, saying why, when it cannot (a port in use).
+   */
+  open?(): Promise<void>;
+  /**
+   * Whether the device answers at all. A real vehicle that stopped sending heartbeats
+   * does not: while this is false the adapter keeps the device offline, so its room ends
+   * the lease and tells everyone. Absent: always available.
+   */
+  available?(): boolean;
+  /**
+   * Hears changes worth sending at once rather than at the next telemetry tick (an area
+   * alert raised, a broker lost); returns the function that stops it.
+   */
+  onChange?(listener: () => void): () => void;
   /** The discrete manoeuvres the device offers; absent for a device driven by its axes alone. */
   actions?(): ActionSpec[];
   /** Performs one of actions(); throws, saying why, when the device refuses it in its current state. */

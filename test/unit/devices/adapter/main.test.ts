@@ -24,7 +24,7 @@ describe("parseAdapterArgs", () => {
   it("parses a full command line, with repeated --node", () => {
     const args = parseAdapterArgs([...BASE, "--node", "http://127.0.0.1:2568/", "--secret", SECRET, "--telemetry-hz", "10", "--status-port", "0", "--log-level", "debug", "--log-format", "json", "--camera", "sim"], {});
     expect(args).toEqual({
-      deviceId: "ex-1", driver: "sim-excavator", nodes: ["http://127.0.0.1:2567", "http://127.0.0.1:2568/"],
+      deviceId: "ex-1", driver: "sim-excavator", driverOptions: {}, nodes: ["http://127.0.0.1:2567", "http://127.0.0.1:2568/"],
       credential: { secret: SECRET }, ca: undefined, devMode: true, telemetryHz: 10, statusPort: 0, logLevel: "debug", logFormat: "json", camera: "sim", help: false,
       warnings: [expect.stringMatching(/--secret puts a secret in the process list/)],
     });
