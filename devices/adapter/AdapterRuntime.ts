@@ -186,6 +186,7 @@ export class AdapterRuntime {
       bufferedTelemetry: this.telemetry.size,
       clockUncertaintyMs: Number.isFinite(this.clock.uncertaintyMs) ? this.clock.uncertaintyMs : null,
       joints,
+      device: this.deviceCounters(),
       at: Date.now(),
     };
   }
@@ -285,6 +286,16 @@ export class AdapterRuntime {
     const notice = this.safetyController.pollDriverStop();
     if (notice) this.link.send(notice);
     this.sampleAndFlush();
+  }
+
+  /** The driver's counters for the status endpoint; undefined when it keeps none or they fail. */
+  private deviceCounters(): object | undefined {
+    try {
+      return this.driver.counters?.();
+    } catch (error) {
+      this.logger.warn({ err: error }, `driver counters failed: ${(error as Error).message}`);
+      return undefined;
+    }
   }
 
   /** A machine that stopped answering (Driver.available() false) takes the link offline until it answers again. */

@@ -120,6 +120,8 @@ export interface AdapterStatus {
   clockUncertaintyMs: number | null;
   /** Every profile axis now: position in its unit, velocity in its unit per second. */
   joints: Array<{ name: string; position: number; velocity: number }>;
+  /** The driver's own counters (a real device's link: messages, malformed payloads, retries), when it keeps any. */
+  device?: object;
   /** When this snapshot was taken, device wall clock (Unix epoch ms). */
   at: number;
 }

@@ -102,6 +102,8 @@ export interface Driver {
    * alert raised, a broker lost); returns the function that stops it.
    */
   onChange?(listener: () => void): () => void;
+  /** The driver's own counters (messages, malformed payloads, retries), JSON-plain, for the adapter's status endpoint. */
+  counters?(): object;
   /** The discrete manoeuvres the device offers; absent for a device driven by its axes alone. */
   actions?(): ActionSpec[];
   /** Performs one of actions(); throws, saying why, when the device refuses it in its current state. */

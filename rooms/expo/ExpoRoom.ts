@@ -42,6 +42,7 @@ import { AnalyticsFlush } from "./AnalyticsFlush.ts";
 import { verify, type Signed } from "./signing.ts";
 import { announceArrival, reserveZoneSeat, verifiedHandoff } from "./ZoneSeats.ts";
 import { HALL_KEEP_MS, HALL_KEYS, HallChannels, type HallEvent } from "./HallChannels.ts";
+import { applyHallSensors } from "./HallSensors.ts";
 import { ExpoMigration } from "./ExpoMigration.ts";
 import type { MigratableRoom } from "../shared/MigratableRoom.ts";
 import { restoreOf } from "../../server/handoff/restore.ts";
@@ -439,6 +440,7 @@ export class ExpoRoom extends ClusterRoom<ExpoRoomOptions> {
 
   private applyHallEvent(event: HallEvent) {
     if (event.type === "chat") this.chat.deliver(event.message, event.toVisitorId);
+    else if (event.type === "sensors") applyHallSensors(event.sensors, this.zone, this.analytics);
     else this.hostTools.apply(event);
   }
 

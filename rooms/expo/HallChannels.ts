@@ -43,7 +43,8 @@ export type HallEventBody =
   | { type: "mute"; subject: string; untilMs: number; reason: string }
   | { type: "kick"; visitorId: number; reason: string }
   | { type: "ban"; subject: string; reason: string }
-  | { type: "chat"; message: tsunagi.v1.IChatMessage; toVisitorId?: number };
+  | { type: "chat"; message: tsunagi.v1.IChatMessage; toVisitorId?: number }
+  | { type: "sensors"; sensors: tsunagi.v1.IHallSensors };
 /** A HallEventBody as published: `from` is the room that took the command. */
 export type HallEvent = HallEventBody & { from: string };
 
@@ -58,8 +59,14 @@ export function hallEventMessage(event: HallEvent): tsunagi.v1.IHallEvent {
     case "kick": message.kick = { visitorId: event.visitorId, reason: event.reason }; break;
     case "ban": message.ban = { subject: event.subject, reason: event.reason }; break;
     case "chat": message.chat = { message: event.message, toVisitorId: event.toVisitorId ?? 0 }; break;
+    case "sensors": message.sensors = event.sensors; break;
   }
   return message;
+}
+
+/** Publishes a hall event from outside the hall (a site's teleop room, whose sensors stand in it): every zone applies it. */
+export function publishHallEvent(presence: Presence, hallId: string, event: HallEvent): Promise<unknown> {
+  return Promise.resolve(presence.publish(eventsChannel(hallId), toPresence(tsunagi.v1.HallEvent, hallEventMessage(event))));
 }
 
 /** The hall event a HallEvent message carries; throws a ProtocolError for one without a body. */
@@ -86,6 +93,7 @@ export function hallEventOf(message: tsunagi.v1.HallEvent): HallEvent {
       if (!chat.message) throw new ProtocolError(ErrorCode.WRONG_TYPE, "a hall chat event without its message");
       return { type: "chat", message: chat.message, toVisitorId: chat.toVisitorId || undefined, from };
     }
+    case "sensors": return { type: "sensors", sensors: message.sensors!, from };
     default: throw new ProtocolError(ErrorCode.WRONG_TYPE, "a hall event without a body");
   }
 }

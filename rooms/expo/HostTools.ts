@@ -167,7 +167,7 @@ export class HostTools {
   }
 
   /** Applies another zone's host event to this zone's visitors (chat events are HallChat's). */
-  apply(event: Exclude<HallEventBody, { type: "chat" }>): void {
+  apply(event: Exclude<HallEventBody, { type: "chat" | "sensors" }>): void {
     switch (event.type) {
       case "announce": this.announce(event.announcement); return;
       case "presentation": this.present(event.state); return;

@@ -24,6 +24,7 @@ import { LeaseChecks } from "./LeaseChecks.ts";
 import type { MigratableRoom } from "../shared/MigratableRoom.ts";
 import { restoreOf } from "../../server/handoff/restore.ts";
 import { TeleopMedia } from "./TeleopMedia.ts";
+import { SiteSensors, SITE_SENSORS_FLUSH_MS, parseSiteHall } from "./SiteSensors.ts";
 
 type Envelope = tsunagi.v1.Envelope;
 
@@ -40,6 +41,8 @@ export interface TeleopRoomOptions {
   roomId?: string;
   /** The devices of this room, by enrolled id. */
   devices: string[];
+  /** The expo hall this site's sensors stand in (SiteSensors); absent: none. */
+  hall?: string;
 }
 
 /**
@@ -98,6 +101,8 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   private estops!: EmergencyStop;
   /** Voice, and the machines' cameras (TeleopMedia). */
   private media?: TeleopMedia;
+  /** Area alerts and beacons of the room's sensors devices. */
+  private sensors?: SiteSensors;
   /** The room's devices, in the order they were given. */
   private deviceIds: string[] = [];
   /** The LeaseState the last lease change announced, for the reply to the LeaseRequest that made it. */
@@ -108,6 +113,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
 
   async onCreate(options: TeleopRoomOptions & { roomId?: unknown }) {
     const devices = parseDeviceList(options?.devices);
+    const hallId = parseSiteHall(options?.hall);
     this.deviceIds = devices;
     // A site's room outlives its participants: its machines stay bound to it (stopped,
     // with no lease) until the node stops, so the next operator finds them there.
@@ -194,6 +200,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
       reject: (client, code, message, correlationId) => this.reject(client, code, message, correlationId),
     });
     this.media.register((kind, handler) => this.onEnvelope(kind, handler));
+    this.sensors = new SiteSensors({ roomId: this.roomId, hallId, presence: this.presence, broadcast: (envelope) => this.broadcastEnvelope(envelope), logger: context.logger });
 
     this.startChecks();
     if (!restoring) this.audit.record("room.opened", { devices });
@@ -214,6 +221,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
     checks.every(Math.max(10, Math.round(1000 / teleop.telemetryHz)), () => this.participants.fanOutTelemetry(this.slots.values(), telemetryFrame));
     checks.every(teleop.rttProbeMs, () => this.latency.probeHolders());
     checks.every(DEVICE_REQUEST_MS, () => { this.requestMissingDevices(); this.media?.cameras.check(); });
+    checks.every(SITE_SENSORS_FLUSH_MS, () => this.sensors?.flush());
     this.requestMissingDevices();
   }
 
@@ -303,7 +311,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
       },
       // No profile to check commands against (they are refused DEVICE_OFFLINE): when in doubt, stop.
       onProfileRefused: () => { if (slot.lease.holder) slot.revoke("profile-refused"); },
-      onTelemetry: (telemetry) => slot.newTelemetry(telemetry),
+      onTelemetry: (telemetry) => { slot.newTelemetry(telemetry); this.sensors?.telemetry(slot.deviceId, telemetry); },
       onDeviceEStop: (estop) => this.estops.deviceRaised(slot, estop),
       onDeviceError: (error) => this.estops.deviceRefusedReset(slot, error),
       onClosed: (reason) => {

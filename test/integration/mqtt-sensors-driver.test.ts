@@ -14,26 +14,17 @@
  * Every wait is on a condition with a deadline; every process and client is ended in afterAll.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { connectAsync, type IClientOptions, type MqttClient } from "mqtt";
+import type { MqttClient } from "mqtt";
 import { MqttSensors, encodeBeaconSighting, type SensorsChange } from "../../devices/drivers/mqtt-sensors/index.ts";
 import { MAX_PAYLOAD_BYTES } from "../../devices/drivers/mqtt-sensors/limits.ts";
 import { freePort, waitFor } from "../fixtures/processes.ts";
-
-const SHARED_BROKER = "mqtt://127.0.0.1:1883";
-/** A spawned mosquitto_pub that has not finished in this long is killed, and the test fails. */
-const PUB_TIMEOUT_MS = 5_000;
+import { SHARED_BROKER, mosquittoPub, mqttClient, ownMosquitto, requireSharedBroker, type OwnMosquitto } from "../fixtures/mosquitto.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "tsunagi-mqtt-sensors-"));
-const children = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const child of children) child.kill("SIGKILL");
-});
 
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
@@ -46,69 +37,6 @@ function collectingLogger() {
   return { lines, logger: { info: add("info"), warn: add("warn") } };
 }
 
-/** One message published with mosquitto_pub (spawned, killed after PUB_TIMEOUT_MS). `file`: the payload's bytes, sent with -f. */
-function mosquittoPub(port: number, topic: string, payload: string | { file: string }, qos = 1): Promise<void> {
-  const message = typeof payload === "string" ? ["-m", payload] : ["-f", payload.file];
-  return new Promise((resolve, reject) => {
-    const child = spawn("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(port), "-q", String(qos), "-t", topic, ...message], { stdio: ["ignore", "ignore", "pipe"] });
-    children.add(child);
-    let stderr = "";
-    child.stderr!.on("data", (chunk) => { stderr += chunk; });
-    const timer = setTimeout(() => child.kill("SIGKILL"), PUB_TIMEOUT_MS);
-    child.once("error", (error) => { clearTimeout(timer); children.delete(child); reject(new Error(`mosquitto_pub did not run (${error.message}); it comes with mosquitto-clients`)); });
-    child.once("close", (code, signal) => {
-      clearTimeout(timer);
-      children.delete(child);
-      if (code === 0) resolve();
-      else reject(new Error(`mosquitto_pub ${topic} exited with ${code ?? signal}: ${stderr.trim()}`));
-    });
-  });
-}
-
-/** Whether something accepts TCP connections on 127.0.0.1:port. */
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = netConnect({ host: "127.0.0.1", port });
-    socket.once("connect", () => { socket.destroy(); resolve(true); });
-    socket.once("error", () => resolve(false));
-  });
-}
-
-/** A mosquitto of this test's own, on 127.0.0.1:port; start() again after kill() reuses the port. */
-function ownMosquitto(port: number) {
-  const config = path.join(dir, `mosquitto-${port}.conf`);
-  writeFileSync(config, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n`);
-  let child: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
-  return {
-    port,
-    async start(): Promise<void> {
-      const started = spawn("mosquitto", ["-c", config], { stdio: ["ignore", "ignore", "pipe"] });
-      child = started;
-      children.add(started);
-      let output = "";
-      let gone = false;
-      started.stderr!.on("data", (chunk) => { output += chunk; });
-      exited = new Promise((resolve) => started.once("exit", () => { gone = true; children.delete(started); resolve(); }));
-      started.once("error", (error) => { output += `\n${error.message}: install mosquitto`; });
-      await waitFor(async () => {
-        if (gone) throw new Error(`mosquitto on port ${port} exited at start: ${output.trim()}`);
-        return output.includes(`listen socket on port ${port}`) && (await listening(port));
-      }, 10_000, `mosquitto listening on ${port}`, 20);
-    },
-    async kill(): Promise<void> {
-      child?.kill("SIGKILL");
-      await exited;
-    },
-  };
-}
-
-async function mqttClient(url: string, options: IClientOptions = {}): Promise<MqttClient> {
-  const client = await connectAsync(url, { clientId: `tsunagi-test-pub-${randomUUID().slice(0, 8)}`, reconnectPeriod: 0, connectTimeout: 5_000, ...options });
-  client.on("error", () => {});
-  return client;
-}
-
 const malformedTotal = (sensors: MqttSensors) => Object.values(sensors.counters().malformed).reduce((sum, n) => sum + n, 0);
 
 describe("MqttSensors on the shared Mosquitto (127.0.0.1:1883)", () => {
@@ -119,7 +47,7 @@ describe("MqttSensors on the shared Mosquitto (127.0.0.1:1883)", () => {
   let publisher: MqttClient | undefined;
 
   beforeAll(async () => {
-    if (!(await listening(1883))) throw new Error("no MQTT broker on 127.0.0.1:1883: start Mosquitto (apt-get install mosquitto mosquitto-clients)");
+    await requireSharedBroker();
     publisher = await mqttClient(SHARED_BROKER);
     // what a sensor said before the driver was there: the broker replays it on subscribing
     await publisher.publishAsync(`${prefix}/sensors/old-1/reading`, JSON.stringify({ kind: "co2", value: 3000, area: "hall-z" }), { qos: 1, retain: true });
@@ -245,7 +173,7 @@ describe("MqttSensors when its broker dies and comes back", () => {
   const prefix = `tsunagi-test/${randomUUID().slice(0, 8)}`;
   const { lines, logger } = collectingLogger();
   const changes: SensorsChange[] = [];
-  let broker: ReturnType<typeof ownMosquitto>;
+  let broker: OwnMosquitto;
   let sensors: MqttSensors;
 
   beforeAll(async () => {
@@ -260,7 +188,7 @@ describe("MqttSensors when its broker dies and comes back", () => {
 
   afterAll(async () => {
     await sensors?.close();
-    await broker?.kill();
+    await broker?.dispose();
   }, 20_000);
 
   it("goes offline on SIGKILL, reconnects when the broker is back, subscribes again and takes new readings", async () => {

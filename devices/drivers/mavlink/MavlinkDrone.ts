@@ -130,6 +130,10 @@ export class MavlinkDrone implements Driver {
     return this.vehicle.modeText;
   }
 
+  counters(): Record<string, unknown> {
+    return { link: { ...this.vehicle.link?.counters }, commands: this.vehicle.commandCounters, ...this.vehicle.counters };
+  }
+
   telemetry(): object {
     const state = this.vehicle.vehicleState;
     const now = Date.now();
@@ -143,7 +147,6 @@ export class MavlinkDrone implements Driver {
       ...(state.geo ? { geo: state.geo } : {}),
       statusTexts: state.recentTexts(now),
       faults: this.vehicle.faults(now),
-      link: { ...this.vehicle.link?.counters, ...this.vehicle.counters },
     };
   }
 

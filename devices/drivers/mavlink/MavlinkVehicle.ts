@@ -112,6 +112,11 @@ export class MavlinkVehicle extends HalComponent {
    * until then the adapter stays off the gateway, so nobody is offered a vehicle whose
    * failsafe is not yet known.
    */
+  /** COMMAND_LONG sent, retried, accepted, refused and unanswered. */
+  get commandCounters(): Record<string, number> {
+    return { ...this.commands?.counters };
+  }
+
   get available(): boolean {
     return this.heartbeatFresh && (this.failsafeChecked === "passed" || this.failsafeChecked === "failed");
   }
