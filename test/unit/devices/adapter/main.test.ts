@@ -30,6 +30,19 @@ describe("parseAdapterArgs", () => {
     });
   });
 
+  it("reads --driver-config as a JSON object, and refuses a missing file, bad JSON or anything but an object", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "tsunagi-driver-config-"));
+    const file = (name: string, text: string) => { const at = path.join(dir, name); writeFileSync(at, text); return at; };
+    const good = file("drone.json", JSON.stringify({ endpoint: "udpout:127.0.0.1:14555", estopAction: "land" }));
+    expect(parseAdapterArgs([...BASE, "--secret", SECRET, "--driver-config", good], {}).driverOptions).toEqual({ endpoint: "udpout:127.0.0.1:14555", estopAction: "land" });
+    expect(parseAdapterArgs([...BASE, "--secret", SECRET], {}).driverOptions).toEqual({});
+    expect(() => parseAdapterArgs([...BASE, "--secret", SECRET, "--driver-config", path.join(dir, "none.json")], {})).toThrow(/--driver-config .*none\.json: ENOENT/);
+    expect(() => parseAdapterArgs([...BASE, "--secret", SECRET, "--driver-config", file("bad.json", "{ endpoint: ")], {})).toThrow(/--driver-config .*bad\.json: .*JSON/);
+    for (const text of ["[]", "null", "42"]) {
+      expect(() => parseAdapterArgs([...BASE, "--secret", SECRET, "--driver-config", file("not-object.json", text)], {})).toThrow(/must hold a JSON object/);
+    }
+  });
+
   it("has no camera unless asked, and refuses an unknown camera mode", () => {
     expect(parseAdapterArgs([...BASE, "--secret", SECRET], {}).camera).toBe("off");
     expect(() => parseAdapterArgs([...BASE, "--secret", SECRET, "--camera", "usb"], {})).toThrow(/--camera "usb" must be sim or off/);
@@ -162,6 +175,15 @@ describe("npm run adapter (process)", () => {
     expect(await run.exited).toBe(2);
     expect(run.output().stderr).toMatch(/adapter: --driver "sim-bulldozer" is not a driver/);
     expect(run.output().stderr).toMatch(/usage: npm run adapter/);
+  });
+
+  it("exits 2 naming the field when the driver refuses its config, before connecting anywhere", { timeout: 30_000 }, async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "tsunagi-driver-config-"));
+    const config = path.join(dir, "drone.json");
+    writeFileSync(config, JSON.stringify({ endpoint: "serial:/dev/ttyACM0", estopAction: "explode" }));
+    const run = runAdapter(["--device", "dr-1", "--driver", "mavlink", "--driver-config", config, ...NODE, "--dev", "--secret", SECRET]);
+    expect(await run.exited).toBe(2);
+    expect(run.output().stderr).toMatch(/adapter: driver mavlink: mavlink driver config: endpoint: must be udpin:HOST:PORT .*; estopAction: /);
   });
 
   it("comes online, logs JSON, serves its local status, and exits 0 on SIGTERM", { timeout: 30_000 }, async () => {

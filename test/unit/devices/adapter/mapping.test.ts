@@ -5,7 +5,7 @@
  * encode/decode round trip.
  */
 import { describe, it, expect } from "vitest";
-import { sampleTelemetry, toProtoProfile } from "../../../../devices/adapter/mapping.ts";
+import { TELEMETRY_LIMITS, sampleTelemetry, toProtoProfile } from "../../../../devices/adapter/mapping.ts";
 import { SimDrone, SimExcavator } from "../../../../devices/drivers/index.ts";
 import { tsunagi } from "../../../../proto/index.ts";
 
@@ -94,5 +94,44 @@ describe("sampleTelemetry", () => {
     const profile = toProtoProfile("ex-1", driver.profile(), 20);
     const telemetry = sampleTelemetry(driver, profile, safety);
     expect(telemetry.joints!.find((j) => j.name === "right-track")).toEqual({ name: "right-track", position: 0, velocity: 0 });
+  });
+
+  it("maps a real device's extras: geo, status texts, fault records, and a sensors device's readings, beacons and alerts, each bounded", () => {
+    const driver = new SimExcavator();
+    const raw = {
+      geo: { lat: 35.6812, lon: 139.7671, altMslM: 45, altRelativeM: 5 },
+      statusTexts: Array.from({ length: 12 }, (_, i) => ({ severity: i === 11 ? 99 : 6, text: `text ${i}`, atMs: i })),
+      faults: [{ code: "VEHICLE_LOST", message: "no HEARTBEAT for 3000 ms", severity: "critical" }, { code: "ODD", severity: "nonsense" }, "battery-low"],
+      readings: [
+        { sensorId: "co2-1", kind: "co2", value: 812, unit: "ppm", area: "west", x: 1, y: 2, readAtMs: 5, online: true },
+        { sensorId: "env-1", kind: "temperature", value: 21, unit: "°C", area: "", readAtMs: 6, online: false },
+      ],
+      beacons: Array.from({ length: TELEMETRY_LIMITS.beacons + 10 }, (_, i) => ({ beaconId: `b${i}`, x: i, y: 0, area: "west", rssi: -60.7, seenAtMs: i, receivers: 2 })),
+      alerts: [{ area: "west", kind: "co2", sensorId: "co2-1", value: 1250, threshold: 1000, raisedAtMs: 9 }, "not an alert"],
+    };
+    const sample = sampleTelemetry({ ...driver, hal: driver.hal, telemetry: () => raw, mode: () => "GUIDED" } as never, toProtoProfile("x-1", driver.profile(), 20), safety);
+    const decoded = tsunagi.v1.Telemetry.decode(tsunagi.v1.Telemetry.encode(sample).finish());
+    expect(decoded.geo).toMatchObject({ lat: 35.6812, lon: 139.7671, altMslM: 45, altRelativeM: 5 });
+    expect(decoded.statusTexts.map((t) => t.text)).toEqual(["text 4", "text 5", "text 6", "text 7", "text 8", "text 9", "text 10", "text 11"]);
+    expect(decoded.statusTexts.at(-1)!.severity).toBe(7);
+    expect(decoded.faults.map((f) => [f.code, f.severity])).toEqual([
+      ["VEHICLE_LOST", tsunagi.v1.Fault.Severity.CRITICAL], ["ODD", tsunagi.v1.Fault.Severity.WARNING], ["BATTERY_LOW", tsunagi.v1.Fault.Severity.WARNING],
+    ]);
+    expect(decoded.readings[0]).toMatchObject({ sensorId: "co2-1", value: 812, hasPosition: true, x: 1, y: 2, online: true });
+    expect(decoded.readings[1]).toMatchObject({ sensorId: "env-1", hasPosition: false, online: false });
+    expect(decoded.beacons).toHaveLength(TELEMETRY_LIMITS.beacons);
+    expect(decoded.beacons[0]).toMatchObject({ beaconId: "b0", rssi: -60, receivers: 2 });
+    expect(decoded.alerts).toHaveLength(1);
+    expect(decoded.mode).toBe("GUIDED");
+    // a busy site's sample stays well inside the default 64 KiB frame
+    expect(tsunagi.v1.Telemetry.encode(sample).finish().length).toBeLessThan(32 * 1024);
+  });
+
+  it("leaves the extras out for a machine that has none", () => {
+    const driver = new SimExcavator();
+    const sample = sampleTelemetry(driver, toProtoProfile("ex-1", driver.profile(), 20), safety);
+    expect(sample.geo).toBeUndefined();
+    expect(sample.statusTexts ?? []).toEqual([]);
+    expect(sample.readings ?? []).toEqual([]);
   });
 });
