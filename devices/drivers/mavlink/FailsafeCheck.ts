@@ -64,10 +64,11 @@ export function checkFailsafeParameters(values: Partial<Record<FailsafeParameter
 
 /**
  * Reads parameters by name with PARAM_REQUEST_READ, asking again for the ones not yet
- * answered every `intervalMs`, up to `attempts` rounds. Resolves with what came back.
+ * answered every `intervalMs`, up to `attempts` rounds or until `signal` aborts.
+ * Resolves with what came back.
  */
 export async function readParameters(
-  link: CommandLink, target: MavlinkIds, names: readonly string[], options: { intervalMs: number; attempts: number },
+  link: CommandLink, target: MavlinkIds, names: readonly string[], options: { intervalMs: number; attempts: number; signal?: AbortSignal },
 ): Promise<Record<string, number>> {
   const values: Record<string, number> = {};
   const unsubscribe = link.onMessage((message: MavLinkData) => {
@@ -76,7 +77,7 @@ export async function readParameters(
     if (names.includes(name)) values[name] = message.paramValue;
   });
   try {
-    for (let round = 0; round < options.attempts; round++) {
+    for (let round = 0; round < options.attempts && !options.signal?.aborted; round++) {
       const missing = names.filter((name) => values[name] === undefined);
       if (missing.length === 0) break;
       for (const name of missing) {

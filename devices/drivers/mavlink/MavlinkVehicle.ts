@@ -39,8 +39,13 @@ const { MavCmd } = common;
 
 /** Above this altitude, m, an armed vehicle counts as in the air. */
 const AIRBORNE_ALTITUDE_M = 0.3;
-/** Within this of its target altitude a take-off has arrived, m. */
-const TAKEOFF_ARRIVAL_M = 0.3;
+/**
+ * Within this of its target altitude a take-off has arrived, m. Tight on purpose: the
+ * first setpoint after it stops the climb where the vehicle is (ArduCopter ends a take-off
+ * at the first velocity setpoint, and a zero one holds the altitude it finds), so a wider
+ * margin leaves the vehicle hovering that much short of the altitude asked for.
+ */
+const TAKEOFF_ARRIVAL_M = 0.05;
 /** How long a vehicle's refusal of a command shows as a fault, ms. */
 const COMMAND_FAILURE_SHOWN_MS = 10_000;
 /** The GCS heartbeat's period, ms (MAVLink's 1 Hz). */
@@ -64,6 +69,8 @@ export class MavlinkVehicle extends HalComponent {
   private wasAvailable = false;
   /** The failsafe check under way or done for this appearance of the vehicle. */
   private failsafeChecked: "no" | "running" | "passed" | "failed" = "no";
+  /** What the last failed check found, one line per parameter, for the refusal to arm. */
+  private failsafeProblems: string[] = [];
   /** Counts checks, so one that outlived the vehicle's appearance it began in is ignored. */
   private failsafeGeneration = 0;
   private commandFailure: { text: string; atMs: number } | undefined;
@@ -74,6 +81,8 @@ export class MavlinkVehicle extends HalComponent {
    */
   private climbingTo: number | undefined;
   private readonly bootAt = performance.now();
+  /** Aborted by close(): a failsafe check under way stops asking. */
+  private readonly closing = new AbortController();
 
   constructor(id: string, config: MavlinkConfig, options: ComponentOptions & { logger?: DriverLogger } = {}) {
     super(id, {
@@ -98,10 +107,15 @@ export class MavlinkVehicle extends HalComponent {
       throw new Error(`MAVLink endpoint ${this.config.endpoint}: ${(error as Error).message}`, { cause: error });
     }
     this.commands = new CommandSender(this.link, this.config.vehicle, { ackTimeoutMs: this.config.ackTimeoutMs, retries: this.config.commandRetries });
-    this.link.onMessage((message) => this.vehicleState.apply(message, this.clock()));
+    this.link.onMessage((message) => {
+      // a HEARTBEAT ending a silence: the loss is noticed first, even when it was shorter than a loop tick
+      if (message instanceof minimal.Heartbeat) this.noticeAvailability();
+      this.vehicleState.apply(message, this.clock());
+    });
   }
 
   async close(): Promise<void> {
+    this.closing.abort();
     clearTimeout(this.linkLossTimer);
     this.commands?.close();
     await this.link?.close();
@@ -129,16 +143,19 @@ export class MavlinkVehicle extends HalComponent {
     return this.vehicleState.armed && this.vehicleState.altitudeM > AIRBORNE_ALTITUDE_M;
   }
 
-  /** The flight mode for telemetry: the vehicle's ("GUIDED", "LAND"), or "lost" / "connecting". */
+  /**
+   * The flight mode for telemetry: the vehicle's ("GUIDED", "LAND"); "connecting" until it
+   * answers and while its failsafe is being checked; "lost" once its heartbeat is stale.
+   */
   get modeText(): string {
     if (this.available) return this.vehicleState.modeName;
-    return this.vehicleState.heartbeatAt === undefined ? "connecting" : "lost";
+    return this.vehicleState.heartbeatAt !== undefined && !this.heartbeatFresh ? "lost" : "connecting";
   }
 
   /** Driver faults for telemetry, as { code, message, severity } records. */
   faults(wallNow: number): { code: string; message: string; severity: "info" | "warning" | "error" | "critical" }[] {
     const faults: ReturnType<MavlinkVehicle["faults"]> = [];
-    if (this.vehicleState.heartbeatAt !== undefined && !this.available) faults.push({ code: "VEHICLE_LOST", message: `no HEARTBEAT from the vehicle for ${Math.round(this.vehicleState.heartbeatAgeMs())} ms`, severity: "critical" });
+    if (this.vehicleState.heartbeatAt !== undefined && !this.heartbeatFresh) faults.push({ code: "VEHICLE_LOST", message: `no HEARTBEAT from the vehicle for ${Math.round(this.vehicleState.heartbeatAgeMs())} ms`, severity: "critical" });
     if (this.vehicleState.systemStatus === "CRITICAL" || this.vehicleState.systemStatus === "EMERGENCY") faults.push({ code: "VEHICLE_FAILSAFE", message: `the vehicle reports ${this.vehicleState.systemStatus}`, severity: "error" });
     if (!this.operatorLinkUp) faults.push({ code: "LINK_LOST", message: "the operator's link is lost: holding, then landing", severity: "warning" });
     if (this.vehicleState.unhealthySensors !== 0) faults.push({ code: "SENSORS_UNHEALTHY", message: `SYS_STATUS unhealthy sensors 0x${this.vehicleState.unhealthySensors.toString(16)}`, severity: "warning" });
@@ -152,6 +169,15 @@ export class MavlinkVehicle extends HalComponent {
   step(): void {
     const now = performance.now();
     if (now - this.lastGcsHeartbeatAt >= GCS_HEARTBEAT_MS) this.sendGcsHeartbeat(now);
+    const fresh = this.noticeAvailability();
+    if (fresh && this.failsafeChecked === "no") void this.checkFailsafe();
+    const available = this.available;
+    if (this.climbingTo !== undefined && (this.vehicleState.modeName !== "GUIDED" || !this.vehicleState.armed || this.vehicleState.altitudeM >= this.climbingTo - TAKEOFF_ARRIVAL_M)) this.climbingTo = undefined;
+    if (available && this.vehicleState.modeName === "GUIDED" && this.airborne && this.operatorLinkUp && this.climbingTo === undefined) this.sendSetpoint();
+  }
+
+  /** Notices the vehicle's loss and return (a lost vehicle is checked again when it returns); whether its heartbeat is fresh. */
+  private noticeAvailability(): boolean {
     const fresh = this.heartbeatFresh;
     if (fresh !== this.wasAvailable) {
       this.wasAvailable = fresh;
@@ -161,10 +187,7 @@ export class MavlinkVehicle extends HalComponent {
         this.failsafeChecked = "no"; // a vehicle that comes back may have rebooted with other parameters
       }
     }
-    if (fresh && this.failsafeChecked === "no") void this.checkFailsafe();
-    const available = this.available;
-    if (this.climbingTo !== undefined && (this.vehicleState.modeName !== "GUIDED" || !this.vehicleState.armed || this.vehicleState.altitudeM >= this.climbingTo - TAKEOFF_ARRIVAL_M)) this.climbingTo = undefined;
-    if (available && this.vehicleState.modeName === "GUIDED" && this.airborne && this.operatorLinkUp && this.climbingTo === undefined) this.sendSetpoint();
+    return fresh;
   }
 
   // --- what the adapter asks -------------------------------------------------------------
@@ -191,7 +214,7 @@ export class MavlinkVehicle extends HalComponent {
 
   arm(): void {
     this.requireControllable("arm");
-    if (this.failsafeChecked !== "passed") throw this.refusal(`the vehicle's failsafe parameters are ${this.failsafeChecked === "failed" ? "wrong (see the fault)" : "not checked yet"}: not arming`);
+    if (this.failsafeChecked !== "passed") throw this.refusal(`the vehicle's failsafe parameters are ${this.failsafeChecked === "failed" ? `wrong: ${this.failsafeProblems.join("; ")}` : "not checked yet"}: not arming`);
     if (this.airborne) throw this.refusal("already in the air");
     this.run(async () => {
       if (this.vehicleState.modeName !== "GUIDED") await this.setMode(CopterMode.GUIDED);
@@ -309,9 +332,11 @@ export class MavlinkVehicle extends HalComponent {
     if (!this.link) return;
     this.failsafeChecked = "running";
     const generation = ++this.failsafeGeneration;
-    const values = await readParameters(this.link, this.config.vehicle, FAILSAFE_PARAMETERS, { intervalMs: 300, attempts: 5 });
+    const values = await readParameters(this.link, this.config.vehicle, FAILSAFE_PARAMETERS, { intervalMs: 300, attempts: 5, signal: this.closing.signal });
+    if (this.closing.signal.aborted) return;
     if (generation !== this.failsafeGeneration || this.failsafeChecked !== "running") return; // the vehicle went away meanwhile: the next check decides
     const problems = checkFailsafeParameters(values, { gcsSystemId: this.config.gcs.systemId, ...this.config });
+    this.failsafeProblems = problems;
     if (problems.length > 0) {
       this.failsafeChecked = "failed";
       this.enterFault(`failsafe parameters disagree with the adapter: ${problems.join("; ")}`);
