@@ -7,14 +7,8 @@
  */
 import { HalActuator } from "../../hal/HalActuator.ts";
 import type { ActuatorMode, ComponentOptions } from "../../hal/types.ts";
+import { droneAxisDescriptions, droneAxisRate } from "../droneAxes.ts";
 import type { MavlinkAxisName, MavlinkVehicle } from "./MavlinkVehicle.ts";
-
-const descriptions: Record<MavlinkAxisName, { name: string; unit: string; description: string }> = {
-  vx: { name: "Forward velocity", unit: "m", description: "body frame, forward positive, m/s" },
-  vy: { name: "Lateral velocity", unit: "m", description: "body frame, left positive, m/s" },
-  vz: { name: "Vertical velocity", unit: "m", description: "up positive, m/s" },
-  "yaw-rate": { name: "Yaw rate", unit: "rad", description: "counter-clockwise positive, rad/s" },
-};
 
 export class MavlinkAxis extends HalActuator {
   readonly axis: MavlinkAxisName;
@@ -22,9 +16,9 @@ export class MavlinkAxis extends HalActuator {
 
   constructor(axis: MavlinkAxisName, vehicle: MavlinkVehicle, options: ComponentOptions = {}) {
     const { config } = vehicle;
-    const maxRate = axis === "vz" ? config.maxVerticalSpeed : axis === "yaw-rate" ? config.maxYawRate : config.maxHorizontalSpeed;
+    const maxRate = droneAxisRate(axis, config);
     super(axis, {
-      ...descriptions[axis],
+      ...droneAxisDescriptions[axis],
       vendor: "ArduPilot",
       model: "MAVLink velocity setpoint",
       limits: axis === "vz" ? { min: 0, max: config.maxAltitudeM, maxRate } : { maxRate },

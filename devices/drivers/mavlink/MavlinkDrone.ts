@@ -25,10 +25,11 @@
  */
 import { Hal, type FinalizeReport } from "../../hal/Hal.ts";
 import { driverLoop, type SimulationLoop } from "../SimulationLoop.ts";
-import type { ActionSpec, AxisProfile, DeviceProfile, Driver, DriverLogger } from "../types.ts";
+import type { ActionSpec, DeviceProfile, Driver, DriverLogger } from "../types.ts";
+import { droneAxes, droneAxisProfiles } from "../droneAxes.ts";
 import { resolveMavlinkConfig, type MavlinkConfig, type MavlinkConfigInput } from "./config.ts";
 import { MavlinkAxis } from "./MavlinkAxis.ts";
-import { MavlinkVehicle, type MavlinkAxisName } from "./MavlinkVehicle.ts";
+import { MavlinkVehicle } from "./MavlinkVehicle.ts";
 
 export type MavlinkDroneOptions = MavlinkConfigInput & {
   /** Where the driver's own lines go: the adapter's pino logger, or anything with info() and warn(). */
@@ -37,7 +38,6 @@ export type MavlinkDroneOptions = MavlinkConfigInput & {
   deviceId?: string;
 };
 
-const AXES: readonly MavlinkAxisName[] = ["vx", "vy", "vz", "yaw-rate"];
 
 export class MavlinkDrone implements Driver {
   readonly driverName = "mavlink" as const;
@@ -50,7 +50,7 @@ export class MavlinkDrone implements Driver {
     const { logger, deviceId: _deviceId, ...input } = options;
     this.config = resolveMavlinkConfig(input);
     this.vehicle = this.hal.add(new MavlinkVehicle("flight", this.config, { logger }));
-    for (const axis of AXES) this.hal.add(new MavlinkAxis(axis, this.vehicle));
+    for (const axis of droneAxes) this.hal.add(new MavlinkAxis(axis, this.vehicle));
     this.loop = driverLoop("mavlink", this.hal, () => this.step(), { stepMs: 1000 / this.config.setpointHz, maxStepsPerTick: 1 });
   }
 
@@ -152,12 +152,7 @@ export class MavlinkDrone implements Driver {
 
   profile(): DeviceProfile {
     const { config } = this;
-    const axes: AxisProfile[] = [
-      { name: "vx", mode: "velocity", unit: "m", rateUnit: "m/s", maxRate: config.maxHorizontalSpeed },
-      { name: "vy", mode: "velocity", unit: "m", rateUnit: "m/s", maxRate: config.maxHorizontalSpeed },
-      { name: "vz", mode: "velocity", unit: "m", min: 0, max: config.maxAltitudeM, rateUnit: "m/s", maxRate: config.maxVerticalSpeed },
-      { name: "yaw-rate", mode: "velocity", unit: "rad", rateUnit: "rad/s", maxRate: config.maxYawRate },
-    ];
+    const axes = droneAxisProfiles(config);
     return {
       driver: this.driverName,
       deviceClass: "drone",

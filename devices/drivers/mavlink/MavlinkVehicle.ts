@@ -26,6 +26,7 @@ import { HalError } from "../../hal/errors.ts";
 import { HalComponent } from "../../hal/HalComponent.ts";
 import type { ComponentOptions } from "../../hal/types.ts";
 import type { DriverLogger } from "../types.ts";
+import { droneAxisRate, type DroneAxisName } from "../droneAxes.ts";
 import { CommandRefusal, CommandSender, commandName } from "./CommandSender.ts";
 import type { MavlinkConfig } from "./config.ts";
 import { parseMavlinkEndpoint } from "./endpoint.ts";
@@ -33,7 +34,7 @@ import { FAILSAFE_PARAMETERS, checkFailsafeParameters, readParameters } from "./
 import { MavlinkLink } from "./MavlinkLink.ts";
 import { VehicleState } from "./VehicleState.ts";
 
-export type MavlinkAxisName = "vx" | "vy" | "vz" | "yaw-rate";
+export type MavlinkAxisName = DroneAxisName;
 const { CopterMode } = ardupilotmega;
 const { MavCmd } = common;
 
@@ -197,7 +198,7 @@ export class MavlinkVehicle extends HalComponent {
     if (this.vehicleState.modeName !== "GUIDED" || !this.airborne) {
       throw this.refusal(`a ${axis} setpoint needs the vehicle flying in GUIDED (it is ${this.vehicleState.armed ? "armed" : "disarmed"} in ${this.vehicleState.modeName} at ${this.vehicleState.altitudeM.toFixed(1)} m); take off, or "hold" after a failsafe`);
     }
-    const limit = axis === "vz" ? this.config.maxVerticalSpeed : axis === "yaw-rate" ? this.config.maxYawRate : this.config.maxHorizontalSpeed;
+    const limit = droneAxisRate(axis, this.config);
     this.setpoint[axis] = Math.max(-limit, Math.min(limit, value));
     if (value !== 0) this.climbingTo = undefined;
   }

@@ -8,15 +8,8 @@
  */
 import { HalActuator } from "../../hal/HalActuator.ts";
 import type { ActuatorMode, ComponentOptions } from "../../hal/types.ts";
-import type { DroneAxisName } from "./FlightDynamics.ts";
+import { droneAxisDescriptions, droneAxisRate, type DroneAxisName } from "../droneAxes.ts";
 import type { SimFlightController } from "./SimFlightController.ts";
-
-const axisDescriptions: Record<DroneAxisName, { name: string; unit: string; description: string }> = {
-  vx: { name: "Forward velocity", unit: "m", description: "body frame, forward positive, m/s" },
-  vy: { name: "Lateral velocity", unit: "m", description: "body frame, left positive, m/s" },
-  vz: { name: "Vertical velocity", unit: "m", description: "up positive, m/s" },
-  "yaw-rate": { name: "Yaw rate", unit: "rad", description: "counter-clockwise positive, rad/s" },
-};
 
 export class DroneAxis extends HalActuator {
   /** Which setpoint axis this actuator drives. */
@@ -26,8 +19,8 @@ export class DroneAxis extends HalActuator {
 
   constructor(axis: DroneAxisName, controller: SimFlightController, options: ComponentOptions = {}) {
     const { config } = controller;
-    const maxRate = axis === "vz" ? config.maxVerticalSpeed : axis === "yaw-rate" ? config.maxYawRate : config.maxHorizontalSpeed;
-    const { name, unit, description } = axisDescriptions[axis];
+    const maxRate = droneAxisRate(axis, { ...config, maxAltitudeM: config.geofence.maxAltitudeM });
+    const { name, unit, description } = droneAxisDescriptions[axis];
     super(axis, {
       name, unit, description,
       vendor: "Tsunagi",

@@ -18,8 +18,9 @@ import type { FlightControllerConfig } from "./FlightConfig.ts";
 import type { FlightEventEmitter, Position3 } from "./FlightState.ts";
 import { Geofence } from "./Geofence.ts";
 
-export const droneAxes = ["vx", "vy", "vz", "yaw-rate"] as const;
-export type DroneAxisName = (typeof droneAxes)[number];
+import { droneAxes, type DroneAxisName } from "../droneAxes.ts";
+
+export { droneAxes, type DroneAxisName };
 
 /** Body-frame velocity: vx forward, vy left, vz up (m/s); yawRate counter-clockwise (rad/s). */
 export interface VelocitySetpoint {

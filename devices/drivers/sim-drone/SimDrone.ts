@@ -21,7 +21,8 @@ import type { Clock, ComponentState } from "../../hal/types.ts";
 import { checkStep } from "../geometry.ts";
 import { SimulationLoop, driverLoop } from "../SimulationLoop.ts";
 import { SimStopButton } from "../SimStopButton.ts";
-import type { ActionSpec, AxisProfile, DeviceProfile, Driver } from "../types.ts";
+import type { ActionSpec, DeviceProfile, Driver } from "../types.ts";
+import { droneAxisProfiles } from "../droneAxes.ts";
 import { BatterySensor } from "./BatterySensor.ts";
 import { DroneAxis } from "./DroneAxis.ts";
 import { droneAxes, type VelocitySetpoint } from "./FlightDynamics.ts";
@@ -197,12 +198,7 @@ export class SimDrone implements Driver {
 
   profile(): DeviceProfile {
     const config = this.flightController.config;
-    const axes: AxisProfile[] = [
-      { name: "vx", mode: "velocity", unit: "m", rateUnit: "m/s", maxRate: config.maxHorizontalSpeed },
-      { name: "vy", mode: "velocity", unit: "m", rateUnit: "m/s", maxRate: config.maxHorizontalSpeed },
-      { name: "vz", mode: "velocity", unit: "m", min: 0, max: config.geofence.maxAltitudeM, rateUnit: "m/s", maxRate: config.maxVerticalSpeed },
-      { name: "yaw-rate", mode: "velocity", unit: "rad", rateUnit: "rad/s", maxRate: config.maxYawRate },
-    ];
+    const axes = droneAxisProfiles({ ...config, maxAltitudeM: config.geofence.maxAltitudeM });
     return {
       driver: this.driverName,
       deviceClass: "drone",

@@ -7,10 +7,10 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createSocket } from "node:dgram";
 import { common, minimal, MavLinkProtocolV2, type MavLinkData } from "node-mavlink";
-import { ComponentState, HalError } from "../../../../../devices/hal/index.ts";
+import { ComponentState } from "../../../../../devices/hal/index.ts";
 import type { MavlinkDrone } from "../../../../../devices/drivers/mavlink/index.ts";
 import { prng } from "../../../../fixtures/random.ts";
-import { HEARTBEAT_TIMEOUT_MS, TEST, holds, startRig, stopRig, until, type Rig } from "./harness.ts";
+import { HEARTBEAT_TIMEOUT_MS, TEST, holds, startRig, stopRig, until, type Rig, refusal } from "./harness.ts";
 
 type Fault = { code: string; message: string; severity: string };
 
@@ -37,15 +37,6 @@ function atNextHeartbeat(drone: MavlinkDrone): Promise<{ available: boolean; mod
   });
 }
 
-function refusal(run: () => void): HalError {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(HalError);
-    return error as HalError;
-  }
-  throw new Error("expected a refusal");
-}
 
 describe("availability", () => {
   it("is unavailable and 'connecting' until the vehicle answers and its failsafe check has passed", TEST, async () => {

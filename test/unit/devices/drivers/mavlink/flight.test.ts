@@ -7,9 +7,9 @@
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { common, type MavLinkData } from "node-mavlink";
-import { ComponentState, HalError } from "../../../../../devices/hal/index.ts";
+import { ComponentState } from "../../../../../devices/hal/index.ts";
 import type { MavlinkDrone } from "../../../../../devices/drivers/mavlink/index.ts";
-import { TEST, holds, startRig, stopRig, takeOff, until, type Rig } from "./harness.ts";
+import { TEST, holds, startRig, stopRig, takeOff, until, type Rig, refusal } from "./harness.ts";
 
 type Pose = { x: number; y: number; z: number; yaw: number };
 
@@ -30,15 +30,6 @@ function pose(drone: MavlinkDrone): Pose {
   return (drone.telemetry() as { pose: Pose }).pose;
 }
 
-function refusal(run: () => void): HalError {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(HalError);
-    return error as HalError;
-  }
-  throw new Error("expected a refusal");
-}
 
 /** Every SET_POSITION_TARGET_LOCAL_NED the driver sends from now on, with the vehicle's altitude and phase at that moment. */
 function recordSetpoints(rig: Rig): { message: common.SetPositionTargetLocalNed; altitude: number; at: number }[] {

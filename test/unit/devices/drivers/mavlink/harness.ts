@@ -8,6 +8,8 @@
  *   await until(() => rig.drone.available(), 5000, "the vehicle available");
  *   await stopRig(rig);
  */
+import { expect } from "vitest";
+import { HalError } from "../../../../../devices/hal/errors.ts";
 import { MavlinkDrone, type MavlinkDroneOptions } from "../../../../../devices/drivers/mavlink/index.ts";
 import { MavlinkTestVehicle, type MavlinkTestVehicleOptions } from "../../../../fixtures/mavlink-vehicle/index.ts";
 
@@ -111,4 +113,15 @@ export async function takeOff(rig: Rig, altitudeM = 3): Promise<void> {
   drone.perform("takeoff", altitudeM);
   await vehicle.waitFor((s) => s.altitude > altitudeM - 0.2 && Math.abs(s.velocity.vz) < 0.05, 10_000, `hovering at ${altitudeM} m`);
   await until(() => drone.vehicle.airborne, 5000, "the driver sees it airborne");
+}
+
+/** The HalError that `run` throws; fails the test when it throws nothing or something else. */
+export function refusal(run: () => void): HalError {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(HalError);
+    return error as HalError;
+  }
+  throw new Error("expected a refusal");
 }
