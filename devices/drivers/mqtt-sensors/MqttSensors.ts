@@ -4,7 +4,7 @@
  * workers and visitors. It has no axes and moves nothing; `hal.zeroMotion()` has nothing
  * to stop. Topics and payloads: topics.ts and payloads.ts; bounds: limits.ts.
  *
- * What it keeps (SiteSensors): the newest reading per sensor and kind, online while
+ * What it keeps (SiteModel): the newest reading per sensor and kind, online while
  * current (SensorRegistry: not `staleMs` old, no "offline" status since, and the broker
  * reachable, since without it nothing can be known); a position per beacon
  * (BeaconFixes); the area alerts raised (AreaAlerts). onChange() listeners hear alerts
@@ -39,7 +39,7 @@ import { BEACON_WINDOW_MS, MAX_BEACONS, MAX_SENSORS, STALENESS_TICK_MS } from ".
 import { displayUrl, resolveOptions, type MqttSensorsOptions, type ResolvedOptions } from "./options.ts";
 import { RateLimitedLog, type SensorsLogger } from "./RateLimitedLog.ts";
 import type { ReadingSnapshot } from "./SensorRegistry.ts";
-import { SiteSensors, type MessageCounters } from "./SiteSensors.ts";
+import { SiteModel, type MessageCounters } from "./SiteModel.ts";
 import { subscriptions } from "./topics.ts";
 
 export interface SensorsCounters extends MessageCounters {
@@ -81,7 +81,7 @@ export class MqttSensors implements Driver {
   private readonly clock: Clock;
   private readonly logger: SensorsLogger;
   private readonly log: RateLimitedLog;
-  private readonly site: SiteSensors;
+  private readonly site: SiteModel;
   private readonly broker: BrokerConnection;
   private readonly events: SafeEmitter<{ change: (change: SensorsChange) => void }>;
   private readonly links = { connects: 0, reconnects: 0, disconnects: 0 };
@@ -98,7 +98,7 @@ export class MqttSensors implements Driver {
     this.logger = this.options.logger;
     this.log = new RateLimitedLog(this.logger, this.clock);
     this.events = new SafeEmitter((error, source) => this.log.warn("listener", { err: String(error) }, `mqtt-sensors: ${source} threw`));
-    this.site = new SiteSensors(this.options, this.log, (change) => this.alertChanged(change));
+    this.site = new SiteModel(this.options, this.log, (change) => this.alertChanged(change));
     const { url, clientId, username, password, connect } = this.options;
     this.broker = new BrokerConnection({ url, clientId, username, password, connect, subscriptions: subscriptions(this.prefix) }, {
       onConnected: () => this.brokerUp(),

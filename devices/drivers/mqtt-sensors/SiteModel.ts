@@ -8,7 +8,7 @@
  * (RateLimitedLog) and ignored; ingest() never throws.
  *
  * @example
- *   const site = new SiteSensors(resolved, log, (change) => emit(change));
+ *   const site = new SiteModel(resolved, log, (change) => emit(change));
  *   site.ingest("tsunagi/site-7/sensors/co2-a/reading", Buffer.from('{"kind":"co2","value":1200,"area":"hall-a"}'));
  *   site.alerts();   // [{ area: "hall-a", kind: "co2", sensorId: "co2-a", value: 1200, threshold: 1000, ... }]
  */
@@ -36,7 +36,7 @@ export interface MessageCounters {
 
 type SiteOptions = Pick<ResolvedOptions, "prefix" | "sensors" | "thresholds" | "staleMs" | "beaconTtlMs" | "clock">;
 
-export class SiteSensors {
+export class SiteModel {
   private readonly options: SiteOptions;
   private readonly clock: Clock;
   private readonly log: RateLimitedLog;
