@@ -121,6 +121,14 @@ export const DEFAULT_MAX_ENVELOPE_BYTES = 64 * 1024;
 /** DeviceProfile.watchdog_window_ms when a profile leaves it 0 (device.proto), ms. */
 export const DEFAULT_WATCHDOG_WINDOW_MS = 200;
 
+/**
+ * What one Telemetry carries at most of a device's extras, and the longest text in them:
+ * the adapter sends no more, and a room takes no more from a device that does (a sample
+ * of a busy site stays well inside a frame; a misbehaving adapter cannot flood a room's
+ * participants with notices).
+ */
+export const TELEMETRY_LIMITS = { statusTexts: 8, readings: 256, beacons: 512, alerts: 64, textChars: 64 } as const;
+
 /** WebSocket close codes of the device channel (device.proto), for the gateway and adapters alike. */
 export const DeviceCloseCode = {
   /** Credential refused, hello timeout, or a coded refusal: see the Error sent before. */

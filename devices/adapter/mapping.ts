@@ -15,7 +15,7 @@
  *   send({ correlationId: 0, deviceProfile: profile });
  *   const telemetry = sampleTelemetry(driver, profile, { deviceId: "ex-1", sampledAtMs: clock.serverNow(), ... });
  */
-import { tsunagi } from "../../proto/index.ts";
+import { TELEMETRY_LIMITS, tsunagi } from "../../proto/index.ts";
 import type { DeviceProfile, Driver } from "../drivers/types.ts";
 import { HalActuator } from "../hal/HalActuator.ts";
 import { ComponentState, type ActuatorMode } from "../hal/types.ts";
@@ -137,8 +137,7 @@ export function sampleTelemetry(driver: Driver, profile: tsunagi.v1.IDeviceProfi
   return telemetry;
 }
 
-/** Bounds on what one Telemetry carries, so a sample of a busy site stays well inside a frame (limits.maxFrameBytes, 64 KiB by default). */
-export const TELEMETRY_LIMITS = { statusTexts: 8, readings: 256, beacons: 512, alerts: 64 } as const;
+export { TELEMETRY_LIMITS };
 
 /** `geo: { lat, lon, altMslM, altRelativeM }` (a drone's GPS), or undefined. */
 function geoOf(value: unknown): tsunagi.v1.IGeoPosition | undefined {
@@ -156,7 +155,7 @@ function statusTextsOf(value: unknown): tsunagi.v1.IStatusText[] {
   for (const entry of value.slice(-TELEMETRY_LIMITS.statusTexts)) {
     const record = asRecord(entry);
     if (!record || typeof record.text !== "string") continue;
-    texts.push({ severity: Math.max(0, Math.min(7, Math.trunc(finite(record.severity) ?? 6))), text: record.text.slice(0, 64), atMs: finite(record.atMs) ?? 0 });
+    texts.push({ severity: Math.max(0, Math.min(7, Math.trunc(finite(record.severity) ?? 6))), text: record.text.slice(0, TELEMETRY_LIMITS.textChars), atMs: finite(record.atMs) ?? 0 });
   }
   return texts;
 }
@@ -165,7 +164,7 @@ function statusTextsOf(value: unknown): tsunagi.v1.IStatusText[] {
 function sensorsOf(raw: Record<string, unknown>): Pick<tsunagi.v1.ITelemetry, "readings" | "beacons" | "alerts"> {
   const out: Pick<tsunagi.v1.ITelemetry, "readings" | "beacons" | "alerts"> = {};
   const list = (value: unknown, limit: number) => (Array.isArray(value) ? value.slice(0, limit).map(asRecord).filter((record) => record !== undefined) : []);
-  const text = (value: unknown) => (typeof value === "string" ? value.slice(0, 64) : "");
+  const text = (value: unknown) => (typeof value === "string" ? value.slice(0, TELEMETRY_LIMITS.textChars) : "");
   const readings = list(raw.readings, TELEMETRY_LIMITS.readings).map((reading): tsunagi.v1.ISensorReading => {
     const x = finite(reading.x);
     const y = finite(reading.y);

@@ -4,7 +4,9 @@
  *
  * - Area alerts: each alert the device raises or clears (CO2 over its threshold in an
  *   area) becomes an AreaNotice to every participant, once, when it changes; the
- *   telemetry keeps the alerts in force for anyone who joins later.
+ *   telemetry keeps the alerts in force for anyone who joins later. Only a device of
+ *   class SENSORS counts, within TELEMETRY_LIMITS, and at most 5 notices a second each
+ *   (bursts of 20): an adapter cannot flood the room, or the hall, through them.
  * - With a `hall` (the teleop room's option: the expo hall these sensors stand in), the
  *   same alert reaches the hall's visitors of that area as an Announcement, and the
  *   beacons located since the last second feed the hall's heatmap (a `sensors` hall
@@ -16,7 +18,9 @@
  *   every(1000, () => sensors.flush());
  */
 import { ServerError, type Presence } from "@colyseus/core";
-import { ErrorCode, type IEnvelope, type tsunagi } from "../../proto/index.ts";
+import { ErrorCode, TELEMETRY_LIMITS, tsunagi, type IEnvelope } from "../../proto/index.ts";
+import { LogThrottle } from "../../common/LogThrottle.ts";
+import { TokenBucket } from "../../common/TokenBucket.ts";
 import { HALL_ID_PATTERN } from "../../proto/ids.ts";
 import type { Logger } from "../../server/observability/logging.ts";
 import { publishHallEvent } from "../expo/HallChannels.ts";
@@ -25,6 +29,9 @@ import { publishHallEvent } from "../expo/HallChannels.ts";
 export const SITE_SENSORS_FLUSH_MS = 1000;
 /** Beacons remembered per device between batches (the telemetry's own bound is lower). */
 const MAX_BEACONS = 10_000;
+/** AreaNotices a device may cause, a second and in a burst; beyond, they are dropped (and logged, bounded). */
+const NOTICES_PER_SECOND = 5;
+const NOTICE_BURST = 20;
 
 export interface SiteSensorsOptions {
   roomId: string;
@@ -46,6 +53,14 @@ export function parseSiteHall(hall: unknown): string | undefined {
 
 const alertKey = (alert: tsunagi.v1.IAreaAlert) => `${alert.area}\u0000${alert.kind}`;
 
+/** An alert with its texts within TELEMETRY_LIMITS.textChars (they end up in announcements and logs). */
+function clipAlert(alert: tsunagi.v1.IAreaAlert): tsunagi.v1.IAreaAlert {
+  const clip = (text: string | null | undefined) => (text ?? "").slice(0, TELEMETRY_LIMITS.textChars);
+  return { ...alert, area: clip(alert.area), kind: clip(alert.kind), sensorId: clip(alert.sensorId) };
+}
+
+const { DeviceClass } = tsunagi.v1;
+
 export class SiteSensors {
   private readonly options: SiteSensorsOptions;
   /** Per device: the alerts in force, by area and kind. */
@@ -53,22 +68,23 @@ export class SiteSensors {
   /** Per device: each beacon's newest sighting not yet sent to the hall, and the last sent. */
   private readonly pendingBeacons = new Map<string, Map<string, tsunagi.v1.IBeaconFix>>();
   private readonly sentSeenAt = new Map<string, Map<string, number>>();
+  /** Per device: its allowance of notices. */
+  private readonly noticeBudgets = new Map<string, TokenBucket>();
+  /** Bounds the log lines dropped notices cause. */
+  private readonly dropLog = new LogThrottle();
 
   constructor(options: SiteSensorsOptions) {
     this.options = options;
   }
 
-  /** A device's telemetry: notices for alerts raised or cleared since its last sample, and beacons for the hall. */
-  telemetry(deviceId: string, telemetry: tsunagi.v1.ITelemetry): void {
-    const readingsOrAlerts = (telemetry.readings?.length ?? 0) + (telemetry.alerts?.length ?? 0) + (telemetry.beacons?.length ?? 0);
-    if (readingsOrAlerts === 0 && !this.alerts.has(deviceId)) return;
-    this.diffAlerts(deviceId, telemetry.alerts ?? []);
-    if (this.options.hallId) this.collectBeacons(deviceId, telemetry.beacons ?? []);
-  }
-
-  /** The device left the room (its adapter went offline): its alerts stand until it says otherwise. */
-  forget(deviceId: string): void {
-    this.pendingBeacons.delete(deviceId);
+  /**
+   * A device's telemetry: notices for alerts raised or cleared since its last sample, and
+   * beacons for the hall. Only a sensors device's count, and only TELEMETRY_LIMITS of them.
+   */
+  telemetry(deviceId: string, deviceClass: number | null | undefined, telemetry: tsunagi.v1.ITelemetry): void {
+    if (deviceClass !== DeviceClass.DEVICE_CLASS_SENSORS) return;
+    this.diffAlerts(deviceId, (telemetry.alerts ?? []).slice(0, TELEMETRY_LIMITS.alerts).map(clipAlert));
+    if (this.options.hallId) this.collectBeacons(deviceId, (telemetry.beacons ?? []).slice(0, TELEMETRY_LIMITS.beacons));
   }
 
   /** Sends the beacons located since the last flush to the hall. */
@@ -94,6 +110,14 @@ export class SiteSensors {
   }
 
   private notice(deviceId: string, alert: tsunagi.v1.IAreaAlert, raised: boolean): void {
+    let budget = this.noticeBudgets.get(deviceId);
+    if (!budget) this.noticeBudgets.set(deviceId, budget = new TokenBucket(NOTICES_PER_SECOND, NOTICE_BURST));
+    if (!budget.take()) {
+      // an adapter whose alerts flap faster than anyone can read: the telemetry still holds them
+      const heldBack = this.dropLog.admit(deviceId);
+      if (heldBack !== undefined) this.options.logger.warn({ roomId: this.options.roomId, deviceId, heldBack }, `device ${deviceId} raises and clears area alerts faster than ${NOTICES_PER_SECOND} a second: notices dropped`);
+      return;
+    }
     const atMs = Date.now();
     this.options.broadcast({ correlationId: 0, areaNotice: { deviceId, alert, raised, atMs } });
     this.options.noticed?.(alert.kind ?? "", raised);

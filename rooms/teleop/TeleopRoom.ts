@@ -311,7 +311,7 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
       },
       // No profile to check commands against (they are refused DEVICE_OFFLINE): when in doubt, stop.
       onProfileRefused: () => { if (slot.lease.holder) slot.revoke("profile-refused"); },
-      onTelemetry: (telemetry) => { slot.newTelemetry(telemetry); this.sensors?.telemetry(slot.deviceId, telemetry); },
+      onTelemetry: (telemetry) => { slot.newTelemetry(telemetry); this.sensors?.telemetry(slot.deviceId, link.profile?.deviceClass, telemetry); },
       onDeviceEStop: (estop) => this.estops.deviceRaised(slot, estop),
       onDeviceError: (error) => this.estops.deviceRefusedReset(slot, error),
       onClosed: (reason) => {
