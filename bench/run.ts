@@ -14,6 +14,7 @@ import { connectionsBench } from "./connections.ts";
 import { httpBodyBench } from "./http-body.ts";
 import { handoffBench } from "./handoff.ts";
 import { voiceBench } from "./voice.ts";
+import { mqttBench } from "./mqtt.ts";
 
 const benches: Record<string, BenchDefinition> = {
   transport: transportBench,
@@ -24,6 +25,7 @@ const benches: Record<string, BenchDefinition> = {
   "http-body": httpBodyBench,
   handoff: handoffBench,
   voice: voiceBench,
+  mqtt: mqttBench,
 };
 
 const timeoutFlag = z.coerce.number().positive().optional();
