@@ -72,6 +72,9 @@ export async function startDemo(node: RegionNode): Promise<Demo> {
 
   const lines = [
     `Tsunagi region node "${node.nodeId}" (region ${node.regionId}) is up.`,
+    `  visitor:  ${node.httpUrl}/expo/${hall.hallId}            (the expo hall in a browser; ?as=host for the host tools)`,
+    `  cockpit:  ${node.httpUrl}/teleop/${DEMO_TELEOP_ROOM}?as=operator   (drive the excavator; ?as=supervisor to reset e-stops)`,
+    `  console:  ${node.httpUrl}/console?as=admin          (regions, rooms, expo, teleop, admin actions)`,
     `  health:   ${node.httpUrl}/healthz`,
     `  metrics:  ${node.httpUrl}/metrics`,
     `  devices:  ${node.gatewayUrl}  (edge adapters connect here)`,

@@ -14,6 +14,7 @@ import type { NodeContext } from "../context.ts";
 import type { RoomModule } from "../RoomModule.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import { devRoutes } from "./devRoutes.ts";
+import { webAppRoutes } from "../console/webApp.ts";
 import { Cached } from "./Cached.ts";
 import { jsonResponse, textResponse } from "./responses.ts";
 import { httpScheme } from "../tls.ts";
@@ -62,6 +63,8 @@ export function nodeRoutes(node: RouteHost, matchmaker: ClusterMatchmaker, modul
     // Join options are a message: the frame limit bounds them.
     { path: "/matchmake/", methods: ["POST"], bodyLimit: context.config.limits.maxFrameBytes, access: "public", cors: true, handle: (request) => matchmaker.handle(request) },
     ...(context.config.devMode ? devRoutes(context, node.tokens) : []),
+    // the visitor's expo, the operator's cockpit and the console (web/)
+    ...webAppRoutes({ corsOrigins: context.config.http.corsOrigins }),
     ...modules.flatMap((module) => {
       const http = module.http;
       return http ? http.routes.map((rule): HttpRoute => ({ ...rule, handle: (request) => http.handle(context, request) })) : [];

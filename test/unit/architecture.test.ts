@@ -19,7 +19,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { repoRoot } from "../fixtures/processes.ts";
 
-const layers = ["proto", "common", "server", "rooms", "client-sdk", "devices", "cli", "demo", "bench", "test", "scripts"] as const;
+const layers = ["proto", "common", "server", "rooms", "client-sdk", "devices", "web", "cli", "demo", "bench", "test", "scripts"] as const;
 type Layer = (typeof layers)[number];
 
 const libraries: readonly Layer[] = ["proto", "common", "server", "rooms", "client-sdk", "devices"];
@@ -32,6 +32,8 @@ const allowed: Record<Layer, readonly Layer[]> = {
   rooms: ["proto", "common", "server"],
   "client-sdk": ["proto", "common"],
   devices: ["proto", "common"],
+  // the web apps run in a browser: the SDK, the contract and the shared helpers, never the node
+  web: ["proto", "common", "client-sdk"],
   cli: libraries,
   demo: libraries,
   bench: layers,
@@ -87,9 +89,9 @@ function sourceFiles(dir: string): string[] {
   for (const entry of readdirSync(path.join(repoRoot, dir), { withFileTypes: true })) {
     const relative = path.posix.join(dir, entry.name);
     if (entry.isDirectory()) {
-      if (entry.name === "node_modules" || relative === "proto/gen") continue;
+      if (entry.name === "node_modules" || relative === "proto/gen" || relative === "web/dist") continue;
       out.push(...sourceFiles(relative));
-    } else if (/\.(ts|mts|mjs|js)$/.test(entry.name) && !entry.name.endsWith(".d.ts")) {
+    } else if (/\.(ts|tsx|mts|mjs|js)$/.test(entry.name) && !entry.name.endsWith(".d.ts")) {
       out.push(relative);
     }
   }
