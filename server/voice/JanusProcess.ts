@@ -22,7 +22,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import WebSocket from "ws";
@@ -111,7 +111,7 @@ export class JanusProcess {
     let lastError: Error | undefined;
     for (let attempt = 0; attempt < 3; attempt++) {
       const folder = mkdtempSync(path.join(tmpdir(), "tsunagi-janus-"));
-      const [apiPort, adminPort] = [await freePort(host), await freePort(host)];
+      const [apiPort, adminPort] = await freePorts(host, 2);
       const files = janusConfigFiles({
         folder, libFolder, host, apiPort, adminPort, secrets,
         rtpPortRange: options.rtpPortRange, mediaInterfaces: options.mediaInterfaces ?? "", serverName: options.serverName, debugLevel: options.debugLevel ?? 4,
@@ -168,7 +168,7 @@ export class JanusProcess {
     child.stderr!.on("data", keep);
     const exited = new Promise<never>((_, reject) => child.once("exit", (code, signal) => {
       const why = `Janus exited at start (${signal ?? `code ${code}`}):\n${this.output.slice(-15).join("\n")}`;
-      // Its WebSockets transport could not bind a port (taken since freePort() let it go).
+      // Its WebSockets transport could not bind a port (taken since freePorts() let it go).
       reject(/Error creating vhost|address already in use/i.test(why) ? new PortTaken(why) : new Error(why));
     }));
     exited.catch(() => {});
@@ -257,14 +257,24 @@ function findLibFolder(): string | undefined {
   return candidates.find((folder) => existsSync(path.join(folder, "plugins", "libjanus_videoroom.so")));
 }
 
-/** A port free on `host` just now (Janus binds it next; a race is retried by start()). */
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, host, () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
+/**
+ * `count` distinct ports free on `host` just now (Janus binds them next; a race is retried by
+ * start()). All are held open together until each is known: one at a time, the system may
+ * hand out the same port twice, and Janus' API and Admin API would then share it.
+ */
+async function freePorts(host: string, count: number): Promise<number[]> {
+  const servers: Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const server = createServer();
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(0, host, () => resolve());
+      });
+    }
+    return servers.map((server) => (server.address() as { port: number }).port);
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  }
 }

@@ -54,14 +54,15 @@ describe("a teleop room moves with its machine", () => {
     const controls = new OperatorControls(operator, { deviceId: DEVICE });
     await waitFor(() => controls.profile && controls.lease?.online, 15_000, "the device online in the room");
     await controls.acquire();
+    // Beside the SDK's own heartbeats, from the moment the lease is held: a busy test process must not leave
+    // the adapter's 200 ms watchdog a gap (a trip ends the lease, and the test with it).
+    // It follows the lease's id across the move: heartbeats under the old id are refused there, and would feed no watchdog.
+    let keepAlive = keepLeaseAlive(operator, controls, () => controls.lease?.leaseId);
     controls.start();
     controls.setAxes({ boom: 0.2 });
     await adapter.waitForStatus((s) => Math.abs(joint(s, "boom").velocity - 0.2) < 1e-6, 10_000, "the boom moving");
     const leaseBefore = controls.lease!.leaseId;
     const sessionId = operator.sessionId;
-    // Beside the SDK's own heartbeats: a busy test process must not leave the adapter's 200 ms watchdog a gap.
-    // It follows the lease's id across the move: heartbeats under the old id are refused there, and would feed no watchdog.
-    let keepAlive = keepLeaseAlive(operator, controls, () => controls.lease?.leaseId);
 
     // Watch the adapter through the move: it must stand still at some point (the freeze).
     let sawStopped = false;
