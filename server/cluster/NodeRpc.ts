@@ -89,7 +89,7 @@ export class NodeRpc {
   }
 
   /**
-   * POSTs `body` as JSON to `path` on `target` (a node-to-node route), with `authorization`
+   * POSTs `body` as JSON (nothing when undefined) to `path` on `target` (a node-to-node route), with `authorization`
    * (a node credential, or a client's token being forwarded); resolves with the JSON answer.
    * @throws ServerError: REGION_UNAVAILABLE when the node does not answer in time, or the coded error it answered.
    */
@@ -98,8 +98,9 @@ export class NodeRpc {
     try {
       response = await httpRequest(`${this.tls.scheme}://${this.addressOf(target)}${path}`, {
         method: "POST",
-        headers: { "content-type": "application/json", authorization, [FORWARDED_HEADER]: this.selfNodeId },
-        body: JSON.stringify(body ?? {}), ca: this.ca, signal: AbortSignal.timeout(timeoutMs),
+        // No body at all for `undefined`: a route that takes none (an admin POST forwarded) refuses even `{}`.
+        headers: { ...(body === undefined ? {} : { "content-type": "application/json" }), authorization, [FORWARDED_HEADER]: this.selfNodeId },
+        body: body === undefined ? undefined : JSON.stringify(body), ca: this.ca, signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
       throw new ServerError(ErrorCode.REGION_UNAVAILABLE, `node ${target.nodeId} (${target.regionId}) did not answer ${path}: ${(error as Error).message}`, { cause: error });

@@ -318,7 +318,7 @@ export class Handoffs {
     if (request.method === "GET") {
       throw new ServerError(ErrorCode.UNKNOWN_ROOM, `room ${roomId} is on node ${owner.nodeId} (${owner.regionId}): ask it there`);
     }
-    return this.rpc.post(owner, `${url.pathname}${url.search}`, {}, request.headers.get("authorization") ?? "", this.context.config.handoff.rpcTimeoutMs * 4);
+    return this.rpc.post(owner, `${url.pathname}${url.search}`, undefined, request.headers.get("authorization") ?? "", this.context.config.handoff.rpcTimeoutMs * 4);
   }
 
   private async target(roomName: string, regionId: string, nodeId?: string): Promise<NodeInfo> {

@@ -130,7 +130,7 @@ describe("a session room moves between regions", () => {
 });
 
 describe("the handoff routes refuse what they should", () => {
-  it("admin route: a token with the admin role, a room that exists and can move, a region that can take it (a lobby moves too)", async () => {
+  it("admin route: a token with the admin role, a room that exists and can move, a region that can take it (a lobby moves too); asked of another node, forwarded", async () => {
     const tokyo = harness.region("jp-tokyo").nodes[0];
     const post = async (path: string, authorization?: string) => {
       const response = await fetch(`${tokyo.httpUrl}${path}`, { method: "POST", headers: authorization ? { authorization } : {} });
@@ -158,6 +158,13 @@ describe("the handoff routes refuse what they should", () => {
     await waitFor(() => listings.length > 0, 10_000, "the lobby's listing in its new home");
     expect((listings.at(-1) as Array<{ name: string }>).every((room) => room.name === "session")).toBe(true);
     await lobby.leave();
+    // Asked of a node that does not host the room (as the console does, from any node): forwarded
+    // to the room's node with the admin's token and no body, and answered from there.
+    const osaka = harness.region("jp-osaka").nodes[0];
+    const forwarded = await fetch(`${osaka.httpUrl}/rooms/${session.roomId}/handoff?to=jp-osaka`, { method: "POST", headers: { authorization: admin } });
+    const forwardedBody = await forwarded.json();
+    expect(forwarded.status, JSON.stringify(forwardedBody)).toBe(200);
+    expect(forwardedBody).toMatchObject({ outcome: "complete", to: { regionId: "jp-osaka" } });
     await session.leave();
   });
 
