@@ -15,6 +15,7 @@ import type { RoomModule } from "../RoomModule.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import { devRoutes } from "./devRoutes.ts";
 import { webAppRoutes } from "../console/webApp.ts";
+import { consoleRoutes } from "../console/consoleRoutes.ts";
 import { Cached } from "./Cached.ts";
 import { jsonResponse, textResponse } from "./responses.ts";
 import { httpScheme } from "../tls.ts";
@@ -65,6 +66,7 @@ export function nodeRoutes(node: RouteHost, matchmaker: ClusterMatchmaker, modul
     ...(context.config.devMode ? devRoutes(context, node.tokens) : []),
     // the visitor's expo, the operator's cockpit and the console (web/)
     ...webAppRoutes({ corsOrigins: context.config.http.corsOrigins }),
+    ...consoleRoutes(context),
     ...modules.flatMap((module) => {
       const http = module.http;
       return http ? http.routes.map((rule): HttpRoute => ({ ...rule, handle: (request) => http.handle(context, request) })) : [];
