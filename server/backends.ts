@@ -10,8 +10,7 @@
  *   const directory = backends.directory;   // RedisRoomDirectory or InMemoryRoomDirectory
  *   await backends.close();
  */
-import { LocalDriver, LocalPresence, type matchMaker, type Presence } from "@colyseus/core";
-import { RedisDriver } from "@colyseus/redis-driver";
+import { LocalDriver, LocalPresence, matchMaker, type Presence } from "@colyseus/core";
 import { RedisPresence } from "@colyseus/redis-presence";
 import { Redis } from "ioredis";
 import { REMOTE_COMMAND_TIMEOUT_MS, followConnection } from "./redisConnection.ts";
@@ -27,6 +26,7 @@ import { AuditLogs } from "./audit/AuditLogs.ts";
 import type { NodeMetrics } from "./observability/metrics.ts";
 import { SafeEmitter } from "../common/SafeEmitter.ts";
 import { RedisSnapshotStore, ReplicatedSnapshotStore, type SnapshotStore } from "./handoff/SnapshotStore.ts";
+import { ListingDriver } from "./cluster/ListingDriver.ts";
 
 export interface Backends {
   /** Colyseus presence: the region's pub/sub and shared keys. */
@@ -76,7 +76,8 @@ export async function createBackends(config: NodeConfig, logger: Logger, metrics
   driverClient.on("error", () => { /* reported through the presence connection, to the same server */ });
   const prefix = `${config.clusterName}:`;
   const presence = new RedisPresence(presenceClient);
-  const driver = new RedisDriver(driverClient);
+  // Listings written and removed only by the room's current node (a room handed within the region keeps its id).
+  const driver = new ListingDriver(driverClient, () => matchMaker.processId);
   // Snapshots and audit streams: the region's Redis (audit: the cluster Redis if any), and a replica in another region's.
   const replicaClient = config.failover.replicaRedisUrl ? followConnection(new Redis(config.failover.replicaRedisUrl, { maxRetriesPerRequest: 1, commandTimeout: REMOTE_COMMAND_TIMEOUT_MS })) : undefined;
   replicaClient?.on("error", () => { /* failed writes are counted (snapshots) or retried from the journal (audit) */ });
