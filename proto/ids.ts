@@ -21,6 +21,9 @@ export const ACTION_NAME_PATTERN = /^[a-z0-9-]{1,32}$/;
 /** A region id (`jp-tokyo`): node config, placement, the admin's handoff target. */
 export const REGION_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
+/** A node id (`tokyo-1`): node config, the registry, the admin's drain target. */
+export const NODE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,100}$/;
+
 /** A room id, a room type's matchmaking name, and the ids inside a hall layout (zones,
  *  booths, areas): they appear in URLs and Redis keys. */
 export const ROOM_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;

@@ -29,6 +29,8 @@ import { startVoice, type NodeVoice } from "./voice/startVoice.ts";
 import { NodeRpc, parsePeerRoutes } from "./cluster/NodeRpc.ts";
 import { NodeAuth } from "./auth/nodeAuth.ts";
 import { Handoffs } from "./handoff/Handoffs.ts";
+import { drainRoutes } from "./cluster/drainRoutes.ts";
+import { ErrorCode, errorCodeName } from "../proto/index.ts";
 import { moverOf } from "./handoff/localRooms.ts";
 import { Failover } from "./handoff/Failover.ts";
 import { ClusterMatchmaker } from "./cluster/ClusterMatchmaker.ts";
@@ -236,7 +238,16 @@ export class RegionNode {
 
     node.stopServingDeviceRequests = await serveDeviceRequests({ presence: backends.presence, gateway, directory: backends.directory, nodeId: config.nodeId, clusterName: config.clusterName, logger: logger.child({ component: "gateway" }) });
     bound.transport.serveHttp(new HttpEdge({
-      routes: new RouteTable([...nodeRoutes(node, clusterMatchmaker, modules), ...handoffs.routes(), ...(failover?.routes() ?? [])]),
+      routes: new RouteTable([...nodeRoutes(node, clusterMatchmaker, modules), ...handoffs.routes(), ...(failover?.routes() ?? []), ...drainRoutes({
+        nodeId: config.nodeId, regionId: config.regionId,
+        listNodes: () => backends.registry.list(),
+        forward: (target, path, authorization) => nodeRpc.post(target, path, undefined, authorization),
+        drainSelf: (reason) => node!.requestDrain(reason),
+        refused: (code, error) => {
+          if (code === ErrorCode.INTERNAL) logger.error({ err: error }, "drain route failed");
+          metrics.errors.inc({ code: errorCodeName(code), source: "drain" });
+        },
+      })]),
       cors: new CorsPolicy(config.http.corsOrigins, config.devMode),
       tokens, nodeAuth, readTimeoutMs: config.http.readTimeoutMs, metricsToken: config.http.metricsToken,
       logger: logger.child({ component: "http" }), metrics,
@@ -361,6 +372,18 @@ export class RegionNode {
     } catch (error) {
       this.logger.warn({ err: error }, "directory sweep failed; tried again later");
     }
+  }
+
+  /**
+   * What an admin's drain (POST /nodes/:nodeId/drain) runs: the process' own shutdown when
+   * it set one (server/main.ts: the drain, then exit, as after SIGTERM); otherwise stop().
+   */
+  onDrainRequested?: (reason: string) => void;
+
+  requestDrain(reason: string): void {
+    this.logger.warn({ reason }, `${reason}: draining node ${this.nodeId}`);
+    if (this.onDrainRequested) this.onDrainRequested(reason);
+    else void this.stop(reason);
   }
 
   /**

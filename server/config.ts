@@ -21,7 +21,7 @@ import { DEFAULT_TOKEN_MAX_AGE_S } from "./auth/tokens.ts";
 import { tlsProblems } from "./tls.ts";
 import { etcdProblems } from "./cluster/etcd/settings.ts";
 import { configSettings, settingsFrom } from "./configSettings.ts";
-import { REGION_ID_PATTERN } from "../proto/ids.ts";
+import { NODE_ID_PATTERN, REGION_ID_PATTERN } from "../proto/ids.ts";
 import { failoverDefaults, failoverSettings, handoffDefaults, handoffSettings } from "./handoff/settings.ts";
 import { voiceDefaults, voiceSettings } from "./voice/settings.ts";
 
@@ -30,7 +30,7 @@ export const configSchema = z.object({
   /** Region this node belongs to; nodes of one region share presence and driver. */
   regionId: z.string().regex(REGION_ID_PATTERN, "lowercase letters, digits and '-', e.g. jp-tokyo"),
   /** Unique node id inside the cluster. Default: region, host and a random suffix. */
-  nodeId: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, "letters, digits, '_', '.', '-'").optional(),
+  nodeId: z.string().regex(NODE_ID_PATTERN, "letters, digits, '_', '.', '-'").optional(),
   /** Interface the HTTP/WebSocket listener binds to. */
   host: z.string().min(1),
   /** Listen port; 0 picks a free one (tests). */

@@ -1,7 +1,8 @@
 /**
  * The node process: `tsx server/main.ts [flags]`. Config → RegionNode.start(config,
- * roomModules); SIGTERM/SIGINT drain. `npm start` runs demo/main.ts, which is this plus
- * the demo rooms, bots and simulated devices.
+ * roomModules); SIGTERM/SIGINT, or an admin's POST /nodes/:nodeId/drain, drain it and
+ * exit. `npm start` runs demo/main.ts, which is this plus the demo rooms, bots and
+ * simulated devices.
  *
  * Exit codes: 0 after a clean drain, 1 on a start failure, 2 on bad configuration.
  */
@@ -46,19 +47,27 @@ export async function runNodeProcess(argv: string[], companion?: (node: RegionNo
     process.stdout.write(JSON.stringify({ ready: true, httpUrl: node.httpUrl, gatewayUrl: node.gatewayUrl, port: node.port, nodeId: node.nodeId, regionId: node.regionId }) + "\n");
   }
 
+  // A signal, or an admin's drain over HTTP: the drain, then the companion, then exit.
+  let stopping = false;
+  const shutdown = (reason: string) => {
+    if (stopping) return;
+    stopping = true;
+    node.stop(reason).then(() => started?.stop()).then(() => process.exit(0), (error) => {
+      node.logger.error({ err: error }, "drain failed");
+      process.exit(1);
+    });
+  };
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     if (++signals > 1) {
       node.logger.warn(`second ${signal}: exiting without waiting for the drain`);
       process.exit(1);
     }
-    node.stop(signal).then(() => started?.stop()).then(() => process.exit(0), (error) => {
-      node.logger.error({ err: error }, "drain failed");
-      process.exit(1);
-    });
+    shutdown(signal);
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
+  node.onDrainRequested = shutdown;
 }
 
 /** Start-up failures (port taken, Redis down) are configuration problems: the message is enough. */
