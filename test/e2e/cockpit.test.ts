@@ -222,21 +222,32 @@ describe("the cockpit", () => {
     const arm = page.getByRole("button", { name: "arm", exact: true });
     await arm.waitFor({ timeout: 10_000 });
     expect(await arm.isDisabled()).toBe(true);
-    // As for the excavator, a loaded machine may trip the adapter's watchdog right after the grant: take it again then.
-    for (let attempt = 1; ; attempt++) {
-      await page.getByRole("button", { name: "Take lease" }).click();
-      const taken = await page.getByRole("button", { name: "Release lease" }).waitFor({ timeout: 5_000 }).then(() => true, () => false);
-      if (taken) break;
-      if (attempt >= 3) throw new Error(`no lease on drone-1: ${await page.getByTestId("notice").textContent().catch(() => "")}`);
-    }
-    // The demo drone's budget is 50 ms from the page's click to the adapter: on a loaded machine the action
-    // may arrive late and be refused EXPIRED (the safety model at work, shown as such). Click again then.
-    for (let attempt = 1; ; attempt++) {
-      await arm.click(); // the page shows "arm…" until the answer
+    // The demo drone's budgets are tight (watchdog 200 ms, latency 50 ms): on a loaded machine the action may
+    // arrive late (EXPIRED), or the lease end under it (the watchdog, or a demotion for latency, which refuses
+    // the next acquire for a while). That is the safety model at work, and the page shows it; the test takes
+    // the lease again and presses again, within a time bound.
+    const release = page.getByRole("button", { name: "Release lease" });
+    const take = page.getByRole("button", { name: "Take lease" });
+    const until = Date.now() + 40_000;
+    const outcomes: string[] = [];
+    for (;;) {
+      if (Date.now() > until) throw new Error(`arm never accepted: ${outcomes.join(" | ")}`);
+      if (!(await release.isVisible())) {
+        await take.click();
+        if (!(await release.waitFor({ timeout: 5_000 }).then(() => true, () => false))) {
+          outcomes.push(`no lease: ${await page.getByTestId("notice").textContent().catch(() => "")}`);
+          await page.waitForTimeout(1000);
+          continue;
+        }
+      }
+      // the page shows "arm…" until the answer; a lease that ended just now leaves the button disabled
+      if (!(await arm.click({ timeout: 5_000 }).then(() => true, () => false))) { outcomes.push("arm disabled: the lease ended"); continue; }
       await expect.poll(() => page.getByTestId("action-result").textContent(), { timeout: 10_000 }).not.toBe("arm…");
       const result = (await page.getByTestId("action-result").textContent())!;
       if (result.startsWith("arm: accepted")) break;
-      if (attempt >= 3 || !result.includes("EXPIRED")) throw new Error(`arm refused (attempt ${attempt}): ${result}`);
+      outcomes.push(result);
+      if (!/EXPIRED|NO_LEASE|LEASE_NOT_HELD|not hold/.test(result)) throw new Error(`arm refused: ${result}`);
+      await release.or(take).first().waitFor({ timeout: 5_000 });
     }
     await page.getByRole("button", { name: "Release lease" }).click();
     await page.getByRole("button", { name: "Take lease" }).waitFor({ timeout: 10_000 });

@@ -141,6 +141,15 @@ describe("the operations console", () => {
     expect(await answer.getAttribute("data-ok")).toBe("false");
     expect(Number(await answer.getAttribute("data-code"))).toBe(ErrorCode.OVERLOADED);
     expect(await answer.textContent()).toMatch(/no node of region xx-nowhere/);
+    // the drain panel: each live node and region, confirmed first; draining the only node warns, and is cancelled here
+    const drainNode = page.getByRole("button", { name: /^Drain node / });
+    await drainNode.first().waitFor({ timeout: 10_000 });
+    await drainNode.first().click();
+    const confirm = page.getByRole("alertdialog").filter({ hasText: "Drain node" });
+    await confirm.waitFor({ timeout: 5_000 });
+    expect(await confirm.textContent()).toMatch(/the service stops with it/);
+    await confirm.getByRole("button", { name: "Cancel" }).click();
+    expect(await page.getByRole("alertdialog").count()).toBe(0);
     await web.screenshot(page, "console-admin");
   }, 60_000);
 
@@ -258,5 +267,18 @@ describe("a handoff from the console, between two regions", () => {
     await record.waitFor({ timeout: 10_000 });
     expect(await record.textContent()).toMatch(/adminjp-tokyo\/tokyo-1jp-osaka\/osaka-1/);
     await web.screenshot(rooms, "console-rooms-handoff");
+
+    // Drain Osaka's node from Tokyo's admin page: the room comes back to Tokyo, with its member, and Osaka's node stops.
+    await page.getByRole("button", { name: `Drain node ${osaka.nodeId}` }).click();
+    await page.getByRole("button", { name: `Confirm drain of ${osaka.nodeId}` }).click();
+    const drained = page.getByTestId("drain-answer");
+    await drained.waitFor({ timeout: 15_000 });
+    expect(await drained.getAttribute("data-ok"), await drained.textContent() ?? "").toBe("true");
+    expect(await drained.textContent()).toMatch(new RegExp(`Node ${osaka.nodeId} is draining`));
+    await rooms.locator(`[data-testid="live-moves"] li[data-room-id="${roomId}"]`).filter({ hasText: "to jp-tokyo/" }).waitFor({ timeout: 30_000 });
+    await row.locator("td", { hasText: "jp-tokyo" }).waitFor({ timeout: 10_000 });
+    expect(await Promise.race([osaka.exited, new Promise((resolve) => setTimeout(() => resolve("still running"), 30_000))])).toBe(0);
+    expect(member!.roomId).toBe(roomId);
+    await web.screenshot(page, "console-admin-drain");
   }, 60_000);
 });

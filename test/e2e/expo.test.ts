@@ -86,8 +86,14 @@ describe("the expo page", () => {
 
     // Apart first (A west, B east), then toward each other, each by keyboard.
     await Promise.all([walk(a.page, "ArrowLeft", "x", -1, 6), walk(b.page, "KeyD", "x", 1, 6)]);
-    const aSeenByB = (await avatarAt(b.page, a.visitorId))!;
-    const bSeenByA = (await avatarAt(a.page, b.visitorId))!;
+    // Once each page shows the other where it stopped (frames and the glide may trail a busy machine).
+    const settled = async (viewer: Page, walker: Page, id: number) => {
+      const stopped = (await avatarAt(walker, "self"))!;
+      await viewer.waitForFunction(([key, x]) => Math.abs(Number(document.querySelector<SVGGElement>(`.plan g[data-visitor-id="${key}"]`)?.dataset.x) - x) < 0.5,
+        [id, stopped.x] as const, { timeout: 10_000 });
+      return (await avatarAt(viewer, id))!;
+    };
+    const [aSeenByB, bSeenByA] = await Promise.all([settled(b.page, a.page, a.visitorId), settled(a.page, b.page, b.visitorId)]);
     await Promise.all([walk(a.page, "ArrowRight", "x", 1, 4), walk(b.page, "ArrowLeft", "x", -1, 4)]);
     // Each sees the other's avatar move toward it (A east, B west), glided to the new place.
     await b.page.waitForFunction(([id, x]) => Number(document.querySelector<SVGGElement>(`.plan g[data-visitor-id="${id}"]`)?.dataset.x) >= x,

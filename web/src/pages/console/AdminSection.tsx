@@ -2,8 +2,8 @@
  * Admin actions (admin token only; the page shows none to other roles, and the server
  * refuses them anyway): hand a room to a region (POST /rooms/:roomId/handoff?to=REGION
  * [&node=NODE], forwarded by the node to the room's node), with a confirmation step and
- * the server's answer (the handoff's record, or its coded refusal). Draining: the nodes
- * have no HTTP route for it; the panel says how it is done.
+ * the server's answer (the handoff's record, or its coded refusal); drain a node or a
+ * region (POST /nodes/:nodeId/drain, POST /regions/:regionId/drain), confirmed first.
  */
 import { useState } from "preact/hooks";
 import { callApi, type ApiAnswer } from "../../app/api.ts";
@@ -73,12 +73,82 @@ function HandoffForm(props: { token: string }) {
   );
 }
 
-function DrainPanel() {
+interface RegionNodes { regions: Array<{ id: string; nodes: Array<{ nodeId: string; draining: boolean }> }> }
+type DrainTarget = { kind: "node" | "region"; id: string };
+interface DrainBody { nodeId?: string; regionId: string; nodes?: Array<{ nodeId: string; draining: boolean; error?: string }> }
+
+function drainSummary(target: DrainTarget, body: DrainBody): string {
+  if (target.kind === "node") return `Node ${target.id} is draining: its rooms that can move go to the nearest node with capacity, then it stops.`;
+  const nodes = body.nodes ?? [];
+  const failed = nodes.filter((n) => !n.draining);
+  return `Region ${target.id}: ${nodes.filter((n) => n.draining).map((n) => n.nodeId).join(", ") || "no node"} draining${failed.length ? `; refused: ${failed.map((n) => `${n.nodeId} (${n.error})`).join("; ")}` : ""}.`;
+}
+
+function DrainPanel(props: { token: string }) {
+  const regions = usePoll<RegionNodes>(props.token, "/regions", 3000);
+  const list = regions.answer?.ok ? regions.answer.body.regions : [];
+  const [pending, setPending] = useState<DrainTarget | undefined>();
+  const [busy, setBusy] = useState(false);
+  const [answer, setAnswer] = useState<{ target: DrainTarget; answer: ApiAnswer<DrainBody> } | undefined>();
+  const liveNodes = list.reduce((sum, region) => sum + region.nodes.filter((n) => !n.draining).length, 0);
+
+  const send = async (target: DrainTarget) => {
+    setBusy(true);
+    const path = target.kind === "node" ? `/nodes/${encodeURIComponent(target.id)}/drain` : `/regions/${encodeURIComponent(target.id)}/drain`;
+    const result = await callApi<DrainBody>(props.token, path, { method: "POST" });
+    setBusy(false);
+    setPending(undefined);
+    setAnswer({ target, answer: result });
+  };
+  const ask = (target: DrainTarget) => { setAnswer(undefined); setPending(target); };
+
   return (
     <section class="card wide" aria-labelledby="drain-title" data-testid="drain-panel">
       <h2 id="drain-title">Drain a node or a region</h2>
-      <p>The nodes offer no HTTP route to drain: a node drains on <code>SIGTERM</code> (its movable rooms are handed to the nearest node with capacity, the others close with <code>NODE_DRAINING</code>; bounded by <code>--drain-timeout-ms</code>). To drain a region, send <code>SIGTERM</code> to each of its nodes.</p>
-      <p class="muted">A drain button here needs an admin route on the nodes (e.g. <code>POST /nodes/:nodeId/drain</code>) that this console does not add.</p>
+      <p class="muted">A draining node takes no new seats, hands each room that can move to the nearest node with capacity (its clients follow), tells the clients of the rest to reconnect elsewhere, and stops, as on <code>SIGTERM</code>.</p>
+      <table class="drain">
+        <thead><tr><th scope="col">Region</th><th scope="col">Nodes</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+        <tbody>
+          {list.map((region) => (
+            <tr key={region.id} data-region-id={region.id}>
+              <th scope="row">{region.id}</th>
+              <td>
+                <ul class="inline">
+                  {region.nodes.map((n) => (
+                    <li key={n.nodeId}>
+                      {n.draining
+                        ? <span class="muted">{n.nodeId} (draining)</span>
+                        : <button type="button" disabled={busy} onClick={() => ask({ kind: "node", id: n.nodeId })}>Drain node {n.nodeId}</button>}
+                    </li>
+                  ))}
+                </ul>
+              </td>
+              <td><button type="button" disabled={busy || region.nodes.every((n) => n.draining)} onClick={() => ask({ kind: "region", id: region.id })}>Drain region {region.id}</button></td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {pending && (
+        <div class="confirm" role="alertdialog" aria-labelledby="drain-confirm-text">
+          <p id="drain-confirm-text">
+            Drain {pending.kind} <strong>{pending.id}</strong>? {pending.kind === "node" ? "It stops once its rooms have moved." : "Each of its nodes stops once its rooms have moved."}
+            {(pending.kind === "node" ? liveNodes <= 1 : list.every((region) => region.id === pending.id || region.nodes.every((n) => n.draining)))
+              ? <strong class="error"> Nothing else is left to take its rooms or its clients: the service stops with it.</strong>
+              : null}
+          </p>
+          <div class="row">
+            <button type="button" class="danger" disabled={busy} onClick={() => void send(pending)} ref={(el) => el?.focus()}>{busy ? "Draining…" : `Confirm drain of ${pending.id}`}</button>
+            <button type="button" disabled={busy} onClick={() => setPending(undefined)}>Cancel</button>
+          </div>
+        </div>
+      )}
+      {answer && (
+        <div role="status" data-testid="drain-answer" data-ok={String(answer.answer.ok)} data-code={answer.answer.ok ? "" : String(answer.answer.code ?? "")}>
+          {answer.answer.ok
+            ? <p class="ok">{drainSummary(answer.target, answer.answer.body)}</p>
+            : <p class="error">The server refused (HTTP {answer.answer.status}): {answer.answer.error}</p>}
+        </div>
+      )}
     </section>
   );
 }
@@ -90,7 +160,7 @@ export function AdminSection(props: { token: string; role: string }) {
   return (
     <div class="grid console-grid">
       <HandoffForm token={props.token} />
-      <DrainPanel />
+      <DrainPanel token={props.token} />
     </div>
   );
 }
