@@ -14,6 +14,7 @@
 import type { Client } from "@colyseus/core";
 import { ErrorCode } from "../../proto/index.ts";
 import { TokenBucket } from "../../common/TokenBucket.ts";
+import type { LobbyListing } from "../../common/lobbyListing.ts";
 import { ClusterRoom, tokenAuth } from "../shared/ClusterRoom.ts";
 import type { MigratableRoom } from "../shared/MigratableRoom.ts";
 import type { ParkedClient } from "../shared/ParkedClient.ts";
@@ -22,16 +23,7 @@ import type { RoomAccess } from "../../server/auth/roomAccess.ts";
 import { nodeContext } from "../../server/context.ts";
 import type { DirectoryChange, DirectoryEntry } from "../../server/cluster/types.ts";
 
-export interface LobbyListing {
-  roomId: string;
-  name: string;
-  regionId: string;
-  nodeId: string;
-  publicAddress: string;
-  clients: number;
-  maxClients: number | null;
-  metadata?: Record<string, unknown>;
-}
+export type { LobbyListing };
 
 interface LobbyFilter { name?: string; regionId?: string }
 

@@ -10,8 +10,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
-import { startNode, waitFor, type NodeProcess } from "../fixtures/processes.ts";
-import { startWebBrowser, type WebBrowser } from "../fixtures/webPages.ts";
+import { waitFor, type NodeProcess } from "../fixtures/processes.ts";
+import { startDemoAndBrowser, stopDemoAndBrowser, type WebBrowser } from "../fixtures/webPages.ts";
 import { ErrorCode, OperatorControls, TsunagiClient, type RoomSession } from "../../client-sdk/index.ts";
 
 const ROOM = "teleop-demo";
@@ -72,19 +72,17 @@ const allStill = () => (watch.telemetry?.joints ?? [{ velocity: NaN }]).every((j
 const shown = async (page: Page, testId: string) => Number(await page.getByTestId(testId).textContent());
 
 beforeAll(async () => {
-  [node, web] = await Promise.all([startNode({ demo: true }), startWebBrowser()]);
+  ({ node, web } = await startDemoAndBrowser("cockpit"));
   supervisor = await join("supervisor");
   watch = new OperatorControls(supervisor, { deviceId: DEVICE });
   await waitFor(() => watch.lease?.online && watch.profile && watch.telemetry, 20_000, `${DEVICE} online with telemetry`);
 }, 60_000);
 
 afterAll(async () => {
-  for (const page of pages) await page.context().close().catch(() => {});
   if (watch && (watch.lease?.estopped || watch.telemetry?.estopped)) await watch.reset("cockpit test cleanup").catch(() => {});
   watch?.dispose();
   for (const session of sessions) await session.leave().catch(() => {});
-  await web?.stop();
-  await node?.stop();
+  await stopDemoAndBrowser(pages, web, node);
 }, 30_000);
 
 describe("the cockpit", () => {

@@ -14,8 +14,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
-import { startNode, type NodeProcess } from "../fixtures/processes.ts";
-import { startWebBrowser, type WebBrowser } from "../fixtures/webPages.ts";
+import type { NodeProcess } from "../fixtures/processes.ts";
+import { startDemoAndBrowser, stopDemoAndBrowser, type WebBrowser } from "../fixtures/webPages.ts";
 import { ErrorCode } from "../../proto/index.ts";
 import { startRegions, type RegionsHarness } from "../fixtures/regions.ts";
 import { testToken } from "../fixtures/tokens.ts";
@@ -25,18 +25,8 @@ let node: NodeProcess;
 let web: WebBrowser;
 const pages: Page[] = [];
 
-beforeAll(async () => {
-  [node, web] = await Promise.all([
-    startNode({ demo: true, clusterName: `e2e-console-${process.pid}-${Date.now().toString(36)}`, startTimeoutMs: 45_000 }),
-    startWebBrowser(),
-  ]);
-}, 60_000);
-
-afterAll(async () => {
-  for (const page of pages) await page.context().close().catch(() => {});
-  await web?.stop();
-  await node?.stop();
-}, 30_000);
+beforeAll(async () => { ({ node, web } = await startDemoAndBrowser("console")); }, 60_000);
+afterAll(() => stopDemoAndBrowser(pages, web, node), 30_000);
 
 async function open(path: string, viewport?: { width: number; height: number }): Promise<Page> {
   const page = await web.open(`${node.httpUrl}${path}`, { viewport });

@@ -10,8 +10,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
-import { startNode, type NodeProcess } from "../fixtures/processes.ts";
-import { startWebBrowser, type WebBrowser } from "../fixtures/webPages.ts";
+import type { NodeProcess } from "../fixtures/processes.ts";
+import { startDemoAndBrowser, stopDemoAndBrowser, type WebBrowser } from "../fixtures/webPages.ts";
 import { TsunagiClient } from "../../client-sdk/TsunagiClient.ts";
 import { ExpoSession } from "../../client-sdk/ExpoSession.ts";
 import { TsunagiError } from "../../common/TsunagiError.ts";
@@ -22,18 +22,8 @@ let node: NodeProcess;
 let web: WebBrowser;
 const pages: Page[] = [];
 
-beforeAll(async () => {
-  [node, web] = await Promise.all([
-    startNode({ demo: true, clusterName: `e2e-expo-${process.pid}-${Date.now().toString(36)}`, startTimeoutMs: 45_000 }),
-    startWebBrowser(),
-  ]);
-}, 60_000);
-
-afterAll(async () => {
-  for (const page of pages) await page.context().close().catch(() => {});
-  await web?.stop();
-  await node?.stop();
-}, 30_000);
+beforeAll(async () => { ({ node, web } = await startDemoAndBrowser("expo")); }, 60_000);
+afterAll(() => stopDemoAndBrowser(pages, web, node), 30_000);
 
 /** Opens the expo page and waits until it is in the hall; returns the page and its visitor id. */
 async function openExpo(query = "", options: { withToken?: string; viewport?: { width: number; height: number } } = {}): Promise<{ page: Page; visitorId: number }> {

@@ -12,17 +12,10 @@
  */
 import { useEffect, useState } from "preact/hooks";
 import { TsunagiClient, errorCodeName, type RoomSession } from "../../../../client-sdk/index.ts";
+import type { LobbyListing } from "../../../../common/lobbyListing.ts";
 
-export interface Listing {
-  roomId: string;
-  name: string;
-  regionId: string;
-  nodeId: string;
-  publicAddress: string;
-  clients: number;
-  maxClients: number | null;
-  metadata?: Record<string, unknown>;
-}
+/** A room as the lobby lists it. */
+export type Listing = LobbyListing;
 
 export interface RoomMove { roomId: string; name: string; from: string; to: string; at: number }
 
