@@ -1,5 +1,5 @@
 /**
- * `npm run audit -- <export|verify|archive> --room ROOM_ID [--redis-url URL] [--cluster-name NAME]`
+ * `npm run audit -- <export|verify|archive> --room ROOM_ID [--redis-url URL | --redis-sentinels HOST:PORT,... --redis-master-name NAME] [--cluster-name NAME]`
  *
  * export: prints the room's audit log as JSON Lines (one entry a line) on stdout, read
  *   from Redis a page at a time.
@@ -12,16 +12,15 @@
  * archive: writes the entries before the last `--keep N` to a file in `--dir DIR` (JSON
  *   Lines ending with the checkpoint hash), then trims them from Redis behind a checkpoint.
  */
-import { Redis } from "ioredis";
 import { AuditLog, auditStreamKey } from "../server/audit/AuditLog.ts";
 import { archiveLog, verifyArchives } from "../server/audit/AuditArchive.ts";
 import { readAnchor } from "../server/audit/AuditLogs.ts";
-import { clusterRedisFlags, parseCliArgs, runCli, usageError } from "./env.ts";
+import { CLUSTER_REDIS_USAGE, RedisFlagsError, clusterRedisAddress, clusterRedisFlags, openClusterRedis, parseCliArgs, runCli, usageError } from "./env.ts";
 
 const USAGE = [
-  "usage: npm run audit -- export --room ROOM_ID [--redis-url URL] [--cluster-name NAME]",
-  "       npm run audit -- verify --room ROOM_ID [--anchor FILE] [--archive DIR] [--redis-url URL] [--cluster-name NAME]",
-  "       npm run audit -- archive --room ROOM_ID --dir DIR [--keep N] [--redis-url URL] [--cluster-name NAME]",
+  `usage: npm run audit -- export --room ROOM_ID ${CLUSTER_REDIS_USAGE}`,
+  `       npm run audit -- verify --room ROOM_ID [--anchor FILE] [--archive DIR] ${CLUSTER_REDIS_USAGE}`,
+  `       npm run audit -- archive --room ROOM_ID --dir DIR [--keep N] ${CLUSTER_REDIS_USAGE}`,
 ].join("\n");
 
 /** Exit code of verify for a log that is not intact. */
@@ -41,8 +40,14 @@ async function main(): Promise<number> {
   const keep = Number(parsed.values.keep ?? 10_000);
   if (!Number.isInteger(keep) || keep < 0) return usage("--keep must be a whole number of entries");
 
-  const redis = new Redis(parsed.values["redis-url"]!, { maxRetriesPerRequest: 1, lazyConnect: true });
-  redis.on("error", () => { /* the failing command reports it */ });
+  let address: string;
+  try {
+    address = clusterRedisAddress(parsed.values);
+  } catch (error) {
+    if (error instanceof RedisFlagsError) return usage(error.message);
+    throw error;
+  }
+  const redis = openClusterRedis(address);
   try {
     await redis.connect();
     const streamKey = auditStreamKey(parsed.values["cluster-name"]!, room);

@@ -21,13 +21,14 @@ import { DeviceCa, MAX_DAYS } from "../server/auth/DeviceCa.ts";
 import { DeviceCertificates, RedisCertificateRegistry } from "../server/auth/DeviceCertificates.ts";
 import { DeviceCredentialError, DeviceCredentials, RedisDeviceRegistry } from "../server/auth/DeviceCredentials.ts";
 import { DEVICE_ID_PATTERN, DEVICE_ID_TEXT } from "../proto/ids.ts";
+import { CLUSTER_REDIS_USAGE } from "./env.ts";
 
 export const CERTIFICATE_COMMANDS = ["init-ca", "issue-cert", "revoke-cert"] as const;
 export type CertificateCommand = (typeof CERTIFICATE_COMMANDS)[number];
 
 export const CERTIFICATE_USAGE = "       npm run devices -- init-ca --out DIR [--days N] [--name CN]\n"
-  + "       npm run devices -- issue-cert DEVICE_ID --ca-cert FILE --ca-key FILE --out DIR [--days N] [--redis-url URL] [--cluster-name NAME]\n"
-  + "       npm run devices -- revoke-cert SERIAL|DEVICE_ID [--redis-url URL] [--cluster-name NAME]";
+  + "       npm run devices -- issue-cert DEVICE_ID --ca-cert FILE --ca-key FILE --out DIR [--days N] " + CLUSTER_REDIS_USAGE + "\n"
+  + "       npm run devices -- revoke-cert SERIAL|DEVICE_ID " + CLUSTER_REDIS_USAGE;
 
 export interface CertificateFlags {
   out?: string;

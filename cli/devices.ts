@@ -1,5 +1,5 @@
 /**
- * `npm run devices -- <enroll|revoke|show> DEVICE_ID [--class CLASS] [--redis-url URL]
+ * `npm run devices -- <enroll|revoke|show> DEVICE_ID [--class CLASS] [--redis-url URL | --redis-sentinels HOST:PORT,... --redis-master-name NAME]
  *   [--cluster-name NAME] [--device-key-file FILE]`
  *
  * Provisioning for edge adapters, against the cluster Redis every node verifies from:
@@ -20,15 +20,15 @@
  *
  * Exit codes: 0 done; 2 bad usage; 4 no such device; 1 anything else (Redis down...).
  */
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { DEVICE_ID_PATTERN, DEVICE_ID_TEXT } from "../proto/ids.ts";
 import { DeviceCredentialError, DeviceCredentials, enrolmentOf, RedisDeviceRegistry, type DeviceRecord } from "../server/auth/DeviceCredentials.ts";
 import { keyFromHex } from "../server/auth/keys.ts";
 import { resolveSecret, SecretError } from "../common/secrets.ts";
-import { cliEnv, clusterRedisFlags, parseCliArgs, runCli, usageError } from "./env.ts";
+import { CLUSTER_REDIS_USAGE, RedisFlagsError, cliEnv, clusterRedisAddress, clusterRedisFlags, openClusterRedis, parseCliArgs, runCli, usageError } from "./env.ts";
 import { CERTIFICATE_USAGE, CertificateNotFound, CertificateUsageError, isCertificateCommand, runCertificateCommand } from "./deviceCertificates.ts";
 
-const USAGE = "usage: npm run devices -- <enroll|revoke|show> DEVICE_ID [--class CLASS] [--redis-url URL] [--cluster-name NAME] [--device-key-file FILE]\n"
+const USAGE = `usage: npm run devices -- <enroll|revoke|show> DEVICE_ID [--class CLASS] ${CLUSTER_REDIS_USAGE} [--device-key-file FILE]\n`
   + CERTIFICATE_USAGE + "\n"
   + "  enroll needs the cluster's device key (npm run keys -- device-key): --device-key-file FILE, TSUNAGI_DEVICE_KEY_FILE or TSUNAGI_DEVICE_KEY";
 
@@ -46,10 +46,17 @@ async function main(): Promise<number> {
     "ca-key": { type: "string" },
   });
   if (parsed instanceof Error) return usage(parsed.message);
+  let address: string;
+  try {
+    address = clusterRedisAddress(parsed.values, env);
+  } catch (error) {
+    if (error instanceof RedisFlagsError) return usage(error.message);
+    throw error;
+  }
   const [command, deviceId, ...rest] = parsed.positionals;
   if (isCertificateCommand(command)) {
     if (rest.length > 0) return usage(`unexpected argument "${rest[0]}"`);
-    return certificateCommand(command, deviceId, parsed.values);
+    return certificateCommand(command, deviceId, parsed.values, address);
   }
   if (command !== "enroll" && command !== "revoke" && command !== "show") return usage(`unknown command "${command ?? ""}"`);
   if (!deviceId) return usage("DEVICE_ID is required");
@@ -71,8 +78,7 @@ async function main(): Promise<number> {
   }
   if (command === "enroll" && !deviceKey) return usage("enroll needs the cluster's device key, from which device secrets derive");
 
-  const redis = new Redis(parsed.values["redis-url"]!, { maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null });
-  redis.on("error", () => {}); // connect() rejects with the reason
+  const redis = openClusterRedis(address);
   try {
     await redis.connect();
     const registry = new RedisDeviceRegistry(redis, `${parsed.values["cluster-name"]}:`);
@@ -103,11 +109,10 @@ async function main(): Promise<number> {
 }
 
 /** init-ca, issue-cert, revoke-cert (cli/deviceCertificates.ts), with their exit codes. */
-async function certificateCommand(command: Parameters<typeof runCertificateCommand>[0], target: string | undefined, values: Parameters<typeof runCertificateCommand>[2] & { "redis-url"?: string }): Promise<number> {
+async function certificateCommand(command: Parameters<typeof runCertificateCommand>[0], target: string | undefined, values: Parameters<typeof runCertificateCommand>[2], address: string): Promise<number> {
   let redis: Redis | undefined;
   const connect = async () => {
-    redis = new Redis(values["redis-url"]!, { maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null });
-    redis.on("error", () => {}); // connect() rejects with the reason
+    redis = openClusterRedis(address);
     await redis.connect();
     return redis;
   };

@@ -12,10 +12,16 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { resolveSecret } from "../common/secrets.ts";
+import { RedisAddressError, openRedis, parseRedisAddress, sentinelAddress } from "../server/redisAddress.ts";
+import type { Redis } from "ioredis";
 
 /** The tools' defaults from the environment, each variable read here and nowhere else. */
 export interface CliEnv {
-  /** The cluster's Redis (devices, audit): TSUNAGI_CLUSTER_REDIS_URL, else TSUNAGI_REDIS_URL, else the local one. */
+  /**
+   * The cluster's Redis (devices, audit): TSUNAGI_CLUSTER_REDIS_URL, else TSUNAGI_REDIS_URL,
+   * else the sentinels of TSUNAGI_REDIS_SENTINELS and TSUNAGI_REDIS_MASTER_NAME (as the
+   * node reads them, so a tool run beside a node finds its Redis), else the local one.
+   */
   clusterRedisUrl: string;
   /** Key namespace in the cluster Redis: TSUNAGI_CLUSTER_NAME, default "tsunagi". */
   clusterName: string;
@@ -32,7 +38,7 @@ export interface CliEnv {
 
 export function cliEnv(env: NodeJS.ProcessEnv = process.env): CliEnv {
   return {
-    clusterRedisUrl: env.TSUNAGI_CLUSTER_REDIS_URL || env.TSUNAGI_REDIS_URL || "redis://127.0.0.1:6379",
+    clusterRedisUrl: env.TSUNAGI_CLUSTER_REDIS_URL || env.TSUNAGI_REDIS_URL || sentinelsFromEnv(env) || "redis://127.0.0.1:6379",
     clusterName: env.TSUNAGI_CLUSTER_NAME || "tsunagi",
     authSecret: env.TSUNAGI_AUTH_SECRET || undefined,
     authSecretFile: env.TSUNAGI_AUTH_SECRET_FILE || undefined,
@@ -43,12 +49,61 @@ export function cliEnv(env: NodeJS.ProcessEnv = process.env): CliEnv {
   };
 }
 
-/** The flags of the tools that work on the cluster's Redis (devices, audit), with their defaults from the environment. */
+function sentinelsFromEnv(env: NodeJS.ProcessEnv): string | undefined {
+  if (!env.TSUNAGI_REDIS_SENTINELS || !env.TSUNAGI_REDIS_MASTER_NAME) return undefined;
+  try {
+    return sentinelAddress(env.TSUNAGI_REDIS_SENTINELS.split(","), env.TSUNAGI_REDIS_MASTER_NAME);
+  } catch {
+    return undefined; // clusterRedis() reports a bad address when it is the one used
+  }
+}
+
+/**
+ * The flags of the tools that work on the cluster's Redis (devices, audit): `--redis-url`
+ * (a URL or a redis-sentinel:// address), or `--redis-sentinels h:p,...` with
+ * `--redis-master-name`; the environment's Redis when none is given (clusterRedis()).
+ */
 export function clusterRedisFlags(env: CliEnv = cliEnv()) {
   return {
-    "redis-url": { type: "string", default: env.clusterRedisUrl },
+    "redis-url": { type: "string" },
+    "redis-sentinels": { type: "string" },
+    "redis-master-name": { type: "string" },
     "cluster-name": { type: "string", default: env.clusterName },
   } as const;
+}
+
+/** The usage line of clusterRedisFlags(). */
+export const CLUSTER_REDIS_USAGE = "[--redis-url URL | --redis-sentinels HOST:PORT,... --redis-master-name NAME] [--cluster-name NAME]";
+
+/** Thrown by clusterRedis() for flags that name no usable Redis: bad usage. */
+export class RedisFlagsError extends Error {}
+
+/**
+ * The Redis address the tool's flags name (clusterRedisFlags()), or the environment's;
+ * throws RedisFlagsError when they contradict each other or name a bad address.
+ */
+export function clusterRedisAddress(values: { "redis-url"?: string; "redis-sentinels"?: string; "redis-master-name"?: string }, env: CliEnv = cliEnv()): string {
+  const { "redis-url": url, "redis-sentinels": sentinels, "redis-master-name": masterName } = values;
+  try {
+    if (sentinels !== undefined || masterName !== undefined) {
+      if (url !== undefined) throw new RedisFlagsError("give --redis-url or --redis-sentinels with --redis-master-name, not both");
+      if (!sentinels || !masterName) throw new RedisFlagsError("--redis-sentinels and --redis-master-name go together");
+      return sentinelAddress(sentinels.split(","), masterName);
+    }
+    const address = url ?? env.clusterRedisUrl;
+    parseRedisAddress(address);
+    return address;
+  } catch (error) {
+    if (error instanceof RedisAddressError) throw new RedisFlagsError(error.message);
+    throw error;
+  }
+}
+
+/** A client on the tool's Redis (clusterRedisAddress()) that gives up at once when it is out of reach; connected by the caller. */
+export function openClusterRedis(address: string): Redis {
+  const redis = openRedis(address, { maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null });
+  redis.on("error", () => { /* connect() and the failing command report it */ });
+  return redis;
 }
 
 /** The flags of the tools that take an access token. */

@@ -12,7 +12,7 @@
  */
 import { LocalDriver, LocalPresence, matchMaker, type Presence } from "@colyseus/core";
 import { RedisPresence } from "@colyseus/redis-presence";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { REMOTE_COMMAND_TIMEOUT_MS, followConnection } from "./redisConnection.ts";
 import type { NodeConfig } from "./config.ts";
 import type { Logger } from "./observability/logging.ts";
@@ -27,6 +27,7 @@ import type { NodeMetrics } from "./observability/metrics.ts";
 import { SafeEmitter } from "../common/SafeEmitter.ts";
 import { RedisSnapshotStore, ReplicatedSnapshotStore, type SnapshotStore } from "./handoff/SnapshotStore.ts";
 import { ListingDriver } from "./cluster/ListingDriver.ts";
+import { connectedTo, openRedis, redactRedisAddress } from "./redisAddress.ts";
 
 export interface Backends {
   /** Colyseus presence: the region's pub/sub and shared keys. */
@@ -66,20 +67,20 @@ export async function createBackends(config: NodeConfig, logger: Logger, metrics
 
   const reconnected = new SafeEmitter<{ back: (which: "cluster" | "region") => void }>((error) => logger.error({ err: error }, "a Redis reconnection listener failed"));
   const etcd = config.etcd.endpoints.length > 0 ? await openEtcd(config, logger, () => reconnected.emit("back", "cluster"), metrics) : undefined;
-  const cluster = new Redis(config.clusterRedisUrl ?? config.redisUrl, { maxRetriesPerRequest: 2 });
-  watchRedis(cluster, "cluster Redis", "registry, directory, device and audit calls fail (audit entries wait in the journal) until it is back", logger, () => reconnected.emit("back", "cluster"));
+  const cluster = openRedis(config.clusterRedisUrl ?? config.redisUrl, { maxRetriesPerRequest: 2 });
+  watchRedis(cluster, "cluster", "registry, directory, device and audit calls fail (audit entries wait in the journal) until it is back", logger, metrics, () => reconnected.emit("back", "cluster"));
   // Every client gets an error listener (an EventEmitter without one throws "Unhandled
   // error event"); presence adds its own too, the driver none.
-  const presenceClient = new Redis(config.redisUrl);
-  watchRedis(presenceClient, "region Redis", "presence and matchmaking fail until it is back", logger, () => reconnected.emit("back", "region"));
-  const driverClient = new Redis(config.redisUrl);
+  const presenceClient = openRedis(config.redisUrl);
+  watchRedis(presenceClient, "region", "presence and matchmaking fail until it is back", logger, metrics, () => reconnected.emit("back", "region"));
+  const driverClient = openRedis(config.redisUrl);
   driverClient.on("error", () => { /* reported through the presence connection, to the same server */ });
   const prefix = `${config.clusterName}:`;
   const presence = new RedisPresence(presenceClient);
   // Listings written and removed only by the room's current node (a room handed within the region keeps its id).
   const driver = new ListingDriver(driverClient, () => matchMaker.processId);
   // Snapshots and audit streams: the region's Redis (audit: the cluster Redis if any), and a replica in another region's.
-  const replicaClient = config.failover.replicaRedisUrl ? followConnection(new Redis(config.failover.replicaRedisUrl, { maxRetriesPerRequest: 1, commandTimeout: REMOTE_COMMAND_TIMEOUT_MS })) : undefined;
+  const replicaClient = config.failover.replicaRedisUrl ? followConnection(openRedis(config.failover.replicaRedisUrl, { maxRetriesPerRequest: 1, commandTimeout: REMOTE_COMMAND_TIMEOUT_MS })) : undefined;
   replicaClient?.on("error", () => { /* failed writes are counted (snapshots) or retried from the journal (audit) */ });
   const auditLogs = new AuditLogs({
     redis: cluster, replica: replicaClient, clusterName: config.clusterName, nodeId: config.nodeId, dir: config.audit.dir,
@@ -87,7 +88,7 @@ export async function createBackends(config: NodeConfig, logger: Logger, metrics
   });
   auditLogs.replay();
   reconnected.on("back", (which) => { if (which === "cluster") auditLogs.kick(); });
-  const regionSnapshots = followConnection(new Redis(config.redisUrl, { maxRetriesPerRequest: 1 }));
+  const regionSnapshots = followConnection(openRedis(config.redisUrl, { maxRetriesPerRequest: 1 }));
   regionSnapshots.on("error", () => { /* a failed write is counted (tsunagi_room_snapshots_total) and the next one retries */ });
   const snapshotClients = [regionSnapshots, ...(replicaClient ? [replicaClient] : [])];
   const snapshots = new ReplicatedSnapshotStore(snapshotClients.map((client) => new RedisSnapshotStore(client, prefix, config.failover.snapshotTtlMs)));
@@ -116,23 +117,37 @@ export async function createBackends(config: NodeConfig, logger: Logger, metrics
   };
 }
 
-/** Logs an outage of `client` once, and its end, and calls `back` each time it is reachable again after losing its connection. */
-function watchRedis(client: Redis, name: string, consequence: string, logger: Logger, back: () => void) {
+/**
+ * Logs an outage of `client` once, and its end, counts both (and a return to another
+ * server: a Sentinel failover), and calls `back` each time it is reachable again after
+ * losing its connection.
+ */
+function watchRedis(client: Redis, which: "cluster" | "region", consequence: string, logger: Logger, metrics: NodeMetrics | undefined, back: () => void) {
+  const name = `${which} Redis`;
   // ioredis reconnects by itself; say so once per outage instead of once per attempt.
   let reported = false;
   // A Redis restarted quickly is back at the first attempt, with no error in between: the
   // closed connection, not an error, is what says it may have come back empty.
   let lost = false;
-  client.on("close", () => { lost = true; });
+  let server: string | undefined;
+  client.on("close", () => {
+    if (!lost) metrics?.redis.inc({ connection: which, event: "lost" });
+    lost = true;
+  });
   client.on("error", (error) => {
     if (!reported) logger.error({ err: error }, `${name} unreachable; ${consequence}`);
     reported = true;
   });
   client.on("ready", () => {
+    const previous = server;
+    server = connectedTo(client);
     if (!lost) return;
     lost = false;
     reported = false;
-    logger.info(`${name} reachable again`);
+    const moved = previous !== undefined && server !== undefined && server !== previous;
+    metrics?.redis.inc({ connection: which, event: moved ? "failover" : "back" });
+    if (moved) logger.warn({ from: previous, to: server }, `${name} reachable again on a new primary (${server}, was ${previous}): the sentinels failed it over`);
+    else logger.info(`${name} reachable again`);
     back();
   });
 }
@@ -160,7 +175,7 @@ function inMemoryBackends(config: NodeConfig): Backends {
 
 /** Fails start-up with a clear message instead of retrying an unreachable Redis forever. */
 async function assertRedisReachable(setting: string, url: string, timeoutMs = 5000) {
-  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: timeoutMs, retryStrategy: () => null });
+  const probe = openRedis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: timeoutMs, retryStrategy: () => null });
   let cause: Error | undefined;
   probe.on("error", (error) => { cause ??= error; }); // reported below, once
   try {
@@ -168,7 +183,7 @@ async function assertRedisReachable(setting: string, url: string, timeoutMs = 50
     await probe.ping();
   } catch (error) {
     const reason = (cause ?? (error as Error)).message;
-    throw new Error(`${setting} ${url.replace(/\/\/[^@/]*@/, "//***@")}: Redis not reachable (${reason})`);
+    throw new Error(`${setting} ${redactRedisAddress(url)}: Redis not reachable (${reason})`);
   } finally {
     probe.disconnect();
   }

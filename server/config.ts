@@ -13,6 +13,7 @@ import { parseArgs } from "node:util";
 import { isIP } from "node:net";
 import { z } from "zod";
 import { redisUrlShape } from "./configShapes.ts";
+import { RedisAddressError, redactRedisAddress, sentinelAddress } from "./redisAddress.ts";
 import { LOG_FORMATS } from "../common/logOutput.ts";
 import { isLoopbackAddress } from "./http/peer.ts";
 import { argvSecretWarning, readSecretFile, SecretError } from "../common/secrets.ts";
@@ -39,8 +40,16 @@ export const configSchema = z.object({
   publicAddress: z.string().regex(/^[^\s/:]+(:\d{1,5})?(\/[^\s]*)?$/, "host:port, without a scheme").optional(),
   /** WebSocket transport: uWebSockets.js (default) or the `ws` fallback. */
   transport: z.enum(["uws", "ws"]),
-  /** Redis of this region (presence, matchmaking driver). Unset: embedded single-node mode. */
+  /**
+   * Redis of this region (presence, matchmaking driver): a URL, or a Sentinel address
+   * (server/redisAddress.ts) whose primary the node follows through a failover. Unset:
+   * embedded single-node mode.
+   */
   redisUrl: redisUrlShape.optional(),
+  /** The sentinels of the region Redis, `host:port` each; with redisMasterName, they make redisUrl's Sentinel form. */
+  redisSentinels: z.array(z.string()).optional(),
+  /** The name the sentinels monitor the region Redis under. */
+  redisMasterName: z.string().optional(),
   /** Redis shared by all regions (node registry, room directory). Default: redisUrl. */
   clusterRedisUrl: redisUrlShape.optional(),
   /** Names the cluster's keys in the shared Redis, so several clusters can share one server. */
@@ -402,6 +411,7 @@ export function loadConfig(options: LoadConfigOptions = {}): NodeConfig {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`));
   }
   const config = parsed.data;
+  config.redisUrl = regionRedisAddress(config);
   const warnings: string[] = [];
   if (typeof flags["auth-secret"] === "string") {
     warnings.push(argvSecretWarning("--auth-secret", "TSUNAGI_AUTH_SECRET or --auth-secret-file"));
@@ -422,6 +432,23 @@ export function loadConfig(options: LoadConfigOptions = {}): NodeConfig {
   return { ...config, nodeId, devMode, warnings };
 }
 
+/** The region Redis: redisUrl, or the Sentinel address that redisSentinels and redisMasterName make. */
+function regionRedisAddress(config: z.infer<typeof configSchema>): string | undefined {
+  const sentinels = config.redisSentinels?.filter((entry) => entry.trim().length > 0) ?? [];
+  if (sentinels.length === 0 && config.redisMasterName === undefined) return config.redisUrl;
+  const problems: string[] = [];
+  if (config.redisUrl !== undefined) problems.push("redisSentinels: give redisUrl or redisSentinels with redisMasterName, not both (a password goes in redisUrl's redis-sentinel:// form)");
+  if (sentinels.length === 0) problems.push("redisSentinels: required with redisMasterName (host:port,...)");
+  if (config.redisMasterName === undefined) problems.push("redisMasterName: required with redisSentinels (the name the sentinels monitor)");
+  if (problems.length) throw new ConfigError(problems);
+  try {
+    return sentinelAddress(sentinels, config.redisMasterName!);
+  } catch (error) {
+    if (error instanceof RedisAddressError) throw new ConfigError([`redisSentinels: ${error.message}`]);
+    throw error;
+  }
+}
+
 /** A loopback address, or the name `localhost`. */
 export function isLoopbackHost(host: string): boolean {
   return host.toLowerCase() === "localhost" || isLoopbackAddress(host);
@@ -438,7 +465,7 @@ function resolveDevMode(config: z.infer<typeof configSchema>): boolean {
   const loopback = isLoopbackHost(config.host);
   if (config.devMode === true) {
     const problems: string[] = [];
-    if (redis !== undefined) problems.push(`devMode: refused with Redis (${redis}): dev mode lets anyone mint tokens and enrol devices, and a cluster must not run on it; drop --dev-mode and set an authSecret`);
+    if (redis !== undefined) problems.push(`devMode: refused with Redis (${redactRedisAddress(redis)}): dev mode lets anyone mint tokens and enrol devices, and a cluster must not run on it; drop --dev-mode and set an authSecret`);
     if (!loopback) problems.push(`devMode: refused on host ${config.host}: dev mode's routes hand out tokens and device secrets, so only a loopback host (127.0.0.1, ::1, localhost) may run it`);
     if (problems.length) throw new ConfigError(problems);
   }

@@ -12,7 +12,7 @@
  * other between a read and a write.
  *
  * @example
- *   const driver = new ListingDriver(new Redis(config.redisUrl), () => matchMaker.processId);
+ *   const driver = new ListingDriver(openRedis(config.redisUrl), () => matchMaker.processId);
  */
 import type { IRoomCache } from "@colyseus/core";
 import { RedisDriver } from "@colyseus/redis-driver";

@@ -86,6 +86,12 @@ export class NodeMetrics {
   readonly ownership: Counter<"event">;
   /** The node's Janus started again after it died (server/voice). */
   readonly janusRestarts: Counter;
+  /**
+   * The node's Redis connections ("region": presence, matchmaking; "cluster": registry,
+   * directory, devices, audit): lost, back, and back on another server than before (a
+   * Sentinel failover moved the primary).
+   */
+  readonly redis: Counter<"connection" | "event">;
   /** Voice grants asked of rooms, by outcome (granted, forbidden, unavailable, rate_limited, failed). */
   readonly voiceGrants: Counter<"outcome">;
   /** VoiceHear sent: a client's set of voices to hear changed (proximity, joins, leaves). */
@@ -136,6 +142,7 @@ export class NodeMetrics {
       name: "tsunagi_voice_participants", help: "Voice grants held in the node's voice rooms.", registers,
       collect() { this.set(voice()?.participants ?? 0); },
     });
+    this.redis = new Counter({ name: "tsunagi_redis_connection_events_total", help: "The node's Redis connections lost, back, and back on a new primary (failover), by connection (region, cluster).", labelNames: ["connection", "event"], registers });
     this.janusRestarts = new Counter({ name: "tsunagi_voice_janus_restarts_total", help: "Times the node's Janus was started again after it died.", registers });
     this.voiceGrants = new Counter({ name: "tsunagi_voice_grants_total", help: "Voice grants asked of the node's rooms, by outcome.", labelNames: ["outcome"], registers });
     this.voiceHearUpdates = new Counter({ name: "tsunagi_voice_hear_updates_total", help: "Changes sent to clients of the voices they hear (VoiceHear).", registers });

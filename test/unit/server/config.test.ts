@@ -69,6 +69,27 @@ describe("loadConfig", () => {
     expect(issues({ env: { TSUNAGI_REDIS_URL: "redis://127.0.0.1:6379", TSUNAGI_AUTH_SECRET: "x".repeat(32) }, argv: ["--dev-mode", "true"] })).toMatch(/devMode: refused with Redis/);
   });
 
+  it("takes the region Redis through its sentinels: the flags, or the redis-sentinel:// form of the URL", () => {
+    const secret = { TSUNAGI_AUTH_SECRET: "x".repeat(32) };
+    const fromFlags = loadConfig({ env: secret, argv: ["--redis-sentinels", "10.0.0.5:26379,10.0.0.6", "--redis-master-name", "tsunagi"] });
+    expect(fromFlags.redisUrl).toBe("redis-sentinel://10.0.0.5:26379,10.0.0.6:26379/tsunagi");
+    // Redis mode, so no dev mode, and a secret is required: the sentinels count as a Redis.
+    expect(fromFlags.devMode).toBe(false);
+    expect(() => loadConfig({ env: { TSUNAGI_REDIS_SENTINELS: "10.0.0.5:26379", TSUNAGI_REDIS_MASTER_NAME: "tsunagi" } })).toThrow(/authSecret: required/);
+    expect(loadConfig({ env: { ...secret, TSUNAGI_REDIS_URL: "redis-sentinel://:pw@10.0.0.5:26379/tsunagi" } }).redisUrl).toBe("redis-sentinel://:pw@10.0.0.5:26379/tsunagi");
+    const issues = (options: Parameters<typeof loadConfig>[0]) => {
+      try { loadConfig(options); } catch (e) { return (e as ConfigError).issues.join("\n"); }
+      return "";
+    };
+    expect(issues({ env: secret, argv: ["--redis-sentinels", "10.0.0.5:26379"] })).toMatch(/redisMasterName: required with redisSentinels/);
+    expect(issues({ env: secret, argv: ["--redis-master-name", "tsunagi"] })).toMatch(/redisSentinels: required with redisMasterName/);
+    expect(issues({ env: { ...secret, TSUNAGI_REDIS_URL: "redis://127.0.0.1:6379" }, argv: ["--redis-sentinels", "a:1", "--redis-master-name", "m"] })).toMatch(/not both/);
+    expect(issues({ env: secret, argv: ["--redis-sentinels", "a:port", "--redis-master-name", "m"] })).toMatch(/redisSentinels: sentinel "a:port"/);
+    const bad = issues({ env: { ...secret, TSUNAGI_REDIS_URL: "redis-sentinel://:hunter2@10.0.0.5:26379" } });
+    expect(bad).toMatch(/^redisUrl: redis-sentinel:\/\/\*\*\*@/);
+    expect(bad).not.toContain("hunter2");
+  });
+
   it("keeps dev mode to loopback hosts: off by default elsewhere (a secret is then required), refused when asked for", () => {
     expect(() => loadConfig({ env: {}, argv: ["--host", "0.0.0.0"] })).toThrow(/authSecret: required outside dev mode/);
     // Off, so a secret is required and (every hop TLS) a certificate: the file only has to be readable here.

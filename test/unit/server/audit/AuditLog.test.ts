@@ -131,6 +131,13 @@ describe("AuditLog", () => {
     expect(tampered.stderr).toContain("TAMPERED at entry 0");
 
     expect((await runCli(["verify"])).code).toBe(2);
+    // The Redis named twice, or a Sentinel without its master name: bad usage, said before any connection.
+    const twice = await runCli(["verify", "--room", room, "--redis-sentinels", "127.0.0.1:26379", "--redis-master-name", "m"]);
+    expect(twice.code).toBe(2);
+    expect(twice.stderr).toMatch(/--redis-url or --redis-sentinels with --redis-master-name, not both/);
+    const nameless = await runScript("cli/audit.ts", ["verify", "--room", room, "--redis-sentinels", "127.0.0.1:26379"]);
+    expect(nameless.code).toBe(2);
+    expect(nameless.stderr).toMatch(/--redis-sentinels and --redis-master-name go together/);
   });
 });
 

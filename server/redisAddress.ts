@@ -1,0 +1,114 @@
+/**
+ * Where a Redis is, as one string every setting and tool takes: a plain URL
+ * (`redis://`, `rediss://`), or a Redis watched by Sentinel, whose primary the client
+ * asks the sentinels for and follows through a failover:
+ *
+ *   redis-sentinel://[[user]:password@]host:port[,host:port...]/masterName[?db=N]
+ *
+ * The password is the data nodes' and the sentinels' alike (as deploy/k8s sets them up);
+ * a sentinel's port defaults to 26379. The node's `--redis-sentinels h:p,... --redis-master-name
+ * NAME` and the tools' flags of the same names build this form (sentinelAddress()).
+ *
+ * openRedis() is the one place an ioredis client is made from such a string, so every
+ * connection of the node and of the tools follows a failover the same way: it asks the
+ * sentinels again when its connection drops, listens for their switch-master, and on a
+ * READONLY reply (it reached a primary that was just demoted) reconnects and resends.
+ *
+ * @example
+ *   const redis = openRedis("redis-sentinel://:secret@10.0.0.5:26379,10.0.0.6:26379/tsunagi", { maxRetriesPerRequest: 2 });
+ *   redactRedisAddress("redis://:secret@host:6379/0");   // "redis://***@host:6379/0"
+ */
+import { Redis, type RedisOptions } from "ioredis";
+
+export const SENTINEL_SCHEME = "redis-sentinel://";
+/** A sentinel listens here unless its address names a port. */
+export const DEFAULT_SENTINEL_PORT = 26379;
+/** How long a sentinel may take to answer which node is the primary, ms: a sentinel out of reach must not hold the lookup up. */
+export const SENTINEL_COMMAND_TIMEOUT_MS = 2000;
+/** A Sentinel master name: what `sentinel monitor` accepts and our URL form can carry. */
+const MASTER_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+export type RedisAddress =
+  | { kind: "url"; url: string }
+  | { kind: "sentinel"; sentinels: { host: string; port: number }[]; masterName: string; username?: string; password?: string; db: number };
+
+/** Thrown for a Redis address that cannot be used; the message says what is wrong. */
+export class RedisAddressError extends Error {}
+
+/** Parses `address`; throws RedisAddressError saying what is wrong with it. */
+export function parseRedisAddress(address: string): RedisAddress {
+  if (/^rediss?:\/\//.test(address)) return { kind: "url", url: address };
+  if (!address.startsWith(SENTINEL_SCHEME)) {
+    throw new RedisAddressError(`${redactRedisAddress(address)}: a redis://, rediss:// or ${SENTINEL_SCHEME} address`);
+  }
+  const match = /^redis-sentinel:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?#@]+)\/([^/?#]*)\/?(?:\?db=(\d{1,2}))?$/.exec(address);
+  if (!match) throw new RedisAddressError(`${redactRedisAddress(address)}: ${SENTINEL_SCHEME}[:password@]host:port[,host:port...]/masterName[?db=N]`);
+  const [, username, password, hosts, masterName, db] = match;
+  return {
+    kind: "sentinel",
+    sentinels: parseSentinels(hosts.split(",")),
+    masterName: checkMasterName(decodeURIComponent(masterName)),
+    username: username ? decodeURIComponent(username) : undefined,
+    password: password ? decodeURIComponent(password) : undefined,
+    db: db === undefined ? 0 : Number(db),
+  };
+}
+
+/** The sentinels in `entries` ("host:port", "[v6]:port" or a bare host); throws RedisAddressError on a bad one. */
+export function parseSentinels(entries: readonly string[]): { host: string; port: number }[] {
+  const list = entries.map((entry) => entry.trim()).filter((entry) => entry.length > 0);
+  if (list.length === 0) throw new RedisAddressError("no sentinel given: host:port[,host:port...]");
+  return list.map((entry) => {
+    const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+))(?::(\d{1,5}))?$/.exec(entry);
+    const port = match?.[3] === undefined ? DEFAULT_SENTINEL_PORT : Number(match[3]);
+    if (!match || port < 1 || port > 65535) throw new RedisAddressError(`sentinel "${entry}": host:port, e.g. 10.0.0.5:26379`);
+    return { host: match[1] ?? match[2], port };
+  });
+}
+
+function checkMasterName(name: string): string {
+  if (!MASTER_NAME_PATTERN.test(name)) throw new RedisAddressError(`master name "${name}": letters, digits, '.', '_' and '-' (the name the sentinels monitor)`);
+  return name;
+}
+
+/** The address of the primary named `masterName`, watched by `sentinels` ("host:port" each). */
+export function sentinelAddress(sentinels: readonly string[], masterName: string, password?: string): string {
+  const hosts = parseSentinels(sentinels).map(({ host, port }) => `${host.includes(":") ? `[${host}]` : host}:${port}`).join(",");
+  const auth = password ? `:${encodeURIComponent(password)}@` : "";
+  return `${SENTINEL_SCHEME}${auth}${hosts}/${checkMasterName(masterName)}`;
+}
+
+/** `address` with its password hidden, for logs and errors. */
+export function redactRedisAddress(address: string): string {
+  return address.replace(/\/\/[^@/]*@/, "//***@");
+}
+
+/**
+ * An ioredis client on `address`. With sentinels, `options.retryStrategy` governs the
+ * retries through the sentinels too (a tool that gives up at once gives up on them too).
+ */
+export function openRedis(address: string, options: RedisOptions = {}): Redis {
+  const target = parseRedisAddress(address);
+  if (target.kind === "url") return new Redis(target.url, options);
+  return new Redis({
+    ...options,
+    sentinels: target.sentinels,
+    name: target.masterName,
+    username: target.username,
+    password: target.password,
+    sentinelPassword: target.password,
+    db: target.db,
+    sentinelCommandTimeout: SENTINEL_COMMAND_TIMEOUT_MS,
+    ...(options.retryStrategy ? { sentinelRetryStrategy: options.retryStrategy } : {}),
+    // Sentinels announce a new primary on +switch-master: move there without waiting for the old one's connection to die.
+    failoverDetector: true,
+    // A primary just demoted answers writes with READONLY: reconnect (asking the sentinels) and resend.
+    reconnectOnError: (error) => (error.message.startsWith("READONLY") ? 2 : false),
+  });
+}
+
+/** Where `redis` is connected now ("host:port"), or undefined while it is not. */
+export function connectedTo(redis: Redis): string | undefined {
+  const stream = (redis as unknown as { stream?: { remoteAddress?: string; remotePort?: number } }).stream;
+  return stream?.remoteAddress && stream.remotePort ? `${stream.remoteAddress}:${stream.remotePort}` : undefined;
+}
