@@ -200,6 +200,41 @@ export class AuditLog {
     this.pushing = this.push().finally(() => { this.pushing = undefined; });
   }
 
+  /**
+   * Redis is reachable again, after an outage, a restart or a failover to a replica that
+   * had not yet received the last entries: pushes what is pending, and when nothing is,
+   * checks that Redis still holds the chain up to this log's head, writing again from
+   * the journal what it lost (no later append is needed to notice).
+   */
+  reconnected(): void {
+    if (this.pending.length > 0 || this.pushing) { this.kick(); return; }
+    const run = this.tail.then(() => this.recheck());
+    this.tail = run.catch(() => {});
+  }
+
+  private async recheck(): Promise<void> {
+    const head = this.head;
+    if (this.closed || !head || this.pending.length > 0 || this.pushing) return;
+    let redisHead: ChainPoint;
+    try {
+      const [seqText, hash] = await this.redis.hmget(this.headKey, "seq", "hash");
+      redisHead = { seq: Number(seqText ?? 0), hash: hash ?? GENESIS };
+    } catch (error) {
+      this.problem({ kind: "unreachable", stream: this.streamKey, message: "checking the head after a reconnect failed", error });
+      return;
+    }
+    // Another writer went on past this log (the room moved on): not this log's to repair.
+    if (redisHead.seq >= head.seq) return;
+    const missing = this.fromJournal(redisHead, head.seq);
+    if (!missing) {
+      this.problem({ kind: "lost", stream: this.streamKey, message: `Redis holds the chain only up to seq ${redisHead.seq}, and this node's journal does not hold entries ${redisHead.seq + 1} to ${head.seq}: verify reports the gap once the chain goes on` });
+      return;
+    }
+    this.problem({ kind: "restored", stream: this.streamKey, message: `Redis came back holding the chain only up to seq ${redisHead.seq} (restarted, or a replica promoted before it had them): entries ${redisHead.seq + 1} to ${head.seq} written again from the journal` });
+    this.pending.push(...missing.map((entry) => ({ ...entry, id: "" })));
+    this.kick();
+  }
+
   /** Stops retrying; what is pending stays in the journal for the next start. */
   close(): void {
     this.closed = true;

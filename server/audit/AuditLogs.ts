@@ -118,9 +118,9 @@ export class AuditLogs {
     return this.open(auditStreamKey(this.options.clusterName, roomId));
   }
 
-  /** Redis is reachable again: every log pushes now. */
+  /** Redis is reachable again: every log pushes now, and one with nothing to push checks Redis still holds its chain. */
   kick(): void {
-    for (const log of this.logs.values()) log.kick();
+    for (const log of this.logs.values()) log.reconnected();
   }
 
   /** Anchors, archives and compacts now (the timer does it every `anchorMs`). */
