@@ -256,7 +256,10 @@ export class RegionNode {
     await node.heartbeat();
     node.heartbeatTimer = setInterval(() => void node!.heartbeat(), config.cluster.heartbeatMs);
     node.heartbeatTimer.unref();
-    node.stopWatchingRedis = backends.onReconnect((which) => void (which === "cluster" ? node!.reassertCluster() : node!.reassertRegion()));
+    node.stopWatchingRedis = backends.onReconnect((which) => {
+      failover?.redisBack();
+      void (which === "cluster" ? node!.reassertCluster() : node!.reassertRegion());
+    });
     node.sweepTimer = setInterval(() => void node!.sweepDirectory(), sweepIntervalMs(config));
     node.sweepTimer.unref();
     try {

@@ -58,6 +58,8 @@ export class Failover {
   private readonly restoring = new Set<string>();
   /** Orphans another node holds now (the claim said so), by room id → the snapshot's token: not tried again. */
   private readonly settled = new Map<string, string>();
+  /** No room is judged orphaned before this (Date.now() ms): the registry is being filled again after a Redis outage. */
+  private quietUntil = 0;
 
   constructor(
     private readonly context: NodeContext,
@@ -90,8 +92,21 @@ export class Failover {
     return () => clearInterval(timer);
   }
 
+  /**
+   * A Redis connection of this node is back (an outage, a restart, a Sentinel failover):
+   * the registry may have lost every node's entry meanwhile (their TTL ran out while no
+   * one could heartbeat), and the nodes come back one by one. Until each has had time to
+   * heartbeat again, a missing entry says nothing, and a room restored on it would be a
+   * second copy of a live one.
+   */
+  redisBack(): void {
+    this.quietUntil = Date.now() + 2 * this.context.config.cluster.nodeTtlMs;
+    this.orphanedSince.clear();
+  }
+
   /** One look for lost rooms; starts restoring those this node is to restore. */
   async check(): Promise<void> {
+    if (Date.now() < this.quietUntil) return;
     const [live, owners] = await Promise.all([this.context.registry.list(), this.store.owners()]);
     const alive = new Set(live.map((node) => node.nodeId));
     const now = Date.now();

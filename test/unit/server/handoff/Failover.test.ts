@@ -11,6 +11,7 @@ import type { NodeContext } from "../../../../server/context.ts";
 import type { NodeInfo } from "../../../../server/cluster/types.ts";
 
 const fallbackMs = 1000;
+const nodeTtlMs = 900;
 const orphan: SnapshotOwner = { roomId: "expo__hall", roomName: "expo", regionId: "jp-tokyo", nodeId: "tokyo-1", token: "7", takenAt: 0 };
 
 function node(nodeId: string, regionId: string): NodeInfo {
@@ -24,7 +25,7 @@ function node(nodeId: string, regionId: string): NodeInfo {
 function failoverOn(self: string, regionId: string, live: NodeInfo[]) {
   const context = {
     regionId, nodeId: self, isDraining: () => false,
-    config: { failover: { checkMs: 100, fallbackMs } },
+    config: { failover: { checkMs: 100, fallbackMs }, cluster: { nodeTtlMs } },
     registry: { list: async () => live },
   } as unknown as NodeContext;
   const store = { owners: async () => [orphan] } as unknown as SnapshotStore;
@@ -63,6 +64,21 @@ describe("who restores a lost node's room", () => {
 
   it("a draining node of the room's own region does not count as left", async () => {
     const { failover, restored } = failoverOn("osaka-1", "jp-osaka", [{ ...node("tokyo-2", "jp-tokyo"), draining: true }, node("osaka-1", "jp-osaka")]);
+    await failover.check();
+    expect(restored).toEqual(["expo__hall"]);
+  });
+
+  it("nobody for two node TTLs after a Redis connection came back: the registry lost every entry meanwhile, and its nodes come back one by one", async () => {
+    vi.useFakeTimers({ now: 10_000 });
+    // tokyo-1 is alive, only not heartbeating again yet: the Redis failed over, or restarted, and its entry expired.
+    const { failover, restored } = failoverOn("tokyo-2", "jp-tokyo", [node("tokyo-2", "jp-tokyo")]);
+    failover.redisBack();
+    await failover.check();
+    vi.setSystemTime(10_000 + 2 * nodeTtlMs - 1);
+    await failover.check();
+    // Old code: restored at the first check, a second copy of a room that was live on tokyo-1.
+    expect(restored).toEqual([]);
+    vi.setSystemTime(10_000 + 2 * nodeTtlMs);
     await failover.check();
     expect(restored).toEqual(["expo__hall"]);
   });
