@@ -4,7 +4,8 @@
  * rendered, holds to the deployment's rules: probes, drain and grace period, resources,
  * security context, spread, disruption budget, one public Service per node whose name is
  * the node's public address, TLS and every secret from Kubernetes Secrets, the Janus
- * sidecar, Redis with Sentinel, and the region id the node gets.
+ * sidecar, Redis with Sentinel and the node's Redis URL naming its sentinels, and the
+ * region id the node gets.
  *
  * Overlays are rendered with `kubectl kustomize` where kubectl is installed, and always by
  * a small renderer of the kustomize features the overlays use (`build` below), so a
@@ -23,6 +24,7 @@ import { parseAllDocuments } from "yaml";
 import { configSettings } from "../../../server/configSettings.ts";
 import { defaults } from "../../../server/config.ts";
 import { NODE_ID_PATTERN, REGION_ID_PATTERN } from "../../../proto/ids.ts";
+import { SENTINEL_SCHEME, parseRedisAddress, redactRedisAddress, type RedisAddress } from "../../../server/redisAddress.ts";
 import { repoRoot } from "../../fixtures/processes.ts";
 
 // Manifests are plain data of any shape: walked as such.
@@ -323,6 +325,17 @@ function nodeServices(rendering: Rendering): Obj[] {
   return rendering.resources.filter((resource) => resource.kind === "Service" && /^\d+$/.test(String(resource.spec?.selector?.[POD_NAME_LABEL] ?? "").slice(prefix.length)) && String(resource.spec.selector[POD_NAME_LABEL]).startsWith(prefix));
 }
 
+const SENTINEL_COMMAND = /--sentinel|redis-sentinel/;
+const commandOf = (container: Obj): string => [...(container.command ?? []), ...(container.args ?? [])].join(" ");
+
+/** The StatefulSets that run Redis (redis-server) with a Sentinel beside it. */
+function redisSets(rendering: Rendering): Obj[] {
+  return rendering.resources.filter((resource) => resource.kind === "StatefulSet").filter((resource) => {
+    const commands = (resource.spec.template.spec.containers ?? []).map(commandOf);
+    return commands.some((command: string) => /redis-server/.test(command) && !SENTINEL_COMMAND.test(command)) && commands.some((command: string) => SENTINEL_COMMAND.test(command));
+  });
+}
+
 // ---- the rules, each a list of problems
 
 type Check = (rendering: Rendering) => string[];
@@ -517,26 +530,70 @@ const checks: Record<string, Check> = {
     if (secrets && !janusSecrets.includes(secrets.secretName)) problems.push(`the Janus sidecar does not mount Secret ${secrets.secretName}`);
     return problems;
   },
-  "Redis with Sentinel, and the node's Redis URL naming its Service": (rendering) => {
-    const sets = rendering.resources.filter((resource) => resource.kind === "StatefulSet").filter((resource) => {
-      const commands = (resource.spec.template.spec.containers ?? []).map((container: Obj) => [...(container.command ?? []), ...(container.args ?? [])].join(" "));
-      return commands.some((command: string) => /redis-server/.test(command) && !/--sentinel/.test(command)) && commands.some((command: string) => /--sentinel|redis-sentinel/.test(command));
-    });
+  "Redis with Sentinel, and the node's Redis URL naming its sentinels": (rendering) => {
+    const sets = redisSets(rendering);
     if (sets.length !== 1) return [`${sets.length} StatefulSets run Redis with a Sentinel beside it, not one`];
     const redis = sets[0]!;
+    const setName: string = redis.metadata.name;
+    const replicas: number = redis.spec.replicas ?? 1;
+    const redisSpec = redis.spec.template.spec;
     const problems: string[] = [];
-    if ((redis.spec.replicas ?? 1) < 3) problems.push(`Redis has ${redis.spec.replicas ?? 1} replicas: a Sentinel quorum needs 3`);
+    if (replicas < 3) problems.push(`Redis has ${replicas} replicas: a Sentinel quorum needs 3`);
+    // What the sentinels monitor: redis-init.sh writes `sentinel monitor $REDIS_MASTER_NAME ...`.
+    const masterNames = new Set(containersOf(redisSpec).map((container) => envOf(container, `${setName}-0`, rendering).get("REDIS_MASTER_NAME")).filter((name) => name !== undefined));
+    if (masterNames.size !== 1) problems.push(`the Redis pods get ${masterNames.size} REDIS_MASTER_NAMEs (${[...masterNames].join(", ")}), not one`);
+    // The sentinels' names: <set>-<ordinal>.<headless Service>, on the port it exposes for the sentinel container.
+    const serviceName: string | undefined = redis.spec.serviceName;
+    const headless = rendering.resources.find((resource) => resource.kind === "Service" && resource.metadata.name === serviceName);
+    if (!headless) return [...problems, `no Service ${serviceName}, the serviceName of StatefulSet ${setName}: its pods have no DNS names`];
+    if (headless.spec.clusterIP !== "None") problems.push(`Service ${serviceName} is not headless (clusterIP None): no name per pod`);
+    if (!matchesLabels(headless.spec.selector, podLabelsOf(redis))) problems.push(`Service ${serviceName} does not select the Redis pods`);
+    const sentinel = (redisSpec.containers ?? []).find((container: Obj) => SENTINEL_COMMAND.test(commandOf(container)));
+    const sentinelPorts = new Set<number>((headless.spec.ports ?? [])
+      .filter((port: Obj) => (sentinel?.ports ?? []).some((candidate: Obj) => candidate.containerPort === containerPort(sentinel, port.targetPort ?? port.port)))
+      .map((port: Obj) => port.port));
+    if (sentinelPorts.size === 0) problems.push(`Service ${serviceName} exposes no port of the sentinel container`);
+
     const { node } = nodeSet(rendering);
     const url = envOf(node, "node-0", rendering).get("TSUNAGI_REDIS_URL");
-    if (!url || !URL.canParse(url)) return [...problems, `TSUNAGI_REDIS_URL ${url} is not a URL`];
-    const { hostname, port } = new URL(url);
-    const service = rendering.resources.find((resource) => resource.kind === "Service" && resource.metadata.name === hostname);
-    if (!service) return [...problems, `TSUNAGI_REDIS_URL names ${hostname}, no Service of the region`];
-    const { [POD_NAME_LABEL]: podName, ...selector } = service.spec.selector ?? {};
-    if (!matchesLabels(selector, podLabelsOf(redis))) problems.push(`Service ${hostname} does not select the Redis pods`);
-    const ordinal = podName === undefined ? 0 : Number(String(podName).slice(redis.metadata.name.length + 1));
-    if (podName !== undefined && (!String(podName).startsWith(`${redis.metadata.name}-`) || !(ordinal >= 0 && ordinal < redis.spec.replicas))) problems.push(`Service ${hostname} selects pod ${podName}, no pod of ${redis.metadata.name}`);
-    if (!(service.spec.ports ?? []).some((candidate: Obj) => candidate.port === Number(port || 6379))) problems.push(`Service ${hostname} has no port ${port || 6379}`);
+    if (url === undefined) return [...problems, "TSUNAGI_REDIS_URL is unset"];
+    let address: RedisAddress;
+    try {
+      address = parseRedisAddress(url);
+    } catch (error) {
+      return [...problems, `TSUNAGI_REDIS_URL: ${(error as Error).message}`];
+    }
+    if (address.kind !== "sentinel") return [...problems, `TSUNAGI_REDIS_URL ${redactRedisAddress(url)} is not a ${SENTINEL_SCHEME} address: the node would not follow a failover`];
+
+    const namespace: string | undefined = redis.metadata.namespace;
+    const domains = [serviceName, ...(namespace ? [`${serviceName}.${namespace}`, `${serviceName}.${namespace}.svc`, `${serviceName}.${namespace}.svc.cluster.local`] : [])];
+    const podOf = (host: string): string | undefined => {
+      const dot = host.indexOf(".");
+      const [pod, domain] = [host.slice(0, dot).toLowerCase(), host.slice(dot + 1).toLowerCase().replace(/\.$/, "")];
+      const ordinal = /^(0|[1-9]\d*)$/.exec(pod.slice(setName.length + 1))?.[1];
+      return dot > 0 && pod.startsWith(`${setName}-`) && ordinal !== undefined && Number(ordinal) < replicas && domains.includes(domain) ? pod : undefined;
+    };
+    const pods = new Set<string>();
+    for (const { host, port } of address.sentinels) {
+      const pod = podOf(host);
+      if (pod) pods.add(pod);
+      else problems.push(`sentinel ${host} is no pod of StatefulSet ${setName} through Service ${serviceName} (${setName}-<ordinal below ${replicas}>.${serviceName})`);
+      if (sentinelPorts.size > 0 && !sentinelPorts.has(port)) problems.push(`sentinel ${host}:${port}: Service ${serviceName} exposes the sentinel on ${[...sentinelPorts].join(", ")}`);
+    }
+    if (pods.size < 3) problems.push(`TSUNAGI_REDIS_URL names ${pods.size} sentinels of the set, not at least 3`);
+    const [masterName] = masterNames;
+    if (masterNames.size === 1 && address.masterName !== masterName) problems.push(`TSUNAGI_REDIS_URL names master ${address.masterName}, the sentinels monitor ${masterName} (REDIS_MASTER_NAME)`);
+
+    // The Redis pods and their sentinels require the set's password (requirepass): the URL's is $(a variable of the same Secret).
+    const secretOf = (container: Obj, name: string): Obj | undefined => (container.env ?? []).find((variable: Obj) => variable.name === name)?.valueFrom?.secretKeyRef;
+    const redisSecret = containersOf(redisSpec).map((container) => secretOf(container, "REDIS_PASSWORD")).find((ref) => ref !== undefined);
+    const raw = String((node.env ?? []).find((variable: Obj) => variable.name === "TSUNAGI_REDIS_URL")?.value ?? "");
+    const reference = /^[a-z][a-z0-9+.-]*:\/\/[^:@/]*:\$\(([A-Za-z_][A-Za-z0-9_]*)\)@/i.exec(raw)?.[1];
+    const nodeSecret = reference === undefined ? undefined : secretOf(node, reference);
+    if (!address.password) problems.push("TSUNAGI_REDIS_URL carries no password: the Redis pods and their sentinels require one");
+    else if (!redisSecret || nodeSecret?.name !== redisSecret.name || nodeSecret?.key !== redisSecret.key) {
+      problems.push(`TSUNAGI_REDIS_URL's password is not $(a variable from Secret ${redisSecret?.name ?? "?"}, key ${redisSecret?.key ?? "?"}), the Redis pods' REDIS_PASSWORD`);
+    }
     return problems;
   },
   "the node reads the topology of deploy/regions.json": (rendering) => {
@@ -709,6 +766,12 @@ describe("deploy/k8s", () => {
         envVar(rendering, "TSUNAGI_REDIS_URL").value = "redis://:hunter2@redis:6379/0";
       })).toMatch(/carries a password/);
       expect(after(rule, (rendering) => {
+        envVar(rendering, "TSUNAGI_REDIS_URL").value = "redis-sentinel://:hunter2@redis-0.redis-headless:26379,redis-1.redis-headless:26379,redis-2.redis-headless:26379/tsunagi";
+      })).toMatch(/TSUNAGI_REDIS_URL carries a password/);
+      expect(after(rule, (rendering) => {
+        envVar(rendering, "TSUNAGI_REDIS_URL").value = "redis-sentinel://tsunagi:hunter2@redis-0.redis-headless:26379/tsunagi";
+      })).toMatch(/TSUNAGI_REDIS_URL carries a password/);
+      expect(after(rule, (rendering) => {
         rendering.resources.push({ apiVersion: "v1", kind: "Secret", metadata: { name: "tsunagi-auth" }, stringData: { "auth-secret": "x" } });
       })).toMatch(/a Secret in the manifests/);
       expect(after(rule, (rendering) => {
@@ -744,10 +807,63 @@ describe("deploy/k8s", () => {
       expect(after("a Janus sidecar beside the node, on loopback, sharing its secrets through a Secret", (rendering) => {
         nodeSet(rendering).spec.initContainers = [];
       })).toMatch(/no Janus sidecar/);
-      expect(after("Redis with Sentinel, and the node's Redis URL naming its Service", (rendering) => {
+      expect(after("Redis with Sentinel, and the node's Redis URL naming its sentinels", (rendering) => {
         const redis = rendering.resources.find((resource) => resource.kind === "StatefulSet" && resource.metadata.name !== nodeSet(rendering).set.metadata.name)!;
         redis.spec.template.spec.containers = redis.spec.template.spec.containers.filter((container: Obj) => !(container.command ?? []).includes("--sentinel"));
       })).toMatch(/0 StatefulSets run Redis with a Sentinel/);
+    });
+
+    it("a node Redis URL that does not follow the region's sentinels", () => {
+      const rule = "Redis with Sentinel, and the node's Redis URL naming its sentinels";
+      const sentinels = (...hosts: string[]) => `redis-sentinel://:$(REDIS_PASSWORD)@${hosts.join(",")}/tsunagi`;
+      const redis = (rendering: Rendering) => redisSets(rendering)[0]!;
+      // A plain URL: pinned to one server, through no failover.
+      expect(after(rule, (rendering) => {
+        envVar(rendering, "TSUNAGI_REDIS_URL").value = "redis://:$(REDIS_PASSWORD)@redis-headless:6379/0";
+      })).toMatch(/is not a redis-sentinel:\/\/ address/);
+      expect(after(rule, (rendering) => {
+        envVar(rendering, "TSUNAGI_REDIS_URL").value = "redis-sentinel://:$(REDIS_PASSWORD)@redis-0.redis-headless:26379";
+      })).toMatch(/TSUNAGI_REDIS_URL: .*masterName/);
+      // A master name the sentinels do not monitor, on either side.
+      expect(after(rule, (rendering) => {
+        envVar(rendering, "TSUNAGI_REDIS_URL").value = envVar(rendering, "TSUNAGI_REDIS_URL").value.replace(/\/tsunagi$/, "/mymaster");
+      })).toMatch(/names master mymaster, the sentinels monitor tsunagi/);
+      expect(after(rule, (rendering) => {
+        const config = redis(rendering).spec.template.spec.initContainers.find((container: Obj) => container.env?.some((variable: Obj) => variable.name === "REDIS_MASTER_NAME"));
+        config.env.find((variable: Obj) => variable.name === "REDIS_MASTER_NAME").value = "tsunagi-jp-tokyo";
+      })).toMatch(/names master tsunagi, the sentinels monitor tsunagi-jp-tokyo/);
+      // Too few sentinels, a pod the set does not have, another Service, the Redis port.
+      expect(after(rule, (rendering) => {
+        envVar(rendering, "TSUNAGI_REDIS_URL").value = sentinels("redis-0.redis-headless:26379", "redis-1.redis-headless:26379", "redis-1.redis-headless:26379");
+      })).toMatch(/names 2 sentinels of the set, not at least 3/);
+      expect(after(rule, (rendering) => {
+        envVar(rendering, "TSUNAGI_REDIS_URL").value = sentinels("redis-0.redis-headless:26379", "redis-1.redis-headless:26379", "redis-3.redis-headless:26379");
+      })).toMatch(/sentinel redis-3.redis-headless is no pod of StatefulSet redis/);
+      expect(after(rule, (rendering) => {
+        envVar(rendering, "TSUNAGI_REDIS_URL").value = sentinels("redis-0.redis:26379", "redis-1.redis-headless:26379", "redis-2.redis-headless:26379");
+      })).toMatch(/sentinel redis-0.redis is no pod/);
+      expect(after(rule, (rendering) => {
+        envVar(rendering, "TSUNAGI_REDIS_URL").value = sentinels("redis-0.redis-headless:6379", "redis-1.redis-headless:6379", "redis-2.redis-headless:6379");
+      })).toMatch(/sentinel redis-0.redis-headless:6379: Service redis-headless exposes the sentinel on 26379/);
+      // The fully qualified names pass; so does the bare host (the default port).
+      expect(after(rule, (rendering) => {
+        const namespace = redis(rendering).metadata.namespace;
+        envVar(rendering, "TSUNAGI_REDIS_URL").value = sentinels(`redis-0.redis-headless.${namespace}.svc:26379`, `redis-1.redis-headless.${namespace}.svc.cluster.local:26379`, "redis-2.redis-headless");
+      })).toBe("");
+      // No password, or one from another Secret than the Redis pods'.
+      expect(after(rule, (rendering) => {
+        envVar(rendering, "TSUNAGI_REDIS_URL").value = envVar(rendering, "TSUNAGI_REDIS_URL").value.replace(":$(REDIS_PASSWORD)@", "");
+      })).toMatch(/carries no password/);
+      expect(after(rule, (rendering) => {
+        envVar(rendering, "REDIS_PASSWORD").valueFrom.secretKeyRef.name = "tsunagi-cluster";
+      })).toMatch(/password is not \$\(a variable from Secret tsunagi-redis, key password\)/);
+      // The headless Service gone, or not headless.
+      expect(after(rule, (rendering) => {
+        rendering.resources = rendering.resources.filter((resource) => !(resource.kind === "Service" && resource.metadata.name === "redis-headless"));
+      })).toMatch(/no Service redis-headless/);
+      expect(after(rule, (rendering) => {
+        rendering.resources.find((resource) => resource.kind === "Service" && resource.metadata.name === "redis-headless")!.spec.clusterIP = "10.0.0.10";
+      })).toMatch(/is not headless/);
     });
 
     it("a topology file other than deploy/regions.json", () => {
