@@ -11,8 +11,16 @@
  *
  * openRedis() is the one place an ioredis client is made from such a string, so every
  * connection of the node and of the tools follows a failover the same way: it asks the
- * sentinels again when its connection drops, listens for their switch-master, and on a
- * READONLY reply (it reached a primary that was just demoted) reconnects and resends.
+ * sentinels again when its connection drops (a primary that dies or is demoted closes its
+ * clients' connections), and on a READONLY reply (it reached a primary just demoted)
+ * reconnects and resends. It retries at most RECONNECT_MAX_DELAY_MS apart, so the nodes of
+ * a region come back within that of each other (Failover waits for it).
+ *
+ * ioredis' `failoverDetector` (a subscription to the sentinels' +switch-master) is left
+ * off: a switch announced while the client is still reconnecting ends the client for good
+ * ("Connection is closed" in the middle of its sentinel lookup), which the failover test
+ * caught. Without it, a primary cut off by the network without closing its connections is
+ * noticed only when they time out.
  *
  * @example
  *   const redis = openRedis("redis-sentinel://:secret@10.0.0.5:26379,10.0.0.6:26379/tsunagi", { maxRetriesPerRequest: 2 });
@@ -25,6 +33,8 @@ export const SENTINEL_SCHEME = "redis-sentinel://";
 export const DEFAULT_SENTINEL_PORT = 26379;
 /** How long a sentinel may take to answer which node is the primary, ms: a sentinel out of reach must not hold the lookup up. */
 export const SENTINEL_COMMAND_TIMEOUT_MS = 2000;
+/** The longest wait between two reconnection attempts of the node's clients, ms (ioredis' own default goes to 2000). */
+export const RECONNECT_MAX_DELAY_MS = 1000;
 /** A Sentinel master name: what `sentinel monitor` accepts and our URL form can carry. */
 const MASTER_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -84,11 +94,13 @@ export function redactRedisAddress(address: string): string {
 }
 
 /**
- * An ioredis client on `address`. With sentinels, `options.retryStrategy` governs the
- * retries through the sentinels too (a tool that gives up at once gives up on them too).
+ * An ioredis client on `address`, retrying at most RECONNECT_MAX_DELAY_MS apart unless
+ * `givenOptions.retryStrategy` says otherwise. With sentinels, a given retryStrategy governs
+ * the retries through the sentinels too (a tool that gives up at once gives up on them too).
  */
-export function openRedis(address: string, options: RedisOptions = {}): Redis {
+export function openRedis(address: string, givenOptions: RedisOptions = {}): Redis {
   const target = parseRedisAddress(address);
+  const options: RedisOptions = { retryStrategy: (attempt) => Math.min(attempt * 50, RECONNECT_MAX_DELAY_MS), ...givenOptions };
   if (target.kind === "url") return new Redis(target.url, options);
   return new Redis({
     ...options,
@@ -99,9 +111,7 @@ export function openRedis(address: string, options: RedisOptions = {}): Redis {
     sentinelPassword: target.password,
     db: target.db,
     sentinelCommandTimeout: SENTINEL_COMMAND_TIMEOUT_MS,
-    ...(options.retryStrategy ? { sentinelRetryStrategy: options.retryStrategy } : {}),
-    // Sentinels announce a new primary on +switch-master: move there without waiting for the old one's connection to die.
-    failoverDetector: true,
+    ...(givenOptions.retryStrategy ? { sentinelRetryStrategy: givenOptions.retryStrategy } : {}),
     // A primary just demoted answers writes with READONLY: reconnect (asking the sentinels) and resend.
     reconnectOnError: (error) => (error.message.startsWith("READONLY") ? 2 : false),
   });

@@ -42,6 +42,7 @@ import { answerJson, bearerToken } from "../http/responses.ts";
 import { moverOf, openFromSnapshot } from "./localRooms.ts";
 import { newerToken, type SnapshotOwner, type SnapshotStore } from "./SnapshotStore.ts";
 import { HandoffState, type HandoffRecord } from "./types.ts";
+import { RECONNECT_MAX_DELAY_MS } from "../redisAddress.ts";
 
 const SESSION_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -100,7 +101,8 @@ export class Failover {
    * second copy of a live one.
    */
   redisBack(): void {
-    this.quietUntil = Date.now() + 2 * this.context.config.cluster.nodeTtlMs;
+    // The others reconnect at most RECONNECT_MAX_DELAY_MS after this one, then heartbeat within a TTL; and a TTL's margin.
+    this.quietUntil = Date.now() + RECONNECT_MAX_DELAY_MS + 2 * this.context.config.cluster.nodeTtlMs;
     this.orphanedSince.clear();
   }
 
@@ -108,6 +110,8 @@ export class Failover {
   async check(): Promise<void> {
     if (Date.now() < this.quietUntil) return;
     const [live, owners] = await Promise.all([this.context.registry.list(), this.store.owners()]);
+    // Read across a reconnect (queued while Redis was away, answered by the Redis that came back): as stale as the registry then is.
+    if (Date.now() < this.quietUntil) return;
     const alive = new Set(live.map((node) => node.nodeId));
     const now = Date.now();
     const orphans = owners.filter((owner) => !alive.has(owner.nodeId) && this.settled.get(owner.roomId) !== owner.token);

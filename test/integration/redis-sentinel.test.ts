@@ -130,7 +130,10 @@ describe("the region Redis fails over under Sentinel", () => {
     await waitFor(() => (visitors[1].neighbours.get(visitors[0].visitorId)?.seq ?? -1) >= step, 10_000, "the move seen in the hall while Redis is away");
     const promotion = await set.promoted(killed);
     for (const node of nodes) {
-      await waitFor(() => node.output().includes("reachable again on a new primary"), 20_000, `node ${node.nodeId} following the new primary`);
+      await waitFor(() => node.output().includes("reachable again on a new primary"), 20_000, `node ${node.nodeId} following the new primary`).catch((error: Error) => {
+        const said = node.output().split("\n").filter((line) => !/"level":(20|30)/.test(line)).slice(-30).join("\n");
+        throw new Error(`${error.message} (the primary was ${killed.port}, is ${promotion.port}; the node's exit code: ${node.child.exitCode}); the end of its log:\n${said}`);
+      });
     }
 
     // --- after the switch: matchmaking through node a to the hall on node b --------------------

@@ -4,7 +4,7 @@
  * passwords never reach a log line.
  */
 import { describe, expect, it } from "vitest";
-import { RedisAddressError, openRedis, parseRedisAddress, redactRedisAddress, sentinelAddress } from "../../../server/redisAddress.ts";
+import { RECONNECT_MAX_DELAY_MS, RedisAddressError, openRedis, parseRedisAddress, redactRedisAddress, sentinelAddress } from "../../../server/redisAddress.ts";
 
 describe("parseRedisAddress", () => {
   it("takes a plain URL as it is", () => {
@@ -55,11 +55,12 @@ describe("redactRedisAddress", () => {
 });
 
 describe("openRedis", () => {
-  it("opens a Sentinel client that follows the master and moves on a switch-master or a READONLY reply", () => {
+  it("opens a Sentinel client that follows the master, and reconnects on a READONLY reply", () => {
     const redis = openRedis("redis-sentinel://:pw@127.0.0.1:26379,127.0.0.1:26380/tsunagi?db=2", { lazyConnect: true, retryStrategy: () => null });
     try {
       const options = redis.options;
-      expect(options).toMatchObject({ name: "tsunagi", password: "pw", sentinelPassword: "pw", db: 2, failoverDetector: true });
+      // No failoverDetector: a switch-master during a reconnect ends the client for good (ioredis).
+      expect(options).toMatchObject({ name: "tsunagi", password: "pw", sentinelPassword: "pw", db: 2, failoverDetector: false });
       expect(options.sentinels).toEqual([{ host: "127.0.0.1", port: 26379 }, { host: "127.0.0.1", port: 26380 }]);
       // A tool that gives up at once gives up on the sentinels too.
       expect(options.sentinelRetryStrategy?.(1)).toBeNull();
@@ -67,6 +68,18 @@ describe("openRedis", () => {
       expect(options.reconnectOnError?.(new Error("WRONGTYPE"))).toBe(false);
     } finally {
       redis.disconnect();
+    }
+  });
+
+  it("retries at most RECONNECT_MAX_DELAY_MS apart unless told otherwise", () => {
+    for (const address of ["redis://127.0.0.1:6379", "redis-sentinel://127.0.0.1:26379/m"]) {
+      const redis = openRedis(address, { lazyConnect: true });
+      try {
+        expect(redis.options.retryStrategy?.(1)).toBe(50);
+        expect(redis.options.retryStrategy?.(1000)).toBe(RECONNECT_MAX_DELAY_MS);
+      } finally {
+        redis.disconnect();
+      }
     }
   });
 });

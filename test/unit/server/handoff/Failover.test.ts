@@ -9,6 +9,7 @@ import { Failover } from "../../../../server/handoff/Failover.ts";
 import type { SnapshotOwner, SnapshotStore } from "../../../../server/handoff/SnapshotStore.ts";
 import type { NodeContext } from "../../../../server/context.ts";
 import type { NodeInfo } from "../../../../server/cluster/types.ts";
+import { RECONNECT_MAX_DELAY_MS } from "../../../../server/redisAddress.ts";
 
 const fallbackMs = 1000;
 const nodeTtlMs = 900;
@@ -68,18 +69,29 @@ describe("who restores a lost node's room", () => {
     expect(restored).toEqual(["expo__hall"]);
   });
 
-  it("nobody for two node TTLs after a Redis connection came back: the registry lost every entry meanwhile, and its nodes come back one by one", async () => {
+  it("nobody until every node could have reconnected and heartbeated after a Redis connection came back: the registry lost every entry meanwhile, and its nodes come back one by one", async () => {
     vi.useFakeTimers({ now: 10_000 });
     // tokyo-1 is alive, only not heartbeating again yet: the Redis failed over, or restarted, and its entry expired.
     const { failover, restored } = failoverOn("tokyo-2", "jp-tokyo", [node("tokyo-2", "jp-tokyo")]);
     failover.redisBack();
     await failover.check();
-    vi.setSystemTime(10_000 + 2 * nodeTtlMs - 1);
+    const quietMs = RECONNECT_MAX_DELAY_MS + 2 * nodeTtlMs;
+    vi.setSystemTime(10_000 + quietMs - 1);
     await failover.check();
     // Old code: restored at the first check, a second copy of a room that was live on tokyo-1.
     expect(restored).toEqual([]);
-    vi.setSystemTime(10_000 + 2 * nodeTtlMs);
+    vi.setSystemTime(10_000 + quietMs);
     await failover.check();
     expect(restored).toEqual(["expo__hall"]);
+  });
+
+  it("nobody from a look whose reads were answered across a reconnect (queued while Redis was away)", async () => {
+    const { failover, restored } = failoverOn("tokyo-2", "jp-tokyo", [node("tokyo-2", "jp-tokyo")]);
+    // The registry's answer comes from the Redis that just came back: the reconnect is told before it arrives.
+    const context = (failover as unknown as { context: { registry: { list: () => Promise<NodeInfo[]> } } }).context;
+    const list = context.registry.list;
+    context.registry.list = async () => { failover.redisBack(); return list(); };
+    await failover.check();
+    expect(restored).toEqual([]);
   });
 });
