@@ -21,7 +21,8 @@ import { InMemoryRoomDirectory, RedisRoomDirectory, type RoomDirectory } from ".
 import { openEtcd } from "./cluster/etcd/openEtcd.ts";
 import { InMemoryDeviceRegistry, RedisDeviceRegistry, type DeviceRegistry } from "./auth/DeviceCredentials.ts";
 import { InMemoryCertificateRegistry, RedisCertificateRegistry, type CertificateRegistry } from "./auth/DeviceCertificates.ts";
-import { InMemoryAuditLog, auditStreamKey, type AuditSink } from "./audit/AuditLog.ts";
+import { auditStreamKey } from "./audit/AuditLog.ts";
+import { InMemoryAuditLog, type AuditSink } from "./audit/AuditSink.ts";
 import { AuditLogs } from "./audit/AuditLogs.ts";
 import type { NodeMetrics } from "./observability/metrics.ts";
 import { SafeEmitter } from "../common/SafeEmitter.ts";

@@ -13,7 +13,7 @@ import type { RoomDirectory } from "./cluster/RoomDirectory.ts";
 import type { NodeConfig } from "./config.ts";
 import type { DeviceGateway } from "./gateway/DeviceGateway.ts";
 import type { DeviceCredentials } from "./auth/DeviceCredentials.ts";
-import type { AuditSink } from "./audit/AuditLog.ts";
+import type { AuditSink } from "./audit/AuditSink.ts";
 import type { SnapshotStore } from "./handoff/SnapshotStore.ts";
 import type { VoiceBackend } from "./voice/VoiceBackend.ts";
 import type { NodeCameras } from "./voice/startVoice.ts";

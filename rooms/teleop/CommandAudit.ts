@@ -17,7 +17,7 @@
  *   audit.record("lease.estopped", { deviceId: "ex-1", by, reason });
  */
 import { ackOriginName, ackStatusName, type tsunagi } from "../../proto/index.ts";
-import type { AuditSink } from "../../server/audit/AuditLog.ts";
+import type { AuditSink } from "../../server/audit/AuditSink.ts";
 
 /**
  * How long an answer that acknowledges an audited event (a lease change, an e-stop, a

@@ -20,7 +20,7 @@ import { ErrorCode, errorCodeName } from "../../proto/index.ts";
 import { FULL_ROOM_ID_PATTERN } from "../../proto/ids.ts";
 import type { NodeContext } from "../context.ts";
 import type { NodeInfo } from "../cluster/types.ts";
-import type { AuditSink } from "../audit/AuditLog.ts";
+import type { AuditSink } from "../audit/AuditSink.ts";
 import { NodeRpc, parsePeerRoutes } from "../cluster/NodeRpc.ts";
 import { Cached } from "../http/Cached.ts";
 import { answerJson } from "../http/responses.ts";

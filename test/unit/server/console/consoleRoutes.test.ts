@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { consoleRoutes } from "../../../../server/console/consoleRoutes.ts";
 import type { NodeContext } from "../../../../server/context.ts";
 import { consoleRoutesFor, type ConsoleSource } from "../../../../server/console/consoleRoutes.ts";
-import { InMemoryAuditLog } from "../../../../server/audit/AuditLog.ts";
+import { InMemoryAuditLog } from "../../../../server/audit/AuditSink.ts";
 import { RouteTable } from "../../../../server/http/RouteTable.ts";
 import { ErrorCode } from "../../../../proto/index.ts";
 import type { NodeInfo } from "../../../../server/cluster/types.ts";
