@@ -8,8 +8,9 @@ import type { TokenClaims } from "../../server/auth/tokens.ts";
 import type { RoomAccess } from "../../server/auth/roomAccess.ts";
 import type { DeviceLink } from "../../server/gateway/DeviceLink.ts";
 import { requestDevice } from "../../server/gateway/DeviceRequests.ts";
-import { ControlLease, leaseErrorCode, type LeaseGrant } from "./ControlLease.ts";
+import { ControlLease, leaseErrorCode } from "./ControlLease.ts";
 import { answerLeaseRequest, type LeaseParty } from "./LeaseRequests.ts";
+import { announceLeaseChanges } from "./LeaseAnnouncements.ts";
 import { DeviceSlot } from "./DeviceSlot.ts";
 import { CommandPipeline } from "./CommandPipeline.ts";
 import { CommandRelay } from "./CommandRelay.ts";
@@ -168,7 +169,11 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
       });
       const slot = new DeviceSlot({ deviceId, lease });
       this.slots.set(deviceId, slot);
-      this.watchLease(slot);
+      announceLeaseChanges(slot, {
+        metrics: context.metrics, audit: this.audit, latency: this.latency,
+        subjectOf: (sessionId) => this.participants.get(sessionId)?.subject,
+        broadcast: (state) => { this.lastLeaseChange = state; this.broadcastEnvelope({ correlationId: 0, leaseState: state }); },
+      });
       const link = context.gateway.link(deviceId);
       if (link) this.attach(slot, link);
     }
@@ -341,36 +346,6 @@ export class TeleopRoom extends ClusterRoom<TeleopRoomOptions> {
   }
 
   // --- lease -------------------------------------------------------------------------
-
-  /** Every lease change: the device, the participants and the audit log hear of it; the slot and the budget start over. */
-  private watchLease(slot: DeviceSlot) {
-    const { lease, deviceId } = slot;
-    const changed = (event: string, data: Record<string, unknown>, ended?: LeaseGrant, cause?: string) => {
-      this.context.metrics.leases.inc({ event });
-      if (ended) this.audit.flushDevice(deviceId);
-      this.latency.leaseChanged(deviceId);
-      slot.leaseChanged(Date.now());
-      const state = slot.leaseState(ended, cause);
-      this.lastLeaseChange = state;
-      slot.link?.sendLeaseState(state);
-      this.broadcastEnvelope({ correlationId: 0, leaseState: state });
-      this.audit.record(`lease.${event}`, { deviceId, ...data });
-    };
-    const granted = (grant: LeaseGrant) => this.audit.granted(deviceId, grant.leaseId, grant.sessionId);
-    const who = (grant: LeaseGrant) => ({ leaseId: grant.leaseId, sessionId: grant.sessionId, subject: this.participants.get(grant.sessionId)?.subject, role: grant.role });
-    lease.on("granted", ({ lease: grant }) => { granted(grant); changed("granted", who(grant)); });
-    lease.on("released", ({ lease: grant, cause }) => {
-      const revokeCause = slot.takeRevokeCause();
-      const reason = cause === "revoked" ? revokeCause ?? "revoked" : cause;
-      changed(cause === "revoked" ? "revoked" : "released", { ...who(grant), cause: reason }, grant, reason);
-    });
-    lease.on("expired", ({ lease: grant }) => changed("expired", who(grant), grant, "expired"));
-    lease.on("preempted", ({ previous, lease: grant }) => { granted(grant); changed("preempted", { previous: who(previous), ...who(grant) }, previous, "preempted"); });
-    lease.on("transferred", ({ previous, lease: grant }) => { granted(grant); changed("transferred", { previous: who(previous), ...who(grant) }, previous, "transferred"); });
-    lease.on("rekeyed", ({ previous, lease: grant }) => { granted(grant); changed("rekeyed", { previousLeaseId: previous.leaseId, ...who(grant) }, previous, "moved"); });
-    lease.on("estopped", ({ latch, endedLease }) => changed("estopped", { by: latch.by, reason: latch.reason, endedLeaseId: endedLease?.leaseId }, endedLease, "estopped"));
-    lease.on("reset", ({ by }) => changed("reset", { by: this.participants.get(by)?.subject ?? by, sessionId: by }));
-  }
 
   private onLeaseRequest(client: Client, envelope: Envelope) {
     const request = envelope.leaseRequest as tsunagi.v1.LeaseRequest;
