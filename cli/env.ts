@@ -12,17 +12,19 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { resolveSecret } from "../common/secrets.ts";
-import { RedisAddressError, openRedis, parseRedisAddress, sentinelAddress } from "../server/redisAddress.ts";
+import { RedisAddressError, openRedis, redisAddressFrom } from "../server/redisAddress.ts";
 import type { Redis } from "ioredis";
 
 /** The tools' defaults from the environment, each variable read here and nowhere else. */
 export interface CliEnv {
+  /** The cluster's Redis (devices, audit): TSUNAGI_CLUSTER_REDIS_URL, else TSUNAGI_REDIS_URL. */
+  clusterRedisUrl: string | undefined;
   /**
-   * The cluster's Redis (devices, audit): TSUNAGI_CLUSTER_REDIS_URL, else TSUNAGI_REDIS_URL,
-   * else the sentinels of TSUNAGI_REDIS_SENTINELS and TSUNAGI_REDIS_MASTER_NAME (as the
-   * node reads them, so a tool run beside a node finds its Redis), else the local one.
+   * Without either: the sentinels of TSUNAGI_REDIS_SENTINELS with TSUNAGI_REDIS_MASTER_NAME,
+   * as the node reads them, so a tool run beside a node finds its Redis.
    */
-  clusterRedisUrl: string;
+  redisSentinels: string | undefined;
+  redisMasterName: string | undefined;
   /** Key namespace in the cluster Redis: TSUNAGI_CLUSTER_NAME, default "tsunagi". */
   clusterName: string;
   /** The cluster secret, for `npm run keys` only: TSUNAGI_AUTH_SECRET, or the file TSUNAGI_AUTH_SECRET_FILE. */
@@ -38,7 +40,9 @@ export interface CliEnv {
 
 export function cliEnv(env: NodeJS.ProcessEnv = process.env): CliEnv {
   return {
-    clusterRedisUrl: env.TSUNAGI_CLUSTER_REDIS_URL || env.TSUNAGI_REDIS_URL || sentinelsFromEnv(env) || "redis://127.0.0.1:6379",
+    clusterRedisUrl: env.TSUNAGI_CLUSTER_REDIS_URL || env.TSUNAGI_REDIS_URL || undefined,
+    redisSentinels: env.TSUNAGI_REDIS_SENTINELS || undefined,
+    redisMasterName: env.TSUNAGI_REDIS_MASTER_NAME || undefined,
     clusterName: env.TSUNAGI_CLUSTER_NAME || "tsunagi",
     authSecret: env.TSUNAGI_AUTH_SECRET || undefined,
     authSecretFile: env.TSUNAGI_AUTH_SECRET_FILE || undefined,
@@ -49,19 +53,10 @@ export function cliEnv(env: NodeJS.ProcessEnv = process.env): CliEnv {
   };
 }
 
-function sentinelsFromEnv(env: NodeJS.ProcessEnv): string | undefined {
-  if (!env.TSUNAGI_REDIS_SENTINELS || !env.TSUNAGI_REDIS_MASTER_NAME) return undefined;
-  try {
-    return sentinelAddress(env.TSUNAGI_REDIS_SENTINELS.split(","), env.TSUNAGI_REDIS_MASTER_NAME);
-  } catch {
-    return undefined; // clusterRedis() reports a bad address when it is the one used
-  }
-}
-
 /**
  * The flags of the tools that work on the cluster's Redis (devices, audit): `--redis-url`
  * (a URL or a redis-sentinel:// address), or `--redis-sentinels h:p,...` with
- * `--redis-master-name`; the environment's Redis when none is given (clusterRedis()).
+ * `--redis-master-name`; the environment's Redis when none is given (clusterRedisAddress()).
  */
 export function clusterRedisFlags(env: CliEnv = cliEnv()) {
   return {
@@ -75,7 +70,10 @@ export function clusterRedisFlags(env: CliEnv = cliEnv()) {
 /** The usage line of clusterRedisFlags(). */
 export const CLUSTER_REDIS_USAGE = "[--redis-url URL | --redis-sentinels HOST:PORT,... --redis-master-name NAME] [--cluster-name NAME]";
 
-/** Thrown by clusterRedis() for flags that name no usable Redis: bad usage. */
+/** The local Redis, when neither the flags nor the environment name one. */
+const LOCAL_REDIS = "redis://127.0.0.1:6379";
+
+/** Thrown by clusterRedisAddress() for flags that name no usable Redis: bad usage. */
 export class RedisFlagsError extends Error {}
 
 /**
@@ -83,16 +81,14 @@ export class RedisFlagsError extends Error {}
  * throws RedisFlagsError when they contradict each other or name a bad address.
  */
 export function clusterRedisAddress(values: { "redis-url"?: string; "redis-sentinels"?: string; "redis-master-name"?: string }, env: CliEnv = cliEnv()): string {
-  const { "redis-url": url, "redis-sentinels": sentinels, "redis-master-name": masterName } = values;
   try {
-    if (sentinels !== undefined || masterName !== undefined) {
-      if (url !== undefined) throw new RedisFlagsError("give --redis-url or --redis-sentinels with --redis-master-name, not both");
-      if (!sentinels || !masterName) throw new RedisFlagsError("--redis-sentinels and --redis-master-name go together");
-      return sentinelAddress(sentinels.split(","), masterName);
-    }
-    const address = url ?? env.clusterRedisUrl;
-    parseRedisAddress(address);
-    return address;
+    return redisAddressFrom(
+      { url: values["redis-url"], sentinels: values["redis-sentinels"]?.split(","), masterName: values["redis-master-name"] },
+      { url: "--redis-url", sentinels: "--redis-sentinels", masterName: "--redis-master-name" },
+    ) ?? redisAddressFrom(
+      { url: env.clusterRedisUrl, sentinels: env.clusterRedisUrl ? undefined : env.redisSentinels?.split(","), masterName: env.clusterRedisUrl ? undefined : env.redisMasterName },
+      { url: "TSUNAGI_CLUSTER_REDIS_URL or TSUNAGI_REDIS_URL", sentinels: "TSUNAGI_REDIS_SENTINELS", masterName: "TSUNAGI_REDIS_MASTER_NAME" },
+    ) ?? LOCAL_REDIS;
   } catch (error) {
     if (error instanceof RedisAddressError) throw new RedisFlagsError(error.message);
     throw error;

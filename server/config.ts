@@ -13,7 +13,7 @@ import { parseArgs } from "node:util";
 import { isIP } from "node:net";
 import { z } from "zod";
 import { redisUrlShape } from "./configShapes.ts";
-import { RedisAddressError, redactRedisAddress, sentinelAddress } from "./redisAddress.ts";
+import { RedisAddressError, redactRedisAddress, redisAddressFrom } from "./redisAddress.ts";
 import { LOG_FORMATS } from "../common/logOutput.ts";
 import { isLoopbackAddress } from "./http/peer.ts";
 import { argvSecretWarning, readSecretFile, SecretError } from "../common/secrets.ts";
@@ -434,17 +434,10 @@ export function loadConfig(options: LoadConfigOptions = {}): NodeConfig {
 
 /** The region Redis: redisUrl, or the Sentinel address that redisSentinels and redisMasterName make. */
 function regionRedisAddress(config: z.infer<typeof configSchema>): string | undefined {
-  const sentinels = config.redisSentinels?.filter((entry) => entry.trim().length > 0) ?? [];
-  if (sentinels.length === 0 && config.redisMasterName === undefined) return config.redisUrl;
-  const problems: string[] = [];
-  if (config.redisUrl !== undefined) problems.push("redisSentinels: give redisUrl or redisSentinels with redisMasterName, not both (a password goes in redisUrl's redis-sentinel:// form)");
-  if (sentinels.length === 0) problems.push("redisSentinels: required with redisMasterName (host:port,...)");
-  if (config.redisMasterName === undefined) problems.push("redisMasterName: required with redisSentinels (the name the sentinels monitor)");
-  if (problems.length) throw new ConfigError(problems);
   try {
-    return sentinelAddress(sentinels, config.redisMasterName!);
+    return redisAddressFrom({ url: config.redisUrl, sentinels: config.redisSentinels, masterName: config.redisMasterName }, { url: "redisUrl", sentinels: "redisSentinels", masterName: "redisMasterName" });
   } catch (error) {
-    if (error instanceof RedisAddressError) throw new ConfigError([`redisSentinels: ${error.message}`]);
+    if (error instanceof RedisAddressError) throw new ConfigError([error.message]);
     throw error;
   }
 }

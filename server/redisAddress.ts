@@ -7,7 +7,8 @@
  *
  * The password is the data nodes' and the sentinels' alike (as deploy/k8s sets them up);
  * a sentinel's port defaults to 26379. The node's `--redis-sentinels h:p,... --redis-master-name
- * NAME` and the tools' flags of the same names build this form (sentinelAddress()).
+ * NAME` and the tools' flags of the same names build this form, one or the other and not
+ * both (redisAddressFrom(), which names the settings as each caller calls them).
  *
  * openRedis() is the one place an ioredis client is made from such a string, so every
  * connection of the node and of the tools follows a failover the same way: it asks the
@@ -86,6 +87,34 @@ export function sentinelAddress(sentinels: readonly string[], masterName: string
   const hosts = parseSentinels(sentinels).map(({ host, port }) => `${host.includes(":") ? `[${host}]` : host}:${port}`).join(",");
   const auth = password ? `:${encodeURIComponent(password)}@` : "";
   return `${SENTINEL_SCHEME}${auth}${hosts}/${checkMasterName(masterName)}`;
+}
+
+/** What each of the three Redis settings is called where they are given: the node's settings, the tools' flags. */
+export interface RedisSettingNames { url: string; sentinels: string; masterName: string }
+
+/**
+ * The Redis address a URL setting, or a sentinels setting with a master-name setting,
+ * give (one or the other, not both); undefined when none is. Throws RedisAddressError
+ * naming the settings as `names` calls them.
+ */
+export function redisAddressFrom(given: { url?: string; sentinels?: readonly string[]; masterName?: string }, names: RedisSettingNames): string | undefined {
+  const sentinels = given.sentinels?.filter((entry) => entry.trim().length > 0) ?? [];
+  if (sentinels.length === 0 && given.masterName === undefined) {
+    if (given.url !== undefined) parseRedisAddress(given.url);
+    return given.url;
+  }
+  const together = `${names.sentinels} and ${names.masterName} go together`;
+  const problems: string[] = [];
+  if (given.url !== undefined) problems.push(`${names.sentinels}: give ${names.url} or ${names.sentinels} with ${names.masterName}, not both (a password goes in ${names.url}'s redis-sentinel:// form)`);
+  if (sentinels.length === 0) problems.push(`${names.sentinels}: required with ${names.masterName} (host:port,...); ${together}`);
+  if (given.masterName === undefined) problems.push(`${names.masterName}: required with ${names.sentinels} (the name the sentinels monitor); ${together}`);
+  if (problems.length) throw new RedisAddressError(problems.join("; "));
+  try {
+    return sentinelAddress(sentinels, given.masterName!);
+  } catch (error) {
+    if (error instanceof RedisAddressError) throw new RedisAddressError(`${names.sentinels}: ${error.message}`);
+    throw error;
+  }
 }
 
 /** `address` with its password hidden, for logs and errors. */

@@ -214,8 +214,7 @@ export class AuditLog {
     if (this.closed || !head || this.pending.length > 0 || this.pushing) return;
     let redisHead: ChainPoint;
     try {
-      const [seqText, hash] = await this.redis.hmget(this.headKey, "seq", "hash");
-      redisHead = { seq: Number(seqText ?? 0), hash: hash ?? GENESIS };
+      redisHead = await this.readRedisHead();
     } catch (error) {
       this.problem({ kind: "unreachable", stream: this.streamKey, message: "checking the head after a reconnect failed", error });
       return;
@@ -250,12 +249,17 @@ export class AuditLog {
     return structuredClone(entry);
   }
 
+  /** The head record as Redis holds it: the genesis point for a stream it does not have. */
+  private async readRedisHead(): Promise<ChainPoint> {
+    const [seqText, hash] = await this.redis.hmget(this.headKey, "seq", "hash");
+    return { seq: Number(seqText ?? 0), hash: hash ?? GENESIS };
+  }
+
   /** Redis' head; waits out an outage (the first append of a log needs to know where the chain stands). */
   private async redisHead(): Promise<ChainPoint> {
     for (let delay = this.retryDelayMs; ; delay = Math.min(delay * 2, 5000)) {
       try {
-        const [seqText, hash] = await this.redis.hmget(this.headKey, "seq", "hash");
-        return { seq: Number(seqText ?? 0), hash: hash ?? GENESIS };
+        return await this.readRedisHead();
       } catch (error) {
         this.problem({ kind: "unreachable", stream: this.streamKey, message: "reading the head failed; retrying", error });
         await new Promise((resolve) => setTimeout(resolve, delay));

@@ -108,9 +108,8 @@ export class Failover {
 
   /** One look for lost rooms; starts restoring those this node is to restore. */
   async check(): Promise<void> {
-    if (Date.now() < this.quietUntil) return;
     const [live, owners] = await Promise.all([this.context.registry.list(), this.store.owners()]);
-    // Read across a reconnect (queued while Redis was away, answered by the Redis that came back): as stale as the registry then is.
+    // Quiet after a reconnect, reads answered across one included (queued while Redis was away, answered by the Redis that came back).
     if (Date.now() < this.quietUntil) return;
     const alive = new Set(live.map((node) => node.nodeId));
     const now = Date.now();
