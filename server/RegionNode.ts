@@ -257,7 +257,9 @@ export class RegionNode {
     node.heartbeatTimer = setInterval(() => void node!.heartbeat(), config.cluster.heartbeatMs);
     node.heartbeatTimer.unref();
     node.stopWatchingRedis = backends.onReconnect((which) => {
-      failover?.redisBack();
+      // The registry's store came back, possibly without the entries that expired meanwhile: Redis' only (an etcd
+      // registry keeps each node's entry on its own lease, and this node's lease granted again says nothing of the others').
+      if (which === "cluster" && config.etcd.endpoints.length === 0) failover?.redisBack();
       void (which === "cluster" ? node!.reassertCluster() : node!.reassertRegion());
     });
     node.sweepTimer = setInterval(() => void node!.sweepDirectory(), sweepIntervalMs(config));
