@@ -63,7 +63,12 @@ describe("the operations console", () => {
 
     const rooms = await open("/console/rooms");
     const expoRow = rooms.locator('tr[data-room-type="expo"]').first();
-    await expoRow.waitFor({ timeout: 10_000 });
+    // The first lobby join of the run, on a machine the whole suite shares: headroom, and what the page said if it never lists.
+    await expoRow.waitFor({ timeout: 20_000 }).catch(async (error: Error) => {
+      await web.screenshot(rooms, "console-rooms-unlisted").catch(() => {});
+      const said = await rooms.locator('[role="status"], [role="alert"], table').allTextContents().catch(() => []);
+      throw new Error(`${error.message}\nthe rooms page said: ${JSON.stringify(said).slice(0, 2000)}`);
+    });
     expect(await expoRow.locator("th").textContent()).toContain("expo-demo");
     const teleopRow = rooms.locator('tr[data-room-type="teleop"]', { hasText: "teleop-demo" });
     await teleopRow.waitFor({ timeout: 10_000 });

@@ -28,6 +28,9 @@ export interface LobbyState {
 
 const MAX_MOVES = 50;
 const GONE_KEPT_MS = 30_000;
+/** A refused or closed lobby is joined again after this, doubling up to RETRY_MAX_MS. */
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 15_000;
 
 /** The id a room was opened with (`teleop__teleop-demo` -> `teleop-demo`). */
 export function shortId(listing: Pick<Listing, "roomId" | "name">): string {
@@ -57,9 +60,22 @@ export function useLobby(token: string): LobbyState {
       rooms.set(listing.roomId, listing);
     };
     const client = new TsunagiClient({ url: location.origin, token });
-    client.joinOrCreate("lobby").then((joined) => {
+    let retryTimer: ReturnType<typeof setTimeout> | undefined;
+    let retryMs = RETRY_FIRST_MS;
+    /** Said on the page, and tried again: a node short of capacity (OVERLOADED) or a lobby that closed is a moment, not the end. */
+    const failed = (message: string, retryable: boolean) => {
+      if (cancelled) return;
+      session = undefined;
+      setState((old) => ({ ...old, phase: "error", error: retryable ? `${message} (trying again)` : message }));
+      if (!retryable) return;
+      retryTimer = setTimeout(join, retryMs);
+      retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+    };
+    const join = () => client.joinOrCreate("lobby").then((joined) => {
       if (cancelled) { void joined.leave(); return; }
       session = joined;
+      retryMs = RETRY_FIRST_MS;
+      rooms.clear(); // the list sent on join is the whole of it
       joined.onMessage<Listing[]>("rooms", (list) => { for (const listing of list) put(listing); publish(); });
       joined.onMessage<[string, Listing]>("+", ([, listing]) => { put(listing); publish(); });
       joined.onMessage<string>("-", (roomId) => {
@@ -70,15 +86,17 @@ export function useLobby(token: string): LobbyState {
         publish();
       });
       joined.on("leave", ({ error }) => {
-        if (!cancelled) setState((old) => ({ ...old, phase: "error", error: error ? `${error.code ? `${errorCodeName(error.code)}: ` : ""}${error.message}` : "the lobby closed" }));
+        failed(error ? `${error.code ? `${errorCodeName(error.code)}: ` : ""}${error.message}` : "the lobby closed", error?.retryable ?? true);
       });
       publish();
     }, (error: unknown) => {
-      const code = (error as { code?: number })?.code;
-      if (!cancelled) setState({ phase: "error", rooms: [], moves: [], error: `${code ? `${errorCodeName(code)}: ` : ""}${(error as Error)?.message ?? String(error)}` });
+      const { code, retryable } = error as { code?: number; retryable?: boolean };
+      failed(`${code ? `${errorCodeName(code)}: ` : ""}${(error as Error)?.message ?? String(error)}`, retryable === true);
     });
+    join();
     return () => {
       cancelled = true;
+      clearTimeout(retryTimer);
       void session?.leave();
     };
   }, [token]);
