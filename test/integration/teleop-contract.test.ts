@@ -63,15 +63,25 @@ function command(leaseId: string, seq: number): tsunagi.v1.IControlCommand {
  * deadline (EXPIRED at the room, as it must be), so a single send could wait in vain.
  */
 async function commandForwarded(session: RoomSession, leaseId: string, seq: number): Promise<Envelope> {
-  const deadline = Date.now() + 10_000;
-  for (;; seq++) {
-    const from = raw.received.length;
-    session.sendEnvelope({ correlationId: 0, controlCommand: command(leaseId, seq) });
-    try {
-      return await raw.next((e) => e.body === "controlCommand", 1000, "a forwarded command", from);
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
+  const deadline = Date.now() + 20_000;
+  // What the room answered meanwhile, to say why none got through if none does.
+  const answers: string[] = [];
+  const stop = session.onEnvelope((envelope) => {
+    if (envelope.body === "commandAck") answers.push(Status[envelope.commandAck!.status!] ?? String(envelope.commandAck!.status));
+    if (envelope.body === "leaseState" && envelope.leaseState!.endedLeaseId === leaseId) answers.push(`lease ended: ${envelope.leaseState!.cause}`);
+  });
+  try {
+    for (;; seq++) {
+      const from = raw.received.length;
+      session.sendEnvelope({ correlationId: 0, controlCommand: command(leaseId, seq) });
+      try {
+        return await raw.next((e) => e.body === "controlCommand", 1000, "a forwarded command", from);
+      } catch (error) {
+        if (Date.now() > deadline) throw new Error(`${(error as Error).message}; the room answered: ${[...new Set(answers)].join(", ") || "nothing"}`);
+      }
     }
+  } finally {
+    stop();
   }
 }
 
